@@ -1,0 +1,37 @@
+# The two commands of the README's quick start: `make demo` and `make test`.
+# Each creates .venv if needed and installs everything into it (editable), so a fresh clone
+# needs nothing but Python >= 3.10.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PLUGINS := $(wildcard plugins/flowhook-*)
+INSTALL_STAMP := $(VENV)/.installed
+
+.PHONY: install demo test lint typecheck benchmarks clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(INSTALL_STAMP): $(BIN)/python setup.cfg pyproject.toml hookspec/pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	$(BIN)/python -m pip install --quiet -e ./hookspec -e '.[test]' $(foreach p,$(PLUGINS),-e '$(p)[test]')
+	touch $(INSTALL_STAMP)
+
+install: $(INSTALL_STAMP)
+
+demo: install
+	$(BIN)/python examples/demo.py
+
+lint: install
+	$(BIN)/ruff check src hookspec plugins tests examples benchmarks
+	$(BIN)/ruff format --check src hookspec plugins tests examples benchmarks
+
+typecheck: install
+	$(BIN)/mypy
+
+test: install lint typecheck
+	$(BIN)/python -m pytest tests $(foreach p,$(PLUGINS),$(p)/tests)
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info hookspec/src/*.egg-info

@@ -1,0 +1,117 @@
+"""The notifier contract: what a notification plugin implements.
+
+A notifier is an attrs class with a ``block_type`` (``"slack-webhook"``, ``"email"``, ``"log"``),
+typed fields, and a ``notify(body, subject=None)`` method that delivers one message or raises
+:class:`~flowhook_hookspec.errors.NotificationError`. A saved configuration of a notifier is a
+*block*, named ``type/name`` (``slack-webhook/ops``).
+
+Plugins make their notifier classes known through the ``register_notifiers(register)`` hook.
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Any, ClassVar
+
+import attrs
+
+from .errors import NotificationError
+
+__all__ = ["MASK", "NotificationError", "Notifier", "Secret", "redact"]
+
+#: What a secret looks like wherever it is shown.
+MASK = "**********"
+
+
+@attrs.frozen(repr=False)
+class Secret:
+    """A value that must never be shown: webhook URLs, passwords, tokens.
+
+    ``str()``, ``repr()``, logging and the JSON form all show ``**********``; the value is read
+    only through :meth:`get_secret_value`.
+    """
+
+    _value: str = attrs.field(alias="value")
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({MASK!r})"
+
+    def __str__(self) -> str:
+        return MASK
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+def _as_secret(value: Secret | str) -> Secret:
+    return value if isinstance(value, Secret) else Secret(value)
+
+
+#: Use as ``converter=`` on a notifier field so that plain strings become :class:`Secret`.
+as_secret = _as_secret
+
+
+def redact(text: str, *secrets: Secret | str | None) -> str:
+    """``text`` with every occurrence of each secret (raw or URL-quoted) replaced by the mask.
+
+    For exception texts of libraries that quote what they were given (an HTTP client quoting a
+    webhook URL), before they reach a log, an error or the database.
+    """
+    for secret in secrets:
+        if secret is None:
+            continue
+        value = secret.get_secret_value() if isinstance(secret, Secret) else secret
+        if not value:
+            continue
+        for form in {value, urllib.parse.quote(value, safe=""), urllib.parse.quote(value)}:
+            text = text.replace(form, MASK)
+    return text
+
+
+@attrs.define
+class Notifier:
+    """Base class of notifiers. Subclasses are attrs classes that set ``block_type``.
+
+    Fields typed :class:`Secret` (with ``converter=as_secret``) are masked everywhere.
+    """
+
+    block_type: ClassVar[str] = ""
+    #: One line shown by ``flowhook block types``.
+    description: ClassVar[str] = ""
+
+    def notify(self, body: str, subject: str | None = None) -> None:
+        """Deliver one message, or raise :class:`NotificationError`.
+
+        Raise with ``permanent=True`` when trying again cannot help (a bad address, a revoked
+        webhook), and with ``retry_after=seconds`` when the service said how long to wait.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not implement notify()")
+
+    def secrets(self) -> tuple[Secret, ...]:
+        """Every secret value this notifier holds, for :func:`redact`."""
+        return tuple(
+            value
+            for value in attrs.asdict(self, recurse=False).values()
+            if isinstance(value, Secret)
+        )
+
+    def save(self, name: str, overwrite: bool = False) -> str:
+        """Save this configuration as the block ``<block_type>/<name>``; returns that name.
+
+        Needs the flowhook engine (``pip install flowhook``), which owns the block store.
+        """
+        try:
+            from flowhook.blocks import save_block  # type: ignore[import-not-found,unused-ignore]
+        except ImportError as exc:  # pragma: no cover - only without the engine installed
+            raise NotificationError(
+                "saving a block needs the flowhook engine: pip install flowhook", permanent=True
+            ) from exc
+        return str(save_block(self, name, overwrite=overwrite))
+
+
+def notifier_fields(cls: type[Notifier]) -> dict[str, Any]:
+    """The attrs fields of a notifier class, by name (for CLIs and config loaders)."""
+    return {field.name: field for field in attrs.fields(cls)}

@@ -1,0 +1,220 @@
+"""States of flow runs and task runs, and the table of legal transitions.
+
+A state has a *type*, which drives the engine, and a *name*, which says more precisely what
+happened: ``AwaitingRetry`` is a ``SCHEDULED`` state, ``Retrying`` is a ``RUNNING`` state and
+``TimedOut`` is a ``FAILED`` state.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timezone
+from typing import Any, Protocol
+from uuid import UUID
+
+import attrs
+
+from .errors import CancelledRun, CrashedRun, FailedRun, UnfinishedRun
+
+__all__ = [
+    "FINAL_TYPES",
+    "LEGAL_TRANSITIONS",
+    "AwaitingRetry",
+    "Cancelled",
+    "Cancelling",
+    "Completed",
+    "Crashed",
+    "Failed",
+    "Pending",
+    "Retrying",
+    "Running",
+    "State",
+    "StateConstructor",
+    "StateType",
+    "TimedOut",
+    "is_legal_transition",
+]
+
+
+class StateType(str, enum.Enum):
+    """What kind of state a run is in. The engine acts on types; names are for people."""
+
+    PENDING = "PENDING"
+    SCHEDULED = "SCHEDULED"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CRASHED = "CRASHED"
+    CANCELLING = "CANCELLING"
+    CANCELLED = "CANCELLED"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+FINAL_TYPES: frozenset[StateType] = frozenset(
+    {StateType.COMPLETED, StateType.FAILED, StateType.CRASHED, StateType.CANCELLED}
+)
+
+#: Which state types a run may move to from each state type. Crashed is reachable from every
+#: non-final state because a process can die at any moment.
+LEGAL_TRANSITIONS: dict[StateType, frozenset[StateType]] = {
+    StateType.PENDING: frozenset(
+        {
+            StateType.RUNNING,
+            StateType.FAILED,
+            StateType.CRASHED,
+            StateType.CANCELLING,
+        }
+    ),
+    StateType.RUNNING: frozenset(
+        {
+            StateType.COMPLETED,
+            StateType.FAILED,
+            StateType.CRASHED,
+            StateType.CANCELLING,
+            StateType.SCHEDULED,
+        }
+    ),
+    StateType.SCHEDULED: frozenset({StateType.RUNNING, StateType.CRASHED, StateType.CANCELLING}),
+    StateType.CANCELLING: frozenset({StateType.CANCELLED, StateType.CRASHED}),
+    StateType.COMPLETED: frozenset(),
+    StateType.FAILED: frozenset(),
+    StateType.CRASHED: frozenset(),
+    StateType.CANCELLED: frozenset(),
+}
+
+
+def is_legal_transition(old: StateType | None, new: StateType) -> bool:
+    """Whether a run in a state of type ``old`` may enter a state of type ``new``.
+
+    ``old`` is ``None`` for a run that does not exist yet: it may only be created Pending.
+    """
+    if old is None:
+        return new is StateType.PENDING
+    return new in LEGAL_TRANSITIONS[old]
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@attrs.frozen(repr=False)
+class State:
+    """One state of a run. Immutable: a transition makes a new ``State``.
+
+    ``data`` holds the result of a Completed state, or the exception of a Failed or Crashed
+    one; read it through :meth:`result`.
+    """
+
+    type: StateType
+    name: str
+    message: str | None = None
+    timestamp: datetime = attrs.field(factory=_now)
+    data: Any = attrs.field(default=None, eq=False)
+    run_id: UUID | None = None
+    #: When a run in ``AwaitingRetry`` will start its next attempt.
+    scheduled_time: datetime | None = None
+
+    def __repr__(self) -> str:
+        shown = self.name if self.name == self.type.title() else f"{self.name}, type={self.type}"
+        message = f", message={self.message!r}" if self.message else ""
+        return f"State({shown}{message})"
+
+    def is_pending(self) -> bool:
+        return self.type is StateType.PENDING
+
+    def is_scheduled(self) -> bool:
+        return self.type is StateType.SCHEDULED
+
+    def is_running(self) -> bool:
+        return self.type is StateType.RUNNING
+
+    def is_completed(self) -> bool:
+        return self.type is StateType.COMPLETED
+
+    def is_failed(self) -> bool:
+        return self.type is StateType.FAILED
+
+    def is_crashed(self) -> bool:
+        return self.type is StateType.CRASHED
+
+    def is_cancelling(self) -> bool:
+        return self.type is StateType.CANCELLING
+
+    def is_cancelled(self) -> bool:
+        return self.type is StateType.CANCELLED
+
+    def is_final(self) -> bool:
+        return self.type in FINAL_TYPES
+
+    @property
+    def exception(self) -> BaseException | None:
+        """The exception this state carries, if any (Failed and Crashed states)."""
+        return self.data if isinstance(self.data, BaseException) else None
+
+    def result(self, raise_on_failure: bool = True) -> Any:
+        """The run's outcome.
+
+        - Completed: the value the run returned.
+        - Failed: the exception the run raised (or :class:`FailedRun` if it returned Failed).
+        - Crashed: :class:`CrashedRun`, chained from the interrupting exception.
+        - Cancelled: :class:`CancelledRun`.
+        - Any state that is not final: :class:`UnfinishedRun`.
+
+        Exceptions are raised, or returned when ``raise_on_failure`` is false.
+        """
+        if self.type is StateType.COMPLETED:
+            return self.data
+        error = self._outcome_error()
+        if raise_on_failure:
+            raise error
+        return error
+
+    def _outcome_error(self) -> BaseException:
+        label = f"{self.name}: {self.message}" if self.message else self.name
+        if self.type is StateType.FAILED:
+            if isinstance(self.data, BaseException):
+                return self.data
+            return FailedRun(label)
+        if self.type is StateType.CRASHED:
+            crashed = CrashedRun(label)
+            if isinstance(self.data, BaseException):
+                crashed.__cause__ = self.data
+            return crashed
+        if self.type is StateType.CANCELLED:
+            return CancelledRun(label)
+        return UnfinishedRun(f"the run is {self.name}, not final; its result is not known yet")
+
+
+class StateConstructor(Protocol):
+    """Builds a state of one name; ``name=`` overrides it, other keywords go to :class:`State`."""
+
+    def __call__(self, message: str | None = None, **fields: Any) -> State: ...
+
+
+def _constructor(type_: StateType, name: str, doc: str) -> StateConstructor:
+    def make(message: str | None = None, **fields: Any) -> State:
+        return State(type_, fields.pop("name", name), message, **fields)
+
+    make.__name__ = make.__qualname__ = name
+    make.__doc__ = doc
+    return make
+
+
+Pending = _constructor(StateType.PENDING, "Pending", "The run exists and has not started.")
+Running = _constructor(StateType.RUNNING, "Running", "The first attempt is running.")
+Retrying = _constructor(StateType.RUNNING, "Retrying", "A later attempt is running.")
+AwaitingRetry = _constructor(
+    StateType.SCHEDULED, "AwaitingRetry", "An attempt failed; the next one waits for its delay."
+)
+Completed = _constructor(StateType.COMPLETED, "Completed", "The run finished and has a result.")
+Failed = _constructor(StateType.FAILED, "Failed", "The run's code failed and no retry is left.")
+TimedOut = _constructor(StateType.FAILED, "TimedOut", "The run exceeded its time limit.")
+Crashed = _constructor(
+    StateType.CRASHED, "Crashed", "The run was interrupted from outside its code."
+)
+Cancelling = _constructor(
+    StateType.CANCELLING, "Cancelling", "Cancellation was requested; the run is stopping."
+)
+Cancelled = _constructor(StateType.CANCELLED, "Cancelled", "The run was cancelled.")

@@ -1,0 +1,71 @@
+"""flowhook: an in-process workflow engine whose every state transition is a plugin hook.
+
+from flowhook import flow, task
+
+@task(retries=2)
+def extract(n: int) -> list[int]:
+    return list(range(n))
+
+@flow
+def etl(n: int = 3) -> int:
+    return sum(extract(n))
+"""
+
+from flowhook_hookspec import (
+    CancelledRun,
+    ConfigError,
+    CrashedRun,
+    FailedRun,
+    FlowhookError,
+    FlowRun,
+    IllegalTransitionError,
+    MissingContextError,
+    NotificationError,
+    PluginError,
+    State,
+    StateType,
+    TaskRun,
+    UnfinishedRun,
+    hookimpl,
+)
+
+from . import states
+from .context import RunContext, get_run_context, get_run_logger
+from .flows import Flow, flow
+from .plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin
+from .retries import exponential_backoff
+from .tasks import Task, task
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CancelledRun",
+    "ConfigError",
+    "CrashedRun",
+    "FailedRun",
+    "Flow",
+    "FlowRun",
+    "FlowhookError",
+    "IllegalTransitionError",
+    "MissingContextError",
+    "NotificationError",
+    "PluginError",
+    "PluginInfo",
+    "RunContext",
+    "State",
+    "StateType",
+    "Task",
+    "TaskRun",
+    "UnfinishedRun",
+    "__version__",
+    "exponential_backoff",
+    "flow",
+    "get_run_context",
+    "get_run_logger",
+    "hookimpl",
+    "list_plugins",
+    "register_plugin",
+    "states",
+    "task",
+    "unregister_plugin",
+]

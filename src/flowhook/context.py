@@ -1,0 +1,80 @@
+"""The run context: which flow run and task run the current code belongs to."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import MutableMapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+from flowhook_hookspec.errors import MissingContextError
+from flowhook_hookspec.runs import FlowRun, TaskRun
+
+if TYPE_CHECKING:
+    from .flows import Flow
+    from .tasks import Task
+
+__all__ = ["RunContext", "get_run_context", "get_run_logger"]
+
+
+@attrs.frozen
+class RunContext:
+    """What is running: ``flow``/``flow_run`` inside a flow run, plus ``task``/``task_run`` in a task run.
+
+    A task called outside any flow has ``flow`` and ``flow_run`` set to ``None``.
+    """
+
+    flow: Flow[..., Any] | None = None
+    flow_run: FlowRun | None = None
+    task: Task[..., Any] | None = None
+    task_run: TaskRun | None = None
+
+
+current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar(
+    "flowhook_run_context", default=None
+)
+
+
+def get_run_context() -> RunContext:
+    """The context of the run in progress, in its body and in every one of its hooks.
+
+    Raises :class:`~flowhook_hookspec.errors.MissingContextError` outside any run.
+    """
+    context = current.get()
+    if context is None:
+        raise MissingContextError(
+            "there is no flow or task run here: get_run_context() works inside a flow or task "
+            "body, or in one of their hooks"
+        )
+    return context
+
+
+class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """Prefixes messages with the run they belong to and adds the run's ids as ``extra``."""
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        extra = self.extra or {}
+        kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
+        return f"{extra['run_label']} - {msg}", kwargs
+
+
+def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
+    """A logger bound to the current run: ``flowhook.task_runs`` in a task, else ``flowhook.flow_runs``."""
+    context = get_run_context()
+    extra: dict[str, Any] = {}
+    if context.flow_run is not None:
+        extra.update(flow_run_id=str(context.flow_run.id), flow_run_name=context.flow_run.name)
+        extra["flow_name"] = context.flow_run.flow_name
+        label = f"Flow run {context.flow_run.name!r}"
+    if context.task_run is not None:
+        extra.update(task_run_id=str(context.task_run.id), task_run_name=context.task_run.name)
+        extra["task_name"] = context.task_run.task_name
+        label = f"Task run {context.task_run.name!r}"
+        name = "flowhook.task_runs"
+    else:
+        name = "flowhook.flow_runs"
+    extra["run_label"] = label
+    return RunLoggerAdapter(logging.getLogger(name), extra)

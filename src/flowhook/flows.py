@@ -1,0 +1,77 @@
+"""Flows: the ``@flow`` decorator and the :class:`Flow` it makes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, overload
+
+import attrs
+
+from . import engine
+from .naming import check_run_name_template
+from .runnables import CommonOptions, P, R, Runnable
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+__all__ = ["Flow", "FlowOptions", "flow"]
+
+
+class FlowOptions(CommonOptions, total=False):
+    """Options of ``@flow`` and ``Flow.with_options``."""
+
+    flow_run_name: str | Callable[..., str] | None
+
+
+@attrs.define(eq=False, slots=False, repr=False)
+class Flow(Runnable[P, R]):
+    """A function whose every call is a flow run, with states, retries and hooks.
+
+    Make one with :func:`flow`. Calling it runs the function and returns its result (or raises
+    its exception); ``my_flow(..., return_state=True)`` returns the final
+    :class:`~flowhook.State` instead and never raises for a failed run.
+    """
+
+    _subject: ClassVar[str] = "flow"
+    _hook_arguments: ClassVar[tuple[str, ...]] = ("flow", "flow_run", "state")
+
+    flow_run_name: str | Callable[..., str] | None = attrs.field(default=None, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        check_run_name_template(self.flow_run_name, "flow_run_name", self.signature.parameters)
+
+    @staticmethod
+    def _default_name(fn: Callable[..., Any]) -> str:
+        return getattr(fn, "__name__", type(fn).__name__).replace("_", "-")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the flow. ``return_state=True`` returns the final state instead of the result."""
+        return engine.run_flow(self, args, kwargs)
+
+    def with_options(self, **options: Unpack[FlowOptions]) -> Self:
+        """A copy with some options changed. Hook lists are copied; ``[]`` clears one."""
+        return self._copy_with(options)
+
+
+@overload
+def flow(fn: Callable[P, R], /) -> Flow[P, R]: ...
+
+
+@overload
+def flow(**options: Unpack[FlowOptions]) -> Callable[[Callable[P, R]], Flow[P, R]]: ...
+
+
+def flow(fn: Callable[P, R] | None = None, /, **options: Unpack[FlowOptions]) -> Any:
+    """Make a function a flow. Use bare (``@flow``) or with options (``@flow(retries=2)``).
+
+    Options: ``name``, ``description``, ``version``, ``tags``, ``retries``,
+    ``retry_delay_seconds``, ``timeout_seconds``, ``flow_run_name`` (a format string over the
+    parameters, or a callable), ``validate_parameters``, and the state hooks ``on_running``,
+    ``on_retry``, ``on_completion``, ``on_failure``, ``on_cancellation``, ``on_crashed``
+    (lists of ``hook(flow, flow_run, state)``).
+    """
+    settings: dict[str, Any] = dict(options)
+    if fn is None:
+        return lambda fn: Flow(fn, **settings)
+    return Flow(fn, **settings)

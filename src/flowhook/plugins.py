@@ -1,0 +1,283 @@
+"""The plugin manager: discovery through entry points, validation, listing, isolated dispatch.
+
+pluggy keeps the registry and validates implementations against the specs. Dispatch is ours:
+pluggy stops at the first implementation that raises, and a broken plugin must never break a
+run, so each implementation is called on its own (see :func:`flowhook.hooks.call_isolated`).
+The callers of each hook are computed once and cached until a plugin is (un)registered, so a
+hook that nobody implements costs one dictionary lookup.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.metadata
+import inspect
+import logging
+import os
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
+
+import attrs
+import pluggy
+from flowhook_hookspec.errors import PluginError
+from flowhook_hookspec.specs import ALL_SPECS, PROJECT_NAME
+
+from .hooks import call_isolated
+
+logger = logging.getLogger("flowhook.plugins")
+
+__all__ = ["PluginInfo", "list_plugins", "plugin_manager", "register_plugin", "unregister_plugin"]
+
+
+@attrs.frozen
+class PluginInfo:
+    """What ``flowhook plugins`` shows about one plugin.
+
+    ``status`` is ``active``, ``failed`` (it could not be imported), ``rejected`` (its hooks do
+    not match the contract) or ``disabled`` (``FLOWHOOK_DISABLE_PLUGINS``). ``error`` says why
+    and how to fix it, for every status but ``active``.
+    """
+
+    name: str
+    version: str | None = None
+    distribution: str | None = None
+    hooks: tuple[str, ...] = ()
+    status: str = "active"
+    error: str | None = None
+
+
+class HookCaller(NamedTuple):
+    """One implementation of one hook, ready to call."""
+
+    function: Callable[..., Any]
+    argnames: tuple[str, ...]
+    plugin_name: str
+    hook_name: str
+    label: str
+
+
+def _disabled_names() -> tuple[set[str], bool]:
+    raw = os.environ.get("FLOWHOOK_DISABLE_PLUGINS", "")
+    names = {part.strip() for part in raw.split(",") if part.strip()}
+    return names, "all" in names
+
+
+class PluginManager:
+    """flowhook's wrapper around ``pluggy.PluginManager``."""
+
+    def __init__(self, *, load_entrypoints: bool = True) -> None:
+        self._pm = pluggy.PluginManager(PROJECT_NAME)
+        for specs in ALL_SPECS:
+            self._pm.add_hookspecs(specs)
+        self._spec_names = frozenset(
+            name for specs in ALL_SPECS for name in vars(specs) if not name.startswith("_")
+        )
+        self._lock = threading.RLock()
+        self._callers: dict[str, tuple[HookCaller, ...]] = {}
+        self._infos: dict[str, PluginInfo] = {}
+        self._entrypoints_pending = load_entrypoints
+
+    # -- discovery -------------------------------------------------------------------------
+
+    def load_entrypoints(self) -> None:
+        """Load every plugin of the ``flowhook`` entry-point group, once, one at a time."""
+        with self._lock:
+            if not self._entrypoints_pending:
+                return
+            self._entrypoints_pending = False
+            disabled, all_disabled = _disabled_names()
+            for entry_point in importlib.metadata.entry_points(group=PROJECT_NAME):
+                if entry_point.name in self._infos:
+                    continue  # the same distribution seen twice (editable installs, symlinked venvs)
+                dist = entry_point.dist
+                info = PluginInfo(
+                    name=entry_point.name,
+                    version=dist.version if dist else None,
+                    distribution=dist.name if dist else None,
+                )
+                if all_disabled or entry_point.name in disabled:
+                    self._pm.set_blocked(entry_point.name)
+                    self._infos[info.name] = attrs.evolve(
+                        info,
+                        status="disabled",
+                        error="disabled by FLOWHOOK_DISABLE_PLUGINS; remove it from that "
+                        "variable to enable it",
+                    )
+                    continue
+                self._load_one(entry_point, info)
+
+    def _load_one(self, entry_point: importlib.metadata.EntryPoint, info: PluginInfo) -> None:
+        try:
+            plugin = entry_point.load()
+            if inspect.isclass(plugin):
+                plugin = plugin()
+        except Exception as exc:
+            error = (
+                f"could not import {entry_point.value!r}: {type(exc).__name__}: {exc}. "
+                f"Reinstall or upgrade {info.distribution or 'the plugin'}, or disable it with "
+                f"FLOWHOOK_DISABLE_PLUGINS={entry_point.name}"
+            )
+            logger.warning("plugin %r failed to load: %s", entry_point.name, error)
+            self._infos[info.name] = attrs.evolve(info, status="failed", error=error)
+            return
+        try:
+            self._register(plugin, info)
+        except PluginError as exc:
+            logger.warning("plugin %r was rejected: %s", entry_point.name, exc)
+            self._infos[info.name] = attrs.evolve(info, status="rejected", error=str(exc))
+
+    # -- registration ----------------------------------------------------------------------
+
+    def register(self, plugin: object, name: str | None = None) -> str:
+        """Register ``plugin`` (a module, a class or an instance); returns its name.
+
+        Raises :class:`~flowhook_hookspec.errors.PluginError` when its hooks do not match the
+        contract, or the name is taken.
+        """
+        with self._lock:
+            if inspect.isclass(plugin):
+                plugin = plugin()
+            name = name or self._pm.get_canonical_name(plugin)
+            version = getattr(plugin, "__version__", None)
+            info = PluginInfo(name=name, version=version if isinstance(version, str) else None)
+            return self._register(plugin, info)
+
+    def _register(self, plugin: object, info: PluginInfo) -> str:
+        if self._pm.has_plugin(info.name) or self._pm.is_registered(plugin):
+            raise PluginError(
+                f"a plugin named {info.name!r} is already registered; unregister it first or "
+                "register this one under another name"
+            )
+        try:
+            self._pm.register(plugin, name=info.name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"plugin {info.name!r} does not match the hook contract: {exc}"
+            ) from None
+        try:
+            hooks = self._check_hooks(plugin, info.name)
+        except PluginError:
+            self._pm.unregister(plugin)
+            raise
+        self._infos[info.name] = attrs.evolve(info, hooks=hooks)
+        self._callers = {}
+        return info.name
+
+    def _check_hooks(self, plugin: object, name: str) -> tuple[str, ...]:
+        hooks = []
+        for caller in self._pm.get_hookcallers(plugin) or []:
+            if caller.name not in self._spec_names:
+                close = difflib.get_close_matches(caller.name, sorted(self._spec_names), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise PluginError(f"plugin {name!r} implements unknown hook {caller.name!r}{hint}")
+            for impl in caller.get_hookimpls():
+                if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
+                    raise PluginError(
+                        f"plugin {name!r} declares {caller.name!r} as a hook wrapper; flowhook hooks "
+                        "are observers: drop wrapper=True/hookwrapper=True"
+                    )
+            hooks.append(caller.name)
+        return tuple(sorted(hooks))
+
+    def unregister(self, name: str) -> None:
+        """Unregister the plugin registered as ``name``; ``KeyError`` if there is none."""
+        with self._lock:
+            if self._pm.get_plugin(name) is None:
+                raise KeyError(f"no plugin named {name!r} is registered")
+            self._pm.unregister(name=name)
+            self._infos.pop(name, None)
+            self._callers = {}
+
+    def list(self) -> list[PluginInfo]:
+        """Every plugin seen, registered or not, sorted by name."""
+        self.load_entrypoints()
+        with self._lock:
+            return sorted(self._infos.values(), key=lambda info: info.name)
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    def callers(self, hook: str) -> tuple[HookCaller, ...]:
+        """The implementations of ``hook``, in pluggy's call order."""
+        found = self._callers.get(hook)
+        if found is None:
+            found = self._build_callers(hook)
+        return found
+
+    def _build_callers(self, hook: str) -> tuple[HookCaller, ...]:
+        self.load_entrypoints()
+        with self._lock:
+            impls = getattr(self._pm.hook, hook).get_hookimpls()
+            found = tuple(
+                HookCaller(
+                    impl.function,
+                    tuple(impl.argnames),
+                    impl.plugin_name,
+                    hook,
+                    f"plugin {impl.plugin_name!r} hook {hook!r}",
+                )
+                for impl in reversed(impls)  # pluggy calls the last registered first
+            )
+            callers = dict(self._callers)
+            callers[hook] = found
+            self._callers = callers
+            return found
+
+    def dispatch(self, hook: str, arguments: Mapping[str, Any]) -> BaseException | None:
+        """Call every implementation of ``hook`` in isolation.
+
+        Returns the first exception the caller must re-raise (KeyboardInterrupt, SystemExit, or
+        any error under ``FLOWHOOK_STRICT_HOOKS``), after all implementations have run.
+        """
+        pending: BaseException | None = None
+        for caller in self.callers(hook):
+            error = call_isolated(
+                caller.function,
+                tuple(arguments[name] for name in caller.argnames),
+                caller.label,
+            )
+            if pending is None:
+                pending = error
+        return pending
+
+    @property
+    def pluggy_manager(self) -> pluggy.PluginManager:
+        """The underlying pluggy manager, for hooks that are not transitions (CLI, notifiers)."""
+        self.load_entrypoints()
+        return self._pm
+
+
+_manager: PluginManager | None = None
+_manager_lock = threading.Lock()
+
+
+def plugin_manager() -> PluginManager:
+    """The process-wide plugin manager. Entry points load on first dispatch or listing."""
+    global _manager
+    if _manager is None:
+        with _manager_lock:
+            if _manager is None:
+                _manager = PluginManager()
+    return _manager
+
+
+def set_plugin_manager(manager: PluginManager | None) -> PluginManager | None:
+    """Replace the process-wide manager (tests use a fresh one); returns the previous one."""
+    global _manager
+    previous, _manager = _manager, manager
+    return previous
+
+
+def register_plugin(plugin: object, name: str | None = None) -> str:
+    """Register a plugin in this process (no entry point needed); returns the name it got."""
+    return plugin_manager().register(plugin, name)
+
+
+def unregister_plugin(name: str) -> None:
+    """Unregister the plugin registered under ``name``."""
+    plugin_manager().unregister(name)
+
+
+def list_plugins() -> list[PluginInfo]:
+    """Every plugin flowhook knows of: name, version, distribution, hooks, status and error."""
+    return plugin_manager().list()

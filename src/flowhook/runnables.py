@@ -1,0 +1,195 @@
+"""What flows and tasks share: options, validation, state hooks and ``with_options``."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar
+
+import attrs
+from typing_extensions import ParamSpec, Self
+
+from .hooks import validate_hook, validate_hook_list
+from .parameters import resolve_type_hints
+from .retries import RetryDelay, validate_retry_delay
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+P = ParamSpec("P")
+R = TypeVar("R")
+HookT = TypeVar("HookT", bound=Callable[..., Any])
+
+StateHook = Callable[..., Any]
+
+
+class CommonOptions(TypedDict, total=False):
+    """Options that flows and tasks both take (see the user guide for each)."""
+
+    name: str
+    description: str | None
+    version: str | None
+    tags: Iterable[str]
+    retries: int
+    retry_delay_seconds: RetryDelay
+    timeout_seconds: float | None
+    validate_parameters: bool
+    on_running: list[StateHook]
+    on_retry: list[StateHook]
+    on_completion: list[StateHook]
+    on_failure: list[StateHook]
+    on_cancellation: list[StateHook]
+    on_crashed: list[StateHook]
+
+
+def _hooks_field(event: str, arguments: tuple[str, ...] | None = None) -> Any:
+    """An ``on_<event>`` hook list field; hooks take ``arguments`` (default: the state-hook ones)."""
+
+    def convert(value: Any, self: Runnable[..., Any]) -> list[StateHook]:
+        expected = self._hook_arguments if arguments is None else arguments
+        return validate_hook_list(value, f"on_{event}", self._subject, expected)
+
+    return attrs.field(
+        alias=f"on_{event}",
+        factory=list,
+        converter=attrs.Converter(convert, takes_self=True),  # type: ignore[call-overload]
+        kw_only=True,
+    )
+
+
+def _to_tags(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise TypeError(f"tags takes a list of strings, e.g. tags=['prod'], got {value!r}")
+    tags = tuple(value)
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise TypeError(f"tags must be strings, got {type(tag).__name__} {tag!r}")
+    return tags
+
+
+def _check_retries(_: Any, __: Any, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"retries takes a whole number >= 0, got {value!r}")
+
+
+def _check_timeout(_: Any, __: Any, value: float | None) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
+    ):
+        raise ValueError(f"timeout_seconds takes a number of seconds > 0 or None, got {value!r}")
+
+
+def _check_jitter(_: Any, __: Any, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(f"retry_jitter_factor takes a number >= 0, got {value!r}")
+
+
+def _check_condition(instance: Runnable[..., Any], _: Any, value: Any) -> None:
+    if value is not None:
+        validate_hook(value, "retry_condition_fn", instance._subject, instance._hook_arguments)
+
+
+@attrs.define(eq=False, slots=False, repr=False)
+class Runnable(Generic[P, R]):
+    """Base of :class:`~flowhook.Flow` and :class:`~flowhook.Task`."""
+
+    _subject: ClassVar[str] = ""
+    _hook_arguments: ClassVar[tuple[str, ...]] = ()
+
+    fn: Callable[P, R]
+    name: str = attrs.field(
+        kw_only=True,
+        default=attrs.Factory(lambda self: self._default_name(self.fn), takes_self=True),
+    )
+    description: str | None = attrs.field(default=None, kw_only=True)
+    version: str | None = attrs.field(default=None, kw_only=True)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=_to_tags, kw_only=True)
+    retries: int = attrs.field(default=0, validator=_check_retries, kw_only=True)
+    retry_delay_seconds: RetryDelay = attrs.field(
+        default=0, converter=validate_retry_delay, kw_only=True
+    )
+    timeout_seconds: float | None = attrs.field(
+        default=None, validator=_check_timeout, kw_only=True
+    )
+    validate_parameters: bool = attrs.field(default=True, kw_only=True)
+    retry_jitter_factor: float = attrs.field(default=0.0, validator=_check_jitter, kw_only=True)
+    retry_condition_fn: Callable[..., Any] | None = attrs.field(
+        default=None, validator=_check_condition, kw_only=True
+    )
+    on_running_hooks: list[StateHook] = _hooks_field("running")
+    on_retry_hooks: list[StateHook] = _hooks_field("retry")
+    on_completion_hooks: list[StateHook] = _hooks_field("completion")
+    on_failure_hooks: list[StateHook] = _hooks_field("failure")
+    on_cancellation_hooks: list[StateHook] = _hooks_field("cancellation")
+    on_crashed_hooks: list[StateHook] = _hooks_field("crashed")
+
+    def __attrs_post_init__(self) -> None:
+        if not callable(self.fn):
+            raise TypeError(f"@{self._subject} decorates a function, got {type(self.fn).__name__}")
+        if inspect.iscoroutinefunction(self.fn) or inspect.isasyncgenfunction(self.fn):
+            raise TypeError(
+                f"@{self._subject} does not support 'async def' functions yet; define "
+                f"{self.fn.__name__!r} with 'def'"
+            )
+        functools.update_wrapper(self, self.fn)  # type: ignore[arg-type]
+        self.signature = inspect.signature(self.fn)
+        self._type_hints: dict[str, Any] | None = None
+
+    @staticmethod
+    def _default_name(fn: Callable[..., Any]) -> str:
+        return getattr(fn, "__name__", type(fn).__name__)
+
+    @property
+    def type_hints(self) -> dict[str, Any]:
+        """The parameters' type hints, resolved on first use (forward references may need it)."""
+        if self._type_hints is None:
+            self._type_hints = resolve_type_hints(self.fn)
+        return self._type_hints
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r}, fn={getattr(self.fn, '__qualname__', self.fn)!r})"
+
+    def with_options(self, **options: Unpack[CommonOptions]) -> Self:
+        """A copy with some options changed. Hook lists are copied; a new list replaces the old one."""
+        return self._copy_with(options)
+
+    def _copy_with(self, options: Mapping[str, Any]) -> Self:
+        changes: dict[str, Any] = dict(options)
+        return attrs.evolve(self, **changes)
+
+    def _hook_list(self, event: str) -> list[StateHook]:
+        hooks: list[StateHook] = getattr(self, f"on_{event}_hooks")
+        return hooks
+
+    def _add_hook(self, event: str, hook: HookT, arguments: tuple[str, ...] | None = None) -> HookT:
+        expected = self._hook_arguments if arguments is None else arguments
+        validate_hook(hook, f"on_{event}", self._subject, expected)
+        self._hook_list(event).append(hook)
+        return hook
+
+    def on_running(self, hook: HookT) -> HookT:
+        """Add a hook called on each attempt: ``Running``, then ``Retrying``."""
+        return self._add_hook("running", hook)
+
+    def on_retry(self, hook: HookT) -> HookT:
+        """Add a hook called when a failed attempt will be retried (``AwaitingRetry``)."""
+        return self._add_hook("retry", hook)
+
+    def on_completion(self, hook: HookT) -> HookT:
+        """Add a hook called when a run completes."""
+        return self._add_hook("completion", hook)
+
+    def on_failure(self, hook: HookT) -> HookT:
+        """Add a hook called when a run fails for good (never on a failure that is retried)."""
+        return self._add_hook("failure", hook)
+
+    def on_cancellation(self, hook: HookT) -> HookT:
+        """Add a hook called when a run enters ``Cancelling``."""
+        return self._add_hook("cancellation", hook)
+
+    def on_crashed(self, hook: HookT) -> HookT:
+        """Add a hook called when a run crashes (interrupted from outside its code)."""
+        return self._add_hook("crashed", hook)

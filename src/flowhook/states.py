@@ -1,0 +1,40 @@
+"""State constructors and the ``State`` class, re-exported from the contract.
+
+from flowhook.states import Completed, Failed, Cancelled
+"""
+
+from flowhook_hookspec.states import (
+    FINAL_TYPES,
+    LEGAL_TRANSITIONS,
+    AwaitingRetry,
+    Cancelled,
+    Cancelling,
+    Completed,
+    Crashed,
+    Failed,
+    Pending,
+    Retrying,
+    Running,
+    State,
+    StateType,
+    TimedOut,
+    is_legal_transition,
+)
+
+__all__ = [
+    "FINAL_TYPES",
+    "LEGAL_TRANSITIONS",
+    "AwaitingRetry",
+    "Cancelled",
+    "Cancelling",
+    "Completed",
+    "Crashed",
+    "Failed",
+    "Pending",
+    "Retrying",
+    "Running",
+    "State",
+    "StateType",
+    "TimedOut",
+    "is_legal_transition",
+]

@@ -1,0 +1,87 @@
+"""Tasks: the ``@task`` decorator and the :class:`Task` it makes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, overload
+
+import attrs
+
+from . import engine
+from .naming import check_run_name_template
+from .runnables import CommonOptions, HookT, P, R, Runnable, StateHook, _hooks_field
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+__all__ = ["Task", "TaskOptions", "task"]
+
+_TRANSACTION_HOOK_ARGUMENTS = ("txn",)
+
+
+class TaskOptions(CommonOptions, total=False):
+    """Options of ``@task`` and ``Task.with_options``."""
+
+    task_run_name: str | Callable[..., str] | None
+    retry_jitter_factor: float
+    retry_condition_fn: Callable[..., Any] | None
+    on_commit: list[Callable[..., Any]]
+    on_rollback: list[Callable[..., Any]]
+
+
+@attrs.define(eq=False, slots=False, repr=False)
+class Task(Runnable[P, R]):
+    """A function whose every call is a task run, with states, retries and hooks.
+
+    Called inside a flow, a task run belongs to that flow run; called anywhere else it is a
+    standalone task run with its own hooks.
+    """
+
+    _subject: ClassVar[str] = "task"
+    _hook_arguments: ClassVar[tuple[str, ...]] = ("task", "task_run", "state")
+
+    task_run_name: str | Callable[..., str] | None = attrs.field(default=None, kw_only=True)
+    on_commit_hooks: list[StateHook] = _hooks_field("commit", _TRANSACTION_HOOK_ARGUMENTS)
+    on_rollback_hooks: list[StateHook] = _hooks_field("rollback", _TRANSACTION_HOOK_ARGUMENTS)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        check_run_name_template(self.task_run_name, "task_run_name", self.signature.parameters)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the task. ``return_state=True`` returns the final state instead of the result."""
+        return engine.run_task(self, args, kwargs)
+
+    def with_options(self, **options: Unpack[TaskOptions]) -> Self:
+        """A copy with some options changed. Hook lists are copied; ``[]`` clears one."""
+        return self._copy_with(options)
+
+    def on_commit(self, hook: HookT) -> HookT:
+        """Add a hook ``hook(txn)`` called when the transaction this task completed in commits."""
+        return self._add_hook("commit", hook, _TRANSACTION_HOOK_ARGUMENTS)
+
+    def on_rollback(self, hook: HookT) -> HookT:
+        """Add a hook ``hook(txn)`` called when the transaction this task completed in rolls back."""
+        return self._add_hook("rollback", hook, _TRANSACTION_HOOK_ARGUMENTS)
+
+
+@overload
+def task(fn: Callable[P, R], /) -> Task[P, R]: ...
+
+
+@overload
+def task(**options: Unpack[TaskOptions]) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+
+def task(fn: Callable[P, R] | None = None, /, **options: Unpack[TaskOptions]) -> Any:
+    """Make a function a task. Use bare (``@task``) or with options (``@task(retries=3)``).
+
+    Options: those of :func:`~flowhook.flow` (with ``task_run_name`` for ``flow_run_name``), plus
+    ``retry_delay_seconds`` as a list or a callable (:func:`~flowhook.exponential_backoff`),
+    ``retry_jitter_factor``, ``retry_condition_fn(task, task_run, state) -> bool``, and the
+    transaction hooks ``on_commit`` and ``on_rollback`` (lists of ``hook(txn)``).
+    """
+    settings: dict[str, Any] = dict(options)
+    if fn is None:
+        return lambda fn: Task(fn, **settings)
+    return Task(fn, **settings)

@@ -36,7 +36,9 @@ def test_version() -> None:
 
 
 def test_console_script_is_installed() -> None:
-    exe = shutil.which("flowhook") or str(__import__("pathlib").Path(sys.executable).parent / "flowhook")
+    exe = shutil.which("flowhook") or str(
+        __import__("pathlib").Path(sys.executable).parent / "flowhook"
+    )
     out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == f"flowhook, version {flowhook.__version__}"
 

@@ -63,8 +63,17 @@ def test_pip_installed_plugin_sees_every_transition(tmp_path: Path) -> None:
     venv.create(env_dir, with_pip=True)
     python = env_dir / "bin" / "python"
     subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         str(ROOT / "hookspec"), str(ROOT), str(plugin)],
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            str(ROOT / "hookspec"),
+            str(ROOT),
+            str(plugin),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -74,7 +83,9 @@ def test_pip_installed_plugin_sees_every_transition(tmp_path: Path) -> None:
     log = tmp_path / "audit.log"
     env = {**os.environ, "AUDIT_LOG": str(log)}
     env.pop("PYTHONPATH", None)
-    out = subprocess.run([str(python), str(script)], capture_output=True, text=True, env=env, check=True)
+    out = subprocess.run(
+        [str(python), str(script)], capture_output=True, text=True, env=env, check=True
+    )
     assert out.stdout.strip() == "42"
     assert [json.loads(line) for line in log.read_text().splitlines()] == [
         ["etl", None, "Pending"],
@@ -83,7 +94,10 @@ def test_pip_installed_plugin_sees_every_transition(tmp_path: Path) -> None:
     ]
     listed = subprocess.run(
         [str(env_dir / "bin" / "flowhook"), "plugins", "--json"],
-        capture_output=True, text=True, env=env, check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     )
     assert json.loads(listed.stdout) == [
         {

@@ -57,5 +57,7 @@ def hook_test_sources() -> str:
 @pytest.mark.parametrize("name", sorted(HOOKS))
 def test_every_hook_has_a_test(name) -> None:
     sources = hook_test_sources()
-    generic = name.replace("on_flow_run_", "on_{kind}_run_").replace("on_task_run_", "on_{kind}_run_")
+    generic = name.replace("on_flow_run_", "on_{kind}_run_").replace(
+        "on_task_run_", "on_{kind}_run_"
+    )
     assert name in sources or generic in sources, f"no test_hook_* test exercises {name}"

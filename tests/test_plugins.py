@@ -14,7 +14,9 @@ from flowhook.plugins import PluginManager, set_plugin_manager
 from flowhook.states import Cancelled
 
 
-def make_distribution(root: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
+def make_distribution(
+    root: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]
+) -> None:
     """A real installed distribution (dist-info on sys.path), as pip would leave it."""
     dist_info = root / f"{name.replace('-', '_')}-1.2.3.dist-info"
     dist_info.mkdir(parents=True)
@@ -60,7 +62,9 @@ GOOD_PLUGIN = """
 def test_hook_on_flow_run_state_change_sees_every_transition(recorder) -> None:
     flow(lambda: 1)()
     calls = recorder.called("on_flow_run_state_change")
-    assert [(c.kwargs["old_state"] and c.kwargs["old_state"].name, c.state.name) for c in calls] == [
+    assert [
+        (c.kwargs["old_state"] and c.kwargs["old_state"].name, c.state.name) for c in calls
+    ] == [
         (None, "Pending"),
         ("Pending", "Running"),
         ("Running", "Completed"),
@@ -147,7 +151,10 @@ def test_hook_crashed_fires_for_task_and_flow(recorder) -> None:
     assert [c.state.name for c in recorder.called("on_task_run_crashed")] == ["Crashed"]
     assert [c.state.name for c in recorder.called("on_flow_run_crashed")] == ["Crashed"]
     assert len(recorder.called("on_task_run_running")) == 1
-    assert recorder.called("on_flow_run_failure") == [] and recorder.called("on_task_run_failure") == []
+    assert (
+        recorder.called("on_flow_run_failure") == []
+        and recorder.called("on_task_run_failure") == []
+    )
 
 
 def test_hook_running_fires_each_attempt_and_not_on_pending(recorder) -> None:
@@ -218,7 +225,9 @@ def test_a_plugin_raising_in_a_hook_never_breaks_the_run(plugin_manager, recorde
     assert "plugin bug" in message
 
 
-def test_a_plugin_raising_keyboard_interrupt_lets_others_run_then_propagates(plugin_manager, recorder) -> None:
+def test_a_plugin_raising_keyboard_interrupt_lets_others_run_then_propagates(
+    plugin_manager, recorder
+) -> None:
     class Interrupting:
         @hookimpl(tryfirst=True)
         def on_flow_run_completion(self):
@@ -237,7 +246,9 @@ def test_unknown_hook_name_is_rejected_with_a_suggestion(plugin_manager) -> None
         def on_flow_run_failed(self, flow_run):
             pass
 
-    with pytest.raises(PluginError, match=r"unknown hook 'on_flow_run_failed'; did you mean 'on_flow_run_failure'"):
+    with pytest.raises(
+        PluginError, match=r"unknown hook 'on_flow_run_failed'; did you mean 'on_flow_run_failure'"
+    ):
         plugin_manager.register(Typo(), name="typo")
     assert plugin_manager.list() == []
     flow(lambda: 1)()  # nothing half-registered remains
@@ -335,7 +346,9 @@ def test_entry_points_load_lazily_module_class_and_instance(installed, entrypoin
     assert infos["audit"].hooks == ("on_flow_run_state_change",)
 
 
-def test_a_plugin_failing_to_import_is_reported_and_others_load(installed, entrypoint_manager, caplog) -> None:
+def test_a_plugin_failing_to_import_is_reported_and_others_load(
+    installed, entrypoint_manager, caplog
+) -> None:
     installed("flowhook-good", {"good": "good_mod"}, {"good_mod": GOOD_PLUGIN})
     installed(
         "flowhook-broken",
@@ -351,14 +364,18 @@ def test_a_plugin_failing_to_import_is_reported_and_others_load(installed, entry
     assert infos["broken"].status == "failed"
     assert "needs libfoo" in infos["broken"].error
     assert "FLOWHOOK_DISABLE_PLUGINS=broken" in infos["broken"].error
-    assert any("broken" in r.getMessage() and "needs libfoo" in r.getMessage() for r in caplog.records)
+    assert any(
+        "broken" in r.getMessage() and "needs libfoo" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_an_entry_point_with_an_unknown_hook_is_rejected(installed, entrypoint_manager) -> None:
     installed(
         "flowhook-typo",
         {"typo": "typo_mod"},
-        {"typo_mod": "from flowhook import hookimpl\n@hookimpl\ndef on_task_run_complete(task_run): pass\n"},
+        {
+            "typo_mod": "from flowhook import hookimpl\n@hookimpl\ndef on_task_run_complete(task_run): pass\n"
+        },
     )
     flow(lambda: 1)()
     info = {i.name: i for i in entrypoint_manager.list()}["typo"]
@@ -367,7 +384,9 @@ def test_an_entry_point_with_an_unknown_hook_is_rejected(installed, entrypoint_m
 
 
 @pytest.mark.parametrize("setting", ["noisy", "other, noisy", "all"])
-def test_disabled_plugins_are_never_imported(installed, entrypoint_manager, monkeypatch, tmp_path, setting) -> None:
+def test_disabled_plugins_are_never_imported(
+    installed, entrypoint_manager, monkeypatch, tmp_path, setting
+) -> None:
     marker = tmp_path / "imported"
     installed(
         "flowhook-noisy",

@@ -67,7 +67,9 @@ def test_returned_timed_out_fires_on_failure(decorator, calls) -> None:
 
 
 @pytest.mark.parametrize("decorator", [flow, task])
-def test_returned_cancelled_passes_cancelling_and_fires_on_cancellation_once(decorator, calls, recorder) -> None:
+def test_returned_cancelled_passes_cancelling_and_fires_on_cancellation_once(
+    decorator, calls, recorder
+) -> None:
     fn = decorator(**all_hooks(calls, "x"))(lambda: Cancelled(message="stop"))
     state = fn(return_state=True)
     assert state.is_cancelled()

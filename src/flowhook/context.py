@@ -8,6 +8,7 @@ from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
 from flowhook_hookspec.errors import MissingContextError
 from flowhook_hookspec.runs import FlowRun, TaskRun
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import attrs
+
 from flowhook_hookspec import states
 from flowhook_hookspec.errors import IllegalTransitionError
 from flowhook_hookspec.runs import FlowRun, TaskRun

@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import cattrs
+
 from flowhook_hookspec.serde import converter
 
 

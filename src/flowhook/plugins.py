@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 
 import attrs
 import pluggy
+
 from flowhook_hookspec.errors import PluginError
 from flowhook_hookspec.specs import ALL_SPECS, PROJECT_NAME
 

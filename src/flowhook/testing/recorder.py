@@ -6,6 +6,7 @@ import threading
 from typing import Any
 
 import attrs
+
 from flowhook_hookspec import hookimpl
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State

@@ -6,6 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PLUGINS := $(wildcard plugins/flowhook-*)
+PY_DIRS := $(wildcard src hookspec plugins tests examples benchmarks)
 INSTALL_STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint typecheck benchmarks clean
@@ -24,8 +25,8 @@ demo: install
 	$(BIN)/python examples/demo.py
 
 lint: install
-	$(BIN)/ruff check src hookspec plugins tests examples benchmarks
-	$(BIN)/ruff format --check src hookspec plugins tests examples benchmarks
+	$(BIN)/ruff check $(PY_DIRS)
+	$(BIN)/ruff format --check $(PY_DIRS)
 
 typecheck: install
 	$(BIN)/mypy

@@ -9,6 +9,14 @@ from flowhook.testing.recorder import HookRecorder
 
 
 @pytest.fixture(autouse=True)
+def flowhook_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Every test runs with its own FLOWHOOK_HOME, never the user's ~/.flowhook."""
+    home = tmp_path_factory.mktemp("flowhook-home")
+    monkeypatch.setenv("FLOWHOOK_HOME", str(home))
+    return home
+
+
+@pytest.fixture(autouse=True)
 def plugin_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginManager]:
     """Every test gets a fresh plugin manager that does not load installed entry points."""
     monkeypatch.delenv("FLOWHOOK_STRICT_HOOKS", raising=False)

@@ -31,9 +31,12 @@ from flowhook_hookspec import (
 
 from . import states
 from .context import RunContext, get_run_context, get_run_logger
+from .engine import cancel_flow_run
 from .flows import Flow, flow
+from .futures import TaskRunFuture, unmapped
 from .plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin
 from .retries import exponential_backoff
+from .runners import TaskRunner, ThreadPoolTaskRunner
 from .tasks import Task, task
 
 __version__ = "0.1.0"
@@ -56,8 +59,12 @@ __all__ = [
     "StateType",
     "Task",
     "TaskRun",
+    "TaskRunFuture",
+    "TaskRunner",
+    "ThreadPoolTaskRunner",
     "UnfinishedRun",
     "__version__",
+    "cancel_flow_run",
     "exponential_backoff",
     "flow",
     "get_run_context",
@@ -67,5 +74,6 @@ __all__ = [
     "register_plugin",
     "states",
     "task",
+    "unmapped",
     "unregister_plugin",
 ]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from flowhook_hookspec.errors import MissingContextError
+from flowhook_hookspec.runners import TaskRunner
 from flowhook_hookspec.runs import FlowRun, TaskRun
 
 if TYPE_CHECKING:
@@ -17,6 +19,17 @@ if TYPE_CHECKING:
     from .tasks import Task
 
 __all__ = ["RunContext", "get_run_context", "get_run_logger"]
+
+
+@attrs.define(eq=False)
+class FlowScope:
+    """What a flow run shares with its task runs: the task runner, the futures submitted to it,
+    and cancellation. ``lock`` serialises the flow run's transitions with ``cancel_flow_run``."""
+
+    task_runner: TaskRunner
+    futures: list[Any] = attrs.field(factory=list)
+    lock: threading.RLock = attrs.field(factory=threading.RLock)
+    cancel_event: threading.Event = attrs.field(factory=threading.Event)
 
 
 @attrs.frozen
@@ -30,6 +43,7 @@ class RunContext:
     flow_run: FlowRun | None = None
     task: Task[..., Any] | None = None
     task_run: TaskRun | None = None
+    scope: FlowScope | None = None
 
 
 current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar(

@@ -7,10 +7,15 @@ run's own hooks and the plugins' hooks. No other module sets a state.
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextvars
 import logging
+import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +27,14 @@ from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType, is_legal_transition
 
 from . import context
+from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futures
 from .hooks import call_isolated, hook_name
 from .naming import generated_name, render_run_name
 from .parameters import ParameterValidationError, bind_arguments, coerce_arguments
 from .plugins import plugin_manager
 from .retries import condition_allows_retry, retry_delay
+from .runners import ThreadPoolTaskRunner
+from .timeouts import RunTimeout, Watchdog
 
 if TYPE_CHECKING:
     import inspect
@@ -200,18 +208,70 @@ def _retry_state(owner: Runnable[..., Any], run: Run, failed: State) -> State | 
     )
 
 
-def _finish(kind: RunKind, owner: Runnable[..., Any], run: Run, state: State) -> None:
-    if state.type is StateType.CANCELLED:
-        # A run that ends Cancelled always passes through Cancelling, so on_cancellation fires once.
-        set_state(kind, owner, run, states.Cancelling(state.message, run_id=run.id))
-    set_state(kind, owner, run, state)
+def _advance(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    state: State,
+    guard: AbstractContextManager[Any],
+) -> State:
+    """Enter ``state``, unless cancellation got there first; returns the state entered.
+
+    ``guard`` is the flow run's lock: ``cancel_flow_run`` may move a flow run to Cancelling from
+    another thread at any time, after which the run can only end Cancelled (or Crashed).
+    """
+    with guard:
+        current = run.state
+        if current.type is StateType.CANCELLING and state.type not in (
+            StateType.CANCELLED,
+            StateType.CRASHED,
+        ):
+            state = states.Cancelled(current.message, run_id=run.id)
+        if state.type is StateType.CANCELLED and current.type is not StateType.CANCELLING:
+            # A run that ends Cancelled always passes Cancelling, so on_cancellation fires once.
+            set_state(kind, owner, run, states.Cancelling(state.message, run_id=run.id))
+        set_state(kind, owner, run, state)
+        return state
 
 
-def _run_attempts(
+def _timed_out_state(kind: RunKind, owner: Runnable[..., Any], run: Run) -> State:
+    error = TimeoutError(
+        f"{kind.owner_argument} run {run.name!r} exceeded its timeout of {owner.timeout_seconds} s"
+    )
+    return states.TimedOut(str(error), data=error, run_id=run.id)
+
+
+def _call_body(
     kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
 ) -> State:
     try:
-        set_state(kind, owner, run, run.state)
+        with Watchdog(owner.timeout_seconds):
+            result = owner.fn(*bound.args, **bound.kwargs)
+    except RunTimeout:
+        return _timed_out_state(kind, owner, run)
+    except Exception as exc:
+        return _failure_state(kind, run, exc)
+    return _result_to_state(kind, run, result)
+
+
+def _cancelled_before(scope: context.FlowScope | None, run: Run) -> State | None:
+    """For a task run: Cancelled when its flow run was cancelled before the attempt starts."""
+    if scope is None or not scope.cancel_event.is_set():
+        return None
+    return states.Cancelled("its flow run was cancelled before it started", run_id=run.id)
+
+
+def _run_attempts(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    bound: inspect.BoundArguments,
+    scope: context.FlowScope | None,
+    guard: AbstractContextManager[Any],
+) -> State:
+    try:
+        if not run.state_history:
+            set_state(kind, owner, run, run.state)
         if owner.validate_parameters and owner.type_hints:
             try:
                 coerce_arguments(bound, owner.type_hints)
@@ -219,31 +279,55 @@ def _run_attempts(
                 failed = states.Failed(
                     f"{kind.label} run parameters are invalid: {exc}", data=exc, run_id=run.id
                 )
-                set_state(kind, owner, run, failed)
-                return failed
+                return _advance(kind, owner, run, failed, guard)
         while True:
+            cancelled = _cancelled_before(scope, run) if kind is TASK else None
+            if cancelled is not None:
+                return _advance(kind, owner, run, cancelled, guard)
             run.run_count += 1
             attempt = states.Running if run.run_count == 1 else states.Retrying
-            set_state(kind, owner, run, attempt(run_id=run.id))
-            try:
-                result = owner.fn(*bound.args, **bound.kwargs)
-            except Exception as exc:
-                state = _failure_state(kind, run, exc)
-            else:
-                state = _result_to_state(kind, run, result)
+            entered = _advance(kind, owner, run, attempt(run_id=run.id), guard)
+            if entered.is_final():
+                return entered
+            state = _call_body(kind, owner, run, bound)
+            if kind is FLOW and scope is not None:
+                _drain(scope)
             if state.type is StateType.FAILED:
                 retry = _retry_state(owner, run, state)
                 if retry is not None:
-                    set_state(kind, owner, run, retry)
+                    entered = _advance(kind, owner, run, retry, guard)
+                    if entered.is_final():
+                        return entered
                     assert retry.scheduled_time is not None
-                    time.sleep(max(0.0, (retry.scheduled_time - _now()).total_seconds()))
+                    delay = max(0.0, (retry.scheduled_time - _now()).total_seconds())
+                    if scope is not None:
+                        scope.cancel_event.wait(delay)
+                    else:
+                        time.sleep(delay)
                     continue
-            _finish(kind, owner, run, state)
-            return state
+            return _advance(kind, owner, run, state, guard)
     except BaseException as exc:
-        if run.state_history and not run.state.is_final():
-            set_state(kind, owner, run, states.Crashed(crash_message(exc), data=exc, run_id=run.id))
+        with guard:
+            if run.state_history and not run.state.is_final():
+                crashed = states.Crashed(crash_message(exc), data=exc, run_id=run.id)
+                set_state(kind, owner, run, crashed)
         raise
+
+
+def _drain(scope: context.FlowScope) -> None:
+    """Wait until every task run the flow run submitted is final and its hooks have run."""
+    while True:
+        with scope.lock:
+            pending = [f for f in scope.futures if not f.done()]
+            never_started = [f for f in scope.futures if f.done() and not f.state.is_final()]
+        for future in never_started:  # cancelled by the task runner before they started
+            cancelled = states.Cancelled(
+                "its flow run was cancelled before it started", run_id=future.task_run_id
+            )
+            _advance(TASK, future.task, future.task_run, cancelled, nullcontext())
+        if not pending:
+            return
+        scope.task_runner.wait([f._future for f in pending])
 
 
 def _outcome(state: State, return_state: bool) -> Any:
@@ -280,6 +364,62 @@ def _run_name(
         return name
 
 
+_active_lock = threading.Lock()
+_active: dict[uuid.UUID, tuple[Flow[..., Any], FlowRun, context.FlowScope]] = {}
+
+
+def cancel_flow_run(flow_run_id: uuid.UUID | str, message: str | None = None) -> None:
+    """Cancel a flow run of this process, from any thread (a hook included).
+
+    The run enters Cancelling now (its on_cancellation hooks fire), task runs that have not
+    started never start, running ones finish, and the run ends Cancelled; the flow call raises
+    :class:`~flowhook.CancelledRun`. Cancelling a run that is already final or cancelling does
+    nothing. ``ValueError`` if no such flow run is running in this process.
+    """
+    run_id = flow_run_id if isinstance(flow_run_id, uuid.UUID) else uuid.UUID(str(flow_run_id))
+    with _active_lock:
+        found = _active.get(run_id)
+    if found is None:
+        raise ValueError(f"no flow run {run_id} is running in this process")
+    flow, run, scope = found
+    with scope.lock:
+        if run.state.is_final() or run.state.is_cancelling():
+            return
+        scope.cancel_event.set()
+        set_state(
+            FLOW, flow, run, states.Cancelling(message or "Cancellation requested", run_id=run.id)
+        )
+    scope.task_runner.cancel_all()
+
+
+class _SigtermCanceller:
+    """While a top-level flow runs in the main thread, SIGTERM cancels it; the process then
+    exits with status 143 (128 + SIGTERM), as a terminated process conventionally does."""
+
+    def __init__(self, run_id: uuid.UUID) -> None:
+        self.run_id = run_id
+        self.received = False
+        self.previous: Any = None
+
+    @classmethod
+    def install(cls, run_id: uuid.UUID) -> _SigtermCanceller | None:
+        if threading.current_thread() is not threading.main_thread():
+            return None
+        canceller = cls(run_id)
+        canceller.previous = signal.signal(signal.SIGTERM, canceller._handle)
+        return canceller
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.received = True
+        # Not from the handler itself: it may interrupt a transition holding the run's lock.
+        threading.Thread(
+            target=cancel_flow_run, args=(self.run_id, "Terminated by SIGTERM"), daemon=True
+        ).start()
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGTERM, self.previous)
+
+
 def run_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Run ``flow`` in this thread; returns its result or final state (``return_state=True``)."""
     return_state = bool(kwargs.pop("return_state", False))
@@ -297,19 +437,28 @@ def run_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         parent_flow_run_id=parent_flow_run_id,
         parent_task_run_id=parent_task_run_id,
     )
-    token = context.current.set(context.RunContext(flow=flow, flow_run=run))
+    scope = context.FlowScope(task_runner=flow.task_runner or ThreadPoolTaskRunner())
+    with _active_lock:
+        _active[run.id] = (flow, run, scope)
+    token = context.current.set(context.RunContext(flow=flow, flow_run=run, scope=scope))
+    sigterm = _SigtermCanceller.install(run.id) if parent is None else None
     try:
-        state = _run_attempts(FLOW, flow, run, bound)
+        state = _run_attempts(FLOW, flow, run, bound, scope, scope.lock)
     finally:
         context.current.reset(token)
+        with _active_lock:
+            _active.pop(run.id, None)
+        scope.task_runner.shutdown()
+        if sigterm is not None:
+            sigterm.restore()
+    if sigterm is not None and sigterm.received:
+        raise SystemExit(128 + signal.SIGTERM)
     return _outcome(state, return_state)
 
 
-def run_task(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run ``task`` in this thread, inside the current flow run if there is one."""
-    return_state = bool(kwargs.pop("return_state", False))
-    bound = bind_arguments(task.signature, args, kwargs, f"task {task.name!r}")
-    parent = context.current.get()
+def _new_task_run(
+    task: Task[..., Any], bound: inspect.BoundArguments, parent: context.RunContext | None
+) -> tuple[TaskRun, context.RunContext]:
     flow_run_id, _ = _parent_ids(parent)
     run_id = uuid.uuid4()
     run = TaskRun(
@@ -323,16 +472,122 @@ def run_task(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         task_name=task.name,
         flow_run_id=flow_run_id,
     )
-    token = context.current.set(
-        context.RunContext(
-            flow=parent.flow if parent else None,
-            flow_run=parent.flow_run if parent else None,
-            task=task,
-            task_run=run,
-        )
+    run_context = context.RunContext(
+        flow=parent.flow if parent else None,
+        flow_run=parent.flow_run if parent else None,
+        task=task,
+        task_run=run,
+        scope=parent.scope if parent else None,
     )
+    return run, run_context
+
+
+def run_task(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run ``task`` in this thread, inside the current flow run if there is one."""
+    return_state = bool(kwargs.pop("return_state", False))
+    wait_for = kwargs.pop("wait_for", None)
+    bound = bind_arguments(task.signature, args, kwargs, f"task {task.name!r}")
+    run, run_context = _new_task_run(task, bound, context.current.get())
+    token = context.current.set(run_context)
     try:
-        state = _run_attempts(TASK, task, run, bound)
+        state = _run_submitted(task, run, bound, run_context, list(wait_for or ()))
     finally:
         context.current.reset(token)
     return _outcome(state, return_state)
+
+
+def _run_submitted(
+    task: Task[..., Any],
+    run: TaskRun,
+    bound: inspect.BoundArguments,
+    run_context: context.RunContext,
+    wait_for: list[TaskRunFuture],
+) -> State:
+    """Execute a task run whose arguments may hold futures: upstream first, then the attempts."""
+    if not run.state_history:
+        set_state(TASK, task, run, run.state)
+    upstream = failed_upstream([*find_futures(bound.arguments), *wait_for])
+    if upstream is not None:
+        failed = states.Failed(
+            f"upstream task run {upstream.task_run.name!r} ({upstream.task_run_id}) ended "
+            f"{upstream.state.name}",
+            name="UpstreamFailed",
+            run_id=run.id,
+        )
+        return _advance(TASK, task, run, failed, nullcontext())
+    for name, value in bound.arguments.items():
+        bound.arguments[name] = resolve_futures(value)
+    return _run_attempts(TASK, task, run, bound, run_context.scope, nullcontext())
+
+
+def submit_task(
+    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> TaskRunFuture:
+    """Submit a task run to the current flow run's task runner; returns its future.
+
+    The run is created (Pending) here, in the caller's thread; it is handed to the runner once
+    every future it depends on is done, so waiting never occupies a worker.
+    """
+    parent = context.current.get()
+    if parent is None or parent.scope is None:
+        raise RuntimeError(
+            f"{task.name}.submit() works inside a flow run, where a task runner exists; "
+            "outside a flow, call the task directly"
+        )
+    scope = parent.scope
+    wait_for = list(kwargs.pop("wait_for", None) or ())
+    bound = bind_arguments(task.signature, args, kwargs, f"task {task.name!r}")
+    run, run_context = _new_task_run(task, bound, parent)
+    set_state(TASK, task, run, run.state)
+    token = context.current.set(run_context)
+    try:
+        variables = contextvars.copy_context()
+    finally:
+        context.current.reset(token)
+    outer: concurrent.futures.Future[State] = concurrent.futures.Future()
+    future = TaskRunFuture(task, run, outer)
+    upstream = [*find_futures(bound.arguments), *wait_for]
+
+    def start() -> None:
+        inner = scope.task_runner.submit(
+            lambda: variables.run(_run_submitted, task, run, bound, run_context, upstream)
+        )
+        inner.add_done_callback(lambda done: _copy_outcome(done, outer))
+
+    with scope.lock:
+        scope.futures.append(future)
+    _when_all_done([f._future for f in upstream], start)
+    return future
+
+
+def _copy_outcome(
+    source: concurrent.futures.Future[State], target: concurrent.futures.Future[State]
+) -> None:
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
+
+
+def _when_all_done(
+    futures: list[concurrent.futures.Future[State]], callback: Callable[[], None]
+) -> None:
+    """Call ``callback`` once every future is done (at once when there are none)."""
+    remaining = len(futures)
+    if remaining == 0:
+        callback()
+        return
+    lock = threading.Lock()
+
+    def one_done(_: concurrent.futures.Future[State]) -> None:
+        nonlocal remaining
+        with lock:
+            remaining -= 1
+            last = remaining == 0
+        if last:
+            callback()
+
+    for future in futures:
+        future.add_done_callback(one_done)

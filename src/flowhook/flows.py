@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import attrs
 
+from flowhook_hookspec.runners import TaskRunner
+
 from . import engine
 from .naming import check_run_name_template
 from .runnables import CommonOptions, P, R, Runnable
@@ -21,6 +23,15 @@ class FlowOptions(CommonOptions, total=False):
     """Options of ``@flow`` and ``Flow.with_options``."""
 
     flow_run_name: str | Callable[..., str] | None
+    task_runner: TaskRunner | None
+
+
+def _check_runner(_: Any, __: Any, value: Any) -> None:
+    if value is not None and not isinstance(value, TaskRunner):
+        raise TypeError(
+            "task_runner takes a task runner such as flowhook.ThreadPoolTaskRunner(max_workers=8), "
+            f"got {type(value).__name__}"
+        )
 
 
 @attrs.define(eq=False, slots=False, repr=False)
@@ -36,6 +47,10 @@ class Flow(Runnable[P, R]):
     _hook_arguments: ClassVar[tuple[str, ...]] = ("flow", "flow_run", "state")
 
     flow_run_name: str | Callable[..., str] | None = attrs.field(default=None, kw_only=True)
+    #: Runs the tasks this flow submits; a new ThreadPoolTaskRunner per flow run when None.
+    task_runner: TaskRunner | None = attrs.field(
+        default=None, kw_only=True, validator=_check_runner
+    )
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 import attrs
 
 from . import engine
+from .futures import TaskRunFuture, map_arguments
 from .naming import check_run_name_template
 from .runnables import CommonOptions, HookT, P, R, Runnable, StateHook, _hooks_field
 
@@ -51,6 +52,28 @@ class Task(Runnable[P, R]):
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the task. ``return_state=True`` returns the final state instead of the result."""
         return engine.run_task(self, args, kwargs)
+
+    def submit(self, *args: Any, **kwargs: Any) -> TaskRunFuture:
+        """Run the task in the flow's task runner; returns a :class:`TaskRunFuture` at once.
+
+        Futures among the arguments are resolved (waited for) before the task starts;
+        ``wait_for=[futures]`` orders without passing data. If one of them did not complete,
+        the task does not run and ends ``UpstreamFailed`` (a FAILED state).
+        """
+        return engine.submit_task(self, args, kwargs)
+
+    def map(self, *args: Any, **kwargs: Any) -> list[TaskRunFuture]:
+        """Submit one task run per element of the iterable arguments; returns their futures.
+
+        Wrap arguments to pass whole to every run in :class:`~flowhook.unmapped`. Every other
+        argument must be iterable, and all of the same length.
+        """
+        wait_for = kwargs.pop("wait_for", None)
+        calls = map_arguments(self.name, args, kwargs)
+        return [
+            engine.submit_task(self, call_args, {**call_kwargs, "wait_for": wait_for})
+            for call_args, call_kwargs in calls
+        ]
 
     def with_options(self, **options: Unpack[TaskOptions]) -> Self:
         """A copy with some options changed. Hook lists are copied; ``[]`` clears one."""

@@ -1,0 +1,131 @@
+"""Futures of submitted task runs, ``unmapped``, and resolving futures passed as arguments."""
+
+from __future__ import annotations
+
+import concurrent.futures
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+import attrs
+
+from flowhook_hookspec.runs import TaskRun
+from flowhook_hookspec.states import State
+
+__all__ = ["TaskRunFuture", "unmapped"]
+
+
+class TaskRunFuture:
+    """The future of one submitted task run."""
+
+    def __init__(
+        self, task: Any, task_run: TaskRun, future: concurrent.futures.Future[State]
+    ) -> None:
+        self.task = task
+        self.task_run = task_run
+        self._future = future
+
+    def __repr__(self) -> str:
+        return f"TaskRunFuture({self.task_run.name!r}, state={self.state.name})"
+
+    @property
+    def task_run_id(self) -> UUID:
+        return self.task_run.id
+
+    @property
+    def state(self) -> State:
+        """The task run's current state (final once :meth:`wait` returned)."""
+        return self.task_run.state
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the task run is final and its hooks ran, or ``timeout`` seconds pass."""
+        concurrent.futures.wait([self._future], timeout=timeout)
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> Any:
+        """Wait for the task run and return its result; raises what ``state.result()`` raises.
+
+        ``TimeoutError`` if the run is not final after ``timeout`` seconds.
+        """
+        try:
+            state = self._future.result(timeout=timeout)
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(
+                f"task run {self.task_run.name!r} is still {self.state.name} after {timeout} s"
+            ) from None
+        except concurrent.futures.CancelledError:
+            state = self.task_run.state
+        return state.result(raise_on_failure=raise_on_failure)
+
+
+@attrs.frozen
+class unmapped:
+    """Marks an argument of ``Task.map`` to pass whole to every call instead of iterating it."""
+
+    value: Any
+
+
+def map_arguments(
+    task_name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+    """Split ``Task.map`` arguments into one (args, kwargs) pair per run."""
+    mapped: dict[int | str, list[Any]] = {}
+    keyed: list[tuple[int | str, Any]] = [*enumerate(args), *kwargs.items()]
+    for key, value in keyed:
+        if isinstance(value, unmapped):
+            continue
+        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+            raise TypeError(
+                f"{task_name}.map() iterates over its arguments, but argument {key!r} is a "
+                f"{type(value).__name__}; wrap values to pass whole in flowhook.unmapped(...)"
+            )
+        mapped[key] = list(value)
+    lengths = {len(values) for values in mapped.values()}
+    if len(lengths) > 1:
+        shown = ", ".join(f"{key!r}: {len(values)}" for key, values in mapped.items())
+        raise ValueError(f"{task_name}.map() needs iterables of one length, got {shown}")
+    count = lengths.pop() if lengths else 0
+
+    def pick(key: int | str, value: Any, index: int) -> Any:
+        return value.value if isinstance(value, unmapped) else mapped[key][index]
+
+    return [
+        (
+            tuple(pick(position, value, index) for position, value in enumerate(args)),
+            {name: pick(name, value, index) for name, value in kwargs.items()},
+        )
+        for index in range(count)
+    ]
+
+
+def find_futures(value: Any) -> list[TaskRunFuture]:
+    """Every future inside ``value``, looking into lists, tuples, sets and dict values."""
+    if isinstance(value, TaskRunFuture):
+        return [value]
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [found for item in value for found in find_futures(item)]
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in find_futures(item)]
+    return []
+
+
+def resolve_futures(value: Any) -> Any:
+    """``value`` with every future replaced by its result (the futures must be completed)."""
+    if isinstance(value, TaskRunFuture):
+        return value.state.result()
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return type(value)(resolve_futures(item) for item in value)
+    if isinstance(value, dict):
+        return {key: resolve_futures(item) for key, item in value.items()}
+    return value
+
+
+def failed_upstream(futures: Iterable[TaskRunFuture]) -> TaskRunFuture | None:
+    """Wait for ``futures``; the first whose run did not complete, if any."""
+    for future in futures:
+        future.wait()
+        if not future.state.is_completed():
+            return future
+    return None

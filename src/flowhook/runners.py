@@ -1,0 +1,60 @@
+"""Task runners: where submitted task runs execute. The thread pool is the default."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future
+
+from flowhook_hookspec.runners import TaskRunner
+from flowhook_hookspec.states import State
+
+__all__ = ["TaskRunner", "ThreadPoolTaskRunner"]
+
+
+class ThreadPoolTaskRunner:
+    """Runs task runs in a pool of threads, created on first use.
+
+    ``max_workers=None`` lets the pool choose (``min(32, cpus + 4)``). Suits I/O-bound tasks;
+    CPU-bound pure Python gains nothing from threads.
+    """
+
+    def __init__(self, max_workers: int | None = None) -> None:
+        if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
+            raise ValueError(f"max_workers takes a whole number >= 1 or None, got {max_workers!r}")
+        self.max_workers = max_workers
+        self._lock = threading.Lock()
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._futures: list[Future[State]] = []
+
+    def __repr__(self) -> str:
+        return f"ThreadPoolTaskRunner(max_workers={self.max_workers!r})"
+
+    def submit(self, work: Callable[[], State]) -> Future[State]:
+        with self._lock:
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    self.max_workers, thread_name_prefix="flowhook-task"
+                )
+            future = self._pool.submit(work)
+            self._futures.append(future)
+            return future
+
+    def wait(self, futures: Iterable[Future[State]], timeout: float | None = None) -> None:
+        concurrent.futures.wait(list(futures), timeout=timeout)
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            for future in self._futures:
+                future.cancel()
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._futures = []
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+
+assert isinstance(ThreadPoolTaskRunner(), TaskRunner)

@@ -102,7 +102,7 @@ def test_upstream_failure_skips_the_task_and_fires_its_failure_hooks(recorder) -
         by_wait_for = guarded.submit(1, 2, wait_for=[bad])
         return by_argument.result(raise_on_failure=False), by_wait_for.state
 
-    error, state = f()
+    _, state = f()
     assert state.type.value == "FAILED" and state.name == "UpstreamFailed"
     assert "boom-" in state.message and "ended Failed" in state.message
     assert [s.name for s in failures] == ["UpstreamFailed", "UpstreamFailed"]
@@ -177,7 +177,7 @@ def test_flow_timeout_raises_builtin_timeout_error() -> None:
         while True:
             pass
 
-    with pytest.raises(TimeoutError, match="exceeded its timeout of 0.2 s"):
+    with pytest.raises(TimeoutError, match=r"exceeded its timeout of 0\.2 s"):
         hang()
 
 

@@ -1,0 +1,168 @@
+"""The transition logger, on runs of a real flow with one task."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from datetime import datetime
+
+import pytest
+
+import flowhook
+import flowhook_logging
+from flowhook.plugins import PluginManager, set_plugin_manager
+from flowhook.testing.recorder import HookRecorder
+from flowhook_logging import TRANSITIONS_LOGGER
+
+
+@pytest.fixture
+def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[HookRecorder]:
+    """flowhook_logging registered (with a recorder, to know the runs) in a plugin manager that
+    loads no installed plugin; errors of hooks propagate."""
+    monkeypatch.setenv("FLOWHOOK_STRICT_HOOKS", "1")
+    monkeypatch.delenv("FLOWHOOK_LOG_FORMAT", raising=False)
+    previous = set_plugin_manager(PluginManager(load_entrypoints=False))
+    recorder = HookRecorder()
+    name = flowhook.register_plugin(flowhook_logging)
+    recorder_name = flowhook.register_plugin(recorder, name="recorder")
+    try:
+        yield recorder
+    finally:
+        flowhook.unregister_plugin(recorder_name)
+        flowhook.unregister_plugin(name)
+        set_plugin_manager(previous)
+
+
+@flowhook.task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@flowhook.flow
+def etl(n: int = 2) -> int:
+    doubled: int = double(n)
+    return doubled
+
+
+@flowhook.task
+def explode() -> None:
+    raise ValueError("boom")
+
+
+@flowhook.flow
+def doomed() -> None:
+    explode()
+
+
+def transition_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.name == TRANSITIONS_LOGGER]
+
+
+def expected_lines(recorder: HookRecorder) -> list[str]:
+    """The text line of every transition the recorder saw, in order."""
+    lines = []
+    for call in recorder.calls:
+        if not call.name.endswith("_state_change"):
+            continue
+        kind = "flow" if call.name.startswith("on_flow") else "task"
+        run = call.kwargs[f"{kind}_run"]
+        name = run.flow_name if kind == "flow" else run.task_name
+        old = call.kwargs["old_state"]
+        new = call.kwargs["new_state"]
+        line = (
+            f"{kind} run {run.name!r} ({kind} {name!r}, id {run.id}): "
+            f"{'(new)' if old is None else old.name} -> {new.name}"
+        )
+        lines.append(line + (f": {new.message!r}" if new.message else ""))
+    return lines
+
+
+def test_one_text_line_per_transition(
+    recorder: HookRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=TRANSITIONS_LOGGER)
+
+    assert etl() == 4
+
+    records = transition_records(caplog)
+    assert [record.getMessage() for record in records] == expected_lines(recorder)
+    assert [
+        (record.getMessage().split(" ")[0], record.getMessage().split(": ", 1)[1])
+        for record in records
+    ] == [
+        ("flow", "(new) -> Pending"),
+        ("flow", "Pending -> Running"),
+        ("task", "(new) -> Pending"),
+        ("task", "Pending -> Running"),
+        ("task", "Running -> Completed"),
+        ("flow", "Running -> Completed"),
+    ]
+    assert {record.levelno for record in records} == {logging.INFO}
+
+
+def test_failures_are_warnings(recorder: HookRecorder, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=TRANSITIONS_LOGGER)
+
+    with pytest.raises(ValueError, match="boom"):
+        doomed()
+
+    records = transition_records(caplog)
+    assert [record.getMessage() for record in records] == expected_lines(recorder)
+    failed = [record for record in records if "-> Failed" in record.getMessage()]
+    assert [record.getMessage().split(" ")[0] for record in failed] == ["task", "flow"]
+    assert all(record.levelno == logging.WARNING for record in failed)
+    assert "boom" in failed[0].getMessage()
+    assert all(record.levelno == logging.INFO for record in records if record not in failed)
+
+
+def test_json_lines(
+    recorder: HookRecorder, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWHOOK_LOG_FORMAT", "json")
+    caplog.set_level(logging.INFO, logger=TRANSITIONS_LOGGER)
+
+    etl()
+
+    events = [json.loads(record.getMessage()) for record in transition_records(caplog)]
+    flow_run = recorder.called("on_flow_run_state_change")[0].kwargs["flow_run"]
+    task_run = recorder.called("on_task_run_state_change")[0].kwargs["task_run"]
+    assert [(e["run_kind"], e["old_state"], e["new_state"], e["state_type"]) for e in events] == [
+        ("flow", None, "Pending", "PENDING"),
+        ("flow", "Pending", "Running", "RUNNING"),
+        ("task", None, "Pending", "PENDING"),
+        ("task", "Pending", "Running", "RUNNING"),
+        ("task", "Running", "Completed", "COMPLETED"),
+        ("flow", "Running", "Completed", "COMPLETED"),
+    ]
+    flow_event, task_event = events[0], events[2]
+    assert flow_event["event"] == "flow_run_state_change"
+    assert flow_event["run_id"] == str(flow_run.id)
+    assert flow_event["run_name"] == flow_run.name
+    assert flow_event["flow_name"] == "etl"
+    assert "task_name" not in flow_event
+    assert task_event["event"] == "task_run_state_change"
+    assert task_event["run_id"] == str(task_run.id)
+    assert task_event["task_name"] == "double"
+    assert task_event["flow_run_id"] == str(flow_run.id)
+    assert events[-1]["run_count"] == 1
+    assert all(event["message"] is None for event in events)
+    assert all(datetime.fromisoformat(event["timestamp"]).tzinfo for event in events)
+
+
+def test_disabled_logger_costs_no_line(
+    recorder: HookRecorder, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    caplog.set_level(logging.ERROR, logger=TRANSITIONS_LOGGER)
+
+    def must_not_run(*args: object) -> None:
+        raise AssertionError("a line was built for a disabled logger")
+
+    monkeypatch.setattr("flowhook_logging._transitions._log", must_not_run)
+
+    assert etl() == 4  # strict hooks: an error in the plugin would fail the run
+
+    assert transition_records(caplog) == []
+    assert len(recorder.called("on_flow_run_state_change")) == 3
+    [info] = [plugin for plugin in flowhook.list_plugins() if plugin.name == "flowhook_logging"]
+    assert "on_task_run_state_change" in info.hooks

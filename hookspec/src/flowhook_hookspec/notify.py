@@ -54,19 +54,30 @@ def _as_secret(value: Secret | str) -> Secret:
 as_secret = _as_secret
 
 
-def redact(text: str, *secrets: Secret | str | None) -> str:
-    """``text`` with every occurrence of each secret (raw or URL-quoted) replaced by the mask.
+def _secret_forms(value: str) -> set[str]:
+    """The texts that would give ``value`` away: itself, its URL-quoted forms, and for a URL
+    its path and query (where webhook tokens live), which libraries often quote alone."""
+    forms = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote(value)}
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme and parts.netloc:
+        tail = parts.path + (f"?{parts.query}" if parts.query else "")
+        if len(tail) > 1:
+            forms.update({tail, parts.path} if len(parts.path) > 1 else {tail})
+    return {form for form in forms if form}
 
-    For exception texts of libraries that quote what they were given (an HTTP client quoting a
-    webhook URL), before they reach a log, an error or the database.
+
+def redact(text: str, *secrets: Secret | str | None) -> str:
+    """``text`` with every trace of each secret replaced by the mask.
+
+    Masks the raw and URL-quoted value and, for a URL, also its path and query where they appear
+    without the host, so that exception texts of HTTP libraries that quote what they were given can
+    reach a log, an error or the database.
     """
     for secret in secrets:
         if secret is None:
             continue
         value = secret.get_secret_value() if isinstance(secret, Secret) else secret
-        if not value:
-            continue
-        for form in {value, urllib.parse.quote(value, safe=""), urllib.parse.quote(value)}:
+        for form in sorted(_secret_forms(value), key=len, reverse=True):
             text = text.replace(form, MASK)
     return text
 

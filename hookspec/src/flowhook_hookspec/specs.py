@@ -28,6 +28,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .notify import Notifier
     from .runs import FlowRun, TaskRun
     from .states import State
 
@@ -149,7 +152,7 @@ class RegistrationSpecs:
         """
 
     @hookspec
-    def register_notifiers(self, register: Any) -> None:
+    def register_notifiers(self, register: Callable[[type[Notifier]], object]) -> None:
         """Make notifier classes known: call ``register(NotifierClass)`` once for each.
 
         Each class is a :class:`~flowhook_hookspec.notify.Notifier` subclass with a unique

@@ -38,6 +38,7 @@ from .plugins import PluginInfo, list_plugins, register_plugin, unregister_plugi
 from .retries import exponential_backoff
 from .runners import TaskRunner, ThreadPoolTaskRunner
 from .tasks import Task, task
+from .transactions import Transaction, transaction
 
 __version__ = "0.1.0"
 
@@ -61,6 +62,7 @@ __all__ = [
     "TaskRun",
     "TaskRunFuture",
     "TaskRunner",
+    "Transaction",
     "ThreadPoolTaskRunner",
     "UnfinishedRun",
     "__version__",
@@ -74,6 +76,7 @@ __all__ = [
     "register_plugin",
     "states",
     "task",
+    "transaction",
     "unmapped",
     "unregister_plugin",
 ]

@@ -35,6 +35,7 @@ from .plugins import plugin_manager
 from .retries import condition_allows_retry, retry_delay
 from .runners import ThreadPoolTaskRunner
 from .timeouts import RunTimeout, Watchdog
+from .transactions import stage_completed
 
 if TYPE_CHECKING:
     import inspect
@@ -231,7 +232,9 @@ def _advance(
             # A run that ends Cancelled always passes Cancelling, so on_cancellation fires once.
             set_state(kind, owner, run, states.Cancelling(state.message, run_id=run.id))
         set_state(kind, owner, run, state)
-        return state
+    if kind is TASK and state.type is StateType.COMPLETED:
+        stage_completed(owner, run)
+    return state
 
 
 def _timed_out_state(kind: RunKind, owner: Runnable[..., Any], run: Run) -> State:

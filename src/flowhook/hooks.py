@@ -8,6 +8,8 @@ treats ordinary exceptions the same way, for plugin authors' tests.
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import functools
 import inspect
 import logging
@@ -88,6 +90,26 @@ def validate_hook_list(
     return checked
 
 
+def resolve_awaitable(result: Any) -> Any:
+    """Run ``result`` to completion when it is awaitable (an ``async def`` hook); else return it.
+
+    In a thread with no running event loop the coroutine gets a loop of its own; in a thread
+    whose loop is running (a sync hook cannot await), it runs in a helper thread.
+    """
+    if not inspect.isawaitable(result):
+        return result
+
+    async def wait() -> Any:
+        return await result
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(wait())
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="flowhook-hook") as pool:
+        return pool.submit(asyncio.run, wait()).result()
+
+
 def strict_hooks() -> bool:
     """Whether ``FLOWHOOK_STRICT_HOOKS`` asks for hook errors to propagate."""
     return os.environ.get("FLOWHOOK_STRICT_HOOKS", "").strip().lower() in {"1", "true", "yes", "on"}
@@ -103,7 +125,7 @@ def call_isolated(
     the success path stays cheap.
     """
     try:
-        hook(*args)
+        resolve_awaitable(hook(*args))
     except Exception as exc:
         label = describe if isinstance(describe, str) else describe()
         logger.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=True)

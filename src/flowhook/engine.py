@@ -232,7 +232,7 @@ def _advance(
             # A run that ends Cancelled always passes Cancelling, so on_cancellation fires once.
             set_state(kind, owner, run, states.Cancelling(state.message, run_id=run.id))
         set_state(kind, owner, run, state)
-    if kind is TASK and state.type is StateType.COMPLETED:
+    if isinstance(run, TaskRun) and state.type is StateType.COMPLETED:
         stage_completed(owner, run)
     return state
 

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import attrs
+
 from flowhook_hookspec.runs import TaskRun
 
 from .hooks import hook_name, resolve_awaitable

@@ -7,14 +7,16 @@ run's own hooks and the plugins' hooks. No other module sets a state.
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import logging
 import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -28,12 +30,13 @@ from flowhook_hookspec.states import FINAL_TYPES, State, StateType, is_legal_tra
 
 from . import context
 from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futures
-from .hooks import call_isolated, hook_name
+from .hooks import call_isolated, hook_name, resolve_awaitable
 from .naming import generated_name, render_run_name
 from .parameters import ParameterValidationError, bind_arguments, coerce_arguments
 from .plugins import plugin_manager
 from .retries import condition_allows_retry, retry_delay
 from .runners import ThreadPoolTaskRunner
+from .store.recorder import attach as store_attach
 from .timeouts import RunTimeout, Watchdog
 from .transactions import stage_completed
 
@@ -247,11 +250,35 @@ def _timed_out_state(kind: RunKind, owner: Runnable[..., Any], run: Run) -> Stat
 def _call_body(
     kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
 ) -> State:
+    """Run a body in this thread; an ``async def`` body is run to completion."""
+    if owner.is_async:
+        return resolve_awaitable(_call_body_async(kind, owner, run, bound))  # type: ignore[no-any-return]
     try:
         with Watchdog(owner.timeout_seconds):
             result = owner.fn(*bound.args, **bound.kwargs)
     except RunTimeout:
         return _timed_out_state(kind, owner, run)
+    except Exception as exc:
+        return _failure_state(kind, run, exc)
+    return _result_to_state(kind, run, result)
+
+
+async def _call_body_async(
+    kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
+) -> State:
+    body = asyncio.ensure_future(owner.fn(*bound.args, **bound.kwargs))
+    try:
+        done, _ = await asyncio.wait({body}, timeout=owner.timeout_seconds)
+    except BaseException:
+        body.cancel()
+        raise
+    if not done:
+        body.cancel()
+        with contextlib.suppress(BaseException):
+            await body
+        return _timed_out_state(kind, owner, run)
+    try:
+        result = body.result()
     except Exception as exc:
         return _failure_state(kind, run, exc)
     return _result_to_state(kind, run, result)
@@ -264,14 +291,46 @@ def _cancelled_before(scope: context.FlowScope | None, run: Run) -> State | None
     return states.Cancelled("its flow run was cancelled before it started", run_id=run.id)
 
 
-def _run_attempts(
+class _Body:
+    """Request to the driver: run the body once and send back the State it leads to."""
+
+
+_BODY = _Body()
+
+
+@attrs.frozen
+class _Wait:
+    """Request to the driver: wait before the next attempt (cut short by cancellation)."""
+
+    seconds: float
+    scope: context.FlowScope | None
+
+
+@attrs.frozen
+class _Drain:
+    """Request to the driver: wait for the task runs the flow run submitted."""
+
+    scope: context.FlowScope
+
+
+_Request = _Body | _Wait | _Drain
+Attempts = Generator[_Request, "State | None", State]
+
+
+def _attempts(
     kind: RunKind,
     owner: Runnable[..., Any],
     run: Run,
     bound: inspect.BoundArguments,
     scope: context.FlowScope | None,
     guard: AbstractContextManager[Any],
-) -> State:
+) -> Attempts:
+    """The life of a run, from Pending to a final state, as a generator.
+
+    It decides every transition and yields what takes time (the body, waits) to a driver: a
+    sync one (:func:`_drive`) or an async one (:func:`_drive_async`). One state machine serves
+    both, so sync and async runs cannot drift apart.
+    """
     try:
         if not run.state_history:
             set_state(kind, owner, run, run.state)
@@ -292,9 +351,10 @@ def _run_attempts(
             entered = _advance(kind, owner, run, attempt(run_id=run.id), guard)
             if entered.is_final():
                 return entered
-            state = _call_body(kind, owner, run, bound)
-            if kind is FLOW and scope is not None:
-                _drain(scope)
+            state = yield _BODY
+            assert state is not None
+            if kind is FLOW and scope is not None and scope.futures:
+                yield _Drain(scope)
             if state.type is StateType.FAILED:
                 retry = _retry_state(owner, run, state)
                 if retry is not None:
@@ -302,11 +362,7 @@ def _run_attempts(
                     if entered.is_final():
                         return entered
                     assert retry.scheduled_time is not None
-                    delay = max(0.0, (retry.scheduled_time - _now()).total_seconds())
-                    if scope is not None:
-                        scope.cancel_event.wait(delay)
-                    else:
-                        time.sleep(delay)
+                    yield _Wait(max(0.0, (retry.scheduled_time - _now()).total_seconds()), scope)
                     continue
             return _advance(kind, owner, run, state, guard)
     except BaseException as exc:
@@ -315,6 +371,102 @@ def _run_attempts(
                 crashed = states.Crashed(crash_message(exc), data=exc, run_id=run.id)
                 set_state(kind, owner, run, crashed)
         raise
+
+
+def _step(
+    attempts: Attempts, response: State | None, error: BaseException | None
+) -> tuple[bool, Any]:
+    """Advance the generator: (True, final state) when it returned, else (False, request)."""
+    try:
+        if error is not None:
+            return False, attempts.throw(error)
+        return False, attempts.send(response)
+    except StopIteration as stop:
+        return True, stop.value
+
+
+def _drive(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    bound: inspect.BoundArguments,
+    attempts: Attempts,
+) -> State:
+    """Run the state machine in this thread."""
+    done, value = _step(attempts, None, None)
+    while not done:
+        response: State | None = None
+        error: BaseException | None = None
+        try:
+            if value is _BODY:
+                response = _call_body(kind, owner, run, bound)
+            elif isinstance(value, _Wait):
+                _wait(value)
+            else:
+                _drain(value.scope)
+        except BaseException as exc:
+            error = exc
+        done, value = _step(attempts, response, error)
+    return value  # type: ignore[no-any-return]
+
+
+def _wait(request: _Wait) -> None:
+    if request.scope is not None:
+        request.scope.cancel_event.wait(request.seconds)
+    else:
+        time.sleep(request.seconds)
+
+
+def _has_hooks(kind: RunKind, owner: Runnable[..., Any]) -> bool:
+    """Whether any hook, the run's own or a plugin's, may fire for a run of ``owner``."""
+    if any(owner._hook_list(event) for event in EVENT_BY_TYPE.values()):
+        return True
+    manager = plugin_manager()
+    return any(
+        manager.callers(hook) for hook in (kind.state_change_hook, *kind.entered_hooks.values())
+    )
+
+
+async def _drive_async(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    bound: inspect.BoundArguments,
+    attempts: Attempts,
+) -> State:
+    """Run the state machine on the event loop, awaiting the body.
+
+    Transitions fire hooks synchronously; when any hook may fire, each step of the state
+    machine runs in a worker thread so that a slow sync hook never blocks the event loop.
+    """
+    offload = _has_hooks(kind, owner)
+
+    async def step(response: State | None, error: BaseException | None) -> tuple[bool, Any]:
+        if offload:
+            return await asyncio.to_thread(_step, attempts, response, error)
+        return _step(attempts, response, error)
+
+    done, value = await step(None, None)
+    while not done:
+        response: State | None = None
+        error: BaseException | None = None
+        try:
+            if value is _BODY:
+                if owner.is_async:
+                    response = await _call_body_async(kind, owner, run, bound)
+                else:
+                    response = _call_body(kind, owner, run, bound)
+            elif isinstance(value, _Wait):
+                if value.scope is not None:
+                    await asyncio.to_thread(_wait, value)
+                else:
+                    await asyncio.sleep(value.seconds)
+            else:
+                await asyncio.to_thread(_drain, value.scope)
+        except BaseException as exc:
+            error = exc
+        done, value = await step(response, error)
+    return value  # type: ignore[no-any-return]
 
 
 def _drain(scope: context.FlowScope) -> None:
@@ -423,40 +575,82 @@ class _SigtermCanceller:
         signal.signal(signal.SIGTERM, self.previous)
 
 
+@attrs.define(eq=False)
+class _FlowCall:
+    """One call of a flow: its run, its scope, and what must be undone when it ends."""
+
+    flow: Flow[..., Any]
+    run: FlowRun
+    bound: inspect.BoundArguments
+    scope: context.FlowScope
+    return_state: bool
+    token: contextvars.Token[context.RunContext | None]
+    sigterm: _SigtermCanceller | None
+
+    @classmethod
+    def begin(
+        cls, flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> _FlowCall:
+        store_attach()
+        return_state = bool(kwargs.pop("return_state", False))
+        bound = bind_arguments(flow.signature, args, kwargs, f"flow {flow.name!r}")
+        parent = context.current.get()
+        parent_flow_run_id, parent_task_run_id = _parent_ids(parent)
+        run_id = uuid.uuid4()
+        run = FlowRun(
+            id=run_id,
+            name=_run_name(flow, flow.flow_run_name, bound.arguments, generated_name),
+            state=states.Pending(run_id=run_id),
+            parameters=bound.arguments,
+            tags=flow.tags,
+            flow_name=flow.name,
+            parent_flow_run_id=parent_flow_run_id,
+            parent_task_run_id=parent_task_run_id,
+        )
+        scope = context.FlowScope(task_runner=flow.task_runner or ThreadPoolTaskRunner())
+        with _active_lock:
+            _active[run.id] = (flow, run, scope)
+        token = context.current.set(context.RunContext(flow=flow, flow_run=run, scope=scope))
+        sigterm = _SigtermCanceller.install(run.id) if parent is None else None
+        return cls(flow, run, bound, scope, return_state, token, sigterm)
+
+    def attempts(self) -> Attempts:
+        return _attempts(FLOW, self.flow, self.run, self.bound, self.scope, self.scope.lock)
+
+    def end(self) -> None:
+        context.current.reset(self.token)
+        with _active_lock:
+            _active.pop(self.run.id, None)
+        self.scope.task_runner.shutdown()
+        if self.sigterm is not None:
+            self.sigterm.restore()
+
+    def outcome(self, state: State) -> Any:
+        if self.sigterm is not None and self.sigterm.received:
+            raise SystemExit(128 + signal.SIGTERM)
+        return _outcome(state, self.return_state)
+
+
 def run_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """Run ``flow`` in this thread; returns its result or final state (``return_state=True``)."""
-    return_state = bool(kwargs.pop("return_state", False))
-    bound = bind_arguments(flow.signature, args, kwargs, f"flow {flow.name!r}")
-    parent = context.current.get()
-    parent_flow_run_id, parent_task_run_id = _parent_ids(parent)
-    run_id = uuid.uuid4()
-    run = FlowRun(
-        id=run_id,
-        name=_run_name(flow, flow.flow_run_name, bound.arguments, generated_name),
-        state=states.Pending(run_id=run_id),
-        parameters=bound.arguments,
-        tags=flow.tags,
-        flow_name=flow.name,
-        parent_flow_run_id=parent_flow_run_id,
-        parent_task_run_id=parent_task_run_id,
-    )
-    scope = context.FlowScope(task_runner=flow.task_runner or ThreadPoolTaskRunner())
-    with _active_lock:
-        _active[run.id] = (flow, run, scope)
-    token = context.current.set(context.RunContext(flow=flow, flow_run=run, scope=scope))
-    sigterm = _SigtermCanceller.install(run.id) if parent is None else None
+    call = _FlowCall.begin(flow, args, kwargs)
     try:
-        state = _run_attempts(FLOW, flow, run, bound, scope, scope.lock)
+        state = _drive(FLOW, flow, call.run, call.bound, call.attempts())
     finally:
-        context.current.reset(token)
-        with _active_lock:
-            _active.pop(run.id, None)
-        scope.task_runner.shutdown()
-        if sigterm is not None:
-            sigterm.restore()
-    if sigterm is not None and sigterm.received:
-        raise SystemExit(128 + signal.SIGTERM)
-    return _outcome(state, return_state)
+        call.end()
+    return call.outcome(state)
+
+
+async def run_flow_async(
+    flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run ``flow`` on the running event loop (an ``async def`` flow)."""
+    call = _FlowCall.begin(flow, args, kwargs)
+    try:
+        state = await _drive_async(FLOW, flow, call.run, call.bound, call.attempts())
+    finally:
+        call.end()
+    return call.outcome(state)
 
 
 def _new_task_run(
@@ -485,28 +679,53 @@ def _new_task_run(
     return run, run_context
 
 
-def run_task(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """Run ``task`` in this thread, inside the current flow run if there is one."""
+def _begin_task(
+    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[TaskRun, inspect.BoundArguments, context.RunContext, list[TaskRunFuture], bool]:
+    store_attach()
     return_state = bool(kwargs.pop("return_state", False))
-    wait_for = kwargs.pop("wait_for", None)
+    wait_for = list(kwargs.pop("wait_for", None) or ())
     bound = bind_arguments(task.signature, args, kwargs, f"task {task.name!r}")
     run, run_context = _new_task_run(task, bound, context.current.get())
+    return run, bound, run_context, wait_for, return_state
+
+
+def run_task(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run ``task`` in this thread, inside the current flow run if there is one."""
+    run, bound, run_context, wait_for, return_state = _begin_task(task, args, kwargs)
     token = context.current.set(run_context)
     try:
-        state = _run_submitted(task, run, bound, run_context, list(wait_for or ()))
+        state = _run_submitted(task, run, bound, run_context, wait_for)
     finally:
         context.current.reset(token)
     return _outcome(state, return_state)
 
 
-def _run_submitted(
-    task: Task[..., Any],
-    run: TaskRun,
-    bound: inspect.BoundArguments,
-    run_context: context.RunContext,
-    wait_for: list[TaskRunFuture],
-) -> State:
-    """Execute a task run whose arguments may hold futures: upstream first, then the attempts."""
+async def run_task_async(
+    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run an ``async def`` task on the running event loop."""
+    run, bound, run_context, wait_for, return_state = _begin_task(task, args, kwargs)
+    token = context.current.set(run_context)
+    try:
+        upstream_failed = _upstream_failure(task, run, bound, wait_for)
+        if upstream_failed is not None:
+            state = upstream_failed
+        else:
+            attempts = _attempts(TASK, task, run, bound, run_context.scope, nullcontext())
+            state = await _drive_async(TASK, task, run, bound, attempts)
+    finally:
+        context.current.reset(token)
+    return _outcome(state, return_state)
+
+
+def _upstream_failure(
+    task: Task[..., Any], run: TaskRun, bound: inspect.BoundArguments, wait_for: list[TaskRunFuture]
+) -> State | None:
+    """Wait for the futures a task run depends on; its final UpstreamFailed state if one failed.
+
+    Otherwise the futures among the arguments are replaced by their results, and None returned.
+    """
     if not run.state_history:
         set_state(TASK, task, run, run.state)
     upstream = failed_upstream([*find_futures(bound.arguments), *wait_for])
@@ -520,7 +739,22 @@ def _run_submitted(
         return _advance(TASK, task, run, failed, nullcontext())
     for name, value in bound.arguments.items():
         bound.arguments[name] = resolve_futures(value)
-    return _run_attempts(TASK, task, run, bound, run_context.scope, nullcontext())
+    return None
+
+
+def _run_submitted(
+    task: Task[..., Any],
+    run: TaskRun,
+    bound: inspect.BoundArguments,
+    run_context: context.RunContext,
+    wait_for: list[TaskRunFuture],
+) -> State:
+    """Execute a task run whose arguments may hold futures: upstream first, then the attempts."""
+    upstream_failed = _upstream_failure(task, run, bound, wait_for)
+    if upstream_failed is not None:
+        return upstream_failed
+    attempts = _attempts(TASK, task, run, bound, run_context.scope, nullcontext())
+    return _drive(TASK, task, run, bound, attempts)
 
 
 def submit_task(

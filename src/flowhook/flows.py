@@ -61,7 +61,12 @@ class Flow(Runnable[P, R]):
         return getattr(fn, "__name__", type(fn).__name__).replace("_", "-")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the flow. ``return_state=True`` returns the final state instead of the result."""
+        """Run the flow. ``return_state=True`` returns the final state instead of the result.
+
+        Calling an ``async def`` flow returns a coroutine to await.
+        """
+        if self.is_async:
+            return engine.run_flow_async(self, args, kwargs)
         return engine.run_flow(self, args, kwargs)
 
     def with_options(self, **options: Unpack[FlowOptions]) -> Self:

@@ -129,11 +129,13 @@ class Runnable(Generic[P, R]):
     def __attrs_post_init__(self) -> None:
         if not callable(self.fn):
             raise TypeError(f"@{self._subject} decorates a function, got {type(self.fn).__name__}")
-        if inspect.iscoroutinefunction(self.fn) or inspect.isasyncgenfunction(self.fn):
+        if inspect.isasyncgenfunction(self.fn) or inspect.isgeneratorfunction(self.fn):
             raise TypeError(
-                f"@{self._subject} does not support 'async def' functions yet; define "
-                f"{self.fn.__name__!r} with 'def'"
+                f"@{self._subject} decorates a function that returns a value; "
+                f"{self.fn.__name__!r} is a generator"
             )
+        #: Whether the body is ``async def``: its calls return coroutines to await.
+        self.is_async = inspect.iscoroutinefunction(self.fn)
         functools.update_wrapper(self, self.fn)  # type: ignore[arg-type]
         self.signature = inspect.signature(self.fn)
         self._type_hints: dict[str, Any] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
@@ -50,7 +51,13 @@ class Task(Runnable[P, R]):
         check_run_name_template(self.task_run_name, "task_run_name", self.signature.parameters)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Run the task. ``return_state=True`` returns the final state instead of the result."""
+        """Run the task. ``return_state=True`` returns the final state instead of the result.
+
+        An ``async def`` task returns a coroutine to await when an event loop runs in this
+        thread (inside an async flow); elsewhere it runs to completion and returns its result.
+        """
+        if self.is_async and _loop_running():
+            return engine.run_task_async(self, args, kwargs)
         return engine.run_task(self, args, kwargs)
 
     def submit(self, *args: Any, **kwargs: Any) -> TaskRunFuture:
@@ -86,6 +93,14 @@ class Task(Runnable[P, R]):
     def on_rollback(self, hook: HookT) -> HookT:
         """Add a hook ``hook(txn)`` called when the transaction this task completed in rolls back."""
         return self._add_hook("rollback", hook, _TRANSACTION_HOOK_ARGUMENTS)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 @overload

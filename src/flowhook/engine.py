@@ -36,7 +36,6 @@ from .parameters import ParameterValidationError, bind_arguments, coerce_argumen
 from .plugins import plugin_manager
 from .retries import condition_allows_retry, retry_delay
 from .runners import ThreadPoolTaskRunner
-from .store.recorder import attach as store_attach
 from .timeouts import RunTimeout, Watchdog
 from .transactions import stage_completed
 
@@ -591,7 +590,6 @@ class _FlowCall:
     def begin(
         cls, flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> _FlowCall:
-        store_attach()
         return_state = bool(kwargs.pop("return_state", False))
         bound = bind_arguments(flow.signature, args, kwargs, f"flow {flow.name!r}")
         parent = context.current.get()
@@ -682,7 +680,6 @@ def _new_task_run(
 def _begin_task(
     task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[TaskRun, inspect.BoundArguments, context.RunContext, list[TaskRunFuture], bool]:
-    store_attach()
     return_state = bool(kwargs.pop("return_state", False))
     wait_for = list(kwargs.pop("wait_for", None) or ())
     bound = bind_arguments(task.signature, args, kwargs, f"task {task.name!r}")

@@ -1,38 +1,28 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from flowhook.plugins import PluginManager, set_plugin_manager
+from flowhook.plugins import PluginManager
 from flowhook.testing.recorder import HookRecorder
 
 
 @pytest.fixture(autouse=True)
-def flowhook_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
-    """Every test runs with its own FLOWHOOK_HOME, never the user's ~/.flowhook."""
-    home = tmp_path_factory.mktemp("flowhook-home")
-    monkeypatch.setenv("FLOWHOOK_HOME", str(home))
-    return home
-
-
-@pytest.fixture(autouse=True)
-def plugin_manager(monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginManager]:
-    """Every test gets a fresh plugin manager that does not load installed entry points."""
-    monkeypatch.delenv("FLOWHOOK_STRICT_HOOKS", raising=False)
-    monkeypatch.delenv("FLOWHOOK_DISABLE_PLUGINS", raising=False)
-    manager = PluginManager(load_entrypoints=False)
-    previous = set_plugin_manager(manager)
-    yield manager
-    set_plugin_manager(previous)
+def isolated(flowhook_home: Path, flowhook_plugins: PluginManager) -> None:
+    """Every test gets its own FLOWHOOK_HOME and a fresh plugin manager (flowhook.testing's
+    fixtures): never the user's history, never the plugins installed in the environment."""
 
 
 @pytest.fixture
-def recorder(plugin_manager: PluginManager) -> HookRecorder:
+def plugin_manager(flowhook_plugins: PluginManager) -> PluginManager:
+    return flowhook_plugins
+
+
+@pytest.fixture
+def recorder(hook_recorder: HookRecorder) -> HookRecorder:
     """A registered plugin that records every transition hook call."""
-    recorder = HookRecorder()
-    plugin_manager.register(recorder, name="recorder")
-    return recorder
+    return hook_recorder
 
 
 class Calls(list):  # type: ignore[type-arg]

@@ -100,3 +100,30 @@ def test_a_broken_register_commands_does_not_break_the_cli(plugin_manager, caplo
 
     plugin_manager.register(Broken(), name="broken")
     assert run("--version").exit_code == 0
+
+
+def test_plugin_new_writes_a_distribution(tmp_path) -> None:
+    result = run("plugin", "new", "pager-duty", "--dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    target = tmp_path / "flowhook-pager-duty"
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*") if p.is_file()) == [
+        "README.md",
+        "flowhook_pager_duty.py",
+        "pyproject.toml",
+        "tests/test_pager_duty.py",
+    ]
+    assert 'pager-duty = "flowhook_pager_duty"' in (target / "pyproject.toml").read_text()
+    compile((target / "flowhook_pager_duty.py").read_text(), "module", "exec")
+
+
+@pytest.mark.parametrize("name", ["Bad_Name", "9lives", "x-", "a--b"])
+def test_plugin_new_rejects_bad_names_with_exit_2(tmp_path, name) -> None:
+    result = run("plugin", "new", name, "--dir", str(tmp_path))
+    assert result.exit_code == 2 and "not a valid plugin name" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_plugin_new_refuses_to_overwrite(tmp_path) -> None:
+    (tmp_path / "flowhook-x" / "keep").mkdir(parents=True)
+    result = run("plugin", "new", "x", "--dir", str(tmp_path))
+    assert result.exit_code == 1 and "already exists" in result.output

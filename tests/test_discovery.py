@@ -110,3 +110,67 @@ def test_pip_installed_plugin_sees_every_transition(tmp_path: Path) -> None:
         }
     ]
     assert sys.executable != str(python)
+
+
+@pytest.mark.slow
+def test_scaffolded_plugin_installs_passes_its_tests_and_is_listed(tmp_path: Path) -> None:
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=True)
+    bin_dir = env_dir / "bin"
+    created = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flowhook.cli",
+            "plugin",
+            "new",
+            "audit-log",
+            "--dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    plugin = tmp_path / "flowhook-audit-log"
+    assert f"Created {plugin}" in created.stdout
+    subprocess.run(
+        [
+            str(bin_dir / "python"),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            str(ROOT / "hookspec"),
+            str(ROOT),
+            f"{plugin}[test]",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    tests = subprocess.run(
+        [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=plugin,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert tests.returncode == 0, tests.stdout + tests.stderr
+    assert "2 passed" in tests.stdout
+    listed = subprocess.run(
+        [str(bin_dir / "flowhook"), "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    [info] = json.loads(listed.stdout)
+    assert (info["name"], info["distribution"], info["status"], info["hooks"]) == (
+        "audit-log",
+        "flowhook-audit-log",
+        "active",
+        ["on_flow_run_failure"],
+    )

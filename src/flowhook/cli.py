@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -11,6 +12,7 @@ import click
 
 from . import __version__
 from .plugins import list_plugins, plugin_manager
+from .scaffold import PluginNameError, new_plugin
 
 logger = logging.getLogger("flowhook.cli")
 
@@ -51,6 +53,33 @@ def plugins_command(as_json: bool) -> None:
             click.echo(f"\n{info.name} is {info.status}: {info.error}")
 
 
+@cli.group("plugin")
+def plugin_group() -> None:
+    """Tools for plugin authors."""
+
+
+@plugin_group.command("new")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("."),
+    show_default=True,
+    help="Where to create flowhook-NAME/.",
+)
+def plugin_new(name: str, directory: Path) -> None:
+    """Create flowhook-NAME/: a plugin distribution with one hook, a README and a test."""
+    try:
+        target = new_plugin(name, directory)
+    except PluginNameError as exc:
+        raise click.BadParameter(str(exc), param_hint="NAME") from None
+    except (FileExistsError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"Created {target}")
+    click.echo(f"Next: cd {target} && pip install -e '.[test]' && pytest && flowhook plugins")
+
+
 def build_cli() -> click.Group:
     """The command line with the plugins' commands added (``register_commands``)."""
     manager = plugin_manager()
@@ -68,3 +97,7 @@ def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``flowhook`` console script."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return build_cli().main(args=argv, prog_name="flowhook")
+
+
+if __name__ == "__main__":
+    main()

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 import flowhook_email
+from flowhook.notifiers import notifier_types
 from flowhook.plugins import PluginManager
 from flowhook.testing.servers import SMTPServer, closed_port
 from flowhook_email import EmailNotifier, InvalidMessageError, Security
@@ -310,15 +311,10 @@ def test_password_is_masked() -> None:
 # -- plugin registration -----------------------------------------------------------------------
 
 
-def test_register_notifiers_through_the_plugin_manager() -> None:
-    manager = PluginManager(load_entrypoints=False)
-    manager.register(flowhook_email, name="email")
-    registered: list[type] = []
+def test_register_notifiers_through_the_plugin_manager(flowhook_plugins: PluginManager) -> None:
+    flowhook_plugins.register(flowhook_email)
 
-    manager.pluggy_manager.hook.register_notifiers(register=registered.append)
-
-    assert registered == [EmailNotifier]
-    assert EmailNotifier.block_type == "email"
+    assert notifier_types() == {"email": EmailNotifier}
 
 
 def test_entry_point_is_installed() -> None:

@@ -8,6 +8,7 @@ import logging
 import pytest
 
 import flowhook_logging
+from flowhook.notifiers import notifier_types
 from flowhook.plugins import PluginManager
 from flowhook_logging import LogNotifier
 
@@ -75,15 +76,10 @@ def test_logger_name_must_not_be_empty() -> None:
         LogNotifier(logger_name=" ")
 
 
-def test_register_notifiers_through_the_plugin_manager() -> None:
-    manager = PluginManager(load_entrypoints=False)
-    manager.register(flowhook_logging, name="logging")
-    registered: list[type] = []
+def test_register_notifiers_through_the_plugin_manager(flowhook_plugins: PluginManager) -> None:
+    flowhook_plugins.register(flowhook_logging)
 
-    manager.pluggy_manager.hook.register_notifiers(register=registered.append)
-
-    assert registered == [LogNotifier]
-    assert LogNotifier.block_type == "log"
+    assert notifier_types() == {"log": LogNotifier}
 
 
 def test_entry_point_is_installed() -> None:

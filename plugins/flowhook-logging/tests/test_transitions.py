@@ -4,34 +4,27 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
 
 import flowhook
 import flowhook_logging
-from flowhook.plugins import PluginManager, set_plugin_manager
+from flowhook.plugins import PluginManager
 from flowhook.testing.recorder import HookRecorder
 from flowhook_logging import TRANSITIONS_LOGGER
 
 
 @pytest.fixture
-def recorder(monkeypatch: pytest.MonkeyPatch) -> Iterator[HookRecorder]:
-    """flowhook_logging registered (with a recorder, to know the runs) in a plugin manager that
-    loads no installed plugin; errors of hooks propagate."""
+def recorder(
+    flowhook_plugins: PluginManager, hook_recorder: HookRecorder, monkeypatch: pytest.MonkeyPatch
+) -> HookRecorder:
+    """flowhook_logging registered, with flowhook.testing's recorder to know the runs, in a plugin
+    manager that loads no installed plugin; errors of hooks propagate."""
     monkeypatch.setenv("FLOWHOOK_STRICT_HOOKS", "1")
     monkeypatch.delenv("FLOWHOOK_LOG_FORMAT", raising=False)
-    previous = set_plugin_manager(PluginManager(load_entrypoints=False))
-    recorder = HookRecorder()
-    name = flowhook.register_plugin(flowhook_logging)
-    recorder_name = flowhook.register_plugin(recorder, name="recorder")
-    try:
-        yield recorder
-    finally:
-        flowhook.unregister_plugin(recorder_name)
-        flowhook.unregister_plugin(name)
-        set_plugin_manager(previous)
+    flowhook_plugins.register(flowhook_logging)
+    return hook_recorder
 
 
 @flowhook.task

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import flowhook_slack
+from flowhook.notifiers import notifier_types
 from flowhook.plugins import PluginManager
 from flowhook.testing.servers import SlackWebhookServer, WebhookResponse, closed_port
 from flowhook_hookspec import MASK, NotificationError
@@ -312,16 +313,10 @@ def test_timeout_must_be_positive(timeout: float) -> None:
 # -- plugin registration -----------------------------------------------------------------------
 
 
-def test_register_notifiers_through_the_plugin_manager() -> None:
-    manager = PluginManager(load_entrypoints=False)
-    manager.register(flowhook_slack, name="slack")
-    registered: list[type] = []
+def test_register_notifiers_through_the_plugin_manager(flowhook_plugins: PluginManager) -> None:
+    flowhook_plugins.register(flowhook_slack)
 
-    manager.pluggy_manager.hook.register_notifiers(register=registered.append)
-
-    assert registered == [SlackWebhook]
-    assert SlackWebhook.block_type == "slack-webhook"
-    assert SlackWebhook.description
+    assert notifier_types() == {"slack-webhook": SlackWebhook}
 
 
 def test_entry_point_is_installed() -> None:

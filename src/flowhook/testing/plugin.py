@@ -2,6 +2,16 @@
 
 Registered through the ``pytest11`` entry point of the flowhook distribution: installed, it is active.
 
+Isolation (see :doc:`testing a plugin <plugins>` in the docs):
+
+- ``flowhook_plugins``: a fresh plugin manager for the test, which loads no installed entry point;
+  register the plugin under test with ``flowhook_plugins.register(my_plugin)``. Removed after the
+  test, with everything registered in it.
+- ``hook_recorder``: a :class:`~flowhook.testing.recorder.HookRecorder` registered in
+  ``flowhook_plugins``: every transition hook call, with its arguments, in order.
+- ``flowhook_home``: a temporary ``FLOWHOOK_HOME``, so that run history and blocks of the test
+  never touch the user's.
+
 Local servers (see :mod:`flowhook.testing.servers`), on 127.0.0.1 only, one per test:
 
 - ``slack_webhook_server``: a Slack-like incoming webhook answering ``ok`` until scripted
@@ -21,9 +31,50 @@ from typing import Any
 
 import pytest
 
+from flowhook.plugins import PluginManager, set_plugin_manager
+from flowhook.testing.recorder import HookRecorder
 from flowhook.testing.servers import HOST, SlackWebhookServer, SMTPServer
 
-__all__ = ["slack_webhook_server", "smtp_server"]
+__all__ = [
+    "flowhook_home",
+    "flowhook_plugins",
+    "hook_recorder",
+    "slack_webhook_server",
+    "smtp_server",
+]
+
+
+@pytest.fixture
+def flowhook_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginManager]:
+    """A fresh plugin manager that loads no installed plugin, in use for the test's duration.
+
+    ``FLOWHOOK_DISABLE_PLUGINS`` and ``FLOWHOOK_STRICT_HOOKS`` are cleared; set the latter with
+    ``monkeypatch.setenv("FLOWHOOK_STRICT_HOOKS", "1")`` to make your hooks' errors fail the test.
+    """
+    monkeypatch.delenv("FLOWHOOK_STRICT_HOOKS", raising=False)
+    monkeypatch.delenv("FLOWHOOK_DISABLE_PLUGINS", raising=False)
+    manager = PluginManager(load_entrypoints=False)
+    previous = set_plugin_manager(manager)
+    try:
+        yield manager
+    finally:
+        set_plugin_manager(previous)
+
+
+@pytest.fixture
+def hook_recorder(flowhook_plugins: PluginManager) -> HookRecorder:
+    """Records every transition hook call made during the test (see ``HookRecorder``)."""
+    recorder = HookRecorder()
+    flowhook_plugins.register(recorder, name="hook-recorder")
+    return recorder
+
+
+@pytest.fixture
+def flowhook_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A temporary ``FLOWHOOK_HOME`` (a ``pathlib.Path``) for the test's run history and blocks."""
+    home = tmp_path_factory.mktemp("flowhook-home")
+    monkeypatch.setenv("FLOWHOOK_HOME", str(home))
+    return home
 
 
 @pytest.fixture

@@ -55,6 +55,25 @@ class HookRecorder:
         """The names of the states entered, as seen by a state-change hook."""
         return [call.state.name for call in self.called(hook)]
 
+    def assert_called(self, name: str, times: int | None = None) -> list[HookCall]:
+        """Assert that hook ``name`` was called (exactly ``times`` times, if given); returns the calls."""
+        calls = self.called(name)
+        if times is None:
+            assert calls, f"{name} was never called; calls were: {self.names()}"
+        else:
+            assert len(calls) == times, (
+                f"{name} was called {len(calls)} times, expected {times}; calls were: {self.names()}"
+            )
+        return calls
+
+    def assert_order(self, *names: str) -> None:
+        """Assert that the hooks ``names`` were called in this order (others may come between)."""
+        remaining = iter(self.names())
+        for name in names:
+            assert any(seen == name for seen in remaining), (
+                f"expected the hooks {list(names)} in this order; calls were: {self.names()}"
+            )
+
     def clear(self) -> None:
         with self._lock:
             self.calls.clear()

@@ -34,5 +34,8 @@ typecheck: install
 test: install lint typecheck
 	$(BIN)/python -m pytest tests $(foreach p,$(PLUGINS),$(p)/tests)
 
+benchmarks: install
+	$(BIN)/python benchmarks/run.py
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info src/*.egg-info hookspec/src/*.egg-info

@@ -1,0 +1,136 @@
+"""Run every benchmark and print a table of figures and ratios; write them as JSON too.
+
+    python benchmarks/run.py                 # full sizes (a few minutes)
+    python benchmarks/run.py --size tiny     # every workload once, tiny, to check nothing rotted
+
+Each workload runs in a fresh interpreter, with the floor (a plain Python call and a raw pluggy
+hook call) measured in that same interpreter, so that the ratios compare across machines.
+Figures are medians of several runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+
+#: (label, workload, full size, tiny size, environment)
+CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
+    (
+        "sequential 1k, store off, no plugins",
+        "sequential",
+        1_000,
+        20,
+        {"FLOWHOOK_STORE": "off", "FLOWHOOK_DISABLE_PLUGINS": "all"},
+    ),
+    (
+        "sequential 1k, store on, no plugins",
+        "sequential",
+        1_000,
+        20,
+        {"FLOWHOOK_DISABLE_PLUGINS": "all"},
+    ),
+    ("sequential 1k, store on, 3 plugins", "sequential", 1_000, 20, {}),
+    (
+        "sequential 100k, store off, no plugins",
+        "sequential",
+        100_000,
+        50,
+        {"FLOWHOOK_STORE": "off", "FLOWHOOK_DISABLE_PLUGINS": "all"},
+    ),
+    ("sequential 100k, store on, 3 plugins", "sequential", 100_000, 50, {}),
+    ("dispatch, 0 implementations", "dispatch", 0, 0, {}),
+    ("dispatch, 1 implementation", "dispatch", 1, 1, {}),
+    ("dispatch, 10 implementations", "dispatch", 10, 10, {}),
+    (
+        "10k submitted tasks, thread pool",
+        "submitted",
+        10_000,
+        20,
+        {"FLOWHOOK_DISABLE_PLUGINS": "all"},
+    ),
+    ("10k async tasks, gathered", "gathered", 10_000, 20, {"FLOWHOOK_DISABLE_PLUGINS": "all"}),
+    (
+        "100k sequential tasks: RSS growth",
+        "memory",
+        100_000,
+        50,
+        {"FLOWHOOK_DISABLE_PLUGINS": "all"},
+    ),
+]
+
+
+def run_case(workload: str, size: int, env: dict[str, str], home: Path) -> dict[str, Any]:
+    environment = {**os.environ, "FLOWHOOK_HOME": str(home), **env}
+    done = subprocess.run(
+        [sys.executable, str(HERE / "workloads.py"), workload, str(size)],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark {workload} ({size}) failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
+def import_time(repeats: int) -> dict[str, float]:
+    """Wall time of ``import flowhook`` in a fresh interpreter, minus that of an empty one."""
+
+    def timed(code: str) -> float:
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - started
+
+    flowhook = statistics.median(timed("import flowhook") for _ in range(repeats))
+    empty = statistics.median(timed("pass") for _ in range(repeats))
+    return {"import_ms": (flowhook - empty) * 1e3}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--size", choices=["full", "tiny"], default="full")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=HERE / "results" / "latest.json",
+        help="where to write the results",
+    )
+    args = parser.parse_args()
+    tiny = args.size == "tiny"
+    if tiny:
+        os.environ.setdefault("BENCH_REPEATS", "1")
+    home = Path(os.environ.get("BENCH_HOME", HERE / "results" / "home"))
+    home.mkdir(parents=True, exist_ok=True)
+    rows: list[dict[str, Any]] = []
+    for label, workload, full_size, tiny_size, env in CASES:
+        result = run_case(workload, tiny_size if tiny else full_size, env, home)
+        rows.append({"case": label, **result})
+        floor = result["floor"]
+        for key, value in result["figures"].items():
+            ratio = ""
+            if key.endswith("_us"):
+                ratio = f"{value / floor['pluggy_call_us']:.1f}x pluggy call"
+            print(f"{label:42} {key:16} {value:12.3f}  {ratio}")
+    imported = import_time(1 if tiny else 7)
+    rows.append({"case": "import flowhook", "figures": imported})
+    print(
+        f"{'import flowhook (fresh interpreter)':42} {'import_ms':16} {imported['import_ms']:12.1f}"
+    )
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(rows, indent=2))
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

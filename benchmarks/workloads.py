@@ -1,0 +1,197 @@
+"""The workloads of the benchmark suite. Each runs in its own interpreter (see ``run.py``) and
+prints one JSON object: its figures and the floor measured in the same process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+REPEATS = int(os.environ.get("BENCH_REPEATS", "5"))
+
+
+def median_seconds(fn: Callable[[], object], repeats: int = REPEATS) -> float:
+    timings = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        timings.append(time.perf_counter() - started)
+    return statistics.median(timings)
+
+
+def floor() -> dict[str, float]:
+    """Per-call cost of a plain Python call and of a raw pluggy hook call with one implementation."""
+    import pluggy
+
+    def plain() -> int:
+        return 1
+
+    spec = pluggy.HookspecMarker("bench")
+    impl = pluggy.HookimplMarker("bench")
+
+    class Spec:
+        @spec
+        def hook(self, a: object) -> None: ...
+
+    class Impl:
+        @impl
+        def hook(self, a: object) -> None:
+            return None
+
+    manager = pluggy.PluginManager("bench")
+    manager.add_hookspecs(Spec)
+    manager.register(Impl())
+    calls = 100_000
+
+    def plain_loop() -> None:
+        for _ in range(calls):
+            plain()
+
+    def pluggy_loop() -> None:
+        hook = manager.hook.hook
+        for _ in range(calls):
+            hook(a=1)
+
+    return {
+        "plain_call_us": median_seconds(plain_loop) / calls * 1e6,
+        "pluggy_call_us": median_seconds(pluggy_loop) / calls * 1e6,
+    }
+
+
+def _quiet_logging() -> None:
+    """The logging plugin writes to a handler that discards, as in production with a sink."""
+    logging.basicConfig(level=logging.INFO, handlers=[logging.NullHandler()], force=True)
+
+
+def sequential(n: int) -> dict[str, float]:
+    import flowhook
+
+    _quiet_logging()
+
+    @flowhook.task
+    def trivial() -> int:
+        return 1
+
+    @flowhook.flow
+    def many(count: int) -> None:
+        for _ in range(count):
+            trivial()
+
+    many(10)  # load plugins, attach the store
+    seconds = median_seconds(lambda: many(n), repeats=REPEATS if n <= 10_000 else 1)
+    return {"per_task_us": seconds / n * 1e6, "total_s": seconds}
+
+
+def dispatch(implementations: int) -> dict[str, float]:
+    """One transition's plugin dispatch with k implementations, against raw pluggy with k."""
+    import pluggy
+
+    from flowhook import hookimpl
+    from flowhook.plugins import PluginManager
+    from flowhook_hookspec.specs import FlowRunSpecs
+    from flowhook_hookspec.states import Completed
+
+    class Observer:
+        @hookimpl
+        def on_flow_run_completion(self, flow: Any, flow_run: Any, state: Any) -> None:
+            return None
+
+    ours = PluginManager(load_entrypoints=False)
+    raw = pluggy.PluginManager("flowhook")
+    raw.add_hookspecs(FlowRunSpecs)
+    for index in range(implementations):
+        ours.register(Observer(), name=f"observer-{index}")
+        raw.register(Observer(), name=f"observer-{index}")
+    state = Completed()
+    arguments = {"flow": None, "flow_run": None, "state": state}
+    calls = 50_000
+
+    def ours_loop() -> None:
+        hook = "on_flow_run_completion"
+        for _ in range(calls):
+            if ours.callers(hook):
+                ours.dispatch(hook, arguments)
+
+    def raw_loop() -> None:
+        hook = raw.hook.on_flow_run_completion
+        for _ in range(calls):
+            hook(flow=None, flow_run=None, state=state)
+
+    return {
+        "flowhook_us": median_seconds(ours_loop) / calls * 1e6,
+        "pluggy_us": median_seconds(raw_loop) / calls * 1e6,
+    }
+
+
+def submitted(n: int) -> dict[str, float]:
+    import flowhook
+
+    @flowhook.task
+    def trivial(i: int) -> int:
+        return i
+
+    @flowhook.flow
+    def fan_out(count: int) -> None:
+        futures = [trivial.submit(i) for i in range(count)]
+        for future in futures:
+            future.result()
+
+    fan_out(10)
+    return {"total_s": median_seconds(lambda: fan_out(n), repeats=3)}
+
+
+def gathered(n: int) -> dict[str, float]:
+    import flowhook
+
+    @flowhook.task
+    async def trivial(i: int) -> int:
+        return i
+
+    @flowhook.flow
+    async def fan_out(count: int) -> None:
+        await asyncio.gather(*(trivial(i) for i in range(count)))
+
+    asyncio.run(fan_out(10))
+    return {"total_s": median_seconds(lambda: asyncio.run(fan_out(n)), repeats=3)}
+
+
+def memory(n: int) -> dict[str, float]:
+    """RSS growth over a flow of ``n`` sequential trivial tasks (ru_maxrss, in MB)."""
+    import flowhook
+
+    @flowhook.task
+    def trivial() -> int:
+        return 1
+
+    @flowhook.flow
+    def many(count: int) -> None:
+        for _ in range(count):
+            trivial()
+
+    many(100)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    many(n)
+    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {"rss_growth_mb": (after - before) / 1024}
+
+
+WORKLOADS: dict[str, Callable[[int], dict[str, float]]] = {
+    "sequential": sequential,
+    "dispatch": dispatch,
+    "submitted": submitted,
+    "gathered": gathered,
+    "memory": memory,
+}
+
+
+if __name__ == "__main__":
+    name, size = sys.argv[1], int(sys.argv[2])
+    result = {"floor": floor(), "figures": WORKLOADS[name](size)}
+    print(json.dumps(result))

@@ -1,0 +1,31 @@
+"""The benchmarks run once at a tiny size so they cannot rot. No test asserts a time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--size", "tiny", "--json", str(out)],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "BENCH_HOME": str(tmp_path / "home")},
+    )
+    assert done.returncode == 0, done.stderr
+    rows = json.loads(out.read_text())
+    cases = [row["case"] for row in rows]
+    assert "import flowhook" in cases and "dispatch, 10 implementations" in cases
+    for row in rows:
+        assert row["figures"] and all(isinstance(v, float) for v in row["figures"].values())
+        if "floor" in row:
+            assert row["floor"]["plain_call_us"] > 0 and row["floor"]["pluggy_call_us"] > 0

@@ -87,6 +87,9 @@ class RunKind:
         )
 
 
+#: The guard of runs that nothing else transitions concurrently (task runs).
+_NO_GUARD = nullcontext()
+
 FLOW = RunKind.named("flow")
 TASK = RunKind.named("task")
 
@@ -478,7 +481,7 @@ def _drain(scope: context.FlowScope) -> None:
             cancelled = states.Cancelled(
                 "its flow run was cancelled before it started", run_id=future.task_run_id
             )
-            _advance(TASK, future.task, future.task_run, cancelled, nullcontext())
+            _advance(TASK, future.task, future.task_run, cancelled, _NO_GUARD)
         if not pending:
             return
         scope.task_runner.wait([f._future for f in pending])
@@ -682,7 +685,9 @@ def _begin_task(
 ) -> tuple[TaskRun, inspect.BoundArguments, context.RunContext, list[TaskRunFuture], bool]:
     return_state = bool(kwargs.pop("return_state", False))
     wait_for = list(kwargs.pop("wait_for", None) or ())
-    bound = bind_arguments(task.signature, args, kwargs, f"task {task.name!r}")
+    bound = bind_arguments(
+        task.signature, args, kwargs, f"task {task.name!r}", task.positional_names
+    )
     run, run_context = _new_task_run(task, bound, context.current.get())
     return run, bound, run_context, wait_for, return_state
 
@@ -709,7 +714,7 @@ async def run_task_async(
         if upstream_failed is not None:
             state = upstream_failed
         else:
-            attempts = _attempts(TASK, task, run, bound, run_context.scope, nullcontext())
+            attempts = _attempts(TASK, task, run, bound, run_context.scope, _NO_GUARD)
             state = await _drive_async(TASK, task, run, bound, attempts)
     finally:
         context.current.reset(token)
@@ -725,6 +730,8 @@ def _upstream_failure(
     """
     if not run.state_history:
         set_state(TASK, task, run, run.state)
+    if not bound.arguments and not wait_for:
+        return None
     upstream = failed_upstream([*find_futures(bound.arguments), *wait_for])
     if upstream is not None:
         failed = states.Failed(
@@ -733,7 +740,7 @@ def _upstream_failure(
             name="UpstreamFailed",
             run_id=run.id,
         )
-        return _advance(TASK, task, run, failed, nullcontext())
+        return _advance(TASK, task, run, failed, _NO_GUARD)
     for name, value in bound.arguments.items():
         bound.arguments[name] = resolve_futures(value)
     return None
@@ -750,7 +757,7 @@ def _run_submitted(
     upstream_failed = _upstream_failure(task, run, bound, wait_for)
     if upstream_failed is not None:
         return upstream_failed
-    attempts = _attempts(TASK, task, run, bound, run_context.scope, nullcontext())
+    attempts = _attempts(TASK, task, run, bound, run_context.scope, _NO_GUARD)
     return _drive(TASK, task, run, bound, attempts)
 
 
@@ -770,7 +777,9 @@ def submit_task(
         )
     scope = parent.scope
     wait_for = list(kwargs.pop("wait_for", None) or ())
-    bound = bind_arguments(task.signature, args, kwargs, f"task {task.name!r}")
+    bound = bind_arguments(
+        task.signature, args, kwargs, f"task {task.name!r}", task.positional_names
+    )
     run, run_context = _new_task_run(task, bound, parent)
     set_state(TASK, task, run, run.state)
     token = context.current.set(run_context)

@@ -16,10 +16,34 @@ class ParameterValidationError(ValueError):
     """A parameter's value could not be converted to its annotated type."""
 
 
+def positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:
+    """The parameter names when every parameter is positional-or-keyword without a default:
+    calls that pass exactly that many positional arguments can then be bound by zipping."""
+    names = []
+    for parameter in signature.parameters.values():
+        if (
+            parameter.kind is not inspect.Parameter.POSITIONAL_OR_KEYWORD
+            or parameter.default is not inspect.Parameter.empty
+        ):
+            return None
+        names.append(parameter.name)
+    return tuple(names)
+
+
 def bind_arguments(
-    signature: inspect.Signature, args: tuple[Any, ...], kwargs: Mapping[str, Any], label: str
+    signature: inspect.Signature,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    label: str,
+    simple: tuple[str, ...] | None = None,
 ) -> inspect.BoundArguments:
-    """Bind a call's arguments, defaults applied; ``TypeError`` naming ``label`` if they do not fit."""
+    """Bind a call's arguments, defaults applied; ``TypeError`` naming ``label`` if they do not fit.
+
+    ``simple`` is :func:`positional_names` of the signature, for the fast path of every task
+    call that passes its arguments positionally (the common case, on the hot path).
+    """
+    if simple is not None and not kwargs and len(args) == len(simple):
+        return inspect.BoundArguments(signature, dict(zip(simple, args, strict=True)))
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:

@@ -11,7 +11,7 @@ import attrs
 from typing_extensions import ParamSpec, Self
 
 from .hooks import validate_hook, validate_hook_list
-from .parameters import resolve_type_hints
+from .parameters import positional_names, resolve_type_hints
 from .retries import RetryDelay, validate_retry_delay
 
 if TYPE_CHECKING:
@@ -41,6 +41,21 @@ class CommonOptions(TypedDict, total=False):
     on_failure: list[StateHook]
     on_cancellation: list[StateHook]
     on_crashed: list[StateHook]
+
+
+_HOOK_ATTRIBUTES = {
+    event: f"on_{event}_hooks"
+    for event in (
+        "running",
+        "retry",
+        "completion",
+        "failure",
+        "cancellation",
+        "crashed",
+        "commit",
+        "rollback",
+    )
+}
 
 
 def _hooks_field(event: str, arguments: tuple[str, ...] | None = None) -> Any:
@@ -138,6 +153,7 @@ class Runnable(Generic[P, R]):
         self.is_async = inspect.iscoroutinefunction(self.fn)
         functools.update_wrapper(self, self.fn)  # type: ignore[arg-type]
         self.signature = inspect.signature(self.fn)
+        self.positional_names = positional_names(self.signature)
         self._type_hints: dict[str, Any] | None = None
 
     @staticmethod
@@ -163,7 +179,7 @@ class Runnable(Generic[P, R]):
         return attrs.evolve(self, **changes)
 
     def _hook_list(self, event: str) -> list[StateHook]:
-        hooks: list[StateHook] = getattr(self, f"on_{event}_hooks")
+        hooks: list[StateHook] = getattr(self, _HOOK_ATTRIBUTES[event])
         return hooks
 
     def _add_hook(self, event: str, hook: HookT, arguments: tuple[str, ...] | None = None) -> HookT:

@@ -1,0 +1,1 @@
+"""Notifications: rules from config, message templates, blocks and delivery."""

@@ -1,0 +1,127 @@
+"""Notification rules: which transitions notify which blocks, with which message."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+
+import attrs
+
+from flowhook_hookspec.errors import ConfigError
+from flowhook_hookspec.states import State, StateType
+
+from ..settings import Config, NotificationRuleConfig
+from .templates import MessageTemplate
+
+__all__ = ["Rule", "compile_rules"]
+
+#: State names the engine produces; rules may also name state types (FAILED, CRASHED, ...).
+STATE_NAMES = frozenset(
+    {
+        "Pending",
+        "Running",
+        "Retrying",
+        "AwaitingRetry",
+        "Completed",
+        "Failed",
+        "TimedOut",
+        "UpstreamFailed",
+        "Crashed",
+        "Cancelling",
+        "Cancelled",
+    }
+)
+STATE_TYPES = frozenset(state_type.value for state_type in StateType)
+
+
+@attrs.frozen
+class Rule:
+    """A compiled rule. ``kind`` is ``flow`` or ``task``."""
+
+    label: str
+    kind: str
+    states: frozenset[str]
+    patterns: tuple[str, ...] | None
+    tags: frozenset[str]
+    blocks: tuple[str, ...]
+    template: MessageTemplate = attrs.field(eq=False)
+
+    def matches(self, kind: str, name: str, tags: Iterable[str], state: State) -> bool:
+        """Whether a run of this kind and name, with these tags, entering ``state``, notifies."""
+        if kind != self.kind:
+            return False
+        if state.name not in self.states and state.type.value not in self.states:
+            return False
+        if self.patterns is not None and not any(
+            fnmatch.fnmatchcase(name, p) for p in self.patterns
+        ):
+            return False
+        return not self.tags or not self.tags.isdisjoint(tags)
+
+
+def _check_block_name(name: str, label: str) -> None:
+    block_type, _, block_name = name.partition("/")
+    if not block_type or not block_name:
+        raise ConfigError(
+            f"{label}: block {name!r} must be named type/name, e.g. 'slack-webhook/ops'"
+        )
+
+
+def compile_rule(
+    index: int, rule: NotificationRuleConfig, source: str, known_blocks: Iterable[str] | None
+) -> Rule:
+    label = f"{source}: notifications[{index}]"
+    if rule.flows is not None and rule.tasks is not None:
+        raise ConfigError(
+            f"{label}: give 'flows' or 'tasks', not both (a rule is about flow runs or task runs)"
+        )
+    if not rule.on:
+        raise ConfigError(
+            f'{label}: \'on\' is empty; list state names or types, e.g. on = ["Failed", "Crashed"]'
+        )
+    unknown = [state for state in rule.on if state not in STATE_NAMES and state not in STATE_TYPES]
+    if unknown:
+        raise ConfigError(
+            f"{label}: unknown state {', '.join(map(repr, unknown))} in 'on'; use state names "
+            f"({', '.join(sorted(STATE_NAMES))}) or types ({', '.join(sorted(STATE_TYPES))})"
+        )
+    if not rule.blocks:
+        raise ConfigError(
+            f"{label}: 'blocks' is empty; name at least one block, e.g. 'slack-webhook/ops'"
+        )
+    known = None if known_blocks is None else set(known_blocks)
+    for block in rule.blocks:
+        _check_block_name(block, label)
+        if known is not None and block not in known:
+            raise ConfigError(
+                f"{label}: unknown block {block!r}; known blocks: {', '.join(sorted(known)) or '(none)'}. "
+                "Create it with 'flowhook block create' or declare it under [blocks]"
+            )
+    try:
+        template = MessageTemplate(rule.subject, rule.body, label)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return Rule(
+        label=label,
+        kind="task" if rule.tasks is not None else "flow",
+        states=frozenset(rule.on),
+        patterns=rule.tasks if rule.tasks is not None else rule.flows,
+        tags=frozenset(rule.tags),
+        blocks=tuple(rule.blocks),
+        template=template,
+    )
+
+
+def compile_rules(config: Config, known_blocks: Iterable[str] | None = None) -> tuple[Rule, ...]:
+    """Compile every rule of ``config``; ``known_blocks`` (when given) are the valid block names."""
+    source = config.source or "config"
+    return tuple(
+        compile_rule(i, rule, source, known_blocks) for i, rule in enumerate(config.notifications)
+    )
+
+
+def matching(
+    rules: Iterable[Rule], kind: str, name: str, tags: Iterable[str], state: State
+) -> list[Rule]:
+    tags = tuple(tags)
+    return [rule for rule in rules if rule.matches(kind, name, tags, state)]

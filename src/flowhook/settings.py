@@ -1,0 +1,150 @@
+"""flowhook's configuration file: where it is, and its structure.
+
+The file is the one ``FLOWHOOK_CONFIG`` names; otherwise ``flowhook.toml`` in the current
+directory; otherwise the ``[tool.flowhook]`` table of ``pyproject.toml`` there. No file is fine:
+everything has a default. The content is structured by cattrs into the attrs classes below, and
+every mistake is a :class:`~flowhook_hookspec.errors.ConfigError` that names the file and the key.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.v import format_exception
+
+from flowhook_hookspec.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
+
+__all__ = ["Config", "EnvValue", "NotificationRuleConfig", "config_source", "load_config"]
+
+
+@attrs.frozen
+class EnvValue:
+    """A value read from an environment variable when the config is used: ``{ env = "NAME" }``."""
+
+    env: str
+
+
+@attrs.frozen
+class NotificationRuleConfig:
+    """One ``[[notifications]]`` rule, as written in the file."""
+
+    on: tuple[str, ...]
+    blocks: tuple[str, ...]
+    flows: tuple[str, ...] | None = None
+    tasks: tuple[str, ...] | None = None
+    tags: tuple[str, ...] = ()
+    subject: str | None = None
+    body: str | None = None
+
+
+@attrs.frozen
+class Config:
+    """The whole configuration. ``source`` is the file it came from, if any."""
+
+    notifications: tuple[NotificationRuleConfig, ...] = ()
+    blocks: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    source: str | None = None
+
+
+_converter = cattrs.Converter(forbid_extra_keys=True)
+
+
+def _string_list(value: Any, _: type) -> tuple[str, ...]:
+    # A lone string would otherwise be split into its characters.
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise TypeError(f"expected a list of strings, e.g. [\"Failed\"], got {value!r}")
+    return tuple(value)
+
+
+_converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _string_list)
+
+
+def config_source(cwd: Path | None = None) -> tuple[Path, tuple[str, ...]] | None:
+    """The config file and the table path inside it, or None when there is none."""
+    named = os.environ.get("FLOWHOOK_CONFIG")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigError(
+                f"FLOWHOOK_CONFIG names {path}, which is not a file; fix the path or unset it"
+            )
+        return path, ()
+    here = cwd or Path.cwd()
+    if (here / "flowhook.toml").is_file():
+        return here / "flowhook.toml", ()
+    pyproject = here / "pyproject.toml"
+    if pyproject.is_file():
+        return pyproject, ("tool", "flowhook")
+    return None
+
+
+def _read_table(path: Path, table: tuple[str, ...]) -> dict[str, Any] | None:
+    try:
+        data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: is not valid TOML: {exc}") from None
+    for key in table:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: [{'.'.join(table)}] must be a table")
+    return data
+
+
+def _format_exception(exc: BaseException, type_: type | None) -> str:
+    if isinstance(exc, TypeError) and str(exc).startswith("expected a list of strings"):
+        return str(exc)
+    return format_exception(exc, type_)
+
+
+def _describe(error: Exception) -> str:
+    if isinstance(error, cattrs.BaseValidationError):
+        return "; ".join(
+            message.replace("@ $.", "at ").replace("@ $", "at the top level")
+            for message in cattrs.transform_error(error, format_exception=_format_exception)
+        )
+    return str(error)
+
+
+def load_config(cwd: Path | None = None) -> Config:
+    """Read and structure the configuration (see the module docs)."""
+    found = config_source(cwd)
+    if found is None:
+        return Config()
+    path, table = found
+    data = _read_table(path, table)
+    if data is None:
+        return Config(source=str(path))
+    where = f"{path}" + (f" [{'.'.join(table)}]" if table else "")
+    data = dict(data)
+    data.pop("source", None)
+    try:
+        config = _converter.structure(data, Config)
+    except Exception as exc:
+        raise ConfigError(f"{where}: {_describe(exc)}") from None
+    return attrs.evolve(config, source=where)
+
+
+def resolve_value(value: Any, where: str) -> Any:
+    """A config value with ``{ env = "NAME" }`` replaced by that variable's value."""
+    if isinstance(value, dict) and set(value) == {"env"}:
+        name = value["env"]
+        if name not in os.environ:
+            raise ConfigError(
+                f"{where} takes its value from the environment variable {name}, which is not set"
+            )
+        return os.environ[name]
+    return value

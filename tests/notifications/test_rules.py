@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from flowhook import ConfigError
+from flowhook.notifications.rules import compile_rules, matching
+from flowhook.notifications.templates import MessageTemplate, snapshot
+from flowhook.settings import load_config
+from flowhook_hookspec.runs import FlowRun
+from flowhook_hookspec.states import Completed, Failed, TimedOut
+
+RULE = """
+[[notifications]]
+on = ["Failed", "CRASHED", "TimedOut"]
+flows = ["etl-*"]
+tags = ["prod"]
+blocks = ["slack-webhook/ops", "email/oncall"]
+subject = "{{ flow_run.name }} is {{ state.name }}"
+
+[blocks."slack-webhook/ops"]
+url = { env = "SLACK_WEBHOOK_URL" }
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+@pytest.fixture
+def in_dir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("FLOWHOOK_CONFIG", raising=False)
+    return tmp_path
+
+
+def test_no_config_is_fine(in_dir) -> None:
+    assert load_config().notifications == ()
+
+
+def test_flowhook_toml_then_pyproject_then_env(in_dir, monkeypatch) -> None:
+    write(
+        in_dir,
+        "pyproject.toml",
+        "[tool.flowhook]\n"
+        + RULE.replace("[[notifications]]", "[[tool.flowhook.notifications]]").replace(
+            '[blocks."', '[tool.flowhook.blocks."'
+        ),
+    )
+    config = load_config()
+    assert config.source.endswith("pyproject.toml [tool.flowhook]")
+    assert config.notifications[0].blocks == ("slack-webhook/ops", "email/oncall")
+    write(in_dir, "flowhook.toml", RULE)
+    assert load_config().source.endswith("flowhook.toml")
+    other = write(in_dir, "elsewhere.toml", "")
+    monkeypatch.setenv("FLOWHOOK_CONFIG", str(other))
+    assert load_config().source == str(other)
+    monkeypatch.setenv("FLOWHOOK_CONFIG", str(in_dir / "missing.toml"))
+    with pytest.raises(ConfigError, match="FLOWHOOK_CONFIG names .*missing.toml"):
+        load_config()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[notifications]]\nonn = ['Failed']\nblocks = ['log/x']\non = ['Failed']\n", "onn"),
+        ("[[notifications]]\non = 'Failed'\nblocks = ['log/x']\n", "notifications"),
+        ("not toml at all =", "not valid TOML"),
+        ("[[notifications]]\non = ['Failed']\n", "blocks"),
+    ],
+)
+def test_structure_errors_name_the_file_and_key(in_dir, text, message) -> None:
+    write(in_dir, "flowhook.toml", text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_config()
+    assert "flowhook.toml" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        ("on = ['Exploded']\nblocks = ['log/x']", r"unknown state 'Exploded'.*Failed"),
+        ("on = ['Failed']\nblocks = ['x']", "type/name"),
+        ("on = ['Failed']\nblocks = ['log/missing']", r"unknown block 'log/missing'.*log/x"),
+        ("on = ['Failed']\nblocks = ['log/x']\nflows = ['a']\ntasks = ['b']", "not both"),
+        (
+            "on = ['Failed']\nblocks = ['log/x']\nsubject = '{{ oops'",
+            r"notifications\[0\].*subject.*line 1",
+        ),
+    ],
+)
+def test_rule_errors_are_clear(in_dir, rule, message) -> None:
+    write(in_dir, "flowhook.toml", "[[notifications]]\n" + rule + "\n")
+    with pytest.raises(ConfigError, match=message):
+        compile_rules(load_config(), known_blocks=["log/x"])
+
+
+def test_matching_by_name_type_glob_and_tags(in_dir) -> None:
+    write(in_dir, "flowhook.toml", RULE)
+    rules = compile_rules(load_config())
+    assert matching(rules, "flow", "etl-daily", ["prod"], Failed())
+    assert matching(rules, "flow", "etl-daily", ["prod", "eu"], TimedOut())
+    from flowhook.states import Crashed
+
+    assert matching(rules, "flow", "etl-daily", ["prod"], Crashed())  # by type
+    assert not matching(rules, "flow", "etl-daily", ["prod"], Completed())
+    assert not matching(rules, "flow", "report", ["prod"], Failed())
+    assert not matching(rules, "flow", "etl-daily", ["dev"], Failed())
+    assert not matching(rules, "task", "etl-daily", ["prod"], Failed())
+
+
+def make_run(**kwargs) -> FlowRun:
+    import uuid
+
+    return FlowRun(
+        id=uuid.uuid4(),
+        name="etl-7",
+        state=Failed(),
+        flow_name="etl",
+        parameters={"n": 7},
+        **kwargs,
+    )
+
+
+def test_templates_render_a_snapshot_and_fall_back_on_errors() -> None:
+    run = make_run(tags=("prod",))
+    state = Failed(message="boom", data=ValueError("bad row"))
+    context = snapshot("flow", None, run, state)
+    template = MessageTemplate("{{ flow_run.name }} is {{ state.name }}", None, "rule")
+    message = template.render(context)
+    assert message.subject == "etl-7 is Failed"
+    assert "ValueError: bad row" in message.body and "boom" in message.body
+    broken = MessageTemplate("{{ flow_run.nope.deeper }}", "{{ 1 / 0 }}", "rule")
+    fallback = broken.render(context)
+    assert fallback.subject == "flow run etl-7 entered Failed"
+    assert "template failed" in fallback.body and str(run.id) in fallback.body
+
+
+def test_templates_are_sandboxed() -> None:
+    context = snapshot("flow", None, make_run(), Failed())
+    message = MessageTemplate("{{ ''.__class__.__mro__ }}", "x", "rule").render(context)
+    assert "template failed" in message.body  # unsafe attribute access is refused

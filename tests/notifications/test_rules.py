@@ -60,7 +60,7 @@ def test_flowhook_toml_then_pyproject_then_env(in_dir, monkeypatch) -> None:
     monkeypatch.setenv("FLOWHOOK_CONFIG", str(other))
     assert load_config().source == str(other)
     monkeypatch.setenv("FLOWHOOK_CONFIG", str(in_dir / "missing.toml"))
-    with pytest.raises(ConfigError, match="FLOWHOOK_CONFIG names .*missing.toml"):
+    with pytest.raises(ConfigError, match=r"FLOWHOOK_CONFIG names .*missing\.toml"):
         load_config()
 
 

@@ -75,7 +75,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
             if isinstance(exc, cattrs.BaseValidationError)
             else str(exc)
         )
-        shown = getattr(hint, "__name__", None) or str(hint)
+        shown = str(hint) if typing.get_args(hint) else getattr(hint, "__name__", str(hint))
         raise ParameterValidationError(
             f"parameter {name!r} expects {shown}, got {type(value).__name__} {value!r}: {details}"
         ) from exc

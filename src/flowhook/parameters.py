@@ -71,7 +71,7 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
         return value  # a type cattrs does not know: nothing to check it against
     except Exception as exc:
         details = (
-            "; ".join(cattrs.transform_error(exc))
+            "; ".join(m.replace(" @ $", " at ") for m in cattrs.transform_error(exc))
             if isinstance(exc, cattrs.BaseValidationError)
             else str(exc)
         )

@@ -6,10 +6,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PLUGINS := $(wildcard plugins/flowhook-*)
-PY_DIRS := $(wildcard src hookspec plugins tests examples benchmarks)
+PY_DIRS := $(wildcard src hookspec plugins tests examples benchmarks docs)
 INSTALL_STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck benchmarks clean
+.PHONY: install demo test lint typecheck docs benchmarks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,7 @@ install: $(INSTALL_STAMP)
 
 demo: install
 	$(BIN)/python examples/demo.py
+	$(BIN)/flowhook runs ls --limit 5
 
 lint: install
 	$(BIN)/ruff check $(PY_DIRS)
@@ -31,11 +32,16 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-test: install lint typecheck
+# The documentation site (Sphinx, MyST Markdown). Warnings are errors; -E re-reads every page,
+# so that a change in the code the pages are generated from (hookspecs, CLI) always shows.
+docs: install
+	$(BIN)/sphinx-build -E -W --keep-going -b html docs docs/_build/html
+
+test: install lint typecheck docs
 	$(BIN)/python -m pytest tests $(foreach p,$(PLUGINS),$(p)/tests)
 
 benchmarks: install
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info src/*.egg-info hookspec/src/*.egg-info
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info hookspec/src/*.egg-info docs/_build

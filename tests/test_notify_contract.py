@@ -25,3 +25,8 @@ def test_redact_masks_raw_quoted_and_url_path_forms() -> None:
     assert "XXXXSECRET" not in cleaned and "T000" not in cleaned
     assert cleaned.count(MASK) == 3
     assert redact("password hunter2 rejected", "hunter2") == f"password {MASK} rejected"
+
+
+def test_converter_masks_secrets() -> None:
+    assert converter.unstructure(Secret(URL)) == MASK
+    assert converter.unstructure({"url": Secret(URL)}) == {"url": MASK}

@@ -13,6 +13,7 @@ import click
 from . import __version__
 from .plugins import list_plugins, plugin_manager
 from .scaffold import PluginNameError, new_plugin
+from .store.commands import runs, watch
 
 logger = logging.getLogger("flowhook.cli")
 
@@ -64,7 +65,7 @@ def plugin_group() -> None:
     "--dir",
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("."),
+    default=".",
     show_default=True,
     help="Where to create flowhook-NAME/.",
 )
@@ -78,6 +79,10 @@ def plugin_new(name: str, directory: Path) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created {target}")
     click.echo(f"Next: cd {target} && pip install -e '.[test]' && pytest && flowhook plugins")
+
+
+cli.add_command(runs)
+cli.add_command(watch)
 
 
 def build_cli() -> click.Group:

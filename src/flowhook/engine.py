@@ -92,6 +92,22 @@ _NO_GUARD = nullcontext()
 
 FLOW = RunKind.named("flow")
 TASK = RunKind.named("task")
+#: The kinds by their lower-case name, as the store records them.
+RUN_KINDS = {"flow": FLOW, "task": TASK}
+
+
+_store_attach: Callable[[], None] | None = None
+
+
+def _attach_store() -> None:
+    """Attach the store (it returns at once once attached). Imported on first use, so that
+    ``import flowhook`` stays fast and the store's modules may import the engine."""
+    global _store_attach
+    if _store_attach is None:
+        from .store.recorder import attach
+
+        _store_attach = attach
+    _store_attach()
 
 
 def _now() -> datetime:
@@ -126,10 +142,28 @@ def set_state(kind: RunKind, owner: Runnable[..., Any], run: Run, state: State) 
 def _fire_hooks(
     kind: RunKind, owner: Runnable[..., Any], run: Run, old: State | None, state: State
 ) -> None:
+    pending = fire_hooks(kind, owner, run, old, state)
+    if pending is not None:
+        raise pending
+
+
+def _no_hooks(event: str) -> list[Any]:
+    return []
+
+
+def fire_hooks(
+    kind: RunKind, owner: Any, run: Run, old: State | None, state: State
+) -> BaseException | None:
+    """Fire the hooks of one transition: the run's own, then the plugins' state-change hook, then
+    the per-state hook. Returns the exception the caller must re-raise, if any.
+
+    Public for the store's reaper, which fires the hooks of runs that crashed in dead processes;
+    ``owner`` may then be a stand-in without hooks of its own.
+    """
     pending: BaseException | None = None
     event = EVENT_BY_TYPE.get(state.type)
     if event is not None:
-        for hook in owner._hook_list(event):
+        for hook in getattr(owner, "_hook_list", _no_hooks)(event):
 
             def describe(hook: Callable[..., Any] = hook, event: str = event) -> str:
                 return (
@@ -161,8 +195,7 @@ def _fire_hooks(
             )
             if pending is None:
                 pending = error
-    if pending is not None:
-        raise pending
+    return pending
 
 
 def crash_message(exc: BaseException) -> str:
@@ -593,6 +626,7 @@ class _FlowCall:
     def begin(
         cls, flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> _FlowCall:
+        _attach_store()
         return_state = bool(kwargs.pop("return_state", False))
         bound = bind_arguments(flow.signature, args, kwargs, f"flow {flow.name!r}")
         parent = context.current.get()
@@ -683,6 +717,7 @@ def _new_task_run(
 def _begin_task(
     task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[TaskRun, inspect.BoundArguments, context.RunContext, list[TaskRunFuture], bool]:
+    _attach_store()
     return_state = bool(kwargs.pop("return_state", False))
     wait_for = list(kwargs.pop("wait_for", None) or ())
     bound = bind_arguments(

@@ -63,7 +63,7 @@ def resolve_type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
-    if isinstance(hint, type) and isinstance(value, hint):
+    if type(hint) is type and isinstance(value, hint):  # plain classes only, not list[int]
         return value
     try:
         return converter.structure(value, hint)

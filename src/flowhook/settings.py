@@ -62,7 +62,7 @@ _converter = cattrs.Converter(forbid_extra_keys=True)
 def _string_list(value: Any, _: type) -> tuple[str, ...]:
     # A lone string would otherwise be split into its characters.
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise TypeError(f"expected a list of strings, e.g. [\"Failed\"], got {value!r}")
+        raise TypeError(f'expected a list of strings, e.g. ["Failed"], got {value!r}')
     return tuple(value)
 
 

@@ -13,6 +13,7 @@ from uuid import UUID
 
 import cattrs
 
+from .notify import MASK, Secret
 from .states import State
 
 __all__ = ["converter", "exception_to_dict"]
@@ -76,4 +77,6 @@ def _structure_state(value: dict[str, Any], _: type) -> State:
 
 
 converter.register_unstructure_hook(State, _unstructure_state)
+# A secret's JSON form is the mask: its value leaves only through get_secret_value().
+converter.register_unstructure_hook(Secret, lambda _: MASK)
 converter.register_structure_hook(State, _structure_state)

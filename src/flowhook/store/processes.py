@@ -1,0 +1,200 @@
+"""Processes: who runs flows, whether they are still alive, and their heartbeat thread.
+
+A process is identified by host, pid and a *start token* that tells it apart from any later
+process that gets the same pid: the boot id and the start time in clock ticks on Linux, the
+start time ``ps`` reports elsewhere. On the same host a process is dead when its pid is not
+running, is a zombie, or belongs to a process with another start token. On another host only
+the heartbeat can tell.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .records import ProcessInfo, ProcessRecord
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from . import Store
+
+__all__ = ["Heartbeat", "current_process", "death_reason", "hostname", "start_token"]
+
+logger = logging.getLogger("flowhook.store")
+
+_PROC = Path("/proc")
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+def _linux_stat(pid: int) -> tuple[str, int] | None:
+    """(state letter, start time in clock ticks since boot) from ``/proc/<pid>/stat``."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = text[text.rindex(")") + 2 :].split()
+    return fields[0], int(fields[19])
+
+
+def _boot_id() -> str:
+    try:
+        return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
+
+
+def start_token(pid: int) -> str | None:
+    """What tells this process apart from others that had or will have the same pid."""
+    if _PROC.is_dir():
+        stat = _linux_stat(pid)
+        return None if stat is None else f"{_boot_id()}:{stat[1]}"
+    try:
+        out = subprocess.run(
+            ["ps", "-o", "lstart=", "-p", str(pid)],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    started = " ".join(out.stdout.split())
+    return started or None
+
+
+def _started(pid: int) -> float:
+    """When the process started (seconds since the epoch), as well as it can be known."""
+    stat = _linux_stat(pid) if _PROC.is_dir() else None
+    if stat is not None:
+        try:
+            uptime = float((_PROC / "uptime").read_text().split()[0])
+            ticks = os.sysconf("SC_CLK_TCK")
+            return time.time() - uptime + stat[1] / ticks
+        except (OSError, ValueError, IndexError):
+            pass
+    return time.time()
+
+
+def current_process(version: str) -> ProcessInfo:
+    pid = os.getpid()
+    return ProcessInfo(
+        pid=pid,
+        host=hostname(),
+        start_token=start_token(pid),
+        started=_started(pid),
+        command=" ".join([sys.executable, *sys.argv])[:1000],
+        flowhook_version=version,
+    )
+
+
+def _pid_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, it belongs to another user
+    except OSError:
+        return False
+    stat = _linux_stat(pid) if _PROC.is_dir() else None
+    return not (stat is not None and stat[0] in ("Z", "X"))
+
+
+def death_reason(process: ProcessRecord, now: float, crash_after: float) -> str | None:
+    """Why ``process`` is dead, or None when it may be alive."""
+    if process.host == hostname():
+        if not _pid_running(process.pid):
+            return f"pid {process.pid} is no longer running"
+        if process.start_token is not None:
+            current = start_token(process.pid)
+            if current is not None and current != process.start_token:
+                return f"pid {process.pid} now belongs to another process"
+        return None
+    silent = now - process.last_heartbeat
+    if silent > crash_after:
+        return f"no heartbeat for {silent:.0f} s (the limit is {crash_after:g} s)"
+    return None
+
+
+class Heartbeat:
+    """While runs are active, a daemon thread records that this process is alive, every
+    ``interval`` seconds, and hands the cancel requests other processes recorded to ``cancel``.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        process_id: int,
+        interval: float,
+        cancel: Callable[[str, str | None], None],
+    ) -> None:
+        self.store = store
+        self.process_id = process_id
+        self.interval = interval
+        self.cancel = cancel
+        self._lock = threading.Lock()
+        self._active = 0
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._failing = False
+
+    def run_started(self) -> None:
+        with self._lock:
+            self._active += 1
+            if self._thread is None and not self._stop.is_set():
+                self._thread = threading.Thread(
+                    target=self._loop, name="flowhook-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def run_finished(self) -> None:
+        with self._lock:
+            self._active = max(0, self._active - 1)
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._lock:
+            thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(5.0)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            with self._lock:
+                if self._active == 0:
+                    self._thread = None
+                    return
+            self.beat()
+
+    def beat(self) -> None:
+        """Record a heartbeat and deliver cancel requests; store errors are logged."""
+        try:
+            self.store.heartbeat(self.process_id, time.time())
+            requests = self.store.cancel_requests(self.process_id)
+        except Exception as exc:
+            if not self._failing:
+                logger.error("could not record a heartbeat in %s: %s", self.store.location, exc)
+            self._failing = True
+            return
+        self._failing = False
+        for request in requests:
+            try:
+                self.cancel(request.flow_run_id, request.message)
+            except Exception:
+                logger.exception("could not cancel flow run %s", request.flow_run_id)
+            try:
+                self.store.mark_cancel_delivered(request.flow_run_id, time.time())
+            except Exception as exc:
+                logger.error("could not record that flow run %s was cancelled: %s", request, exc)

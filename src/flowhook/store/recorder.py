@@ -1,0 +1,396 @@
+"""The engine's link to the store: one transition observer, attached when the first run starts.
+
+:func:`attach` is the only thing the engine calls (at the start of every flow and task call; it
+returns at once once attached). The first call opens the store, registers this process, adds
+:meth:`Recorder.observe` to ``engine.observers`` and reaps the runs of dead processes.
+
+What is durable when:
+
+- task transitions go to the background writer and are written in batches;
+- a flow run's first Running is written before its body starts (the caller waits);
+- when a top-level flow run reaches a final state, everything queued is written before the flow
+  call returns or raises.
+
+A store error is logged on logger ``flowhook.store`` and never fails a run.
+"""
+
+from __future__ import annotations
+
+import atexit
+import enum
+import json
+import logging
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from flowhook_hookspec.errors import ConfigError
+from flowhook_hookspec.notify import MASK, Secret
+from flowhook_hookspec.runs import FlowRun, TaskRun
+from flowhook_hookspec.serde import converter
+from flowhook_hookspec.states import FINAL_TYPES, State, StateType
+
+from .. import context
+from .processes import Heartbeat, current_process
+from .records import HookError, NewRun, RunKindName, Transition, Write
+from .settings import StoreSettings, load_settings
+from .writer import BatchWriter
+
+__all__ = ["Recorder", "attach", "detach", "flush"]
+
+logger = logging.getLogger("flowhook.store")
+
+#: A parameter whose JSON form is longer than this is recorded as its type name only.
+MAX_PARAMETER_CHARS = 4096
+
+
+def import_path(owner: Any) -> str | None:
+    """``module:qualname`` of the function behind a flow or task."""
+    fn = getattr(owner, "fn", None)
+    module = getattr(fn, "__module__", None)
+    qualname = getattr(fn, "__qualname__", None)
+    if not isinstance(module, str) or not isinstance(qualname, str):
+        return None
+    if module == "__main__":
+        # Run with ``python -m name``: the module can be imported as ``name`` (never a
+        # package's ``__main__``, whose import would run the program).
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        name = getattr(spec, "name", None)
+        if isinstance(name, str) and name and not name.endswith("__main__"):
+            module = name
+    return f"{module}:{qualname}"
+
+
+class _NotRecorded(Exception):
+    pass
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON data, or _NotRecorded: only data, never an object's insides."""
+    if isinstance(value, Secret):
+        return MASK
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if depth < 5 and isinstance(value, (list, tuple)):
+        return [_plain(item, depth + 1) for item in value]
+    if depth < 5 and isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {key: _plain(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, (datetime, uuid.UUID, enum.Enum)):
+        return converter.unstructure(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise _NotRecorded
+
+
+def parameters_json(parameters: Mapping[str, Any]) -> str:
+    """A JSON object of the parameters that are plain data (secrets masked); any other value,
+    or one whose JSON is too long, is recorded as a note naming its type."""
+    items = []
+    for name, value in parameters.items():
+        try:
+            text: str | None = json.dumps(_plain(value))
+        except (_NotRecorded, TypeError, ValueError):
+            text = None
+        if text is None or len(text) > MAX_PARAMETER_CHARS:
+            text = json.dumps(f"<{type(value).__name__}, not recorded>")
+        items.append(f"{json.dumps(name)}: {text}")
+    return "{" + ", ".join(items) + "}"
+
+
+def _traceback(state: State) -> str | None:
+    exc = state.data
+    if not isinstance(exc, BaseException) or state.type is StateType.COMPLETED:
+        return None
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+class Recorder:
+    """Turns the engine's transitions into store writes."""
+
+    def __init__(
+        self, settings: StoreSettings, store: Any, process_id: int, writer: BatchWriter
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.process_id = process_id
+        self.writer = writer
+        self.heartbeat = Heartbeat(store, process_id, settings.heartbeat_seconds, _deliver_cancel)
+        self._tags: dict[tuple[str, ...], str] = {}
+
+    def _tags_json(self, tags: tuple[str, ...]) -> str:
+        text = self._tags.get(tags)
+        if text is None:
+            text = self._tags[tags] = json.dumps(list(tags))
+        return text
+
+    def _new_run(self, kind: RunKindName, owner: Any, run: Any) -> NewRun:
+        if kind == "flow":
+            return NewRun(
+                kind,
+                run.id,
+                run.name,
+                run.flow_name,
+                import_path(owner),
+                run.state.timestamp.timestamp(),
+                self.process_id,
+                None,
+                run.parent_flow_run_id,
+                run.parent_task_run_id,
+                self._tags_json(run.tags),
+                parameters_json(run.parameters),
+            )
+        return NewRun(
+            kind,
+            run.id,
+            run.name,
+            run.task_name,
+            import_path(owner),
+            run.state.timestamp.timestamp(),
+            self.process_id,
+            run.flow_run_id,
+            None,
+            None,
+            self._tags_json(run.tags),
+        )
+
+    def observe(
+        self, kind: Any, owner: Any, run: FlowRun | TaskRun, old: State | None, new: State
+    ) -> None:
+        """The engine observer: ``observer(kind, owner, run, old_state, new_state)``."""
+        try:
+            is_flow = kind.label == "Flow"
+            if is_flow:
+                history_id = run.id
+                top_level = getattr(run, "parent_flow_run_id", None) is None
+            else:
+                flow_run_id = getattr(run, "flow_run_id", None)
+                history_id = run.id if flow_run_id is None else flow_run_id
+                top_level = flow_run_id is None
+            name: RunKindName = "flow" if is_flow else "task"
+            transition = Transition(
+                name,
+                run.id,
+                history_id,
+                new,
+                run.run_count,
+                run.start_time,
+                run.end_time,
+                None if new.data is None else _traceback(new),
+            )
+            writes: tuple[Write, ...]
+            if old is None:
+                writes = (self._new_run(name, owner, run), transition)
+                if top_level:
+                    self.heartbeat.run_started()
+            else:
+                writes = (transition,)
+            final = new.type in FINAL_TYPES
+            if is_flow and (
+                (final and top_level)
+                or (new.type is StateType.RUNNING and old is not None and old.is_pending())
+            ):
+                self.writer.submit_and_wait(writes)
+            else:
+                self.writer.submit(writes)
+            if final and top_level:
+                self.heartbeat.run_finished()
+        except Exception:
+            logger.exception("could not record a transition of run %r", getattr(run, "name", run))
+
+    def hook_error(self, record: logging.LogRecord) -> bool:
+        """A filter on logger ``flowhook.hooks``: records the errors of state hooks with their run."""
+        try:
+            current = context.current.get()
+            if record.levelno >= logging.ERROR and current is not None:
+                self._record_hook_error(record, current)
+        except Exception:
+            pass
+        return True
+
+    def _record_hook_error(self, record: logging.LogRecord, current: context.RunContext) -> None:
+        kind: RunKindName
+        if current.task_run is not None:
+            kind, run_id = "task", current.task_run.id
+            history_id = current.task_run.flow_run_id or run_id
+        elif current.flow_run is not None:
+            kind, run_id = "flow", current.flow_run.id
+            history_id = run_id
+        else:
+            return
+        tb = None
+        if record.exc_info and record.exc_info[1] is not None:
+            tb = "".join(traceback.format_exception(*record.exc_info))
+        error = HookError(kind, run_id, history_id, record.created, record.getMessage(), tb)
+        self.writer.submit((error,))
+
+    def start(self) -> None:
+        from .. import engine
+
+        engine.observers.append(self.observe)
+        logging.getLogger("flowhook.hooks").addFilter(self.hook_error)
+
+    def stop(self) -> None:
+        """Stop observing; apply what is queued; close the store."""
+        self.forget()
+        self.heartbeat.stop()
+        self.writer.close()
+        self.store.close()
+
+    def forget(self) -> None:
+        """Stop observing, without touching threads or connections (after a fork)."""
+        from .. import engine
+
+        if self.observe in engine.observers:
+            engine.observers.remove(self.observe)
+        logging.getLogger("flowhook.hooks").removeFilter(self.hook_error)
+
+
+def _deliver_cancel(flow_run_id: str, message: str | None) -> None:
+    """Cancel a flow run of this process that another process asked to cancel."""
+    from .. import engine
+
+    cancel = getattr(engine, "cancel_flow_run", None)
+    if cancel is None:
+        logger.warning(
+            "flow run %s was asked to stop from another process, but this flowhook cannot "
+            "cancel runs; upgrade flowhook",
+            flow_run_id,
+        )
+        return
+    try:
+        cancel(uuid.UUID(flow_run_id), message or "Cancelled from another process")
+    except ValueError:
+        logger.info("flow run %s is not running in this process any more", flow_run_id)
+
+
+# -- attaching --------------------------------------------------------------------------------
+
+_lock = threading.RLock()
+_recorder: Recorder | None = None
+#: (FLOWHOOK_HOME, FLOWHOOK_STORE) the store was attached for: changing either re-attaches.
+_key: tuple[str | None, str | None] | None = None
+#: Recorders inherited through fork: their threads and connections belong to the parent.
+_abandoned: list[Recorder] = []
+_hooks_installed = False
+
+
+def attach() -> None:
+    """Start recording runs, once per process (and again if FLOWHOOK_HOME changes)."""
+    get = os.environ.get
+    if (get("FLOWHOOK_HOME"), get("FLOWHOOK_STORE")) != _key:
+        _attach()
+
+
+def _attach() -> None:
+    global _key, _recorder
+    with _lock:
+        key = (os.environ.get("FLOWHOOK_HOME"), os.environ.get("FLOWHOOK_STORE"))
+        if key == _key:
+            return
+        _stop_recorder()
+        _key = key  # first, so that a run started by a reaped run's hook does not come back here
+        _install_process_hooks()
+        try:
+            settings = load_settings()
+        except ConfigError as exc:
+            logger.error("%s; runs are not recorded", exc)
+            return
+        if not settings.enabled:
+            return
+        recorder = _open(settings)
+        if recorder is None:
+            return
+        recorder.start()
+        _recorder = recorder
+        from .reaper import reap
+
+        try:
+            reaped = reap(recorder.store, settings=settings)
+        except Exception as exc:
+            logger.error("could not look for crashed runs in %s: %s", recorder.store.location, exc)
+            return
+        if reaped:
+            logger.warning(
+                "%d runs of processes that died were marked Crashed: %s (see flowhook runs ls)",
+                len(reaped),
+                ", ".join(f"{item.run.kind} run {item.run.name!r}" for item in reaped[:5])
+                + (", ..." if len(reaped) > 5 else ""),
+            )
+
+
+def _open(settings: StoreSettings) -> Recorder | None:
+    from .. import __version__
+    from . import open_store
+
+    try:
+        store = open_store(settings)
+    except Exception as exc:
+        logger.error("runs are not recorded: %s", exc)
+        return None
+    try:
+        process_id = store.register_process(current_process(__version__))
+    except Exception as exc:
+        logger.error("runs are not recorded: could not register this process in %s: %s",
+                     store.location, exc)  # fmt: skip
+        store.close()
+        return None
+    writer = BatchWriter(store, process_id, wait_timeout=settings.lock_timeout_seconds + 10)
+    return Recorder(settings, store, process_id, writer)
+
+
+def _stop_recorder() -> None:
+    global _recorder
+    recorder, _recorder = _recorder, None
+    if recorder is not None:
+        recorder.stop()
+
+
+def detach() -> None:
+    """Stop recording: apply what is queued, stop the threads, close the store."""
+    global _key
+    with _lock:
+        _stop_recorder()
+        _key = None
+
+
+def flush() -> bool:
+    """Wait until every transition recorded so far is written; False without a store."""
+    recorder = _recorder
+    return recorder is not None and recorder.writer.flush()
+
+
+def current() -> Recorder | None:
+    """The attached recorder, if any."""
+    return _recorder
+
+
+def _after_fork_in_child() -> None:
+    global _recorder, _key, _lock
+    _lock = threading.RLock()
+    if _recorder is not None:
+        _recorder.forget()
+        _abandoned.append(_recorder)
+    _recorder, _key = None, None
+
+
+def _at_exit() -> None:
+    started = time.monotonic()
+    detach()
+    spent = time.monotonic() - started
+    if spent > 5:
+        logger.warning("writing the last run history at exit took %.0f s", spent)
+
+
+def _install_process_hooks() -> None:
+    global _hooks_installed
+    if not _hooks_installed:
+        _hooks_installed = True
+        atexit.register(_at_exit)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,221 @@
+"""What goes into the store and what comes out of it: plain attrs value classes.
+
+Writes (:class:`NewRun`, :class:`Transition`, :class:`HookError`, :class:`Beat`) are made by the
+recorder in the thread that moves a run, and applied in batches by the background writer; they
+are named tuples, because one is made on every transition of every run.
+Records (:class:`ProcessRecord`, :class:`RunRecord`, :class:`EventRecord`, ...) are what the
+store returns to the reaper and the command line. Times are seconds since the epoch (floats);
+event timestamps keep the ISO 8601 text the contract's converter writes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, NamedTuple
+from uuid import UUID
+
+import attrs
+
+from flowhook_hookspec.states import FINAL_TYPES, State, StateType
+
+__all__ = [
+    "Beat",
+    "CancelRequest",
+    "EventRecord",
+    "HookError",
+    "HookErrorRecord",
+    "NewRun",
+    "ProcessInfo",
+    "ProcessRecord",
+    "PruneReport",
+    "RunKindName",
+    "RunQuery",
+    "RunRecord",
+    "Transition",
+    "Write",
+]
+
+RunKindName = Literal["flow", "task"]
+
+
+# -- writes -----------------------------------------------------------------------------------
+
+
+class NewRun(NamedTuple):
+    """A run was created (it entered Pending): its row, written once."""
+
+    kind: RunKindName
+    id: UUID
+    name: str
+    owner_name: str
+    #: ``module:qualname`` of the flow's or task's function, to find its hooks after a crash.
+    import_path: str | None
+    created: float
+    process_id: int | None
+    #: Task runs: the flow run they belong to. Flow runs: None.
+    flow_run_id: UUID | None = None
+    parent_flow_run_id: UUID | None = None
+    parent_task_run_id: UUID | None = None
+    tags: str = "[]"
+    #: JSON object of the parameters (flow runs only), or None.
+    parameters: str | None = None
+
+
+class Transition(NamedTuple):
+    """A run entered ``state``: an event to append, and the run row's new current state.
+
+    ``state`` is the engine's immutable State; the writer turns it into the columns named after
+    the fields of the contract's converter (never the result value). ``traceback`` is formatted
+    in the run's thread, while the exception's traceback is still the one the run raised.
+    ``history_id`` is the run whose history the event belongs to: the flow run (for a flow run
+    and its task runs) or the task run itself (for a task run outside any flow).
+    """
+
+    kind: RunKindName
+    run_id: UUID
+    history_id: UUID
+    state: State
+    run_count: int
+    start_time: datetime | None
+    end_time: datetime | None
+    traceback: str | None = None
+
+
+class HookError(NamedTuple):
+    """A state hook of a run raised (logged on ``flowhook.hooks``)."""
+
+    kind: RunKindName
+    run_id: UUID
+    history_id: UUID
+    timestamp: float
+    description: str
+    traceback: str | None
+
+
+class Beat(NamedTuple):
+    """The process is alive (every batch carries one)."""
+
+    process_id: int
+    at: float
+
+
+Write = NewRun | Transition | HookError | Beat
+
+
+# -- records ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class ProcessInfo:
+    """A process that runs flows, as it registers itself."""
+
+    pid: int
+    host: str
+    #: Identifies this process among all that had this pid (boot id and start ticks on Linux).
+    start_token: str | None
+    started: float
+    command: str
+    flowhook_version: str
+
+
+@attrs.frozen
+class ProcessRecord:
+    id: int
+    pid: int
+    host: str
+    start_token: str | None
+    started: float
+    last_heartbeat: float
+    command: str | None
+
+
+@attrs.frozen
+class RunRecord:
+    """One flow run or task run, with its current state."""
+
+    kind: RunKindName
+    id: str
+    name: str
+    owner_name: str
+    import_path: str | None
+    state_type: str
+    state_name: str
+    state_message: str | None
+    run_count: int
+    created: float
+    start_time: float | None
+    end_time: float | None
+    process_id: int | None
+    flow_run_id: str | None = None
+    parent_flow_run_id: str | None = None
+    parent_task_run_id: str | None = None
+    tags: tuple[str, ...] = ()
+    parameters: dict[str, Any] | None = None
+    cancel_requested: float | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return StateType(self.state_type) in FINAL_TYPES
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.start_time is None or self.end_time is None:
+            return None
+        return max(0.0, self.end_time - self.start_time)
+
+
+@attrs.frozen
+class EventRecord:
+    """One state a run entered, in the order it entered them."""
+
+    seq: int
+    run_id: str
+    #: The state as the contract's converter writes it (type, name, message, timestamp, ...).
+    state: dict[str, Any]
+    traceback: str | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.state["name"])
+
+    @property
+    def type(self) -> str:
+        return str(self.state["type"])
+
+    @property
+    def timestamp(self) -> datetime:
+        return datetime.fromisoformat(self.state["timestamp"])
+
+
+@attrs.frozen
+class HookErrorRecord:
+    run_id: str
+    kind: RunKindName
+    timestamp: float
+    description: str
+    traceback: str | None
+
+
+@attrs.frozen
+class CancelRequest:
+    flow_run_id: str
+    message: str | None
+
+
+@attrs.frozen
+class RunQuery:
+    """Which flow runs ``flowhook runs ls`` lists, newest first."""
+
+    flow_name: str | None = None
+    #: A state type or name, any case (``failed``, ``Crashed``, ``AwaitingRetry``).
+    state: str | None = None
+    since: float | None = None
+    limit: int = 50
+
+
+@attrs.frozen
+class PruneReport:
+    flow_runs: int
+    task_runs: int
+    events: int
+    processes: int

@@ -1,0 +1,803 @@
+"""The SQLite store: the schema, its migrations and every SQL statement flowhook runs.
+
+One database file, in WAL mode so that readers never block the writer. Every write is one
+``BEGIN IMMEDIATE`` transaction, retried while other processes hold the lock (the busy timeout
+waits inside SQLite; the retry loop outlasts a long checkpoint or a slow disk), so several
+processes can record runs at once without "database is locked" errors and without losing events.
+Each thread uses its own connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+from uuid import UUID
+
+from flowhook_hookspec.errors import ConfigError
+from flowhook_hookspec.serde import exception_to_dict
+from flowhook_hookspec.states import State, StateType
+
+from .records import (
+    Beat,
+    CancelRequest,
+    EventRecord,
+    HookError,
+    HookErrorRecord,
+    NewRun,
+    ProcessInfo,
+    ProcessRecord,
+    PruneReport,
+    RunKindName,
+    RunQuery,
+    RunRecord,
+    Transition,
+    Write,
+)
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore", "StoreError"]
+
+T = TypeVar("T")
+
+#: Each entry upgrades the schema by one version; ``PRAGMA user_version`` is the number applied.
+#: Never edit an entry once released: add one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE processes (
+            id INTEGER PRIMARY KEY,
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            start_token TEXT,
+            started REAL NOT NULL,
+            last_heartbeat REAL NOT NULL,
+            command TEXT,
+            flowhook_version TEXT
+        )""",
+        """CREATE TABLE flow_runs (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            flow_name TEXT NOT NULL,
+            import_path TEXT,
+            parameters TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            parent_flow_run_id TEXT,
+            parent_task_run_id TEXT,
+            process_id INTEGER,
+            state_type TEXT NOT NULL DEFAULT 'PENDING',
+            state_name TEXT NOT NULL DEFAULT 'Pending',
+            state_message TEXT,
+            run_count INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL,
+            start_time REAL,
+            end_time REAL,
+            cancel_requested REAL,
+            cancel_message TEXT,
+            cancel_delivered REAL
+        )""",
+        "CREATE INDEX flow_runs_created ON flow_runs (created)",
+        "CREATE INDEX flow_runs_open ON flow_runs (process_id) WHERE end_time IS NULL",
+        """CREATE TABLE task_runs (
+            id TEXT PRIMARY KEY,
+            flow_run_id TEXT,
+            name TEXT NOT NULL,
+            task_name TEXT NOT NULL,
+            import_path TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            process_id INTEGER,
+            state_type TEXT NOT NULL DEFAULT 'PENDING',
+            state_name TEXT NOT NULL DEFAULT 'Pending',
+            state_message TEXT,
+            run_count INTEGER NOT NULL DEFAULT 0,
+            created REAL NOT NULL,
+            start_time REAL,
+            end_time REAL
+        )""",
+        "CREATE INDEX task_runs_flow_run ON task_runs (flow_run_id, created)",
+        "CREATE INDEX task_runs_open ON task_runs (process_id) WHERE end_time IS NULL",
+        # Append-only: one row per state a run entered. Never the result value. history_id is the
+        # flow run the event belongs to, or the task run itself outside any flow: one index on
+        # it serves both, where an index on run_id would cost a random insert per event.
+        """CREATE TABLE state_events (
+            seq INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            run_kind TEXT NOT NULL,
+            history_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            name TEXT NOT NULL,
+            message TEXT,
+            timestamp REAL NOT NULL,
+            scheduled_time REAL,
+            exception_type TEXT,
+            exception_message TEXT,
+            traceback TEXT
+        )""",
+        "CREATE INDEX state_events_history ON state_events (history_id, seq)",
+        """CREATE TRIGGER state_events_append_only BEFORE UPDATE ON state_events
+            BEGIN SELECT RAISE(ABORT, 'state events are append-only'); END""",
+        """CREATE TABLE hook_errors (
+            seq INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            run_kind TEXT NOT NULL,
+            history_id TEXT NOT NULL,
+            timestamp REAL NOT NULL,
+            description TEXT NOT NULL,
+            traceback TEXT
+        )""",
+        "CREATE INDEX hook_errors_history ON hook_errors (history_id, seq)",
+        # Named notifier configurations (filled by the notifications module).
+        """CREATE TABLE blocks (
+            id INTEGER PRIMARY KEY,
+            block_type TEXT NOT NULL,
+            name TEXT NOT NULL,
+            data TEXT NOT NULL,
+            created REAL NOT NULL,
+            updated REAL NOT NULL,
+            UNIQUE (block_type, name)
+        )""",
+        # Rendered notifications waiting for delivery, with their retry bookkeeping. status:
+        # pending, sent or dead; a claim (worker id, until when) reserves a message for a sender.
+        """CREATE TABLE notification_outbox (
+            id INTEGER PRIMARY KEY,
+            block_type TEXT NOT NULL,
+            block_name TEXT NOT NULL,
+            rule TEXT,
+            run_kind TEXT,
+            run_id TEXT,
+            flow_run_id TEXT,
+            event TEXT,
+            subject TEXT,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt REAL NOT NULL,
+            claimed_by TEXT,
+            claimed_until REAL,
+            last_error TEXT,
+            created REAL NOT NULL,
+            delivered REAL
+        )""",
+        "CREATE INDEX notification_outbox_due ON notification_outbox (status, next_attempt)",
+    ),
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+_FLOW_COLUMNS = (
+    "id, name, flow_name, import_path, state_type, state_name, state_message, run_count, "
+    "created, start_time, end_time, process_id, parent_flow_run_id, parent_task_run_id, tags, "
+    "parameters, cancel_requested"
+)
+_TASK_COLUMNS = (
+    "id, name, task_name, import_path, state_type, state_name, state_message, run_count, "
+    "created, start_time, end_time, process_id, flow_run_id, tags"
+)
+_EVENT_COLUMNS = (
+    "run_id, run_kind, history_id, type, name, message, timestamp, scheduled_time, "
+    "exception_type, exception_message, traceback"
+)
+_INSERT_EVENT = (
+    f"INSERT INTO state_events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_UPDATE_RUN = (
+    "UPDATE {table} SET state_type = ?, state_name = ?, state_message = ?, run_count = ?, "
+    "start_time = ?, end_time = ? WHERE id = ?"
+)
+_STATE_COLUMNS = "state_type, state_name, state_message, run_count, start_time, end_time"
+_INSERT_FLOW_RUN = (
+    "INSERT OR IGNORE INTO flow_runs (id, name, flow_name, import_path, created, process_id, "
+    f"parent_flow_run_id, parent_task_run_id, tags, parameters, {_STATE_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_TASK_RUN = (
+    "INSERT OR IGNORE INTO task_runs (id, name, task_name, import_path, created, process_id, "
+    f"flow_run_id, tags, {_STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+#: Task runs crash before the flow runs they belong to, as they would in a live process.
+_CRASH_ORDER: tuple[tuple[RunKindName, str, str], ...] = (
+    ("task", "task_runs", "coalesce(flow_run_id, id)"),
+    ("flow", "flow_runs", "id"),
+)
+_TABLES: dict[RunKindName, str] = {"flow": "flow_runs", "task": "task_runs"}
+_EVENT_SELECT = (
+    "seq, run_id, type, name, message, timestamp, scheduled_time, exception_type, "
+    "exception_message, traceback"
+)
+_PROCESS_COLUMNS = "id, pid, host, start_token, started, last_heartbeat, command"
+
+
+class StoreError(Exception):
+    """The database cannot be used: unreadable, corrupt, not a database, or no space left."""
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _event_row(
+    kind: RunKindName, run_id: str, history_id: str, state: State, tb: str | None
+) -> tuple[Any, ...]:
+    """The state_events row of ``state``.
+
+    The columns are the fields of the contract converter's form of a state (the test suite
+    checks that they agree), with times as seconds since the epoch; they are read here directly
+    because this runs for every transition of every run. A Completed state's data is its result
+    and is never written. ``state.type`` is a ``str`` enum: SQLite stores its value.
+    """
+    exc = state.data
+    info = (
+        exception_to_dict(exc)
+        if isinstance(exc, BaseException) and state.type is not StateType.COMPLETED
+        else None
+    )
+    scheduled = state.scheduled_time
+    return (
+        run_id,
+        kind,
+        history_id,
+        state.type,
+        state.name,
+        state.message,
+        state.timestamp.timestamp(),
+        None if scheduled is None else scheduled.timestamp(),
+        None if info is None else info["type"],
+        None if info is None else info["message"],
+        tb,
+    )
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _flow_record(row: sqlite3.Row | tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        kind="flow",
+        id=row[0],
+        name=row[1],
+        owner_name=row[2],
+        import_path=row[3],
+        state_type=row[4],
+        state_name=row[5],
+        state_message=row[6],
+        run_count=row[7],
+        created=row[8],
+        start_time=row[9],
+        end_time=row[10],
+        process_id=row[11],
+        parent_flow_run_id=row[12],
+        parent_task_run_id=row[13],
+        tags=tuple(_loads(row[14]) or ()),
+        parameters=_loads(row[15]),
+        cancel_requested=row[16],
+    )
+
+
+def _task_record(row: sqlite3.Row | tuple[Any, ...]) -> RunRecord:
+    return RunRecord(
+        kind="task",
+        id=row[0],
+        name=row[1],
+        owner_name=row[2],
+        import_path=row[3],
+        state_type=row[4],
+        state_name=row[5],
+        state_message=row[6],
+        run_count=row[7],
+        created=row[8],
+        start_time=row[9],
+        end_time=row[10],
+        process_id=row[11],
+        flow_run_id=row[12],
+        tags=tuple(_loads(row[13]) or ()),
+    )
+
+
+def _iso(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
+
+
+def _event_record(row: tuple[Any, ...]) -> EventRecord:
+    """An event as the contract's converter writes a state (ISO 8601 times)."""
+    seq, run_id, type_, name, message, timestamp, scheduled, exc_type, exc_message, tb = row
+    exception = None if exc_type is None else {"type": exc_type, "message": exc_message}
+    state = {
+        "type": type_,
+        "name": name,
+        "message": message,
+        "timestamp": _iso(timestamp),
+        "run_id": run_id,
+        "scheduled_time": _iso(scheduled),
+        "exception": exception,
+    }
+    return EventRecord(seq=seq, run_id=run_id, state=state, traceback=tb)
+
+
+def _prepare_files(path: Path) -> None:
+    """The directory (0700) and the database file (0600), when they do not exist yet."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+class SQLiteStore:
+    """The :class:`~flowhook.store.Store` on one SQLite file.
+
+    ``create=False`` opens an existing database only (the command line never creates one).
+    Raises :class:`StoreError` when the file cannot be used, and
+    :class:`~flowhook_hookspec.errors.ConfigError` when a newer flowhook wrote it.
+    """
+
+    def __init__(self, path: Path, *, lock_timeout: float = 30.0, create: bool = True) -> None:
+        self.path = path
+        self.location = str(path)
+        self.lock_timeout = lock_timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._closed = False
+        try:
+            if create:
+                _prepare_files(path)
+            elif not path.is_file():
+                raise StoreError(f"there is no flowhook database at {path}")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(f"cannot use the flowhook database {path}: {exc}") from exc
+        except OSError as exc:
+            self.close()
+            reason = exc.strerror or str(exc)
+            raise StoreError(f"cannot use the flowhook database {path}: {reason}") from exc
+
+    # -- connections and transactions ---------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StoreError(f"the store at {self.location} is closed")
+            conn = sqlite3.connect(
+                self.location, timeout=5.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA synchronous = NORMAL")
+            with self._guard:
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def _retrying(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.005
+        while True:
+            conn = self._connection()
+            try:
+                return operation(conn)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.25)
+
+    def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body`` in one write transaction, retried while the database is locked."""
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return self._retrying(transaction)
+
+    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._retrying(lambda conn: conn.execute(sql, parameters).fetchall())
+
+    def _migrate(self) -> None:
+        conn = self._connection()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            return
+        self._retrying(lambda conn: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+
+        def upgrade(conn: sqlite3.Connection) -> None:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._refuse_newer(current)
+            for number in range(current, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number]:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+        self._write(upgrade)
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"the flowhook database {self.location} has schema version {version}, written by "
+                f"a newer flowhook; this one reads up to version {SCHEMA_VERSION}. Upgrade "
+                "flowhook, or set FLOWHOOK_HOME to another directory"
+            )
+
+    def schema_version(self) -> int:
+        return int(self._read("PRAGMA user_version")[0][0])
+
+    def close(self) -> None:
+        """Close every connection this store opened, in any thread."""
+        with self._guard:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+
+    # -- processes ----------------------------------------------------------------------------
+
+    def register_process(self, process: ProcessInfo) -> int:
+        now = time.time()
+
+        def insert(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "INSERT INTO processes (pid, host, start_token, started, last_heartbeat, command, "
+                "flowhook_version) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    process.pid,
+                    process.host,
+                    process.start_token,
+                    process.started,
+                    now,
+                    process.command,
+                    process.flowhook_version,
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+        return self._write(insert)
+
+    def heartbeat(self, process_id: int, at: float) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE processes SET last_heartbeat = max(last_heartbeat, ?) WHERE id = ?",
+                (at, process_id),
+            )
+        )
+
+    def process(self, process_id: int) -> ProcessRecord | None:
+        rows = self._read(f"SELECT {_PROCESS_COLUMNS} FROM processes WHERE id = ?", (process_id,))
+        return ProcessRecord(*rows[0]) if rows else None
+
+    def unfinished_processes(self) -> list[ProcessRecord]:
+        """The processes that own at least one run not in a final state."""
+        rows = self._read(
+            f"SELECT {_PROCESS_COLUMNS} FROM processes WHERE id IN ("
+            "SELECT process_id FROM flow_runs WHERE end_time IS NULL "
+            "UNION SELECT process_id FROM task_runs WHERE end_time IS NULL) ORDER BY id"
+        )
+        return [ProcessRecord(*row) for row in rows]
+
+    def crash_runs(self, process_id: int, state: State) -> list[tuple[RunKindName, str]]:
+        """Move every unfinished run of a dead process to ``state``; returns those this call moved.
+
+        The update is conditional on the run still being unfinished, inside one write
+        transaction, so of several reapers racing over the same runs exactly one crashes each.
+        Task runs come first, then flow runs, newest first (subflows before their parents).
+        """
+        at = state.timestamp.timestamp()
+
+        def crash(conn: sqlite3.Connection) -> list[tuple[RunKindName, str]]:
+            crashed: list[tuple[RunKindName, str]] = []
+            for kind, table, history_column in _CRASH_ORDER:
+                rows = conn.execute(
+                    f"SELECT id, {history_column} FROM {table} "
+                    "WHERE process_id = ? AND end_time IS NULL ORDER BY created DESC",
+                    (process_id,),
+                ).fetchall()
+                for run_id, history_id in rows:
+                    cursor = conn.execute(
+                        f"UPDATE {table} SET state_type = ?, state_name = ?, state_message = ?, "
+                        "end_time = ? WHERE id = ? AND end_time IS NULL",
+                        (state.type.value, state.name, state.message, at, run_id),
+                    )
+                    if cursor.rowcount == 1:
+                        conn.execute(
+                            _INSERT_EVENT, _event_row(kind, run_id, history_id, state, None)
+                        )
+                        crashed.append((kind, run_id))
+            return crashed
+
+        return self._write(crash)
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def write(self, batch: Iterable[Write]) -> None:
+        """Apply a batch of writes in one transaction, in order.
+
+        A run created in this batch is inserted with the last state it reached in the batch, so
+        that a short task run costs one insert and its events, not an insert and updates.
+        """
+        # Keyed by id() of the run's UUID object: the engine uses one object per run, and a
+        # UUID's own hash is computed in Python. A miss is only slower, never wrong.
+        fresh: dict[RunKindName, dict[int, list[Any]]] = {"flow": {}, "task": {}}
+        updates: dict[RunKindName, dict[int, tuple[Any, ...]]] = {"flow": {}, "task": {}}
+        events: list[tuple[Any, ...]] = []
+        hook_errors: list[tuple[Any, ...]] = []
+        beat: Beat | None = None
+        ids: dict[int, str] = {}
+        for item in batch:
+            if isinstance(item, Transition):
+                kind, uuid, history_uuid, state, run_count, start, end, tb = item
+                key = id(uuid)
+                run_id = ids.get(key)
+                if run_id is None:
+                    run_id = ids[key] = str(uuid)
+                history_id = ids.get(id(history_uuid))
+                if history_id is None:
+                    history_id = ids[id(history_uuid)] = str(history_uuid)
+                events.append(_event_row(kind, run_id, history_id, state, tb))
+                columns = (
+                    state.type,
+                    state.name,
+                    state.message,
+                    run_count,
+                    None if start is None else start.timestamp(),
+                    None if end is None else end.timestamp(),
+                )
+                row = fresh[kind].get(key)
+                if row is not None:
+                    row[-6:] = columns
+                else:
+                    updates[kind][key] = (*columns, run_id)
+            elif isinstance(item, NewRun):
+                row = _new_run_row(item)
+                ids[id(item.id)] = row[0]
+                if item.flow_run_id is not None:  # the same flow run id for all its tasks
+                    flow_run_id = ids.get(id(item.flow_run_id))
+                    if flow_run_id is None:
+                        flow_run_id = ids[id(item.flow_run_id)] = str(item.flow_run_id)
+                    row[6] = flow_run_id
+                fresh[item.kind][id(item.id)] = row
+            elif isinstance(item, HookError):
+                hook_errors.append(
+                    (
+                        str(item.run_id),
+                        item.kind,
+                        str(item.history_id),
+                        item.timestamp,
+                        item.description,
+                        item.traceback,
+                    )
+                )
+            else:
+                beat = item
+
+        def apply(conn: sqlite3.Connection) -> None:
+            if fresh["flow"]:
+                conn.executemany(_INSERT_FLOW_RUN, fresh["flow"].values())
+            if fresh["task"]:
+                conn.executemany(_INSERT_TASK_RUN, fresh["task"].values())
+            for kind, table in _TABLES.items():
+                if updates[kind]:
+                    conn.executemany(_UPDATE_RUN.format(table=table), updates[kind].values())
+            if events:
+                conn.executemany(_INSERT_EVENT, events)
+            if hook_errors:
+                conn.executemany(
+                    "INSERT INTO hook_errors (run_id, run_kind, history_id, timestamp, "
+                    "description, traceback) VALUES (?, ?, ?, ?, ?, ?)",
+                    hook_errors,
+                )
+            if beat is not None:
+                conn.execute(
+                    "UPDATE processes SET last_heartbeat = max(last_heartbeat, ?) WHERE id = ?",
+                    (beat.at, beat.process_id),
+                )
+
+        self._write(apply)
+
+    # -- cancellation -------------------------------------------------------------------------
+
+    def request_cancel(self, flow_run_id: str, message: str | None, at: float) -> bool:
+        """Record a cancel request; False when the run is already final."""
+
+        def request(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE flow_runs SET cancel_requested = coalesce(cancel_requested, ?), "
+                "cancel_message = coalesce(cancel_message, ?) WHERE id = ? AND end_time IS NULL",
+                (at, message, flow_run_id),
+            )
+            return cursor.rowcount == 1
+
+        return self._write(request)
+
+    def cancel_requests(self, process_id: int) -> list[CancelRequest]:
+        rows = self._read(
+            "SELECT id, cancel_message FROM flow_runs WHERE process_id = ? AND end_time IS NULL "
+            "AND cancel_requested IS NOT NULL AND cancel_delivered IS NULL",
+            (process_id,),
+        )
+        return [CancelRequest(*row) for row in rows]
+
+    def mark_cancel_delivered(self, flow_run_id: str, at: float) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE flow_runs SET cancel_delivered = ? WHERE id = ?", (at, flow_run_id)
+            )
+        )
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get_run(self, kind: RunKindName, run_id: str) -> RunRecord | None:
+        if kind == "flow":
+            rows = self._read(f"SELECT {_FLOW_COLUMNS} FROM flow_runs WHERE id = ?", (run_id,))
+            return _flow_record(rows[0]) if rows else None
+        rows = self._read(f"SELECT {_TASK_COLUMNS} FROM task_runs WHERE id = ?", (run_id,))
+        return _task_record(rows[0]) if rows else None
+
+    def find_runs(self, prefix: str, limit: int = 10) -> list[RunRecord]:
+        """Flow runs, then task runs, whose id starts with ``prefix`` (lower-case hex and -)."""
+        bounds = (prefix, prefix + "~", limit)
+        flows = self._read(
+            f"SELECT {_FLOW_COLUMNS} FROM flow_runs WHERE id >= ? AND id < ? LIMIT ?", bounds
+        )
+        tasks = self._read(
+            f"SELECT {_TASK_COLUMNS} FROM task_runs WHERE id >= ? AND id < ? LIMIT ?", bounds
+        )
+        return [_flow_record(row) for row in flows] + [_task_record(row) for row in tasks]
+
+    def list_flow_runs(self, query: RunQuery) -> list[RunRecord]:
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        if query.flow_name is not None:
+            clauses.append("flow_name = ?")
+            parameters.append(query.flow_name)
+        if query.state is not None:
+            clauses.append("(upper(state_type) = ? OR upper(state_name) = ?)")
+            parameters += [query.state.upper()] * 2
+        if query.since is not None:
+            clauses.append("created >= ?")
+            parameters.append(query.since)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(
+            f"SELECT {_FLOW_COLUMNS} FROM flow_runs{where} ORDER BY created DESC LIMIT ?",
+            [*parameters, query.limit],
+        )
+        return [_flow_record(row) for row in rows]
+
+    def task_runs(self, flow_run_id: str) -> list[RunRecord]:
+        rows = self._read(
+            f"SELECT {_TASK_COLUMNS} FROM task_runs WHERE flow_run_id = ? ORDER BY created",
+            (flow_run_id,),
+        )
+        return [_task_record(row) for row in rows]
+
+    def subflow_runs(self, flow_run_id: str) -> list[RunRecord]:
+        rows = self._read(
+            f"SELECT {_FLOW_COLUMNS} FROM flow_runs WHERE parent_flow_run_id = ? ORDER BY created",
+            (flow_run_id,),
+        )
+        return [_flow_record(row) for row in rows]
+
+    def events(self, run_id: str, history_id: str) -> list[EventRecord]:
+        """The states ``run_id`` entered, in order; ``history_id`` is its flow run's id (its own
+        id for a flow run, or a task run outside any flow)."""
+        rows = self._read(
+            f"SELECT {_EVENT_SELECT} FROM state_events WHERE history_id = ? AND run_id = ? "
+            "ORDER BY seq",
+            (history_id, run_id),
+        )
+        return [_event_record(row) for row in rows]
+
+    def history(self, history_id: str) -> list[EventRecord]:
+        """The events of a flow run and of its task runs (or of a task run outside any flow)."""
+        rows = self._read(
+            f"SELECT {_EVENT_SELECT} FROM state_events WHERE history_id = ? ORDER BY seq",
+            (history_id,),
+        )
+        return [_event_record(row) for row in rows]
+
+    def hook_errors(self, history_id: str) -> list[HookErrorRecord]:
+        """Hook errors of a flow run and of its task runs (or of a task run outside any flow)."""
+        rows = self._read(
+            "SELECT run_id, run_kind, timestamp, description, traceback FROM hook_errors "
+            "WHERE history_id = ? ORDER BY seq",
+            (history_id,),
+        )
+        return [HookErrorRecord(*row) for row in rows]
+
+    def count_events(self) -> int:
+        return int(self._read("SELECT count(*) FROM state_events")[0][0])
+
+    # -- pruning ------------------------------------------------------------------------------
+
+    def prune(self, before: float) -> PruneReport:
+        """Delete finished runs that ended before ``before``, with their events and hook errors.
+
+        Runs that are not final are never deleted, however old.
+        """
+
+        def delete(conn: sqlite3.Connection) -> PruneReport:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS pruned (id TEXT PRIMARY KEY)")
+            conn.execute("DELETE FROM temp.pruned")
+            conn.execute(
+                "INSERT INTO temp.pruned SELECT id FROM flow_runs "
+                "WHERE end_time IS NOT NULL AND end_time < ?",
+                (before,),
+            )
+            conn.execute(
+                "INSERT INTO temp.pruned SELECT id FROM task_runs "
+                "WHERE flow_run_id IS NULL AND end_time IS NOT NULL AND end_time < ?",
+                (before,),
+            )
+            events = conn.execute(
+                "DELETE FROM state_events WHERE history_id IN (SELECT id FROM temp.pruned)"
+            ).rowcount
+            conn.execute("DELETE FROM hook_errors WHERE history_id IN (SELECT id FROM temp.pruned)")
+            tasks = conn.execute(
+                "DELETE FROM task_runs WHERE flow_run_id IN (SELECT id FROM temp.pruned) "
+                "OR id IN (SELECT id FROM temp.pruned)"
+            ).rowcount
+            flows = conn.execute(
+                "DELETE FROM flow_runs WHERE id IN (SELECT id FROM temp.pruned)"
+            ).rowcount
+            processes = conn.execute(
+                "DELETE FROM processes WHERE last_heartbeat < ? "
+                "AND id NOT IN (SELECT process_id FROM flow_runs WHERE process_id IS NOT NULL) "
+                "AND id NOT IN (SELECT process_id FROM task_runs WHERE process_id IS NOT NULL)",
+                (before,),
+            ).rowcount
+            conn.execute("DELETE FROM temp.pruned")
+            return PruneReport(flow_runs=flows, task_runs=tasks, events=events, processes=processes)
+
+        return self._write(delete)
+
+
+def _new_run_row(item: NewRun) -> list[Any]:
+    """The insert row of a new run; its last six columns (the state) are filled in by write()."""
+    pending = [StateType.PENDING.value, "Pending", None, 0, None, None]
+    if item.kind == "flow":
+        return [
+            str(item.id),
+            item.name,
+            item.owner_name,
+            item.import_path,
+            item.created,
+            item.process_id,
+            _text(item.parent_flow_run_id),
+            _text(item.parent_task_run_id),
+            item.tags,
+            item.parameters,
+            *pending,
+        ]
+    return [
+        str(item.id),
+        item.name,
+        item.owner_name,
+        item.import_path,
+        item.created,
+        item.process_id,
+        None,  # flow_run_id: filled in by write(), which knows its text
+        item.tags,
+        *pending,
+    ]
+
+
+def _text(value: UUID | None) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,131 @@
+"""Helpers of the store's tests: subprocesses, fake processes and runs, waiting."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from flowhook import states
+from flowhook.store import SQLiteStore
+from flowhook.store.processes import hostname, start_token
+from flowhook.store.records import NewRun, ProcessInfo, Transition
+
+FLOWHOOK = str(Path(sys.executable).parent / "flowhook")
+
+
+def write_module(root: Path, name: str, source: str) -> Path:
+    path = root / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    return path
+
+
+def make_distribution(root: Path, name: str, entry_points: dict[str, str]) -> None:
+    """An installed distribution (a dist-info directory) whose entry points name modules in root."""
+    dist_info = root / f"{name.replace('-', '_')}-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    lines = "\n".join(f"{key} = {value}" for key, value in entry_points.items())
+    (dist_info / "entry_points.txt").write_text(f"[flowhook]\n{lines}\n")
+
+
+def environment(modules: Path, **extra: str) -> dict[str, str]:
+    env = {**os.environ, "PYTHONPATH": str(modules), **extra}
+    env.pop("FLOWHOOK_STRICT_HOOKS", None)
+    return env
+
+
+def flowhook_cli(
+    *args: str, env: dict[str, str], timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [FLOWHOOK, *args], capture_output=True, text=True, env=env, timeout=timeout, check=False
+    )
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "it") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"waited {timeout:g} s for {what}")
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and was reaped)."""
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    return done.pid
+
+
+def fake_process(
+    store: SQLiteStore,
+    *,
+    pid: int,
+    host: str | None = None,
+    token: str | None = None,
+    last_heartbeat: float | None = None,
+) -> int:
+    """A process row, as a process that runs flows would register itself."""
+    process_id = store.register_process(
+        ProcessInfo(
+            pid=pid,
+            host=host or hostname(),
+            start_token=token,
+            started=time.time() - 100,
+            command="fake",
+            flowhook_version="0",
+        )
+    )
+    if last_heartbeat is not None:
+        store._write(
+            lambda conn: conn.execute(
+                "UPDATE processes SET last_heartbeat = ? WHERE id = ?", (last_heartbeat, process_id)
+            )
+        )
+    return process_id
+
+
+def fake_flow_run(
+    store: SQLiteStore,
+    process_id: int,
+    *,
+    name: str = "ghost-run",
+    flow_name: str = "ghost",
+    import_path: str | None = None,
+    with_task: bool = True,
+) -> tuple[str, str | None]:
+    """A flow run left Running (and a task run in it), as a killed process leaves them."""
+    flow_run_id = uuid.uuid4()
+    task_run_id = uuid.uuid4()
+    now = time.time()
+    pending = states.Pending(run_id=flow_run_id)
+    running = states.Running(run_id=flow_run_id)
+    writes: list[Any] = [
+        NewRun("flow", flow_run_id, name, flow_name, import_path, now, process_id),
+        Transition("flow", flow_run_id, flow_run_id, pending, 0, None, None),
+        Transition("flow", flow_run_id, flow_run_id, running, 1, running.timestamp, None),
+    ]
+    if with_task:
+        task_running = states.Running(run_id=task_run_id)
+        writes += [
+            NewRun("task", task_run_id, "step-1", "step", None, now, process_id, flow_run_id),
+            Transition("task", task_run_id, flow_run_id, states.Pending(), 0, None, None),
+            Transition(
+                "task", task_run_id, flow_run_id, task_running, 1, task_running.timestamp, None
+            ),
+        ]
+    store.write(writes)
+    return str(flow_run_id), str(task_run_id) if with_task else None
+
+
+def own_token() -> str | None:
+    return start_token(os.getpid())

@@ -1,0 +1,353 @@
+"""Run history in a real database file: what is recorded, when it is durable, and failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.machinery
+import logging
+import sqlite3
+import stat
+import sys
+import types
+import uuid
+from pathlib import Path
+
+import pytest
+
+import flowhook.store
+from flowhook import flow, states, task
+from flowhook.store import SCHEMA_VERSION, SQLiteStore, open_store, recorder
+from flowhook.store.sqlite import _event_row
+from flowhook_hookspec.notify import MASK, Secret, as_secret
+from flowhook_hookspec.serde import converter
+
+SECRET = "result-value-that-must-never-be-stored-7f3a"
+
+
+def database(home: Path) -> Path:
+    return home / "flowhook.db"
+
+
+def read(home: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
+    """Read with a connection of our own, as another process would."""
+    conn = sqlite3.connect(database(home))
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def test_history_of_a_flow_with_tasks_retries_and_a_failure(flowhook_home: Path) -> None:
+    attempts = []
+
+    @task(retries=1, retry_delay_seconds=0)
+    def flaky(n: int) -> str:
+        attempts.append(n)
+        if len(attempts) == 1:
+            raise ConnectionError("flaky source")
+        return SECRET
+
+    @task
+    def broken() -> None:
+        raise ValueError("broken step")
+
+    @flow(flow_run_name="etl-{n}", tags=["nightly"])
+    def etl(n: int) -> str:
+        flaky(n)
+        broken(return_state=True)
+        raise KeyError("the flow gives up")
+
+    state = etl(3, return_state=True)
+    assert state.is_failed()
+
+    store = open_store()
+    try:
+        [run] = store.list_flow_runs(flowhook.store.RunQuery())
+        assert (run.name, run.owner_name, run.state_name, run.run_count) == (
+            "etl-3",
+            "etl",
+            "Failed",
+            1,
+        )
+        assert run.parameters == {"n": 3} and run.tags == ("nightly",)
+        assert run.import_path == f"{__name__}:{etl.fn.__qualname__}"
+        assert run.start_time is not None and run.end_time is not None
+        assert [e.name for e in store.events(run.id, run.id)] == ["Pending", "Running", "Failed"]
+        failed = store.events(run.id, run.id)[-1]
+        assert failed.state["exception"] == {"type": "KeyError", "message": "'the flow gives up'"}
+        assert failed.traceback is not None and "the flow gives up" in failed.traceback
+        assert 'raise KeyError("the flow gives up")' in failed.traceback
+
+        tasks = {t.owner_name: t for t in store.task_runs(run.id)}
+        assert set(tasks) == {"flaky", "broken"}
+        flaky_events = store.events(tasks["flaky"].id, run.id)
+        assert [e.name for e in flaky_events] == [
+            "Pending",
+            "Running",
+            "AwaitingRetry",
+            "Retrying",
+            "Completed",
+        ]
+        assert flaky_events[2].state["exception"]["type"] == "ConnectionError"
+        assert flaky_events[2].state["scheduled_time"] is not None
+        assert flaky_events[-1].state["exception"] is None and flaky_events[-1].traceback is None
+        assert tasks["flaky"].run_count == 2 and tasks["flaky"].state_name == "Completed"
+        assert tasks["broken"].state_name == "Failed"
+        assert "broken step" in (store.events(tasks["broken"].id, run.id)[-1].traceback or "")
+    finally:
+        store.close()
+
+    flowhook.store.detach()  # everything written and checkpointed: the files say all there is
+    files = b"".join(p.read_bytes() for p in flowhook_home.iterdir() if p.is_file())
+    assert SECRET.encode() not in files
+
+
+def test_a_completed_state_whose_result_is_an_exception_records_no_exception() -> None:
+    state = states.Completed(data=ValueError(SECRET))
+    row = _event_row("task", "r", "r", state, None)
+    assert SECRET not in repr(row)
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        states.Pending(),
+        states.Running("go"),
+        states.Failed("no", data=ValueError("bad value")),
+        states.AwaitingRetry(
+            "again", data=OSError("io"), scheduled_time=states.Running().timestamp
+        ),
+        states.Crashed("gone", data=KeyboardInterrupt()),
+        states.Cancelled(),
+    ],
+    ids=lambda s: s.name,
+)
+def test_event_columns_are_the_converters_form_of_the_state(tmp_path: Path, state) -> None:
+    """The writer reads states directly for speed; what comes back must be the converter's form."""
+    run_id = str(uuid.uuid4())
+    store = SQLiteStore(tmp_path / "x.db")
+    try:
+        store._write(
+            lambda conn: conn.execute(
+                "INSERT INTO state_events (run_id, run_kind, history_id, type, name, message, "
+                "timestamp, scheduled_time, exception_type, exception_message, traceback) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                _event_row("flow", run_id, run_id, state, None),
+            )
+        )
+        [event] = store.events(run_id, run_id)
+    finally:
+        store.close()
+    expected = converter.unstructure(state)
+    expected["run_id"] = run_id
+    assert event.state == expected
+    back = converter.structure(event.state, states.State)
+    assert (back.type, back.name, back.message, back.timestamp) == (
+        state.type,
+        state.name,
+        state.message,
+        state.timestamp,
+    )
+
+
+def test_running_is_durable_before_the_body_and_everything_before_the_call_returns(
+    flowhook_home: Path,
+) -> None:
+    seen_in_body = []
+
+    @task
+    def step(i: int) -> int:
+        return i
+
+    @flow
+    def durable() -> None:
+        seen_in_body.extend(read(flowhook_home, "SELECT state_name FROM flow_runs"))
+        for i in range(50):
+            step(i)
+
+    durable()
+    assert seen_in_body == [("Running",)]
+    # No flush, another connection: the call has returned, so every event is in the file.
+    [(flow_state,)] = read(flowhook_home, "SELECT state_name FROM flow_runs")
+    assert flow_state == "Completed"
+    [(events,)] = read(flowhook_home, "SELECT count(*) FROM state_events")
+    assert events == 3 + 50 * 3
+    assert read(flowhook_home, "SELECT DISTINCT state_name FROM task_runs") == [("Completed",)]
+
+
+def test_a_failing_flow_is_durable_before_it_raises(flowhook_home: Path) -> None:
+    @flow
+    def fails() -> None:
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        fails()
+    assert read(flowhook_home, "SELECT state_name FROM flow_runs") == [("Failed",)]
+
+
+def test_subflows_and_standalone_tasks(flowhook_home: Path) -> None:
+    @task
+    def alone() -> int:
+        return 1
+
+    @flow
+    def child() -> int:
+        return 2
+
+    @flow
+    def parent() -> int:
+        return child()
+
+    parent()
+    alone()
+    assert recorder.flush()
+    store = open_store()
+    try:
+        runs = {r.owner_name: r for r in store.list_flow_runs(flowhook.store.RunQuery())}
+        assert runs["child"].parent_flow_run_id == runs["parent"].id
+        assert [s.id for s in store.subflow_runs(runs["parent"].id)] == [runs["child"].id]
+        [(task_id,)] = read(flowhook_home, "SELECT id FROM task_runs WHERE flow_run_id IS NULL")
+        assert [e.name for e in store.events(str(task_id), str(task_id))] == [
+            "Pending",
+            "Running",
+            "Completed",
+        ]
+    finally:
+        store.close()
+
+
+def test_hook_errors_are_recorded_with_their_run(flowhook_home: Path) -> None:
+    def broken_hook(flow, flow_run, state):
+        raise ValueError("hook went wrong")
+
+    @flow(on_completion=[broken_hook])
+    def hooked() -> int:
+        return 1
+
+    hooked()
+    assert recorder.flush()
+    store = open_store()
+    try:
+        [run] = store.list_flow_runs(flowhook.store.RunQuery())
+        [error] = store.hook_errors(run.id)
+    finally:
+        store.close()
+    assert error.run_id == run.id and error.kind == "flow"
+    assert "broken_hook" in error.description and "hook went wrong" in error.description
+    assert error.traceback is not None and "hook went wrong" in error.traceback
+
+
+def test_home_and_database_permissions(tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "not" / "yet" / "home"
+    monkeypatch.setenv("FLOWHOOK_HOME", str(home))
+    flow(lambda: 1)()
+    assert stat.S_IMODE(home.stat().st_mode) == 0o700
+    assert stat.S_IMODE(database(home).stat().st_mode) == 0o600
+    for sidecar in home.glob("flowhook.db-*"):
+        assert stat.S_IMODE(sidecar.stat().st_mode) & 0o077 == 0, sidecar
+
+
+def test_store_off_records_nothing(flowhook_home: Path, monkeypatch) -> None:
+    monkeypatch.setenv("FLOWHOOK_STORE", "off")
+    assert flow(lambda: 1)() == 1
+    assert not database(flowhook_home).exists()
+
+
+def test_schema_version_and_append_only_events(store: SQLiteStore) -> None:
+    assert store.schema_version() == SCHEMA_VERSION
+    flow(lambda: 1)()
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        store._write(lambda conn: conn.execute("UPDATE state_events SET name = 'x'"))
+
+
+def test_a_database_from_a_newer_flowhook_is_refused(flowhook_home: Path, caplog) -> None:
+    conn = sqlite3.connect(database(flowhook_home))
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(flowhook.ConfigError, match="newer flowhook"):
+        open_store()
+    with caplog.at_level(logging.ERROR, logger="flowhook.store"):
+        assert flow(lambda: 5)() == 5  # the run goes on without a store
+    assert "newer flowhook" in caplog.text and "runs are not recorded" in caplog.text
+
+
+def test_an_unusable_database_path_never_fails_a_run(flowhook_home: Path, caplog) -> None:
+    database(flowhook_home).mkdir()  # a directory where the file should be
+    with caplog.at_level(logging.ERROR, logger="flowhook.store"):
+        assert flow(lambda: 7)() == 7
+        assert task(lambda: 8)() == 8
+    assert "runs are not recorded" in caplog.text and "flowhook.db" in caplog.text
+
+
+def test_a_full_disk_during_a_run_never_fails_it(flowhook_home: Path, monkeypatch, caplog) -> None:
+    def full(self, batch):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    @task
+    def step(i: int) -> int:
+        return i
+
+    @flow
+    def busy() -> int:
+        return sum(step(i) for i in range(20))
+
+    flow(lambda: 0)()  # attached, while the disk had room
+    monkeypatch.setattr(SQLiteStore, "write", full)
+    with caplog.at_level(logging.ERROR, logger="flowhook.store"):
+        assert busy() == sum(range(20))
+    assert "database or disk is full" in caplog.text
+    assert "the runs go on without them" in caplog.text
+
+
+def test_a_bad_setting_is_logged_and_the_run_goes_on(monkeypatch, caplog) -> None:
+    monkeypatch.setenv("FLOWHOOK_HEARTBEAT_SECONDS", "often")
+    with caplog.at_level(logging.ERROR, logger="flowhook.store"):
+        assert flow(lambda: 3)() == 3
+    assert "FLOWHOOK_HEARTBEAT_SECONDS" in caplog.text
+
+
+def test_parameters_that_are_not_json_are_noted_not_stored(flowhook_home: Path) -> None:
+    class Opaque:
+        def __repr__(self) -> str:
+            return SECRET
+
+    @flow
+    def takes(a: object, b: list, token: Secret, when: dt.date, c: str = "x" * 10_000) -> None:
+        pass
+
+    takes(Opaque(), [1, 2], as_secret("hunter2-token"), dt.date(2026, 1, 2))
+    store = open_store()
+    try:
+        [run] = store.list_flow_runs(flowhook.store.RunQuery())
+    finally:
+        store.close()
+    assert run.parameters == {
+        "a": "<Opaque, not recorded>",
+        "b": [1, 2],
+        "token": MASK,
+        "when": "2026-01-02",
+        "c": "<str, not recorded>",
+    }
+    flowhook.store.detach()
+    files = b"".join(p.read_bytes() for p in flowhook_home.iterdir() if p.is_file())
+    assert b"hunter2-token" not in files and SECRET.encode() not in files
+
+
+@pytest.mark.parametrize(
+    ("spec_name", "expected"),
+    [
+        (None, "__main__:job"),
+        ("jobs.nightly", "jobs.nightly:job"),
+        ("jobs.__main__", "__main__:job"),
+    ],
+)
+def test_the_import_path_of_a_flow_run_with_python_m(monkeypatch, spec_name, expected) -> None:
+    main = types.ModuleType("__main__")
+    main.__spec__ = None if spec_name is None else importlib.machinery.ModuleSpec(spec_name, None)
+    monkeypatch.setitem(sys.modules, "__main__", main)
+
+    def job() -> None:
+        pass
+
+    job.__module__, job.__qualname__ = "__main__", "job"
+    assert recorder.import_path(flow(job)) == expected

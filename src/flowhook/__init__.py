@@ -21,7 +21,9 @@ from flowhook_hookspec import (
     IllegalTransitionError,
     MissingContextError,
     NotificationError,
+    Notifier,
     PluginError,
+    Secret,
     State,
     StateType,
     TaskRun,
@@ -30,6 +32,7 @@ from flowhook_hookspec import (
 )
 
 from . import states
+from .blocks import Block
 from .context import RunContext, get_run_context, get_run_logger
 from .engine import cancel_flow_run
 from .flows import Flow, flow
@@ -43,6 +46,7 @@ from .transactions import Transaction, transaction
 __version__ = "0.1.0"
 
 __all__ = [
+    "Block",
     "CancelledRun",
     "ConfigError",
     "CrashedRun",
@@ -53,9 +57,11 @@ __all__ = [
     "IllegalTransitionError",
     "MissingContextError",
     "NotificationError",
+    "Notifier",
     "PluginError",
     "PluginInfo",
     "RunContext",
+    "Secret",
     "State",
     "StateType",
     "Task",

@@ -11,6 +11,7 @@ import attrs
 import click
 
 from . import __version__
+from .notifications.commands import block, notify, outbox
 from .plugins import list_plugins, plugin_manager
 from .scaffold import PluginNameError, new_plugin
 from .store.commands import runs, watch
@@ -83,6 +84,9 @@ def plugin_new(name: str, directory: Path) -> None:
 
 cli.add_command(runs)
 cli.add_command(watch)
+cli.add_command(block)
+cli.add_command(notify)
+cli.add_command(outbox)
 
 
 def build_cli() -> click.Group:

@@ -92,6 +92,9 @@ class Notifier:
     block_type: ClassVar[str] = ""
     #: One line shown by ``flowhook block types``.
     description: ClassVar[str] = ""
+    #: The least time between two messages to one block: delivery spaces them out to respect
+    #: the service's rate limit (Slack's incoming webhooks: about one message a second).
+    min_interval_seconds: ClassVar[float] = 0.0
 
     def notify(self, body: str, subject: str | None = None) -> None:
         """Deliver one message, or raise :class:`NotificationError`.

@@ -514,7 +514,18 @@ def _watch_once(settings: StoreSettings) -> None:
         return
     try:
         _report_reaped(reap(store, settings=settings))
+        _deliver(store)
     except (sqlite3.Error, StoreError) as exc:
         logger.error("could not look for crashed runs in %s: %s", settings.database, exc)
     finally:
         store.close()
+
+
+def _deliver(store: Any) -> None:
+    """Send the notifications that are due (left by processes that died or exited early)."""
+    from ..notifications.delivery import deliver_due
+    from .recorder import load_block_notifier
+
+    _, sent = deliver_due(store, load_block_notifier, f"watch:{os.getpid()}", limit=200)
+    if sent:
+        click.echo(f"Delivered {sent} notification{'s' if sent != 1 else ''}.")

@@ -28,6 +28,7 @@ from flowhook_hookspec.states import State
 
 from .. import context
 from ..engine import RUN_KINDS, fire_hooks
+from ..notifications.router import Router, load_router
 from ..runnables import Runnable
 from .processes import death_reason, hostname
 from .records import EventRecord, ProcessRecord, RunRecord
@@ -190,12 +191,15 @@ def reap(
     reaped: list[ReapedRun] = []
     pending: BaseException | None = None
     owners = _Owners()
+    router: Router | None = None
     for process in store.unfinished_processes():
         reason = death_reason(process, now, settings.crash_after_seconds)
         if reason is None:
             continue
         message = crash_message(process, reason)
         crashed = store.crash_runs(process.id, states.Crashed(message))
+        # Messages the dead process claimed but may not have sent: free them for delivery.
+        store.release_outbox_claims(f"{process.id}:")
         rebuilt: list[tuple[RunRecord, FlowRun | TaskRun]] = []
         for kind, run_id in crashed:
             record = store.get_run(kind, run_id)
@@ -214,12 +218,25 @@ def reap(
                 if isinstance(run, TaskRun) and run.flow_run_id is not None
                 else None
             )
+            if router is None:
+                router = load_router(store.list_blocks())
+            if router:
+                store.enqueue_outbox(router.entries(record.kind, owner, run, run.state, parent))
             token = context.current.set(_run_context(owner, run, parent))
             try:
                 error = fire_hooks(RUN_KINDS[record.kind], owner, run, old, run.state)
             finally:
                 context.current.reset(token)
             pending = pending or error
+    _release_claims_of_the_dead(store, now, settings.crash_after_seconds)
     if pending is not None:
         raise pending
     return reaped
+
+
+def _release_claims_of_the_dead(store: Any, now: float, crash_after: float) -> None:
+    """Free the outbox messages claimed by processes that died, so that they are sent again."""
+    for process_id in store.outbox_claimants():
+        process = store.process(process_id)
+        if process is None or death_reason(process, now, crash_after) is not None:
+            store.release_outbox_claims(f"{process_id}:")

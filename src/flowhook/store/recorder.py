@@ -37,6 +37,8 @@ from flowhook_hookspec.serde import converter
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType
 
 from .. import context
+from ..notifications.delivery import DeliveryWorker
+from ..notifications.router import Router, load_router
 from .processes import Heartbeat, current_process
 from .records import HookError, NewRun, RunKindName, Transition, Write
 from .settings import StoreSettings, load_settings
@@ -114,12 +116,20 @@ class Recorder:
     """Turns the engine's transitions into store writes."""
 
     def __init__(
-        self, settings: StoreSettings, store: Any, process_id: int, writer: BatchWriter
+        self,
+        settings: StoreSettings,
+        store: Any,
+        process_id: int,
+        writer: BatchWriter,
+        router: Router | None = None,
+        delivery: DeliveryWorker | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
         self.process_id = process_id
         self.writer = writer
+        self.router = router or Router()
+        self.delivery = delivery
         self.heartbeat = Heartbeat(store, process_id, settings.heartbeat_seconds, _deliver_cancel)
         self._tags: dict[tuple[str, ...], str] = {}
 
@@ -190,6 +200,8 @@ class Recorder:
                     self.heartbeat.run_started()
             else:
                 writes = (transition,)
+            if self.router:
+                writes += self._notifications(name, owner, run, new)
             final = new.type in FINAL_TYPES
             if is_flow and (
                 (final and top_level)
@@ -202,6 +214,17 @@ class Recorder:
                 self.heartbeat.run_finished()
         except Exception:
             logger.exception("could not record a transition of run %r", getattr(run, "name", run))
+
+    def _notifications(
+        self, kind: RunKindName, owner: Any, run: Any, state: State
+    ) -> tuple[Write, ...]:
+        try:
+            current = context.current.get()
+            flow_run = current.flow_run if current is not None and kind == "task" else None
+            return self.router.entries(kind, owner, run, state, flow_run)
+        except Exception:
+            logger.exception("could not prepare the notifications of run %r", run.name)
+            return ()
 
     def hook_error(self, record: logging.LogRecord) -> bool:
         """A filter on logger ``flowhook.hooks``: records the errors of state hooks with their run."""
@@ -340,8 +363,36 @@ def _open(settings: StoreSettings) -> Recorder | None:
                      store.location, exc)  # fmt: skip
         store.close()
         return None
-    writer = BatchWriter(store, process_id, wait_timeout=settings.lock_timeout_seconds + 10)
-    return Recorder(settings, store, process_id, writer)
+    router = _load_router(store)
+    delivery = None
+    if router:
+        delivery = DeliveryWorker(
+            lambda: open_store(settings),
+            load_block_notifier,
+            worker_id=f"{process_id}:{os.getpid()}",
+        )
+    writer = BatchWriter(
+        store,
+        process_id,
+        wait_timeout=settings.lock_timeout_seconds + 10,
+        on_outbox=None if delivery is None else delivery.poke,
+    )
+    return Recorder(settings, store, process_id, writer, router, delivery)
+
+
+def _load_router(store: Any) -> Router:
+    try:
+        saved = store.list_blocks()
+    except Exception as exc:
+        logger.error("could not read the saved blocks in %s: %s", store.location, exc)
+        saved = []
+    return load_router(saved)
+
+
+def load_block_notifier(name: str) -> Any:
+    from ..blocks import Block
+
+    return Block.load(name)
 
 
 def _stop_recorder() -> None:

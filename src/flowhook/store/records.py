@@ -25,6 +25,8 @@ __all__ = [
     "HookError",
     "HookErrorRecord",
     "NewRun",
+    "OutboxEntry",
+    "OutboxRecord",
     "ProcessInfo",
     "ProcessRecord",
     "PruneReport",
@@ -99,10 +101,53 @@ class Beat(NamedTuple):
     at: float
 
 
-Write = NewRun | Transition | HookError | Beat
+class OutboxEntry(NamedTuple):
+    """A rendered notification to deliver, written in the same transaction as its state event.
+
+    ``key`` identifies the (event, rule, block): the same event never enqueues twice.
+    """
+
+    key: str
+    block_type: str
+    block_name: str
+    rule: str
+    run_kind: RunKindName
+    run_id: str
+    event: str
+    subject: str
+    body: str
+    created: float
+
+
+Write = NewRun | Transition | HookError | Beat | OutboxEntry
 
 
 # -- records ----------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class OutboxRecord:
+    """One message of the notification outbox."""
+
+    id: int
+    block_type: str
+    block_name: str
+    status: str
+    attempts: int
+    next_attempt: float
+    last_error: str | None
+    subject: str | None
+    body: str
+    run_kind: str | None
+    run_id: str | None
+    event: str | None
+    rule: str | None
+    created: float
+    delivered: float | None
+
+    @property
+    def block(self) -> str:
+        return f"{self.block_type}/{self.block_name}"
 
 
 @attrs.frozen

@@ -13,9 +13,10 @@ import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .records import Beat, Transition, Write
+from .records import Beat, OutboxEntry, Transition, Write
 
 if TYPE_CHECKING:
     from . import Store
@@ -60,6 +61,7 @@ class BatchWriter:
         max_batch: int = 5000,
         max_backlog: int = 2000,
         wait_timeout: float = 60.0,
+        on_outbox: Callable[[], None] | None = None,
     ) -> None:
         self.store = store
         self.process_id = process_id
@@ -67,6 +69,8 @@ class BatchWriter:
         self.max_batch = max_batch
         self.max_backlog = max_backlog
         self.wait_timeout = wait_timeout
+        #: Called after a batch that enqueued notifications is committed (wakes the sender).
+        self.on_outbox = on_outbox
         self._queue: queue.SimpleQueue[_Entry] = queue.SimpleQueue()
         self._urgent = threading.Event()
         self._errors = _ErrorLog()
@@ -146,6 +150,8 @@ class BatchWriter:
                 if self.process_id is not None:
                     writes.append(Beat(self.process_id, time.time()))
                 self.store.write(writes)
+                if self.on_outbox is not None and any(isinstance(w, OutboxEntry) for w in writes):
+                    self.on_outbox()
         except Exception as exc:
             lost = sum(isinstance(write, Transition) for write in writes)
             self._errors.error(

@@ -27,6 +27,7 @@ import ssl
 import sys
 import tempfile
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Mapping
 from email.message import EmailMessage
@@ -136,6 +137,8 @@ class ReceivedRequest:
     path: str
     headers: Mapping[str, str]
     body: bytes
+    #: ``time.monotonic()`` when the request arrived.
+    received_at: float = attrs.field(factory=time.monotonic)
 
     @property
     def text(self) -> str:

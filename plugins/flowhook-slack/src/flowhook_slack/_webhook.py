@@ -204,6 +204,8 @@ class SlackWebhook(Notifier):
 
     block_type: ClassVar[str] = "slack-webhook"
     description: ClassVar[str] = "Post messages to a Slack channel through an incoming webhook"
+    #: Slack allows about one message a second per webhook.
+    min_interval_seconds: ClassVar[float] = 1.0
 
     url: Secret = attrs.field(converter=_as_webhook_url, validator=_check_webhook_url)
     username: str | None = attrs.field(default=None, kw_only=True)

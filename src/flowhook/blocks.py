@@ -1,0 +1,247 @@
+"""Blocks: named, saved notifier configurations, named ``type/name`` everywhere.
+
+    from flowhook import Block
+
+    Block.load("slack-webhook/ops").notify("the nightly load failed")
+
+A block comes from one of two places: declared in the config file (``[blocks."slack-webhook/ops"]``,
+values possibly ``{ env = "NAME" }`` so that no secret sits in a file), or saved in the store
+(``notifier.save("ops")``, ``flowhook block create``). A name declared in config wins.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import types
+import typing
+from typing import Any
+
+import attrs
+
+from flowhook_hookspec.errors import ConfigError, NotificationError
+from flowhook_hookspec.notify import Notifier, Secret
+
+from .notifiers import notifier_types
+from .settings import load_config, resolve_value
+
+__all__ = ["Block", "BlockError", "parse_block_name", "save_block"]
+
+
+class BlockError(NotificationError):
+    """A block name, type or field is wrong, or the block does not exist."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, permanent=True)
+
+
+def parse_block_name(name: str) -> tuple[str, str]:
+    """``("slack-webhook", "ops")`` for ``"slack-webhook/ops"``; BlockError otherwise."""
+    block_type, _, block_name = name.partition("/")
+    if not block_type or not block_name or "/" in block_name:
+        raise BlockError(f"{name!r} is not a block name: use type/name, e.g. 'slack-webhook/ops'")
+    return block_type, block_name
+
+
+def notifier_class(block_type: str) -> type[Notifier]:
+    """The notifier class of a block type, from the installed plugins."""
+    types_ = notifier_types()
+    if block_type not in types_:
+        known = (
+            ", ".join(types_) or "none: install flowhook-slack, flowhook-email or flowhook-logging"
+        )
+        raise BlockError(f"unknown block type {block_type!r}; installed block types: {known}")
+    return types_[block_type]
+
+
+def _field_kind(field: attrs.Attribute) -> str:  # type: ignore[type-arg]
+    hint: Any = field.type
+    if isinstance(hint, str):
+        hint = hint.replace(" ", "")
+        if "Secret" in hint:
+            return "secret"
+        for kind in ("list", "tuple", "bool", "int", "float"):
+            if hint.startswith(kind) or f"|{kind}" in hint or f"{kind}|" in hint:
+                return "list" if kind == "tuple" else kind
+        return "str"
+    origin = typing.get_origin(hint)
+    options = typing.get_args(hint) if origin in (typing.Union, types.UnionType) else (hint,)
+    for option in options:
+        base = typing.get_origin(option) or option
+        if base is Secret:
+            return "secret"
+        if base in (list, tuple):
+            return "list"
+        if base in (bool, int, float):
+            return base.__name__  # type: ignore[no-any-return]
+    return "str"
+
+
+def describe_fields(cls: type[Notifier]) -> list[tuple[str, str, bool]]:
+    """(name, kind, required) for every field of a notifier class."""
+    with contextlib.suppress(Exception):  # unresolvable annotations: the string form is read
+        attrs.resolve_types(cls)
+    return [
+        (field.name.lstrip("_"), _field_kind(field), field.default is attrs.NOTHING)
+        for field in attrs.fields(cls)
+        if field.init
+    ]
+
+
+def _convert(value: str, kind: str, field: str) -> Any:
+    if kind == "list":
+        return [item.strip() for item in value.split(",") if item.strip()]
+    if kind == "bool":
+        lowered = value.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off"}:
+            return False
+        raise BlockError(f"field {field!r} takes true or false, got {value!r}")
+    if kind in ("int", "float"):
+        try:
+            return int(value) if kind == "int" else float(value)
+        except ValueError:
+            raise BlockError(f"field {field!r} takes a number, got {value!r}") from None
+    return value
+
+
+def build_notifier(
+    cls: type[Notifier], values: dict[str, Any], *, from_text: bool = False
+) -> Notifier:
+    """A notifier from field values; text values (the CLI's ``--set``) are converted by type.
+
+    Unknown or missing fields and invalid values are a :class:`BlockError` listing the fields.
+    """
+    fields = {name: (kind, required) for name, kind, required in describe_fields(cls)}
+    listing = ", ".join(
+        f"{name} ({kind}{', required' if required else ''})"
+        for name, (kind, required) in fields.items()
+    )
+    unknown = sorted(set(values) - set(fields))
+    if unknown:
+        raise BlockError(
+            f"{cls.block_type} has no field {', '.join(map(repr, unknown))}; its fields: {listing}"
+        )
+    missing = [name for name, (_, required) in fields.items() if required and name not in values]
+    if missing:
+        raise BlockError(
+            f"{cls.block_type} needs {', '.join(map(repr, missing))}; its fields: {listing}"
+        )
+    if from_text:
+        values = {name: _convert(value, fields[name][0], name) for name, value in values.items()}
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        # Notifiers validate their own values; their messages never quote secrets.
+        raise BlockError(f"invalid {cls.block_type} block: {exc}") from None
+
+
+def dump_notifier(notifier: Notifier) -> dict[str, Any]:
+    """The field values of a notifier, secrets revealed: for the store only (0600)."""
+    data: dict[str, Any] = {}
+    for field in attrs.fields(type(notifier)):
+        if not field.init:
+            continue
+        value = getattr(notifier, field.name)
+        if isinstance(value, Secret):
+            value = value.get_secret_value()
+        elif isinstance(value, tuple):
+            value = list(value)
+        data[field.name.lstrip("_")] = value
+    return data
+
+
+def _config_blocks() -> dict[str, dict[str, Any]]:
+    return load_config().blocks
+
+
+def _from_config(name: str, declared: dict[str, Any]) -> Notifier:
+    block_type, _ = parse_block_name(name)
+    values = {
+        key: resolve_value(value, f"block {name!r} field {key!r}")
+        for key, value in declared.items()
+    }
+    return build_notifier(notifier_class(block_type), values)
+
+
+def _store() -> Any:
+    from .store import open_store
+
+    return open_store()
+
+
+def save_block(notifier: Notifier, name: str, overwrite: bool = False) -> str:
+    """Save ``notifier`` as ``<block_type>/<name>`` in the store; returns the full name."""
+    if "/" in name:
+        block_type, name = parse_block_name(name)
+        if block_type != notifier.block_type:
+            raise BlockError(
+                f"a {notifier.block_type} notifier cannot be saved as a {block_type} block"
+            )
+    if not name or name.strip() != name:
+        raise BlockError(f"{name!r} is not a block name: use letters, digits and hyphens")
+    full = f"{notifier.block_type}/{name}"
+    store = _store()
+    try:
+        if not store.save_block(
+            notifier.block_type, name, dump_notifier(notifier), overwrite=overwrite
+        ):
+            raise BlockError(
+                f"block {full!r} exists; pass overwrite=True (CLI: --overwrite) to replace it"
+            )
+    finally:
+        store.close()
+    return full
+
+
+class Block:
+    """Load, list and delete blocks. Every name is ``type/name``."""
+
+    @staticmethod
+    def load(name: str) -> Notifier:
+        """The ready notifier of block ``name``; BlockError if there is none."""
+        block_type, block_name = parse_block_name(name)
+        declared = _config_blocks()
+        if name in declared:
+            return _from_config(name, declared[name])
+        store = _store()
+        try:
+            data = store.load_block(block_type, block_name)
+        finally:
+            store.close()
+        if data is None:
+            known = ", ".join(Block.list()) or "(none)"
+            raise BlockError(f"no block named {name!r}; known blocks: {known}")
+        return build_notifier(notifier_class(block_type), data)
+
+    @staticmethod
+    def list() -> list[str]:
+        """The names of every block: declared in config and saved, sorted."""
+        store = _store()
+        try:
+            saved = [f"{block_type}/{name}" for block_type, name in store.list_blocks()]
+        finally:
+            store.close()
+        return sorted(set(saved) | set(_config_blocks()))
+
+    @staticmethod
+    def delete(name: str) -> None:
+        """Delete a saved block; BlockError if it does not exist or is declared in config."""
+        block_type, block_name = parse_block_name(name)
+        if name in _config_blocks():
+            raise BlockError(f"block {name!r} is declared in the config file; remove it there")
+        store = _store()
+        try:
+            if not store.delete_block(block_type, block_name):
+                raise BlockError(f"no saved block named {name!r}")
+        finally:
+            store.close()
+
+
+def check_config_blocks() -> None:
+    """Fail with ConfigError when a block declared in config is invalid (at config load)."""
+    for name, declared in _config_blocks().items():
+        try:
+            _from_config(name, declared)
+        except BlockError as exc:
+            raise ConfigError(f"[blocks.{name!r}]: {exc}") from None

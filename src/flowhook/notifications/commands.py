@@ -1,0 +1,240 @@
+"""``flowhook block``, ``flowhook notify`` and ``flowhook outbox``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+import attrs
+import click
+
+from flowhook_hookspec.errors import ConfigError, NotificationError, PluginError
+from flowhook_hookspec.notify import MASK, Secret, redact
+
+from ..blocks import (
+    Block,
+    BlockError,
+    build_notifier,
+    describe_fields,
+    notifier_class,
+    parse_block_name,
+)
+from ..notifiers import notifier_types
+from ..settings import load_config
+
+__all__ = ["block", "notify", "outbox"]
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(str(exc))
+
+
+@click.group()
+def block() -> None:
+    """Named notifier configurations (blocks), named TYPE/NAME."""
+
+
+@block.command("types")
+def block_types() -> None:
+    """List the block types the installed plugins provide, with their fields."""
+    try:
+        types_ = notifier_types()
+    except PluginError as exc:
+        raise _fail(exc) from None
+    if not types_:
+        click.echo("No block types: install flowhook-slack, flowhook-email or flowhook-logging.")
+        return
+    for block_type, cls in types_.items():
+        click.echo(f"{block_type}  {cls.description or cls.__doc__ or ''}".rstrip().split("\n")[0])
+        for name, kind, required in describe_fields(cls):
+            click.echo(f"    {name:16} {kind:7} {'required' if required else 'optional'}")
+
+
+def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(f"{item!r} is not FIELD=VALUE", param_hint="--set")
+        fields[key.strip()] = value
+    return fields
+
+
+@block.command("create")
+@click.argument("name")
+@click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="A field value (repeat).")
+@click.option("--overwrite", is_flag=True, help="Replace a saved block of the same name.")
+def block_create(name: str, sets: tuple[str, ...], overwrite: bool) -> None:
+    """Save the block NAME (TYPE/NAME), e.g. slack-webhook/ops --set url=https://hooks...
+
+    A list field takes comma-separated values. A required secret field that is not given is
+    asked for with hidden input when a terminal is attached.
+    """
+    values = _parse_sets(sets)
+    try:
+        block_type, block_name = parse_block_name(name)
+        cls = notifier_class(block_type)
+        for field, kind, required in describe_fields(cls):
+            if required and kind == "secret" and field not in values:
+                if not sys.stdin.isatty():
+                    raise BlockError(
+                        f"{block_type} needs the secret field {field!r}: pass --set {field}=... "
+                        "or run in a terminal to be asked for it"
+                    )
+                values[field] = click.prompt(field, hide_input=True)
+        notifier = build_notifier(cls, values, from_text=True)
+        saved = notifier.save(block_name, overwrite=overwrite)
+    except (NotificationError, PluginError) as exc:
+        raise _fail(exc) from None
+    click.echo(f"Saved {saved}.")
+
+
+@block.command("ls")
+def block_ls() -> None:
+    """List blocks: those saved and those declared in the config file."""
+    try:
+        declared = set(load_config().blocks)
+        names = Block.list()
+    except (ConfigError, NotificationError) as exc:
+        raise _fail(exc) from None
+    if not names:
+        click.echo("No blocks. Create one with: flowhook block create TYPE/NAME --set FIELD=VALUE")
+        return
+    for name in names:
+        click.echo(f"{name}  ({'config' if name in declared else 'saved'})")
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return MASK
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return value
+
+
+@block.command("show")
+@click.argument("name")
+def block_show(name: str) -> None:
+    """Show a block's fields (secrets masked)."""
+    try:
+        notifier = Block.load(name)
+    except (NotificationError, ConfigError, PluginError) as exc:
+        raise _fail(exc) from None
+    click.echo(name)
+    for field in attrs.fields(type(notifier)):
+        if field.init:
+            click.echo(f"    {field.name.lstrip('_'):16} {_shown(getattr(notifier, field.name))}")
+
+
+@block.command("rm")
+@click.argument("name")
+def block_rm(name: str) -> None:
+    """Delete a saved block."""
+    try:
+        Block.delete(name)
+    except NotificationError as exc:
+        raise _fail(exc) from None
+    click.echo(f"Deleted {name}.")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("text")
+@click.option("--subject", help="A subject, for channels that have one.")
+def notify(name: str, text: str, subject: str | None) -> None:
+    """Send TEXT through block NAME now, and say whether it worked (exit 1 if not)."""
+    notifier = None
+    try:
+        notifier = Block.load(name)
+        notifier.notify(text, subject)
+    except NotificationError as exc:
+        kind = "permanent" if exc.permanent else "transient"
+        secrets = notifier.secrets() if notifier is not None else ()
+        raise click.ClickException(redact(f"{kind} failure: {exc}", *secrets)) from None
+    except (ConfigError, PluginError) as exc:
+        raise _fail(exc) from None
+    click.echo(f"Sent to {name}.")
+
+
+@click.group()
+def outbox() -> None:
+    """The notifications waiting to be delivered, delivered, or given up on."""
+
+
+def _time(seconds: float | None) -> str:
+    return "-" if seconds is None else datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@outbox.command("ls")
+@click.option("--status", type=click.Choice(["pending", "sent", "dead"]), help="Only these.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def outbox_ls(status: str | None, as_json: bool) -> None:
+    """List notifications: id, block, status, attempts, next attempt, last error."""
+    from ..store import open_store
+
+    store = open_store()
+    try:
+        records = store.list_outbox(status)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(
+            json.dumps(
+                [
+                    {
+                        "id": r.id,
+                        "block": r.block,
+                        "status": r.status,
+                        "attempts": r.attempts,
+                        "next_attempt": r.next_attempt if r.status == "pending" else None,
+                        "last_error": r.last_error,
+                        "subject": r.subject,
+                        "run_id": r.run_id,
+                    }
+                    for r in records
+                ],
+                indent=2,
+            )
+        )
+        return
+    if not records:
+        click.echo("The outbox is empty." if status is None else f"No {status} notifications.")
+        return
+    rows = [("ID", "BLOCK", "STATUS", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR")]
+    rows += [
+        (
+            str(r.id),
+            r.block,
+            r.status,
+            str(r.attempts),
+            _time(r.next_attempt) if r.status == "pending" else "-",
+            (r.last_error or "-")[:80],
+        )
+        for r in records
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        click.echo(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5]
+        )
+
+
+@outbox.command("retry")
+@click.argument("message_id", type=int, required=False)
+@click.option("--all-dead", is_flag=True, help="Retry every dead notification.")
+def outbox_retry(message_id: int | None, all_dead: bool) -> None:
+    """Make a dead (or pending) notification due again now."""
+    from ..store import open_store
+
+    if (message_id is None) == (not all_dead):
+        raise click.UsageError("give a notification ID or --all-dead (not both)")
+    store = open_store()
+    try:
+        changed = store.retry_outbox(None if message_id is None else [message_id])
+    finally:
+        store.close()
+    if message_id is not None and not changed:
+        raise click.ClickException(f"no pending or dead notification has id {message_id}")
+    click.echo(f"{len(changed)} notification(s) will be retried: flowhook watch delivers them.")

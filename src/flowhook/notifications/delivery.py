@@ -1,0 +1,223 @@
+"""Delivery: send what the outbox holds, off the runs' threads, losing nothing.
+
+- At least once: a message is marked sent only after its notifier returned. A process that dies
+  mid-send leaves the message claimed; the claim expires and another process sends it again.
+- Retries with exponential backoff and full jitter, honouring a service's ``retry_after``;
+  permanent errors and exhausted retries move the message to ``dead``, with the error redacted.
+- A per-block minimum spacing (the notifier class's ``min_interval_seconds``; Slack: 1 s)
+  protects rate limits.
+- At process exit, pending messages are drained for up to ``FLOWHOOK_DELIVERY_DRAIN_SECONDS``
+  (default 10); what is left is delivered by ``flowhook watch`` or the next flowhook process.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flowhook_hookspec.errors import NotificationError
+from flowhook_hookspec.notify import Notifier, redact
+
+logger = logging.getLogger("flowhook.notifications")
+
+__all__ = ["DeliveryWorker", "backoff_seconds", "deliver_due"]
+
+#: Attempts before a transiently failing message goes dead.
+MAX_ATTEMPTS = 8
+BACKOFF_BASE_SECONDS = 2.0
+BACKOFF_CAP_SECONDS = 300.0
+#: How long a claimed message is reserved for the process that claimed it.
+CLAIM_SECONDS = 120.0
+
+
+def _backoff_base() -> float:
+    raw = os.environ.get("FLOWHOOK_DELIVERY_BACKOFF_SECONDS")
+    if raw:
+        try:
+            return max(0.0, float(raw))
+        except ValueError:
+            logger.warning(
+                "FLOWHOOK_DELIVERY_BACKOFF_SECONDS=%r is not a number; using %s",
+                raw,
+                BACKOFF_BASE_SECONDS,
+            )
+    return BACKOFF_BASE_SECONDS
+
+
+def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
+    """Full jitter: uniform in [0, min(cap, base * 2**(attempts-1))], at least ``retry_after``.
+
+    ``base`` is ``FLOWHOOK_DELIVERY_BACKOFF_SECONDS`` (default 2).
+    """
+    ceiling = min(BACKOFF_CAP_SECONDS, _backoff_base() * 2 ** max(0, attempts - 1))
+    delay = random.uniform(0, ceiling)
+    return max(delay, retry_after or 0.0)
+
+
+def drain_seconds() -> float:
+    raw = os.environ.get("FLOWHOOK_DELIVERY_DRAIN_SECONDS", "10")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        logger.warning("FLOWHOOK_DELIVERY_DRAIN_SECONDS=%r is not a number; using 10", raw)
+        return 10.0
+
+
+class _Spacing:
+    """Remembers when each block last sent, to keep its minimum interval."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def wait(self, block: str, interval: float) -> None:
+        last = self._last.get(block)
+        if last is not None and interval > 0:
+            remaining = last + interval - time.monotonic()
+            if remaining > 0:
+                time.sleep(remaining)
+
+    def sent(self, block: str) -> None:
+        self._last[block] = time.monotonic()
+
+
+def deliver_due(
+    store: Any,
+    load_notifier: Callable[[str], Notifier],
+    worker: str,
+    spacing: _Spacing | None = None,
+    limit: int = 50,
+) -> tuple[int, int]:
+    """Claim the due messages and try each once; returns (claimed, sent)."""
+    spacing = spacing or _Spacing()
+    now = time.time()
+    claimed = store.claim_outbox(worker, now, limit, CLAIM_SECONDS)
+    sent = 0
+    for message in claimed:
+        block = f"{message.block_type}/{message.block_name}"
+        notifier: Notifier | None = None
+        try:
+            notifier = load_notifier(block)
+            spacing.wait(block, notifier.min_interval_seconds)
+            notifier.notify(message.body, message.subject)
+        except NotificationError as exc:
+            _failed(store, message, block, exc, notifier, exc.permanent, exc.retry_after)
+        except Exception as exc:  # a bug in a notifier: retry, it may be transient
+            _failed(store, message, block, exc, notifier, False, None)
+        else:
+            store.mark_outbox_sent(message.id, time.time())
+            sent += 1
+            logger.info("notification %s sent to %s", message.id, block)
+        finally:
+            if notifier is not None:
+                spacing.sent(block)
+    return len(claimed), sent
+
+
+def _failed(
+    store: Any,
+    message: Any,
+    block: str,
+    error: Exception,
+    notifier: Notifier | None,
+    permanent: bool,
+    retry_after: float | None,
+) -> None:
+    secrets = notifier.secrets() if notifier is not None else ()
+    text = redact(f"{type(error).__name__}: {error}", *secrets)
+    attempts = message.attempts + 1
+    if permanent or attempts >= MAX_ATTEMPTS:
+        store.mark_outbox_dead(message.id, attempts, text)
+        reason = "permanent error" if permanent else f"{attempts} attempts"
+        logger.error("notification %s to %s is dead (%s): %s", message.id, block, reason, text)
+        return
+    delay = backoff_seconds(attempts, retry_after)
+    store.mark_outbox_retry(message.id, attempts, time.time() + delay, text)
+    logger.warning(
+        "notification %s to %s failed (attempt %d), retrying in %.1f s: %s",
+        message.id,
+        block,
+        attempts,
+        delay,
+        text,
+    )
+
+
+class DeliveryWorker:
+    """A daemon thread that delivers due messages while the process runs."""
+
+    def __init__(
+        self,
+        open_store: Callable[[], Any],
+        load_notifier: Callable[[str], Notifier],
+        worker_id: str | None = None,
+    ) -> None:
+        self._open_store = open_store
+        self._load_notifier = load_notifier
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        #: Claims carry this id; ``<store process id>:<pid>`` lets a reaper release the claims
+        #: of a process that died.
+        self.worker_id = worker_id or f"0:{os.getpid()}"
+
+    def poke(self) -> None:
+        """Something was enqueued: start the worker if needed and wake it."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="flowhook-delivery", daemon=True
+                )
+                self._thread.start()
+                atexit.register(self.drain)
+        self._wake.set()
+
+    def _run(self) -> None:
+        store = self._open_store()
+        spacing = _Spacing()
+        try:
+            while not self._stop.is_set():
+                self._wake.clear()
+                try:
+                    claimed, _ = deliver_due(store, self._load_notifier, self.worker_id, spacing)
+                except Exception:
+                    logger.exception("notification delivery failed; retrying shortly")
+                    claimed = 0
+                if not claimed:
+                    self._wake.wait(self._idle_seconds(store))
+        finally:
+            store.close()
+
+    def _idle_seconds(self, store: Any) -> float:
+        next_due: float | None = store.next_outbox_attempt()
+        if next_due is None:
+            return 5.0
+        return min(5.0, max(0.05, next_due - time.time()))
+
+    def drain(self, seconds: float | None = None) -> int:
+        """Deliver what is due now, for up to ``seconds``; returns how many remain pending."""
+        budget = drain_seconds() if seconds is None else seconds
+        deadline = time.monotonic() + budget
+        store = self._open_store()
+        try:
+            while time.monotonic() < deadline:
+                self._wake.set()
+                if not store.pending_outbox_due(time.time()):
+                    break
+                time.sleep(0.05)
+            remaining: int = store.pending_outbox_count()
+        finally:
+            store.close()
+        if remaining:
+            logger.warning(
+                "%d notification(s) still pending at exit; 'flowhook watch' or the next flowhook "
+                "process will deliver them",
+                remaining,
+            )
+        return remaining

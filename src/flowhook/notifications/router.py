@@ -1,0 +1,80 @@
+"""From a transition to outbox entries: the rules that match, one rendered message per block."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flowhook_hookspec.errors import ConfigError
+from flowhook_hookspec.states import State
+
+from ..settings import load_config
+from ..store.records import OutboxEntry, RunKindName
+from .rules import Rule, compile_rules
+from .templates import snapshot
+
+logger = logging.getLogger("flowhook.notifications")
+
+__all__ = ["Router", "load_router"]
+
+
+class Router:
+    """The compiled notification rules of this process."""
+
+    def __init__(self, rules: tuple[Rule, ...] = ()) -> None:
+        self.rules = rules
+
+    def __bool__(self) -> bool:
+        return bool(self.rules)
+
+    def entries(
+        self,
+        kind: RunKindName,
+        owner: Any,
+        run: Any,
+        state: State,
+        flow_run: Any = None,
+    ) -> tuple[OutboxEntry, ...]:
+        """The messages this transition enqueues: one per matching rule and block."""
+        name = owner.name if owner is not None else getattr(run, f"{kind}_name", "")
+        matched = [rule for rule in self.rules if rule.matches(kind, name, run.tags, state)]
+        if not matched:
+            return ()
+        context = snapshot(kind, owner, run, state, flow_run)
+        event = f"{run.id}:{len(run.state_history)}:{state.name}"
+        created = state.timestamp.timestamp()
+        entries = []
+        for rule in matched:
+            message = rule.template.render(context)
+            for block in rule.blocks:
+                block_type, _, block_name = block.partition("/")
+                entries.append(
+                    OutboxEntry(
+                        f"{event}:{rule.label}:{block}",
+                        block_type,
+                        block_name,
+                        rule.label,
+                        kind,
+                        str(run.id),
+                        event,
+                        message.subject,
+                        message.body,
+                        created,
+                    )
+                )
+        return tuple(entries)
+
+
+def load_router(saved_blocks: list[tuple[str, str]]) -> Router:
+    """The rules of the config file, checked against the declared and saved blocks.
+
+    A config error is logged (never raised: runs must not fail because of it); notifications
+    are then off until it is fixed. ``flowhook notify`` and ``flowhook block ls`` show it too.
+    """
+    try:
+        config = load_config()
+        known = set(config.blocks) | {f"{t}/{n}" for t, n in saved_blocks}
+        return Router(compile_rules(config, known))
+    except ConfigError as exc:
+        logger.error("notifications are off until the config is fixed: %s", exc)
+        return Router()

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import flowhook_email
+import flowhook_logging
+import flowhook_slack
+from flowhook.plugins import PluginManager
+
+
+@pytest.fixture
+def notifier_plugins(flowhook_plugins: PluginManager) -> PluginManager:
+    """The three notifier plugins registered, as if installed."""
+    for plugin in (flowhook_slack, flowhook_email, flowhook_logging):
+        flowhook_plugins.register(plugin)
+    return flowhook_plugins
+
+
+@pytest.fixture
+def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Write a flowhook.toml and point FLOWHOOK_CONFIG at it; fast retries for the tests."""
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_BACKOFF_SECONDS", "0.05")
+
+    def write(text: str) -> Path:
+        path = tmp_path / "flowhook.toml"
+        path.write_text(textwrap.dedent(text))
+        monkeypatch.setenv("FLOWHOOK_CONFIG", str(path))
+        return path
+
+    return write
+
+
+SLACK_RULE = """
+[[notifications]]
+on = ["Failed", "Crashed"]
+flows = ["etl*"]
+blocks = ["slack-webhook/ops"]
+subject = "{{ flow_run.name }} is {{ state.name }}"
+
+[blocks."slack-webhook/ops"]
+url = { env = "SLACK_WEBHOOK_URL" }
+"""

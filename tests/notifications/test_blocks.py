@@ -1,0 +1,133 @@
+"""Blocks: save, load, list, delete; declared in config; and the block/notify CLI."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from flowhook import Block, flow
+from flowhook.blocks import BlockError
+from flowhook.cli import build_cli
+from flowhook_slack import SlackWebhook
+
+
+def cli(*args: str, input: str | None = None):
+    return CliRunner().invoke(build_cli(), list(args), input=input)
+
+
+def test_save_load_list_delete(notifier_plugins, slack_webhook_server) -> None:
+    assert SlackWebhook(url=slack_webhook_server.url).save("ops") == "slack-webhook/ops"
+    loaded = Block.load("slack-webhook/ops")
+    assert isinstance(loaded, SlackWebhook)
+    assert loaded.url.get_secret_value() == slack_webhook_server.url
+    with pytest.raises(BlockError, match="exists"):
+        SlackWebhook(url=slack_webhook_server.url).save("ops")
+    SlackWebhook(url=slack_webhook_server.url, username="bot").save("ops", overwrite=True)
+    assert Block.load("slack-webhook/ops").username == "bot"
+    assert Block.list() == ["slack-webhook/ops"]
+    Block.delete("slack-webhook/ops")
+    with pytest.raises(BlockError, match="no block named 'slack-webhook/ops'"):
+        Block.load("slack-webhook/ops")
+
+
+def test_the_prefect_docs_example_works_as_written(notifier_plugins, slack_webhook_server) -> None:
+    SlackWebhook(url=slack_webhook_server.url).save("my-slack-webhook")
+
+    @flow(flow_run_name="nightly")
+    def job() -> None:
+        raise RuntimeError("boom")
+
+    @job.on_failure
+    def notify_slack(flow, flow_run, state):
+        Block.load("slack-webhook/my-slack-webhook").notify(
+            f"Your job {flow_run.name} entered {state.name} with message:\n\n{state.message}"
+        )
+
+    job(return_state=True)
+    [request] = slack_webhook_server.requests
+    assert "Your job nightly entered Failed" in request.json()["text"]
+
+
+def test_config_blocks_take_values_from_the_environment(
+    notifier_plugins, configure, monkeypatch, slack_webhook_server
+) -> None:
+    configure(
+        """
+        [blocks."slack-webhook/ops"]
+        url = { env = "OPS_HOOK" }
+        """
+    )
+    with pytest.raises(Exception, match="OPS_HOOK, which is not set"):
+        Block.load("slack-webhook/ops")
+    monkeypatch.setenv("OPS_HOOK", slack_webhook_server.url)
+    Block.load("slack-webhook/ops").notify("from config")
+    assert slack_webhook_server.requests[0].json()["text"] == "from config"
+    with pytest.raises(BlockError, match="declared in the config file"):
+        Block.delete("slack-webhook/ops")
+
+
+@pytest.mark.parametrize("name", ["noslash", "/x", "x/", "a/b/c"])
+def test_bad_block_names(notifier_plugins, name) -> None:
+    with pytest.raises(BlockError, match="type/name"):
+        Block.load(name)
+
+
+def test_block_cli_create_list_show_remove(notifier_plugins, slack_webhook_server) -> None:
+    created = cli(
+        "block",
+        "create",
+        "slack-webhook/ops",
+        "--set",
+        f"url={slack_webhook_server.url}",
+        "--set",
+        "timeout=2",
+    )
+    assert created.exit_code == 0 and created.output == "Saved slack-webhook/ops.\n"
+    assert cli("block", "ls").output == "slack-webhook/ops  (saved)\n"
+    shown = cli("block", "show", "slack-webhook/ops").output
+    assert "**********" in shown and slack_webhook_server.url not in shown and "2.0" in shown
+    sent = cli("notify", "slack-webhook/ops", "hello", "--subject", "test")
+    assert sent.exit_code == 0 and sent.output == "Sent to slack-webhook/ops.\n"
+    assert "hello" in slack_webhook_server.requests[0].json()["text"]
+    assert cli("block", "rm", "slack-webhook/ops").exit_code == 0
+    assert cli("block", "rm", "slack-webhook/ops").exit_code == 1
+
+
+def test_block_cli_list_fields_and_errors(notifier_plugins, tmp_path) -> None:
+    types = cli("block", "types").output
+    assert "slack-webhook" in types and "email" in types and "to               list" in types
+    unknown = cli("block", "create", "pager/x")
+    assert (
+        unknown.exit_code == 1
+        and "installed block types: email, log, slack-webhook" in unknown.output
+    )
+    bad_field = cli("block", "create", "log/x", "--set", "colour=red")
+    assert bad_field.exit_code == 1 and "logger_name" in bad_field.output
+    bad_set = cli("block", "create", "log/x", "--set", "level")
+    assert bad_set.exit_code == 2 and "FIELD=VALUE" in bad_set.output
+    missing_secret = cli("block", "create", "slack-webhook/x")
+    assert missing_secret.exit_code == 1 and "--set url=" in missing_secret.output
+    email = cli(
+        "block",
+        "create",
+        "email/oncall",
+        "--set",
+        "host=127.0.0.1",
+        "--set",
+        "from_addr=a@example.com",
+        "--set",
+        "to=b@example.com,c@example.com",
+    )
+    assert email.exit_code == 0, email.output
+    assert "b@example.com, c@example.com" in cli("block", "show", "email/oncall").output
+
+
+def test_notify_failure_is_one_line_with_exit_1_and_no_url(
+    notifier_plugins, slack_webhook_server
+) -> None:
+    slack_webhook_server.respond(404)
+    SlackWebhook(url=slack_webhook_server.url).save("ops")
+    result = cli("notify", "slack-webhook/ops", "hi")
+    assert result.exit_code == 1
+    assert result.output.count("\n") == 1 and "permanent failure" in result.output
+    assert "no_service" in result.output and slack_webhook_server.url not in result.output

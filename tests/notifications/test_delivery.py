@@ -1,0 +1,156 @@
+"""Rules, the outbox and delivery, against a real Slack-like server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from flowhook import flow
+from flowhook.cli import build_cli
+from flowhook.store.recorder import detach
+
+from .conftest import SLACK_RULE
+
+
+def wait_for(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.02)
+    raise AssertionError("timed out waiting")
+
+
+def outbox(*args: str) -> list[dict]:
+    result = CliRunner().invoke(build_cli(), ["outbox", "ls", "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+@pytest.fixture
+def slack(slack_webhook_server, notifier_plugins, configure, monkeypatch):
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", slack_webhook_server.url)
+    configure(SLACK_RULE)
+    yield slack_webhook_server
+    detach()  # stop this test's recorder and sender before the server goes
+
+
+def failing_flow(**options):
+    @flow(name="etl-daily", flow_run_name="etl-run", **options)
+    def etl() -> None:
+        raise ValueError("the source is down")
+
+    return etl
+
+
+def test_a_failed_flow_with_retries_sends_exactly_one_notification(slack) -> None:
+    state = failing_flow(retries=2)(return_state=True)
+    assert state.is_failed()
+    wait_for(lambda: outbox("--status", "sent"))
+    time.sleep(0.3)  # nothing else arrives
+    [request] = slack.requests
+    payload = request.json()
+    assert "etl-run is Failed" in json.dumps(payload)
+    assert "the source is down" in payload["text"]
+    [message] = outbox()
+    assert (message["status"], message["attempts"]) == ("sent", 1)
+
+
+def test_completed_and_unmatched_flows_send_nothing(slack) -> None:
+    flow(name="etl-ok")(lambda: 1)()
+    flow(name="report")(lambda: 1 / 0)(return_state=True)
+    time.sleep(0.2)
+    assert slack.requests == [] and outbox() == []
+
+
+def test_429_then_ok_delivers_once_after_retry_after(slack) -> None:
+    slack.respond((429, {"Retry-After": "1"}), "ok")
+    failing_flow()(return_state=True)
+    wait_for(lambda: outbox("--status", "sent"), timeout=15)
+    first, second = slack.requests
+    assert second.received_at - first.received_at >= 0.95
+    assert outbox()[0]["attempts"] == 2
+
+
+def test_500_500_ok_delivers_once(slack) -> None:
+    slack.respond(500, 500, "ok")
+    failing_flow()(return_state=True)
+    wait_for(lambda: outbox("--status", "sent"), timeout=15)
+    assert len(slack.requests) == 3
+    assert outbox()[0]["attempts"] == 3
+
+
+def test_404_goes_dead_naming_no_service_and_the_url_appears_nowhere(
+    slack, caplog, flowhook_home: Path
+) -> None:
+    slack.respond(404)
+    failing_flow()(return_state=True)
+    wait_for(lambda: outbox("--status", "dead"), timeout=15)
+    [dead] = outbox("--status", "dead")
+    assert "no_service" in dead["last_error"]
+    assert len(slack.requests) == 1  # permanent: not retried
+    secret_path = slack.url.split("//", 1)[1].split("/", 1)[1]
+    listing = CliRunner().invoke(build_cli(), ["outbox", "ls"]).output
+    detach()
+    database = b"".join(path.read_bytes() for path in flowhook_home.glob("flowhook.db*"))
+    for haystack in (caplog.text, listing, json.dumps(outbox()), database.decode("latin-1")):
+        assert slack.url not in haystack and secret_path not in haystack
+
+
+def test_retry_dead_from_the_cli(slack) -> None:
+    slack.respond(404, "ok")
+    failing_flow()(return_state=True)
+    wait_for(lambda: outbox("--status", "dead"), timeout=15)
+    [dead] = outbox("--status", "dead")
+    result = CliRunner().invoke(build_cli(), ["outbox", "retry", "--all-dead"])
+    assert result.exit_code == 0 and "1 notification(s)" in result.output
+    watch_once = CliRunner().invoke(build_cli(), ["outbox", "retry", "999"])
+    assert watch_once.exit_code == 1 and "999" in watch_once.output
+    from flowhook.notifications.delivery import deliver_due
+    from flowhook.store import open_store
+    from flowhook.store.recorder import load_block_notifier
+
+    store = open_store()
+    try:
+        assert deliver_due(store, load_block_notifier, "test:0") == (1, 1)
+    finally:
+        store.close()
+    assert outbox()[0]["id"] == dead["id"] and outbox()[0]["status"] == "sent"
+
+
+def test_task_rules_and_template_fallback(
+    slack_webhook_server, notifier_plugins, configure, monkeypatch
+) -> None:
+    from flowhook import task
+
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", slack_webhook_server.url)
+    configure(
+        """
+        [[notifications]]
+        on = ["FAILED"]
+        tasks = ["load*"]
+        blocks = ["slack-webhook/ops"]
+        subject = "{{ task_run.missing_attribute.deeper }}"
+
+        [blocks."slack-webhook/ops"]
+        url = { env = "SLACK_WEBHOOK_URL" }
+        """
+    )
+
+    @task
+    def load_rows() -> None:
+        raise OSError("disk")
+
+    @flow
+    def etl() -> None:
+        load_rows(return_state=True)
+
+    etl()
+    wait_for(lambda: slack_webhook_server.requests)
+    detach()
+    text = slack_webhook_server.requests[0].json()["text"]
+    assert "task run load_rows-" in text and "template failed" in text

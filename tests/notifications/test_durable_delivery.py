@@ -1,0 +1,104 @@
+"""A process killed after the failure was recorded but before delivery: watch delivers it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import SLACK_RULE
+
+JOB = """
+import os, signal
+from flowhook import flow
+
+@flow(name="etl-nightly", flow_run_name="doomed")
+def etl():
+    raise ValueError("disk full")
+
+@etl.on_failure
+def die(flow, flow_run, state):
+    # The failure and its notification are in the store; the process dies before sending.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+etl()
+"""
+
+
+@pytest.mark.slow
+def test_watch_delivers_what_a_killed_process_left_exactly_once(
+    tmp_path: Path, slack_webhook_server
+) -> None:
+    config = tmp_path / "flowhook.toml"
+    config.write_text(textwrap.dedent(SLACK_RULE))
+    env = {
+        **os.environ,
+        "FLOWHOOK_HOME": str(tmp_path / "home"),
+        "FLOWHOOK_CONFIG": str(config),
+        "SLACK_WEBHOOK_URL": slack_webhook_server.url,
+        "FLOWHOOK_DELIVERY_BACKOFF_SECONDS": "0.05",
+    }
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(JOB))
+    job = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert job.returncode == -signal.SIGKILL, job.stderr
+    flowhook = str(Path(sys.executable).parent / "flowhook")
+    pending = subprocess.run(
+        [flowhook, "outbox", "ls", "--status", "pending"], env=env, capture_output=True, text=True
+    )
+    delivered_before_death = len(slack_webhook_server.requests)
+    assert delivered_before_death == 1 or "pending" in pending.stdout
+    watch = subprocess.Popen(
+        [flowhook, "watch", "--interval", "0.2"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not slack_webhook_server.requests and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # a second look must not send it again
+    finally:
+        watch.send_signal(signal.SIGINT)
+        out, _ = watch.communicate(timeout=20)
+    assert watch.returncode == 0
+    assert len(slack_webhook_server.requests) == 1
+    assert "doomed is Failed" in slack_webhook_server.requests[0].json()["text"]
+    sent = subprocess.run(
+        [flowhook, "outbox", "ls", "--status", "sent", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert '"status": "sent"' in sent.stdout
+    if delivered_before_death == 0:
+        assert "Delivered 1 notification." in out
+
+
+@pytest.mark.slow
+def test_a_process_exiting_right_after_a_failure_drains_its_notifications(
+    tmp_path: Path, slack_webhook_server
+) -> None:
+    config = tmp_path / "flowhook.toml"
+    config.write_text(textwrap.dedent(SLACK_RULE))
+    script = tmp_path / "job.py"
+    script.write_text(
+        "from flowhook import flow\n"
+        "flow(name='etl-x', flow_run_name='quick')(lambda: 1 / 0)(return_state=True)\n"
+    )
+    env = {
+        **os.environ,
+        "FLOWHOOK_HOME": str(tmp_path / "home"),
+        "FLOWHOOK_CONFIG": str(config),
+        "SLACK_WEBHOOK_URL": slack_webhook_server.url,
+    }
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(slack_webhook_server.requests) == 1  # sent before the process ended
+    assert "quick is Failed" in slack_webhook_server.requests[0].json()["text"]

@@ -182,7 +182,75 @@ def memory(n: int) -> dict[str, float]:
     return {"rss_growth_mb": (after - before) / 1024}
 
 
+def store_writes(n: int) -> dict[str, float]:
+    """Events per second the store writes: ``n`` task runs (3 events each) through the writer."""
+    import flowhook
+    from flowhook.store.recorder import detach, flush
+
+    @flowhook.task
+    def trivial() -> int:
+        return 1
+
+    @flowhook.flow
+    def many(count: int) -> None:
+        for _ in range(count):
+            trivial()
+
+    many(5)
+    started = time.perf_counter()
+    many(n)
+    flush()
+    seconds = time.perf_counter() - started
+    detach()
+    return {"events_per_s": (3 * n + 3) / seconds}
+
+
+def delivery(n: int) -> dict[str, float]:
+    """Messages per second delivered to one block on a local Slack-like server (no spacing)."""
+    import attrs
+
+    from flowhook.notifications.delivery import deliver_due
+    from flowhook.store import open_store
+    from flowhook.store.records import OutboxEntry
+    from flowhook.testing.servers import SlackWebhookServer
+    from flowhook_slack import SlackWebhook
+
+    @attrs.define
+    class Unspaced(SlackWebhook):  # the benchmark measures our overhead, not Slack's rate limit
+        min_interval_seconds = 0.0
+
+    store = open_store()
+    with SlackWebhookServer() as server:
+        notifier = Unspaced(server.url)
+        now = time.time()
+        store.enqueue_outbox(
+            OutboxEntry(
+                f"bench-{i}",
+                "slack-webhook",
+                "bench",
+                "rule",
+                "flow",
+                "run",
+                "e",
+                "s",
+                f"m{i}",
+                now,
+            )
+            for i in range(n)
+        )
+        started = time.perf_counter()
+        sent = 0
+        while sent < n:
+            sent += deliver_due(store, lambda name: notifier, "bench:0", limit=200)[1]
+        seconds = time.perf_counter() - started
+        assert len(server.requests) == n
+    store.close()
+    return {"messages_per_s": n / seconds}
+
+
 WORKLOADS: dict[str, Callable[[int], dict[str, float]]] = {
+    "store_writes": store_writes,
+    "delivery": delivery,
     "sequential": sequential,
     "dispatch": dispatch,
     "submitted": submitted,

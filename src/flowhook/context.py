@@ -6,7 +6,7 @@ import contextvars
 import logging
 import threading
 from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
@@ -32,8 +32,7 @@ class FlowScope:
     cancel_event: threading.Event = attrs.field(factory=threading.Event)
 
 
-@attrs.frozen
-class RunContext:
+class RunContext(NamedTuple):
     """What is running: ``flow``/``flow_run`` inside a flow run, plus ``task``/``task_run`` in a task run.
 
     A task called outside any flow has ``flow`` and ``flow_run`` set to ``None``.

@@ -7,7 +7,6 @@ run's own hooks and the plugins' hooks. No other module sets a state.
 
 from __future__ import annotations
 
-import asyncio
 import concurrent.futures
 import contextlib
 import contextvars
@@ -19,7 +18,7 @@ import uuid
 from collections.abc import Callable, Generator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
@@ -66,8 +65,7 @@ TransitionObserver = Callable[["RunKind", Any, Any, "State | None", State], None
 observers: list[TransitionObserver] = []
 
 
-@attrs.frozen
-class RunKind:
+class RunKind(NamedTuple):
     """What differs between flow runs and task runs, as far as the engine is concerned."""
 
     label: str  # "Flow" or "Task"
@@ -289,8 +287,11 @@ def _call_body(
     if owner.is_async:
         return resolve_awaitable(_call_body_async(kind, owner, run, bound))  # type: ignore[no-any-return]
     try:
-        with Watchdog(owner.timeout_seconds):
+        if owner.timeout_seconds is None:
             result = owner.fn(*bound.args, **bound.kwargs)
+        else:
+            with Watchdog(owner.timeout_seconds):
+                result = owner.fn(*bound.args, **bound.kwargs)
     except RunTimeout:
         return _timed_out_state(kind, owner, run)
     except Exception as exc:
@@ -301,6 +302,8 @@ def _call_body(
 async def _call_body_async(
     kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
 ) -> State:
+    import asyncio
+
     body = asyncio.ensure_future(owner.fn(*bound.args, **bound.kwargs))
     try:
         done, _ = await asyncio.wait({body}, timeout=owner.timeout_seconds)
@@ -333,16 +336,14 @@ class _Body:
 _BODY = _Body()
 
 
-@attrs.frozen
-class _Wait:
+class _Wait(NamedTuple):
     """Request to the driver: wait before the next attempt (cut short by cancellation)."""
 
     seconds: float
     scope: context.FlowScope | None
 
 
-@attrs.frozen
-class _Drain:
+class _Drain(NamedTuple):
     """Request to the driver: wait for the task runs the flow run submitted."""
 
     scope: context.FlowScope
@@ -474,6 +475,8 @@ async def _drive_async(
     Transitions fire hooks synchronously; when any hook may fire, each step of the state
     machine runs in a worker thread so that a slow sync hook never blocks the event loop.
     """
+    import asyncio
+
     offload = _has_hooks(kind, owner)
 
     async def step(response: State | None, error: BaseException | None) -> tuple[bool, Any]:
@@ -717,13 +720,15 @@ def _new_task_run(
 def _begin_task(
     task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> tuple[TaskRun, inspect.BoundArguments, context.RunContext, list[TaskRunFuture], bool]:
-    _attach_store()
-    return_state = bool(kwargs.pop("return_state", False))
-    wait_for = list(kwargs.pop("wait_for", None) or ())
+    parent = context.current.get()
+    if parent is None:  # inside a flow run, the flow's call attached the store already
+        _attach_store()
+    return_state = bool(kwargs.pop("return_state", False)) if kwargs else False
+    wait_for = list(kwargs.pop("wait_for", None) or ()) if kwargs else []
     bound = bind_arguments(
         task.signature, args, kwargs, f"task {task.name!r}", task.positional_names
     )
-    run, run_context = _new_task_run(task, bound, context.current.get())
+    run, run_context = _new_task_run(task, bound, parent)
     return run, bound, run_context, wait_for, return_state
 
 

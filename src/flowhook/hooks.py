@@ -8,8 +8,6 @@ treats ordinary exceptions the same way, for plugin authors' tests.
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import functools
 import inspect
 import logging
@@ -98,6 +96,8 @@ def resolve_awaitable(result: Any) -> Any:
     """
     if not inspect.isawaitable(result):
         return result
+    import asyncio
+    import concurrent.futures
 
     async def wait() -> Any:
         return await result

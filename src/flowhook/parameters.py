@@ -7,10 +7,6 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import cattrs
-
-from flowhook_hookspec.serde import converter
-
 
 class ParameterValidationError(ValueError):
     """A parameter's value could not be converted to its annotated type."""
@@ -65,6 +61,10 @@ def resolve_type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
 def _coerce(name: str, value: Any, hint: Any) -> Any:
     if type(hint) is type and isinstance(value, hint):  # plain classes only, not list[int]
         return value
+    import cattrs  # imported when a value first needs converting: cattrs is slow to import
+
+    from flowhook_hookspec.serde import converter
+
     try:
         return converter.structure(value, hint)
     except cattrs.errors.StructureHandlerNotFoundError:

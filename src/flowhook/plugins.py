@@ -10,13 +10,12 @@ hook that nobody implements costs one dictionary lookup.
 from __future__ import annotations
 
 import difflib
-import importlib.metadata
 import inspect
 import logging
 import os
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 import pluggy
@@ -25,6 +24,9 @@ from flowhook_hookspec.errors import PluginError
 from flowhook_hookspec.specs import ALL_SPECS, PROJECT_NAME
 
 from .hooks import call_isolated
+
+if TYPE_CHECKING:
+    import importlib.metadata
 
 logger = logging.getLogger("flowhook.plugins")
 
@@ -87,6 +89,8 @@ class PluginManager:
             if not self._entrypoints_pending:
                 return
             self._entrypoints_pending = False
+            import importlib.metadata  # slow to import: only when plugins are first needed
+
             disabled, all_disabled = _disabled_names()
             for entry_point in importlib.metadata.entry_points(group=PROJECT_NAME):
                 if entry_point.name in self._infos:

@@ -14,8 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import cattrs
-from cattrs.v import format_exception
 
 from flowhook_hookspec.errors import ConfigError
 
@@ -56,17 +54,25 @@ class Config:
     source: str | None = None
 
 
-_converter = cattrs.Converter(forbid_extra_keys=True)
+def _converter() -> Any:
+    """The config converter, built on first use (cattrs is slow to import)."""
+    global _CONVERTER
+    if _CONVERTER is None:
+        import cattrs
+
+        def string_list(value: Any, _: type) -> tuple[str, ...]:
+            # A lone string would otherwise be split into its characters.
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise TypeError(f'expected a list of strings, e.g. ["Failed"], got {value!r}')
+            return tuple(value)
+
+        converter = cattrs.Converter(forbid_extra_keys=True)
+        converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], string_list)
+        _CONVERTER = converter
+    return _CONVERTER
 
 
-def _string_list(value: Any, _: type) -> tuple[str, ...]:
-    # A lone string would otherwise be split into its characters.
-    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        raise TypeError(f'expected a list of strings, e.g. ["Failed"], got {value!r}')
-    return tuple(value)
-
-
-_converter.register_structure_hook_func(lambda cls: cls == tuple[str, ...], _string_list)
+_CONVERTER: Any = None
 
 
 def config_source(cwd: Path | None = None) -> tuple[Path, tuple[str, ...]] | None:
@@ -105,12 +111,16 @@ def _read_table(path: Path, table: tuple[str, ...]) -> dict[str, Any] | None:
 
 
 def _format_exception(exc: BaseException, type_: type | None) -> str:
+    from cattrs.v import format_exception
+
     if isinstance(exc, TypeError) and str(exc).startswith("expected a list of strings"):
         return str(exc)
     return format_exception(exc, type_)
 
 
 def _describe(error: Exception) -> str:
+    import cattrs
+
     if isinstance(error, cattrs.BaseValidationError):
         return "; ".join(
             message.replace("@ $.", "at ").replace("@ $", "at the top level")
@@ -132,7 +142,7 @@ def load_config(cwd: Path | None = None) -> Config:
     data = dict(data)
     data.pop("source", None)
     try:
-        config = _converter.structure(data, Config)
+        config: Config = _converter().structure(data, Config)
     except Exception as exc:
         raise ConfigError(f"{where}: {_describe(exc)}") from None
     return attrs.evolve(config, source=where)

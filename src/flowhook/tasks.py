@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
@@ -96,6 +96,10 @@ class Task(Runnable[P, R]):
 
 
 def _loop_running() -> bool:
+    """Whether an event loop runs in this thread (never true before asyncio is imported)."""
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return False
     try:
         asyncio.get_running_loop()
     except RuntimeError:

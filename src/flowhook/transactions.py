@@ -22,9 +22,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from flowhook_hookspec.runs import TaskRun
 
@@ -39,8 +37,7 @@ _current: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar(
 )
 
 
-@attrs.frozen
-class _Staged:
+class _Staged(NamedTuple):
     task: Any
     task_run: TaskRun
 

@@ -18,7 +18,6 @@ from .errors import (
 )
 from .notify import MASK, Notifier, Secret, as_secret, redact
 from .runs import FlowRun, TaskRun
-from .serde import converter
 from .specs import PROJECT_NAME, hookimpl, hookspec
 from .states import State, StateType
 
@@ -51,3 +50,13 @@ __all__ = [
     "hookspec",
     "redact",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The cattrs converter is imported on first use: cattrs is slow to import, and most
+    # programs that import flowhook never serialize anything.
+    if name == "converter":
+        from .serde import converter
+
+        return converter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -10,7 +10,6 @@ Plugins make their notifier classes known through the ``register_notifiers(regis
 
 from __future__ import annotations
 
-import urllib.parse
 from typing import Any, ClassVar
 
 import attrs
@@ -57,6 +56,8 @@ as_secret = _as_secret
 def _secret_forms(value: str) -> set[str]:
     """The texts that would give ``value`` away: itself, its URL-quoted forms, and for a URL
     its path and query (where webhook tokens live), which libraries often quote alone."""
+    import urllib.parse  # only when a secret is redacted: slow to import
+
     forms = {value, urllib.parse.quote(value, safe=""), urllib.parse.quote(value)}
     parts = urllib.parse.urlsplit(value)
     if parts.scheme and parts.netloc:

@@ -84,24 +84,10 @@ def _log(
             timestamp=new_state.timestamp.isoformat(),
         )
         line = json.dumps(event, ensure_ascii=False, default=str)
-        _logger.log(level, "%s", line, extra={"flowhook_transition": event})
-    elif new_state.message:
-        _logger.log(
-            level,
-            "%s run %r (%s %r, id %s): %s -> %s: %r",
-            kind,
-            run.name,
-            kind,
-            name,
-            run.id,
-            old_name or "(new)",
-            new_state.name,
-            new_state.message,
-        )
+        _emit(level, "%s", (line,), {"flowhook_transition": event})
     else:
-        _logger.log(
-            level,
-            "%s run %r (%s %r, id %s): %s -> %s",
+        text = "%s run %r (%s %r, id %s): %s -> %s"
+        args: tuple[Any, ...] = (
             kind,
             run.name,
             kind,
@@ -110,3 +96,19 @@ def _log(
             old_name or "(new)",
             new_state.name,
         )
+        if new_state.message:
+            text += ": %r"
+            args += (new_state.message,)
+        _emit(level, text, args)
+
+
+def _emit(
+    level: int, message: str, args: tuple[Any, ...], extra: dict[str, Any] | None = None
+) -> None:
+    # makeRecord + handle instead of Logger.log: the same record and handlers, without the
+    # stack walk that finds the caller's file and line (they would only ever name this module),
+    # which is most of the cost of a log line on this hot path.
+    record = _logger.makeRecord(
+        _logger.name, level, __file__, 0, message, args, None, "_log", extra
+    )
+    _logger.handle(record)

@@ -65,6 +65,14 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
         50,
         {"FLOWHOOK_DISABLE_PLUGINS": "all"},
     ),
+    ("store write throughput", "store_writes", 10_000, 20, {"FLOWHOOK_DISABLE_PLUGINS": "all"}),
+    (
+        "delivery to a local Slack-like server",
+        "delivery",
+        500,
+        5,
+        {"FLOWHOOK_DISABLE_PLUGINS": "all"},
+    ),
 ]
 
 

@@ -25,6 +25,7 @@ def test_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
     rows = json.loads(out.read_text())
     cases = [row["case"] for row in rows]
     assert "import flowhook" in cases and "dispatch, 10 implementations" in cases
+    assert "store write throughput" in cases and "delivery to a local Slack-like server" in cases
     for row in rows:
         assert row["figures"] and all(isinstance(v, float) for v in row["figures"].values())
         if "floor" in row:

@@ -2,6 +2,8 @@
 
     python benchmarks/run.py                 # full sizes (a few minutes)
     python benchmarks/run.py --size tiny     # every workload once, tiny, to check nothing rotted
+    python benchmarks/run.py --prefect /path/to/prefect-venv/bin/python
+                                             # also the same sequential workload on Prefect 3
 
 Each workload runs in a fresh interpreter, with the floor (a plain Python call and a raw pluggy
 hook call) measured in that same interpreter, so that the ratios compare across machines.
@@ -103,11 +105,36 @@ def import_time(repeats: int) -> dict[str, float]:
     return {"import_ms": (flowhook - empty) * 1e3}
 
 
+def compare_with_prefect(python: str, size: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The sequential workload on Prefect 3, run by ``python``, against flowhook's default."""
+    done = subprocess.run(
+        [python, str(HERE / "prefect_workload.py"), str(size)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={key: value for key, value in os.environ.items() if not key.startswith("FLOWHOOK_")},
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the Prefect workload failed with {python}:\n{done.stderr[-3000:]}")
+    prefect = json.loads(done.stdout.strip().splitlines()[-1])["figures"]
+    ours = next(row for row in rows if row["case"] == "sequential 1k, store on, 3 plugins")
+    ratio = prefect["per_task_us"] / ours["figures"]["per_task_us"]
+    label = f"Prefect 3, sequential {size}"
+    print(f"{label:42} {'per_task_us':16} {prefect['per_task_us']:12.3f}  {ratio:.0f}x flowhook's")
+    return {"case": label, "figures": {**prefect, "times_flowhook": ratio}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--size", choices=["full", "tiny"], default="full")
+    parser.add_argument(
+        "--prefect",
+        metavar="PYTHON",
+        help="the interpreter of an environment with Prefect 3 installed: also run the "
+        "sequential-task workload on Prefect and report the ratio (never in CI)",
+    )
     parser.add_argument(
         "--json",
         type=Path,
@@ -130,6 +157,8 @@ def main() -> None:
             if key.endswith("_us"):
                 ratio = f"{value / floor['pluggy_call_us']:.1f}x pluggy call"
             print(f"{label:42} {key:16} {value:12.3f}  {ratio}")
+    if args.prefect:
+        rows.append(compare_with_prefect(args.prefect, 20 if tiny else 1_000, rows))
     imported = import_time(1 if tiny else 7)
     rows.append({"case": "import flowhook", "figures": imported})
     print(

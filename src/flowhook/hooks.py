@@ -12,7 +12,7 @@ import functools
 import inspect
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 logger = logging.getLogger("flowhook.hooks")
@@ -116,7 +116,7 @@ def strict_hooks() -> bool:
 
 
 def call_isolated(
-    hook: Callable[..., Any], args: tuple[Any, ...], describe: str | Callable[[], str]
+    hook: Callable[..., Any], args: Sequence[Any], describe: str | Callable[[], str]
 ) -> BaseException | None:
     """Call one hook; log what it raises and return the exception the caller must re-raise.
 
@@ -125,7 +125,9 @@ def call_isolated(
     the success path stays cheap.
     """
     try:
-        resolve_awaitable(hook(*args))
+        result = hook(*args)
+        if result is not None:  # most hooks return None: skip the awaitable check for them
+            resolve_awaitable(result)
     except Exception as exc:
         label = describe if isinstance(describe, str) else describe()
         logger.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=True)

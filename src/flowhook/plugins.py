@@ -237,9 +237,7 @@ class PluginManager:
         pending: BaseException | None = None
         for caller in self.callers(hook):
             error = call_isolated(
-                caller.function,
-                tuple(arguments[name] for name in caller.argnames),
-                caller.label,
+                caller.function, [arguments[name] for name in caller.argnames], caller.label
             )
             if pending is None:
                 pending = error

@@ -112,7 +112,15 @@ def compare_with_prefect(python: str, size: int, rows: list[dict[str, Any]]) -> 
         capture_output=True,
         text=True,
         check=False,
-        env={key: value for key, value in os.environ.items() if not key.startswith("FLOWHOOK_")},
+        env={
+            **{key: value for key, value in os.environ.items() if not key.startswith("FLOWHOOK_")},
+            # Prefect's temporary server is on 127.0.0.1: keep proxies out of its way, give it
+            # time to start on a small machine, and send nothing anywhere else.
+            "NO_PROXY": "127.0.0.1,localhost",
+            "no_proxy": "127.0.0.1,localhost",
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        },
     )
     if done.returncode != 0:
         raise SystemExit(f"the Prefect workload failed with {python}:\n{done.stderr[-3000:]}")

@@ -100,6 +100,7 @@ def test_upstream_failure_skips_the_task_and_fires_its_failure_hooks(recorder) -
         bad = boom.submit()
         by_argument = guarded.submit(bad, 1)
         by_wait_for = guarded.submit(1, 2, wait_for=[bad])
+        by_wait_for.wait()
         return by_argument.result(raise_on_failure=False), by_wait_for.state
 
     _, state = f()

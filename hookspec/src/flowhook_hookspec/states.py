@@ -194,8 +194,12 @@ class StateConstructor(Protocol):
 
 
 def _constructor(type_: StateType, name: str, doc: str) -> StateConstructor:
-    def make(message: str | None = None, **fields: Any) -> State:
-        return State(type_, fields.pop("name", name), message, **fields)
+    def make(
+        message: str | None = None, *, data: Any = None, run_id: UUID | None = None, **fields: Any
+    ) -> State:
+        if not fields:  # the engine's calls, on every transition: positional is fastest
+            return State(type_, name, message, _now(), data, run_id)
+        return State(type_, fields.pop("name", name), message, data=data, run_id=run_id, **fields)
 
     make.__name__ = make.__qualname__ = name
     make.__doc__ = doc

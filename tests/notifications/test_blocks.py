@@ -131,3 +131,47 @@ def test_notify_failure_is_one_line_with_exit_1_and_no_url(
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "permanent failure" in result.output
     assert "no_service" in result.output and slack_webhook_server.url not in result.output
+
+
+@pytest.mark.slow
+def test_block_create_asks_for_a_missing_secret_with_hidden_input(tmp_path) -> None:
+    """In a real terminal (a pty), the webhook URL is prompted for and never echoed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    secret = "https://hooks.example.invalid/services/T0/B0/SECRET"
+    leader, follower = pty.openpty()
+    env = {**os.environ, "FLOWHOOK_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "flowhook"), "block", "create", "slack-webhook/ops"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    output = b""
+    while b"url" not in output:
+        output += os.read(leader, 1024)
+    os.write(leader, secret.encode() + b"\n")
+    process.wait(timeout=30)
+    try:
+        while chunk := os.read(leader, 1024):
+            output += chunk
+    except OSError:  # the terminal closed
+        pass
+    os.close(leader)
+    assert process.returncode == 0, output
+    assert b"Saved slack-webhook/ops." in output
+    assert secret.encode() not in output  # hidden input: not echoed
+    shown = subprocess.run(
+        [str(Path(sys.executable).parent / "flowhook"), "block", "show", "slack-webhook/ops"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "**********" in shown and secret not in shown

@@ -70,10 +70,9 @@ def _quiet_logging() -> None:
     logging.basicConfig(level=logging.INFO, handlers=[logging.NullHandler()], force=True)
 
 
-def sequential(n: int) -> dict[str, float]:
+def sequential_flow() -> Callable[[int], None]:
+    """A flow that calls a trivial task ``count`` times, one after the other."""
     import flowhook
-
-    _quiet_logging()
 
     @flowhook.task
     def trivial() -> int:
@@ -84,6 +83,12 @@ def sequential(n: int) -> dict[str, float]:
         for _ in range(count):
             trivial()
 
+    return many
+
+
+def sequential(n: int) -> dict[str, float]:
+    _quiet_logging()
+    many = sequential_flow()
     many(10)  # load plugins, attach the store
     seconds = median_seconds(lambda: many(n), repeats=REPEATS if n <= 10_000 else 1)
     return {"per_task_us": seconds / n * 1e6, "total_s": seconds}
@@ -164,17 +169,7 @@ def gathered(n: int) -> dict[str, float]:
 
 def memory(n: int) -> dict[str, float]:
     """RSS growth over a flow of ``n`` sequential trivial tasks (ru_maxrss, in MB)."""
-    import flowhook
-
-    @flowhook.task
-    def trivial() -> int:
-        return 1
-
-    @flowhook.flow
-    def many(count: int) -> None:
-        for _ in range(count):
-            trivial()
-
+    many = sequential_flow()
     many(100)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     many(n)
@@ -184,18 +179,9 @@ def memory(n: int) -> dict[str, float]:
 
 def store_writes(n: int) -> dict[str, float]:
     """Events per second the store writes: ``n`` task runs (3 events each) through the writer."""
-    import flowhook
     from flowhook.store.recorder import detach, flush
 
-    @flowhook.task
-    def trivial() -> int:
-        return 1
-
-    @flowhook.flow
-    def many(count: int) -> None:
-        for _ in range(count):
-            trivial()
-
+    many = sequential_flow()
     many(5)
     started = time.perf_counter()
     many(n)

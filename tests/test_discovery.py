@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
-import venv
 from pathlib import Path
 
 import pytest
+from environments import clean_environ, environment_with_flowhook
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,30 +58,12 @@ def test_pip_installed_plugin_sees_every_transition(tmp_path: Path) -> None:
     plugin.mkdir()
     (plugin / "pyproject.toml").write_text(PLUGIN_PYPROJECT)
     (plugin / "flowhook_audit.py").write_text(textwrap.dedent(PLUGIN_MODULE))
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            str(ROOT / "hookspec"),
-            str(ROOT),
-            str(plugin),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    bin_dir = environment_with_flowhook(tmp_path / "venv", str(plugin))
+    python = bin_dir / "python"
     script = tmp_path / "user.py"
     script.write_text(USER_SCRIPT)
     log = tmp_path / "audit.log"
-    env = {**os.environ, "AUDIT_LOG": str(log)}
-    env.pop("PYTHONPATH", None)
+    env = clean_environ(AUDIT_LOG=str(log))
     out = subprocess.run(
         [str(python), str(script)], capture_output=True, text=True, env=env, check=True
     )
@@ -93,7 +74,7 @@ def test_pip_installed_plugin_sees_every_transition(tmp_path: Path) -> None:
         ["etl", "Running", "Completed"],
     ]
     listed = subprocess.run(
-        [str(env_dir / "bin" / "flowhook"), "plugins", "--json"],
+        [str(bin_dir / "flowhook"), "plugins", "--json"],
         capture_output=True,
         text=True,
         env=env,
@@ -114,9 +95,6 @@ def test_pip_installed_plugin_sees_every_transition(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_scaffolded_plugin_installs_passes_its_tests_and_is_listed(tmp_path: Path) -> None:
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    bin_dir = env_dir / "bin"
     created = subprocess.run(
         [
             sys.executable,
@@ -134,23 +112,8 @@ def test_scaffolded_plugin_installs_passes_its_tests_and_is_listed(tmp_path: Pat
     )
     plugin = tmp_path / "flowhook-audit-log"
     assert f"Created {plugin}" in created.stdout
-    subprocess.run(
-        [
-            str(bin_dir / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            str(ROOT / "hookspec"),
-            str(ROOT),
-            f"{plugin}[test]",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    bin_dir = environment_with_flowhook(tmp_path / "venv", f"{plugin}[test]")
+    env = clean_environ()
     tests = subprocess.run(
         [str(bin_dir / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=plugin,

@@ -5,40 +5,19 @@ brings the engine)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import venv
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from environments import ROOT, clean_environ, environment_with_flowhook
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("plugin", ["flowhook-slack", "flowhook-email", "flowhook-logging"])
 def test_plugin_test_suite_passes_in_its_own_environment(tmp_path: Path, plugin: str) -> None:
-    env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=True)
-    python = env_dir / "bin" / "python"
     source = ROOT / "plugins" / plugin
-    subprocess.run(
-        [
-            str(python),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            str(ROOT / "hookspec"),
-            str(ROOT),
-            f"{source}[test]",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    python = environment_with_flowhook(tmp_path / "venv", f"{source}[test]") / "python"
     # The plugin's runtime requirements name the contract, never the engine.
     requires = json.loads(
         subprocess.run(
@@ -55,8 +34,7 @@ def test_plugin_test_suite_passes_in_its_own_environment(tmp_path: Path, plugin:
     runtime = [r for r in requires if "extra ==" not in r]
     assert any(r.startswith("flowhook-hookspec") for r in runtime)
     assert not any(re.match(r"flowhook\b(?!-)", r) for r in runtime), runtime
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env["FLOWHOOK_HOME"] = str(tmp_path / "home")
+    env = clean_environ(FLOWHOOK_HOME=str(tmp_path / "home"))
     tests = subprocess.run(
         [str(python), "-m", "pytest", "-q", "-p", "no:cacheprovider", str(source / "tests")],
         cwd=tmp_path,

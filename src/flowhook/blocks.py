@@ -165,9 +165,12 @@ def _from_config(name: str, declared: dict[str, Any]) -> Notifier:
 
 
 def _store() -> Any:
-    from .store import open_store
+    from .store import StoreError, open_store
 
-    return open_store()
+    try:
+        return open_store()
+    except (StoreError, ConfigError) as exc:
+        raise BlockError(f"blocks are unavailable: {exc}") from None
 
 
 def save_block(notifier: Notifier, name: str, overwrite: bool = False) -> str:

@@ -175,3 +175,21 @@ def test_block_create_asks_for_a_missing_secret_with_hidden_input(tmp_path) -> N
         check=True,
     ).stdout
     assert "**********" in shown and secret not in shown
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["block", "ls"],
+        ["block", "show", "log/x"],
+        ["notify", "log/x", "hi"],
+        ["outbox", "ls"],
+        ["outbox", "retry", "--all-dead"],
+    ],
+)
+def test_a_corrupt_database_is_a_one_line_error(notifier_plugins, flowhook_home, args) -> None:
+    (flowhook_home / "flowhook.db").write_text("not a database")
+    result = cli(*args)
+    assert result.exit_code == 1
+    assert "not a database" in result.output and "Traceback" not in result.output
+    assert result.output.count("\n") == 1

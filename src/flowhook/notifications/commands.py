@@ -31,6 +31,16 @@ def _fail(exc: Exception) -> click.ClickException:
     return click.ClickException(str(exc))
 
 
+def _open_store() -> Any:
+    """The store, or a one-line error (exit 1) when it cannot be used."""
+    from ..store import StoreError, open_store
+
+    try:
+        return open_store()
+    except (StoreError, ConfigError) as exc:
+        raise _fail(exc) from None
+
+
 @click.group()
 def block() -> None:
     """Named notifier configurations (blocks), named TYPE/NAME."""
@@ -172,9 +182,7 @@ def _time(seconds: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def outbox_ls(status: str | None, as_json: bool) -> None:
     """List notifications: id, block, status, attempts, next attempt, last error."""
-    from ..store import open_store
-
-    store = open_store()
+    store = _open_store()
     try:
         records = store.list_outbox(status)
     finally:
@@ -226,11 +234,9 @@ def outbox_ls(status: str | None, as_json: bool) -> None:
 @click.option("--all-dead", is_flag=True, help="Retry every dead notification.")
 def outbox_retry(message_id: int | None, all_dead: bool) -> None:
     """Make a dead (or pending) notification due again now."""
-    from ..store import open_store
-
     if (message_id is None) == (not all_dead):
         raise click.UsageError("give a notification ID or --all-dead (not both)")
-    store = open_store()
+    store = _open_store()
     try:
         changed = store.retry_outbox(None if message_id is None else [message_id])
     finally:

@@ -33,8 +33,8 @@ from flowhook_hookspec import (
 
 from . import states
 from .blocks import Block
+from .cancellation import cancel_flow_run
 from .context import RunContext, get_run_context, get_run_logger
-from .engine import cancel_flow_run
 from .flows import Flow, flow
 from .futures import TaskRunFuture, unmapped
 from .plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin

@@ -7,12 +7,10 @@ run's own hooks and the plugins' hooks. No other module sets a state.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import contextvars
 import logging
 import signal
-import threading
 import time
 import uuid
 from collections.abc import Callable, Generator, Mapping
@@ -28,6 +26,7 @@ from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType, is_legal_transition
 
 from . import context
+from .cancellation import SigtermCanceller, track, untrack
 from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futures
 from .hooks import call_isolated, hook_name, resolve_awaitable
 from .naming import generated_name, render_run_name
@@ -557,62 +556,6 @@ def _run_name(
         return name
 
 
-_active_lock = threading.Lock()
-_active: dict[uuid.UUID, tuple[Flow[..., Any], FlowRun, context.FlowScope]] = {}
-
-
-def cancel_flow_run(flow_run_id: uuid.UUID | str, message: str | None = None) -> None:
-    """Cancel a flow run of this process, from any thread (a hook included).
-
-    The run enters Cancelling now (its on_cancellation hooks fire), task runs that have not
-    started never start, running ones finish, and the run ends Cancelled; the flow call raises
-    :class:`~flowhook.CancelledRun`. Cancelling a run that is already final or cancelling does
-    nothing. ``ValueError`` if no such flow run is running in this process.
-    """
-    run_id = flow_run_id if isinstance(flow_run_id, uuid.UUID) else uuid.UUID(str(flow_run_id))
-    with _active_lock:
-        found = _active.get(run_id)
-    if found is None:
-        raise ValueError(f"no flow run {run_id} is running in this process")
-    flow, run, scope = found
-    with scope.lock:
-        if run.state.is_final() or run.state.is_cancelling():
-            return
-        scope.cancel_event.set()
-        set_state(
-            FLOW, flow, run, states.Cancelling(message or "Cancellation requested", run_id=run.id)
-        )
-    scope.task_runner.cancel_all()
-
-
-class _SigtermCanceller:
-    """While a top-level flow runs in the main thread, SIGTERM cancels it; the process then
-    exits with status 143 (128 + SIGTERM), as a terminated process conventionally does."""
-
-    def __init__(self, run_id: uuid.UUID) -> None:
-        self.run_id = run_id
-        self.received = False
-        self.previous: Any = None
-
-    @classmethod
-    def install(cls, run_id: uuid.UUID) -> _SigtermCanceller | None:
-        if threading.current_thread() is not threading.main_thread():
-            return None
-        canceller = cls(run_id)
-        canceller.previous = signal.signal(signal.SIGTERM, canceller._handle)
-        return canceller
-
-    def _handle(self, signum: int, frame: Any) -> None:
-        self.received = True
-        # Not from the handler itself: it may interrupt a transition holding the run's lock.
-        threading.Thread(
-            target=cancel_flow_run, args=(self.run_id, "Terminated by SIGTERM"), daemon=True
-        ).start()
-
-    def restore(self) -> None:
-        signal.signal(signal.SIGTERM, self.previous)
-
-
 @attrs.define(eq=False)
 class _FlowCall:
     """One call of a flow: its run, its scope, and what must be undone when it ends."""
@@ -623,7 +566,7 @@ class _FlowCall:
     scope: context.FlowScope
     return_state: bool
     token: contextvars.Token[context.RunContext | None]
-    sigterm: _SigtermCanceller | None
+    sigterm: SigtermCanceller | None
 
     @classmethod
     def begin(
@@ -646,10 +589,9 @@ class _FlowCall:
             parent_task_run_id=parent_task_run_id,
         )
         scope = context.FlowScope(task_runner=flow.task_runner or ThreadPoolTaskRunner())
-        with _active_lock:
-            _active[run.id] = (flow, run, scope)
+        track(flow, run, scope)
         token = context.current.set(context.RunContext(flow=flow, flow_run=run, scope=scope))
-        sigterm = _SigtermCanceller.install(run.id) if parent is None else None
+        sigterm = SigtermCanceller.install(run.id) if parent is None else None
         return cls(flow, run, bound, scope, return_state, token, sigterm)
 
     def attempts(self) -> Attempts:
@@ -657,8 +599,7 @@ class _FlowCall:
 
     def end(self) -> None:
         context.current.reset(self.token)
-        with _active_lock:
-            _active.pop(self.run.id, None)
+        untrack(self.run.id)
         self.scope.task_runner.shutdown()
         if self.sigterm is not None:
             self.sigterm.restore()
@@ -799,78 +740,3 @@ def _run_submitted(
         return upstream_failed
     attempts = _attempts(TASK, task, run, bound, run_context.scope, _NO_GUARD)
     return _drive(TASK, task, run, bound, attempts)
-
-
-def submit_task(
-    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> TaskRunFuture:
-    """Submit a task run to the current flow run's task runner; returns its future.
-
-    The run is created (Pending) here, in the caller's thread; it is handed to the runner once
-    every future it depends on is done, so waiting never occupies a worker.
-    """
-    parent = context.current.get()
-    if parent is None or parent.scope is None:
-        raise RuntimeError(
-            f"{task.name}.submit() works inside a flow run, where a task runner exists; "
-            "outside a flow, call the task directly"
-        )
-    scope = parent.scope
-    wait_for = list(kwargs.pop("wait_for", None) or ())
-    bound = bind_arguments(
-        task.signature, args, kwargs, f"task {task.name!r}", task.positional_names
-    )
-    run, run_context = _new_task_run(task, bound, parent)
-    set_state(TASK, task, run, run.state)
-    token = context.current.set(run_context)
-    try:
-        variables = contextvars.copy_context()
-    finally:
-        context.current.reset(token)
-    outer: concurrent.futures.Future[State] = concurrent.futures.Future()
-    future = TaskRunFuture(task, run, outer)
-    upstream = [*find_futures(bound.arguments), *wait_for]
-
-    def start() -> None:
-        inner = scope.task_runner.submit(
-            lambda: variables.run(_run_submitted, task, run, bound, run_context, upstream)
-        )
-        inner.add_done_callback(lambda done: _copy_outcome(done, outer))
-
-    with scope.lock:
-        scope.futures.append(future)
-    _when_all_done([f._future for f in upstream], start)
-    return future
-
-
-def _copy_outcome(
-    source: concurrent.futures.Future[State], target: concurrent.futures.Future[State]
-) -> None:
-    if source.cancelled():
-        target.cancel()
-    elif source.exception() is not None:
-        target.set_exception(source.exception())
-    else:
-        target.set_result(source.result())
-
-
-def _when_all_done(
-    futures: list[concurrent.futures.Future[State]], callback: Callable[[], None]
-) -> None:
-    """Call ``callback`` once every future is done (at once when there are none)."""
-    remaining = len(futures)
-    if remaining == 0:
-        callback()
-        return
-    lock = threading.Lock()
-
-    def one_done(_: concurrent.futures.Future[State]) -> None:
-        nonlocal remaining
-        with lock:
-            remaining -= 1
-            last = remaining == 0
-        if last:
-            callback()
-
-    for future in futures:
-        future.add_done_callback(one_done)

@@ -12,6 +12,7 @@ from . import engine
 from .futures import TaskRunFuture, map_arguments
 from .naming import check_run_name_template
 from .runnables import CommonOptions, HookT, P, R, Runnable, StateHook, _hooks_field
+from .submission import submit_task
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -67,7 +68,7 @@ class Task(Runnable[P, R]):
         ``wait_for=[futures]`` orders without passing data. If one of them did not complete,
         the task does not run and ends ``UpstreamFailed`` (a FAILED state).
         """
-        return engine.submit_task(self, args, kwargs)
+        return submit_task(self, args, kwargs)
 
     def map(self, *args: Any, **kwargs: Any) -> list[TaskRunFuture]:
         """Submit one task run per element of the iterable arguments; returns their futures.
@@ -78,7 +79,7 @@ class Task(Runnable[P, R]):
         wait_for = kwargs.pop("wait_for", None)
         calls = map_arguments(self.name, args, kwargs)
         return [
-            engine.submit_task(self, call_args, {**call_kwargs, "wait_for": wait_for})
+            submit_task(self, call_args, {**call_kwargs, "wait_for": wait_for})
             for call_args, call_kwargs in calls
         ]
 

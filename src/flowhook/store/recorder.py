@@ -276,18 +276,10 @@ class Recorder:
 
 def _deliver_cancel(flow_run_id: str, message: str | None) -> None:
     """Cancel a flow run of this process that another process asked to cancel."""
-    from .. import engine
+    from ..cancellation import cancel_flow_run
 
-    cancel = getattr(engine, "cancel_flow_run", None)
-    if cancel is None:
-        logger.warning(
-            "flow run %s was asked to stop from another process, but this flowhook cannot "
-            "cancel runs; upgrade flowhook",
-            flow_run_id,
-        )
-        return
     try:
-        cancel(uuid.UUID(flow_run_id), message or "Cancelled from another process")
+        cancel_flow_run(uuid.UUID(flow_run_id), message or "Cancelled from another process")
     except ValueError:
         logger.info("flow run %s is not running in this process any more", flow_run_id)
 

@@ -1,0 +1,96 @@
+"""Submitting task runs to the flow run's task runner (``Task.submit`` and ``Task.map``)."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flowhook_hookspec.states import State
+
+from . import context
+from .engine import TASK, _new_task_run, _run_submitted, set_state
+from .futures import TaskRunFuture, find_futures
+from .parameters import bind_arguments
+
+if TYPE_CHECKING:
+    from .tasks import Task
+
+__all__ = ["submit_task"]
+
+
+def submit_task(
+    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> TaskRunFuture:
+    """Submit a task run to the current flow run's task runner; returns its future.
+
+    The run is created (Pending) here, in the caller's thread; it is handed to the runner once
+    every future it depends on is done, so waiting never occupies a worker.
+    """
+    parent = context.current.get()
+    if parent is None or parent.scope is None:
+        raise RuntimeError(
+            f"{task.name}.submit() works inside a flow run, where a task runner exists; "
+            "outside a flow, call the task directly"
+        )
+    scope = parent.scope
+    wait_for = list(kwargs.pop("wait_for", None) or ())
+    bound = bind_arguments(
+        task.signature, args, kwargs, f"task {task.name!r}", task.positional_names
+    )
+    run, run_context = _new_task_run(task, bound, parent)
+    set_state(TASK, task, run, run.state)
+    token = context.current.set(run_context)
+    try:
+        variables = contextvars.copy_context()
+    finally:
+        context.current.reset(token)
+    outer: concurrent.futures.Future[State] = concurrent.futures.Future()
+    future = TaskRunFuture(task, run, outer)
+    upstream = [*find_futures(bound.arguments), *wait_for]
+
+    def start() -> None:
+        inner = scope.task_runner.submit(
+            lambda: variables.run(_run_submitted, task, run, bound, run_context, upstream)
+        )
+        inner.add_done_callback(lambda done: _copy_outcome(done, outer))
+
+    with scope.lock:
+        scope.futures.append(future)
+    _when_all_done([f._future for f in upstream], start)
+    return future
+
+
+def _copy_outcome(
+    source: concurrent.futures.Future[State], target: concurrent.futures.Future[State]
+) -> None:
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
+
+
+def _when_all_done(
+    futures: list[concurrent.futures.Future[State]], callback: Callable[[], None]
+) -> None:
+    """Call ``callback`` once every future is done (at once when there are none)."""
+    remaining = len(futures)
+    if remaining == 0:
+        callback()
+        return
+    lock = threading.Lock()
+
+    def one_done(_: concurrent.futures.Future[State]) -> None:
+        nonlocal remaining
+        with lock:
+            remaining -= 1
+            last = remaining == 0
+        if last:
+            callback()
+
+    for future in futures:
+        future.add_done_callback(one_done)

@@ -264,21 +264,28 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
+def _run_fields(row: sqlite3.Row | tuple[Any, ...]) -> dict[str, Any]:
+    """The fields flow runs and task runs share: the first 12 columns of both selects."""
+    return {
+        "id": row[0],
+        "name": row[1],
+        "owner_name": row[2],
+        "import_path": row[3],
+        "state_type": row[4],
+        "state_name": row[5],
+        "state_message": row[6],
+        "run_count": row[7],
+        "created": row[8],
+        "start_time": row[9],
+        "end_time": row[10],
+        "process_id": row[11],
+    }
+
+
 def _flow_record(row: sqlite3.Row | tuple[Any, ...]) -> RunRecord:
     return RunRecord(
         kind="flow",
-        id=row[0],
-        name=row[1],
-        owner_name=row[2],
-        import_path=row[3],
-        state_type=row[4],
-        state_name=row[5],
-        state_message=row[6],
-        run_count=row[7],
-        created=row[8],
-        start_time=row[9],
-        end_time=row[10],
-        process_id=row[11],
+        **_run_fields(row),
         parent_flow_run_id=row[12],
         parent_task_run_id=row[13],
         tags=tuple(_loads(row[14]) or ()),
@@ -290,18 +297,7 @@ def _flow_record(row: sqlite3.Row | tuple[Any, ...]) -> RunRecord:
 def _task_record(row: sqlite3.Row | tuple[Any, ...]) -> RunRecord:
     return RunRecord(
         kind="task",
-        id=row[0],
-        name=row[1],
-        owner_name=row[2],
-        import_path=row[3],
-        state_type=row[4],
-        state_name=row[5],
-        state_message=row[6],
-        run_count=row[7],
-        created=row[8],
-        start_time=row[9],
-        end_time=row[10],
-        process_id=row[11],
+        **_run_fields(row),
         flow_run_id=row[12],
         tags=tuple(_loads(row[13]) or ()),
     )

@@ -34,9 +34,12 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "HOST",
@@ -196,7 +199,28 @@ class _WebhookHTTPServer(http.server.ThreadingHTTPServer):
         super().handle_error(request, client_address)
 
 
-class SlackWebhookServer:
+class _Server:
+    """``with Server() as server:`` starts it and stops it, whatever happens inside."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class SlackWebhookServer(_Server):
     """An HTTP server on 127.0.0.1 that answers like a Slack incoming webhook, from a script.
 
     Each request gets the next answer of the script (see :data:`ScriptItem`), then ``default``
@@ -280,17 +304,6 @@ class SlackWebhookServer:
             thread.join(timeout=5)
         self._httpd = self._thread = None
 
-    def __enter__(self) -> SlackWebhookServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 # -- SMTP --------------------------------------------------------------------------------------
 
@@ -363,7 +376,7 @@ class _SMTPHandler:
         return "250 Message accepted for delivery"
 
 
-class SMTPServer:
+class SMTPServer(_Server):
     """An SMTP server on 127.0.0.1 (aiosmtpd in a thread) with TLS from a throwaway CA.
 
     ``security``:
@@ -501,17 +514,6 @@ class SMTPServer:
             controller.stop()
         if tempdir is not None:
             shutil.rmtree(tempdir, ignore_errors=True)
-
-    def __enter__(self) -> SMTPServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any

@@ -31,19 +31,26 @@ etl()
 """
 
 
+def job_environment(tmp_path: Path, webhook_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a job process: its own home, the Slack rule, the local webhook."""
+    config = tmp_path / "flowhook.toml"
+    config.write_text(textwrap.dedent(SLACK_RULE))
+    return {
+        **os.environ,
+        "FLOWHOOK_HOME": str(tmp_path / "home"),
+        "FLOWHOOK_CONFIG": str(config),
+        "SLACK_WEBHOOK_URL": webhook_url,
+        **extra,
+    }
+
+
 @pytest.mark.slow
 def test_watch_delivers_what_a_killed_process_left_exactly_once(
     tmp_path: Path, slack_webhook_server
 ) -> None:
-    config = tmp_path / "flowhook.toml"
-    config.write_text(textwrap.dedent(SLACK_RULE))
-    env = {
-        **os.environ,
-        "FLOWHOOK_HOME": str(tmp_path / "home"),
-        "FLOWHOOK_CONFIG": str(config),
-        "SLACK_WEBHOOK_URL": slack_webhook_server.url,
-        "FLOWHOOK_DELIVERY_BACKOFF_SECONDS": "0.05",
-    }
+    env = job_environment(
+        tmp_path, slack_webhook_server.url, FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05"
+    )
     script = tmp_path / "job.py"
     script.write_text(textwrap.dedent(JOB))
     job = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
@@ -83,19 +90,12 @@ def test_watch_delivers_what_a_killed_process_left_exactly_once(
 def test_a_process_exiting_right_after_a_failure_drains_its_notifications(
     tmp_path: Path, slack_webhook_server
 ) -> None:
-    config = tmp_path / "flowhook.toml"
-    config.write_text(textwrap.dedent(SLACK_RULE))
     script = tmp_path / "job.py"
     script.write_text(
         "from flowhook import flow\n"
         "flow(name='etl-x', flow_run_name='quick')(lambda: 1 / 0)(return_state=True)\n"
     )
-    env = {
-        **os.environ,
-        "FLOWHOOK_HOME": str(tmp_path / "home"),
-        "FLOWHOOK_CONFIG": str(config),
-        "SLACK_WEBHOOK_URL": slack_webhook_server.url,
-    }
+    env = job_environment(tmp_path, slack_webhook_server.url)
     done = subprocess.run(
         [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=30
     )

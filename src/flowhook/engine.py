@@ -29,6 +29,7 @@ from . import context
 from .cancellation import SigtermCanceller, track, untrack
 from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futures
 from .hooks import call_isolated, hook_name, resolve_awaitable
+from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import ParameterValidationError, bind_arguments, coerce_arguments
 from .plugins import plugin_manager
@@ -577,7 +578,7 @@ class _FlowCall:
         bound = bind_arguments(flow.signature, args, kwargs, f"flow {flow.name!r}")
         parent = context.current.get()
         parent_flow_run_id, parent_task_run_id = _parent_ids(parent)
-        run_id = uuid.uuid4()
+        run_id = new_run_id()
         run = FlowRun(
             id=run_id,
             name=_run_name(flow, flow.flow_run_name, bound.arguments, generated_name),
@@ -636,7 +637,7 @@ def _new_task_run(
     task: Task[..., Any], bound: inspect.BoundArguments, parent: context.RunContext | None
 ) -> tuple[TaskRun, context.RunContext]:
     flow_run_id, _ = _parent_ids(parent)
-    run_id = uuid.uuid4()
+    run_id = new_run_id()
     run = TaskRun(
         id=run_id,
         name=_run_name(

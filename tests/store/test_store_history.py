@@ -8,6 +8,7 @@ import logging
 import sqlite3
 import stat
 import sys
+import time
 import types
 import uuid
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 import flowhook.store
 from flowhook import flow, states, task
 from flowhook.store import SCHEMA_VERSION, SQLiteStore, open_store, recorder
-from flowhook.store.sqlite import _event_row
+from flowhook.store.sqlite import _INSERT_EVENT, _event_row, _state_columns
 from flowhook_hookspec.notify import MASK, Secret, as_secret
 from flowhook_hookspec.serde import converter
 
@@ -104,7 +105,9 @@ def test_history_of_a_flow_with_tasks_retries_and_a_failure(flowhook_home: Path)
 
 def test_a_completed_state_whose_result_is_an_exception_records_no_exception() -> None:
     state = states.Completed(data=ValueError(SECRET))
-    row = _event_row("task", "r", "r", state, None)
+    row = _event_row(
+        "task", "r", "r", [_state_columns(states.Pending(), None), _state_columns(state, None)]
+    )
     assert SECRET not in repr(row)
 
 
@@ -129,15 +132,23 @@ def test_event_columns_are_the_converters_form_of_the_state(tmp_path: Path, stat
     try:
         store._write(
             lambda conn: conn.execute(
-                "INSERT INTO state_events (run_id, run_kind, history_id, type, name, message, "
-                "timestamp, scheduled_time, exception_type, exception_message, traceback) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                _event_row("flow", run_id, run_id, state, None),
+                _INSERT_EVENT, _event_row("flow", run_id, run_id, [_state_columns(state, None)])
             )
         )
         [event] = store.events(run_id, run_id)
+        # The same state packed as an earlier state of a row reads back the same.
+        store._write(
+            lambda conn: conn.execute(
+                _INSERT_EVENT,
+                _event_row("flow", "other", "other", [_state_columns(state, None)] * 2),
+            )
+        )
+        packed, last = store.events("other", "other")
     finally:
         store.close()
+    assert packed.state == last.state
+    packed.state["run_id"] = run_id
+    assert packed.state == event.state
     expected = converter.unstructure(state)
     expected["run_id"] = run_id
     assert event.state == expected
@@ -170,7 +181,10 @@ def test_running_is_durable_before_the_body_and_everything_before_the_call_retur
     # No flush, another connection: the call has returned, so every event is in the file.
     [(flow_state,)] = read(flowhook_home, "SELECT state_name FROM flow_runs")
     assert flow_state == "Completed"
-    [(events,)] = read(flowhook_home, "SELECT count(*) FROM state_events")
+    [(events,)] = read(
+        flowhook_home,
+        "SELECT count(*) + coalesce(sum(json_array_length(earlier)), 0) FROM state_events",
+    )
     assert events == 3 + 50 * 3
     assert read(flowhook_home, "SELECT DISTINCT state_name FROM task_runs") == [("Completed",)]
 
@@ -351,3 +365,75 @@ def test_the_import_path_of_a_flow_run_with_python_m(monkeypatch, spec_name, exp
 
     job.__module__, job.__qualname__ = "__main__", "job"
     assert recorder.import_path(flow(job)) == expected
+
+
+def test_a_version_1_database_is_upgraded_and_its_events_still_read(flowhook_home: Path) -> None:
+    """Schema 2 packs a run's states of one batch into one row; rows written by schema 1 (one
+    state each) read as before, and new runs are recorded next to them."""
+    from flowhook.store.sqlite import MIGRATIONS
+
+    conn = sqlite3.connect(database(flowhook_home))
+    for statement in MIGRATIONS[0]:
+        conn.execute(statement)
+    conn.executemany(
+        "INSERT INTO state_events (run_id, run_kind, history_id, type, name, timestamp) "
+        "VALUES ('old', 'flow', 'old', ?, ?, ?)",
+        [("PENDING", "Pending", 1.0), ("RUNNING", "Running", 2.0), ("COMPLETED", "Completed", 3.0)],
+    )
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+
+    @task
+    def step() -> int:
+        return 1
+
+    @flow
+    def pipeline() -> int:
+        return step()
+
+    state = pipeline(return_state=True)
+    store = open_store()
+    try:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert [e.name for e in store.events("old", "old")] == ["Pending", "Running", "Completed"]
+        history = store.history(str(state.run_id))
+        assert store.count_events() == 3 + 3 + 3
+    finally:
+        store.close()
+    assert [(e.run_id == str(state.run_id), e.name) for e in history] == [
+        (True, "Pending"),
+        (True, "Running"),
+        (False, "Pending"),
+        (False, "Running"),
+        (False, "Completed"),
+        (True, "Completed"),
+    ]
+
+
+def test_a_short_task_run_is_one_event_row_holding_its_three_states(flowhook_home: Path) -> None:
+    @task
+    def step(i: int) -> int:
+        return i
+
+    @flow
+    def pipeline() -> None:
+        for i in range(20):
+            step(i)
+
+    pipeline()
+    rows = read(
+        flowhook_home,
+        "SELECT name, json_array_length(earlier) FROM state_events WHERE run_kind = 'task'",
+    )
+    assert rows == [("Completed", 2)] * 20
+    store = open_store()
+    try:
+        [task_run, *_] = store.task_runs(read(flowhook_home, "SELECT id FROM flow_runs")[0][0])
+        events = store.events(task_run.id, task_run.flow_run_id)
+        assert [e.name for e in events] == ["Pending", "Running", "Completed"]
+        assert events[0].state["timestamp"] <= events[1].state["timestamp"]
+        report = store.prune(time.time() + 1)
+    finally:
+        store.close()
+    assert report.events == 3 + 20 * 3  # pruning counts states, not rows

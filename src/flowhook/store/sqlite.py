@@ -567,37 +567,27 @@ class SQLiteStore:
         updates: dict[RunKindName, dict[int, tuple[Any, ...]]] = {"flow": {}, "task": {}}
         #: Per run, in the order runs first appear: (kind, run id, history id, its states).
         run_events: dict[int, tuple[RunKindName, str, str, list[tuple[Any, ...]]]] = {}
+        #: Per run, its last transition in the batch: the run row's new current state.
+        last: dict[int, Transition] = {}
         hook_errors: list[tuple[Any, ...]] = []
         outbox: list[tuple[Any, ...]] = []
         beat: Beat | None = None
         ids: dict[int, str] = {}
         for item in batch:
             if isinstance(item, Transition):
-                kind, uuid, history_uuid, state, run_count, start, end, tb = item
+                kind, uuid, history_uuid, state, _, _, _, tb = item
                 key = id(uuid)
-                run_id = ids.get(key)
-                if run_id is None:
-                    run_id = ids[key] = str(uuid)
-                history_id = ids.get(id(history_uuid))
-                if history_id is None:
-                    history_id = ids[id(history_uuid)] = str(history_uuid)
                 packed = run_events.get(key)
                 if packed is None:
+                    run_id = ids.get(key)
+                    if run_id is None:
+                        run_id = ids[key] = str(uuid)
+                    history_id = ids.get(id(history_uuid))
+                    if history_id is None:
+                        history_id = ids[id(history_uuid)] = str(history_uuid)
                     packed = run_events[key] = (kind, run_id, history_id, [])
                 packed[3].append(_state_columns(state, tb))
-                columns = (
-                    state.type,
-                    state.name,
-                    state.message,
-                    run_count,
-                    None if start is None else start.timestamp(),
-                    None if end is None else end.timestamp(),
-                )
-                row = fresh[kind].get(key)
-                if row is not None:
-                    row[-6:] = columns
-                else:
-                    updates[kind][key] = (*columns, run_id)
+                last[key] = item
             elif isinstance(item, NewRun):
                 row = _new_run_row(item)
                 ids[id(item.id)] = row[0]
@@ -623,6 +613,20 @@ class SQLiteStore:
             else:
                 beat = item
 
+        for key, (kind, _, _, state, run_count, start, end, _) in last.items():
+            columns = (
+                state.type,
+                state.name,
+                state.message,
+                run_count,
+                None if start is None else start.timestamp(),
+                None if end is None else end.timestamp(),
+            )
+            row = fresh[kind].get(key)
+            if row is not None:
+                row[-6:] = columns
+            else:
+                updates[kind][key] = (*columns, run_events[key][1])
         events = [_event_row(*packed) for packed in run_events.values()]
 
         def apply(conn: sqlite3.Connection) -> None:

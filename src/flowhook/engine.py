@@ -31,9 +31,10 @@ from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futur
 from .hooks import call_isolated, hook_name, resolve_awaitable
 from .ids import new_run_id
 from .naming import generated_name, render_run_name
-from .parameters import ParameterValidationError, bind_arguments, coerce_arguments
-from .plugins import plugin_manager
+from .parameters import ParameterValidationError, bind_arguments, call_bound, coerce_arguments
+from .plugins import implemented_hooks, plugin_manager
 from .retries import condition_allows_retry, retry_delay
+from .runnables import HOOK_ATTRIBUTES
 from .runners import ThreadPoolTaskRunner
 from .timeouts import RunTimeout, Watchdog
 from .transactions import stage_completed
@@ -59,6 +60,21 @@ EVENT_BY_TYPE: dict[StateType, str] = {
     StateType.CRASHED: "crashed",
 }
 
+#: The attribute of the run's own hook list that each state type fires (read on every transition).
+_HOOKS_BY_TYPE: dict[StateType, str] = {
+    type_: HOOK_ATTRIBUTES[event] for type_, event in EVENT_BY_TYPE.items()
+}
+
+# The hot path compares state types about ten times per task run, and on Python 3.11 reading a
+# member off an enum class (``StateType.RUNNING``) costs several times a module global: hence
+# these names. They are the members themselves, compared with ``is``.
+_RUNNING = StateType.RUNNING
+_COMPLETED = StateType.COMPLETED
+_FAILED = StateType.FAILED
+_CRASHED = StateType.CRASHED
+_CANCELLING = StateType.CANCELLING
+_CANCELLED = StateType.CANCELLED
+
 #: Called after each transition is recorded and before hooks fire: ``observer(kind, owner, run,
 #: old_state, new_state)``. The store registers itself here; observers must not raise.
 TransitionObserver = Callable[["RunKind", Any, Any, "State | None", State], None]
@@ -73,15 +89,20 @@ class RunKind(NamedTuple):
     run_argument: str  # "flow_run" or "task_run"
     state_change_hook: str
     entered_hooks: Mapping[str, str]
+    #: Every plugin hook a transition of this kind of run may dispatch.
+    plugin_hooks: frozenset[str]
 
     @classmethod
     def named(cls, subject: str) -> RunKind:
+        state_change_hook = f"on_{subject}_run_state_change"
+        entered_hooks = {event: f"on_{subject}_run_{event}" for event in EVENT_BY_TYPE.values()}
         return cls(
             label=subject.title(),
             owner_argument=subject,
             run_argument=f"{subject}_run",
-            state_change_hook=f"on_{subject}_run_state_change",
-            entered_hooks={event: f"on_{subject}_run_{event}" for event in EVENT_BY_TYPE.values()},
+            state_change_hook=state_change_hook,
+            entered_hooks=entered_hooks,
+            plugin_hooks=frozenset({state_change_hook, *entered_hooks.values()}),
         )
 
 
@@ -127,22 +148,23 @@ def set_state(kind: RunKind, owner: Runnable[..., Any], run: Run, state: State) 
         )
     run.state = state
     history.append(state)
-    if state.type is StateType.RUNNING:
+    if state.type is _RUNNING:
         if run.start_time is None:
             run.start_time = state.timestamp
     elif state.type in FINAL_TYPES:
         run.end_time = state.timestamp
     for observer in observers:
         observer(kind, owner, run, old, state)
-    _fire_hooks(kind, owner, run, old, state)
-
-
-def _fire_hooks(
-    kind: RunKind, owner: Runnable[..., Any], run: Run, old: State | None, state: State
-) -> None:
-    pending = fire_hooks(kind, owner, run, old, state)
-    if pending is not None:
-        raise pending
+    # The hot path: most transitions have nothing to fire. Two lookups prove it (the run's own
+    # hooks for this state; the hooks plugins implement, cached until a plugin is registered or
+    # unregistered), so that such a transition never walks fire_hooks.
+    own_hooks = _HOOKS_BY_TYPE.get(state.type)
+    if (own_hooks is not None and getattr(owner, own_hooks)) or not kind.plugin_hooks.isdisjoint(
+        implemented_hooks()
+    ):
+        pending = fire_hooks(kind, owner, run, old, state)
+        if pending is not None:
+            raise pending
 
 
 def _no_hooks(event: str) -> list[Any]:
@@ -257,18 +279,19 @@ def _advance(
     ``guard`` is the flow run's lock: ``cancel_flow_run`` may move a flow run to Cancelling from
     another thread at any time, after which the run can only end Cancelled (or Crashed).
     """
-    with guard:
-        current = run.state
-        if current.type is StateType.CANCELLING and state.type not in (
-            StateType.CANCELLED,
-            StateType.CRASHED,
-        ):
-            state = states.Cancelled(current.message, run_id=run.id)
-        if state.type is StateType.CANCELLED and current.type is not StateType.CANCELLING:
-            # A run that ends Cancelled always passes Cancelling, so on_cancellation fires once.
-            set_state(kind, owner, run, states.Cancelling(state.message, run_id=run.id))
-        set_state(kind, owner, run, state)
-    if isinstance(run, TaskRun) and state.type is StateType.COMPLETED:
+    if guard is not _NO_GUARD:
+        with guard:
+            return _advance(kind, owner, run, state, _NO_GUARD)
+    # Here the guard is held, or there is none: a task run, on the hot path, which so never
+    # enters a context that does nothing.
+    current = run.state
+    if current.type is _CANCELLING and state.type not in (_CANCELLED, _CRASHED):
+        state = states.Cancelled(current.message, run_id=run.id)
+    if state.type is _CANCELLED and current.type is not _CANCELLING:
+        # A run that ends Cancelled always passes Cancelling, so on_cancellation fires once.
+        set_state(kind, owner, run, states.Cancelling(state.message, run_id=run.id))
+    set_state(kind, owner, run, state)
+    if isinstance(run, TaskRun) and state.type is _COMPLETED:
         stage_completed(owner, run)
     return state
 
@@ -288,10 +311,10 @@ def _call_body(
         return resolve_awaitable(_call_body_async(kind, owner, run, bound))  # type: ignore[no-any-return]
     try:
         if owner.timeout_seconds is None:
-            result = owner.fn(*bound.args, **bound.kwargs)
+            result = call_bound(owner.fn, bound, owner.positional_names)
         else:
             with Watchdog(owner.timeout_seconds):
-                result = owner.fn(*bound.args, **bound.kwargs)
+                result = call_bound(owner.fn, bound, owner.positional_names)
     except RunTimeout:
         return _timed_out_state(kind, owner, run)
     except Exception as exc:
@@ -304,7 +327,7 @@ async def _call_body_async(
 ) -> State:
     import asyncio
 
-    body = asyncio.ensure_future(owner.fn(*bound.args, **bound.kwargs))
+    body = asyncio.ensure_future(call_bound(owner.fn, bound, owner.positional_names))
     try:
         done, _ = await asyncio.wait({body}, timeout=owner.timeout_seconds)
     except BaseException:
@@ -391,7 +414,7 @@ def _attempts(
             assert state is not None
             if kind is FLOW and scope is not None and scope.futures:
                 yield _Drain(scope)
-            if state.type is StateType.FAILED:
+            if state.type is _FAILED:
                 retry = _retry_state(owner, run, state)
                 if retry is not None:
                     entered = _advance(kind, owner, run, retry, guard)
@@ -457,10 +480,7 @@ def _has_hooks(kind: RunKind, owner: Runnable[..., Any]) -> bool:
     """Whether any hook, the run's own or a plugin's, may fire for a run of ``owner``."""
     if any(owner._hook_list(event) for event in EVENT_BY_TYPE.values()):
         return True
-    manager = plugin_manager()
-    return any(
-        manager.callers(hook) for hook in (kind.state_change_hook, *kind.entered_hooks.values())
-    )
+    return not kind.plugin_hooks.isdisjoint(implemented_hooks())
 
 
 async def _drive_async(
@@ -633,29 +653,37 @@ async def run_flow_async(
     return call.outcome(state)
 
 
+def _default_task_run_name(task: Task[..., Any], run_id: uuid.UUID) -> str:
+    return f"{task.name}-{run_id.hex[:8]}"
+
+
 def _new_task_run(
     task: Task[..., Any], bound: inspect.BoundArguments, parent: context.RunContext | None
 ) -> tuple[TaskRun, context.RunContext]:
     flow_run_id, _ = _parent_ids(parent)
     run_id = new_run_id()
+    if task.task_run_name is None:  # the common case, on the hot path: no template to render
+        name = _default_task_run_name(task, run_id)
+    else:
+        name = _run_name(
+            task,
+            task.task_run_name,
+            bound.arguments,
+            lambda: _default_task_run_name(task, run_id),
+        )
     run = TaskRun(
         id=run_id,
-        name=_run_name(
-            task, task.task_run_name, bound.arguments, lambda: f"{task.name}-{run_id.hex[:8]}"
-        ),
+        name=name,
         state=states.Pending(run_id=run_id),
         parameters=bound.arguments,
         tags=task.tags,
         task_name=task.name,
         flow_run_id=flow_run_id,
     )
-    run_context = context.RunContext(
-        flow=parent.flow if parent else None,
-        flow_run=parent.flow_run if parent else None,
-        task=task,
-        task_run=run,
-        scope=parent.scope if parent else None,
-    )
+    if parent is None:
+        run_context = context.RunContext(task=task, task_run=run)
+    else:
+        run_context = context.RunContext(parent.flow, parent.flow_run, task, run, parent.scope)
     return run, run_context
 
 

@@ -22,6 +22,7 @@ _VERSION_4_RFC_VARIANT = (0x4 << 76) | (0x2 << 62)
 _random_bits = random.getrandbits
 _new = object.__new__
 _set = object.__setattr__
+_UNKNOWN = SafeUUID.unknown  # an enum member read off its class costs as much as the rest
 
 
 def new_run_id() -> UUID:
@@ -29,5 +30,5 @@ def new_run_id() -> UUID:
     run_id = _new(UUID)
     # UUID(int=...) re-checks the range and bits it was just given: a third of the cost.
     _set(run_id, "int", _random_bits(128) & _VERSION_AND_VARIANT_MASK | _VERSION_4_RFC_VARIANT)
-    _set(run_id, "is_safe", SafeUUID.unknown)
+    _set(run_id, "is_safe", _UNKNOWN)
     return run_id

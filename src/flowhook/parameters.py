@@ -48,6 +48,20 @@ def bind_arguments(
     return bound
 
 
+def call_bound(
+    fn: Callable[..., Any], bound: inspect.BoundArguments, simple: tuple[str, ...] | None
+) -> Any:
+    """Call ``fn`` with the arguments of ``bound``.
+
+    ``simple`` is :func:`positional_names` of the signature: then every argument is bound, in
+    the signature's order, and passing the values positionally is the call ``bound.args`` would
+    make, without walking the signature (on the hot path of every task run).
+    """
+    if simple is not None:
+        return fn(*bound.arguments.values())
+    return fn(*bound.args, **bound.kwargs)
+
+
 def resolve_type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     """The function's parameter type hints; unresolvable annotations are skipped, not fatal."""
     try:

@@ -3,8 +3,8 @@
 pluggy keeps the registry and validates implementations against the specs. Dispatch is ours:
 pluggy stops at the first implementation that raises, and a broken plugin must never break a
 run, so each implementation is called on its own (see :func:`flowhook.hooks.call_isolated`).
-The callers of each hook are computed once and cached until a plugin is (un)registered, so a
-hook that nobody implements costs one dictionary lookup.
+The callers of each hook, and the set of hooks implemented at all, are computed once and cached
+until a plugin is (un)registered, so a hook that nobody implements costs one lookup.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ class PluginManager:
         )
         self._lock = threading.RLock()
         self._callers: dict[str, tuple[HookCaller, ...]] = {}
+        self._implemented: frozenset[str] | None = None
         self._infos: dict[str, PluginInfo] = {}
         self._entrypoints_pending = load_entrypoints
 
@@ -166,7 +167,7 @@ class PluginManager:
             self._pm.unregister(plugin)
             raise
         self._infos[info.name] = attrs.evolve(info, hooks=hooks)
-        self._callers = {}
+        self._forget_callers()
         return info.name
 
     def _check_hooks(self, plugin: object, name: str) -> tuple[str, ...]:
@@ -192,7 +193,12 @@ class PluginManager:
                 raise KeyError(f"no plugin named {name!r} is registered")
             self._pm.unregister(name=name)
             self._infos.pop(name, None)
-            self._callers = {}
+            self._forget_callers()
+
+    def _forget_callers(self) -> None:
+        """Drop the caches of dispatch: the set of plugins changed (the lock is held)."""
+        self._callers = {}
+        self._implemented = None
 
     def list(self) -> list[PluginInfo]:
         """Every plugin seen, registered or not, sorted by name."""
@@ -226,6 +232,25 @@ class PluginManager:
             callers = dict(self._callers)
             callers[hook] = found
             self._callers = callers
+            return found
+
+    def implemented(self) -> frozenset[str]:
+        """The names of the hooks that at least one registered plugin implements.
+
+        The engine asks on every transition, to skip dispatch when no plugin listens.
+        """
+        found = self._implemented
+        if found is None:
+            found = self._build_implemented()
+        return found
+
+    def _build_implemented(self) -> frozenset[str]:
+        self.load_entrypoints()
+        with self._lock:
+            found = frozenset(
+                name for name, caller in vars(self._pm.hook).items() if caller.get_hookimpls()
+            )
+            self._implemented = found
             return found
 
     def dispatch(self, hook: str, arguments: Mapping[str, Any]) -> BaseException | None:
@@ -262,6 +287,16 @@ def plugin_manager() -> PluginManager:
             if _manager is None:
                 _manager = PluginManager()
     return _manager
+
+
+def implemented_hooks() -> frozenset[str]:
+    """The hooks that at least one plugin of the process-wide manager implements.
+
+    The engine asks on every transition: once cached, this is one call, without the lock.
+    """
+    manager = _manager or plugin_manager()
+    found = manager._implemented
+    return found if found is not None else manager.implemented()
 
 
 def set_plugin_manager(manager: PluginManager | None) -> PluginManager | None:

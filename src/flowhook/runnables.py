@@ -43,7 +43,8 @@ class CommonOptions(TypedDict, total=False):
     on_crashed: list[StateHook]
 
 
-_HOOK_ATTRIBUTES = {
+#: The attribute holding each event's hook list: ``on_<event>_hooks``.
+HOOK_ATTRIBUTES = {
     event: f"on_{event}_hooks"
     for event in (
         "running",
@@ -179,7 +180,7 @@ class Runnable(Generic[P, R]):
         return attrs.evolve(self, **changes)
 
     def _hook_list(self, event: str) -> list[StateHook]:
-        hooks: list[StateHook] = getattr(self, _HOOK_ATTRIBUTES[event])
+        hooks: list[StateHook] = getattr(self, HOOK_ATTRIBUTES[event])
         return hooks
 
     def _add_hook(self, event: str, hook: HookT, arguments: tuple[str, ...] | None = None) -> HookT:

@@ -8,6 +8,7 @@ happened: ``AwaitingRetry`` is a ``SCHEDULED`` state, ``Retrying`` is a ``RUNNIN
 from __future__ import annotations
 
 import enum
+import functools
 from datetime import datetime, timezone
 from typing import Any, Protocol
 from uuid import UUID
@@ -95,8 +96,9 @@ def is_legal_transition(old: StateType | None, new: StateType) -> bool:
     return new in LEGAL_TRANSITIONS[old]
 
 
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
+#: The current time in UTC. A partial, not a function: every state is stamped with it, and a
+#: partial calls ``datetime.now`` without a Python frame of its own.
+_now = functools.partial(datetime.now, timezone.utc)
 
 
 @attrs.frozen(repr=False)

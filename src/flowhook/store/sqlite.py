@@ -622,9 +622,9 @@ class SQLiteStore:
                 None if start is None else start.timestamp(),
                 None if end is None else end.timestamp(),
             )
-            row = fresh[kind].get(key)
-            if row is not None:
-                row[-6:] = columns
+            fresh_row = fresh[kind].get(key)
+            if fresh_row is not None:
+                fresh_row[-6:] = columns
             else:
                 updates[kind][key] = (*columns, run_events[key][1])
         events = [_event_row(*packed) for packed in run_events.values()]

@@ -1,0 +1,242 @@
+"""The engine's hot path skips hook dispatch when nothing listens, and calls bodies without
+walking their signature. These tests prove the shortcuts see every change a user can make:
+hooks added to a task after it ran, plugins registered or unregistered while runs go on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+import flowhook
+from flowhook import engine, flow, hookimpl, task
+from flowhook.plugins import PluginManager
+from flowhook.testing.recorder import HookRecorder
+
+
+def test_a_hook_added_after_a_task_ran_fires_on_its_next_run(calls) -> None:
+    @task
+    def work() -> int:
+        return 1
+
+    assert work() == 1
+    work.on_completion(calls.hook("done"))
+    work.on_running(calls.hook("running"))
+    assert work() == 1
+    assert calls == [("running", "Running", 1), ("done", "Completed", 1)]
+
+
+def test_a_hook_added_between_two_task_runs_of_one_flow_run_fires_on_the_second(calls) -> None:
+    @task
+    def work(n: int) -> int:
+        return n
+
+    @flow
+    def pipeline() -> list[int]:
+        first = work(1)
+        work.on_completion(calls.hook("done"))
+        return [first, work(2)]
+
+    assert pipeline() == [1, 2]
+    assert calls == [("done", "Completed", 1)]
+
+
+def test_a_failure_hook_added_after_a_task_ran_fires_on_its_next_failure(calls) -> None:
+    @task
+    def boom() -> None:
+        raise ValueError("no")
+
+    assert boom(return_state=True).is_failed()
+    boom.on_failure(calls.hook("failed"))
+    assert boom(return_state=True).is_failed()
+    assert calls == [("failed", "Failed", 1)]
+
+
+def test_a_hook_list_assigned_after_a_run_fires(calls) -> None:
+    @task
+    def work() -> int:
+        return 1
+
+    work()
+    work.on_completion_hooks = [calls.hook("assigned")]
+    work()
+    assert calls == [("assigned", "Completed", 1)]
+
+
+def test_with_options_hooks_fire_on_the_copy_only(calls) -> None:
+    @task
+    def work() -> int:
+        return 1
+
+    work()
+    copy = work.with_options(on_completion=[calls.hook("copy")])
+    work()
+    assert calls == []
+    copy()
+    assert calls == [("copy", "Completed", 1)]
+
+
+def test_a_plugin_registered_after_runs_started_sees_the_next_transitions(
+    plugin_manager: PluginManager,
+) -> None:
+    @task
+    def work() -> int:
+        return 1
+
+    work()  # a run with no plugin: dispatch is skipped
+    recorder = HookRecorder()
+    plugin_manager.register(recorder, name="late")
+    work()
+    assert recorder.state_names("on_task_run_state_change") == ["Pending", "Running", "Completed"]
+    recorder.assert_called("on_task_run_completion", times=1)
+
+
+def test_a_plugin_registered_during_a_run_sees_that_runs_later_transitions(
+    plugin_manager: PluginManager,
+) -> None:
+    recorder = HookRecorder()
+
+    @task
+    def work() -> int:
+        if "mid-run" not in {info.name for info in plugin_manager.list()}:
+            plugin_manager.register(recorder, name="mid-run")
+        return 1
+
+    @flow
+    def pipeline() -> int:
+        return work() + work()
+
+    assert pipeline() == 2
+    # From the first task run's Completed on: the rest of that run, all of the next, the flow's end.
+    assert recorder.state_names("on_task_run_state_change") == [
+        "Completed",
+        "Pending",
+        "Running",
+        "Completed",
+    ]
+    assert recorder.state_names("on_flow_run_state_change") == ["Completed"]
+    recorder.assert_called("on_task_run_completion", times=2)
+    recorder.assert_called("on_flow_run_completion", times=1)
+
+
+def test_a_plugin_unregistered_stops_seeing_transitions(plugin_manager: PluginManager) -> None:
+    recorder = HookRecorder()
+    plugin_manager.register(recorder, name="leaving")
+
+    @task
+    def work() -> int:
+        return 1
+
+    @task
+    def leave() -> int:
+        plugin_manager.unregister("leaving")
+        return 2
+
+    @flow
+    def pipeline() -> int:
+        return work() + leave() + work()
+
+    assert pipeline() == 4
+    assert recorder.state_names("on_task_run_state_change") == [
+        "Pending",
+        "Running",
+        "Completed",
+        "Pending",
+        "Running",
+    ]
+    assert recorder.state_names("on_flow_run_state_change") == ["Pending", "Running"]
+    recorder.clear()
+    work()
+    assert recorder.calls == []
+
+
+def test_a_plugin_implementing_only_a_per_state_hook_is_called(
+    plugin_manager: PluginManager,
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    class FailuresOnly:
+        @hookimpl
+        def on_task_run_failure(self, task_run: Any, state: Any) -> None:
+            seen.append((task_run.task_name, state.name))
+
+    plugin_manager.register(FailuresOnly(), name="failures")
+
+    @task
+    def fine() -> int:
+        return 1
+
+    @task(retries=1)
+    def boom() -> None:
+        raise ValueError("no")
+
+    fine()
+    assert boom(return_state=True).is_failed()
+    assert seen == [("boom", "Failed")]
+
+
+def test_implemented_hooks_follow_registration(plugin_manager: PluginManager) -> None:
+    assert "on_task_run_completion" not in plugin_manager.implemented()
+    plugin_manager.register(HookRecorder(), name="recorder")
+    assert "on_task_run_completion" in plugin_manager.implemented()
+    assert flowhook.plugins.implemented_hooks() == plugin_manager.implemented()
+    plugin_manager.unregister("recorder")
+    assert "on_task_run_completion" not in plugin_manager.implemented()
+
+
+def test_observers_see_every_transition_of_a_run_without_hooks() -> None:
+    seen: list[tuple[str, str | None, str]] = []
+
+    def observe(kind: Any, owner: Any, run: Any, old: Any, new: Any) -> None:
+        seen.append((kind.owner_argument, old and old.name, new.name))
+
+    @task
+    def work() -> int:
+        return 1
+
+    engine.observers.append(observe)
+    try:
+        work()
+    finally:
+        engine.observers.remove(observe)
+    assert seen == [
+        ("task", None, "Pending"),
+        ("task", "Pending", "Running"),
+        ("task", "Running", "Completed"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs"),
+    [((1, "b"), {}), ((), {"label": "b", "number": 1}), ((1,), {"label": "b"})],
+)
+def test_arguments_reach_the_body_in_every_call_form(
+    args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> None:
+    @task
+    def pair(number: int, label: str) -> tuple[int, str]:
+        return number, label
+
+    assert pair(*args, **kwargs) == (1, "b")
+
+
+def test_coerced_arguments_reach_the_body() -> None:
+    @task
+    def double(number: int) -> int:
+        return number * 2
+
+    assert double("21") == 42
+
+
+def test_the_default_task_run_name_is_the_task_name_and_the_run_id() -> None:
+    @task
+    def unnamed() -> Any:
+        return flowhook.get_run_context().task_run
+
+    @task(task_run_name="run-{number}")
+    def named(number: int) -> Any:
+        return flowhook.get_run_context().task_run
+
+    run = unnamed()
+    assert run.name == f"unnamed-{run.id.hex[:8]}"
+    assert named(7).name == "run-7"

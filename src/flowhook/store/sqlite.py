@@ -264,11 +264,15 @@ def _state_columns(state: State, tb: str | None) -> tuple[Any, ...]:
     )
 
 
+#: JSON without spaces, from one encoder made once (``json.dumps`` makes one per call).
+_compact_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
 def _event_row(
     kind: RunKindName, run_id: str, history_id: str, states: list[tuple[Any, ...]]
 ) -> tuple[Any, ...]:
     """The state_events row of one run's consecutive ``states`` (as :func:`_state_columns`)."""
-    earlier = json.dumps(states[:-1]) if len(states) > 1 else None
+    earlier = _compact_json(states[:-1]) if len(states) > 1 else None
     return (run_id, kind, history_id, *states[-1], earlier)
 
 

@@ -18,6 +18,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -153,11 +154,13 @@ def main() -> None:
     tiny = args.size == "tiny"
     if tiny:
         os.environ.setdefault("BENCH_REPEATS", "1")
-    home = Path(os.environ.get("BENCH_HOME", HERE / "results" / "home"))
-    home.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for label, workload, full_size, tiny_size, env in CASES:
-        result = run_case(workload, tiny_size if tiny else full_size, env, home)
+        # A fresh database for each case: the store's cost grows with the size of the database
+        # (each run's id is a random insert into an index), so a reused one would make every
+        # benchmark run slower than the last.
+        with tempfile.TemporaryDirectory(prefix="flowhook-bench-") as home:
+            result = run_case(workload, tiny_size if tiny else full_size, env, Path(home))
         rows.append({"case": label, **result})
         floor = result["floor"]
         for key, value in result["figures"].items():

@@ -19,7 +19,6 @@ def test_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
         [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--size", "tiny", "--json", str(out)],
         capture_output=True,
         text=True,
-        env={**__import__("os").environ, "BENCH_HOME": str(tmp_path / "home")},
     )
     assert done.returncode == 0, done.stderr
     rows = json.loads(out.read_text())

@@ -13,7 +13,7 @@ import logging
 import signal
 import time
 import uuid
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -325,24 +325,38 @@ def _call_body(
 async def _call_body_async(
     kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
 ) -> State:
-    import asyncio
-
-    body = asyncio.ensure_future(call_bound(owner.fn, bound, owner.positional_names))
+    body = call_bound(owner.fn, bound, owner.positional_names)
     try:
-        done, _ = await asyncio.wait({body}, timeout=owner.timeout_seconds)
-    except BaseException:
-        body.cancel()
-        raise
-    if not done:
-        body.cancel()
-        with contextlib.suppress(BaseException):
-            await body
-        return _timed_out_state(kind, owner, run)
-    try:
-        result = body.result()
+        if owner.timeout_seconds is None:
+            # Awaited right here: a task of its own would be cancelled with this one just the
+            # same, and would double the event loop's work per task run.
+            finished, result = True, await body
+        else:
+            finished, result = await _await_within(body, owner.timeout_seconds)
     except Exception as exc:
         return _failure_state(kind, run, exc)
+    if not finished:
+        return _timed_out_state(kind, owner, run)
     return _result_to_state(kind, run, result)
+
+
+async def _await_within(body: Awaitable[Any], seconds: float) -> tuple[bool, Any]:
+    """``(True, result)`` of ``body``; ``(False, None)`` when it did not finish within
+    ``seconds`` and was cancelled. The body's own exception propagates."""
+    import asyncio
+
+    future = asyncio.ensure_future(body)
+    try:
+        done, _ = await asyncio.wait({future}, timeout=seconds)
+    except BaseException:
+        future.cancel()
+        raise
+    if not done:
+        future.cancel()
+        with contextlib.suppress(BaseException):
+            await future
+        return False, None
+    return True, future.result()
 
 
 def _cancelled_before(scope: context.FlowScope | None, run: Run) -> State | None:
@@ -478,7 +492,7 @@ def _wait(request: _Wait) -> None:
 
 def _has_hooks(kind: RunKind, owner: Runnable[..., Any]) -> bool:
     """Whether any hook, the run's own or a plugin's, may fire for a run of ``owner``."""
-    if any(owner._hook_list(event) for event in EVENT_BY_TYPE.values()):
+    if any(getattr(owner, hooks) for hooks in _HOOKS_BY_TYPE.values()):
         return True
     return not kind.plugin_hooks.isdisjoint(implemented_hooks())
 

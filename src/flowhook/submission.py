@@ -47,14 +47,21 @@ def submit_task(
         variables = contextvars.copy_context()
     finally:
         context.current.reset(token)
-    outer: concurrent.futures.Future[State] = concurrent.futures.Future()
-    future = TaskRunFuture(task, run, outer)
     upstream = [*find_futures(bound.arguments), *wait_for]
 
+    def work() -> State:
+        return variables.run(_run_submitted, task, run, bound, run_context, upstream)
+
+    if not upstream:  # the common case: the runner's own future is the run's
+        future = TaskRunFuture(task, run, scope.task_runner.submit(work))
+        with scope.lock:
+            scope.futures.append(future)
+        return future
+    outer: concurrent.futures.Future[State] = concurrent.futures.Future()
+    future = TaskRunFuture(task, run, outer)
+
     def start() -> None:
-        inner = scope.task_runner.submit(
-            lambda: variables.run(_run_submitted, task, run, bound, run_context, upstream)
-        )
+        inner = scope.task_runner.submit(work)
         inner.add_done_callback(lambda done: _copy_outcome(done, outer))
 
     with scope.lock:

@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +93,20 @@ def run_case(workload: str, size: int, env: dict[str, str], home: Path) -> dict[
 
 
 def import_time(repeats: int) -> dict[str, float]:
-    """Wall time of ``import flowhook`` in a fresh interpreter, minus that of an empty one."""
+    """Time of ``import flowhook`` in a fresh interpreter, as ``python -X importtime`` reports it
+    (the interpreter's own start, which varies more than the import, is left out)."""
 
-    def timed(code: str) -> float:
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", code], check=True)
-        return time.perf_counter() - started
+    def timed() -> float:
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", "import flowhook"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        last = done.stderr.strip().splitlines()[-1]  # "import time: self | cumulative | flowhook"
+        return int(last.split("|")[1]) / 1e3
 
-    flowhook = statistics.median(timed("import flowhook") for _ in range(repeats))
-    empty = statistics.median(timed("pass") for _ in range(repeats))
-    return {"import_ms": (flowhook - empty) * 1e3}
+    return {"import_ms": statistics.median(timed() for _ in range(repeats))}
 
 
 def compare_with_prefect(python: str, size: int, rows: list[dict[str, Any]]) -> dict[str, Any]:

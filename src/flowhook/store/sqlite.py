@@ -176,6 +176,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # traceback]. A short task run costs one event row instead of three (SQLite inserts,
         # at ~5-8 us a row, were most of the store's cost per task run).
         "ALTER TABLE state_events ADD COLUMN earlier TEXT",
+        # And a task run created and ended within one batch (most of them) keeps its states, in
+        # the same form, in its own row's ``states``: no event row at all. Its later states, if
+        # any, are event rows as for every other run.
+        "ALTER TABLE task_runs ADD COLUMN states TEXT",
     ),
 )
 
@@ -209,8 +213,11 @@ _INSERT_FLOW_RUN = (
 )
 _INSERT_TASK_RUN = (
     "INSERT OR IGNORE INTO task_runs (id, name, task_name, import_path, created, process_id, "
-    f"flow_run_id, tags, {_STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    f"flow_run_id, tags, states, {_STATE_COLUMNS}) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+#: Where a fresh task run's insert row holds its ``states`` (see _new_run_row).
+_TASK_ROW_STATES = 8
 #: Task runs crash before the flow runs they belong to, as they would in a live process.
 _CRASH_ORDER: tuple[tuple[RunKindName, str, str], ...] = (
     ("task", "task_runs", "coalesce(flow_run_id, id)"),
@@ -222,6 +229,7 @@ _EVENT_SELECT = (
     "exception_message, traceback, earlier"
 )
 _COUNT_EVENTS = "count(*) + coalesce(sum(json_array_length(earlier)), 0)"
+_COUNT_RUN_ROW_STATES = "coalesce(sum(json_array_length(states)), 0)"
 _PROCESS_COLUMNS = "id, pid, host, start_token, started, last_heartbeat, command"
 
 
@@ -325,15 +333,20 @@ def _iso(seconds: float | None) -> str | None:
     return datetime.fromtimestamp(seconds, timezone.utc).isoformat()
 
 
-def _event_records(rows: list[tuple[Any, ...]], *, in_time_order: bool) -> list[EventRecord]:
-    """The events of state_events rows (in ``seq`` order), each row's ``earlier`` states first.
+def _event_records(
+    in_run_rows: list[tuple[Any, ...]], rows: list[tuple[Any, ...]], *, in_time_order: bool
+) -> list[EventRecord]:
+    """The events of task runs' ``states`` (``(id, states)`` pairs) and of state_events rows
+    (in ``seq`` order, each row's ``earlier`` states first).
 
-    A row packs the states its run entered within one batch, so the rows of a flow run's history
-    are in the order their batches were written, not the order their states were entered:
-    ``in_time_order`` sorts them by timestamp (a stable sort: the write order breaks ties). One
-    run's own events are always in the order it entered them.
+    Packed states are in the order of the batches that wrote them, not the order they were
+    entered: ``in_time_order`` sorts a flow run's history by timestamp (a stable sort: the write
+    order breaks ties). One run's own events are always in the order it entered them. A state
+    kept in its task run's row has no event row: its ``seq`` is 0.
     """
     events: list[tuple[int, str, Sequence[Any]]] = []
+    for run_id, states in in_run_rows:
+        events += [(0, run_id, packed) for packed in json.loads(states)]
     for seq, run_id, *columns, earlier in rows:
         if earlier is not None:
             events += [(seq, run_id, packed) for packed in json.loads(earlier)]
@@ -438,6 +451,19 @@ class SQLiteStore:
                     conn.execute("ROLLBACK")
                 raise
             return result
+
+        return self._retrying(transaction)
+
+    def _reading(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body`` in one read transaction: all its queries see the same snapshot."""
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN")
+            try:
+                return body(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
 
         return self._retrying(transaction)
 
@@ -631,7 +657,13 @@ class SQLiteStore:
                 fresh_row[-6:] = columns
             else:
                 updates[kind][key] = (*columns, run_events[key][1])
-        events = [_event_row(*packed) for packed in run_events.values()]
+        events = []
+        for key, packed in run_events.items():
+            fresh_task = fresh["task"].get(key)
+            if fresh_task is not None:  # its states go in its own row
+                fresh_task[_TASK_ROW_STATES] = _compact_json(packed[3])
+            else:
+                events.append(_event_row(*packed))
 
         def apply(conn: sqlite3.Connection) -> None:
             if fresh["flow"]:
@@ -933,21 +965,38 @@ class SQLiteStore:
     def events(self, run_id: str, history_id: str) -> list[EventRecord]:
         """The states ``run_id`` entered, in order; ``history_id`` is its flow run's id (its own
         id for a flow run, or a task run outside any flow)."""
-        rows = self._read(
-            f"SELECT {_EVENT_SELECT} FROM state_events WHERE history_id = ? AND run_id = ? "
-            "ORDER BY seq",
-            (history_id, run_id),
-        )
-        return _event_records(rows, in_time_order=False)
+
+        def read(conn: sqlite3.Connection) -> list[EventRecord]:
+            in_row = conn.execute(
+                "SELECT id, states FROM task_runs WHERE id = ? AND states IS NOT NULL", (run_id,)
+            ).fetchall()
+            rows = conn.execute(
+                f"SELECT {_EVENT_SELECT} FROM state_events WHERE history_id = ? AND run_id = ? "
+                "ORDER BY seq",
+                (history_id, run_id),
+            ).fetchall()
+            return _event_records(in_row, rows, in_time_order=False)
+
+        return self._reading(read)
 
     def history(self, history_id: str) -> list[EventRecord]:
         """The events of a flow run and of its task runs (or of a task run outside any flow), in
         the order of their timestamps."""
-        rows = self._read(
-            f"SELECT {_EVENT_SELECT} FROM state_events WHERE history_id = ? ORDER BY seq",
-            (history_id,),
-        )
-        return _event_records(rows, in_time_order=True)
+
+        def read(conn: sqlite3.Connection) -> list[EventRecord]:
+            in_rows = conn.execute(
+                "SELECT id, states FROM task_runs WHERE flow_run_id = ? AND states IS NOT NULL "
+                "UNION ALL SELECT id, states FROM task_runs "
+                "WHERE id = ? AND flow_run_id IS NULL AND states IS NOT NULL",
+                (history_id, history_id),
+            ).fetchall()
+            rows = conn.execute(
+                f"SELECT {_EVENT_SELECT} FROM state_events WHERE history_id = ? ORDER BY seq",
+                (history_id,),
+            ).fetchall()
+            return _event_records(in_rows, rows, in_time_order=True)
+
+        return self._reading(read)
 
     def hook_errors(self, history_id: str) -> list[HookErrorRecord]:
         """Hook errors of a flow run and of its task runs (or of a task run outside any flow)."""
@@ -960,7 +1009,11 @@ class SQLiteStore:
 
     def count_events(self) -> int:
         """How many states are recorded (a row holds one state and its ``earlier`` ones)."""
-        return int(self._read(f"SELECT {_COUNT_EVENTS} FROM state_events")[0][0])
+        [(count,)] = self._read(
+            f"SELECT (SELECT {_COUNT_EVENTS} FROM state_events) + "
+            f"(SELECT {_COUNT_RUN_ROW_STATES} FROM task_runs)"
+        )
+        return int(count)
 
     # -- pruning ------------------------------------------------------------------------------
 
@@ -985,6 +1038,11 @@ class SQLiteStore:
             )
             pruned_events = "FROM state_events WHERE history_id IN (SELECT id FROM temp.pruned)"
             events = conn.execute(f"SELECT {_COUNT_EVENTS} {pruned_events}").fetchone()[0]
+            events += conn.execute(
+                f"SELECT {_COUNT_RUN_ROW_STATES} FROM task_runs "
+                "WHERE flow_run_id IN (SELECT id FROM temp.pruned) "
+                "OR id IN (SELECT id FROM temp.pruned)"
+            ).fetchone()[0]
             conn.execute(f"DELETE {pruned_events}")
             conn.execute("DELETE FROM hook_errors WHERE history_id IN (SELECT id FROM temp.pruned)")
             tasks = conn.execute(
@@ -1063,6 +1121,7 @@ def _new_run_row(item: NewRun) -> list[Any]:
         item.process_id,
         None,  # flow_run_id: filled in by write(), which knows its text
         item.tags,
+        None,  # states: filled in by write() (_TASK_ROW_STATES)
         *pending,
     ]
 

@@ -29,3 +29,24 @@ def test_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
         assert row["figures"] and all(isinstance(v, float) for v in row["figures"].values())
         if "floor" in row:
             assert row["floor"]["plain_call_us"] > 0 and row["floor"]["pluggy_call_us"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        ("store_cost.py", "the store costs"),
+        ("store_split.py", "of which the SQL transaction"),
+    ],
+)
+def test_the_store_cost_scripts_run_at_tiny_size(script: str, expected: str) -> None:
+    arguments = ["--tasks", "20", "--repeats", "1"]
+    if script == "store_cost.py":
+        arguments += ["--rounds", "1"]
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *arguments],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout

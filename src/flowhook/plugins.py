@@ -292,11 +292,9 @@ def plugin_manager() -> PluginManager:
 def implemented_hooks() -> frozenset[str]:
     """The hooks that at least one plugin of the process-wide manager implements.
 
-    The engine asks on every transition: once cached, this is one call, without the lock.
+    The engine asks on every transition: once cached, the answer takes no lock.
     """
-    manager = _manager or plugin_manager()
-    found = manager._implemented
-    return found if found is not None else manager.implemented()
+    return (_manager or plugin_manager()).implemented()
 
 
 def set_plugin_manager(manager: PluginManager | None) -> PluginManager | None:

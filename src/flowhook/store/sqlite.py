@@ -173,8 +173,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # A run's consecutive states recorded in one batch share a row: the row's columns hold
         # the last of them, ``earlier`` a JSON array of those before it, each as
         # [type, name, message, timestamp, scheduled_time, exception_type, exception_message,
-        # traceback]. A short task run costs one event row instead of three (SQLite inserts,
-        # at ~5-8 us a row, were most of the store's cost per task run).
+        # traceback]. SQLite inserts, at ~5-8 us a row, were most of the store's cost per run.
         "ALTER TABLE state_events ADD COLUMN earlier TEXT",
         # And a task run created and ended within one batch (most of them) keeps its states, in
         # the same form, in its own row's ``states``: no event row at all. Its later states, if
@@ -588,8 +587,9 @@ class SQLiteStore:
     def write(self, batch: Iterable[Write]) -> None:
         """Apply a batch of writes in one transaction, in order.
 
-        A run created in this batch is inserted with the last state it reached in the batch, so
-        that a short task run costs one insert and its events, not an insert and updates.
+        A run created in this batch is inserted with the last state it reached in the batch, and
+        a task run created in it keeps the batch's states in its own row: a short task run costs
+        one insert. Other runs get one event row each for their states of the batch.
         """
         # Keyed by id() of the run's UUID object: the engine uses one object per run, and a
         # UUID's own hash is computed in Python. A miss is only slower, never wrong.
@@ -1038,17 +1038,14 @@ class SQLiteStore:
             )
             pruned_events = "FROM state_events WHERE history_id IN (SELECT id FROM temp.pruned)"
             events = conn.execute(f"SELECT {_COUNT_EVENTS} {pruned_events}").fetchone()[0]
-            events += conn.execute(
-                f"SELECT {_COUNT_RUN_ROW_STATES} FROM task_runs "
-                "WHERE flow_run_id IN (SELECT id FROM temp.pruned) "
+            pruned_tasks = (
+                "FROM task_runs WHERE flow_run_id IN (SELECT id FROM temp.pruned) "
                 "OR id IN (SELECT id FROM temp.pruned)"
-            ).fetchone()[0]
+            )
+            events += conn.execute(f"SELECT {_COUNT_RUN_ROW_STATES} {pruned_tasks}").fetchone()[0]
             conn.execute(f"DELETE {pruned_events}")
             conn.execute("DELETE FROM hook_errors WHERE history_id IN (SELECT id FROM temp.pruned)")
-            tasks = conn.execute(
-                "DELETE FROM task_runs WHERE flow_run_id IN (SELECT id FROM temp.pruned) "
-                "OR id IN (SELECT id FROM temp.pruned)"
-            ).rowcount
+            tasks = conn.execute(f"DELETE {pruned_tasks}").rowcount
             flows = conn.execute(
                 "DELETE FROM flow_runs WHERE id IN (SELECT id FROM temp.pruned)"
             ).rowcount

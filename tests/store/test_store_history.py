@@ -395,7 +395,7 @@ def test_a_version_1_database_is_upgraded_and_its_events_still_read(flowhook_hom
     state = pipeline(return_state=True)
     store = open_store()
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         assert [e.name for e in store.events("old", "old")] == ["Pending", "Running", "Completed"]
         history = store.history(str(state.run_id))
         assert store.count_events() == 3 + 3 + 3
@@ -477,3 +477,35 @@ def test_a_task_run_written_over_two_batches_reads_its_states_in_order(
         (True, "Completed"),
         (False, "Completed"),
     ]
+
+
+def test_a_version_2_database_gets_the_task_run_states_column(flowhook_home: Path) -> None:
+    """Version 2 added only ``state_events.earlier`` (an earlier commit wrote such databases):
+    opening one adds ``task_runs.states``, and runs are recorded and read back."""
+    from flowhook.store.sqlite import MIGRATIONS
+
+    conn = sqlite3.connect(database(flowhook_home))
+    for statement in (*MIGRATIONS[0], "ALTER TABLE state_events ADD COLUMN earlier TEXT"):
+        conn.execute(statement)
+    conn.execute("PRAGMA user_version = 2")
+    conn.commit()
+    conn.close()
+
+    @task
+    def step() -> int:
+        return 1
+
+    @flow
+    def pipeline() -> int:
+        return step()
+
+    state = pipeline(return_state=True)
+    store = open_store()
+    try:
+        assert store.schema_version() == SCHEMA_VERSION
+        [flow_run] = store.find_runs(str(state.run_id))
+        names = [e.name for e in store.history(str(state.run_id))]
+    finally:
+        store.close()
+    assert flow_run.state_name == "Completed"
+    assert names == ["Pending", "Running", "Pending", "Running", "Completed", "Completed"]

@@ -175,7 +175,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # [type, name, message, timestamp, scheduled_time, exception_type, exception_message,
         # traceback]. SQLite inserts, at ~5-8 us a row, were most of the store's cost per run.
         "ALTER TABLE state_events ADD COLUMN earlier TEXT",
-        # And a task run created and ended within one batch (most of them) keeps its states, in
+    ),
+    (
+        # A task run created and ended within one batch (most of them) keeps its states, in
         # the same form, in its own row's ``states``: no event row at all. Its later states, if
         # any, are event rows as for every other run.
         "ALTER TABLE task_runs ADD COLUMN states TEXT",

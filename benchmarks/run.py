@@ -34,6 +34,13 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
         {"FLOWHOOK_STORE": "off", "FLOWHOOK_DISABLE_PLUGINS": "all"},
     ),
     (
+        "sequential 1k, one argument, store off",
+        "sequential_one_argument",
+        1_000,
+        20,
+        {"FLOWHOOK_STORE": "off", "FLOWHOOK_DISABLE_PLUGINS": "all"},
+    ),
+    (
         "sequential 1k, store on, no plugins",
         "sequential",
         1_000,

@@ -56,7 +56,7 @@ def main() -> None:
                 started = time.perf_counter()
                 sequential(options.tasks)
                 times[mode].append(time.perf_counter() - started)
-    flowhook.store.detach()
+    flowhook._runtime.attach.detach()
     home.cleanup()
 
     off = statistics.median(times["off"])

@@ -32,8 +32,8 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from workloads import floor, sequential_flow
 
-    from flowhook import engine
-    from flowhook.store import recorder
+    from flowhook import _engine as engine
+    from flowhook._runtime import attach as recorder
 
     many = sequential_flow()
     many(10)  # attaches the store

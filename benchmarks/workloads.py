@@ -70,25 +70,45 @@ def _quiet_logging() -> None:
     logging.basicConfig(level=logging.INFO, handlers=[logging.NullHandler()], force=True)
 
 
-def sequential_flow() -> Callable[[int], None]:
-    """A flow that calls a trivial task ``count`` times, one after the other."""
+def sequential_flow(with_argument: bool = False) -> Callable[[int], None]:
+    """A flow that calls a trivial task ``count`` times, one after the other.
+
+    ``with_argument``: the task takes one argument (binding it costs as much as the rest of a
+    trivial task run, so it is a figure of its own).
+    """
     import flowhook
 
     @flowhook.task
     def trivial() -> int:
         return 1
 
+    @flowhook.task
+    def identity(i: int) -> int:
+        return i
+
     @flowhook.flow
     def many(count: int) -> None:
-        for _ in range(count):
-            trivial()
+        if with_argument:
+            for i in range(count):
+                identity(i)
+        else:
+            for _ in range(count):
+                trivial()
 
     return many
 
 
 def sequential(n: int) -> dict[str, float]:
+    return _sequential(n, with_argument=False)
+
+
+def sequential_one_argument(n: int) -> dict[str, float]:
+    return _sequential(n, with_argument=True)
+
+
+def _sequential(n: int, with_argument: bool) -> dict[str, float]:
     _quiet_logging()
-    many = sequential_flow()
+    many = sequential_flow(with_argument)
     many(10)  # load plugins, attach the store
     seconds = median_seconds(lambda: many(n), repeats=REPEATS if n <= 10_000 else 1)
     return {"per_task_us": seconds / n * 1e6, "total_s": seconds}
@@ -99,7 +119,7 @@ def dispatch(implementations: int) -> dict[str, float]:
     import pluggy
 
     from flowhook import hookimpl
-    from flowhook.plugins import PluginManager
+    from flowhook._plugins import PluginManager
     from flowhook_hookspec.specs import FlowRunSpecs
     from flowhook_hookspec.states import Completed
 
@@ -179,7 +199,7 @@ def memory(n: int) -> dict[str, float]:
 
 def store_writes(n: int) -> dict[str, float]:
     """Events per second the store writes: ``n`` task runs (3 events each) through the writer."""
-    from flowhook.store.recorder import detach, flush
+    from flowhook._runtime.attach import detach, flush
 
     many = sequential_flow()
     many(5)
@@ -195,9 +215,8 @@ def delivery(n: int) -> dict[str, float]:
     """Messages per second delivered to one block on a local Slack-like server (no spacing)."""
     import attrs
 
-    from flowhook.notifications.delivery import deliver_due
-    from flowhook.store import open_store
-    from flowhook.store.records import OutboxEntry
+    from flowhook.notifications import deliver_due
+    from flowhook.store import OutboxEntry, open_store
     from flowhook.testing.servers import SlackWebhookServer
     from flowhook_slack import SlackWebhook
 
@@ -238,6 +257,7 @@ WORKLOADS: dict[str, Callable[[int], dict[str, float]]] = {
     "store_writes": store_writes,
     "delivery": delivery,
     "sequential": sequential,
+    "sequential_one_argument": sequential_one_argument,
     "dispatch": dispatch,
     "submitted": submitted,
     "gathered": gathered,

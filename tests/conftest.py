@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from flowhook.plugins import PluginManager
+from flowhook._plugins import PluginManager
 from flowhook.testing.recorder import HookRecorder
 
 

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 import flowhook
-from flowhook import engine, flow, hookimpl, task
-from flowhook.plugins import PluginManager
+from flowhook import _engine as engine
+from flowhook import flow, hookimpl, task
+from flowhook._plugins import PluginManager
 from flowhook.testing.recorder import HookRecorder
 
 
@@ -179,7 +180,7 @@ def test_implemented_hooks_follow_registration(plugin_manager: PluginManager) ->
     assert "on_task_run_completion" not in plugin_manager.implemented()
     plugin_manager.register(HookRecorder(), name="recorder")
     assert "on_task_run_completion" in plugin_manager.implemented()
-    assert flowhook.plugins.implemented_hooks() == plugin_manager.implemented()
+    assert flowhook._plugins.implemented_hooks() == plugin_manager.implemented()
     plugin_manager.unregister("recorder")
     assert "on_task_run_completion" not in plugin_manager.implemented()
 

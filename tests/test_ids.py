@@ -6,7 +6,7 @@ import os
 import uuid
 
 import flowhook
-from flowhook.ids import new_run_id
+from flowhook._engine.ids import new_run_id
 
 
 def test_run_ids_are_rfc_version_4_uuids_that_round_trip() -> None:

@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from flowhook import PluginError, hookimpl
-from flowhook.notifiers import notifier_types
+from flowhook.notifications import notifier_types
 from flowhook_hookspec.notify import Notifier
 
 

@@ -10,7 +10,7 @@ import pytest
 
 import flowhook
 from flowhook import PluginError, flow, hookimpl, task
-from flowhook.plugins import PluginManager, set_plugin_manager
+from flowhook._plugins import PluginManager, set_plugin_manager
 from flowhook.states import Cancelled
 
 

@@ -11,6 +11,8 @@ def etl(n: int = 3) -> int:
     return sum(extract(n))
 """
 
+from typing import TYPE_CHECKING
+
 from flowhook_hookspec import (
     CancelledRun,
     ConfigError,
@@ -30,20 +32,32 @@ from flowhook_hookspec import (
     UnfinishedRun,
     hookimpl,
 )
+from flowhook_hookspec.runners import TaskRunner
 
-from . import states
-from .blocks import Block
-from .cancellation import cancel_flow_run
-from .context import RunContext, get_run_context, get_run_logger
-from .flows import Flow, flow
-from .futures import TaskRunFuture, unmapped
-from .plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin
-from .retries import exponential_backoff
-from .runners import TaskRunner, ThreadPoolTaskRunner
-from .tasks import Task, task
-from .transactions import Transaction, transaction
+from . import _runtime, states
+from ._engine import (
+    Flow,
+    RunContext,
+    Task,
+    TaskRunFuture,
+    ThreadPoolTaskRunner,
+    Transaction,
+    cancel_flow_run,
+    exponential_backoff,
+    flow,
+    get_run_context,
+    get_run_logger,
+    task,
+    transaction,
+    unmapped,
+)
+from ._plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin
+from ._version import __version__
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:
+    from .notifications import Block
+
+_runtime.install()
 
 __all__ = [
     "Block",
@@ -86,3 +100,13 @@ __all__ = [
     "unmapped",
     "unregister_plugin",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # Block is the notifications package's, which loads Jinja: only when it is asked for, so
+    # that ``import flowhook`` stays lean.
+    if name == "Block":
+        from .notifications import Block
+
+        return Block
+    raise AttributeError(f"module 'flowhook' has no attribute {name!r}")

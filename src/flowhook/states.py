@@ -6,6 +6,7 @@ from flowhook.states import Completed, Failed, Cancelled
 from flowhook_hookspec.states import (
     FINAL_TYPES,
     LEGAL_TRANSITIONS,
+    STATE_NAMES,
     AwaitingRetry,
     Cancelled,
     Cancelling,
@@ -18,12 +19,14 @@ from flowhook_hookspec.states import (
     State,
     StateType,
     TimedOut,
+    UpstreamFailed,
     is_legal_transition,
 )
 
 __all__ = [
     "FINAL_TYPES",
     "LEGAL_TRANSITIONS",
+    "STATE_NAMES",
     "AwaitingRetry",
     "Cancelled",
     "Cancelling",
@@ -36,5 +39,6 @@ __all__ = [
     "State",
     "StateType",
     "TimedOut",
+    "UpstreamFailed",
     "is_legal_transition",
 ]

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from flowhook import Block, flow
-from flowhook.blocks import BlockError
 from flowhook.cli import build_cli
+from flowhook.notifications import BlockError
 from flowhook_slack import SlackWebhook
 
 

@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from flowhook import flow
+from flowhook._runtime.attach import detach
 from flowhook.cli import build_cli
-from flowhook.store.recorder import detach
 
 from .conftest import SLACK_RULE
 
@@ -110,9 +110,9 @@ def test_retry_dead_from_the_cli(slack) -> None:
     assert result.exit_code == 0 and "1 notification(s)" in result.output
     watch_once = CliRunner().invoke(build_cli(), ["outbox", "retry", "999"])
     assert watch_once.exit_code == 1 and "999" in watch_once.output
-    from flowhook.notifications.delivery import deliver_due
+    from flowhook._runtime.attach import load_block_notifier
+    from flowhook.notifications import deliver_due
     from flowhook.store import open_store
-    from flowhook.store.recorder import load_block_notifier
 
     store = open_store()
     try:

@@ -6,9 +6,8 @@ from pathlib import Path
 import pytest
 
 from flowhook import ConfigError
-from flowhook.notifications.rules import compile_rules, matching
-from flowhook.notifications.templates import MessageTemplate, snapshot
-from flowhook.settings import load_config
+from flowhook._config import load_config
+from flowhook.notifications import MessageTemplate, compile_rules, matching, snapshot
 from flowhook_hookspec.runs import FlowRun
 from flowhook_hookspec.states import Completed, Failed, TimedOut
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import flowhook._runtime.attach
 import flowhook.store
 from flowhook.store import SQLiteStore, open_store
 
@@ -15,7 +16,7 @@ from flowhook.store import SQLiteStore, open_store
 def detached() -> Iterator[None]:
     """Each test ends with the store detached: threads stopped, database closed."""
     yield
-    flowhook.store.detach()
+    flowhook._runtime.attach.detach()
 
 
 @pytest.fixture

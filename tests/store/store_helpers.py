@@ -13,9 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from flowhook import states
-from flowhook.store import SQLiteStore
-from flowhook.store.processes import hostname, start_token
-from flowhook.store.records import NewRun, ProcessInfo, Transition
+from flowhook.store import NewRun, ProcessInfo, SQLiteStore, Transition, hostname, start_token
 
 FLOWHOOK = str(Path(sys.executable).parent / "flowhook")
 

@@ -21,11 +21,12 @@ from store_helpers import (
     wait_for,
 )
 
+import flowhook._runtime.attach
 import flowhook.store
 from flowhook import flow, task
 from flowhook.cli import cli
+from flowhook.cli.views import format_duration, parse_duration, parse_since
 from flowhook.store import SQLiteStore, open_store
-from flowhook.store.views import format_duration, parse_duration, parse_since
 
 
 def run(*args: str) -> Result:
@@ -65,7 +66,7 @@ def history() -> dict[str, str]:
     load(2)
     report(return_state=True)
     load(3)
-    flowhook.store.detach()
+    flowhook._runtime.attach.detach()
     store = open_store()
     try:
         runs = store.list_flow_runs(flowhook.store.RunQuery())
@@ -183,7 +184,7 @@ def test_a_corrupt_database_is_a_one_line_error(flowhook_home: Path) -> None:
 
 def test_a_database_from_a_newer_flowhook(flowhook_home: Path) -> None:
     flow(lambda: 1)()
-    flowhook.store.detach()
+    flowhook._runtime.attach.detach()
     conn = sqlite3.connect(flowhook_home / "flowhook.db")
     conn.execute("PRAGMA user_version = 999")
     conn.close()

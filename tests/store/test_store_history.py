@@ -15,10 +15,12 @@ from pathlib import Path
 
 import pytest
 
+import flowhook._runtime.attach
 import flowhook.store
 from flowhook import flow, states, task
-from flowhook.store import SCHEMA_VERSION, SQLiteStore, open_store, recorder
-from flowhook.store.sqlite import _INSERT_EVENT, _event_row, _state_columns
+from flowhook._runtime import attach, recorder
+from flowhook.store import SCHEMA_VERSION, SQLiteStore, open_store
+from flowhook.store._sqlite import _INSERT_EVENT, _event_row, _state_columns
 from flowhook_hookspec.notify import MASK, Secret, as_secret
 from flowhook_hookspec.serde import converter
 
@@ -98,7 +100,7 @@ def test_history_of_a_flow_with_tasks_retries_and_a_failure(flowhook_home: Path)
     finally:
         store.close()
 
-    flowhook.store.detach()  # everything written and checkpointed: the files say all there is
+    flowhook._runtime.attach.detach()  # everything written and checkpointed: the files say all there is
     files = b"".join(p.read_bytes() for p in flowhook_home.iterdir() if p.is_file())
     assert SECRET.encode() not in files
 
@@ -214,7 +216,7 @@ def test_subflows_and_standalone_tasks(flowhook_home: Path) -> None:
 
     parent()
     alone()
-    assert recorder.flush()
+    assert attach.flush()
     store = open_store()
     try:
         runs = {r.owner_name: r for r in store.list_flow_runs(flowhook.store.RunQuery())}
@@ -239,7 +241,7 @@ def test_hook_errors_are_recorded_with_their_run(flowhook_home: Path) -> None:
         return 1
 
     hooked()
-    assert recorder.flush()
+    assert attach.flush()
     store = open_store()
     try:
         [run] = store.list_flow_runs(flowhook.store.RunQuery())
@@ -342,7 +344,7 @@ def test_parameters_that_are_not_json_are_noted_not_stored(flowhook_home: Path) 
         "when": "2026-01-02",
         "c": "<str, not recorded>",
     }
-    flowhook.store.detach()
+    flowhook._runtime.attach.detach()
     files = b"".join(p.read_bytes() for p in flowhook_home.iterdir() if p.is_file())
     assert b"hunter2-token" not in files and SECRET.encode() not in files
 
@@ -370,7 +372,7 @@ def test_the_import_path_of_a_flow_run_with_python_m(monkeypatch, spec_name, exp
 def test_a_version_1_database_is_upgraded_and_its_events_still_read(flowhook_home: Path) -> None:
     """Schema 2 packs a run's states of one batch into one row; rows written by schema 1 (one
     state each) read as before, and new runs are recorded next to them."""
-    from flowhook.store.sqlite import MIGRATIONS
+    from flowhook.store._sqlite import MIGRATIONS
 
     conn = sqlite3.connect(database(flowhook_home))
     for statement in MIGRATIONS[0]:
@@ -447,7 +449,7 @@ def test_a_task_run_written_over_two_batches_reads_its_states_in_order(
 
     @task
     def long_running() -> int:
-        assert recorder.flush()  # what is queued (this run's row, Pending, Running) is written
+        assert attach.flush()  # what is queued (this run's row, Pending, Running) is written
         return 1
 
     @flow
@@ -482,7 +484,7 @@ def test_a_task_run_written_over_two_batches_reads_its_states_in_order(
 def test_a_version_2_database_gets_the_task_run_states_column(flowhook_home: Path) -> None:
     """Version 2 added only ``state_events.earlier`` (an earlier commit wrote such databases):
     opening one adds ``task_runs.states``, and runs are recorded and read back."""
-    from flowhook.store.sqlite import MIGRATIONS
+    from flowhook.store._sqlite import MIGRATIONS
 
     conn = sqlite3.connect(database(flowhook_home))
     for statement in (*MIGRATIONS[0], "ALTER TABLE state_events ADD COLUMN earlier TEXT"):

@@ -23,11 +23,11 @@ from store_helpers import (
     write_module,
 )
 
+import flowhook._runtime.attach
 import flowhook.store
 from flowhook import flow
-from flowhook.store import SQLiteStore, open_store, reap
-from flowhook.store.processes import death_reason, hostname
-from flowhook.store.records import ProcessRecord, RunQuery
+from flowhook._runtime.reaper import reap
+from flowhook.store import ProcessRecord, RunQuery, SQLiteStore, death_reason, hostname, open_store
 
 WORKER = """
     import sys
@@ -293,7 +293,7 @@ def test_death_reason_of_a_live_local_process() -> None:
 
 def test_a_process_reaps_when_it_starts_its_first_run(store: SQLiteStore, caplog) -> None:
     flow_run_id, _ = fake_flow_run(store, fake_process(store, pid=dead_pid()))
-    flowhook.store.detach()
+    flowhook._runtime.attach.detach()
     flow(lambda: 1)()
     assert store.get_run("flow", flow_run_id).state_name == "Crashed"  # type: ignore[union-attr]
     assert "marked Crashed" in caplog.text

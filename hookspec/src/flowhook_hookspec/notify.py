@@ -116,15 +116,27 @@ class Notifier:
     def save(self, name: str, overwrite: bool = False) -> str:
         """Save this configuration as the block ``<block_type>/<name>``; returns that name.
 
-        Needs the flowhook engine (``pip install flowhook``), which owns the block store.
+        The contract owns no store: the function that saves is the one the installed engine
+        declares in the ``flowhook.block_savers`` entry-point group (``pip install flowhook``).
         """
-        try:
-            from flowhook.blocks import save_block  # type: ignore[import-not-found,unused-ignore]
-        except ImportError as exc:  # pragma: no cover - only without the engine installed
-            raise NotificationError(
-                "saving a block needs the flowhook engine: pip install flowhook", permanent=True
-            ) from exc
-        return str(save_block(self, name, overwrite=overwrite))
+        return str(_block_saver()(self, name, overwrite=overwrite))
+
+
+#: The entry-point group in which an engine declares the function that saves blocks.
+BLOCK_SAVERS_GROUP = "flowhook.block_savers"
+
+
+def _block_saver() -> Any:
+    """The block saver the installed engine declares; NotificationError when there is none."""
+    from importlib.metadata import entry_points  # slow to import: only when a block is saved
+
+    for entry_point in entry_points(group=BLOCK_SAVERS_GROUP):
+        return entry_point.load()
+    raise NotificationError(
+        "saving a block needs the flowhook engine, which declares how blocks are saved: "
+        "pip install flowhook",
+        permanent=True,
+    )
 
 
 def notifier_fields(cls: type[Notifier]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from .errors import CancelledRun, CrashedRun, FailedRun, UnfinishedRun
 __all__ = [
     "FINAL_TYPES",
     "LEGAL_TRANSITIONS",
+    "STATE_NAMES",
     "AwaitingRetry",
     "Cancelled",
     "Cancelling",
@@ -33,6 +34,7 @@ __all__ = [
     "StateConstructor",
     "StateType",
     "TimedOut",
+    "UpstreamFailed",
     "is_legal_transition",
 ]
 
@@ -224,3 +226,24 @@ Cancelling = _constructor(
     StateType.CANCELLING, "Cancelling", "Cancellation was requested; the run is stopping."
 )
 Cancelled = _constructor(StateType.CANCELLED, "Cancelled", "The run was cancelled.")
+UpstreamFailed = _constructor(
+    StateType.FAILED, "UpstreamFailed", "A task run it waited for did not complete; it never ran."
+)
+
+#: The name of every state the engine enters: what notification rules and filters may name.
+STATE_NAMES: frozenset[str] = frozenset(
+    make().name
+    for make in (
+        Pending,
+        Running,
+        Retrying,
+        AwaitingRetry,
+        Completed,
+        Failed,
+        TimedOut,
+        UpstreamFailed,
+        Crashed,
+        Cancelling,
+        Cancelled,
+    )
+)

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 import flowhook_email
-from flowhook.notifiers import notifier_types
-from flowhook.plugins import PluginManager
+from flowhook._plugins import PluginManager
+from flowhook.notifications import notifier_types
 from flowhook.testing.servers import SMTPServer, closed_port
 from flowhook_email import EmailNotifier, InvalidMessageError, Security
 from flowhook_hookspec import MASK, NotificationError

@@ -10,7 +10,7 @@ import pytest
 
 import flowhook
 import flowhook_logging
-from flowhook.plugins import PluginManager
+from flowhook._plugins import PluginManager
 from flowhook.testing.recorder import HookRecorder
 from flowhook_logging import TRANSITIONS_LOGGER
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import flowhook_slack
-from flowhook.notifiers import notifier_types
-from flowhook.plugins import PluginManager
+from flowhook._plugins import PluginManager
+from flowhook.notifications import notifier_types
 from flowhook.testing.servers import SlackWebhookServer, WebhookResponse, closed_port
 from flowhook_hookspec import MASK, NotificationError
 from flowhook_slack import SlackWebhook

@@ -1,1 +1,46 @@
-"""Notifications: rules from config, message templates, blocks and delivery."""
+"""Notifications: notifier types from plugins, blocks, rules, message templates and delivery.
+
+This package imports the contract, the plugins layer (for the notifier types plugins register)
+and the store (blocks and the outbox live there); never the engine. What the layers above use
+is exported here. Importing it loads Jinja (the templates): ``import flowhook`` does not.
+"""
+
+from ._blocks import (
+    Block,
+    BlockError,
+    build_notifier,
+    check_config_blocks,
+    describe_fields,
+    notifier_class,
+    parse_block_name,
+    save_block,
+)
+from ._delivery import DeliveryWorker, backoff_seconds, deliver_due, drain_seconds
+from ._registry import notifier_types
+from ._router import Router, load_router
+from ._rules import Rule, compile_rules, matching
+from ._templates import Message, MessageTemplate, snapshot
+
+__all__ = [
+    "Block",
+    "BlockError",
+    "DeliveryWorker",
+    "Message",
+    "MessageTemplate",
+    "Router",
+    "Rule",
+    "backoff_seconds",
+    "build_notifier",
+    "check_config_blocks",
+    "compile_rules",
+    "deliver_due",
+    "describe_fields",
+    "drain_seconds",
+    "load_router",
+    "matching",
+    "notifier_class",
+    "notifier_types",
+    "parse_block_name",
+    "save_block",
+    "snapshot",
+]

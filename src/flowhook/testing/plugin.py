@@ -31,7 +31,7 @@ from typing import Any
 
 import pytest
 
-from flowhook.plugins import PluginManager, set_plugin_manager
+from flowhook._plugins import PluginManager, set_plugin_manager
 from flowhook.testing.recorder import HookRecorder
 from flowhook.testing.servers import HOST, SlackWebhookServer, SMTPServer
 

@@ -21,8 +21,8 @@ import attrs
 from flowhook_hookspec.errors import ConfigError, NotificationError
 from flowhook_hookspec.notify import Notifier, Secret
 
-from .notifiers import notifier_types
-from .settings import load_config, resolve_value
+from .._config import load_config, resolve_value
+from ._registry import notifier_types
 
 __all__ = ["Block", "BlockError", "parse_block_name", "save_block"]
 
@@ -165,7 +165,7 @@ def _from_config(name: str, declared: dict[str, Any]) -> Notifier:
 
 
 def _store() -> Any:
-    from .store import StoreError, open_store
+    from ..store import StoreError, open_store
 
     try:
         return open_store()

@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar
 import attrs
 from typing_extensions import ParamSpec, Self
 
-from .hooks import validate_hook, validate_hook_list
 from .parameters import positional_names, resolve_type_hints
 from .retries import RetryDelay, validate_retry_delay
+from .state_hooks import validate_hook, validate_hook_list
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
@@ -59,7 +59,7 @@ HOOK_ATTRIBUTES = {
 }
 
 
-def _hooks_field(event: str, arguments: tuple[str, ...] | None = None) -> Any:
+def hooks_field(event: str, arguments: tuple[str, ...] | None = None) -> Any:
     """An ``on_<event>`` hook list field; hooks take ``arguments`` (default: the state-hook ones)."""
 
     def convert(value: Any, self: Runnable[..., Any]) -> list[StateHook]:
@@ -135,12 +135,12 @@ class Runnable(Generic[P, R]):
     retry_condition_fn: Callable[..., Any] | None = attrs.field(
         default=None, validator=_check_condition, kw_only=True
     )
-    on_running_hooks: list[StateHook] = _hooks_field("running")
-    on_retry_hooks: list[StateHook] = _hooks_field("retry")
-    on_completion_hooks: list[StateHook] = _hooks_field("completion")
-    on_failure_hooks: list[StateHook] = _hooks_field("failure")
-    on_cancellation_hooks: list[StateHook] = _hooks_field("cancellation")
-    on_crashed_hooks: list[StateHook] = _hooks_field("crashed")
+    on_running_hooks: list[StateHook] = hooks_field("running")
+    on_retry_hooks: list[StateHook] = hooks_field("retry")
+    on_completion_hooks: list[StateHook] = hooks_field("completion")
+    on_failure_hooks: list[StateHook] = hooks_field("failure")
+    on_cancellation_hooks: list[StateHook] = hooks_field("cancellation")
+    on_crashed_hooks: list[StateHook] = hooks_field("crashed")
 
     def __attrs_post_init__(self) -> None:
         if not callable(self.fn):

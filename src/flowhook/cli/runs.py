@@ -25,11 +25,18 @@ import click
 
 from flowhook_hookspec.errors import ConfigError
 
-from . import Store, StoreError, open_store
-from .processes import death_reason
-from .reaper import ReapedRun, reap
-from .records import EventRecord, RunQuery, RunRecord
-from .settings import StoreSettings, load_settings
+from .._runtime.reaper import ReapedRun, reap
+from ..store import (
+    EventRecord,
+    RunQuery,
+    RunRecord,
+    Store,
+    StoreError,
+    StoreSettings,
+    death_reason,
+    load_settings,
+    open_store,
+)
 from .views import (
     event_json,
     format_duration,
@@ -523,8 +530,8 @@ def _watch_once(settings: StoreSettings) -> None:
 
 def _deliver(store: Any) -> None:
     """Send the notifications that are due (left by processes that died or exited early)."""
-    from ..notifications.delivery import deliver_due
-    from .recorder import load_block_notifier
+    from .._runtime.attach import load_block_notifier
+    from ..notifications import deliver_due
 
     _, sent = deliver_due(store, load_block_notifier, f"watch:{os.getpid()}", limit=200)
     if sent:

@@ -16,10 +16,10 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .records import Beat, OutboxEntry, Transition, Write
+from ._records import Beat, OutboxEntry, Transition, Write
 
 if TYPE_CHECKING:
-    from . import Store
+    from ._protocol import Store
 
 __all__ = ["BatchWriter"]
 

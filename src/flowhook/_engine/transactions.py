@@ -26,7 +26,8 @@ from typing import Any, NamedTuple
 
 from flowhook_hookspec.runs import TaskRun
 
-from .hooks import hook_name, resolve_awaitable
+from .._plugins.isolation import resolve_awaitable
+from .state_hooks import hook_name
 
 logger = logging.getLogger("flowhook.transactions")
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import attrs
 
-from . import engine
+from . import calls
 from .futures import TaskRunFuture, map_arguments
 from .naming import check_run_name_template
-from .runnables import CommonOptions, HookT, P, R, Runnable, StateHook, _hooks_field
+from .runnables import CommonOptions, HookT, P, R, Runnable, StateHook, hooks_field
 from .submission import submit_task
 
 if TYPE_CHECKING:
@@ -44,8 +44,8 @@ class Task(Runnable[P, R]):
     _hook_arguments: ClassVar[tuple[str, ...]] = ("task", "task_run", "state")
 
     task_run_name: str | Callable[..., str] | None = attrs.field(default=None, kw_only=True)
-    on_commit_hooks: list[StateHook] = _hooks_field("commit", _TRANSACTION_HOOK_ARGUMENTS)
-    on_rollback_hooks: list[StateHook] = _hooks_field("rollback", _TRANSACTION_HOOK_ARGUMENTS)
+    on_commit_hooks: list[StateHook] = hooks_field("commit", _TRANSACTION_HOOK_ARGUMENTS)
+    on_rollback_hooks: list[StateHook] = hooks_field("rollback", _TRANSACTION_HOOK_ARGUMENTS)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -58,8 +58,8 @@ class Task(Runnable[P, R]):
         thread (inside an async flow); elsewhere it runs to completion and returns its result.
         """
         if self.is_async and _loop_running():
-            return engine.run_task_async(self, args, kwargs)
-        return engine.run_task(self, args, kwargs)
+            return calls.run_task_async(self, args, kwargs)
+        return calls.run_task(self, args, kwargs)
 
     def submit(self, *args: Any, **kwargs: Any) -> TaskRunFuture:
         """Run the task in the flow's task runner; returns a :class:`TaskRunFuture` at once.

@@ -26,7 +26,7 @@ from flowhook_hookspec.errors import ConfigError
 from flowhook_hookspec.serde import exception_to_dict
 from flowhook_hookspec.states import State, StateType
 
-from .records import (
+from ._records import (
     Beat,
     CancelRequest,
     EventRecord,

@@ -4,9 +4,11 @@ A process killed by SIGKILL, the OOM killer or a lost machine runs none of its h
 (``flowhook runs reap``, ``flowhook watch``, and every process when it starts its first run)
 finds the processes that own unfinished runs, decides which are dead (see
 :func:`~flowhook.store.processes.death_reason`), moves their runs to Crashed with a conditional
-update (so that of two reapers exactly one crashes each run), and then fires the hooks: the
-run's own ``on_crashed`` hooks when its flow or task can be imported from its recorded import
-path, and the plugins' ``on_*_run_state_change`` and ``on_*_run_crashed``. A flow defined in a
+update (so that of two reapers exactly one crashes each run), and then moves each run it crashed to
+Crashed in memory through the engine's :func:`~flowhook._engine.set_state` (``recorded=True``:
+the store holds it already), which fires the hooks: the run's own ``on_crashed`` hooks when its
+flow or task can be imported from its recorded import path, and the plugins'
+``on_*_run_state_change`` and ``on_*_run_crashed``. A flow defined in a
 script run as ``__main__`` is never imported (that would run the script); the log says so.
 """
 
@@ -26,18 +28,23 @@ from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.serde import converter
 from flowhook_hookspec.states import State
 
-from .. import context
-from ..engine import RUN_KINDS, fire_hooks
-from ..notifications.router import Router, load_router
-from ..runnables import Runnable
-from .processes import death_reason, hostname
-from .records import EventRecord, ProcessRecord, RunRecord
-from .settings import StoreSettings, load_settings
+from .._engine import RUN_KINDS, RunContext, Runnable, current_context, set_state
+from ..notifications import Router
+from ..store import (
+    EventRecord,
+    ProcessRecord,
+    RunRecord,
+    Store,
+    StoreSettings,
+    death_reason,
+    hostname,
+    load_settings,
+    open_store,
+)
+from .routing import load_router_of
 
 if TYPE_CHECKING:
-    from ..flows import Flow
-    from ..tasks import Task
-    from . import Store
+    from .._engine import Flow, Task
 
 __all__ = ["ReapedRun", "RecordedOwner", "reap", "rebuild_run"]
 
@@ -160,12 +167,24 @@ class _Owners:
         return RecordedOwner(record.owner_name, record.import_path, record.tags)
 
 
+def _as_before_the_crash(run: FlowRun | TaskRun) -> State:
+    """Take the Crashed state the store now holds off a rebuilt run, so that the engine moves the
+    run into it (and fires its hooks) as it would have in the process that died."""
+    history = run.state_history
+    crashed = history.pop()
+    if not history:  # the store kept no earlier state: the run was created, as every run is
+        history.append(states.Pending(run_id=run.id))
+    run.state = history[-1]
+    run.end_time = None
+    return crashed
+
+
 def _run_context(owner: Any, run: FlowRun | TaskRun, flow_run: FlowRun | None) -> Any:
     if isinstance(run, FlowRun):
         flow = cast("Flow[..., Any] | None", owner if isinstance(owner, Runnable) else None)
-        return context.RunContext(flow=flow, flow_run=run)
+        return RunContext(flow=flow, flow_run=run)
     task = cast("Task[..., Any] | None", owner if isinstance(owner, Runnable) else None)
-    return context.RunContext(flow_run=flow_run, task=task, task_run=run)
+    return RunContext(flow_run=flow_run, task=task, task_run=run)
 
 
 def reap(
@@ -180,8 +199,6 @@ def reap(
     """
     settings = settings or load_settings()
     if store is None:
-        from . import open_store
-
         store = open_store(settings)
         try:
             return reap(store, settings=settings, now=now)
@@ -211,23 +228,23 @@ def reap(
             reaped.append(ReapedRun(record, process, message))
             logger.info("%s run %r (%s) crashed: %s", record.kind, run.name, run.id, message)
             owner = owners.get(record)
-            history = run.state_history
-            old = history[-2] if len(history) > 1 else None
             parent = (
                 flow_runs.get(run.flow_run_id)
                 if isinstance(run, TaskRun) and run.flow_run_id is not None
                 else None
             )
             if router is None:
-                router = load_router(store.list_blocks())
+                router = load_router_of(store)
             if router:
                 store.enqueue_outbox(router.entries(record.kind, owner, run, run.state, parent))
-            token = context.current.set(_run_context(owner, run, parent))
+            crashed_state = _as_before_the_crash(run)
+            token = current_context.set(_run_context(owner, run, parent))
             try:
-                error = fire_hooks(RUN_KINDS[record.kind], owner, run, old, run.state)
+                set_state(RUN_KINDS[record.kind], owner, run, crashed_state, recorded=True)
+            except BaseException as exc:  # a hook's: re-raised once every run's hooks have run
+                pending = pending or exc
             finally:
-                context.current.reset(token)
-            pending = pending or error
+                current_context.reset(token)
     _release_claims_of_the_dead(store, now, settings.crash_after_seconds)
     if pending is not None:
         raise pending

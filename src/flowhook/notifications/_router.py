@@ -8,10 +8,10 @@ from typing import Any
 from flowhook_hookspec.errors import ConfigError
 from flowhook_hookspec.states import State
 
-from ..settings import load_config
-from ..store.records import OutboxEntry, RunKindName
-from .rules import Rule, compile_rules
-from .templates import snapshot
+from .._config import load_config
+from ..store import OutboxEntry, RunKindName
+from ._rules import Rule, compile_rules
+from ._templates import snapshot
 
 logger = logging.getLogger("flowhook.notifications")
 

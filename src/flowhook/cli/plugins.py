@@ -1,35 +1,25 @@
-"""The ``flowhook`` command line."""
+"""``flowhook plugins`` and ``flowhook plugin new``: what is installed, and a new plugin."""
 
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any
 
 import attrs
 import click
 
-from . import __version__
-from .notifications.commands import block, notify, outbox
-from .plugins import list_plugins, plugin_manager
+from .._plugins import list_plugins
 from .scaffold import PluginNameError, new_plugin
-from .store.commands import runs, watch
 
-logger = logging.getLogger("flowhook.cli")
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="flowhook")
-def cli() -> None:
-    """flowhook: run flows and tasks in-process; every state transition is a plugin hook."""
+__all__ = ["plugin_group", "plugins_command"]
 
 
 def _jsonable(_: Any, __: Any, value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-@cli.command("plugins")
+@click.command("plugins")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def plugins_command(as_json: bool) -> None:
     """List installed plugins: name, version, status and hooks (and why one failed)."""
@@ -55,7 +45,7 @@ def plugins_command(as_json: bool) -> None:
             click.echo(f"\n{info.name} is {info.status}: {info.error}")
 
 
-@cli.group("plugin")
+@click.group("plugin")
 def plugin_group() -> None:
     """Tools for plugin authors."""
 
@@ -80,33 +70,3 @@ def plugin_new(name: str, directory: Path) -> None:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created {target}")
     click.echo(f"Next: cd {target} && pip install -e '.[test]' && pytest && flowhook plugins")
-
-
-cli.add_command(runs)
-cli.add_command(watch)
-cli.add_command(block)
-cli.add_command(notify)
-cli.add_command(outbox)
-
-
-def build_cli() -> click.Group:
-    """The command line with the plugins' commands added (``register_commands``)."""
-    manager = plugin_manager()
-    error = (
-        manager.dispatch("register_commands", {"cli": cli})
-        if manager.callers("register_commands")
-        else None
-    )
-    if error is not None:
-        raise error
-    return cli
-
-
-def main(argv: list[str] | None = None) -> Any:
-    """Entry point of the ``flowhook`` console script."""
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    return build_cli().main(args=argv, prog_name="flowhook")
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .records import EventRecord, HookErrorRecord, ProcessRecord, RunRecord
+from ..store import EventRecord, HookErrorRecord, ProcessRecord, RunRecord
 
 __all__ = [
     "event_json",

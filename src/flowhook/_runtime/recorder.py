@@ -1,10 +1,8 @@
-"""The engine's link to the store: one transition observer, attached when the first run starts.
+"""The recorder: the engine observer that turns transitions into store writes.
 
-:func:`attach` is the only thing the engine calls (at the start of every flow and task call; it
-returns at once once attached). The first call opens the store, registers this process, adds
-:meth:`Recorder.observe` to ``engine.observers`` and reaps the runs of dead processes.
-
-What is durable when:
+It is attached by :mod:`.attach`. For every transition it queues the run's new state, and the
+outbox entries of the notification rules that match it, in one write, so that a message is
+durable exactly when the state that caused it is. What is durable when:
 
 - task transitions go to the background writer and are written in batches;
 - a flow run's first Running is written before its body starts (the caller waits);
@@ -16,35 +14,35 @@ A store error is logged on logger ``flowhook.store`` and never fails a run.
 
 from __future__ import annotations
 
-import atexit
 import enum
 import json
 import logging
-import os
 import sys
-import threading
-import time
 import traceback
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
-from flowhook_hookspec.errors import ConfigError
 from flowhook_hookspec.notify import MASK, Secret
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.serde import converter
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType
 
-from .. import context
-from ..notifications.delivery import DeliveryWorker
-from ..notifications.router import Router, load_router
-from .processes import Heartbeat, current_process
-from .records import HookError, NewRun, RunKindName, Transition, Write
-from .settings import StoreSettings, load_settings
-from .writer import BatchWriter
+from .._engine import RunContext, cancel_flow_run, current_context, observers
+from ..notifications import DeliveryWorker, Router
+from ..store import (
+    BatchWriter,
+    Heartbeat,
+    HookError,
+    NewRun,
+    RunKindName,
+    StoreSettings,
+    Transition,
+    Write,
+)
 
-__all__ = ["Recorder", "attach", "detach", "flush"]
+__all__ = ["Recorder", "import_path", "parameters_json"]
 
 logger = logging.getLogger("flowhook.store")
 
@@ -219,7 +217,7 @@ class Recorder:
         self, kind: RunKindName, owner: Any, run: Any, state: State
     ) -> tuple[Write, ...]:
         try:
-            current = context.current.get()
+            current = current_context.get()
             flow_run = current.flow_run if current is not None and kind == "task" else None
             return self.router.entries(kind, owner, run, state, flow_run)
         except Exception:
@@ -229,14 +227,14 @@ class Recorder:
     def hook_error(self, record: logging.LogRecord) -> bool:
         """A filter on logger ``flowhook.hooks``: records the errors of state hooks with their run."""
         try:
-            current = context.current.get()
+            current = current_context.get()
             if record.levelno >= logging.ERROR and current is not None:
                 self._record_hook_error(record, current)
         except Exception:
             pass
         return True
 
-    def _record_hook_error(self, record: logging.LogRecord, current: context.RunContext) -> None:
+    def _record_hook_error(self, record: logging.LogRecord, current: RunContext) -> None:
         kind: RunKindName
         if current.task_run is not None:
             kind, run_id = "task", current.task_run.id
@@ -253,9 +251,7 @@ class Recorder:
         self.writer.submit((error,))
 
     def start(self) -> None:
-        from .. import engine
-
-        engine.observers.append(self.observe)
+        observers.append(self.observe)
         logging.getLogger("flowhook.hooks").addFilter(self.hook_error)
 
     def stop(self) -> None:
@@ -267,173 +263,14 @@ class Recorder:
 
     def forget(self) -> None:
         """Stop observing, without touching threads or connections (after a fork)."""
-        from .. import engine
-
-        if self.observe in engine.observers:
-            engine.observers.remove(self.observe)
+        if self.observe in observers:
+            observers.remove(self.observe)
         logging.getLogger("flowhook.hooks").removeFilter(self.hook_error)
 
 
 def _deliver_cancel(flow_run_id: str, message: str | None) -> None:
     """Cancel a flow run of this process that another process asked to cancel."""
-    from ..cancellation import cancel_flow_run
-
     try:
         cancel_flow_run(uuid.UUID(flow_run_id), message or "Cancelled from another process")
     except ValueError:
         logger.info("flow run %s is not running in this process any more", flow_run_id)
-
-
-# -- attaching --------------------------------------------------------------------------------
-
-_lock = threading.RLock()
-_recorder: Recorder | None = None
-#: (FLOWHOOK_HOME, FLOWHOOK_STORE) the store was attached for: changing either re-attaches.
-_key: tuple[str | None, str | None] | None = None
-#: Recorders inherited through fork: their threads and connections belong to the parent.
-_abandoned: list[Recorder] = []
-_hooks_installed = False
-
-
-def attach() -> None:
-    """Start recording runs, once per process (and again if FLOWHOOK_HOME changes)."""
-    get = os.environ.get
-    if (get("FLOWHOOK_HOME"), get("FLOWHOOK_STORE")) != _key:
-        _attach()
-
-
-def _attach() -> None:
-    global _key, _recorder
-    with _lock:
-        key = (os.environ.get("FLOWHOOK_HOME"), os.environ.get("FLOWHOOK_STORE"))
-        if key == _key:
-            return
-        _stop_recorder()
-        _key = key  # first, so that a run started by a reaped run's hook does not come back here
-        _install_process_hooks()
-        try:
-            settings = load_settings()
-        except ConfigError as exc:
-            logger.error("%s; runs are not recorded", exc)
-            return
-        if not settings.enabled:
-            return
-        recorder = _open(settings)
-        if recorder is None:
-            return
-        recorder.start()
-        _recorder = recorder
-        from .reaper import reap
-
-        try:
-            reaped = reap(recorder.store, settings=settings)
-        except Exception as exc:
-            logger.error("could not look for crashed runs in %s: %s", recorder.store.location, exc)
-            return
-        if reaped:
-            logger.warning(
-                "%d runs of processes that died were marked Crashed: %s (see flowhook runs ls)",
-                len(reaped),
-                ", ".join(f"{item.run.kind} run {item.run.name!r}" for item in reaped[:5])
-                + (", ..." if len(reaped) > 5 else ""),
-            )
-
-
-def _open(settings: StoreSettings) -> Recorder | None:
-    from .. import __version__
-    from . import open_store
-
-    try:
-        store = open_store(settings)
-    except Exception as exc:
-        logger.error("runs are not recorded: %s", exc)
-        return None
-    try:
-        process_id = store.register_process(current_process(__version__))
-    except Exception as exc:
-        logger.error("runs are not recorded: could not register this process in %s: %s",
-                     store.location, exc)  # fmt: skip
-        store.close()
-        return None
-    router = _load_router(store)
-    delivery = None
-    if router:
-        delivery = DeliveryWorker(
-            lambda: open_store(settings),
-            load_block_notifier,
-            worker_id=f"{process_id}:{os.getpid()}",
-        )
-    writer = BatchWriter(
-        store,
-        process_id,
-        wait_timeout=settings.lock_timeout_seconds + 10,
-        on_outbox=None if delivery is None else delivery.poke,
-    )
-    return Recorder(settings, store, process_id, writer, router, delivery)
-
-
-def _load_router(store: Any) -> Router:
-    try:
-        saved = store.list_blocks()
-    except Exception as exc:
-        logger.error("could not read the saved blocks in %s: %s", store.location, exc)
-        saved = []
-    return load_router(saved)
-
-
-def load_block_notifier(name: str) -> Any:
-    from ..blocks import Block
-
-    return Block.load(name)
-
-
-def _stop_recorder() -> None:
-    global _recorder
-    recorder, _recorder = _recorder, None
-    if recorder is not None:
-        recorder.stop()
-
-
-def detach() -> None:
-    """Stop recording: apply what is queued, stop the threads, close the store."""
-    global _key
-    with _lock:
-        _stop_recorder()
-        _key = None
-
-
-def flush() -> bool:
-    """Wait until every transition recorded so far is written; False without a store."""
-    recorder = _recorder
-    return recorder is not None and recorder.writer.flush()
-
-
-def current() -> Recorder | None:
-    """The attached recorder, if any."""
-    return _recorder
-
-
-def _after_fork_in_child() -> None:
-    global _recorder, _key, _lock
-    _lock = threading.RLock()
-    if _recorder is not None:
-        _recorder.forget()
-        _abandoned.append(_recorder)
-    _recorder, _key = None, None
-
-
-def _at_exit() -> None:
-    started = time.monotonic()
-    detach()
-    spent = time.monotonic() - started
-    if spent > 5:
-        logger.warning("writing the last run history at exit took %.0f s", spent)
-
-
-def _install_process_hooks() -> None:
-    global _hooks_installed
-    if not _hooks_installed:
-        _hooks_installed = True
-        atexit.register(_at_exit)
-        if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=_after_fork_in_child)

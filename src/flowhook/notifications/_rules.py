@@ -8,29 +8,13 @@ from collections.abc import Iterable
 import attrs
 
 from flowhook_hookspec.errors import ConfigError
-from flowhook_hookspec.states import State, StateType
+from flowhook_hookspec.states import STATE_NAMES, State, StateType
 
-from ..settings import Config, NotificationRuleConfig
-from .templates import MessageTemplate
+from .._config import Config, NotificationRuleConfig
+from ._templates import MessageTemplate
 
 __all__ = ["Rule", "compile_rules"]
 
-#: State names the engine produces; rules may also name state types (FAILED, CRASHED, ...).
-STATE_NAMES = frozenset(
-    {
-        "Pending",
-        "Running",
-        "Retrying",
-        "AwaitingRetry",
-        "Completed",
-        "Failed",
-        "TimedOut",
-        "UpstreamFailed",
-        "Crashed",
-        "Cancelling",
-        "Cancelled",
-    }
-)
 STATE_TYPES = frozenset(state_type.value for state_type in StateType)
 
 

@@ -2,7 +2,8 @@
 
 pluggy keeps the registry and validates implementations against the specs. Dispatch is ours:
 pluggy stops at the first implementation that raises, and a broken plugin must never break a
-run, so each implementation is called on its own (see :func:`flowhook.hooks.call_isolated`).
+run, so each implementation is called on its own (see :mod:`.isolation`), and only through the
+typed methods of :class:`~.hooks.PluginHooks` (:attr:`PluginManager.hooks`).
 The callers of each hook, and the set of hooks implemented at all, are computed once and cached
 until a plugin is (un)registered, so a hook that nobody implements costs one lookup.
 """
@@ -23,14 +24,25 @@ import pluggy
 from flowhook_hookspec.errors import PluginError
 from flowhook_hookspec.specs import ALL_SPECS, PROJECT_NAME
 
-from .hooks import call_isolated
+from .hooks import PluginHooks
+from .isolation import call_isolated
 
 if TYPE_CHECKING:
     import importlib.metadata
 
 logger = logging.getLogger("flowhook.plugins")
 
-__all__ = ["PluginInfo", "list_plugins", "plugin_manager", "register_plugin", "unregister_plugin"]
+__all__ = [
+    "PluginInfo",
+    "PluginManager",
+    "implemented_hooks",
+    "list_plugins",
+    "plugin_hooks",
+    "plugin_manager",
+    "register_plugin",
+    "set_plugin_manager",
+    "unregister_plugin",
+]
 
 
 @attrs.frozen
@@ -81,6 +93,8 @@ class PluginManager:
         self._implemented: frozenset[str] | None = None
         self._infos: dict[str, PluginInfo] = {}
         self._entrypoints_pending = load_entrypoints
+        #: The typed caller of this manager's hooks: the only way flowhook calls a hook.
+        self.hooks = PluginHooks(self)
 
     # -- discovery -------------------------------------------------------------------------
 
@@ -254,7 +268,7 @@ class PluginManager:
             return found
 
     def dispatch(self, hook: str, arguments: Mapping[str, Any]) -> BaseException | None:
-        """Call every implementation of ``hook`` in isolation.
+        """Call every implementation of ``hook`` in isolation (for :class:`~.hooks.PluginHooks`).
 
         Returns the first exception the caller must re-raise (KeyboardInterrupt, SystemExit, or
         any error under ``FLOWHOOK_STRICT_HOOKS``), after all implementations have run.
@@ -267,12 +281,6 @@ class PluginManager:
             if pending is None:
                 pending = error
         return pending
-
-    @property
-    def pluggy_manager(self) -> pluggy.PluginManager:
-        """The underlying pluggy manager, for hooks that are not transitions (CLI, notifiers)."""
-        self.load_entrypoints()
-        return self._pm
 
 
 _manager: PluginManager | None = None
@@ -287,6 +295,11 @@ def plugin_manager() -> PluginManager:
             if _manager is None:
                 _manager = PluginManager()
     return _manager
+
+
+def plugin_hooks() -> PluginHooks:
+    """The typed hook caller of the process-wide manager (see :class:`~.hooks.PluginHooks`)."""
+    return (_manager or plugin_manager()).hooks
 
 
 def implemented_hooks() -> frozenset[str]:

@@ -11,6 +11,7 @@ from flowhook_hookspec import states
 from flowhook_hookspec.runs import FlowRun
 
 from .context import FlowScope
+from .transitions import FLOW, set_state
 
 if TYPE_CHECKING:
     from .flows import Flow
@@ -45,8 +46,6 @@ def cancel_flow_run(flow_run_id: uuid.UUID | str, message: str | None = None) ->
         found = _active.get(run_id)
     if found is None:
         raise ValueError(f"no flow run {run_id} is running in this process")
-    from .engine import FLOW, set_state
-
     flow, run, scope = found
     with scope.lock:
         if run.state.is_final() or run.state.is_cancelling():

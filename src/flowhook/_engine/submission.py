@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING, Any
 from flowhook_hookspec.states import State
 
 from . import context
-from .engine import TASK, _new_task_run, _run_submitted, set_state
+from .calls import new_task_run, run_submitted
 from .futures import TaskRunFuture, find_futures
 from .parameters import bind_arguments
+from .transitions import TASK, set_state
 
 if TYPE_CHECKING:
     from .tasks import Task
@@ -40,7 +41,7 @@ def submit_task(
     bound = bind_arguments(
         task.signature, args, kwargs, f"task {task.name!r}", task.positional_names
     )
-    run, run_context = _new_task_run(task, bound, parent)
+    run, run_context = new_task_run(task, bound, parent)
     set_state(TASK, task, run, run.state)
     token = context.current.set(run_context)
     try:
@@ -50,7 +51,7 @@ def submit_task(
     upstream = [*find_futures(bound.arguments), *wait_for]
 
     def work() -> State:
-        return variables.run(_run_submitted, task, run, bound, run_context, upstream)
+        return variables.run(run_submitted, task, run, bound, run_context, upstream)
 
     if not upstream:  # the common case: the runner's own future is the run's
         future = TaskRunFuture(task, run, scope.task_runner.submit(work))

@@ -13,16 +13,16 @@ import click
 from flowhook_hookspec.errors import ConfigError, NotificationError, PluginError
 from flowhook_hookspec.notify import MASK, Secret, redact
 
-from ..blocks import (
+from .._config import load_config
+from ..notifications import (
     Block,
     BlockError,
     build_notifier,
     describe_fields,
     notifier_class,
+    notifier_types,
     parse_block_name,
 )
-from ..notifiers import notifier_types
-from ..settings import load_config
 
 __all__ = ["block", "notify", "outbox"]
 

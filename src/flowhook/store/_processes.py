@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .records import ProcessInfo, ProcessRecord
+from ._records import ProcessInfo, ProcessRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from . import Store
+    from ._protocol import Store
 
 __all__ = ["Heartbeat", "current_process", "death_reason", "hostname", "start_token"]
 

@@ -9,7 +9,7 @@ import attrs
 
 from flowhook_hookspec.runners import TaskRunner
 
-from . import engine
+from . import calls
 from .naming import check_run_name_template
 from .runnables import CommonOptions, P, R, Runnable
 
@@ -66,8 +66,8 @@ class Flow(Runnable[P, R]):
         Calling an ``async def`` flow returns a coroutine to await.
         """
         if self.is_async:
-            return engine.run_flow_async(self, args, kwargs)
-        return engine.run_flow(self, args, kwargs)
+            return calls.run_flow_async(self, args, kwargs)
+        return calls.run_flow(self, args, kwargs)
 
     def with_options(self, **options: Unpack[FlowOptions]) -> Self:
         """A copy with some options changed. Hook lists are copied; ``[]`` clears one."""

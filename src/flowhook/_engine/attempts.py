@@ -1,0 +1,349 @@
+"""The life of a run, attempt by attempt: one state machine, and its sync and async drivers.
+
+:func:`run_attempts` decides every transition of a run, from Pending to a final state, and yields
+what takes time (the body, a wait before a retry, waiting for submitted task runs) to a driver:
+:func:`drive` in this thread, :func:`drive_async` on the event loop. One state machine serves
+both, so sync and async runs cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Awaitable, Generator
+from contextlib import AbstractContextManager
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import attrs
+
+from flowhook_hookspec import states
+from flowhook_hookspec.states import State
+
+from .._plugins.isolation import resolve_awaitable
+from .._plugins.manager import implemented_hooks
+from . import context
+from .parameters import ParameterValidationError, call_bound, coerce_arguments
+from .retries import condition_allows_retry, retry_delay
+from .timeouts import RunTimeout, Watchdog
+from .transitions import (
+    FAILED,
+    FLOW,
+    HOOKS_BY_TYPE,
+    NO_GUARD,
+    TASK,
+    Run,
+    RunKind,
+    advance,
+    crash_message,
+    now,
+    set_state,
+)
+
+if TYPE_CHECKING:
+    import inspect
+
+    from .runnables import Runnable
+
+__all__ = ["Attempts", "drive", "drive_async", "run_attempts"]
+
+
+def _result_to_state(kind: RunKind, run: Run, result: Any) -> State:
+    if not isinstance(result, State):
+        return states.Completed(data=result, run_id=run.id)
+    if not result.is_final():
+        return states.Failed(
+            f"{kind.label} run returned the state {result.name!r}, which is not final; return a "
+            "final state (Completed, Failed, Cancelled) or a plain value",
+            run_id=run.id,
+        )
+    return attrs.evolve(result, run_id=run.id, timestamp=now())
+
+
+def _failure_state(kind: RunKind, run: Run, exc: Exception) -> State:
+    return states.Failed(
+        f"{kind.label} run encountered an exception: {type(exc).__name__}: {exc}",
+        data=exc,
+        run_id=run.id,
+    )
+
+
+def _retry_state(owner: Runnable[..., Any], run: Run, failed: State) -> State | None:
+    """The AwaitingRetry state to enter instead of ``failed``, or None when no retry is left."""
+    if run.run_count > owner.retries:
+        return None
+    if not condition_allows_retry(owner.retry_condition_fn, owner, run, failed):
+        return None
+    delay = retry_delay(
+        owner.retry_delay_seconds, owner.retries, run.run_count, owner.retry_jitter_factor
+    )
+    failed_at = now()
+    return states.AwaitingRetry(
+        f"Attempt {run.run_count} failed ({failed.message}); retry {run.run_count}/{owner.retries} "
+        f"in {delay:.3g} s",
+        data=failed.data,
+        run_id=run.id,
+        timestamp=failed_at,
+        scheduled_time=failed_at + timedelta(seconds=delay),
+    )
+
+
+def _timed_out_state(kind: RunKind, owner: Runnable[..., Any], run: Run) -> State:
+    error = TimeoutError(
+        f"{kind.owner_argument} run {run.name!r} exceeded its timeout of {owner.timeout_seconds} s"
+    )
+    return states.TimedOut(str(error), data=error, run_id=run.id)
+
+
+def _call_body(
+    kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
+) -> State:
+    """Run a body in this thread; an ``async def`` body is run to completion."""
+    if owner.is_async:
+        return resolve_awaitable(_call_body_async(kind, owner, run, bound))  # type: ignore[no-any-return]
+    try:
+        if owner.timeout_seconds is None:
+            result = call_bound(owner.fn, bound, owner.positional_names)
+        else:
+            with Watchdog(owner.timeout_seconds):
+                result = call_bound(owner.fn, bound, owner.positional_names)
+    except RunTimeout:
+        return _timed_out_state(kind, owner, run)
+    except Exception as exc:
+        return _failure_state(kind, run, exc)
+    return _result_to_state(kind, run, result)
+
+
+async def _call_body_async(
+    kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
+) -> State:
+    body = call_bound(owner.fn, bound, owner.positional_names)
+    try:
+        if owner.timeout_seconds is None:
+            # Awaited right here: a task of its own would be cancelled with this one just the
+            # same, and would double the event loop's work per task run.
+            finished, result = True, await body
+        else:
+            finished, result = await _await_within(body, owner.timeout_seconds)
+    except Exception as exc:
+        return _failure_state(kind, run, exc)
+    if not finished:
+        return _timed_out_state(kind, owner, run)
+    return _result_to_state(kind, run, result)
+
+
+async def _await_within(body: Awaitable[Any], seconds: float) -> tuple[bool, Any]:
+    """``(True, result)`` of ``body``; ``(False, None)`` when it did not finish within
+    ``seconds`` and was cancelled. The body's own exception propagates."""
+    import asyncio
+
+    future = asyncio.ensure_future(body)
+    try:
+        done, _ = await asyncio.wait({future}, timeout=seconds)
+    except BaseException:
+        future.cancel()
+        raise
+    if not done:
+        future.cancel()
+        with contextlib.suppress(BaseException):
+            await future
+        return False, None
+    return True, future.result()
+
+
+def _cancelled_before(scope: context.FlowScope | None, run: Run) -> State | None:
+    """For a task run: Cancelled when its flow run was cancelled before the attempt starts."""
+    if scope is None or not scope.cancel_event.is_set():
+        return None
+    return states.Cancelled("its flow run was cancelled before it started", run_id=run.id)
+
+
+class _Body:
+    """Request to the driver: run the body once and send back the State it leads to."""
+
+
+_BODY = _Body()
+
+
+class _Wait(NamedTuple):
+    """Request to the driver: wait before the next attempt (cut short by cancellation)."""
+
+    seconds: float
+    scope: context.FlowScope | None
+
+
+class _Drain(NamedTuple):
+    """Request to the driver: wait for the task runs the flow run submitted."""
+
+    scope: context.FlowScope
+
+
+_Request = _Body | _Wait | _Drain
+Attempts = Generator[_Request, "State | None", State]
+
+
+def run_attempts(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    bound: inspect.BoundArguments,
+    scope: context.FlowScope | None,
+    guard: AbstractContextManager[Any],
+) -> Attempts:
+    """The life of a run, from Pending to a final state, as a generator.
+
+    It decides every transition and yields what takes time (the body, waits) to a driver: a
+    sync one (:func:`_drive`) or an async one (:func:`_drive_async`). One state machine serves
+    both, so sync and async runs cannot drift apart.
+    """
+    try:
+        if not run.state_history:
+            set_state(kind, owner, run, run.state)
+        if owner.validate_parameters and owner.type_hints:
+            try:
+                coerce_arguments(bound, owner.type_hints)
+            except ParameterValidationError as exc:
+                failed = states.Failed(
+                    f"{kind.label} run parameters are invalid: {exc}", data=exc, run_id=run.id
+                )
+                return advance(kind, owner, run, failed, guard)
+        while True:
+            cancelled = _cancelled_before(scope, run) if kind is TASK else None
+            if cancelled is not None:
+                return advance(kind, owner, run, cancelled, guard)
+            run.run_count += 1
+            attempt = states.Running if run.run_count == 1 else states.Retrying
+            entered = advance(kind, owner, run, attempt(run_id=run.id), guard)
+            if entered.is_final():
+                return entered
+            state = yield _BODY
+            assert state is not None
+            if kind is FLOW and scope is not None and scope.futures:
+                yield _Drain(scope)
+            if state.type is FAILED:
+                retry = _retry_state(owner, run, state)
+                if retry is not None:
+                    entered = advance(kind, owner, run, retry, guard)
+                    if entered.is_final():
+                        return entered
+                    assert retry.scheduled_time is not None
+                    yield _Wait(max(0.0, (retry.scheduled_time - now()).total_seconds()), scope)
+                    continue
+            return advance(kind, owner, run, state, guard)
+    except BaseException as exc:
+        with guard:
+            if run.state_history and not run.state.is_final():
+                crashed = states.Crashed(crash_message(exc), data=exc, run_id=run.id)
+                set_state(kind, owner, run, crashed)
+        raise
+
+
+def _step(
+    attempts: Attempts, response: State | None, error: BaseException | None
+) -> tuple[bool, Any]:
+    """Advance the generator: (True, final state) when it returned, else (False, request)."""
+    try:
+        if error is not None:
+            return False, attempts.throw(error)
+        return False, attempts.send(response)
+    except StopIteration as stop:
+        return True, stop.value
+
+
+def drive(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    bound: inspect.BoundArguments,
+    attempts: Attempts,
+) -> State:
+    """Run the state machine in this thread."""
+    done, value = _step(attempts, None, None)
+    while not done:
+        response: State | None = None
+        error: BaseException | None = None
+        try:
+            if value is _BODY:
+                response = _call_body(kind, owner, run, bound)
+            elif isinstance(value, _Wait):
+                _wait(value)
+            else:
+                _drain(value.scope)
+        except BaseException as exc:
+            error = exc
+        done, value = _step(attempts, response, error)
+    return value  # type: ignore[no-any-return]
+
+
+def _wait(request: _Wait) -> None:
+    if request.scope is not None:
+        request.scope.cancel_event.wait(request.seconds)
+    else:
+        time.sleep(request.seconds)
+
+
+def _has_hooks(kind: RunKind, owner: Runnable[..., Any]) -> bool:
+    """Whether any hook, the run's own or a plugin's, may fire for a run of ``owner``."""
+    if any(getattr(owner, hooks) for hooks in HOOKS_BY_TYPE.values()):
+        return True
+    return not kind.plugin_hooks.isdisjoint(implemented_hooks())
+
+
+async def drive_async(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    bound: inspect.BoundArguments,
+    attempts: Attempts,
+) -> State:
+    """Run the state machine on the event loop, awaiting the body.
+
+    Transitions fire hooks synchronously; when any hook may fire, each step of the state
+    machine runs in a worker thread so that a slow sync hook never blocks the event loop.
+    """
+    import asyncio
+
+    offload = _has_hooks(kind, owner)
+
+    async def step(response: State | None, error: BaseException | None) -> tuple[bool, Any]:
+        if offload:
+            return await asyncio.to_thread(_step, attempts, response, error)
+        return _step(attempts, response, error)
+
+    done, value = await step(None, None)
+    while not done:
+        response: State | None = None
+        error: BaseException | None = None
+        try:
+            if value is _BODY:
+                if owner.is_async:
+                    response = await _call_body_async(kind, owner, run, bound)
+                else:
+                    response = _call_body(kind, owner, run, bound)
+            elif isinstance(value, _Wait):
+                if value.scope is not None:
+                    await asyncio.to_thread(_wait, value)
+                else:
+                    await asyncio.sleep(value.seconds)
+            else:
+                await asyncio.to_thread(_drain, value.scope)
+        except BaseException as exc:
+            error = exc
+        done, value = await step(response, error)
+    return value  # type: ignore[no-any-return]
+
+
+def _drain(scope: context.FlowScope) -> None:
+    """Wait until every task run the flow run submitted is final and its hooks have run."""
+    while True:
+        with scope.lock:
+            pending = [f for f in scope.futures if not f.done()]
+            never_started = [f for f in scope.futures if f.done() and not f.state.is_final()]
+        for future in never_started:  # cancelled by the task runner before they started
+            cancelled = states.Cancelled(
+                "its flow run was cancelled before it started", run_id=future.task_run_id
+            )
+            advance(TASK, future.task, future.task_run, cancelled, NO_GUARD)
+        if not pending:
+            return
+        scope.task_runner.wait([f._future for f in pending])

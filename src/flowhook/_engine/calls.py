@@ -1,0 +1,285 @@
+"""Calls of flows and tasks: a new run, its context, its state machine driven, its outcome.
+
+:data:`preparers` is the engine's one seam for what must happen before a top-level run starts:
+the runtime appends the function that attaches the store. The engine itself knows no store.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import signal
+import uuid
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from flowhook_hookspec import states
+from flowhook_hookspec.runs import FlowRun, TaskRun
+from flowhook_hookspec.states import State
+
+from . import context
+from .attempts import Attempts, drive, drive_async, run_attempts
+from .cancellation import SigtermCanceller, track, untrack
+from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futures
+from .ids import new_run_id
+from .naming import generated_name, render_run_name
+from .parameters import bind_arguments
+from .runners import ThreadPoolTaskRunner
+from .transitions import FLOW, NO_GUARD, TASK, advance, set_state
+
+if TYPE_CHECKING:
+    import inspect
+
+    from .flows import Flow
+    from .runnables import Runnable
+    from .tasks import Task
+
+__all__ = [
+    "new_task_run",
+    "preparers",
+    "run_flow",
+    "run_flow_async",
+    "run_submitted",
+    "run_task",
+    "run_task_async",
+]
+
+logger = logging.getLogger("flowhook.engine")
+
+#: Called, in order, before every top-level flow or task call, and before every flow call inside
+#: one: the runtime attaches the store here. They must be cheap once done, and must not raise.
+preparers: list[Callable[[], None]] = []
+
+
+def _prepare() -> None:
+    for prepare in preparers:
+        prepare()
+
+
+def _outcome(state: State, return_state: bool) -> Any:
+    if return_state:
+        return state
+    return state.result()
+
+
+def _parent_ids(parent: context.RunContext | None) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    if parent is None:
+        return None, None
+    flow_run_id = parent.flow_run.id if parent.flow_run is not None else None
+    task_run_id = parent.task_run.id if parent.task_run is not None else None
+    return flow_run_id, task_run_id
+
+
+def _run_name(
+    owner: Runnable[..., Any],
+    template: Any,
+    parameters: Mapping[str, Any],
+    default: Callable[[], str],
+) -> str:
+    try:
+        return render_run_name(template, parameters, default)
+    except Exception as exc:
+        name = default()
+        logger.warning(
+            "the run name of %r could not be rendered (%s: %s); using %r",
+            owner.name,
+            type(exc).__name__,
+            exc,
+            name,
+        )
+        return name
+
+
+@attrs.define(eq=False)
+class _FlowCall:
+    """One call of a flow: its run, its scope, and what must be undone when it ends."""
+
+    flow: Flow[..., Any]
+    run: FlowRun
+    bound: inspect.BoundArguments
+    scope: context.FlowScope
+    return_state: bool
+    token: contextvars.Token[context.RunContext | None]
+    sigterm: SigtermCanceller | None
+
+    @classmethod
+    def begin(
+        cls, flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> _FlowCall:
+        _prepare()
+        return_state = bool(kwargs.pop("return_state", False))
+        bound = bind_arguments(flow.signature, args, kwargs, f"flow {flow.name!r}")
+        parent = context.current.get()
+        parent_flow_run_id, parent_task_run_id = _parent_ids(parent)
+        run_id = new_run_id()
+        run = FlowRun(
+            id=run_id,
+            name=_run_name(flow, flow.flow_run_name, bound.arguments, generated_name),
+            state=states.Pending(run_id=run_id),
+            parameters=bound.arguments,
+            tags=flow.tags,
+            flow_name=flow.name,
+            parent_flow_run_id=parent_flow_run_id,
+            parent_task_run_id=parent_task_run_id,
+        )
+        scope = context.FlowScope(task_runner=flow.task_runner or ThreadPoolTaskRunner())
+        track(flow, run, scope)
+        token = context.current.set(context.RunContext(flow=flow, flow_run=run, scope=scope))
+        sigterm = SigtermCanceller.install(run.id) if parent is None else None
+        return cls(flow, run, bound, scope, return_state, token, sigterm)
+
+    def attempts(self) -> Attempts:
+        return run_attempts(FLOW, self.flow, self.run, self.bound, self.scope, self.scope.lock)
+
+    def end(self) -> None:
+        context.current.reset(self.token)
+        untrack(self.run.id)
+        self.scope.task_runner.shutdown()
+        if self.sigterm is not None:
+            self.sigterm.restore()
+
+    def outcome(self, state: State) -> Any:
+        if self.sigterm is not None and self.sigterm.received:
+            raise SystemExit(128 + signal.SIGTERM)
+        return _outcome(state, self.return_state)
+
+
+def run_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run ``flow`` in this thread; returns its result or final state (``return_state=True``)."""
+    call = _FlowCall.begin(flow, args, kwargs)
+    try:
+        state = drive(FLOW, flow, call.run, call.bound, call.attempts())
+    finally:
+        call.end()
+    return call.outcome(state)
+
+
+async def run_flow_async(
+    flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run ``flow`` on the running event loop (an ``async def`` flow)."""
+    call = _FlowCall.begin(flow, args, kwargs)
+    try:
+        state = await drive_async(FLOW, flow, call.run, call.bound, call.attempts())
+    finally:
+        call.end()
+    return call.outcome(state)
+
+
+def _default_task_run_name(task: Task[..., Any], run_id: uuid.UUID) -> str:
+    return f"{task.name}-{run_id.hex[:8]}"
+
+
+def new_task_run(
+    task: Task[..., Any], bound: inspect.BoundArguments, parent: context.RunContext | None
+) -> tuple[TaskRun, context.RunContext]:
+    flow_run_id, _ = _parent_ids(parent)
+    run_id = new_run_id()
+    if task.task_run_name is None:  # the common case, on the hot path: no template to render
+        name = _default_task_run_name(task, run_id)
+    else:
+        name = _run_name(
+            task,
+            task.task_run_name,
+            bound.arguments,
+            lambda: _default_task_run_name(task, run_id),
+        )
+    run = TaskRun(
+        id=run_id,
+        name=name,
+        state=states.Pending(run_id=run_id),
+        parameters=bound.arguments,
+        tags=task.tags,
+        task_name=task.name,
+        flow_run_id=flow_run_id,
+    )
+    if parent is None:
+        run_context = context.RunContext(task=task, task_run=run)
+    else:
+        run_context = context.RunContext(parent.flow, parent.flow_run, task, run, parent.scope)
+    return run, run_context
+
+
+def _begin_task(
+    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[TaskRun, inspect.BoundArguments, context.RunContext, list[TaskRunFuture], bool]:
+    parent = context.current.get()
+    if parent is None:  # inside a flow run, the flow's call attached the store already
+        _prepare()
+    return_state = bool(kwargs.pop("return_state", False)) if kwargs else False
+    wait_for = list(kwargs.pop("wait_for", None) or ()) if kwargs else []
+    bound = bind_arguments(
+        task.signature, args, kwargs, f"task {task.name!r}", task.positional_names
+    )
+    run, run_context = new_task_run(task, bound, parent)
+    return run, bound, run_context, wait_for, return_state
+
+
+def run_task(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Run ``task`` in this thread, inside the current flow run if there is one."""
+    run, bound, run_context, wait_for, return_state = _begin_task(task, args, kwargs)
+    token = context.current.set(run_context)
+    try:
+        state = run_submitted(task, run, bound, run_context, wait_for)
+    finally:
+        context.current.reset(token)
+    return _outcome(state, return_state)
+
+
+async def run_task_async(
+    task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Run an ``async def`` task on the running event loop."""
+    run, bound, run_context, wait_for, return_state = _begin_task(task, args, kwargs)
+    token = context.current.set(run_context)
+    try:
+        upstream_failed = _upstream_failure(task, run, bound, wait_for)
+        if upstream_failed is not None:
+            state = upstream_failed
+        else:
+            attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD)
+            state = await drive_async(TASK, task, run, bound, attempts)
+    finally:
+        context.current.reset(token)
+    return _outcome(state, return_state)
+
+
+def _upstream_failure(
+    task: Task[..., Any], run: TaskRun, bound: inspect.BoundArguments, wait_for: list[TaskRunFuture]
+) -> State | None:
+    """Wait for the futures a task run depends on; its final UpstreamFailed state if one failed.
+
+    Otherwise the futures among the arguments are replaced by their results, and None returned.
+    """
+    if not run.state_history:
+        set_state(TASK, task, run, run.state)
+    if not bound.arguments and not wait_for:
+        return None
+    upstream = failed_upstream([*find_futures(bound.arguments), *wait_for])
+    if upstream is not None:
+        failed = states.UpstreamFailed(
+            f"upstream task run {upstream.task_run.name!r} ({upstream.task_run_id}) ended "
+            f"{upstream.state.name}",
+            run_id=run.id,
+        )
+        return advance(TASK, task, run, failed, NO_GUARD)
+    for name, value in bound.arguments.items():
+        bound.arguments[name] = resolve_futures(value)
+    return None
+
+
+def run_submitted(
+    task: Task[..., Any],
+    run: TaskRun,
+    bound: inspect.BoundArguments,
+    run_context: context.RunContext,
+    wait_for: list[TaskRunFuture],
+) -> State:
+    """Execute a task run whose arguments may hold futures: upstream first, then the attempts."""
+    upstream_failed = _upstream_failure(task, run, bound, wait_for)
+    if upstream_failed is not None:
+        return upstream_failed
+    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD)
+    return drive(TASK, task, run, bound, attempts)

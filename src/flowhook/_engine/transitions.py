@@ -1,0 +1,248 @@
+"""Transitions: the one place that moves a run from one state to another.
+
+Every transition of every run goes through :func:`set_state`: it checks the transition against
+the contract's table, records it on the run, tells the observers (the runtime's recorder), then
+fires the run's own hooks and the plugins' hooks through the typed caller. :func:`advance` is
+the same with cancellation taken into account; the attempt state machine, ``cancel_flow_run``
+and the reaper use these two and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from flowhook_hookspec import states
+from flowhook_hookspec.errors import IllegalTransitionError
+from flowhook_hookspec.runs import FlowRun, TaskRun
+from flowhook_hookspec.states import FINAL_TYPES, State, StateType, is_legal_transition
+
+from .._plugins.hooks import PluginHooks
+from .._plugins.isolation import call_isolated
+from .._plugins.manager import implemented_hooks, plugin_hooks
+from .runnables import HOOK_ATTRIBUTES
+from .state_hooks import hook_name
+from .transactions import stage_completed
+
+if TYPE_CHECKING:
+    from .runnables import Runnable
+
+__all__ = ["FLOW", "RUN_KINDS", "TASK", "RunKind", "advance", "observers", "set_state"]
+
+StateChangeHook = Callable[[PluginHooks, Any, Any, "State | None", State], "BaseException | None"]
+EnteredHook = Callable[[PluginHooks, Any, Any, State], "BaseException | None"]
+
+Run = FlowRun | TaskRun
+
+#: The per-run hook list (and per-state plugin hook) that each state type fires.
+EVENT_BY_TYPE: dict[StateType, str] = {
+    StateType.RUNNING: "running",
+    StateType.SCHEDULED: "retry",
+    StateType.COMPLETED: "completion",
+    StateType.FAILED: "failure",
+    StateType.CANCELLING: "cancellation",
+    StateType.CRASHED: "crashed",
+}
+
+#: The attribute of the run's own hook list that each state type fires (read on every transition).
+HOOKS_BY_TYPE: dict[StateType, str] = {
+    type_: HOOK_ATTRIBUTES[event] for type_, event in EVENT_BY_TYPE.items()
+}
+
+# The hot path compares state types about ten times per task run, and on Python 3.11 reading a
+# member off an enum class (``StateType.RUNNING``) costs several times a module global: hence
+# these names. They are the members themselves, compared with ``is``.
+RUNNING = StateType.RUNNING
+COMPLETED = StateType.COMPLETED
+FAILED = StateType.FAILED
+CRASHED = StateType.CRASHED
+CANCELLING = StateType.CANCELLING
+CANCELLED = StateType.CANCELLED
+
+#: Called after each transition is recorded and before hooks fire: ``observer(kind, owner, run,
+#: old_state, new_state)``. The store registers itself here; observers must not raise.
+TransitionObserver = Callable[["RunKind", Any, Any, "State | None", State], None]
+observers: list[TransitionObserver] = []
+
+
+class RunKind(NamedTuple):
+    """What differs between flow runs and task runs, as far as the engine is concerned."""
+
+    label: str  # "Flow" or "Task"
+    owner_argument: str  # "flow" or "task"
+    run_argument: str  # "flow_run" or "task_run"
+    #: The typed caller's method for every transition of this kind of run.
+    state_change_hook: StateChangeHook
+    #: The typed caller's method for entering a state, by event (see EVENT_BY_TYPE).
+    entered_hooks: Mapping[str, EnteredHook]
+    #: The names of every plugin hook a transition of this kind of run may dispatch.
+    plugin_hooks: frozenset[str]
+
+    @classmethod
+    def of(
+        cls, subject: str, state_change_hook: StateChangeHook, entered_hooks: dict[str, EnteredHook]
+    ) -> RunKind:
+        assert set(entered_hooks) == set(EVENT_BY_TYPE.values())
+        names = {hook.__name__ for hook in (state_change_hook, *entered_hooks.values())}
+        return cls(
+            label=subject.title(),
+            owner_argument=subject,
+            run_argument=f"{subject}_run",
+            state_change_hook=state_change_hook,
+            entered_hooks=entered_hooks,
+            plugin_hooks=frozenset(names),
+        )
+
+
+#: The guard of runs that nothing else transitions concurrently (task runs).
+NO_GUARD: AbstractContextManager[Any] = nullcontext()
+
+FLOW = RunKind.of(
+    "flow",
+    PluginHooks.on_flow_run_state_change,
+    {
+        "running": PluginHooks.on_flow_run_running,
+        "retry": PluginHooks.on_flow_run_retry,
+        "completion": PluginHooks.on_flow_run_completion,
+        "failure": PluginHooks.on_flow_run_failure,
+        "cancellation": PluginHooks.on_flow_run_cancellation,
+        "crashed": PluginHooks.on_flow_run_crashed,
+    },
+)
+TASK = RunKind.of(
+    "task",
+    PluginHooks.on_task_run_state_change,
+    {
+        "running": PluginHooks.on_task_run_running,
+        "retry": PluginHooks.on_task_run_retry,
+        "completion": PluginHooks.on_task_run_completion,
+        "failure": PluginHooks.on_task_run_failure,
+        "cancellation": PluginHooks.on_task_run_cancellation,
+        "crashed": PluginHooks.on_task_run_crashed,
+    },
+)
+#: The kinds by their lower-case name, as the store records them.
+RUN_KINDS = {"flow": FLOW, "task": TASK}
+
+
+def now() -> datetime:
+    """The time of a new state: now, in UTC."""
+    return datetime.now(timezone.utc)
+
+
+def set_state(
+    kind: RunKind, owner: Runnable[..., Any], run: Run, state: State, *, recorded: bool = False
+) -> None:
+    """Move ``run`` to ``state``: validate, record, notify observers, fire hooks.
+
+    ``recorded=True`` says that the store holds the new state already (the reaper moves a dead
+    process's runs to Crashed with a conditional update first): the observers are not told.
+
+    Hook errors never change the state. A KeyboardInterrupt or SystemExit from a hook (or any
+    hook error under ``FLOWHOOK_STRICT_HOOKS``) is re-raised after every hook has run.
+    """
+    history = run.state_history
+    old = history[-1] if history else None
+    if not is_legal_transition(None if old is None else old.type, state.type):
+        raise IllegalTransitionError(
+            f"{kind.label.lower()} run {run.name!r} cannot go from "
+            f"{'nothing' if old is None else old.name} to {state.name}"
+        )
+    run.state = state
+    history.append(state)
+    if state.type is RUNNING:
+        if run.start_time is None:
+            run.start_time = state.timestamp
+    elif state.type in FINAL_TYPES:
+        run.end_time = state.timestamp
+    if not recorded:
+        for observer in observers:
+            observer(kind, owner, run, old, state)
+    # The hot path: most transitions have nothing to fire. Two lookups prove it (the run's own
+    # hooks for this state; the hooks plugins implement, cached until a plugin is registered or
+    # unregistered), so that such a transition never walks _fire_hooks.
+    own_hooks = HOOKS_BY_TYPE.get(state.type)
+    if (
+        own_hooks is not None and getattr(owner, own_hooks, None)
+    ) or not kind.plugin_hooks.isdisjoint(implemented_hooks()):
+        pending = _fire_hooks(kind, owner, run, old, state)
+        if pending is not None:
+            raise pending
+
+
+def _no_hooks(event: str) -> list[Any]:
+    return []
+
+
+def _fire_hooks(
+    kind: RunKind, owner: Any, run: Run, old: State | None, state: State
+) -> BaseException | None:
+    """Fire the hooks of one transition: the run's own, then the plugins' state-change hook, then
+    the per-state hook. Returns the exception the caller must re-raise, if any.
+
+    ``owner`` may be a stand-in without hooks of its own (the reaper's, for a flow it could not
+    import).
+    """
+    pending: BaseException | None = None
+    event = EVENT_BY_TYPE.get(state.type)
+    if event is not None:
+        for hook in getattr(owner, "_hook_list", _no_hooks)(event):
+
+            def describe(hook: Callable[..., Any] = hook, event: str = event) -> str:
+                return (
+                    f"on_{event} hook {hook_name(hook)!r} of {kind.owner_argument} {owner.name!r} "
+                    f"({kind.run_argument} {run.name!r}, entering {state.name})"
+                )
+
+            error = call_isolated(hook, (owner, run, state), describe)
+            if pending is None:
+                pending = error
+    hooks = plugin_hooks()
+    error = kind.state_change_hook(hooks, owner, run, old, state)
+    if pending is None:
+        pending = error
+    if event is not None:
+        error = kind.entered_hooks[event](hooks, owner, run, state)
+        if pending is None:
+            pending = error
+    return pending
+
+
+def crash_message(exc: BaseException) -> str:
+    """Why a run crashed, in words a person understands."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "Execution was aborted by an interrupt signal (KeyboardInterrupt)."
+    if isinstance(exc, SystemExit):
+        return f"Execution was aborted by a call to sys.exit({exc.code!r})."
+    return f"Execution was interrupted by {type(exc).__name__}: {exc}"
+
+
+def advance(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    state: State,
+    guard: AbstractContextManager[Any],
+) -> State:
+    """Enter ``state``, unless cancellation got there first; returns the state entered.
+
+    ``guard`` is the flow run's lock: ``cancel_flow_run`` may move a flow run to Cancelling from
+    another thread at any time, after which the run can only end Cancelled (or Crashed).
+    """
+    if guard is not NO_GUARD:
+        with guard:
+            return advance(kind, owner, run, state, NO_GUARD)
+    # Here the guard is held, or there is none: a task run, on the hot path, which so never
+    # enters a context that does nothing.
+    current = run.state
+    if current.type is CANCELLING and state.type not in (CANCELLED, CRASHED):
+        state = states.Cancelled(current.message, run_id=run.id)
+    if state.type is CANCELLED and current.type is not CANCELLING:
+        # A run that ends Cancelled always passes Cancelling, so on_cancellation fires once.
+        set_state(kind, owner, run, states.Cancelling(state.message, run_id=run.id))
+    set_state(kind, owner, run, state)
+    if isinstance(run, TaskRun) and state.type is COMPLETED:
+        stage_completed(owner, run)
+    return state

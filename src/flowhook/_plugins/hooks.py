@@ -1,0 +1,131 @@
+"""The one way to call a plugin hook: :class:`PluginHooks`, a typed method per hookspec.
+
+Nothing in flowhook calls ``pluggy``'s ``pm.hook.<name>(...)``: the engine, the reaper and the
+command line call these methods, so that every call of a hook can be found by its name, its
+arguments are checked by mypy, and every implementation is called in isolation
+(:func:`~flowhook._plugins.isolation.call_isolated`). Each method calls every implementation and
+returns the exception its caller must re-raise once all have run (KeyboardInterrupt, SystemExit,
+or any error under ``FLOWHOOK_STRICT_HOOKS``), or ``None``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .isolation import call_isolated
+
+if TYPE_CHECKING:
+    from flowhook_hookspec.runs import FlowRun, TaskRun
+    from flowhook_hookspec.states import State
+
+    from .manager import HookCaller, PluginManager
+
+__all__ = ["PluginHooks"]
+
+Pending = BaseException | None
+
+
+class PluginHooks:
+    """The hooks of one :class:`~flowhook._plugins.manager.PluginManager`, one method each."""
+
+    __slots__ = ("_manager",)
+
+    def __init__(self, manager: PluginManager) -> None:
+        self._manager = manager
+
+    # -- flow runs ---------------------------------------------------------------------------
+
+    def on_flow_run_state_change(
+        self, flow: Any, flow_run: FlowRun, old_state: State | None, new_state: State
+    ) -> Pending:
+        return self._manager.dispatch(
+            "on_flow_run_state_change",
+            {"flow": flow, "flow_run": flow_run, "old_state": old_state, "new_state": new_state},
+        )
+
+    def on_flow_run_running(self, flow: Any, flow_run: FlowRun, state: State) -> Pending:
+        return self._flow("on_flow_run_running", flow, flow_run, state)
+
+    def on_flow_run_retry(self, flow: Any, flow_run: FlowRun, state: State) -> Pending:
+        return self._flow("on_flow_run_retry", flow, flow_run, state)
+
+    def on_flow_run_completion(self, flow: Any, flow_run: FlowRun, state: State) -> Pending:
+        return self._flow("on_flow_run_completion", flow, flow_run, state)
+
+    def on_flow_run_failure(self, flow: Any, flow_run: FlowRun, state: State) -> Pending:
+        return self._flow("on_flow_run_failure", flow, flow_run, state)
+
+    def on_flow_run_cancellation(self, flow: Any, flow_run: FlowRun, state: State) -> Pending:
+        return self._flow("on_flow_run_cancellation", flow, flow_run, state)
+
+    def on_flow_run_crashed(self, flow: Any, flow_run: FlowRun, state: State) -> Pending:
+        return self._flow("on_flow_run_crashed", flow, flow_run, state)
+
+    # -- task runs ---------------------------------------------------------------------------
+
+    def on_task_run_state_change(
+        self, task: Any, task_run: TaskRun, old_state: State | None, new_state: State
+    ) -> Pending:
+        return self._manager.dispatch(
+            "on_task_run_state_change",
+            {"task": task, "task_run": task_run, "old_state": old_state, "new_state": new_state},
+        )
+
+    def on_task_run_running(self, task: Any, task_run: TaskRun, state: State) -> Pending:
+        return self._task("on_task_run_running", task, task_run, state)
+
+    def on_task_run_retry(self, task: Any, task_run: TaskRun, state: State) -> Pending:
+        return self._task("on_task_run_retry", task, task_run, state)
+
+    def on_task_run_completion(self, task: Any, task_run: TaskRun, state: State) -> Pending:
+        return self._task("on_task_run_completion", task, task_run, state)
+
+    def on_task_run_failure(self, task: Any, task_run: TaskRun, state: State) -> Pending:
+        return self._task("on_task_run_failure", task, task_run, state)
+
+    def on_task_run_cancellation(self, task: Any, task_run: TaskRun, state: State) -> Pending:
+        return self._task("on_task_run_cancellation", task, task_run, state)
+
+    def on_task_run_crashed(self, task: Any, task_run: TaskRun, state: State) -> Pending:
+        return self._task("on_task_run_crashed", task, task_run, state)
+
+    # -- registration ------------------------------------------------------------------------
+
+    def register_commands(self, cli: Any) -> Pending:
+        return self._manager.dispatch("register_commands", {"cli": cli})
+
+    def register_notifiers(self) -> tuple[dict[str, list[object]], Pending]:
+        """What each plugin registered, by plugin name, and the exception to re-raise.
+
+        Each implementation registers into a list of its own: one that raises is logged and
+        registers nothing, and the other plugins' notifier types are kept.
+        """
+        registered: dict[str, list[object]] = {}
+        pending: Pending = None
+        for caller in self._manager.callers("register_notifiers"):
+            found, error = _registered_by(caller)
+            if found is not None:
+                registered[caller.plugin_name] = found
+            if pending is None:
+                pending = error
+        return registered, pending
+
+    def _flow(self, hook: str, flow: Any, flow_run: FlowRun, state: State) -> Pending:
+        return self._manager.dispatch(hook, {"flow": flow, "flow_run": flow_run, "state": state})
+
+    def _task(self, hook: str, task: Any, task_run: TaskRun, state: State) -> Pending:
+        return self._manager.dispatch(hook, {"task": task, "task_run": task_run, "state": state})
+
+
+def _registered_by(caller: HookCaller) -> tuple[list[object] | None, Pending]:
+    """What one ``register_notifiers`` implementation registered (None when it raised)."""
+    found: list[object] = []
+    finished = False
+
+    def run() -> None:
+        nonlocal finished
+        caller.function(*[found.append for _ in caller.argnames])
+        finished = True
+
+    error = call_isolated(run, (), caller.label)
+    return (found if finished else None), error

@@ -1,0 +1,5 @@
+"""``python -m flowhook.cli``: the ``flowhook`` command."""
+
+from . import main
+
+main()

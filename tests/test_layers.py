@@ -1,0 +1,212 @@
+"""The architecture as a test: every import of the project's source goes one way, down the layers.
+
+Each module belongs to one layer; a layer may import only the layers it lists (see
+docs/architecture.md). The scan reads every import statement, those inside functions and under
+``TYPE_CHECKING`` included, and fails with ``file:line`` for each violation.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Layer of each module, by the longest matching prefix of its dotted name.
+LAYER_OF_PREFIX = {
+    "flowhook_hookspec": "contract",
+    "flowhook._version": "foundation",
+    "flowhook._config": "foundation",
+    "flowhook._plugins": "plugins",
+    "flowhook._engine": "engine",
+    "flowhook.states": "engine",
+    "flowhook.store": "store",
+    "flowhook.notifications": "notifications",
+    "flowhook._runtime": "runtime",
+    "flowhook.cli": "cli",
+    "flowhook.testing": "testing",
+}
+#: Modules whose layer is theirs alone, not their submodules'.
+LAYER_OF_MODULE = {"flowhook": "facade"}  # flowhook/__init__.py: the public API
+
+#: The layers each layer may import (its own always).
+MAY_IMPORT = {
+    "contract": set(),
+    "foundation": {"contract"},
+    "plugins": {"contract"},
+    "engine": {"contract", "plugins"},
+    "store": {"contract", "foundation"},
+    "notifications": {"contract", "foundation", "plugins", "store"},
+    "runtime": {"contract", "foundation", "plugins", "engine", "store", "notifications"},
+    "cli": {"contract", "foundation", "plugins", "store", "notifications", "runtime"},
+    "facade": {"contract", "foundation", "plugins", "engine", "runtime", "notifications"},
+    "testing": {"contract", "plugins"},
+}
+
+#: Third-party modules only some layers may import.
+ONLY_IN = {
+    "click": {"cli"},
+    "jinja2": {"notifications"},
+    "sqlite3": {"store", "cli"},
+}
+
+SOURCES = {
+    "flowhook": ROOT / "src" / "flowhook",
+    "flowhook_hookspec": ROOT / "hookspec" / "src" / "flowhook_hookspec",
+}
+
+
+def module_name(path: Path, package_root: Path, package: str) -> str:
+    parts = [package, *path.relative_to(package_root).with_suffix("").parts]
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def layer_of(module: str) -> str | None:
+    if module in LAYER_OF_MODULE:
+        return LAYER_OF_MODULE[module]
+    for prefix in sorted(LAYER_OF_PREFIX, key=len, reverse=True):
+        if module == prefix or module.startswith(prefix + "."):
+            return LAYER_OF_PREFIX[prefix]
+    return None
+
+
+def imports(path: Path, module: str) -> Iterator[tuple[int, str, tuple[str, ...]]]:
+    """(line, imported module, names imported from it) for every import in ``path``."""
+    is_package = path.name == "__init__.py"
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name, ()
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                package = module.split(".")
+                if not is_package:
+                    package.pop()
+                package = package[: len(package) - (node.level - 1)]
+                base = ".".join([*package, base] if base else package)
+            yield node.lineno, base, tuple(alias.name for alias in node.names)
+
+
+def private_owner(target: str) -> str | None:
+    """The package a private module (``_name``, not a dunder) belongs to, or None."""
+    parts = target.split(".")
+    for index, part in enumerate(parts):
+        if part.startswith("_") and not part.startswith("__"):
+            return ".".join(parts[:index])
+    return None
+
+
+def violations(sources: dict[str, Path]) -> list[str]:
+    files = {
+        module_name(path, package_root, package): path
+        for package, package_root in sources.items()
+        for path in package_root.rglob("*.py")
+    }
+    found = []
+    for module, path in sorted(files.items()):
+        where = path.relative_to(ROOT)
+        layer = layer_of(module)
+        if layer is None:
+            found.append(f"{where}:1: {module} belongs to no layer (see LAYER_OF_PREFIX)")
+            continue
+        for line, target, names in imports(path, module):
+            found.extend(
+                f"{where}:{line}: {problem}"
+                for problem in _problems(module, layer, target, names, set(files))
+            )
+    return found
+
+
+def _problems(
+    module: str, layer: str, target: str, names: tuple[str, ...], modules: set[str]
+) -> Iterator[str]:
+    top = target.split(".")[0]
+    if top in ONLY_IN and layer not in ONLY_IN[top]:
+        yield f"{layer} module {module} imports {top} (only {sorted(ONLY_IN[top])} may)"
+    if top not in ("flowhook", "flowhook_hookspec"):
+        return
+    # ``from flowhook import _engine`` imports a module: it is judged as ``flowhook._engine``.
+    submodules = [f"{target}.{name}" for name in names if f"{target}.{name}" in modules]
+    for full in submodules or [target]:
+        target_layer = layer_of(full)
+        if target_layer and target_layer != layer and target_layer not in MAY_IMPORT[layer]:
+            yield f"{layer} module {module} imports {full} ({target_layer})"
+        owner = private_owner(full)
+        if owner and not (module == owner or module.startswith(owner + ".")):
+            yield f"{module} imports {full}, private to {owner}"
+    for name in names:
+        private = name.startswith("_") and not name.startswith("__")
+        if private and f"{target}.{name}" not in modules:
+            yield f"{module} imports the private name {name} of {target}"
+
+
+def test_every_import_goes_down_the_layers() -> None:
+    assert violations(SOURCES) == []
+
+
+@pytest.mark.parametrize("plugin", sorted((ROOT / "plugins").glob("flowhook-*/src/*")))
+def test_plugin_distributions_import_only_the_contract(plugin: Path) -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: imports {target}"
+        for path in sorted(plugin.rglob("*.py"))
+        for line, target, _ in imports(path, module_name(path, plugin, plugin.name))
+        if target.split(".")[0] == "flowhook"
+    ]
+    assert found == []
+
+
+def _scan(tmp_path: Path, files: dict[str, str]) -> list[str]:
+    for name, text in files.items():
+        path = tmp_path / "flowhook" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return [line.split(": ", 1)[1] for line in violations({"flowhook": tmp_path / "flowhook"})]
+
+
+@pytest.fixture
+def in_tmp_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(f"{__name__}.ROOT", tmp_path)
+    return tmp_path
+
+
+def test_the_scan_finds_an_upward_import_inside_a_function(in_tmp_root: Path) -> None:
+    found = _scan(
+        in_tmp_root,
+        {
+            "__init__.py": "",
+            "_engine/__init__.py": "def f():\n    from ..store import open_store\n",
+            "store/__init__.py": "",
+        },
+    )
+    assert found == ["engine module flowhook._engine imports flowhook.store (store)"]
+
+
+def test_the_scan_finds_click_jinja_and_private_names(in_tmp_root: Path) -> None:
+    found = _scan(
+        in_tmp_root,
+        {
+            "__init__.py": "",
+            "store/__init__.py": "import click\n",
+            "store/_sqlite.py": "",
+            "_runtime/__init__.py": "from ..store._sqlite import x\nfrom ..store import _y\n",
+            "notifications/__init__.py": "from typing import TYPE_CHECKING\n"
+            "if TYPE_CHECKING:\n    from .._runtime import z\n",
+        },
+    )
+    assert sorted(found) == [
+        "flowhook._runtime imports flowhook.store._sqlite, private to flowhook.store",
+        "flowhook._runtime imports the private name _y of flowhook.store",
+        "notifications module flowhook.notifications imports flowhook._runtime (runtime)",
+        "store module flowhook.store imports click (only ['cli'] may)",
+    ]
+
+
+def test_a_module_outside_every_layer_is_a_violation(in_tmp_root: Path) -> None:
+    found = _scan(in_tmp_root, {"__init__.py": "", "_misc/__init__.py": ""})
+    assert found == ["flowhook._misc belongs to no layer (see LAYER_OF_PREFIX)"]

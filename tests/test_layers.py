@@ -8,6 +8,9 @@ docs/architecture.md). The scan reads every import statement, those inside funct
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.metadata
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -210,3 +213,40 @@ def test_the_scan_finds_click_jinja_and_private_names(in_tmp_root: Path) -> None
 def test_a_module_outside_every_layer_is_a_violation(in_tmp_root: Path) -> None:
     found = _scan(in_tmp_root, {"__init__.py": "", "_misc/__init__.py": ""})
     assert found == ["flowhook._misc belongs to no layer (see LAYER_OF_PREFIX)"]
+
+
+ARCHITECTURE = ROOT / "docs" / "architecture.md"
+
+
+def test_the_architecture_page_names_every_layer_package() -> None:
+    text = ARCHITECTURE.read_text()
+    missing = [prefix for prefix in LAYER_OF_PREFIX if f"`{prefix}`" not in text]
+    assert missing == []
+
+
+def _all_source() -> str:
+    return "".join(path.read_text() for path in sorted(SOURCES["flowhook"].rglob("*.py")))
+
+
+def _resolves(dotted: str) -> bool:
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attribute in parts[cut:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+def test_every_name_on_the_architecture_page_exists() -> None:
+    names = set(re.findall(r"`(flowhook[\w.]*)`", ARCHITECTURE.read_text()))
+    names.discard("flowhook.block_savers")  # an entry-point group, checked below
+    loggers = set(re.findall(r'getLogger\("([\w.]+)"\)', _all_source()))
+    assert names and [n for n in sorted(names - loggers) if not _resolves(n)] == []
+    groups = importlib.metadata.entry_points(group="flowhook.block_savers")
+    assert [entry.value for entry in groups] == ["flowhook.notifications:save_block"]

@@ -20,7 +20,7 @@ import flowhook.store
 from flowhook import flow, states, task
 from flowhook._runtime import attach, recorder
 from flowhook.store import SCHEMA_VERSION, SQLiteStore, open_store
-from flowhook.store._sqlite import _INSERT_EVENT, _event_row, _state_columns
+from flowhook.store._sqlite import INSERT_EVENT, event_row, state_columns
 from flowhook_hookspec.notify import MASK, Secret, as_secret
 from flowhook_hookspec.serde import converter
 
@@ -107,8 +107,8 @@ def test_history_of_a_flow_with_tasks_retries_and_a_failure(flowhook_home: Path)
 
 def test_a_completed_state_whose_result_is_an_exception_records_no_exception() -> None:
     state = states.Completed(data=ValueError(SECRET))
-    row = _event_row(
-        "task", "r", "r", [_state_columns(states.Pending(), None), _state_columns(state, None)]
+    row = event_row(
+        "task", "r", "r", [state_columns(states.Pending(), None), state_columns(state, None)]
     )
     assert SECRET not in repr(row)
 
@@ -134,15 +134,15 @@ def test_event_columns_are_the_converters_form_of_the_state(tmp_path: Path, stat
     try:
         store._write(
             lambda conn: conn.execute(
-                _INSERT_EVENT, _event_row("flow", run_id, run_id, [_state_columns(state, None)])
+                INSERT_EVENT, event_row("flow", run_id, run_id, [state_columns(state, None)])
             )
         )
         [event] = store.events(run_id, run_id)
         # The same state packed as an earlier state of a row reads back the same.
         store._write(
             lambda conn: conn.execute(
-                _INSERT_EVENT,
-                _event_row("flow", "other", "other", [_state_columns(state, None)] * 2),
+                INSERT_EVENT,
+                event_row("flow", "other", "other", [state_columns(state, None)] * 2),
             )
         )
         packed, last = store.events("other", "other")

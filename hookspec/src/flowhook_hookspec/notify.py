@@ -137,8 +137,3 @@ def _block_saver() -> Any:
         "pip install flowhook",
         permanent=True,
     )
-
-
-def notifier_fields(cls: type[Notifier]) -> dict[str, Any]:
-    """The attrs fields of a notifier class, by name (for CLIs and config loaders)."""
-    return {field.name: field for field in attrs.fields(cls)}

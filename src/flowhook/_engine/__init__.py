@@ -14,12 +14,10 @@ from .runnables import Runnable
 from .runners import ThreadPoolTaskRunner
 from .tasks import Task, task
 from .transactions import Transaction, transaction
-from .transitions import FLOW, RUN_KINDS, TASK, RunKind, crash_message, observers, set_state
+from .transitions import RUN_KINDS, RunKind, observers, set_state
 
 __all__ = [
-    "FLOW",
     "RUN_KINDS",
-    "TASK",
     "Flow",
     "RunContext",
     "RunKind",
@@ -29,7 +27,6 @@ __all__ = [
     "ThreadPoolTaskRunner",
     "Transaction",
     "cancel_flow_run",
-    "crash_message",
     "current_context",
     "exponential_backoff",
     "flow",

@@ -10,19 +10,6 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any
 
-#: Per-run state hooks, by event, with the state they fire on (for messages and docs).
-STATE_HOOK_EVENTS: dict[str, str] = {
-    "running": "Running or Retrying (each attempt)",
-    "retry": "AwaitingRetry (a failed attempt that will be retried)",
-    "completion": "Completed",
-    "failure": "a final Failed state (Failed, TimedOut, ...)",
-    "cancellation": "Cancelling",
-    "crashed": "Crashed",
-}
-
-#: Transaction hooks (tasks only) take the transaction as their one argument.
-TRANSACTION_HOOK_EVENTS = ("commit", "rollback")
-
 
 def hook_name(hook: Callable[..., Any]) -> str:
     """A readable name for a hook: its function name, also through partials and callable objects."""

@@ -11,7 +11,8 @@ from .._plugins import plugin_hooks
 from .._version import __version__
 from .blocks import block, notify, outbox
 from .plugins import plugin_group, plugins_command
-from .runs import runs, watch
+from .runs import runs
+from .watch import watch
 
 logger = logging.getLogger("flowhook.cli")
 

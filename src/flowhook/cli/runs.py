@@ -1,140 +1,46 @@
-"""``flowhook runs ...`` and ``flowhook watch``: run history and crash detection on the command line.
-
-Every error a user can cause (an unknown or ambiguous id, a bad duration, an unreadable or
-corrupt database) is one line on stderr and exit status 1 (or 2 for a malformed argument),
-never a traceback.
-"""
+"""``flowhook runs ...``: run history, pruning, reaping and cancelling on the command line."""
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import os
-import re
-import signal
-import sqlite3
-import sys
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
-from flowhook_hookspec.errors import ConfigError
-
-from .._runtime.reaper import ReapedRun, reap
+from .._runtime.reaper import reap
 from ..store import (
     EventRecord,
     RunQuery,
     RunRecord,
-    Store,
-    StoreError,
-    StoreSettings,
     death_reason,
-    load_settings,
-    open_store,
+)
+from .common import (
+    BadArgument,
+    command_settings,
+    command_store,
+    echo_json,
+    importable_here,
+    one_line_errors,
+    parse_duration_option,
+    report_reaped,
+    resolve_run,
 )
 from .views import (
     event_json,
     format_duration,
     hook_error_json,
     local_time,
-    parse_duration,
     parse_since,
     process_json,
     run_json,
     table,
 )
 
-__all__ = ["runs", "watch"]
+__all__ = ["runs"]
 
 logger = logging.getLogger("flowhook.cli")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-_ID = re.compile(r"[0-9a-f-]{1,36}")
-
-
-class BadArgument(click.ClickException):
-    """A malformed argument: one line, exit status 2."""
-
-    exit_code = 2
-
-
-def _settings() -> StoreSettings:
-    try:
-        return load_settings()
-    except ConfigError as exc:
-        raise BadArgument(str(exc)) from None
-
-
-@contextmanager
-def _store(create: bool = False) -> Iterator[Store | None]:
-    """The store, or None when no database exists yet; errors become one-line messages."""
-    settings = _settings()
-    if not create and not settings.database.exists():
-        yield None
-        return
-    try:
-        store = open_store(settings, create=create)
-    except (StoreError, ConfigError) as exc:
-        raise click.ClickException(str(exc)) from None
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-def _one_line_errors(command: F) -> F:
-    """Turn database errors that happen while a command reads or writes into one-line errors."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except sqlite3.Error as exc:
-            location = _settings().database
-            raise click.ClickException(
-                f"cannot use the flowhook database {location}: {exc}"
-            ) from None
-        except StoreError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _duration(text: str, option: str) -> float:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise BadArgument(f"{option}: {exc}") from None
-
-
-def _resolve(store: Store | None, text: str) -> RunRecord:
-    """The run whose id is ``text`` or starts with it (flow runs first, then task runs)."""
-    prefix = text.strip().lower()
-    if not _ID.fullmatch(prefix):
-        raise BadArgument(f"{text!r} is not a run id: ids are hex digits, e.g. 3f2a1b9c")
-    matches = [] if store is None else store.find_runs(prefix)
-    exact = [run for run in matches if run.id == prefix]
-    if exact:
-        return exact[0]
-    if not matches:
-        raise click.ClickException(f"no run has an id starting with {text!r}")
-    if len(matches) > 1:
-        shown = ", ".join(f"{run.id[:12]} ({run.kind} {run.name!r})" for run in matches[:4])
-        raise click.ClickException(
-            f"the id {text!r} is ambiguous: it starts {len(matches)} runs ({shown}"
-            f"{', ...' if len(matches) > 4 else ''}); give more of it"
-        )
-    return matches[0]
-
-
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2))
 
 
 @click.group("runs")
@@ -151,7 +57,7 @@ def runs() -> None:
 @click.option("--since", metavar="WHEN", help="Only runs created since: 2h, 7d, or a date/time.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
-@_one_line_errors
+@one_line_errors
 def runs_ls(
     flow_name: str | None, state: str | None, since: str | None, limit: int, as_json: bool
 ) -> None:
@@ -163,10 +69,10 @@ def runs_ls(
         except ValueError as exc:
             raise BadArgument(f"--since: {exc}") from None
     query = RunQuery(flow_name=flow_name, state=state, since=since_time, limit=limit)
-    with _store() as store:
+    with command_store() as store:
         found = [] if store is None else store.list_flow_runs(query)
     if as_json:
-        _echo_json([run_json(run) for run in found])
+        echo_json([run_json(run) for run in found])
         return
     if not found:
         filtered = any(value is not None for value in (flow_name, state, since))
@@ -200,14 +106,14 @@ def _duration_cell(run: RunRecord) -> str:
 @runs.command("show")
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@_one_line_errors
+@one_line_errors
 def runs_show(run_id: str, as_json: bool) -> None:
     """Show a run: its states over time, its task runs, hook errors and failure.
 
     RUN_ID may be any unique prefix of a flow run's or task run's id.
     """
-    with _store() as store:
-        run = _resolve(store, run_id)
+    with command_store() as store:
+        run = resolve_run(store, run_id)
         assert store is not None
         history_id = run.id if run.kind == "flow" else run.flow_run_id or run.id
         events = store.history(history_id)
@@ -222,7 +128,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
         by_run.setdefault(event.run_id, []).append(event)
     own = by_run.get(run.id, [])
     if as_json:
-        _echo_json(
+        echo_json(
             {
                 "run": run_json(run),
                 "process": process_json(process),
@@ -376,11 +282,11 @@ def _print_failures(
     metavar="AGE",
     help="Delete finished runs that ended longer ago than this: 30d, 12h, 2w.",
 )
-@_one_line_errors
+@one_line_errors
 def runs_prune(older_than: str) -> None:
     """Delete the history of finished runs older than AGE (unfinished runs are kept)."""
-    before = time.time() - _duration(older_than, "--older-than")
-    with _store() as store:
+    before = time.time() - parse_duration_option(older_than, "--older-than")
+    with command_store() as store:
         if store is None:
             click.echo("Nothing to prune: no runs recorded yet.")
             return
@@ -395,35 +301,19 @@ def runs_prune(older_than: str) -> None:
 # -- reap ---------------------------------------------------------------------------------------
 
 
-def _report_reaped(reaped: list[ReapedRun]) -> None:
-    for item in reaped:
-        run = item.run
-        click.echo(
-            f"Crashed {run.kind} run {run.name!r} ({run.id[:8]}, {run.kind} {run.owner_name}): "
-            f"{item.message}"
-        )
-
-
-def _importable_here() -> None:
-    """Let the reaper import flows from the current directory, as ``python -m`` would."""
-    here = os.getcwd()
-    if here not in sys.path and "" not in sys.path:
-        sys.path.insert(0, here)
-
-
 @runs.command("reap")
-@_one_line_errors
+@one_line_errors
 def runs_reap() -> None:
     """Mark Crashed the runs whose process died, and fire their hooks.
 
     A crashed flow's own on_crashed hooks run when its module can be imported here (from the
     current directory or the Python path).
     """
-    settings = _settings()
-    _importable_here()
-    with _store() as store:
+    settings = command_settings()
+    importable_here()
+    with command_store() as store:
         reaped = [] if store is None else reap(store, settings=settings)
-    _report_reaped(reaped)
+    report_reaped(reaped)
     if not reaped:
         click.echo("Nothing to reap: no unfinished run belongs to a dead process.")
 
@@ -434,12 +324,12 @@ def runs_reap() -> None:
 @runs.command("cancel")
 @click.argument("run_id")
 @click.option("--message", default=None, help="Why; becomes the Cancelling state's message.")
-@_one_line_errors
+@one_line_errors
 def runs_cancel(run_id: str, message: str | None) -> None:
     """Ask the process running a flow run to cancel it (within one heartbeat)."""
-    settings = _settings()
-    with _store() as store:
-        run = _resolve(store, run_id)
+    settings = command_settings()
+    with command_store() as store:
+        run = resolve_run(store, run_id)
         assert store is not None
         if run.kind != "flow":
             raise click.ClickException(
@@ -469,70 +359,3 @@ def runs_cancel(run_id: str, message: str | None) -> None:
             f"But its process (pid {process.pid} on {process.host}) looks dead ({dead}); "
             "'flowhook runs reap' will mark the run Crashed."
         )
-
-
-# -- watch --------------------------------------------------------------------------------------
-
-
-@click.command("watch")
-@click.option(
-    "--interval",
-    default=5.0,
-    show_default=True,
-    type=click.FloatRange(min=0.05),
-    help="Seconds between two looks.",
-)
-def watch(interval: float) -> None:
-    """Keep reaping crashed runs every few seconds, until Ctrl-C.
-
-    Ctrl-C (or SIGTERM) lets the look under way finish, hooks included, then stops; a second
-    Ctrl-C stops at once.
-    """
-    settings = _settings()
-    _importable_here()
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    click.echo(f"Watching {settings.database} every {interval:g} s; Ctrl-C stops.")
-    try:
-        while not stop.is_set():
-            _watch_once(settings)
-            stop.wait(interval)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    click.echo("Stopped.")
-
-
-def _watch_once(settings: StoreSettings) -> None:
-    if not settings.database.exists():
-        return
-    try:
-        store = open_store(settings, create=False)
-    except (StoreError, ConfigError) as exc:
-        logger.error("%s", exc)
-        return
-    try:
-        _report_reaped(reap(store, settings=settings))
-        _deliver(store)
-    except (sqlite3.Error, StoreError) as exc:
-        logger.error("could not look for crashed runs in %s: %s", settings.database, exc)
-    finally:
-        store.close()
-
-
-def _deliver(store: Any) -> None:
-    """Send the notifications that are due (left by processes that died or exited early)."""
-    from .._runtime.attach import load_block_notifier
-    from ..notifications import deliver_due
-
-    _, sent = deliver_due(store, load_block_notifier, f"watch:{os.getpid()}", limit=200)
-    if sent:
-        click.echo(f"Delivered {sent} notification{'s' if sent != 1 else ''}.")

@@ -9,13 +9,12 @@ from ._blocks import (
     Block,
     BlockError,
     build_notifier,
-    check_config_blocks,
     describe_fields,
     notifier_class,
     parse_block_name,
     save_block,
 )
-from ._delivery import DeliveryWorker, backoff_seconds, deliver_due, drain_seconds
+from ._delivery import DeliveryWorker, deliver_due
 from ._registry import notifier_types
 from ._router import Router, load_router
 from ._rules import Rule, compile_rules, matching
@@ -29,13 +28,10 @@ __all__ = [
     "MessageTemplate",
     "Router",
     "Rule",
-    "backoff_seconds",
     "build_notifier",
-    "check_config_blocks",
     "compile_rules",
     "deliver_due",
     "describe_fields",
-    "drain_seconds",
     "load_router",
     "matching",
     "notifier_class",

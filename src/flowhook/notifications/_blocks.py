@@ -239,12 +239,3 @@ class Block:
                 raise BlockError(f"no saved block named {name!r}")
         finally:
             store.close()
-
-
-def check_config_blocks() -> None:
-    """Fail with ConfigError when a block declared in config is invalid (at config load)."""
-    for name, declared in _config_blocks().items():
-        try:
-            _from_config(name, declared)
-        except BlockError as exc:
-            raise ConfigError(f"[blocks.{name!r}]: {exc}") from None

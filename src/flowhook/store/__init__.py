@@ -36,7 +36,7 @@ from ._records import (
     Transition,
     Write,
 )
-from ._settings import StoreSettings, home_directory, load_settings
+from ._settings import StoreSettings, load_settings
 from ._sqlite import SCHEMA_VERSION, SQLiteStore, StoreError
 from ._writer import BatchWriter
 
@@ -66,7 +66,6 @@ __all__ = [
     "Write",
     "current_process",
     "death_reason",
-    "home_directory",
     "hostname",
     "load_settings",
     "open_store",

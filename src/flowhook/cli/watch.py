@@ -1,0 +1,86 @@
+"""``flowhook watch``: reap crashed runs and deliver the outbox, every few seconds."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sqlite3
+import threading
+from typing import Any
+
+import click
+
+from flowhook_hookspec.errors import ConfigError
+
+from .._runtime.reaper import reap
+from ..store import StoreError, StoreSettings, open_store
+from .common import command_settings, importable_here, report_reaped
+
+__all__ = ["watch"]
+
+logger = logging.getLogger("flowhook.cli")
+
+
+@click.command("watch")
+@click.option(
+    "--interval",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0.05),
+    help="Seconds between two looks.",
+)
+def watch(interval: float) -> None:
+    """Keep reaping crashed runs every few seconds, until Ctrl-C.
+
+    Ctrl-C (or SIGTERM) lets the look under way finish, hooks included, then stops; a second
+    Ctrl-C stops at once.
+    """
+    settings = command_settings()
+    importable_here()
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    click.echo(f"Watching {settings.database} every {interval:g} s; Ctrl-C stops.")
+    try:
+        while not stop.is_set():
+            _watch_once(settings)
+            stop.wait(interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    click.echo("Stopped.")
+
+
+def _watch_once(settings: StoreSettings) -> None:
+    if not settings.database.exists():
+        return
+    try:
+        store = open_store(settings, create=False)
+    except (StoreError, ConfigError) as exc:
+        logger.error("%s", exc)
+        return
+    try:
+        report_reaped(reap(store, settings=settings))
+        _deliver(store)
+    except (sqlite3.Error, StoreError) as exc:
+        logger.error("could not look for crashed runs in %s: %s", settings.database, exc)
+    finally:
+        store.close()
+
+
+def _deliver(store: Any) -> None:
+    """Send the notifications that are due (left by processes that died or exited early)."""
+    from .._runtime.attach import load_block_notifier
+    from ..notifications import deliver_due
+
+    _, sent = deliver_due(store, load_block_notifier, f"watch:{os.getpid()}", limit=200)
+    if sent:
+        click.echo(f"Delivered {sent} notification{'s' if sent != 1 else ''}.")

@@ -1,0 +1,176 @@
+"""The connections to the database file, the transactions every store method runs in, migration.
+
+One database file, in WAL mode so that readers never block the writer. Every write is one
+``BEGIN IMMEDIATE`` transaction, retried while other processes hold the lock (the busy timeout
+waits inside SQLite; the retry loop outlasts a long checkpoint or a slow disk), so several
+processes can record runs at once without "database is locked" errors and without losing events.
+Each thread uses its own connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+from flowhook_hookspec.errors import ConfigError
+
+from .schema import MIGRATIONS, SCHEMA_VERSION
+
+__all__ = ["SQLiteBase", "StoreError"]
+
+T = TypeVar("T")
+
+
+class StoreError(Exception):
+    """The database cannot be used: unreadable, corrupt, not a database, or no space left."""
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _prepare_files(path: Path) -> None:
+    """The directory (0700) and the database file (0600), when they do not exist yet."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+class SQLiteBase:
+    """The connections of a store on one SQLite file, its transactions and its schema.
+
+    Each area of the store (runs, processes, outbox, blocks) subclasses it, and ``SQLiteStore``
+    inherits them all: one ``__init__``, one set of connections.
+    """
+
+    def __init__(self, path: Path, *, lock_timeout: float = 30.0, create: bool = True) -> None:
+        self.path = path
+        self.location = str(path)
+        self.lock_timeout = lock_timeout
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._closed = False
+        try:
+            if create:
+                _prepare_files(path)
+            elif not path.is_file():
+                raise StoreError(f"there is no flowhook database at {path}")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise StoreError(f"cannot use the flowhook database {path}: {exc}") from exc
+        except OSError as exc:
+            self.close()
+            reason = exc.strerror or str(exc)
+            raise StoreError(f"cannot use the flowhook database {path}: {reason}") from exc
+
+    # -- connections and transactions ---------------------------------------------------------
+
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            if self._closed:
+                raise StoreError(f"the store at {self.location} is closed")
+            conn = sqlite3.connect(
+                self.location, timeout=5.0, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA synchronous = NORMAL")
+            with self._guard:
+                self._connections.append(conn)
+            self._local.conn = conn
+        return conn
+
+    def _retrying(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.005
+        while True:
+            conn = self._connection()
+            try:
+                return operation(conn)
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() >= deadline:
+                    raise
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.25)
+
+    def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body`` in one write transaction, retried while the database is locked."""
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            return result
+
+        return self._retrying(transaction)
+
+    def _reading(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body`` in one read transaction: all its queries see the same snapshot."""
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN")
+            try:
+                return body(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+        return self._retrying(transaction)
+
+    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._retrying(lambda conn: conn.execute(sql, parameters).fetchall())
+
+    def _migrate(self) -> None:
+        conn = self._connection()
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            return
+        self._retrying(lambda conn: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+
+        def upgrade(conn: sqlite3.Connection) -> None:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            self._refuse_newer(current)
+            for number in range(current, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number]:
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+        self._write(upgrade)
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"the flowhook database {self.location} has schema version {version}, written by "
+                f"a newer flowhook; this one reads up to version {SCHEMA_VERSION}. Upgrade "
+                "flowhook, or set FLOWHOOK_HOME to another directory"
+            )
+
+    def schema_version(self) -> int:
+        return int(self._read("PRAGMA user_version")[0][0])
+
+    def close(self) -> None:
+        """Close every connection this store opened, in any thread."""
+        with self._guard:
+            self._closed = True
+            connections, self._connections = self._connections, []
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()

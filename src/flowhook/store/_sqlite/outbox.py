@@ -1,0 +1,186 @@
+"""The notification outbox: rendered messages waiting for delivery, and their retries."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from .._records import OutboxEntry, OutboxRecord
+from .connection import SQLiteBase
+
+__all__ = ["INSERT_OUTBOX", "SQLiteOutbox", "outbox_row"]
+
+_OUTBOX_COLUMNS = (
+    "id, block_type, block_name, status, attempts, next_attempt, last_error, subject, body, "
+    "run_kind, run_id, event, rule, created, delivered"
+)
+INSERT_OUTBOX = (
+    "INSERT OR IGNORE INTO notification_outbox (idempotency_key, block_type, block_name, rule, "
+    "run_kind, run_id, event, subject, body, next_attempt, created) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def outbox_row(entry: OutboxEntry) -> tuple[Any, ...]:
+    return (
+        entry.key,
+        entry.block_type,
+        entry.block_name,
+        entry.rule,
+        entry.run_kind,
+        entry.run_id,
+        entry.event,
+        entry.subject,
+        entry.body,
+        entry.created,
+        entry.created,
+    )
+
+
+def _outbox_record(row: tuple[Any, ...]) -> OutboxRecord:
+    return OutboxRecord(*row)
+
+
+class SQLiteOutbox(SQLiteBase):
+    """The store's notification outbox."""
+
+    def enqueue_outbox(self, entries: Iterable[OutboxEntry]) -> None:
+        rows = [outbox_row(entry) for entry in entries]
+        if rows:
+            self._write(lambda conn: conn.executemany(INSERT_OUTBOX, rows))
+
+    def claim_outbox(
+        self, worker: str, now: float, limit: int, lease_seconds: float
+    ) -> list[OutboxRecord]:
+        """Reserve up to ``limit`` due messages for ``worker`` until ``now + lease_seconds``."""
+
+        def claim(conn: sqlite3.Connection) -> list[OutboxRecord]:
+            rows = conn.execute(
+                f"SELECT {_OUTBOX_COLUMNS} FROM notification_outbox WHERE status = 'pending' "
+                "AND next_attempt <= ? AND (claimed_until IS NULL OR claimed_until < ?) "
+                "ORDER BY next_attempt, id LIMIT ?",
+                (now, now, limit),
+            ).fetchall()
+            conn.executemany(
+                "UPDATE notification_outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?",
+                [(worker, now + lease_seconds, row[0]) for row in rows],
+            )
+            return [_outbox_record(row) for row in rows]
+
+        return self._write(claim)
+
+    def outbox_claimants(self) -> list[int]:
+        """The store process ids that hold claims on pending messages (ids ``<process>:...``)."""
+        rows = self._read(
+            "SELECT DISTINCT claimed_by FROM notification_outbox "
+            "WHERE status = 'pending' AND claimed_by IS NOT NULL"
+        )
+        found = set()
+        for (claimed_by,) in rows:
+            head = str(claimed_by).split(":", 1)[0]
+            if head.isdigit():
+                found.add(int(head))
+        return sorted(found)
+
+    def release_outbox_claims(self, worker_prefix: str) -> int:
+        """Release the claims of a worker that died (its ids start with ``worker_prefix``)."""
+        return self._write(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE notification_outbox SET claimed_by = NULL, claimed_until = NULL "
+                    "WHERE status = 'pending' AND claimed_by LIKE ? ESCAPE '\\'",
+                    (worker_prefix.replace("%", "\\%").replace("_", "\\_") + "%",),
+                ).rowcount
+            )
+        )
+
+    def mark_outbox_sent(self, message_id: int, at: float) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE notification_outbox SET status = 'sent', attempts = attempts + 1, "
+                "delivered = ?, claimed_by = NULL, claimed_until = NULL, last_error = NULL "
+                "WHERE id = ?",
+                (at, message_id),
+            )
+        )
+
+    def mark_outbox_retry(
+        self, message_id: int, attempts: int, next_attempt: float, error: str
+    ) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE notification_outbox SET attempts = ?, next_attempt = ?, last_error = ?, "
+                "claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+                (attempts, next_attempt, error, message_id),
+            )
+        )
+
+    def mark_outbox_dead(self, message_id: int, attempts: int, error: str) -> None:
+        self._write(
+            lambda conn: conn.execute(
+                "UPDATE notification_outbox SET status = 'dead', attempts = ?, last_error = ?, "
+                "claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+                (attempts, error, message_id),
+            )
+        )
+
+    def next_outbox_attempt(self) -> float | None:
+        rows = self._read(
+            "SELECT min(next_attempt) FROM notification_outbox WHERE status = 'pending'"
+        )
+        value = rows[0][0] if rows else None
+        return None if value is None else float(value)
+
+    def pending_outbox_due(self, now: float) -> int:
+        rows = self._read(
+            "SELECT count(*) FROM notification_outbox WHERE status = 'pending' AND next_attempt <= ?",
+            (now,),
+        )
+        return int(rows[0][0])
+
+    def pending_outbox_count(self) -> int:
+        rows = self._read("SELECT count(*) FROM notification_outbox WHERE status = 'pending'")
+        return int(rows[0][0])
+
+    def list_outbox(self, status: str | None = None, limit: int = 200) -> list[OutboxRecord]:
+        where, parameters = ("WHERE status = ?", (status, limit)) if status else ("", (limit,))
+        rows = self._read(
+            f"SELECT {_OUTBOX_COLUMNS} FROM notification_outbox {where} ORDER BY id DESC LIMIT ?",
+            parameters,
+        )
+        return [_outbox_record(row) for row in rows]
+
+    def retry_outbox(self, message_ids: Sequence[int] | None) -> list[int]:
+        """Make messages pending again, due now: the given ids, or every dead one (None).
+
+        Returns the ids that were changed (sent messages are left alone).
+        """
+        now = time.time()
+
+        def retry(conn: sqlite3.Connection) -> list[int]:
+            if message_ids is None:
+                ids = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT id FROM notification_outbox WHERE status = 'dead'"
+                    )
+                ]
+            else:
+                ids = [
+                    row[0]
+                    for message_id in message_ids
+                    for row in conn.execute(
+                        "SELECT id FROM notification_outbox WHERE id = ? AND status != 'sent'",
+                        (message_id,),
+                    )
+                ]
+            conn.executemany(
+                "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt = ?, "
+                "claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+                [(now, message_id) for message_id in ids],
+            )
+            return ids
+
+        return self._write(retry)

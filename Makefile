@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PLUGINS := $(wildcard plugins/flowhook-*)
-PY_DIRS := $(wildcard src hookspec plugins tests examples benchmarks docs)
+PY_DIRS := $(wildcard src hookspec testing plugins tests examples benchmarks docs)
 INSTALL_STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint typecheck docs benchmarks clean
@@ -15,8 +15,8 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(INSTALL_STAMP): $(BIN)/python setup.cfg pyproject.toml hookspec/pyproject.toml $(wildcard plugins/*/pyproject.toml)
-	$(BIN)/python -m pip install --quiet -e ./hookspec -e '.[test]' $(foreach p,$(PLUGINS),-e '$(p)[test]')
+$(INSTALL_STAMP): $(BIN)/python setup.cfg pyproject.toml hookspec/pyproject.toml testing/pyproject.toml $(wildcard plugins/*/pyproject.toml)
+	$(BIN)/python -m pip install --quiet -e ./hookspec -e ./testing -e '.[test]' $(foreach p,$(PLUGINS),-e '$(p)[test]')
 	touch $(INSTALL_STAMP)
 
 install: $(INSTALL_STAMP)
@@ -44,4 +44,4 @@ benchmarks: install
 	$(BIN)/python benchmarks/run.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info src/*.egg-info hookspec/src/*.egg-info docs/_build
+	rm -rf $(VENV) build dist *.egg-info src/*.egg-info hookspec/src/*.egg-info testing/src/*.egg-info docs/_build

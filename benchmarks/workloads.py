@@ -217,8 +217,8 @@ def delivery(n: int) -> dict[str, float]:
 
     from flowhook.notifications import deliver_due
     from flowhook.store import OutboxEntry, open_store
-    from flowhook.testing.servers import SlackWebhookServer
     from flowhook_slack import SlackWebhook
+    from flowhook_testing import SlackWebhookServer
 
     @attrs.define
     class Unspaced(SlackWebhook):  # the benchmark measures our overhead, not Slack's rate limit

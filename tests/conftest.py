@@ -4,8 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from flowhook._plugins import PluginManager
-from flowhook.testing.recorder import HookRecorder
+from flowhook.testing import HookRecorder, PluginManager
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +19,9 @@ def plugin_manager(flowhook_plugins: PluginManager) -> PluginManager:
 
 
 @pytest.fixture
-def recorder(hook_recorder: HookRecorder) -> HookRecorder:
+def recorder(flowhook_hook_recorder: HookRecorder) -> HookRecorder:
     """A registered plugin that records every transition hook call."""
-    return hook_recorder
+    return flowhook_hook_recorder
 
 
 class Calls(list):  # type: ignore[type-arg]

@@ -11,8 +11,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def environment_with_flowhook(directory: Path, *requirements: str) -> Path:
-    """A new virtual environment in ``directory`` holding the contract, the engine and
-    ``requirements`` (pip arguments); returns its ``bin`` directory."""
+    """A new virtual environment in ``directory`` holding the contract, the engine, the test
+    servers (``flowhook-testing``, which ``flowhook[testing]`` requires: given from the checkout,
+    as the contract is) and ``requirements`` (pip arguments); returns its ``bin`` directory."""
     venv.create(directory, with_pip=True)
     bin_dir = directory / "bin"
     subprocess.run(
@@ -24,6 +25,7 @@ def environment_with_flowhook(directory: Path, *requirements: str) -> Path:
             "--quiet",
             "--disable-pip-version-check",
             str(ROOT / "hookspec"),
+            str(ROOT / "testing"),
             str(ROOT),
             *requirements,
         ],

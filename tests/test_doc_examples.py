@@ -160,7 +160,7 @@ def test_the_examples_of_the_page_run(
     page: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    slack_webhook_server,  # the flowhook.testing fixture
+    flowhook_slack_webhook_server,  # the flowhook.testing fixture
     plugin_manager,
 ) -> None:
     import flowhook_email
@@ -169,7 +169,7 @@ def test_the_examples_of_the_page_run(
 
     for plugin in (flowhook_slack, flowhook_email, flowhook_logging):  # as if pip-installed
         plugin_manager.register(plugin)
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", slack_webhook_server.url)
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", flowhook_slack_webhook_server.url)
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(tmp_path))
     modules = write_modules(page, tmp_path)

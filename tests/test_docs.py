@@ -81,7 +81,7 @@ def test_the_reference_documents_no_hook_that_does_not_exist(reference) -> None:
     assert documented == set(HOOKS)
 
 
-@pytest.mark.parametrize("page", ["README.md", "hookspec/README.md"])
+@pytest.mark.parametrize("page", ["README.md", "hookspec/README.md", "testing/README.md"])
 def test_the_readme_links_to_pages_that_exist(page) -> None:
     """The Sphinx build checks the links between pages; the READMEs are outside it."""
     path = ROOT / page

@@ -11,8 +11,7 @@ import pytest
 import flowhook
 from flowhook import _engine as engine
 from flowhook import flow, hookimpl, task
-from flowhook._plugins import PluginManager
-from flowhook.testing.recorder import HookRecorder
+from flowhook.testing import HookRecorder, PluginManager
 
 
 def test_a_hook_added_after_a_task_ran_fires_on_its_next_run(calls) -> None:

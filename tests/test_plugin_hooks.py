@@ -15,9 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from flowhook import hookimpl
-from flowhook._plugins import PluginHooks, PluginManager
+from flowhook._plugins import PluginHooks
 from flowhook.cli import build_cli
 from flowhook.notifications import notifier_types
+from flowhook.testing import PluginManager
 from flowhook_hookspec.notify import Notifier
 from flowhook_hookspec.specs import ALL_SPECS
 

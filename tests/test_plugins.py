@@ -10,8 +10,9 @@ import pytest
 
 import flowhook
 from flowhook import PluginError, flow, hookimpl, task
-from flowhook._plugins import PluginManager, set_plugin_manager
+from flowhook._plugins import set_plugin_manager
 from flowhook.states import Cancelled
+from flowhook.testing import PluginManager
 
 
 def make_distribution(

@@ -8,7 +8,7 @@ import pytest
 import flowhook_email
 import flowhook_logging
 import flowhook_slack
-from flowhook._plugins import PluginManager
+from flowhook.testing import PluginManager
 
 
 @pytest.fixture

@@ -15,14 +15,14 @@ def cli(*args: str, input: str | None = None):
     return CliRunner().invoke(build_cli(), list(args), input=input)
 
 
-def test_save_load_list_delete(notifier_plugins, slack_webhook_server) -> None:
-    assert SlackWebhook(url=slack_webhook_server.url).save("ops") == "slack-webhook/ops"
+def test_save_load_list_delete(notifier_plugins, flowhook_slack_webhook_server) -> None:
+    assert SlackWebhook(url=flowhook_slack_webhook_server.url).save("ops") == "slack-webhook/ops"
     loaded = Block.load("slack-webhook/ops")
     assert isinstance(loaded, SlackWebhook)
-    assert loaded.url.get_secret_value() == slack_webhook_server.url
+    assert loaded.url.get_secret_value() == flowhook_slack_webhook_server.url
     with pytest.raises(BlockError, match="exists"):
-        SlackWebhook(url=slack_webhook_server.url).save("ops")
-    SlackWebhook(url=slack_webhook_server.url, username="bot").save("ops", overwrite=True)
+        SlackWebhook(url=flowhook_slack_webhook_server.url).save("ops")
+    SlackWebhook(url=flowhook_slack_webhook_server.url, username="bot").save("ops", overwrite=True)
     assert Block.load("slack-webhook/ops").username == "bot"
     assert Block.list() == ["slack-webhook/ops"]
     Block.delete("slack-webhook/ops")
@@ -30,8 +30,10 @@ def test_save_load_list_delete(notifier_plugins, slack_webhook_server) -> None:
         Block.load("slack-webhook/ops")
 
 
-def test_the_prefect_docs_example_works_as_written(notifier_plugins, slack_webhook_server) -> None:
-    SlackWebhook(url=slack_webhook_server.url).save("my-slack-webhook")
+def test_the_prefect_docs_example_works_as_written(
+    notifier_plugins, flowhook_slack_webhook_server
+) -> None:
+    SlackWebhook(url=flowhook_slack_webhook_server.url).save("my-slack-webhook")
 
     @flow(flow_run_name="nightly")
     def job() -> None:
@@ -44,12 +46,12 @@ def test_the_prefect_docs_example_works_as_written(notifier_plugins, slack_webho
         )
 
     job(return_state=True)
-    [request] = slack_webhook_server.requests
+    [request] = flowhook_slack_webhook_server.requests
     assert "Your job nightly entered Failed" in request.json()["text"]
 
 
 def test_config_blocks_take_values_from_the_environment(
-    notifier_plugins, configure, monkeypatch, slack_webhook_server
+    notifier_plugins, configure, monkeypatch, flowhook_slack_webhook_server
 ) -> None:
     configure(
         """
@@ -59,9 +61,9 @@ def test_config_blocks_take_values_from_the_environment(
     )
     with pytest.raises(Exception, match="OPS_HOOK, which is not set"):
         Block.load("slack-webhook/ops")
-    monkeypatch.setenv("OPS_HOOK", slack_webhook_server.url)
+    monkeypatch.setenv("OPS_HOOK", flowhook_slack_webhook_server.url)
     Block.load("slack-webhook/ops").notify("from config")
-    assert slack_webhook_server.requests[0].json()["text"] == "from config"
+    assert flowhook_slack_webhook_server.requests[0].json()["text"] == "from config"
     with pytest.raises(BlockError, match="declared in the config file"):
         Block.delete("slack-webhook/ops")
 
@@ -72,23 +74,25 @@ def test_bad_block_names(notifier_plugins, name) -> None:
         Block.load(name)
 
 
-def test_block_cli_create_list_show_remove(notifier_plugins, slack_webhook_server) -> None:
+def test_block_cli_create_list_show_remove(notifier_plugins, flowhook_slack_webhook_server) -> None:
     created = cli(
         "block",
         "create",
         "slack-webhook/ops",
         "--set",
-        f"url={slack_webhook_server.url}",
+        f"url={flowhook_slack_webhook_server.url}",
         "--set",
         "timeout=2",
     )
     assert created.exit_code == 0 and created.output == "Saved slack-webhook/ops.\n"
     assert cli("block", "ls").output == "slack-webhook/ops  (saved)\n"
     shown = cli("block", "show", "slack-webhook/ops").output
-    assert "**********" in shown and slack_webhook_server.url not in shown and "2.0" in shown
+    assert (
+        "**********" in shown and flowhook_slack_webhook_server.url not in shown and "2.0" in shown
+    )
     sent = cli("notify", "slack-webhook/ops", "hello", "--subject", "test")
     assert sent.exit_code == 0 and sent.output == "Sent to slack-webhook/ops.\n"
-    assert "hello" in slack_webhook_server.requests[0].json()["text"]
+    assert "hello" in flowhook_slack_webhook_server.requests[0].json()["text"]
     assert cli("block", "rm", "slack-webhook/ops").exit_code == 0
     assert cli("block", "rm", "slack-webhook/ops").exit_code == 1
 
@@ -123,14 +127,14 @@ def test_block_cli_list_fields_and_errors(notifier_plugins, tmp_path) -> None:
 
 
 def test_notify_failure_is_one_line_with_exit_1_and_no_url(
-    notifier_plugins, slack_webhook_server
+    notifier_plugins, flowhook_slack_webhook_server
 ) -> None:
-    slack_webhook_server.respond(404)
-    SlackWebhook(url=slack_webhook_server.url).save("ops")
+    flowhook_slack_webhook_server.respond(404)
+    SlackWebhook(url=flowhook_slack_webhook_server.url).save("ops")
     result = cli("notify", "slack-webhook/ops", "hi")
     assert result.exit_code == 1
     assert result.output.count("\n") == 1 and "permanent failure" in result.output
-    assert "no_service" in result.output and slack_webhook_server.url not in result.output
+    assert "no_service" in result.output and flowhook_slack_webhook_server.url not in result.output
 
 
 @pytest.mark.slow

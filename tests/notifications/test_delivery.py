@@ -32,10 +32,10 @@ def outbox(*args: str) -> list[dict]:
 
 
 @pytest.fixture
-def slack(slack_webhook_server, notifier_plugins, configure, monkeypatch):
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", slack_webhook_server.url)
+def slack(flowhook_slack_webhook_server, notifier_plugins, configure, monkeypatch):
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", flowhook_slack_webhook_server.url)
     configure(SLACK_RULE)
-    yield slack_webhook_server
+    yield flowhook_slack_webhook_server
     detach()  # stop this test's recorder and sender before the server goes
 
 
@@ -123,11 +123,11 @@ def test_retry_dead_from_the_cli(slack) -> None:
 
 
 def test_task_rules_and_template_fallback(
-    slack_webhook_server, notifier_plugins, configure, monkeypatch
+    flowhook_slack_webhook_server, notifier_plugins, configure, monkeypatch
 ) -> None:
     from flowhook import task
 
-    monkeypatch.setenv("SLACK_WEBHOOK_URL", slack_webhook_server.url)
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", flowhook_slack_webhook_server.url)
     configure(
         """
         [[notifications]]
@@ -150,7 +150,7 @@ def test_task_rules_and_template_fallback(
         load_rows(return_state=True)
 
     etl()
-    wait_for(lambda: slack_webhook_server.requests)
+    wait_for(lambda: flowhook_slack_webhook_server.requests)
     detach()
-    text = slack_webhook_server.requests[0].json()["text"]
+    text = flowhook_slack_webhook_server.requests[0].json()["text"]
     assert "task run load_rows-" in text and "template failed" in text

@@ -46,10 +46,10 @@ def job_environment(tmp_path: Path, webhook_url: str, **extra: str) -> dict[str,
 
 @pytest.mark.slow
 def test_watch_delivers_what_a_killed_process_left_exactly_once(
-    tmp_path: Path, slack_webhook_server
+    tmp_path: Path, flowhook_slack_webhook_server
 ) -> None:
     env = job_environment(
-        tmp_path, slack_webhook_server.url, FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05"
+        tmp_path, flowhook_slack_webhook_server.url, FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05"
     )
     script = tmp_path / "job.py"
     script.write_text(textwrap.dedent(JOB))
@@ -59,22 +59,22 @@ def test_watch_delivers_what_a_killed_process_left_exactly_once(
     pending = subprocess.run(
         [flowhook, "outbox", "ls", "--status", "pending"], env=env, capture_output=True, text=True
     )
-    delivered_before_death = len(slack_webhook_server.requests)
+    delivered_before_death = len(flowhook_slack_webhook_server.requests)
     assert delivered_before_death == 1 or "pending" in pending.stdout
     watch = subprocess.Popen(
         [flowhook, "watch", "--interval", "0.2"], env=env, stdout=subprocess.PIPE, text=True
     )
     try:
         deadline = time.monotonic() + 20
-        while not slack_webhook_server.requests and time.monotonic() < deadline:
+        while not flowhook_slack_webhook_server.requests and time.monotonic() < deadline:
             time.sleep(0.05)
         time.sleep(1.0)  # a second look must not send it again
     finally:
         watch.send_signal(signal.SIGINT)
         out, _ = watch.communicate(timeout=20)
     assert watch.returncode == 0
-    assert len(slack_webhook_server.requests) == 1
-    assert "doomed is Failed" in slack_webhook_server.requests[0].json()["text"]
+    assert len(flowhook_slack_webhook_server.requests) == 1
+    assert "doomed is Failed" in flowhook_slack_webhook_server.requests[0].json()["text"]
     sent = subprocess.run(
         [flowhook, "outbox", "ls", "--status", "sent", "--json"],
         env=env,
@@ -88,17 +88,17 @@ def test_watch_delivers_what_a_killed_process_left_exactly_once(
 
 @pytest.mark.slow
 def test_a_process_exiting_right_after_a_failure_drains_its_notifications(
-    tmp_path: Path, slack_webhook_server
+    tmp_path: Path, flowhook_slack_webhook_server
 ) -> None:
     script = tmp_path / "job.py"
     script.write_text(
         "from flowhook import flow\n"
         "flow(name='etl-x', flow_run_name='quick')(lambda: 1 / 0)(return_state=True)\n"
     )
-    env = job_environment(tmp_path, slack_webhook_server.url)
+    env = job_environment(tmp_path, flowhook_slack_webhook_server.url)
     done = subprocess.run(
         [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=30
     )
     assert done.returncode == 0, done.stderr
-    assert len(slack_webhook_server.requests) == 1  # sent before the process ended
-    assert "quick is Failed" in slack_webhook_server.requests[0].json()["text"]
+    assert len(flowhook_slack_webhook_server.requests) == 1  # sent before the process ended
+    assert "quick is Failed" in flowhook_slack_webhook_server.requests[0].json()["text"]

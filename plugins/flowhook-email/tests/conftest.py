@@ -1,5 +1,6 @@
-# The fixtures slack_webhook_server and smtp_server come from the flowhook.testing pytest plugin
-# (registered through the pytest11 entry point of the flowhook distribution).
+# The fixtures flowhook_home and flowhook_smtp_server come from the flowhook.testing pytest plugin
+# (registered through the pytest11 entry point of the flowhook distribution); the SMTP server
+# behind the latter comes with the test extra's flowhook[testing].
 
 import pytest
 

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 
 import flowhook_email
-from flowhook._plugins import PluginManager
 from flowhook.notifications import notifier_types
-from flowhook.testing.servers import SMTPServer, closed_port
+from flowhook.testing import PluginManager
 from flowhook_email import EmailNotifier, InvalidMessageError, Security
 from flowhook_hookspec import MASK, NotificationError
+from flowhook_testing import SMTPServer, closed_port
 
 FROM = "flowhook <flowhook@example.com>"
 
@@ -48,15 +48,17 @@ def notify_error(notifier: EmailNotifier, subject: str = "subject") -> Notificat
 # -- delivery ----------------------------------------------------------------------------------
 
 
-def test_starttls_and_auth_deliver_both_parts_to_every_recipient(smtp_server: SMTPServer) -> None:
+def test_starttls_and_auth_deliver_both_parts_to_every_recipient(
+    flowhook_smtp_server: SMTPServer,
+) -> None:
     to = ["ops@example.com", "Dev Team <dev@example.com>"]
     body = "Run <b>etl</b> & friends failed\nValueError: x > y"
 
-    notifier_for(smtp_server, to=to).notify(body, subject="etl failed ✗")
+    notifier_for(flowhook_smtp_server, to=to).notify(body, subject="etl failed ✗")
 
-    [received] = smtp_server.messages
+    [received] = flowhook_smtp_server.messages
     assert received.tls
-    assert received.login == smtp_server.username
+    assert received.login == flowhook_smtp_server.username
     assert received.mail_from == "flowhook@example.com"
     assert received.rcpt_tos == ("ops@example.com", "dev@example.com")
     message = received.message
@@ -76,31 +78,33 @@ def test_starttls_and_auth_deliver_both_parts_to_every_recipient(smtp_server: SM
     assert "<b>" not in html.get_content()
 
 
-def test_every_message_gets_its_own_message_id(smtp_server: SMTPServer) -> None:
-    notifier = notifier_for(smtp_server)
+def test_every_message_gets_its_own_message_id(flowhook_smtp_server: SMTPServer) -> None:
+    notifier = notifier_for(flowhook_smtp_server)
     notifier.notify("one")
     notifier.notify("two")
 
-    first, second = smtp_server.messages
+    first, second = flowhook_smtp_server.messages
     assert first.message["Message-ID"] != second.message["Message-ID"]
     assert first.message["Subject"] == flowhook_email.DEFAULT_SUBJECT
 
 
-@pytest.mark.parametrize("smtp_server", [{"security": "ssl"}], indirect=True)
-def test_smtp_over_tls(smtp_server: SMTPServer) -> None:
-    notifier_for(smtp_server).notify("over TLS", subject="smtps")
+@pytest.mark.parametrize("flowhook_smtp_server", [{"security": "ssl"}], indirect=True)
+def test_smtp_over_tls(flowhook_smtp_server: SMTPServer) -> None:
+    notifier_for(flowhook_smtp_server).notify("over TLS", subject="smtps")
 
-    [received] = smtp_server.messages
+    [received] = flowhook_smtp_server.messages
     assert received.tls
-    assert received.login == smtp_server.username
+    assert received.login == flowhook_smtp_server.username
     assert received.message["Subject"] == "smtps"
 
 
-@pytest.mark.parametrize("smtp_server", [{"security": "none", "username": None}], indirect=True)
-def test_plain_smtp_without_credentials(smtp_server: SMTPServer) -> None:
-    notifier_for(smtp_server).notify("in the clear", subject="plain")
+@pytest.mark.parametrize(
+    "flowhook_smtp_server", [{"security": "none", "username": None}], indirect=True
+)
+def test_plain_smtp_without_credentials(flowhook_smtp_server: SMTPServer) -> None:
+    notifier_for(flowhook_smtp_server).notify("in the clear", subject="plain")
 
-    [received] = smtp_server.messages
+    [received] = flowhook_smtp_server.messages
     assert not received.tls
     assert received.login is None
 
@@ -109,11 +113,11 @@ def test_plain_smtp_without_credentials(smtp_server: SMTPServer) -> None:
 
 
 def test_wrong_password_is_permanent_and_never_shown(
-    smtp_server: SMTPServer, caplog: pytest.LogCaptureFixture
+    flowhook_smtp_server: SMTPServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
     wrong = "Wr0ng-p4ssw0rd-xyz"
-    notifier = notifier_for(smtp_server, password=wrong)
+    notifier = notifier_for(flowhook_smtp_server, password=wrong)
 
     error = notify_error(notifier)
     logging.getLogger("flowhook.notifications").error("delivery failed", exc_info=error)
@@ -121,16 +125,16 @@ def test_wrong_password_is_permanent_and_never_shown(
     assert error.permanent
     assert "refused the login of 'flowhook'" in str(error)
     assert "535" in str(error)
-    assert smtp_server.auth_failures >= 1  # smtplib tries each mechanism (PLAIN, LOGIN)
-    assert smtp_server.messages == []
+    assert flowhook_smtp_server.auth_failures >= 1  # smtplib tries each mechanism (PLAIN, LOGIN)
+    assert flowhook_smtp_server.messages == []
     assert "delivery failed" in caplog.text
     for shown in (str(error), repr(error), repr(notifier), caplog.text):
         assert wrong not in shown
     assert MASK in repr(notifier)
 
 
-def test_crlf_in_subject_is_refused_before_connecting(smtp_server: SMTPServer) -> None:
-    notifier = notifier_for(smtp_server)
+def test_crlf_in_subject_is_refused_before_connecting(flowhook_smtp_server: SMTPServer) -> None:
+    notifier = notifier_for(flowhook_smtp_server)
 
     with pytest.raises(ValueError, match="line feed") as info:
         notifier.notify("body", subject="hello\r\nBcc: victim@example.com")
@@ -138,15 +142,15 @@ def test_crlf_in_subject_is_refused_before_connecting(smtp_server: SMTPServer) -
     assert isinstance(info.value, InvalidMessageError)
     assert isinstance(info.value, NotificationError)
     assert info.value.permanent
-    assert smtp_server.mail_from_commands == []
-    assert smtp_server.messages == []
+    assert flowhook_smtp_server.mail_from_commands == []
+    assert flowhook_smtp_server.messages == []
 
 
 @pytest.mark.parametrize(
-    "smtp_server", [{"refuse_recipients": ["gone@example.com"]}], indirect=True
+    "flowhook_smtp_server", [{"refuse_recipients": ["gone@example.com"]}], indirect=True
 )
-def test_some_recipients_refused(smtp_server: SMTPServer) -> None:
-    notifier = notifier_for(smtp_server, to=["ops@example.com", "gone@example.com"])
+def test_some_recipients_refused(flowhook_smtp_server: SMTPServer) -> None:
+    notifier = notifier_for(flowhook_smtp_server, to=["ops@example.com", "gone@example.com"])
 
     error = notify_error(notifier)
 
@@ -154,15 +158,17 @@ def test_some_recipients_refused(smtp_server: SMTPServer) -> None:
     assert "to 1 of 2 recipients" in str(error)
     assert "gone@example.com (550" in str(error)
     assert "ops@example.com" not in str(error)
-    [received] = smtp_server.messages
+    [received] = flowhook_smtp_server.messages
     assert received.rcpt_tos == ("ops@example.com",)
 
 
 @pytest.mark.parametrize(
-    "smtp_server", [{"refuse_recipients": ["gone@example.com", "left@example.com"]}], indirect=True
+    "flowhook_smtp_server",
+    [{"refuse_recipients": ["gone@example.com", "left@example.com"]}],
+    indirect=True,
 )
-def test_all_recipients_refused(smtp_server: SMTPServer) -> None:
-    notifier = notifier_for(smtp_server, to="gone@example.com, left@example.com")
+def test_all_recipients_refused(flowhook_smtp_server: SMTPServer) -> None:
+    notifier = notifier_for(flowhook_smtp_server, to="gone@example.com, left@example.com")
 
     error = notify_error(notifier)
 
@@ -170,46 +176,50 @@ def test_all_recipients_refused(smtp_server: SMTPServer) -> None:
     assert "refused every recipient" in str(error)
     assert "gone@example.com (550" in str(error)
     assert "left@example.com (550" in str(error)
-    assert smtp_server.messages == []
+    assert flowhook_smtp_server.messages == []
 
 
 @pytest.mark.parametrize(
     ("reply", "permanent"),
     [("451 4.3.0 Try again later", False), ("554 5.7.1 Message rejected as spam", True)],
 )
-def test_data_replies(smtp_server: SMTPServer, reply: str, permanent: bool) -> None:
-    smtp_server.data_reply = reply
+def test_data_replies(flowhook_smtp_server: SMTPServer, reply: str, permanent: bool) -> None:
+    flowhook_smtp_server.data_reply = reply
 
-    error = notify_error(notifier_for(smtp_server))
+    error = notify_error(notifier_for(flowhook_smtp_server))
 
     assert error.permanent is permanent
     assert reply in str(error)
-    assert smtp_server.messages == []
+    assert flowhook_smtp_server.messages == []
 
 
 @pytest.mark.parametrize(
-    "smtp_server", [{"security": "starttls"}, {"security": "ssl"}], indirect=True
+    "flowhook_smtp_server", [{"security": "starttls"}, {"security": "ssl"}], indirect=True
 )
-def test_untrusted_certificate_is_permanent(smtp_server: SMTPServer) -> None:
-    error = notify_error(notifier_for(smtp_server, ca_file=None))
+def test_untrusted_certificate_is_permanent(flowhook_smtp_server: SMTPServer) -> None:
+    error = notify_error(notifier_for(flowhook_smtp_server, ca_file=None))
 
     assert error.permanent
     assert "certificate" in str(error)
     assert "ca_file" in str(error)
-    assert smtp_server.mail_from_commands == []
+    assert flowhook_smtp_server.mail_from_commands == []
 
 
-@pytest.mark.parametrize("smtp_server", [{"security": "none", "username": None}], indirect=True)
-def test_server_without_starttls_is_permanent(smtp_server: SMTPServer) -> None:
-    error = notify_error(notifier_for(smtp_server, security="starttls", username=None))
+@pytest.mark.parametrize(
+    "flowhook_smtp_server", [{"security": "none", "username": None}], indirect=True
+)
+def test_server_without_starttls_is_permanent(flowhook_smtp_server: SMTPServer) -> None:
+    error = notify_error(notifier_for(flowhook_smtp_server, security="starttls", username=None))
 
     assert error.permanent
     assert "does not support STARTTLS" in str(error)
-    assert smtp_server.mail_from_commands == []
+    assert flowhook_smtp_server.mail_from_commands == []
 
 
-def test_missing_ca_file_is_permanent(smtp_server: SMTPServer) -> None:
-    error = notify_error(notifier_for(smtp_server, ca_file=smtp_server.ca_file + ".missing"))
+def test_missing_ca_file_is_permanent(flowhook_smtp_server: SMTPServer) -> None:
+    error = notify_error(
+        notifier_for(flowhook_smtp_server, ca_file=flowhook_smtp_server.ca_file + ".missing")
+    )
 
     assert error.permanent
     assert "ca_file" in str(error)

@@ -1,5 +1,6 @@
-# The fixtures slack_webhook_server and smtp_server come from the flowhook.testing pytest plugin
-# (registered through the pytest11 entry point of the flowhook distribution).
+# The fixtures flowhook_home, flowhook_plugins and flowhook_hook_recorder come from the
+# flowhook.testing pytest plugin (registered through the pytest11 entry point of the flowhook
+# distribution).
 
 import pytest
 

@@ -8,8 +8,8 @@ import logging
 import pytest
 
 import flowhook_logging
-from flowhook._plugins import PluginManager
 from flowhook.notifications import notifier_types
+from flowhook.testing import PluginManager
 from flowhook_logging import LogNotifier
 
 

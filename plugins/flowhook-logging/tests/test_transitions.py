@@ -10,21 +10,22 @@ import pytest
 
 import flowhook
 import flowhook_logging
-from flowhook._plugins import PluginManager
-from flowhook.testing.recorder import HookRecorder
+from flowhook.testing import HookRecorder, PluginManager
 from flowhook_logging import TRANSITIONS_LOGGER
 
 
 @pytest.fixture
 def recorder(
-    flowhook_plugins: PluginManager, hook_recorder: HookRecorder, monkeypatch: pytest.MonkeyPatch
+    flowhook_plugins: PluginManager,
+    flowhook_hook_recorder: HookRecorder,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> HookRecorder:
     """flowhook_logging registered, with flowhook.testing's recorder to know the runs, in a plugin
     manager that loads no installed plugin; errors of hooks propagate."""
     monkeypatch.setenv("FLOWHOOK_STRICT_HOOKS", "1")
     monkeypatch.delenv("FLOWHOOK_LOG_FORMAT", raising=False)
     flowhook_plugins.register(flowhook_logging)
-    return hook_recorder
+    return flowhook_hook_recorder
 
 
 @flowhook.task

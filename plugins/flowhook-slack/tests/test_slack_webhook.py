@@ -1,4 +1,4 @@
-"""SlackWebhook against a local Slack-like webhook server (flowhook.testing.servers)."""
+"""SlackWebhook against a local Slack-like webhook server (flowhook_testing)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 import flowhook_slack
-from flowhook._plugins import PluginManager
 from flowhook.notifications import notifier_types
-from flowhook.testing.servers import SlackWebhookServer, WebhookResponse, closed_port
+from flowhook.testing import PluginManager
 from flowhook_hookspec import MASK, NotificationError
 from flowhook_slack import SlackWebhook
 from flowhook_slack._webhook import MAX_HEADER_TEXT, MAX_SECTION_TEXT, MAX_TEXT, TRUNCATION_MARK
+from flowhook_testing import SlackWebhookServer, WebhookResponse, closed_port
 
 
 def _notify_error(notifier: SlackWebhook, body: str = "hello") -> NotificationError:
@@ -37,14 +37,16 @@ def _assert_secret_hidden(
 # -- success -----------------------------------------------------------------------------------
 
 
-def test_ok_posts_escaped_text_and_blocks(slack_webhook_server: SlackWebhookServer) -> None:
-    SlackWebhook(slack_webhook_server.url).notify(
+def test_ok_posts_escaped_text_and_blocks(
+    flowhook_slack_webhook_server: SlackWebhookServer,
+) -> None:
+    SlackWebhook(flowhook_slack_webhook_server.url).notify(
         "Run <b>1</b> & co failed\nValueError: x > y", subject="etl <prod> failed"
     )
 
-    [request] = slack_webhook_server.requests
+    [request] = flowhook_slack_webhook_server.requests
     assert request.method == "POST"
-    assert request.path == slack_webhook_server.path
+    assert request.path == flowhook_slack_webhook_server.path
     assert request.headers["content-type"].startswith("application/json")
     payload = request.json()
     body = "Run &lt;b&gt;1&lt;/b&gt; &amp; co failed\nValueError: x &gt; y"
@@ -56,28 +58,34 @@ def test_ok_posts_escaped_text_and_blocks(slack_webhook_server: SlackWebhookServ
     assert "username" not in payload
 
 
-def test_without_subject_sends_body_only(slack_webhook_server: SlackWebhookServer) -> None:
-    SlackWebhook(slack_webhook_server.url).notify("all good")
+def test_without_subject_sends_body_only(flowhook_slack_webhook_server: SlackWebhookServer) -> None:
+    SlackWebhook(flowhook_slack_webhook_server.url).notify("all good")
 
-    payload = slack_webhook_server.requests[0].json()
+    payload = flowhook_slack_webhook_server.requests[0].json()
     assert payload["text"] == "all good"
     assert [block["type"] for block in payload["blocks"]] == ["section"]
 
 
-def test_username_and_icon_are_sent(slack_webhook_server: SlackWebhookServer) -> None:
-    notifier = SlackWebhook(slack_webhook_server.url, username="flowhook", icon_emoji=":robot:")
+def test_username_and_icon_are_sent(flowhook_slack_webhook_server: SlackWebhookServer) -> None:
+    notifier = SlackWebhook(
+        flowhook_slack_webhook_server.url, username="flowhook", icon_emoji=":robot:"
+    )
     notifier.notify("hi")
 
-    payload = slack_webhook_server.requests[0].json()
+    payload = flowhook_slack_webhook_server.requests[0].json()
     assert payload["username"] == "flowhook"
     assert payload["icon_emoji"] == ":robot:"
     assert "icon_url" not in payload
 
 
-def test_long_messages_are_cut_to_slack_limits(slack_webhook_server: SlackWebhookServer) -> None:
-    SlackWebhook(slack_webhook_server.url).notify("line of text\n" * 5000, subject="S" * 400)
+def test_long_messages_are_cut_to_slack_limits(
+    flowhook_slack_webhook_server: SlackWebhookServer,
+) -> None:
+    SlackWebhook(flowhook_slack_webhook_server.url).notify(
+        "line of text\n" * 5000, subject="S" * 400
+    )
 
-    payload = slack_webhook_server.requests[0].json()
+    payload = flowhook_slack_webhook_server.requests[0].json()
     assert len(payload["text"]) <= MAX_TEXT
     assert payload["text"].endswith(TRUNCATION_MARK)
     header, *sections = payload["blocks"]
@@ -96,11 +104,11 @@ def test_long_messages_are_cut_to_slack_limits(slack_webhook_server: SlackWebhoo
 
 
 def test_cutting_never_splits_an_escaped_character(
-    slack_webhook_server: SlackWebhookServer,
+    flowhook_slack_webhook_server: SlackWebhookServer,
 ) -> None:
-    SlackWebhook(slack_webhook_server.url).notify("&<" * 20_000)
+    SlackWebhook(flowhook_slack_webhook_server.url).notify("&<" * 20_000)
 
-    payload = slack_webhook_server.requests[0].json()
+    payload = flowhook_slack_webhook_server.requests[0].json()
     assert len(payload["text"]) <= MAX_TEXT
     assert re.fullmatch(r"(&amp;|&lt;)+" + re.escape(TRUNCATION_MARK), payload["text"])
     for block in payload["blocks"]:
@@ -109,22 +117,22 @@ def test_cutting_never_splits_an_escaped_character(
 
 
 def test_empty_message_is_refused_without_posting(
-    slack_webhook_server: SlackWebhookServer,
+    flowhook_slack_webhook_server: SlackWebhookServer,
 ) -> None:
-    notifier = SlackWebhook(slack_webhook_server.url)
+    notifier = SlackWebhook(flowhook_slack_webhook_server.url)
 
     with pytest.raises(NotificationError) as info:
         notifier.notify(" \n ")
 
     assert info.value.permanent
     assert "nothing to send" in str(info.value)
-    assert slack_webhook_server.requests == []
+    assert flowhook_slack_webhook_server.requests == []
 
 
-def test_subject_alone_is_a_message(slack_webhook_server: SlackWebhookServer) -> None:
-    SlackWebhook(slack_webhook_server.url).notify("", subject="deploy\ndone")
+def test_subject_alone_is_a_message(flowhook_slack_webhook_server: SlackWebhookServer) -> None:
+    SlackWebhook(flowhook_slack_webhook_server.url).notify("", subject="deploy\ndone")
 
-    payload = slack_webhook_server.requests[0].json()
+    payload = flowhook_slack_webhook_server.requests[0].json()
     assert payload["text"] == "*deploy done*"
     assert payload["blocks"] == [
         {"type": "header", "text": {"type": "plain_text", "text": "deploy done"}}
@@ -135,10 +143,10 @@ def test_subject_alone_is_a_message(slack_webhook_server: SlackWebhookServer) ->
 
 
 def test_rate_limit_is_transient_with_retry_after(
-    slack_webhook_server: SlackWebhookServer,
+    flowhook_slack_webhook_server: SlackWebhookServer,
 ) -> None:
-    slack_webhook_server.respond((429, {"Retry-After": "1"}))
-    notifier = SlackWebhook(slack_webhook_server.url)
+    flowhook_slack_webhook_server.respond((429, {"Retry-After": "1"}))
+    notifier = SlackWebhook(flowhook_slack_webhook_server.url)
 
     error = _notify_error(notifier)
 
@@ -147,14 +155,16 @@ def test_rate_limit_is_transient_with_retry_after(
     assert "429" in str(error)
     assert "rate_limited" in str(error)
     notifier.notify("the script is used up: the next answer is ok")
-    assert len(slack_webhook_server.requests) == 2
+    assert len(flowhook_slack_webhook_server.requests) == 2
 
 
-def test_retry_after_as_http_date(slack_webhook_server: SlackWebhookServer) -> None:
+def test_retry_after_as_http_date(flowhook_slack_webhook_server: SlackWebhookServer) -> None:
     later = datetime.now(timezone.utc) + timedelta(seconds=60)
-    slack_webhook_server.respond((503, {"Retry-After": email.utils.format_datetime(later, True)}))
+    flowhook_slack_webhook_server.respond(
+        (503, {"Retry-After": email.utils.format_datetime(later, True)})
+    )
 
-    error = _notify_error(SlackWebhook(slack_webhook_server.url))
+    error = _notify_error(SlackWebhook(flowhook_slack_webhook_server.url))
 
     assert not error.permanent
     assert error.retry_after is not None
@@ -163,20 +173,20 @@ def test_retry_after_as_http_date(slack_webhook_server: SlackWebhookServer) -> N
 
 @pytest.mark.parametrize(("status", "code"), [(500, "rollup_error"), (502, "bad gateway")])
 def test_server_errors_are_transient(
-    slack_webhook_server: SlackWebhookServer, status: int, code: str
+    flowhook_slack_webhook_server: SlackWebhookServer, status: int, code: str
 ) -> None:
-    slack_webhook_server.respond((status, code))
+    flowhook_slack_webhook_server.respond((status, code))
 
-    error = _notify_error(SlackWebhook(slack_webhook_server.url))
+    error = _notify_error(SlackWebhook(flowhook_slack_webhook_server.url))
 
     assert not error.permanent
     assert error.retry_after is None
     assert f"HTTP {status} {code}" in str(error)
 
 
-def test_timeout_is_transient(slack_webhook_server: SlackWebhookServer) -> None:
-    slack_webhook_server.respond(WebhookResponse(delay=1.5))
-    notifier = SlackWebhook(slack_webhook_server.url, timeout=0.3)
+def test_timeout_is_transient(flowhook_slack_webhook_server: SlackWebhookServer) -> None:
+    flowhook_slack_webhook_server.respond(WebhookResponse(delay=1.5))
+    notifier = SlackWebhook(flowhook_slack_webhook_server.url, timeout=0.3)
 
     started = time.monotonic()
     error = _notify_error(notifier)
@@ -185,15 +195,15 @@ def test_timeout_is_transient(slack_webhook_server: SlackWebhookServer) -> None:
     assert not error.permanent
     assert "did not answer within 0.3 s" in str(error)
     assert elapsed < 1.2
-    assert len(slack_webhook_server.requests) == 1  # the request did arrive
-    assert slack_webhook_server.token not in str(error)
+    assert len(flowhook_slack_webhook_server.requests) == 1  # the request did arrive
+    assert flowhook_slack_webhook_server.token not in str(error)
 
 
 def test_connection_refused_is_transient(
-    slack_webhook_server: SlackWebhookServer, caplog: pytest.LogCaptureFixture
+    flowhook_slack_webhook_server: SlackWebhookServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    url = f"http://127.0.0.1:{closed_port()}{slack_webhook_server.path}"
+    url = f"http://127.0.0.1:{closed_port()}{flowhook_slack_webhook_server.path}"
     notifier = SlackWebhook(url)
 
     error = _notify_error(notifier)
@@ -203,7 +213,7 @@ def test_connection_refused_is_transient(
     assert "could not reach the Slack webhook at 127.0.0.1:" in str(error)
     assert "refused" in str(error).lower()
     assert "delivery failed" in caplog.text
-    _assert_secret_hidden(slack_webhook_server, notifier, error, caplog.text)
+    _assert_secret_hidden(flowhook_slack_webhook_server, notifier, error, caplog.text)
 
 
 # -- permanent errors --------------------------------------------------------------------------
@@ -219,14 +229,14 @@ def test_connection_refused_is_transient(
     ],
 )
 def test_refusals_are_permanent_and_never_show_the_url(
-    slack_webhook_server: SlackWebhookServer,
+    flowhook_slack_webhook_server: SlackWebhookServer,
     caplog: pytest.LogCaptureFixture,
     status: int,
     code: str,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    slack_webhook_server.respond((status, code))
-    notifier = SlackWebhook(slack_webhook_server.url)
+    flowhook_slack_webhook_server.respond((status, code))
+    notifier = SlackWebhook(flowhook_slack_webhook_server.url)
 
     error = _notify_error(notifier)
     # what the engine does with a failed delivery: log it with its traceback
@@ -236,38 +246,46 @@ def test_refusals_are_permanent_and_never_show_the_url(
     assert error.retry_after is None
     assert f"HTTP {status} {code}" in str(error)
     assert code in caplog.text  # the log holds the error...
-    _assert_secret_hidden(slack_webhook_server, notifier, error, caplog.text)  # ...not the URL
+    _assert_secret_hidden(
+        flowhook_slack_webhook_server, notifier, error, caplog.text
+    )  # ...not the URL
 
 
-def test_error_body_echoing_the_url_is_redacted(slack_webhook_server: SlackWebhookServer) -> None:
-    slack_webhook_server.respond((404, f"unknown path {slack_webhook_server.path}"))
-    notifier = SlackWebhook(slack_webhook_server.url)
+def test_error_body_echoing_the_url_is_redacted(
+    flowhook_slack_webhook_server: SlackWebhookServer,
+) -> None:
+    flowhook_slack_webhook_server.respond(
+        (404, f"unknown path {flowhook_slack_webhook_server.path}")
+    )
+    notifier = SlackWebhook(flowhook_slack_webhook_server.url)
 
     error = _notify_error(notifier)
 
     assert error.permanent
     assert MASK in str(error)
-    _assert_secret_hidden(slack_webhook_server, notifier, error, "")
+    _assert_secret_hidden(flowhook_slack_webhook_server, notifier, error, "")
 
 
-def test_ok_status_with_other_body_is_permanent(slack_webhook_server: SlackWebhookServer) -> None:
-    slack_webhook_server.respond((200, "missing_text_or_fallback_or_attachments"))
+def test_ok_status_with_other_body_is_permanent(
+    flowhook_slack_webhook_server: SlackWebhookServer,
+) -> None:
+    flowhook_slack_webhook_server.respond((200, "missing_text_or_fallback_or_attachments"))
 
-    error = _notify_error(SlackWebhook(slack_webhook_server.url))
+    error = _notify_error(SlackWebhook(flowhook_slack_webhook_server.url))
 
     assert error.permanent
     assert "missing_text_or_fallback_or_attachments" in str(error)
 
 
-def test_redirects_are_not_followed(slack_webhook_server: SlackWebhookServer) -> None:
-    elsewhere = f"{slack_webhook_server.url}/elsewhere"
-    slack_webhook_server.respond((302, "moved", {"Location": elsewhere}))
+def test_redirects_are_not_followed(flowhook_slack_webhook_server: SlackWebhookServer) -> None:
+    elsewhere = f"{flowhook_slack_webhook_server.url}/elsewhere"
+    flowhook_slack_webhook_server.respond((302, "moved", {"Location": elsewhere}))
 
-    error = _notify_error(SlackWebhook(slack_webhook_server.url))
+    error = _notify_error(SlackWebhook(flowhook_slack_webhook_server.url))
 
     assert error.permanent
     assert "redirect" in str(error)
-    assert len(slack_webhook_server.requests) == 1
+    assert len(flowhook_slack_webhook_server.requests) == 1
 
 
 # -- configuration -----------------------------------------------------------------------------

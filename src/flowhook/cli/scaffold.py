@@ -86,7 +86,9 @@ pytest
 ```
 
 The tests use the fixtures of `flowhook.testing` (installed with flowhook):
-`flowhook_plugins` (an isolated plugin manager) and `hook_recorder`.
+`flowhook_plugins` (an isolated plugin manager) and `flowhook_hook_recorder`. Tests that need
+a local Slack-like or SMTP server (`flowhook_slack_webhook_server`, `flowhook_smtp_server`) need
+`flowhook[testing]` in the test extra instead of `flowhook`.
 """)
 
 _TEST = Template("""\
@@ -98,7 +100,7 @@ from flowhook import flow
 import $module
 
 
-def test_failures_are_logged(flowhook_plugins, hook_recorder, caplog, monkeypatch):
+def test_failures_are_logged(flowhook_plugins, flowhook_hook_recorder, caplog, monkeypatch):
     monkeypatch.setenv("FLOWHOOK_STRICT_HOOKS", "1")  # errors in our hooks fail the test
     flowhook_plugins.register($module)
 
@@ -110,7 +112,7 @@ def test_failures_are_logged(flowhook_plugins, hook_recorder, caplog, monkeypatc
         with pytest.raises(ValueError):
             doomed()
 
-    hook_recorder.assert_called("on_flow_run_failure", times=1)
+    flowhook_hook_recorder.assert_called("on_flow_run_failure", times=1)
     assert "no luck" in caplog.text
 
 

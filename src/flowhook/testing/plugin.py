@@ -1,47 +1,68 @@
 """pytest fixtures for testing flowhook and its plugins.
 
 Registered through the ``pytest11`` entry point of the flowhook distribution: installed, it is active.
+Every fixture's name starts with ``flowhook_``, so that none shadows a fixture of the project under
+test.
 
 Isolation (see :doc:`testing a plugin <plugins>` in the docs):
 
 - ``flowhook_plugins``: a fresh plugin manager for the test, which loads no installed entry point;
   register the plugin under test with ``flowhook_plugins.register(my_plugin)``. Removed after the
   test, with everything registered in it.
-- ``hook_recorder``: a :class:`~flowhook.testing.recorder.HookRecorder` registered in
+- ``flowhook_hook_recorder``: a :class:`~flowhook.testing.recorder.HookRecorder` registered in
   ``flowhook_plugins``: every transition hook call, with its arguments, in order.
 - ``flowhook_home``: a temporary ``FLOWHOOK_HOME``, so that run history and blocks of the test
   never touch the user's.
 
-Local servers (see :mod:`flowhook.testing.servers`), on 127.0.0.1 only, one per test:
+Local servers, on 127.0.0.1 only, one per test. They come from the distribution
+``flowhook-testing`` (module ``flowhook_testing``), installed by ``pip install 'flowhook[testing]'``;
+without it these two fixtures fail the test saying so:
 
-- ``slack_webhook_server``: a Slack-like incoming webhook answering ``ok`` until scripted
-  otherwise with ``slack_webhook_server.respond(...)``.
-- ``smtp_server``: an SMTP server requiring STARTTLS and AUTH. Configure it by indirect
-  parametrization with the keyword arguments of :class:`~flowhook.testing.servers.SMTPServer`::
+- ``flowhook_slack_webhook_server``: a Slack-like incoming webhook answering ``ok`` until scripted
+  otherwise with ``flowhook_slack_webhook_server.respond(...)``.
+- ``flowhook_smtp_server``: an SMTP server requiring STARTTLS and AUTH. Configure it by indirect
+  parametrization with the keyword arguments of ``flowhook_testing.SMTPServer``::
 
-      @pytest.mark.parametrize("smtp_server", [{"security": "ssl"}], indirect=True)
-      def test_smtps(smtp_server): ...
+      @pytest.mark.parametrize("flowhook_smtp_server", [{"security": "ssl"}], indirect=True)
+      def test_smtps(flowhook_smtp_server): ...
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
 from flowhook._plugins import PluginManager, set_plugin_manager
 from flowhook.testing.recorder import HookRecorder
-from flowhook.testing.servers import HOST, SlackWebhookServer, SMTPServer
+
+if TYPE_CHECKING:
+    from flowhook_testing import SlackWebhookServer, SMTPServer
 
 __all__ = [
     "flowhook_home",
+    "flowhook_hook_recorder",
     "flowhook_plugins",
-    "hook_recorder",
-    "slack_webhook_server",
-    "smtp_server",
+    "flowhook_slack_webhook_server",
+    "flowhook_smtp_server",
 ]
+
+
+def _fail_without_servers(fixture: str, error: ImportError) -> NoReturn:
+    """Fail the test in one line: the fixture needs ``flowhook_testing``, which did not import."""
+    reason = (
+        "which is not installed"
+        if error.name == "flowhook_testing"
+        else f"which does not import ({error})"
+    )
+    message = (
+        f"{fixture} needs the local test servers of flowhook-testing, {reason}: "
+        "pip install 'flowhook[testing]'"
+    )
+    # pytest.fail's exception, raised without the ImportError as its context: the line alone.
+    raise pytest.fail.Exception(message, pytrace=False) from None
 
 
 @pytest.fixture
@@ -62,7 +83,7 @@ def flowhook_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginManager]
 
 
 @pytest.fixture
-def hook_recorder(flowhook_plugins: PluginManager) -> HookRecorder:
+def flowhook_hook_recorder(flowhook_plugins: PluginManager) -> HookRecorder:
     """Records every transition hook call made during the test (see ``HookRecorder``)."""
     recorder = HookRecorder()
     flowhook_plugins.register(recorder, name="hook-recorder")
@@ -78,12 +99,16 @@ def flowhook_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 
 
 @pytest.fixture
-def slack_webhook_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackWebhookServer]:
+def flowhook_slack_webhook_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackWebhookServer]:
     """A Slack-like incoming-webhook server on 127.0.0.1; post to ``.url``, read ``.requests``.
 
     HTTP proxies from the environment are bypassed for 127.0.0.1 during the test, so that
-    requests reach this server and nothing else.
+    requests reach this server and nothing else. Needs ``pip install 'flowhook[testing]'``.
     """
+    try:
+        from flowhook_testing import HOST, SlackWebhookServer
+    except ImportError as error:
+        _fail_without_servers("flowhook_slack_webhook_server", error)
     bypass = ",".join(
         part for part in (os.environ.get("no_proxy") or os.environ.get("NO_PROXY"), HOST) if part
     )
@@ -94,13 +119,18 @@ def slack_webhook_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackWebho
 
 
 @pytest.fixture
-def smtp_server(request: pytest.FixtureRequest) -> Iterator[SMTPServer]:
+def flowhook_smtp_server(request: pytest.FixtureRequest) -> Iterator[SMTPServer]:
     """An SMTP server on 127.0.0.1 requiring STARTTLS and AUTH (user ``flowhook``, random
     password: ``.username``/``.password``); trust its certificate with ``.ca_file``.
 
     Read ``.messages`` for what it accepted. Parametrize it indirectly with a dict of
-    :class:`~flowhook.testing.servers.SMTPServer` keyword arguments to configure it.
+    ``flowhook_testing.SMTPServer`` keyword arguments to configure it. Needs
+    ``pip install 'flowhook[testing]'``.
     """
+    try:
+        from flowhook_testing import SMTPServer
+    except ImportError as error:
+        _fail_without_servers("flowhook_smtp_server", error)
     options: dict[str, Any] = dict(getattr(request, "param", None) or {})
     with SMTPServer(**options) as server:
         yield server

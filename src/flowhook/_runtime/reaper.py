@@ -3,7 +3,7 @@
 A process killed by SIGKILL, the OOM killer or a lost machine runs none of its hooks. The reaper
 (``flowhook runs reap``, ``flowhook watch``, and every process when it starts its first run)
 finds the processes that own unfinished runs, decides which are dead (see
-:func:`~flowhook.store.processes.death_reason`), moves their runs to Crashed with a conditional
+:func:`~flowhook.store.death_reason`), moves their runs to Crashed with a conditional
 update (so that of two reapers exactly one crashes each run), and then moves each run it crashed to
 Crashed in memory through the engine's :func:`~flowhook._engine.set_state` (``recorded=True``:
 the store holds it already), which fires the hooks: the run's own ``on_crashed`` hooks when its

@@ -78,6 +78,19 @@ def _attach() -> None:
                 ", ".join(f"{item.run.kind} run {item.run.name!r}" for item in reaped[:5])
                 + (", ..." if len(reaped) > 5 else ""),
             )
+        _deliver_leftovers(recorder)
+
+
+def _deliver_leftovers(recorder: Recorder) -> None:
+    """Start delivery when the outbox holds messages already due: the reaper's alerts, and what
+    processes that died or exited early left. Any process that runs a flow sends them."""
+    try:
+        next_attempt = recorder.store.next_outbox_attempt()
+    except Exception as exc:
+        logger.error("could not read the outbox in %s: %s", recorder.store.location, exc)
+        return
+    if next_attempt is not None and next_attempt <= time.time() and recorder.delivery:
+        recorder.delivery.poke()
 
 
 def _open(settings: StoreSettings) -> Recorder | None:
@@ -94,18 +107,17 @@ def _open(settings: StoreSettings) -> Recorder | None:
         store.close()
         return None
     router = load_router_of(store)
-    delivery = None
-    if router:
-        delivery = DeliveryWorker(
-            lambda: open_store(settings),
-            load_block_notifier,
-            worker_id=f"{process_id}:{os.getpid()}",
-        )
+    delivery = DeliveryWorker(
+        lambda: open_store(settings),
+        load_block_notifier,
+        worker_id=f"{process_id}:{os.getpid()}",
+        blocks=router.blocks(),
+    )
     writer = BatchWriter(
         store,
         process_id,
         wait_timeout=settings.lock_timeout_seconds + 10,
-        on_outbox=None if delivery is None else delivery.poke,
+        on_outbox=delivery.poke,
     )
     return Recorder(settings, store, process_id, writer, router, delivery)
 
@@ -151,6 +163,11 @@ def _after_fork_in_child() -> None:
 
 
 def _at_exit() -> None:
+    recorder = _recorder
+    if recorder is not None and recorder.delivery is not None and recorder.delivery.started:
+        # Every outbox entry queued so far is written first, so that the drain sees it.
+        recorder.writer.flush()
+        recorder.delivery.drain()
     started = time.monotonic()
     detach()
     spent = time.monotonic() - started

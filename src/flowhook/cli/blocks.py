@@ -23,6 +23,7 @@ from ..notifications import (
     notifier_types,
     parse_block_name,
 )
+from .common import deliver_now
 
 __all__ = ["block", "notify", "outbox"]
 
@@ -233,14 +234,15 @@ def outbox_ls(status: str | None, as_json: bool) -> None:
 @click.argument("message_id", type=int, required=False)
 @click.option("--all-dead", is_flag=True, help="Retry every dead notification.")
 def outbox_retry(message_id: int | None, all_dead: bool) -> None:
-    """Make a dead (or pending) notification due again now."""
+    """Make a dead (or pending) notification due again, and try to deliver it now."""
     if (message_id is None) == (not all_dead):
         raise click.UsageError("give a notification ID or --all-dead (not both)")
     store = _open_store()
     try:
         changed = store.retry_outbox(None if message_id is None else [message_id])
+        if message_id is not None and not changed:
+            raise click.ClickException(f"no pending or dead notification has id {message_id}")
+        click.echo(f"{len(changed)} notification(s) made due again.")
+        click.echo(deliver_now(store, "retry").summary())
     finally:
         store.close()
-    if message_id is not None and not changed:
-        raise click.ClickException(f"no pending or dead notification has id {message_id}")
-    click.echo(f"{len(changed)} notification(s) will be retried: flowhook watch delivers them.")

@@ -21,7 +21,9 @@ import click
 
 from flowhook_hookspec.errors import ConfigError
 
+from .._runtime.attach import load_block_notifier
 from .._runtime.reaper import ReapedRun
+from ..notifications import DeliveryReport, deliver_within
 from ..store import RunRecord, Store, StoreError, StoreSettings, load_settings, open_store
 from .views import parse_duration
 
@@ -29,6 +31,7 @@ __all__ = [
     "BadArgument",
     "command_settings",
     "command_store",
+    "deliver_now",
     "echo_json",
     "importable_here",
     "one_line_errors",
@@ -135,3 +138,11 @@ def importable_here() -> None:
     here = os.getcwd()
     if here not in sys.path and "" not in sys.path:
         sys.path.insert(0, here)
+
+
+def deliver_now(store: Store, command: str, within: float = 0.0) -> DeliveryReport:
+    """Deliver the due notifications, and retries that come due within ``within`` seconds.
+
+    Claims carry ``<command>:<pid>``, so that the outbox shows who holds a message.
+    """
+    return deliver_within(store, load_block_notifier, f"{command}:{os.getpid()}", within)

@@ -20,6 +20,7 @@ from .common import (
     BadArgument,
     command_settings,
     command_store,
+    deliver_now,
     echo_json,
     importable_here,
     one_line_errors,
@@ -304,7 +305,7 @@ def runs_prune(older_than: str) -> None:
 @runs.command("reap")
 @one_line_errors
 def runs_reap() -> None:
-    """Mark Crashed the runs whose process died, and fire their hooks.
+    """Mark Crashed the runs whose process died, fire their hooks, and send due notifications.
 
     A crashed flow's own on_crashed hooks run when its module can be imported here (from the
     current directory or the Python path).
@@ -313,9 +314,12 @@ def runs_reap() -> None:
     importable_here()
     with command_store() as store:
         reaped = [] if store is None else reap(store, settings=settings)
+        delivery = None if store is None else deliver_now(store, "reap")
     report_reaped(reaped)
     if not reaped:
         click.echo("Nothing to reap: no unfinished run belongs to a dead process.")
+    if delivery is not None and (delivery.sent or delivery.pending):
+        click.echo(delivery.summary())
 
 
 # -- cancel -------------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sqlite3
 import threading
@@ -14,8 +13,8 @@ import click
 from flowhook_hookspec.errors import ConfigError
 
 from .._runtime.reaper import reap
-from ..store import StoreError, StoreSettings, open_store
-from .common import command_settings, importable_here, report_reaped
+from ..store import Store, StoreError, StoreSettings, open_store
+from .common import command_settings, deliver_now, importable_here, report_reaped
 
 __all__ = ["watch"]
 
@@ -76,11 +75,8 @@ def _watch_once(settings: StoreSettings) -> None:
         store.close()
 
 
-def _deliver(store: Any) -> None:
+def _deliver(store: Store) -> None:
     """Send the notifications that are due (left by processes that died or exited early)."""
-    from .._runtime.attach import load_block_notifier
-    from ..notifications import deliver_due
-
-    _, sent = deliver_due(store, load_block_notifier, f"watch:{os.getpid()}", limit=200)
+    sent = deliver_now(store, "watch").sent
     if sent:
         click.echo(f"Delivered {sent} notification{'s' if sent != 1 else ''}.")

@@ -8,13 +8,14 @@ is exported here. Importing it loads Jinja (the templates): ``import flowhook`` 
 from ._blocks import (
     Block,
     BlockError,
+    MissingNotifierError,
     build_notifier,
     describe_fields,
     notifier_class,
     parse_block_name,
     save_block,
 )
-from ._delivery import DeliveryWorker, deliver_due
+from ._delivery import DeliveryReport, DeliveryWorker, deliver_due, deliver_within
 from ._registry import notifier_types
 from ._router import Router, load_router
 from ._rules import Rule, compile_rules, matching
@@ -23,14 +24,17 @@ from ._templates import Message, MessageTemplate, snapshot
 __all__ = [
     "Block",
     "BlockError",
+    "DeliveryReport",
     "DeliveryWorker",
     "Message",
     "MessageTemplate",
+    "MissingNotifierError",
     "Router",
     "Rule",
     "build_notifier",
     "compile_rules",
     "deliver_due",
+    "deliver_within",
     "describe_fields",
     "load_router",
     "matching",

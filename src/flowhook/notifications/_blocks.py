@@ -24,7 +24,7 @@ from flowhook_hookspec.notify import Notifier, Secret
 from .._config import load_config, resolve_value
 from ._registry import notifier_types
 
-__all__ = ["Block", "BlockError", "parse_block_name", "save_block"]
+__all__ = ["Block", "BlockError", "MissingNotifierError", "parse_block_name", "save_block"]
 
 
 class BlockError(NotificationError):
@@ -32,6 +32,14 @@ class BlockError(NotificationError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, permanent=True)
+
+
+class MissingNotifierError(BlockError):
+    """No installed, enabled plugin provides the block's type. Not permanent: a message for such
+    a block stays pending, and is delivered once the plugin is installed or enabled again."""
+
+    def __init__(self, message: str) -> None:
+        NotificationError.__init__(self, message, permanent=False)
 
 
 def parse_block_name(name: str) -> tuple[str, str]:
@@ -49,7 +57,11 @@ def notifier_class(block_type: str) -> type[Notifier]:
         known = (
             ", ".join(types_) or "none: install flowhook-slack, flowhook-email or flowhook-logging"
         )
-        raise BlockError(f"unknown block type {block_type!r}; installed block types: {known}")
+        raise MissingNotifierError(
+            f"unknown block type {block_type!r}: no installed and enabled plugin provides it "
+            "(install its plugin, or take it out of FLOWHOOK_DISABLE_PLUGINS); installed block "
+            f"types: {known}"
+        )
     return types_[block_type]
 
 

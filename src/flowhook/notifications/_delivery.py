@@ -6,27 +6,33 @@
   permanent errors and exhausted retries move the message to ``dead``, with the error redacted.
 - A per-block minimum spacing (the notifier class's ``min_interval_seconds``; Slack: 1 s)
   protects rate limits.
-- At process exit, pending messages are drained for up to ``FLOWHOOK_DELIVERY_DRAIN_SECONDS``
-  (default 10); what is left is delivered by ``flowhook watch`` or the next flowhook process.
+- At process exit the runtime drains: delivery goes on, retries included, until nothing of this
+  process's blocks is pending or ``FLOWHOOK_DELIVERY_DRAIN_SECONDS`` (default 10) run out. What
+  is left is delivered by ``flowhook deliver``, ``flowhook watch`` or the next flowhook process.
+- A message whose block type no installed plugin provides stays pending (it is retried, never
+  dead-lettered) until the plugin is back.
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import os
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
+
+import attrs
 
 from flowhook_hookspec.errors import NotificationError
 from flowhook_hookspec.notify import Notifier, redact
 
+from ._blocks import MissingNotifierError
+
 logger = logging.getLogger("flowhook.notifications")
 
-__all__ = ["DeliveryWorker", "backoff_seconds", "deliver_due"]
+__all__ = ["DeliveryReport", "DeliveryWorker", "backoff_seconds", "deliver_due", "deliver_within"]
 
 #: Attempts before a transiently failing message goes dead.
 MAX_ATTEMPTS = 8
@@ -131,7 +137,9 @@ def _failed(
     secrets = notifier.secrets() if notifier is not None else ()
     text = redact(f"{type(error).__name__}: {error}", *secrets)
     attempts = message.attempts + 1
-    if permanent or attempts >= MAX_ATTEMPTS:
+    # A missing plugin is not the message's fault: it waits, however long, for the plugin.
+    exhausted = attempts >= MAX_ATTEMPTS and not isinstance(error, MissingNotifierError)
+    if permanent or exhausted:
         store.mark_outbox_dead(message.id, attempts, text)
         reason = "permanent error" if permanent else f"{attempts} attempts"
         logger.error("notification %s to %s is dead (%s): %s", message.id, block, reason, text)
@@ -148,14 +156,81 @@ def _failed(
     )
 
 
+@attrs.frozen
+class DeliveryReport:
+    """What a round of delivery did, and what it left pending."""
+
+    sent: int
+    pending: int
+    #: When the earliest pending message is due (seconds since the epoch), if any is pending.
+    next_attempt: float | None
+
+    def summary(self) -> str:
+        """One line for a person: what was sent, and what is left and when it is due."""
+        sent = f"Delivered {self.sent} notification{'s' if self.sent != 1 else ''}"
+        if not self.pending:
+            return f"{sent}; none pending."
+        due = ""
+        if self.next_attempt is not None:
+            wait = self.next_attempt - time.time()
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.next_attempt))
+            due = f"; the next attempt is due at {when}" + (
+                f" (in {wait:.0f} s)" if wait > 0 else ""
+            )
+        return f"{sent}; {self.pending} still pending{due}."
+
+
+#: How often a waiting round looks again while another process holds a due message's claim.
+_POLL_SECONDS = 0.05
+
+
+def deliver_within(
+    store: Any,
+    load_notifier: Callable[[str], Notifier],
+    worker: str,
+    within: float,
+    blocks: Collection[str] | None = None,
+    spacing: _Spacing | None = None,
+) -> DeliveryReport:
+    """Deliver what is due, then keep delivering retries as they come due, for up to ``within``
+    seconds; stop as soon as nothing (of ``blocks``, if given) is pending.
+
+    A message whose next attempt falls after the deadline is left pending, for later.
+    """
+    spacing = spacing or _Spacing()
+    deadline = time.monotonic() + within
+    sent = 0
+    while True:
+        claimed, delivered = deliver_due(store, load_notifier, worker, spacing, limit=200)
+        sent += delivered
+        if claimed:
+            continue
+        next_attempt = store.next_outbox_attempt(blocks)
+        left = deadline - time.monotonic()
+        if next_attempt is None or left <= 0:
+            break
+        wait = next_attempt - time.time()
+        if wait > left:
+            break
+        # Due now but claimed by another process (or by a send still under way): look again soon.
+        time.sleep(max(wait, _POLL_SECONDS))
+    return DeliveryReport(
+        sent, store.pending_outbox_count(blocks), store.next_outbox_attempt(blocks)
+    )
+
+
 class DeliveryWorker:
-    """A daemon thread that delivers due messages while the process runs."""
+    """A daemon thread that delivers due messages while the process runs.
+
+    ``blocks`` are the blocks this process's rules send to: :meth:`drain` waits for those.
+    """
 
     def __init__(
         self,
         open_store: Callable[[], Any],
         load_notifier: Callable[[str], Notifier],
         worker_id: str | None = None,
+        blocks: Collection[str] | None = None,
     ) -> None:
         self._open_store = open_store
         self._load_notifier = load_notifier
@@ -166,16 +241,21 @@ class DeliveryWorker:
         #: Claims carry this id; ``<store process id>:<pid>`` lets a reaper release the claims
         #: of a process that died.
         self.worker_id = worker_id or f"0:{os.getpid()}"
+        self.blocks = frozenset(blocks) if blocks is not None else None
+
+    @property
+    def started(self) -> bool:
+        """Whether the thread was started (something was enqueued, or left due)."""
+        return self._thread is not None
 
     def poke(self) -> None:
-        """Something was enqueued: start the worker if needed and wake it."""
+        """Something was enqueued or is due: start the worker if needed and wake it."""
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(
                     target=self._run, name="flowhook-delivery", daemon=True
                 )
                 self._thread.start()
-                atexit.register(self.drain)
         self._wake.set()
 
     def _run(self) -> None:
@@ -200,24 +280,30 @@ class DeliveryWorker:
             return 5.0
         return min(5.0, max(0.05, next_due - time.time()))
 
-    def drain(self, seconds: float | None = None) -> int:
-        """Deliver what is due now, for up to ``seconds``; returns how many remain pending."""
+    def drain(self, seconds: float | None = None) -> DeliveryReport:
+        """At exit: stop the thread, then deliver in this one, retries included, until nothing of
+        this process's blocks is pending or ``seconds`` (``FLOWHOOK_DELIVERY_DRAIN_SECONDS``) run
+        out. What is left is said in one warning line."""
         budget = drain_seconds() if seconds is None else seconds
         deadline = time.monotonic() + budget
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=budget)  # a send under way finishes, or its claim holds
         store = self._open_store()
         try:
-            while time.monotonic() < deadline:
-                self._wake.set()
-                if not store.pending_outbox_due(time.time()):
-                    break
-                time.sleep(0.05)
-            remaining: int = store.pending_outbox_count()
+            report = deliver_within(
+                store,
+                self._load_notifier,
+                self.worker_id,
+                max(0.0, deadline - time.monotonic()),
+                self.blocks,
+            )
         finally:
             store.close()
-        if remaining:
+        if report.pending:
             logger.warning(
-                "%d notification(s) still pending at exit; 'flowhook watch' or the next flowhook "
-                "process will deliver them",
-                remaining,
+                "%s 'flowhook deliver', 'flowhook watch' or the next flowhook process sends them.",
+                report.summary(),
             )
-        return remaining
+        return report

@@ -27,6 +27,10 @@ class Router:
     def __bool__(self) -> bool:
         return bool(self.rules)
 
+    def blocks(self) -> frozenset[str]:
+        """Every block (``type/name``) the rules send to."""
+        return frozenset(block for rule in self.rules for block in rule.blocks)
+
     def entries(
         self,
         kind: RunKindName,

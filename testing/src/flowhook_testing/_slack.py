@@ -143,8 +143,8 @@ class _WebhookHandler(http.server.BaseHTTPRequestHandler):
 class _WebhookHTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, owner: SlackWebhookServer) -> None:
-        super().__init__((HOST, 0), _WebhookHandler)
+    def __init__(self, owner: SlackWebhookServer, port: int) -> None:
+        super().__init__((HOST, port), _WebhookHandler)
         self.owner = owner
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -160,9 +160,13 @@ class SlackWebhookServer(BackgroundServer):
     (``ok``) once the script is used up. Every request is recorded in :attr:`requests`, in the
     order received. :attr:`url` has a random secret-like path (:attr:`token`), so tests can
     check that it never leaks into errors or logs.
+
+    Stopped and started again, it listens on the same port (``port=0``, the default, picks a
+    free one on the first start), so a test can make the service unreachable for a while.
     """
 
-    def __init__(self, *script: ScriptItem, default: ScriptItem = "ok") -> None:
+    def __init__(self, *script: ScriptItem, default: ScriptItem = "ok", port: int = 0) -> None:
+        self._port = port
         self._lock = threading.Lock()
         self._script: deque[WebhookResponse] = deque(webhook_response(item) for item in script)
         self._default = webhook_response(default)
@@ -216,7 +220,8 @@ class SlackWebhookServer(BackgroundServer):
         if self._httpd is not None:
             raise RuntimeError("the webhook server is already running")
         self._stopping.clear()
-        self._httpd = _WebhookHTTPServer(self)
+        self._httpd = _WebhookHTTPServer(self, self._port)
+        self._port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.05},

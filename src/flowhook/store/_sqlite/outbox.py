@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from .._records import OutboxEntry, OutboxRecord
@@ -126,22 +126,22 @@ class SQLiteOutbox(SQLiteBase):
             )
         )
 
-    def next_outbox_attempt(self) -> float | None:
+    def next_outbox_attempt(self, blocks: Collection[str] | None = None) -> float | None:
+        """When the earliest pending message (of ``blocks``, ``type/name``, if given) is due."""
+        where, parameters = _of_blocks(blocks)
         rows = self._read(
-            "SELECT min(next_attempt) FROM notification_outbox WHERE status = 'pending'"
+            f"SELECT min(next_attempt) FROM notification_outbox WHERE status = 'pending'{where}",
+            parameters,
         )
         value = rows[0][0] if rows else None
         return None if value is None else float(value)
 
-    def pending_outbox_due(self, now: float) -> int:
+    def pending_outbox_count(self, blocks: Collection[str] | None = None) -> int:
+        """How many messages (of ``blocks``, ``type/name``, if given) are pending."""
+        where, parameters = _of_blocks(blocks)
         rows = self._read(
-            "SELECT count(*) FROM notification_outbox WHERE status = 'pending' AND next_attempt <= ?",
-            (now,),
+            f"SELECT count(*) FROM notification_outbox WHERE status = 'pending'{where}", parameters
         )
-        return int(rows[0][0])
-
-    def pending_outbox_count(self) -> int:
-        rows = self._read("SELECT count(*) FROM notification_outbox WHERE status = 'pending'")
         return int(rows[0][0])
 
     def list_outbox(self, status: str | None = None, limit: int = 200) -> list[OutboxRecord]:
@@ -184,3 +184,12 @@ class SQLiteOutbox(SQLiteBase):
             return ids
 
         return self._write(retry)
+
+
+def _of_blocks(blocks: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
+    """The SQL condition (and its parameters) that keeps the messages of ``blocks`` only."""
+    if blocks is None:
+        return "", ()
+    names = tuple(sorted(blocks))
+    marks = ", ".join("?" * len(names))
+    return f" AND block_type || '/' || block_name IN ({marks})", names

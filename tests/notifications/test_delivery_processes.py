@@ -1,0 +1,246 @@
+"""Delivery across real processes: the exit drain waits for retries within its budget, leftovers
+go out without a daemon (the next flow process, `flowhook deliver`, `runs reap`), and a message
+whose plugin is missing waits for it instead of going dead."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from flowhook_testing import SlackWebhookServer
+
+from .conftest import SLACK_RULE
+
+FAILING_JOB = """
+from flowhook import flow
+
+@flow(name="etl-nightly", flow_run_name="doomed")
+def etl():
+    raise ValueError("disk full")
+
+etl(return_state=True)
+"""
+
+KILLED_AFTER_FAILURE = """
+import os, signal
+from flowhook import flow
+
+@flow(name="etl-nightly", flow_run_name="doomed")
+def etl():
+    raise ValueError("disk full")
+
+@etl.on_failure
+def die(flow, flow_run, state):
+    # The failure and its alert are in the store; the process dies before it sends anything.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+etl()
+"""
+
+KILLED_WHILE_RUNNING = """
+import os, signal
+from flowhook import flow
+
+@flow(name="etl-nightly", flow_run_name="cut-short")
+def etl():
+    os.kill(os.getpid(), signal.SIGKILL)
+
+etl()
+"""
+
+QUIET_JOB = """
+from flowhook import flow
+
+flow(name="report", flow_run_name="quiet")(lambda: 1)()
+"""
+
+FLOWHOOK = str(Path(sys.executable).parent / "flowhook")
+
+
+def environment(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
+    config = tmp_path / "flowhook.toml"
+    config.write_text(textwrap.dedent(SLACK_RULE))
+    return {
+        **os.environ,
+        "FLOWHOOK_HOME": str(tmp_path / "home"),
+        "FLOWHOOK_CONFIG": str(config),
+        "SLACK_WEBHOOK_URL": url,
+        "FLOWHOOK_DELIVERY_BACKOFF_SECONDS": "0.5",
+        **extra,
+    }
+
+
+def run_job(tmp_path: Path, code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    script = tmp_path / f"job{abs(hash(code))}.py"
+    script.write_text(textwrap.dedent(code))
+    return subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def flowhook(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([FLOWHOOK, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def outbox(env: dict[str, str]) -> list[dict]:
+    listing = flowhook(env, "outbox", "ls", "--json")
+    assert listing.returncode == 0, listing.stderr
+    return json.loads(listing.stdout)
+
+
+def successes(server: SlackWebhookServer) -> int:
+    return sum(1 for request in server.requests if "doomed is Failed" in request.text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "script",
+    [[(429, {"Retry-After": "1"}), "ok"], [500, 500, "ok"]],
+    ids=["429-retry-after-1", "500-500-ok"],
+)
+def test_the_exit_drain_waits_for_retries_within_its_budget(tmp_path: Path, script: list) -> None:
+    with SlackWebhookServer(*script) as server:
+        env = environment(tmp_path, server.url, FLOWHOOK_DELIVERY_DRAIN_SECONDS="20")
+        job = run_job(tmp_path, FAILING_JOB, env)
+        assert job.returncode == 0, job.stderr
+        assert len(server.requests) == len(script)  # every answer was asked for before the exit
+        assert "doomed is Failed" in server.requests[-1].json()["text"]
+    assert [message["status"] for message in outbox(env)] == ["sent"]
+    assert "still pending" not in job.stderr
+
+
+@pytest.mark.slow
+def test_the_exit_drain_outlasts_a_service_that_refuses_connections_for_2_s(
+    tmp_path: Path,
+) -> None:
+    server = SlackWebhookServer().start()
+    url = server.url
+    server.stop()  # connections are refused until it starts again, on the same port
+    restart = threading.Timer(2.0, server.start)
+    restart.start()
+    try:
+        env = environment(tmp_path, url, FLOWHOOK_DELIVERY_DRAIN_SECONDS="20")
+        started = time.monotonic()
+        job = run_job(tmp_path, FAILING_JOB, env)
+        assert job.returncode == 0, job.stderr
+        assert time.monotonic() - started > 2.0
+        assert successes(server) == len(server.requests) == 1
+    finally:
+        restart.cancel()
+        restart.join()
+        server.stop()
+    assert [message["status"] for message in outbox(env)] == ["sent"]
+
+
+@pytest.mark.slow
+def test_a_retry_due_after_the_drain_budget_is_left_pending_with_one_line(tmp_path: Path) -> None:
+    with SlackWebhookServer((429, {"Retry-After": "30"}), "ok") as server:
+        env = environment(tmp_path, server.url, FLOWHOOK_DELIVERY_DRAIN_SECONDS="2")
+        started = time.monotonic()
+        job = run_job(tmp_path, FAILING_JOB, env)
+        assert job.returncode == 0, job.stderr
+        assert time.monotonic() - started < 20  # it did not wait 30 s
+        assert len(server.requests) == 1
+    [warning] = [line for line in job.stderr.splitlines() if "still pending" in line]
+    assert "Delivered 0 notifications; 1 still pending; the next attempt is due at" in warning
+    assert "flowhook deliver" in warning
+    assert [message["status"] for message in outbox(env)] == ["pending"]
+
+
+@pytest.mark.slow
+def test_the_next_flow_process_delivers_what_a_killed_one_left(tmp_path: Path) -> None:
+    with SlackWebhookServer() as server:
+        env = environment(tmp_path, server.url)
+        killed = run_job(tmp_path, KILLED_AFTER_FAILURE, env)
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert [message["status"] for message in outbox(env)] == ["pending"]
+        assert successes(server) == 0
+        later = run_job(tmp_path, QUIET_JOB, env)  # no failure, no alert of its own
+        assert later.returncode == 0, later.stderr
+        assert successes(server) == 1
+    assert [message["status"] for message in outbox(env)] == ["sent"]
+
+
+@pytest.mark.slow
+def test_flowhook_deliver_sends_leftovers_once_and_says_so(tmp_path: Path) -> None:
+    with SlackWebhookServer() as server:
+        env = environment(tmp_path, server.url)
+        assert run_job(tmp_path, KILLED_AFTER_FAILURE, env).returncode == -signal.SIGKILL
+        first = flowhook(env, "deliver")
+        assert (first.returncode, first.stdout) == (0, "Delivered 1 notification; none pending.\n")
+        again = flowhook(env, "deliver")
+        assert (again.returncode, again.stdout) == (0, "Delivered 0 notifications; none pending.\n")
+        assert successes(server) == 1
+
+
+@pytest.mark.slow
+def test_flowhook_deliver_exits_1_when_retries_outlast_within(tmp_path: Path) -> None:
+    with SlackWebhookServer(default=500) as server:
+        env = environment(tmp_path, server.url)
+        assert run_job(tmp_path, KILLED_AFTER_FAILURE, env).returncode == -signal.SIGKILL
+        result = flowhook(env, "deliver", "--within", "1")
+        assert result.returncode == 1, result.stderr
+        assert result.stdout.startswith("Delivered 0 notifications; 1 still pending")
+        assert len(server.requests) >= 1
+        server.respond("ok")
+        assert flowhook(env, "deliver", "--within", "30").returncode == 0
+        assert "doomed is Failed" in server.requests[-1].json()["text"]
+
+
+@pytest.mark.slow
+def test_flowhook_deliver_without_a_database_says_so(tmp_path: Path) -> None:
+    env = environment(tmp_path, "http://127.0.0.1:9/unused")
+    result = flowhook(env, "deliver")
+    assert (result.returncode, result.stdout) == (
+        0,
+        "Nothing to deliver: there is no flowhook database yet.\n",
+    )
+    assert not (tmp_path / "home" / "flowhook.db").exists()
+
+
+@pytest.mark.slow
+def test_runs_reap_sends_the_crashed_alert_it_queues(tmp_path: Path) -> None:
+    with SlackWebhookServer() as server:
+        env = environment(tmp_path, server.url, FLOWHOOK_CRASH_AFTER_SECONDS="0.5")
+        killed = run_job(tmp_path, KILLED_WHILE_RUNNING, env)
+        assert killed.returncode == -signal.SIGKILL
+        reaped = flowhook(env, "runs", "reap")
+        assert reaped.returncode == 0, reaped.stderr
+        assert "Crashed flow run 'cut-short'" in reaped.stdout
+        assert "Delivered 1 notification; none pending." in reaped.stdout
+        [request] = server.requests
+        assert "cut-short is Crashed" in request.json()["text"]
+
+
+@pytest.mark.slow
+def test_a_message_for_a_disabled_plugin_waits_for_it_instead_of_going_dead(
+    tmp_path: Path,
+) -> None:
+    with SlackWebhookServer() as server:
+        env = environment(tmp_path, server.url, FLOWHOOK_DELIVERY_DRAIN_SECONDS="1")
+        disabled = {
+            **env,
+            "FLOWHOOK_DISABLE_PLUGINS": "slack",
+            "FLOWHOOK_DELIVERY_BACKOFF_SECONDS": "0.01",
+        }
+        job = run_job(tmp_path, FAILING_JOB, disabled)
+        assert job.returncode == 0, job.stderr
+        for _ in range(12):  # more attempts than any transient error is allowed
+            flowhook(disabled, "deliver", "--within", "0.2")
+        [message] = outbox(env)
+        assert message["status"] == "pending" and message["attempts"] >= 8
+        assert "unknown block type 'slack-webhook'" in message["last_error"]
+        assert "FLOWHOOK_DISABLE_PLUGINS" in message["last_error"]
+        assert server.requests == []
+        back = flowhook(env, "deliver", "--within", "60")  # the plugin is enabled again
+        assert back.returncode == 0, back.stdout + back.stderr
+        assert successes(server) == 1

@@ -12,6 +12,7 @@ import sys
 import textwrap
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -244,3 +245,63 @@ def test_a_message_for_a_disabled_plugin_waits_for_it_instead_of_going_dead(
         back = flowhook(env, "deliver", "--within", "60")  # the plugin is enabled again
         assert back.returncode == 0, back.stdout + back.stderr
         assert successes(server) == 1
+
+
+def _not_durable_warnings(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "notifications are not durable" in line]
+
+
+@pytest.mark.slow
+def test_with_the_store_off_rules_still_notify_with_retries_and_one_warning(
+    tmp_path: Path,
+) -> None:
+    with SlackWebhookServer(500, "ok") as server:
+        env = environment(tmp_path, server.url, FLOWHOOK_STORE="off")
+        job = run_job(
+            tmp_path,
+            FAILING_JOB.replace(
+                "etl(return_state=True)", "etl(return_state=True)\netl(return_state=True)"
+            ),
+            env,
+        )
+        assert job.returncode == 0, job.stderr
+        # Both runs' alerts went out: the first one twice, as its first post met the 500.
+        run_ids = [
+            request.json()["text"].rsplit("Run id: ", 1)[1][:36] for request in server.requests
+        ]
+        assert len(run_ids) == 3 and sorted(Counter(run_ids).values()) == [1, 2]
+    [warning] = _not_durable_warnings(job.stderr)
+    assert "the store is off (FLOWHOOK_STORE=off)" in warning
+    assert "any still pending when it exits are lost" in warning
+    assert not (tmp_path / "home" / "flowhook.db").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [
+        ("corrupt", "file is not a database"),
+        ("home-under-a-file", "flowhook"),
+        ("bad-setting", "FLOWHOOK_HEARTBEAT_SECONDS"),
+    ],
+)
+def test_a_store_that_cannot_be_used_still_notifies_and_names_the_problem(
+    tmp_path: Path, damage: str, named: str
+) -> None:
+    with SlackWebhookServer() as server:
+        env = environment(tmp_path, server.url)
+        home = tmp_path / "home"
+        if damage == "corrupt":
+            home.mkdir()
+            (home / "flowhook.db").write_bytes(b"this is not a database, " * 200)
+        elif damage == "home-under-a-file":
+            (tmp_path / "a-file").write_text("")
+            env["FLOWHOOK_HOME"] = str(tmp_path / "a-file" / "home")
+        else:
+            env["FLOWHOOK_HEARTBEAT_SECONDS"] = "soon"
+        job = run_job(tmp_path, FAILING_JOB, env)
+        assert job.returncode == 0, job.stderr
+        assert successes(server) == 1
+    [warning] = _not_durable_warnings(job.stderr)
+    assert named in warning, warning
+    assert "Traceback" not in job.stderr

@@ -3,7 +3,11 @@
 :func:`attach` is what the engine's ``preparers`` seam calls before every top-level run (it
 returns at once once attached). The first call opens the store, registers this process, adds
 the recorder to the engine's observers, starts delivery when there are notification rules, and
-reaps the runs of dead processes. At exit, :func:`detach` writes what is queued.
+reaps the runs of dead processes. At exit, what is queued is written and the outbox drained.
+
+Without a usable store (``FLOWHOOK_STORE=off``, a bad setting, a database that cannot be
+opened), the notification rules still notify: :class:`~.routing.MemoryRouting` delivers their
+messages from memory while the process lives, and one warning says that this is not durable.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ from typing import Any
 from flowhook_hookspec.errors import ConfigError
 
 from .._version import __version__
-from ..notifications import Block, DeliveryWorker
+from ..notifications import Block, DeliveryWorker, load_router
 from ..store import BatchWriter, StoreSettings, current_process, load_settings, open_store
 from .recorder import Recorder
-from .routing import load_router_of
+from .routing import MemoryRouting, load_router_of
 
 __all__ = ["attach", "current", "detach", "flush", "load_block_notifier"]
 
@@ -29,6 +33,8 @@ logger = logging.getLogger("flowhook.store")
 
 _lock = threading.RLock()
 _recorder: Recorder | None = None
+#: Without a store: the rules' in-memory delivery.
+_routing: MemoryRouting | None = None
 #: (FLOWHOOK_HOME, FLOWHOOK_STORE) the store was attached for: changing either re-attaches.
 _key: tuple[str | None, str | None] | None = None
 #: Recorders inherited through fork: their threads and connections belong to the parent.
@@ -56,11 +62,20 @@ def _attach() -> None:
             settings = load_settings()
         except ConfigError as exc:
             logger.error("%s; runs are not recorded", exc)
+            _route_in_memory(None, f"{exc}; fix the setting")
             return
         if not settings.enabled:
+            _route_in_memory(settings, "the store is off (FLOWHOOK_STORE=off)")
             return
-        recorder = _open(settings)
-        if recorder is None:
+        try:
+            recorder = _open(settings)
+        except _Unusable as exc:
+            logger.error("runs are not recorded: %s", exc)
+            _route_in_memory(
+                settings,
+                f"the store cannot be used ({exc}); make FLOWHOOK_HOME a writable directory "
+                "holding a sound flowhook.db, or move the damaged file away",
+            )
             return
         recorder.start()
         _recorder = recorder
@@ -93,19 +108,20 @@ def _deliver_leftovers(recorder: Recorder) -> None:
         recorder.delivery.poke()
 
 
-def _open(settings: StoreSettings) -> Recorder | None:
+class _Unusable(Exception):
+    """The store cannot be opened, or this process cannot register in it."""
+
+
+def _open(settings: StoreSettings) -> Recorder:
     try:
         store = open_store(settings)
     except Exception as exc:
-        logger.error("runs are not recorded: %s", exc)
-        return None
+        raise _Unusable(str(exc)) from None
     try:
         process_id = store.register_process(current_process(__version__))
     except Exception as exc:
-        logger.error("runs are not recorded: could not register this process in %s: %s",
-                     store.location, exc)  # fmt: skip
         store.close()
-        return None
+        raise _Unusable(f"could not register this process in {store.location}: {exc}") from None
     router = load_router_of(store)
     delivery = DeliveryWorker(
         lambda: open_store(settings),
@@ -127,11 +143,47 @@ def load_block_notifier(name: str) -> Any:
     return Block.load(name)
 
 
+def _route_in_memory(settings: StoreSettings | None, reason: str) -> None:
+    """Deliver the rules' messages from memory, best effort, and say so once."""
+    global _routing
+    router = load_router(_saved_blocks(settings))
+    if not router:
+        return
+    routing = MemoryRouting(router, load_block_notifier)
+    routing.start()
+    _routing = routing
+    logger.warning(
+        "notifications are not durable: %s. This process delivers them itself, with retries, "
+        "while it runs; any still pending when it exits are lost",
+        reason,
+    )
+
+
+def _saved_blocks(settings: StoreSettings | None) -> list[tuple[str, str]]:
+    """The blocks saved in an existing database, when it can be read; else none."""
+    if settings is None or not settings.database.exists():
+        return []
+    try:
+        store = open_store(settings, create=False)
+    except Exception:
+        return []
+    try:
+        saved: list[tuple[str, str]] = store.list_blocks()
+        return saved
+    except Exception:
+        return []
+    finally:
+        store.close()
+
+
 def _stop_recorder() -> None:
-    global _recorder
+    global _recorder, _routing
     recorder, _recorder = _recorder, None
     if recorder is not None:
         recorder.stop()
+    routing, _routing = _routing, None
+    if routing is not None:
+        routing.stop()
 
 
 def detach() -> None:
@@ -154,20 +206,24 @@ def current() -> Recorder | None:
 
 
 def _after_fork_in_child() -> None:
-    global _recorder, _key, _lock
+    global _recorder, _routing, _key, _lock
     _lock = threading.RLock()
     if _recorder is not None:
         _recorder.forget()
         _abandoned.append(_recorder)
-    _recorder, _key = None, None
+    if _routing is not None:
+        _routing.stop()  # its outbox and thread are the parent's
+    _recorder, _routing, _key = None, None, None
 
 
 def _at_exit() -> None:
-    recorder = _recorder
+    recorder, routing = _recorder, _routing
     if recorder is not None and recorder.delivery is not None and recorder.delivery.started:
         # Every outbox entry queued so far is written first, so that the drain sees it.
         recorder.writer.flush()
         recorder.delivery.drain()
+    if routing is not None and routing.delivery.started:
+        routing.delivery.drain()
     started = time.monotonic()
     detach()
     spent = time.monotonic() - started

@@ -41,6 +41,7 @@ from ..store import (
     Transition,
     Write,
 )
+from .routing import outbox_entries
 
 __all__ = ["Recorder", "import_path", "parameters_json"]
 
@@ -199,7 +200,7 @@ class Recorder:
             else:
                 writes = (transition,)
             if self.router:
-                writes += self._notifications(name, owner, run, new)
+                writes += outbox_entries(self.router, name, owner, run, new)
             final = new.type in FINAL_TYPES
             if is_flow and (
                 (final and top_level)
@@ -212,17 +213,6 @@ class Recorder:
                 self.heartbeat.run_finished()
         except Exception:
             logger.exception("could not record a transition of run %r", getattr(run, "name", run))
-
-    def _notifications(
-        self, kind: RunKindName, owner: Any, run: Any, state: State
-    ) -> tuple[Write, ...]:
-        try:
-            current = current_context.get()
-            flow_run = current.flow_run if current is not None and kind == "task" else None
-            return self.router.entries(kind, owner, run, state, flow_run)
-        except Exception:
-            logger.exception("could not prepare the notifications of run %r", run.name)
-            return ()
 
     def hook_error(self, record: logging.LogRecord) -> bool:
         """A filter on logger ``flowhook.hooks``: records the errors of state hooks with their run."""

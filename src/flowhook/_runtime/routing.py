@@ -1,13 +1,24 @@
-"""Routing notification rules to the outbox: the rules of this process, against the saved blocks."""
+"""Routing notification rules to an outbox: the database's, or, without one, memory's.
+
+With a store, the recorder writes a transition's outbox entries in the same batch as the
+transition itself (:func:`outbox_entries`). Without one (``FLOWHOOK_STORE=off``, or a store that
+cannot be opened), :class:`MemoryRouting` puts them in a :class:`~flowhook.store.MemoryOutbox`
+and delivers them while the process lives: best effort, never silently off.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from ..notifications import Router, load_router
+from flowhook_hookspec.runs import FlowRun, TaskRun
+from flowhook_hookspec.states import State
 
-__all__ = ["load_router_of"]
+from .._engine import current_context, observers
+from ..notifications import DeliveryWorker, Router, load_router
+from ..store import MemoryOutbox, OutboxEntry, RunKindName
+
+__all__ = ["MemoryRouting", "load_router_of", "outbox_entries"]
 
 logger = logging.getLogger("flowhook.store")
 
@@ -24,3 +35,48 @@ def load_router_of(store: Any) -> Router:
         logger.error("could not read the saved blocks in %s: %s", store.location, exc)
         saved = []
     return load_router(saved)
+
+
+def outbox_entries(
+    router: Router, kind: RunKindName, owner: Any, run: Any, state: State
+) -> tuple[OutboxEntry, ...]:
+    """The messages one transition enqueues (none when preparing them fails: logged)."""
+    try:
+        current = current_context.get()
+        flow_run = current.flow_run if current is not None and kind == "task" else None
+        return router.entries(kind, owner, run, state, flow_run)
+    except Exception:
+        logger.exception("could not prepare the notifications of run %r", run.name)
+        return ()
+
+
+class MemoryRouting:
+    """Without a store: the engine observer that routes rules to an in-memory outbox."""
+
+    def __init__(self, router: Router, load_notifier: Any) -> None:
+        self.router = router
+        self.outbox = MemoryOutbox()
+        self.delivery = DeliveryWorker(
+            lambda: self.outbox,
+            load_notifier,
+            worker_id="memory:0",
+            blocks=router.blocks(),
+            left_for="they are lost, as nothing keeps them without a store",
+        )
+
+    def observe(
+        self, kind: Any, owner: Any, run: FlowRun | TaskRun, old: State | None, new: State
+    ) -> None:
+        """The engine observer: ``observer(kind, owner, run, old_state, new_state)``."""
+        name: RunKindName = "flow" if kind.label == "Flow" else "task"
+        entries = outbox_entries(self.router, name, owner, run, new)
+        if entries:
+            self.outbox.enqueue_outbox(entries)
+            self.delivery.poke()
+
+    def start(self) -> None:
+        observers.append(self.observe)
+
+    def stop(self) -> None:
+        if self.observe in observers:
+            observers.remove(self.observe)

@@ -231,6 +231,7 @@ class DeliveryWorker:
         load_notifier: Callable[[str], Notifier],
         worker_id: str | None = None,
         blocks: Collection[str] | None = None,
+        left_for: str = "'flowhook deliver', 'flowhook watch' or the next flowhook process sends them",
     ) -> None:
         self._open_store = open_store
         self._load_notifier = load_notifier
@@ -242,6 +243,8 @@ class DeliveryWorker:
         #: of a process that died.
         self.worker_id = worker_id or f"0:{os.getpid()}"
         self.blocks = frozenset(blocks) if blocks is not None else None
+        #: What becomes of messages still pending after the drain, for its warning.
+        self.left_for = left_for
 
     @property
     def started(self) -> bool:
@@ -302,8 +305,5 @@ class DeliveryWorker:
         finally:
             store.close()
         if report.pending:
-            logger.warning(
-                "%s 'flowhook deliver', 'flowhook watch' or the next flowhook process sends them.",
-                report.summary(),
-            )
+            logger.warning("%s At exit: %s.", report.summary(), self.left_for)
         return report

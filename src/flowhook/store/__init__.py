@@ -11,11 +11,13 @@ not its business.
 - :mod:`._sqlite`: the schema, its migrations and every SQL statement.
 - :mod:`._writer`: the background thread that writes transitions in batches.
 - :mod:`._processes`: this process's identity, heartbeats, and whether another one is alive.
+- :mod:`._memory`: an outbox in memory, for best-effort delivery without a database.
 - :mod:`._settings`: where the store is and its timeouts, from the environment.
 """
 
 from __future__ import annotations
 
+from ._memory import MemoryOutbox
 from ._processes import Heartbeat, current_process, death_reason, hostname, start_token
 from ._protocol import Store
 from ._records import (
@@ -49,6 +51,7 @@ __all__ = [
     "Heartbeat",
     "HookError",
     "HookErrorRecord",
+    "MemoryOutbox",
     "NewRun",
     "OutboxEntry",
     "OutboxRecord",

@@ -1,8 +1,11 @@
 """flowhook's configuration file: where it is, and its structure.
 
-The file is the one ``FLOWHOOK_CONFIG`` names; otherwise ``flowhook.toml`` in the current
-directory; otherwise the ``[tool.flowhook]`` table of ``pyproject.toml`` there. No file is fine:
-everything has a default. The content is structured by cattrs into the attrs classes below, and
+The file is the one ``FLOWHOOK_CONFIG`` names; otherwise the nearest ``flowhook.toml``, or
+``pyproject.toml`` with a ``[tool.flowhook]`` table, in the current directory or one of its
+parents (the search stops at a repository root, a directory holding ``.git``, and at the root of
+the filesystem); otherwise ``$FLOWHOOK_HOME/flowhook.toml``, a user-wide default. In one
+directory ``flowhook.toml`` wins over ``pyproject.toml``. No file is fine: everything has a
+default. The content is structured by cattrs into the attrs classes below, and
 every mistake is a :class:`~flowhook_hookspec.errors.ConfigError` that names the file and the key.
 """
 
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +26,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
-__all__ = ["Config", "EnvValue", "NotificationRuleConfig", "config_source", "load_config"]
+__all__ = [
+    "Config",
+    "EnvValue",
+    "NotificationRuleConfig",
+    "config_source",
+    "home_directory",
+    "load_config",
+]
 
 
 @attrs.frozen
@@ -85,13 +96,28 @@ def config_source(cwd: Path | None = None) -> tuple[Path, tuple[str, ...]] | Non
                 f"FLOWHOOK_CONFIG names {path}, which is not a file; fix the path or unset it"
             )
         return path, ()
-    here = cwd or Path.cwd()
-    if (here / "flowhook.toml").is_file():
-        return here / "flowhook.toml", ()
-    pyproject = here / "pyproject.toml"
-    if pyproject.is_file():
-        return pyproject, ("tool", "flowhook")
+    here = (cwd or Path.cwd()).resolve()
+    for directory in (here, *here.parents):
+        if (directory / "flowhook.toml").is_file():
+            return directory / "flowhook.toml", ()
+        pyproject = directory / "pyproject.toml"
+        if pyproject.is_file() and _read_table(pyproject, _PYPROJECT_TABLE) is not None:
+            return pyproject, _PYPROJECT_TABLE
+        if (directory / ".git").exists():
+            break  # a repository root: what lies above belongs to another project
+    user_wide = home_directory() / "flowhook.toml"
+    if user_wide.is_file():
+        return user_wide, ()
     return None
+
+
+_PYPROJECT_TABLE = ("tool", "flowhook")
+
+
+def home_directory(environ: Mapping[str, str] | None = None) -> Path:
+    """``$FLOWHOOK_HOME``, or ``~/.flowhook``: the store's directory, and the user-wide config's."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("FLOWHOOK_HOME") or "~/.flowhook").expanduser()
 
 
 def _read_table(path: Path, table: tuple[str, ...]) -> dict[str, Any] | None:

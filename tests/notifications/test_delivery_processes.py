@@ -305,3 +305,19 @@ def test_a_store_that_cannot_be_used_still_notifies_and_names_the_problem(
     [warning] = _not_durable_warnings(job.stderr)
     assert named in warning, warning
     assert "Traceback" not in job.stderr
+
+
+@pytest.mark.slow
+def test_a_script_run_from_a_subdirectory_finds_the_projects_config(tmp_path: Path) -> None:
+    with SlackWebhookServer() as server:
+        env = environment(tmp_path, server.url)
+        del env["FLOWHOOK_CONFIG"]  # environment() wrote tmp_path/flowhook.toml: found by search
+        jobs = tmp_path / "jobs" / "nightly"
+        jobs.mkdir(parents=True)
+        script = jobs / "job.py"
+        script.write_text(textwrap.dedent(FAILING_JOB))
+        job = subprocess.run(
+            [sys.executable, str(script)], env=env, cwd=jobs, capture_output=True, text=True
+        )
+        assert job.returncode == 0, job.stderr
+        assert successes(server) == 1

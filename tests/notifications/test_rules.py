@@ -63,6 +63,40 @@ def test_flowhook_toml_then_pyproject_then_env(in_dir, monkeypatch) -> None:
         load_config()
 
 
+def test_the_nearest_config_up_the_tree_is_found_from_a_subdirectory(in_dir, monkeypatch) -> None:
+    project = in_dir / "project"
+    deep = project / "jobs" / "nightly"
+    deep.mkdir(parents=True)
+    write(project, "flowhook.toml", RULE)
+    # A pyproject.toml without [tool.flowhook] on the way up is not a config: the search goes on.
+    write(project / "jobs", "pyproject.toml", "[tool.ruff]\nline-length = 99\n")
+    monkeypatch.chdir(deep)
+    assert load_config().source == str(project / "flowhook.toml")
+    write(project / "jobs", "pyproject.toml", "[tool.flowhook]\n")
+    assert load_config().source == f"{project / 'jobs' / 'pyproject.toml'} [tool.flowhook]"
+
+
+def test_the_search_stops_at_a_repository_root(in_dir, monkeypatch) -> None:
+    write(in_dir, "flowhook.toml", RULE)  # above the repository: another project's
+    repository = in_dir / "repo"
+    (repository / ".git").mkdir(parents=True)
+    (repository / "src").mkdir()
+    monkeypatch.chdir(repository / "src")
+    assert load_config().source is None
+
+
+def test_the_user_wide_config_in_flowhook_home_comes_last(in_dir, monkeypatch) -> None:
+    home = in_dir / "home"
+    home.mkdir()
+    monkeypatch.setenv("FLOWHOOK_HOME", str(home))
+    (in_dir / "repo" / ".git").mkdir(parents=True)
+    monkeypatch.chdir(in_dir / "repo")
+    write(home, "flowhook.toml", RULE)
+    assert load_config().source == str(home / "flowhook.toml")
+    write(in_dir / "repo", "flowhook.toml", RULE)
+    assert load_config().source == str(in_dir / "repo" / "flowhook.toml")
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -19,6 +19,8 @@ import attrs
 
 from flowhook_hookspec.errors import ConfigError
 
+from .._config import home_directory
+
 __all__ = ["DATABASE_NAME", "StoreSettings", "home_directory", "load_settings"]
 
 DATABASE_NAME = "flowhook.db"
@@ -41,12 +43,6 @@ class StoreSettings:
     @property
     def database(self) -> Path:
         return self.home / DATABASE_NAME
-
-
-def home_directory(environ: Mapping[str, str] | None = None) -> Path:
-    """``$FLOWHOOK_HOME``, or ``~/.flowhook``."""
-    env = os.environ if environ is None else environ
-    return Path(env.get("FLOWHOOK_HOME") or "~/.flowhook").expanduser()
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -11,9 +11,10 @@ every mistake is a :class:`~flowhook_hookspec.errors.ConfigError` that names the
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "EnvValue",
     "NotificationRuleConfig",
     "config_source",
+    "did_you_mean",
     "home_directory",
     "load_config",
 ]
@@ -136,11 +138,24 @@ def _read_table(path: Path, table: tuple[str, ...]) -> dict[str, Any] | None:
     return data
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'Failed'?"`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def _format_exception(exc: BaseException, type_: type | None) -> str:
+    from cattrs.errors import ForbiddenExtraKeysError
     from cattrs.v import format_exception
 
     if isinstance(exc, TypeError) and str(exc).startswith("expected a list of strings"):
         return str(exc)
+    if isinstance(exc, ForbiddenExtraKeysError) and attrs.has(exc.cl):
+        keys = [field.name for field in attrs.fields(exc.cl) if field.name != "source"]
+        return "; ".join(
+            f"unknown key {extra!r}{did_you_mean(extra, keys) or ''} (keys: {', '.join(keys)})"
+            for extra in sorted(exc.extra_fields)
+        )
     return format_exception(exc, type_)
 
 

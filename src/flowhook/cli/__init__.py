@@ -10,6 +10,7 @@ import click
 from .._plugins import plugin_hooks
 from .._version import __version__
 from .blocks import block, notify, outbox
+from .config import config
 from .deliver import deliver
 from .plugins import plugin_group, plugins_command
 from .runs import runs
@@ -32,6 +33,7 @@ cli.add_command(block)
 cli.add_command(notify)
 cli.add_command(outbox)
 cli.add_command(deliver)
+cli.add_command(config)
 
 
 def build_cli() -> click.Group:

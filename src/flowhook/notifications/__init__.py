@@ -15,6 +15,7 @@ from ._blocks import (
     parse_block_name,
     save_block,
 )
+from ._checks import config_problems
 from ._delivery import DeliveryReport, DeliveryWorker, deliver_due, deliver_within
 from ._registry import notifier_types
 from ._router import Router, load_router
@@ -33,6 +34,7 @@ __all__ = [
     "Rule",
     "build_notifier",
     "compile_rules",
+    "config_problems",
     "deliver_due",
     "deliver_within",
     "describe_fields",

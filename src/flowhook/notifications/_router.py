@@ -10,7 +10,8 @@ from flowhook_hookspec.states import State
 
 from .._config import load_config
 from ..store import OutboxEntry, RunKindName
-from ._rules import Rule, compile_rules
+from ._checks import config_problems
+from ._rules import Rule, compile_rule, rule_problems
 from ._templates import snapshot
 
 logger = logging.getLogger("flowhook.notifications")
@@ -72,13 +73,33 @@ class Router:
 def load_router(saved_blocks: list[tuple[str, str]]) -> Router:
     """The rules of the config file, checked against the declared and saved blocks.
 
-    A config error is logged (never raised: runs must not fail because of it); notifications
-    are then off until it is fixed. ``flowhook notify`` and ``flowhook block ls`` show it too.
+    Problems are logged, never raised (runs must not fail because of them), one line each, the
+    lines ``flowhook config check`` prints; a rule with a problem is off until it is fixed, and
+    the others work. A config file that cannot be read or structured turns every rule off.
     """
     try:
         config = load_config()
-        known = set(config.blocks) | {f"{t}/{n}" for t, n in saved_blocks}
-        return Router(compile_rules(config, known))
     except ConfigError as exc:
         logger.error("notifications are off until the config is fixed: %s", exc)
         return Router()
+    if not config.notifications:
+        return Router()
+    problems = config_problems(config, saved_blocks)
+    for problem in problems:
+        logger.error("%s", problem)
+    known = set(config.blocks) | {f"{t}/{n}" for t, n in saved_blocks}
+    source = config.source or "config"
+    rules = []
+    for index, rule in enumerate(config.notifications):
+        if rule_problems(index, rule, source, known)[0]:
+            continue
+        rules.append(compile_rule(index, rule, source, known))
+    if problems:
+        logger.error(
+            "%d problem(s) in the notification config: %d of %d rules are on "
+            "('flowhook config check' lists the problems)",
+            len(problems),
+            len(rules),
+            len(config.notifications),
+        )
+    return Router(tuple(rules))

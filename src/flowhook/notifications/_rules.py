@@ -10,10 +10,10 @@ import attrs
 from flowhook_hookspec.errors import ConfigError
 from flowhook_hookspec.states import STATE_NAMES, State, StateType
 
-from .._config import Config, NotificationRuleConfig
+from .._config import Config, NotificationRuleConfig, did_you_mean
 from ._templates import MessageTemplate
 
-__all__ = ["Rule", "compile_rules"]
+__all__ = ["Rule", "compile_rules", "matching", "rule_problems"]
 
 STATE_TYPES = frozenset(state_type.value for state_type in StateType)
 
@@ -43,50 +43,61 @@ class Rule:
         return not self.tags or not self.tags.isdisjoint(tags)
 
 
-def _check_block_name(name: str, label: str) -> None:
-    block_type, _, block_name = name.partition("/")
-    if not block_type or not block_name:
-        raise ConfigError(
-            f"{label}: block {name!r} must be named type/name, e.g. 'slack-webhook/ops'"
+def rule_problems(
+    index: int, rule: NotificationRuleConfig, source: str, known_blocks: Iterable[str] | None
+) -> tuple[list[str], MessageTemplate | None]:
+    """Every problem of one rule, one line each, and its template when that compiles."""
+    label = f"{source}: notifications[{index}]"
+    problems = []
+    if rule.flows is not None and rule.tasks is not None:
+        problems.append(
+            f"{label}: give 'flows' or 'tasks', not both (a rule is about flow runs or task runs)"
         )
+    if not rule.on:
+        problems.append(
+            f'{label}: \'on\' is empty; list state names or types, e.g. on = ["Failed", "Crashed"]'
+        )
+    states = STATE_NAMES | STATE_TYPES
+    for state in rule.on:
+        if state not in states:
+            problems.append(
+                f"{label}: unknown state {state!r} in 'on'{did_you_mean(state, states) or '.'} Use state "
+                f"names ({', '.join(sorted(STATE_NAMES))}) or types ({', '.join(sorted(STATE_TYPES))})"
+            )
+    if not rule.blocks:
+        problems.append(
+            f"{label}: 'blocks' is empty; name at least one block, e.g. 'slack-webhook/ops'"
+        )
+    known = None if known_blocks is None else set(known_blocks)
+    for block in rule.blocks:
+        block_type, _, block_name = block.partition("/")
+        if not block_type or not block_name:
+            problems.append(
+                f"{label}: block {block!r} must be named type/name, e.g. 'slack-webhook/ops'"
+            )
+        elif known is not None and block not in known:
+            problems.append(
+                f"{label}: unknown block {block!r}{did_you_mean(block, known) or '.'} Known blocks: "
+                f"{', '.join(sorted(known)) or '(none)'}. Create it with 'flowhook block create' "
+                "or declare it under [blocks]"
+            )
+    template = None
+    try:
+        template = MessageTemplate(rule.subject, rule.body, label)
+    except ValueError as exc:
+        problems.append(str(exc))
+    return problems, template
 
 
 def compile_rule(
     index: int, rule: NotificationRuleConfig, source: str, known_blocks: Iterable[str] | None
 ) -> Rule:
-    label = f"{source}: notifications[{index}]"
-    if rule.flows is not None and rule.tasks is not None:
-        raise ConfigError(
-            f"{label}: give 'flows' or 'tasks', not both (a rule is about flow runs or task runs)"
-        )
-    if not rule.on:
-        raise ConfigError(
-            f'{label}: \'on\' is empty; list state names or types, e.g. on = ["Failed", "Crashed"]'
-        )
-    unknown = [state for state in rule.on if state not in STATE_NAMES and state not in STATE_TYPES]
-    if unknown:
-        raise ConfigError(
-            f"{label}: unknown state {', '.join(map(repr, unknown))} in 'on'; use state names "
-            f"({', '.join(sorted(STATE_NAMES))}) or types ({', '.join(sorted(STATE_TYPES))})"
-        )
-    if not rule.blocks:
-        raise ConfigError(
-            f"{label}: 'blocks' is empty; name at least one block, e.g. 'slack-webhook/ops'"
-        )
-    known = None if known_blocks is None else set(known_blocks)
-    for block in rule.blocks:
-        _check_block_name(block, label)
-        if known is not None and block not in known:
-            raise ConfigError(
-                f"{label}: unknown block {block!r}; known blocks: {', '.join(sorted(known)) or '(none)'}. "
-                "Create it with 'flowhook block create' or declare it under [blocks]"
-            )
-    try:
-        template = MessageTemplate(rule.subject, rule.body, label)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    """The compiled rule; ConfigError naming its first problem (see :func:`rule_problems`)."""
+    problems, template = rule_problems(index, rule, source, known_blocks)
+    if problems or template is None:
+        raise ConfigError(problems[0])
     return Rule(
-        label=label,
+        label=f"{source}: notifications[{index}]",
         kind="task" if rule.tasks is not None else "flow",
         states=frozenset(rule.on),
         patterns=rule.tasks if rule.tasks is not None else rule.flows,

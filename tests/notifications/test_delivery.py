@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
+from typing import ClassVar
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
-from flowhook import flow
+from flowhook import Notifier, flow, hookimpl
 from flowhook._runtime.attach import detach
 from flowhook.cli import build_cli
 
@@ -82,6 +85,41 @@ def test_500_500_ok_delivers_once(slack) -> None:
     wait_for(lambda: outbox("--status", "sent"), timeout=15)
     assert len(slack.requests) == 3
     assert outbox()[0]["attempts"] == 3
+
+
+def test_every_attempt_at_one_message_carries_the_same_idempotency_key(slack) -> None:
+    slack.respond(500, "ok")
+    failing_flow()(return_state=True)
+    failing_flow()(return_state=True)
+    wait_for(lambda: len(outbox("--status", "sent")) == 2, timeout=15)
+    keys = [request.headers["x-flowhook-idempotency-key"] for request in slack.requests]
+    assert len(keys) == 3 and all(re.fullmatch(r"[0-9a-f]{32}", key) for key in keys)
+    # The first message twice (its 500, then its retry), the second run's once.
+    assert sorted(keys.count(key) for key in set(keys)) == [1, 2]
+    assert keys.count(keys[0]) == 2
+
+
+def test_a_notifier_whose_notify_takes_no_key_still_delivers(flowhook_plugins, configure) -> None:
+    received = []
+
+    @attrs.define
+    class Pager(Notifier):
+        block_type: ClassVar[str] = "pager"
+
+        def notify(self, body: str, subject: str | None = None) -> None:  # written before key
+            received.append(body)
+
+    class Plugin:
+        @hookimpl
+        def register_notifiers(self, register):
+            register(Pager)
+
+    flowhook_plugins.register(Plugin(), name="pager")
+    configure('[[notifications]]\non = ["Failed"]\nblocks = ["pager/x"]\n[blocks."pager/x"]\n')
+    failing_flow()(return_state=True)
+    wait_for(lambda: received, timeout=15)
+    detach()
+    assert len(received) == 1
 
 
 def test_404_goes_dead_naming_no_service_and_the_url_appears_nowhere(

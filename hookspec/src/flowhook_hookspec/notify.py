@@ -97,11 +97,18 @@ class Notifier:
     #: the service's rate limit (Slack's incoming webhooks: about one message a second).
     min_interval_seconds: ClassVar[float] = 0.0
 
-    def notify(self, body: str, subject: str | None = None) -> None:
+    def notify(self, body: str, subject: str | None = None, *, key: str | None = None) -> None:
         """Deliver one message, or raise :class:`NotificationError`.
 
         Raise with ``permanent=True`` when trying again cannot help (a bad address, a revoked
         webhook), and with ``retry_after=seconds`` when the service said how long to wait.
+
+        ``key`` is the message's idempotency key: 32 hex digits, the same for every attempt to
+        deliver this message, from any process. A notifier that can carry it to the receiver
+        should (the email plugin makes it the ``Message-ID``; the Slack plugin sends it as the
+        ``X-Flowhook-Idempotency-Key`` header), so that a receiver can drop duplicates.
+        Delivery passes it only to notifiers whose ``notify`` accepts ``key``, so a notifier
+        written before it existed keeps working.
         """
         raise NotImplementedError(f"{type(self).__name__} does not implement notify()")
 

@@ -88,6 +88,19 @@ def test_every_message_gets_its_own_message_id(flowhook_smtp_server: SMTPServer)
     assert first.message["Subject"] == flowhook_email.DEFAULT_SUBJECT
 
 
+def test_the_idempotency_key_is_the_message_id_of_every_attempt(
+    flowhook_smtp_server: SMTPServer,
+) -> None:
+    notifier = notifier_for(flowhook_smtp_server)
+    key = "0123456789abcdef0123456789abcdef"
+    notifier.notify("one", key=key)
+    notifier.notify("one again", key=key)  # a redelivery: receivers see the same Message-ID
+    first, second = flowhook_smtp_server.messages
+    domain = notifier.from_addr.rpartition("@")[2].rstrip(">")
+    assert first.message["Message-ID"] == f"<{key}.flowhook@{domain}>"
+    assert second.message["Message-ID"] == first.message["Message-ID"]
+
+
 @pytest.mark.parametrize("flowhook_smtp_server", [{"security": "ssl"}], indirect=True)
 def test_smtp_over_tls(flowhook_smtp_server: SMTPServer) -> None:
     notifier_for(flowhook_smtp_server).notify("over TLS", subject="smtps")

@@ -58,6 +58,17 @@ def test_ok_posts_escaped_text_and_blocks(
     assert "username" not in payload
 
 
+def test_the_idempotency_key_travels_in_a_header(
+    flowhook_slack_webhook_server: SlackWebhookServer,
+) -> None:
+    notifier = SlackWebhook(flowhook_slack_webhook_server.url)
+    notifier.notify("with a key", key="0123456789abcdef0123456789abcdef")
+    notifier.notify("without one")
+    keyed, plain = flowhook_slack_webhook_server.requests
+    assert keyed.headers["x-flowhook-idempotency-key"] == "0123456789abcdef0123456789abcdef"
+    assert "x-flowhook-idempotency-key" not in plain.headers
+
+
 def test_without_subject_sends_body_only(flowhook_slack_webhook_server: SlackWebhookServer) -> None:
     SlackWebhook(flowhook_slack_webhook_server.url).notify("all good")
 

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import logging
 import os
 import random
@@ -110,7 +112,7 @@ def deliver_due(
         try:
             notifier = load_notifier(block)
             spacing.wait(block, notifier.min_interval_seconds)
-            notifier.notify(message.body, message.subject)
+            _notify(notifier, message)
         except NotificationError as exc:
             _failed(store, message, block, exc, notifier, exc.permanent, exc.retry_after)
         except Exception as exc:  # a bug in a notifier: retry, it may be transient
@@ -123,6 +125,35 @@ def deliver_due(
             if notifier is not None:
                 spacing.sent(block)
     return len(claimed), sent
+
+
+def message_key(key: str) -> str:
+    """The key a notifier receives: 32 hex digits of the outbox entry's idempotency key, which
+    names the event, the rule and the block (and can hold any text, a file path included)."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:32]
+
+
+_takes_key_cache: dict[type[Notifier], bool] = {}
+
+
+def _takes_key(cls: type[Notifier]) -> bool:
+    """Whether the notifier class's ``notify`` accepts ``key=`` (older notifiers do not)."""
+    found = _takes_key_cache.get(cls)
+    if found is None:
+        try:
+            parameters = inspect.signature(cls.notify).parameters
+            found = "key" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        except (TypeError, ValueError):
+            found = False
+        _takes_key_cache[cls] = found
+    return found
+
+
+def _notify(notifier: Notifier, message: Any) -> None:
+    if message.key is not None and _takes_key(type(notifier)):
+        notifier.notify(message.body, message.subject, key=message_key(message.key))
+    else:
+        notifier.notify(message.body, message.subject)
 
 
 def _failed(

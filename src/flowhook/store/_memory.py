@@ -66,6 +66,7 @@ class MemoryOutbox:
                         entry.rule,
                         entry.created,
                         None,
+                        entry.key,
                     )
                 )
 

@@ -144,6 +144,8 @@ class OutboxRecord:
     rule: str | None
     created: float
     delivered: float | None
+    #: The idempotency key the message was enqueued with (its event, rule and block).
+    key: str | None = None
 
     @property
     def block(self) -> str:

@@ -162,9 +162,13 @@ class EmailNotifier(Notifier):
 
     # -- the message -------------------------------------------------------------------------
 
-    def build_message(self, body: str, subject: str | None = None) -> EmailMessage:
+    def build_message(
+        self, body: str, subject: str | None = None, key: str | None = None
+    ) -> EmailMessage:
         """The message ``notify`` sends: text and HTML alternatives, with Date and Message-ID.
 
+        With ``key`` (the message's idempotency key) the Message-ID is ``<key@domain>``, the
+        same for every attempt, so that mail systems can drop a duplicate; else a new one.
         Raises :class:`InvalidMessageError` when the subject holds a line break.
         """
         subject = DEFAULT_SUBJECT if subject is None else subject
@@ -179,7 +183,10 @@ class EmailNotifier(Notifier):
         message["Subject"] = subject
         message["Date"] = email.utils.format_datetime(datetime.now(timezone.utc))
         domain = _split_address(self.from_addr, "from_addr")[1].rpartition("@")[2]
-        message["Message-ID"] = email.utils.make_msgid(domain=domain)
+        token = "".join(char for char in key or "" if char.isascii() and char.isalnum())
+        message["Message-ID"] = (
+            f"<{token}.flowhook@{domain}>" if token else email.utils.make_msgid(domain=domain)
+        )
         message["X-Mailer"] = f"flowhook-email/{__version__}"
         message.set_content(body)
         message.add_alternative(_html(body, subject), subtype="html")
@@ -187,7 +194,7 @@ class EmailNotifier(Notifier):
 
     # -- delivery ----------------------------------------------------------------------------
 
-    def notify(self, body: str, subject: str | None = None) -> None:
+    def notify(self, body: str, subject: str | None = None, *, key: str | None = None) -> None:
         """Send one message to every recipient, or raise
         :class:`~flowhook_hookspec.NotificationError`.
 
@@ -197,7 +204,7 @@ class EmailNotifier(Notifier):
         and the error names the refused ones.
         """
         self._check_credentials()
-        message = self.build_message(body, subject)
+        message = self.build_message(body, subject, key)
         recipients = [_split_address(address, "recipient")[1] for address in self.to]
         sender = _split_address(self.from_addr, "from_addr")[1]
         context = self._ssl_context()

@@ -58,13 +58,20 @@ class LogNotifier(Notifier):
     logger_name: str = attrs.field(default=DEFAULT_LOGGER, validator=_check_logger_name)
     level: str = attrs.field(default="INFO", converter=_level_name, validator=_check_level)
 
-    def notify(self, body: str, subject: str | None = None) -> None:
-        """Log one message. Logging never fails a delivery: handlers report their own errors."""
+    def notify(self, body: str, subject: str | None = None, *, key: str | None = None) -> None:
+        """Log one message. Logging never fails a delivery: handlers report their own errors.
+
+        ``key``, the message's idempotency key, is on the record as ``notification_key``.
+        """
         level = _level_number(self.level)
         logger = logging.getLogger(self.logger_name)
         if level is None or not logger.isEnabledFor(level):
             return
-        extra = {"notification_subject": subject, "notification_body": body}
+        extra = {
+            "notification_subject": subject,
+            "notification_body": body,
+            "notification_key": key,
+        }
         if subject:
             logger.log(level, "%s: %s", subject, body, extra=extra)
         else:

@@ -21,6 +21,7 @@ from flowhook_hookspec import NotificationError, Notifier, Secret, redact
 from ._version import __version__
 
 __all__ = [
+    "IDEMPOTENCY_HEADER",
     "MAX_HEADER_TEXT",
     "MAX_SECTION_TEXT",
     "MAX_TEXT",
@@ -103,6 +104,15 @@ def _chunks(text: str, size: int) -> list[str]:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+#: The request header that carries a message's idempotency key.
+IDEMPOTENCY_HEADER = "X-Flowhook-Idempotency-Key"
+
+
+def _header_safe(key: str) -> str:
+    """``key`` as a header value: printable ASCII without spaces or line breaks."""
+    return "".join(char for char in key if char.isascii() and char.isprintable() and char != " ")
 
 
 def build_payload(body: str, subject: str | None = None) -> dict[str, Any]:
@@ -215,9 +225,13 @@ class SlackWebhook(Notifier):
         default=10.0, converter=float, validator=_check_timeout, kw_only=True
     )
 
-    def notify(self, body: str, subject: str | None = None) -> None:
+    def notify(self, body: str, subject: str | None = None, *, key: str | None = None) -> None:
         """Post one message; raise :class:`~flowhook_hookspec.NotificationError` if Slack did
         not answer ``200 ok``.
+
+        ``key``, the message's idempotency key, goes in the ``X-Flowhook-Idempotency-Key``
+        header: Slack itself keeps no such key, but a proxy or a Slack-compatible receiver can
+        drop the duplicates an unclear failure leads to.
 
         Rate limits (429), server errors (5xx), timeouts and connection errors are transient;
         Slack refusing the message or the webhook (other 4xx, a redirect, a 200 that is not
@@ -232,7 +246,7 @@ class SlackWebhook(Notifier):
             if value:
                 payload[name] = value
         data = json.dumps(payload).encode("utf-8")
-        status, code, headers = self._post(data)
+        status, code, headers = self._post(data, key)
         if status == 200 and code == "ok":
             logger.debug("posted a message to the Slack webhook at %s", self._where)
             return
@@ -253,16 +267,16 @@ class SlackWebhook(Notifier):
         pieces = [path if len(path) > 1 else None, token if len(token) >= 8 else None]
         return redact(text, *self.secrets(), *pieces)
 
-    def _post(self, data: bytes) -> tuple[int, str, Message]:
+    def _post(self, data: bytes, key: str | None = None) -> tuple[int, str, Message]:
         """POST ``data``; returns the status, the body (one line) and the response headers."""
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            "User-Agent": f"flowhook-slack/{__version__}",
+        }
+        if key is not None:
+            headers[IDEMPOTENCY_HEADER] = _header_safe(key)
         request = urllib.request.Request(
-            self.url.get_secret_value(),
-            data=data,
-            method="POST",
-            headers={
-                "Content-Type": "application/json; charset=utf-8",
-                "User-Agent": f"flowhook-slack/{__version__}",
-            },
+            self.url.get_secret_value(), data=data, method="POST", headers=headers
         )
         opener = urllib.request.build_opener(_NoRedirects)
         try:

@@ -14,7 +14,7 @@ __all__ = ["INSERT_OUTBOX", "SQLiteOutbox", "outbox_row"]
 
 _OUTBOX_COLUMNS = (
     "id, block_type, block_name, status, attempts, next_attempt, last_error, subject, body, "
-    "run_kind, run_id, event, rule, created, delivered"
+    "run_kind, run_id, event, rule, created, delivered, idempotency_key"
 )
 INSERT_OUTBOX = (
     "INSERT OR IGNORE INTO notification_outbox (idempotency_key, block_type, block_name, rule, "

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from flowhook_testing import SlackWebhookServer
+from flowhook_testing import SlackWebhookServer, WebhookResponse
 
 from .conftest import SLACK_RULE
 
@@ -321,3 +321,91 @@ def test_a_script_run_from_a_subdirectory_finds_the_projects_config(tmp_path: Pa
         )
         assert job.returncode == 0, job.stderr
         assert successes(server) == 1
+
+
+def _enqueue(env: dict[str, str], count: int) -> None:
+    """``count`` messages to slack-webhook/ops, pending in the store of ``env``."""
+    from flowhook.store import OutboxEntry, StoreSettings, open_store
+
+    settings = StoreSettings(home=Path(env["FLOWHOOK_HOME"]))
+    store = open_store(settings)
+    try:
+        now = time.time()
+        store.enqueue_outbox(
+            OutboxEntry(
+                f"event-{i}:rule:slack-webhook/ops",
+                "slack-webhook",
+                "ops",
+                "rule",
+                "flow",
+                f"run-{i}",
+                f"event-{i}",
+                f"message {i}",
+                f"body {i}",
+                now,
+            )
+            for i in range(count)
+        )
+    finally:
+        store.close()
+
+
+@pytest.mark.slow
+def test_two_watches_and_a_slow_service_send_each_message_once(tmp_path: Path) -> None:
+    slow = WebhookResponse(200, "ok", delay=0.4)
+    with SlackWebhookServer(default=slow) as server:
+        env = environment(tmp_path, server.url, FLOWHOOK_DELIVERY_CLAIM_SECONDS="1.5")
+        _enqueue(env, 8)
+        watches = [
+            subprocess.Popen(
+                [FLOWHOOK, "watch", "--interval", "0.1"],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(2)
+        ]
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                if [m["status"] for m in outbox(env)] == ["sent"] * 8:
+                    break
+                time.sleep(0.2)
+            time.sleep(1.0)  # a late duplicate would arrive now
+        finally:
+            for watch in watches:
+                watch.send_signal(signal.SIGINT)
+            for watch in watches:
+                watch.communicate(timeout=30)
+        bodies = [request.json()["text"] for request in server.requests]
+    assert sorted(Counter(bodies).values()) == [1] * 8, Counter(bodies)
+
+
+@pytest.mark.slow
+def test_the_claims_of_a_killed_watch_are_released_at_once(tmp_path: Path) -> None:
+    with SlackWebhookServer(WebhookResponse(200, "ok", delay=30)) as server:
+        env = environment(tmp_path, server.url)
+        _enqueue(env, 1)
+        watch = subprocess.Popen(
+            [FLOWHOOK, "watch", "--interval", "0.1"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while not server.requests and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.requests, "the watch never sent"
+        finally:
+            watch.kill()  # mid-send, holding the message's claim for two minutes
+            watch.wait()
+        started = time.monotonic()
+        result = flowhook(env, "deliver")
+        assert (result.returncode, result.stdout) == (
+            0,
+            "Delivered 1 notification; none pending.\n",
+        )
+        assert time.monotonic() - started < 20
+        assert len(server.requests) == 2  # at least once: the killed send reached the server

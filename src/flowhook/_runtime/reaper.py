@@ -39,6 +39,7 @@ from ..store import (
     death_reason,
     hostname,
     load_settings,
+    local_worker_death,
     open_store,
 )
 from .routing import load_router_of
@@ -46,7 +47,7 @@ from .routing import load_router_of
 if TYPE_CHECKING:
     from .._engine import Flow, Task
 
-__all__ = ["ReapedRun", "RecordedOwner", "reap", "rebuild_run"]
+__all__ = ["ReapedRun", "RecordedOwner", "reap", "rebuild_run", "release_dead_claims"]
 
 logger = logging.getLogger("flowhook.store")
 
@@ -245,15 +246,22 @@ def reap(
                 pending = pending or exc
             finally:
                 current_context.reset(token)
-    _release_claims_of_the_dead(store, now, settings.crash_after_seconds)
+    release_dead_claims(store, now, settings.crash_after_seconds)
     if pending is not None:
         raise pending
     return reaped
 
 
-def _release_claims_of_the_dead(store: Any, now: float, crash_after: float) -> None:
-    """Free the outbox messages claimed by processes that died, so that they are sent again."""
-    for process_id in store.outbox_claimants():
-        process = store.process(process_id)
-        if process is None or death_reason(process, now, crash_after) is not None:
-            store.release_outbox_claims(f"{process_id}:")
+def release_dead_claims(store: Store, now: float, crash_after: float) -> None:
+    """Free the outbox messages claimed by processes that died, so that they are sent again:
+    flow processes by the store's process records, ``flowhook deliver`` and ``watch`` by their
+    pid and start time on this host. Claims of a process on another host expire with their
+    lease."""
+    for claimant in store.outbox_claimants():
+        head = claimant.split(":", 1)[0]
+        if head.isdigit():
+            process = store.process(int(head))
+            if process is None or death_reason(process, now, crash_after) is not None:
+                store.release_outbox_claims(f"{head}:")
+        elif local_worker_death(claimant) is not None:
+            store.release_outbox_claims(claimant)

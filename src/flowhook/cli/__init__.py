@@ -10,6 +10,7 @@ import click
 from .._plugins import plugin_hooks
 from .._version import __version__
 from .blocks import block, notify, outbox
+from .common import FlowhookGroup
 from .config import config
 from .deliver import deliver
 from .plugins import plugin_group, plugins_command
@@ -19,7 +20,7 @@ from .watch import watch
 logger = logging.getLogger("flowhook.cli")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=FlowhookGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="flowhook")
 def cli() -> None:
     """flowhook: run flows and tasks in-process; every state transition is a plugin hook."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from datetime import datetime
 from typing import Any
@@ -19,11 +18,12 @@ from ..notifications import (
     BlockError,
     build_notifier,
     describe_fields,
+    field_listing,
     notifier_class,
     notifier_types,
     parse_block_name,
 )
-from .common import deliver_now
+from .common import BadArgument, IntegerRange, command_store, deliver_now, echo_json
 
 __all__ = ["block", "notify", "outbox"]
 
@@ -33,11 +33,12 @@ def _fail(exc: Exception) -> click.ClickException:
 
 
 def _open_store() -> Any:
-    """The store, or a one-line error (exit 1) when it cannot be used."""
+    """The existing store (none is created), or a one-line error (exit 1) when there is none or
+    it cannot be used."""
     from ..store import StoreError, open_store
 
     try:
-        return open_store()
+        return open_store(create=False)
     except (StoreError, ConfigError) as exc:
         raise _fail(exc) from None
 
@@ -63,30 +64,42 @@ def block_types() -> None:
             click.echo(f"    {name:16} {kind:7} {'required' if required else 'optional'}")
 
 
-def _parse_sets(values: tuple[str, ...]) -> dict[str, str]:
+def _parse_sets(values: tuple[str, ...], cls: Any) -> dict[str, str]:
+    """The ``--set FIELD=VALUE`` pairs. A malformed one is a one-line error that never shows it:
+    what lacks its ``FIELD=`` is often the secret itself (``--set https://hooks...``)."""
     fields: dict[str, str] = {}
     for item in values:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise click.BadParameter(f"{item!r} is not FIELD=VALUE", param_hint="--set")
+            raise BadArgument(
+                f"--set takes FIELD=VALUE, and one value has no FIELD= (not shown: it may be a "
+                f"secret); {cls.block_type} fields: {field_listing(cls)}"
+            )
         fields[key.strip()] = value
     return fields
 
 
-@block.command("create")
+@block.command("create", context_settings={"allow_extra_args": True})
 @click.argument("name")
 @click.option("--set", "sets", multiple=True, metavar="FIELD=VALUE", help="A field value (repeat).")
 @click.option("--overwrite", is_flag=True, help="Replace a saved block of the same name.")
-def block_create(name: str, sets: tuple[str, ...], overwrite: bool) -> None:
+@click.pass_context
+def block_create(context: click.Context, name: str, sets: tuple[str, ...], overwrite: bool) -> None:
     """Save the block NAME (TYPE/NAME), e.g. slack-webhook/ops --set url=https://hooks...
 
     A list field takes comma-separated values. A required secret field that is not given is
-    asked for with hidden input when a terminal is attached.
+    asked for with hidden input when a terminal is attached. No error shows a secret field's
+    value, nor a value given without its FIELD=.
     """
-    values = _parse_sets(sets)
+    if context.args:  # not click's usage error, which would show them: they may be secrets
+        raise BadArgument(
+            f"block create takes one NAME, and got {len(context.args)} more argument(s) (not "
+            "shown: they may be secrets); give field values as --set FIELD=VALUE"
+        )
     try:
         block_type, block_name = parse_block_name(name)
         cls = notifier_class(block_type)
+        values = _parse_sets(sets, cls)
         for field, kind, required in describe_fields(cls):
             if required and kind == "secret" and field not in values:
                 if not sys.stdin.isatty():
@@ -183,29 +196,23 @@ def _time(seconds: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def outbox_ls(status: str | None, as_json: bool) -> None:
     """List notifications: id, block, status, attempts, next attempt, last error."""
-    store = _open_store()
-    try:
-        records = store.list_outbox(status)
-    finally:
-        store.close()
+    with command_store() as store:
+        records = [] if store is None else store.list_outbox(status)
     if as_json:
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "id": r.id,
-                        "block": r.block,
-                        "status": r.status,
-                        "attempts": r.attempts,
-                        "next_attempt": r.next_attempt if r.status == "pending" else None,
-                        "last_error": r.last_error,
-                        "subject": r.subject,
-                        "run_id": r.run_id,
-                    }
-                    for r in records
-                ],
-                indent=2,
-            )
+        echo_json(
+            [
+                {
+                    "id": r.id,
+                    "block": r.block,
+                    "status": r.status,
+                    "attempts": r.attempts,
+                    "next_attempt": r.next_attempt if r.status == "pending" else None,
+                    "last_error": r.last_error,
+                    "subject": r.subject,
+                    "run_id": r.run_id,
+                }
+                for r in records
+            ]
         )
         return
     if not records:
@@ -231,7 +238,7 @@ def outbox_ls(status: str | None, as_json: bool) -> None:
 
 
 @outbox.command("retry")
-@click.argument("message_id", type=int, required=False)
+@click.argument("message_id", type=IntegerRange(minimum=1), required=False)
 @click.option("--all-dead", is_flag=True, help="Retry every dead notification.")
 def outbox_retry(message_id: int | None, all_dead: bool) -> None:
     """Make a dead (or pending) notification due again, and try to deliver it now."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .common import command_store, deliver_now, one_line_errors
+from .common import SecondsRange, command_store, deliver_now, one_line_errors
 
 __all__ = ["deliver"]
 
@@ -15,7 +15,7 @@ __all__ = ["deliver"]
     default=0.0,
     show_default=True,
     metavar="SECONDS",
-    type=click.FloatRange(min=0, max=24 * 3600),
+    type=SecondsRange(minimum=0, maximum=24 * 3600),
     help="Also wait for retries that come due within SECONDS.",
 )
 @one_line_errors

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import attrs
 import click
 
 from .._plugins import list_plugins
+from .common import echo_json
 from .scaffold import PluginNameError, new_plugin
 
 __all__ = ["plugin_group", "plugins_command"]
@@ -26,7 +26,7 @@ def plugins_command(as_json: bool) -> None:
     infos = list_plugins()
     if as_json:
         rows = [attrs.asdict(info, value_serializer=_jsonable) for info in infos]
-        click.echo(json.dumps(rows, indent=2))
+        echo_json(rows)
         return
     if not infos:
         click.echo("No plugins installed. Plugins register in the 'flowhook' entry-point group.")

@@ -18,13 +18,14 @@ from ..store import (
 )
 from .common import (
     BadArgument,
+    IntegerRange,
     command_settings,
     command_store,
     deliver_now,
     echo_json,
     importable_here,
+    moment_ago_option,
     one_line_errors,
-    parse_duration_option,
     report_reaped,
     resolve_run,
 )
@@ -56,7 +57,7 @@ def runs() -> None:
 @click.option("--flow", "flow_name", metavar="NAME", help="Only runs of this flow.")
 @click.option("--state", metavar="STATE", help="Only runs in this state (type or name, any case).")
 @click.option("--since", metavar="WHEN", help="Only runs created since: 2h, 7d, or a date/time.")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--limit", default=20, show_default=True, type=IntegerRange(minimum=1))
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 @one_line_errors
 def runs_ls(
@@ -286,7 +287,7 @@ def _print_failures(
 @one_line_errors
 def runs_prune(older_than: str) -> None:
     """Delete the history of finished runs older than AGE (unfinished runs are kept)."""
-    before = time.time() - parse_duration_option(older_than, "--older-than")
+    before = moment_ago_option(older_than, "--older-than")
     with command_store() as store:
         if store is None:
             click.echo("Nothing to prune: no runs recorded yet.")

@@ -14,6 +14,7 @@ __all__ = [
     "event_json",
     "format_duration",
     "local_time",
+    "moment_ago",
     "parse_duration",
     "parse_since",
     "run_json",
@@ -37,21 +38,34 @@ def parse_duration(text: str) -> float:
     return sum(float(number) * _UNITS[unit] for number, unit in parts)
 
 
+def moment_ago(text: str, now: float) -> float:
+    """The moment the duration ``text`` before ``now``; ValueError when ``text`` is not a
+    duration, or reaches back before 1970-01-01 (the epoch: nothing recorded is older)."""
+    moment = now - parse_duration(text)
+    if not moment >= 0:
+        raise ValueError(
+            f"{text!r} reaches back before 1970-01-01, further than anything recorded: give a "
+            "shorter age, e.g. 30d"
+        )
+    return moment
+
+
 def parse_since(text: str, now: float | None = None) -> float:
     """A point in time: a duration ago (``2h``) or an ISO 8601 date or time (local unless zoned)."""
     now = time.time() if now is None else now
     try:
-        return now - parse_duration(text)
+        parse_duration(text)
     except ValueError:
         pass
+    else:
+        return moment_ago(text, now)
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+        return datetime.fromisoformat(text.strip()).timestamp()
+    except (ValueError, OverflowError, OSError):  # not a date; or one the platform cannot place
         raise ValueError(
             f"{text!r} is neither a duration (e.g. 2h, 7d) nor a date or time (e.g. 2026-11-24 "
             "or 2026-11-24T08:00)"
         ) from None
-    return moment.timestamp()
 
 
 def format_duration(seconds: float | None) -> str:

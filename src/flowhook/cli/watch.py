@@ -14,7 +14,7 @@ from flowhook_hookspec.errors import ConfigError
 
 from .._runtime.reaper import reap
 from ..store import Store, StoreError, StoreSettings, open_store
-from .common import command_settings, deliver_now, importable_here, report_reaped
+from .common import SecondsRange, command_settings, deliver_now, importable_here, report_reaped
 
 __all__ = ["watch"]
 
@@ -26,12 +26,15 @@ logger = logging.getLogger("flowhook.cli")
     "--interval",
     default=5.0,
     show_default=True,
-    type=click.FloatRange(min=0.05),
+    type=SecondsRange(minimum=0.05, maximum=24 * 3600),
     help="Seconds between two looks.",
 )
 def watch(interval: float) -> None:
-    """Keep reaping crashed runs every few seconds, until Ctrl-C.
+    """Reap crashed runs and deliver due notifications, every few seconds, until Ctrl-C.
 
+    Each look marks Crashed the runs whose process died and fires their hooks (as
+    `flowhook runs reap` does), then delivers the notifications that are due: those that a
+    process which died or exited early left in the outbox, and retries that have come due.
     Ctrl-C (or SIGTERM) lets the look under way finish, hooks included, then stops; a second
     Ctrl-C stops at once.
     """

@@ -14,15 +14,19 @@ from __future__ import annotations
 import contextlib
 import types
 import typing
-from typing import Any
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from flowhook_hookspec.errors import ConfigError, NotificationError
-from flowhook_hookspec.notify import Notifier, Secret
+from flowhook_hookspec.notify import MASK, Notifier, Secret, redact
 
 from .._config import load_config, resolve_value
 from ._registry import notifier_types
+
+if TYPE_CHECKING:
+    from ..store import Store
 
 __all__ = ["Block", "BlockError", "MissingNotifierError", "parse_block_name", "save_block"]
 
@@ -123,16 +127,45 @@ def build_notifier(
     """A notifier from field values; text values (the CLI's ``--set``) are converted by type.
 
     Unknown or missing fields and invalid values are a :class:`BlockError` listing the fields.
+    Its message never shows the value of a secret field, nor an unknown field name that is not
+    a name (``--set https://hooks...=x``: a value given where a field name belongs).
     """
     fields = {name: (kind, required) for name, kind, required in describe_fields(cls)}
-    listing = ", ".join(
+    secrets = [
+        value if isinstance(value, Secret) else str(value)
+        for name, value in values.items()
+        if name in fields and fields[name][0] == "secret"
+    ]
+    try:
+        return _build(cls, fields, values, from_text)
+    except BlockError as exc:
+        raise BlockError(redact(str(exc), *secrets)) from None
+
+
+def field_listing(cls: type[Notifier]) -> str:
+    """``url (secret, required), username (str), ...``: the fields of a notifier class."""
+    return ", ".join(
         f"{name} ({kind}{', required' if required else ''})"
-        for name, (kind, required) in fields.items()
+        for name, kind, required in describe_fields(cls)
     )
+
+
+def _shown_name(name: str) -> str:
+    return repr(name) if name.isidentifier() else repr(MASK)
+
+
+def _build(
+    cls: type[Notifier],
+    fields: dict[str, tuple[str, bool]],
+    values: dict[str, Any],
+    from_text: bool,
+) -> Notifier:
+    listing = field_listing(cls)
     unknown = sorted(set(values) - set(fields))
     if unknown:
         raise BlockError(
-            f"{cls.block_type} has no field {', '.join(map(repr, unknown))}; its fields: {listing}"
+            f"{cls.block_type} has no field {', '.join(map(_shown_name, unknown))}; "
+            f"its fields: {listing}"
         )
     missing = [name for name, (_, required) in fields.items() if required and name not in values]
     if missing:
@@ -144,8 +177,10 @@ def build_notifier(
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
-        # Notifiers validate their own values; their messages never quote secrets.
-        raise BlockError(f"invalid {cls.block_type} block: {exc}") from None
+        # Notifiers validate their own values, and should never quote secrets (build_notifier
+        # masks them anyway). attrs' validators give (message, attribute, ...): the message.
+        reason = exc.args[0] if len(exc.args) > 1 and isinstance(exc.args[0], str) else exc
+        raise BlockError(f"invalid {cls.block_type} block: {reason}") from None
 
 
 def dump_notifier(notifier: Notifier) -> dict[str, Any]:
@@ -176,13 +211,21 @@ def _from_config(name: str, declared: dict[str, Any]) -> Notifier:
     return build_notifier(notifier_class(block_type), values)
 
 
-def _store() -> Any:
-    from ..store import StoreError, open_store
+@contextlib.contextmanager
+def _saved_blocks(*, create: bool = False) -> Iterator[Store | None]:
+    """The store that holds the saved blocks. Reading (``create=False``) never creates a
+    database: with none yet, this is None, and there are no saved blocks."""
+    from ..store import StoreError, open_existing_store, open_store
 
     try:
-        return open_store()
+        store = open_store() if create else open_existing_store()
     except (StoreError, ConfigError) as exc:
         raise BlockError(f"blocks are unavailable: {exc}") from None
+    try:
+        yield store
+    finally:
+        if store is not None:
+            store.close()
 
 
 def save_block(notifier: Notifier, name: str, overwrite: bool = False) -> str:
@@ -196,16 +239,14 @@ def save_block(notifier: Notifier, name: str, overwrite: bool = False) -> str:
     if not name or name.strip() != name:
         raise BlockError(f"{name!r} is not a block name: use letters, digits and hyphens")
     full = f"{notifier.block_type}/{name}"
-    store = _store()
-    try:
+    with _saved_blocks(create=True) as store:
+        assert store is not None
         if not store.save_block(
             notifier.block_type, name, dump_notifier(notifier), overwrite=overwrite
         ):
             raise BlockError(
                 f"block {full!r} exists; pass overwrite=True (CLI: --overwrite) to replace it"
             )
-    finally:
-        store.close()
     return full
 
 
@@ -219,11 +260,8 @@ class Block:
         declared = _config_blocks()
         if name in declared:
             return _from_config(name, declared[name])
-        store = _store()
-        try:
-            data = store.load_block(block_type, block_name)
-        finally:
-            store.close()
+        with _saved_blocks() as store:
+            data = None if store is None else store.load_block(block_type, block_name)
         if data is None:
             known = ", ".join(Block.list()) or "(none)"
             raise BlockError(f"no block named {name!r}; known blocks: {known}")
@@ -232,11 +270,10 @@ class Block:
     @staticmethod
     def list() -> list[str]:
         """The names of every block: declared in config and saved, sorted."""
-        store = _store()
-        try:
-            saved = [f"{block_type}/{name}" for block_type, name in store.list_blocks()]
-        finally:
-            store.close()
+        with _saved_blocks() as store:
+            saved = (
+                [] if store is None else [f"{kind}/{name}" for kind, name in store.list_blocks()]
+            )
         return sorted(set(saved) | set(_config_blocks()))
 
     @staticmethod
@@ -245,9 +282,6 @@ class Block:
         block_type, block_name = parse_block_name(name)
         if name in _config_blocks():
             raise BlockError(f"block {name!r} is declared in the config file; remove it there")
-        store = _store()
-        try:
-            if not store.delete_block(block_type, block_name):
+        with _saved_blocks() as store:
+            if store is None or not store.delete_block(block_type, block_name):
                 raise BlockError(f"no saved block named {name!r}")
-        finally:
-            store.close()

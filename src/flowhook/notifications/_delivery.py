@@ -40,22 +40,28 @@ __all__ = ["DeliveryReport", "DeliveryWorker", "backoff_seconds", "deliver_due",
 MAX_ATTEMPTS = 8
 BACKOFF_BASE_SECONDS = 2.0
 BACKOFF_CAP_SECONDS = 300.0
-#: How long a claimed message is reserved for the process that claimed it.
+#: How long a claim reserves a message for the process that claimed it; renewed right before
+#: its send, so it must only outlast one send (FLOWHOOK_DELIVERY_CLAIM_SECONDS).
 CLAIM_SECONDS = 120.0
 
 
 def _backoff_base() -> float:
-    raw = os.environ.get("FLOWHOOK_DELIVERY_BACKOFF_SECONDS")
+    return _seconds_setting("FLOWHOOK_DELIVERY_BACKOFF_SECONDS", BACKOFF_BASE_SECONDS)
+
+
+def claim_seconds() -> float:
+    """``FLOWHOOK_DELIVERY_CLAIM_SECONDS`` (default 120): a claim's lease."""
+    return _seconds_setting("FLOWHOOK_DELIVERY_CLAIM_SECONDS", CLAIM_SECONDS)
+
+
+def _seconds_setting(name: str, default: float) -> float:
+    raw = os.environ.get(name)
     if raw:
         try:
             return max(0.0, float(raw))
         except ValueError:
-            logger.warning(
-                "FLOWHOOK_DELIVERY_BACKOFF_SECONDS=%r is not a number; using %s",
-                raw,
-                BACKOFF_BASE_SECONDS,
-            )
-    return BACKOFF_BASE_SECONDS
+            logger.warning("%s=%r is not a number; using %s", name, raw, default)
+    return default
 
 
 def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
@@ -101,10 +107,15 @@ def deliver_due(
     spacing: _Spacing | None = None,
     limit: int = 50,
 ) -> tuple[int, int]:
-    """Claim the due messages and try each once; returns (claimed, sent)."""
+    """Claim the due messages and try each once; returns (claimed, sent).
+
+    Each claim is renewed right before its message is sent: a batch whose sends take longer
+    than one lease (a slow service, the per-block spacing) never loses a message to a second
+    sender while the first still holds it.
+    """
     spacing = spacing or _Spacing()
-    now = time.time()
-    claimed = store.claim_outbox(worker, now, limit, CLAIM_SECONDS)
+    lease = claim_seconds()
+    claimed = store.claim_outbox(worker, time.time(), limit, lease)
     sent = 0
     for message in claimed:
         block = f"{message.block_type}/{message.block_name}"
@@ -112,6 +123,9 @@ def deliver_due(
         try:
             notifier = load_notifier(block)
             spacing.wait(block, notifier.min_interval_seconds)
+            if not store.renew_outbox_claim(message.id, worker, time.time() + lease):
+                continue  # the claim ran out and another process took (or sent) the message
+            spacing.sent(block)
             _notify(notifier, message)
         except NotificationError as exc:
             _failed(store, message, block, exc, notifier, exc.permanent, exc.retry_after)
@@ -121,9 +135,6 @@ def deliver_due(
             store.mark_outbox_sent(message.id, time.time())
             sent += 1
             logger.info("notification %s sent to %s", message.id, block)
-        finally:
-            if notifier is not None:
-                spacing.sent(block)
     return len(claimed), sent
 
 

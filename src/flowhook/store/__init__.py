@@ -18,7 +18,15 @@ not its business.
 from __future__ import annotations
 
 from ._memory import MemoryOutbox
-from ._processes import Heartbeat, current_process, death_reason, hostname, start_token
+from ._processes import (
+    Heartbeat,
+    current_process,
+    death_reason,
+    hostname,
+    local_worker_death,
+    local_worker_id,
+    start_token,
+)
 from ._protocol import Store
 from ._records import (
     Beat,
@@ -71,6 +79,9 @@ __all__ = [
     "death_reason",
     "hostname",
     "load_settings",
+    "local_worker_death",
+    "local_worker_id",
+    "open_existing_store",
     "open_store",
     "start_token",
 ]
@@ -84,3 +95,12 @@ def open_store(settings: StoreSettings | None = None, *, create: bool = True) ->
     """
     settings = settings or load_settings()
     return SQLiteStore(settings.database, lock_timeout=settings.lock_timeout_seconds, create=create)
+
+
+def open_existing_store(settings: StoreSettings | None = None) -> Store | None:
+    """The store, or None when its database does not exist yet: for reading, which must never
+    create one. Raises as :func:`open_store` does."""
+    settings = settings or load_settings()
+    if not settings.database.exists():
+        return None
+    return open_store(settings, create=False)

@@ -88,6 +88,15 @@ class MemoryOutbox:
                 message.claimed_until = now + lease_seconds
             return [message.record for message in due]
 
+    def renew_outbox_claim(self, message_id: int, worker: str, until: float) -> bool:
+        # One process, one worker: a claim is its own unless the message left "pending".
+        with self._lock:
+            message = self._messages[message_id]
+            if message.record.status != "pending":
+                return False
+            message.claimed_until = until
+            return True
+
     def mark_outbox_sent(self, message_id: int, at: float) -> None:
         self._update(message_id, status="sent", delivered=at, last_error=None, attempts=None)
 

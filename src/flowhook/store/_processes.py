@@ -112,6 +112,31 @@ def _pid_running(pid: int) -> bool:
     return not (stat is not None and stat[0] in ("Z", "X"))
 
 
+def local_worker_id(command: str) -> str:
+    """The claimant id of a delivering process that is not registered in the store (``flowhook
+    deliver``, ``watch``): ``command@host/pid/start token``, so that a reaper on this host can
+    tell when it died (see :func:`local_worker_death`)."""
+    pid = os.getpid()
+    return f"{command}@{hostname()}/{pid}/{start_token(pid) or ''}"
+
+
+def local_worker_death(worker: str) -> str | None:
+    """Why the claimant ``worker`` (a :func:`local_worker_id`) is dead; None when it may be
+    alive, runs on another host (its claims then expire), or is no such id."""
+    command, at, rest = worker.partition("@")
+    host, _, tail = rest.partition("/")
+    pid_text, _, token = tail.partition("/")
+    if not at or not command or host != hostname() or not pid_text.isdigit():
+        return None
+    pid = int(pid_text)
+    if not _pid_running(pid):
+        return f"pid {pid} is no longer running"
+    current = start_token(pid)
+    if token and current is not None and current != token:
+        return f"pid {pid} now belongs to another process"
+    return None
+
+
 def death_reason(process: ProcessRecord, now: float, crash_after: float) -> str | None:
     """Why ``process`` is dead, or None when it may be alive."""
     if process.host == hostname():

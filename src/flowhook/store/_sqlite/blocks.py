@@ -8,8 +8,22 @@ import time
 from typing import Any
 
 from .connection import SQLiteBase
+from .rows import checked, json_value, layout
 
 __all__ = ["SQLiteBlocks"]
+
+_NAME_LAYOUT = layout("blocks", "block_type, name")
+_DATA_LAYOUT = layout("blocks", "data")
+
+
+def _data(row: tuple[Any, ...]) -> dict[str, Any]:
+    data: dict[str, Any] = json_value(checked(row, _DATA_LAYOUT)[0], "blocks.data", (dict,))
+    return data
+
+
+def _name(row: tuple[Any, ...]) -> tuple[str, str]:
+    block_type, name = checked(row, _NAME_LAYOUT)
+    return block_type, name
 
 
 class SQLiteBlocks(SQLiteBase):
@@ -41,14 +55,13 @@ class SQLiteBlocks(SQLiteBase):
         return self._write(save)
 
     def load_block(self, block_type: str, name: str) -> dict[str, Any] | None:
-        rows = self._read(
-            "SELECT data FROM blocks WHERE block_type = ? AND name = ?", (block_type, name)
+        found = self._records(
+            _data, "SELECT data FROM blocks WHERE block_type = ? AND name = ?", (block_type, name)
         )
-        return json.loads(rows[0][0]) if rows else None
+        return found[0] if found else None
 
     def list_blocks(self) -> list[tuple[str, str]]:
-        rows = self._read("SELECT block_type, name FROM blocks ORDER BY block_type, name")
-        return [(row[0], row[1]) for row in rows]
+        return self._records(_name, "SELECT block_type, name FROM blocks ORDER BY block_type, name")
 
     def delete_block(self, block_type: str, name: str) -> bool:
         return self._write(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -23,13 +24,44 @@ from flowhook_hookspec.errors import ConfigError
 
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["SQLiteBase", "StoreError"]
+__all__ = ["DamagedData", "SQLiteBase", "StoreError"]
 
 T = TypeVar("T")
+
+#: How to get going again with a damaged database: the end of every message about one.
+DAMAGED_FIX = "move it away (flowhook then starts a new one) or restore it from a backup"
 
 
 class StoreError(Exception):
     """The database cannot be used: unreadable, corrupt, not a database, or no space left."""
+
+
+class DamagedData(Exception):
+    """A value read from the database is not one flowhook writes: bytes flipped on disk, or an
+    edit by hand. Raised by the row decoders (:mod:`.rows`); the store turns it into a
+    :class:`StoreError` that names the file and how to recover."""
+
+
+def damaged(location: str, detail: str) -> StoreError:
+    """The one-line error for a damaged database file."""
+    return StoreError(f"the flowhook database {location} is damaged ({detail}); {DAMAGED_FIX}")
+
+
+_UNDECODABLE_TEXT = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
+
+
+def _damage(exc: sqlite3.DatabaseError) -> str | None:
+    """What is damaged, when ``exc`` says the file or a value in it is; None for other errors."""
+    text = str(exc)
+    if type(exc) is sqlite3.DatabaseError:  # SQLITE_CORRUPT, SQLITE_NOTADB: the file itself
+        return text
+    if isinstance(exc, sqlite3.OperationalError):
+        undecodable = _UNDECODABLE_TEXT.match(text)
+        if undecodable:  # CPython's sqlite3 module could not decode a TEXT value
+            return f"the column {undecodable.group(1)!r} holds text that is not UTF-8"
+        if text == "malformed JSON":  # SQLite's JSON functions, on a JSON column
+            return "a JSON column holds text that is not JSON"
+    return None
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -68,8 +100,14 @@ class SQLiteBase:
             elif not path.is_file():
                 raise StoreError(f"there is no flowhook database at {path}")
             self._migrate()
+        except StoreError:
+            self.close()
+            raise
         except sqlite3.DatabaseError as exc:
             self.close()
+            detail = _damage(exc)
+            if detail is not None:
+                raise damaged(str(path), detail) from exc
             raise StoreError(f"cannot use the flowhook database {path}: {exc}") from exc
         except OSError as exc:
             self.close()
@@ -99,11 +137,23 @@ class SQLiteBase:
             conn = self._connection()
             try:
                 return operation(conn)
+            except DamagedData as exc:
+                raise damaged(self.location, str(exc)) from exc
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or time.monotonic() >= deadline:
+                    self._raise_damage(exc)
                     raise
+            except sqlite3.DatabaseError as exc:
+                self._raise_damage(exc)
+                raise
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.25)
+
+    def _raise_damage(self, exc: sqlite3.DatabaseError) -> None:
+        """Raise a :class:`StoreError` when ``exc`` says that the file is damaged."""
+        detail = _damage(exc)
+        if detail is not None:
+            raise damaged(self.location, detail) from exc
 
     def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in one write transaction, retried while the database is locked."""
@@ -136,6 +186,15 @@ class SQLiteBase:
 
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         return self._retrying(lambda conn: conn.execute(sql, parameters).fetchall())
+
+    def _records(
+        self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
+    ) -> list[T]:
+        """The rows of a query, each decoded by ``into``: a row it finds damaged (``DamagedData``)
+        is a :class:`StoreError` naming the file."""
+        return self._retrying(
+            lambda conn: [into(row) for row in conn.execute(sql, parameters).fetchall()]
+        )
 
     def _migrate(self) -> None:
         conn = self._connection()

@@ -71,18 +71,28 @@ class SQLiteOutbox(SQLiteBase):
 
         return self._write(claim)
 
-    def outbox_claimants(self) -> list[int]:
-        """The store process ids that hold claims on pending messages (ids ``<process>:...``)."""
+    def outbox_claimants(self) -> list[str]:
+        """The worker ids that hold claims on pending messages, sorted."""
         rows = self._read(
             "SELECT DISTINCT claimed_by FROM notification_outbox "
-            "WHERE status = 'pending' AND claimed_by IS NOT NULL"
+            "WHERE status = 'pending' AND claimed_by IS NOT NULL ORDER BY claimed_by"
         )
-        found = set()
-        for (claimed_by,) in rows:
-            head = str(claimed_by).split(":", 1)[0]
-            if head.isdigit():
-                found.add(int(head))
-        return sorted(found)
+        return [str(claimed_by) for (claimed_by,) in rows]
+
+    def renew_outbox_claim(self, message_id: int, worker: str, until: float) -> bool:
+        """Extend ``worker``'s claim on a pending message; False when the claim is not its own
+        any more (it ran out and another worker took the message, or sent it)."""
+        return bool(
+            self._write(
+                lambda conn: (
+                    conn.execute(
+                        "UPDATE notification_outbox SET claimed_until = ? "
+                        "WHERE id = ? AND claimed_by = ? AND status = 'pending'",
+                        (until, message_id, worker),
+                    ).rowcount
+                )
+            )
+        )
 
     def release_outbox_claims(self, worker_prefix: str) -> int:
         """Release the claims of a worker that died (its ids start with ``worker_prefix``)."""

@@ -9,11 +9,10 @@ from flowhook_hookspec.states import State
 
 from .._records import CancelRequest, ProcessInfo, ProcessRecord, RunKindName
 from .connection import SQLiteBase
-from .rows import INSERT_EVENT, event_row, state_columns
+from .rows import INSERT_EVENT, PROCESS_COLUMNS, event_row, process_record, state_columns
 
 __all__ = ["SQLiteProcesses"]
 
-_PROCESS_COLUMNS = "id, pid, host, start_token, started, last_heartbeat, command"
 #: Task runs crash before the flow runs they belong to, as they would in a live process.
 _CRASH_ORDER: tuple[tuple[RunKindName, str, str], ...] = (
     ("task", "task_runs", "coalesce(flow_run_id, id)"),
@@ -56,17 +55,19 @@ class SQLiteProcesses(SQLiteBase):
         )
 
     def process(self, process_id: int) -> ProcessRecord | None:
-        rows = self._read(f"SELECT {_PROCESS_COLUMNS} FROM processes WHERE id = ?", (process_id,))
-        return ProcessRecord(*rows[0]) if rows else None
+        found = self._records(
+            process_record, f"SELECT {PROCESS_COLUMNS} FROM processes WHERE id = ?", (process_id,)
+        )
+        return found[0] if found else None
 
     def unfinished_processes(self) -> list[ProcessRecord]:
         """The processes that own at least one run not in a final state."""
-        rows = self._read(
-            f"SELECT {_PROCESS_COLUMNS} FROM processes WHERE id IN ("
+        return self._records(
+            process_record,
+            f"SELECT {PROCESS_COLUMNS} FROM processes WHERE id IN ("
             "SELECT process_id FROM flow_runs WHERE end_time IS NULL "
-            "UNION SELECT process_id FROM task_runs WHERE end_time IS NULL) ORDER BY id"
+            "UNION SELECT process_id FROM task_runs WHERE end_time IS NULL) ORDER BY id",
         )
-        return [ProcessRecord(*row) for row in rows]
 
     def crash_runs(self, process_id: int, state: State) -> list[tuple[RunKindName, str]]:
         """Move every unfinished run of a dead process to ``state``; returns those this call moved.

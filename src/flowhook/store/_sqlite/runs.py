@@ -25,6 +25,7 @@ from .outbox import INSERT_OUTBOX, outbox_row
 from .rows import (
     EVENT_SELECT,
     FLOW_COLUMNS,
+    HOOK_ERROR_COLUMNS,
     INSERT_EVENT,
     INSERT_FLOW_RUN,
     INSERT_TASK_RUN,
@@ -34,6 +35,7 @@ from .rows import (
     event_records,
     event_row,
     flow_record,
+    hook_error_record,
     new_run_row,
     state_columns,
     task_record,
@@ -166,21 +168,29 @@ class SQLiteRuns(SQLiteBase):
 
     def get_run(self, kind: RunKindName, run_id: str) -> RunRecord | None:
         if kind == "flow":
-            rows = self._read(f"SELECT {FLOW_COLUMNS} FROM flow_runs WHERE id = ?", (run_id,))
-            return flow_record(rows[0]) if rows else None
-        rows = self._read(f"SELECT {TASK_COLUMNS} FROM task_runs WHERE id = ?", (run_id,))
-        return task_record(rows[0]) if rows else None
+            found = self._records(
+                flow_record, f"SELECT {FLOW_COLUMNS} FROM flow_runs WHERE id = ?", (run_id,)
+            )
+        else:
+            found = self._records(
+                task_record, f"SELECT {TASK_COLUMNS} FROM task_runs WHERE id = ?", (run_id,)
+            )
+        return found[0] if found else None
 
     def find_runs(self, prefix: str, limit: int = 10) -> list[RunRecord]:
         """Flow runs, then task runs, whose id starts with ``prefix`` (lower-case hex and -)."""
         bounds = (prefix, prefix + "~", limit)
-        flows = self._read(
-            f"SELECT {FLOW_COLUMNS} FROM flow_runs WHERE id >= ? AND id < ? LIMIT ?", bounds
+        flows = self._records(
+            flow_record,
+            f"SELECT {FLOW_COLUMNS} FROM flow_runs WHERE id >= ? AND id < ? LIMIT ?",
+            bounds,
         )
-        tasks = self._read(
-            f"SELECT {TASK_COLUMNS} FROM task_runs WHERE id >= ? AND id < ? LIMIT ?", bounds
+        tasks = self._records(
+            task_record,
+            f"SELECT {TASK_COLUMNS} FROM task_runs WHERE id >= ? AND id < ? LIMIT ?",
+            bounds,
         )
-        return [flow_record(row) for row in flows] + [task_record(row) for row in tasks]
+        return flows + tasks
 
     def list_flow_runs(self, query: RunQuery) -> list[RunRecord]:
         clauses: list[str] = []
@@ -195,25 +205,25 @@ class SQLiteRuns(SQLiteBase):
             clauses.append("created >= ?")
             parameters.append(query.since)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        rows = self._read(
+        return self._records(
+            flow_record,
             f"SELECT {FLOW_COLUMNS} FROM flow_runs{where} ORDER BY created DESC LIMIT ?",
             [*parameters, query.limit],
         )
-        return [flow_record(row) for row in rows]
 
     def task_runs(self, flow_run_id: str) -> list[RunRecord]:
-        rows = self._read(
+        return self._records(
+            task_record,
             f"SELECT {TASK_COLUMNS} FROM task_runs WHERE flow_run_id = ? ORDER BY created",
             (flow_run_id,),
         )
-        return [task_record(row) for row in rows]
 
     def subflow_runs(self, flow_run_id: str) -> list[RunRecord]:
-        rows = self._read(
+        return self._records(
+            flow_record,
             f"SELECT {FLOW_COLUMNS} FROM flow_runs WHERE parent_flow_run_id = ? ORDER BY created",
             (flow_run_id,),
         )
-        return [flow_record(row) for row in rows]
 
     def events(self, run_id: str, history_id: str) -> list[EventRecord]:
         """The states ``run_id`` entered, in order; ``history_id`` is its flow run's id (its own
@@ -253,12 +263,11 @@ class SQLiteRuns(SQLiteBase):
 
     def hook_errors(self, history_id: str) -> list[HookErrorRecord]:
         """Hook errors of a flow run and of its task runs (or of a task run outside any flow)."""
-        rows = self._read(
-            "SELECT run_id, run_kind, timestamp, description, traceback FROM hook_errors "
-            "WHERE history_id = ? ORDER BY seq",
+        return self._records(
+            hook_error_record,
+            f"SELECT {HOOK_ERROR_COLUMNS} FROM hook_errors WHERE history_id = ? ORDER BY seq",
             (history_id,),
         )
-        return [HookErrorRecord(*row) for row in rows]
 
     def count_events(self) -> int:
         """How many states are recorded (a row holds one state and its ``earlier`` ones)."""

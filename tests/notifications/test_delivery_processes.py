@@ -409,3 +409,37 @@ def test_the_claims_of_a_killed_watch_are_released_at_once(tmp_path: Path) -> No
         )
         assert time.monotonic() - started < 20
         assert len(server.requests) == 2  # at least once: the killed send reached the server
+
+
+@pytest.mark.slow
+def test_watch_reaps_and_stops_within_a_second_while_a_send_hangs(tmp_path: Path) -> None:
+    with SlackWebhookServer(WebhookResponse(200, "ok", delay=30)) as server:
+        env = environment(tmp_path, server.url, FLOWHOOK_CRASH_AFTER_SECONDS="0.5")
+        _enqueue(env, 1)
+        watch = subprocess.Popen(
+            [FLOWHOOK, "watch", "--interval", "0.1"], env=env, stdout=subprocess.PIPE, text=True
+        )
+        try:
+            deadline = time.monotonic() + 20
+            while not server.requests and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert server.requests, "the watch never sent"
+            # The send hangs; a run whose process dies now is reaped all the same.
+            killed = run_job(tmp_path, KILLED_WHILE_RUNNING, env)
+            assert killed.returncode == -signal.SIGKILL
+            deadline = time.monotonic() + 5  # sooner than the hanging send's 10 s timeout
+            while time.monotonic() < deadline:
+                runs = json.loads(flowhook(env, "runs", "ls", "--json").stdout)
+                if runs and runs[0]["state_type"] == "CRASHED":
+                    break
+                time.sleep(0.1)
+            assert runs[0]["state_type"] == "CRASHED", runs
+            stopped = time.monotonic()
+            watch.send_signal(signal.SIGINT)
+            out, _ = watch.communicate(timeout=10)
+            assert time.monotonic() - stopped < 1.5
+        finally:
+            if watch.poll() is None:
+                watch.kill()
+        assert watch.returncode == 0
+        assert "Crashed flow run 'cut-short'" in out and out.endswith("Stopped.\n")

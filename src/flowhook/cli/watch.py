@@ -13,7 +13,7 @@ import click
 from flowhook_hookspec.errors import ConfigError
 
 from .._runtime.reaper import reap
-from ..store import Store, StoreError, StoreSettings, open_store
+from ..store import StoreError, StoreSettings, open_store
 from .common import SecondsRange, command_settings, deliver_now, importable_here, report_reaped
 
 __all__ = ["watch"]
@@ -33,10 +33,11 @@ def watch(interval: float) -> None:
     """Reap crashed runs and deliver due notifications, every few seconds, until Ctrl-C.
 
     Each look marks Crashed the runs whose process died and fires their hooks (as
-    `flowhook runs reap` does), then delivers the notifications that are due: those that a
-    process which died or exited early left in the outbox, and retries that have come due.
-    Ctrl-C (or SIGTERM) lets the look under way finish, hooks included, then stops; a second
-    Ctrl-C stops at once.
+    `flowhook runs reap` does). A thread of its own delivers the notifications that are due:
+    those that a process which died or exited early left in the outbox, and retries that have
+    come due; a send that hangs never holds up reaping. Ctrl-C (or SIGTERM) lets the look under
+    way finish, hooks included, then stops, without waiting for a send in flight (its claim is
+    freed by the next reaper); a second Ctrl-C stops at once.
     """
     settings = command_settings()
     importable_here()
@@ -49,9 +50,16 @@ def watch(interval: float) -> None:
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     click.echo(f"Watching {settings.database} every {interval:g} s; Ctrl-C stops.")
+    looked = threading.Event()
+    sender = threading.Thread(
+        target=_deliver_while, args=(settings, stop, looked), name="flowhook-watch-delivery"
+    )
+    sender.daemon = True  # a send that hangs must not keep the process alive after Ctrl-C
+    sender.start()
     try:
         while not stop.is_set():
             _watch_once(settings)
+            looked.set()
             stop.wait(interval)
     except KeyboardInterrupt:
         pass
@@ -71,15 +79,30 @@ def _watch_once(settings: StoreSettings) -> None:
         return
     try:
         report_reaped(reap(store, settings=settings))
-        _deliver(store)
     except (sqlite3.Error, StoreError) as exc:
         logger.error("could not look for crashed runs in %s: %s", settings.database, exc)
     finally:
         store.close()
 
 
-def _deliver(store: Store) -> None:
-    """Send the notifications that are due (left by processes that died or exited early)."""
-    sent = deliver_now(store, "watch").sent
-    if sent:
-        click.echo(f"Delivered {sent} notification{'s' if sent != 1 else ''}.")
+def _deliver_while(settings: StoreSettings, stop: threading.Event, looked: threading.Event) -> None:
+    """Send the due notifications after each look, in this thread, until ``stop``."""
+    while not stop.is_set():
+        looked.wait()
+        looked.clear()
+        if stop.is_set() or not settings.database.exists():
+            continue
+        try:
+            store = open_store(settings, create=False)
+        except (StoreError, ConfigError) as exc:
+            logger.error("%s", exc)
+            continue
+        try:
+            sent = deliver_now(store, "watch").sent
+        except (sqlite3.Error, StoreError) as exc:
+            logger.error("could not deliver notifications from %s: %s", settings.database, exc)
+            continue
+        finally:
+            store.close()
+        if sent:
+            click.echo(f"Delivered {sent} notification{'s' if sent != 1 else ''}.")

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import textwrap
 from pathlib import Path
 
@@ -43,3 +44,33 @@ subject = "{{ flow_run.name }} is {{ state.name }}"
 [blocks."slack-webhook/ops"]
 url = { env = "SLACK_WEBHOOK_URL" }
 """
+
+#: A job whose failure, and its alert, are recorded; then it dies before it sends anything.
+KILLED_AFTER_FAILURE = """
+import os, signal
+from flowhook import flow
+
+@flow(name="etl-nightly", flow_run_name="doomed")
+def etl():
+    raise ValueError("disk full")
+
+@etl.on_failure
+def die(flow, flow_run, state):
+    # The failure and its alert are in the store; the process dies before it sends anything.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+etl()
+"""
+
+
+def environment(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
+    config = tmp_path / "flowhook.toml"
+    config.write_text(textwrap.dedent(SLACK_RULE))
+    return {
+        **os.environ,
+        "FLOWHOOK_HOME": str(tmp_path / "home"),
+        "FLOWHOOK_CONFIG": str(config),
+        "SLACK_WEBHOOK_URL": url,
+        "FLOWHOOK_DELIVERY_BACKOFF_SECONDS": "0.5",
+        **extra,
+    }

@@ -5,7 +5,6 @@ whose plugin is missing waits for it instead of going dead."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import pytest
 
 from flowhook_testing import SlackWebhookServer, WebhookResponse
 
-from .conftest import SLACK_RULE
+from .conftest import KILLED_AFTER_FAILURE, environment
 
 FAILING_JOB = """
 from flowhook import flow
@@ -31,21 +30,6 @@ def etl():
 etl(return_state=True)
 """
 
-KILLED_AFTER_FAILURE = """
-import os, signal
-from flowhook import flow
-
-@flow(name="etl-nightly", flow_run_name="doomed")
-def etl():
-    raise ValueError("disk full")
-
-@etl.on_failure
-def die(flow, flow_run, state):
-    # The failure and its alert are in the store; the process dies before it sends anything.
-    os.kill(os.getpid(), signal.SIGKILL)
-
-etl()
-"""
 
 KILLED_WHILE_RUNNING = """
 import os, signal
@@ -65,19 +49,6 @@ flow(name="report", flow_run_name="quiet")(lambda: 1)()
 """
 
 FLOWHOOK = str(Path(sys.executable).parent / "flowhook")
-
-
-def environment(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
-    config = tmp_path / "flowhook.toml"
-    config.write_text(textwrap.dedent(SLACK_RULE))
-    return {
-        **os.environ,
-        "FLOWHOOK_HOME": str(tmp_path / "home"),
-        "FLOWHOOK_CONFIG": str(config),
-        "SLACK_WEBHOOK_URL": url,
-        "FLOWHOOK_DELIVERY_BACKOFF_SECONDS": "0.5",
-        **extra,
-    }
 
 
 def run_job(tmp_path: Path, code: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,47 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import SLACK_RULE
-
-JOB = """
-import os, signal
-from flowhook import flow
-
-@flow(name="etl-nightly", flow_run_name="doomed")
-def etl():
-    raise ValueError("disk full")
-
-@etl.on_failure
-def die(flow, flow_run, state):
-    # The failure and its notification are in the store; the process dies before sending.
-    os.kill(os.getpid(), signal.SIGKILL)
-
-etl()
-"""
-
-
-def job_environment(tmp_path: Path, webhook_url: str, **extra: str) -> dict[str, str]:
-    """The environment of a job process: its own home, the Slack rule, the local webhook."""
-    config = tmp_path / "flowhook.toml"
-    config.write_text(textwrap.dedent(SLACK_RULE))
-    return {
-        **os.environ,
-        "FLOWHOOK_HOME": str(tmp_path / "home"),
-        "FLOWHOOK_CONFIG": str(config),
-        "SLACK_WEBHOOK_URL": webhook_url,
-        **extra,
-    }
+from .conftest import KILLED_AFTER_FAILURE, environment
 
 
 @pytest.mark.slow
 def test_watch_delivers_what_a_killed_process_left_exactly_once(
     tmp_path: Path, flowhook_slack_webhook_server
 ) -> None:
-    env = job_environment(
+    env = environment(
         tmp_path, flowhook_slack_webhook_server.url, FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05"
     )
     script = tmp_path / "job.py"
-    script.write_text(textwrap.dedent(JOB))
+    script.write_text(textwrap.dedent(KILLED_AFTER_FAILURE))
     job = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
     assert job.returncode == -signal.SIGKILL, job.stderr
     flowhook = str(Path(sys.executable).parent / "flowhook")
@@ -95,7 +65,7 @@ def test_a_process_exiting_right_after_a_failure_drains_its_notifications(
         "from flowhook import flow\n"
         "flow(name='etl-x', flow_run_name='quick')(lambda: 1 / 0)(return_state=True)\n"
     )
-    env = job_environment(tmp_path, flowhook_slack_webhook_server.url)
+    env = environment(tmp_path, flowhook_slack_webhook_server.url)
     done = subprocess.run(
         [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=30
     )

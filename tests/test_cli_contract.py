@@ -24,13 +24,14 @@ from typing import Any
 import attrs
 import pytest
 from click.testing import CliRunner, Result
+from sample_runs import record_sample_runs
 
 import flowhook
 import flowhook._runtime.attach
 import flowhook_email
 import flowhook_logging
 import flowhook_slack
-from flowhook import flow, hookimpl, task
+from flowhook import flow, hookimpl
 from flowhook.cli import build_cli
 from flowhook.store import NewRun, ProcessInfo, RunQuery, SQLiteStore, Transition, open_store
 from flowhook.testing import PluginManager
@@ -103,27 +104,7 @@ def history(home: Path, config: Path) -> dict[str, str]:
     )
     LogNotifier(logger_name="flowhook.test.ops").save("ops")
 
-    @task
-    def double(x: int) -> int:
-        return 2 * x
-
-    @task
-    def explode() -> None:
-        raise ZeroDivisionError("no way")
-
-    @flow(flow_run_name="load-{n}")
-    def load(n: int) -> int:
-        return sum(double(i) for i in range(n))
-
-    @flow(flow_run_name="report")
-    def report() -> None:
-        double(1)
-        explode()
-
-    load(2)
-    report(return_state=True)
-    load(3)
-    flowhook._runtime.attach.detach()
+    record_sample_runs()
     store = open_store()
     try:
         runs = {run.name: run.id for run in store.list_flow_runs(RunQuery())}

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sample_runs import record_sample_runs
 from store_helpers import (
     FLOWHOOK,
     dead_pid,
@@ -23,7 +24,7 @@ from store_helpers import (
 
 import flowhook._runtime.attach
 import flowhook.store
-from flowhook import flow, task
+from flowhook import flow
 from flowhook.cli import cli
 from flowhook.cli.views import format_duration, parse_duration, parse_since
 from flowhook.store import SQLiteStore, open_store
@@ -46,27 +47,7 @@ def one_line_error(result: Result, status: int) -> str:
 def history() -> dict[str, str]:
     """Three flow runs of two flows: completed, failed (with a failing task), completed."""
 
-    @task
-    def double(x: int) -> int:
-        return 2 * x
-
-    @task
-    def explode() -> None:
-        raise ZeroDivisionError("no way")
-
-    @flow(flow_run_name="load-{n}")
-    def load(n: int) -> int:
-        return sum(double(i) for i in range(n))
-
-    @flow(flow_run_name="report")
-    def report() -> None:
-        double(1)
-        explode()
-
-    load(2)
-    report(return_state=True)
-    load(3)
-    flowhook._runtime.attach.detach()
+    record_sample_runs()
     store = open_store()
     try:
         runs = store.list_flow_runs(flowhook.store.RunQuery())

@@ -63,7 +63,7 @@ def runs() -> None:
 def runs_ls(
     flow_name: str | None, state: str | None, since: str | None, limit: int, as_json: bool
 ) -> None:
-    """List flow runs, newest first."""
+    """List flow runs, and task runs called outside any flow, newest first."""
     since_time = None
     if since is not None:
         try:
@@ -84,7 +84,7 @@ def runs_ls(
     rows += [
         (
             run.id[:8],
-            run.owner_name,
+            run.owner_name if run.kind == "flow" else f"{run.owner_name} (task)",
             run.name,
             run.state_name,
             local_time(run.start_time or run.created),
@@ -288,11 +288,12 @@ def _print_failures(
 def runs_prune(older_than: str) -> None:
     """Delete the history of finished runs older than AGE (unfinished runs are kept)."""
     before = moment_ago_option(older_than, "--older-than")
+    crash_after = command_settings().crash_after_seconds
     with command_store() as store:
         if store is None:
             click.echo("Nothing to prune: no runs recorded yet.")
             return
-        report = store.prune(before)
+        report = store.prune(before, crash_after_seconds=crash_after)
     click.echo(
         f"Deleted {report.flow_runs} flow runs, {report.task_runs} task runs and "
         f"{report.events} state events that ended before {local_time(before)} "

@@ -31,12 +31,14 @@ from ._protocol import Store
 from ._records import (
     Beat,
     CancelRequest,
+    CrashHook,
     EventRecord,
     HookError,
     HookErrorRecord,
     NewRun,
     OutboxEntry,
     OutboxRecord,
+    ProcessExit,
     ProcessInfo,
     ProcessRecord,
     PruneReport,
@@ -55,6 +57,7 @@ __all__ = [
     "BatchWriter",
     "Beat",
     "CancelRequest",
+    "CrashHook",
     "EventRecord",
     "Heartbeat",
     "HookError",
@@ -63,6 +66,7 @@ __all__ = [
     "NewRun",
     "OutboxEntry",
     "OutboxRecord",
+    "ProcessExit",
     "ProcessInfo",
     "ProcessRecord",
     "PruneReport",
@@ -87,14 +91,25 @@ __all__ = [
 ]
 
 
-def open_store(settings: StoreSettings | None = None, *, create: bool = True) -> Store:
-    """The store the settings point at. ``create=False`` refuses to create a new database.
+def open_store(
+    settings: StoreSettings | None = None,
+    *,
+    create: bool = True,
+    lock_timeout: float | None = None,
+) -> Store:
+    """The store the settings point at. ``create=False`` refuses to create a new database;
+    ``lock_timeout`` overrides how long opening it may wait for other processes' locks.
 
     Raises :class:`StoreError` when it cannot be used and
     :class:`~flowhook_hookspec.errors.ConfigError` when it was written by a newer flowhook.
     """
     settings = settings or load_settings()
-    return SQLiteStore(settings.database, lock_timeout=settings.lock_timeout_seconds, create=create)
+    store = SQLiteStore(
+        settings.database,
+        lock_timeout=settings.lock_timeout_seconds if lock_timeout is None else lock_timeout,
+        create=create,
+    )
+    return store
 
 
 def open_existing_store(settings: StoreSettings | None = None) -> Store | None:

@@ -6,6 +6,8 @@
 | ``FLOWHOOK_STORE`` | ``on`` | ``off`` runs flows without recording them |
 | ``FLOWHOOK_HEARTBEAT_SECONDS`` | ``10`` | how often a process running flows says it is alive |
 | ``FLOWHOOK_CRASH_AFTER_SECONDS`` | ``60`` | silence after which a process on another host is dead |
+| ``FLOWHOOK_LOCK_TIMEOUT_SECONDS`` | ``30`` | how long a write waits while another process holds the database |
+| ``FLOWHOOK_ATTACH_TIMEOUT_SECONDS`` | ``2`` | how long a process's first run waits for the store before it goes on unrecorded |
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class StoreSettings:
     crash_after_seconds: float = 60.0
     #: How long a write keeps retrying while other processes hold the database lock.
     lock_timeout_seconds: float = 30.0
+    #: How long opening the store and registering the process may hold up a run; a store that
+    #: is not usable by then is tried again at the next run.
+    attach_timeout_seconds: float = 2.0
 
     @property
     def database(self) -> Path:
@@ -74,4 +79,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
         enabled=switch not in _OFF,
         heartbeat_seconds=_seconds(env, "FLOWHOOK_HEARTBEAT_SECONDS", 10.0),
         crash_after_seconds=_seconds(env, "FLOWHOOK_CRASH_AFTER_SECONDS", 60.0),
+        lock_timeout_seconds=_seconds(env, "FLOWHOOK_LOCK_TIMEOUT_SECONDS", 30.0),
+        attach_timeout_seconds=_seconds(env, "FLOWHOOK_ATTACH_TIMEOUT_SECONDS", 2.0),
     )

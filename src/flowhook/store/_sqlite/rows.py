@@ -38,6 +38,7 @@ __all__ = [
     "TASK_ROW_STATES",
     "checked",
     "compact_json",
+    "escape_surrogates",
     "event_records",
     "event_row",
     "flow_record",
@@ -83,7 +84,7 @@ EVENT_SELECT = (
     "seq, run_id, type, name, message, timestamp, scheduled_time, exception_type, "
     "exception_message, traceback, earlier"
 )
-PROCESS_COLUMNS = "id, pid, host, start_token, started, last_heartbeat, command"
+PROCESS_COLUMNS = "id, pid, host, start_token, started, last_heartbeat, command, exited"
 HOOK_ERROR_COLUMNS = "run_id, run_kind, timestamp, description, traceback"
 
 # -- the kinds of values flowhook writes, column by column --------------------------------------
@@ -133,6 +134,7 @@ _COLUMN_KINDS: dict[str, tuple[type, ...]] = {
     "pid": INTEGER,
     "host": TEXT,
     "start_token": OPTIONAL_TEXT,
+    "exited": OPTIONAL_NUMBER,
     "started": NUMBER,
     "last_heartbeat": NUMBER,
     "command": OPTIONAL_TEXT,
@@ -197,6 +199,18 @@ _PROCESS_LAYOUT = layout("processes", PROCESS_COLUMNS, id=INTEGER)
 _HOOK_ERROR_LAYOUT = layout("hook_errors", HOOK_ERROR_COLUMNS)
 #: A state packed into a JSON array (``earlier``, ``states``): the event columns type..traceback.
 _PACKED_KINDS = tuple(kinds for _, kinds in _EVENT_LAYOUT[2:10])
+
+
+def escape_surrogates(row: Sequence[Any]) -> tuple[Any, ...]:
+    """``row`` with every text that is not valid Unicode (lone surrogates) written with
+    backslash escapes: ``"a\\udcff"`` for ``"a\udcff"``. The escapes are plain text: readable,
+    and never taken for anything else by a reader."""
+    return tuple(
+        value.encode("utf-8", "backslashreplace").decode("utf-8")
+        if isinstance(value, str)
+        else value
+        for value in row
+    )
 
 
 def state_columns(state: State, tb: str | None) -> tuple[Any, ...]:

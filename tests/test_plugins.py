@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import logging
-import textwrap
-from pathlib import Path
 
 import pytest
+from environments import fake_distribution
 
 import flowhook
 from flowhook import PluginError, flow, hookimpl, task
@@ -15,26 +14,13 @@ from flowhook.states import Cancelled
 from flowhook.testing import PluginManager
 
 
-def make_distribution(
-    root: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]
-) -> None:
-    """A real installed distribution (dist-info on sys.path), as pip would leave it."""
-    dist_info = root / f"{name.replace('-', '_')}-1.2.3.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    lines = "\n".join(f"{key} = {value}" for key, value in entry_points.items())
-    (dist_info / "entry_points.txt").write_text(f"[flowhook]\n{lines}\n")
-    for module, source in modules.items():
-        (root / f"{module}.py").write_text(textwrap.dedent(source))
-
-
 @pytest.fixture
 def installed(tmp_path, monkeypatch):
     """Install fake distributions in a directory on sys.path; returns a function that adds one."""
     monkeypatch.syspath_prepend(str(tmp_path))
 
     def install(name: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
-        make_distribution(tmp_path, name, entry_points, modules)
+        fake_distribution(tmp_path, name, entry_points, modules)
 
     return install
 

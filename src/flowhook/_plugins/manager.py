@@ -132,7 +132,7 @@ class PluginManager:
             plugin = entry_point.load()
             if inspect.isclass(plugin):
                 plugin = plugin()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin never ends the process, even at import
             error = (
                 f"could not import {entry_point.value!r}: {type(exc).__name__}: {exc}. "
                 f"Reinstall or upgrade {info.distribution or 'the plugin'}, or disable it with "
@@ -270,13 +270,17 @@ class PluginManager:
     def dispatch(self, hook: str, arguments: Mapping[str, Any]) -> BaseException | None:
         """Call every implementation of ``hook`` in isolation (for :class:`~.hooks.PluginHooks`).
 
-        Returns the first exception the caller must re-raise (KeyboardInterrupt, SystemExit, or
-        any error under ``FLOWHOOK_STRICT_HOOKS``), after all implementations have run.
+        Returns the first exception the caller must re-raise (KeyboardInterrupt, or any error,
+        SystemExit included, under ``FLOWHOOK_STRICT_HOOKS``), after all implementations have
+        run. A plugin's SystemExit is an error like any other: a plugin never ends the process.
         """
         pending: BaseException | None = None
         for caller in self.callers(hook):
             error = call_isolated(
-                caller.function, [arguments[name] for name in caller.argnames], caller.label
+                caller.function,
+                [arguments[name] for name in caller.argnames],
+                caller.label,
+                exit_is_error=True,
             )
             if pending is None:
                 pending = error

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +19,7 @@ from .._config import load_config
 from ..notifications import (
     Block,
     BlockError,
+    BlockExistsError,
     build_notifier,
     describe_fields,
     field_listing,
@@ -110,6 +114,10 @@ def block_create(context: click.Context, name: str, sets: tuple[str, ...], overw
                 values[field] = click.prompt(field, hide_input=True)
         notifier = build_notifier(cls, values, from_text=True)
         saved = notifier.save(block_name, overwrite=overwrite)
+    except BlockExistsError as exc:
+        raise click.ClickException(
+            f"block {exc.name!r} exists; pass --overwrite to replace it"
+        ) from None
     except (NotificationError, PluginError) as exc:
         raise _fail(exc) from None
     click.echo(f"Saved {saved}.")
@@ -172,7 +180,10 @@ def notify(name: str, text: str, subject: str | None) -> None:
     notifier = None
     try:
         notifier = Block.load(name)
-        notifier.notify(text, subject)
+        with _logs_shown():  # a log block's record is the notification: let the user see it
+            notifier.notify(text, subject)
+    except BlockError as exc:  # the block, not the send, is wrong
+        raise _fail(exc) from None
     except NotificationError as exc:
         kind = "permanent" if exc.permanent else "transient"
         secrets = notifier.secrets() if notifier is not None else ()
@@ -180,6 +191,18 @@ def notify(name: str, text: str, subject: str | None) -> None:
     except (ConfigError, PluginError) as exc:
         raise _fail(exc) from None
     click.echo(f"Sent to {name}.")
+
+
+@contextmanager
+def _logs_shown() -> Iterator[None]:
+    """Show INFO records too (the command line shows WARNING and above), for the duration."""
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(min(previous, logging.INFO))
+    try:
+        yield
+    finally:
+        root.setLevel(previous)
 
 
 @click.group()

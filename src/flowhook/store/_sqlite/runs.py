@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+import attrs
+
 from .._records import (
     Beat,
     EventRecord,
@@ -21,7 +23,7 @@ from .._records import (
     Write,
 )
 from .connection import SQLiteBase
-from .outbox import INSERT_OUTBOX, outbox_row
+from .outbox import INSERT_OUTBOX, delete_sent_outbox, outbox_row
 from .rows import (
     EVENT_SELECT,
     FLOW_COLUMNS,
@@ -279,8 +281,9 @@ class SQLiteRuns(SQLiteBase):
 
     # -- pruning ------------------------------------------------------------------------------
 
-    def prune(self, before: float) -> PruneReport:
-        """Delete finished runs that ended before ``before``, with their events and hook errors.
+    def prune(self, before: float, *, dry_run: bool = False) -> PruneReport:
+        """Delete finished runs that ended before ``before``, with their events and hook errors,
+        and the outbox messages sent before it. ``dry_run``: count them, delete nothing.
 
         Runs that are not final are never deleted, however old.
         """
@@ -318,6 +321,9 @@ class SQLiteRuns(SQLiteBase):
                 (before,),
             ).rowcount
             conn.execute("DELETE FROM temp.pruned")
-            return PruneReport(flow_runs=flows, task_runs=tasks, events=events, processes=processes)
+            report = PruneReport(
+                flow_runs=flows, task_runs=tasks, events=events, processes=processes
+            )
+            return attrs.evolve(report, sent_messages=delete_sent_outbox(conn, before))
 
-        return self._write(delete)
+        return self._rehearsed(delete) if dry_run else self._write(delete)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -285,3 +287,48 @@ def test_a_corrupt_database_is_a_one_line_error(notifier_plugins, flowhook_home,
     assert result.exit_code == 1
     assert "not a database" in result.output and "Traceback" not in result.output
     assert result.output.count("\n") == 1
+
+
+def test_saved_secrets_live_in_a_file_of_their_own_never_in_the_database(
+    notifier_plugins, flowhook_home, flowhook_slack_webhook_server
+) -> None:
+    url = flowhook_slack_webhook_server.url
+    assert cli("block", "create", "slack-webhook/ops", "--set", f"url={url}").exit_code == 0
+    database = b"".join(path.read_bytes() for path in flowhook_home.glob("flowhook.db*"))
+    assert url.encode() not in database and url.split("//")[1].encode() not in database
+    secrets = flowhook_home / "secrets.json"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert json.loads(secrets.read_text())["blocks"] == {"slack-webhook/ops": {"url": url}}
+    shown = cli("block", "show", "slack-webhook/ops")
+    assert shown.exit_code == 0 and url not in shown.output and "**********" in shown.output
+    assert cli("notify", "slack-webhook/ops", "hello").exit_code == 0
+    assert flowhook_slack_webhook_server.requests[0].json()["text"] == "hello"
+    assert LogNotifier().save("quiet") == "log/quiet"  # no secret field: no entry
+    assert set(json.loads(secrets.read_text())["blocks"]) == {"slack-webhook/ops"}
+    assert cli("block", "rm", "slack-webhook/ops").exit_code == 0
+    assert json.loads(secrets.read_text())["blocks"] == {}
+
+
+def test_a_secrets_file_others_can_read_is_refused_with_the_fix(
+    notifier_plugins, flowhook_home
+) -> None:
+    SlackWebhook(url="http://127.0.0.1:9/hook").save("ops")
+    secrets = flowhook_home / "secrets.json"
+    secrets.chmod(0o644)
+    shown = cli("block", "show", "slack-webhook/ops")
+    assert (shown.exit_code, shown.output) == (
+        1,
+        f"Error: the secrets file {secrets} can be read by other users (mode 644); run: chmod "
+        f"600 {secrets}\n",
+    )
+
+
+def test_a_block_saved_with_its_secret_in_the_database_still_loads(notifier_plugins) -> None:
+    from flowhook.store import open_store
+
+    store = open_store()
+    try:
+        store.save_block("slack-webhook", "old", {"url": "http://127.0.0.1:9/old"})
+    finally:
+        store.close()
+    assert Block.load("slack-webhook/old").url.get_secret_value() == "http://127.0.0.1:9/old"

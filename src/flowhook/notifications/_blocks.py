@@ -6,7 +6,8 @@
 
 A block comes from one of two places: declared in the config file (``[blocks."slack-webhook/ops"]``,
 values possibly ``{ env = "NAME" }`` so that no secret sits in a file), or saved in the store
-(``notifier.save("ops")``, ``flowhook block create``). A name declared in config wins.
+(``notifier.save("ops")``, ``flowhook block create``): its plain fields in the store, its
+secret fields in a file of their own (:mod:`._secrets`). A name declared in config wins.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from flowhook_hookspec.notify import MASK, Notifier, Secret, redact
 
 from .._config import load_config, resolve_value
 from ._registry import notifier_types
+from ._secrets import delete_secrets, load_secrets, save_secrets
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -230,19 +232,21 @@ def _invalid_value(exc: Exception) -> object:
     return args[0] if len(args) > 1 and isinstance(args[0], str) else exc
 
 
-def dump_notifier(notifier: Notifier) -> dict[str, Any]:
-    """The field values of a notifier, secrets revealed: for the store only (0600)."""
-    data: dict[str, Any] = {}
+def dump_notifier(notifier: Notifier) -> tuple[dict[str, Any], dict[str, str]]:
+    """The field values of a notifier: the plain ones (for the store) and the secret ones,
+    revealed (for the secrets file only, see :mod:`._secrets`)."""
+    plain: dict[str, Any] = {}
+    secret: dict[str, str] = {}
     for field in attrs.fields(type(notifier)):
         if not field.init:
             continue
         value = getattr(notifier, field.name)
+        name = field.name.lstrip("_")
         if isinstance(value, Secret):
-            value = value.get_secret_value()
-        elif isinstance(value, tuple):
-            value = list(value)
-        data[field.name.lstrip("_")] = value
-    return data
+            secret[name] = value.get_secret_value()
+            continue
+        plain[name] = list(value) if isinstance(value, tuple) else value
+    return plain, secret
 
 
 def _config_blocks() -> dict[str, dict[str, Any]]:
@@ -276,19 +280,22 @@ def _saved_blocks(*, create: bool = False) -> Iterator[Store | None]:
 
 
 def save_block(notifier: Notifier, name: str, overwrite: bool = False) -> str:
-    """Save ``notifier`` as ``<block_type>/<name>`` in the store; returns the full name."""
+    """Save ``notifier`` as ``<block_type>/<name>``; returns the full name.
+
+    Its plain fields go to the store, its secret fields to the secrets file (mode 0600).
+    """
     full = name if "/" in name else f"{notifier.block_type}/{name}"
     block_type, name = parse_block_name(full)
     if block_type != notifier.block_type:
         raise BlockError(
             f"a {notifier.block_type} notifier cannot be saved as a {block_type} block"
         )
+    plain, secret = dump_notifier(notifier)
     with _saved_blocks(create=True) as store:
         assert store is not None
-        if not store.save_block(
-            notifier.block_type, name, dump_notifier(notifier), overwrite=overwrite
-        ):
+        if not store.save_block(notifier.block_type, name, plain, overwrite=overwrite):
             raise BlockExistsError(full)
+    save_secrets(full, secret)  # after the store: a refused save leaves the old secrets alone
     return full
 
 
@@ -308,7 +315,8 @@ class Block:
             close = difflib.get_close_matches(name, Block.list(), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise BlockError(f"no block named {name!r}; `flowhook block ls` lists them{hint}")
-        return build_notifier(notifier_class(block_type), data)
+        # A block saved before secrets had a file of their own holds them in ``data``.
+        return build_notifier(notifier_class(block_type), {**data, **load_secrets(name)})
 
     @staticmethod
     def list() -> list[str]:
@@ -328,3 +336,4 @@ class Block:
         with _saved_blocks() as store:
             if store is None or not store.delete_block(block_type, block_name):
                 raise BlockError(f"no saved block named {name!r}")
+        delete_secrets(name)

@@ -79,7 +79,15 @@ class Store(Protocol):
     def events(self, run_id: str, history_id: str) -> list[EventRecord]: ...
     def history(self, history_id: str) -> list[EventRecord]: ...
     def hook_errors(self, history_id: str) -> list[HookErrorRecord]: ...
-    def prune(self, before: float, *, crash_after_seconds: float = 60.0) -> PruneReport: ...
+    def prune(
+        self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
+    ) -> PruneReport:
+        """Delete the finished runs that ended before ``before`` (never a run that is not
+        final), their events and hook errors, the rows of processes that own no run and are
+        dead (``crash_after_seconds``: silence after which one on another host is), and the
+        outbox messages sent before ``before``; in one transaction. ``dry_run`` counts the
+        same rows and deletes nothing (the report is the one the real prune would give)."""
+        ...
 
     # blocks (named notifier configurations)
     def save_block(

@@ -282,7 +282,11 @@ class RunQuery:
 
 @attrs.frozen
 class PruneReport:
+    """What ``Store.prune`` deleted (or, in a dry run, would delete)."""
+
     flow_runs: int
     task_runs: int
     events: int
     processes: int
+    #: Outbox messages sent before the cutoff.
+    sent_messages: int = 0

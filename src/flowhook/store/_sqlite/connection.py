@@ -233,6 +233,20 @@ class SQLiteBase:
 
         return self._retrying(transaction)
 
+    def _rehearsed(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body`` in a write transaction that is always rolled back: what it would do,
+        counted by the very statements that would do it (``prune --dry-run``)."""
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                return body(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+
+        return self._retrying(transaction)
+
     def _reading(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in one read transaction: all its queries see the same snapshot."""
 

@@ -7,6 +7,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+import attrs
+
 from .._processes import death_reason
 from .._records import (
     Beat,
@@ -24,7 +26,7 @@ from .._records import (
     Write,
 )
 from .connection import SQLiteBase
-from .outbox import INSERT_OUTBOX, outbox_row
+from .outbox import INSERT_OUTBOX, delete_sent_outbox, outbox_row
 from .processes import beat_in, exit_in
 from .rows import (
     EVENT_SELECT,
@@ -316,10 +318,13 @@ class SQLiteRuns(SQLiteBase):
 
     # -- pruning ------------------------------------------------------------------------------
 
-    def prune(self, before: float, *, crash_after_seconds: float = 60.0) -> PruneReport:
+    def prune(
+        self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
+    ) -> PruneReport:
         """Delete finished runs that ended before ``before``, with their events and hook errors,
-        and the rows of processes that are dead (see :func:`~flowhook.store.death_reason`;
-        ``crash_after_seconds`` is its limit for processes on other hosts) and own no run.
+        the outbox messages sent before it, and the rows of processes that are dead (see
+        :func:`~flowhook.store.death_reason`; ``crash_after_seconds`` is its limit for processes
+        on other hosts) and own no run. ``dry_run``: count them, delete nothing.
 
         Runs that are not final are never deleted, however old; nor is the row of a process
         that may be alive, even without runs: its next run would be found by no reaper.
@@ -353,9 +358,12 @@ class SQLiteRuns(SQLiteBase):
             ).rowcount
             processes = _prune_processes(conn, before, crash_after_seconds)
             conn.execute("DELETE FROM temp.pruned")
-            return PruneReport(flow_runs=flows, task_runs=tasks, events=events, processes=processes)
+            report = PruneReport(
+                flow_runs=flows, task_runs=tasks, events=events, processes=processes
+            )
+            return attrs.evolve(report, sent_messages=delete_sent_outbox(conn, before))
 
-        return self._write(delete)
+        return self._rehearsed(delete) if dry_run else self._write(delete)
 
 
 def _prune_processes(conn: sqlite3.Connection, before: float, crash_after: float) -> int:

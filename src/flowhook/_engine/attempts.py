@@ -283,7 +283,10 @@ def _wait(request: _Wait) -> None:
 
 
 def _has_hooks(kind: RunKind, owner: Runnable[..., Any]) -> bool:
-    """Whether any hook, the run's own or a plugin's, may fire for a run of ``owner``."""
+    """Whether any hook, the run's own or a plugin's, or a retry condition, may be called for a
+    run of ``owner``: user code that may block, to keep off the event loop."""
+    if owner.retry_condition_fn is not None:
+        return True
     if any(getattr(owner, hooks) for hooks in HOOKS_BY_TYPE.values()):
         return True
     return not kind.plugin_hooks.isdisjoint(implemented_hooks())

@@ -36,6 +36,7 @@ class CommonOptions(TypedDict, total=False):
     retry_delay_seconds: RetryDelay
     timeout_seconds: float | None
     validate_parameters: bool
+    log_prints: bool | None
     on_running: list[StateHook]
     on_retry: list[StateHook]
     on_completion: list[StateHook]
@@ -143,6 +144,8 @@ class Runnable(Generic[P, R]):
     )
     timeout_seconds: float | None = attrs.field(default=None, converter=_to_timeout, kw_only=True)
     validate_parameters: bool = attrs.field(default=True, kw_only=True)
+    #: print() in the body becomes an INFO record of the run logger; None: as the parent run.
+    log_prints: bool | None = attrs.field(default=None, kw_only=True)
     retry_jitter_factor: float = attrs.field(default=0.0, validator=_check_jitter, kw_only=True)
     retry_condition_fn: Callable[..., Any] | None = attrs.field(
         default=None, validator=_check_condition, kw_only=True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -98,11 +98,11 @@ CASES: list[tuple[Any, Any, Any]] = [
     (list[bool], ["no", "yes"], [False, True]),
     (dict[str, int], {"a": "1"}, {"a": 1}),
     (dict[str, int], {"a": 1.5}, ERROR),
-    (Optional[int], None, None),
-    (Optional[int], "5", 5),
-    (Optional[int], 5.5, ERROR),
-    (Optional[dt.date], "2024-01-02", dt.date(2024, 1, 2)),
-    (Optional[dt.date], "x", ERROR),
+    (int | None, None, None),
+    (int | None, "5", 5),
+    (int | None, 5.5, ERROR),
+    (dt.date | None, "2024-01-02", dt.date(2024, 1, 2)),
+    (dt.date | None, "x", ERROR),
 ]
 
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import attrs
 
 from flowhook_hookspec import states
+from flowhook_hookspec.runs import FlowRun
 from flowhook_hookspec.states import State
 
 from .._plugins.isolation import resolve_awaitable
@@ -245,7 +246,8 @@ def _cancelled_before(scope: context.FlowScope | None, run: Run) -> State | None
     cancelled before the attempt starts."""
     if scope is None or not scope.cancel_event.is_set():
         return None
-    return states.Cancelled("its flow run was cancelled before it started", run_id=run.id)
+    whose = "parent flow run" if isinstance(run, FlowRun) else "flow run"
+    return states.Cancelled(f"its {whose} was cancelled before it started", run_id=run.id)
 
 
 class _Body:

@@ -124,6 +124,7 @@ def task(fn: Callable[P, R] | None = None, /, **options: Unpack[TaskOptions]) ->
     ``retry_jitter_factor``, ``retry_condition_fn(task, task_run, state) -> bool``, and the
     transaction hooks ``on_commit`` and ``on_rollback`` (lists of ``hook(txn)``).
     """
+    Task.check_options(options, "@task")
     settings: dict[str, Any] = dict(options)
     if fn is None:
         return lambda fn: Task(fn, **settings)

@@ -20,8 +20,9 @@ from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType, is_legal_transition
 
 from .._plugins.hooks import PluginHooks
-from .._plugins.isolation import call_isolated
+from .._plugins.isolation import call_isolated, resolve_awaitable
 from .._plugins.manager import implemented_hooks, plugin_hooks
+from .logs import run_logger
 from .runnables import HOOK_ATTRIBUTES
 from .state_hooks import hook_name
 from .transactions import stage_completed
@@ -196,7 +197,12 @@ def _fire_hooks(
                     f"({kind.run_argument} {run.name!r}, entering {state.name})"
                 )
 
-            error = call_isolated(hook, (owner, run, state), describe)
+            logger = run_logger(owner, run)
+            name = hook_name(hook)
+            logger.info("Running hook %r in response to entering state %r", name, state.name)
+            error = call_isolated(
+                _logging_success(hook, logger, name), (owner, run, state), describe
+            )
             if pending is None:
                 pending = error
     hooks = plugin_hooks()
@@ -208,6 +214,16 @@ def _fire_hooks(
         if pending is None:
             pending = error
     return pending
+
+
+def _logging_success(hook: Callable[..., Any], logger: Any, name: str) -> Callable[..., None]:
+    """``hook``, awaited if it is async, logging Prefect's line once it returned."""
+
+    def run(*args: Any) -> None:
+        resolve_awaitable(hook(*args))
+        logger.info("Hook %r finished running successfully", name)
+
+    return run
 
 
 def crash_message(exc: BaseException) -> str:

@@ -3,37 +3,82 @@
 What the layers above use is exported here; the modules behind it are the engine's own.
 """
 
+from .caching import (
+    DEFAULT,
+    INPUTS,
+    NO_CACHE,
+    RUN_ID,
+    TASK_SOURCE,
+    CachePolicy,
+    CompoundCachePolicy,
+    Inputs,
+)
 from .calls import preparers
 from .cancellation import cancel_flow_run
 from .context import RunContext, get_run_context, get_run_logger
 from .context import current as current_context
 from .flows import Flow, flow
 from .futures import TaskRunFuture, unmapped
+from .results import (
+    JSONSerializer,
+    LocalFileSystem,
+    PickleSerializer,
+    ResultRecord,
+    ResultStorage,
+    Serializer,
+    set_default_directory,
+)
 from .retries import exponential_backoff
 from .runnables import Runnable
 from .runners import ThreadPoolTaskRunner
 from .tasks import Task, task
-from .transactions import Transaction, transaction
+from .transactions import (
+    CommitMode,
+    IsolationLevel,
+    Transaction,
+    TransactionState,
+    get_transaction,
+    transaction,
+)
 from .transitions import RUN_KINDS, RunKind, observers, set_state
 
 __all__ = [
+    "DEFAULT",
+    "INPUTS",
+    "NO_CACHE",
+    "RUN_ID",
     "RUN_KINDS",
+    "TASK_SOURCE",
+    "CachePolicy",
+    "CommitMode",
+    "CompoundCachePolicy",
     "Flow",
+    "Inputs",
+    "IsolationLevel",
+    "JSONSerializer",
+    "LocalFileSystem",
+    "PickleSerializer",
+    "ResultRecord",
+    "ResultStorage",
     "RunContext",
     "RunKind",
     "Runnable",
+    "Serializer",
     "Task",
     "TaskRunFuture",
     "ThreadPoolTaskRunner",
     "Transaction",
+    "TransactionState",
     "cancel_flow_run",
     "current_context",
     "exponential_backoff",
     "flow",
     "get_run_context",
     "get_run_logger",
+    "get_transaction",
     "observers",
     "preparers",
+    "set_default_directory",
     "set_state",
     "task",
     "transaction",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import attrs
 
 from . import calls
+from .caching import CachePolicy, ResultSettings, result_settings
 from .futures import TaskRunFuture, map_arguments
 from .naming import check_run_name_template
 from .runnables import CommonOptions, HookT, P, R, Runnable, StateHook, hooks_field
@@ -30,6 +32,13 @@ class TaskOptions(CommonOptions, total=False):
     retry_condition_fn: Callable[..., Any] | None
     on_commit: list[Callable[..., Any]]
     on_rollback: list[Callable[..., Any]]
+    persist_result: bool | None
+    result_storage: Any
+    result_serializer: Any
+    cache_policy: CachePolicy | None
+    cache_key_fn: Callable[..., str | None] | None
+    cache_expiration: timedelta | float | None
+    refresh_cache: bool | None
 
 
 @attrs.define(eq=False, slots=False, repr=False)
@@ -46,10 +55,28 @@ class Task(Runnable[P, R]):
     task_run_name: str | Callable[..., str] | None = attrs.field(default=None, kw_only=True)
     on_commit_hooks: list[StateHook] = hooks_field("commit", _TRANSACTION_HOOK_ARGUMENTS)
     on_rollback_hooks: list[StateHook] = hooks_field("rollback", _TRANSACTION_HOOK_ARGUMENTS)
+    persist_result: bool | None = attrs.field(default=None, kw_only=True)
+    result_storage: Any = attrs.field(default=None, kw_only=True)
+    result_serializer: Any = attrs.field(default=None, kw_only=True)
+    cache_policy: CachePolicy | None = attrs.field(default=None, kw_only=True)
+    cache_key_fn: Callable[..., str | None] | None = attrs.field(default=None, kw_only=True)
+    cache_expiration: timedelta | float | None = attrs.field(default=None, kw_only=True)
+    refresh_cache: bool | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         check_run_name_template(self.task_run_name, "task_run_name", self.signature.parameters)
+        #: What the task does with its results; None (the default) when it neither persists
+        #: nor caches them, so that its runs never touch a result storage.
+        self.result_settings: ResultSettings | None = result_settings(
+            persist_result=self.persist_result,
+            result_storage=self.result_storage,
+            result_serializer=self.result_serializer,
+            cache_policy=self.cache_policy,
+            cache_key_fn=self.cache_key_fn,
+            cache_expiration=self.cache_expiration,
+            refresh_cache=self.refresh_cache,
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the task. ``return_state=True`` returns the final state instead of the result.
@@ -121,8 +148,10 @@ def task(fn: Callable[P, R] | None = None, /, **options: Unpack[TaskOptions]) ->
 
     Options: those of :func:`~flowhook.flow` (with ``task_run_name`` for ``flow_run_name``), plus
     ``retry_delay_seconds`` as a list or a callable (:func:`~flowhook.exponential_backoff`),
-    ``retry_jitter_factor``, ``retry_condition_fn(task, task_run, state) -> bool``, and the
-    transaction hooks ``on_commit`` and ``on_rollback`` (lists of ``hook(txn)``).
+    ``retry_jitter_factor``, ``retry_condition_fn(task, task_run, state) -> bool``, the
+    transaction hooks ``on_commit`` and ``on_rollback`` (lists of ``hook(txn)``), and the result
+    options ``persist_result``, ``result_storage``, ``result_serializer``, ``cache_policy``,
+    ``cache_key_fn``, ``cache_expiration`` and ``refresh_cache`` (see "Results and caching").
     """
     settings: dict[str, Any] = dict(options)
     if fn is None:

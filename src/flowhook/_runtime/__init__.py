@@ -8,7 +8,10 @@ attaches the store before the first run. Nothing below this layer imports it.
 
 from __future__ import annotations
 
-from .._engine import preparers
+from pathlib import Path
+
+from .._config import home_directory
+from .._engine import preparers, set_default_directory
 
 __all__ = ["install"]
 
@@ -31,3 +34,8 @@ def install() -> None:
     if not _installed:
         _installed = True
         preparers.append(_attach_first)
+        set_default_directory(_result_directory)
+
+
+def _result_directory() -> Path:
+    return home_directory() / "results"

@@ -287,10 +287,16 @@ class Transaction:
             if self.key is not None and self.write_on_commit:
                 record = ResultRecord.new(self._staged_value, self.serializer, self.lifetime)
                 self._storage().write(self.key, record.to_bytes(self.serializer))
-        except BaseException:
+        except BaseException as exc:
             self.rollback(including_committed=True)
             if raise_errors:
                 raise
+            logger.error(
+                "the transaction%s did not commit and rolled back: %s: %s",
+                self._of(),
+                type(exc).__name__,
+                exc,
+            )
             return False
         self.state = TransactionState.COMMITTED
         return True

@@ -48,7 +48,7 @@ def _hash_value(value: Any) -> str:
     try:
         return hash_text(json.dumps(value, sort_keys=True, default=repr, allow_nan=True))
     except (TypeError, ValueError):
-        import cloudpickle
+        import cloudpickle  # type: ignore[import-untyped]
 
         return hashlib.sha256(cloudpickle.dumps(value)).hexdigest()[:32]
 

@@ -54,7 +54,7 @@ class PickleSerializer:
     name = "pickle"
 
     def dumps(self, value: Any) -> bytes:
-        import cloudpickle  # imported on first use: ``import flowhook`` does not pay for it
+        import cloudpickle  # type: ignore[import-untyped]  # on first use, not at import flowhook
 
         data: bytes = cloudpickle.dumps(value)
         return data
@@ -143,11 +143,15 @@ def _check_key(key: str) -> str:
     return key
 
 
+def _to_path(value: str | os.PathLike[str]) -> Path:
+    return Path(value).expanduser()
+
+
 @attrs.define
 class LocalFileSystem:
     """Records as files in ``basepath`` (created on the first write)."""
 
-    basepath: Path = attrs.field(converter=lambda p: Path(p).expanduser())
+    basepath: Path = attrs.field(converter=_to_path)
 
     def _path(self, key: str) -> Path:
         return self.basepath / _check_key(key)

@@ -3,31 +3,15 @@
 What the layers above use is exported here; the modules behind it are the engine's own.
 """
 
-from .caching import (
-    DEFAULT,
-    INPUTS,
-    NO_CACHE,
-    RUN_ID,
-    TASK_SOURCE,
-    CachePolicy,
-    CompoundCachePolicy,
-    Inputs,
-)
+from typing import TYPE_CHECKING
+
 from .calls import preparers
 from .cancellation import cancel_flow_run
 from .context import RunContext, get_run_context, get_run_logger
 from .context import current as current_context
 from .flows import Flow, flow
 from .futures import TaskRunFuture, unmapped
-from .results import (
-    JSONSerializer,
-    LocalFileSystem,
-    PickleSerializer,
-    ResultRecord,
-    ResultStorage,
-    Serializer,
-    set_default_directory,
-)
+from .result_home import set_default_directory
 from .retries import exponential_backoff
 from .runnables import Runnable
 from .runners import ThreadPoolTaskRunner
@@ -41,6 +25,63 @@ from .transactions import (
     transaction,
 )
 from .transitions import RUN_KINDS, RunKind, observers, set_state
+
+if TYPE_CHECKING:
+    from .caching import (
+        DEFAULT,
+        INPUTS,
+        NO_CACHE,
+        RUN_ID,
+        TASK_SOURCE,
+        CachePolicy,
+        CompoundCachePolicy,
+        Inputs,
+    )
+    from .results import (
+        JSONSerializer,
+        LocalFileSystem,
+        PickleSerializer,
+        ResultRecord,
+        ResultStorage,
+        Serializer,
+    )
+
+#: Names imported on first use: only a task that keeps results needs their modules.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "DEFAULT",
+            "INPUTS",
+            "NO_CACHE",
+            "RUN_ID",
+            "TASK_SOURCE",
+            "CachePolicy",
+            "CompoundCachePolicy",
+            "Inputs",
+        ),
+        "caching",
+    ),
+    **dict.fromkeys(
+        (
+            "JSONSerializer",
+            "LocalFileSystem",
+            "PickleSerializer",
+            "ResultRecord",
+            "ResultStorage",
+            "Serializer",
+        ),
+        "results",
+    ),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT",

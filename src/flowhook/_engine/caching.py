@@ -7,18 +7,16 @@ add up: ``INPUTS + TASK_SOURCE`` keys on both. A policy whose key is None does n
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 import logging
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .results import ResultStorage, Serializer, default_storage, resolve_serializer, resolve_storage
+from .result_home import default_storage
+from .results import ResultStorage, Serializer, resolve_serializer, resolve_storage
 
 if TYPE_CHECKING:
     from .context import RunContext
@@ -40,11 +38,16 @@ logger = logging.getLogger("flowhook.caching")
 
 
 def hash_text(*parts: str) -> str:
+    import hashlib  # here, not at import: most programs never make a cache key
+
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
 def _hash_value(value: Any) -> str:
     """A stable hash of a value: its JSON when it has one, else its cloudpickle bytes."""
+    import hashlib
+    import json
+
     try:
         return hash_text(json.dumps(value, sort_keys=True, default=repr, allow_nan=True))
     except (TypeError, ValueError):
@@ -240,8 +243,3 @@ def result_settings(
         return None
     policy = KeyFunction(cache_key_fn) if cache_key_fn is not None else cache_policy or DEFAULT
     return ResultSettings(policy, serializer, storage, lifetime, bool(refresh_cache))
-
-
-def persisted_key(run_id: uuid.UUID) -> str:
-    """The key of a result that is persisted but never looked up (a NO_CACHE policy)."""
-    return f"run-{run_id.hex}"

@@ -21,7 +21,6 @@ from flowhook_hookspec.states import State
 
 from . import context
 from .attempts import Attempts, drive, drive_async, run_attempts
-from .caching import persisted_key
 from .cancellation import SigtermCanceller, track, untrack
 from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futures
 from .ids import new_run_id
@@ -313,7 +312,8 @@ def _begin_transaction(
         return None
     key = None
     if settings is not None:
-        key = settings.cache_key(run_context, bound.arguments) or persisted_key(run.id)
+        # A run that is not to be cached (NO_CACHE) still persists, under a key of its own.
+        key = settings.cache_key(run_context, bound.arguments) or f"run-{run.id.hex}"
     txn = task_transaction(run, key, settings)
     txn.begin()
     return txn

@@ -13,16 +13,18 @@ friends by shipping a class with the same three methods and users pass an instan
 
 from __future__ import annotations
 
+# json, tempfile and pathlib are imported where they are used: ``import flowhook`` must not pay
+# for them when no task keeps a result.
 import contextlib
-import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "JSONSerializer",
@@ -31,10 +33,9 @@ __all__ = [
     "ResultRecord",
     "ResultStorage",
     "Serializer",
-    "default_storage",
+    "read_record",
     "resolve_serializer",
     "resolve_storage",
-    "set_default_directory",
 ]
 
 
@@ -74,6 +75,8 @@ class JSONSerializer:
     name = "json"
 
     def dumps(self, value: Any) -> bytes:
+        import json
+
         try:
             return json.dumps(value).encode()
         except (TypeError, ValueError) as exc:
@@ -83,6 +86,8 @@ class JSONSerializer:
             ) from None
 
     def loads(self, data: bytes) -> Any:
+        import json
+
         return json.loads(data)
 
     def __repr__(self) -> str:
@@ -144,6 +149,8 @@ def _check_key(key: str) -> str:
 
 
 def _to_path(value: str | os.PathLike[str]) -> Path:
+    from pathlib import Path
+
     return Path(value).expanduser()
 
 
@@ -163,6 +170,8 @@ class LocalFileSystem:
             return None
 
     def write(self, key: str, data: bytes) -> None:
+        import tempfile
+
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         # A temporary file in the same directory, then a rename over the record: rename is
@@ -198,21 +207,6 @@ class LocalFileSystem:
                 fcntl.flock(file.fileno(), fcntl.LOCK_UN)
 
 
-_default_directory: list[Callable[[], Path]] = []
-
-
-def set_default_directory(directory: Callable[[], Path]) -> None:
-    """Where the default storage keeps records (the runtime says ``$FLOWHOOK_HOME/results``)."""
-    _default_directory[:] = [directory]
-
-
-def default_storage() -> ResultStorage:
-    """The storage of a task that names none: a directory under ``$FLOWHOOK_HOME``."""
-    if not _default_directory:
-        raise RuntimeError("the runtime has not set the default result directory")
-    return LocalFileSystem(_default_directory[0]())
-
-
 def resolve_storage(value: ResultStorage | str | os.PathLike[str] | None) -> ResultStorage | None:
     """``result_storage=``: a storage object, or a directory path; None means the default."""
     if value is None:
@@ -240,6 +234,8 @@ class ResultRecord:
         return self.expiration is not None and (at or datetime.now(timezone.utc)) >= self.expiration
 
     def to_bytes(self, serializer: Serializer) -> bytes:
+        import json
+
         header = {
             "serializer": serializer.name,
             "created": self.created.isoformat(),
@@ -249,6 +245,8 @@ class ResultRecord:
 
     @classmethod
     def from_bytes(cls, data: bytes, serializer: Serializer) -> ResultRecord:
+        import json
+
         head, _, payload = data.partition(b"\n")
         header = json.loads(head)
         if header["serializer"] != serializer.name:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 import attrs
 
 from . import calls
-from .caching import CachePolicy, ResultSettings, result_settings
 from .futures import TaskRunFuture, map_arguments
 from .naming import check_run_name_template
 from .runnables import CommonOptions, HookT, P, R, Runnable, StateHook, hooks_field
@@ -19,9 +18,20 @@ from .submission import submit_task
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
+    from .caching import CachePolicy, ResultSettings
+
 __all__ = ["Task", "TaskOptions", "task"]
 
 _TRANSACTION_HOOK_ARGUMENTS = ("txn",)
+_RESULT_OPTIONS = (
+    "persist_result",
+    "result_storage",
+    "result_serializer",
+    "cache_policy",
+    "cache_key_fn",
+    "cache_expiration",
+    "refresh_cache",
+)
 
 
 class TaskOptions(CommonOptions, total=False):
@@ -68,15 +78,12 @@ class Task(Runnable[P, R]):
         check_run_name_template(self.task_run_name, "task_run_name", self.signature.parameters)
         #: What the task does with its results; None (the default) when it neither persists
         #: nor caches them, so that its runs never touch a result storage.
-        self.result_settings: ResultSettings | None = result_settings(
-            persist_result=self.persist_result,
-            result_storage=self.result_storage,
-            result_serializer=self.result_serializer,
-            cache_policy=self.cache_policy,
-            cache_key_fn=self.cache_key_fn,
-            cache_expiration=self.cache_expiration,
-            refresh_cache=self.refresh_cache,
-        )
+        self.result_settings: ResultSettings | None = None
+        options = {name: getattr(self, name) for name in _RESULT_OPTIONS}
+        if any(value is not None for value in options.values()):
+            from .caching import result_settings  # only a task that keeps results needs it
+
+            self.result_settings = result_settings(**options)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the task. ``return_state=True`` returns the final state instead of the result.

@@ -31,16 +31,17 @@ from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from datetime import timedelta
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowhook_hookspec import states
 from flowhook_hookspec.runs import TaskRun
 
 from .._plugins.isolation import resolve_awaitable
-from .results import ResultRecord, ResultStorage, Serializer, default_storage, read_record
-from .results import resolve_serializer as _resolve_serializer
-from .results import resolve_storage as _resolve_storage
+from .result_home import default_storage
 from .state_hooks import hook_name
+
+if TYPE_CHECKING:
+    from .results import ResultRecord, ResultStorage, Serializer
 
 logger = logging.getLogger("flowhook.transactions")
 
@@ -106,7 +107,7 @@ class Transaction:
             raise TypeError(f"isolation_level takes an IsolationLevel, got {isolation_level!r}")
         self.key = key
         self.store = store
-        self.serializer = serializer or _resolve_serializer(None)
+        self._serializer = serializer
         self.commit_mode = commit_mode
         self.isolation_level = isolation_level
         self.overwrite = overwrite
@@ -202,6 +203,15 @@ class Transaction:
 
     # -- the record ----------------------------------------------------------------------------
 
+    @property
+    def serializer(self) -> Serializer:
+        """How the record is serialized (pickle unless said otherwise)."""
+        if self._serializer is None:
+            from .results import PickleSerializer
+
+            self._serializer = PickleSerializer()
+        return self._serializer
+
     def _storage(self) -> ResultStorage:
         if self.store is None:
             self.store = default_storage()
@@ -210,6 +220,8 @@ class Transaction:
     def _read_record(self) -> ResultRecord | None:
         if self.key is None:
             return None
+        from .results import read_record
+
         return read_record(self._storage(), self.key, self.serializer)
 
     # -- life cycle ----------------------------------------------------------------------------
@@ -285,6 +297,8 @@ class Transaction:
                     )
                     raise
             if self.key is not None and self.write_on_commit:
+                from .results import ResultRecord
+
                 record = ResultRecord.new(self._staged_value, self.serializer, self.lifetime)
                 self._storage().write(self.key, record.to_bytes(self.serializer))
         except BaseException as exc:
@@ -377,10 +391,12 @@ def transaction(
     under ``$FLOWHOOK_HOME``): a key with a record is committed already, :meth:`~Transaction.
     is_committed` says so, and the block may skip its work. ``overwrite=True`` ignores it.
     """
+    from .results import resolve_serializer, resolve_storage
+
     return Transaction(
         key,
-        store=_resolve_storage(store),
-        serializer=_resolve_serializer(serializer),
+        store=resolve_storage(store),
+        serializer=None if serializer is None else resolve_serializer(serializer),
         commit_mode=commit_mode,
         isolation_level=isolation_level,
         overwrite=overwrite,

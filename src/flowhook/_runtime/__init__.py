@@ -8,10 +8,12 @@ attaches the store before the first run. Nothing below this layer imports it.
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .._config import home_directory
 from .._engine import preparers, set_default_directory
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["install"]
 
@@ -38,4 +40,6 @@ def install() -> None:
 
 
 def _result_directory() -> Path:
+    from .._config import home_directory  # on first use: the config module loads tomllib
+
     return home_directory() / "results"

@@ -40,7 +40,12 @@ LAYER_OF_PREFIX = {
     "flowhook.testing": "testing",
 }
 #: Modules whose layer is theirs alone, not their submodules'.
-LAYER_OF_MODULE = {"flowhook": "facade"}  # flowhook/__init__.py: the public API
+LAYER_OF_MODULE = {  # the public API: flowhook/__init__.py and the Prefect-style import paths
+    "flowhook": "facade",
+    "flowhook.transactions": "facade",
+    "flowhook.cache_policies": "facade",
+    "flowhook.results": "facade",
+}
 
 #: The layers each layer may import (its own always).
 MAY_IMPORT = {

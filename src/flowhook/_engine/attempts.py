@@ -48,6 +48,7 @@ if TYPE_CHECKING:
     import inspect
 
     from .runnables import Runnable
+    from .transactions import Transaction
 
 __all__ = ["Attempts", "drive", "drive_async", "run_attempts"]
 
@@ -281,8 +282,12 @@ def run_attempts(
     bound: inspect.BoundArguments,
     scope: context.FlowScope | None,
     guard: AbstractContextManager[Any],
+    txn: Transaction | None = None,
 ) -> Attempts:
     """The life of a run, from Pending to a final state, as a generator.
+
+    ``txn`` is a task run's own transaction, when it has one: if its key is committed already
+    (a cached result), the first attempt enters ``Cached`` instead of running the body.
 
     It decides every transition and yields what takes time (the body, waits) to a driver: a
     sync one (:func:`_drive`) or an async one (:func:`_drive_async`). One state machine serves
@@ -308,6 +313,14 @@ def run_attempts(
             entered = advance(kind, owner, run, attempt(run_id=run.id), guard)
             if entered.is_final():
                 return entered
+            if txn is not None and run.run_count == 1 and txn.is_committed():
+                cached = states.Completed(
+                    f"Result of cache key {txn.key!r}",
+                    name="Cached",
+                    data=txn.read(),
+                    run_id=run.id,
+                )
+                return advance(kind, owner, run, cached, guard)
             state = yield _BODY
             assert state is not None
             if kind is FLOW and scope is not None and scope.futures:

@@ -27,6 +27,7 @@ from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
 from .runners import ThreadPoolTaskRunner
+from .transactions import Transaction, current_transaction, end_task_transaction, task_transaction
 from .transitions import FLOW, NO_GUARD, TASK, advance, set_state
 
 if TYPE_CHECKING:
@@ -262,8 +263,15 @@ async def run_task_async(
         if upstream_failed is not None:
             state = upstream_failed
         else:
-            attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD)
-            state = await drive_async(TASK, task, run, bound, attempts)
+            txn = _begin_transaction(task, run, bound, run_context)
+            attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn)
+            if txn is None:
+                state = await drive_async(TASK, task, run, bound, attempts)
+            else:
+                try:
+                    state = await drive_async(TASK, task, run, bound, attempts)
+                finally:
+                    end_task_transaction(txn, task, run.state)
     finally:
         context.current.reset(token)
     return _outcome(state, return_state)
@@ -299,5 +307,31 @@ def run_submitted(
     upstream_failed = _upstream_failure(task, run, bound, wait_for)
     if upstream_failed is not None:
         return upstream_failed
-    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD)
-    return drive(TASK, task, run, bound, attempts)
+    txn = _begin_transaction(task, run, bound, run_context)
+    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn)
+    if txn is None:  # the hot path: no result to keep, no transaction open
+        return drive(TASK, task, run, bound, attempts)
+    try:
+        return drive(TASK, task, run, bound, attempts)
+    finally:
+        end_task_transaction(txn, task, run.state)
+
+
+def _begin_transaction(
+    task: Task[..., Any],
+    run: TaskRun,
+    bound: inspect.BoundArguments,
+    run_context: context.RunContext,
+) -> Transaction | None:
+    """The task run's own transaction, entered; None when it keeps no result and no
+    transaction is open (then nothing is done at all)."""
+    settings = task.result_settings
+    if settings is None and current_transaction() is None:
+        return None
+    key = None
+    if settings is not None:
+        # A run that is not to be cached (NO_CACHE) still persists, under a key of its own.
+        key = settings.cache_key(run_context, bound.arguments) or f"run-{run.id.hex}"
+    txn = task_transaction(run, key, settings)
+    txn.begin()
+    return txn

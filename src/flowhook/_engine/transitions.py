@@ -25,7 +25,6 @@ from .._plugins.manager import implemented_hooks, plugin_hooks
 from .logs import run_logger
 from .runnables import HOOK_ATTRIBUTES
 from .state_hooks import hook_name
-from .transactions import stage_completed
 
 if TYPE_CHECKING:
     from .runnables import Runnable
@@ -259,6 +258,4 @@ def advance(
         # A run that ends Cancelled always passes Cancelling, so on_cancellation fires once.
         set_state(kind, owner, run, states.Cancelling(state.message, run_id=run.id))
     set_state(kind, owner, run, state)
-    if isinstance(run, TaskRun) and state.type is COMPLETED:
-        stage_completed(owner, run)
     return state

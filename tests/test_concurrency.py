@@ -257,7 +257,7 @@ def record(label):
 @task(on_running=[record("task")], on_crashed=[record("task")], on_completion=[record("task")])
 def step(i):
     log.write(f"step {i}\\n")
-    time.sleep(0.6)
+    time.sleep(1.5)
 
 @flow(on_cancellation=[record("flow")], on_crashed=[record("flow")])
 def long_flow():
@@ -280,7 +280,13 @@ def run_and_signal(tmp_path: Path, signum: int) -> tuple[int, list[str]]:
         env={**os.environ},
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    time.sleep(0.3)
+    # Signal while the first task runs: once it has started (a loaded machine may take longer
+    # than the task's 0.6 s to get there), and well before it ends.
+    deadline = time.monotonic() + 30
+    while "step 0" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the first task never started"
+        time.sleep(0.01)
+    time.sleep(0.1)
     proc.send_signal(signum)
     code = proc.wait(timeout=20)
     return code, log.read_text().splitlines()

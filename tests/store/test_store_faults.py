@@ -530,3 +530,148 @@ def test_a_standalone_task_run_is_listed_and_its_crash_reaped(
     assert "Crashed task run" in reaped.stdout, reaped.stdout + reaped.stderr
     states = {run.owner_name: run.state_name for run in _runs()}
     assert states == {"quick": "Completed", "slow": "Crashed"}
+
+
+# -- 4. reaper hooks and alerts are at least once, even when reapers are killed -------------------
+
+VICTIM = """
+    import sys, time
+    from pathlib import Path
+    from flowhook import flow, task
+
+    @task
+    def block(i: int, marker: str) -> None:
+        Path(f"{marker}.{i}").write_text("started")
+        time.sleep(600)
+
+    @flow(name="victim")
+    def victim(marker: str) -> None:
+        futures = [block.submit(i, marker) for i in range(4)]
+        for future in futures:
+            future.wait()
+
+    if __name__ == "__main__":
+        import victim_flow
+        victim_flow.victim(sys.argv[1])
+"""
+
+#: A process that reaps at start-up (its first run), as any flow process does.
+STARTUP_REAPER = """
+    from flowhook import flow
+
+    @flow(name="bystander")
+    def bystander() -> int:
+        return 1
+
+    bystander()
+"""
+
+
+def test_kill_storm_with_reapers_killed_midway_loses_and_doubles_nothing(
+    modules: Path, tmp_path: Path, flowhook_home: Path
+) -> None:
+    import random
+
+    victim = write_module(modules, "victim_flow", VICTIM)
+    bystander = write_module(modules, "bystander", STARTUP_REAPER)
+    write_module(modules, "crash_watcher", CRASH_PLUGIN)
+    make_distribution(modules, "crash-watcher", {"crashwatch": "crash_watcher"})
+    config = tmp_path / "flowhook.toml"
+    config.write_text(CRASH_RULE)
+    crash_log = tmp_path / "crashes.log"
+    env = environment(
+        modules,
+        CRASH_LOG=str(crash_log),
+        CRASH_HOOK_SECONDS="0.02",
+        FLOWHOOK_CONFIG=str(config),
+        FLOWHOOK_HOME=str(flowhook_home),
+        FLOWHOOK_DELIVERY_BACKOFF_SECONDS="60",
+    )
+    rng = random.Random(1302)
+    iterations, reapers_killed = 40, 0
+    for iteration in range(iterations):
+        marker = tmp_path / f"victim-{iteration}"
+        child = subprocess.Popen([sys.executable, str(victim), str(marker)], env=env)
+        try:
+            wait_for(
+                lambda: all(Path(f"{marker}.{i}").exists() for i in range(4)),  # noqa: B023
+                what="the victim's tasks to start",
+            )
+            time.sleep(rng.uniform(0.0, 0.2))
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(timeout=30)
+        command = (
+            [sys.executable, str(bystander)]
+            if iteration % 3 == 2
+            else [str(Path(sys.executable).parent / "flowhook"), "runs", "reap"]
+        )
+        reaper = subprocess.Popen(
+            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        time.sleep(rng.uniform(0.2, 1.0))
+        if reaper.poll() is None:
+            reaper.send_signal(signal.SIGKILL)
+            reapers_killed += 1
+        reaper.wait(timeout=30)
+    for _ in range(2):
+        final = flowhook_cli("runs", "reap", env=env, timeout=120)
+        assert final.returncode == 0, final.stderr
+
+    store = open_store()
+    try:
+        unfinished = store._read(
+            "SELECT count(*) FROM flow_runs WHERE end_time IS NULL UNION ALL "
+            "SELECT count(*) FROM task_runs WHERE end_time IS NULL"
+        )
+        crashed = store._read(
+            "SELECT id, 'flow' FROM flow_runs WHERE state_name = 'Crashed' UNION ALL "
+            "SELECT id, 'task' FROM task_runs WHERE state_name = 'Crashed'"
+        )
+        crashed_twice = sum(
+            [e.name for e in store.events(run_id, run_id)].count("Crashed") != 1
+            for run_id, kind in crashed
+            if kind == "flow"
+        )
+        task_history = {
+            task_id: flow_run_id
+            for task_id, flow_run_id in store._read("SELECT id, flow_run_id FROM task_runs")
+        }
+        crashed_twice += sum(
+            [e.name for e in store.events(run_id, task_history[run_id])].count("Crashed") != 1
+            for run_id, kind in crashed
+            if kind == "task"
+        )
+        alerts: dict[str, int] = {}
+        for record in store.list_outbox(limit=100_000):
+            alerts[record.run_id or ""] = alerts.get(record.run_id or "", 0) + 1
+        due_hooks = store.crash_hooks()
+    finally:
+        store.close()
+    lines = crash_log.read_text().splitlines()
+    starts = {run_id: lines.count(f"start {run_id}") for run_id, _ in crashed}
+    ends = {run_id: lines.count(f"end {run_id}") for run_id, _ in crashed}
+    flow_runs = [run_id for run_id, kind in crashed if kind == "flow"]
+    figures = {
+        "runs crashed": len(crashed),
+        "reapers killed": reapers_killed,
+        "left non-final": sum(count for (count,) in unfinished),
+        "Crashed twice": crashed_twice,
+        "on_crashed never": sum(ends[r] == 0 for r in ends),
+        "on_crashed twice": sum(ends[r] > 1 for r in ends),
+        "on_crashed interrupted": sum(starts[r] - ends[r] for r in ends),
+        "alerts lost": sum(alerts.get(r, 0) == 0 for r in flow_runs),
+        "alerts twice": sum(alerts.get(r, 0) > 1 for r in flow_runs),
+        "hooks still due": len(due_hooks),
+    }
+    print("kill storm:", figures)
+    # Every victim's flow run (written before its body ran), and the task runs it had recorded.
+    assert len(flow_runs) >= iterations and len(crashed) > len(flow_runs)
+    assert figures["left non-final"] == 0
+    assert figures["Crashed twice"] == 0
+    assert figures["on_crashed never"] == 0
+    assert figures["alerts lost"] == 0 and figures["alerts twice"] == 0
+    assert figures["hooks still due"] == 0
+    # A second complete call only for a reaper killed after the hook ran and before it could
+    # record so: at most one per reaper killed.
+    assert figures["on_crashed twice"] <= reapers_killed

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from flowhook_hookspec import states
+from flowhook_hookspec.runners import RemoteTaskRunner
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State
 
@@ -26,7 +27,7 @@ from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futur
 from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
-from .runners import ThreadPoolTaskRunner
+from .runners import TaskRunner, ThreadPoolTaskRunner, new_task_runner
 from .transitions import FLOW, NO_GUARD, TASK, advance, set_state
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class _FlowCall:
             parent_flow_run_id=parent_flow_run_id,
             parent_task_run_id=parent_task_run_id,
         )
-        scope = context.FlowScope(task_runner=flow.task_runner or ThreadPoolTaskRunner())
+        scope = context.FlowScope(task_runner=_task_runner_of(flow))
         track(flow, run, scope)
         token = context.current.set(context.RunContext(flow=flow, flow_run=run, scope=scope))
         sigterm = SigtermCanceller.install(run.id) if parent is None else None
@@ -144,6 +145,12 @@ class _FlowCall:
         if self.sigterm is not None and self.sigterm.received:
             raise SystemExit(128 + signal.SIGTERM)
         return _outcome(state, self.return_state)
+
+
+def _task_runner_of(flow: Flow[..., Any]) -> TaskRunner:
+    if isinstance(flow.task_runner, str):
+        return new_task_runner(flow.task_runner)
+    return flow.task_runner or ThreadPoolTaskRunner()
 
 
 def run_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -276,10 +283,14 @@ def run_submitted(
     bound: inspect.BoundArguments,
     run_context: context.RunContext,
     wait_for: list[TaskRunFuture],
+    remote: RemoteTaskRunner | None = None,
 ) -> State:
-    """Execute a task run whose arguments may hold futures: upstream first, then the attempts."""
+    """Execute a task run whose arguments may hold futures: upstream first, then the attempts.
+
+    With a ``remote`` runner, each attempt's body runs there; the transitions stay here.
+    """
     upstream_failed = _upstream_failure(task, run, bound, wait_for)
     if upstream_failed is not None:
         return upstream_failed
-    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD)
+    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, remote)
     return drive(TASK, task, run, bound, attempts)

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from .isolation import call_isolated
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from flowhook_hookspec.runs import FlowRun, TaskRun
     from flowhook_hookspec.states import State
 
@@ -103,9 +105,23 @@ class PluginHooks:
         registered: dict[str, list[object]] = {}
         pending: Pending = None
         for caller in self._manager.callers("register_notifiers"):
-            found, error = _registered_by(caller)
+            found, error = _registered_by(caller, None)
             if found is not None:
                 registered[caller.plugin_name] = found
+            if pending is None:
+                pending = error
+        return registered, pending
+
+    def register_task_runners(self) -> tuple[dict[str, list[tuple[str, Any]]], Pending]:
+        """The ``(name, factory)`` pairs each plugin registered, by plugin name, and the
+        exception to re-raise; isolated per plugin like :meth:`register_notifiers`."""
+        registered: dict[str, list[tuple[str, Any]]] = {}
+        pending: Pending = None
+        for caller in self._manager.callers("register_task_runners"):
+            pairs: list[tuple[str, Any]] = []
+            found, error = _registered_by(caller, lambda name, factory: pairs.append((name, factory)))
+            if found is not None:
+                registered[caller.plugin_name] = pairs
             if pending is None:
                 pending = error
         return registered, pending
@@ -117,14 +133,19 @@ class PluginHooks:
         return self._manager.dispatch(hook, {"task": task, "task_run": task_run, "state": state})
 
 
-def _registered_by(caller: HookCaller) -> tuple[list[object] | None, Pending]:
-    """What one ``register_notifiers`` implementation registered (None when it raised)."""
+def _registered_by(
+    caller: HookCaller, register: Callable[..., object] | None
+) -> tuple[list[object] | None, Pending]:
+    """What one registration hook's implementation registered (None when it raised).
+
+    ``register`` is the callable handed to it; by default one appending to the returned list.
+    """
     found: list[object] = []
     finished = False
 
     def run() -> None:
         nonlocal finished
-        caller.function(*[found.append for _ in caller.argnames])
+        caller.function(*[register or found.append for _ in caller.argnames])
         finished = True
 
     error = call_isolated(run, (), caller.label)

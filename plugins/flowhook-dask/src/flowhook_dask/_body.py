@@ -1,0 +1,147 @@
+"""One attempt's body on the cluster, as the flow's process follows it.
+
+Dask calls back on its own threads; those callbacks only record what happened and wake the
+flow-process thread that drives the run. The transitions, and so every hook, happen there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+import cloudpickle
+from distributed import Future
+from distributed.scheduler import KilledWorker
+
+from flowhook_hookspec.runners import BodyOutcome
+
+from ._envelope import UnpicklableResult
+
+__all__ = ["DaskBody"]
+
+_CANCELLED_ERRORS = (concurrent.futures.CancelledError, asyncio.CancelledError)
+
+
+def _as_datetime(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=timezone.utc)
+
+
+def _decode(envelope: Any) -> BodyOutcome:
+    status, payload, tb, started, ended, address = envelope
+    try:
+        value = cloudpickle.loads(payload)
+    except Exception as error:
+        what = "exception" if status == "raised" else "result"
+        status = "raised"
+        value = UnpicklableResult(
+            f"the task's {what} could not be unpickled in the flow's process: "
+            f"{type(error).__name__}: {error}"
+        )
+    if status == "raised" and tb and isinstance(value, BaseException):
+        value.add_note(f"Raised on the Dask worker {address}:\n{tb.rstrip()}")
+    return BodyOutcome(
+        status=status,
+        value=value,
+        started=_as_datetime(started),
+        ended=_as_datetime(ended),
+        location=address or None,
+    )
+
+
+class DaskBody:
+    """A :class:`~flowhook_hookspec.runners.BodyHandle` for one Dask future."""
+
+    def __init__(self, key: str, timeout_seconds: float | None) -> None:
+        self.key = key
+        self.timeout_seconds = timeout_seconds
+        self.future: Future | None = None
+        self._lock = threading.Lock()
+        self._woken = threading.Event()  # started, ended, or given up
+        self._ended = threading.Event()  # ended, or given up
+        self._start: tuple[datetime, str | None] | None = None
+        self._started_at: float | None = None  # time.monotonic() here when the start was seen
+        self._outcome: BodyOutcome | None = None
+
+    def attach(self, future: Future) -> None:
+        self.future = future
+        future.add_done_callback(lambda _: self._on_done())
+
+    # -- called from Dask's threads: record and wake, nothing else ---------------------------
+
+    def on_start(self, timestamp: float, address: str | None) -> None:
+        with self._lock:
+            if self._start is not None or self._ended.is_set():
+                return  # a start that arrives after the end is dropped
+            self._start = (_as_datetime(timestamp), address)
+            self._started_at = time.monotonic()
+        self._woken.set()
+
+    def _on_done(self) -> None:
+        self._ended.set()
+        self._woken.set()
+
+    def give_up(self, outcome: BodyOutcome) -> None:
+        """End the attempt here without its result; a pending body is cancelled on the cluster,
+        a running one runs on but its late result is ignored."""
+        with self._lock:
+            if self._outcome is not None:
+                return
+            self._outcome = outcome
+        if self.future is not None:
+            self.future.cancel()
+        self._ended.set()
+        self._woken.set()
+
+    # -- called from the thread that drives the run ------------------------------------------
+
+    def wait_started(self) -> tuple[datetime, str | None] | None:
+        self._woken.wait()
+        with self._lock:
+            if self._start is not None:
+                return self._start
+        outcome = self._collect()
+        if outcome.started is None:
+            return None
+        with self._lock:
+            self._started_at = time.monotonic()
+        return outcome.started, outcome.location
+
+    def outcome(self) -> BodyOutcome:
+        if self.timeout_seconds is not None:
+            assert self._started_at is not None
+            remaining = self._started_at + self.timeout_seconds - time.monotonic()
+            if not self._ended.wait(max(0.0, remaining)):
+                self.give_up(BodyOutcome("timed_out"))
+        else:
+            self._ended.wait()
+        return self._collect()
+
+    def _collect(self) -> BodyOutcome:
+        with self._lock:
+            if self._outcome is not None:
+                return self._outcome
+        assert self.future is not None
+        try:
+            outcome = _decode(self.future.result())
+        except KilledWorker as exc:
+            outcome = BodyOutcome(
+                "crashed",
+                message=f"the Dask worker running it died ({type(exc).__name__}: {exc})",
+            )
+        except _CANCELLED_ERRORS:
+            outcome = BodyOutcome(
+                "crashed",
+                message="Dask lost it: the scheduler forgot it or the connection to it was lost",
+            )
+        except Exception as exc:  # Dask could not run the envelope: the function did not unpickle
+            outcome = BodyOutcome("raised", value=exc)
+        finally:
+            self.future.release()  # recorded: a later worker death must not recompute it
+        with self._lock:
+            if self._outcome is None:
+                self._outcome = outcome
+            return self._outcome

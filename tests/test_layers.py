@@ -40,7 +40,7 @@ MAY_IMPORT = {
     "contract": set(),
     "foundation": {"contract"},
     "plugins": {"contract"},
-    "engine": {"contract", "plugins"},
+    "engine": {"contract", "foundation", "plugins"},
     "store": {"contract", "foundation"},
     "notifications": {"contract", "foundation", "plugins", "store"},
     "runtime": {"contract", "foundation", "plugins", "engine", "store", "notifications"},

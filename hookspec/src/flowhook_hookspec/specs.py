@@ -161,7 +161,9 @@ class RegistrationSpecs:
         """
 
     @hookspec
-    def register_task_runners(self, register: Callable[[str, Callable[[], TaskRunner]], object]) -> None:
+    def register_task_runners(
+        self, register: Callable[[str, Callable[[], TaskRunner]], object]
+    ) -> None:
         """Make task runners known by name: call ``register(name, factory)`` once for each.
 
         ``factory()`` returns a new :class:`~flowhook_hookspec.runners.TaskRunner`; a flow

@@ -6,8 +6,9 @@ import os
 import time
 from pathlib import Path
 
-from flowhook import task
 from flowhook_dask import should_stop
+
+from flowhook import task
 
 
 @task

@@ -19,10 +19,10 @@ from dask_tasks import (
     wait_to_be_stopped,
     where,
 )
+from flowhook_dask import DaskTaskRunner
 
 from flowhook import cancel_flow_run, flow, get_run_context, task, unmapped
 from flowhook._engine.runners import new_task_runner
-from flowhook_dask import DaskTaskRunner
 
 
 def test_map_of_100_tasks(cluster: Any) -> None:
@@ -33,7 +33,9 @@ def test_map_of_100_tasks(cluster: Any) -> None:
     assert pipeline(list(range(100))) == sum(x * x for x in range(100))
 
 
-def test_futures_unmapped_wait_for_and_upstream_failed_as_with_the_thread_pool(cluster: Any) -> None:
+def test_futures_unmapped_wait_for_and_upstream_failed_as_with_the_thread_pool(
+    cluster: Any,
+) -> None:
     @flow(task_runner=DaskTaskRunner(cluster=cluster))
     def pipeline() -> tuple[Any, ...]:
         one = square.submit(1)
@@ -51,7 +53,9 @@ def test_futures_unmapped_wait_for_and_upstream_failed_as_with_the_thread_pool(c
     assert pipeline() == (3, [11, 12], "Failed", "UpstreamFailed")
 
 
-def test_each_attempt_has_its_own_key_and_retries_are_the_engines(cluster: Any, tmp_path: Any) -> None:
+def test_each_attempt_has_its_own_key_and_retries_are_the_engines(
+    cluster: Any, tmp_path: Any
+) -> None:
     retried: list[str] = []
     flaky_task = task(flaky, retries=2, on_retry=[lambda t, run, state: retried.append(state.name)])
 
@@ -108,7 +112,9 @@ def test_a_failure_keeps_the_exception_type_and_the_workers_traceback(cluster: A
     (state,) = pipeline()
     with pytest.raises(ValueError, match="bad row") as raised:
         state.result()
-    assert any("Raised on the Dask worker tcp://127.0.0.1" in note for note in raised.value.__notes__)
+    assert any(
+        "Raised on the Dask worker tcp://127.0.0.1" in note for note in raised.value.__notes__
+    )
 
 
 def test_a_timeout_on_a_running_task_is_timed_out_at_once(cluster: Any) -> None:
@@ -173,7 +179,10 @@ def test_an_unknown_runner_name_is_a_one_line_error_with_a_suggestion() -> None:
     def pipeline() -> None:
         pass
 
-    with pytest.raises(ValueError, match=r"no task runner is named 'dsak'; did you mean 'dask'\?"):
+    with pytest.raises(
+        ValueError,
+        match=r"no task runner is named 'dsak'; did you mean 'dask'\? Known task runners: ",
+    ):
         pipeline()
 
 

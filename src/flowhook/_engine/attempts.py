@@ -322,7 +322,9 @@ def _started_state(
     return attrs.evolve(entering, timestamp=max(timestamp, entering.timestamp), message=message)
 
 
-def _remote_state(kind: RunKind, owner: Runnable[..., Any], run: Run, outcome: BodyOutcome) -> State:
+def _remote_state(
+    kind: RunKind, owner: Runnable[..., Any], run: Run, outcome: BodyOutcome
+) -> State:
     """The state a body that ran elsewhere leads to."""
     if outcome.status == "returned":
         return _result_to_state(kind, run, outcome.value)

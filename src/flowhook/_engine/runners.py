@@ -75,8 +75,9 @@ def _registered_runners() -> dict[str, tuple[str, Callable[[], TaskRunner]]]:
     for plugin, pairs in registered.items():
         for name, factory in pairs:
             if name in found:
+                first, second = sorted((found[name][0], plugin))
                 raise PluginError(
-                    f"plugins {found[name][0]!r} and {plugin!r} both register the task runner "
+                    f"plugins {first!r} and {second!r} both register the task runner "
                     f"{name!r}; uninstall or disable one of them"
                 )
             found[name] = (plugin, factory)
@@ -93,8 +94,9 @@ def new_task_runner(name: str) -> TaskRunner:
     runners = _registered_runners()
     if name not in runners:
         raise ValueError(
-            f"no task runner is named {name!r}{did_you_mean(name, runners)}; the names are "
-            f"{', '.join(sorted(runners))} (plugins add more, e.g. pip install flowhook-dask)"
+            f"no task runner is named {name!r}{did_you_mean(name, runners) or '.'} Known task "
+            f"runners: {', '.join(sorted(runners))}; plugins add more (pip install flowhook-dask "
+            "for 'dask')"
         )
     plugin, factory = runners[name]
     runner = factory()

@@ -105,7 +105,7 @@ class PluginHooks:
         registered: dict[str, list[object]] = {}
         pending: Pending = None
         for caller in self._manager.callers("register_notifiers"):
-            found, error = _registered_by(caller, None)
+            found, error = _registered_by(caller)
             if found is not None:
                 registered[caller.plugin_name] = found
             if pending is None:
@@ -118,10 +118,9 @@ class PluginHooks:
         registered: dict[str, list[tuple[str, Any]]] = {}
         pending: Pending = None
         for caller in self._manager.callers("register_task_runners"):
-            pairs: list[tuple[str, Any]] = []
-            found, error = _registered_by(caller, lambda name, factory: pairs.append((name, factory)))
+            found, error = _registered_by(caller, _pair)
             if found is not None:
-                registered[caller.plugin_name] = pairs
+                registered[caller.plugin_name] = found  # type: ignore[assignment]
             if pending is None:
                 pending = error
         return registered, pending
@@ -133,19 +132,30 @@ class PluginHooks:
         return self._manager.dispatch(hook, {"task": task, "task_run": task_run, "state": state})
 
 
+def _one(item: object) -> object:
+    return item
+
+
+def _pair(name: str, factory: object) -> tuple[str, object]:
+    return name, factory
+
+
 def _registered_by(
-    caller: HookCaller, register: Callable[..., object] | None
+    caller: HookCaller, pack: Callable[..., object] = _one
 ) -> tuple[list[object] | None, Pending]:
     """What one registration hook's implementation registered (None when it raised).
 
-    ``register`` is the callable handed to it; by default one appending to the returned list.
+    Each call of the ``register`` it is handed adds ``pack(*arguments)`` to the list.
     """
     found: list[object] = []
     finished = False
 
+    def register(*arguments: object) -> None:
+        found.append(pack(*arguments))
+
     def run() -> None:
         nonlocal finished
-        caller.function(*[register or found.append for _ in caller.argnames])
+        caller.function(*[register for _ in caller.argnames])
         finished = True
 
     error = call_isolated(run, (), caller.label)

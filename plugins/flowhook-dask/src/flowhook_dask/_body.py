@@ -13,8 +13,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-import cloudpickle
-from distributed import Future
+import cloudpickle  # type: ignore[import-untyped]
 from distributed.scheduler import KilledWorker
 
 from flowhook_hookspec.runners import BodyOutcome
@@ -42,7 +41,12 @@ def _decode(envelope: Any) -> BodyOutcome:
             f"{type(error).__name__}: {error}"
         )
     if status == "raised" and tb and isinstance(value, BaseException):
-        value.add_note(f"Raised on the Dask worker {address}:\n{tb.rstrip()}")
+        # add_note() is Python 3.11's; the attribute is what it sets, shown by its tracebacks
+        notes = [
+            *getattr(value, "__notes__", []),
+            f"Raised on the Dask worker {address}:\n{tb.rstrip()}",
+        ]
+        setattr(value, "__notes__", notes)  # noqa: B010
     return BodyOutcome(
         status=status,
         value=value,
@@ -58,7 +62,7 @@ class DaskBody:
     def __init__(self, key: str, timeout_seconds: float | None) -> None:
         self.key = key
         self.timeout_seconds = timeout_seconds
-        self.future: Future | None = None
+        self.future: Any = None  # a distributed.Future (untyped)
         self._lock = threading.Lock()
         self._woken = threading.Event()  # started, ended, or given up
         self._ended = threading.Event()  # ended, or given up
@@ -66,7 +70,7 @@ class DaskBody:
         self._started_at: float | None = None  # time.monotonic() here when the start was seen
         self._outcome: BodyOutcome | None = None
 
-    def attach(self, future: Future) -> None:
+    def attach(self, future: Any) -> None:
         self.future = future
         future.add_done_callback(lambda _: self._on_done())
 

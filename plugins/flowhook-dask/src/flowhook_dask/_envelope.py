@@ -16,7 +16,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-import cloudpickle
+import cloudpickle  # type: ignore[import-untyped]
 
 __all__ = ["START_TOPIC", "Envelope", "run_envelope", "should_stop"]
 

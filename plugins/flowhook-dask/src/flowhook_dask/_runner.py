@@ -24,7 +24,9 @@ IN_FLIGHT = 128
 def _import_class(name: str) -> Callable[..., Any]:
     module, _, attribute = name.rpartition(".")
     if not module:
-        raise ValueError(f"cluster_class takes a class or a dotted name like 'dask_jobqueue.SLURMCluster', got {name!r}")
+        raise ValueError(
+            f"cluster_class takes a class or a dotted name like 'dask_jobqueue.SLURMCluster', got {name!r}"
+        )
     try:
         return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
     except (ImportError, AttributeError) as exc:
@@ -66,10 +68,14 @@ class DaskTaskRunner:
                 "cluster_kwargs"
             )
         if client_kwargs and "asynchronous" in client_kwargs:
-            raise ValueError("DaskTaskRunner: client_kwargs cannot set asynchronous; the runner's client is synchronous")
+            raise ValueError(
+                "DaskTaskRunner: client_kwargs cannot set asynchronous; the runner's client is synchronous"
+            )
         self.cluster = cluster
         self.address = address
-        self.cluster_class = _import_class(cluster_class) if isinstance(cluster_class, str) else cluster_class
+        self.cluster_class = (
+            _import_class(cluster_class) if isinstance(cluster_class, str) else cluster_class
+        )
         self.cluster_kwargs = dict(cluster_kwargs or {})
         self.adapt_kwargs = dict(adapt_kwargs or {}) if adapt_kwargs is not None else None
         self.client_kwargs = dict(client_kwargs or {})
@@ -94,7 +100,10 @@ class DaskTaskRunner:
         if self._client is not None:
             return
         import dask
-        from distributed import Client, LocalCluster
+        import distributed
+
+        Client: Any = distributed.Client
+        LocalCluster: Any = distributed.LocalCluster
 
         kwargs = {"set_as_default": False, **self.client_kwargs}
         if self.address is not None:
@@ -109,9 +118,11 @@ class DaskTaskRunner:
             if self.adapt_kwargs is not None:
                 cluster.adapt(**self.adapt_kwargs)
             client = Client(cluster, **kwargs)
-        client.subscribe_topic(START_TOPIC, self._on_start)
         self._client = client
-        self._pool = concurrent.futures.ThreadPoolExecutor(IN_FLIGHT, thread_name_prefix="flowhook-dask")
+        client.subscribe_topic(START_TOPIC, self._on_start)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            IN_FLIGHT, thread_name_prefix="flowhook-dask"
+        )
 
     def _on_start(self, event: Any) -> None:
         _, message = event
@@ -130,7 +141,9 @@ class DaskTaskRunner:
             self._futures.append(future)
             return future
 
-    def wait(self, futures: Iterable[concurrent.futures.Future[State]], timeout: float | None = None) -> None:
+    def wait(
+        self, futures: Iterable[concurrent.futures.Future[State]], timeout: float | None = None
+    ) -> None:
         concurrent.futures.wait(list(futures), timeout=timeout)
 
     def cancel_all(self) -> None:
@@ -139,7 +152,9 @@ class DaskTaskRunner:
                 future.cancel()
             bodies = list(self._bodies.values())
         for body in bodies:
-            body.give_up(BodyOutcome("cancelled", message="its flow run was cancelled while it ran on Dask"))
+            body.give_up(
+                BodyOutcome("cancelled", message="its flow run was cancelled while it ran on Dask")
+            )
 
     def shutdown(self) -> None:
         with self._lock:
@@ -165,7 +180,14 @@ class DaskTaskRunner:
             self._bodies[body.key] = handle
         assert client is not None, "start_body() is called by work items submitted to this runner"
         future = client.submit(
-            run_envelope, body.fn, body.args, body.kwargs, body.key, key=body.key, pure=False, retries=0
+            run_envelope,
+            body.fn,
+            body.args,
+            body.kwargs,
+            body.key,
+            key=body.key,
+            pure=False,
+            retries=0,
         )
         handle.attach(future)
         return handle

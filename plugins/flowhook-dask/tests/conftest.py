@@ -4,16 +4,8 @@
 from collections.abc import Iterator
 
 import pytest
+from dask_tasks import CLUSTER
 from distributed import LocalCluster
-
-#: The arguments of every cluster these tests start: nothing listens beyond 127.0.0.1.
-CLUSTER = {
-    "n_workers": 2,
-    "threads_per_worker": 1,
-    "processes": True,
-    "dashboard_address": "127.0.0.1:0",  # None would still serve HTTP on every interface
-    "host": "127.0.0.1",
-}
 
 
 @pytest.fixture(autouse=True)

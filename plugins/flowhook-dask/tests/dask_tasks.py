@@ -10,6 +10,15 @@ from flowhook_dask import should_stop
 
 from flowhook import task
 
+#: The arguments of every cluster these tests start: nothing listens beyond 127.0.0.1.
+CLUSTER = {
+    "n_workers": 2,
+    "threads_per_worker": 1,
+    "processes": True,
+    "dashboard_address": "127.0.0.1:0",  # None would still serve HTTP on every interface
+    "host": "127.0.0.1",
+}
+
 
 @task
 def square(x: int) -> int:

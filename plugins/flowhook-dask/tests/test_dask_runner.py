@@ -7,8 +7,8 @@ import time
 from typing import Any
 
 import pytest
-from conftest import CLUSTER
 from dask_tasks import (
+    CLUSTER,
     add,
     die,
     fail,

@@ -22,10 +22,10 @@ from collections.abc import Callable
 
 os.environ.setdefault("FLOWHOOK_STORE", "off")
 
-from distributed import Client, LocalCluster  # noqa: E402
+from distributed import Client, LocalCluster
+from flowhook_dask import DaskTaskRunner
 
-from flowhook import ThreadPoolTaskRunner, flow, task  # noqa: E402
-from flowhook_dask import DaskTaskRunner  # noqa: E402
+from flowhook import ThreadPoolTaskRunner, flow, task
 
 
 def identity(x: int) -> int:
@@ -60,13 +60,16 @@ def main() -> None:
 
     identity_task = task(identity)
     burn_task = task(burn)
-    with LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address="127.0.0.1:0",
-        host="127.0.0.1",
-    ) as cluster, Client(cluster, set_as_default=False) as client:
+    with (
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address="127.0.0.1:0",
+            host="127.0.0.1",
+        ) as cluster,
+        Client(cluster, set_as_default=False) as client,
+    ):
 
         def raw() -> object:
             return client.gather(client.map(identity, range(options.trivial), pure=False))
@@ -90,10 +93,14 @@ def main() -> None:
 
     print(f"{options.trivial} trivial tasks on 2 workers:")
     print(f"  client.map + gather   {dask_alone:8.3f} s")
-    print(f"  flowhook DaskTaskRunner {flowhook_dask:6.3f} s  = {flowhook_dask / dask_alone:.2f}x (target <= 1.5x)")
+    print(
+        f"  flowhook DaskTaskRunner {flowhook_dask:6.3f} s  = {flowhook_dask / dask_alone:.2f}x (target <= 1.5x)"
+    )
     print(f"{options.cpu} tasks of {options.cpu_ms:g} ms CPU (GIL held):")
     print(f"  thread pool           {on_threads:8.3f} s")
-    print(f"  DaskTaskRunner        {on_dask:8.3f} s  = {on_dask / on_threads:.2f}x (target <= 0.6x)")
+    print(
+        f"  DaskTaskRunner        {on_dask:8.3f} s  = {on_dask / on_threads:.2f}x (target <= 0.6x)"
+    )
 
 
 if __name__ == "__main__":

@@ -232,3 +232,19 @@ def test_a_task_that_kills_its_worker_is_crashed_once_and_the_flow_goes_on() -> 
 
     with pytest.raises(CrashedRun):
         state.result()
+
+
+def test_flowhook_plugins_lists_the_runner() -> None:
+    import json
+    import subprocess
+    import sys
+
+    listed = subprocess.run(
+        [sys.executable, "-c", "from flowhook.cli import main; main()", "plugins", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (dask,) = [row for row in json.loads(listed.stdout) if row["name"] == "dask"]
+    assert dask["status"] == "active"
+    assert dask["hooks"] == ["register_task_runners"]

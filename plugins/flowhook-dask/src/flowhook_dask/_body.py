@@ -56,8 +56,31 @@ def _decode(envelope: Any) -> BodyOutcome:
     )
 
 
+def outcome_of(future: Any, envelope: Any = None) -> BodyOutcome:
+    """How the body of ``future`` ended: from its ``envelope`` when fetched, else from Dask."""
+    if envelope is not None:
+        return _decode(envelope)
+    try:
+        return _decode(future.result())
+    except KilledWorker as exc:
+        return BodyOutcome(
+            "crashed", message=f"the Dask worker running it died ({type(exc).__name__}: {exc})"
+        )
+    except _CANCELLED_ERRORS:
+        return BodyOutcome(
+            "crashed",
+            message="Dask lost it: the scheduler forgot it or the connection to it was lost",
+        )
+    except Exception as exc:  # Dask could not run the envelope: the function did not unpickle
+        return BodyOutcome("raised", value=exc)
+
+
 class DaskBody:
-    """A :class:`~flowhook_hookspec.runners.BodyHandle` for one Dask future."""
+    """A :class:`~flowhook_hookspec.runners.BodyHandle` for one Dask future.
+
+    ``on_start``, ``finish`` and ``give_up`` record what happened and wake the thread that
+    drives the run, which alone calls ``wait_started`` and ``outcome``.
+    """
 
     def __init__(self, key: str, timeout_seconds: float | None) -> None:
         self.key = key
@@ -65,26 +88,24 @@ class DaskBody:
         self.future: Any = None  # a distributed.Future (untyped)
         self._lock = threading.Lock()
         self._woken = threading.Event()  # started, ended, or given up
-        self._ended = threading.Event()  # ended, or given up
+        self._ended = threading.Event()  # the outcome is known
         self._start: tuple[datetime, str | None] | None = None
         self._started_at: float | None = None  # time.monotonic() here when the start was seen
         self._outcome: BodyOutcome | None = None
 
-    def attach(self, future: Any) -> None:
-        self.future = future
-        future.add_done_callback(lambda _: self._on_done())
-
-    # -- called from Dask's threads: record and wake, nothing else ---------------------------
-
     def on_start(self, timestamp: float, address: str | None) -> None:
         with self._lock:
-            if self._start is not None or self._ended.is_set():
+            if self._start is not None or self._outcome is not None:
                 return  # a start that arrives after the end is dropped
             self._start = (_as_datetime(timestamp), address)
             self._started_at = time.monotonic()
         self._woken.set()
 
-    def _on_done(self) -> None:
+    def finish(self, outcome: BodyOutcome) -> None:
+        """The body ended on the cluster as ``outcome`` (ignored once given up)."""
+        with self._lock:
+            if self._outcome is None:
+                self._outcome = outcome
         self._ended.set()
         self._woken.set()
 
@@ -100,19 +121,17 @@ class DaskBody:
         self._ended.set()
         self._woken.set()
 
-    # -- called from the thread that drives the run ------------------------------------------
-
     def wait_started(self) -> tuple[datetime, str | None] | None:
         self._woken.wait()
         with self._lock:
             if self._start is not None:
                 return self._start
-        outcome = self._collect()
-        if outcome.started is None:
-            return None
-        with self._lock:
+            outcome = self._outcome
+            assert outcome is not None
+            if outcome.started is None:
+                return None
             self._started_at = time.monotonic()
-        return outcome.started, outcome.location
+            return outcome.started, outcome.location
 
     def outcome(self) -> BodyOutcome:
         if self.timeout_seconds is not None:
@@ -122,30 +141,5 @@ class DaskBody:
                 self.give_up(BodyOutcome("timed_out"))
         else:
             self._ended.wait()
-        return self._collect()
-
-    def _collect(self) -> BodyOutcome:
-        with self._lock:
-            if self._outcome is not None:
-                return self._outcome
-        assert self.future is not None
-        try:
-            outcome = _decode(self.future.result())
-        except KilledWorker as exc:
-            outcome = BodyOutcome(
-                "crashed",
-                message=f"the Dask worker running it died ({type(exc).__name__}: {exc})",
-            )
-        except _CANCELLED_ERRORS:
-            outcome = BodyOutcome(
-                "crashed",
-                message="Dask lost it: the scheduler forgot it or the connection to it was lost",
-            )
-        except Exception as exc:  # Dask could not run the envelope: the function did not unpickle
-            outcome = BodyOutcome("raised", value=exc)
-        finally:
-            self.future.release()  # recorded: a later worker death must not recompute it
-        with self._lock:
-            if self._outcome is None:
-                self._outcome = outcome
-            return self._outcome
+        assert self._outcome is not None
+        return self._outcome

@@ -12,6 +12,7 @@ from flowhook_hookspec.runners import BodyOutcome, RemoteTaskRunner, TaskBody
 from flowhook_hookspec.states import State
 
 from ._body import DaskBody
+from ._collector import Collector
 from ._envelope import START_TOPIC, run_envelope
 
 __all__ = ["DaskTaskRunner"]
@@ -81,6 +82,7 @@ class DaskTaskRunner:
         self.client_kwargs = dict(client_kwargs or {})
         self._lock = threading.Lock()
         self._client: Any = None
+        self._collector: Collector | None = None
         self._owned_cluster: Any = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._futures: list[concurrent.futures.Future[State]] = []
@@ -119,6 +121,7 @@ class DaskTaskRunner:
                 cluster.adapt(**self.adapt_kwargs)
             client = Client(cluster, **kwargs)
         self._client = client
+        self._collector = Collector(client)
         client.subscribe_topic(START_TOPIC, self._on_start)
         self._pool = concurrent.futures.ThreadPoolExecutor(
             IN_FLIGHT, thread_name_prefix="flowhook-dask"
@@ -160,12 +163,15 @@ class DaskTaskRunner:
         with self._lock:
             pool, self._pool = self._pool, None
             client, self._client = self._client, None
+            collector, self._collector = self._collector, None
             cluster, self._owned_cluster = self._owned_cluster, None
             self._futures = []
         if pool is not None:
             pool.shutdown(wait=True)
         with self._lock:
             self._bodies.clear()
+        if collector is not None:
+            collector.close()
         if client is not None:
             client.close()
         if cluster is not None:
@@ -176,9 +182,9 @@ class DaskTaskRunner:
     def start_body(self, body: TaskBody) -> DaskBody:
         handle = DaskBody(body.key, body.timeout_seconds)
         with self._lock:
-            client = self._client
+            client, collector = self._client, self._collector
             self._bodies[body.key] = handle
-        assert client is not None, "start_body() is called by work items submitted to this runner"
+        assert client is not None and collector is not None, "called by work items submitted here"
         future = client.submit(
             run_envelope,
             body.fn,
@@ -189,7 +195,7 @@ class DaskTaskRunner:
             pure=False,
             retries=0,
         )
-        handle.attach(future)
+        collector.follow(handle, future)
         return handle
 
 

@@ -123,7 +123,8 @@ class ScriptedRemote(ThreadPoolTaskRunner):
 
 assert isinstance(ScriptedRemote(), RemoteTaskRunner)
 
-LATER = datetime.now(timezone.utc) + timedelta(seconds=5)
+#: A start time after the run's Pending, as a worker's clock would give it.
+LATER = datetime.now(timezone.utc) + timedelta(hours=1)
 
 
 def run_on(runner: ScriptedRemote, the_task: Any) -> Any:

@@ -61,6 +61,13 @@ def die() -> None:
 
 
 @task
+def be_killed() -> None:
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task
 def wait_to_be_stopped(seconds: float = 30.0) -> str:
     """Runs until its run ended in the flow's process (or ``seconds`` pass)."""
     deadline = time.monotonic() + seconds

@@ -10,6 +10,7 @@ import pytest
 from dask_tasks import (
     CLUSTER,
     add,
+    be_killed,
     die,
     fail,
     flaky,
@@ -143,11 +144,13 @@ def test_cancel_flow_run_cancels_running_tasks_without_waiting_for_them(cluster:
         threading.Thread(target=cancel_flow_run, args=(run_id,)).start()
         for f in futures:
             f.wait()
-        return [f.state.name for f in futures]
+        ended.extend(f.state.name for f in futures)
 
+    ended: list[str] = []
     started = time.monotonic()
     state = pipeline(return_state=True)
     assert state.name == "Cancelled"
+    assert ended == ["Cancelled"] * 4
     assert time.monotonic() - started < 15
 
 
@@ -212,9 +215,10 @@ def test_cluster_class_may_be_a_dotted_name() -> None:
 
 
 @pytest.mark.slow
-def test_a_task_that_kills_its_worker_is_crashed_once_and_the_flow_goes_on() -> None:
+@pytest.mark.parametrize("killer", [die, be_killed], ids=["os._exit", "SIGKILL"])
+def test_a_task_that_kills_its_worker_is_crashed_once_and_the_flow_goes_on(killer: Any) -> None:
     crashed: list[str] = []
-    dying = die.with_options(on_crashed=[lambda t, run, state: crashed.append(run.name)])
+    dying = killer.with_options(on_crashed=[lambda t, run, state: crashed.append(run.name)])
 
     @flow(task_runner=DaskTaskRunner(cluster_kwargs=CLUSTER))
     def pipeline() -> tuple[Any, Any]:

@@ -252,3 +252,15 @@ def test_flowhook_plugins_lists_the_runner() -> None:
     (dask,) = [row for row in json.loads(listed.stdout) if row["name"] == "dask"]
     assert dask["status"] == "active"
     assert dask["hooks"] == ["register_task_runners"]
+
+
+def test_loading_the_plugin_does_not_import_dask() -> None:
+    """flowhook loads every installed plugin on its first run: Dask must wait until it is used."""
+    import subprocess
+    import sys
+
+    code = "import sys, flowhook_dask; print('distributed' in sys.modules, 'dask' in sys.modules)"
+    imported = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert imported.stdout.split() == ["False", "False"]

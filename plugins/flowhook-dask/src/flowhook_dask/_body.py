@@ -13,9 +13,6 @@ import time
 from datetime import datetime, timezone
 from typing import Any
 
-import cloudpickle  # type: ignore[import-untyped]
-from distributed.scheduler import KilledWorker
-
 from flowhook_hookspec.runners import BodyOutcome
 
 from ._envelope import UnpicklableResult
@@ -30,6 +27,8 @@ def _as_datetime(timestamp: float) -> datetime:
 
 
 def _decode(envelope: Any) -> BodyOutcome:
+    import cloudpickle  # type: ignore[import-untyped]  # not at import: plugins load with flowhook
+
     status, payload, tb, started, ended, address = envelope
     try:
         value = cloudpickle.loads(payload)
@@ -60,6 +59,8 @@ def outcome_of(future: Any, envelope: Any = None) -> BodyOutcome:
     """How the body of ``future`` ended: from its ``envelope`` when fetched, else from Dask."""
     if envelope is not None:
         return _decode(envelope)
+    from distributed.scheduler import KilledWorker  # not at import: plugins load with flowhook
+
     try:
         return _decode(future.result())
     except KilledWorker as exc:

@@ -16,8 +16,6 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-import cloudpickle  # type: ignore[import-untyped]
-
 __all__ = ["START_TOPIC", "Envelope", "run_envelope", "should_stop"]
 
 #: The topic of the event a worker logs when a body starts.
@@ -52,6 +50,8 @@ def _report_start(key: str, started: float) -> str:
 
 
 def _pickled_exception(exc: BaseException) -> bytes:
+    import cloudpickle  # type: ignore[import-untyped]
+
     try:
         return cloudpickle.dumps(exc)  # type: ignore[no-any-return]
     except Exception as error:
@@ -66,6 +66,8 @@ def run_envelope(
     fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], key: str
 ) -> Envelope:
     """Call ``fn(*args, **kwargs)`` on this worker; never raises (but for BaseException)."""
+    import cloudpickle
+
     started = time.time()
     address = _report_start(key, started)
     _current.key = key

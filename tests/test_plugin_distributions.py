@@ -1,4 +1,4 @@
-"""Each notifier plugin is its own distribution: its test suite passes in a fresh virtual
+"""Each plugin is its own distribution: its test suite passes in a fresh virtual
 environment holding only the contract, the plugin, its dependencies and its test extra (which
 brings the engine)."""
 
@@ -14,7 +14,9 @@ from environments import ROOT, clean_environ, environment_with_flowhook
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("plugin", ["flowhook-slack", "flowhook-email", "flowhook-logging"])
+@pytest.mark.parametrize(
+    "plugin", ["flowhook-slack", "flowhook-email", "flowhook-logging", "flowhook-dask"]
+)
 def test_plugin_test_suite_passes_in_its_own_environment(tmp_path: Path, plugin: str) -> None:
     source = ROOT / "plugins" / plugin
     python = environment_with_flowhook(tmp_path / "venv", f"{source}[test]") / "python"

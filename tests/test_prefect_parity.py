@@ -321,5 +321,5 @@ def test_a_misspelt_option_says_did_you_mean(decorator) -> None:
         decorator(retires=3)
     with pytest.raises(TypeError, match="unknown option 'retires'; did you mean 'retries'\\?"):
         decorator(lambda: None).with_options(retires=3)
-    with pytest.raises(TypeError, match="unknown option 'zzz'; its options: .*description, "):
+    with pytest.raises(TypeError, match=r"unknown option 'zzz'; its options: .*description, "):
         decorator(zzz=1)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from .notify import Notifier
+    from .runners import TaskRunner
     from .runs import FlowRun, TaskRun
     from .states import State
 
@@ -158,6 +159,17 @@ class RegistrationSpecs:
 
         Each class is a :class:`~flowhook_hookspec.notify.Notifier` subclass with a unique
         ``block_type``. Two plugins registering the same block type is an error naming both.
+        """
+
+    @hookspec
+    def register_task_runners(
+        self, register: Callable[[str, Callable[[], TaskRunner]], object]
+    ) -> None:
+        """Make task runners known by name: call ``register(name, factory)`` once for each.
+
+        ``factory()`` returns a new :class:`~flowhook_hookspec.runners.TaskRunner`; a flow
+        declared with ``task_runner="<name>"`` gets one per flow run. Two plugins registering
+        the same name is an error naming both.
         """
 
 

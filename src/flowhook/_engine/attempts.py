@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import attrs
 
 from flowhook_hookspec import states
+from flowhook_hookspec.errors import CrashedRun
+from flowhook_hookspec.runners import BodyHandle, BodyOutcome, RemoteTaskRunner, TaskBody
 from flowhook_hookspec.runs import FlowRun
 from flowhook_hookspec.states import State
 
@@ -26,7 +28,7 @@ from .._plugins.manager import implemented_hooks
 from . import context
 from .futures import TaskRunFuture, states_of_futures
 from .logs import log_prints_enabled, reset_log_prints, run_logger
-from .parameters import ParameterTypeError, call_bound, coerce_arguments
+from .parameters import ParameterTypeError, call_bound, coerce_arguments, split_bound
 from .retries import condition_allows_retry, retry_delay
 from .timeouts import RunTimeout, Watchdog
 from .transitions import (
@@ -258,6 +260,14 @@ class _Body:
 _BODY = _Body()
 
 
+class _Start(NamedTuple):
+    """Request to the driver: start the body on ``runner`` and send back the state to enter
+    once it started there (``entering`` with the start time), or the final state it led to."""
+
+    entering: State
+    runner: RemoteTaskRunner
+
+
 class _Wait(NamedTuple):
     """Request to the driver: wait before the next attempt (cut short by cancellation)."""
 
@@ -271,7 +281,7 @@ class _Drain(NamedTuple):
     scope: context.FlowScope
 
 
-_Request = _Body | _Wait | _Drain
+_Request = _Body | _Start | _Wait | _Drain
 Attempts = Generator[_Request, "State | None", State]
 
 
@@ -283,6 +293,7 @@ def run_attempts(
     scope: context.FlowScope | None,
     guard: AbstractContextManager[Any],
     txn: Transaction | None = None,
+    remote: RemoteTaskRunner | None = None,
 ) -> Attempts:
     """The life of a run, from Pending to a final state, as a generator.
 
@@ -291,7 +302,8 @@ def run_attempts(
 
     It decides every transition and yields what takes time (the body, waits) to a driver: a
     sync one (:func:`_drive`) or an async one (:func:`_drive_async`). One state machine serves
-    both, so sync and async runs cannot drift apart.
+    both, so sync and async runs cannot drift apart. With a ``remote`` runner, the body runs
+    there and Running is entered once it reports the start.
     """
     try:
         if not run.state_history:
@@ -310,7 +322,12 @@ def run_attempts(
                 return advance(kind, owner, run, cancelled, guard)
             run.run_count += 1
             attempt = states.Running if run.run_count == 1 else states.Retrying
-            entered = advance(kind, owner, run, attempt(run_id=run.id), guard)
+            entering = attempt(run_id=run.id)
+            if remote is not None:
+                started = yield _Start(entering, remote)
+                assert started is not None
+                entering = started
+            entered = advance(kind, owner, run, entering, guard)
             if entered.is_final():
                 return entered
             if txn is not None and run.run_count == 1 and txn.is_committed():
@@ -364,12 +381,19 @@ def drive(
 ) -> State:
     """Run the state machine in this thread."""
     done, value = _step(attempts, None, None)
+    handle: BodyHandle | None = None
     while not done:
         response: State | None = None
         error: BaseException | None = None
         try:
-            if value is _BODY:
+            if value is _BODY and handle is not None:
+                response = _remote_state(kind, owner, run, handle.outcome())
+                handle = None
+            elif value is _BODY:
                 response = _call_body(kind, owner, run, bound)
+            elif isinstance(value, _Start):
+                handle = value.runner.start_body(_task_body(owner, run, bound))
+                response = _started_state(kind, owner, run, value.entering, handle)
             elif isinstance(value, _Wait):
                 _wait(value)
             else:
@@ -378,6 +402,44 @@ def drive(
             error = exc
         done, value = _step(attempts, response, error)
     return value  # type: ignore[no-any-return]
+
+
+def _task_body(owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments) -> TaskBody:
+    args, kwargs = split_bound(bound, owner.positional_names)
+    return TaskBody(
+        key=f"{owner.name}-{run.id}-{run.run_count}",
+        fn=owner.fn,
+        args=args,
+        kwargs=kwargs,
+        timeout_seconds=owner.timeout_seconds,
+    )
+
+
+def _started_state(
+    kind: RunKind, owner: Runnable[..., Any], run: Run, entering: State, handle: BodyHandle
+) -> State:
+    """``entering`` as of the body's start where it runs; the final state if it never started."""
+    started = handle.wait_started()
+    if started is None:
+        return _remote_state(kind, owner, run, handle.outcome())
+    timestamp, location = started
+    message = f"on {location}" if location else entering.message
+    return attrs.evolve(entering, timestamp=max(timestamp, entering.timestamp), message=message)
+
+
+def _remote_state(
+    kind: RunKind, owner: Runnable[..., Any], run: Run, outcome: BodyOutcome
+) -> State:
+    """The state a body that ran elsewhere leads to."""
+    if outcome.status == "returned":
+        return _result_to_state(kind, run, outcome.value)
+    if outcome.status == "raised":
+        return _failure_state(kind, run, outcome.value)
+    if outcome.status == "timed_out":
+        return _timed_out_state(kind, owner, run)
+    if outcome.status == "cancelled":
+        return states.Cancelled(outcome.message, run_id=run.id)
+    return states.Crashed(outcome.message, data=CrashedRun(outcome.message), run_id=run.id)
 
 
 def _wait(request: _Wait) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from flowhook_hookspec import states
+from flowhook_hookspec.runners import RemoteTaskRunner
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State
 
@@ -26,7 +27,7 @@ from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futur
 from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
-from .runners import ThreadPoolTaskRunner
+from .runners import TaskRunner, ThreadPoolTaskRunner, new_task_runner
 from .transactions import Transaction, current_transaction, end_task_transaction, task_transaction
 from .transitions import FLOW, NO_GUARD, TASK, advance, set_state
 
@@ -127,7 +128,7 @@ class _FlowCall:
             parent_flow_run_id=parent_flow_run_id,
             parent_task_run_id=parent_task_run_id,
         )
-        scope = context.FlowScope(task_runner=flow.task_runner or ThreadPoolTaskRunner())
+        scope = context.FlowScope(task_runner=_task_runner_of(flow))
         if parent is not None and parent.scope is not None and parent.scope.cancel_event.is_set():
             scope.cancel_event.set()  # a subflow of a cancelled flow run never runs its body
         track(flow, run, scope)
@@ -168,6 +169,12 @@ def _upstream_failed(run: FlowRun | TaskRun, upstream: TaskRunFuture) -> State:
         f"{upstream.state.name}",
         run_id=run.id,
     )
+
+
+def _task_runner_of(flow: Flow[..., Any]) -> TaskRunner:
+    if isinstance(flow.task_runner, str):
+        return new_task_runner(flow.task_runner)
+    return flow.task_runner or ThreadPoolTaskRunner()
 
 
 def run_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -302,13 +309,17 @@ def run_submitted(
     bound: inspect.BoundArguments,
     run_context: context.RunContext,
     wait_for: list[TaskRunFuture],
+    remote: RemoteTaskRunner | None = None,
 ) -> State:
-    """Execute a task run whose arguments may hold futures: upstream first, then the attempts."""
+    """Execute a task run whose arguments may hold futures: upstream first, then the attempts.
+
+    With a ``remote`` runner, each attempt's body runs there; the transitions stay here.
+    """
     upstream_failed = _upstream_failure(task, run, bound, wait_for)
     if upstream_failed is not None:
         return upstream_failed
     txn = _begin_transaction(task, run, bound, run_context)
-    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn)
+    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn, remote)
     if txn is None:  # the hot path: no result to keep, no transaction open
         return drive(TASK, task, run, bound, attempts)
     try:

@@ -23,14 +23,14 @@ class FlowOptions(CommonOptions, total=False):
     """Options of ``@flow`` and ``Flow.with_options``."""
 
     flow_run_name: str | Callable[..., str] | None
-    task_runner: TaskRunner | None
+    task_runner: TaskRunner | str | None
 
 
 def _check_runner(_: Any, __: Any, value: Any) -> None:
-    if value is not None and not isinstance(value, TaskRunner):
+    if value is not None and not isinstance(value, (TaskRunner, str)):
         raise TypeError(
             "task_runner takes a task runner such as flowhook.ThreadPoolTaskRunner(max_workers=8), "
-            f"got {type(value).__name__}"
+            f"or a registered name such as 'dask', got {type(value).__name__}"
         )
 
 
@@ -47,8 +47,9 @@ class Flow(Runnable[P, R]):
     _hook_arguments: ClassVar[tuple[str, ...]] = ("flow", "flow_run", "state")
 
     flow_run_name: str | Callable[..., str] | None = attrs.field(default=None, kw_only=True)
-    #: Runs the tasks this flow submits; a new ThreadPoolTaskRunner per flow run when None.
-    task_runner: TaskRunner | None = attrs.field(
+    #: Runs the tasks this flow submits; a new ThreadPoolTaskRunner per flow run when None. A
+    #: name (``"dask"``) makes a new runner of the type a plugin registered, per flow run.
+    task_runner: TaskRunner | str | None = attrs.field(
         default=None, kw_only=True, validator=_check_runner
     )
 

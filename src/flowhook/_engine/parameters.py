@@ -87,6 +87,15 @@ def call_bound(
     return fn(*bound.args, **bound.kwargs)
 
 
+def split_bound(
+    bound: inspect.BoundArguments, simple: tuple[str, ...] | None
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The ``(args, kwargs)`` that :func:`call_bound` would pass, to make the call elsewhere."""
+    if simple is not None:
+        return tuple(bound.arguments.values()), {}
+    return tuple(bound.args), dict(bound.kwargs)
+
+
 def resolve_type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     """The function's parameter type hints; unresolvable annotations are skipped, not fatal."""
     try:

@@ -7,10 +7,14 @@ import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future
 
+from flowhook_hookspec.errors import PluginError
 from flowhook_hookspec.runners import TaskRunner
 from flowhook_hookspec.states import State
 
-__all__ = ["TaskRunner", "ThreadPoolTaskRunner"]
+from .._config import did_you_mean
+from .._plugins.manager import plugin_hooks
+
+__all__ = ["TaskRunner", "ThreadPoolTaskRunner", "new_task_runner", "task_runner_names"]
 
 
 class ThreadPoolTaskRunner:
@@ -58,3 +62,47 @@ class ThreadPoolTaskRunner:
 
 
 assert isinstance(ThreadPoolTaskRunner(), TaskRunner)
+
+_BUILT_IN: dict[str, Callable[[], TaskRunner]] = {"thread_pool": ThreadPoolTaskRunner}
+
+
+def _registered_runners() -> dict[str, tuple[str, Callable[[], TaskRunner]]]:
+    """Every task runner name: the built-in ones and the plugins' (name -> (plugin, factory))."""
+    found = {name: ("flowhook", factory) for name, factory in _BUILT_IN.items()}
+    registered, pending = plugin_hooks().register_task_runners()
+    if pending is not None:
+        raise pending
+    for plugin, pairs in registered.items():
+        for name, factory in pairs:
+            if name in found:
+                first, second = sorted((found[name][0], plugin))
+                raise PluginError(
+                    f"plugins {first!r} and {second!r} both register the task runner "
+                    f"{name!r}; uninstall or disable one of them"
+                )
+            found[name] = (plugin, factory)
+    return found
+
+
+def task_runner_names() -> list[str]:
+    """The names ``task_runner="..."`` accepts, sorted."""
+    return sorted(_registered_runners())
+
+
+def new_task_runner(name: str) -> TaskRunner:
+    """A new task runner of the type registered as ``name`` (``ValueError`` if none is)."""
+    runners = _registered_runners()
+    if name not in runners:
+        raise ValueError(
+            f"no task runner is named {name!r}{did_you_mean(name, runners) or '.'} Known task "
+            f"runners: {', '.join(sorted(runners))}; plugins add more (pip install flowhook-dask "
+            "for 'dask')"
+        )
+    plugin, factory = runners[name]
+    runner = factory()
+    if not isinstance(runner, TaskRunner):
+        raise PluginError(
+            f"the task runner {name!r} of plugin {plugin!r} made a {type(runner).__name__}, "
+            "which is not a task runner (submit, wait, cancel_all, shutdown)"
+        )
+    return runner

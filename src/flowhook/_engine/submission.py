@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from flowhook_hookspec.runners import RemoteTaskRunner
 from flowhook_hookspec.states import State
 
 from . import context
@@ -49,9 +50,11 @@ def submit_task(
     finally:
         context.current.reset(token)
     upstream = [*find_futures(bound.arguments), *wait_for]
+    runner = scope.task_runner
+    remote = runner if isinstance(runner, RemoteTaskRunner) and not task.is_async else None
 
     def work() -> State:
-        return variables.run(run_submitted, task, run, bound, run_context, upstream)
+        return variables.run(run_submitted, task, run, bound, run_context, upstream, remote)
 
     if not upstream:  # the common case: the runner's own future is the run's
         future = TaskRunFuture(task, run, scope.task_runner.submit(work))

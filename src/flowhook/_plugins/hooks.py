@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any
 from .isolation import call_isolated
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from flowhook_hookspec.runs import FlowRun, TaskRun
     from flowhook_hookspec.states import State
 
@@ -138,6 +140,19 @@ class PluginHooks:
                 pending = error
         return registered, pending
 
+    def register_task_runners(self) -> tuple[dict[str, list[tuple[str, Any]]], Pending]:
+        """The ``(name, factory)`` pairs each plugin registered, by plugin name, and the
+        exception to re-raise; isolated per plugin like :meth:`register_notifiers`."""
+        registered: dict[str, list[tuple[str, Any]]] = {}
+        pending: Pending = None
+        for caller in self._manager.callers("register_task_runners"):
+            found, error = _registered_by(caller, _pair)
+            if found is not None:
+                registered[caller.plugin_name] = found  # type: ignore[assignment]
+            if pending is None:
+                pending = error
+        return registered, pending
+
     def _flow(self, hook: str, flow: Any, flow_run: FlowRun, state: State) -> Pending:
         return self._manager.dispatch(hook, {"flow": flow, "flow_run": flow_run, "state": state})
 
@@ -145,14 +160,30 @@ class PluginHooks:
         return self._manager.dispatch(hook, {"task": task, "task_run": task_run, "state": state})
 
 
-def _registered_by(caller: HookCaller) -> tuple[list[object] | None, Pending]:
-    """What one ``register_notifiers`` implementation registered (None when it raised)."""
+def _one(item: object) -> object:
+    return item
+
+
+def _pair(name: str, factory: object) -> tuple[str, object]:
+    return name, factory
+
+
+def _registered_by(
+    caller: HookCaller, pack: Callable[..., object] = _one
+) -> tuple[list[object] | None, Pending]:
+    """What one registration hook's implementation registered (None when it raised).
+
+    Each call of the ``register`` it is handed adds ``pack(*arguments)`` to the list.
+    """
     found: list[object] = []
     finished = False
 
+    def register(*arguments: object) -> None:
+        found.append(pack(*arguments))
+
     def run() -> None:
         nonlocal finished
-        caller.function(*[found.append for _ in caller.argnames])
+        caller.function(*[register for _ in caller.argnames])
         finished = True
 
     error = call_isolated(run, (), caller.label, exit_is_error=True)

@@ -1,0 +1,202 @@
+"""``DaskTaskRunner``: task bodies on Dask distributed, transitions and hooks in the flow's process."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import importlib
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from flowhook_hookspec.runners import BodyOutcome, RemoteTaskRunner, TaskBody
+from flowhook_hookspec.states import State
+
+from ._body import DaskBody
+from ._collector import Collector
+from ._envelope import START_TOPIC, run_envelope
+
+__all__ = ["DaskTaskRunner"]
+
+#: Task runs followed at once by threads of the flow's process. Each waits on its Dask future,
+#: so this bounds the bodies queued or running on the cluster at one time.
+IN_FLIGHT = 128
+
+
+def _import_class(name: str) -> Callable[..., Any]:
+    module, _, attribute = name.rpartition(".")
+    if not module:
+        raise ValueError(
+            f"cluster_class takes a class or a dotted name like 'dask_jobqueue.SLURMCluster', got {name!r}"
+        )
+    try:
+        return getattr(importlib.import_module(module), attribute)  # type: ignore[no-any-return]
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"cluster_class {name!r} cannot be imported: {exc}") from None
+
+
+class DaskTaskRunner:
+    """Runs each task run's body on a Dask cluster; its states and hooks stay in the flow's process.
+
+    With no argument it starts a ``distributed.LocalCluster`` on first use and closes it when
+    the flow run ends. ``address`` connects to a running scheduler; ``cluster`` uses a cluster
+    object you manage; ``cluster_class``/``cluster_kwargs`` choose the cluster to start (a
+    class or a dotted name), ``adapt_kwargs`` makes it adaptive, ``client_kwargs`` go to
+    ``distributed.Client``.
+    """
+
+    def __init__(
+        self,
+        cluster: Any = None,
+        address: str | None = None,
+        cluster_class: str | Callable[..., Any] | None = None,
+        cluster_kwargs: dict[str, Any] | None = None,
+        adapt_kwargs: dict[str, Any] | None = None,
+        client_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        if address is not None and (
+            cluster is not None
+            or cluster_class is not None
+            or cluster_kwargs is not None
+            or adapt_kwargs is not None
+        ):
+            raise ValueError(
+                "DaskTaskRunner: address connects to a running scheduler, so it excludes "
+                "cluster, cluster_class, cluster_kwargs and adapt_kwargs"
+            )
+        if cluster is not None and (cluster_class is not None or cluster_kwargs is not None):
+            raise ValueError(
+                "DaskTaskRunner: cluster is a cluster you made, so it excludes cluster_class and "
+                "cluster_kwargs"
+            )
+        if client_kwargs and "asynchronous" in client_kwargs:
+            raise ValueError(
+                "DaskTaskRunner: client_kwargs cannot set asynchronous; the runner's client is synchronous"
+            )
+        self.cluster = cluster
+        self.address = address
+        self.cluster_class = (
+            _import_class(cluster_class) if isinstance(cluster_class, str) else cluster_class
+        )
+        self.cluster_kwargs = dict(cluster_kwargs or {})
+        self.adapt_kwargs = dict(adapt_kwargs or {}) if adapt_kwargs is not None else None
+        self.client_kwargs = dict(client_kwargs or {})
+        self._lock = threading.Lock()
+        self._client: Any = None
+        self._collector: Collector | None = None
+        self._owned_cluster: Any = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._futures: list[concurrent.futures.Future[State]] = []
+        self._bodies: dict[str, DaskBody] = {}
+
+    def __repr__(self) -> str:
+        where = self.address or (type(self.cluster).__name__ if self.cluster is not None else None)
+        return f"DaskTaskRunner({where or 'LocalCluster'})"
+
+    @property
+    def client(self) -> Any:
+        """The ``distributed.Client`` of the flow run in progress (``None`` between runs)."""
+        return self._client
+
+    def _start(self) -> None:
+        """Connect (and start the owned cluster) on first use; called with the lock held."""
+        if self._client is not None:
+            return
+        import dask
+        import distributed
+
+        Client: Any = distributed.Client
+        LocalCluster: Any = distributed.LocalCluster
+
+        kwargs = {"set_as_default": False, **self.client_kwargs}
+        if self.address is not None:
+            client = Client(self.address, **kwargs)
+        else:
+            cluster = self.cluster
+            if cluster is None:
+                # A task that kills its worker must run once: Dask would re-run it elsewhere.
+                with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
+                    cluster = (self.cluster_class or LocalCluster)(**self.cluster_kwargs)
+                self._owned_cluster = cluster
+            if self.adapt_kwargs is not None:
+                cluster.adapt(**self.adapt_kwargs)
+            client = Client(cluster, **kwargs)
+        self._client = client
+        self._collector = Collector(client)
+        client.subscribe_topic(START_TOPIC, self._on_start)
+        self._pool = concurrent.futures.ThreadPoolExecutor(
+            IN_FLIGHT, thread_name_prefix="flowhook-dask"
+        )
+
+    def _on_start(self, event: Any) -> None:
+        _, message = event
+        with self._lock:
+            body = self._bodies.get(message["key"])
+        if body is not None:
+            body.on_start(message["time"], message.get("address"))
+
+    # -- the TaskRunner protocol -------------------------------------------------------------
+
+    def submit(self, work: Callable[[], State]) -> concurrent.futures.Future[State]:
+        with self._lock:
+            self._start()
+            assert self._pool is not None
+            future = self._pool.submit(work)
+            self._futures.append(future)
+            return future
+
+    def wait(
+        self, futures: Iterable[concurrent.futures.Future[State]], timeout: float | None = None
+    ) -> None:
+        concurrent.futures.wait(list(futures), timeout=timeout)
+
+    def cancel_all(self) -> None:
+        with self._lock:
+            for future in self._futures:
+                future.cancel()
+            bodies = list(self._bodies.values())
+        for body in bodies:
+            body.give_up(
+                BodyOutcome("cancelled", message="its flow run was cancelled while it ran on Dask")
+            )
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            client, self._client = self._client, None
+            collector, self._collector = self._collector, None
+            cluster, self._owned_cluster = self._owned_cluster, None
+            self._futures = []
+        if pool is not None:
+            pool.shutdown(wait=True)
+        with self._lock:
+            self._bodies.clear()
+        if collector is not None:
+            collector.close()
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+
+    # -- the RemoteTaskRunner protocol -------------------------------------------------------
+
+    def start_body(self, body: TaskBody) -> DaskBody:
+        handle = DaskBody(body.key, body.timeout_seconds)
+        with self._lock:
+            client, collector = self._client, self._collector
+            self._bodies[body.key] = handle
+        assert client is not None and collector is not None, "called by work items submitted here"
+        future = client.submit(
+            run_envelope,
+            body.fn,
+            body.args,
+            body.kwargs,
+            body.key,
+            key=body.key,
+            pure=False,
+            retries=0,
+        )
+        collector.follow(handle, future)
+        return handle
+
+
+assert isinstance(DaskTaskRunner(), RemoteTaskRunner)

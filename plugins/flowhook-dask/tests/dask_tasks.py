@@ -1,0 +1,96 @@
+"""Task functions the tests send to workers: an importable module, so workers can load them."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from flowhook_dask import should_stop
+
+from flowhook import task
+
+#: The arguments of every cluster these tests start: nothing listens beyond 127.0.0.1.
+CLUSTER = {
+    "n_workers": 2,
+    "threads_per_worker": 1,
+    "processes": True,
+    "dashboard_address": "127.0.0.1:0",  # None would still serve HTTP on every interface
+    "host": "127.0.0.1",
+}
+
+
+@task
+def square(x: int) -> int:
+    return x * x
+
+
+@task
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@task
+def fail(message: str) -> int:
+    raise ValueError(message)
+
+
+@task
+def where() -> str:
+    from distributed import get_worker
+
+    return str(get_worker().address)
+
+
+def flaky(counter: str) -> int:
+    """Fails twice then returns 42; appends this attempt's Dask key to ``counter``."""
+    from distributed import get_worker
+
+    path = Path(counter)
+    with path.open("a") as out:
+        out.write(f"{get_worker().get_current_task()}\n")
+    attempts = len(path.read_text().splitlines())
+    if attempts < 3:
+        raise RuntimeError(f"attempt {attempts} fails")
+    return 42
+
+
+@task
+def die() -> None:
+    os._exit(1)
+
+
+@task
+def be_killed() -> None:
+    import signal
+
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@task
+def wait_to_be_stopped(seconds: float = 30.0) -> str:
+    """Runs until its run ended in the flow's process (or ``seconds`` pass)."""
+    deadline = time.monotonic() + seconds
+    while not should_stop():
+        if time.monotonic() > deadline:
+            return "never stopped"
+        time.sleep(0.02)
+    return "stopped"
+
+
+class Unpicklable(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.lock = __import__("threading").Lock()
+
+
+@task
+def raise_unpicklable() -> None:
+    raise Unpicklable("the body failed holding a lock")
+
+
+@task
+def return_unpicklable() -> object:
+    import threading
+
+    return threading.Lock()

@@ -308,3 +308,23 @@ def test_sigint_crashes_task_and_flow(tmp_path) -> None:
     assert lines[:2] == ["step 0", "task Running"] or lines[:2] == ["task Running", "step 0"]
     assert lines.count("task Running") == 1  # on_running exactly once per attempt
     assert lines[-2:] == ["task Crashed", "flow Crashed"]
+
+
+def test_the_futures_of_map_give_all_their_results_at_once() -> None:
+    @task
+    def explode(x: int) -> int:
+        if x == 2:
+            raise ValueError("two")
+        return x
+
+    @flow
+    def f() -> tuple:
+        mapped = add.map([1, 2, 3], unmapped(10))
+        failing = explode.map([1, 2, 3])
+        failing.wait()
+        with pytest.raises(ValueError, match="two"):
+            failing.result()
+        partial = failing.result(raise_on_failure=False)
+        return mapped.result(), isinstance(mapped, list), partial[0], type(partial[1]).__name__
+
+    assert f() == ([11, 12, 13], True, 1, "ValueError")

@@ -1,5 +1,11 @@
 """Futures of submitted task runs: ``from flowhook.futures import wait, as_completed``."""
 
-from ._engine import DoneAndNotDoneFutures, TaskRunFuture, as_completed, wait
+from ._engine import DoneAndNotDoneFutures, TaskRunFuture, TaskRunFutureList, as_completed, wait
 
-__all__ = ["DoneAndNotDoneFutures", "TaskRunFuture", "as_completed", "wait"]
+__all__ = [
+    "DoneAndNotDoneFutures",
+    "TaskRunFuture",
+    "TaskRunFutureList",
+    "as_completed",
+    "wait",
+]

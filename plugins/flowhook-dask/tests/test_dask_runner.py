@@ -29,7 +29,7 @@ from flowhook._engine.runners import new_task_runner
 def test_map_of_100_tasks(cluster: Any) -> None:
     @flow(task_runner=DaskTaskRunner(cluster=cluster))
     def pipeline(xs: list[int]) -> int:
-        return sum(future.result() for future in square.map(xs))
+        return sum(square.map(xs).result())
 
     assert pipeline(list(range(100))) == sum(x * x for x in range(100))
 
@@ -76,15 +76,15 @@ def test_running_is_entered_when_a_worker_starts_and_names_the_worker(cluster: A
     @flow(task_runner=DaskTaskRunner(cluster=cluster))
     def one() -> Any:
         future = where.submit()
-        future.wait()
-        return future
+        # A returned future would be the flow's result (as in Prefect): return its run instead.
+        return future.task_run, future.result()
 
-    future = one()
-    running = [s for s in future.task_run.state_history if s.name == "Running"]
+    task_run, worker = one()
+    running = [s for s in task_run.state_history if s.name == "Running"]
     assert len(running) == 1
-    assert running[0].message == f"on {future.result()}"
-    assert future.result() in cluster.scheduler_info["workers"]
-    states = [s.name for s in future.task_run.state_history]
+    assert running[0].message == f"on {worker}"
+    assert worker in cluster.scheduler_info["workers"]
+    states = [s.name for s in task_run.state_history]
     assert states == ["Pending", "Running", "Completed"]
 
 
@@ -94,9 +94,10 @@ def test_unpicklable_exception_and_result_fail_with_a_readable_message(cluster: 
         a, b = raise_unpicklable.submit(), return_unpicklable.submit()
         a.wait()
         b.wait()
-        return a.state, b.state
+        # States returned in a list would be the flow's own (as in Prefect): a dict is data.
+        return {"raised": a.state, "returned": b.state}
 
-    raised, returned = pipeline()
+    raised, returned = pipeline().values()
     assert raised.name == returned.name == "Failed"
     assert "Unpicklable: the body failed holding a lock" in raised.message
     assert "could not be pickled" in raised.message
@@ -108,9 +109,9 @@ def test_a_failure_keeps_the_exception_type_and_the_workers_traceback(cluster: A
     def pipeline() -> Any:
         future = fail.submit("bad row")
         future.wait()
-        return [future.state]
+        return {"state": future.state}
 
-    (state,) = pipeline()
+    state = pipeline()["state"]
     with pytest.raises(ValueError, match="bad row") as raised:
         state.result()
     assert any(
@@ -125,10 +126,10 @@ def test_a_timeout_on_a_running_task_is_timed_out_at_once(cluster: Any) -> None:
     def pipeline() -> Any:
         future = slow.submit()
         future.wait()
-        return [future.state]
+        return {"state": future.state}
 
     started = time.monotonic()
-    (state,) = pipeline()
+    state = pipeline()["state"]
     assert state.name == "TimedOut"
     assert time.monotonic() - started < 10
 

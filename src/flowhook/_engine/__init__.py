@@ -10,7 +10,14 @@ from .cancellation import cancel_flow_run
 from .context import RunContext, get_run_context
 from .context import current as current_context
 from .flows import Flow, flow
-from .futures import DoneAndNotDoneFutures, TaskRunFuture, as_completed, unmapped, wait
+from .futures import (
+    DoneAndNotDoneFutures,
+    TaskRunFuture,
+    TaskRunFutureList,
+    as_completed,
+    unmapped,
+    wait,
+)
 from .logs import RunLogger, flow_run_logger, get_run_logger, task_run_logger
 from .parameters import ParameterBindError, ParameterTypeError
 from .result_home import set_default_directory
@@ -113,6 +120,7 @@ __all__ = [
     "Serializer",
     "Task",
     "TaskRunFuture",
+    "TaskRunFutureList",
     "ThreadPoolTaskRunner",
     "Transaction",
     "TransactionState",

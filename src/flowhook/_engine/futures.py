@@ -60,6 +60,28 @@ class TaskRunFuture:
         return state.result(raise_on_failure=raise_on_failure)
 
 
+class TaskRunFutureList(list[TaskRunFuture]):
+    """The futures :meth:`Task.map <flowhook.Task.map>` returns: a list, which can also wait for
+    all of them and return all their results, as Prefect's ``PrefectFutureList`` does."""
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until every task run is final, or ``timeout`` seconds pass."""
+        concurrent.futures.wait([future._future for future in self], timeout=timeout)
+
+    def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[Any]:
+        """The results, in order; raises what the first failed run's ``state.result()`` raises.
+
+        ``TimeoutError`` if some run is not final after ``timeout`` seconds (in all).
+        """
+        self.wait(timeout)
+        pending = [future for future in self if not future.done()]
+        if pending:
+            raise TimeoutError(
+                f"{len(pending)} of {len(self)} task runs are not final after {timeout} s"
+            )
+        return [future.result(raise_on_failure=raise_on_failure) for future in self]
+
+
 class DoneAndNotDoneFutures(NamedTuple):
     """What :func:`wait` returns: the futures whose runs are final, and the others."""
 

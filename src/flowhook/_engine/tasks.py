@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 import attrs
 
 from . import calls
-from .futures import TaskRunFuture, map_arguments
+from .futures import TaskRunFuture, TaskRunFutureList, map_arguments
 from .naming import check_run_name_template
 from .runnables import CommonOptions, HookT, P, R, Runnable, StateHook, hooks_field
 from .submission import submit_task
@@ -104,18 +104,19 @@ class Task(Runnable[P, R]):
         """
         return submit_task(self, args, kwargs)
 
-    def map(self, *args: Any, **kwargs: Any) -> list[TaskRunFuture]:
-        """Submit one task run per element of the iterable arguments; returns their futures.
+    def map(self, *args: Any, **kwargs: Any) -> TaskRunFutureList:
+        """Submit one task run per element of the iterable arguments; returns their futures,
+        in a list whose ``result()`` waits for all of them and returns their results.
 
         Wrap arguments to pass whole to every run in :class:`~flowhook.unmapped`. Every other
         argument must be iterable, and all of the same length.
         """
         wait_for = kwargs.pop("wait_for", None)
         calls = map_arguments(self.name, args, kwargs)
-        return [
+        return TaskRunFutureList(
             submit_task(self, call_args, {**call_kwargs, "wait_for": wait_for})
             for call_args, call_kwargs in calls
-        ]
+        )
 
     def with_options(self, **options: Unpack[TaskOptions]) -> Self:
         """A copy with some options changed. Hook lists are copied; ``[]`` clears one."""

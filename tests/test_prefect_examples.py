@@ -41,3 +41,16 @@ def test_partial_hook_receives_extra_keyword_arguments() -> None:
     _, task_state = ok_with_failure_flow()
     assert data == {"x": "foo", "y": 42, "state": task_state}
     assert task_state.is_failed()
+
+
+def test_the_migrated_script_differs_from_prefects_by_the_imports_only() -> None:
+    import re
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[1] / "docs" / "prefect.md").read_text()
+    section = page.split("## A Prefect script, before and after", 1)[1].split("\n## ", 1)[0]
+    prefect = re.search(r"```\{code-block\} python\n(.*?)```", section, re.S)
+    flowhook = re.search(r"```python\n(.*?)```", section, re.S)
+    assert prefect is not None and flowhook is not None
+    assert "from prefect" in prefect.group(1)
+    assert prefect.group(1).replace("prefect", "flowhook") == flowhook.group(1)

@@ -235,9 +235,12 @@ def test_a_process_whose_row_was_deleted_registers_again(
 # -- 2. a completed run is never reported Crashed --------------------------------------------------
 
 
-def test_a_lock_held_past_the_timeout_and_the_exit_is_no_crash(
-    staged: tuple[Path, dict[str, str]], tmp_path: Path, flowhook_home: Path
-) -> None:
+def _second_flow_ends_under_a_lock(
+    staged: tuple[Path, dict[str, str]], tmp_path: Path
+) -> tuple[dict[str, str], Path, subprocess.Popen[str], Path, subprocess.Popen[bytes]]:
+    """The staged script's second flow ends while another process holds the database, past
+    the lock timeout (1 s): its last states cannot be written. The lock is held until the
+    returned ``release`` file exists."""
     script, env = staged
     env = {**env, "FLOWHOOK_LOCK_TIMEOUT_SECONDS": "1"}
     marker = tmp_path / "m"
@@ -247,10 +250,22 @@ def test_a_lock_held_past_the_timeout_and_the_exit_is_no_crash(
     wait_for(Path(f"{marker}.started").exists, what="the held task to start")
     time.sleep(0.3)  # its Running is written
     release = tmp_path / "release"
-    locker = _lock(flowhook_home / "flowhook.db", release)
+    locker = _lock(Path(env["FLOWHOOK_HOME"]) / "flowhook.db", release)
     try:
         _touch(marker, ".finish")
         wait_for(Path(f"{marker}.second").exists, what="the second flow to end")
+    except BaseException:
+        _touch(release, "")
+        child.kill()
+        raise
+    return env, marker, child, release, locker
+
+
+def test_a_lock_held_past_the_timeout_and_the_exit_is_no_crash(
+    staged: tuple[Path, dict[str, str]], tmp_path: Path, flowhook_home: Path
+) -> None:
+    env, marker, child, release, locker = _second_flow_ends_under_a_lock(staged, tmp_path)
+    try:
         _touch(marker, ".exit")
         _, err = child.communicate(timeout=60)
     finally:
@@ -277,18 +292,8 @@ def test_a_lock_held_past_the_timeout_and_the_exit_is_no_crash(
 def test_states_held_back_by_a_lock_are_recorded_once_it_is_released(
     staged: tuple[Path, dict[str, str]], tmp_path: Path, flowhook_home: Path
 ) -> None:
-    script, env = staged
-    env = {**env, "FLOWHOOK_LOCK_TIMEOUT_SECONDS": "1"}
-    marker = tmp_path / "m"
-    child = _start(script, marker, env)
-    wait_for(Path(f"{marker}.first").exists, what="the first flow")
-    _touch(marker, ".go")
-    wait_for(Path(f"{marker}.started").exists, what="the held task to start")
-    release = tmp_path / "release"
-    locker = _lock(flowhook_home / "flowhook.db", release)
+    _, marker, child, release, locker = _second_flow_ends_under_a_lock(staged, tmp_path)
     try:
-        _touch(marker, ".finish")
-        wait_for(Path(f"{marker}.second").exists, what="the second flow to end")
         time.sleep(1.5)  # at least one more failed attempt
     finally:
         _touch(release, "")

@@ -277,7 +277,7 @@ def run_and_signal(tmp_path: Path, signum: int) -> tuple[int, list[str]]:
         [sys.executable, str(script), str(log)],
         stdout=subprocess.PIPE,
         text=True,
-        env={**os.environ},
+        env={**os.environ, "FLOWHOOK_HOME": str(tmp_path / "home")},
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     # Signal while the first task runs: once it has started (a loaded machine may take longer

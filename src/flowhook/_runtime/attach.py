@@ -161,7 +161,7 @@ def _route_in_memory(settings: StoreSettings | None, reason: str) -> None:
 
 def _saved_blocks(settings: StoreSettings | None) -> list[tuple[str, str]]:
     """The blocks saved in an existing database, when it can be read; else none."""
-    if settings is None or not settings.database.exists():
+    if settings is None or not settings.exists():
         return []
     try:
         store = open_store(settings, create=False)

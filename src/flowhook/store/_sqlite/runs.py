@@ -6,22 +6,18 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
+from .._batch import prepare_batch
 from .._records import (
-    Beat,
     EventRecord,
-    HookError,
     HookErrorRecord,
-    NewRun,
-    OutboxEntry,
     PruneReport,
     RunKindName,
     RunQuery,
     RunRecord,
-    Transition,
     Write,
 )
 from .connection import SQLiteBase
-from .outbox import INSERT_OUTBOX, outbox_row
+from .outbox import INSERT_OUTBOX
 from .rows import (
     EVENT_SELECT,
     FLOW_COLUMNS,
@@ -30,14 +26,9 @@ from .rows import (
     INSERT_FLOW_RUN,
     INSERT_TASK_RUN,
     TASK_COLUMNS,
-    TASK_ROW_STATES,
-    compact_json,
     event_records,
-    event_row,
     flow_record,
     hook_error_record,
-    new_run_row,
-    state_columns,
     task_record,
 )
 
@@ -58,94 +49,20 @@ class SQLiteRuns(SQLiteBase):
     # -- recording ----------------------------------------------------------------------------
 
     def write(self, batch: Iterable[Write]) -> None:
-        """Apply a batch of writes in one transaction, in order.
-
-        A run created in this batch is inserted with the last state it reached in the batch, and
-        a task run created in it keeps the batch's states in its own row: a short task run costs
-        one insert. Other runs get one event row each for their states of the batch.
-        """
-        # Keyed by id() of the run's UUID object: the engine uses one object per run, and a
-        # UUID's own hash is computed in Python. A miss is only slower, never wrong.
-        fresh: dict[RunKindName, dict[int, list[Any]]] = {"flow": {}, "task": {}}
-        updates: dict[RunKindName, dict[int, tuple[Any, ...]]] = {"flow": {}, "task": {}}
-        #: Per run, in the order runs first appear: (kind, run id, history id, its states).
-        run_events: dict[int, tuple[RunKindName, str, str, list[tuple[Any, ...]]]] = {}
-        #: Per run, its last transition in the batch: the run row's new current state.
-        last: dict[int, Transition] = {}
-        hook_errors: list[tuple[Any, ...]] = []
-        outbox: list[tuple[Any, ...]] = []
-        beat: Beat | None = None
-        ids: dict[int, str] = {}
-        for item in batch:
-            if isinstance(item, Transition):
-                kind, uuid, history_uuid, state, _, _, _, tb = item
-                key = id(uuid)
-                packed = run_events.get(key)
-                if packed is None:
-                    run_id = ids.get(key)
-                    if run_id is None:
-                        run_id = ids[key] = str(uuid)
-                    history_id = ids.get(id(history_uuid))
-                    if history_id is None:
-                        history_id = ids[id(history_uuid)] = str(history_uuid)
-                    packed = run_events[key] = (kind, run_id, history_id, [])
-                packed[3].append(state_columns(state, tb))
-                last[key] = item
-            elif isinstance(item, NewRun):
-                row = new_run_row(item)
-                ids[id(item.id)] = row[0]
-                if item.flow_run_id is not None:  # the same flow run id for all its tasks
-                    flow_run_id = ids.get(id(item.flow_run_id))
-                    if flow_run_id is None:
-                        flow_run_id = ids[id(item.flow_run_id)] = str(item.flow_run_id)
-                    row[6] = flow_run_id
-                fresh[item.kind][id(item.id)] = row
-            elif isinstance(item, HookError):
-                hook_errors.append(
-                    (
-                        str(item.run_id),
-                        item.kind,
-                        str(item.history_id),
-                        item.timestamp,
-                        item.description,
-                        item.traceback,
-                    )
-                )
-            elif isinstance(item, OutboxEntry):
-                outbox.append(outbox_row(item))
-            else:
-                beat = item
-
-        for key, (kind, _, _, state, run_count, start, end, _) in last.items():
-            columns = (
-                state.type,
-                state.name,
-                state.message,
-                run_count,
-                None if start is None else start.timestamp(),
-                None if end is None else end.timestamp(),
-            )
-            fresh_row = fresh[kind].get(key)
-            if fresh_row is not None:
-                fresh_row[-6:] = columns
-            else:
-                updates[kind][key] = (*columns, run_events[key][1])
-        events = []
-        for key, packed in run_events.items():
-            fresh_task = fresh["task"].get(key)
-            if fresh_task is not None:  # its states go in its own row
-                fresh_task[TASK_ROW_STATES] = compact_json(packed[3])
-            else:
-                events.append(event_row(*packed))
+        """Apply a batch of writes in one transaction, in order (rows as :func:`prepare_batch`
+        sorts them)."""
+        prepared = prepare_batch(batch)
+        fresh, updates, events = prepared.fresh, prepared.updates, prepared.events
+        hook_errors, outbox, beat = prepared.hook_errors, prepared.outbox, prepared.beat
 
         def apply(conn: sqlite3.Connection) -> None:
             if fresh["flow"]:
-                conn.executemany(INSERT_FLOW_RUN, fresh["flow"].values())
+                conn.executemany(INSERT_FLOW_RUN, fresh["flow"])
             if fresh["task"]:
-                conn.executemany(INSERT_TASK_RUN, fresh["task"].values())
+                conn.executemany(INSERT_TASK_RUN, fresh["task"])
             for kind, table in _TABLES.items():
                 if updates[kind]:
-                    conn.executemany(_UPDATE_RUN.format(table=table), updates[kind].values())
+                    conn.executemany(_UPDATE_RUN.format(table=table), updates[kind])
             if events:
                 conn.executemany(INSERT_EVENT, events)
             if hook_errors:

@@ -1,0 +1,234 @@
+"""Runs and their events: recording batches, reading the history, and pruning it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .._batch import prepare_batch
+from .._records import (
+    EventRecord,
+    HookErrorRecord,
+    PruneReport,
+    RunKindName,
+    RunQuery,
+    RunRecord,
+    Write,
+)
+from .._sqlite.rows import event_records, flow_record, hook_error_record, task_record
+from .connection import Cursor, PostgresBase
+from .outbox import INSERT_OUTBOX
+from .rows import (
+    EVENT_SELECT,
+    FLOW_COLUMNS,
+    HOOK_ERROR_COLUMNS,
+    INSERT_EVENT,
+    INSERT_FLOW_RUN,
+    INSERT_HOOK_ERROR,
+    INSERT_TASK_RUN,
+    TASK_COLUMNS,
+)
+
+__all__ = ["PostgresRuns"]
+
+_UPDATE_RUN = (
+    "UPDATE {table} SET state_type = %s, state_name = %s, state_message = %s, run_count = %s, "
+    "start_time = %s, end_time = %s WHERE id = %s"
+)
+_TABLES: dict[RunKindName, str] = {"flow": "flow_runs", "task": "task_runs"}
+_COUNT_EVENTS = "count(*) + coalesce(sum(json_array_length(earlier::json)), 0)"
+_COUNT_RUN_ROW_STATES = "coalesce(sum(json_array_length(states::json)), 0)"
+
+
+class PostgresRuns(PostgresBase):
+    """The store's runs: recording, reading and pruning."""
+
+    def write(self, batch: Iterable[Write]) -> None:
+        """Apply a batch of writes in one transaction, in order (rows as :func:`prepare_batch`
+        sorts them)."""
+        prepared = prepare_batch(batch)
+
+        def apply(cur: Cursor) -> None:
+            if prepared.fresh["flow"]:
+                cur.executemany(INSERT_FLOW_RUN, prepared.fresh["flow"])
+            if prepared.fresh["task"]:
+                cur.executemany(INSERT_TASK_RUN, prepared.fresh["task"])
+            for kind, table in _TABLES.items():
+                if prepared.updates[kind]:
+                    cur.executemany(_UPDATE_RUN.format(table=table), prepared.updates[kind])
+            if prepared.events:
+                cur.executemany(INSERT_EVENT, prepared.events)
+            if prepared.hook_errors:
+                cur.executemany(INSERT_HOOK_ERROR, prepared.hook_errors)
+            if prepared.outbox:
+                cur.executemany(INSERT_OUTBOX, prepared.outbox)
+            if prepared.beat is not None:
+                cur.execute(
+                    "UPDATE processes SET last_heartbeat = greatest(last_heartbeat, %s) "
+                    "WHERE id = %s",
+                    (prepared.beat.at, prepared.beat.process_id),
+                )
+
+        self._write(apply)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get_run(self, kind: RunKindName, run_id: str) -> RunRecord | None:
+        if kind == "flow":
+            found = self._records(
+                flow_record, f"SELECT {FLOW_COLUMNS} FROM flow_runs WHERE id = %s", (run_id,)
+            )
+        else:
+            found = self._records(
+                task_record, f"SELECT {TASK_COLUMNS} FROM task_runs WHERE id = %s", (run_id,)
+            )
+        return found[0] if found else None
+
+    def find_runs(self, prefix: str, limit: int = 10) -> list[RunRecord]:
+        """Flow runs, then task runs, whose id starts with ``prefix`` (lower-case hex and -)."""
+        bounds = (prefix, prefix + "~", limit)
+        flows = self._records(
+            flow_record,
+            f'SELECT {FLOW_COLUMNS} FROM flow_runs WHERE id COLLATE "C" >= %s AND id COLLATE "C" < %s '
+            'ORDER BY id COLLATE "C" LIMIT %s',
+            bounds,
+        )
+        tasks = self._records(
+            task_record,
+            f'SELECT {TASK_COLUMNS} FROM task_runs WHERE id COLLATE "C" >= %s AND id COLLATE "C" < %s '
+            'ORDER BY id COLLATE "C" LIMIT %s',
+            bounds,
+        )
+        return flows + tasks
+
+    def list_flow_runs(self, query: RunQuery) -> list[RunRecord]:
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        if query.flow_name is not None:
+            clauses.append("flow_name = %s")
+            parameters.append(query.flow_name)
+        if query.state is not None:
+            clauses.append("(upper(state_type) = %s OR upper(state_name) = %s)")
+            parameters += [query.state.upper()] * 2
+        if query.since is not None:
+            clauses.append("created >= %s")
+            parameters.append(query.since)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self._records(
+            flow_record,
+            f"SELECT {FLOW_COLUMNS} FROM flow_runs{where} ORDER BY created DESC LIMIT %s",
+            [*parameters, query.limit],
+        )
+
+    def task_runs(self, flow_run_id: str) -> list[RunRecord]:
+        return self._records(
+            task_record,
+            f"SELECT {TASK_COLUMNS} FROM task_runs WHERE flow_run_id = %s ORDER BY created",
+            (flow_run_id,),
+        )
+
+    def subflow_runs(self, flow_run_id: str) -> list[RunRecord]:
+        return self._records(
+            flow_record,
+            f"SELECT {FLOW_COLUMNS} FROM flow_runs WHERE parent_flow_run_id = %s ORDER BY created",
+            (flow_run_id,),
+        )
+
+    def events(self, run_id: str, history_id: str) -> list[EventRecord]:
+        """The states ``run_id`` entered, in order; ``history_id`` is its flow run's id."""
+
+        def read(cur: Cursor) -> list[EventRecord]:
+            cur.execute(
+                "SELECT id, states FROM task_runs WHERE id = %s AND states IS NOT NULL", (run_id,)
+            )
+            in_row = cur.fetchall()
+            cur.execute(
+                f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = %s AND run_id = %s "
+                "ORDER BY seq",
+                (history_id, run_id),
+            )
+            return event_records(in_row, cur.fetchall(), in_time_order=False)
+
+        return self._reading(read)
+
+    def history(self, history_id: str) -> list[EventRecord]:
+        """The events of a flow run and of its task runs, in the order of their timestamps."""
+
+        def read(cur: Cursor) -> list[EventRecord]:
+            cur.execute(
+                "SELECT id, states FROM task_runs WHERE flow_run_id = %s AND states IS NOT NULL "
+                "UNION ALL SELECT id, states FROM task_runs "
+                "WHERE id = %s AND flow_run_id IS NULL AND states IS NOT NULL",
+                (history_id, history_id),
+            )
+            in_rows = cur.fetchall()
+            cur.execute(
+                f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = %s ORDER BY seq",
+                (history_id,),
+            )
+            return event_records(in_rows, cur.fetchall(), in_time_order=True)
+
+        return self._reading(read)
+
+    def hook_errors(self, history_id: str) -> list[HookErrorRecord]:
+        return self._records(
+            hook_error_record,
+            f"SELECT {HOOK_ERROR_COLUMNS} FROM hook_errors WHERE history_id = %s ORDER BY seq",
+            (history_id,),
+        )
+
+    def count_events(self) -> int:
+        """How many states are recorded (a row holds one state and its ``earlier`` ones)."""
+        [(count,)] = self._read(
+            f"SELECT (SELECT {_COUNT_EVENTS} FROM state_events) + "
+            f"(SELECT {_COUNT_RUN_ROW_STATES} FROM task_runs)"
+        )
+        return int(count)
+
+    # -- pruning ------------------------------------------------------------------------------
+
+    def prune(self, before: float) -> PruneReport:
+        """Delete finished runs that ended before ``before``, with their events and hook errors.
+
+        Runs that are not final are never deleted, however old.
+        """
+
+        def delete(cur: Cursor) -> PruneReport:
+            cur.execute("CREATE TEMP TABLE pruned (id TEXT PRIMARY KEY) ON COMMIT DROP")
+            cur.execute(
+                "INSERT INTO pruned SELECT id FROM flow_runs "
+                "WHERE end_time IS NOT NULL AND end_time < %s",
+                (before,),
+            )
+            cur.execute(
+                "INSERT INTO pruned SELECT id FROM task_runs "
+                "WHERE flow_run_id IS NULL AND end_time IS NOT NULL AND end_time < %s",
+                (before,),
+            )
+            pruned_events = "FROM state_events WHERE history_id IN (SELECT id FROM pruned)"
+            pruned_tasks = (
+                "FROM task_runs WHERE flow_run_id IN (SELECT id FROM pruned) "
+                "OR id IN (SELECT id FROM pruned)"
+            )
+            cur.execute(
+                f"SELECT (SELECT {_COUNT_EVENTS} {pruned_events}) + "
+                f"(SELECT {_COUNT_RUN_ROW_STATES} {pruned_tasks})"
+            )
+            events = int(cur.fetchone()[0])  # type: ignore[index]
+            cur.execute(f"DELETE {pruned_events}")
+            cur.execute("DELETE FROM hook_errors WHERE history_id IN (SELECT id FROM pruned)")
+            cur.execute(f"DELETE {pruned_tasks}")
+            tasks = cur.rowcount
+            cur.execute("DELETE FROM flow_runs WHERE id IN (SELECT id FROM pruned)")
+            flows = cur.rowcount
+            cur.execute(
+                "DELETE FROM processes WHERE last_heartbeat < %s "
+                "AND id NOT IN (SELECT process_id FROM flow_runs WHERE process_id IS NOT NULL) "
+                "AND id NOT IN (SELECT process_id FROM task_runs WHERE process_id IS NOT NULL)",
+                (before,),
+            )
+            return PruneReport(
+                flow_runs=flows, task_runs=tasks, events=events, processes=cur.rowcount
+            )
+
+        return self._write(delete)

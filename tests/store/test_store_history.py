@@ -185,9 +185,9 @@ def test_running_is_durable_before_the_body_and_everything_before_the_call_retur
     # No flush, another connection: the call has returned, so every event is in the file.
     [(flow_state,)] = read(flowhook_home, "SELECT state_name FROM flow_runs")
     assert flow_state == "Completed"
-    other = SQLiteStore(database(flowhook_home))
+    other = open_store(create=False)
     try:
-        assert other.count_events() == 3 + 50 * 3
+        assert other.count_events() == 3 + 50 * 3  # type: ignore[attr-defined]
     finally:
         other.close()
     assert read(flowhook_home, "SELECT DISTINCT state_name FROM task_runs") == [("Completed",)]

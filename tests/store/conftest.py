@@ -4,7 +4,7 @@ subprocesses.
 Every test here runs against both stores (``store_backend``: the SQLite file, then a fresh
 database on the session's PostgreSQL server, selected through ``FLOWHOOK_STORE_URL`` as a user
 would, so that subprocesses use it too), except those marked ``sqlite_only``: they read or
-damage the SQLite file itself.
+damage the SQLite file itself, and those marked ``postgres_only`` (tests/store/test_postgres.py).
 """
 
 from __future__ import annotations
@@ -23,10 +23,15 @@ BACKENDS = ("sqlite", "postgres")
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_backend" in metafunc.fixturenames:
-        only_sqlite = metafunc.definition.get_closest_marker("sqlite_only") is not None
-        metafunc.parametrize(
-            "store_backend", BACKENDS[:1] if only_sqlite else BACKENDS, indirect=True
+        marked = metafunc.definition.get_closest_marker
+        backends = (
+            BACKENDS[:1]
+            if marked("sqlite_only")
+            else BACKENDS[1:]
+            if marked("postgres_only")
+            else BACKENDS
         )
+        metafunc.parametrize("store_backend", backends, indirect=True)
 
 
 @pytest.fixture(autouse=True)

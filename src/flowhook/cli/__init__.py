@@ -15,6 +15,7 @@ from .config import config
 from .deliver import deliver
 from .plugins import plugin_group, plugins_command
 from .runs import runs
+from .store import store_group
 from .watch import watch
 
 logger = logging.getLogger("flowhook.cli")
@@ -35,6 +36,7 @@ cli.add_command(notify)
 cli.add_command(outbox)
 cli.add_command(deliver)
 cli.add_command(config)
+cli.add_command(store_group)
 
 
 def build_cli() -> click.Group:

@@ -19,6 +19,7 @@ not its business.
 
 from __future__ import annotations
 
+from ._copy import copy_history
 from ._errors import NoSchema, StoreError
 from ._memory import MemoryOutbox
 from ._processes import (
@@ -49,11 +50,12 @@ from ._records import (
     Transition,
     Write,
 )
-from ._settings import StoreSettings, load_settings
+from ._settings import POSTGRES_SCHEMES, StoreSettings, load_settings, mask_url
 from ._sqlite import SCHEMA_VERSION, SQLiteStore
 from ._writer import BatchWriter
 
 __all__ = [
+    "POSTGRES_SCHEMES",
     "SCHEMA_VERSION",
     "BatchWriter",
     "Beat",
@@ -64,6 +66,7 @@ __all__ = [
     "HookErrorRecord",
     "MemoryOutbox",
     "NewRun",
+    "NoSchema",
     "OutboxEntry",
     "OutboxRecord",
     "ProcessInfo",
@@ -78,12 +81,14 @@ __all__ = [
     "StoreSettings",
     "Transition",
     "Write",
+    "copy_history",
     "current_process",
     "death_reason",
     "hostname",
     "load_settings",
     "local_worker_death",
     "local_worker_id",
+    "mask_url",
     "open_existing_store",
     "open_postgres",
     "open_store",

@@ -39,7 +39,6 @@ DATABASE_NAME = "flowhook.db"
 _ON = {"1", "on", "true", "yes", "sqlite"}
 _OFF = {"0", "off", "false", "no", "none"}
 POSTGRES_SCHEMES = ("postgresql", "postgres")
-_PASSWORD = re.compile(r"(?<=:)[^:@/]*(?=@)")
 _PASSWORD_PARAMETER = re.compile(r"(?i)(password=)[^&\s]*")
 
 
@@ -73,10 +72,12 @@ class StoreSettings:
     #: Apply missing schema migrations on open; None is the backend's default (SQLite: on,
     #: PostgreSQL: off, where ``flowhook store migrate`` does it once for every host).
     auto_migrate: bool | None = None
+    #: The SQLite file's name in ``home`` (another one for ``flowhook store copy``).
+    database_name: str = DATABASE_NAME
 
     @property
     def database(self) -> Path:
-        return self.home / DATABASE_NAME
+        return self.home / self.database_name
 
     @property
     def is_postgres(self) -> bool:

@@ -65,6 +65,8 @@ class PostgresBase:
         self.url = url
         self.location = mask_url(url)
         self.lock_timeout = lock_timeout
+        #: The schema version this store found and migrated from on open; None if none was due.
+        self.migrated_from: int | None = None
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = None
         try:
             # One connection first: a wrong password or a missing database is one clear error
@@ -169,7 +171,7 @@ class PostgresBase:
                 f"flowhook needs version {SCHEMA_VERSION}. Run `flowhook store migrate` (or set "
                 "FLOWHOOK_STORE_AUTO_MIGRATE=1)"
             )
-        self.migrate()
+        self.migrated_from, _ = self.migrate()
 
     def migrate(self) -> tuple[int, int]:
         """Apply the missing migrations; returns the versions before and after."""

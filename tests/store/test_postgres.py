@@ -273,3 +273,22 @@ def test_a_server_restart_mid_run_loses_nothing(postgres_server: PostgresServer)
         assert store.count_events() == 3 + 40 * 3  # type: ignore[attr-defined]
     finally:
         store.close()
+
+
+def test_the_store_url_in_the_config_file(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLOWHOOK_STORE_URL")
+    (tmp_path / "flowhook.toml").write_text(f'[store]\nstore_url = "{postgres_url}"\n')
+    monkeypatch.chdir(tmp_path)
+    assert flow(lambda: 1)() == 1
+    flowhook._runtime.attach.detach()
+    shown = run("config").output  # type: ignore[attr-defined]
+    assert f"Store: {postgres_url.replace(PASSWORD, '***')} (PostgreSQL)" in shown
+    assert PASSWORD not in shown
+    assert len(json.loads(run("runs", "ls", "--json").output)) == 1  # type: ignore[attr-defined]
+    monkeypatch.setenv("FLOWHOOK_STORE_URL", f"mysql://root:{PASSWORD}@db/x")  # the env wins
+    refused = run("runs", "ls")
+    assert refused.exit_code == 2  # type: ignore[attr-defined]
+    assert "FLOWHOOK_STORE_URL takes a PostgreSQL URL" in refused.output  # type: ignore[attr-defined]
+    assert PASSWORD not in refused.output  # type: ignore[attr-defined]

@@ -35,8 +35,9 @@ _lock = threading.RLock()
 _recorder: Recorder | None = None
 #: Without a store: the rules' in-memory delivery.
 _routing: MemoryRouting | None = None
-#: (FLOWHOOK_HOME, FLOWHOOK_STORE) the store was attached for: changing either re-attaches.
-_key: tuple[str | None, str | None] | None = None
+#: (FLOWHOOK_HOME, FLOWHOOK_STORE, FLOWHOOK_STORE_URL) the store was attached for: changing
+#: any of them re-attaches.
+_key: tuple[str | None, str | None, str | None] | None = None
 #: Recorders inherited through fork: their threads and connections belong to the parent.
 _abandoned: list[Recorder] = []
 _hooks_installed = False
@@ -45,14 +46,15 @@ _hooks_installed = False
 def attach() -> None:
     """Start recording runs, once per process (and again if FLOWHOOK_HOME changes)."""
     get = os.environ.get
-    if (get("FLOWHOOK_HOME"), get("FLOWHOOK_STORE")) != _key:
+    if (get("FLOWHOOK_HOME"), get("FLOWHOOK_STORE"), get("FLOWHOOK_STORE_URL")) != _key:
         _attach()
 
 
 def _attach() -> None:
     global _key, _recorder
     with _lock:
-        key = (os.environ.get("FLOWHOOK_HOME"), os.environ.get("FLOWHOOK_STORE"))
+        get = os.environ.get
+        key = (get("FLOWHOOK_HOME"), get("FLOWHOOK_STORE"), get("FLOWHOOK_STORE_URL"))
         if key == _key:
             return
         _stop_recorder()

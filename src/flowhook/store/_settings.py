@@ -23,7 +23,7 @@ import attrs
 
 from flowhook_hookspec.errors import ConfigError
 
-from .._config import home_directory
+from .._config import home_directory, store_url_from_file
 
 __all__ = [
     "DATABASE_NAME",
@@ -113,14 +113,18 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
-def _url(env: Mapping[str, str]) -> str | None:
+def _url(env: Mapping[str, str], *, read_file: bool) -> str | None:
     raw = env.get("FLOWHOOK_STORE_URL", "").strip()
+    name = "FLOWHOOK_STORE_URL"
     if not raw:
-        return None
+        in_file = store_url_from_file() if read_file else None
+        if in_file is None:
+            return None
+        raw, name = in_file[0].strip(), in_file[1]
     scheme = urlsplit(raw).scheme.lower() if "://" in raw else ""
     if scheme not in POSTGRES_SCHEMES:
         raise ConfigError(
-            f"FLOWHOOK_STORE_URL takes a PostgreSQL URL, e.g. "
+            f"{name} takes a PostgreSQL URL, e.g. "
             f"postgresql://user:password@host:5432/flowhook; got {mask_url(raw)!r}. Unset it to "
             "use the SQLite file in $FLOWHOOK_HOME"
         )
@@ -137,7 +141,8 @@ def _switch(env: Mapping[str, str], name: str) -> bool | None:
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
-    """The settings from the environment; :class:`ConfigError` names a bad variable and its fix."""
+    """The settings from the environment (and, for this process's own environment, the config
+    file's ``[store] store_url``); :class:`ConfigError` names a bad variable and its fix."""
     env = os.environ if environ is None else environ
     switch = env.get("FLOWHOOK_STORE", "").strip().lower()
     if switch and switch not in _ON | _OFF:
@@ -150,6 +155,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
         enabled=switch not in _OFF,
         heartbeat_seconds=_seconds(env, "FLOWHOOK_HEARTBEAT_SECONDS", 10.0),
         crash_after_seconds=_seconds(env, "FLOWHOOK_CRASH_AFTER_SECONDS", 60.0),
-        url=_url(env),
+        url=_url(env, read_file=environ is None),
         auto_migrate=_switch(env, "FLOWHOOK_STORE_AUTO_MIGRATE"),
     )

@@ -292,3 +292,33 @@ def test_the_store_url_in_the_config_file(
     assert refused.exit_code == 2  # type: ignore[attr-defined]
     assert "FLOWHOOK_STORE_URL takes a PostgreSQL URL" in refused.output  # type: ignore[attr-defined]
     assert PASSWORD not in refused.output  # type: ignore[attr-defined]
+
+
+def test_text_postgresql_cannot_hold_is_recorded_escaped(store: Store) -> None:
+    @flow
+    def odd() -> None:
+        raise ValueError("a NUL \x00 and a lone surrogate \udcff")
+
+    with pytest.raises(ValueError):
+        odd()
+    flowhook._runtime.attach.detach()
+    [flow_run] = store.list_flow_runs(RunQuery())
+    assert flow_run.state_name == "Failed"
+    [*_, failed] = store.events(flow_run.id, flow_run.id)
+    assert failed.state["exception"]["message"] == "a NUL \\x00 and a lone surrogate \\udcff"
+
+
+def test_a_late_write_never_overwrites_crashed(store: Store) -> None:
+    from flowhook import states
+    from flowhook.store import Transition
+
+    process = fake_process(store, pid=1, host="elsewhere", last_heartbeat=time.time() - 3600)
+    flow_run_id, _ = fake_flow_run(store, process, with_task=False)
+    [reaped] = reap(store)
+    assert reaped.run.id == flow_run_id
+    late = states.Completed(run_id=uuid.UUID(flow_run_id))
+    run_uuid = uuid.UUID(flow_run_id)
+    store.write([Transition("flow", run_uuid, run_uuid, late, 1, late.timestamp, late.timestamp)])
+    record = store.get_run("flow", flow_run_id)
+    assert record is not None and record.state_name == "Crashed"
+    assert [e.name for e in store.events(flow_run_id, flow_run_id)][-2:] == ["Crashed", "Completed"]

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import attrs
 import psycopg
 import psycopg_pool
 
@@ -27,7 +28,7 @@ from .._settings import mask_url
 from .._sqlite.connection import DamagedData
 from .schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 
-__all__ = ["Cursor", "PostgresBase"]
+__all__ = ["Cursor", "PostgresBase", "text_storable"]
 
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
@@ -44,6 +45,33 @@ def _reason(exc: BaseException, url: str) -> str:
     if password:
         text = text.replace(str(password), "***")
     return text
+
+
+def _storable(value: Any) -> Any:
+    if isinstance(value, str):
+        if "\x00" in value:
+            value = value.replace("\x00", "\\x00")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_storable(item) for item in value)
+    return value
+
+
+def text_storable(prepared: Any) -> Any:
+    """``prepared`` (a :class:`~flowhook.store._batch.PreparedBatch`) with every text that
+    PostgreSQL cannot store made storable: NUL as ``\\x00``, lone surrogates escaped."""
+    return attrs.evolve(
+        prepared,
+        fresh={kind: _storable(rows) for kind, rows in prepared.fresh.items()},
+        updates={kind: _storable(rows) for kind, rows in prepared.updates.items()},
+        events=_storable(prepared.events),
+        hook_errors=_storable(prepared.hook_errors),
+        outbox=_storable(prepared.outbox),
+    )
 
 
 class PostgresBase:
@@ -117,11 +145,11 @@ class PostgresBase:
                         f"cannot use the flowhook database {self.location}: "
                         f"{_reason(exc, self.url)}"
                     ) from None
-            except psycopg.Error as exc:
+            except (psycopg.Error, UnicodeEncodeError) as exc:
                 raise StoreError(
                     f"the flowhook database {self.location} refused a write or read: "
                     f"{_reason(exc, self.url)}"
-                ) from None
+                ) from None  # the driver's error stays the __context__ (see runs.write)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
 

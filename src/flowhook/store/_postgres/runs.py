@@ -5,7 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .._batch import prepare_batch
+import psycopg
+
+from .._batch import PreparedBatch, prepare_batch
+from .._errors import StoreError
 from .._records import (
     EventRecord,
     HookErrorRecord,
@@ -16,7 +19,7 @@ from .._records import (
     Write,
 )
 from .._sqlite.rows import event_records, flow_record, hook_error_record, task_record
-from .connection import Cursor, PostgresBase
+from .connection import Cursor, PostgresBase, text_storable
 from .outbox import INSERT_OUTBOX
 from .rows import (
     EVENT_SELECT,
@@ -31,9 +34,11 @@ from .rows import (
 
 __all__ = ["PostgresRuns"]
 
+#: A compare-and-set: a late write (from a process that was taken for dead, or that lost a race
+#: with a cancel) never overwrites Crashed or Cancelled; its events are still recorded.
 _UPDATE_RUN = (
     "UPDATE {table} SET state_type = %s, state_name = %s, state_message = %s, run_count = %s, "
-    "start_time = %s, end_time = %s WHERE id = %s"
+    "start_time = %s, end_time = %s WHERE id = %s AND state_type NOT IN ('CRASHED', 'CANCELLED')"
 )
 _TABLES: dict[RunKindName, str] = {"flow": "flow_runs", "task": "task_runs"}
 _COUNT_EVENTS = "count(*) + coalesce(sum(json_array_length(earlier::json)), 0)"
@@ -47,7 +52,15 @@ class PostgresRuns(PostgresBase):
         """Apply a batch of writes in one transaction, in order (rows as :func:`prepare_batch`
         sorts them)."""
         prepared = prepare_batch(batch)
+        try:
+            self._apply(prepared)
+        except StoreError as exc:
+            if not isinstance(exc.__context__, (psycopg.DataError, UnicodeEncodeError)):
+                raise
+            # Text PostgreSQL cannot hold (NUL, a lone surrogate): written escaped, not lost.
+            self._apply(text_storable(prepared))
 
+    def _apply(self, prepared: PreparedBatch) -> None:
         def apply(cur: Cursor) -> None:
             if prepared.fresh["flow"]:
                 cur.executemany(INSERT_FLOW_RUN, prepared.fresh["flow"])

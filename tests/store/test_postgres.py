@@ -322,3 +322,10 @@ def test_a_late_write_never_overwrites_crashed(store: Store) -> None:
     record = store.get_run("flow", flow_run_id)
     assert record is not None and record.state_name == "Crashed"
     assert [e.name for e in store.events(flow_run_id, flow_run_id)][-2:] == ["Crashed", "Completed"]
+
+
+def test_the_settings_repr_masks_the_password() -> None:
+    from flowhook.store import load_settings
+
+    settings = load_settings({"FLOWHOOK_STORE_URL": f"postgresql://u:{PASSWORD}@h/db"})
+    assert PASSWORD not in repr(settings) and "postgresql://u:***@h/db" in repr(settings)

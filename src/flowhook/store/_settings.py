@@ -68,7 +68,7 @@ class StoreSettings:
     #: or while the server cannot be reached (PostgreSQL).
     lock_timeout_seconds: float = 30.0
     #: ``postgresql://...`` selects the PostgreSQL store; None is the SQLite file in ``home``.
-    url: str | None = None
+    url: str | None = attrs.field(default=None, repr=lambda url: repr(url and mask_url(url)))
     #: Apply missing schema migrations on open; None is the backend's default (SQLite: on,
     #: PostgreSQL: off, where ``flowhook store migrate`` does it once for every host).
     auto_migrate: bool | None = None

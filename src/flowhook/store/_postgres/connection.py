@@ -41,7 +41,10 @@ _CONNECT_TIMEOUT = 10
 def _reason(exc: BaseException, url: str) -> str:
     """The first line of a driver error, without the password in case the server echoed it."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    except psycopg.Error:  # a URL libpq cannot parse: its password part is unknown
+        return text if "@" not in url else "the URL is malformed"
     if password:
         text = text.replace(str(password), "***")
     return text

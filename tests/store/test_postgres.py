@@ -329,3 +329,12 @@ def test_the_settings_repr_masks_the_password() -> None:
 
     settings = load_settings({"FLOWHOOK_STORE_URL": f"postgresql://u:{PASSWORD}@h/db"})
     assert PASSWORD not in repr(settings) and "postgresql://u:***@h/db" in repr(settings)
+
+
+def test_psycopg_is_imported_only_when_a_postgresql_store_is_opened() -> None:
+    code = (
+        "import sys, flowhook, flowhook.store, flowhook.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'psycopg_pool')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import textwrap
 import venv
 from pathlib import Path
 
@@ -41,3 +42,18 @@ def clean_environ(**extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
     env.update(extra)
     return env
+
+
+def fake_distribution(
+    root: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]
+) -> None:
+    """A real installed distribution (a dist-info directory in ``root``, which goes on sys.path
+    or PYTHONPATH), as pip would leave it: ``entry_points`` in the ``flowhook`` group, and each
+    of ``modules`` (name: source) a module beside it."""
+    dist_info = root / f"{name.replace('-', '_')}-1.2.3.dist-info"
+    dist_info.mkdir(parents=True)
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
+    lines = "\n".join(f"{key} = {value}" for key, value in entry_points.items())
+    (dist_info / "entry_points.txt").write_text(f"[flowhook]\n{lines}\n")
+    for module, source in modules.items():
+        (root / f"{module}.py").write_text(textwrap.dedent(source))

@@ -379,7 +379,10 @@ EMPTY_LISTINGS = [
 ]
 NOT_FOUND = [
     (["runs", "show", "3f2a1b9c"], "Error: no run has an id starting with '3f2a1b9c'"),
-    (["block", "show", "log/ops"], "Error: no block named 'log/ops'; known blocks: (none)"),
+    (
+        ["block", "show", "log/ops"],
+        "Error: no block named 'log/ops'; `flowhook block ls` lists them",
+    ),
     (["block", "rm", "log/ops"], "Error: no saved block named 'log/ops'"),
 ]
 

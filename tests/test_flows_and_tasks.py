@@ -277,7 +277,7 @@ def test_default_run_names() -> None:
     [
         ({"retries": -1}, "retries"),
         ({"retries": 1.5}, "retries"),
-        ({"timeout_seconds": 0}, "timeout_seconds"),
+        ({"timeout_seconds": -1}, "timeout_seconds"),
         ({"tags": "prod"}, "tags"),
         ({"retry_delay_seconds": -1}, "retry_delay_seconds"),
         ({"retry_delay_seconds": "soon"}, "retry_delay_seconds"),

@@ -26,6 +26,13 @@ LAYER_OF_PREFIX = {
     "flowhook._plugins": "plugins",
     "flowhook._engine": "engine",
     "flowhook.states": "engine",
+    "flowhook.tasks": "engine",
+    "flowhook.flows": "engine",
+    "flowhook.logging": "engine",
+    "flowhook.context": "engine",
+    "flowhook.exceptions": "engine",
+    "flowhook.futures": "engine",
+    "flowhook.blocks": "facade",
     "flowhook.store": "store",
     "flowhook.notifications": "notifications",
     "flowhook._runtime": "runtime",
@@ -33,14 +40,19 @@ LAYER_OF_PREFIX = {
     "flowhook.testing": "testing",
 }
 #: Modules whose layer is theirs alone, not their submodules'.
-LAYER_OF_MODULE = {"flowhook": "facade"}  # flowhook/__init__.py: the public API
+LAYER_OF_MODULE = {  # the public API: flowhook/__init__.py and the Prefect-style import paths
+    "flowhook": "facade",
+    "flowhook.transactions": "facade",
+    "flowhook.cache_policies": "facade",
+    "flowhook.results": "facade",
+}
 
 #: The layers each layer may import (its own always).
 MAY_IMPORT = {
     "contract": set(),
     "foundation": {"contract"},
     "plugins": {"contract"},
-    "engine": {"contract", "plugins"},
+    "engine": {"contract", "foundation", "plugins"},
     "store": {"contract", "foundation"},
     "notifications": {"contract", "foundation", "plugins", "store"},
     "runtime": {"contract", "foundation", "plugins", "engine", "store", "notifications"},

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
-import textwrap
-from pathlib import Path
+import re
 
 import pytest
+from environments import fake_distribution
 
 import flowhook
 from flowhook import PluginError, flow, hookimpl, task
@@ -15,26 +16,13 @@ from flowhook.states import Cancelled
 from flowhook.testing import PluginManager
 
 
-def make_distribution(
-    root: Path, name: str, entry_points: dict[str, str], modules: dict[str, str]
-) -> None:
-    """A real installed distribution (dist-info on sys.path), as pip would leave it."""
-    dist_info = root / f"{name.replace('-', '_')}-1.2.3.dist-info"
-    dist_info.mkdir(parents=True)
-    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    lines = "\n".join(f"{key} = {value}" for key, value in entry_points.items())
-    (dist_info / "entry_points.txt").write_text(f"[flowhook]\n{lines}\n")
-    for module, source in modules.items():
-        (root / f"{module}.py").write_text(textwrap.dedent(source))
-
-
 @pytest.fixture
 def installed(tmp_path, monkeypatch):
     """Install fake distributions in a directory on sys.path; returns a function that adds one."""
     monkeypatch.syspath_prepend(str(tmp_path))
 
     def install(name: str, entry_points: dict[str, str], modules: dict[str, str]) -> None:
-        make_distribution(tmp_path, name, entry_points, modules)
+        fake_distribution(tmp_path, name, entry_points, modules)
 
     return install
 
@@ -416,3 +404,100 @@ def test_import_flowhook_loads_no_plugin(installed) -> None:
         env={"PYTHONPATH": env_path, "PATH": ""},
     ).stdout
     assert out.split()[0] == "False"
+
+
+# -- choosing plugins: FLOWHOOK_LOAD_PLUGINS, FLOWHOOK_DISABLE_PLUGINS --------------------------
+
+
+def _install_two(installed, tmp_path):
+    """Plugins ``pager`` and ``ledger``, each leaving a file when imported (its module's name is
+    the test's own: a module imported by an earlier test would not be imported again)."""
+    for name in ("pager", "ledger"):
+        marker = tmp_path / f"imported-{name}"
+        module = re.sub(r"\W", "_", f"{name}_{tmp_path.name}")
+        installed(
+            f"flowhook-{name}",
+            {name: module},
+            {module: f"open({str(marker)!r}, 'w').close()\n"},
+        )
+
+
+@pytest.mark.parametrize(
+    ("setting", "loaded"),
+    [("pager", {"pager"}), ("pager, ledger", {"pager", "ledger"}), ("", set())],
+)
+def test_load_plugins_is_an_allow_list(
+    installed, entrypoint_manager, monkeypatch, tmp_path, setting, loaded
+) -> None:
+    _install_two(installed, tmp_path)
+    monkeypatch.setenv("FLOWHOOK_LOAD_PLUGINS", setting)
+    flow(lambda: 1)()
+    assert {n for n in ("pager", "ledger") if (tmp_path / f"imported-{n}").exists()} == loaded
+    infos = {i.name: i for i in entrypoint_manager.list()}
+    for name in {"pager", "ledger"} - loaded:
+        assert infos[name].status == "disabled"
+        assert infos[name].error == (
+            "not in FLOWHOOK_LOAD_PLUGINS; add it to that variable (or unset it) to load it"
+        )
+    assert all(infos[name].status == "active" for name in loaded)
+
+
+@pytest.mark.parametrize("variable", ["FLOWHOOK_DISABLE_PLUGINS", "FLOWHOOK_LOAD_PLUGINS"])
+def test_a_misspelt_plugin_name_is_warned_about_with_a_suggestion(
+    installed, entrypoint_manager, monkeypatch, tmp_path, caplog, variable
+) -> None:
+    _install_two(installed, tmp_path)
+    monkeypatch.setenv(variable, "pagr")
+    with caplog.at_level(logging.WARNING, logger="flowhook.plugins"):
+        flow(lambda: 1)()
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "flowhook.plugins"]
+    assert warning.startswith(
+        f"{variable} names 'pagr', which is not an installed plugin; did you mean 'pager'? "
+        "(installed: "
+    )
+    assert "ledger, " in warning and "pager" in warning
+
+
+AUDIT_MODULE = """
+    from flowhook import hookimpl
+    seen = []
+
+    @hookimpl
+    def on_flow_run_completion(flow_run):
+        seen.append(flow_run.name)
+"""
+
+
+@pytest.mark.parametrize("first_run", ["before", "after"])
+def test_registering_an_installed_module_by_hand_has_one_outcome_whenever_it_is_done(
+    installed, entrypoint_manager, first_run
+) -> None:
+    module = f"audit_hand_{first_run}"
+    installed("flowhook-audit", {"audit": module}, {module: AUDIT_MODULE})
+    audit_hand = importlib.import_module(module)
+    if first_run == "before":
+        flow(lambda: 1, flow_run_name="first")()
+    assert flowhook.register_plugin(audit_hand, name="audit") == "audit"
+    assert flowhook.register_plugin(audit_hand, name="other") == "audit"  # already there: as is
+    if first_run == "after":
+        flow(lambda: 1, flow_run_name="first")()
+    flow(lambda: 1, flow_run_name="second")()
+    assert audit_hand.seen == ["first", "second"]  # its hooks run once per transition
+    [info] = [i for i in entrypoint_manager.list() if i.name == "audit"]
+    assert (info.status, info.distribution) == ("active", "flowhook-audit")
+
+
+def test_a_name_of_a_disabled_installed_plugin_cannot_be_taken_by_hand(
+    installed, entrypoint_manager, monkeypatch
+) -> None:
+    installed("flowhook-audit", {"audit": "audit_blocked"}, {"audit_blocked": AUDIT_MODULE})
+    monkeypatch.setenv("FLOWHOOK_DISABLE_PLUGINS", "audit")
+
+    class Other:
+        @hookimpl
+        def on_flow_run_completion(self):
+            pass
+
+    with pytest.raises(PluginError, match="the name 'audit' belongs to an installed plugin"):
+        flowhook.register_plugin(Other(), name="audit")
+    assert flowhook.register_plugin(Other(), name="mine") == "mine"

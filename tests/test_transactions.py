@@ -156,3 +156,241 @@ def test_submitted_tasks_stage_into_the_transaction() -> None:
 def test_transaction_hooks_are_validated() -> None:
     with pytest.raises(TypeError, match=r"hook\(txn\)"):
         task(lambda: 1).on_commit(lambda a, b: None)
+
+
+# -- Prefect's transaction API (issue 14, item 8) ---------------------------------------------
+
+from flowhook.transactions import (  # noqa: E402 - the import path Prefect users write
+    CommitMode,
+    IsolationLevel,
+    TransactionState,
+    get_transaction,
+)
+from flowhook.transactions import transaction as prefect_style_transaction  # noqa: E402
+
+
+def test_the_import_path_is_the_same_transaction() -> None:
+    assert prefect_style_transaction is transaction
+    assert get_transaction() is None
+
+
+def test_a_committed_key_is_not_rerun(flowhook_home) -> None:
+    work: list[str] = []
+
+    @flow
+    def load() -> str:
+        with transaction(key="load-2026-12-01") as txn:
+            if txn.is_committed():
+                return "skipped"
+            work.append("loaded")
+            txn.stage({"rows": 3})
+        return "loaded"
+
+    assert load() == "loaded"
+    assert load() == "skipped"
+    assert work == ["loaded"]
+    assert (flowhook_home / "results" / "load-2026-12-01").is_file()
+    with transaction(key="load-2026-12-01") as txn:
+        assert txn.is_committed() and txn.read() == {"rows": 3}
+    with transaction(key="load-2026-12-01", overwrite=True) as txn:
+        assert not txn.is_committed()
+
+
+def test_a_key_whose_block_raised_is_not_committed(tmp_path) -> None:
+    with pytest.raises(RuntimeError), transaction(key="k", store=tmp_path) as txn:
+        raise RuntimeError("half done")
+    assert txn.is_rolled_back()
+    with transaction(key="k", store=tmp_path) as again:
+        assert not again.is_committed()
+
+
+def test_each_task_run_has_its_own_child_transaction() -> None:
+    seen: dict[str, object] = {}
+
+    @task
+    def t() -> int:
+        seen["body"] = get_transaction()
+        return 1
+
+    @t.on_commit
+    def committed(txn) -> None:
+        seen["hook"] = txn
+        seen["parent"] = txn.get_parent()
+        seen["value"] = txn.get("batch")
+
+    @flow
+    def f() -> None:
+        with transaction() as outer:
+            outer.set("batch", 7)
+            seen["outer"] = outer
+            t()
+            assert get_transaction() is outer
+
+    f()
+    assert seen["hook"] is seen["body"]
+    assert seen["hook"] is not seen["outer"]
+    assert seen["parent"] is seen["outer"]
+    assert seen["value"] == 7
+    assert seen["hook"].is_committed()
+
+
+def test_a_rollback_shows_rolled_back_in_the_task_history_without_hooks() -> None:
+    completions: list[str] = []
+    runs = []
+
+    @task
+    def t() -> int:
+        return 1
+
+    @t.on_completion
+    def done(task, task_run, state) -> None:
+        completions.append(state.name)
+        runs.append(task_run)
+
+    children = []
+
+    @t.on_rollback
+    def undo(txn) -> None:
+        children.append(txn)
+
+    @flow
+    def f() -> None:
+        with transaction():
+            t()
+            raise RuntimeError("abort")
+
+    with pytest.raises(RuntimeError):
+        f()
+    assert [s.name for s in runs[0].state_history] == [
+        "Pending",
+        "Running",
+        "Completed",
+        "RolledBack",
+    ]
+    assert runs[0].state_history[-1].is_completed()
+    assert completions == ["Completed"]  # a rollback fires no state hook, as in Prefect
+    assert children[0].is_rolled_back() and children[0].state is TransactionState.ROLLED_BACK
+
+
+def test_a_failed_task_is_not_staged_and_a_cached_one_runs_no_commit_hook(tmp_path) -> None:
+    log: list[str] = []
+
+    @task(cache_key_fn=lambda c, p: "cached", result_storage=tmp_path)
+    def cached() -> int:
+        return 1
+
+    @cached.on_commit
+    def committed(txn) -> None:
+        log.append("commit")
+
+    @task
+    def fails() -> None:
+        raise ValueError("no")
+
+    @fails.on_rollback
+    def never(txn) -> None:
+        log.append("rollback of a failed task")
+
+    staged = []
+
+    @flow
+    def f() -> None:
+        with transaction() as txn:
+            cached()
+            fails(return_state=True)
+            staged.append([run.task_name for run in txn.staged_task_runs])
+
+    f()
+    f()
+    assert staged == [["cached"], []]
+    assert log == ["commit"]  # the second run was Cached: nothing to commit
+
+
+def test_commit_modes(tmp_path) -> None:
+    log: list[str] = []
+    a = make_task("a", log)
+
+    @flow
+    def eager() -> None:
+        with transaction(), transaction(commit_mode=CommitMode.EAGER):
+            a()  # its child transaction inherits EAGER: it commits as soon as the task ends
+            assert log == ["commit a"]
+
+    eager()
+    log.clear()
+
+    @flow
+    def off() -> None:
+        with transaction(key="off", store=tmp_path, commit_mode=CommitMode.OFF) as txn:
+            a()
+        assert not txn.is_committed() and txn.is_active()
+
+    off()
+    assert log == []
+    assert not (tmp_path / "off").exists()
+
+
+def test_a_bad_commit_mode_or_serializable_without_a_key_is_an_error() -> None:
+    with pytest.raises(TypeError, match="commit_mode takes a CommitMode"):
+        transaction(commit_mode="eager")  # type: ignore[arg-type]
+    with (
+        pytest.raises(ValueError, match="SERIALIZABLE needs a key"),
+        transaction(isolation_level=IsolationLevel.SERIALIZABLE),
+    ):
+        pass
+
+
+def test_async_transactions() -> None:
+    import asyncio
+
+    log: list[str] = []
+    a = make_task("a", log)
+
+    @task
+    async def b() -> str:
+        log.append(f"b sees its own txn: {get_transaction() is not None}")
+        return "b"
+
+    @flow
+    async def f() -> None:
+        async with transaction() as txn:
+            assert get_transaction() is txn
+            a()
+            await b()
+        async with transaction():
+            a()
+            raise KeyError("abort")
+
+    with pytest.raises(KeyError):
+        asyncio.run(f())
+    assert log == ["b sees its own txn: True", "commit a", "rollback a"]
+
+
+SERIAL_WORKER = """
+import sys, time
+from flowhook.transactions import IsolationLevel, transaction
+
+store, log = sys.argv[1], sys.argv[2]
+with transaction(key="once", store=store, isolation_level=IsolationLevel.SERIALIZABLE) as txn:
+    if not txn.is_committed():
+        with open(log, "a") as f:
+            f.write("work\\n")
+        time.sleep(0.3)
+        txn.stage("done")
+"""
+
+
+@pytest.mark.slow
+def test_serializable_lets_one_process_do_the_work_of_a_key(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    script = tmp_path / "worker.py"
+    script.write_text(SERIAL_WORKER)
+    log = tmp_path / "log"
+    procs = [
+        subprocess.Popen([sys.executable, str(script), str(tmp_path / "store"), str(log)])
+        for _ in range(3)
+    ]
+    assert [p.wait() for p in procs] == [0, 0, 0]
+    assert log.read_text() == "work\n"

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from flowhook import Block, flow
 from flowhook.cli import build_cli
-from flowhook.notifications import BlockError
+from flowhook.notifications import BLOCK_NAME_PATTERN, BlockError, BlockExistsError
+from flowhook_logging import LogNotifier
 from flowhook_slack import SlackWebhook
 
 
@@ -68,10 +77,91 @@ def test_config_blocks_take_values_from_the_environment(
         Block.delete("slack-webhook/ops")
 
 
-@pytest.mark.parametrize("name", ["noslash", "/x", "x/", "a/b/c"])
+NAME_RULE = (
+    "is not a block name: a block is named TYPE/NAME, where NAME has 1 to 64 letters, digits, "
+    "'-', '_' or '.' and starts with a letter or digit, e.g. 'slack-webhook/ops'"
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "noslash",
+        "/x",
+        "x/",
+        "a/b/c",
+        "log/bad name!",
+        "log/-x",
+        "log/" + "x" * 65,
+        "log/\u00e9t\u00e9",
+    ],
+)
 def test_bad_block_names(notifier_plugins, name) -> None:
-    with pytest.raises(BlockError, match="type/name"):
+    with pytest.raises(BlockError) as caught:
         Block.load(name)
+    assert str(caught.value) == f"{name!r} {NAME_RULE}"
+
+
+def test_block_names_follow_one_pattern_everywhere(notifier_plugins) -> None:
+    with pytest.raises(BlockError, match="is not a block name"):
+        LogNotifier().save("bad name!")
+    created = cli("block", "create", "slack-webhook/bad name!", "--set", "url=http://127.0.0.1:9/x")
+    assert (created.exit_code, created.output) == (
+        1,
+        f"Error: 'slack-webhook/bad name!' {NAME_RULE}\n",
+    )
+    assert LogNotifier().save("ops.eu-1_b") == "log/ops.eu-1_b"
+    assert re.fullmatch(BLOCK_NAME_PATTERN, "ops.eu-1_b")
+    assert Block.list() == ["log/ops.eu-1_b"]
+
+
+def test_block_messages_say_what_to_do_in_the_cli(notifier_plugins) -> None:
+    assert cli("block", "create", "log/ops").exit_code == 0
+    again = cli("block", "create", "log/ops")
+    assert (again.exit_code, again.output) == (
+        1,
+        "Error: block 'log/ops' exists; pass --overwrite to replace it\n",
+    )
+    with pytest.raises(BlockExistsError, match=r"pass overwrite=True to replace it$"):
+        LogNotifier().save("ops")
+    mistyped = cli("notify", "log/osp", "hello")
+    assert (mistyped.exit_code, mistyped.output) == (
+        1,
+        "Error: no block named 'log/osp'; `flowhook block ls` lists them (did you mean "
+        "'log/ops'?)\n",
+    )
+    security = cli(
+        "block",
+        "create",
+        "email/x",
+        "--set",
+        "host=127.0.0.1",
+        "--set",
+        "from_addr=a@example.com",
+        "--set",
+        "to=b@example.com",
+        "--set",
+        "security=tls",
+    )
+    assert (security.exit_code, security.output) == (
+        1,
+        "Error: invalid email block: field 'security' takes one of: starttls, ssl, none "
+        "(got 'tls')\n",
+    )
+
+
+def test_flowhook_notify_shows_what_a_log_block_logged(flowhook_home) -> None:
+    flowhook = str(Path(sys.executable).parent / "flowhook")
+    env = {**os.environ, "FLOWHOOK_HOME": str(flowhook_home)}
+    env.pop("FLOWHOOK_DISABLE_PLUGINS", None)
+    env.pop("FLOWHOOK_LOAD_PLUGINS", None)
+    for args in (["block", "create", "log/ops"], ["notify", "log/ops", "hello", "--subject", "hi"]):
+        done = subprocess.run(
+            [flowhook, *args], capture_output=True, text=True, env=env, timeout=60, check=False
+        )
+        assert done.returncode == 0, done.stderr
+    assert done.stdout == "Sent to log/ops.\n"
+    assert done.stderr == "INFO flowhook.notifications: hi: hello\n"
 
 
 def test_block_cli_create_list_show_remove(notifier_plugins, flowhook_slack_webhook_server) -> None:
@@ -197,3 +287,48 @@ def test_a_corrupt_database_is_a_one_line_error(notifier_plugins, flowhook_home,
     assert result.exit_code == 1
     assert "not a database" in result.output and "Traceback" not in result.output
     assert result.output.count("\n") == 1
+
+
+def test_saved_secrets_live_in_a_file_of_their_own_never_in_the_database(
+    notifier_plugins, flowhook_home, flowhook_slack_webhook_server
+) -> None:
+    url = flowhook_slack_webhook_server.url
+    assert cli("block", "create", "slack-webhook/ops", "--set", f"url={url}").exit_code == 0
+    database = b"".join(path.read_bytes() for path in flowhook_home.glob("flowhook.db*"))
+    assert url.encode() not in database and url.split("//")[1].encode() not in database
+    secrets = flowhook_home / "secrets.json"
+    assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
+    assert json.loads(secrets.read_text())["blocks"] == {"slack-webhook/ops": {"url": url}}
+    shown = cli("block", "show", "slack-webhook/ops")
+    assert shown.exit_code == 0 and url not in shown.output and "**********" in shown.output
+    assert cli("notify", "slack-webhook/ops", "hello").exit_code == 0
+    assert flowhook_slack_webhook_server.requests[0].json()["text"] == "hello"
+    assert LogNotifier().save("quiet") == "log/quiet"  # no secret field: no entry
+    assert set(json.loads(secrets.read_text())["blocks"]) == {"slack-webhook/ops"}
+    assert cli("block", "rm", "slack-webhook/ops").exit_code == 0
+    assert json.loads(secrets.read_text())["blocks"] == {}
+
+
+def test_a_secrets_file_others_can_read_is_refused_with_the_fix(
+    notifier_plugins, flowhook_home
+) -> None:
+    SlackWebhook(url="http://127.0.0.1:9/hook").save("ops")
+    secrets = flowhook_home / "secrets.json"
+    secrets.chmod(0o644)
+    shown = cli("block", "show", "slack-webhook/ops")
+    assert (shown.exit_code, shown.output) == (
+        1,
+        f"Error: the secrets file {secrets} can be read by other users (mode 644); run: chmod "
+        f"600 {secrets}\n",
+    )
+
+
+def test_a_block_saved_with_its_secret_in_the_database_still_loads(notifier_plugins) -> None:
+    from flowhook.store import open_store
+
+    store = open_store()
+    try:
+        store.save_block("slack-webhook", "old", {"url": "http://127.0.0.1:9/old"})
+    finally:
+        store.close()
+    assert Block.load("slack-webhook/old").url.get_secret_value() == "http://127.0.0.1:9/old"

@@ -187,3 +187,49 @@ def test_task_rules_and_template_fallback(
     detach()
     text = flowhook_slack_webhook_server.requests[0].json()["text"]
     assert "task run load_rows-" in text and "template failed" in text
+
+
+def test_outbox_ls_shows_the_run_the_subject_and_when(slack) -> None:
+    before = time.time()
+    failing_flow()(return_state=True)
+    wait_for(lambda: outbox("--status", "sent"), timeout=15)
+    detach()
+    [sent] = outbox()
+    assert (sent["run_kind"], sent["run_name"], sent["subject"]) == (
+        "flow",
+        "etl-run",
+        "etl-run is Failed",
+    )
+    assert before <= sent["queued"] <= time.time() and sent["next_attempt"] is None
+    header, row = CliRunner().invoke(build_cli(), ["outbox", "ls"]).output.splitlines()
+    assert header.split() == [
+        "ID", "BLOCK", "STATUS", "RUN", "SUBJECT", "QUEUED", "NEXT", "ATTEMPT", "ATTEMPTS", "LAST", "ERROR"
+    ]  # fmt: skip
+    queued = time.strftime("%Y-%m-%d %H:%M", time.localtime(sent["queued"]))
+    assert re.fullmatch(
+        rf"{sent['id']}\s+slack-webhook/ops\s+sent\s+etl-run\s+etl-run is Failed\s+{queued}:\d\d\s+-"
+        r"\s+1\s+-",
+        row,
+    )
+
+
+def test_prune_removes_sent_notifications_and_a_dry_run_removes_nothing(slack) -> None:
+    failing_flow()(return_state=True)
+    wait_for(lambda: outbox("--status", "sent"), timeout=15)
+    detach()
+    dry = CliRunner().invoke(build_cli(), ["runs", "prune", "--older-than", "0s", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert re.fullmatch(
+        r"Would delete 1 flow runs, 0 task runs and 3 state events that ended before .* \(older "
+        r"than 0s\), and 1 sent notification; nothing was deleted\.\n",
+        dry.output,
+    )
+    assert len(outbox()) == 1
+    runs = json.loads(CliRunner().invoke(build_cli(), ["runs", "ls", "--json"]).output)
+    assert len(runs) == 1
+    done = CliRunner().invoke(build_cli(), ["runs", "prune", "--older-than", "0s"])
+    assert done.output.startswith("Deleted 1 flow runs, 0 task runs and 3 state events")
+    assert done.output.endswith(", and 1 sent notification.\n")
+    assert outbox() == []
+    again = CliRunner().invoke(build_cli(), ["runs", "prune", "--older-than", "0s"])
+    assert again.output.endswith(", and 0 sent notifications.\n")

@@ -177,3 +177,49 @@ def test_templates_are_sandboxed() -> None:
     context = snapshot("flow", None, make_run(), Failed())
     message = MessageTemplate("{{ ''.__class__.__mro__ }}", "x", "rule").render(context)
     assert "template failed" in message.body  # unsafe attribute access is refused
+
+
+def test_the_default_body_names_the_run_once_and_says_how_to_see_it() -> None:
+    from flowhook import flow, task
+
+    contexts = []
+
+    @task(name="load")
+    def load() -> None:
+        raise ValueError("disk full")
+
+    @flow(name="etl", flow_run_name="nightly")
+    def etl() -> None:
+        load()
+
+    @load.on_failure
+    def seen_task(task, task_run, state):
+        from flowhook import get_run_context
+
+        contexts.append(snapshot("task", task, task_run, state, get_run_context().flow_run))
+
+    @etl.on_failure
+    def seen_flow(flow, flow_run, state):
+        contexts.append(snapshot("flow", flow, flow_run, state))
+
+    etl(return_state=True)
+    task_body, flow_body = (MessageTemplate(None, None, "rule").render(c).body for c in contexts)
+    task_run, flow_run = (c["run"] for c in contexts)
+    assert task_body.count("disk full") == 1 and flow_body.count("disk full") == 1
+    assert task_body.startswith(
+        f"Task run {task_run['name']} of task load (in flow run nightly of flow etl) entered "
+        "Failed at "
+    )
+    assert task_body.endswith(
+        "Task run encountered an exception: ValueError: disk full\n"
+        f"Run id: {task_run['id']} (attempt 1)\n"
+        f"Details: flowhook runs show {task_run['id']}"
+    )
+    assert flow_body.startswith("Flow run nightly of flow etl entered Failed at ")
+    assert flow_body.endswith(
+        f"Run id: {flow_run['id']} (attempt 1)\nDetails: flowhook runs show {flow_run['id']}"
+    )
+    other = snapshot("flow", None, make_run(), Failed(message="boom", data=ValueError("bad row")))
+    assert (
+        MessageTemplate(None, None, "rule").render(other).body.count("\nValueError: bad row\n") == 1
+    )

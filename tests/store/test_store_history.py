@@ -318,7 +318,7 @@ def test_a_full_disk_during_a_run_never_fails_it(flowhook_home: Path, monkeypatc
     with caplog.at_level(logging.ERROR, logger="flowhook.store"):
         assert busy() == sum(range(20))
     assert "database or disk is full" in caplog.text
-    assert "the runs go on without them" in caplog.text
+    assert "they are kept and tried again, and the runs go on" in caplog.text
 
 
 def test_a_bad_setting_is_logged_and_the_run_goes_on(monkeypatch, caplog) -> None:
@@ -404,7 +404,7 @@ def test_a_version_1_database_is_upgraded_and_its_events_still_read(flowhook_hom
     state = pipeline(return_state=True)
     store = open_store()
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         assert [e.name for e in store.events("old", "old")] == ["Pending", "Running", "Completed"]
         history = store.history(str(state.run_id))
         assert store.count_events() == 3 + 3 + 3

@@ -148,7 +148,8 @@ class RegistrationSpecs:
         """Add subcommands to the ``flowhook`` command line.
 
         ``cli`` is the top-level ``click.Group``; call ``cli.add_command(...)`` on it. Called
-        once, when the command line starts.
+        once, when the command line starts. A command named like a built-in one (or one another
+        plugin added first) is ignored, with a warning: the built-in command is kept.
         """
 
     @hookspec

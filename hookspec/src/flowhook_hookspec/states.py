@@ -112,7 +112,8 @@ class State:
     """
 
     type: StateType
-    name: str
+    #: Defaults to the type's title: ``State(type=StateType.COMPLETED)`` is named "Completed".
+    name: str = attrs.field(default=attrs.Factory(lambda self: self.type.title(), takes_self=True))
     message: str | None = None
     timestamp: datetime = attrs.field(factory=_now)
     data: Any = attrs.field(default=None, eq=False)
@@ -176,6 +177,9 @@ class State:
         return error
 
     def _outcome_error(self) -> BaseException:
+        inner = _first_unsuccessful(self.data)
+        if inner is not None:  # a run that returned states ends as the first that failed
+            return inner._outcome_error()
         label = f"{self.name}: {self.message}" if self.message else self.name
         if self.type is StateType.FAILED:
             if isinstance(self.data, BaseException):
@@ -189,6 +193,17 @@ class State:
         if self.type is StateType.CANCELLED:
             return CancelledRun(label)
         return UnfinishedRun(f"the run is {self.name}, not final; its result is not known yet")
+
+
+def _first_unsuccessful(data: Any) -> State | None:
+    """The first state that did not complete in ``data``, a state or a list, tuple or set of
+    them (what a run returned), or None."""
+    group = [data] if isinstance(data, State) else data
+    if not isinstance(group, (list, tuple, set, frozenset)) or not group:
+        return None
+    if not all(isinstance(item, State) for item in group):
+        return None
+    return next((state for state in group if state.is_final() and not state.is_completed()), None)
 
 
 class StateConstructor(Protocol):

@@ -225,7 +225,10 @@ def test_server_without_starttls_is_permanent(flowhook_smtp_server: SMTPServer) 
     error = notify_error(notifier_for(flowhook_smtp_server, security="starttls", username=None))
 
     assert error.permanent
-    assert "does not support STARTTLS" in str(error)
+    assert str(error).endswith(
+        "does not support STARTTLS; use security='ssl' if it speaks SMTP over TLS (port 465), "
+        "or security='none' to send unencrypted, on a network you trust"
+    )
     assert flowhook_smtp_server.mail_from_commands == []
 
 

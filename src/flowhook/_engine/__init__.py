@@ -3,39 +3,135 @@
 What the layers above use is exported here; the modules behind it are the engine's own.
 """
 
+from typing import TYPE_CHECKING
+
 from .calls import preparers
 from .cancellation import cancel_flow_run
-from .context import RunContext, get_run_context, get_run_logger
+from .context import RunContext, get_run_context
 from .context import current as current_context
 from .flows import Flow, flow
-from .futures import TaskRunFuture, unmapped
+from .futures import DoneAndNotDoneFutures, TaskRunFuture, as_completed, unmapped, wait
+from .logs import RunLogger, flow_run_logger, get_run_logger, task_run_logger
+from .parameters import ParameterBindError, ParameterTypeError
+from .result_home import set_default_directory
 from .retries import exponential_backoff
 from .runnables import Runnable
 from .runners import ThreadPoolTaskRunner
 from .tasks import Task, task
-from .transactions import Transaction, transaction
+from .transactions import (
+    CommitMode,
+    IsolationLevel,
+    Transaction,
+    TransactionState,
+    get_transaction,
+    transaction,
+)
 from .transitions import RUN_KINDS, RunKind, observers, set_state
 
+if TYPE_CHECKING:
+    from .caching import (
+        DEFAULT,
+        INPUTS,
+        NO_CACHE,
+        RUN_ID,
+        TASK_SOURCE,
+        CachePolicy,
+        CompoundCachePolicy,
+        Inputs,
+    )
+    from .results import (
+        JSONSerializer,
+        LocalFileSystem,
+        PickleSerializer,
+        ResultRecord,
+        ResultStorage,
+        Serializer,
+    )
+
+#: Names imported on first use: only a task that keeps results needs their modules.
+_LAZY = {
+    **dict.fromkeys(
+        (
+            "DEFAULT",
+            "INPUTS",
+            "NO_CACHE",
+            "RUN_ID",
+            "TASK_SOURCE",
+            "CachePolicy",
+            "CompoundCachePolicy",
+            "Inputs",
+        ),
+        "caching",
+    ),
+    **dict.fromkeys(
+        (
+            "JSONSerializer",
+            "LocalFileSystem",
+            "PickleSerializer",
+            "ResultRecord",
+            "ResultStorage",
+            "Serializer",
+        ),
+        "results",
+    ),
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 __all__ = [
+    "DEFAULT",
+    "INPUTS",
+    "NO_CACHE",
+    "RUN_ID",
     "RUN_KINDS",
+    "TASK_SOURCE",
+    "CachePolicy",
+    "CommitMode",
+    "CompoundCachePolicy",
+    "DoneAndNotDoneFutures",
     "Flow",
+    "Inputs",
+    "IsolationLevel",
+    "JSONSerializer",
+    "LocalFileSystem",
+    "ParameterBindError",
+    "ParameterTypeError",
+    "PickleSerializer",
+    "ResultRecord",
+    "ResultStorage",
     "RunContext",
     "RunKind",
+    "RunLogger",
     "Runnable",
+    "Serializer",
     "Task",
     "TaskRunFuture",
     "ThreadPoolTaskRunner",
     "Transaction",
+    "TransactionState",
+    "as_completed",
     "cancel_flow_run",
     "current_context",
     "exponential_backoff",
     "flow",
+    "flow_run_logger",
     "get_run_context",
     "get_run_logger",
+    "get_transaction",
     "observers",
     "preparers",
+    "set_default_directory",
     "set_state",
     "task",
+    "task_run_logger",
     "transaction",
     "unmapped",
+    "wait",
 ]

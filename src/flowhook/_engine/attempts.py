@@ -18,15 +18,19 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import attrs
 
 from flowhook_hookspec import states
+from flowhook_hookspec.runs import FlowRun
 from flowhook_hookspec.states import State
 
 from .._plugins.isolation import resolve_awaitable
 from .._plugins.manager import implemented_hooks
 from . import context
-from .parameters import ParameterValidationError, call_bound, coerce_arguments
+from .futures import TaskRunFuture, states_of_futures
+from .logs import log_prints_enabled, reset_log_prints, run_logger
+from .parameters import ParameterTypeError, call_bound, coerce_arguments
 from .retries import condition_allows_retry, retry_delay
 from .timeouts import RunTimeout, Watchdog
 from .transitions import (
+    CANCELLING,
     FAILED,
     FLOW,
     HOOKS_BY_TYPE,
@@ -44,13 +48,33 @@ if TYPE_CHECKING:
     import inspect
 
     from .runnables import Runnable
+    from .transactions import Transaction
 
 __all__ = ["Attempts", "drive", "drive_async", "run_attempts"]
 
 
 def _result_to_state(kind: RunKind, run: Run, result: Any) -> State:
-    if not isinstance(result, State):
+    """The final state a body's return value leads to, by Prefect's rules.
+
+    A plain value: Completed with it. A state the body made itself (no run id): that state, a
+    returned Cancelling ending Cancelled. A state of another run, or a non-empty list, tuple or
+    set of them (futures count as their states): the aggregate, whose data is what was returned.
+    """
+    if not isinstance(result, _MAY_HOLD_STATES):  # a plain value: the hot path
         return states.Completed(data=result, run_id=run.id)
+    result = states_of_futures(result)
+    if not isinstance(result, State):
+        if (
+            type(result) in _STATE_COLLECTIONS
+            and result
+            and all(isinstance(item, State) for item in result)
+        ):
+            return _aggregate(run, list(result), result)
+        return states.Completed(data=result, run_id=run.id)
+    if result.run_id is not None and result.run_id != run.id:
+        return _aggregate(run, [result], result)
+    if result.type is CANCELLING:
+        return states.Cancelled(result.message, data=result.data, run_id=run.id)
     if not result.is_final():
         return states.Failed(
             f"{kind.label} run returned the state {result.name!r}, which is not final; return a "
@@ -58,6 +82,29 @@ def _result_to_state(kind: RunKind, run: Run, result: Any) -> State:
             run_id=run.id,
         )
     return attrs.evolve(result, run_id=run.id, timestamp=now())
+
+
+_STATE_COLLECTIONS = (list, tuple, set, frozenset)
+_MAY_HOLD_STATES = (State, TaskRunFuture, *_STATE_COLLECTIONS)
+
+
+def _aggregate(run: Run, group: list[State], returned: Any) -> State:
+    """Prefect's rule for returned states: Completed if all completed, Cancelled if any was
+    cancelled, else Failed; the data is what the body returned."""
+    total = len(group)
+    if all(state.is_completed() for state in group):
+        return states.Completed("All states completed.", data=returned, run_id=run.id)
+    cancelled = sum(state.is_cancelled() for state in group)
+    if cancelled:
+        return states.Cancelled(
+            f"{cancelled}/{total} states cancelled.", data=returned, run_id=run.id
+        )
+    failed = sum(state.is_failed() or state.is_crashed() for state in group)
+    if failed:
+        message = f"{failed}/{total} states failed."
+    else:
+        message = f"{total - sum(s.is_final() for s in group)}/{total} states are not final."
+    return states.Failed(message, data=returned, run_id=run.id)
 
 
 def _failure_state(kind: RunKind, run: Run, exc: Exception) -> State:
@@ -71,11 +118,25 @@ def _failure_state(kind: RunKind, run: Run, exc: Exception) -> State:
 def _retry_state(owner: Runnable[..., Any], run: Run, failed: State) -> State | None:
     """The AwaitingRetry state to enter instead of ``failed``, or None when no retry is left."""
     if run.run_count > owner.retries:
+        if owner.retries:
+            run_logger(owner, run).error(
+                "%s run failed with %s - Retries are exhausted",
+                type(owner).__name__,
+                _failure_of(failed),
+            )
         return None
     if not condition_allows_retry(owner.retry_condition_fn, owner, run, failed):
         return None
     delay = retry_delay(
         owner.retry_delay_seconds, owner.retries, run.run_count, owner.retry_jitter_factor
+    )
+    run_logger(owner, run).info(
+        "%s run failed with %s - Retry %s/%s will start %s",
+        type(owner).__name__,
+        _failure_of(failed),
+        run.run_count,
+        owner.retries,
+        f"{delay:g} second(s) from now" if delay else "immediately",
     )
     failed_at = now()
     return states.AwaitingRetry(
@@ -86,6 +147,13 @@ def _retry_state(owner: Runnable[..., Any], run: Run, failed: State) -> State | 
         timestamp=failed_at,
         scheduled_time=failed_at + timedelta(seconds=delay),
     )
+
+
+def _failure_of(failed: State) -> str:
+    """What failed, as Prefect's retry lines say it: ``exception: ValueError('x')`` or the state."""
+    if failed.exception is not None:
+        return f"exception: {failed.exception!r}"
+    return f"state: {failed!r}"
 
 
 def _timed_out_state(kind: RunKind, owner: Runnable[..., Any], run: Run) -> State:
@@ -101,6 +169,18 @@ def _call_body(
     """Run a body in this thread; an ``async def`` body is run to completion."""
     if owner.is_async:
         return resolve_awaitable(_call_body_async(kind, owner, run, bound))  # type: ignore[no-any-return]
+    if owner.log_prints is not None:
+        token = log_prints_enabled(owner.log_prints)
+        try:
+            return _call_sync(kind, owner, run, bound)
+        finally:
+            reset_log_prints(token)
+    return _call_sync(kind, owner, run, bound)
+
+
+def _call_sync(
+    kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
+) -> State:
     try:
         if owner.timeout_seconds is None:
             result = call_bound(owner.fn, bound, owner.positional_names)
@@ -115,6 +195,17 @@ def _call_body(
 
 
 async def _call_body_async(
+    kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
+) -> State:
+    token = None if owner.log_prints is None else log_prints_enabled(owner.log_prints)
+    try:
+        return await _await_body(kind, owner, run, bound)
+    finally:
+        if token is not None:
+            reset_log_prints(token)
+
+
+async def _await_body(
     kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
 ) -> State:
     body = call_bound(owner.fn, bound, owner.positional_names)
@@ -152,10 +243,12 @@ async def _await_within(body: Awaitable[Any], seconds: float) -> tuple[bool, Any
 
 
 def _cancelled_before(scope: context.FlowScope | None, run: Run) -> State | None:
-    """For a task run: Cancelled when its flow run was cancelled before the attempt starts."""
+    """Cancelled when the flow run (the task's, or a flow run itself, or a subflow's parent) was
+    cancelled before the attempt starts."""
     if scope is None or not scope.cancel_event.is_set():
         return None
-    return states.Cancelled("its flow run was cancelled before it started", run_id=run.id)
+    whose = "parent flow run" if isinstance(run, FlowRun) else "flow run"
+    return states.Cancelled(f"its {whose} was cancelled before it started", run_id=run.id)
 
 
 class _Body:
@@ -189,8 +282,12 @@ def run_attempts(
     bound: inspect.BoundArguments,
     scope: context.FlowScope | None,
     guard: AbstractContextManager[Any],
+    txn: Transaction | None = None,
 ) -> Attempts:
     """The life of a run, from Pending to a final state, as a generator.
+
+    ``txn`` is a task run's own transaction, when it has one: if its key is committed already
+    (a cached result), the first attempt enters ``Cached`` instead of running the body.
 
     It decides every transition and yields what takes time (the body, waits) to a driver: a
     sync one (:func:`_drive`) or an async one (:func:`_drive_async`). One state machine serves
@@ -202,13 +299,13 @@ def run_attempts(
         if owner.validate_parameters and owner.type_hints:
             try:
                 coerce_arguments(bound, owner.type_hints)
-            except ParameterValidationError as exc:
+            except ParameterTypeError as exc:
                 failed = states.Failed(
                     f"{kind.label} run parameters are invalid: {exc}", data=exc, run_id=run.id
                 )
                 return advance(kind, owner, run, failed, guard)
         while True:
-            cancelled = _cancelled_before(scope, run) if kind is TASK else None
+            cancelled = _cancelled_before(scope, run)
             if cancelled is not None:
                 return advance(kind, owner, run, cancelled, guard)
             run.run_count += 1
@@ -216,6 +313,14 @@ def run_attempts(
             entered = advance(kind, owner, run, attempt(run_id=run.id), guard)
             if entered.is_final():
                 return entered
+            if txn is not None and run.run_count == 1 and txn.is_committed():
+                cached = states.Completed(
+                    f"Result of cache key {txn.key!r}",
+                    name="Cached",
+                    data=txn.read(),
+                    run_id=run.id,
+                )
+                return advance(kind, owner, run, cached, guard)
             state = yield _BODY
             assert state is not None
             if kind is FLOW and scope is not None and scope.futures:
@@ -283,7 +388,10 @@ def _wait(request: _Wait) -> None:
 
 
 def _has_hooks(kind: RunKind, owner: Runnable[..., Any]) -> bool:
-    """Whether any hook, the run's own or a plugin's, may fire for a run of ``owner``."""
+    """Whether any hook, the run's own or a plugin's, or a retry condition, may be called for a
+    run of ``owner``: user code that may block, to keep off the event loop."""
+    if owner.retry_condition_fn is not None:
+        return True
     if any(getattr(owner, hooks) for hooks in HOOKS_BY_TYPE.values()):
         return True
     return not kind.plugin_hooks.isdisjoint(implemented_hooks())

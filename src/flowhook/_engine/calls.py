@@ -27,6 +27,7 @@ from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
 from .runners import ThreadPoolTaskRunner
+from .transactions import Transaction, current_transaction, end_task_transaction, task_transaction
 from .transitions import FLOW, NO_GUARD, TASK, advance, set_state
 
 if TYPE_CHECKING:
@@ -103,6 +104,7 @@ class _FlowCall:
     return_state: bool
     token: contextvars.Token[context.RunContext | None]
     sigterm: SigtermCanceller | None
+    wait_for: list[TaskRunFuture]
 
     @classmethod
     def begin(
@@ -110,6 +112,7 @@ class _FlowCall:
     ) -> _FlowCall:
         _prepare()
         return_state = bool(kwargs.pop("return_state", False))
+        wait_for = list(kwargs.pop("wait_for", None) or ())
         bound = bind_arguments(flow.signature, args, kwargs, f"flow {flow.name!r}")
         parent = context.current.get()
         parent_flow_run_id, parent_task_run_id = _parent_ids(parent)
@@ -125,12 +128,18 @@ class _FlowCall:
             parent_task_run_id=parent_task_run_id,
         )
         scope = context.FlowScope(task_runner=flow.task_runner or ThreadPoolTaskRunner())
+        if parent is not None and parent.scope is not None and parent.scope.cancel_event.is_set():
+            scope.cancel_event.set()  # a subflow of a cancelled flow run never runs its body
         track(flow, run, scope)
         token = context.current.set(context.RunContext(flow=flow, flow_run=run, scope=scope))
         sigterm = SigtermCanceller.install(run.id) if parent is None else None
-        return cls(flow, run, bound, scope, return_state, token, sigterm)
+        return cls(flow, run, bound, scope, return_state, token, sigterm, wait_for)
 
     def attempts(self) -> Attempts:
+        if self.wait_for:
+            upstream = failed_upstream(self.wait_for)
+            if upstream is not None:
+                return _ended(self.flow, self.run, _upstream_failed(self.run, upstream))
         return run_attempts(FLOW, self.flow, self.run, self.bound, self.scope, self.scope.lock)
 
     def end(self) -> None:
@@ -144,6 +153,21 @@ class _FlowCall:
         if self.sigterm is not None and self.sigterm.received:
             raise SystemExit(128 + signal.SIGTERM)
         return _outcome(state, self.return_state)
+
+
+def _ended(flow: Flow[..., Any], run: FlowRun, state: State) -> Attempts:
+    """The attempts of a flow run that ends before its first: Pending, then ``state``."""
+    set_state(FLOW, flow, run, run.state)
+    return advance(FLOW, flow, run, state, NO_GUARD)
+    yield  # type: ignore[unreachable]  # a generator, as the drivers expect
+
+
+def _upstream_failed(run: FlowRun | TaskRun, upstream: TaskRunFuture) -> State:
+    return states.UpstreamFailed(
+        f"upstream task run {upstream.task_run.name!r} ({upstream.task_run_id}) ended "
+        f"{upstream.state.name}",
+        run_id=run.id,
+    )
 
 
 def run_flow(flow: Flow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -239,8 +263,15 @@ async def run_task_async(
         if upstream_failed is not None:
             state = upstream_failed
         else:
-            attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD)
-            state = await drive_async(TASK, task, run, bound, attempts)
+            txn = _begin_transaction(task, run, bound, run_context)
+            attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn)
+            if txn is None:
+                state = await drive_async(TASK, task, run, bound, attempts)
+            else:
+                try:
+                    state = await drive_async(TASK, task, run, bound, attempts)
+                finally:
+                    end_task_transaction(txn, task, run.state)
     finally:
         context.current.reset(token)
     return _outcome(state, return_state)
@@ -259,12 +290,7 @@ def _upstream_failure(
         return None
     upstream = failed_upstream([*find_futures(bound.arguments), *wait_for])
     if upstream is not None:
-        failed = states.UpstreamFailed(
-            f"upstream task run {upstream.task_run.name!r} ({upstream.task_run_id}) ended "
-            f"{upstream.state.name}",
-            run_id=run.id,
-        )
-        return advance(TASK, task, run, failed, NO_GUARD)
+        return advance(TASK, task, run, _upstream_failed(run, upstream), NO_GUARD)
     for name, value in bound.arguments.items():
         bound.arguments[name] = resolve_futures(value)
     return None
@@ -281,5 +307,31 @@ def run_submitted(
     upstream_failed = _upstream_failure(task, run, bound, wait_for)
     if upstream_failed is not None:
         return upstream_failed
-    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD)
-    return drive(TASK, task, run, bound, attempts)
+    txn = _begin_transaction(task, run, bound, run_context)
+    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn)
+    if txn is None:  # the hot path: no result to keep, no transaction open
+        return drive(TASK, task, run, bound, attempts)
+    try:
+        return drive(TASK, task, run, bound, attempts)
+    finally:
+        end_task_transaction(txn, task, run.state)
+
+
+def _begin_transaction(
+    task: Task[..., Any],
+    run: TaskRun,
+    bound: inspect.BoundArguments,
+    run_context: context.RunContext,
+) -> Transaction | None:
+    """The task run's own transaction, entered; None when it keeps no result and no
+    transaction is open (then nothing is done at all)."""
+    settings = task.result_settings
+    if settings is None and current_transaction() is None:
+        return None
+    key = None
+    if settings is not None:
+        # A run that is not to be cached (NO_CACHE) still persists, under a key of its own.
+        key = settings.cache_key(run_context, bound.arguments) or f"run-{run.id.hex}"
+    txn = task_transaction(run, key, settings)
+    txn.begin()
+    return txn

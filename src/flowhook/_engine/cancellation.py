@@ -46,14 +46,24 @@ def cancel_flow_run(flow_run_id: uuid.UUID | str, message: str | None = None) ->
         found = _active.get(run_id)
     if found is None:
         raise ValueError(f"no flow run {run_id} is running in this process")
-    flow, run, scope = found
+    _cancel(*found, message or "Cancellation requested")
+
+
+def _cancel(flow: Flow[..., Any], run: FlowRun, scope: FlowScope, message: str) -> None:
+    """Cancel one flow run, its running subflows first (their on_cancellation fire before its
+    own, as in Prefect); no new task run or subflow starts once its event is set."""
     with scope.lock:
         if run.state.is_final() or run.state.is_cancelling():
             return
         scope.cancel_event.set()
-        set_state(
-            FLOW, flow, run, states.Cancelling(message or "Cancellation requested", run_id=run.id)
-        )
+    with _active_lock:
+        children = [found for found in _active.values() if found[1].parent_flow_run_id == run.id]
+    for child in children:
+        _cancel(*child, message)
+    with scope.lock:
+        if run.state.is_final() or run.state.is_cancelling():
+            return
+        set_state(FLOW, flow, run, states.Cancelling(message, run_id=run.id))
     scope.task_runner.cancel_all()
 
 

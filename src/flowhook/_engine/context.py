@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextvars
-import logging
 import threading
-from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
@@ -18,7 +16,7 @@ if TYPE_CHECKING:
     from .flows import Flow
     from .tasks import Task
 
-__all__ = ["RunContext", "get_run_context", "get_run_logger"]
+__all__ = ["RunContext", "get_run_context"]
 
 
 @attrs.define(eq=False)
@@ -62,33 +60,3 @@ def get_run_context() -> RunContext:
             "body, or in one of their hooks"
         )
     return context
-
-
-class RunLoggerAdapter(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """Prefixes messages with the run they belong to and adds the run's ids as ``extra``."""
-
-    def process(
-        self, msg: Any, kwargs: MutableMapping[str, Any]
-    ) -> tuple[Any, MutableMapping[str, Any]]:
-        extra = self.extra or {}
-        kwargs["extra"] = {**extra, **kwargs.get("extra", {})}
-        return f"{extra['run_label']} - {msg}", kwargs
-
-
-def get_run_logger() -> logging.LoggerAdapter:  # type: ignore[type-arg]
-    """A logger bound to the current run: ``flowhook.task_runs`` in a task, else ``flowhook.flow_runs``."""
-    context = get_run_context()
-    extra: dict[str, Any] = {}
-    if context.flow_run is not None:
-        extra.update(flow_run_id=str(context.flow_run.id), flow_run_name=context.flow_run.name)
-        extra["flow_name"] = context.flow_run.flow_name
-        label = f"Flow run {context.flow_run.name!r}"
-    if context.task_run is not None:
-        extra.update(task_run_id=str(context.task_run.id), task_run_name=context.task_run.name)
-        extra["task_name"] = context.task_run.task_name
-        label = f"Task run {context.task_run.name!r}"
-        name = "flowhook.task_runs"
-    else:
-        name = "flowhook.flow_runs"
-    extra["run_label"] = label
-    return RunLoggerAdapter(logging.getLogger(name), extra)

@@ -91,6 +91,7 @@ def flow(fn: Callable[P, R] | None = None, /, **options: Unpack[FlowOptions]) ->
     ``on_retry``, ``on_completion``, ``on_failure``, ``on_cancellation``, ``on_crashed``
     (lists of ``hook(flow, flow_run, state)``).
     """
+    Flow.check_options(options, "@flow")
     settings: dict[str, Any] = dict(options)
     if fn is None:
         return lambda fn: Flow(fn, **settings)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import attrs
@@ -12,7 +12,7 @@ import attrs
 from flowhook_hookspec.runs import TaskRun
 from flowhook_hookspec.states import State
 
-__all__ = ["TaskRunFuture", "unmapped"]
+__all__ = ["DoneAndNotDoneFutures", "TaskRunFuture", "as_completed", "unmapped", "wait"]
 
 
 class TaskRunFuture:
@@ -58,6 +58,32 @@ class TaskRunFuture:
         except concurrent.futures.CancelledError:
             state = self.task_run.state
         return state.result(raise_on_failure=raise_on_failure)
+
+
+class DoneAndNotDoneFutures(NamedTuple):
+    """What :func:`wait` returns: the futures whose runs are final, and the others."""
+
+    done: set[TaskRunFuture]
+    not_done: set[TaskRunFuture]
+
+
+def wait(futures: Iterable[TaskRunFuture], timeout: float | None = None) -> DoneAndNotDoneFutures:
+    """Wait until every future's run is final, or ``timeout`` seconds pass."""
+    by_inner = {future._future: future for future in futures}
+    done, not_done = concurrent.futures.wait(by_inner, timeout=timeout)
+    return DoneAndNotDoneFutures({by_inner[f] for f in done}, {by_inner[f] for f in not_done})
+
+
+def as_completed(
+    futures: Iterable[TaskRunFuture], timeout: float | None = None
+) -> Iterator[TaskRunFuture]:
+    """Yield each future as its run becomes final; ``TimeoutError`` after ``timeout`` seconds."""
+    by_inner = {future._future: future for future in futures}
+    try:
+        for inner in concurrent.futures.as_completed(by_inner, timeout=timeout):
+            yield by_inner[inner]
+    except concurrent.futures.TimeoutError:
+        raise TimeoutError(f"some task runs are not final after {timeout} s") from None
 
 
 @attrs.frozen
@@ -119,6 +145,19 @@ def resolve_futures(value: Any) -> Any:
         return type(value)(resolve_futures(item) for item in value)
     if isinstance(value, dict):
         return {key: resolve_futures(item) for key, item in value.items()}
+    return value
+
+
+def states_of_futures(value: Any) -> Any:
+    """``value`` with each future (at its top, or in a list, tuple or set) replaced by the final
+    state of its run: what a body returned, before Prefect's rule for returned states applies."""
+    if isinstance(value, TaskRunFuture):
+        value.wait()
+        return value.state
+    if isinstance(value, (list, tuple, set, frozenset)) and any(
+        isinstance(item, TaskRunFuture) for item in value
+    ):
+        return type(value)(states_of_futures(item) for item in value)
     return value
 
 

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
+import datetime
 import inspect
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from flowhook_hookspec.errors import FlowhookError
 
-class ParameterValidationError(ValueError):
-    """A parameter's value could not be converted to its annotated type."""
+
+class ParameterTypeError(FlowhookError, ValueError):
+    """A parameter's value could not be converted to its annotated type (Prefect's name)."""
+
+
+class ParameterBindError(FlowhookError, TypeError):
+    """A call's arguments do not fit the function's signature (Prefect's name)."""
+
+
+_lax_converter: Any = None
+
+
+def _converter() -> Any:
+    """The parameters' converter: the contract's, with pydantic's lax rules for scalars."""
+    global _lax_converter
+    if _lax_converter is None:
+        from flowhook_hookspec.serde import converter
+
+        from .lax import LAX_SCALARS
+
+        lax = converter.copy()
+        for type_, hook in LAX_SCALARS.items():
+            lax.register_structure_hook(type_, hook)
+        _lax_converter = lax
+    return _lax_converter
 
 
 def positional_names(signature: inspect.Signature) -> tuple[str, ...] | None:
@@ -43,7 +68,7 @@ def bind_arguments(
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
-        raise TypeError(f"{label}: {exc}; its signature is {signature}") from None
+        raise ParameterBindError(f"{label}: {exc}; its signature is {signature}") from None
     bound.apply_defaults()
     return bound
 
@@ -73,14 +98,14 @@ def resolve_type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
 
 
 def _coerce(name: str, value: Any, hint: Any) -> Any:
-    if type(hint) is type and isinstance(value, hint):  # plain classes only, not list[int]
+    if type(value) is hint:  # the hot path: the annotated type itself
         return value
+    if type(hint) is type and hint not in _LAX_TYPES and isinstance(value, hint):
+        return value  # an instance of a class of the user's, or a subclass
     import cattrs  # imported when a value first needs converting: cattrs is slow to import
 
-    from flowhook_hookspec.serde import converter
-
     try:
-        return converter.structure(value, hint)
+        return _converter().structure(value, hint)
     except cattrs.errors.StructureHandlerNotFoundError:
         return value  # a type cattrs does not know: nothing to check it against
     except Exception as exc:
@@ -90,13 +115,18 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
             else str(exc)
         )
         shown = str(hint) if typing.get_args(hint) else getattr(hint, "__name__", str(hint))
-        raise ParameterValidationError(
+        raise ParameterTypeError(
             f"parameter {name!r} expects {shown}, got {type(value).__name__} {value!r}: {details}"
         ) from exc
 
 
+#: The scalar types whose values pydantic's lax rules may change even for an instance (True
+#: given for an int is 1, a datetime given for a date its date).
+_LAX_TYPES = frozenset({bool, int, float, str, datetime.date, datetime.datetime})
+
+
 def coerce_arguments(bound: inspect.BoundArguments, hints: Mapping[str, Any]) -> None:
-    """Convert each annotated argument to its type, in place; raises ParameterValidationError."""
+    """Convert each annotated argument to its type, in place; raises ParameterTypeError."""
     arguments = bound.arguments
     for name, hint in hints.items():
         if name in arguments:

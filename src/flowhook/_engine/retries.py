@@ -7,6 +7,8 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .._plugins.isolation import resolve_awaitable
+
 logger = logging.getLogger("flowhook.engine")
 
 #: ``retry_delay_seconds``: one delay, one delay per retry (the last one repeats), or a callable
@@ -71,11 +73,12 @@ def retry_delay(
 def condition_allows_retry(
     condition: Callable[..., Any] | None, owner: Any, run: Any, state: Any
 ) -> bool:
-    """Ask ``retry_condition_fn``; a condition that raises counts as "do not retry" (and is logged)."""
+    """Ask ``retry_condition_fn`` (an ``async def`` one is awaited); a condition that raises
+    counts as "do not retry" (and is logged)."""
     if condition is None:
         return True
     try:
-        return bool(condition(owner, run, state))
+        return bool(resolve_awaitable(condition(owner, run, state)))
     except Exception:
         logger.error(
             "retry_condition_fn of %r raised; not retrying %r",

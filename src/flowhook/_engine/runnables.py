@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar
 import attrs
 from typing_extensions import ParamSpec, Self
 
+from .defaults import default_retries, default_retry_delay_seconds
 from .parameters import positional_names, resolve_type_hints
 from .retries import RetryDelay, validate_retry_delay
 from .state_hooks import validate_hook, validate_hook_list
@@ -35,6 +36,7 @@ class CommonOptions(TypedDict, total=False):
     retry_delay_seconds: RetryDelay
     timeout_seconds: float | None
     validate_parameters: bool
+    log_prints: bool | None
     on_running: list[StateHook]
     on_retry: list[StateHook]
     on_completion: list[StateHook]
@@ -91,11 +93,15 @@ def _check_retries(_: Any, __: Any, value: int) -> None:
         raise ValueError(f"retries takes a whole number >= 0, got {value!r}")
 
 
-def _check_timeout(_: Any, __: Any, value: float | None) -> None:
-    if value is not None and (
-        isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0
-    ):
-        raise ValueError(f"timeout_seconds takes a number of seconds > 0 or None, got {value!r}")
+def _to_timeout(value: Any) -> float | None:
+    """``timeout_seconds``: None or 0 mean no time limit, as in Prefect; negative is an error."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(
+            f"timeout_seconds takes a number of seconds >= 0 (0 or None: no limit), got {value!r}"
+        )
+    return value or None
 
 
 def _check_jitter(_: Any, __: Any, value: float) -> None:
@@ -114,6 +120,7 @@ class Runnable(Generic[P, R]):
 
     _subject: ClassVar[str] = ""
     _hook_arguments: ClassVar[tuple[str, ...]] = ()
+    _options: ClassVar[frozenset[str] | None] = None  # each subclass's own, see _option_names
 
     fn: Callable[P, R]
     name: str = attrs.field(
@@ -123,14 +130,22 @@ class Runnable(Generic[P, R]):
     description: str | None = attrs.field(default=None, kw_only=True)
     version: str | None = attrs.field(default=None, kw_only=True)
     tags: tuple[str, ...] = attrs.field(default=(), converter=_to_tags, kw_only=True)
-    retries: int = attrs.field(default=0, validator=_check_retries, kw_only=True)
+    retries: int = attrs.field(
+        default=attrs.Factory(lambda self: default_retries(self._subject), takes_self=True),
+        validator=_check_retries,
+        kw_only=True,
+    )
     retry_delay_seconds: RetryDelay = attrs.field(
-        default=0, converter=validate_retry_delay, kw_only=True
+        default=attrs.Factory(
+            lambda self: default_retry_delay_seconds(self._subject), takes_self=True
+        ),
+        converter=validate_retry_delay,
+        kw_only=True,
     )
-    timeout_seconds: float | None = attrs.field(
-        default=None, validator=_check_timeout, kw_only=True
-    )
+    timeout_seconds: float | None = attrs.field(default=None, converter=_to_timeout, kw_only=True)
     validate_parameters: bool = attrs.field(default=True, kw_only=True)
+    #: print() in the body becomes an INFO record of the run logger; None: as the parent run.
+    log_prints: bool | None = attrs.field(default=None, kw_only=True)
     retry_jitter_factor: float = attrs.field(default=0.0, validator=_check_jitter, kw_only=True)
     retry_condition_fn: Callable[..., Any] | None = attrs.field(
         default=None, validator=_check_condition, kw_only=True
@@ -175,7 +190,30 @@ class Runnable(Generic[P, R]):
         """A copy with some options changed. Hook lists are copied; a new list replaces the old one."""
         return self._copy_with(options)
 
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any], where: str) -> None:
+        """``TypeError`` naming the first unknown option of ``where`` (``@task``,
+        ``with_options``), with the closest known one: ``retires`` gets "did you mean 'retries'?"."""
+        known = cls._option_names()
+        for option in options:
+            if option not in known:
+                from .._config import did_you_mean  # only on the error path: it loads tomllib
+
+                hint = did_you_mean(option, known) or f"; its options: {', '.join(sorted(known))}"
+                raise TypeError(f"{where} got an unknown option {option!r}{hint}")
+
+    @classmethod
+    def _option_names(cls) -> frozenset[str]:
+        names: frozenset[str] | None = cls.__dict__.get("_options")
+        if names is None:
+            names = frozenset(
+                field.alias for field in attrs.fields(cls) if field.init and field.name != "fn"
+            )
+            cls._options = names
+        return names
+
     def _copy_with(self, options: Mapping[str, Any]) -> Self:
+        self.check_options(options, f"{self.name}.with_options()")
         changes: dict[str, Any] = dict(options)
         return attrs.evolve(self, **changes)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import attrs
@@ -17,9 +18,20 @@ from .submission import submit_task
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
+    from .caching import CachePolicy, ResultSettings
+
 __all__ = ["Task", "TaskOptions", "task"]
 
 _TRANSACTION_HOOK_ARGUMENTS = ("txn",)
+_RESULT_OPTIONS = (
+    "persist_result",
+    "result_storage",
+    "result_serializer",
+    "cache_policy",
+    "cache_key_fn",
+    "cache_expiration",
+    "refresh_cache",
+)
 
 
 class TaskOptions(CommonOptions, total=False):
@@ -30,6 +42,13 @@ class TaskOptions(CommonOptions, total=False):
     retry_condition_fn: Callable[..., Any] | None
     on_commit: list[Callable[..., Any]]
     on_rollback: list[Callable[..., Any]]
+    persist_result: bool | None
+    result_storage: Any
+    result_serializer: Any
+    cache_policy: CachePolicy | None
+    cache_key_fn: Callable[..., str | None] | None
+    cache_expiration: timedelta | float | None
+    refresh_cache: bool | None
 
 
 @attrs.define(eq=False, slots=False, repr=False)
@@ -46,10 +65,25 @@ class Task(Runnable[P, R]):
     task_run_name: str | Callable[..., str] | None = attrs.field(default=None, kw_only=True)
     on_commit_hooks: list[StateHook] = hooks_field("commit", _TRANSACTION_HOOK_ARGUMENTS)
     on_rollback_hooks: list[StateHook] = hooks_field("rollback", _TRANSACTION_HOOK_ARGUMENTS)
+    persist_result: bool | None = attrs.field(default=None, kw_only=True)
+    result_storage: Any = attrs.field(default=None, kw_only=True)
+    result_serializer: Any = attrs.field(default=None, kw_only=True)
+    cache_policy: CachePolicy | None = attrs.field(default=None, kw_only=True)
+    cache_key_fn: Callable[..., str | None] | None = attrs.field(default=None, kw_only=True)
+    cache_expiration: timedelta | float | None = attrs.field(default=None, kw_only=True)
+    refresh_cache: bool | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         check_run_name_template(self.task_run_name, "task_run_name", self.signature.parameters)
+        #: What the task does with its results; None (the default) when it neither persists
+        #: nor caches them, so that its runs never touch a result storage.
+        self.result_settings: ResultSettings | None = None
+        options = {name: getattr(self, name) for name in _RESULT_OPTIONS}
+        if any(value is not None for value in options.values()):
+            from .caching import result_settings  # only a task that keeps results needs it
+
+            self.result_settings = result_settings(**options)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the task. ``return_state=True`` returns the final state instead of the result.
@@ -121,9 +155,12 @@ def task(fn: Callable[P, R] | None = None, /, **options: Unpack[TaskOptions]) ->
 
     Options: those of :func:`~flowhook.flow` (with ``task_run_name`` for ``flow_run_name``), plus
     ``retry_delay_seconds`` as a list or a callable (:func:`~flowhook.exponential_backoff`),
-    ``retry_jitter_factor``, ``retry_condition_fn(task, task_run, state) -> bool``, and the
-    transaction hooks ``on_commit`` and ``on_rollback`` (lists of ``hook(txn)``).
+    ``retry_jitter_factor``, ``retry_condition_fn(task, task_run, state) -> bool``, the
+    transaction hooks ``on_commit`` and ``on_rollback`` (lists of ``hook(txn)``), and the result
+    options ``persist_result``, ``result_storage``, ``result_serializer``, ``cache_policy``,
+    ``cache_key_fn``, ``cache_expiration`` and ``refresh_cache`` (see "Results and caching").
     """
+    Task.check_options(options, "@task")
     settings: dict[str, Any] = dict(options)
     if fn is None:
         return lambda fn: Task(fn, **settings)

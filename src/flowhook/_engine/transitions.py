@@ -20,11 +20,11 @@ from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType, is_legal_transition
 
 from .._plugins.hooks import PluginHooks
-from .._plugins.isolation import call_isolated
+from .._plugins.isolation import call_isolated, resolve_awaitable
 from .._plugins.manager import implemented_hooks, plugin_hooks
+from .logs import run_logger
 from .runnables import HOOK_ATTRIBUTES
 from .state_hooks import hook_name
-from .transactions import stage_completed
 
 if TYPE_CHECKING:
     from .runnables import Runnable
@@ -196,7 +196,12 @@ def _fire_hooks(
                     f"({kind.run_argument} {run.name!r}, entering {state.name})"
                 )
 
-            error = call_isolated(hook, (owner, run, state), describe)
+            logger = run_logger(owner, run)
+            name = hook_name(hook)
+            logger.info("Running hook %r in response to entering state %r", name, state.name)
+            error = call_isolated(
+                _logging_success(hook, logger, name), (owner, run, state), describe
+            )
             if pending is None:
                 pending = error
     hooks = plugin_hooks()
@@ -208,6 +213,16 @@ def _fire_hooks(
         if pending is None:
             pending = error
     return pending
+
+
+def _logging_success(hook: Callable[..., Any], logger: Any, name: str) -> Callable[..., None]:
+    """``hook``, awaited if it is async, logging Prefect's line once it returned."""
+
+    def run(*args: Any) -> None:
+        resolve_awaitable(hook(*args))
+        logger.info("Hook %r finished running successfully", name)
+
+    return run
 
 
 def crash_message(exc: BaseException) -> str:
@@ -243,6 +258,4 @@ def advance(
         # A run that ends Cancelled always passes Cancelling, so on_cancellation fires once.
         set_state(kind, owner, run, states.Cancelling(state.message, run_id=run.id))
     set_state(kind, owner, run, state)
-    if isinstance(run, TaskRun) and state.type is COMPLETED:
-        stage_completed(owner, run)
     return state

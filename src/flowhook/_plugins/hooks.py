@@ -4,12 +4,14 @@ Nothing in flowhook calls ``pluggy``'s ``pm.hook.<name>(...)``: the engine, the 
 command line call these methods, so that every call of a hook can be found by its name, its
 arguments are checked by mypy, and every implementation is called in isolation
 (:func:`~flowhook._plugins.isolation.call_isolated`). Each method calls every implementation and
-returns the exception its caller must re-raise once all have run (KeyboardInterrupt, SystemExit,
-or any error under ``FLOWHOOK_STRICT_HOOKS``), or ``None``.
+returns the exception its caller must re-raise once all have run (KeyboardInterrupt, or any
+error under ``FLOWHOOK_STRICT_HOOKS``), or ``None``. A plugin's ``SystemExit`` is logged like any
+other error: a plugin never ends the process.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from .isolation import call_isolated
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
     from .manager import HookCaller, PluginManager
 
 __all__ = ["PluginHooks"]
+
+logger = logging.getLogger("flowhook.plugins")
 
 Pending = BaseException | None
 
@@ -92,7 +96,31 @@ class PluginHooks:
     # -- registration ------------------------------------------------------------------------
 
     def register_commands(self, cli: Any) -> Pending:
-        return self._manager.dispatch("register_commands", {"cli": cli})
+        """Let each plugin add its commands to ``cli`` (a click group), one plugin after another.
+
+        A plugin adds commands; it never replaces one that is already there (a built-in
+        command, or an earlier plugin's): a command it replaced or removed is put back, and the
+        conflict is logged on ``flowhook.plugins``, so that the built-in command always wins.
+        """
+        pending: Pending = None
+        for caller in self._manager.callers("register_commands"):
+            before = dict(cli.commands)
+            error = call_isolated(
+                caller.function, [cli for _ in caller.argnames], caller.label, exit_is_error=True
+            )
+            for name, command in before.items():
+                if cli.commands.get(name) is not command:
+                    cli.commands[name] = command
+                    logger.warning(
+                        "plugin %r tried to replace the command %r, which flowhook (or a plugin "
+                        "loaded before it) already has; that one is kept: give the plugin's "
+                        "command another name",
+                        caller.plugin_name,
+                        name,
+                    )
+            if pending is None:
+                pending = error
+        return pending
 
     def register_notifiers(self) -> tuple[dict[str, list[object]], Pending]:
         """What each plugin registered, by plugin name, and the exception to re-raise.
@@ -127,5 +155,5 @@ def _registered_by(caller: HookCaller) -> tuple[list[object] | None, Pending]:
         caller.function(*[found.append for _ in caller.argnames])
         finished = True
 
-    error = call_isolated(run, (), caller.label)
+    error = call_isolated(run, (), caller.label, exit_is_error=True)
     return (found if finished else None), error

@@ -1,9 +1,11 @@
 """Calling one hook in isolation: whatever it raises never reaches the run.
 
 A hook that raises never changes a run's state or result. Errors are logged on logger
-``flowhook.hooks``, with the hook's name, and the remaining hooks still run. KeyboardInterrupt and
-SystemExit are re-raised once every hook of the transition has run. ``FLOWHOOK_STRICT_HOOKS=1``
-treats ordinary exceptions the same way, for plugin authors' tests.
+``flowhook.hooks``, with the hook's name, and the remaining hooks still run. KeyboardInterrupt (the
+user's Ctrl-C) is re-raised once every hook of the transition has run. ``SystemExit`` is re-raised
+the same way when a flow's or task's own hook raises it (the user's code asked to exit), and is an
+ordinary error when a plugin raises it: a plugin never ends the process. ``FLOWHOOK_STRICT_HOOKS=1``
+treats ordinary exceptions as re-raised too, for plugin authors' tests.
 
 Both kinds of hooks go through :func:`call_isolated`: a plugin's implementations (through
 :class:`~flowhook._plugins.hooks.PluginHooks`) and a flow's or task's own state hooks.
@@ -50,28 +52,40 @@ def strict_hooks() -> bool:
 
 
 def call_isolated(
-    hook: Callable[..., Any], args: Sequence[Any], describe: str | Callable[[], str]
+    hook: Callable[..., Any],
+    args: Sequence[Any],
+    describe: str | Callable[[], str],
+    *,
+    exit_is_error: bool = False,
 ) -> BaseException | None:
     """Call one hook; log what it raises and return the exception the caller must re-raise.
 
-    Returns ``None`` when the hook succeeded, or failed with an ``Exception`` outside strict
-    mode. ``describe`` names the hook in the log; a callable is only called on failure, so that
-    the success path stays cheap.
+    Returns ``None`` when the hook succeeded, or failed with an ``Exception`` (or, with
+    ``exit_is_error``, a ``SystemExit``: a plugin's code) outside strict mode. ``describe``
+    names the hook in the log; a callable is only called on failure, so that the success path
+    stays cheap.
     """
     try:
         result = hook(*args)
         if result is not None:  # most hooks return None: skip the awaitable check for them
             resolve_awaitable(result)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
+        if isinstance(exc, SystemExit) and not exit_is_error:
+            return _deferred(exc, describe)
         label = describe if isinstance(describe, str) else describe()
         logger.error("%s raised %s: %s", label, type(exc).__name__, exc, exc_info=True)
         return exc if strict_hooks() else None
     except BaseException as exc:
-        logger.error(
-            "%s raised %s; the remaining hooks run first, then it is re-raised",
-            describe if isinstance(describe, str) else describe(),
-            type(exc).__name__,
-            exc_info=True,
-        )
-        return exc
+        return _deferred(exc, describe)
     return None
+
+
+def _deferred(exc: BaseException, describe: str | Callable[[], str]) -> BaseException:
+    """Log ``exc``, which the caller re-raises once the remaining hooks have run."""
+    logger.error(
+        "%s raised %s; the remaining hooks run first, then it is re-raised",
+        describe if isinstance(describe, str) else describe(),
+        type(exc).__name__,
+        exc_info=True,
+    )
+    return exc

@@ -15,7 +15,7 @@ import inspect
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
@@ -50,7 +50,8 @@ class PluginInfo:
     """What ``flowhook plugins`` shows about one plugin.
 
     ``status`` is ``active``, ``failed`` (it could not be imported), ``rejected`` (its hooks do
-    not match the contract) or ``disabled`` (``FLOWHOOK_DISABLE_PLUGINS``). ``error`` says why
+    not match the contract) or ``disabled`` (``FLOWHOOK_DISABLE_PLUGINS``, or left out of
+    ``FLOWHOOK_LOAD_PLUGINS``). ``error`` says why
     and how to fix it, for every status but ``active``.
     """
 
@@ -72,10 +73,56 @@ class HookCaller(NamedTuple):
     label: str
 
 
-def _disabled_names() -> tuple[set[str], bool]:
-    raw = os.environ.get("FLOWHOOK_DISABLE_PLUGINS", "")
-    names = {part.strip() for part in raw.split(",") if part.strip()}
-    return names, "all" in names
+def _close_match(word: str, choices: Collection[str]) -> str:
+    """``"; did you mean 'x'?"`` for the closest of ``choices``, or nothing."""
+    close = difflib.get_close_matches(word, sorted(choices), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _names_in(variable: str) -> set[str] | None:
+    """The comma-separated names in environment variable ``variable``; None when it is unset."""
+    raw = os.environ.get(variable)
+    if raw is None:
+        return None
+    return {part.strip() for part in raw.split(",") if part.strip()}
+
+
+@attrs.frozen
+class _Selection:
+    """Which installed plugins load: ``FLOWHOOK_LOAD_PLUGINS`` (only these; set but empty:
+    none) and ``FLOWHOOK_DISABLE_PLUGINS`` (not these; ``all``: none)."""
+
+    allowed: set[str] | None
+    disabled: set[str]
+
+    @classmethod
+    def from_environment(cls) -> _Selection:
+        return cls(
+            _names_in("FLOWHOOK_LOAD_PLUGINS"), _names_in("FLOWHOOK_DISABLE_PLUGINS") or set()
+        )
+
+    def refusal(self, name: str) -> str | None:
+        """Why the installed plugin ``name`` is not loaded, or None when it is."""
+        if "all" in self.disabled or name in self.disabled:
+            return "disabled by FLOWHOOK_DISABLE_PLUGINS; remove it from that variable to enable it"
+        if self.allowed is not None and name not in self.allowed:
+            return "not in FLOWHOOK_LOAD_PLUGINS; add it to that variable (or unset it) to load it"
+        return None
+
+    def warn_unknown(self, installed: Collection[str]) -> None:
+        """Log each name of the two variables that no installed plugin has (a typo, mostly)."""
+        for variable, names in (
+            ("FLOWHOOK_LOAD_PLUGINS", self.allowed or set()),
+            ("FLOWHOOK_DISABLE_PLUGINS", self.disabled - {"all"}),
+        ):
+            for name in sorted(names - set(installed)):
+                logger.warning(
+                    "%s names %r, which is not an installed plugin%s (installed: %s)",
+                    variable,
+                    name,
+                    _close_match(name, installed),
+                    ", ".join(sorted(installed)) or "none",
+                )
 
 
 class PluginManager:
@@ -106,8 +153,10 @@ class PluginManager:
             self._entrypoints_pending = False
             import importlib.metadata  # slow to import: only when plugins are first needed
 
-            disabled, all_disabled = _disabled_names()
-            for entry_point in importlib.metadata.entry_points(group=PROJECT_NAME):
+            entry_points = list(importlib.metadata.entry_points(group=PROJECT_NAME))
+            selection = _Selection.from_environment()
+            selection.warn_unknown({entry_point.name for entry_point in entry_points})
+            for entry_point in entry_points:
                 if entry_point.name in self._infos:
                     continue  # the same distribution seen twice (editable installs, symlinked venvs)
                 dist = entry_point.dist
@@ -116,14 +165,10 @@ class PluginManager:
                     version=dist.version if dist else None,
                     distribution=dist.name if dist else None,
                 )
-                if all_disabled or entry_point.name in disabled:
+                refusal = selection.refusal(entry_point.name)
+                if refusal is not None:
                     self._pm.set_blocked(entry_point.name)
-                    self._infos[info.name] = attrs.evolve(
-                        info,
-                        status="disabled",
-                        error="disabled by FLOWHOOK_DISABLE_PLUGINS; remove it from that "
-                        "variable to enable it",
-                    )
+                    self._infos[info.name] = attrs.evolve(info, status="disabled", error=refusal)
                     continue
                 self._load_one(entry_point, info)
 
@@ -132,7 +177,7 @@ class PluginManager:
             plugin = entry_point.load()
             if inspect.isclass(plugin):
                 plugin = plugin()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plugin never ends the process, even at import
             error = (
                 f"could not import {entry_point.value!r}: {type(exc).__name__}: {exc}. "
                 f"Reinstall or upgrade {info.distribution or 'the plugin'}, or disable it with "
@@ -152,18 +197,29 @@ class PluginManager:
     def register(self, plugin: object, name: str | None = None) -> str:
         """Register ``plugin`` (a module, a class or an instance); returns its name.
 
-        Raises :class:`~flowhook_hookspec.errors.PluginError` when its hooks do not match the
-        contract, or the name is taken.
+        The installed plugins are loaded first, so that the outcome never depends on whether a
+        flow has run yet: registering a module (or an instance) that is already registered, by
+        its entry point or by hand, does nothing and returns the name it has. Raises
+        :class:`~flowhook_hookspec.errors.PluginError` when its hooks do not match the contract,
+        or another plugin has the name.
         """
         with self._lock:
+            self.load_entrypoints()
             if inspect.isclass(plugin):
                 plugin = plugin()
+            elif self._pm.is_registered(plugin):
+                return str(self._pm.get_name(plugin))
             name = name or self._pm.get_canonical_name(plugin)
             version = getattr(plugin, "__version__", None)
             info = PluginInfo(name=name, version=version if isinstance(version, str) else None)
             return self._register(plugin, info)
 
     def _register(self, plugin: object, info: PluginInfo) -> str:
+        if self._pm.is_blocked(info.name):
+            raise PluginError(
+                f"the name {info.name!r} belongs to an installed plugin that is not loaded "
+                f"({self._infos[info.name].error}); register this one under another name"
+            )
         if self._pm.has_plugin(info.name) or self._pm.is_registered(plugin):
             raise PluginError(
                 f"a plugin named {info.name!r} is already registered; unregister it first or "
@@ -188,8 +244,7 @@ class PluginManager:
         hooks = []
         for caller in self._pm.get_hookcallers(plugin) or []:
             if caller.name not in self._spec_names:
-                close = difflib.get_close_matches(caller.name, sorted(self._spec_names), n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
+                hint = _close_match(caller.name, self._spec_names)
                 raise PluginError(f"plugin {name!r} implements unknown hook {caller.name!r}{hint}")
             for impl in caller.get_hookimpls():
                 if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
@@ -270,13 +325,17 @@ class PluginManager:
     def dispatch(self, hook: str, arguments: Mapping[str, Any]) -> BaseException | None:
         """Call every implementation of ``hook`` in isolation (for :class:`~.hooks.PluginHooks`).
 
-        Returns the first exception the caller must re-raise (KeyboardInterrupt, SystemExit, or
-        any error under ``FLOWHOOK_STRICT_HOOKS``), after all implementations have run.
+        Returns the first exception the caller must re-raise (KeyboardInterrupt, or any error,
+        SystemExit included, under ``FLOWHOOK_STRICT_HOOKS``), after all implementations have
+        run. A plugin's SystemExit is an error like any other: a plugin never ends the process.
         """
         pending: BaseException | None = None
         for caller in self.callers(hook):
             error = call_isolated(
-                caller.function, [arguments[name] for name in caller.argnames], caller.label
+                caller.function,
+                [arguments[name] for name in caller.argnames],
+                caller.label,
+                exit_is_error=True,
             )
             if pending is None:
                 pending = error

@@ -8,7 +8,12 @@ attaches the store before the first run. Nothing below this layer imports it.
 
 from __future__ import annotations
 
-from .._engine import preparers
+from typing import TYPE_CHECKING
+
+from .._engine import preparers, set_default_directory
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = ["install"]
 
@@ -31,3 +36,10 @@ def install() -> None:
     if not _installed:
         _installed = True
         preparers.append(_attach_first)
+        set_default_directory(_result_directory)
+
+
+def _result_directory() -> Path:
+    from .._config import home_directory  # on first use: the config module loads tomllib
+
+    return home_directory() / "results"

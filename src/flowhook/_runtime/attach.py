@@ -21,6 +21,7 @@ from typing import Any
 
 from flowhook_hookspec.errors import ConfigError
 
+from .._engine import current_context
 from .._version import __version__
 from ..notifications import Block, DeliveryWorker, load_router
 from ..store import BatchWriter, StoreSettings, current_process, load_settings, open_store
@@ -40,18 +41,26 @@ _routing: MemoryRouting | None = None
 _key: tuple[str | None, str | None, str | None] | None = None
 #: Recorders inherited through fork: their threads and connections belong to the parent.
 _abandoned: list[Recorder] = []
+#: While the store cannot be used: the thread that tries again.
+_retry: _Retry | None = None
 _hooks_installed = False
 
 
 def attach() -> None:
-    """Start recording runs, once per process (and again if FLOWHOOK_HOME changes)."""
+    """Start recording runs, once per process (and again if FLOWHOOK_HOME changes).
+
+    A store that could not be used at the first run is tried again in the background; the
+    recorder it then opens starts at the next run that begins outside any other run.
+    """
     get = os.environ.get
     if (get("FLOWHOOK_HOME"), get("FLOWHOOK_STORE"), get("FLOWHOOK_STORE_URL")) != _key:
         _attach()
+    elif _retry is not None and _retry.ready is not None and current_context.get() is None:
+        _attach_retried()
 
 
 def _attach() -> None:
-    global _key, _recorder
+    global _key
     with _lock:
         get = os.environ.get
         key = (get("FLOWHOOK_HOME"), get("FLOWHOOK_STORE"), get("FLOWHOOK_STORE_URL"))
@@ -72,30 +81,98 @@ def _attach() -> None:
         try:
             recorder = _open(settings)
         except _Unusable as exc:
-            logger.error("runs are not recorded: %s", exc)
-            _route_in_memory(
-                settings,
-                f"the store cannot be used ({exc}); make FLOWHOOK_HOME a writable directory "
-                "holding a sound flowhook.db, or move the damaged file away",
-            )
+            _retry_later(settings, exc)
             return
-        recorder.start()
-        _recorder = recorder
-        from .reaper import reap  # the reaper imports the engine's flows: only when needed
+        _start(recorder, settings)
 
-        try:
-            reaped = reap(recorder.store, settings=settings)
-        except Exception as exc:
-            logger.error("could not look for crashed runs in %s: %s", recorder.store.location, exc)
+
+def _retry_later(settings: StoreSettings, exc: _Unusable) -> None:
+    """The store cannot be used now: runs go on unrecorded, said once, and a background
+    thread tries again until it can."""
+    global _retry
+    logger.error(
+        "runs are not recorded for now: %s; flowhook tries again in the background, and "
+        "records the runs that start once it can",
+        exc,
+    )
+    _route_in_memory(
+        settings,
+        f"the store cannot be used ({exc}); make FLOWHOOK_HOME a writable directory "
+        "holding a sound flowhook.db, or move the damaged file away",
+    )
+    _retry = _Retry(settings)
+    _retry.start()
+
+
+def _attach_retried() -> None:
+    global _retry, _routing
+    with _lock:
+        retry, _retry = _retry, None
+        if retry is None or retry.ready is None:
             return
-        if reaped:
-            logger.warning(
-                "%d runs of processes that died were marked Crashed: %s (see flowhook runs ls)",
-                len(reaped),
-                ", ".join(f"{item.run.kind} run {item.run.name!r}" for item in reaped[:5])
-                + (", ..." if len(reaped) > 5 else ""),
-            )
-        _deliver_leftovers(recorder)
+        routing, _routing = _routing, None
+        if routing is not None:
+            routing.stop()
+        logger.warning(
+            "the store %s can be used again: runs are recorded from now on",
+            retry.ready.store.location,
+        )
+        _start(retry.ready, retry.settings)
+
+
+def _start(recorder: Recorder, settings: StoreSettings) -> None:
+    global _recorder
+    recorder.start()
+    _recorder = recorder
+    from .reaper import reap  # the reaper imports the engine's flows: only when needed
+
+    try:
+        reaped = reap(recorder.store, settings=settings, worker=recorder.worker_id)
+    except Exception as exc:
+        logger.error("could not look for crashed runs in %s: %s", recorder.store.location, exc)
+        return
+    if reaped:
+        logger.warning(
+            "%d runs of processes that died were marked Crashed: %s (see flowhook runs ls)",
+            len(reaped),
+            ", ".join(f"{item.run.kind} run {item.run.name!r}" for item in reaped[:5])
+            + (", ..." if len(reaped) > 5 else ""),
+        )
+    _deliver_leftovers(recorder)
+
+
+class _Retry:
+    """Opens the store in a daemon thread, again and again (1 s apart, then up to 30 s), until
+    it can: the recorder is then :attr:`ready` for the next run."""
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self.settings = settings
+        self.ready: Recorder | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="flowhook-store-retry", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        ready, self.ready = self.ready, None
+        if ready is not None:
+            ready.stop()
+
+    def _loop(self) -> None:
+        delay = 1.0
+        while not self._stop.wait(delay):
+            try:
+                recorder = _open(self.settings)
+            except _Unusable:
+                delay = min(delay * 2, 30.0)
+                continue
+            if self._stop.is_set():
+                recorder.stop()
+            else:
+                self.ready = recorder
+            return
 
 
 def _deliver_leftovers(recorder: Recorder) -> None:
@@ -115,8 +192,9 @@ class _Unusable(Exception):
 
 
 def _open(settings: StoreSettings) -> Recorder:
+    """A recorder on the store, which must be usable within ``attach_timeout_seconds``."""
     try:
-        store = open_store(settings)
+        store = open_store(settings, lock_timeout=settings.attach_timeout_seconds)
     except Exception as exc:
         raise _Unusable(str(exc)) from None
     try:
@@ -124,6 +202,7 @@ def _open(settings: StoreSettings) -> Recorder:
     except Exception as exc:
         store.close()
         raise _Unusable(f"could not register this process in {store.location}: {exc}") from None
+    store.lock_timeout = settings.lock_timeout_seconds
     router = load_router_of(store)
     delivery = DeliveryWorker(
         lambda: open_store(settings),
@@ -179,7 +258,10 @@ def _saved_blocks(settings: StoreSettings | None) -> list[tuple[str, str]]:
 
 
 def _stop_recorder() -> None:
-    global _recorder, _routing
+    global _recorder, _routing, _retry
+    retry, _retry = _retry, None
+    if retry is not None:
+        retry.stop()
     recorder, _recorder = _recorder, None
     if recorder is not None:
         recorder.stop()
@@ -208,8 +290,9 @@ def current() -> Recorder | None:
 
 
 def _after_fork_in_child() -> None:
-    global _recorder, _routing, _key, _lock
+    global _recorder, _routing, _key, _lock, _retry
     _lock = threading.RLock()
+    _retry = None  # its thread is the parent's
     if _recorder is not None:
         _recorder.forget()
         _abandoned.append(_recorder)

@@ -32,6 +32,7 @@ from .._engine import RUN_KINDS, RunContext, Runnable, current_context, set_stat
 from ..notifications import Router
 from ..store import (
     EventRecord,
+    OutboxEntry,
     ProcessRecord,
     RunRecord,
     Store,
@@ -40,14 +41,23 @@ from ..store import (
     hostname,
     load_settings,
     local_worker_death,
+    local_worker_id,
     open_store,
 )
+from .exits import apply_exit_notes, utc
 from .routing import load_router_of
 
 if TYPE_CHECKING:
     from .._engine import Flow, Task
 
-__all__ = ["ReapedRun", "RecordedOwner", "reap", "rebuild_run", "release_dead_claims"]
+__all__ = [
+    "ReapedRun",
+    "RecordedOwner",
+    "claimant_is_dead",
+    "reap",
+    "rebuild_run",
+    "release_dead_claims",
+]
 
 logger = logging.getLogger("flowhook.store")
 
@@ -70,14 +80,10 @@ class RecordedOwner:
     tags: tuple[str, ...] = ()
 
 
-def _utc(seconds: float) -> str:
-    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def crash_message(process: ProcessRecord, reason: str) -> str:
     return (
         f"The process that ran it died: {reason} (pid {process.pid} on {process.host}, started "
-        f"{_utc(process.started)}, last seen alive {_utc(process.last_heartbeat)}). Found by pid "
+        f"{utc(process.started)}, last seen alive {utc(process.last_heartbeat)}). Found by pid "
         f"{os.getpid()} on {hostname()}."
     )
 
@@ -188,80 +194,153 @@ def _run_context(owner: Any, run: FlowRun | TaskRun, flow_run: FlowRun | None) -
     return RunContext(flow_run=flow_run, task=task, task_run=run)
 
 
+def _exit_reason(process: ProcessRecord) -> str:
+    assert process.exited is not None
+    return f"it exited at {utc(process.exited)} while the run was still running"
+
+
 def reap(
     store: Store | None = None,
     *,
     settings: StoreSettings | None = None,
     now: float | None = None,
+    worker: str | None = None,
 ) -> list[ReapedRun]:
     """Crash the runs of dead processes and fire their hooks; returns the runs this call crashed.
 
-    A KeyboardInterrupt or SystemExit raised by a hook is re-raised once every hook has run.
+    Each run is crashed, its alerts queued and its hooks recorded as due, in one transaction;
+    the hooks are then fired run by run, each marked done once it ran. ``worker`` identifies
+    this reaper (default: this process, as ``flowhook runs reap``): the hooks a reaper that
+    died left due are fired by the next one. A KeyboardInterrupt or SystemExit raised by a hook
+    is re-raised once every hook has run.
     """
     settings = settings or load_settings()
     if store is None:
         store = open_store(settings)
         try:
-            return reap(store, settings=settings, now=now)
+            return reap(store, settings=settings, now=now, worker=worker)
         finally:
             store.close()
     now = time.time() if now is None else now
-    reaped: list[ReapedRun] = []
-    pending: BaseException | None = None
+    worker = worker or local_worker_id("reap")
+    apply_exit_notes(store, settings)
     owners = _Owners()
     router: Router | None = None
+    reaped: list[ReapedRun] = []
     for process in store.unfinished_processes():
-        reason = death_reason(process, now, settings.crash_after_seconds)
+        if process.exited is not None:
+            reason: str | None = _exit_reason(process)
+        else:
+            reason = death_reason(process, now, settings.crash_after_seconds)
         if reason is None:
             continue
         message = crash_message(process, reason)
-        crashed = store.crash_runs(process.id, states.Crashed(message))
+        crashed_state = states.Crashed(message)
+        if router is None:
+            router = load_router_of(store)
+        alerts = _alerts(store, process, crashed_state, router, owners) if router else {}
+        crashed = store.crash_runs(process.id, crashed_state, alerts=alerts, hooks_by=worker)
         # Messages the dead process claimed but may not have sent: free them for delivery.
         store.release_outbox_claims(f"{process.id}:")
-        rebuilt: list[tuple[RunRecord, FlowRun | TaskRun]] = []
         for kind, run_id in crashed:
             record = store.get_run(kind, run_id)
             if record is not None:
-                history_id = record.flow_run_id or record.id
-                rebuilt.append((record, rebuild_run(record, store.events(run_id, history_id))))
-        flow_runs = {run.id: run for _, run in rebuilt if isinstance(run, FlowRun)}
-        for record, run in rebuilt:
-            reaped.append(ReapedRun(record, process, message))
-            logger.info("%s run %r (%s) crashed: %s", record.kind, run.name, run.id, message)
-            owner = owners.get(record)
-            parent = (
-                flow_runs.get(run.flow_run_id)
-                if isinstance(run, TaskRun) and run.flow_run_id is not None
-                else None
-            )
-            if router is None:
-                router = load_router_of(store)
-            if router:
-                store.enqueue_outbox(router.entries(record.kind, owner, run, run.state, parent))
-            crashed_state = _as_before_the_crash(run)
-            token = current_context.set(_run_context(owner, run, parent))
-            try:
-                set_state(RUN_KINDS[record.kind], owner, run, crashed_state, recorded=True)
-            except BaseException as exc:  # a hook's: re-raised once every run's hooks have run
-                pending = pending or exc
-            finally:
-                current_context.reset(token)
+                reaped.append(ReapedRun(record, process, message))
+                logger.info("%s run %r (%s) crashed: %s", kind, record.name, run_id, message)
+    pending = _fire_due_hooks(store, worker, now, settings.crash_after_seconds, owners)
     release_dead_claims(store, now, settings.crash_after_seconds)
     if pending is not None:
         raise pending
     return reaped
 
 
+def _rebuilt(store: Store, record: RunRecord) -> FlowRun | TaskRun:
+    return rebuild_run(record, store.events(record.id, record.flow_run_id or record.id))
+
+
+def _alerts(
+    store: Store, process: ProcessRecord, crashed: State, router: Router, owners: _Owners
+) -> dict[str, tuple[OutboxEntry, ...]]:
+    """The messages the rules send for each unfinished run of ``process`` entering ``crashed``:
+    queued with the Crashed state itself, in one transaction."""
+    rebuilt = [(record, _rebuilt(store, record)) for record in store.unfinished_runs(process.id)]
+    for _, run in rebuilt:
+        run.state = attrs.evolve(crashed, run_id=run.id)
+        run.state_history.append(run.state)
+    flow_runs = {run.id: run for _, run in rebuilt if isinstance(run, FlowRun)}
+    alerts: dict[str, tuple[OutboxEntry, ...]] = {}
+    for record, run in rebuilt:
+        parent = (
+            flow_runs.get(run.flow_run_id)
+            if isinstance(run, TaskRun) and run.flow_run_id is not None
+            else None
+        )
+        owner = owners.get(record)
+        try:
+            alerts[record.id] = router.entries(record.kind, owner, run, run.state, parent)
+        except Exception:
+            logger.exception("could not prepare the notifications of crashed run %r", run.name)
+    return alerts
+
+
+def _fire_due_hooks(
+    store: Store, worker: str, now: float, crash_after: float, owners: _Owners
+) -> BaseException | None:
+    """Fire the hooks of every crashed run whose hooks are due: this reaper's, and those a dead
+    reaper left. Returns the first KeyboardInterrupt or SystemExit a hook raised."""
+    pending: BaseException | None = None
+    flow_runs: dict[str, FlowRun | None] = {}
+    for due in store.crash_hooks():
+        if due.claimed_by != worker:
+            if not claimant_is_dead(store, due.claimed_by, now, crash_after):
+                continue
+            if not store.claim_crash_hook(due.run_id, due.claimed_by, worker):
+                continue
+        record = store.get_run(due.run_kind, due.run_id)
+        if record is None:  # pruned meanwhile
+            store.crash_hook_fired(due.run_id)
+            continue
+        run = _rebuilt(store, record)
+        parent: FlowRun | None = None
+        if isinstance(run, TaskRun) and record.flow_run_id is not None:
+            if record.flow_run_id not in flow_runs:
+                flow_record = store.get_run("flow", record.flow_run_id)
+                flow_runs[record.flow_run_id] = (
+                    None if flow_record is None else cast(FlowRun, _rebuilt(store, flow_record))
+                )
+            parent = flow_runs[record.flow_run_id]
+        owner = owners.get(record)
+        crashed_state = _as_before_the_crash(run)
+        token = current_context.set(_run_context(owner, run, parent))
+        try:
+            set_state(RUN_KINDS[record.kind], owner, run, crashed_state, recorded=True)
+        except BaseException as exc:  # a hook's: re-raised once every run's hooks have run
+            pending = pending or exc
+        finally:
+            current_context.reset(token)
+        store.crash_hook_fired(due.run_id)
+    return pending
+
+
+def claimant_is_dead(store: Store, claimant: str, now: float, crash_after: float) -> bool:
+    """Whether the process behind a claimant id is dead: a flow process (``<process id>:...``)
+    by the store's process records, ``flowhook deliver``, ``watch`` and ``runs reap`` by their
+    pid and start time on this host. One on another host is never known dead here."""
+    head = claimant.split(":", 1)[0]
+    if head.isdigit():
+        process = store.process(int(head))
+        return (
+            process is None
+            or process.exited is not None
+            or death_reason(process, now, crash_after) is not None
+        )
+    return local_worker_death(claimant) is not None
+
+
 def release_dead_claims(store: Store, now: float, crash_after: float) -> None:
-    """Free the outbox messages claimed by processes that died, so that they are sent again:
-    flow processes by the store's process records, ``flowhook deliver`` and ``watch`` by their
-    pid and start time on this host. Claims of a process on another host expire with their
-    lease."""
+    """Free the outbox messages claimed by processes that died, so that they are sent again.
+    Claims of a process on another host expire with their lease."""
     for claimant in store.outbox_claimants():
-        head = claimant.split(":", 1)[0]
-        if head.isdigit():
-            process = store.process(int(head))
-            if process is None or death_reason(process, now, crash_after) is not None:
-                store.release_outbox_claims(f"{head}:")
-        elif local_worker_death(claimant) is not None:
-            store.release_outbox_claims(claimant)
+        if claimant_is_dead(store, claimant, now, crash_after):
+            head = claimant.split(":", 1)[0]
+            store.release_outbox_claims(f"{head}:" if head.isdigit() else claimant)

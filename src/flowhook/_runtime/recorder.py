@@ -5,9 +5,10 @@ outbox entries of the notification rules that match it, in one write, so that a 
 durable exactly when the state that caused it is. What is durable when:
 
 - task transitions go to the background writer and are written in batches;
-- a flow run's first Running is written before its body starts (the caller waits);
-- when a top-level flow run reaches a final state, everything queued is written before the flow
-  call returns or raises.
+- a flow run's first Running, and that of a task run called outside any flow, is written before
+  its body starts (the caller waits);
+- when a top-level run (a flow run, or a task run outside any flow) reaches a final state,
+  everything queued is written before the call returns or raises.
 
 A store error is logged on logger ``flowhook.store`` and never fails a run.
 """
@@ -17,7 +18,9 @@ from __future__ import annotations
 import enum
 import json
 import logging
+import os
 import sys
+import time
 import traceback
 import uuid
 from collections.abc import Mapping
@@ -36,11 +39,13 @@ from ..store import (
     Heartbeat,
     HookError,
     NewRun,
+    ProcessExit,
     RunKindName,
     StoreSettings,
     Transition,
     Write,
 )
+from .exits import write_exit_note
 from .routing import outbox_entries
 
 __all__ = ["Recorder", "import_path", "parameters_json"]
@@ -132,6 +137,11 @@ class Recorder:
         self.heartbeat = Heartbeat(store, process_id, settings.heartbeat_seconds, _deliver_cancel)
         self._tags: dict[tuple[str, ...], str] = {}
 
+    @property
+    def worker_id(self) -> str:
+        """This process's claimant id, for outbox claims and crashed runs' hooks."""
+        return f"{self.process_id}:{os.getpid()}"
+
     def _tags_json(self, tags: tuple[str, ...]) -> str:
         text = self._tags.get(tags)
         if text is None:
@@ -202,9 +212,13 @@ class Recorder:
             if self.router:
                 writes += outbox_entries(self.router, name, owner, run, new)
             final = new.type in FINAL_TYPES
-            if is_flow and (
-                (final and top_level)
-                or (new.type is StateType.RUNNING and old is not None and old.is_pending())
+            # Durable before the body runs: every flow run's start and a standalone task run's,
+            # so that a crash finds them; durable before the call returns: a top-level end.
+            if (final and top_level) or (
+                (is_flow or top_level)
+                and new.type is StateType.RUNNING
+                and old is not None
+                and old.is_pending()
             ):
                 self.writer.submit_and_wait(writes)
             else:
@@ -245,10 +259,23 @@ class Recorder:
         logging.getLogger("flowhook.hooks").addFilter(self.hook_error)
 
     def stop(self) -> None:
-        """Stop observing; apply what is queued; close the store."""
+        """Stop observing; apply what is queued, with this process's exit; close the store.
+
+        When the store does not take it all, an exit note says that this process exited
+        normally (see :mod:`.exits`): its unfinished runs are then not taken for crashed.
+        """
         self.forget()
         self.heartbeat.stop()
+        self.writer.submit((ProcessExit(self.process_id, time.time()),))
         self.writer.close()
+        if not self.writer.everything_written:
+            write_exit_note(
+                self.settings,
+                self.store,
+                self.process_id,
+                self.writer.held_back,
+                self.writer.last_error,
+            )
         self.store.close()
 
     def forget(self) -> None:

@@ -13,6 +13,7 @@ from .blocks import block, notify, outbox
 from .common import FlowhookGroup
 from .config import config
 from .deliver import deliver
+from .install import install, uninstall
 from .plugins import plugin_group, plugins_command
 from .runs import runs
 from .store import store_group
@@ -29,6 +30,8 @@ def cli() -> None:
 
 cli.add_command(plugins_command)
 cli.add_command(plugin_group)
+cli.add_command(install)
+cli.add_command(uninstall)
 cli.add_command(runs)
 cli.add_command(watch)
 cli.add_command(block)

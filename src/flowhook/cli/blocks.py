@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +19,7 @@ from .._config import load_config
 from ..notifications import (
     Block,
     BlockError,
+    BlockExistsError,
     build_notifier,
     describe_fields,
     field_listing,
@@ -110,6 +114,10 @@ def block_create(context: click.Context, name: str, sets: tuple[str, ...], overw
                 values[field] = click.prompt(field, hide_input=True)
         notifier = build_notifier(cls, values, from_text=True)
         saved = notifier.save(block_name, overwrite=overwrite)
+    except BlockExistsError as exc:
+        raise click.ClickException(
+            f"block {exc.name!r} exists; pass --overwrite to replace it"
+        ) from None
     except (NotificationError, PluginError) as exc:
         raise _fail(exc) from None
     click.echo(f"Saved {saved}.")
@@ -172,7 +180,10 @@ def notify(name: str, text: str, subject: str | None) -> None:
     notifier = None
     try:
         notifier = Block.load(name)
-        notifier.notify(text, subject)
+        with _logs_shown():  # a log block's record is the notification: let the user see it
+            notifier.notify(text, subject)
+    except BlockError as exc:  # the block, not the send, is wrong
+        raise _fail(exc) from None
     except NotificationError as exc:
         kind = "permanent" if exc.permanent else "transient"
         secrets = notifier.secrets() if notifier is not None else ()
@@ -180,6 +191,18 @@ def notify(name: str, text: str, subject: str | None) -> None:
     except (ConfigError, PluginError) as exc:
         raise _fail(exc) from None
     click.echo(f"Sent to {name}.")
+
+
+@contextmanager
+def _logs_shown() -> Iterator[None]:
+    """Show INFO records too (the command line shows WARNING and above), for the duration."""
+    root = logging.getLogger()
+    previous = root.level
+    root.setLevel(min(previous, logging.INFO))
+    try:
+        yield
+    finally:
+        root.setLevel(previous)
 
 
 @click.group()
@@ -195,9 +218,11 @@ def _time(seconds: float | None) -> str:
 @click.option("--status", type=click.Choice(["pending", "sent", "dead"]), help="Only these.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def outbox_ls(status: str | None, as_json: bool) -> None:
-    """List notifications: id, block, status, attempts, next attempt, last error."""
+    """List notifications, newest first: id, block, status, the run, the subject, when it was
+    queued, when the next attempt is due, attempts and the last error."""
     with command_store() as store:
         records = [] if store is None else store.list_outbox(status)
+        names = {} if store is None else _run_names(store, records)
     if as_json:
         echo_json(
             [
@@ -206,10 +231,13 @@ def outbox_ls(status: str | None, as_json: bool) -> None:
                     "block": r.block,
                     "status": r.status,
                     "attempts": r.attempts,
+                    "queued": r.created,
                     "next_attempt": r.next_attempt if r.status == "pending" else None,
                     "last_error": r.last_error,
                     "subject": r.subject,
+                    "run_kind": r.run_kind,
                     "run_id": r.run_id,
+                    "run_name": names.get(r.run_id),
                 }
                 for r in records
             ]
@@ -218,23 +246,43 @@ def outbox_ls(status: str | None, as_json: bool) -> None:
     if not records:
         click.echo("The outbox is empty." if status is None else f"No {status} notifications.")
         return
-    rows = [("ID", "BLOCK", "STATUS", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR")]
+    rows = [("ID", "BLOCK", "STATUS", "RUN", "SUBJECT", "QUEUED", "NEXT ATTEMPT", "ATTEMPTS")]
     rows += [
         (
             str(r.id),
             r.block,
             r.status,
-            str(r.attempts),
+            names.get(r.run_id) or (r.run_id or "-")[:8],
+            _clipped(r.subject or "-", 40),
+            _time(r.created),
             _time(r.next_attempt) if r.status == "pending" else "-",
-            (r.last_error or "-")[:80],
+            str(r.attempts),
         )
         for r in records
     ]
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    for row in rows:
+    errors = ["LAST ERROR", *((r.last_error or "-")[:80] for r in records)]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row, error in zip(rows, errors, strict=True):
         click.echo(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[5]
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) + "  " + error
         )
+
+
+def _clipped(text: str, width: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= width else line[: width - 3] + "..."
+
+
+def _run_names(store: Any, records: list[Any]) -> dict[str | None, str]:
+    """The name of the run of each message, by run id (runs pruned since are left out)."""
+    names: dict[str | None, str] = {}
+    for record in records:
+        if record.run_id is None or record.run_kind is None or record.run_id in names:
+            continue
+        run = store.get_run(record.run_kind, record.run_id)
+        if run is not None:
+            names[record.run_id] = run.name
+    return names
 
 
 @outbox.command("retry")

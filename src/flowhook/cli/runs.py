@@ -63,7 +63,7 @@ def runs() -> None:
 def runs_ls(
     flow_name: str | None, state: str | None, since: str | None, limit: int, as_json: bool
 ) -> None:
-    """List flow runs, newest first."""
+    """List flow runs, and task runs called outside any flow, newest first."""
     since_time = None
     if since is not None:
         try:
@@ -84,7 +84,7 @@ def runs_ls(
     rows += [
         (
             run.id[:8],
-            run.owner_name,
+            run.owner_name if run.kind == "flow" else f"{run.owner_name} (task)",
             run.name,
             run.state_name,
             local_time(run.start_time or run.created),
@@ -284,19 +284,24 @@ def _print_failures(
     metavar="AGE",
     help="Delete finished runs that ended longer ago than this: 30d, 12h, 2w.",
 )
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted, and delete nothing.")
 @one_line_errors
-def runs_prune(older_than: str) -> None:
-    """Delete the history of finished runs older than AGE (unfinished runs are kept)."""
+def runs_prune(older_than: str, dry_run: bool) -> None:
+    """Delete the history of finished runs older than AGE (unfinished runs are kept), and the
+    notifications sent before then (pending and dead ones are kept)."""
     before = moment_ago_option(older_than, "--older-than")
+    crash_after = command_settings().crash_after_seconds
     with command_store() as store:
         if store is None:
             click.echo("Nothing to prune: no runs recorded yet.")
             return
-        report = store.prune(before)
+        report = store.prune(before, dry_run=dry_run, crash_after_seconds=crash_after)
+    sent = report.sent_messages
     click.echo(
-        f"Deleted {report.flow_runs} flow runs, {report.task_runs} task runs and "
-        f"{report.events} state events that ended before {local_time(before)} "
-        f"(older than {older_than})."
+        f"{'Would delete' if dry_run else 'Deleted'} {report.flow_runs} flow runs, "
+        f"{report.task_runs} task runs and {report.events} state events that ended before "
+        f"{local_time(before)} (older than {older_than}), and {sent} sent "
+        f"notification{'' if sent == 1 else 's'}{'; nothing was deleted' if dry_run else ''}."
     )
 
 

@@ -6,8 +6,10 @@ is exported here. Importing it loads Jinja (the templates): ``import flowhook`` 
 """
 
 from ._blocks import (
+    BLOCK_NAME_PATTERN,
     Block,
     BlockError,
+    BlockExistsError,
     MissingNotifierError,
     build_notifier,
     describe_fields,
@@ -24,8 +26,10 @@ from ._rules import Rule, compile_rules, matching
 from ._templates import Message, MessageTemplate, snapshot
 
 __all__ = [
+    "BLOCK_NAME_PATTERN",
     "Block",
     "BlockError",
+    "BlockExistsError",
     "DeliveryReport",
     "DeliveryWorker",
     "Message",

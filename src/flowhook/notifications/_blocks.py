@@ -6,15 +6,18 @@
 
 A block comes from one of two places: declared in the config file (``[blocks."slack-webhook/ops"]``,
 values possibly ``{ env = "NAME" }`` so that no secret sits in a file), or saved in the store
-(``notifier.save("ops")``, ``flowhook block create``). A name declared in config wins.
+(``notifier.save("ops")``, ``flowhook block create``): its plain fields in the store, its
+secret fields in a file of their own (:mod:`._secrets`). A name declared in config wins.
 """
 
 from __future__ import annotations
 
 import contextlib
+import difflib
+import re
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -24,11 +27,20 @@ from flowhook_hookspec.notify import MASK, Notifier, Secret, redact
 
 from .._config import load_config, resolve_value
 from ._registry import notifier_types
+from ._secrets import delete_secrets, load_secrets, save_secrets
 
 if TYPE_CHECKING:
     from ..store import Store
 
-__all__ = ["Block", "BlockError", "MissingNotifierError", "parse_block_name", "save_block"]
+__all__ = [
+    "BLOCK_NAME_PATTERN",
+    "Block",
+    "BlockError",
+    "BlockExistsError",
+    "MissingNotifierError",
+    "parse_block_name",
+    "save_block",
+]
 
 
 class BlockError(NotificationError):
@@ -36,6 +48,14 @@ class BlockError(NotificationError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, permanent=True)
+
+
+class BlockExistsError(BlockError):
+    """A block of that name is saved already, and was not to be overwritten."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"block {name!r} exists; pass overwrite=True to replace it")
+        self.name = name
 
 
 class MissingNotifierError(BlockError):
@@ -46,11 +66,29 @@ class MissingNotifierError(BlockError):
         NotificationError.__init__(self, message, permanent=False)
 
 
-def parse_block_name(name: str) -> tuple[str, str]:
-    """``("slack-webhook", "ops")`` for ``"slack-webhook/ops"``; BlockError otherwise."""
+#: A block's own name, the part after ``TYPE/`` (and its type, the part before): 1 to 64
+#: letters, digits, ``-``, ``_`` and ``.``, starting with a letter or a digit. Names appear in
+#: shell commands, config keys and log lines unquoted: no spaces, no slashes, nothing a shell or
+#: a terminal would read differently.
+BLOCK_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"
+_BLOCK_NAME = re.compile(BLOCK_NAME_PATTERN)
+_NAME_RULE = (
+    "a block is named TYPE/NAME, where NAME has 1 to 64 letters, digits, '-', '_' or '.' and "
+    "starts with a letter or digit, e.g. 'slack-webhook/ops'"
+)
+
+
+def parse_block_name(name: str, *, strict: bool = True) -> tuple[str, str]:
+    """``("slack-webhook", "ops")`` for ``"slack-webhook/ops"``; BlockError otherwise.
+
+    ``strict=False`` accepts any name with one slash: blocks saved before names were checked can
+    still be deleted.
+    """
     block_type, _, block_name = name.partition("/")
     if not block_type or not block_name or "/" in block_name:
-        raise BlockError(f"{name!r} is not a block name: use type/name, e.g. 'slack-webhook/ops'")
+        raise BlockError(f"{name!r} is not a block name: {_NAME_RULE}")
+    if strict and not (_BLOCK_NAME.fullmatch(block_type) and _BLOCK_NAME.fullmatch(block_name)):
+        raise BlockError(f"{name!r} is not a block name: {_NAME_RULE}")
     return block_type, block_name
 
 
@@ -177,25 +215,38 @@ def _build(
     try:
         return cls(**values)
     except (TypeError, ValueError) as exc:
-        # Notifiers validate their own values, and should never quote secrets (build_notifier
-        # masks them anyway). attrs' validators give (message, attribute, ...): the message.
-        reason = exc.args[0] if len(exc.args) > 1 and isinstance(exc.args[0], str) else exc
-        raise BlockError(f"invalid {cls.block_type} block: {reason}") from None
+        raise BlockError(f"invalid {cls.block_type} block: {_invalid_value(exc)}") from None
 
 
-def dump_notifier(notifier: Notifier) -> dict[str, Any]:
-    """The field values of a notifier, secrets revealed: for the store only (0600)."""
-    data: dict[str, Any] = {}
+def _invalid_value(exc: Exception) -> object:
+    """Why a notifier refused its values, in one line.
+
+    Notifiers validate their own values, and should never quote secrets (build_notifier masks
+    them anyway). attrs' validators give (message, attribute, ...): the message, or, for
+    ``attrs.validators.in_`` (message, attribute, choices, value), the choices in a sentence.
+    """
+    args = exc.args
+    if len(args) == 4 and isinstance(args[1], attrs.Attribute) and isinstance(args[2], Iterable):
+        choices = ", ".join(map(str, args[2]))
+        return f"field {args[1].name.lstrip('_')!r} takes one of: {choices} (got {args[3]!r})"
+    return args[0] if len(args) > 1 and isinstance(args[0], str) else exc
+
+
+def dump_notifier(notifier: Notifier) -> tuple[dict[str, Any], dict[str, str]]:
+    """The field values of a notifier: the plain ones (for the store) and the secret ones,
+    revealed (for the secrets file only, see :mod:`._secrets`)."""
+    plain: dict[str, Any] = {}
+    secret: dict[str, str] = {}
     for field in attrs.fields(type(notifier)):
         if not field.init:
             continue
         value = getattr(notifier, field.name)
+        name = field.name.lstrip("_")
         if isinstance(value, Secret):
-            value = value.get_secret_value()
-        elif isinstance(value, tuple):
-            value = list(value)
-        data[field.name.lstrip("_")] = value
-    return data
+            secret[name] = value.get_secret_value()
+            continue
+        plain[name] = list(value) if isinstance(value, tuple) else value
+    return plain, secret
 
 
 def _config_blocks() -> dict[str, dict[str, Any]]:
@@ -229,24 +280,22 @@ def _saved_blocks(*, create: bool = False) -> Iterator[Store | None]:
 
 
 def save_block(notifier: Notifier, name: str, overwrite: bool = False) -> str:
-    """Save ``notifier`` as ``<block_type>/<name>`` in the store; returns the full name."""
-    if "/" in name:
-        block_type, name = parse_block_name(name)
-        if block_type != notifier.block_type:
-            raise BlockError(
-                f"a {notifier.block_type} notifier cannot be saved as a {block_type} block"
-            )
-    if not name or name.strip() != name:
-        raise BlockError(f"{name!r} is not a block name: use letters, digits and hyphens")
-    full = f"{notifier.block_type}/{name}"
+    """Save ``notifier`` as ``<block_type>/<name>``; returns the full name.
+
+    Its plain fields go to the store, its secret fields to the secrets file (mode 0600).
+    """
+    full = name if "/" in name else f"{notifier.block_type}/{name}"
+    block_type, name = parse_block_name(full)
+    if block_type != notifier.block_type:
+        raise BlockError(
+            f"a {notifier.block_type} notifier cannot be saved as a {block_type} block"
+        )
+    plain, secret = dump_notifier(notifier)
     with _saved_blocks(create=True) as store:
         assert store is not None
-        if not store.save_block(
-            notifier.block_type, name, dump_notifier(notifier), overwrite=overwrite
-        ):
-            raise BlockError(
-                f"block {full!r} exists; pass overwrite=True (CLI: --overwrite) to replace it"
-            )
+        if not store.save_block(notifier.block_type, name, plain, overwrite=overwrite):
+            raise BlockExistsError(full)
+    save_secrets(full, secret)  # after the store: a refused save leaves the old secrets alone
     return full
 
 
@@ -263,9 +312,11 @@ class Block:
         with _saved_blocks() as store:
             data = None if store is None else store.load_block(block_type, block_name)
         if data is None:
-            known = ", ".join(Block.list()) or "(none)"
-            raise BlockError(f"no block named {name!r}; known blocks: {known}")
-        return build_notifier(notifier_class(block_type), data)
+            close = difflib.get_close_matches(name, Block.list(), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise BlockError(f"no block named {name!r}; `flowhook block ls` lists them{hint}")
+        # A block saved before secrets had a file of their own holds them in ``data``.
+        return build_notifier(notifier_class(block_type), {**data, **load_secrets(name)})
 
     @staticmethod
     def list() -> list[str]:
@@ -279,9 +330,10 @@ class Block:
     @staticmethod
     def delete(name: str) -> None:
         """Delete a saved block; BlockError if it does not exist or is declared in config."""
-        block_type, block_name = parse_block_name(name)
+        block_type, block_name = parse_block_name(name, strict=False)
         if name in _config_blocks():
             raise BlockError(f"block {name!r} is declared in the config file; remove it there")
         with _saved_blocks() as store:
             if store is None or not store.delete_block(block_type, block_name):
                 raise BlockError(f"no saved block named {name!r}")
+        delete_secrets(name)

@@ -20,13 +20,18 @@ __all__ = ["DEFAULT_BODY", "DEFAULT_SUBJECT", "Message", "MessageTemplate", "sna
 _environment = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 DEFAULT_SUBJECT = "{{ run_kind }} run {{ run.name }} entered {{ state.name }}"
+#: The failure's text appears once: the state's message, then the exception only when that
+#: message does not already quote it (the engine's "Flow run encountered an exception: ..." does).
 DEFAULT_BODY = """\
-{{ run_kind | capitalize }} run {{ run.name }} of {{ run_kind }} {{ name }} entered {{ state.name }} \
-at {{ state.timestamp }}{% if duration is not none %} after {{ '%.1f' | format(duration) }} s{% endif %}.
+{{ run_kind | capitalize }} run {{ run.name }} of {{ run_kind }} {{ name }}\
+{% if run_kind == 'task' and flow_run is defined %} (in flow run {{ flow_run.name }} of flow \
+{{ flow.name }}){% endif %} entered {{ state.name }} at {{ state.timestamp }}\
+{% if duration is not none %} after {{ '%.1f' | format(duration) }} s{% endif %}.
 {% if state.message %}{{ state.message }}
-{% endif %}{% if exception %}
-{{ exception.type }}: {{ exception.message }}
-{% endif %}Run id: {{ run.id }} (attempt {{ run.run_count }})"""
+{% endif %}{% if exception %}{% set failure = exception.type ~ ': ' ~ exception.message %}\
+{% if failure not in (state.message or '') %}{{ failure }}
+{% endif %}{% endif %}Run id: {{ run.id }} (attempt {{ run.run_count }})
+Details: flowhook runs show {{ run.id }}"""
 
 
 @attrs.frozen

@@ -35,12 +35,14 @@ from ._protocol import Store
 from ._records import (
     Beat,
     CancelRequest,
+    CrashHook,
     EventRecord,
     HookError,
     HookErrorRecord,
     NewRun,
     OutboxEntry,
     OutboxRecord,
+    ProcessExit,
     ProcessInfo,
     ProcessRecord,
     PruneReport,
@@ -60,6 +62,7 @@ __all__ = [
     "BatchWriter",
     "Beat",
     "CancelRequest",
+    "CrashHook",
     "EventRecord",
     "Heartbeat",
     "HookError",
@@ -69,6 +72,7 @@ __all__ = [
     "NoSchema",
     "OutboxEntry",
     "OutboxRecord",
+    "ProcessExit",
     "ProcessInfo",
     "ProcessRecord",
     "PruneReport",
@@ -96,20 +100,31 @@ __all__ = [
 ]
 
 
-def open_store(settings: StoreSettings | None = None, *, create: bool = True) -> Store:
-    """The store the settings point at. ``create=False`` refuses to create a new database.
+def open_store(
+    settings: StoreSettings | None = None,
+    *,
+    create: bool = True,
+    lock_timeout: float | None = None,
+) -> Store:
+    """The store the settings point at. ``create=False`` refuses to create a new database;
+    ``lock_timeout`` overrides how long opening it may wait for other processes' locks.
 
     Raises :class:`StoreError` when it cannot be used and
     :class:`~flowhook_hookspec.errors.ConfigError` when it was written by a newer flowhook.
     """
     settings = settings or load_settings()
+    timeout = settings.lock_timeout_seconds if lock_timeout is None else lock_timeout
     if settings.url is not None:
-        return open_postgres(settings, create=create)
-    return SQLiteStore(settings.database, lock_timeout=settings.lock_timeout_seconds, create=create)
+        return open_postgres(settings, create=create, lock_timeout=timeout)
+    return SQLiteStore(settings.database, lock_timeout=timeout, create=create)
 
 
 def open_postgres(
-    settings: StoreSettings, *, create: bool = True, migrate: bool | None = None
+    settings: StoreSettings,
+    *,
+    create: bool = True,
+    migrate: bool | None = None,
+    lock_timeout: float | None = None,
 ) -> Store:
     """The PostgreSQL store of ``settings.url``; ``migrate`` overrides the auto-migrate setting.
 
@@ -125,7 +140,7 @@ def open_postgres(
         ) from None
     return PostgresStore(
         settings.url,
-        lock_timeout=settings.lock_timeout_seconds,
+        lock_timeout=settings.lock_timeout_seconds if lock_timeout is None else lock_timeout,
         create=create,
         migrate=settings.migrates if migrate is None else migrate,
     )

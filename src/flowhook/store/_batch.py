@@ -1,7 +1,7 @@
 """A batch of writes sorted into the rows each table gets: the same for every database.
 
 The background writer hands the store a batch of transitions, new runs, hook errors, outbox
-entries and heartbeats; :func:`prepare_batch` turns it into insert rows, update rows and event
+entries, heartbeats and a clean exit; :func:`prepare_batch` turns it into insert rows, update rows and event
 rows (see :mod:`._sqlite.rows` for their columns), which each store then applies in one
 transaction with its own SQL.
 """
@@ -13,11 +13,20 @@ from typing import Any
 
 import attrs
 
-from ._records import Beat, HookError, NewRun, OutboxEntry, RunKindName, Transition, Write
+from ._records import (
+    Beat,
+    HookError,
+    NewRun,
+    OutboxEntry,
+    ProcessExit,
+    RunKindName,
+    Transition,
+    Write,
+)
 from ._sqlite.outbox import outbox_row
 from ._sqlite.rows import TASK_ROW_STATES, compact_json, event_row, new_run_row, state_columns
 
-__all__ = ["PreparedBatch", "prepare_batch"]
+__all__ = ["PreparedBatch", "escape_text", "prepare_batch"]
 
 
 @attrs.define
@@ -32,6 +41,40 @@ class PreparedBatch:
     hook_errors: list[tuple[Any, ...]]
     outbox: list[tuple[Any, ...]]
     beat: Beat | None
+    #: The process's clean exit, when the batch records it.
+    exited: ProcessExit | None = None
+
+    def escaped(self, *, nul: bool = False) -> PreparedBatch:
+        """This batch with every text a database cannot hold written escaped (see
+        :func:`escape_text`); ``nul`` also escapes NUL characters (PostgreSQL)."""
+
+        def rows(values: list[Any]) -> list[Any]:
+            return [[escape_text(value, nul=nul) for value in row] for row in values]
+
+        return attrs.evolve(
+            self,
+            fresh={kind: rows(values) for kind, values in self.fresh.items()},
+            updates={kind: rows(values) for kind, values in self.updates.items()},
+            events=rows(self.events),
+            hook_errors=rows(self.hook_errors),
+            outbox=rows(self.outbox),
+        )
+
+
+def escape_text(value: Any, *, nul: bool = False) -> Any:
+    """``value`` storable as text: lone surrogates (not valid Unicode, from a non-UTF-8
+    filename, say) written with backslash escapes, ``"a\\udcff"`` for ``"a\udcff"``, and with
+    ``nul`` a NUL as ``\\x00``. The escapes are plain text, readable and never taken for
+    anything else. Values that are not text are returned as they are."""
+    if not isinstance(value, str):
+        return value
+    if nul and "\x00" in value:
+        value = value.replace("\x00", "\\x00")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
@@ -52,6 +95,7 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
     hook_errors: list[tuple[Any, ...]] = []
     outbox: list[tuple[Any, ...]] = []
     beat: Beat | None = None
+    exited: ProcessExit | None = None
     ids: dict[int, str] = {}
     for item in batch:
         if isinstance(item, Transition):
@@ -90,8 +134,10 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
             )
         elif isinstance(item, OutboxEntry):
             outbox.append(outbox_row(item))
-        else:
+        elif isinstance(item, Beat):
             beat = item
+        else:
+            exited = item
 
     for key, (kind, _, _, state, run_count, start, end, _) in last.items():
         columns = (
@@ -121,4 +167,5 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
         hook_errors=hook_errors,
         outbox=outbox,
         beat=beat,
+        exited=exited,
     )

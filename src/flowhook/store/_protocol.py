@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from flowhook_hookspec.states import State
 
 from ._records import (
     CancelRequest,
+    CrashHook,
     EventRecord,
     HookErrorRecord,
     OutboxEntry,
@@ -30,15 +31,36 @@ class Store(Protocol):
 
     #: Where the data lives, for messages (a file path, a URL without its password).
     location: str
+    #: How long a write waits while others hold the database, in seconds (settable).
+    lock_timeout: float
 
     def close(self) -> None: ...
+    def unavailable(self, error: Exception) -> bool:
+        """Whether ``error`` (raised by a write) says that the store cannot be written now
+        (locked, full, gone): the writes are then kept and tried again. False when it refused
+        the data itself."""
+        ...
 
     # processes and crash detection
     def register_process(self, process: ProcessInfo) -> int: ...
     def heartbeat(self, process_id: int, at: float) -> None: ...
     def process(self, process_id: int) -> ProcessRecord | None: ...
     def unfinished_processes(self) -> list[ProcessRecord]: ...
-    def crash_runs(self, process_id: int, state: State) -> list[tuple[RunKindName, str]]: ...
+    def record_exit(self, process_id: int, at: float) -> None: ...
+    def unfinished_runs(self, process_id: int) -> list[RunRecord]: ...
+    def crash_runs(
+        self,
+        process_id: int,
+        state: State,
+        *,
+        alerts: Mapping[str, Sequence[OutboxEntry]] | None = None,
+        hooks_by: str | None = None,
+    ) -> list[tuple[RunKindName, str]]: ...
+
+    # crashed runs whose hooks are still to be fired (at least once, by whichever reaper)
+    def crash_hooks(self) -> list[CrashHook]: ...
+    def claim_crash_hook(self, run_id: str, claimed_by: str, worker: str) -> bool: ...
+    def crash_hook_fired(self, run_id: str) -> None: ...
 
     # recording (the background writer)
     def write(self, batch: Iterable[Write]) -> None: ...
@@ -57,7 +79,15 @@ class Store(Protocol):
     def events(self, run_id: str, history_id: str) -> list[EventRecord]: ...
     def history(self, history_id: str) -> list[EventRecord]: ...
     def hook_errors(self, history_id: str) -> list[HookErrorRecord]: ...
-    def prune(self, before: float) -> PruneReport: ...
+    def prune(
+        self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
+    ) -> PruneReport:
+        """Delete the finished runs that ended before ``before`` (never a run that is not
+        final), their events and hook errors, the rows of processes that own no run and are
+        dead (``crash_after_seconds``: silence after which one on another host is), and the
+        outbox messages sent before ``before``; in one transaction. ``dry_run`` counts the
+        same rows and deletes nothing (the report is the one the real prune would give)."""
+        ...
 
     # blocks (named notifier configurations)
     def save_block(

@@ -21,12 +21,14 @@ from flowhook_hookspec.states import FINAL_TYPES, State, StateType
 __all__ = [
     "Beat",
     "CancelRequest",
+    "CrashHook",
     "EventRecord",
     "HookError",
     "HookErrorRecord",
     "NewRun",
     "OutboxEntry",
     "OutboxRecord",
+    "ProcessExit",
     "ProcessInfo",
     "ProcessRecord",
     "PruneReport",
@@ -101,6 +103,13 @@ class Beat(NamedTuple):
     at: float
 
 
+class ProcessExit(NamedTuple):
+    """The process is shutting down normally: written with its last batch."""
+
+    process_id: int
+    at: float
+
+
 class OutboxEntry(NamedTuple):
     """A rendered notification to deliver, written in the same transaction as its state event.
 
@@ -119,10 +128,19 @@ class OutboxEntry(NamedTuple):
     created: float
 
 
-Write = NewRun | Transition | HookError | Beat | OutboxEntry
+Write = NewRun | Transition | HookError | Beat | ProcessExit | OutboxEntry
 
 
 # -- records ----------------------------------------------------------------------------------
+
+
+class CrashHook(NamedTuple):
+    """A crashed run whose hooks are still to be fired, and the reaper firing them."""
+
+    run_id: str
+    run_kind: RunKindName
+    process_id: int | None
+    claimed_by: str
 
 
 @attrs.frozen
@@ -174,6 +192,8 @@ class ProcessRecord:
     started: float
     last_heartbeat: float
     command: str | None
+    #: When it shut down normally (its atexit handlers ran); None while it runs or if it died.
+    exited: float | None = None
 
 
 @attrs.frozen
@@ -262,7 +282,11 @@ class RunQuery:
 
 @attrs.frozen
 class PruneReport:
+    """What ``Store.prune`` deleted (or, in a dry run, would delete)."""
+
     flow_runs: int
     task_runs: int
     events: int
     processes: int
+    #: Outbox messages sent before the cutoff.
+    sent_messages: int = 0

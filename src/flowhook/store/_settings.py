@@ -8,6 +8,8 @@
 | ``FLOWHOOK_CRASH_AFTER_SECONDS`` | ``60`` | silence after which a process on another host is dead |
 | ``FLOWHOOK_STORE_URL`` | (none) | ``postgresql://user:pass@host:5432/db`` selects the PostgreSQL store |
 | ``FLOWHOOK_STORE_AUTO_MIGRATE`` | ``1`` for SQLite, ``0`` for PostgreSQL | apply missing migrations on open |
+| ``FLOWHOOK_LOCK_TIMEOUT_SECONDS`` | ``30`` | how long a write waits while another process holds the database |
+| ``FLOWHOOK_ATTACH_TIMEOUT_SECONDS`` | ``2`` | how long a process's first run waits for the store before it goes on unrecorded |
 """
 
 from __future__ import annotations
@@ -74,6 +76,9 @@ class StoreSettings:
     auto_migrate: bool | None = None
     #: The SQLite file's name in ``home`` (another one for ``flowhook store copy``).
     database_name: str = DATABASE_NAME
+    #: How long opening the store and registering the process may hold up a run; a store that
+    #: is not usable by then is tried again at the next run.
+    attach_timeout_seconds: float = 2.0
 
     @property
     def database(self) -> Path:
@@ -157,4 +162,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
         crash_after_seconds=_seconds(env, "FLOWHOOK_CRASH_AFTER_SECONDS", 60.0),
         url=_url(env, read_file=environ is None),
         auto_migrate=_switch(env, "FLOWHOOK_STORE_AUTO_MIGRATE"),
+        lock_timeout_seconds=_seconds(env, "FLOWHOOK_LOCK_TIMEOUT_SECONDS", 30.0),
+        attach_timeout_seconds=_seconds(env, "FLOWHOOK_ATTACH_TIMEOUT_SECONDS", 2.0),
     )

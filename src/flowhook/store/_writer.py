@@ -3,8 +3,17 @@
 Runs put their writes on a queue and go on; a daemon thread collects whatever has arrived
 (lingering a few milliseconds so that a burst of task transitions becomes one transaction) and
 applies it in one write. A caller that needs durability (a flow run starting, a top-level flow
-run ending) waits for its writes and everything queued before them. A failed batch is logged on
-``flowhook.store`` and dropped: the store never fails a run.
+run ending) waits for its writes and everything queued before them, for one attempt at most.
+
+The store never fails a run, and a batch it cannot take is not dropped:
+
+- when the store cannot be written at all (locked past the lock timeout, disk full, gone), the
+  writes are kept, in order, and tried again with a growing delay, together with later ones;
+- when it refuses the batch's data, the batch is written run by run: only the runs whose own
+  writes are refused are left out, each logged by id.
+
+Errors are logged on ``flowhook.store`` with the real number of states held back; what is
+still held back when the writer closes (at exit) is tried once more, then named in one line.
 """
 
 from __future__ import annotations
@@ -16,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._records import Beat, OutboxEntry, Transition, Write
+from ._records import Beat, HookError, NewRun, OutboxEntry, Transition, Write
 
 if TYPE_CHECKING:
     from ._protocol import Store
@@ -27,6 +36,30 @@ logger = logging.getLogger("flowhook.store")
 
 _Entry = tuple[tuple[Write, ...], "threading.Event | None"]
 _STOP = ((), None)
+
+#: Writes held back while the store cannot be written, at most; beyond, the oldest are dropped
+#: (and counted): a process must not run out of memory because its store is down.
+MAX_HELD_BACK = 200_000
+#: A run whose writes the store refused this many times, while it took other runs', is left out.
+MAX_REFUSALS = 3
+
+
+def _run_key(write: Write, histories: dict[str, str]) -> str:
+    """The run whose history ``write`` belongs to (a flow run, or a task run outside any flow):
+    the unit of a batch that is written, or left out, as a whole."""
+    if isinstance(write, Transition | HookError):
+        return str(write.history_id)
+    if isinstance(write, NewRun):
+        return str(write.flow_run_id or write.id)
+    if isinstance(write, OutboxEntry):
+        return histories.get(write.run_id, write.run_id)
+    return ""  # Beat, ProcessExit: the process's own
+
+
+def count_states(writes: list[Write]) -> tuple[int, int]:
+    """(state events, runs) among ``writes``."""
+    transitions = [write for write in writes if isinstance(write, Transition)]
+    return len(transitions), len({write.run_id for write in transitions})
 
 
 class _ErrorLog:
@@ -74,6 +107,14 @@ class BatchWriter:
         self._queue: queue.SimpleQueue[_Entry] = queue.SimpleQueue()
         self._urgent = threading.Event()
         self._errors = _ErrorLog()
+        #: Writes the store could not take yet, oldest first; tried again with the next batch.
+        self._held: list[Write] = []
+        self._retry_at = 0.0
+        self._retry_delay = 0.0
+        self._refusals: dict[str, int] = {}
+        #: States lost for good (refused data, or beyond MAX_HELD_BACK), for the exit summary.
+        self.lost = 0
+        self._last_error = ""
         self._thread = threading.Thread(
             target=self._loop, name="flowhook-store-writer", daemon=True
         )
@@ -112,18 +153,53 @@ class BatchWriter:
             return False
         return self.submit_and_wait(())
 
+    @property
+    def everything_written(self) -> bool:
+        """Whether the store took every write submitted so far (none is held back)."""
+        return not self._held
+
+    @property
+    def last_error(self) -> str:
+        """The last error of the store, for messages."""
+        return self._last_error
+
+    @property
+    def held_back(self) -> int:
+        """How many state events wait for the store to take them."""
+        return count_states(self._held)[0]
+
     def close(self) -> None:
-        """Apply what is queued, then stop the thread."""
+        """Apply what is queued, then stop the thread. What the store still cannot take after
+        one more attempt is named in one line on ``flowhook.store``."""
         if self._thread.is_alive():
             self.flush()
             self._queue.put(_STOP)
             self._urgent.set()
             self._thread.join(self.wait_timeout)
+        states, runs = count_states(self._held)
+        if states or self.lost:
+            logger.error(
+                "flowhook: %d state events of %d runs were not recorded in %s (%s)",
+                states + self.lost,
+                runs,
+                self.store.location,
+                self._last_error or "the store did not answer",
+            )
 
     def _loop(self) -> None:
         while True:
-            first = self._queue.get()
+            if self._held:
+                try:  # held-back writes are tried again when due, even if nothing new comes
+                    first = self._queue.get(timeout=max(0.0, self._retry_at - time.monotonic()))
+                except queue.Empty:
+                    self._apply([])
+                    continue
+            else:
+                first = self._queue.get()
             if first is _STOP:
+                if self._held:
+                    self._retry_at = 0.0
+                    self._apply([])  # the last attempt, at close
                 return
             if first[1] is None and not self._urgent.is_set():
                 self._urgent.wait(self.linger)
@@ -146,22 +222,93 @@ class BatchWriter:
     def _apply(self, entries: list[_Entry]) -> None:
         writes: list[Write] = [write for batch, _ in entries for write in batch]
         try:
-            if writes:
-                if self.process_id is not None:
-                    writes.append(Beat(self.process_id, time.time()))
-                self.store.write(writes)
-                if self.on_outbox is not None and any(isinstance(w, OutboxEntry) for w in writes):
-                    self.on_outbox()
-        except Exception as exc:
-            lost = sum(isinstance(write, Transition) for write in writes)
-            self._errors.error(
-                "could not record %d state events in %s (%s: %s); the runs go on without them",
-                lost,
-                self.store.location,
-                type(exc).__name__,
-                exc,
-            )
+            if writes or self._held:
+                if time.monotonic() < self._retry_at and not any(d for _, d in entries):
+                    self._hold(writes)
+                    return
+                self._write([*self._held, *writes])
         finally:
             for _, done in entries:
                 if done is not None:
                     done.set()
+
+    def _write(self, writes: list[Write]) -> None:
+        if self.process_id is not None:
+            writes.append(Beat(self.process_id, time.time()))
+        try:
+            self.store.write(writes)
+        except Exception as exc:
+            self._last_error = f"{type(exc).__name__}: {exc}"
+            if self.store.unavailable(exc):
+                self._held = []
+                self._hold([w for w in writes if not isinstance(w, Beat)])
+                self._retry_delay = min(max(self._retry_delay * 2, 0.5), 5.0)
+                self._retry_at = time.monotonic() + self._retry_delay
+                states, runs = count_states(self._held)
+                self._errors.error(
+                    "could not record %d state events of %d runs in %s (%s); they are kept and "
+                    "tried again, and the runs go on",
+                    states,
+                    runs,
+                    self.store.location,
+                    self._last_error,
+                )
+                return
+            self._held = []
+            self._write_run_by_run(writes)
+            return
+        if self._retry_delay:
+            logger.warning(
+                "the store %s takes writes again: the %d state events held back are recorded",
+                self.store.location,
+                count_states(writes)[0],
+            )
+        self._held, self._retry_delay, self._retry_at = [], 0.0, 0.0
+        if self.on_outbox is not None and any(isinstance(w, OutboxEntry) for w in writes):
+            self.on_outbox()
+
+    def _hold(self, writes: list[Write]) -> None:
+        self._held.extend(writes)
+        excess = len(self._held) - MAX_HELD_BACK
+        if excess > 0:
+            dropped, self._held = self._held[:excess], self._held[excess:]
+            self.lost += count_states(dropped)[0]
+
+    def _write_run_by_run(self, writes: list[Write]) -> None:
+        """The store refused a batch's data: write each run's part on its own, so that one bad
+        value costs only its own run. A part refused ``MAX_REFUSALS`` times is left out."""
+        histories = {str(w.run_id): str(w.history_id) for w in writes if isinstance(w, Transition)}
+        parts: dict[str, list[Write]] = {}
+        for write in writes:
+            parts.setdefault(_run_key(write, histories), []).append(write)
+        wrote_any = False
+        for key, part in parts.items():
+            try:
+                self.store.write(part)
+            except Exception as exc:
+                if self.store.unavailable(exc):
+                    self._hold(part)
+                    continue
+                refused = self._refusals[key] = self._refusals.get(key, 0) + 1
+                if refused < MAX_REFUSALS:
+                    self._hold(part)
+                    continue
+                self._refusals.pop(key, None)
+                states = count_states(part)[0]
+                self.lost += states
+                logger.error(
+                    "could not record run %s in %s (%s: %s): its %d state events are left out; "
+                    "the other runs are recorded",
+                    key or "(this process)",
+                    self.store.location,
+                    type(exc).__name__,
+                    exc,
+                    states,
+                )
+            else:
+                wrote_any = True
+                self._refusals.pop(key, None)
+        if self._held:
+            self._retry_at = time.monotonic() + 0.5
+        if wrote_any and self.on_outbox is not None:
+            self.on_outbox()

@@ -69,11 +69,13 @@ def _fail_without_servers(fixture: str, error: ImportError) -> NoReturn:
 def flowhook_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[PluginManager]:
     """A fresh plugin manager that loads no installed plugin, in use for the test's duration.
 
-    ``FLOWHOOK_DISABLE_PLUGINS`` and ``FLOWHOOK_STRICT_HOOKS`` are cleared; set the latter with
-    ``monkeypatch.setenv("FLOWHOOK_STRICT_HOOKS", "1")`` to make your hooks' errors fail the test.
+    ``FLOWHOOK_DISABLE_PLUGINS``, ``FLOWHOOK_LOAD_PLUGINS`` and ``FLOWHOOK_STRICT_HOOKS`` are
+    cleared; set the last with ``monkeypatch.setenv("FLOWHOOK_STRICT_HOOKS", "1")`` to make your
+    hooks' errors fail the test.
     """
     monkeypatch.delenv("FLOWHOOK_STRICT_HOOKS", raising=False)
     monkeypatch.delenv("FLOWHOOK_DISABLE_PLUGINS", raising=False)
+    monkeypatch.delenv("FLOWHOOK_LOAD_PLUGINS", raising=False)
     manager = PluginManager(load_entrypoints=False)
     previous = set_plugin_manager(manager)
     try:

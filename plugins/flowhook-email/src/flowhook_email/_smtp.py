@@ -285,6 +285,8 @@ class EmailNotifier(Notifier):
             text = f"{where} does not support {_missing_extension(exc)}"
             if self.security == "starttls":
                 text += "; use security='ssl' if it speaks SMTP over TLS (port 465)"
+                if self.password is None:  # 'none' refuses a password: only then an option
+                    text += ", or security='none' to send unencrypted, on a network you trust"
         elif isinstance(exc, smtplib.SMTPRecipientsRefused):
             text = f"{where} refused every recipient: {_describe_refusals(exc.recipients)}"
             permanent = not all(400 <= code < 500 for code, _ in exc.recipients.values())

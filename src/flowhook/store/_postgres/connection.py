@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-import attrs
 import psycopg
 import psycopg_pool
 
@@ -28,7 +27,7 @@ from .._settings import mask_url
 from .._sqlite.connection import DamagedData
 from .schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 
-__all__ = ["Cursor", "PostgresBase", "text_storable"]
+__all__ = ["Cursor", "PostgresBase"]
 
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
@@ -36,6 +35,14 @@ Cursor = psycopg.Cursor[tuple[Any, ...]]
 #: Any number, the same in every flowhook: the advisory lock migrations hold.
 _MIGRATION_LOCK = 0x466C6F77  # "Flow"
 _CONNECT_TIMEOUT = 10
+#: Errors that refuse the data of a write, not the store: writing it again cannot succeed.
+_REFUSALS = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.ProgrammingError,
+    DamagedData,
+    UnicodeEncodeError,
+)
 
 
 def _reason(exc: BaseException, url: str) -> str:
@@ -50,31 +57,9 @@ def _reason(exc: BaseException, url: str) -> str:
     return text
 
 
-def _storable(value: Any) -> Any:
-    if isinstance(value, str):
-        if "\x00" in value:
-            value = value.replace("\x00", "\\x00")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            value = value.encode("utf-8", "backslashreplace").decode("utf-8")
-        return value
-    if isinstance(value, (list, tuple)):
-        return type(value)(_storable(item) for item in value)
-    return value
-
-
-def text_storable(prepared: Any) -> Any:
-    """``prepared`` (a :class:`~flowhook.store._batch.PreparedBatch`) with every text that
-    PostgreSQL cannot store made storable: NUL as ``\\x00``, lone surrogates escaped."""
-    return attrs.evolve(
-        prepared,
-        fresh={kind: _storable(rows) for kind, rows in prepared.fresh.items()},
-        updates={kind: _storable(rows) for kind, rows in prepared.updates.items()},
-        events=_storable(prepared.events),
-        hook_errors=_storable(prepared.hook_errors),
-        outbox=_storable(prepared.outbox),
-    )
+class _Rehearsal(Exception):
+    def __init__(self, result: Any) -> None:
+        self.result = result
 
 
 class PostgresBase:
@@ -96,6 +81,8 @@ class PostgresBase:
         self.url = url
         self.location = mask_url(url)
         self.lock_timeout = lock_timeout
+        #: The processes this store registered: a heartbeat whose row is gone re-inserts it.
+        self._registered: dict[int, Any] = {}
         #: The schema version this store found and migrated from on open; None if none was due.
         self.migrated_from: int | None = None
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = None
@@ -123,6 +110,14 @@ class PostgresBase:
         except BaseException:
             self.close()
             raise
+
+    def unavailable(self, error: Exception) -> bool:
+        """The server unreachable past the lock timeout, restarting, out of disk or connections:
+        the database cannot be written now. Data, constraint and SQL errors refuse the data."""
+        if not isinstance(error, (StoreError, psycopg.Error, OSError)):
+            return False
+        cause = error.__context__ if isinstance(error, StoreError) else error
+        return not isinstance(cause, _REFUSALS)
 
     # -- transactions -------------------------------------------------------------------------
 
@@ -159,6 +154,19 @@ class PostgresBase:
     def _write(self, body: Callable[[Cursor], T]) -> T:
         """Run ``body`` in one write transaction, retried while the server cannot be reached."""
         return self._retrying(body, write=True)
+
+    def _rehearsed(self, body: Callable[[Cursor], T]) -> T:
+        """Run ``body`` in a write transaction that is always rolled back: what it would do,
+        counted by the very statements that would do it (``prune --dry-run``)."""
+
+        def rehearse(cur: Cursor) -> T:
+            raise _Rehearsal(body(cur))  # leaving the transaction by an error rolls it back
+
+        try:
+            self._write(rehearse)
+        except _Rehearsal as done:
+            return done.result  # type: ignore[no-any-return]
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _reading(self, body: Callable[[Cursor], T]) -> T:
         """Run ``body`` in one read-only transaction."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from typing import Any
 
@@ -9,6 +10,7 @@ import psycopg
 
 from .._batch import PreparedBatch, prepare_batch
 from .._errors import StoreError
+from .._processes import death_reason
 from .._records import (
     EventRecord,
     HookErrorRecord,
@@ -18,9 +20,16 @@ from .._records import (
     RunRecord,
     Write,
 )
-from .._sqlite.rows import event_records, flow_record, hook_error_record, task_record
-from .connection import Cursor, PostgresBase, text_storable
+from .._sqlite.rows import (
+    event_records,
+    flow_record,
+    hook_error_record,
+    process_record,
+    task_record,
+)
+from .connection import Cursor, PostgresBase
 from .outbox import INSERT_OUTBOX
+from .processes import beat_in, exit_in
 from .rows import (
     EVENT_SELECT,
     FLOW_COLUMNS,
@@ -29,6 +38,7 @@ from .rows import (
     INSERT_FLOW_RUN,
     INSERT_HOOK_ERROR,
     INSERT_TASK_RUN,
+    PROCESS_COLUMNS,
     TASK_COLUMNS,
 )
 
@@ -58,7 +68,7 @@ class PostgresRuns(PostgresBase):
             if not isinstance(exc.__context__, (psycopg.DataError, UnicodeEncodeError)):
                 raise
             # Text PostgreSQL cannot hold (NUL, a lone surrogate): written escaped, not lost.
-            self._apply(text_storable(prepared))
+            self._apply(prepared.escaped(nul=True))
 
     def _apply(self, prepared: PreparedBatch) -> None:
         def apply(cur: Cursor) -> None:
@@ -76,11 +86,9 @@ class PostgresRuns(PostgresBase):
             if prepared.outbox:
                 cur.executemany(INSERT_OUTBOX, prepared.outbox)
             if prepared.beat is not None:
-                cur.execute(
-                    "UPDATE processes SET last_heartbeat = greatest(last_heartbeat, %s) "
-                    "WHERE id = %s",
-                    (prepared.beat.at, prepared.beat.process_id),
-                )
+                beat_in(cur, prepared.beat.process_id, prepared.beat.at, self._registered)
+            if prepared.exited is not None:
+                exit_in(cur, prepared.exited.process_id, prepared.exited.at)
 
         self._write(apply)
 
@@ -115,10 +123,12 @@ class PostgresRuns(PostgresBase):
         return flows + tasks
 
     def list_flow_runs(self, query: RunQuery) -> list[RunRecord]:
+        """The top-level runs, newest first: flow runs, and task runs called outside any flow
+        (``query.flow_name`` then matches the task's name)."""
         clauses: list[str] = []
         parameters: list[Any] = []
         if query.flow_name is not None:
-            clauses.append("flow_name = %s")
+            clauses.append("{owner} = %s")
             parameters.append(query.flow_name)
         if query.state is not None:
             clauses.append("(upper(state_type) = %s OR upper(state_name) = %s)")
@@ -126,12 +136,30 @@ class PostgresRuns(PostgresBase):
         if query.since is not None:
             clauses.append("created >= %s")
             parameters.append(query.since)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return self._records(
-            flow_record,
-            f"SELECT {FLOW_COLUMNS} FROM flow_runs{where} ORDER BY created DESC LIMIT %s",
-            [*parameters, query.limit],
+        where = " AND ".join(clauses)
+        flow_where = f" WHERE {where.format(owner='flow_name')}" if where else ""
+        task_where = " AND ".join(
+            ["flow_run_id IS NULL", where.format(owner="task_name")]
+            if where
+            else ["flow_run_id IS NULL"]
         )
+
+        def read(cur: Cursor) -> list[RunRecord]:
+            cur.execute(
+                f"SELECT {FLOW_COLUMNS} FROM flow_runs{flow_where} ORDER BY created DESC LIMIT %s",
+                [*parameters, query.limit],
+            )
+            found = [flow_record(row) for row in cur.fetchall()]
+            cur.execute(
+                f"SELECT {TASK_COLUMNS} FROM task_runs WHERE {task_where} "
+                "ORDER BY created DESC LIMIT %s",
+                [*parameters, query.limit],
+            )
+            found += [task_record(row) for row in cur.fetchall()]
+            found.sort(key=lambda record: record.created, reverse=True)
+            return found[: query.limit]
+
+        return self._reading(read)
 
     def task_runs(self, flow_run_id: str) -> list[RunRecord]:
         return self._records(
@@ -200,10 +228,15 @@ class PostgresRuns(PostgresBase):
 
     # -- pruning ------------------------------------------------------------------------------
 
-    def prune(self, before: float) -> PruneReport:
-        """Delete finished runs that ended before ``before``, with their events and hook errors.
+    def prune(
+        self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
+    ) -> PruneReport:
+        """Delete finished runs that ended before ``before``, with their events and hook errors,
+        the outbox messages sent before it, and the rows of processes that are dead (see
+        :func:`~flowhook.store.death_reason`) and own no run. ``dry_run``: count them only.
 
-        Runs that are not final are never deleted, however old.
+        Runs that are not final are never deleted, however old; nor is the row of a process
+        that may be alive, even without runs: its next run would be found by no reaper.
         """
 
         def delete(cur: Cursor) -> PruneReport:
@@ -234,14 +267,36 @@ class PostgresRuns(PostgresBase):
             tasks = cur.rowcount
             cur.execute("DELETE FROM flow_runs WHERE id IN (SELECT id FROM pruned)")
             flows = cur.rowcount
+            processes = _prune_processes(cur, before, crash_after_seconds)
             cur.execute(
-                "DELETE FROM processes WHERE last_heartbeat < %s "
-                "AND id NOT IN (SELECT process_id FROM flow_runs WHERE process_id IS NOT NULL) "
-                "AND id NOT IN (SELECT process_id FROM task_runs WHERE process_id IS NOT NULL)",
+                "DELETE FROM notification_outbox WHERE status = 'sent' AND delivered < %s",
                 (before,),
             )
             return PruneReport(
-                flow_runs=flows, task_runs=tasks, events=events, processes=cur.rowcount
+                flow_runs=flows,
+                task_runs=tasks,
+                events=events,
+                processes=processes,
+                sent_messages=cur.rowcount,
             )
 
-        return self._write(delete)
+        return self._rehearsed(delete) if dry_run else self._write(delete)
+
+
+def _prune_processes(cur: Cursor, before: float, crash_after: float) -> int:
+    """Delete the rows of processes silent since ``before`` that own no run and are dead."""
+    cur.execute(
+        f"SELECT {PROCESS_COLUMNS} FROM processes WHERE last_heartbeat < %s "
+        "AND id NOT IN (SELECT process_id FROM flow_runs WHERE process_id IS NOT NULL) "
+        "AND id NOT IN (SELECT process_id FROM task_runs WHERE process_id IS NOT NULL)",
+        (before,),
+    )
+    now = time.time()
+    dead = [
+        process.id
+        for process in map(process_record, cur.fetchall())
+        if process.exited is not None or death_reason(process, now, crash_after) is not None
+    ]
+    if dead:
+        cur.execute("DELETE FROM processes WHERE id = ANY(%s)", (dead,))
+    return len(dead)

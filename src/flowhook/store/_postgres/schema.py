@@ -132,6 +132,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     ("ALTER TABLE state_events ADD COLUMN earlier TEXT",),
     ("ALTER TABLE task_runs ADD COLUMN states TEXT",),
+    (
+        # As SQLite's migration 4: a clean exit, the crashed runs whose hooks are still due,
+        # and the index that lists standalone task runs with the flow runs.
+        "ALTER TABLE processes ADD COLUMN exited DOUBLE PRECISION",
+        """CREATE TABLE crash_hooks (
+            run_id TEXT PRIMARY KEY,
+            run_kind TEXT NOT NULL,
+            process_id BIGINT,
+            claimed_by TEXT NOT NULL,
+            created DOUBLE PRECISION NOT NULL,
+            seq BIGINT GENERATED ALWAYS AS IDENTITY
+        )""",
+        "CREATE INDEX task_runs_top_level ON task_runs (created) WHERE flow_run_id IS NULL",
+    ),
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION, "the PostgreSQL schema lags the SQLite one"

@@ -10,6 +10,7 @@ Each thread uses its own connection.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import random
 import re
@@ -28,6 +29,8 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 __all__ = ["DamagedData", "SQLiteBase", "StoreError"]
 
 T = TypeVar("T")
+
+logger = logging.getLogger("flowhook.store")
 
 #: How to get going again with a damaged database: the end of every message about one.
 DAMAGED_FIX = "move it away (flowhook then starts a new one) or restore it from a backup"
@@ -69,6 +72,15 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file at ``path``; None when there is none."""
+    try:
+        found = os.stat(path)
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino
+
+
 def _prepare_files(path: Path) -> None:
     """The directory (0700) and the database file (0600), when they do not exist yet."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -91,11 +103,17 @@ class SQLiteBase:
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._closed = False
+        #: The processes this store registered, to restore a row that went missing.
+        self._registered: dict[int, Any] = {}
+        #: Bumped when the file is re-created under this store: older connections are dropped.
+        self._generation = 0
+        self._file: tuple[int, int] | None = None
         try:
             if create:
                 _prepare_files(path)
             elif not path.is_file():
                 raise StoreError(f"there is no flowhook database at {path}")
+            self._file = _identity(path)
             self._migrate()
         except StoreError:
             self.close()
@@ -115,17 +133,60 @@ class SQLiteBase:
 
     def _connection(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._local.generation != self._generation:
+            conn = None  # the file was re-created: that connection was to the old one
         if conn is None:
             if self._closed:
                 raise StoreError(f"the store at {self.location} is closed")
             conn = sqlite3.connect(
-                self.location, timeout=5.0, isolation_level=None, check_same_thread=False
+                self.location,
+                timeout=min(5.0, self.lock_timeout),
+                isolation_level=None,
+                check_same_thread=False,
             )
             conn.execute("PRAGMA synchronous = NORMAL")
             with self._guard:
                 self._connections.append(conn)
             self._local.conn = conn
+            self._local.generation = self._generation
         return conn
+
+    def unavailable(self, error: Exception) -> bool:
+        """Locked past the lock timeout, disk full, I/O errors, a read-only or damaged file: the
+        database cannot be written now. Constraint and binding errors refuse the data."""
+        return isinstance(error, (StoreError, sqlite3.OperationalError, OSError))
+
+    def _check_file(self) -> None:
+        """Before a write: when the database file was deleted or replaced under this store, say
+        so once and go on in the file now at the path (a new one, if it was deleted)."""
+        if self._file is None or _identity(self.path) == self._file:
+            return
+        with self._guard:
+            found = _identity(self.path)
+            if found == self._file:
+                return
+            connections, self._connections = self._connections, []
+            self._generation += 1
+        for conn in connections:
+            with contextlib.suppress(sqlite3.Error):
+                conn.close()
+        if found is None:
+            what = "was deleted"
+            for leftover in ("-wal", "-shm"):  # the old file's: never to be applied to a new one
+                with contextlib.suppress(OSError):
+                    os.unlink(f"{self.location}{leftover}")
+            _prepare_files(self.path)
+        else:
+            what = "was replaced by another file"
+        self._file = _identity(self.path)
+        logger.error(
+            "the flowhook database %s %s while this process was recording runs; recording goes "
+            "on in %s: the runs in progress keep only the states recorded from now on",
+            self.location,
+            what,
+            "a new database there" if found is None else "that file",
+        )
+        self._migrate()
 
     def _retrying(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         deadline = time.monotonic() + self.lock_timeout
@@ -154,6 +215,7 @@ class SQLiteBase:
 
     def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in one write transaction, retried while the database is locked."""
+        self._check_file()
 
         def transaction(conn: sqlite3.Connection) -> T:
             conn.execute("BEGIN IMMEDIATE")
@@ -165,6 +227,20 @@ class SQLiteBase:
                     conn.execute("ROLLBACK")
                 raise
             return result
+
+        return self._retrying(transaction)
+
+    def _rehearsed(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body`` in a write transaction that is always rolled back: what it would do,
+        counted by the very statements that would do it (``prune --dry-run``)."""
+
+        def transaction(conn: sqlite3.Connection) -> T:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                return body(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
 
         return self._retrying(transaction)
 

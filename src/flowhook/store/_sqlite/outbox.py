@@ -39,6 +39,16 @@ def outbox_row(entry: OutboxEntry) -> tuple[Any, ...]:
     )
 
 
+def delete_sent_outbox(conn: sqlite3.Connection, before: float) -> int:
+    """Delete the messages delivered before ``before`` (part of ``prune``); returns how many.
+
+    Pending and dead messages are kept, however old: they still have something to say.
+    """
+    return conn.execute(
+        "DELETE FROM notification_outbox WHERE status = 'sent' AND delivered < ?", (before,)
+    ).rowcount
+
+
 def _outbox_record(row: tuple[Any, ...]) -> OutboxRecord:
     return OutboxRecord(*row)
 

@@ -83,7 +83,7 @@ EVENT_SELECT = (
     "seq, run_id, type, name, message, timestamp, scheduled_time, exception_type, "
     "exception_message, traceback, earlier"
 )
-PROCESS_COLUMNS = "id, pid, host, start_token, started, last_heartbeat, command"
+PROCESS_COLUMNS = "id, pid, host, start_token, started, last_heartbeat, command, exited"
 HOOK_ERROR_COLUMNS = "run_id, run_kind, timestamp, description, traceback"
 
 # -- the kinds of values flowhook writes, column by column --------------------------------------
@@ -133,6 +133,7 @@ _COLUMN_KINDS: dict[str, tuple[type, ...]] = {
     "pid": INTEGER,
     "host": TEXT,
     "start_token": OPTIONAL_TEXT,
+    "exited": OPTIONAL_NUMBER,
     "started": NUMBER,
     "last_heartbeat": NUMBER,
     "command": OPTIONAL_TEXT,

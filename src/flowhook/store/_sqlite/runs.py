@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterable
 from typing import Any
 
-from .._batch import prepare_batch
+import attrs
+
+from .._batch import PreparedBatch, prepare_batch
+from .._processes import death_reason
 from .._records import (
     EventRecord,
     HookErrorRecord,
@@ -17,7 +21,8 @@ from .._records import (
     Write,
 )
 from .connection import SQLiteBase
-from .outbox import INSERT_OUTBOX
+from .outbox import INSERT_OUTBOX, delete_sent_outbox
+from .processes import beat_in, exit_in
 from .rows import (
     EVENT_SELECT,
     FLOW_COLUMNS,
@@ -25,20 +30,28 @@ from .rows import (
     INSERT_EVENT,
     INSERT_FLOW_RUN,
     INSERT_TASK_RUN,
+    PROCESS_COLUMNS,
     TASK_COLUMNS,
     event_records,
     flow_record,
     hook_error_record,
+    process_record,
     task_record,
 )
 
 __all__ = ["SQLiteRuns"]
 
+#: A compare-and-set: a late write (from a process that was taken for dead, or that lost a race
+#: with a cancel) never overwrites Crashed or Cancelled; its events are still recorded.
 _UPDATE_RUN = (
     "UPDATE {table} SET state_type = ?, state_name = ?, state_message = ?, run_count = ?, "
-    "start_time = ?, end_time = ? WHERE id = ?"
+    "start_time = ?, end_time = ? WHERE id = ? AND state_type NOT IN ('CRASHED', 'CANCELLED')"
 )
 _TABLES: dict[RunKindName, str] = {"flow": "flow_runs", "task": "task_runs"}
+_INSERT_HOOK_ERROR = (
+    "INSERT INTO hook_errors (run_id, run_kind, history_id, timestamp, description, traceback) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
 _COUNT_EVENTS = "count(*) + coalesce(sum(json_array_length(earlier)), 0)"
 _COUNT_RUN_ROW_STATES = "coalesce(sum(json_array_length(states)), 0)"
 
@@ -52,32 +65,35 @@ class SQLiteRuns(SQLiteBase):
         """Apply a batch of writes in one transaction, in order (rows as :func:`prepare_batch`
         sorts them)."""
         prepared = prepare_batch(batch)
-        fresh, updates, events = prepared.fresh, prepared.updates, prepared.events
-        hook_errors, outbox, beat = prepared.hook_errors, prepared.outbox, prepared.beat
+        try:
+            self._apply(prepared)
+        except UnicodeEncodeError:
+            # A lone surrogate (a filename from os.listdir that is not UTF-8, say): SQLite takes
+            # only UTF-8. Such text is stored with backslash escapes (\udcff) and the batch again.
+            self._apply(prepared.escaped())
+
+    def _apply(self, prepared: PreparedBatch) -> None:
+        rows: dict[str, Any] = {
+            INSERT_FLOW_RUN: prepared.fresh["flow"],
+            INSERT_TASK_RUN: prepared.fresh["task"],
+            **{
+                _UPDATE_RUN.format(table=table): prepared.updates[kind]
+                for kind, table in _TABLES.items()
+            },
+            INSERT_EVENT: prepared.events,
+            _INSERT_HOOK_ERROR: prepared.hook_errors,
+            INSERT_OUTBOX: prepared.outbox,
+        }
+        beat, exited = prepared.beat, prepared.exited
 
         def apply(conn: sqlite3.Connection) -> None:
-            if fresh["flow"]:
-                conn.executemany(INSERT_FLOW_RUN, fresh["flow"])
-            if fresh["task"]:
-                conn.executemany(INSERT_TASK_RUN, fresh["task"])
-            for kind, table in _TABLES.items():
-                if updates[kind]:
-                    conn.executemany(_UPDATE_RUN.format(table=table), updates[kind])
-            if events:
-                conn.executemany(INSERT_EVENT, events)
-            if hook_errors:
-                conn.executemany(
-                    "INSERT INTO hook_errors (run_id, run_kind, history_id, timestamp, "
-                    "description, traceback) VALUES (?, ?, ?, ?, ?, ?)",
-                    hook_errors,
-                )
-            if outbox:
-                conn.executemany(INSERT_OUTBOX, outbox)
+            for statement, values in rows.items():
+                if values:
+                    conn.executemany(statement, values)
             if beat is not None:
-                conn.execute(
-                    "UPDATE processes SET last_heartbeat = max(last_heartbeat, ?) WHERE id = ?",
-                    (beat.at, beat.process_id),
-                )
+                beat_in(conn, beat.process_id, beat.at, self._registered)
+            if exited is not None:
+                exit_in(conn, exited.process_id, exited.at)
 
         self._write(apply)
 
@@ -110,10 +126,12 @@ class SQLiteRuns(SQLiteBase):
         return flows + tasks
 
     def list_flow_runs(self, query: RunQuery) -> list[RunRecord]:
+        """The top-level runs, newest first: flow runs, and task runs called outside any flow
+        (``query.flow_name`` then matches the task's name)."""
         clauses: list[str] = []
         parameters: list[Any] = []
         if query.flow_name is not None:
-            clauses.append("flow_name = ?")
+            clauses.append("{owner} = ?")
             parameters.append(query.flow_name)
         if query.state is not None:
             clauses.append("(upper(state_type) = ? OR upper(state_name) = ?)")
@@ -121,12 +139,29 @@ class SQLiteRuns(SQLiteBase):
         if query.since is not None:
             clauses.append("created >= ?")
             parameters.append(query.since)
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        return self._records(
-            flow_record,
-            f"SELECT {FLOW_COLUMNS} FROM flow_runs{where} ORDER BY created DESC LIMIT ?",
-            [*parameters, query.limit],
+        where = " AND ".join(clauses)
+        flow_where = f" WHERE {where.format(owner='flow_name')}" if where else ""
+        task_where = " AND ".join(
+            ["flow_run_id IS NULL", where.format(owner="task_name")]
+            if where
+            else ["flow_run_id IS NULL"]
         )
+
+        def read(conn: sqlite3.Connection) -> list[RunRecord]:
+            flows = conn.execute(
+                f"SELECT {FLOW_COLUMNS} FROM flow_runs{flow_where} ORDER BY created DESC LIMIT ?",
+                [*parameters, query.limit],
+            ).fetchall()
+            tasks = conn.execute(
+                f"SELECT {TASK_COLUMNS} FROM task_runs WHERE {task_where} "
+                "ORDER BY created DESC LIMIT ?",
+                [*parameters, query.limit],
+            ).fetchall()
+            found = [flow_record(row) for row in flows] + [task_record(row) for row in tasks]
+            found.sort(key=lambda record: record.created, reverse=True)
+            return found[: query.limit]
+
+        return self._reading(read)
 
     def task_runs(self, flow_run_id: str) -> list[RunRecord]:
         return self._records(
@@ -196,10 +231,16 @@ class SQLiteRuns(SQLiteBase):
 
     # -- pruning ------------------------------------------------------------------------------
 
-    def prune(self, before: float) -> PruneReport:
-        """Delete finished runs that ended before ``before``, with their events and hook errors.
+    def prune(
+        self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
+    ) -> PruneReport:
+        """Delete finished runs that ended before ``before``, with their events and hook errors,
+        the outbox messages sent before it, and the rows of processes that are dead (see
+        :func:`~flowhook.store.death_reason`; ``crash_after_seconds`` is its limit for processes
+        on other hosts) and own no run. ``dry_run``: count them, delete nothing.
 
-        Runs that are not final are never deleted, however old.
+        Runs that are not final are never deleted, however old; nor is the row of a process
+        that may be alive, even without runs: its next run would be found by no reaper.
         """
 
         def delete(conn: sqlite3.Connection) -> PruneReport:
@@ -228,13 +269,29 @@ class SQLiteRuns(SQLiteBase):
             flows = conn.execute(
                 "DELETE FROM flow_runs WHERE id IN (SELECT id FROM temp.pruned)"
             ).rowcount
-            processes = conn.execute(
-                "DELETE FROM processes WHERE last_heartbeat < ? "
-                "AND id NOT IN (SELECT process_id FROM flow_runs WHERE process_id IS NOT NULL) "
-                "AND id NOT IN (SELECT process_id FROM task_runs WHERE process_id IS NOT NULL)",
-                (before,),
-            ).rowcount
+            processes = _prune_processes(conn, before, crash_after_seconds)
             conn.execute("DELETE FROM temp.pruned")
-            return PruneReport(flow_runs=flows, task_runs=tasks, events=events, processes=processes)
+            report = PruneReport(
+                flow_runs=flows, task_runs=tasks, events=events, processes=processes
+            )
+            return attrs.evolve(report, sent_messages=delete_sent_outbox(conn, before))
 
-        return self._write(delete)
+        return self._rehearsed(delete) if dry_run else self._write(delete)
+
+
+def _prune_processes(conn: sqlite3.Connection, before: float, crash_after: float) -> int:
+    """Delete the rows of processes silent since ``before`` that own no run and are dead."""
+    rows = conn.execute(
+        f"SELECT {PROCESS_COLUMNS} FROM processes WHERE last_heartbeat < ? "
+        "AND id NOT IN (SELECT process_id FROM flow_runs WHERE process_id IS NOT NULL) "
+        "AND id NOT IN (SELECT process_id FROM task_runs WHERE process_id IS NOT NULL)",
+        (before,),
+    ).fetchall()
+    now = time.time()
+    dead = [
+        (process.id,)
+        for process in map(process_record, rows)
+        if process.exited is not None or death_reason(process, now, crash_after) is not None
+    ]
+    conn.executemany("DELETE FROM processes WHERE id = ?", dead)
+    return len(dead)

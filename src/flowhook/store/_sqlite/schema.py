@@ -137,6 +137,23 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # any, are event rows as for every other run.
         "ALTER TABLE task_runs ADD COLUMN states TEXT",
     ),
+    (
+        # When a process shut down normally (its atexit handlers ran): a run it left unfinished
+        # is then "final state not recorded", never a crash.
+        "ALTER TABLE processes ADD COLUMN exited REAL",
+        # The crashed runs whose hooks are still to be fired, written in the same transaction
+        # as their Crashed state and deleted once the hooks ran: a reaper killed in between
+        # leaves them to the next one. ``claimed_by`` is the reaper firing them.
+        """CREATE TABLE crash_hooks (
+            run_id TEXT PRIMARY KEY,
+            run_kind TEXT NOT NULL,
+            process_id INTEGER,
+            claimed_by TEXT NOT NULL,
+            created REAL NOT NULL
+        )""",
+        # Task runs called outside any flow are listed with the flow runs.
+        "CREATE INDEX task_runs_top_level ON task_runs (created) WHERE flow_run_id IS NULL",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,1 @@
+"""Blocks, where Prefect users look for them: ``from flowhook.blocks.core import Block``."""

@@ -9,7 +9,7 @@ PLUGINS := $(wildcard plugins/flowhook-*)
 PY_DIRS := $(wildcard src hookspec testing plugins tests examples benchmarks docs)
 INSTALL_STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck docs benchmarks clean
+.PHONY: install postgres-server demo test lint typecheck docs benchmarks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,20 @@ $(INSTALL_STAMP): $(BIN)/python setup.cfg pyproject.toml hookspec/pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ./hookspec -e ./testing -e '.[test]' $(foreach p,$(PLUGINS),-e '$(p)[test]')
 	touch $(INSTALL_STAMP)
 
-install: $(INSTALL_STAMP)
+# The tests run the PostgreSQL store against a real server that they start themselves
+# (tests/postgres_server.py): its binaries come from Debian's package, installed here when
+# missing and we are root with apt-get. Elsewhere install PostgreSQL yourself (see the README).
+postgres-server:
+	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing the PostgreSQL server for the tests (apt-get install -y postgresql)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+	  echo "No PostgreSQL server found: install it (e.g. apt-get install postgresql, brew install postgresql) to run its tests"; \
+	fi
+
+install: $(INSTALL_STAMP) postgres-server
 
 demo: install
 	$(BIN)/python examples/demo.py

@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from postgres_server import PostgresServer, start_server
 
 from flowhook.testing import HookRecorder, PluginManager
 
@@ -38,3 +43,32 @@ class Calls(list):  # type: ignore[type-arg]
 @pytest.fixture
 def calls() -> Calls:
     return Calls()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole session (see tests/postgres_server.py).
+
+    Skipped, with the reason, only where no server can be installed; never in CI, where a
+    missing server is an error (``make install`` installs it).
+    """
+    try:
+        server = start_server()
+    except (RuntimeError, subprocess.CalledProcessError) as exc:
+        detail = getattr(exc, "stderr", None) or str(exc)
+        if os.environ.get("CI"):
+            pytest.fail(f"cannot start PostgreSQL for the tests: {detail}")
+        pytest.skip(f"cannot start PostgreSQL for the tests: {detail}")
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(server.directory, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """The URL of a new, empty database on the session's server, dropped after the test."""
+    url = postgres_server.new_database()
+    yield url
+    postgres_server.drop_database(url)

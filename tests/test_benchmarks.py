@@ -37,11 +37,12 @@ def test_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
     [
         ("store_cost.py", "the store costs"),
         ("store_split.py", "of which the SQL transaction"),
+        ("postgres_store.py", "PostgreSQL / SQLite per task run"),
     ],
 )
 def test_the_store_cost_scripts_run_at_tiny_size(script: str, expected: str) -> None:
     arguments = ["--tasks", "20", "--repeats", "1"]
-    if script == "store_cost.py":
+    if script in ("store_cost.py", "postgres_store.py"):
         arguments += ["--rounds", "1"]
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *arguments],

@@ -65,7 +65,9 @@ MAY_IMPORT = {
 ONLY_IN = {
     "click": {"cli"},
     "jinja2": {"notifications"},
-    "sqlite3": {"store", "cli"},
+    "sqlite3": {"store"},
+    "psycopg": {"store"},
+    "psycopg_pool": {"store"},
 }
 
 SOURCES = {

@@ -31,10 +31,12 @@ __all__ = [
     "Config",
     "EnvValue",
     "NotificationRuleConfig",
+    "StoreConfig",
     "config_source",
     "did_you_mean",
     "home_directory",
     "load_config",
+    "store_url_from_file",
 ]
 
 
@@ -59,11 +61,20 @@ class NotificationRuleConfig:
 
 
 @attrs.frozen
+class StoreConfig:
+    """The ``[store]`` table: ``store_url = "postgresql://..."`` selects the PostgreSQL store
+    (``FLOWHOOK_STORE_URL`` wins over it)."""
+
+    store_url: str | None = None
+
+
+@attrs.frozen
 class Config:
     """The whole configuration. ``source`` is the file it came from, if any."""
 
     notifications: tuple[NotificationRuleConfig, ...] = ()
     blocks: dict[str, dict[str, Any]] = attrs.field(factory=dict)
+    store: StoreConfig = attrs.field(factory=StoreConfig)
     source: str | None = None
 
 
@@ -187,6 +198,26 @@ def load_config(cwd: Path | None = None) -> Config:
     except Exception as exc:
         raise ConfigError(f"{where}: {_describe(exc)}") from None
     return attrs.evolve(config, source=where)
+
+
+def store_url_from_file() -> tuple[str, str] | None:
+    """``store_url`` of the config file's ``[store]`` table and where it was read, if any.
+
+    Read alone, without structuring the rest of the file: a mistake in a notification rule
+    must not stop runs from being recorded (``flowhook config check`` reports it).
+    """
+    found = config_source()
+    if found is None:
+        return None
+    path, table = found
+    data = _read_table(path, (*table, "store"))
+    if data is None or data.get("store_url") is None:
+        return None
+    url = data["store_url"]
+    where = f"{path} [{'.'.join((*table, 'store'))}] store_url"
+    if not isinstance(url, str):
+        raise ConfigError(f'{where} must be a string, e.g. "postgresql://host/flowhook"')
+    return url, where
 
 
 def resolve_value(value: Any, where: str) -> Any:

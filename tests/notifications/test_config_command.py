@@ -59,6 +59,7 @@ def test_config_shows_the_file_its_rules_and_blocks_without_values(project, monk
         "Blocks declared in the file: 2",
         "  pager/x: number set",
         "  slack-webhook/ops: url from $SLACK_WEBHOOK_URL",
+        f"Store: {Path(os.environ['FLOWHOOK_HOME']) / 'flowhook.db'} (SQLite)",
     ]
     assert "555" not in result.output
 

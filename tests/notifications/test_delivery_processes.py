@@ -298,7 +298,9 @@ def _enqueue(env: dict[str, str], count: int) -> None:
     """``count`` messages to slack-webhook/ops, pending in the store of ``env``."""
     from flowhook.store import OutboxEntry, StoreSettings, open_store
 
-    settings = StoreSettings(home=Path(env["FLOWHOOK_HOME"]))
+    settings = StoreSettings(
+        home=Path(env["FLOWHOOK_HOME"]), url=env.get("FLOWHOOK_STORE_URL"), auto_migrate=True
+    )
     store = open_store(settings)
     try:
         now = time.time()
@@ -322,10 +324,19 @@ def _enqueue(env: dict[str, str], count: int) -> None:
 
 
 @pytest.mark.slow
-def test_two_watches_and_a_slow_service_send_each_message_once(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_two_watches_and_a_slow_service_send_each_message_once(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    """Two watches on one store (on two hosts, with PostgreSQL) send each message once."""
+    shared = (
+        {"FLOWHOOK_STORE_URL": request.getfixturevalue("postgres_url")}
+        if backend == "postgres"
+        else {}
+    )
     slow = WebhookResponse(200, "ok", delay=0.4)
     with SlackWebhookServer(default=slow) as server:
-        env = environment(tmp_path, server.url, FLOWHOOK_DELIVERY_CLAIM_SECONDS="1.5")
+        env = environment(tmp_path, server.url, FLOWHOOK_DELIVERY_CLAIM_SECONDS="1.5", **shared)
         _enqueue(env, 8)
         watches = [
             subprocess.Popen(

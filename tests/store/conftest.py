@@ -1,4 +1,11 @@
-"""Helpers for the store's tests: real database files, real subprocesses."""
+"""Helpers for the store's tests: real database files, a real PostgreSQL server, real
+subprocesses.
+
+Every test here runs against both stores (``store_backend``: the SQLite file, then a fresh
+database on the session's PostgreSQL server, selected through ``FLOWHOOK_STORE_URL`` as a user
+would, so that subprocesses use it too), except those marked ``sqlite_only``: they read or
+damage the SQLite file itself, and those marked ``postgres_only`` (tests/store/test_postgres.py).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +16,33 @@ import pytest
 
 import flowhook._runtime.attach
 import flowhook.store
-from flowhook.store import SQLiteStore, open_store
+from flowhook.store import Store, open_store
+
+BACKENDS = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_backend" in metafunc.fixturenames:
+        marked = metafunc.definition.get_closest_marker
+        backends = (
+            BACKENDS[:1]
+            if marked("sqlite_only")
+            else BACKENDS[1:]
+            if marked("postgres_only")
+            else BACKENDS
+        )
+        metafunc.parametrize("store_backend", backends, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which store the test runs against; for PostgreSQL, a new database per test."""
+    backend: str = request.param
+    if backend == "postgres":
+        url = request.getfixturevalue("postgres_url")
+        monkeypatch.setenv("FLOWHOOK_STORE_URL", url)
+        monkeypatch.setenv("FLOWHOOK_STORE_AUTO_MIGRATE", "1")
+    return backend
 
 
 @pytest.fixture(autouse=True)
@@ -20,9 +53,8 @@ def detached() -> Iterator[None]:
 
 
 @pytest.fixture
-def store(flowhook_home: Path) -> Iterator[SQLiteStore]:
+def store(flowhook_home: Path, store_backend: str) -> Iterator[Store]:
     opened = open_store()
-    assert isinstance(opened, SQLiteStore)
     yield opened
     opened.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -13,7 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from flowhook import states
-from flowhook.store import NewRun, ProcessInfo, SQLiteStore, Transition, hostname, start_token
+from flowhook.store import (
+    NewRun,
+    ProcessInfo,
+    SQLiteStore,
+    Store,
+    Transition,
+    hostname,
+    start_token,
+)
 
 FLOWHOOK = str(Path(sys.executable).parent / "flowhook")
 
@@ -57,6 +66,20 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "i
     raise AssertionError(f"waited {timeout:g} s for {what}")
 
 
+def execute(store: Store, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Run one statement (``?`` marks) in a write transaction of ``store``, as SQL a user might
+    type; its rows. For PostgreSQL, the marks become ``%s`` and JSON columns are cast."""
+    if isinstance(store, SQLiteStore):
+        return store._write(lambda conn: conn.execute(sql, params).fetchall())
+    statement = re.sub(r"json_array_length\((\w+)\)", r"json_array_length(\1::json)", sql)
+
+    def run(cur: Any) -> list[tuple[Any, ...]]:
+        cur.execute(statement.replace("?", "%s"), params)
+        return list(cur.fetchall()) if cur.description else []
+
+    return store._write(run)  # type: ignore[attr-defined,no-any-return]
+
+
 def dead_pid() -> int:
     """The pid of a process that has exited (and was reaped)."""
     done = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -65,7 +88,7 @@ def dead_pid() -> int:
 
 
 def fake_process(
-    store: SQLiteStore,
+    store: Store,
     *,
     pid: int,
     host: str | None = None,
@@ -84,16 +107,17 @@ def fake_process(
         )
     )
     if last_heartbeat is not None:
-        store._write(
-            lambda conn: conn.execute(
-                "UPDATE processes SET last_heartbeat = ? WHERE id = ?", (last_heartbeat, process_id)
-            )
+        execute(
+            store,
+            "UPDATE processes SET last_heartbeat = ? WHERE id = ?",
+            last_heartbeat,
+            process_id,
         )
     return process_id
 
 
 def fake_flow_run(
-    store: SQLiteStore,
+    store: Store,
     process_id: int,
     *,
     name: str = "ghost-run",

@@ -17,6 +17,7 @@ from store_helpers import (
     FLOWHOOK,
     dead_pid,
     environment,
+    execute,
     fake_flow_run,
     fake_process,
     wait_for,
@@ -144,7 +145,6 @@ def test_unknown_ambiguous_and_malformed_ids(history) -> None:
     )
     assert "is not a run id" in one_line_error(run("runs", "show", "not-an-id!"), 2)
     store = open_store()
-    assert isinstance(store, SQLiteStore)
     try:
         process = fake_process(store, pid=1)
         ids = [fake_flow_run(store, process, with_task=False)[0] for _ in range(40)]
@@ -156,6 +156,7 @@ def test_unknown_ambiguous_and_malformed_ids(history) -> None:
     assert "is ambiguous" in one_line_error(run("runs", "show", shared), 1)
 
 
+@pytest.mark.sqlite_only
 def test_a_corrupt_database_is_a_one_line_error(flowhook_home: Path) -> None:
     (flowhook_home / "flowhook.db").write_bytes(b"this is not a database" * 100)
     for args in (("runs", "ls"), ("runs", "show", "abc"), ("runs", "reap")):
@@ -163,6 +164,7 @@ def test_a_corrupt_database_is_a_one_line_error(flowhook_home: Path) -> None:
         assert "flowhook.db" in message and "not a database" in message
 
 
+@pytest.mark.sqlite_only
 def test_a_database_from_a_newer_flowhook(flowhook_home: Path) -> None:
     flow(lambda: 1)()
     flowhook._runtime.attach.detach()
@@ -182,15 +184,10 @@ def test_prune(history, flowhook_home: Path) -> None:
     assert nothing.exit_code == 0
     assert nothing.output.startswith("Deleted 0 flow runs, 0 task runs and 0 state events")
     store = open_store()
-    assert isinstance(store, SQLiteStore)
     try:
         unfinished, _ = fake_flow_run(store, fake_process(store, pid=1))
         old = time.time() - 40 * 86400
-        store._write(
-            lambda conn: conn.execute(
-                "UPDATE flow_runs SET end_time = ? WHERE end_time IS NOT NULL", (old,)
-            )
-        )
+        execute(store, "UPDATE flow_runs SET end_time = ? WHERE end_time IS NOT NULL", old)
     finally:
         store.close()
     pruned = run("runs", "prune", "--older-than", "30d")

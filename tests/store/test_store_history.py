@@ -14,12 +14,13 @@ import uuid
 from pathlib import Path
 
 import pytest
+from store_helpers import execute
 
 import flowhook._runtime.attach
 import flowhook.store
 from flowhook import flow, states, task
 from flowhook._runtime import attach, recorder
-from flowhook.store import SCHEMA_VERSION, SQLiteStore, open_store
+from flowhook.store import SCHEMA_VERSION, SQLiteStore, Store, StoreError, open_store
 from flowhook.store._sqlite import INSERT_EVENT, event_row, state_columns
 from flowhook_hookspec.notify import MASK, Secret, as_secret
 from flowhook_hookspec.serde import converter
@@ -32,12 +33,12 @@ def database(home: Path) -> Path:
 
 
 def read(home: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    """Read with a connection of our own, as another process would."""
-    conn = sqlite3.connect(database(home))
+    """Read with a store of our own (SQLite's or PostgreSQL's), as another process would."""
+    store = open_store(create=False)
     try:
-        return conn.execute(sql, params).fetchall()
+        return execute(store, sql, *params)
     finally:
-        conn.close()
+        store.close()
 
 
 def test_history_of_a_flow_with_tasks_retries_and_a_failure(flowhook_home: Path) -> None:
@@ -113,6 +114,7 @@ def test_a_completed_state_whose_result_is_an_exception_records_no_exception() -
     assert SECRET not in repr(row)
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize(
     "state",
     [
@@ -183,9 +185,9 @@ def test_running_is_durable_before_the_body_and_everything_before_the_call_retur
     # No flush, another connection: the call has returned, so every event is in the file.
     [(flow_state,)] = read(flowhook_home, "SELECT state_name FROM flow_runs")
     assert flow_state == "Completed"
-    other = SQLiteStore(database(flowhook_home))
+    other = open_store(create=False)
     try:
-        assert other.count_events() == 3 + 50 * 3
+        assert other.count_events() == 3 + 50 * 3  # type: ignore[attr-defined]
     finally:
         other.close()
     assert read(flowhook_home, "SELECT DISTINCT state_name FROM task_runs") == [("Completed",)]
@@ -253,6 +255,7 @@ def test_hook_errors_are_recorded_with_their_run(flowhook_home: Path) -> None:
     assert error.traceback is not None and "hook went wrong" in error.traceback
 
 
+@pytest.mark.sqlite_only
 def test_home_and_database_permissions(tmp_path: Path, monkeypatch) -> None:
     home = tmp_path / "not" / "yet" / "home"
     monkeypatch.setenv("FLOWHOOK_HOME", str(home))
@@ -269,13 +272,14 @@ def test_store_off_records_nothing(flowhook_home: Path, monkeypatch) -> None:
     assert not database(flowhook_home).exists()
 
 
-def test_schema_version_and_append_only_events(store: SQLiteStore) -> None:
-    assert store.schema_version() == SCHEMA_VERSION
+def test_schema_version_and_append_only_events(store: Store) -> None:
+    assert store.schema_version() == SCHEMA_VERSION  # type: ignore[attr-defined]
     flow(lambda: 1)()
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        store._write(lambda conn: conn.execute("UPDATE state_events SET name = 'x'"))
+    with pytest.raises((sqlite3.IntegrityError, StoreError), match="append-only"):
+        execute(store, "UPDATE state_events SET name = 'x'")
 
 
+@pytest.mark.sqlite_only
 def test_a_database_from_a_newer_flowhook_is_refused(flowhook_home: Path, caplog) -> None:
     conn = sqlite3.connect(database(flowhook_home))
     conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
@@ -287,6 +291,7 @@ def test_a_database_from_a_newer_flowhook_is_refused(flowhook_home: Path, caplog
     assert "newer flowhook" in caplog.text and "runs are not recorded" in caplog.text
 
 
+@pytest.mark.sqlite_only
 def test_an_unusable_database_path_never_fails_a_run(flowhook_home: Path, caplog) -> None:
     database(flowhook_home).mkdir()  # a directory where the file should be
     with caplog.at_level(logging.ERROR, logger="flowhook.store"):
@@ -295,6 +300,7 @@ def test_an_unusable_database_path_never_fails_a_run(flowhook_home: Path, caplog
     assert "runs are not recorded" in caplog.text and "flowhook.db" in caplog.text
 
 
+@pytest.mark.sqlite_only
 def test_a_full_disk_during_a_run_never_fails_it(flowhook_home: Path, monkeypatch, caplog) -> None:
     def full(self, batch):
         raise sqlite3.OperationalError("database or disk is full")
@@ -369,6 +375,7 @@ def test_the_import_path_of_a_flow_run_with_python_m(monkeypatch, spec_name, exp
     assert recorder.import_path(flow(job)) == expected
 
 
+@pytest.mark.sqlite_only
 def test_a_version_1_database_is_upgraded_and_its_events_still_read(flowhook_home: Path) -> None:
     """Schema 2 packs a run's states of one batch into one row; rows written by schema 1 (one
     state each) read as before, and new runs are recorded next to them."""
@@ -481,6 +488,7 @@ def test_a_task_run_written_over_two_batches_reads_its_states_in_order(
     ]
 
 
+@pytest.mark.sqlite_only
 def test_a_version_2_database_gets_the_task_run_states_column(flowhook_home: Path) -> None:
     """Version 2 added only ``state_events.earlier`` (an earlier commit wrote such databases):
     opening one adds ``task_runs.states``, and runs are recorded and read back."""

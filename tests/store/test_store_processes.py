@@ -14,6 +14,7 @@ import pytest
 from store_helpers import (
     dead_pid,
     environment,
+    execute,
     fake_flow_run,
     fake_process,
     flowhook_cli,
@@ -27,7 +28,7 @@ import flowhook._runtime.attach
 import flowhook.store
 from flowhook import flow
 from flowhook._runtime.reaper import reap
-from flowhook.store import ProcessRecord, RunQuery, SQLiteStore, death_reason, hostname, open_store
+from flowhook.store import ProcessRecord, RunQuery, Store, death_reason, hostname, open_store
 
 WORKER = """
     import sys
@@ -143,7 +144,7 @@ def test_sigkill_then_reap_crashes_flow_and_task_once_with_hooks(
         try:
             # Task transitions are batched: wait until the running task run is in the file.
             wait_for(
-                lambda: store._read("SELECT 1 FROM task_runs WHERE state_type = 'RUNNING'"),
+                lambda: execute(store, "SELECT 1 FROM task_runs WHERE state_type = 'RUNNING'"),
                 what="the task run to be recorded",
             )
         finally:
@@ -218,7 +219,6 @@ def test_a_flow_of_a_main_script_is_never_imported(
 
 def test_two_reapers_racing_crash_each_run_once(flowhook_home: Path) -> None:
     setup = open_store()
-    assert isinstance(setup, SQLiteStore)
     try:
         runs = [fake_flow_run(setup, fake_process(setup, pid=dead_pid())) for _ in range(10)]
     finally:
@@ -244,7 +244,7 @@ def test_two_reapers_racing_crash_each_run_once(flowhook_home: Path) -> None:
     assert sorted(crashed) == sorted(expected)  # each exactly once
 
 
-def test_an_in_process_reap_fires_plugin_hooks_in_order(store: SQLiteStore, recorder) -> None:
+def test_an_in_process_reap_fires_plugin_hooks_in_order(store: Store, recorder) -> None:
     flow_run_id, task_run_id = fake_flow_run(store, fake_process(store, pid=dead_pid()))
     reaped = reap(store)
     assert {item.run.id for item in reaped} == {flow_run_id, task_run_id}
@@ -264,7 +264,7 @@ def test_an_in_process_reap_fires_plugin_hooks_in_order(store: SQLiteStore, reco
     assert reap(store) == []
 
 
-def test_processes_on_other_hosts_are_dead_only_after_silence(store: SQLiteStore) -> None:
+def test_processes_on_other_hosts_are_dead_only_after_silence(store: Store) -> None:
     now = time.time()
     quiet = fake_process(store, pid=1, host="elsewhere", last_heartbeat=now - 3600)
     alive = fake_process(store, pid=1, host="elsewhere", last_heartbeat=now - 5)
@@ -275,7 +275,7 @@ def test_processes_on_other_hosts_are_dead_only_after_silence(store: SQLiteStore
     assert death_reason(process, now + 3600, 60.0) is not None
 
 
-def test_a_reused_pid_is_a_dead_process(store: SQLiteStore) -> None:
+def test_a_reused_pid_is_a_dead_process(store: Store) -> None:
     """Our own pid, with another start token: the process that registered it is gone."""
     reused = fake_process(store, pid=os.getpid(), token="another-boot:123")
     ours = fake_process(store, pid=os.getpid(), token=own_token())
@@ -291,7 +291,7 @@ def test_death_reason_of_a_live_local_process() -> None:
     assert death_reason(record, time.time(), 60.0) is None
 
 
-def test_a_process_reaps_when_it_starts_its_first_run(store: SQLiteStore, caplog) -> None:
+def test_a_process_reaps_when_it_starts_its_first_run(store: Store, caplog) -> None:
     flow_run_id, _ = fake_flow_run(store, fake_process(store, pid=dead_pid()))
     flowhook._runtime.attach.detach()
     flow(lambda: 1)()

@@ -36,8 +36,9 @@ _lock = threading.RLock()
 _recorder: Recorder | None = None
 #: Without a store: the rules' in-memory delivery.
 _routing: MemoryRouting | None = None
-#: (FLOWHOOK_HOME, FLOWHOOK_STORE) the store was attached for: changing either re-attaches.
-_key: tuple[str | None, str | None] | None = None
+#: (FLOWHOOK_HOME, FLOWHOOK_STORE, FLOWHOOK_STORE_URL) the store was attached for: changing
+#: any of them re-attaches.
+_key: tuple[str | None, str | None, str | None] | None = None
 #: Recorders inherited through fork: their threads and connections belong to the parent.
 _abandoned: list[Recorder] = []
 #: While the store cannot be used: the thread that tries again.
@@ -52,7 +53,7 @@ def attach() -> None:
     recorder it then opens starts at the next run that begins outside any other run.
     """
     get = os.environ.get
-    if (get("FLOWHOOK_HOME"), get("FLOWHOOK_STORE")) != _key:
+    if (get("FLOWHOOK_HOME"), get("FLOWHOOK_STORE"), get("FLOWHOOK_STORE_URL")) != _key:
         _attach()
     elif _retry is not None and _retry.ready is not None and current_context.get() is None:
         _attach_retried()
@@ -61,7 +62,8 @@ def attach() -> None:
 def _attach() -> None:
     global _key
     with _lock:
-        key = (os.environ.get("FLOWHOOK_HOME"), os.environ.get("FLOWHOOK_STORE"))
+        get = os.environ.get
+        key = (get("FLOWHOOK_HOME"), get("FLOWHOOK_STORE"), get("FLOWHOOK_STORE_URL"))
         if key == _key:
             return
         _stop_recorder()
@@ -240,7 +242,7 @@ def _route_in_memory(settings: StoreSettings | None, reason: str) -> None:
 
 def _saved_blocks(settings: StoreSettings | None) -> list[tuple[str, str]]:
     """The blocks saved in an existing database, when it can be read; else none."""
-    if settings is None or not settings.database.exists():
+    if settings is None or not settings.exists():
         return []
     try:
         store = open_store(settings, create=False)

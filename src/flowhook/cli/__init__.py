@@ -16,6 +16,7 @@ from .deliver import deliver
 from .install import install, uninstall
 from .plugins import plugin_group, plugins_command
 from .runs import runs
+from .store import store_group
 from .watch import watch
 
 logger = logging.getLogger("flowhook.cli")
@@ -38,6 +39,7 @@ cli.add_command(notify)
 cli.add_command(outbox)
 cli.add_command(deliver)
 cli.add_command(config)
+cli.add_command(store_group)
 
 
 def build_cli() -> click.Group:

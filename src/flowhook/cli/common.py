@@ -15,7 +15,6 @@ import json
 import math
 import os
 import re
-import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -122,9 +121,15 @@ class OneLineError(click.ClickException):
 
 def _database() -> str:
     try:
-        return str(load_settings().database)
+        return load_settings().location
     except ConfigError:
         return "in $FLOWHOOK_HOME"
+
+
+def _is_sqlite_error(exc: Exception) -> bool:
+    """Whether ``exc`` is the sqlite3 module's, without importing it (the store may be
+    PostgreSQL's, whose errors are all :class:`StoreError`)."""
+    return any(cls.__module__ == "sqlite3" and cls.__name__ == "Error" for cls in type(exc).__mro__)
 
 
 def user_error(exc: Exception) -> click.ClickException:
@@ -135,7 +140,7 @@ def user_error(exc: Exception) -> click.ClickException:
         return (
             BadArgument(one_line(exc.message)) if exc.exit_code == 2 else OneLineError(exc.message)
         )
-    if isinstance(exc, sqlite3.Error):
+    if _is_sqlite_error(exc):
         return OneLineError(f"cannot use the flowhook database {_database()}: {exc}")
     if isinstance(exc, (StoreError, FlowhookError)):
         return OneLineError(str(exc))

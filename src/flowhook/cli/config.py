@@ -10,7 +10,7 @@ from flowhook_hookspec.errors import ConfigError
 
 from .._config import Config, EnvValue, NotificationRuleConfig, load_config
 from ..notifications import config_problems
-from .common import command_store, one_line_errors
+from .common import command_settings, command_store, one_line_errors
 
 __all__ = ["config"]
 
@@ -45,6 +45,7 @@ def config(context: click.Context) -> None:
             "Config file: none found (FLOWHOOK_CONFIG is unset, no flowhook.toml or pyproject.toml "
             "with [tool.flowhook] here or above, none in $FLOWHOOK_HOME). No rules."
         )
+        _echo_store()
         return
     click.echo(f"Config file: {loaded.source}")
     click.echo(f"Rules: {len(loaded.notifications) or 'none'}")
@@ -53,6 +54,14 @@ def config(context: click.Context) -> None:
     click.echo(f"Blocks declared in the file: {len(loaded.blocks) or 'none'}")
     for name, fields in sorted(loaded.blocks.items()):
         click.echo(f"  {name}: {_describe_fields(fields)}")
+    _echo_store()
+
+
+def _echo_store() -> None:
+    """Which store is used: the SQLite file, or the PostgreSQL URL with its password masked."""
+    settings = command_settings()
+    kind = "PostgreSQL" if settings.is_postgres else "SQLite"
+    click.echo(f"Store: {settings.location} ({kind})")
 
 
 def _describe_rule(rule: NotificationRuleConfig) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import sqlite3
 import threading
 from typing import Any
 
@@ -49,7 +48,7 @@ def watch(interval: float) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    click.echo(f"Watching {settings.database} every {interval:g} s; Ctrl-C stops.")
+    click.echo(f"Watching {settings.location} every {interval:g} s; Ctrl-C stops.")
     looked = threading.Event()
     sender = threading.Thread(
         target=_deliver_while, args=(settings, stop, looked), name="flowhook-watch-delivery"
@@ -70,7 +69,7 @@ def watch(interval: float) -> None:
 
 
 def _watch_once(settings: StoreSettings) -> None:
-    if not settings.database.exists():
+    if not settings.exists():
         return
     try:
         store = open_store(settings, create=False)
@@ -79,8 +78,8 @@ def _watch_once(settings: StoreSettings) -> None:
         return
     try:
         report_reaped(reap(store, settings=settings))
-    except (sqlite3.Error, StoreError) as exc:
-        logger.error("could not look for crashed runs in %s: %s", settings.database, exc)
+    except StoreError as exc:
+        logger.error("could not look for crashed runs in %s: %s", settings.location, exc)
     finally:
         store.close()
 
@@ -90,7 +89,7 @@ def _deliver_while(settings: StoreSettings, stop: threading.Event, looked: threa
     while not stop.is_set():
         looked.wait()
         looked.clear()
-        if stop.is_set() or not settings.database.exists():
+        if stop.is_set() or not settings.exists():
             continue
         try:
             store = open_store(settings, create=False)
@@ -99,8 +98,8 @@ def _deliver_while(settings: StoreSettings, stop: threading.Event, looked: threa
             continue
         try:
             sent = deliver_now(store, "watch").sent
-        except (sqlite3.Error, StoreError) as exc:
-            logger.error("could not deliver notifications from %s: %s", settings.database, exc)
+        except StoreError as exc:
+            logger.error("could not deliver notifications from %s: %s", settings.location, exc)
             continue
         finally:
             store.close()

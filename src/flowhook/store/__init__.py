@@ -9,6 +9,8 @@ not its business.
 
 - :mod:`._protocol`: the ``Store`` interface; :mod:`._records`: the records it reads and writes.
 - :mod:`._sqlite`: the schema, its migrations and every SQL statement.
+- :mod:`._postgres`: the same on a PostgreSQL server (``FLOWHOOK_STORE_URL``), imported only
+  when selected; :mod:`._batch`: a batch of writes as rows, for both.
 - :mod:`._writer`: the background thread that writes transitions in batches.
 - :mod:`._processes`: this process's identity, heartbeats, and whether another one is alive.
 - :mod:`._memory`: an outbox in memory, for best-effort delivery without a database.
@@ -17,6 +19,8 @@ not its business.
 
 from __future__ import annotations
 
+from ._copy import copy_history
+from ._errors import NoSchema, StoreError
 from ._memory import MemoryOutbox
 from ._processes import (
     Heartbeat,
@@ -48,11 +52,12 @@ from ._records import (
     Transition,
     Write,
 )
-from ._settings import StoreSettings, load_settings
-from ._sqlite import SCHEMA_VERSION, SQLiteStore, StoreError
+from ._settings import POSTGRES_SCHEMES, StoreSettings, load_settings, mask_url
+from ._sqlite import SCHEMA_VERSION, SQLiteStore
 from ._writer import BatchWriter
 
 __all__ = [
+    "POSTGRES_SCHEMES",
     "SCHEMA_VERSION",
     "BatchWriter",
     "Beat",
@@ -64,6 +69,7 @@ __all__ = [
     "HookErrorRecord",
     "MemoryOutbox",
     "NewRun",
+    "NoSchema",
     "OutboxEntry",
     "OutboxRecord",
     "ProcessExit",
@@ -79,13 +85,16 @@ __all__ = [
     "StoreSettings",
     "Transition",
     "Write",
+    "copy_history",
     "current_process",
     "death_reason",
     "hostname",
     "load_settings",
     "local_worker_death",
     "local_worker_id",
+    "mask_url",
     "open_existing_store",
+    "open_postgres",
     "open_store",
     "start_token",
 ]
@@ -104,18 +113,46 @@ def open_store(
     :class:`~flowhook_hookspec.errors.ConfigError` when it was written by a newer flowhook.
     """
     settings = settings or load_settings()
-    store = SQLiteStore(
-        settings.database,
+    timeout = settings.lock_timeout_seconds if lock_timeout is None else lock_timeout
+    if settings.url is not None:
+        return open_postgres(settings, create=create, lock_timeout=timeout)
+    return SQLiteStore(settings.database, lock_timeout=timeout, create=create)
+
+
+def open_postgres(
+    settings: StoreSettings,
+    *,
+    create: bool = True,
+    migrate: bool | None = None,
+    lock_timeout: float | None = None,
+) -> Store:
+    """The PostgreSQL store of ``settings.url``; ``migrate`` overrides the auto-migrate setting.
+
+    psycopg is imported here, on first use, so that ``import flowhook`` never pays for it.
+    """
+    assert settings.url is not None
+    try:
+        from ._postgres import PostgresStore
+    except ImportError as exc:
+        raise StoreError(
+            f"FLOWHOOK_STORE_URL names a PostgreSQL database, but its driver is missing "
+            f"({exc.name or exc}); install it with: pip install 'flowhook[postgres]'"
+        ) from None
+    return PostgresStore(
+        settings.url,
         lock_timeout=settings.lock_timeout_seconds if lock_timeout is None else lock_timeout,
         create=create,
+        migrate=settings.migrates if migrate is None else migrate,
     )
-    return store
 
 
 def open_existing_store(settings: StoreSettings | None = None) -> Store | None:
     """The store, or None when its database does not exist yet: for reading, which must never
     create one. Raises as :func:`open_store` does."""
     settings = settings or load_settings()
-    if not settings.database.exists():
+    if not settings.exists():
         return None
-    return open_store(settings, create=False)
+    try:
+        return open_store(settings, create=False)
+    except NoSchema:
+        return None

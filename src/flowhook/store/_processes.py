@@ -153,6 +153,10 @@ def death_reason(process: ProcessRecord, now: float, crash_after: float) -> str 
     return None
 
 
+#: How long a heartbeat thread listening for cancel requests waits before it looks at its stop.
+_LISTEN_SLICE = 0.25
+
+
 class Heartbeat:
     """While runs are active, a daemon thread records that this process is alive, every
     ``interval`` seconds, and hands the cancel requests other processes recorded to ``cancel``.
@@ -196,24 +200,51 @@ class Heartbeat:
             thread.join(5.0)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            with self._lock:
-                if self._active == 0:
-                    self._thread = None
-                    return
-            self.beat()
+        # A store that can announce cancel requests (PostgreSQL's LISTEN) wakes this thread
+        # at once; the beat every ``interval`` also reads them, when the announcement is lost.
+        make_listener = getattr(self.store, "cancel_listener", None)
+        listener = make_listener(self.process_id) if make_listener is not None else None
+        try:
+            next_beat = time.monotonic() + self.interval
+            while not self._stop.is_set():
+                if listener is None:
+                    if self._stop.wait(self.interval):
+                        return
+                else:
+                    slice_ = min(_LISTEN_SLICE, max(0.0, next_beat - time.monotonic()))
+                    if listener.wait(slice_):
+                        self.deliver_cancels()
+                    if time.monotonic() < next_beat:
+                        continue
+                next_beat = time.monotonic() + self.interval
+                with self._lock:
+                    if self._active == 0:
+                        self._thread = None
+                        return
+                self.beat()
+        finally:
+            if listener is not None:
+                listener.close()
 
     def beat(self) -> None:
         """Record a heartbeat and deliver cancel requests; store errors are logged."""
         try:
             self.store.heartbeat(self.process_id, time.time())
-            requests = self.store.cancel_requests(self.process_id)
         except Exception as exc:
             if not self._failing:
                 logger.error("could not record a heartbeat in %s: %s", self.store.location, exc)
             self._failing = True
             return
         self._failing = False
+        self.deliver_cancels()
+
+    def deliver_cancels(self) -> None:
+        """Hand the pending cancel requests of this process's runs to ``cancel``."""
+        try:
+            requests = self.store.cancel_requests(self.process_id)
+        except Exception as exc:
+            logger.error("could not read cancel requests from %s: %s", self.store.location, exc)
+            return
         for request in requests:
             try:
                 self.cancel(request.flow_run_id, request.message)

@@ -6,6 +6,8 @@
 | ``FLOWHOOK_STORE`` | ``on`` | ``off`` runs flows without recording them |
 | ``FLOWHOOK_HEARTBEAT_SECONDS`` | ``10`` | how often a process running flows says it is alive |
 | ``FLOWHOOK_CRASH_AFTER_SECONDS`` | ``60`` | silence after which a process on another host is dead |
+| ``FLOWHOOK_STORE_URL`` | (none) | ``postgresql://user:pass@host:5432/db`` selects the PostgreSQL store |
+| ``FLOWHOOK_STORE_AUTO_MIGRATE`` | ``1`` for SQLite, ``0`` for PostgreSQL | apply missing migrations on open |
 | ``FLOWHOOK_LOCK_TIMEOUT_SECONDS`` | ``30`` | how long a write waits while another process holds the database |
 | ``FLOWHOOK_ATTACH_TIMEOUT_SECONDS`` | ``2`` | how long a process's first run waits for the store before it goes on unrecorded |
 """
@@ -14,21 +16,46 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import attrs
 
 from flowhook_hookspec.errors import ConfigError
 
-from .._config import home_directory
+from .._config import home_directory, store_url_from_file
 
-__all__ = ["DATABASE_NAME", "StoreSettings", "home_directory", "load_settings"]
+__all__ = [
+    "DATABASE_NAME",
+    "POSTGRES_SCHEMES",
+    "StoreSettings",
+    "home_directory",
+    "load_settings",
+    "mask_url",
+]
 
 DATABASE_NAME = "flowhook.db"
 
 _ON = {"1", "on", "true", "yes", "sqlite"}
 _OFF = {"0", "off", "false", "no", "none"}
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+_PASSWORD_PARAMETER = re.compile(r"(?i)(password=)[^&\s]*")
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password (in the user part or a ``password=`` parameter) as ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if sep:
+        authority, slash, tail = rest.partition("/")
+        if "@" in authority:
+            user, _, host = authority.rpartition("@")
+            if ":" in user:
+                user = user.split(":", 1)[0] + ":***"
+            authority = f"{user}@{host}"
+        rest = authority + slash + tail
+    return _PASSWORD_PARAMETER.sub(r"\1***", scheme + sep + rest)
 
 
 @attrs.frozen
@@ -39,15 +66,41 @@ class StoreSettings:
     enabled: bool = True
     heartbeat_seconds: float = 10.0
     crash_after_seconds: float = 60.0
-    #: How long a write keeps retrying while other processes hold the database lock.
+    #: How long a write keeps retrying while other processes hold the database lock (SQLite)
+    #: or while the server cannot be reached (PostgreSQL).
     lock_timeout_seconds: float = 30.0
+    #: ``postgresql://...`` selects the PostgreSQL store; None is the SQLite file in ``home``.
+    url: str | None = attrs.field(default=None, repr=lambda url: repr(url and mask_url(url)))
+    #: Apply missing schema migrations on open; None is the backend's default (SQLite: on,
+    #: PostgreSQL: off, where ``flowhook store migrate`` does it once for every host).
+    auto_migrate: bool | None = None
+    #: The SQLite file's name in ``home`` (another one for ``flowhook store copy``).
+    database_name: str = DATABASE_NAME
     #: How long opening the store and registering the process may hold up a run; a store that
     #: is not usable by then is tried again at the next run.
     attach_timeout_seconds: float = 2.0
 
     @property
     def database(self) -> Path:
-        return self.home / DATABASE_NAME
+        return self.home / self.database_name
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url is not None
+
+    @property
+    def location(self) -> str:
+        """Where the store is, for messages: the file, or the URL without its password."""
+        return str(self.database) if self.url is None else mask_url(self.url)
+
+    @property
+    def migrates(self) -> bool:
+        return self.auto_migrate if self.auto_migrate is not None else self.url is None
+
+    def exists(self) -> bool:
+        """Whether there may be a store to read: the file exists, or a server is named (only
+        opening it tells)."""
+        return self.url is not None or self.database.exists()
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
@@ -65,8 +118,36 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _url(env: Mapping[str, str], *, read_file: bool) -> str | None:
+    raw = env.get("FLOWHOOK_STORE_URL", "").strip()
+    name = "FLOWHOOK_STORE_URL"
+    if not raw:
+        in_file = store_url_from_file() if read_file else None
+        if in_file is None:
+            return None
+        raw, name = in_file[0].strip(), in_file[1]
+    scheme = urlsplit(raw).scheme.lower() if "://" in raw else ""
+    if scheme not in POSTGRES_SCHEMES:
+        raise ConfigError(
+            f"{name} takes a PostgreSQL URL, e.g. "
+            f"postgresql://user:password@host:5432/flowhook; got {mask_url(raw)!r}. Unset it to "
+            "use the SQLite file in $FLOWHOOK_HOME"
+        )
+    return raw
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool | None:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return None
+    if raw not in _ON | _OFF:
+        raise ConfigError(f"{name} takes 1 or 0, got {env[name]!r}")
+    return raw in _ON
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
-    """The settings from the environment; :class:`ConfigError` names a bad variable and its fix."""
+    """The settings from the environment (and, for this process's own environment, the config
+    file's ``[store] store_url``); :class:`ConfigError` names a bad variable and its fix."""
     env = os.environ if environ is None else environ
     switch = env.get("FLOWHOOK_STORE", "").strip().lower()
     if switch and switch not in _ON | _OFF:
@@ -79,6 +160,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
         enabled=switch not in _OFF,
         heartbeat_seconds=_seconds(env, "FLOWHOOK_HEARTBEAT_SECONDS", 10.0),
         crash_after_seconds=_seconds(env, "FLOWHOOK_CRASH_AFTER_SECONDS", 60.0),
+        url=_url(env, read_file=environ is None),
+        auto_migrate=_switch(env, "FLOWHOOK_STORE_AUTO_MIGRATE"),
         lock_timeout_seconds=_seconds(env, "FLOWHOOK_LOCK_TIMEOUT_SECONDS", 30.0),
         attach_timeout_seconds=_seconds(env, "FLOWHOOK_ATTACH_TIMEOUT_SECONDS", 2.0),
     )

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from flowhook_hookspec.errors import ConfigError
 
+from .._errors import StoreError
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["DamagedData", "SQLiteBase", "StoreError"]
@@ -33,10 +34,6 @@ logger = logging.getLogger("flowhook.store")
 
 #: How to get going again with a damaged database: the end of every message about one.
 DAMAGED_FIX = "move it away (flowhook then starts a new one) or restore it from a backup"
-
-
-class StoreError(Exception):
-    """The database cannot be used: unreadable, corrupt, not a database, or no space left."""
 
 
 class DamagedData(Exception):

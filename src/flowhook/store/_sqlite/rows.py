@@ -38,7 +38,6 @@ __all__ = [
     "TASK_ROW_STATES",
     "checked",
     "compact_json",
-    "escape_surrogates",
     "event_records",
     "event_row",
     "flow_record",
@@ -199,18 +198,6 @@ _PROCESS_LAYOUT = layout("processes", PROCESS_COLUMNS, id=INTEGER)
 _HOOK_ERROR_LAYOUT = layout("hook_errors", HOOK_ERROR_COLUMNS)
 #: A state packed into a JSON array (``earlier``, ``states``): the event columns type..traceback.
 _PACKED_KINDS = tuple(kinds for _, kinds in _EVENT_LAYOUT[2:10])
-
-
-def escape_surrogates(row: Sequence[Any]) -> tuple[Any, ...]:
-    """``row`` with every text that is not valid Unicode (lone surrogates) written with
-    backslash escapes: ``"a\\udcff"`` for ``"a\udcff"``. The escapes are plain text: readable,
-    and never taken for anything else by a reader."""
-    return tuple(
-        value.encode("utf-8", "backslashreplace").decode("utf-8")
-        if isinstance(value, str)
-        else value
-        for value in row
-    )
 
 
 def state_columns(state: State, tb: str | None) -> tuple[Any, ...]:

@@ -9,24 +9,19 @@ from typing import Any
 
 import attrs
 
+from .._batch import PreparedBatch, prepare_batch
 from .._processes import death_reason
 from .._records import (
-    Beat,
     EventRecord,
-    HookError,
     HookErrorRecord,
-    NewRun,
-    OutboxEntry,
-    ProcessExit,
     PruneReport,
     RunKindName,
     RunQuery,
     RunRecord,
-    Transition,
     Write,
 )
 from .connection import SQLiteBase
-from .outbox import INSERT_OUTBOX, delete_sent_outbox, outbox_row
+from .outbox import INSERT_OUTBOX, delete_sent_outbox
 from .processes import beat_in, exit_in
 from .rows import (
     EVENT_SELECT,
@@ -37,24 +32,20 @@ from .rows import (
     INSERT_TASK_RUN,
     PROCESS_COLUMNS,
     TASK_COLUMNS,
-    TASK_ROW_STATES,
-    compact_json,
-    escape_surrogates,
     event_records,
-    event_row,
     flow_record,
     hook_error_record,
-    new_run_row,
     process_record,
-    state_columns,
     task_record,
 )
 
 __all__ = ["SQLiteRuns"]
 
+#: A compare-and-set: a late write (from a process that was taken for dead, or that lost a race
+#: with a cancel) never overwrites Crashed or Cancelled; its events are still recorded.
 _UPDATE_RUN = (
     "UPDATE {table} SET state_type = ?, state_name = ?, state_message = ?, run_count = ?, "
-    "start_time = ?, end_time = ? WHERE id = ?"
+    "start_time = ?, end_time = ? WHERE id = ? AND state_type NOT IN ('CRASHED', 'CANCELLED')"
 )
 _TABLES: dict[RunKindName, str] = {"flow": "flow_runs", "task": "task_runs"}
 _INSERT_HOOK_ERROR = (
@@ -71,100 +62,29 @@ class SQLiteRuns(SQLiteBase):
     # -- recording ----------------------------------------------------------------------------
 
     def write(self, batch: Iterable[Write]) -> None:
-        """Apply a batch of writes in one transaction, in order.
+        """Apply a batch of writes in one transaction, in order (rows as :func:`prepare_batch`
+        sorts them)."""
+        prepared = prepare_batch(batch)
+        try:
+            self._apply(prepared)
+        except UnicodeEncodeError:
+            # A lone surrogate (a filename from os.listdir that is not UTF-8, say): SQLite takes
+            # only UTF-8. Such text is stored with backslash escapes (\udcff) and the batch again.
+            self._apply(prepared.escaped())
 
-        A run created in this batch is inserted with the last state it reached in the batch, and
-        a task run created in it keeps the batch's states in its own row: a short task run costs
-        one insert. Other runs get one event row each for their states of the batch.
-        """
-        # Keyed by id() of the run's UUID object: the engine uses one object per run, and a
-        # UUID's own hash is computed in Python. A miss is only slower, never wrong.
-        fresh: dict[RunKindName, dict[int, list[Any]]] = {"flow": {}, "task": {}}
-        updates: dict[RunKindName, dict[int, tuple[Any, ...]]] = {"flow": {}, "task": {}}
-        #: Per run, in the order runs first appear: (kind, run id, history id, its states).
-        run_events: dict[int, tuple[RunKindName, str, str, list[tuple[Any, ...]]]] = {}
-        #: Per run, its last transition in the batch: the run row's new current state.
-        last: dict[int, Transition] = {}
-        hook_errors: list[tuple[Any, ...]] = []
-        outbox: list[tuple[Any, ...]] = []
-        beat: Beat | None = None
-        exited: ProcessExit | None = None
-        ids: dict[int, str] = {}
-        for item in batch:
-            if isinstance(item, Transition):
-                kind, uuid, history_uuid, state, _, _, _, tb = item
-                key = id(uuid)
-                packed = run_events.get(key)
-                if packed is None:
-                    run_id = ids.get(key)
-                    if run_id is None:
-                        run_id = ids[key] = str(uuid)
-                    history_id = ids.get(id(history_uuid))
-                    if history_id is None:
-                        history_id = ids[id(history_uuid)] = str(history_uuid)
-                    packed = run_events[key] = (kind, run_id, history_id, [])
-                packed[3].append(state_columns(state, tb))
-                last[key] = item
-            elif isinstance(item, NewRun):
-                row = new_run_row(item)
-                ids[id(item.id)] = row[0]
-                if item.flow_run_id is not None:  # the same flow run id for all its tasks
-                    flow_run_id = ids.get(id(item.flow_run_id))
-                    if flow_run_id is None:
-                        flow_run_id = ids[id(item.flow_run_id)] = str(item.flow_run_id)
-                    row[6] = flow_run_id
-                fresh[item.kind][id(item.id)] = row
-            elif isinstance(item, HookError):
-                hook_errors.append(
-                    (
-                        str(item.run_id),
-                        item.kind,
-                        str(item.history_id),
-                        item.timestamp,
-                        item.description,
-                        item.traceback,
-                    )
-                )
-            elif isinstance(item, OutboxEntry):
-                outbox.append(outbox_row(item))
-            elif isinstance(item, Beat):
-                beat = item
-            else:
-                exited = item
-
-        for key, (kind, _, _, state, run_count, start, end, _) in last.items():
-            columns = (
-                state.type,
-                state.name,
-                state.message,
-                run_count,
-                None if start is None else start.timestamp(),
-                None if end is None else end.timestamp(),
-            )
-            fresh_row = fresh[kind].get(key)
-            if fresh_row is not None:
-                fresh_row[-6:] = columns
-            else:
-                updates[kind][key] = (*columns, run_events[key][1])
-        events = []
-        for key, packed in run_events.items():
-            fresh_task = fresh["task"].get(key)
-            if fresh_task is not None:  # its states go in its own row
-                fresh_task[TASK_ROW_STATES] = compact_json(packed[3])
-            else:
-                events.append(event_row(*packed))
-
+    def _apply(self, prepared: PreparedBatch) -> None:
         rows: dict[str, Any] = {
-            INSERT_FLOW_RUN: list(fresh["flow"].values()),
-            INSERT_TASK_RUN: list(fresh["task"].values()),
+            INSERT_FLOW_RUN: prepared.fresh["flow"],
+            INSERT_TASK_RUN: prepared.fresh["task"],
             **{
-                _UPDATE_RUN.format(table=table): list(updates[kind].values())
+                _UPDATE_RUN.format(table=table): prepared.updates[kind]
                 for kind, table in _TABLES.items()
             },
-            INSERT_EVENT: events,
-            _INSERT_HOOK_ERROR: hook_errors,
-            INSERT_OUTBOX: outbox,
+            INSERT_EVENT: prepared.events,
+            _INSERT_HOOK_ERROR: prepared.hook_errors,
+            INSERT_OUTBOX: prepared.outbox,
         }
+        beat, exited = prepared.beat, prepared.exited
 
         def apply(conn: sqlite3.Connection) -> None:
             for statement, values in rows.items():
@@ -175,14 +95,7 @@ class SQLiteRuns(SQLiteBase):
             if exited is not None:
                 exit_in(conn, exited.process_id, exited.at)
 
-        try:
-            self._write(apply)
-        except UnicodeEncodeError:
-            # A lone surrogate (a filename from os.listdir that is not UTF-8, say): SQLite takes
-            # only UTF-8. Such text is stored with backslash escapes (\udcff) and the batch again.
-            for statement, values in rows.items():
-                rows[statement] = [escape_surrogates(row) for row in values]
-            self._write(apply)
+        self._write(apply)
 
     # -- reading ------------------------------------------------------------------------------
 

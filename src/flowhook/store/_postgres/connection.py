@@ -1,0 +1,248 @@
+"""The connections to a PostgreSQL server, the transactions every store method runs in, migration.
+
+A :mod:`psycopg_pool` pool of autocommit connections, shared by the threads of a process; every
+store method is one explicit transaction, at READ COMMITTED, so that a conditional ``UPDATE``
+that another host's transaction is changing waits for it and then re-reads the row (how two
+reapers crash a run exactly once). A lost connection, a server restarting, a serialization
+failure or a deadlock is retried with backoff for ``lock_timeout`` seconds; any other error is a
+:class:`StoreError` that names the server without its password. Migrations run under an
+advisory lock, so that two hosts migrating at once apply each migration once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import psycopg
+import psycopg_pool
+
+from flowhook_hookspec.errors import ConfigError
+
+from .._errors import NoSchema, StoreError
+from .._settings import mask_url
+from .._sqlite.connection import DamagedData
+from .schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
+
+__all__ = ["Cursor", "PostgresBase"]
+
+T = TypeVar("T")
+Cursor = psycopg.Cursor[tuple[Any, ...]]
+
+#: Any number, the same in every flowhook: the advisory lock migrations hold.
+_MIGRATION_LOCK = 0x466C6F77  # "Flow"
+_CONNECT_TIMEOUT = 10
+#: Errors that refuse the data of a write, not the store: writing it again cannot succeed.
+_REFUSALS = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.ProgrammingError,
+    DamagedData,
+    UnicodeEncodeError,
+)
+
+
+def _reason(exc: BaseException, url: str) -> str:
+    """The first line of a driver error, without the password in case the server echoed it."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    try:
+        password = psycopg.conninfo.conninfo_to_dict(url).get("password")
+    except psycopg.Error:  # a URL libpq cannot parse: its password part is unknown
+        return text if "@" not in url else "the URL is malformed"
+    if password:
+        text = text.replace(str(password), "***")
+    return text
+
+
+class _Rehearsal(Exception):
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+
+class PostgresBase:
+    """The pool of a store on one PostgreSQL database, its transactions and its schema.
+
+    Each area of the store (runs, processes, outbox, blocks) subclasses it, and
+    ``PostgresStore`` inherits them all: one ``__init__``, one pool.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        lock_timeout: float = 30.0,
+        create: bool = True,
+        migrate: bool = False,
+        max_connections: int = 4,
+    ) -> None:
+        self.url = url
+        self.location = mask_url(url)
+        self.lock_timeout = lock_timeout
+        #: The processes this store registered: a heartbeat whose row is gone re-inserts it.
+        self._registered: dict[int, Any] = {}
+        #: The schema version this store found and migrated from on open; None if none was due.
+        self.migrated_from: int | None = None
+        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = None
+        try:
+            # One connection first: a wrong password or a missing database is one clear error
+            # at once, where the pool would retry it until its timeout.
+            with psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT, autocommit=True) as conn:
+                version = self._version(conn)
+            self._pool = psycopg_pool.ConnectionPool(
+                url,
+                min_size=1,
+                max_size=max_connections,
+                kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT},
+                check=psycopg_pool.ConnectionPool.check_connection,
+                timeout=lock_timeout,
+                name="flowhook",
+                open=True,
+            )
+            self._open_schema(version, create=create, migrate=migrate)
+        except psycopg.Error as exc:
+            self.close()
+            raise StoreError(
+                f"cannot use the flowhook database {self.location}: {_reason(exc, url)}"
+            ) from None
+        except BaseException:
+            self.close()
+            raise
+
+    def unavailable(self, error: Exception) -> bool:
+        """The server unreachable past the lock timeout, restarting, out of disk or connections:
+        the database cannot be written now. Data, constraint and SQL errors refuse the data."""
+        if not isinstance(error, (StoreError, psycopg.Error, OSError)):
+            return False
+        cause = error.__context__ if isinstance(error, StoreError) else error
+        return not isinstance(cause, _REFUSALS)
+
+    # -- transactions -------------------------------------------------------------------------
+
+    def _retrying(self, operation: Callable[[Cursor], T], *, write: bool) -> T:
+        if self._pool is None:
+            raise StoreError(f"the store at {self.location} is closed")
+        deadline = time.monotonic() + self.lock_timeout
+        delay = 0.05
+        while True:
+            try:
+                with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+                    if not write:
+                        cur.execute("SET TRANSACTION READ ONLY")
+                    return operation(cur)
+            except DamagedData as exc:
+                raise StoreError(
+                    f"the flowhook database {self.location} holds damaged data ({exc}); "
+                    "restore it from a backup"
+                ) from None
+            except psycopg.OperationalError as exc:  # lost connection, restart, deadlock
+                if time.monotonic() >= deadline:
+                    raise StoreError(
+                        f"cannot use the flowhook database {self.location}: "
+                        f"{_reason(exc, self.url)}"
+                    ) from None
+            except (psycopg.Error, UnicodeEncodeError) as exc:
+                raise StoreError(
+                    f"the flowhook database {self.location} refused a write or read: "
+                    f"{_reason(exc, self.url)}"
+                ) from None  # the driver's error stays the __context__ (see runs.write)
+            time.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 1.0)
+
+    def _write(self, body: Callable[[Cursor], T]) -> T:
+        """Run ``body`` in one write transaction, retried while the server cannot be reached."""
+        return self._retrying(body, write=True)
+
+    def _rehearsed(self, body: Callable[[Cursor], T]) -> T:
+        """Run ``body`` in a write transaction that is always rolled back: what it would do,
+        counted by the very statements that would do it (``prune --dry-run``)."""
+
+        def rehearse(cur: Cursor) -> T:
+            raise _Rehearsal(body(cur))  # leaving the transaction by an error rolls it back
+
+        try:
+            self._write(rehearse)
+        except _Rehearsal as done:
+            return done.result  # type: ignore[no-any-return]
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _reading(self, body: Callable[[Cursor], T]) -> T:
+        """Run ``body`` in one read-only transaction."""
+        return self._retrying(body, write=False)
+
+    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        def query(cur: Cursor) -> list[tuple[Any, ...]]:
+            cur.execute(sql, parameters)
+            return cur.fetchall()
+
+        return self._reading(query)
+
+    def _records(
+        self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
+    ) -> list[T]:
+        """The rows of a query, each decoded by ``into`` (which checks them, as SQLite's)."""
+        return [into(row) for row in self._read(sql, parameters)]
+
+    # -- schema -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _version(conn: psycopg.Connection[Any]) -> int:
+        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (VERSION_TABLE,)).fetchone()
+        if not row or not row[0]:
+            return 0
+        found = conn.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()
+        return int(found[0]) if found and found[0] is not None else 0
+
+    def _open_schema(self, version: int, *, create: bool, migrate: bool) -> None:
+        self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            return
+        if version == 0 and not create:
+            raise NoSchema(
+                f"there is no flowhook schema in {self.location}; create it with "
+                "`flowhook store migrate`"
+            )
+        if not migrate:
+            raise ConfigError(
+                f"the flowhook database {self.location} has schema version {version}; this "
+                f"flowhook needs version {SCHEMA_VERSION}. Run `flowhook store migrate` (or set "
+                "FLOWHOOK_STORE_AUTO_MIGRATE=1)"
+            )
+        self.migrated_from, _ = self.migrate()
+
+    def migrate(self) -> tuple[int, int]:
+        """Apply the missing migrations; returns the versions before and after."""
+
+        def upgrade(cur: Cursor) -> tuple[int, int]:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            cur.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
+            current = self._version(cur.connection)
+            self._refuse_newer(current)
+            for number in range(current, SCHEMA_VERSION):
+                for statement in MIGRATIONS[number]:
+                    cur.execute(statement)
+            cur.execute(f"DELETE FROM {VERSION_TABLE}")
+            cur.execute(f"INSERT INTO {VERSION_TABLE} VALUES (%s)", (SCHEMA_VERSION,))
+            return current, SCHEMA_VERSION
+
+        return self._write(upgrade)
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise ConfigError(
+                f"the flowhook database {self.location} has schema version {version}, written by "
+                f"a newer flowhook; this one reads up to version {SCHEMA_VERSION}. Upgrade "
+                "flowhook on this host"
+            )
+
+    def schema_version(self) -> int:
+        return int(self._read(f"SELECT max(version) FROM {VERSION_TABLE}")[0][0])
+
+    def close(self) -> None:
+        """Close the pool and its connections."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            with contextlib.suppress(Exception):
+                pool.close()

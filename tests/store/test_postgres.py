@@ -1,0 +1,340 @@
+"""Sharing one PostgreSQL store between processes and hosts: what the SQLite tests cannot show.
+
+Each test gets a new database on the session's real server (``FLOWHOOK_STORE_URL``). Processes
+on "other hosts" are rows with another host name: the server cannot tell them apart from real
+ones, and their liveness is decided by heartbeat alone.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from postgres_server import PASSWORD, PostgresServer
+from store_helpers import (
+    environment,
+    execute,
+    fake_flow_run,
+    fake_process,
+    flowhook_cli,
+    wait_for,
+    write_module,
+)
+from test_store_processes import CANCELLABLE
+
+import flowhook
+import flowhook._runtime.attach
+from flowhook import flow, task
+from flowhook._runtime.reaper import reap
+from flowhook.cli import cli
+from flowhook.store import OutboxEntry, RunQuery, Store, open_store
+
+pytestmark = pytest.mark.postgres_only
+
+
+def run(*args: str) -> object:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_eight_reapers_crash_200_stale_runs_exactly_once(store: Store) -> None:
+    stale = time.time() - 3600
+    processes = [
+        fake_process(store, pid=1000 + n, host=f"host-{n}", last_heartbeat=stale) for n in range(20)
+    ]
+    expected = sorted(
+        fake_flow_run(store, processes[n % 20], with_task=False)[0] for n in range(200)
+    )
+    results: list[list[str]] = []
+    barrier = threading.Barrier(8)
+
+    def one_reaper() -> None:
+        own = open_store()  # a pool of its own, as another host has
+        try:
+            barrier.wait()
+            results.append([item.run.id for item in reap(own)])
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=one_reaper) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    crashed = [run_id for result in results for run_id in result]
+    assert len(results) == 8
+    assert sorted(crashed) == expected  # 0 double-crashes, none missed
+    rows = execute(
+        store,
+        "SELECT run_id, count(*) FROM state_events WHERE name = 'Crashed' GROUP BY run_id",
+    )
+    assert sorted(rows) == [(run_id, 1) for run_id in expected]
+
+
+def test_two_senders_claim_each_message_once(store: Store) -> None:
+    now = time.time()
+    store.enqueue_outbox(
+        OutboxEntry(uuid.uuid4().hex, "slack", "team", None, "flow", "r", "Failed", "s", "b", now)
+        for _ in range(300)
+    )
+    sent: dict[str, list[int]] = {"a": [], "b": []}
+
+    def sender(worker: str) -> None:
+        own = open_store()
+        try:
+            while claimed := own.claim_outbox(worker, time.time(), 7, 60.0):
+                for message in claimed:
+                    own.mark_outbox_sent(message.id, time.time())
+                    sent[worker].append(message.id)
+        finally:
+            own.close()
+
+    threads = [threading.Thread(target=sender, args=(worker,)) for worker in sent]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    everything = sent["a"] + sent["b"]
+    assert len(everything) == len(set(everything)) == 300
+    assert sent["a"] and sent["b"]  # both worked, neither waited for the other's lock
+    assert store.pending_outbox_count() == 0
+
+
+@pytest.mark.slow
+def test_cancel_reaches_the_run_within_a_second_by_notify(
+    modules: Path, flowhook_home: Path, tmp_path: Path
+) -> None:
+    """The heartbeat is 30 s: only LISTEN/NOTIFY can deliver the request this fast."""
+    script = write_module(modules, "cancellable", CANCELLABLE)
+    marker = tmp_path / "marker"
+    env = environment(modules, FLOWHOOK_HEARTBEAT_SECONDS="30")
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(marker)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    store = open_store()
+    try:
+        wait_for(marker.exists, what="the flow to start")
+        time.sleep(0.5)  # the heartbeat thread is listening
+        [flow_run] = store.list_flow_runs(RunQuery())
+        started = time.monotonic()
+        asked = flowhook_cli("runs", "cancel", flow_run.id, env=env)
+        requested = time.monotonic()
+        assert asked.returncode == 0, asked.stderr
+
+        def cancelling() -> bool:
+            names = [event.name for event in store.events(flow_run.id, flow_run.id)]
+            return "Cancelling" in names
+
+        wait_for(cancelling, timeout=10, what="Cancelling")
+        seen = time.monotonic()
+        _, err = child.communicate(timeout=60)
+    finally:
+        store.close()
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    print(
+        f"cancel latency: {seen - requested:.3f} s after the request was recorded, "
+        f"{seen - started:.3f} s after the command started"
+    )
+    assert seen - requested <= 1.0
+    assert "CancelledRun" in err
+
+
+def test_migrate_explicitly_and_refuse_a_newer_schema(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.delenv("FLOWHOOK_STORE_AUTO_MIGRATE")  # the default: off for PostgreSQL
+    with pytest.raises(flowhook.ConfigError, match="flowhook store migrate"):
+        open_store()
+    assert flow(lambda: 3)() == 3  # a run goes on, unrecorded, and says why
+    assert "flowhook store migrate" in caplog.text
+    flowhook._runtime.attach.detach()
+    assert run("runs", "ls").output == "No flow runs recorded yet.\n"  # type: ignore[attr-defined]
+    first = run("store", "migrate")
+    assert first.output == (  # type: ignore[attr-defined]
+        f"Migrated {postgres_url.replace(PASSWORD, '***')} from schema version 0 to 3.\n"
+    )
+    assert "nothing to do" in run("store", "migrate").output  # type: ignore[attr-defined]
+    assert flow(lambda: 4)() == 4
+    flowhook._runtime.attach.detach()
+    store = open_store()
+    try:
+        assert len(store.list_flow_runs(RunQuery())) == 1
+        execute(store, "UPDATE flowhook_schema SET version = 99")
+    finally:
+        store.close()
+    refused = run("runs", "ls")
+    assert refused.exit_code == 1  # type: ignore[attr-defined]
+    [line] = refused.output.splitlines()  # type: ignore[attr-defined]
+    assert "schema version 99, written by a newer flowhook" in line and PASSWORD not in line
+
+
+def test_a_wrong_password_is_one_line_with_the_password_masked(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "not-the-password-42"
+    monkeypatch.setenv("FLOWHOOK_STORE_URL", postgres_server.url(password=wrong))
+    env = environment(Path("."))
+    for args in (("runs", "ls"), ("outbox", "ls"), ("store", "migrate")):
+        result = flowhook_cli(*args, env=env)
+        assert result.returncode == 1
+        [line] = result.stderr.splitlines()
+        assert "password authentication failed" in line, line
+        assert wrong not in result.stderr + result.stdout and "***" in line
+    shown = flowhook_cli("config", env=env)
+    assert wrong not in shown.stdout + shown.stderr
+    assert f"Store: postgresql://flowhook:***@127.0.0.1:{postgres_server.port}/postgres" in (
+        shown.stdout
+    )
+
+
+def _history_json(env_url: str | None, home: Path, monkeypatch: pytest.MonkeyPatch) -> object:
+    if env_url is None:
+        monkeypatch.delenv("FLOWHOOK_STORE_URL", raising=False)
+    else:
+        monkeypatch.setenv("FLOWHOOK_STORE_URL", env_url)
+    monkeypatch.setenv("FLOWHOOK_HOME", str(home))
+    listed = json.loads(run("runs", "ls", "--json").output)  # type: ignore[attr-defined]
+    shown = [
+        json.loads(run("runs", "show", item["id"], "--json").output)  # type: ignore[attr-defined]
+        for item in listed
+    ]
+    return listed, shown
+
+
+def test_copy_from_sqlite_to_postgres_and_back(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first_home = tmp_path / "first"
+    monkeypatch.delenv("FLOWHOOK_STORE_URL", raising=False)
+    monkeypatch.setenv("FLOWHOOK_HOME", str(first_home))
+
+    @task
+    def step(i: int) -> int:
+        if i == 2:
+            raise ValueError("two")
+        return i
+
+    @flow
+    def work(n: int) -> int:
+        return sum(step(i) for i in range(n))
+
+    work(2)
+    with pytest.raises(ValueError):
+        work(3)
+    flowhook._runtime.attach.detach()
+    before = _history_json(None, first_home, monkeypatch)
+    monkeypatch.delenv("FLOWHOOK_STORE_URL", raising=False)
+    there = run("store", "copy", "--from", str(first_home / "flowhook.db"), "--to", postgres_url)
+    assert there.exit_code == 0, there.output  # type: ignore[attr-defined]
+    assert PASSWORD not in there.output  # type: ignore[attr-defined]
+    assert "2 flow_runs, 5 task_runs" in there.output  # type: ignore[attr-defined]
+    assert _history_json(postgres_url, tmp_path / "unused", monkeypatch) == before
+    back_home = tmp_path / "back"
+    back = run("store", "copy", "--from", postgres_url, "--to", f"sqlite://{back_home}/flowhook.db")
+    assert back.exit_code == 0, back.output  # type: ignore[attr-defined]
+    assert _history_json(None, back_home, monkeypatch) == before
+    again = run("store", "copy", "--from", postgres_url, "--to", str(back_home))
+    assert again.exit_code == 1 and "already holds a history" in again.output  # type: ignore[attr-defined]
+
+
+@pytest.mark.slow
+def test_a_server_restart_mid_run_loses_nothing(postgres_server: PostgresServer) -> None:
+    @task
+    def step(i: int) -> int:
+        time.sleep(0.01)
+        return i
+
+    @flow
+    def through_a_restart() -> int:
+        total = sum(step(i) for i in range(20))
+        postgres_server.restart()
+        return total + sum(step(i) for i in range(20))
+
+    assert through_a_restart() == 2 * sum(range(20))
+    flowhook._runtime.attach.detach()
+    store = open_store()
+    try:
+        [flow_run] = store.list_flow_runs(RunQuery())
+        assert flow_run.state_name == "Completed"
+        tasks = store.task_runs(flow_run.id)
+        assert len(tasks) == 40 and {t.state_name for t in tasks} == {"Completed"}
+        assert store.count_events() == 3 + 40 * 3  # type: ignore[attr-defined]
+    finally:
+        store.close()
+
+
+def test_the_store_url_in_the_config_file(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLOWHOOK_STORE_URL")
+    (tmp_path / "flowhook.toml").write_text(f'[store]\nstore_url = "{postgres_url}"\n')
+    monkeypatch.chdir(tmp_path)
+    assert flow(lambda: 1)() == 1
+    flowhook._runtime.attach.detach()
+    shown = run("config").output  # type: ignore[attr-defined]
+    assert f"Store: {postgres_url.replace(PASSWORD, '***')} (PostgreSQL)" in shown
+    assert PASSWORD not in shown
+    assert len(json.loads(run("runs", "ls", "--json").output)) == 1  # type: ignore[attr-defined]
+    monkeypatch.setenv("FLOWHOOK_STORE_URL", f"mysql://root:{PASSWORD}@db/x")  # the env wins
+    refused = run("runs", "ls")
+    assert refused.exit_code == 2  # type: ignore[attr-defined]
+    assert "FLOWHOOK_STORE_URL takes a PostgreSQL URL" in refused.output  # type: ignore[attr-defined]
+    assert PASSWORD not in refused.output  # type: ignore[attr-defined]
+
+
+def test_text_postgresql_cannot_hold_is_recorded_escaped(store: Store) -> None:
+    @flow
+    def odd() -> None:
+        raise ValueError("a NUL \x00 and a lone surrogate \udcff")
+
+    with pytest.raises(ValueError):
+        odd()
+    flowhook._runtime.attach.detach()
+    [flow_run] = store.list_flow_runs(RunQuery())
+    assert flow_run.state_name == "Failed"
+    [*_, failed] = store.events(flow_run.id, flow_run.id)
+    assert failed.state["exception"]["message"] == "a NUL \\x00 and a lone surrogate \\udcff"
+
+
+def test_a_late_write_never_overwrites_crashed(store: Store) -> None:
+    from flowhook import states
+    from flowhook.store import Transition
+
+    process = fake_process(store, pid=1, host="elsewhere", last_heartbeat=time.time() - 3600)
+    flow_run_id, _ = fake_flow_run(store, process, with_task=False)
+    [reaped] = reap(store)
+    assert reaped.run.id == flow_run_id
+    late = states.Completed(run_id=uuid.UUID(flow_run_id))
+    run_uuid = uuid.UUID(flow_run_id)
+    store.write([Transition("flow", run_uuid, run_uuid, late, 1, late.timestamp, late.timestamp)])
+    record = store.get_run("flow", flow_run_id)
+    assert record is not None and record.state_name == "Crashed"
+    assert [e.name for e in store.events(flow_run_id, flow_run_id)][-2:] == ["Crashed", "Completed"]
+
+
+def test_the_settings_repr_masks_the_password() -> None:
+    from flowhook.store import load_settings
+
+    settings = load_settings({"FLOWHOOK_STORE_URL": f"postgresql://u:{PASSWORD}@h/db"})
+    assert PASSWORD not in repr(settings) and "postgresql://u:***@h/db" in repr(settings)
+
+
+def test_psycopg_is_imported_only_when_a_postgresql_store_is_opened() -> None:
+    code = (
+        "import sys, flowhook, flowhook.store, flowhook.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('psycopg', 'psycopg_pool')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -35,6 +35,7 @@ from flowhook import flow, task
 from flowhook._runtime.reaper import reap
 from flowhook.cli import cli
 from flowhook.store import OutboxEntry, RunQuery, Store, open_store
+from flowhook.store._sqlite.schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.postgres_only
 
@@ -163,7 +164,7 @@ def test_migrate_explicitly_and_refuse_a_newer_schema(
     assert run("runs", "ls").output == "No flow runs recorded yet.\n"  # type: ignore[attr-defined]
     first = run("store", "migrate")
     assert first.output == (  # type: ignore[attr-defined]
-        f"Migrated {postgres_url.replace(PASSWORD, '***')} from schema version 0 to 3.\n"
+        f"Migrated {postgres_url.replace(PASSWORD, '***')} from schema version 0 to {SCHEMA_VERSION}.\n"
     )
     assert "nothing to do" in run("store", "migrate").output  # type: ignore[attr-defined]
     assert flow(lambda: 4)() == 4

@@ -16,7 +16,8 @@ from store_helpers import environment, flowhook_cli, make_distribution, wait_for
 
 from flowhook.store import RunQuery, open_store
 
-pytestmark = pytest.mark.slow
+# They read, delete or damage the SQLite file itself.
+pytestmark = [pytest.mark.slow, pytest.mark.sqlite_only]
 
 #: Holds the database's write lock (BEGIN IMMEDIATE) until the file ``<argv[2]>`` exists.
 LOCKER = """

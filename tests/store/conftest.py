@@ -46,8 +46,9 @@ def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.fixture(autouse=True)
-def detached() -> Iterator[None]:
-    """Each test ends with the store detached: threads stopped, database closed."""
+def detached(store_backend: str) -> Iterator[None]:
+    """Each test ends with the store detached: threads stopped, database closed; before its
+    PostgreSQL database is dropped (a writer left attached would wait for it in vain)."""
     yield
     flowhook._runtime.attach.detach()
 

@@ -353,6 +353,78 @@ def test_a_store_locked_at_the_first_run_is_attached_by_a_later_run(
     assert _runs("first") == []
 
 
+#: Flow ``first`` fails (its alert waits in memory: the store is locked), then, once
+#: ``<marker>.go`` exists, flow ``second`` runs with the store usable again.
+HANDED_OVER = """
+    import sys, time
+    from pathlib import Path
+    from flowhook import flow
+
+    marker = sys.argv[1]
+
+    @flow
+    def first():
+        raise ValueError("first went wrong")
+
+    @flow
+    def second() -> int:
+        return 2
+
+    try:
+        first()
+    except ValueError:
+        pass
+    Path(marker + ".first").write_text("done")
+    while not Path(marker + ".go").exists():
+        time.sleep(0.02)
+    second()
+    Path(marker + ".second").write_text("done")
+"""
+
+
+def test_an_alert_waiting_in_memory_moves_to_the_store_once_it_can_be_used(
+    modules: Path, tmp_path: Path, flowhook_home: Path
+) -> None:
+    from flowhook_testing import SlackWebhookServer
+
+    with SlackWebhookServer(default=500) as service:
+        script = write_module(modules, "handed_over", HANDED_OVER)
+        config = tmp_path / "flowhook.toml"
+        config.write_text(
+            FAILED_RULE.replace("http://127.0.0.1:9/nothing-listens-here", service.url)
+        )
+        env = environment(modules, FLOWHOOK_CONFIG=str(config), FLOWHOOK_HOME=str(flowhook_home))
+        open_store().close()
+        release = tmp_path / "release"
+        locker = _lock(flowhook_home / "flowhook.db", release)
+        marker = tmp_path / "m"
+        child = _start(script, marker, env)
+        try:
+            wait_for(Path(f"{marker}.first").exists, timeout=60, what="the first flow")
+            wait_for(lambda: len(service.requests) >= 1, what="the alert's first attempt")
+        finally:
+            _touch(release, "")
+            locker.wait(timeout=30)
+        time.sleep(2.5)  # the background retry opens the store
+        _touch(marker, ".go")
+        wait_for(Path(f"{marker}.second").exists, what="the second flow")
+        service.respond("ok")  # the exit drain's retry gets it
+        _, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        assert "runs are recorded from now on" in err, err
+        store = open_store()
+        try:
+            [message] = store.list_outbox()
+        finally:
+            store.close()
+        # Without the hand-over the alert of the unrecorded run was dropped with the memory
+        # outbox when the store became usable: the store never held it.
+        assert (message.block, message.status) == ("slack-webhook/ops", "sent")
+        delivered = [r for r in service.requests if "first" in r.text]
+        assert len(delivered) >= 2 and delivered[-1] is service.requests[-1]
+        assert sum(1 for r in service.requests if "first" in r.text) == len(service.requests)
+
+
 # -- 4. reaper hooks are at least once: see the kill storm below ---------------------------------
 
 # -- 5. one bad string never loses the other runs -------------------------------------------------

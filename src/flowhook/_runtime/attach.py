@@ -41,6 +41,8 @@ _routing: MemoryRouting | None = None
 _key: tuple[str | None, str | None, str | None] | None = None
 #: Recorders inherited through fork: their threads and connections belong to the parent.
 _abandoned: list[Recorder] = []
+#: Memory routings replaced by a store that became usable: their delivery finishes what it holds.
+_draining: list[MemoryRouting] = []
 #: While the store cannot be used: the thread that tries again.
 _retry: _Retry | None = None
 _hooks_installed = False
@@ -113,11 +115,34 @@ def _attach_retried() -> None:
         routing, _routing = _routing, None
         if routing is not None:
             routing.stop()
+            _hand_over(routing, retry.ready)
         logger.warning(
             "the store %s can be used again: runs are recorded from now on",
             retry.ready.store.location,
         )
         _start(retry.ready, retry.settings)
+
+
+def _hand_over(routing: MemoryRouting, recorder: Recorder) -> None:
+    """Move the messages waiting in memory to the store's outbox, where they are durable and
+    the store's delivery sends them. One being sent at this moment stays with the memory
+    delivery, which goes on until it is done and is drained at exit."""
+    entries = routing.outbox.take_pending(time.time())
+    if entries:
+        try:
+            recorder.store.enqueue_outbox(entries)
+        except Exception as exc:
+            logger.error(
+                "could not move %d pending notifications to the store %s (%s): this process "
+                "still delivers them itself",
+                len(entries),
+                recorder.store.location,
+                exc,
+            )
+            routing.outbox.enqueue_outbox(entries)
+            routing.delivery.poke()
+    if routing.delivery.started:
+        _draining.append(routing)
 
 
 def _start(recorder: Recorder, settings: StoreSettings) -> None:
@@ -296,6 +321,7 @@ def _after_fork_in_child() -> None:
     if _recorder is not None:
         _recorder.forget()
         _abandoned.append(_recorder)
+    _draining.clear()
     if _routing is not None:
         _routing.stop()  # its outbox and thread are the parent's
     _recorder, _routing, _key = None, None, None
@@ -307,8 +333,9 @@ def _at_exit() -> None:
         # Every outbox entry queued so far is written first, so that the drain sees it.
         recorder.writer.flush()
         recorder.delivery.drain()
-    if routing is not None and routing.delivery.started:
-        routing.delivery.drain()
+    for replaced in (*_draining, routing):
+        if replaced is not None and replaced.delivery.started:
+            replaced.delivery.drain()
     started = time.monotonic()
     detach()
     spent = time.monotonic() - started

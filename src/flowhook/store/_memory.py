@@ -70,6 +70,35 @@ class MemoryOutbox:
                     )
                 )
 
+    def take_pending(self, now: float) -> list[OutboxEntry]:
+        """Remove the pending messages that no delivery holds a claim on, and return them as
+        entries to enqueue elsewhere (a store that became usable). Their attempts start over."""
+        with self._lock:
+            taken = [
+                (message_id, message.record)
+                for message_id, message in self._messages.items()
+                if message.record.status == "pending"
+                and (message.claimed_until is None or message.claimed_until < now)
+            ]
+            for message_id, record in taken:
+                del self._messages[message_id]
+                self._keys.discard(record.key or "")
+        return [
+            OutboxEntry(
+                record.key or f"memory:{record.id}",
+                record.block_type,
+                record.block_name,
+                record.rule or "",
+                "task" if record.run_kind == "task" else "flow",
+                record.run_id or "",
+                record.event or "",
+                record.subject or "",
+                record.body,
+                record.created,
+            )
+            for _, record in taken
+        ]
+
     def claim_outbox(
         self, worker: str, now: float, limit: int, lease_seconds: float
     ) -> list[OutboxRecord]:

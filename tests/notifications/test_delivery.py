@@ -233,3 +233,18 @@ def test_prune_removes_sent_notifications_and_a_dry_run_removes_nothing(slack) -
     assert outbox() == []
     again = CliRunner().invoke(build_cli(), ["runs", "prune", "--older-than", "0s"])
     assert again.output.endswith(", and 0 sent notifications.\n")
+
+
+def test_detach_stops_the_delivery_thread_and_leaves_the_pending_message_in_the_outbox(
+    slack,
+) -> None:
+    import threading
+
+    slack.respond(500)
+    failing_flow()(return_state=True)
+    wait_for(lambda: len(slack.requests) == 1)
+    detach()
+    # Before stop() existed the thread went on polling a store nobody held any more.
+    assert not [t for t in threading.enumerate() if t.name == "flowhook-delivery" and t.is_alive()]
+    [message] = outbox()
+    assert message["status"] == "pending" and message["attempts"] == 1

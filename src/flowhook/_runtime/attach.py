@@ -293,6 +293,8 @@ def _stop_recorder() -> None:
     routing, _routing = _routing, None
     if routing is not None:
         routing.stop()
+        if routing.delivery.started:
+            _draining.append(routing)  # nothing else holds its messages: delivered until exit
 
 
 def detach() -> None:

@@ -266,6 +266,8 @@ class Recorder:
         """
         self.forget()
         self.heartbeat.stop()
+        if self.delivery is not None:
+            self.delivery.stop()
         self.writer.submit((ProcessExit(self.process_id, time.time()),))
         self.writer.close()
         if not self.writer.everything_written:

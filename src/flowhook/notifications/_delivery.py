@@ -303,6 +303,14 @@ class DeliveryWorker:
                 self._thread.start()
         self._wake.set()
 
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop the thread, letting a send under way finish (up to ``timeout`` seconds). What is
+        still pending stays in the outbox, for whichever process delivers next."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
     def _run(self) -> None:
         store = self._open_store()
         spacing = _Spacing()

@@ -48,8 +48,8 @@ from ..store import (
     Write,
 )
 from .exits import write_exit_note
-from .run_logs import RUN_LOGGERS, RunLogCapture
 from .routing import outbox_entries
+from .run_logs import RUN_LOGGERS, RunLogCapture
 
 __all__ = ["Recorder", "import_path", "parameters_json"]
 

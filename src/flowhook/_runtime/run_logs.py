@@ -21,6 +21,7 @@ dropped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -91,10 +92,9 @@ class RunLogCapture:
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Store ``record``; whether the logger's handlers get it too."""
-        try:
+        # A record that cannot be formatted is not stored; the run goes on.
+        with contextlib.suppress(Exception):
             self._store(record)
-        except Exception:  # a record that cannot be formatted is not stored; the run goes on
-            pass
         quieted = self._quieted.get(record.name)
         return quieted is None or record.levelno >= quieted.getEffectiveLevel()
 

@@ -1,4 +1,5 @@
-"""What the store costs: a flow of 1,000 trivial sequential tasks, store on vs off, in one run.
+"""What the store costs: a flow of 1,000 trivial sequential tasks, store on vs off, in one run,
+and what storing run logs adds: the same flow with each task logging one INFO line (stored).
 
     python benchmarks/store_cost.py [--tasks 1000] [--rounds 5] [--repeats 5]
 
@@ -7,6 +8,10 @@ affects both alike); each round starts with an untimed warm-up call, so opening 
 starting the writer are not counted. A timed call includes everything the store does before the
 flow call returns: the flow run's Running written before its body, the task transitions written
 by the background writer, and the final flush. Plugins are disabled so that only the store differs.
+Mode ``logs`` is ``on`` with logging enabled and a task that calls ``get_run_logger().info``:
+its ratio to ``on`` is what logging one stored record costs per task run. Mode ``logs_off`` is
+the same flow with the store off (the logger set to INFO by hand, nothing stored): its
+difference to ``off`` is what Python's logging itself costs, the rest is the store's.
 """
 
 from __future__ import annotations
@@ -36,37 +41,58 @@ def main() -> None:
     logging.disable(logging.WARNING)
 
     import flowhook.store
-    from flowhook import flow, task
+    from flowhook import flow, get_run_logger, task
 
     @task
     def trivial(i: int) -> int:
         return i
 
-    @flow
-    def sequential(n: int) -> None:
-        for i in range(n):
-            trivial(i)
+    @task
+    def logging_one_line(i: int) -> int:
+        get_run_logger().info("task %d", i)
+        return i
 
-    times: dict[str, list[float]] = {"off": [], "on": []}
+    @flow
+    def sequential(n: int, logs: bool = False) -> None:
+        body = logging_one_line if logs else trivial
+        for i in range(n):
+            body(i)
+
+    times: dict[str, list[float]] = {"off": [], "on": [], "logs": [], "logs_off": []}
+    run_logger = logging.getLogger("flowhook.task_runs")
     for _ in range(options.rounds):
-        for mode in ("off", "on"):
-            os.environ["FLOWHOOK_STORE"] = mode
-            sequential(10)  # warm-up: attaches (or detaches) the store
+        for mode in times:
+            os.environ["FLOWHOOK_STORE"] = "on" if mode in ("on", "logs") else "off"
+            logs = mode.startswith("logs")
+            logging.disable(logging.NOTSET if logs else logging.WARNING)
+            if mode == "logs_off":
+                run_logger.setLevel(logging.INFO)
+            sequential(10, logs)  # warm-up: attaches (or detaches) the store
             for _ in range(options.repeats):
                 started = time.perf_counter()
-                sequential(options.tasks)
+                sequential(options.tasks, logs)
                 times[mode].append(time.perf_counter() - started)
+            if mode == "logs_off":
+                run_logger.setLevel(logging.NOTSET)
+    logging.disable(logging.WARNING)
     flowhook._runtime.attach.detach()
     home.cleanup()
 
     off = statistics.median(times["off"])
     on = statistics.median(times["on"])
+    logged = statistics.median(times["logs"])
+    logged_off = statistics.median(times["logs_off"])
     figures = {
         "tasks": options.tasks,
         "store_off_ms": off * 1000,
         "store_on_ms": on * 1000,
         "ratio": on / off,
         "store_cost_us_per_task": (on - off) / options.tasks * 1e6,
+        "logs_ms": logged * 1000,
+        "logs_ratio": logged / on,
+        "log_cost_us_per_task": (logged - on) / options.tasks * 1e6,
+        "python_logging_us_per_task": (logged_off - off) / options.tasks * 1e6,
+        "log_store_cost_us_per_task": ((logged - on) - (logged_off - off)) / options.tasks * 1e6,
         "python": sys.version.split()[0],
     }
     if options.json:
@@ -79,6 +105,13 @@ def main() -> None:
     print(
         f"  ratio      {figures['ratio']:8.2f}    "
         f"(the store costs {figures['store_cost_us_per_task']:.0f} us per task run)"
+    )
+    print(f"  logs       {figures['logs_ms']:8.1f} ms  (store on, each task logs one line)")
+    print(
+        f"  logs / on  {figures['logs_ratio']:8.2f}    "
+        f"(a stored record costs {figures['log_cost_us_per_task']:.0f} us per task run: "
+        f"{figures['python_logging_us_per_task']:.0f} us of Python's logging, "
+        f"{figures['log_store_cost_us_per_task']:.0f} us of storing it)"
     )
 
 

@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from store_helpers import FLOWHOOK, environment, execute, flowhook_cli, wait_for, write_module
 
 import flowhook._runtime.attach
 from flowhook import flow, get_run_logger, task
 from flowhook.store import RunLog, RunQuery, SQLiteStore, Store, copy_history, open_store
-
-from store_helpers import FLOWHOOK, environment, execute, flowhook_cli, wait_for, write_module
 
 
 def logs_of(store: Store, run_id: str, **options: Any) -> list[tuple[str | None, str, str]]:
@@ -48,7 +47,10 @@ def test_run_logs_of_a_flow_run_a_task_run_by_level_and_from_an_id(store: Store)
         ("task-1", "DEBUG", "detail"),
         ("task-1", "WARNING", "later"),
     ]
-    assert logs_of(store, "task-1") == [("task-1", "DEBUG", "detail"), ("task-1", "WARNING", "later")]
+    assert logs_of(store, "task-1") == [
+        ("task-1", "DEBUG", "detail"),
+        ("task-1", "WARNING", "later"),
+    ]
     assert logs_of(store, "task-2") == [("task-2", "ERROR", "alone")]
     assert logs_of(store, "flow-1", min_level=logging.INFO) == [
         (None, "INFO", "flow starts"),
@@ -56,7 +58,9 @@ def test_run_logs_of_a_flow_run_a_task_run_by_level_and_from_an_id(store: Store)
     ]
     records = store.run_logs("flow-1")
     assert [r.id for r in records] == sorted(r.id for r in records)
-    assert logs_of(store, "flow-1", after_id=records[0].id, limit=1) == [("task-1", "DEBUG", "detail")]
+    assert logs_of(store, "flow-1", after_id=records[0].id, limit=1) == [
+        ("task-1", "DEBUG", "detail")
+    ]
     assert records[0].time == now and records[0].logger == "flowhook.flow_runs"
     assert store.run_logs("nobody") == []
 
@@ -291,7 +295,10 @@ def test_runs_logs_levels_and_errors(modules: Path, tmp_path: Path) -> None:
     assert len(of_task.stdout.splitlines()) == 1
     none = flowhook_cli("runs", "logs", run_id, "--level", "critical", env=env)
     assert none.returncode == 0
-    assert none.stdout == f"No log records stored for flow run {_name(env, run_id)!r} ({run_id[:8]}) at that level.\n"
+    assert (
+        none.stdout
+        == f"No log records stored for flow run {_name(env, run_id)!r} ({run_id[:8]}) at that level.\n"
+    )
     bad = flowhook_cli("runs", "logs", run_id, "--level", "loud", env=env)
     assert bad.returncode == 2 and bad.stdout == ""
     assert bad.stderr == (

@@ -58,7 +58,9 @@ def log_json(record: LogRecord, task_run_name: str | None) -> dict[str, Any]:
 def log_line(record: LogRecord, task_run_name: str | None) -> str:
     """One record as text: its time, level, the task run that logged it, and its message."""
     where = f"[{task_run_name or (record.task_run_id or '')[:8]}] " if record.task_run_id else ""
-    return f"{local_time(record.time, precise=True)}  {record.level_name:<8} {where}{record.message}"
+    return (
+        f"{local_time(record.time, precise=True)}  {record.level_name:<8} {where}{record.message}"
+    )
 
 
 class _Names:
@@ -91,8 +93,7 @@ class _Names:
     "level",
     default="0",
     metavar="LEVEL",
-    help="Only records at this level or above: debug, info, warning, error, critical, or a "
-    "number.",
+    help="Only records at this level or above: debug, info, warning, error, critical, or a number.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per record.")
 @one_line_errors

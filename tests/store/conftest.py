@@ -46,8 +46,10 @@ def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.fixture(autouse=True)
-def detached() -> Iterator[None]:
-    """Each test ends with the store detached: threads stopped, database closed."""
+def detached(store_backend: str) -> Iterator[None]:
+    """Each test ends with the store detached: threads stopped, database closed (before the
+    PostgreSQL database of ``store_backend`` is dropped: a recorder left attached would retry
+    its last writes into a dropped database for a lock timeout)."""
     yield
     flowhook._runtime.attach.detach()
 

@@ -18,7 +18,16 @@ from store_helpers import FLOWHOOK, environment, execute, flowhook_cli, wait_for
 
 import flowhook._runtime.attach
 from flowhook import flow, get_run_logger, task
-from flowhook.store import RunLog, RunQuery, SQLiteStore, Store, copy_history, open_store
+from flowhook.store import (
+    RunLog,
+    RunQuery,
+    SQLiteStore,
+    Store,
+    copy_history,
+    load_settings,
+    open_store,
+)
+from flowhook_hookspec.errors import ConfigError
 
 
 def logs_of(store: Store, run_id: str, **options: Any) -> list[tuple[str | None, str, str]]:
@@ -159,6 +168,62 @@ def test_prune_deletes_the_logs_of_pruned_runs_and_copy_copies_them(
     assert dry.logs == 1 and len(store.run_logs(run.id)) == 1
     assert store.prune(time.time() + 1).logs == 1
     assert store.run_logs(run.id) == []
+
+
+def test_subflows_count_in_their_flow_runs_limit_and_standalone_tasks_have_their_own(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWHOOK_RUN_LOG_LIMIT", "2")
+    flowhook._runtime.attach.detach()
+
+    @flow
+    def child() -> None:
+        for i in range(2):
+            get_run_logger().info("child %d", i)
+
+    @flow
+    def parent() -> None:
+        get_run_logger().info("parent")
+        child()
+
+    @task
+    def alone() -> None:
+        for i in range(3):
+            get_run_logger().info("alone %d", i)
+
+    parent()
+    alone()
+    runs = {run.owner_name: run for run in store.list_flow_runs(RunQuery())}
+    [subflow] = store.subflow_runs(runs["parent"].id)
+    dropped = (
+        "WARNING",
+        "1 log record was dropped: this run reached its limit of 2 records "
+        "(FLOWHOOK_RUN_LOG_LIMIT)",
+    )
+    assert logs_of(store, runs["parent"].id) == [(None, "INFO", "parent"), (None, *dropped)]
+    assert logs_of(store, subflow.id) == [(None, "INFO", "child 0")]
+    task_id = runs["alone"].id
+    assert logs_of(store, task_id) == [
+        (task_id, "INFO", "alone 0"),
+        (task_id, "INFO", "alone 1"),
+        (task_id, *dropped),
+    ]
+    assert {(r.flow_run_id, r.logger) for r in store.run_logs(task_id)} == {
+        (None, "flowhook.task_runs")
+    }
+
+
+@pytest.mark.sqlite_only
+def test_the_limit_setting() -> None:
+    assert load_settings({}).run_log_limit == 10_000
+    assert load_settings({"FLOWHOOK_RUN_LOG_LIMIT": " 0 "}).run_log_limit == 0
+    for bad in ("-1", "many", "1.5"):
+        with pytest.raises(ConfigError) as raised:
+            load_settings({"FLOWHOOK_RUN_LOG_LIMIT": bad})
+        assert str(raised.value) == (
+            "FLOWHOOK_RUN_LOG_LIMIT takes a whole number >= 0, e.g. FLOWHOOK_RUN_LOG_LIMIT=10000; "
+            f"got {bad!r}"
+        )
 
 
 # -- in real processes --------------------------------------------------------------------------

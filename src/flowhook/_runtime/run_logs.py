@@ -83,8 +83,9 @@ class RunLogCapture:
             None if flow_run_id else run_id,
             logging.WARNING,
             time.time(),
-            f"{budget.dropped} log records were dropped: this run reached its limit of "
-            f"{self.limit} records (FLOWHOOK_RUN_LOG_LIMIT)",
+            f"{budget.dropped} log {'record was' if budget.dropped == 1 else 'records were'} "
+            f"dropped: this run reached its limit of {self.limit} records "
+            "(FLOWHOOK_RUN_LOG_LIMIT)",
             logger_name,
         )
 

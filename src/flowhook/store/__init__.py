@@ -1,4 +1,4 @@
-"""The store: run history, state events, processes, blocks and the notification outbox.
+"""The store: run history, state events, run logs, processes, blocks and the notification outbox.
 
 Zero configuration: runs are recorded in ``$FLOWHOOK_HOME/flowhook.db`` (SQLite, WAL mode;
 ``FLOWHOOK_HOME`` defaults to ``~/.flowhook``), and ``FLOWHOOK_STORE=off`` turns recording off.

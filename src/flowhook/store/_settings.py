@@ -20,6 +20,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -107,32 +108,28 @@ class StoreSettings:
         return self.url is not None or self.database.exists()
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, kind: type[float], what: str) -> Any:
+    """The value of ``name`` as a ``kind`` (float or int) that is finite and, for seconds,
+    > 0, for a count >= 0; ``default`` when unset. ``what`` names it in the error."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = kind(raw)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(
-            f"{name} takes a number of seconds > 0, e.g. {name}={default:g}; got {raw!r}"
-        )
+    bad = not math.isfinite(value) or (value <= 0 if kind is float else value < 0)
+    if bad:
+        raise ConfigError(f"{name} takes {what}, e.g. {name}={default:g}; got {raw!r}")
     return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    return float(_number(env, name, default, float, "a number of seconds > 0"))
 
 
 def _count(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ConfigError(f"{name} takes a whole number >= 0, e.g. {name}={default}; got {raw!r}")
-    return value
+    return int(_number(env, name, default, int, "a whole number >= 0"))
 
 
 def _url(env: Mapping[str, str], *, read_file: bool) -> str | None:

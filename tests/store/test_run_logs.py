@@ -111,6 +111,26 @@ def test_records_of_flows_tasks_and_prints_are_stored_with_their_runs(store: Sto
     ]
 
 
+def test_records_of_the_final_states_hooks_are_stored_too(store: Store) -> None:
+    def said_done(flow: Any, flow_run: Any, state: Any) -> None:
+        get_run_logger().info("the hook says %s", state.name)
+
+    @flow(on_completion=[said_done])
+    def hooked() -> None:
+        get_run_logger().info("body")
+
+    hooked()
+    flowhook._runtime.attach.detach()  # the hook's records go with the next batch, or at exit
+    [run] = store.list_flow_runs(RunQuery())
+    hook = f"{said_done.__qualname__!r}"
+    assert logs_of(store, run.id) == [
+        (None, "INFO", "body"),
+        (None, "INFO", f"Running hook {hook} in response to entering state 'Completed'"),
+        (None, "INFO", "the hook says Completed"),
+        (None, "INFO", f"Hook {hook} finished running successfully"),
+    ]
+
+
 def test_the_limit_drops_records_and_says_how_many(
     store: Store, monkeypatch: pytest.MonkeyPatch
 ) -> None:

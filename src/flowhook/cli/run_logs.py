@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+import signal
+import threading
 from typing import Any
 
 import click
@@ -108,21 +109,42 @@ def runs_logs(run_id: str, follow: bool, level: str, as_json: bool) -> None:
         run = resolve_run(store, run_id)
         assert store is not None
         names = _Names(store, run)
-        try:
+        if follow:
+            last = _follow(store, run, names, min_level, as_json)
+        else:
             last = _print_new(store, run, names, 0, min_level, as_json)
-            while follow:
-                current = store.get_run(run.kind, run.id)
-                final = current is None or current.is_final
-                names.more()
-                last = _print_new(store, run, names, last, min_level, as_json)
-                if final:
-                    break
-                time.sleep(FOLLOW_INTERVAL)
-        except KeyboardInterrupt:
-            raise click.exceptions.Exit(130) from None
     if not last and not follow and not as_json:
         what = f"{run.kind} run {run.name!r} ({run.id[:8]})"
         click.echo(f"No log records stored for {what}" + (" at that level." if min_level else "."))
+
+
+def _follow(store: Store, run: RunRecord, names: _Names, min_level: int, as_json: bool) -> int:
+    """Print new records until the run is final; Ctrl-C exits with status 130, after the read
+    under way (an interrupted read would leave the driver complaining on stderr), and a second
+    Ctrl-C at once."""
+    stop = threading.Event()
+    last = 0
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        while not stop.is_set():
+            current = store.get_run(run.kind, run.id)
+            final = current is None or current.is_final
+            names.more()
+            last = _print_new(store, run, names, last, min_level, as_json)
+            if final:
+                return last
+            stop.wait(FOLLOW_INTERVAL)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    raise click.exceptions.Exit(130)
 
 
 def _print_new(

@@ -75,6 +75,15 @@ def test_run_logs_of_a_flow_run_a_task_run_by_level_and_from_an_id(store: Store)
     assert store.run_logs("nobody") == []
 
 
+def test_text_a_database_cannot_hold_is_stored_escaped(store: Store, store_backend: str) -> None:
+    store.write([RunLog("flow-1", None, logging.INFO, 1.0, "a\udcff b\x00c", "flowhook.flow_runs")])
+    [record] = store.run_logs("flow-1")
+    # SQLite holds NUL; both hold no lone surrogate.
+    assert record.message == (
+        "a\\udcff b\x00c" if store_backend == "sqlite" else "a\\udcff b\\x00c"
+    )
+
+
 def test_records_of_flows_tasks_and_prints_are_stored_with_their_runs(store: Store) -> None:
     @task(log_prints=True)
     def double(x: int) -> int:

@@ -220,7 +220,8 @@ def test_prune_removes_sent_notifications_and_a_dry_run_removes_nothing(slack) -
     dry = CliRunner().invoke(build_cli(), ["runs", "prune", "--older-than", "0s", "--dry-run"])
     assert dry.exit_code == 0, dry.output
     assert re.fullmatch(
-        r"Would delete 1 flow runs, 0 task runs and 3 state events that ended before .* \(older "
+        r"Would delete 1 flow runs, 0 task runs, 3 state events and \d+ log records of runs "
+        r"that ended before .* \(older "
         r"than 0s\), and 1 sent notification; nothing was deleted\.\n",
         dry.output,
     )
@@ -228,7 +229,7 @@ def test_prune_removes_sent_notifications_and_a_dry_run_removes_nothing(slack) -
     runs = json.loads(CliRunner().invoke(build_cli(), ["runs", "ls", "--json"]).output)
     assert len(runs) == 1
     done = CliRunner().invoke(build_cli(), ["runs", "prune", "--older-than", "0s"])
-    assert done.output.startswith("Deleted 1 flow runs, 0 task runs and 3 state events")
+    assert done.output.startswith("Deleted 1 flow runs, 0 task runs, 3 state events and ")
     assert done.output.endswith(", and 1 sent notification.\n")
     assert outbox() == []
     again = CliRunner().invoke(build_cli(), ["runs", "prune", "--older-than", "0s"])

@@ -182,7 +182,7 @@ def test_bad_durations() -> None:
 def test_prune(history, flowhook_home: Path) -> None:
     nothing = run("runs", "prune", "--older-than", "1d")
     assert nothing.exit_code == 0
-    assert nothing.output.startswith("Deleted 0 flow runs, 0 task runs and 0 state events")
+    assert nothing.output.startswith("Deleted 0 flow runs, 0 task runs, 0 state events and 0 log")
     store = open_store()
     try:
         unfinished, _ = fake_flow_run(store, fake_process(store, pid=1))
@@ -193,7 +193,7 @@ def test_prune(history, flowhook_home: Path) -> None:
     pruned = run("runs", "prune", "--older-than", "30d")
     assert pruned.exit_code == 0
     # 3 flow runs, their 7 task runs, 3 events each; the unfinished run is kept, however old.
-    assert pruned.output.startswith("Deleted 3 flow runs, 7 task runs and 30 state events")
+    assert pruned.output.startswith("Deleted 3 flow runs, 7 task runs, 30 state events and 0 log")
     left = json.loads(run("runs", "ls", "--json").output)
     assert [item["id"] for item in left] == [unfinished]
 

@@ -1,6 +1,7 @@
 """The runtime: the glue between the engine, the store and the notifications.
 
-It attaches the recorder to the engine's observers, routes notification rules to the outbox,
+It attaches the recorder to the engine's observers (and, with it, the capture of run logs),
+routes notification rules to the outbox,
 reaps the runs of dead processes through the engine's transition API, and starts all of it:
 :func:`install` (called once, by ``import flowhook``) gives the engine the function that
 attaches the store before the first run. Nothing below this layer imports it.

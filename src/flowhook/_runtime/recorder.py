@@ -10,6 +10,8 @@ durable exactly when the state that caused it is. What is durable when:
 - when a top-level run (a flow run, or a task run outside any flow) reaches a final state,
   everything queued is written before the call returns or raises.
 
+The records runs log go the same way, in the same batches (see :mod:`.run_logs`).
+
 A store error is logged on logger ``flowhook.store`` and never fails a run.
 """
 
@@ -47,6 +49,7 @@ from ..store import (
 )
 from .exits import write_exit_note
 from .routing import outbox_entries
+from .run_logs import RUN_LOGGERS, RunLogCapture
 
 __all__ = ["Recorder", "import_path", "parameters_json"]
 
@@ -136,6 +139,7 @@ class Recorder:
         self.delivery = delivery
         self.heartbeat = Heartbeat(store, process_id, settings.heartbeat_seconds, _deliver_cancel)
         self._tags: dict[tuple[str, ...], str] = {}
+        self.logs = RunLogCapture(writer.submit, settings.run_log_limit)
 
     @property
     def worker_id(self) -> str:
@@ -207,11 +211,20 @@ class Recorder:
                 writes = (self._new_run(name, owner, run), transition)
                 if top_level:
                     self.heartbeat.run_started()
+                if is_flow or top_level:  # the runs that count their log records
+                    parent = getattr(run, "parent_flow_run_id", None)
+                    self.logs.run_created(str(run.id), None if parent is None else str(parent))
             else:
                 writes = (transition,)
             if self.router:
                 writes += outbox_entries(self.router, name, owner, run, new)
             final = new.type in FINAL_TYPES
+            if final and (is_flow or top_level):
+                dropped = self.logs.run_ended(
+                    str(run.id), top_level=top_level, logger_name=RUN_LOGGERS[0 if is_flow else 1]
+                )
+                if dropped is not None:
+                    writes += (dropped,)
             # Durable before the body runs: every flow run's start and a standalone task run's,
             # so that a crash finds them; durable before the call returns: a top-level end.
             if (final and top_level) or (
@@ -257,6 +270,7 @@ class Recorder:
     def start(self) -> None:
         observers.append(self.observe)
         logging.getLogger("flowhook.hooks").addFilter(self.hook_error)
+        self.logs.install()
 
     def stop(self) -> None:
         """Stop observing; apply what is queued, with this process's exit; close the store.
@@ -285,6 +299,7 @@ class Recorder:
         if self.observe in observers:
             observers.remove(self.observe)
         logging.getLogger("flowhook.hooks").removeFilter(self.hook_error)
+        self.logs.uninstall()
 
 
 def _deliver_cancel(flow_run_id: str, message: str | None) -> None:

@@ -29,6 +29,7 @@ from .common import (
     report_reaped,
     resolve_run,
 )
+from .run_logs import runs_logs
 from .views import (
     event_json,
     format_duration,
@@ -47,7 +48,8 @@ logger = logging.getLogger("flowhook.cli")
 
 @click.group("runs")
 def runs() -> None:
-    """Run history: list, show, prune, reap and cancel the runs recorded in $FLOWHOOK_HOME."""
+    """Run history: list, show, read the logs of, prune, reap and cancel the runs recorded in
+    $FLOWHOOK_HOME."""
 
 
 # -- ls -----------------------------------------------------------------------------------------
@@ -299,7 +301,8 @@ def runs_prune(older_than: str, dry_run: bool) -> None:
     sent = report.sent_messages
     click.echo(
         f"{'Would delete' if dry_run else 'Deleted'} {report.flow_runs} flow runs, "
-        f"{report.task_runs} task runs and {report.events} state events that ended before "
+        f"{report.task_runs} task runs, {report.events} state events and {report.logs} log "
+        "records of runs that ended before "
         f"{local_time(before)} (older than {older_than}), and {sent} sent "
         f"notification{'' if sent == 1 else 's'}{'; nothing was deleted' if dry_run else ''}."
     )
@@ -369,3 +372,6 @@ def runs_cancel(run_id: str, message: str | None) -> None:
             f"But its process (pid {process.pid} on {process.host}) looks dead ({dead}); "
             "'flowhook runs reap' will mark the run Crashed."
         )
+
+
+runs.add_command(runs_logs)

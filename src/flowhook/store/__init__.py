@@ -1,4 +1,4 @@
-"""The store: run history, state events, processes, blocks and the notification outbox.
+"""The store: run history, state events, run logs, processes, blocks and the notification outbox.
 
 Zero configuration: runs are recorded in ``$FLOWHOOK_HOME/flowhook.db`` (SQLite, WAL mode;
 ``FLOWHOOK_HOME`` defaults to ``~/.flowhook``), and ``FLOWHOOK_STORE=off`` turns recording off.
@@ -39,6 +39,7 @@ from ._records import (
     EventRecord,
     HookError,
     HookErrorRecord,
+    LogRecord,
     NewRun,
     OutboxEntry,
     OutboxRecord,
@@ -47,6 +48,7 @@ from ._records import (
     ProcessRecord,
     PruneReport,
     RunKindName,
+    RunLog,
     RunQuery,
     RunRecord,
     Transition,
@@ -67,6 +69,7 @@ __all__ = [
     "Heartbeat",
     "HookError",
     "HookErrorRecord",
+    "LogRecord",
     "MemoryOutbox",
     "NewRun",
     "NoSchema",
@@ -77,6 +80,7 @@ __all__ = [
     "ProcessRecord",
     "PruneReport",
     "RunKindName",
+    "RunLog",
     "RunQuery",
     "RunRecord",
     "SQLiteStore",

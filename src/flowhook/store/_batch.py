@@ -1,7 +1,7 @@
 """A batch of writes sorted into the rows each table gets: the same for every database.
 
-The background writer hands the store a batch of transitions, new runs, hook errors, outbox
-entries, heartbeats and a clean exit; :func:`prepare_batch` turns it into insert rows, update rows and event
+The background writer hands the store a batch of transitions, new runs, hook errors, run logs,
+outbox entries, heartbeats and a clean exit; :func:`prepare_batch` turns it into insert rows, update rows and event
 rows (see :mod:`._sqlite.rows` for their columns), which each store then applies in one
 transaction with its own SQL.
 """
@@ -20,6 +20,7 @@ from ._records import (
     OutboxEntry,
     ProcessExit,
     RunKindName,
+    RunLog,
     Transition,
     Write,
 )
@@ -43,6 +44,8 @@ class PreparedBatch:
     beat: Beat | None
     #: The process's clean exit, when the batch records it.
     exited: ProcessExit | None = None
+    #: The run log records, in the columns of ``run_logs`` (:class:`RunLog`'s fields).
+    logs: list[tuple[Any, ...]] = attrs.Factory(list)
 
     def escaped(self, *, nul: bool = False) -> PreparedBatch:
         """This batch with every text a database cannot hold written escaped (see
@@ -58,6 +61,7 @@ class PreparedBatch:
             events=rows(self.events),
             hook_errors=rows(self.hook_errors),
             outbox=rows(self.outbox),
+            logs=rows(self.logs),
         )
 
 
@@ -94,6 +98,7 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
     last: dict[int, Transition] = {}
     hook_errors: list[tuple[Any, ...]] = []
     outbox: list[tuple[Any, ...]] = []
+    logs: list[tuple[Any, ...]] = []
     beat: Beat | None = None
     exited: ProcessExit | None = None
     ids: dict[int, str] = {}
@@ -112,6 +117,8 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
                 packed = run_events[key] = (kind, run_id, history_id, [])
             packed[3].append(state_columns(state, tb))
             last[key] = item
+        elif isinstance(item, RunLog):  # already the row: a tuple of its columns
+            logs.append(item)
         elif isinstance(item, NewRun):
             row = new_run_row(item)
             ids[id(item.id)] = row[0]
@@ -168,4 +175,5 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
         outbox=outbox,
         beat=beat,
         exited=exited,
+        logs=logs,
     )

@@ -25,6 +25,7 @@ COPIED_TABLES: tuple[tuple[str, str], ...] = (
     ("hook_errors", "seq"),
     ("blocks", "id"),
     ("notification_outbox", "id"),
+    ("run_logs", "id"),
 )
 #: The identity columns of PostgreSQL tables, moved past the copied ids afterwards.
 _IDENTITIES = {
@@ -33,6 +34,7 @@ _IDENTITIES = {
     "hook_errors": "seq",
     "blocks": "id",
     "notification_outbox": "id",
+    "run_logs": "id",
 }
 _CHUNK = 5000
 

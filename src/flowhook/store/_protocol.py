@@ -12,6 +12,7 @@ from ._records import (
     CrashHook,
     EventRecord,
     HookErrorRecord,
+    LogRecord,
     OutboxEntry,
     OutboxRecord,
     ProcessInfo,
@@ -79,11 +80,19 @@ class Store(Protocol):
     def events(self, run_id: str, history_id: str) -> list[EventRecord]: ...
     def history(self, history_id: str) -> list[EventRecord]: ...
     def hook_errors(self, history_id: str) -> list[HookErrorRecord]: ...
+    def run_logs(
+        self, run_id: str, *, after_id: int = 0, min_level: int = 0, limit: int = 1000
+    ) -> list[LogRecord]:
+        """The log records of the flow run ``run_id`` with its task runs', or of the task run
+        ``run_id`` only, in id order: those with ``id > after_id`` and ``level >= min_level``,
+        at most ``limit``. Read from an index, never a scan."""
+        ...
+
     def prune(
         self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
     ) -> PruneReport:
         """Delete the finished runs that ended before ``before`` (never a run that is not
-        final), their events and hook errors, the rows of processes that own no run and are
+        final), their events, hook errors and log records, the rows of processes that own no run and are
         dead (``crash_after_seconds``: silence after which one on another host is), and the
         outbox messages sent before ``before``; in one transaction. ``dry_run`` counts the
         same rows and deletes nothing (the report is the one the real prune would give)."""

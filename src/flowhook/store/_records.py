@@ -1,7 +1,7 @@
 """What goes into the store and what comes out of it: plain attrs value classes.
 
-Writes (:class:`NewRun`, :class:`Transition`, :class:`HookError`, :class:`Beat`) are made by the
-recorder in the thread that moves a run, and applied in batches by the background writer; they
+Writes (:class:`NewRun`, :class:`Transition`, :class:`HookError`, :class:`RunLog`, :class:`Beat`)
+are made by the recorder in the thread that moves a run, and applied in batches by the background writer; they
 are named tuples, because one is made on every transition of every run.
 Records (:class:`ProcessRecord`, :class:`RunRecord`, :class:`EventRecord`, ...) are what the
 store returns to the reaper and the command line. Times are seconds since the epoch (floats);
@@ -10,6 +10,7 @@ event timestamps keep the ISO 8601 text the contract's converter writes.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
 from uuid import UUID
@@ -25,6 +26,7 @@ __all__ = [
     "EventRecord",
     "HookError",
     "HookErrorRecord",
+    "LogRecord",
     "NewRun",
     "OutboxEntry",
     "OutboxRecord",
@@ -33,6 +35,7 @@ __all__ = [
     "ProcessRecord",
     "PruneReport",
     "RunKindName",
+    "RunLog",
     "RunQuery",
     "RunRecord",
     "Transition",
@@ -96,6 +99,20 @@ class HookError(NamedTuple):
     traceback: str | None
 
 
+class RunLog(NamedTuple):
+    """A log record of a run (see :mod:`flowhook._runtime.run_logs`), in the columns of the
+    ``run_logs`` table: one is made for every record a run logs, so it is a plain tuple."""
+
+    #: The flow run the record belongs to (a task run's flow run); None for a task run called
+    #: outside any flow.
+    flow_run_id: str | None
+    task_run_id: str | None
+    level: int
+    time: float
+    message: str
+    logger: str
+
+
 class Beat(NamedTuple):
     """The process is alive (every batch carries one)."""
 
@@ -128,7 +145,7 @@ class OutboxEntry(NamedTuple):
     created: float
 
 
-Write = NewRun | Transition | HookError | Beat | ProcessExit | OutboxEntry
+Write = NewRun | Transition | HookError | RunLog | Beat | ProcessExit | OutboxEntry
 
 
 # -- records ----------------------------------------------------------------------------------
@@ -264,6 +281,31 @@ class HookErrorRecord:
 
 
 @attrs.frozen
+class LogRecord:
+    """One log record of a run, as the store keeps it (see ``Store.run_logs``)."""
+
+    #: Increasing in the order the store wrote the records (per store, not per run).
+    id: int
+    #: The flow run the record belongs to; None for a task run called outside any flow.
+    flow_run_id: str | None
+    #: The task run that logged it; None for a flow run's own records.
+    task_run_id: str | None
+    #: The :mod:`logging` level number (20 for INFO).
+    level: int
+    #: When it was logged, in seconds since the epoch.
+    time: float
+    #: The formatted message, with the exception's traceback when one was logged.
+    message: str
+    #: The name of the logger (``flowhook.flow_runs``, ``flowhook.task_runs``).
+    logger: str
+
+    @property
+    def level_name(self) -> str:
+        """``INFO``, ``WARNING``, ...; ``Level 25`` for a level without a name."""
+        return logging.getLevelName(self.level)
+
+
+@attrs.frozen
 class CancelRequest:
     flow_run_id: str
     message: str | None
@@ -290,3 +332,5 @@ class PruneReport:
     processes: int
     #: Outbox messages sent before the cutoff.
     sent_messages: int = 0
+    #: Log records of the runs deleted.
+    logs: int = 0

@@ -10,6 +10,7 @@
 | ``FLOWHOOK_STORE_AUTO_MIGRATE`` | ``1`` for SQLite, ``0`` for PostgreSQL | apply missing migrations on open |
 | ``FLOWHOOK_LOCK_TIMEOUT_SECONDS`` | ``30`` | how long a write waits while another process holds the database |
 | ``FLOWHOOK_ATTACH_TIMEOUT_SECONDS`` | ``2`` | how long a process's first run waits for the store before it goes on unrecorded |
+| ``FLOWHOOK_RUN_LOG_LIMIT`` | ``10000`` | log records stored per top-level run; later ones are counted, not stored |
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -79,6 +81,9 @@ class StoreSettings:
     #: How long opening the store and registering the process may hold up a run; a store that
     #: is not usable by then is tried again at the next run.
     attach_timeout_seconds: float = 2.0
+    #: How many log records a top-level run (a flow run with its task runs and subflows, or a
+    #: task run outside any flow) stores at most; the records past it are counted, not stored.
+    run_log_limit: int = 10_000
 
     @property
     def database(self) -> Path:
@@ -103,19 +108,28 @@ class StoreSettings:
         return self.url is not None or self.database.exists()
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _number(env: Mapping[str, str], name: str, default: float, kind: type[float], what: str) -> Any:
+    """The value of ``name`` as a ``kind`` (float or int) that is finite and, for seconds,
+    > 0, for a count >= 0; ``default`` when unset. ``what`` names it in the error."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
-        value = float(raw)
+        value = kind(raw)
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value <= 0:
-        raise ConfigError(
-            f"{name} takes a number of seconds > 0, e.g. {name}={default:g}; got {raw!r}"
-        )
+    bad = not math.isfinite(value) or (value <= 0 if kind is float else value < 0)
+    if bad:
+        raise ConfigError(f"{name} takes {what}, e.g. {name}={default:g}; got {raw!r}")
     return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    return float(_number(env, name, default, float, "a number of seconds > 0"))
+
+
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    return int(_number(env, name, default, int, "a whole number >= 0"))
 
 
 def _url(env: Mapping[str, str], *, read_file: bool) -> str | None:
@@ -164,4 +178,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
         auto_migrate=_switch(env, "FLOWHOOK_STORE_AUTO_MIGRATE"),
         lock_timeout_seconds=_seconds(env, "FLOWHOOK_LOCK_TIMEOUT_SECONDS", 30.0),
         attach_timeout_seconds=_seconds(env, "FLOWHOOK_ATTACH_TIMEOUT_SECONDS", 2.0),
+        run_log_limit=_count(env, "FLOWHOOK_RUN_LOG_LIMIT", 10_000),
     )

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._records import Beat, HookError, NewRun, OutboxEntry, Transition, Write
+from ._records import Beat, HookError, NewRun, OutboxEntry, RunLog, Transition, Write
 
 if TYPE_CHECKING:
     from ._protocol import Store
@@ -53,6 +53,8 @@ def _run_key(write: Write, histories: dict[str, str]) -> str:
         return str(write.flow_run_id or write.id)
     if isinstance(write, OutboxEntry):
         return histories.get(write.run_id, write.run_id)
+    if isinstance(write, RunLog):
+        return write.flow_run_id or write.task_run_id or ""
     return ""  # Beat, ProcessExit: the process's own
 
 

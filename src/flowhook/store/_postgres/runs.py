@@ -14,12 +14,14 @@ from .._processes import death_reason
 from .._records import (
     EventRecord,
     HookErrorRecord,
+    LogRecord,
     PruneReport,
     RunKindName,
     RunQuery,
     RunRecord,
     Write,
 )
+from .._sqlite.logs import delete_logs, insert_log, read_run_logs
 from .._sqlite.rows import (
     event_records,
     flow_record,
@@ -51,6 +53,8 @@ _UPDATE_RUN = (
     "start_time = %s, end_time = %s WHERE id = %s AND state_type NOT IN ('CRASHED', 'CANCELLED')"
 )
 _TABLES: dict[RunKindName, str] = {"flow": "flow_runs", "task": "task_runs"}
+_INSERT_LOG = insert_log("%s")
+_DELETE_LOGS = delete_logs("SELECT id FROM pruned")
 _COUNT_EVENTS = "count(*) + coalesce(sum(json_array_length(earlier::json)), 0)"
 _COUNT_RUN_ROW_STATES = "coalesce(sum(json_array_length(states::json)), 0)"
 
@@ -85,6 +89,8 @@ class PostgresRuns(PostgresBase):
                 cur.executemany(INSERT_HOOK_ERROR, prepared.hook_errors)
             if prepared.outbox:
                 cur.executemany(INSERT_OUTBOX, prepared.outbox)
+            if prepared.logs:
+                cur.executemany(_INSERT_LOG, prepared.logs)
             if prepared.beat is not None:
                 beat_in(cur, prepared.beat.process_id, prepared.beat.at, self._registered)
             if prepared.exited is not None:
@@ -218,6 +224,21 @@ class PostgresRuns(PostgresBase):
             (history_id,),
         )
 
+    def run_logs(
+        self, run_id: str, *, after_id: int = 0, min_level: int = 0, limit: int = 1000
+    ) -> list[LogRecord]:
+        """The log records of the flow run ``run_id`` and its task runs, or of the task run
+        ``run_id``, in id order: those with ``id > after_id`` and ``level >= min_level``."""
+
+        def read(cur: Cursor) -> list[LogRecord]:
+            def query(sql: str, parameters: Any) -> list[tuple[Any, ...]]:
+                cur.execute(sql, parameters)
+                return cur.fetchall()
+
+            return read_run_logs(query, "%s", run_id, after_id, min_level, limit)
+
+        return self._reading(read)
+
     def count_events(self) -> int:
         """How many states are recorded (a row holds one state and its ``earlier`` ones)."""
         [(count,)] = self._read(
@@ -231,8 +252,8 @@ class PostgresRuns(PostgresBase):
     def prune(
         self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
     ) -> PruneReport:
-        """Delete finished runs that ended before ``before``, with their events and hook errors,
-        the outbox messages sent before it, and the rows of processes that are dead (see
+        """Delete finished runs that ended before ``before``, with their events, hook errors and
+        log records, the outbox messages sent before it, and the rows of processes that are dead (see
         :func:`~flowhook.store.death_reason`) and own no run. ``dry_run``: count them only.
 
         Runs that are not final are never deleted, however old; nor is the row of a process
@@ -263,6 +284,10 @@ class PostgresRuns(PostgresBase):
             events = int(cur.fetchone()[0])  # type: ignore[index]
             cur.execute(f"DELETE {pruned_events}")
             cur.execute("DELETE FROM hook_errors WHERE history_id IN (SELECT id FROM pruned)")
+            logs = 0
+            for statement in _DELETE_LOGS:
+                cur.execute(statement)
+                logs += cur.rowcount
             cur.execute(f"DELETE {pruned_tasks}")
             tasks = cur.rowcount
             cur.execute("DELETE FROM flow_runs WHERE id IN (SELECT id FROM pruned)")
@@ -278,6 +303,7 @@ class PostgresRuns(PostgresBase):
                 events=events,
                 processes=processes,
                 sent_messages=cur.rowcount,
+                logs=logs,
             )
 
         return self._rehearsed(delete) if dry_run else self._write(delete)

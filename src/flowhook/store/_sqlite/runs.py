@@ -14,6 +14,7 @@ from .._processes import death_reason
 from .._records import (
     EventRecord,
     HookErrorRecord,
+    LogRecord,
     PruneReport,
     RunKindName,
     RunQuery,
@@ -21,6 +22,7 @@ from .._records import (
     Write,
 )
 from .connection import SQLiteBase
+from .logs import delete_logs, insert_log, read_run_logs
 from .outbox import INSERT_OUTBOX, delete_sent_outbox
 from .processes import beat_in, exit_in
 from .rows import (
@@ -52,6 +54,8 @@ _INSERT_HOOK_ERROR = (
     "INSERT INTO hook_errors (run_id, run_kind, history_id, timestamp, description, traceback) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
+_INSERT_LOG = insert_log("?")
+_DELETE_LOGS = delete_logs("SELECT id FROM temp.pruned")
 _COUNT_EVENTS = "count(*) + coalesce(sum(json_array_length(earlier)), 0)"
 _COUNT_RUN_ROW_STATES = "coalesce(sum(json_array_length(states)), 0)"
 
@@ -83,6 +87,7 @@ class SQLiteRuns(SQLiteBase):
             INSERT_EVENT: prepared.events,
             _INSERT_HOOK_ERROR: prepared.hook_errors,
             INSERT_OUTBOX: prepared.outbox,
+            _INSERT_LOG: prepared.logs,
         }
         beat, exited = prepared.beat, prepared.exited
 
@@ -221,6 +226,25 @@ class SQLiteRuns(SQLiteBase):
             (history_id,),
         )
 
+    def run_logs(
+        self, run_id: str, *, after_id: int = 0, min_level: int = 0, limit: int = 1000
+    ) -> list[LogRecord]:
+        """The log records of the flow run ``run_id`` and its task runs, or of the task run
+        ``run_id``, in id order: those with ``id > after_id`` and ``level >= min_level``, at
+        most ``limit``."""
+
+        def read(conn: sqlite3.Connection) -> list[LogRecord]:
+            return read_run_logs(
+                lambda sql, parameters: conn.execute(sql, parameters).fetchall(),
+                "?",
+                run_id,
+                after_id,
+                min_level,
+                limit,
+            )
+
+        return self._reading(read)
+
     def count_events(self) -> int:
         """How many states are recorded (a row holds one state and its ``earlier`` ones)."""
         [(count,)] = self._read(
@@ -234,9 +258,9 @@ class SQLiteRuns(SQLiteBase):
     def prune(
         self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
     ) -> PruneReport:
-        """Delete finished runs that ended before ``before``, with their events and hook errors,
-        the outbox messages sent before it, and the rows of processes that are dead (see
-        :func:`~flowhook.store.death_reason`; ``crash_after_seconds`` is its limit for processes
+        """Delete finished runs that ended before ``before``, with their events, hook errors and
+        log records, the outbox messages sent before it, and the rows of processes that are dead
+        (see :func:`~flowhook.store.death_reason`; ``crash_after_seconds`` is its limit for processes
         on other hosts) and own no run. ``dry_run``: count them, delete nothing.
 
         Runs that are not final are never deleted, however old; nor is the row of a process
@@ -265,6 +289,7 @@ class SQLiteRuns(SQLiteBase):
             events += conn.execute(f"SELECT {_COUNT_RUN_ROW_STATES} {pruned_tasks}").fetchone()[0]
             conn.execute(f"DELETE {pruned_events}")
             conn.execute("DELETE FROM hook_errors WHERE history_id IN (SELECT id FROM temp.pruned)")
+            logs = sum(conn.execute(statement).rowcount for statement in _DELETE_LOGS)
             tasks = conn.execute(f"DELETE {pruned_tasks}").rowcount
             flows = conn.execute(
                 "DELETE FROM flow_runs WHERE id IN (SELECT id FROM temp.pruned)"
@@ -272,7 +297,7 @@ class SQLiteRuns(SQLiteBase):
             processes = _prune_processes(conn, before, crash_after_seconds)
             conn.execute("DELETE FROM temp.pruned")
             report = PruneReport(
-                flow_runs=flows, task_runs=tasks, events=events, processes=processes
+                flow_runs=flows, task_runs=tasks, events=events, processes=processes, logs=logs
             )
             return attrs.evolve(report, sent_messages=delete_sent_outbox(conn, before))
 

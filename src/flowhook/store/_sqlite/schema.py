@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["LOG_MIGRATION", "MIGRATIONS", "SCHEMA_VERSION"]
+
+#: Migration 5 (never edit it: add a migration), in SQL both databases take once ``{id}`` (the
+#: id column) and ``{real}`` (a float column) are filled in. Reading a flow run's records, with
+#: its task runs', from an id on uses the first index; a task run's, the second.
+LOG_MIGRATION = (
+    """CREATE TABLE run_logs (
+        id {id},
+        flow_run_id TEXT,
+        task_run_id TEXT,
+        level INTEGER NOT NULL,
+        time {real} NOT NULL,
+        message TEXT NOT NULL,
+        logger TEXT NOT NULL
+    )""",
+    "CREATE INDEX run_logs_flow_run ON run_logs (flow_run_id, id) WHERE flow_run_id IS NOT NULL",
+    "CREATE INDEX run_logs_task_run ON run_logs (task_run_id, id) WHERE task_run_id IS NOT NULL",
+)
+
 
 #: Each entry upgrades the schema by one version; ``PRAGMA user_version`` is the number applied.
 #: Never edit an entry once released: add one.
@@ -153,6 +171,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         # Task runs called outside any flow are listed with the flow runs.
         "CREATE INDEX task_runs_top_level ON task_runs (created) WHERE flow_run_id IS NULL",
+    ),
+    # The records runs log (``flowhook runs logs``): see .logs.
+    # AUTOINCREMENT: ids never go back, even once pruning deleted the newest records (a
+    # ``--follow`` reads from the last id it saw).
+    tuple(
+        statement.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL")
+        for statement in LOG_MIGRATION
     ),
 )
 

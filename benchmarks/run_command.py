@@ -1,0 +1,189 @@
+"""What the display of ``flowhook run`` costs: a flow of 10,000 trivial tasks, three ways, in one run.
+
+    python benchmarks/run_command.py [--tasks 10000] [--rounds 5]
+
+Each round runs the same flow, in a fresh interpreter each time, in three ways, one after the
+other (so that drift of the machine affects all alike):
+
+- ``python``: a plain Python call of the flow (``python -c``), output to a pipe;
+- ``plain``: ``flowhook run --no-progress``, one line per transition, to a pipe read as it comes;
+- ``live``: ``flowhook run`` in a pseudo-terminal, with the live display, read as it comes.
+
+The figure that the contract bounds is the run's own duration, from its Running to its end, as
+the store records it (the flow run's ``duration_seconds``): what the display adds to a run. The
+wall time of each process (start-up and imports included) is reported too. Ratios are to the
+``python`` way, medians over the rounds. Plugins are disabled, the store is on (the default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+FLOW_FILE = """
+from flowhook import flow, task
+
+
+@task
+def trivial(i: int) -> int:
+    return i
+
+
+@flow
+def many(n: int) -> None:
+    for i in range(n):
+        trivial(i)
+"""
+
+FLOWHOOK = str(Path(sys.executable).with_name("flowhook"))
+MODES = ("python", "plain", "live")
+
+
+def _drain(stream: IO[bytes] | int, into: list[int]) -> threading.Thread:
+    """Read ``stream`` (a pipe, or a pty's master fd) to its end in a thread, counting bytes."""
+
+    def read() -> None:
+        while True:
+            try:
+                data = os.read(stream, 65536) if isinstance(stream, int) else stream.read1(65536)
+            except OSError:  # the pty's other side closed
+                return
+            if not data:
+                return
+            into[0] += len(data)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread
+
+
+def run_once(mode: str, tasks: int, name: str, directory: Path, env: dict[str, str]) -> float:
+    """Run the flow one way; the wall time of the process, in seconds."""
+    if mode == "python":
+        code = (
+            "import sys; sys.path.insert(0, '.'); from bench_flow import many; "
+            f"many.with_options(flow_run_name={name!r})({tasks})"
+        )
+        argv = [sys.executable, "-c", code]
+    else:
+        argv = [FLOWHOOK, "run", "bench_flow.py:many", "-p", f"n={tasks}", "--name", name]
+        if mode == "plain":
+            argv.append("--no-progress")
+    received = [0]
+    started = time.perf_counter()
+    if mode == "live":
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+        process = subprocess.Popen(
+            argv, stdin=slave, stdout=slave, stderr=slave, cwd=directory, env=env
+        )
+        os.close(slave)
+        reader = _drain(master, received)
+        status = process.wait()
+        reader.join(10)
+        os.close(master)
+    else:
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=directory, env=env
+        )
+        assert process.stdout is not None
+        reader = _drain(process.stdout, received)
+        status = process.wait()
+        reader.join(10)
+        process.stdout.close()
+    elapsed = time.perf_counter() - started
+    if status != 0:
+        raise SystemExit(f"{mode} run failed with exit status {status}")
+    if mode != "python" and not received[0]:
+        raise SystemExit(f"{mode} run printed nothing")
+    return elapsed
+
+
+def durations(directory: Path, env: dict[str, str], count: int) -> dict[str, float]:
+    """The recorded duration of each flow run, by run name."""
+    listed = subprocess.run(
+        [FLOWHOOK, "runs", "ls", "--json", "--limit", str(count)],
+        capture_output=True,
+        text=True,
+        cwd=directory,
+        env=env,
+        check=True,
+    )
+    return {run["name"]: run["duration_seconds"] for run in json.loads(listed.stdout)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    options = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="flowhook-bench-run-") as temporary:
+        directory = Path(temporary)
+        (directory / "bench_flow.py").write_text(FLOW_FILE)
+        env = {
+            **os.environ,
+            "FLOWHOOK_HOME": str(directory / "home"),
+            "FLOWHOOK_DISABLE_PLUGINS": "all",
+            "TERM": "xterm-256color",
+        }
+        env.pop("FLOWHOOK_STORE", None)
+        wall: dict[str, list[float]] = {mode: [] for mode in MODES}
+        for round_ in range(options.rounds):
+            for mode in MODES:
+                wall[mode].append(run_once(mode, options.tasks, f"{mode}-{round_}", directory, env))
+        recorded = durations(directory, env, options.rounds * len(MODES))
+    run = {
+        mode: statistics.median(recorded[f"{mode}-{i}"] for i in range(options.rounds))
+        for mode in MODES
+    }
+    process = {mode: statistics.median(times) for mode, times in wall.items()}
+    figures: dict[str, float | int | str] = {"tasks": options.tasks, "rounds": options.rounds}
+    for mode in MODES:
+        figures[f"{mode}_run_s"] = run[mode]
+        figures[f"{mode}_process_s"] = process[mode]
+    for mode in ("plain", "live"):
+        figures[f"{mode}_run_ratio"] = run[mode] / run["python"]
+        figures[f"{mode}_process_ratio"] = process[mode] / process["python"]
+    figures["python"] = sys.version.split()[0]
+    if options.json:
+        print(json.dumps(figures, indent=2))
+        return
+    print(
+        f"flow of {options.tasks} trivial sequential tasks, store on, no plugins; "
+        f"median of {options.rounds} rounds"
+    )
+    print(f"  {'':28} {'run (recorded)':>16} {'ratio':>7} {'process (wall)':>16} {'ratio':>7}")
+    labels = {
+        "python": "plain Python call",
+        "plain": "flowhook run --no-progress",
+        "live": "flowhook run, live (pty)",
+    }
+    for mode in MODES:
+        ratios = ("", "") if mode == "python" else (
+            f"{figures[f'{mode}_run_ratio']:.3f}",
+            f"{figures[f'{mode}_process_ratio']:.3f}",
+        )  # fmt: skip
+        print(
+            f"  {labels[mode]:28} {run[mode]:14.3f} s {ratios[0]:>7} "
+            f"{process[mode]:14.3f} s {ratios[1]:>7}"
+        )
+    print(f"  the live display costs {100 * (figures['live_run_ratio'] - 1):+.1f}% of the run")
+
+
+if __name__ == "__main__":
+    main()

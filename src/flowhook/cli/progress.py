@@ -1,0 +1,279 @@
+"""What ``flowhook run`` shows of its run: counters kept on the transition path, plain lines.
+
+:class:`RunTally` is the observer (through the runtime's ``transitions_observed``): for every
+transition of the flow run the command started, of its subflow runs and of their task runs, it
+moves one count from the old state's column to the new one's, under a lock, and nothing else:
+O(1) per transition, no rendering. The live display (:mod:`.live`) reads these counts at most
+ten times a second. Runs of other flows that the process may start (a thread of its own calling
+another flow) are not counted.
+
+Columns: *pending* (Pending, and Scheduled or AwaitingRetry between two attempts), *running*
+(Running, Retrying, Cancelling), *completed* (Completed, Cached), *failed* (Failed, TimedOut,
+Crashed) and *cancelled*. Task runs are counted by task name; each subflow is a row of its own,
+by flow name, counting its runs; its task runs count under their task names.
+
+:class:`PlainLines` is the display when stdout is not a terminal (or with ``--no-progress``):
+one line per transition, ``HH:MM:SS.mmm kind run-name State[: message]``, flushed within
+a tenth of a second.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from time import monotonic as _monotonic
+from typing import IO, Literal
+
+import attrs
+
+from flowhook_hookspec.runs import FlowRun, TaskRun
+from flowhook_hookspec.states import FINAL_TYPES, State, StateType
+
+from .common import one_line
+from .views import format_duration
+
+__all__ = ["COLUMNS", "FLUSH_SECONDS", "PlainLines", "Row", "RunTally", "summary_line"]
+
+#: The longest a written line waits to be flushed.
+FLUSH_SECONDS = 0.1
+
+#: The columns of a row, in order.
+COLUMNS = ("pending", "running", "completed", "failed", "cancelled")
+PENDING, RUNNING, COMPLETED, FAILED, CANCELLED = range(len(COLUMNS))
+
+_COLUMN_OF = {
+    StateType.PENDING: PENDING,
+    StateType.SCHEDULED: PENDING,
+    StateType.RUNNING: RUNNING,
+    StateType.CANCELLING: RUNNING,
+    StateType.COMPLETED: COMPLETED,
+    StateType.FAILED: FAILED,
+    StateType.CRASHED: FAILED,
+    StateType.CANCELLED: CANCELLED,
+}
+
+#: The states whose message a plain line shows (why a run did not complete).
+_EXPLAINED = frozenset(
+    {StateType.FAILED, StateType.CRASHED, StateType.CANCELLING, StateType.CANCELLED}
+)
+
+
+@attrs.define(eq=False)
+class Row:
+    """The runs of one task (or one subflow) so far, by column."""
+
+    kind: Literal["flow", "task"]
+    name: str
+    first_seen: float
+    counts: list[int] = attrs.field(factory=lambda: [0] * len(COLUMNS))
+    last_final: float | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts)
+
+    @property
+    def finished(self) -> int:
+        return self.counts[COMPLETED] + self.counts[FAILED] + self.counts[CANCELLED]
+
+    def elapsed(self, now: float) -> float:
+        """From its first run's Pending to its last run's end, or to now while one is unfinished."""
+        end = self.last_final if self.finished == self.total and self.last_final else now
+        return end - self.first_seen
+
+
+class RunTally:
+    """Counts of the runs of the flow run the command started: the observer of its transitions."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._top_id: uuid.UUID | None = None
+        self._flow_ids: set[uuid.UUID] = set()
+        #: Rows by task name, and by ``("flow", name)`` for subflows, in order of appearance.
+        self._rows: dict[str | tuple[str, str], Row] = {}
+        #: The flow run started, once its first transition is seen, and its latest state.
+        self.flow_run: FlowRun | None = None
+        self.state: State | None = None
+        self.started: float | None = None
+        self.ended: float | None = None
+
+    def observe(
+        self, kind: Literal["flow", "task"], run: FlowRun | TaskRun, old: State | None, new: State
+    ) -> bool:
+        """Count one transition; whether it belongs to the run started (and was counted).
+
+        The hot path, once per transition of every task run: a few comparisons and lookups,
+        and the lock while two counts move.
+        """
+        key: str | tuple[str, str]
+        if isinstance(run, TaskRun):
+            parent = run.flow_run_id
+            # ``is`` first: a task run's flow run id is its flow run's own id object.
+            if parent is not self._top_id and parent not in self._flow_ids:
+                return False
+            key = name = run.task_name
+        else:
+            if not self._flow_moved(run, old, new):
+                return False
+            if run is self.flow_run:
+                return True
+            name = run.flow_name
+            key = ("flow", name)
+        column = _COLUMN_OF[new.type]
+        with self._lock:
+            row = self._rows.get(key)
+            if row is None:
+                row = self._rows[key] = Row(kind, name, _monotonic())
+            counts = row.counts
+            if old is not None:
+                counts[_COLUMN_OF[old.type]] -= 1
+            counts[column] += 1
+            if column >= COMPLETED:
+                row.last_final = _monotonic()
+        return True
+
+    def _flow_moved(self, run: FlowRun, old: State | None, new: State) -> bool:
+        """Whether a flow run is the one started or a subflow of it (taken in at its first
+        state); the started one's state is kept."""
+        with self._lock:
+            if old is None:
+                parent = run.parent_flow_run_id
+                if parent is None and self.flow_run is None:
+                    self.flow_run, self._top_id = run, run.id
+                elif parent is None or parent not in self._flow_ids:
+                    return False
+                self._flow_ids.add(run.id)
+            elif run.id not in self._flow_ids:
+                return False
+            if run is self.flow_run:
+                self.state = new
+                if new.type is StateType.RUNNING and self.started is None:
+                    self.started = _monotonic()
+                elif new.type in FINAL_TYPES:
+                    self.ended = _monotonic()
+        return True
+
+    def rows(self) -> list[Row]:
+        """A copy of every row, in the order their first runs appeared."""
+        with self._lock:
+            return [attrs.evolve(row, counts=list(row.counts)) for row in self._rows.values()]
+
+    def elapsed(self, now: float | None = None) -> float:
+        """Seconds since the flow run started running, until it ended."""
+        if self.started is None:
+            return 0.0
+        end = self.ended if self.ended is not None else _monotonic() if now is None else now
+        return end - self.started
+
+
+def _counted(rows: list[Row], kind: str, noun: str) -> str | None:
+    mine = [row for row in rows if row.kind == kind]
+    total = sum(row.total for row in mine)
+    if not total:
+        return None
+    parts = [
+        f"{count} {column}"
+        for index, column in enumerate(COLUMNS)
+        if (count := sum(row.counts[index] for row in mine))
+    ]
+    return f"{total} {noun}{'s' if total != 1 else ''} ({', '.join(parts)})"
+
+
+def summary_line(tally: RunTally, details: str | None = None) -> str:
+    """The last line: how the run ended, in how long, what its task runs did, and why it did not
+    complete. ``details`` says where to read more (the run's id, when the store keeps it)."""
+    run, state = tally.flow_run, tally.state
+    if run is None or state is None:
+        return "The flow run did not start."
+    rows = tally.rows()
+    counted = [
+        part
+        for part in (_counted(rows, "task", "task run"), _counted(rows, "flow", "subflow run"))
+        if part
+    ]
+    ending = "ended" if state.is_final() else "stopped in"
+    line = (
+        f"Flow run {run.name!r} of flow {run.flow_name!r} {ending} {state.name} in "
+        f"{format_duration(tally.elapsed())}"
+    )
+    if counted:
+        line += ": " + ", ".join(counted)
+    if state.type is not StateType.COMPLETED and state.message:
+        line += f". {state.message}"
+    if details and state.type is not StateType.COMPLETED:
+        line += f" ({details})"
+    return one_line(line)
+
+
+class PlainLines:
+    """One line per transition on ``stream``, from whichever thread moved the run.
+
+    Lines are written as they come and flushed within :data:`FLUSH_SECONDS` (by a thread of
+    its own, and at :meth:`close`): a flush per line, a system call, would cost a run of
+    trivial tasks a third of its time. A closed pipe (``flowhook run ... | head``) stops the
+    lines; the run goes on.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._closed = False
+        self._written = threading.Event()
+        self._stop = threading.Event()
+        self._second = -1
+        self._clock = ""
+        self._flusher = threading.Thread(
+            target=self._flush_while_open, name="flowhook-run-lines", daemon=True
+        )
+        self._flusher.start()
+
+    def write(self, kind: str, run: FlowRun | TaskRun, state: State) -> None:
+        """The line of one transition: ``HH:MM:SS.mmm kind run-name State[: message]``."""
+        moment = state.timestamp.timestamp()
+        second = int(moment)
+        line = f"{self._clock_at(second)}.{int((moment - second) * 1000):03d} {kind} {run.name} {state.name}"
+        if state.type in _EXPLAINED and state.message:
+            line += f": {state.message}"
+        self.echo(one_line(line) if not line.isprintable() else line)
+
+    def _clock_at(self, second: int) -> str:
+        """Local ``HH:MM:SS`` of ``second``, formatted once per second."""
+        if second != self._second:
+            self._clock = time.strftime("%H:%M:%S", time.localtime(second))
+            self._second = second
+        return self._clock
+
+    def echo(self, line: str) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._stream.write(line + "\n")
+            except (OSError, ValueError):
+                self._closed = True
+                return
+        self._written.set()
+
+    def _flush(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self._stream.flush()
+            except (OSError, ValueError):
+                self._closed = True
+
+    def _flush_while_open(self) -> None:
+        while not self._stop.is_set():
+            self._written.wait()
+            self._written.clear()
+            self._flush()
+            self._stop.wait(FLUSH_SECONDS)
+
+    def close(self) -> None:
+        """Flush what is written and stop the flushing thread."""
+        self._stop.set()
+        self._written.set()
+        self._flusher.join()
+        self._flush()

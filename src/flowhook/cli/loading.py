@@ -85,7 +85,7 @@ def load_flow(target: str) -> Flow[..., Any]:
         where, attribute = target, ""  # no flow named (or a Windows drive, "C:\\flows.py")
     if not where:
         raise BadArgument(f"{target!r} names no file or module: give path/to/file.py:FLOW")
-    if where.endswith(".py") or "/" in where or "\\" in where:
+    if where.endswith(".py") or "/" in where or "\\" in where or Path(where).is_file():
         module = _import_file(where)
     else:
         module = _import_module(where)
@@ -210,8 +210,8 @@ def _flow_in(module: ModuleType, where: str, attribute: str) -> Flow[..., Any]:
             raise BadArgument(f"{where} has no {attribute!r}{hint}")
     if not is_flow(found):
         raise BadArgument(
-            f"{where}:{attribute} is a {type(found).__name__}, not a flow: decorate the "
-            "function with @flow"
+            f"{where}:{attribute} is not a flow (it is of type {type(found).__name__}): "
+            "decorate the function with @flow"
         )
     return found
 

@@ -253,7 +253,8 @@ class PlainLines:
             except (OSError, ValueError):
                 self._closed = True
                 return
-        self._written.set()
+        if not self._written.is_set():  # setting an Event takes a lock: only when it is clear
+            self._written.set()
 
     def _flush(self) -> None:
         with self._lock:

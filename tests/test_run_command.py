@@ -240,7 +240,11 @@ ERRORS = [
         ["flows.py:nope"],
         "Error: flows.py has no 'nope'; its flows: fails, parent, slow, sums, typed",
     ),
-    (["flows.py:sum"], "Error: flows.py has no 'sum'; did you mean 'sums'?"),
+    (
+        ["flows.py:sum"],
+        "Error: flows.py has no 'sum'; its flows: fails, parent, slow, sums, typed; did you "
+        "mean 'sums'?",
+    ),
     (
         ["flows.py"],
         "Error: flows.py defines several flows: name one, flows.py:NAME "
@@ -433,7 +437,7 @@ def test_on_a_terminal_a_live_display_shows_tasks_counts_and_the_end(workdir: Pa
     text = re.sub(rb"\x1b\[[0-9;?]*[A-Za-z]", b"", raw).decode()
     assert "\x1b[" in raw.decode(), "not drawn as a live display"
     assert re.search(r"task\s+pending\s+running\s+completed\s+failed\s+progress\s+elapsed", text)
-    drawn = re.findall(r"tick\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+━+\s+[\d.]+s", text)
+    drawn = re.findall(r"tick\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+[━─]{24}\s+[\d.]+s", text)
     assert drawn, text
     assert drawn[-1] == ("0", "0", "12", "0")
     assert len(drawn) >= 2, "the display was drawn once only"

@@ -117,14 +117,15 @@ def _append_rows(text: Text, rows: list[Row], now: float) -> None:
 
 
 def _append_bar(text: Text, row: Row) -> None:
-    """A bar of the finished runs: green as far as they completed, red for failed ones."""
+    """A bar of the finished runs: green as far as they completed, red for failed ones, and a
+    thin line for the rest (legible without colours too)."""
     total = max(row.total, 1)
     done = round(BAR_WIDTH * row.counts[COMPLETED] / total)
     bad = round(BAR_WIDTH * (row.finished / total)) - done
     rest = BAR_WIDTH - done - bad
     text.append("━" * done, style="green")
     text.append("━" * bad, style="red")
-    text.append("━" * rest, style="grey30")
+    text.append("─" * rest, style="grey30")
 
 
 class LiveDisplay:

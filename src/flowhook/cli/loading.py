@@ -206,8 +206,8 @@ def _flow_in(module: ModuleType, where: str, attribute: str) -> Flow[..., Any]:
     for part in attribute.split("."):
         found = getattr(found, part, _MISSING)
         if found is _MISSING:
-            hint = did_you_mean(attribute, flows) or f"; its flows: {listed}"
-            raise BadArgument(f"{where} has no {attribute!r}{hint}")
+            hint = did_you_mean(attribute, flows)
+            raise BadArgument(f"{where} has no {attribute!r}; its flows: {listed}{hint}")
     if not is_flow(found):
         raise BadArgument(
             f"{where}:{attribute} is not a flow (it is of type {type(found).__name__}): "

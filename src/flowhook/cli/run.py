@@ -132,7 +132,7 @@ def _check_names(flow: Flow[..., Any], given: Mapping[str, Any]) -> None:
         for name in given:
             if name not in names:
                 hint = did_you_mean(name, names)
-                raise BadArgument(f"flow {flow.name!r} has no parameter {name!r}{hint}; {listed}")
+                raise BadArgument(f"flow {flow.name!r} has no parameter {name!r}; {listed}{hint}")
     for name, parameter in parameters.items():
         required = parameter.default is parameter.empty and name in names
         if required and name not in given:

@@ -1,9 +1,9 @@
 """What the display of ``flowhook run`` costs: a flow of 10,000 trivial tasks, three ways, in one run.
 
-    python benchmarks/run_command.py [--tasks 10000] [--rounds 5]
+    python benchmarks/run_command.py [--tasks 10000] [--repeats 9]
 
 Each round runs the same flow, in a fresh interpreter each time, in three ways, one after the
-other (so that drift of the machine affects all alike):
+other (so that drift of the machine affects all alike), ``--repeats`` rounds:
 
 - ``python``: a plain Python call of the flow (``python -c``), output to a pipe;
 - ``plain``: ``flowhook run --no-progress``, one line per transition, to a pipe read as it comes;
@@ -128,7 +128,7 @@ def durations(directory: Path, env: dict[str, str], count: int) -> dict[str, flo
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=9, help="runs of each way, alternating")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     options = parser.parse_args()
 
@@ -143,16 +143,16 @@ def main() -> None:
         }
         env.pop("FLOWHOOK_STORE", None)
         wall: dict[str, list[float]] = {mode: [] for mode in MODES}
-        for round_ in range(options.rounds):
+        for repeat in range(options.repeats):
             for mode in MODES:
-                wall[mode].append(run_once(mode, options.tasks, f"{mode}-{round_}", directory, env))
-        recorded = durations(directory, env, options.rounds * len(MODES))
+                wall[mode].append(run_once(mode, options.tasks, f"{mode}-{repeat}", directory, env))
+        recorded = durations(directory, env, options.repeats * len(MODES))
     run = {
-        mode: statistics.median(recorded[f"{mode}-{i}"] for i in range(options.rounds))
+        mode: statistics.median(recorded[f"{mode}-{i}"] for i in range(options.repeats))
         for mode in MODES
     }
     process = {mode: statistics.median(times) for mode, times in wall.items()}
-    figures: dict[str, float | int | str] = {"tasks": options.tasks, "rounds": options.rounds}
+    figures: dict[str, float | int | str] = {"tasks": options.tasks, "repeats": options.repeats}
     for mode in MODES:
         figures[f"{mode}_run_s"] = run[mode]
         figures[f"{mode}_process_s"] = process[mode]
@@ -165,7 +165,7 @@ def main() -> None:
         return
     print(
         f"flow of {options.tasks} trivial sequential tasks, store on, no plugins; "
-        f"median of {options.rounds} rounds"
+        f"median of {options.repeats} rounds"
     )
     print(f"  {'':28} {'run (recorded)':>16} {'ratio':>7} {'process (wall)':>16} {'ratio':>7}")
     labels = {

@@ -181,6 +181,24 @@ def test_subflows_and_their_tasks_are_counted(workdir: Path) -> None:
     )
 
 
+def test_an_async_flow_runs_and_a_flow_that_exits_has_crashed(workdir: Path) -> None:
+    (workdir / "other.py").write_text(
+        "import asyncio, sys\nfrom flowhook import flow, task\n\n"
+        "@task\nasync def nap(i: int) -> int:\n    await asyncio.sleep(0)\n    return i\n\n"
+        "@flow\nasync def naps(n: int) -> int:\n"
+        "    return sum(await asyncio.gather(*(nap(i) for i in range(n))))\n\n"
+        "@flow\ndef exits() -> None:\n    sys.exit(0)\n"
+    )
+    done = run("run", "other.py:naps", "-p", "n=3")
+    assert done.exit_code == 0, done.output
+    last = done.stdout.splitlines()[-1]
+    assert re.search(r"ended Completed in [\d.]+s: 3 task runs \(3 completed\)$", last), last
+    exited = run("run", "other.py:exits")
+    assert exited.exit_code == 1, exited.output
+    assert "ended Crashed in " in exited.stdout.splitlines()[-1]
+    assert "aborted by a call to sys.exit(0)" in exited.stdout.splitlines()[-1]
+
+
 # -- parameters and names ----------------------------------------------------------------------
 
 

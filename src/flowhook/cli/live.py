@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from rich.console import Console
 from rich.live import Live
-from rich.text import Text
+from rich.text import Span, Text
 
 from flowhook_hookspec.states import StateType
 
@@ -56,33 +56,56 @@ def terminal_console(stream: IO[str]) -> Console | None:
     return None
 
 
+class _Frame:
+    """A drawing as one string and its styled spans: rich's ``Text.append`` cleans and copies
+    each piece, which costs more than the rest of a redraw."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.spans: list[Span] = []
+        self.length = 0
+
+    def add(self, piece: str, style: str | None = None) -> None:
+        if style:
+            self.spans.append(Span(self.length, self.length + len(piece), style))
+        self.parts.append(piece)
+        self.length += len(piece)
+
+    def text(self) -> Text:
+        return Text("".join(self.parts), spans=self.spans, no_wrap=True, overflow="ellipsis")
+
+
 def render(tally: RunTally, now: float | None = None) -> Text:
     """The display of ``tally`` as it is now.
 
-    Plain text laid out by hand: a rich ``Table`` costs seven times as much to draw, and the
-    drawing takes the interpreter from the run's threads.
+    Plain text laid out by hand, one line per row, never wrapped: a rich ``Table`` costs seven
+    times as much to draw, and the drawing takes the interpreter from the run's threads.
     """
     now = time.monotonic() if now is None else now
     run, state = tally.flow_run, tally.state
-    text = Text()
+    frame = _Frame()
     if run is None or state is None:
-        text.append("Starting the flow run...", style="dim")
-        return text
-    text.append("flow ", style="dim").append(run.flow_name, style="bold")
-    text.append("  run ", style="dim").append(run.name, style="bold")
-    text.append("  ").append(state.name, style=_STATE_STYLE.get(state.type, "bold"))
-    text.append("  ").append(format_duration(tally.elapsed(now)), style="cyan")
+        frame.add("Starting the flow run...", "dim")
+        return frame.text()
+    frame.add("flow ", "dim")
+    frame.add(run.flow_name, "bold")
+    frame.add("  run ", "dim")
+    frame.add(run.name, "bold")
+    frame.add("  ")
+    frame.add(state.name, _STATE_STYLE.get(state.type, "bold"))
+    frame.add("  ")
+    frame.add(format_duration(tally.elapsed(now)), "cyan")
     rows = tally.rows()
     if rows:
-        _append_rows(text, rows, now)
-    return text
+        _add_rows(frame, rows, now)
+    return frame.text()
 
 
 def _label(row: Row) -> str:
     return row.name if row.kind == "task" else f"subflow {row.name}"
 
 
-def _append_rows(text: Text, rows: list[Row], now: float) -> None:
+def _add_rows(frame: _Frame, rows: list[Row], now: float) -> None:
     columns = [
         index
         for index in range(len(COLUMNS))
@@ -100,32 +123,33 @@ def _append_rows(text: Text, rows: list[Row], now: float) -> None:
     header = "task".ljust(width) + "".join(
         f"  {COLUMNS[index]:>{widths[index]}}" for index in columns
     )
-    text.append("\n" + header + f"  {'progress':{BAR_WIDTH}}  elapsed", style="bold")
+    frame.add("\n")
+    frame.add(header + f"  {'progress':{BAR_WIDTH}}  elapsed", "bold")
     for row in rows:
         label = _label(row)
         if len(label) > width:
             label = label[: width - 1] + "…"
-        text.append("\n" + label.ljust(width))
+        frame.add("\n" + label.ljust(width))
         for index in columns:
-            text.append(f"  {row.counts[index]:>{widths[index]}}", style=_COLUMN_STYLE.get(index))
-        text.append("  ")
-        _append_bar(text, row)
-        text.append(f"  {format_duration(row.elapsed(now)):>7}")
+            frame.add(f"  {row.counts[index]:>{widths[index]}}", _COLUMN_STYLE.get(index))
+        frame.add("  ")
+        _add_bar(frame, row)
+        frame.add(f"  {format_duration(row.elapsed(now)):>7}")
     if hidden:
         runs = sum(row.total for row in hidden)
-        text.append(f"\n... {len(hidden)} more tasks, {runs} runs", style="dim")
+        frame.add("\n")
+        frame.add(f"... {len(hidden)} more tasks, {runs} runs", "dim")
 
 
-def _append_bar(text: Text, row: Row) -> None:
+def _add_bar(frame: _Frame, row: Row) -> None:
     """A bar of the finished runs: green as far as they completed, red for failed ones, and a
     thin line for the rest (legible without colours too)."""
     total = max(row.total, 1)
     done = round(BAR_WIDTH * row.counts[COMPLETED] / total)
     bad = round(BAR_WIDTH * (row.finished / total)) - done
-    rest = BAR_WIDTH - done - bad
-    text.append("━" * done, style="green")
-    text.append("━" * bad, style="red")
-    text.append("─" * rest, style="grey30")
+    frame.add("━" * done, "green")
+    frame.add("━" * bad, "red")
+    frame.add("─" * (BAR_WIDTH - done - bad), "grey30")
 
 
 class LiveDisplay:

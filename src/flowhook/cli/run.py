@@ -76,8 +76,8 @@ def run_command(
 ) -> None:
     """Run a flow in this process and show its progress; the exit status is its outcome.
 
-    TARGET is path/to/file.py:FLOW or package.module:FLOW (FLOW may be left out when the module
-    defines one flow). On a terminal a live display shows the flow run's state and, per task,
+    The flow is given as path/to/file.py:FLOW or package.module:FLOW (FLOW may be left out when
+    the module defines one flow); -p NAME=VALUE and --params-json give its parameters. On a terminal a live display shows the flow run's state and, per task,
     how many runs are pending, running, completed and failed; elsewhere (or with --no-progress)
     each transition is one line. The exit status is 0 for Completed, 1 for Failed, TimedOut,
     Crashed or Cancelled, 130 after Ctrl-C (the run ends Crashed), 143 after SIGTERM (the run
@@ -177,10 +177,11 @@ def _run(
             state = _call(flow, args, kwargs)
     except KeyboardInterrupt:
         status = INTERRUPTED
-    except SystemExit as exc:  # the engine's, after SIGTERM cancelled the run
-        if exc.code != TERMINATED:
-            raise
-        status = TERMINATED
+    except SystemExit as exc:
+        # The engine's after SIGTERM cancelled the run; any other (the flow called sys.exit)
+        # crashed it, and a crashed run exits 1.
+        cancelled = tally.state is not None and tally.state.type is StateType.CANCELLED
+        status = TERMINATED if exc.code == TERMINATED and cancelled else 1
     else:
         status = 0 if state.type is StateType.COMPLETED else 1
     final = summary_line(tally, _details(tally))

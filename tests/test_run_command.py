@@ -249,6 +249,16 @@ def test_a_package_module_runs_by_name_and_by_path_with_relative_imports(workdir
     assert {run["import_path"] for run in flow_runs()} == {"pipelines.jobs:report"}
 
 
+def test_a_flow_without_validation_gets_the_text_as_given(workdir: Path) -> None:
+    (workdir / "lax.py").write_text(
+        "from flowhook import flow\n\n@flow(validate_parameters=False)\n"
+        "def raw(n: int):\n    print('got', repr(n))\n"
+    )
+    result = run("run", "lax.py:raw", "-p", "n=3")
+    assert result.exit_code == 0, result.output
+    assert "got '3'" in result.stdout.splitlines()
+
+
 ERRORS = [
     (
         ["nope.py:sums"],

@@ -387,6 +387,28 @@ def test_the_tally_counts_its_own_run_only_and_shows_at_most_max_rows() -> None:
     assert len(shown) == 2 + MAX_ROWS + 1 and shown[-1] == "... 3 more tasks, 3 runs"
 
 
+def test_the_tally_adds_up_the_counts_of_every_thread() -> None:
+    from flowhook import flow, task
+    from flowhook._runtime.observing import transitions_observed
+
+    @task
+    def work(i: int) -> int:
+        if i % 10 == 0:
+            raise ValueError(i)
+        return i
+
+    @flow
+    def pooled() -> None:
+        futures = [work.submit(i) for i in range(50)]
+        for future in futures:
+            future.wait()
+
+    tally = RunTally()
+    with transitions_observed(tally.observe):
+        pooled()
+    assert [(row.name, row.counts) for row in tally.rows()] == [("work", [0, 0, 45, 5, 0])]
+
+
 def test_an_observer_that_raises_is_logged_once_and_never_fails_the_run(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -2,8 +2,8 @@
 
 :class:`RunTally` is the observer (through the runtime's ``transitions_observed``): for every
 transition of the flow run the command started, of its subflow runs and of their task runs, it
-moves one count from the old state's column to the new one's, under a lock, and nothing else:
-O(1) per transition, no rendering. The live display (:mod:`.live`) reads these counts at most
+moves one count from the old state's column to the new one's, in rows of the thread's own, and
+nothing else: O(1) per transition, no lock, no rendering. The live display (:mod:`.live`) reads these counts at most
 ten times a second. Runs of other flows that the process may start (a thread of its own calling
 another flow) are not counted.
 
@@ -83,15 +83,33 @@ class Row:
         return end - self.first_seen
 
 
+_RowKey = str | tuple[str, str]
+
+
+class _ThreadRows(threading.local):
+    """The rows one thread counted: only that thread writes them, so no lock is taken."""
+
+    def __init__(self, every: list[dict[_RowKey, Row]]) -> None:
+        self.rows: dict[_RowKey, Row] = {}
+        every.append(self.rows)  # list.append is atomic
+
+
 class RunTally:
-    """Counts of the runs of the flow run the command started: the observer of its transitions."""
+    """Counts of the runs of the flow run the command started: the observer of its transitions.
+
+    Each thread counts in rows of its own (a run's Pending may be counted in the thread that
+    submitted it and its end in a worker), and :meth:`rows` adds them up. Nothing takes a lock
+    on the transition path: a lock held by the main thread when Ctrl-C interrupts it could never
+    be released, and every later transition would wait on it. A sum taken while a run moves
+    between two threads may be off by that run for one drawing; the sums taken once the run has
+    ended are exact.
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._top_id: uuid.UUID | None = None
         self._flow_ids: set[uuid.UUID] = set()
-        #: Rows by task name, and by ``("flow", name)`` for subflows, in order of appearance.
-        self._rows: dict[str | tuple[str, str], Row] = {}
+        self._every: list[dict[_RowKey, Row]] = []
+        self._mine = _ThreadRows(self._every)
         #: The flow run started, once its first transition is seen, and its latest state.
         self.flow_run: FlowRun | None = None
         self.state: State | None = None
@@ -103,10 +121,10 @@ class RunTally:
     ) -> bool:
         """Count one transition; whether it belongs to the run started (and was counted).
 
-        The hot path, once per transition of every task run: a few comparisons and lookups,
-        and the lock while two counts move.
+        The hot path, once per transition of every task run: a few comparisons and lookups, and
+        two counts moved in this thread's own row.
         """
-        key: str | tuple[str, str]
+        key: _RowKey
         if isinstance(run, TaskRun):
             parent = run.flow_run_id
             # ``is`` first: a task run's flow run id is its flow run's own id object.
@@ -120,44 +138,57 @@ class RunTally:
                 return True
             name = run.flow_name
             key = ("flow", name)
+        rows = self._mine.rows
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = Row(kind, name, _monotonic())
+        counts = row.counts
+        if old is not None:
+            counts[_COLUMN_OF[old.type]] -= 1
         column = _COLUMN_OF[new.type]
-        with self._lock:
-            row = self._rows.get(key)
-            if row is None:
-                row = self._rows[key] = Row(kind, name, _monotonic())
-            counts = row.counts
-            if old is not None:
-                counts[_COLUMN_OF[old.type]] -= 1
-            counts[column] += 1
-            if column >= COMPLETED:
-                row.last_final = _monotonic()
+        counts[column] += 1
+        if column >= COMPLETED:
+            row.last_final = _monotonic()
         return True
 
     def _flow_moved(self, run: FlowRun, old: State | None, new: State) -> bool:
         """Whether a flow run is the one started or a subflow of it (taken in at its first
         state); the started one's state is kept."""
-        with self._lock:
-            if old is None:
-                parent = run.parent_flow_run_id
-                if parent is None and self.flow_run is None:
-                    self.flow_run, self._top_id = run, run.id
-                elif parent is None or parent not in self._flow_ids:
-                    return False
-                self._flow_ids.add(run.id)
-            elif run.id not in self._flow_ids:
+        if old is None:
+            parent = run.parent_flow_run_id
+            if parent is None and self.flow_run is None:
+                self.flow_run, self._top_id = run, run.id
+            elif parent is None or parent not in self._flow_ids:
                 return False
-            if run is self.flow_run:
-                self.state = new
-                if new.type is StateType.RUNNING and self.started is None:
-                    self.started = _monotonic()
-                elif new.type in FINAL_TYPES:
-                    self.ended = _monotonic()
+            self._flow_ids.add(run.id)  # set.add is atomic
+        elif run.id not in self._flow_ids:
+            return False
+        if run is self.flow_run:
+            self.state = new
+            if new.type is StateType.RUNNING and self.started is None:
+                self.started = _monotonic()
+            elif new.type in FINAL_TYPES:
+                self.ended = _monotonic()
         return True
 
     def rows(self) -> list[Row]:
-        """A copy of every row, in the order their first runs appeared."""
-        with self._lock:
-            return [attrs.evolve(row, counts=list(row.counts)) for row in self._rows.values()]
+        """Every row, the threads' counts added up, in the order their first runs appeared."""
+        merged: dict[_RowKey, Row] = {}
+        for rows in list(self._every):
+            for key, row in list(rows.items()):
+                counts, last_final = list(row.counts), row.last_final
+                total = merged.get(key)
+                if total is None:
+                    merged[key] = Row(row.kind, row.name, row.first_seen, counts, last_final)
+                    continue
+                total.counts = [a + b for a, b in zip(total.counts, counts, strict=True)]
+                total.first_seen = min(total.first_seen, row.first_seen)
+                if last_final is not None:
+                    total.last_final = max(total.last_final or last_final, last_final)
+        ordered = sorted(merged.values(), key=lambda row: row.first_seen)
+        for row in ordered:  # a count caught between two threads is never shown below zero
+            row.counts = [max(count, 0) for count in row.counts]
+        return ordered
 
     def elapsed(self, now: float | None = None) -> float:
         """Seconds since the flow run started running, until it ended."""

@@ -158,6 +158,26 @@ def test_off_a_terminal_each_transition_is_one_line_then_the_outcome(workdir: Pa
     assert (recorded["name"], recorded["state_name"]) == (name, "Completed")
 
 
+def test_what_the_flow_prints_comes_between_the_lines_around_it(workdir: Path) -> None:
+    (workdir / "talk.py").write_text(
+        "from flowhook import flow, task\n\n@task\ndef say(i: int) -> None:\n"
+        "    print('hello from', i)\n\n@flow\ndef talk() -> None:\n"
+        "    for i in range(2):\n        say(i)\n"
+    )
+    result = run("run", "talk.py")
+    assert result.exit_code == 0, result.output
+    shown = [
+        line if line.startswith("hello") else " ".join(line.split()[1:2] + line.split()[3:])
+        for line in result.stdout.splitlines()[:-1]
+    ]
+    assert shown == [
+        "flow Pending", "flow Running",
+        "task Pending", "task Running", "hello from 0", "task Completed",
+        "task Pending", "task Running", "hello from 1", "task Completed",
+        "flow Completed",
+    ]  # fmt: skip
+
+
 def test_a_failed_flow_run_exits_1_and_says_why(workdir: Path) -> None:
     result = run("run", "flows.py:fails")
     assert result.exit_code == 1, result.output

@@ -13,17 +13,19 @@ Crashed) and *cancelled*. Task runs are counted by task name; each subflow is a 
 by flow name, counting its runs; its task runs count under their task names.
 
 :class:`PlainLines` is the display when stdout is not a terminal (or with ``--no-progress``):
-one line per transition, ``HH:MM:SS.mmm kind run-name State[: message]``, flushed within
-a tenth of a second.
+one line per transition, ``HH:MM:SS.mmm kind run-name State[: message]``, written and flushed
+within a tenth of a second.
 """
 
 from __future__ import annotations
 
+import collections
+import io
 import threading
 import time
 import uuid
 from time import monotonic as _monotonic
-from typing import IO, Literal
+from typing import IO, Any, Literal, TextIO, cast
 
 import attrs
 
@@ -238,74 +240,98 @@ def summary_line(tally: RunTally, details: str | None = None) -> str:
 
 
 class PlainLines:
-    """One line per transition on ``stream``, from whichever thread moved the run.
+    """One line per transition on ``stream``, written by a thread of its own.
 
-    Lines are written as they come and flushed within :data:`FLUSH_SECONDS` (by a thread of
-    its own, and at :meth:`close`): a flush per line, a system call, would cost a run of
-    trivial tasks a third of its time. A closed pipe (``flowhook run ... | head``) stops the
-    lines; the run goes on.
+    The transition path only queues what the line needs (``deque.append`` is atomic: no lock);
+    every :data:`FLUSH_SECONDS` the thread formats what is queued, writes it in one piece and
+    flushes, in order. A flush per line, a system call from the run's own thread, would cost a
+    run of trivial tasks a third of its time. A closed pipe (``flowhook run ... | head``) stops
+    the lines; the run goes on.
     """
 
     def __init__(self, stream: IO[str]) -> None:
         self._stream = stream
-        self._lock = threading.Lock()
+        self._queue: collections.deque[tuple[str, str, State] | str] = collections.deque()
         self._closed = False
-        self._written = threading.Event()
         self._stop = threading.Event()
         self._second = -1
         self._clock = ""
-        self._flusher = threading.Thread(
-            target=self._flush_while_open, name="flowhook-run-lines", daemon=True
+        self._writer = threading.Thread(
+            target=self._write_while_open, name="flowhook-run-lines", daemon=True
         )
-        self._flusher.start()
+        self._writer.start()
 
     def write(self, kind: str, run: FlowRun | TaskRun, state: State) -> None:
-        """The line of one transition: ``HH:MM:SS.mmm kind run-name State[: message]``."""
-        moment = state.timestamp.timestamp()
-        second = int(moment)
-        line = f"{self._clock_at(second)}.{int((moment - second) * 1000):03d} {kind} {run.name} {state.name}"
-        if state.type in _EXPLAINED and state.message:
-            line += f": {state.message}"
-        self.echo(one_line(line) if not line.isprintable() else line)
-
-    def _clock_at(self, second: int) -> str:
-        """Local ``HH:MM:SS`` of ``second``, formatted once per second."""
-        if second != self._second:
-            self._clock = time.strftime("%H:%M:%S", time.localtime(second))
-            self._second = second
-        return self._clock
+        """Queue the line of one transition: ``HH:MM:SS.mmm kind run-name State[: message]``."""
+        self._queue.append((kind, run.name, state))
 
     def echo(self, line: str) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                self._stream.write(line + "\n")
-            except (OSError, ValueError):
-                self._closed = True
-                return
-        if not self._written.is_set():  # setting an Event takes a lock: only when it is clear
-            self._written.set()
+        """Queue a line of text, written after those queued before it."""
+        self._queue.append(line + "\n")
 
-    def _flush(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                self._stream.flush()
-            except (OSError, ValueError):
-                self._closed = True
+    def standard_output(self) -> TextIO:
+        """A stand-in for ``sys.stdout`` while the flow runs: what the flow prints is queued
+        with the lines, so that it comes out between the transitions around it."""
+        return cast(TextIO, _QueuedText(self._queue, self._stream))
 
-    def _flush_while_open(self) -> None:
-        while not self._stop.is_set():
-            self._written.wait()
-            self._written.clear()
-            self._flush()
-            self._stop.wait(FLUSH_SECONDS)
+    def _line(self, item: tuple[str, str, State] | str) -> str:
+        if isinstance(item, str):
+            return item
+        kind, name, state = item
+        moment = state.timestamp.timestamp()
+        second = int(moment)
+        if second != self._second:  # the local time formatted once per second
+            self._clock = time.strftime("%H:%M:%S", time.localtime(second))
+            self._second = second
+        line = f"{self._clock}.{int((moment - second) * 1000):03d} {kind} {name} {state.name}"
+        if state.type in _EXPLAINED and state.message:
+            line += f": {state.message}"
+        return (line if line.isprintable() else one_line(line)) + "\n"
+
+    def _drain(self) -> None:
+        pieces = []
+        queue = self._queue
+        while queue:
+            pieces.append(self._line(queue.popleft()))
+        if not pieces or self._closed:
+            return
+        try:
+            self._stream.write("".join(pieces))
+            self._stream.flush()
+        except (OSError, ValueError):
+            self._closed = True
+
+    def _write_while_open(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            self._drain()
 
     def close(self) -> None:
-        """Flush what is written and stop the flushing thread."""
+        """Write what is queued and stop the writing thread."""
         self._stop.set()
-        self._written.set()
-        self._flusher.join()
-        self._flush()
+        self._writer.join()
+        self._drain()
+
+
+class _QueuedText(io.TextIOBase):
+    """Text written to it joins the queue of :class:`PlainLines`, in order."""
+
+    def __init__(self, queue: collections.deque[Any], stream: IO[str]) -> None:
+        self._queue = queue
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._queue.append(text)
+        return len(text)
+
+    def writable(self) -> bool:
+        return True
+
+    def isatty(self) -> bool:
+        return self._stream.isatty()
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return getattr(self._stream, "encoding", "utf-8")

@@ -19,7 +19,7 @@ import json
 import signal
 import sys
 from collections.abc import Mapping
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, redirect_stdout
 from typing import Any, Literal
 
 import click
@@ -150,7 +150,7 @@ def _run(
 ) -> int:
     """Run ``flow`` under the display; the exit status."""
     stdout = sys.stdout
-    display: AbstractContextManager[Any] = nullcontext()
+    display: AbstractContextManager[Any] | None = None
     lines: PlainLines | None = None
     if not no_progress:
         from .live import LiveDisplay, terminal_console  # rich, only for a terminal
@@ -158,9 +158,9 @@ def _run(
         console = terminal_console(stdout)
         if console is not None:
             display = LiveDisplay(tally, console)
-    if isinstance(display, nullcontext):
+    if display is None:
         lines = PlainLines(stdout)
-
+        display = redirect_stdout(lines.standard_output())
     observe: TransitionCallback = tally.observe  # the live display only counts
     if lines is not None:
         write = lines.write

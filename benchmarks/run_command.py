@@ -11,7 +11,9 @@ other (so that drift of the machine affects all alike), ``--repeats`` rounds:
 
 The figure that the contract bounds is the run's own duration, from its Running to its end, as
 the store records it (the flow run's ``duration_seconds``): what the display adds to a run. The
-wall time of each process (start-up and imports included) is reported too. Ratios are to the
+CPU time the run used is reported too: the CPU time of each process (``wait4``) less that of a
+process of the same way running the flow with no task (start-up, imports, exit), which the
+rest of the machine disturbs less than the wall time. Ratios are to the
 ``python`` way: of the medians over the rounds, and of the best runs (the least disturbed by
 the rest of the machine, which on a shared machine varies more than the display costs).
 Plugins are disabled, the store is on (the default).
@@ -51,6 +53,8 @@ def many(n: int) -> None:
 """
 
 FLOWHOOK = str(Path(sys.executable).with_name("flowhook"))
+#: Runs of each way with no task: the CPU time of starting and ending a process.
+STARTS = 3
 MODES = ("python", "plain", "live")
 
 
@@ -72,8 +76,17 @@ def _drain(stream: IO[bytes] | int, into: list[int]) -> threading.Thread:
     return thread
 
 
-def run_once(mode: str, tasks: int, name: str, directory: Path, env: dict[str, str]) -> float:
-    """Run the flow one way; the wall time of the process, in seconds."""
+def _wait(process: subprocess.Popen[bytes]) -> tuple[int, float]:
+    """The exit status of ``process`` and the CPU time it used (user and system), in seconds."""
+    _, raw, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(raw)
+    return process.returncode, usage.ru_utime + usage.ru_stime
+
+
+def run_once(
+    mode: str, tasks: int, name: str, directory: Path, env: dict[str, str]
+) -> tuple[float, float]:
+    """Run the flow one way; the wall time and the CPU time of the process, in seconds."""
     if mode == "python":
         code = (
             "import sys; sys.path.insert(0, '.'); from bench_flow import many; "
@@ -94,7 +107,7 @@ def run_once(mode: str, tasks: int, name: str, directory: Path, env: dict[str, s
         )
         os.close(slave)
         reader = _drain(master, received)
-        status = process.wait()
+        status, cpu = _wait(process)
         reader.join(10)
         os.close(master)
     else:
@@ -103,7 +116,7 @@ def run_once(mode: str, tasks: int, name: str, directory: Path, env: dict[str, s
         )
         assert process.stdout is not None
         reader = _drain(process.stdout, received)
-        status = process.wait()
+        status, cpu = _wait(process)
         reader.join(10)
         process.stdout.close()
     elapsed = time.perf_counter() - started
@@ -111,7 +124,7 @@ def run_once(mode: str, tasks: int, name: str, directory: Path, env: dict[str, s
         raise SystemExit(f"{mode} run failed with exit status {status}")
     if mode != "python" and not received[0]:
         raise SystemExit(f"{mode} run printed nothing")
-    return elapsed
+    return elapsed, cpu
 
 
 def durations(directory: Path, env: dict[str, str], count: int) -> dict[str, float]:
@@ -144,19 +157,30 @@ def main() -> None:
             "TERM": "xterm-256color",
         }
         env.pop("FLOWHOOK_STORE", None)
+        where = (directory, env)
         wall: dict[str, list[float]] = {mode: [] for mode in MODES}
+        cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
+        start_cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
+        for repeat in range(STARTS):  # the CPU time of starting and ending, to subtract
+            for mode in MODES:
+                start_cpu[mode].append(run_once(mode, 0, f"start-{mode}-{repeat}", *where)[1])
         for repeat in range(options.repeats):
             for mode in MODES:
-                wall[mode].append(run_once(mode, options.tasks, f"{mode}-{repeat}", directory, env))
-        recorded = durations(directory, env, options.repeats * len(MODES))
+                elapsed, used = run_once(mode, options.tasks, f"{mode}-{repeat}", *where)
+                wall[mode].append(elapsed)
+                cpu[mode].append(used)
+        recorded = durations(directory, env, (options.repeats + STARTS) * len(MODES))
     runs = {mode: [recorded[f"{mode}-{i}"] for i in range(options.repeats)] for mode in MODES}
     figures: dict[str, float | int | str] = {"tasks": options.tasks, "repeats": options.repeats}
     for mode in MODES:
         figures[f"{mode}_run_s"] = statistics.median(runs[mode])
         figures[f"{mode}_best_run_s"] = min(runs[mode])
         figures[f"{mode}_process_s"] = statistics.median(wall[mode])
+        figures[f"{mode}_run_cpu_s"] = statistics.median(cpu[mode]) - statistics.median(
+            start_cpu[mode]
+        )
     for mode in ("plain", "live"):
-        for figure in ("run", "best_run", "process"):
+        for figure in ("run", "best_run", "run_cpu", "process"):
             ratio = float(figures[f"{mode}_{figure}_s"]) / float(figures[f"python_{figure}_s"])
             figures[f"{mode}_{figure}_ratio"] = ratio
     figures["python"] = sys.version.split()[0]
@@ -167,7 +191,7 @@ def main() -> None:
         f"flow of {options.tasks} trivial sequential tasks, store on, no plugins; "
         f"{options.repeats} rounds"
     )
-    header = ("run (median)", "ratio", "run (best)", "ratio", "process (median)", "ratio")
+    header = ("run (median)", "ratio", "run (best)", "ratio", "run's CPU", "ratio")
     print(f"  {'':28}" + "".join(f" {title:>{len(title) + 2}}" for title in header))
     labels = {
         "python": "plain Python call",
@@ -176,13 +200,14 @@ def main() -> None:
     }
     for mode in MODES:
         cells = []
-        for figure, title in zip(("run", "best_run", "process"), header[::2], strict=True):
+        for figure, title in zip(("run", "best_run", "run_cpu"), header[::2], strict=True):
             ratio = "" if mode == "python" else f"{figures[f'{mode}_{figure}_ratio']:.3f}"
             cells.append(f" {figures[f'{mode}_{figure}_s']:>{len(title)}.3f} s {ratio:>5}")
         print(f"  {labels[mode]:28}" + "".join(cells))
     print(
         f"  the live display costs {100 * (float(figures['live_run_ratio']) - 1):+.1f}% of the "
-        f"run (medians), {100 * (float(figures['live_best_run_ratio']) - 1):+.1f}% (best runs)"
+        f"run (medians), {100 * (float(figures['live_best_run_ratio']) - 1):+.1f}% (best runs), "
+        f"{100 * (float(figures['live_run_cpu_ratio']) - 1):+.1f}% of its CPU time"
     )
 
 

@@ -53,7 +53,8 @@ def many(n: int) -> None:
 """
 
 FLOWHOOK = str(Path(sys.executable).with_name("flowhook"))
-#: Runs of each way with no task: the CPU time of starting and ending a process.
+#: Runs of each way with no task (at most as many as rounds): the CPU time of starting and
+#: ending a process.
 STARTS = 3
 MODES = ("python", "plain", "live")
 
@@ -161,7 +162,8 @@ def main() -> None:
         wall: dict[str, list[float]] = {mode: [] for mode in MODES}
         cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
         start_cpu: dict[str, list[float]] = {mode: [] for mode in MODES}
-        for repeat in range(STARTS):  # the CPU time of starting and ending, to subtract
+        starts = min(STARTS, options.repeats)
+        for repeat in range(starts):  # the CPU time of starting and ending, to subtract
             for mode in MODES:
                 start_cpu[mode].append(run_once(mode, 0, f"start-{mode}-{repeat}", *where)[1])
         for repeat in range(options.repeats):
@@ -169,7 +171,7 @@ def main() -> None:
                 elapsed, used = run_once(mode, options.tasks, f"{mode}-{repeat}", *where)
                 wall[mode].append(elapsed)
                 cpu[mode].append(used)
-        recorded = durations(directory, env, (options.repeats + STARTS) * len(MODES))
+        recorded = durations(directory, env, (options.repeats + starts) * len(MODES))
     runs = {mode: [recorded[f"{mode}-{i}"] for i in range(options.repeats)] for mode in MODES}
     figures: dict[str, float | int | str] = {"tasks": options.tasks, "repeats": options.repeats}
     for mode in MODES:

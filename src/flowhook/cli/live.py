@@ -2,8 +2,9 @@
 
 A header (flow, run name, the flow run's state, elapsed time) over one row per task (and per
 subflow): its runs by column, a bar of the finished ones (green completed, red failed or
-cancelled), and the time from its first run's Pending to its last run's end. Drawn from :class:`~.progress.RunTally`'s counts by rich's own refresh
-thread, at most :data:`REFRESH_PER_SECOND` times a second: the run's threads only count.
+cancelled), and the time from its first run's Pending to its last run's end. Drawn from
+:class:`~.progress.RunTally`'s counts by rich's own refresh thread, at most
+:data:`REFRESH_PER_SECOND` times a second: the run's threads only count.
 
 While it is shown, what the flow prints, and the log lines of the handlers that write to the
 terminal, appear above it. Imported only when a terminal shows it: ``flowhook --help`` does not

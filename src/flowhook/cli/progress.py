@@ -3,8 +3,8 @@
 :class:`RunTally` is the observer (through the runtime's ``transitions_observed``): for every
 transition of the flow run the command started, of its subflow runs and of their task runs, it
 moves one count from the old state's column to the new one's, in rows of the thread's own, and
-nothing else: O(1) per transition, no lock, no rendering. The live display (:mod:`.live`) reads these counts at most
-ten times a second. Runs of other flows that the process may start (a thread of its own calling
+nothing else: O(1) per transition, no lock, no rendering. The live display (:mod:`.live`)
+reads these counts at most ten times a second. Runs of other flows that the process may start (a thread of its own calling
 another flow) are not counted.
 
 Columns: *pending* (Pending, and Scheduled or AwaitingRetry between two attempts), *running*
@@ -225,7 +225,7 @@ def summary_line(tally: RunTally, details: str | None = None) -> str:
         for part in (_counted(rows, "task", "task run"), _counted(rows, "flow", "subflow run"))
         if part
     ]
-    ending = "ended" if state.is_final() else "stopped in"
+    ending = "ended" if state.is_final() else "was left"
     line = (
         f"Flow run {run.name!r} of flow {run.flow_name!r} {ending} {state.name} in "
         f"{format_duration(tally.elapsed())}"

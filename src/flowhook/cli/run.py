@@ -77,9 +77,10 @@ def run_command(
     """Run a flow in this process and show its progress; the exit status is its outcome.
 
     The flow is given as path/to/file.py:FLOW or package.module:FLOW (FLOW may be left out when
-    the module defines one flow); -p NAME=VALUE and --params-json give its parameters. On a terminal a live display shows the flow run's state and, per task,
-    how many runs are pending, running, completed and failed; elsewhere (or with --no-progress)
-    each transition is one line. The exit status is 0 for Completed, 1 for Failed, TimedOut,
+    the module defines one flow); -p NAME=VALUE and --params-json give its parameters. On a
+    terminal a live display shows the flow run's state and, per task, how many runs are
+    pending, running, completed and failed; elsewhere (or with --no-progress) each transition
+    is one line. The exit status is 0 for Completed, 1 for Failed, TimedOut,
     Crashed or Cancelled, 130 after Ctrl-C (the run ends Crashed), 143 after SIGTERM (the run
     ends Cancelled) and 2 for a bad command line.
     """
@@ -171,7 +172,6 @@ def _run(
             if tally.observe(kind, run, old, new):
                 write(kind, run, new)
 
-    status: int | None = None
     try:
         with transitions_observed(observe), display:
             state = _call(flow, args, kwargs)

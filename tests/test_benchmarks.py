@@ -38,6 +38,7 @@ def test_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
         ("store_cost.py", "the store costs"),
         ("store_split.py", "of which the SQL transaction"),
         ("postgres_store.py", "PostgreSQL / SQLite per task run"),
+        ("run_command.py", "the live display costs"),
     ],
 )
 def test_the_store_cost_scripts_run_at_tiny_size(script: str, expected: str) -> None:

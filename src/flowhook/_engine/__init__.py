@@ -19,7 +19,7 @@ from .futures import (
     wait,
 )
 from .logs import RunLogger, flow_run_logger, get_run_logger, task_run_logger
-from .parameters import ParameterBindError, ParameterTypeError
+from .parameters import ParameterBindError, ParameterTypeError, bind_arguments, coerce_arguments
 from .result_home import set_default_directory
 from .retries import exponential_backoff
 from .runnables import Runnable
@@ -125,7 +125,9 @@ __all__ = [
     "Transaction",
     "TransactionState",
     "as_completed",
+    "bind_arguments",
     "cancel_flow_run",
+    "coerce_arguments",
     "current_context",
     "exponential_backoff",
     "flow",

@@ -15,6 +15,7 @@ from .config import config
 from .deliver import deliver
 from .install import install, uninstall
 from .plugins import plugin_group, plugins_command
+from .run import run_command
 from .runs import runs
 from .store import store_group
 from .watch import watch
@@ -32,6 +33,7 @@ cli.add_command(plugins_command)
 cli.add_command(plugin_group)
 cli.add_command(install)
 cli.add_command(uninstall)
+cli.add_command(run_command)
 cli.add_command(runs)
 cli.add_command(watch)
 cli.add_command(block)

@@ -50,8 +50,10 @@ typecheck: install
 docs: install
 	$(BIN)/sphinx-build -E -W --keep-going -b html docs docs/_build/html
 
+# Most tests wait on real processes, servers and timeouts (the serial suite used a quarter of
+# one core): three workers, each module on one of them so that it shares its server or cluster.
 test: install lint typecheck docs
-	$(BIN)/python -m pytest tests $(foreach p,$(PLUGINS),$(p)/tests)
+	$(BIN)/python -m pytest -n 3 --dist loadfile tests $(foreach p,$(PLUGINS),$(p)/tests)
 
 benchmarks: install
 	$(BIN)/python benchmarks/run.py

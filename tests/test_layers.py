@@ -64,6 +64,7 @@ MAY_IMPORT = {
 #: Third-party modules only some layers may import.
 ONLY_IN = {
     "click": {"cli"},
+    "rich": {"cli"},
     "jinja2": {"notifications"},
     "sqlite3": {"store"},
     "psycopg": {"store"},

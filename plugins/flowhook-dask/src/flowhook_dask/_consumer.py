@@ -23,6 +23,7 @@ from __future__ import annotations
 import concurrent.futures
 import heapq
 import itertools
+import logging
 import queue
 import threading
 import time
@@ -35,6 +36,8 @@ from flowhook_hookspec.states import State
 from ._body import DaskBody
 
 __all__ = ["HANDOFF_SECONDS", "Consumer"]
+
+_log = logging.getLogger("flowhook.dask")
 
 #: How long one step may hold the consumer while other work waits before a new consumer takes
 #: over (seconds). Steps are microseconds to milliseconds; a hook that waits is much longer.
@@ -65,8 +68,11 @@ class _Thread:
 class Consumer:
     """Steps work items on one thread at a time (see the module's docstring)."""
 
-    def __init__(self, name: str = "flowhook-dask-consumer") -> None:
+    def __init__(
+        self, name: str = "flowhook-dask-consumer", on_idle: Callable[[], None] | None = None
+    ) -> None:
         self._name = name
+        self._on_idle = on_idle
         self._count = itertools.count(1)
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[_Job | Callable[[], None] | None] = queue.SimpleQueue()
@@ -137,10 +143,15 @@ class Consumer:
     def _consume(self, me: _Thread) -> None:
         while True:
             due, wait = self._next_due()
-            item: _Job | Callable[[], None] | None
             if due is not None:
-                item = due
-            else:
+                if self._run(me, due):
+                    return
+                continue
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:  # all caught up: the idle work (sending what was batched) first
+                if self._on_idle is not None and self._run(me, self._on_idle):
+                    return
                 try:
                     item = self._queue.get(timeout=wait)
                 except queue.Empty:
@@ -148,19 +159,25 @@ class Consumer:
             if item is None:
                 self._queue.put(None)  # for a consumer that takes over after this one
                 return
-            with self._lock:
-                me.since = time.monotonic()
-            try:
-                if isinstance(item, _Job):
-                    self._step(item)
-                else:
-                    item()
-            finally:
-                with self._lock:
-                    me.since = None
-                    retired = self._current is not me
-            if retired:
+            if self._run(me, item):
                 return
+
+    def _run(self, me: _Thread, item: _Job | Callable[[], None]) -> bool:
+        """Make one step as consumer ``me``; whether ``me`` was replaced meanwhile (and ends)."""
+        with self._lock:
+            me.since = time.monotonic()
+        try:
+            if isinstance(item, _Job):
+                self._step(item)
+            else:
+                item()
+        except Exception:  # a timer's or the idle work's own bug: the consumer goes on
+            _log.exception("flowhook-dask: a callback of the consumer raised")
+        finally:
+            with self._lock:
+                me.since = None
+                retired = self._current is not me
+        return retired
 
     def _step(self, job: _Job) -> None:
         try:

@@ -19,6 +19,10 @@ from ._envelope import END_TOPIC, START_TOPIC, Upstream, run_envelope
 __all__ = ["DaskTaskRunner"]
 
 
+#: The most bodies started before they are sent to the scheduler in one message.
+SEND_AT_MOST = 500
+
+
 def _import_class(name: str) -> Callable[..., Any]:
     module, _, attribute = name.rpartition(".")
     if not module:
@@ -85,6 +89,7 @@ class DaskTaskRunner:
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None  # for async tasks
         self._futures: list[concurrent.futures.Future[State]] = []
         self._bodies: dict[str, DaskBody] = {}
+        self._unsent: list[tuple[DaskBody, tuple[Any, ...]]] = []  # started, not yet sent
 
     def __repr__(self) -> str:
         where = self.address or (type(self.cluster).__name__ if self.cluster is not None else None)
@@ -120,7 +125,7 @@ class DaskTaskRunner:
             client = Client(cluster, **kwargs)
         self._client = client
         self._collector = Collector(client, self._forget)
-        self._consumer = Consumer()
+        self._consumer = Consumer(on_idle=self._send)
         client.subscribe_topic(START_TOPIC, self._on_start)
         client.subscribe_topic(END_TOPIC, self._on_end)
 
@@ -214,8 +219,9 @@ class DaskTaskRunner:
             return self._consumer.submit(work)
 
     def start_body(self, body: TaskBody) -> DaskBody:
-        """Submit ``body`` in its envelope; called on the consumer. A value an upstream run
-        left on the cluster goes as that run's Dask future, so Dask moves it between workers."""
+        """Start ``body`` in its envelope; called on the consumer, which sends the bodies it
+        started to the cluster together once it is idle. A value an upstream run left on the
+        cluster goes as that run's Dask future, so Dask moves it between workers."""
         handle = DaskBody(body.key, body.timeout_seconds)
         handle.on_seen_start = self._arm_timeout
         with self._lock:
@@ -224,19 +230,37 @@ class DaskTaskRunner:
         assert client is not None and collector is not None, "called by work items submitted here"
         upstream: list[Any] = []
         args, kwargs = _upstream_refs(body.args, upstream), _upstream_refs(body.kwargs, upstream)
-        future = client.submit(
-            run_envelope,
-            body.fn,
-            args,
-            kwargs,
-            body.key,
-            upstream,
-            key=body.key,
-            pure=False,
-            retries=0,
-        )
-        collector.follow(handle, future)
+        with self._lock:
+            self._unsent.append((handle, (body.fn, args, kwargs, body.key, upstream)))
+            full = len(self._unsent) >= SEND_AT_MOST
+        if full:
+            self._send()
         return handle
+
+    def _send(self) -> None:
+        """Submit the bodies started since the last time, in one message to the scheduler
+        (a message per body costs more than a trivial body itself). On the consumer, when it
+        has nothing else to do."""
+        with self._lock:
+            unsent, self._unsent = self._unsent, []
+            client, collector = self._client, self._collector
+        unsent = [(handle, call) for handle, call in unsent if not handle.ended()]
+        if not unsent:
+            return
+        assert client is not None and collector is not None
+        fns, args, kwargs, keys, upstream = (
+            list(column) for column in zip(*(c for _, c in unsent), strict=True)
+        )
+        try:
+            futures = client.map(
+                run_envelope, fns, args, kwargs, keys, upstream, key=keys, pure=False, retries=0
+            )
+        except Exception as exc:  # nothing was sent: these attempts fail with the reason
+            for handle, _ in unsent:
+                handle.finish(BodyOutcome("raised", value=exc))
+            return
+        for (handle, _), future in zip(unsent, futures, strict=True):
+            collector.follow(handle, future)
 
 
 def _upstream_refs(value: Any, upstream: list[Any]) -> Any:

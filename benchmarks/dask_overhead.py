@@ -6,10 +6,11 @@
    flowhook (``DaskTaskRunner(cluster=...)``), against the same function through
    ``client.map`` + ``client.gather`` on the same cluster. Target: at most 1.5x.
 2. ``--cpu`` tasks of ``--cpu-ms`` of pure-Python work (the GIL held) on the 2 workers, against
-   flowhook's thread pool in one process. Target: at most 0.6x.
+   flowhook's thread pool in one process. Target: at most 0.6x. The same work through
+   ``client.map`` + ``gather`` shows what Dask alone reaches on the machine at that moment.
 
-Each figure is the median of three runs after one warm-up, printed with the 1-minute load average
-(``os.getloadavg()``) at its end: the machine may be shared, and a ratio of parallel work on 2
+Each figure is the median of three runs after one warm-up, the runs compared taking turns, printed
+with the mean 1-minute load average (``os.getloadavg()``) after them: the machine may be shared, and a ratio of parallel work on 2
 workers means little when the 2 cores are busy with other work. The cluster is started once,
 before the runs, and its start is reported on its own. The store is off (FLOWHOOK_STORE=off) so
 that only the runner is measured. ``--profile`` prints where the flow's process spends its time
@@ -45,15 +46,24 @@ def burn(ms: float) -> int:
     return n
 
 
-def median_time(run: Callable[[], object], repeats: int = 3) -> tuple[float, float]:
-    """The median time of ``repeats`` runs after a warm-up, and the load average after them."""
-    run()  # warm-up: imports, pickled functions cached on the workers
-    times = []
+def median_times(*runs: Callable[[], object], repeats: int = 3) -> list[tuple[float, float]]:
+    """For each of ``runs``: the median time of ``repeats`` runs after a warm-up, and the mean
+    load average after them. The runs take turns, so that a change of the machine's load
+    weighs on each alike."""
+    for run in runs:
+        run()  # warm-up: imports, pickled functions cached on the workers
+    times: list[list[float]] = [[] for _ in runs]
+    loads: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        started = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times), os.getloadavg()[0]
+        for run, taken, load in zip(runs, times, loads, strict=True):
+            started = time.perf_counter()
+            run()
+            taken.append(time.perf_counter() - started)
+            load.append(os.getloadavg()[0])
+    return [
+        (statistics.median(taken), statistics.mean(load))
+        for taken, load in zip(times, loads, strict=True)
+    ]
 
 
 def profile(run: Callable[[], object]) -> None:
@@ -106,6 +116,9 @@ def main() -> None:
         def through_flowhook() -> object:
             return [f.result() for f in identity_task.map(range(options.trivial))]
 
+        def cpu_raw() -> object:
+            return client.gather(client.map(burn, [options.cpu_ms] * options.cpu, pure=False))
+
         @flow(task_runner=DaskTaskRunner(cluster=cluster))
         def cpu_on_dask() -> object:
             return [f.result() for f in burn_task.map([options.cpu_ms] * options.cpu)]
@@ -118,10 +131,8 @@ def main() -> None:
             through_flowhook()
             profile(through_flowhook)
             return
-        dask_alone = median_time(raw)
-        flowhook_dask = median_time(through_flowhook)
-        on_dask = median_time(cpu_on_dask)
-        on_threads = median_time(cpu_on_threads)
+        dask_alone, flowhook_dask = median_times(raw, through_flowhook)
+        on_threads, on_dask, on_dask_alone = median_times(cpu_on_threads, cpu_on_dask, cpu_raw)
 
     def shown(figure: tuple[float, float]) -> str:
         return f"{figure[0]:7.3f} s  (load {figure[1]:.2f})"
@@ -140,6 +151,10 @@ def main() -> None:
     print(
         f"  DaskTaskRunner           {shown(on_dask)}  = "
         f"{on_dask[0] / on_threads[0]:.2f}x (target <= 0.6x)"
+    )
+    print(
+        f"  client.map + gather      {shown(on_dask_alone)}  = "
+        f"{on_dask_alone[0] / on_threads[0]:.2f}x (what Dask alone reaches on this machine now)"
     )
     print(f"{os.cpu_count()} cores; a load above about 1 leaves the 2 workers less than 2 of them")
 

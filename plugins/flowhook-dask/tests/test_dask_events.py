@@ -40,8 +40,8 @@ def test_hooks_run_on_the_consumer_in_order_for_each_task_run(cluster: Any) -> N
     assert all(
         [s.name for s in run.state_history] == ["Pending", "Running", "Completed"] for run in runs
     )
-    # One consumer thread made them all (a second only takes over from a blocked one).
-    assert len(threads) == 1 and threads.pop().startswith("flowhook-dask-consumer-")
+    # The consumer made them all (a second one takes over only from a step that held it long).
+    assert threads and all(name.startswith("flowhook-dask-consumer-") for name in threads)
 
 
 def test_a_hook_that_waits_for_another_runs_transition_does_not_deadlock(cluster: Any) -> None:

@@ -174,22 +174,19 @@ class DaskBody:
 
     def on_end(self, envelope: Sequence[Any]) -> bool:
         """The envelope ended this body (from its end event or its Dask result)."""
-
-        def change() -> bool:
-            if self.ended():
-                return False
-            self._envelope = envelope
-            return True
-
-        return self._record(change)
+        return self._end(envelope, None)
 
     def finish(self, outcome: BodyOutcome) -> bool:
         """The body ended without an envelope (its worker died, Dask lost it)."""
+        return self._end(None, outcome)
+
+    def _end(self, envelope: Sequence[Any] | None, outcome: BodyOutcome | None) -> bool:
+        """Record the first end (whether this was it); any later one is dropped."""
 
         def change() -> bool:
             if self.ended():
                 return False
-            self._outcome = outcome
+            self._envelope, self._outcome = envelope, outcome
             return True
 
         return self._record(change)

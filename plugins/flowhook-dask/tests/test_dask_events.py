@@ -133,3 +133,27 @@ def test_a_fetched_result_is_released_and_kept_here() -> None:
     result = DaskResult(future)
     assert result.fetch() == [1, 2] and future.released
     assert result.fetch() is result.fetch() and repr(result) == "DaskResult(fetched)"
+
+
+def test_cancelling_wakes_a_run_waiting_to_retry(cluster: Any) -> None:
+    from dask_tasks import fail
+
+    from flowhook import cancel_flow_run, get_run_context
+
+    patient = fail.with_options(retries=1, retry_delay_seconds=60)
+
+    @flow(task_runner=DaskTaskRunner(cluster=cluster))
+    def pipeline() -> None:
+        future = patient.submit("once")
+        deadline = time.monotonic() + 20
+        while future.state.name != "AwaitingRetry" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        cancel_flow_run(get_run_context().flow_run.id)
+        future.wait()
+        ended.append(future.state.name)
+
+    ended: list[str] = []
+    started = time.monotonic()
+    assert pipeline(return_state=True).name == "Cancelled"
+    assert ended == ["Cancelled"]
+    assert time.monotonic() - started < 15

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -13,7 +16,8 @@ from flowhook import ThreadPoolTaskRunner, flow, hookimpl, task
 from flowhook._engine.runners import new_task_runner, task_runner_names
 from flowhook.testing import PluginManager
 from flowhook_hookspec.errors import CrashedRun, PluginError
-from flowhook_hookspec.runners import BodyOutcome, RemoteTaskRunner, TaskBody
+from flowhook_hookspec.runners import BodyOutcome, RemoteTaskRunner, RemoteWork, TaskBody
+from flowhook_hookspec.states import State
 
 
 class CountingRunner(ThreadPoolTaskRunner):
@@ -97,10 +101,10 @@ class Handle:
     """Plays a body run elsewhere: started at ``started``, ending as ``outcome``."""
 
     def __init__(self, started: tuple[datetime, str | None] | None, outcome: BodyOutcome) -> None:
-        self.started, self.result = started, outcome
+        self.start, self.result = started, outcome
 
-    def wait_started(self) -> tuple[datetime, str | None] | None:
-        return self.started
+    def started(self) -> tuple[datetime, str | None] | None:
+        return self.start
 
     def outcome(self) -> BodyOutcome:
         return self.result
@@ -119,6 +123,21 @@ class ScriptedRemote(ThreadPoolTaskRunner):
         with self.lock:
             self.bodies.append(body)
             return self.handles.pop(0)
+
+    def submit_remote(self, work: Callable[[], RemoteWork]) -> Future[State]:
+        """Steps the item on a pool thread; a scripted body has its news at once."""
+
+        def run() -> State:
+            steps = work()
+            while True:
+                try:
+                    pause = next(steps)
+                except StopIteration as stop:
+                    return stop.value  # type: ignore[no-any-return]
+                assert isinstance(pause, float), "a scripted body never makes the item wait"
+                time.sleep(pause)
+
+        return self.submit(run)
 
 
 assert isinstance(ScriptedRemote(), RemoteTaskRunner)

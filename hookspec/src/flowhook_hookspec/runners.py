@@ -2,22 +2,33 @@
 
 The engine hands a runner *work items*: callables that execute one task run from Pending to a
 final state, firing its hooks, and return that final state. A thread pool runs them in the
-flow's process; a distributed runner must bring the states back to the flow's process, where
-the hooks fire.
+flow's process. A remote runner (:class:`RemoteTaskRunner`) runs only the task bodies elsewhere
+and receives *stepped* work items instead: generators whose steps make the transitions and
+fire the hooks, and which pause, without blocking, on a body until it has news.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
-from .states import State
+from .states import RemoteResult, State
 
-__all__ = ["BodyHandle", "BodyOutcome", "BodyStatus", "RemoteTaskRunner", "TaskBody", "TaskRunner"]
+__all__ = [
+    "BodyHandle",
+    "BodyOutcome",
+    "BodyStatus",
+    "Pause",
+    "RemoteResult",
+    "RemoteTaskRunner",
+    "RemoteWork",
+    "TaskBody",
+    "TaskRunner",
+]
 
 
 @runtime_checkable
@@ -64,7 +75,8 @@ BodyStatus = Literal["returned", "raised", "timed_out", "cancelled", "crashed"]
 class BodyOutcome:
     """How one attempt's body ended, as the runner saw it.
 
-    ``value`` is the return value (``returned``) or the exception (``raised``); ``message``
+    ``value`` is the return value (``returned``), possibly a :class:`RemoteResult` left where
+    the body ran, or the exception (``raised``); ``message``
     says why for ``crashed`` and ``cancelled``. ``started``/``ended`` are the times the body
     began and ended where it ran, and ``location`` where that was (a worker's address).
     """
@@ -78,15 +90,25 @@ class BodyOutcome:
 
 
 class BodyHandle(Protocol):
-    """One body started by a :class:`RemoteTaskRunner`."""
+    """One body started by a :class:`RemoteTaskRunner`. Neither method blocks."""
 
-    def wait_started(self) -> tuple[datetime, str | None] | None:
-        """Block until the body started; when and where. ``None`` if it never will."""
+    def started(self) -> tuple[datetime, str | None] | None:
+        """When and where the body started, once the runner knows; ``None`` until then (and
+        for a body that ended without starting)."""
         ...
 
-    def outcome(self) -> BodyOutcome:
-        """Block until the body ended (or its run must end without it); how it ended."""
+    def outcome(self) -> BodyOutcome | None:
+        """How the body ended (or how its run must end without it), once known; else ``None``."""
         ...
+
+
+#: What a stepped work item pauses on: a body (resume the item once that body started or
+#: ended) or a number of seconds (resume it after them, or at once when ``cancel_all`` is called).
+Pause = BodyHandle | float
+
+#: A stepped work item: each ``next()`` makes transitions (firing hooks) up to the next pause;
+#: its return value (``StopIteration.value``) is the task run's final state.
+RemoteWork = Generator[Pause, None, State]
 
 
 @runtime_checkable
@@ -94,9 +116,17 @@ class RemoteTaskRunner(TaskRunner, Protocol):
     """A task runner whose task bodies run elsewhere (other processes, other hosts).
 
     The engine keeps every transition and every hook in the flow's process; the runner only
-    runs bodies. Work items submitted to it call :meth:`start_body` once per attempt.
+    runs bodies, and steps the work items it receives through :meth:`submit_remote`, each of
+    which calls :meth:`start_body` once per attempt. Plain :meth:`submit` still serves the
+    work items that run wholly in the flow's process (async tasks).
     """
 
     def start_body(self, body: TaskBody) -> BodyHandle:
         """Start ``body`` elsewhere and return at once."""
+        ...
+
+    def submit_remote(self, work: Callable[[], RemoteWork]) -> Future[State]:
+        """Step the work item ``work()`` returns, in the flow's process, resuming it whenever
+        what it paused on has news; the future's result is the item's final state. The steps of
+        one item never overlap, and never run on a thread of the runner's own I/O."""
         ...

@@ -28,6 +28,7 @@ __all__ = [
     "Crashed",
     "Failed",
     "Pending",
+    "RemoteResult",
     "Retrying",
     "Running",
     "State",
@@ -103,6 +104,19 @@ def is_legal_transition(old: StateType | None, new: StateType) -> bool:
 _now = functools.partial(datetime.now, timezone.utc)
 
 
+class RemoteResult:
+    """A run's return value left where the run's body ran (on a Dask worker, say), for a task
+    runner to pass on to downstream bodies without bringing it to the flow's process.
+
+    A Completed state may hold one as its data; :meth:`State.result` returns :meth:`fetch`'s
+    value, so code reading results never sees it.
+    """
+
+    def fetch(self) -> Any:
+        """The value, brought to this process (once: later calls return the same object)."""
+        raise NotImplementedError
+
+
 @attrs.frozen(repr=False)
 class State:
     """One state of a run. Immutable: a transition makes a new ``State``.
@@ -170,7 +184,8 @@ class State:
         Exceptions are raised, or returned when ``raise_on_failure`` is false.
         """
         if self.type is StateType.COMPLETED:
-            return self.data
+            data = self.data
+            return data.fetch() if isinstance(data, RemoteResult) else data
         error = self._outcome_error()
         if raise_on_failure:
             raise error

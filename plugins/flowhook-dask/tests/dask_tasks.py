@@ -94,3 +94,41 @@ def return_unpicklable() -> object:
     import threading
 
     return threading.Lock()
+
+
+@task
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+#: The processes in which a :class:`Heavy` was unpickled (each process has its own list).
+UNPICKLED_IN: list[int] = []
+
+
+def _rebuild(data: bytes) -> Heavy:
+    UNPICKLED_IN.append(os.getpid())
+    return Heavy(data)
+
+
+class Heavy:
+    """A large value that notes each process where it is unpickled."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __reduce__(self) -> tuple[object, tuple[bytes]]:
+        return _rebuild, (self.data,)
+
+
+@task
+def make_heavy(megabytes: int) -> Heavy:
+    return Heavy(b"x" * (megabytes * 1024 * 1024))
+
+
+@task
+def measure(heavy: Heavy) -> tuple[int, list[int], int]:
+    """The size of ``heavy``, the processes that unpickled one, and this worker's process."""
+    import dask_tasks  # a task's function travels by value: its globals would be copies
+
+    return len(heavy.data), list(dask_tasks.UNPICKLED_IN), os.getpid()

@@ -19,7 +19,13 @@ import attrs
 
 from flowhook_hookspec import states
 from flowhook_hookspec.errors import CrashedRun
-from flowhook_hookspec.runners import BodyHandle, BodyOutcome, RemoteTaskRunner, TaskBody
+from flowhook_hookspec.runners import (
+    BodyHandle,
+    BodyOutcome,
+    RemoteTaskRunner,
+    RemoteWork,
+    TaskBody,
+)
 from flowhook_hookspec.runs import FlowRun
 from flowhook_hookspec.states import State
 
@@ -52,7 +58,7 @@ if TYPE_CHECKING:
     from .runnables import Runnable
     from .transactions import Transaction
 
-__all__ = ["Attempts", "drive", "drive_async", "run_attempts"]
+__all__ = ["Attempts", "drive", "drive_async", "drive_remote", "run_attempts"]
 
 
 def _result_to_state(kind: RunKind, run: Run, result: Any) -> State:
@@ -381,25 +387,54 @@ def drive(
 ) -> State:
     """Run the state machine in this thread."""
     done, value = _step(attempts, None, None)
-    handle: BodyHandle | None = None
     while not done:
-        response: State | None = None
         error: BaseException | None = None
+        response: State | None = None
         try:
-            if value is _BODY and handle is not None:
-                response = _remote_state(kind, owner, run, handle.outcome())
-                handle = None
-            elif value is _BODY:
+            if value is _BODY:
                 response = _call_body(kind, owner, run, bound)
-            elif isinstance(value, _Start):
-                handle = value.runner.start_body(_task_body(owner, run, bound))
-                response = _started_state(kind, owner, run, value.entering, handle)
             elif isinstance(value, _Wait):
                 _wait(value)
             else:
                 _drain(value.scope)
         except BaseException as exc:
             error = exc
+        done, value = _step(attempts, response, error)
+    return value  # type: ignore[no-any-return]
+
+
+def drive_remote(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    bound: inspect.BoundArguments,
+    attempts: Attempts,
+) -> RemoteWork:
+    """Run the state machine as a remote runner's stepped work item: it pauses, never blocks,
+    on a body until the body started (or ended), then until it ended, and before a retry."""
+    done, value = _step(attempts, None, None)
+    handle: BodyHandle | None = None
+    while not done:
+        response: State | None = None
+        error: BaseException | None = None
+        if isinstance(value, _Start):
+            try:
+                handle = value.runner.start_body(_task_body(owner, run, bound))
+            except Exception as exc:  # the body could not be sent: the attempt fails
+                error = exc
+            else:
+                while handle.started() is None and handle.outcome() is None:
+                    yield handle
+                response = _started_state(kind, owner, run, value.entering, handle)
+        elif value is _BODY:
+            assert handle is not None, "a remote attempt starts its body first"
+            while (outcome := handle.outcome()) is None:
+                yield handle
+            response, handle = _remote_state(kind, owner, run, outcome), None
+        else:
+            assert isinstance(value, _Wait), "only a flow run drains, and flows run here"
+            if value.scope is None or not value.scope.cancel_event.is_set():
+                yield value.seconds
         done, value = _step(attempts, response, error)
     return value  # type: ignore[no-any-return]
 
@@ -419,9 +454,13 @@ def _started_state(
     kind: RunKind, owner: Runnable[..., Any], run: Run, entering: State, handle: BodyHandle
 ) -> State:
     """``entering`` as of the body's start where it runs; the final state if it never started."""
-    started = handle.wait_started()
+    started = handle.started()
     if started is None:
-        return _remote_state(kind, owner, run, handle.outcome())
+        outcome = handle.outcome()
+        assert outcome is not None
+        if outcome.started is None:
+            return _remote_state(kind, owner, run, outcome)
+        started = outcome.started, outcome.location  # the result came before the start
     timestamp, location = started
     message = f"on {location}" if location else entering.message
     return attrs.evolve(entering, timestamp=max(timestamp, entering.timestamp), message=message)

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from flowhook_hookspec import states
-from flowhook_hookspec.runners import RemoteTaskRunner
+from flowhook_hookspec.runners import RemoteTaskRunner, RemoteWork
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State
 
 from . import context
-from .attempts import Attempts, drive, drive_async, run_attempts
+from .attempts import Attempts, drive, drive_async, drive_remote, run_attempts
 from .cancellation import SigtermCanceller, track, untrack
 from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futures
 from .ids import new_run_id
@@ -44,6 +44,7 @@ __all__ = [
     "run_flow",
     "run_flow_async",
     "run_submitted",
+    "run_submitted_remote",
     "run_task",
     "run_task_async",
 ]
@@ -285,11 +286,17 @@ async def run_task_async(
 
 
 def _upstream_failure(
-    task: Task[..., Any], run: TaskRun, bound: inspect.BoundArguments, wait_for: list[TaskRunFuture]
+    task: Task[..., Any],
+    run: TaskRun,
+    bound: inspect.BoundArguments,
+    wait_for: list[TaskRunFuture],
+    keep_remote: bool = False,
 ) -> State | None:
     """Wait for the futures a task run depends on; its final UpstreamFailed state if one failed.
 
-    Otherwise the futures among the arguments are replaced by their results, and None returned.
+    Otherwise the futures among the arguments are replaced by their results, and None returned;
+    with ``keep_remote``, a result left where its body ran stays a
+    :class:`~flowhook_hookspec.states.RemoteResult`, for the runner to pass on.
     """
     if not run.state_history:
         set_state(TASK, task, run, run.state)
@@ -299,7 +306,7 @@ def _upstream_failure(
     if upstream is not None:
         return advance(TASK, task, run, _upstream_failed(run, upstream), NO_GUARD)
     for name, value in bound.arguments.items():
-        bound.arguments[name] = resolve_futures(value)
+        bound.arguments[name] = resolve_futures(value, keep_remote)
     return None
 
 
@@ -309,21 +316,44 @@ def run_submitted(
     bound: inspect.BoundArguments,
     run_context: context.RunContext,
     wait_for: list[TaskRunFuture],
-    remote: RemoteTaskRunner | None = None,
 ) -> State:
-    """Execute a task run whose arguments may hold futures: upstream first, then the attempts.
-
-    With a ``remote`` runner, each attempt's body runs there; the transitions stay here.
-    """
+    """Execute a task run whose arguments may hold futures: upstream first, then the attempts."""
     upstream_failed = _upstream_failure(task, run, bound, wait_for)
     if upstream_failed is not None:
         return upstream_failed
     txn = _begin_transaction(task, run, bound, run_context)
-    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn, remote)
+    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn)
     if txn is None:  # the hot path: no result to keep, no transaction open
         return drive(TASK, task, run, bound, attempts)
     try:
         return drive(TASK, task, run, bound, attempts)
+    finally:
+        end_task_transaction(txn, task, run.state)
+
+
+def run_submitted_remote(
+    task: Task[..., Any],
+    run: TaskRun,
+    bound: inspect.BoundArguments,
+    run_context: context.RunContext,
+    wait_for: list[TaskRunFuture],
+    remote: RemoteTaskRunner,
+) -> RemoteWork:
+    """:func:`run_submitted` as a stepped work item of ``remote``, which runs each attempt's
+    body; the transitions stay here. Upstream results left on the cluster go to the body as
+    they are (unchecked against the annotations), unless this run keeps results (its cache
+    key may read its arguments).
+    """
+    keep_remote = task.result_settings is None
+    upstream_failed = _upstream_failure(task, run, bound, wait_for, keep_remote)
+    if upstream_failed is not None:
+        return upstream_failed
+    txn = _begin_transaction(task, run, bound, run_context)
+    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn, remote)
+    if txn is None:
+        return (yield from drive_remote(TASK, task, run, bound, attempts))
+    try:
+        return (yield from drive_remote(TASK, task, run, bound, attempts))
     finally:
         end_task_transaction(txn, task, run.state)
 

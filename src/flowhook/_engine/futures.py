@@ -10,7 +10,7 @@ from uuid import UUID
 import attrs
 
 from flowhook_hookspec.runs import TaskRun
-from flowhook_hookspec.states import State
+from flowhook_hookspec.states import RemoteResult, State
 
 __all__ = ["DoneAndNotDoneFutures", "TaskRunFuture", "as_completed", "unmapped", "wait"]
 
@@ -159,14 +159,20 @@ def find_futures(value: Any) -> list[TaskRunFuture]:
     return []
 
 
-def resolve_futures(value: Any) -> Any:
-    """``value`` with every future replaced by its result (the futures must be completed)."""
+def resolve_futures(value: Any, keep_remote: bool = False) -> Any:
+    """``value`` with every future replaced by its result (the futures must be completed).
+
+    With ``keep_remote``, a result left where its body ran stays a :class:`RemoteResult`.
+    """
     if isinstance(value, TaskRunFuture):
+        data = value.state.data
+        if keep_remote and isinstance(data, RemoteResult) and value.state.is_completed():
+            return data
         return value.state.result()
     if isinstance(value, (list, tuple, set, frozenset)):
-        return type(value)(resolve_futures(item) for item in value)
+        return type(value)(resolve_futures(item, keep_remote) for item in value)
     if isinstance(value, dict):
-        return {key: resolve_futures(item) for key, item in value.items()}
+        return {key: resolve_futures(item, keep_remote) for key, item in value.items()}
     return value
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from flowhook_hookspec.errors import FlowhookError
+from flowhook_hookspec.states import RemoteResult
 
 
 class ParameterTypeError(FlowhookError, ValueError):
@@ -134,11 +135,25 @@ def _coerce(name: str, value: Any, hint: Any) -> Any:
 _LAX_TYPES = frozenset({bool, int, float, str, datetime.date, datetime.datetime})
 
 
+def _holds_remote(value: Any) -> bool:
+    if isinstance(value, RemoteResult):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_holds_remote(item) for item in value)
+    if isinstance(value, dict):
+        return any(_holds_remote(item) for item in value.values())
+    return False
+
+
 def coerce_arguments(bound: inspect.BoundArguments, hints: Mapping[str, Any]) -> None:
-    """Convert each annotated argument to its type, in place; raises ParameterTypeError."""
+    """Convert each annotated argument to its type, in place; raises ParameterTypeError.
+
+    An argument holding an upstream result left on a cluster
+    (:class:`~flowhook_hookspec.states.RemoteResult`) is left as it is: its value is not here.
+    """
     arguments = bound.arguments
     for name, hint in hints.items():
-        if name in arguments:
+        if name in arguments and not _holds_remote(arguments[name]):
             kind = bound.signature.parameters[name].kind
             if kind is inspect.Parameter.VAR_POSITIONAL or kind is inspect.Parameter.VAR_KEYWORD:
                 continue

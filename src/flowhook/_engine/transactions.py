@@ -432,7 +432,7 @@ def end_task_transaction(txn: Transaction, task: Any, state: Any) -> None:
     Cached) stages nothing. A commit hook's error is logged: the run is Completed already."""
     if state.is_completed() and not txn.is_committed():
         txn.stage(
-            state.data,
+            state.result(),
             on_rollback_hooks=task.on_rollback_hooks,
             on_commit_hooks=task.on_commit_hooks,
         )

@@ -1,10 +1,22 @@
-"""Fetching finished bodies' envelopes from the cluster, many per round trip."""
+"""Following Dask futures to their end, off the flow's threads.
+
+A body normally ends by its end event (:data:`._envelope.END_TOPIC`), which Dask delivers
+before the future is done. The future's done callback then only releases it: a recorded
+result must not be recomputed by a later worker death. A future that is done without an
+end event ended otherwise: its worker died, Dask lost it, or the function did not unpickle;
+for those (and, should the event ever be missing, for a finished one, fetched here), this
+thread asks Dask. A round trip for many futures at once: one ``gather`` serves all the
+finished futures of a batch.
+"""
 
 from __future__ import annotations
 
 import queue
 import threading
+from collections.abc import Callable
 from typing import Any
+
+from flowhook_hookspec.runners import BodyOutcome
 
 from ._body import DaskBody, outcome_of
 
@@ -12,12 +24,11 @@ __all__ = ["Collector"]
 
 
 class Collector:
-    """A thread that fetches the envelopes of finished Dask futures and hands them to their
-    bodies. One ``gather`` serves every future that finished meanwhile: a round trip per task
-    would cost more than a trivial task itself."""
+    """A thread that ends the bodies of done Dask futures and releases those futures."""
 
-    def __init__(self, client: Any) -> None:
+    def __init__(self, client: Any, forget: Callable[[DaskBody], None]) -> None:
         self._client = client
+        self._forget = forget
         self._queue: queue.SimpleQueue[DaskBody | None] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._run, name="flowhook-dask-collector", daemon=True
@@ -53,7 +64,8 @@ class Collector:
                 return
 
     def _collect(self, batch: list[DaskBody]) -> None:
-        finished = [body for body in batch if body.future.status == "finished"]
+        unended = [body for body in batch if not body.ended()]
+        finished = [body for body in unended if body.future.status == "finished"]
         envelopes: list[Any] = []
         if finished:
             try:
@@ -61,8 +73,13 @@ class Collector:
             except Exception:  # one failed to arrive: take them one by one
                 envelopes = []
         fetched = dict(zip([id(body) for body in finished], envelopes, strict=False))
+        for body in unended:
+            told = fetched.get(id(body)) or outcome_of(body.future)
+            if isinstance(told, BodyOutcome):
+                body.finish(told)
+            else:
+                body.on_end(told)
         for body in batch:
-            try:
-                body.finish(outcome_of(body.future, fetched.get(id(body))))
-            finally:
+            if not body.keeps_result():
                 body.future.release()  # recorded: a later worker death must not recompute it
+            self._forget(body)

@@ -8,18 +8,19 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from flowhook_hookspec.runners import BodyOutcome, RemoteTaskRunner, TaskBody
+from flowhook_hookspec.runners import BodyOutcome, RemoteTaskRunner, RemoteWork, TaskBody
 from flowhook_hookspec.states import State
 
-from ._body import DaskBody
+from ._body import DaskBody, DaskResult
 from ._collector import Collector
-from ._envelope import START_TOPIC, run_envelope
+from ._consumer import Consumer
+from ._envelope import END_TOPIC, START_TOPIC, Upstream, run_envelope
 
 __all__ = ["DaskTaskRunner"]
 
-#: Task runs followed at once by threads of the flow's process. Each waits on its Dask future,
-#: so this bounds the bodies queued or running on the cluster at one time.
-IN_FLIGHT = 128
+
+#: The most bodies started before they are sent to the scheduler in one message.
+SEND_AT_MOST = 500
 
 
 def _import_class(name: str) -> Callable[..., Any]:
@@ -84,9 +85,11 @@ class DaskTaskRunner:
         self._client: Any = None
         self._collector: Collector | None = None
         self._owned_cluster: Any = None
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._consumer: Consumer | None = None
+        self._pool: concurrent.futures.ThreadPoolExecutor | None = None  # for async tasks
         self._futures: list[concurrent.futures.Future[State]] = []
         self._bodies: dict[str, DaskBody] = {}
+        self._unsent: list[tuple[DaskBody, tuple[Any, ...]]] = []  # started, not yet sent
 
     def __repr__(self) -> str:
         where = self.address or (type(self.cluster).__name__ if self.cluster is not None else None)
@@ -121,25 +124,49 @@ class DaskTaskRunner:
                 cluster.adapt(**self.adapt_kwargs)
             client = Client(cluster, **kwargs)
         self._client = client
-        self._collector = Collector(client)
+        self._collector = Collector(client, self._forget)
+        self._consumer = Consumer(on_idle=self._send)
         client.subscribe_topic(START_TOPIC, self._on_start)
-        self._pool = concurrent.futures.ThreadPoolExecutor(
-            IN_FLIGHT, thread_name_prefix="flowhook-dask"
-        )
+        client.subscribe_topic(END_TOPIC, self._on_end)
 
-    def _on_start(self, event: Any) -> None:
-        _, message = event
+    def _body(self, key: str) -> DaskBody | None:
         with self._lock:
-            body = self._bodies.get(message["key"])
+            return self._bodies.get(key)
+
+    def _forget(self, body: DaskBody) -> None:
+        with self._lock:
+            if self._bodies.get(body.key) is body:
+                del self._bodies[body.key]
+
+    def _on_start(self, event: Any) -> None:  # on Dask's event loop: record, wake, return
+        _, message = event
+        body = self._body(message["key"])
         if body is not None:
             body.on_start(message["time"], message.get("address"))
+
+    def _on_end(self, event: Any) -> None:  # on Dask's event loop: record, wake, return
+        _, message = event
+        body = self._body(message["key"])
+        if body is not None:
+            body.on_end(message["envelope"])
+
+    def _arm_timeout(self, body: DaskBody) -> None:
+        """On the consumer, as the start is read: end the attempt TimedOut when it runs over."""
+        if body.timeout_seconds is not None and self._consumer is not None:
+            self._consumer.call_later(
+                body.timeout_seconds, lambda: body.give_up(BodyOutcome("timed_out"))
+            )
 
     # -- the TaskRunner protocol -------------------------------------------------------------
 
     def submit(self, work: Callable[[], State]) -> concurrent.futures.Future[State]:
+        """Run a work item that runs wholly here (an async task's) on a thread of its own."""
         with self._lock:
             self._start()
-            assert self._pool is not None
+            if self._pool is None:
+                self._pool = concurrent.futures.ThreadPoolExecutor(
+                    thread_name_prefix="flowhook-dask-local"
+                )
             future = self._pool.submit(work)
             self._futures.append(future)
             return future
@@ -154,20 +181,26 @@ class DaskTaskRunner:
             for future in self._futures:
                 future.cancel()
             bodies = list(self._bodies.values())
+            consumer = self._consumer
         for body in bodies:
             body.give_up(
                 BodyOutcome("cancelled", message="its flow run was cancelled while it ran on Dask")
             )
+        if consumer is not None:
+            consumer.wake_sleepers()
 
     def shutdown(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
+            consumer, self._consumer = self._consumer, None
             client, self._client = self._client, None
             collector, self._collector = self._collector, None
             cluster, self._owned_cluster = self._owned_cluster, None
             self._futures = []
         if pool is not None:
             pool.shutdown(wait=True)
+        if consumer is not None:
+            consumer.close()
         with self._lock:
             self._bodies.clear()
         if collector is not None:
@@ -179,24 +212,74 @@ class DaskTaskRunner:
 
     # -- the RemoteTaskRunner protocol -------------------------------------------------------
 
+    def submit_remote(self, work: Callable[[], RemoteWork]) -> concurrent.futures.Future[State]:
+        with self._lock:
+            self._start()
+            assert self._consumer is not None
+            return self._consumer.submit(work)
+
     def start_body(self, body: TaskBody) -> DaskBody:
+        """Start ``body`` in its envelope; called on the consumer, which sends the bodies it
+        started to the cluster together once it is idle. A value an upstream run left on the
+        cluster goes as that run's Dask future, so Dask moves it between workers."""
         handle = DaskBody(body.key, body.timeout_seconds)
+        handle.on_seen_start = self._arm_timeout
         with self._lock:
             client, collector = self._client, self._collector
             self._bodies[body.key] = handle
         assert client is not None and collector is not None, "called by work items submitted here"
-        future = client.submit(
-            run_envelope,
-            body.fn,
-            body.args,
-            body.kwargs,
-            body.key,
-            key=body.key,
-            pure=False,
-            retries=0,
-        )
-        collector.follow(handle, future)
+        upstream: list[Any] = []
+        args, kwargs = _upstream_refs(body.args, upstream), _upstream_refs(body.kwargs, upstream)
+        with self._lock:
+            self._unsent.append((handle, (body.fn, args, kwargs, body.key, upstream)))
+            full = len(self._unsent) >= SEND_AT_MOST
+        if full:
+            self._send()
         return handle
+
+    def _send(self) -> None:
+        """Submit the bodies started since the last time, in one message to the scheduler
+        (a message per body costs more than a trivial body itself). On the consumer, when it
+        has nothing else to do."""
+        with self._lock:
+            unsent, self._unsent = self._unsent, []
+            client, collector = self._client, self._collector
+        unsent = [(handle, call) for handle, call in unsent if not handle.ended()]
+        if not unsent:
+            return
+        assert client is not None and collector is not None
+        fns, args, kwargs, keys, upstream = (
+            list(column) for column in zip(*(c for _, c in unsent), strict=True)
+        )
+        try:
+            futures = client.map(
+                run_envelope, fns, args, kwargs, keys, upstream, key=keys, pure=False, retries=0
+            )
+        except Exception as exc:  # nothing was sent: these attempts fail with the reason
+            for handle, _ in unsent:
+                handle.finish(BodyOutcome("raised", value=exc))
+            return
+        for (handle, _), future in zip(unsent, futures, strict=True):
+            collector.follow(handle, future)
+
+
+def _upstream_refs(value: Any, upstream: list[Any]) -> Any:
+    """``value`` with each value left on the cluster replaced by an ``Upstream`` reference to
+    its Dask future, appended to ``upstream`` (one entry per future)."""
+    if isinstance(value, DaskResult):
+        future, fetched = value.where()
+        if future is None:  # fetched meanwhile: the value is here
+            return fetched
+        for position, known in enumerate(upstream):
+            if known is future:
+                return Upstream(position)
+        upstream.append(future)
+        return Upstream(len(upstream) - 1)
+    if type(value) in (list, tuple, set, frozenset):  # not subclasses: a namedtuple stays whole
+        return type(value)(_upstream_refs(item, upstream) for item in value)
+    if type(value) is dict:
+        return {key: _upstream_refs(item, upstream) for key, item in value.items()}
+    return value
 
 
 assert isinstance(DaskTaskRunner(), RemoteTaskRunner)

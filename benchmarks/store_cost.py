@@ -107,7 +107,9 @@ def main() -> None:
         f"(the store costs {figures['store_cost_us_per_task']:.0f} us per task run)"
     )
     print(f"  logs       {figures['logs_ms']:8.1f} ms  (store on, each task logs one line)")
-    print(f"  dropped    {figures['logs_dropped_ms']:8.1f} ms  (the same, FLOWHOOK_RUN_LOG_LIMIT=0)")
+    print(
+        f"  dropped    {figures['logs_dropped_ms']:8.1f} ms  (the same, FLOWHOOK_RUN_LOG_LIMIT=0)"
+    )
     print(
         f"  logs / on  {figures['logs_ratio']:8.2f}    "
         f"(a stored record costs {figures['log_cost_us_per_task']:.0f} us per task run: "

@@ -49,6 +49,7 @@ from ._records import (
     RunKindName,
     RunQuery,
     RunRecord,
+    StateCount,
     Transition,
     Write,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "RunQuery",
     "RunRecord",
     "SQLiteStore",
+    "StateCount",
     "Store",
     "StoreError",
     "StoreSettings",

@@ -52,7 +52,9 @@ def start_ui(env: dict[str, str], port: int, timeout: float = 30.0) -> subproces
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"flowhook ui exited: {server.stdout.read() if server.stdout else ''}")
+            raise RuntimeError(
+                f"flowhook ui exited: {server.stdout.read() if server.stdout else ''}"
+            )
         try:
             connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
             connection.request("GET", "/plugins")

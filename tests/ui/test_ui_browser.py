@@ -1,0 +1,149 @@
+"""The web UI in a real headless browser (Debian's chromium, driven by Playwright), against a
+``flowhook ui`` server on a store of real runs: what a user sees and clicks."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from browser import FLOWHOOK
+from conftest import SECRET_URL, UI
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_runs_list_filters_by_state_and_opens_a_run_with_its_timeline(
+    ui: UI, page: Page
+) -> None:
+    page.goto(ui.url + "/")
+    rows = page.locator("tr.run-row")
+    expect(rows).to_have_count(3)
+    expect(page.locator("svg.counts rect")).not_to_have_count(0)
+
+    page.select_option("select[name=state]", "FAILED")
+    page.click("button:text('Filter')")
+    expect(rows).to_have_count(1)
+    expect(rows.first).to_contain_text("broken-run")
+    assert "state=FAILED" in page.url
+
+    page.goto(ui.url + "/")
+    page.click("text=etl-5")
+    expect(page.locator("h1")).to_contain_text("etl-5")
+    expect(page.locator("#run-state")).to_have_text("Completed")
+    bars = page.locator("svg.timeline rect.bar.s-completed")
+    expect(bars).to_have_count(5)
+    expect(page.locator("tr.task-row")).to_have_count(5)
+    expect(page.locator("pre.params")).to_contain_text('"n": 5')
+
+
+def test_a_failed_run_shows_its_history_and_failing_state(ui: UI, page: Page) -> None:
+    [broken] = ui.runs("broken")
+    page.goto(f"{ui.url}/runs/{broken.id}")
+    expect(page.locator("#run-state")).to_have_text("Failed")
+    expect(page.locator("table.history")).to_contain_text("Running")
+    expect(page.locator(".message-line")).to_contain_text("the source is gone")
+    expect(page.locator("tr.message")).to_have_count(1)
+    expect(page.locator("#cancel")).to_have_count(0)  # a final run has nothing to cancel
+
+
+def test_an_open_run_page_follows_the_run_live(ui: UI, page: Page, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    process = ui.start_flow("gated", str(gate))
+    try:
+        run = ui.wait_for(lambda: ui.runs("gated", "running"), "the gated flow to run")[0]
+        page.goto(f"{ui.url}/runs/{run.id}")
+        expect(page.locator("#run-state")).to_have_text("Running")
+        page.evaluate("window.notReloaded = true")
+        gate.touch()
+        expect(page.locator("#run-state")).to_have_text("Completed", timeout=5_000)
+        expect(page.locator("svg.timeline rect.bar")).to_have_count(1)
+        assert page.evaluate("window.notReloaded") is True
+    finally:
+        process.wait(timeout=30)
+
+
+def _status(ui: UI, method: str, path: str, body: str = "", host: str | None = None) -> int:
+    """The status of a raw request, with the Host header ``host`` (a browser on a rebound
+    name sends its own)."""
+    connection = http.client.HTTPConnection("127.0.0.1", ui.port, timeout=10)
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    if host is not None:
+        headers["Host"] = host
+    connection.request(method, path, body, headers)
+    status = connection.getresponse().status
+    connection.close()
+    return status
+
+
+def test_a_running_flow_is_cancelled_from_its_page_and_forged_requests_are_refused(
+    ui: UI, page: Page
+) -> None:
+    process = ui.start_flow("forever")
+    try:
+        run = ui.wait_for(lambda: ui.runs("forever", "running"), "the flow to run")[0]
+        page.goto(f"{ui.url}/runs/{run.id}")
+        token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+        assert token
+
+        cancel = f"/runs/{run.id}/cancel"
+        assert _status(ui, "GET", "/", host="evil.example") == 400  # DNS rebinding
+        assert _status(ui, "POST", cancel, f"csrf_token={token}", f"evil.example:{ui.port}") == 400
+        assert _status(ui, "POST", cancel) == 403  # no token
+        assert _status(ui, "POST", cancel, "csrf_token=guess") == 403
+        assert _status(ui, "GET", "/", host=f"localhost:{ui.port}") == 200
+        still = ui.store.get_run("flow", run.id)
+        assert still is not None
+        assert (still.state_name, still.cancel_requested) == ("Running", None)
+
+        page.click("#cancel")
+        expect(page.locator("#run-state")).to_have_text("Cancelled", timeout=10_000)
+        assert process.wait(timeout=30) is not None
+        ended = ui.store.get_run("flow", run.id)
+        assert ended is not None and ended.state_name == "Cancelled"
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_the_outbox_masks_secrets_and_retries_a_dead_message(ui: UI, page: Page) -> None:
+    secret_path = SECRET_URL.split("127.0.0.1:9", 1)[1]
+    [broken] = ui.runs("broken")
+    for path in ("/outbox", "/outbox?status=dead", f"/runs/{broken.id}"):
+        page.goto(ui.url + path)
+        html = page.content()
+        assert "broken-run failed" in html
+        assert secret_path not in html and "s3cr3t" not in html
+        assert "**********" in html
+
+    page.goto(ui.url + "/outbox?status=dead")
+    message = page.locator("tr.message")
+    expect(message).to_have_count(1)
+    message.locator("button:text('Retry')").click()
+    expect(page).to_have_url(re.compile(r"/outbox\?status=dead$"))
+    expect(page.locator("tr.message")).to_have_count(0)
+    [pending] = ui.store.list_outbox("pending")
+    assert pending.attempts == 0
+
+
+def test_the_plugins_page_lists_what_flowhook_plugins_lists(ui: UI, page: Page) -> None:
+    listed = subprocess.run(
+        [FLOWHOOK, "plugins", "--json"],
+        env={**os.environ, **ui.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    expected = [(p["name"], p["status"]) for p in json.loads(listed.stdout)]
+    page.goto(ui.url + "/plugins")
+    rows = page.locator("tr.plugin")
+    shown = [
+        (row.locator("td").nth(0).inner_text(), row.locator("td").nth(2).inner_text())
+        for row in rows.all()
+    ]
+    assert shown == expected and len(shown) >= 3

@@ -36,6 +36,10 @@ def _ticks(start: float, span: float, count: int = 6) -> list[tuple[float, str]]
     return ticks
 
 
+def _ends(runs: Sequence[RunRecord], now: float) -> list[float]:
+    return [now if run.end_time is None else run.end_time for run in runs]
+
+
 def _label(text: str, limit: int = 28) -> str:
     return escape(text if len(text) <= limit else text[: limit - 1] + "…")
 
@@ -50,9 +54,10 @@ def timeline(
     """The SVG timeline of ``task_runs``: one row per task run, or per task name when there are
     more than ``group_above``; a run still going is drawn up to ``now``."""
     started = [run for run in task_runs if run.start_time is not None]
-    origin = flow_run.start_time or min((r.start_time or now for r in started), default=now)
-    end = flow_run.end_time or now
-    end = max([end, *((r.end_time or now) for r in started)])
+    origin = flow_run.start_time
+    if origin is None:
+        origin = min((r.start_time for r in started if r.start_time is not None), default=now)
+    end = max([now if flow_run.end_time is None else flow_run.end_time, *_ends(started, now)])
     span = max(end - origin, 1e-3)
     grouped = len(task_runs) > group_above
     rows: dict[str, list[RunRecord]] = {}
@@ -81,11 +86,11 @@ def timeline(
         for run in runs:
             if run.start_time is None:
                 continue
+            took = (now if run.end_time is None else run.end_time) - run.start_time
             x = _LABEL + (run.start_time - origin) * scale
-            width = max(((run.end_time or now) - run.start_time) * scale, 2.0)
-            took = (run.end_time or now) - run.start_time
+            width = max(took * scale, 2.0)
             parts.append(
-                f'<rect class="bar s-{run.state_type.lower()}" data-run="{run.id}" '
+                f'<rect class="bar s-{escape(run.state_type.lower())}" data-run="{escape(run.id)}" '
                 f'x="{x:.1f}" y="{y + 3}" width="{width:.1f}" height="{_ROW - 6}" rx="2">'
                 f"<title>{escape(run.name)}: {escape(run.state_name)}, {took:.2f} s</title></rect>"
             )

@@ -1,0 +1,55 @@
+"""``flowhook ui`` on the command line: the extra it needs, the address it listens on."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import flowhook.ui
+from flowhook.cli import cli
+
+
+def test_without_the_ui_extra_it_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in [name for name in sys.modules if name.startswith("flowhook.ui")]:
+        monkeypatch.delitem(sys.modules, name)
+    for name in [name for name in sys.modules if name.split(".")[0] == "starlette"]:
+        monkeypatch.setitem(sys.modules, name, None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, "starlette", None)
+    result = CliRunner().invoke(cli, ["ui"])
+    assert result.exit_code == 1
+    assert result.output == "flowhook ui needs the ui extra: pip install 'flowhook[ui]'\n"
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    calls: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(flowhook.ui, "serve", lambda *args: calls.append(args))
+    return calls
+
+
+def test_it_listens_on_127_0_0_1_port_4200_by_default(served: list[tuple[Any, ...]]) -> None:
+    result = CliRunner().invoke(cli, ["ui"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "flowhook ui on http://127.0.0.1:4200/ (Ctrl-C to stop)\n"
+    assert [call[:2] for call in served] == [("127.0.0.1", 4200)]
+
+
+def test_another_address_is_served_with_a_warning(served: list[tuple[Any, ...]]) -> None:
+    result = CliRunner().invoke(cli, ["ui", "--host", "0.0.0.0", "--port", "8080"])
+    assert result.exit_code == 0
+    assert result.output.splitlines() == [
+        "Warning: listening on 0.0.0.0, not on this machine alone: anyone who can reach it "
+        "can see every run and cancel flow runs (there is no login).",
+        "flowhook ui on http://0.0.0.0:8080/ (Ctrl-C to stop)",
+    ]
+    assert [call[:2] for call in served] == [("0.0.0.0", 8080)]
+
+
+def test_a_bad_port_is_one_line(served: list[tuple[Any, ...]]) -> None:
+    result = CliRunner().invoke(cli, ["ui", "--port", "70000"])
+    assert result.exit_code == 2
+    assert "--port" in result.output and "70000" in result.output
+    assert served == []

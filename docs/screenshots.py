@@ -1,11 +1,12 @@
 """Make the screenshots of docs/ui.md: a flow with 50 tasks, run into a temporary store, and
 the UI's pages of it, taken by Playwright with Debian's chromium.
 
-    .venv/bin/python docs/screenshots.py    # writes docs/_static/ui-*.png
+    .venv/bin/python docs/screenshots.py [--out DIR]   # writes DIR/ui-runs.png, DIR/ui-run.png
 """
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 import tempfile
@@ -68,7 +69,10 @@ FLOW = textwrap.dedent(
 
 
 def main() -> None:
-    OUT.mkdir(exist_ok=True)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=OUT, help="where to write the PNG files")
+    out: Path = parser.parse_args().out
+    out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as home:
         script = Path(home) / "nightly.py"
         script.write_text(FLOW)
@@ -81,14 +85,14 @@ def main() -> None:
                 browser = launch(playwright)
                 page = browser.new_page(viewport={"width": 1280, "height": 900})
                 page.goto(f"http://127.0.0.1:{port}/")
-                page.screenshot(path=str(OUT / "ui-runs.png"), full_page=True)
+                page.screenshot(path=str(out / "ui-runs.png"), full_page=True)
                 page.click("text=nightly-2026-12-01")
                 page.wait_for_selector("svg.timeline rect.bar")
-                page.screenshot(path=str(OUT / "ui-run.png"), full_page=True)
+                page.screenshot(path=str(out / "ui-run.png"), full_page=True)
                 browser.close()
         finally:
             stop(server)
-    print(f"wrote {OUT / 'ui-runs.png'} and {OUT / 'ui-run.png'}")
+    print(f"wrote {out / 'ui-runs.png'} and {out / 'ui-run.png'}")
 
 
 if __name__ == "__main__":

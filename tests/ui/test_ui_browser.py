@@ -8,6 +8,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,19 @@ def test_the_plugins_page_lists_what_flowhook_plugins_lists(ui: UI, page: Page) 
         for row in rows.all()
     ]
     assert shown == expected and len(shown) >= 3
+
+
+def test_the_screenshot_script_makes_the_pictures_of_the_docs(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, str(root / "docs" / "screenshots.py"), "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("ui-runs.png", "ui-run.png"):
+        head = (tmp_path / name).read_bytes()[:24]
+        assert head[:8] == b"\x89PNG\r\n\x1a\n"
+        assert int.from_bytes(head[16:20], "big") == 1280  # the width of the browser's window
+        assert (root / "docs" / "_static" / name).exists()  # the ones the docs show

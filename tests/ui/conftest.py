@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ FLOWS = textwrap.dedent(
     import time
     from pathlib import Path
 
-    from flowhook import flow, task
+    from flowhook import flow, get_run_logger, task
 
 
     @task
@@ -38,7 +39,9 @@ FLOWS = textwrap.dedent(
 
     @flow(flow_run_name="etl-{n}")
     def etl(n: int) -> int:
-        return sum(step(i) for i in range(n))
+        total = sum(step(i) for i in range(n))
+        get_run_logger().warning("summed %d rows", n)
+        return total
 
 
     @flow(flow_run_name="broken-run")
@@ -133,9 +136,10 @@ def _record_secret_message(ui: UI) -> None:
     ui.store.mark_outbox_dead(message.id, 5, f"ConnectError: cannot reach {SECRET_URL}")
 
 
-@pytest.fixture(scope="session")
-def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
-    home = tmp_path_factory.mktemp("ui-home")
+@contextmanager
+def serving(home: Path, **extra_env: str) -> Iterator[UI]:
+    """``flowhook ui`` on the store of ``home`` (or of ``FLOWHOOK_STORE_URL``), holding the
+    sample runs and a message to the block of the secret URL."""
     (home / "flows.py").write_text(FLOWS)
     (home / "flowhook.toml").write_text(
         '[blocks."slack-webhook/ops"]\nurl = { env = "UI_TEST_WEBHOOK_URL" }\n'
@@ -145,6 +149,7 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
         "FLOWHOOK_CONFIG": str(home / "flowhook.toml"),
         "FLOWHOOK_HEARTBEAT_SECONDS": "0.2",
         "UI_TEST_WEBHOOK_URL": SECRET_URL,
+        **extra_env,
     }
     subprocess.run(
         [sys.executable, str(home / "flows.py"), "sample"],
@@ -161,6 +166,12 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     finally:
         stop(server)
         session.store.close()
+
+
+@pytest.fixture(scope="session")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
+    with serving(tmp_path_factory.mktemp("ui-home")) as session:
+        yield session
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,8 @@ from browser import FLOWHOOK
 from conftest import SECRET_URL, UI
 from playwright.sync_api import Page, expect
 
+from flowhook.store import SQLiteStore
+
 pytestmark = pytest.mark.slow
 
 
@@ -41,6 +43,17 @@ def test_the_runs_list_filters_by_state_and_opens_a_run_with_its_timeline(
     expect(bars).to_have_count(5)
     expect(page.locator("tr.task-row")).to_have_count(5)
     expect(page.locator("pre.params")).to_contain_text('"n": 5')
+
+
+@pytest.mark.skipif(
+    not hasattr(SQLiteStore, "run_logs"), reason="this store keeps no logs (Store.run_logs)"
+)
+def test_a_run_page_shows_the_runs_logs(ui: UI, page: Page) -> None:
+    [etl] = [run for run in ui.runs("etl") if run.name == "etl-5"]
+    page.goto(f"{ui.url}/runs/{etl.id}")
+    line = page.locator("table.logs tr", has_text="summed 5 rows")
+    expect(line).to_have_count(1)
+    expect(line).to_contain_text("WARNING")
 
 
 def test_a_failed_run_shows_its_history_and_failing_state(ui: UI, page: Page) -> None:

@@ -185,6 +185,7 @@ def run_view(store: Store, run: RunRecord) -> dict[str, Any]:
         if (run.flow_run_id or run.parent_flow_run_id)
         else None,
         "logs": _logs(store, run.id),
+        "task_names": {task.id: task.name for task in tasks},
         "notifications": masked(messages),
     }
 

@@ -53,10 +53,10 @@ def is_loopback(host: str) -> bool:
 def allowed_hosts(host: str) -> list[str]:
     """The Host header values (without the port) a server bound to ``host`` answers.
 
-    On a loopback address, that address and ``localhost``; on every address (``0.0.0.0``,
-    ``::``), this machine's names too; otherwise the name or address it was bound to.
+    On a loopback address, that address, ``127.0.0.1`` and ``localhost``; on every address
+    (``0.0.0.0``), this machine's names too; otherwise the name or address it was bound to.
     """
-    names = {host, "localhost", "127.0.0.1", "[::1]"} if is_loopback(host) else {host}
+    names = {host, "localhost", "127.0.0.1"} if is_loopback(host) else {host}
     if host in ("0.0.0.0", "::", ""):
         names |= {"localhost", "127.0.0.1", socket.gethostname(), socket.getfqdn()}
     return sorted(names)

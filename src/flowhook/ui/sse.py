@@ -25,13 +25,23 @@ __all__ = ["POLL_SECONDS", "run_events"]
 POLL_SECONDS = 0.25
 #: A comment line this often keeps proxies from closing an idle stream.
 _KEEPALIVE_SECONDS = 15.0
+#: Above this many task runs, a stream reads the store every 2 s.
+_MANY_TASK_RUNS = 2000
 
 
-def _current(store: Store, run_id: str) -> tuple[RunRecord, str] | None:
+def _current(store: Store, run_id: str) -> tuple[RunRecord, str, int] | None:
+    """The run, the version of its page, and how many task runs it has."""
     run = store.get_run("flow", run_id) or store.get_run("task", run_id)
     if run is None:
         return None
-    return run, version(run, store.task_runs(run.id) if run.kind == "flow" else [])
+    tasks = store.task_runs(run.id) if run.kind == "flow" else []
+    return run, version(run, tasks), len(tasks)
+
+
+def _interval(task_runs: int) -> float:
+    """Seconds between two reads: a run of many task runs is read less often (each read is
+    all its task runs' rows)."""
+    return POLL_SECONDS if task_runs <= _MANY_TASK_RUNS else POLL_SECONDS * 8
 
 
 def run_events(
@@ -41,25 +51,27 @@ def run_events(
     run is final."""
 
     async def stream() -> AsyncIterator[str]:
-        last, quiet = seen, 0.0
+        last, quiet, interval = seen, 0.0, POLL_SECONDS
         yield "retry: 1000\n\n"
         while not await request.is_disconnected():
             opened = store()
             found = (
                 None if opened is None else await anyio.to_thread.run_sync(_current, opened, run_id)
             )
-            if found is not None and found[1] != last:
-                run, last = found
-                data = {"version": last, "state": run.state_name, "final": run.is_final}
-                yield f"event: change\ndata: {json.dumps(data)}\n\n"
-                quiet = 0.0
-                if run.is_final:
-                    return
-            elif quiet >= _KEEPALIVE_SECONDS:
+            if found is not None:
+                run, current, task_runs = found
+                interval = _interval(task_runs)
+                if current != last:
+                    last, quiet = current, 0.0
+                    data = {"version": current, "state": run.state_name, "final": run.is_final}
+                    yield f"event: change\ndata: {json.dumps(data)}\n\n"
+                    if run.is_final:
+                        return
+            if quiet >= _KEEPALIVE_SECONDS:
                 yield ": keep-alive\n\n"
                 quiet = 0.0
-            await anyio.sleep(POLL_SECONDS)
-            quiet += POLL_SECONDS
+            await anyio.sleep(interval)
+            quiet += interval
 
     return StreamingResponse(
         stream(),

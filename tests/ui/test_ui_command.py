@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import configparser
+import fnmatch
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -53,3 +56,19 @@ def test_a_bad_port_is_one_line(served: list[tuple[Any, ...]]) -> None:
     assert result.exit_code == 2
     assert "--port" in result.output and "70000" in result.output
     assert served == []
+
+
+def test_an_installed_package_has_every_template_and_static_file() -> None:
+    """setup.cfg's package_data names each file of templates/ and static/ (a wheel without
+    them serves nothing)."""
+    root = Path(__file__).resolve().parents[2]
+    config = configparser.ConfigParser()
+    config.read(root / "setup.cfg")
+    patterns = [p.strip() for p in config["options.package_data"]["flowhook.ui"].split(",")]
+    package = root / "src" / "flowhook" / "ui"
+    files = [
+        path.relative_to(package).as_posix()
+        for folder in ("templates", "static")
+        for path in (package / folder).iterdir()
+    ]
+    assert files and [f for f in files if not any(fnmatch.fnmatch(f, p) for p in patterns)] == []

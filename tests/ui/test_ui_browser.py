@@ -56,6 +56,17 @@ def test_a_run_page_shows_the_runs_logs(ui: UI, page: Page) -> None:
     expect(line).to_contain_text("WARNING")
 
 
+def test_a_bad_filter_or_run_id_is_one_line(ui: UI, page: Page) -> None:
+    response = page.goto(ui.url + "/?since=yesterday")
+    assert response is not None and response.status == 400
+    expect(page.locator("p.error")).to_have_text(
+        "since must be a date and time like 2026-01-31T09:30, got 'yesterday'"
+    )
+    response = page.goto(ui.url + "/runs/0000")
+    assert response is not None and response.status == 404
+    assert page.inner_text("body") == "no run has id '0000'"
+
+
 def test_a_failed_run_shows_its_history_and_failing_state(ui: UI, page: Page) -> None:
     [broken] = ui.runs("broken")
     page.goto(f"{ui.url}/runs/{broken.id}")

@@ -17,7 +17,7 @@ from starlette.responses import StreamingResponse
 
 from flowhook.store import RunRecord, Store
 
-from .views import version
+from .views import find_run, version
 
 __all__ = ["POLL_SECONDS", "run_events"]
 
@@ -31,7 +31,7 @@ _MANY_TASK_RUNS = 2000
 
 def _current(store: Store, run_id: str) -> tuple[RunRecord, str, int] | None:
     """The run, the version of its page, and how many task runs it has."""
-    run = store.get_run("flow", run_id) or store.get_run("task", run_id)
+    run = find_run(store, run_id)
     if run is None:
         return None
     tasks = store.task_runs(run.id) if run.kind == "flow" else []

@@ -30,6 +30,7 @@ __all__ = [
     "STATE_TYPES",
     "BadFilter",
     "RunFilters",
+    "find_run",
     "outbox_view",
     "plugins_view",
     "run_view",
@@ -54,7 +55,7 @@ def _moment(text: str | None, name: str) -> float | None:
         return None
     try:
         return datetime.fromisoformat(text).timestamp()
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # not a date, or one the platform cannot place
         raise BadFilter(
             f"{name} must be a date and time like 2026-01-31T09:30, got {text!r}"
         ) from None

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from browser import free_port, launch, start_ui, stop
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from flowhook.store import RunQuery, RunRecord, Store, load_settings, open_store
 
@@ -99,6 +99,22 @@ class UI:
 
     def runs(self, flow_name: str, state: str | None = None) -> list[RunRecord]:
         return self.store.list_flow_runs(RunQuery(flow_name=flow_name, state=state))
+
+    def follow_a_gated_run(self, page: Page, gate: Path) -> None:
+        """Open the page of a running flow, let the flow end (by making ``gate``), and see the
+        page show it without reloading."""
+        process = self.start_flow("gated", str(gate))
+        try:
+            run = self.wait_for(lambda: self.runs("gated", "running"), "the gated flow to run")[0]
+            page.goto(f"{self.url}/runs/{run.id}")
+            expect(page.locator("#run-state")).to_have_text("Running")
+            page.evaluate("window.notReloaded = true")
+            gate.touch()
+            expect(page.locator("#run-state")).to_have_text("Completed", timeout=5_000)
+            expect(page.locator("svg.timeline rect.bar")).to_have_count(1)
+            assert page.evaluate("window.notReloaded") is True
+        finally:
+            process.wait(timeout=30)
 
     def wait_for(self, condition: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
         deadline = time.monotonic() + timeout

@@ -78,19 +78,7 @@ def test_a_failed_run_shows_its_history_and_failing_state(ui: UI, page: Page) ->
 
 
 def test_an_open_run_page_follows_the_run_live(ui: UI, page: Page, tmp_path: Path) -> None:
-    gate = tmp_path / "gate"
-    process = ui.start_flow("gated", str(gate))
-    try:
-        run = ui.wait_for(lambda: ui.runs("gated", "running"), "the gated flow to run")[0]
-        page.goto(f"{ui.url}/runs/{run.id}")
-        expect(page.locator("#run-state")).to_have_text("Running")
-        page.evaluate("window.notReloaded = true")
-        gate.touch()
-        expect(page.locator("#run-state")).to_have_text("Completed", timeout=5_000)
-        expect(page.locator("svg.timeline rect.bar")).to_have_count(1)
-        assert page.evaluate("window.notReloaded") is True
-    finally:
-        process.wait(timeout=30)
+    ui.follow_a_gated_run(page, tmp_path / "gate")
 
 
 def _status(ui: UI, method: str, path: str, body: str = "", host: str | None = None) -> int:

@@ -34,14 +34,4 @@ def test_the_runs_list_and_a_live_run_page_on_postgresql(
     expect(page.locator("tr.run-row")).to_have_count(1)
     expect(page.locator("tr.run-row")).to_contain_text("broken-run")
 
-    gate = tmp_path / "gate"
-    process = pg_ui.start_flow("gated", str(gate))
-    try:
-        run = pg_ui.wait_for(lambda: pg_ui.runs("gated", "running"), "the gated flow to run")[0]
-        page.goto(f"{pg_ui.url}/runs/{run.id}")
-        expect(page.locator("#run-state")).to_have_text("Running")
-        gate.touch()
-        expect(page.locator("#run-state")).to_have_text("Completed", timeout=5_000)
-        expect(page.locator("svg.timeline rect.bar")).to_have_count(1)
-    finally:
-        process.wait(timeout=30)
+    pg_ui.follow_a_gated_run(page, tmp_path / "gate")

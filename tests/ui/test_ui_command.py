@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import configparser
 import fnmatch
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,10 @@ def test_without_the_ui_extra_it_says_how_to_install_it(monkeypatch: pytest.Monk
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
+    """The (host, port) of each server the command would start (none is)."""
     calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr(flowhook.ui, "serve", lambda *args: calls.append(args))
+    monkeypatch.setattr(flowhook.ui, "listen", lambda host, port: (host, port))
+    monkeypatch.setattr(flowhook.ui, "serve", lambda sock, host, settings: calls.append(sock))
     return calls
 
 
@@ -37,7 +40,7 @@ def test_it_listens_on_127_0_0_1_port_4200_by_default(served: list[tuple[Any, ..
     result = CliRunner().invoke(cli, ["ui"])
     assert result.exit_code == 0, result.output
     assert result.output == "flowhook ui on http://127.0.0.1:4200/ (Ctrl-C to stop)\n"
-    assert [call[:2] for call in served] == [("127.0.0.1", 4200)]
+    assert served == [("127.0.0.1", 4200)]
 
 
 def test_another_address_is_served_with_a_warning(served: list[tuple[Any, ...]]) -> None:
@@ -48,7 +51,7 @@ def test_another_address_is_served_with_a_warning(served: list[tuple[Any, ...]])
         "can see every run and cancel flow runs (there is no login).",
         "flowhook ui on http://0.0.0.0:8080/ (Ctrl-C to stop)",
     ]
-    assert [call[:2] for call in served] == [("0.0.0.0", 8080)]
+    assert served == [("0.0.0.0", 8080)]
 
 
 def test_a_bad_port_is_one_line(served: list[tuple[Any, ...]]) -> None:
@@ -56,6 +59,18 @@ def test_a_bad_port_is_one_line(served: list[tuple[Any, ...]]) -> None:
     assert result.exit_code == 2
     assert "--port" in result.output and "70000" in result.output
     assert served == []
+
+
+def test_a_port_in_use_is_one_line() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["ui", "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"Error: cannot listen on 127.0.0.1:{port}: Address already in use; choose another --port\n"
+    )
 
 
 def test_an_installed_package_has_every_template_and_static_file() -> None:

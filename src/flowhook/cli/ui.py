@@ -21,7 +21,11 @@ _EXTRA = {"starlette", "uvicorn", "jinja2", "anyio", "multipart", "python_multip
 @click.command("ui")
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to listen on.")
 @click.option(
-    "--port", default=4200, show_default=True, type=IntegerRange(minimum=1, maximum=65535)
+    "--port",
+    default=4200,
+    show_default=True,
+    type=IntegerRange(minimum=1, maximum=65535),
+    help="The port to listen on.",
 )
 def ui(host: str, port: int) -> None:
     """Serve the web UI of the runs recorded in the store (Ctrl-C stops it).
@@ -30,7 +34,7 @@ def ui(host: str, port: int) -> None:
     the cancel and retry buttons need the token of its own pages.
     """
     try:
-        from ..ui import is_loopback, serve
+        from ..ui import is_loopback, listen, serve
     except ImportError as exc:
         if (exc.name or "").split(".")[0] not in _EXTRA:
             raise
@@ -43,5 +47,9 @@ def ui(host: str, port: int) -> None:
             f"it can see every run and cancel flow runs (there is no login).",
             err=True,
         )
+    try:
+        sock = listen(host, port)
+    except OSError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"flowhook ui on http://{host}:{port}/ (Ctrl-C to stop)")
-    serve(host, port, settings)
+    serve(sock, host, settings)

@@ -11,6 +11,6 @@ from __future__ import annotations
 
 from .app import create_app
 from .security import is_loopback
-from .serve import serve
+from .serve import listen, serve
 
-__all__ = ["create_app", "is_loopback", "serve"]
+__all__ = ["create_app", "is_loopback", "listen", "serve"]

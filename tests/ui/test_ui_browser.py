@@ -176,3 +176,21 @@ def test_the_screenshot_script_makes_the_pictures_of_the_docs(tmp_path: Path) ->
         assert head[:8] == b"\x89PNG\r\n\x1a\n"
         assert int.from_bytes(head[16:20], "big") == 1280  # the width of the browser's window
         assert (root / "docs" / "_static" / name).exists()  # the ones the docs show
+
+
+def test_the_event_stream_of_a_run_says_what_changed_and_ends_with_the_run(ui: UI) -> None:
+    [etl] = [run for run in ui.runs("etl") if run.name == "etl-5"]
+    connection = http.client.HTTPConnection("127.0.0.1", ui.port, timeout=10)
+    connection.request("GET", f"/runs/{etl.id}/events?seen=an-older-version")
+    response = connection.getresponse()
+    assert response.status == 200
+    assert response.getheader("Content-Type", "").startswith("text/event-stream")
+    body = response.read().decode()  # the run is final: one event, and the stream ends
+    connection.close()
+    [event] = [block for block in body.split("\n\n") if block.startswith("event:")]
+    kind, data = event.split("\n")
+    assert kind == "event: change"
+    change = json.loads(data.removeprefix("data: "))
+    assert (change["state"], change["final"]) == ("Completed", True)
+    assert change["version"] != "an-older-version"
+    assert _status(ui, "GET", "/runs/not-a-run/events") == 404

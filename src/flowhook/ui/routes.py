@@ -82,9 +82,9 @@ async def run_live(request: Request) -> Response:
 
 
 async def run_stream(request: Request) -> Response:
-    run_id = request.path_params["run_id"]
+    _, run = await _run_or_404(request)
     return run_events(
-        request, request.app.state.stores.get, run_id, request.query_params.get("seen", "")
+        request, request.app.state.stores.get, run.id, request.query_params.get("seen", "")
     )
 
 

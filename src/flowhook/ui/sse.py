@@ -65,8 +65,8 @@ def run_events(
                     last, quiet = current, 0.0
                     data = {"version": current, "state": run.state_name, "final": run.is_final}
                     yield f"event: change\ndata: {json.dumps(data)}\n\n"
-                    if run.is_final:
-                        return
+                if run.is_final:  # nothing more will change
+                    return
             if quiet >= _KEEPALIVE_SECONDS:
                 yield ": keep-alive\n\n"
                 quiet = 0.0

@@ -9,7 +9,7 @@ PLUGINS := $(wildcard plugins/flowhook-*)
 PY_DIRS := $(wildcard src hookspec testing plugins tests examples benchmarks docs)
 INSTALL_STAMP := $(VENV)/.installed
 
-.PHONY: install postgres-server demo test lint typecheck docs benchmarks clean
+.PHONY: install postgres-server chromium demo test lint typecheck docs benchmarks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,7 +32,19 @@ postgres-server:
 	  echo "No PostgreSQL server found: install it (e.g. apt-get install postgresql, brew install postgresql) to run its tests"; \
 	fi
 
-install: $(INSTALL_STAMP) postgres-server
+# The web UI's tests drive a real headless browser: Debian's chromium, through Playwright
+# (which downloads no browser of its own: the tests launch /usr/bin/chromium).
+chromium:
+	@if [ -x /usr/bin/chromium ]; then \
+	  :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing Chromium for the UI tests (apt-get install -y chromium)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "No /usr/bin/chromium found: install it (e.g. apt-get install chromium) to run the UI tests"; \
+	fi
+
+install: $(INSTALL_STAMP) postgres-server chromium
 
 demo: install
 	$(BIN)/python examples/demo.py

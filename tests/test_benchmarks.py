@@ -52,3 +52,19 @@ def test_the_store_cost_scripts_run_at_tiny_size(script: str, expected: str) -> 
     )
     assert done.returncode == 0, done.stderr
     assert expected in done.stdout
+
+
+@pytest.mark.slow
+def test_the_ui_benchmark_runs_at_tiny_size() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "ui_runs_list.py"),
+            *("--flows", "60", "--tasks", "3", "--requests", "1", "--store", "sqlite"),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "60 flow runs x 3 task runs (180 task runs)" in done.stdout
+    assert "runs list, older page" in done.stdout and "of the 300 ms target" in done.stdout

@@ -37,6 +37,7 @@ LAYER_OF_PREFIX = {
     "flowhook.notifications": "notifications",
     "flowhook._runtime": "runtime",
     "flowhook.cli": "cli",
+    "flowhook.ui": "ui",
     "flowhook.testing": "testing",
 }
 #: Modules whose layer is theirs alone, not their submodules'.
@@ -56,7 +57,9 @@ MAY_IMPORT = {
     "store": {"contract", "foundation"},
     "notifications": {"contract", "foundation", "plugins", "store"},
     "runtime": {"contract", "foundation", "plugins", "engine", "store", "notifications"},
-    "cli": {"contract", "foundation", "plugins", "store", "notifications", "runtime"},
+    # the cli imports the ui only inside the ``flowhook ui`` command (it needs the ui extra)
+    "cli": {"contract", "foundation", "plugins", "store", "notifications", "runtime", "ui"},
+    "ui": {"contract", "foundation", "plugins", "store", "notifications", "runtime"},
     "facade": {"contract", "foundation", "plugins", "engine", "runtime", "notifications"},
     "testing": {"contract", "plugins"},
 }
@@ -65,7 +68,9 @@ MAY_IMPORT = {
 ONLY_IN = {
     "click": {"cli"},
     "rich": {"cli"},
-    "jinja2": {"notifications"},
+    "jinja2": {"notifications", "ui"},
+    "starlette": {"ui"},
+    "uvicorn": {"ui"},
     "sqlite3": {"store"},
     "psycopg": {"store"},
     "psycopg_pool": {"store"},

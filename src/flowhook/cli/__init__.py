@@ -18,6 +18,7 @@ from .plugins import plugin_group, plugins_command
 from .run import run_command
 from .runs import runs
 from .store import store_group
+from .ui import ui
 from .watch import watch
 
 logger = logging.getLogger("flowhook.cli")
@@ -42,6 +43,7 @@ cli.add_command(outbox)
 cli.add_command(deliver)
 cli.add_command(config)
 cli.add_command(store_group)
+cli.add_command(ui)
 
 
 def build_cli() -> click.Group:

@@ -51,6 +51,7 @@ from ._records import (
     RunLog,
     RunQuery,
     RunRecord,
+    StateCount,
     Transition,
     Write,
 )
@@ -84,6 +85,7 @@ __all__ = [
     "RunQuery",
     "RunRecord",
     "SQLiteStore",
+    "StateCount",
     "Store",
     "StoreError",
     "StoreSettings",

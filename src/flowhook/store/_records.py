@@ -38,6 +38,7 @@ __all__ = [
     "RunLog",
     "RunQuery",
     "RunRecord",
+    "StateCount",
     "Transition",
     "Write",
 ]
@@ -313,13 +314,30 @@ class CancelRequest:
 
 @attrs.frozen
 class RunQuery:
-    """Which flow runs ``flowhook runs ls`` lists, newest first."""
+    """Which flow runs ``flowhook runs ls`` and the web UI list, newest first (by creation
+    time, then id)."""
 
     flow_name: str | None = None
     #: A state type or name, any case (``failed``, ``Crashed``, ``AwaitingRetry``).
     state: str | None = None
+    #: Created at or after this time.
     since: float | None = None
     limit: int = 50
+    #: Created before this time.
+    until: float | None = None
+    #: Keyset paging: only runs that come after this (created, id) in the listing's order,
+    #: i.e. the ``(run.created, run.id)`` of the last run of the previous page.
+    before: tuple[float, str] | None = None
+
+
+@attrs.frozen
+class StateCount:
+    """How many top-level runs created in one time slice are in one state type."""
+
+    #: The slice's index, from 0 (the oldest) to the number of slices less one.
+    bucket: int
+    state_type: str
+    count: int
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ import psycopg
 from .._batch import PreparedBatch, prepare_batch
 from .._errors import StoreError
 from .._processes import death_reason
+from .._query import listing_sql, merged, state_counts_sql, summed_counts
 from .._records import (
     EventRecord,
     HookErrorRecord,
@@ -19,6 +20,7 @@ from .._records import (
     RunKindName,
     RunQuery,
     RunRecord,
+    StateCount,
     Write,
 )
 from .._sqlite.logs import delete_logs, insert_log, read_run_logs
@@ -131,39 +133,34 @@ class PostgresRuns(PostgresBase):
     def list_flow_runs(self, query: RunQuery) -> list[RunRecord]:
         """The top-level runs, newest first: flow runs, and task runs called outside any flow
         (``query.flow_name`` then matches the task's name)."""
-        clauses: list[str] = []
-        parameters: list[Any] = []
-        if query.flow_name is not None:
-            clauses.append("{owner} = %s")
-            parameters.append(query.flow_name)
-        if query.state is not None:
-            clauses.append("(upper(state_type) = %s OR upper(state_name) = %s)")
-            parameters += [query.state.upper()] * 2
-        if query.since is not None:
-            clauses.append("created >= %s")
-            parameters.append(query.since)
-        where = " AND ".join(clauses)
-        flow_where = f" WHERE {where.format(owner='flow_name')}" if where else ""
-        task_where = " AND ".join(
-            ["flow_run_id IS NULL", where.format(owner="task_name")]
-            if where
-            else ["flow_run_id IS NULL"]
-        )
+        flows = listing_sql(query, "flow_runs", FLOW_COLUMNS, "%s")
+        tasks = listing_sql(query, "task_runs", TASK_COLUMNS, "%s")
 
         def read(cur: Cursor) -> list[RunRecord]:
-            cur.execute(
-                f"SELECT {FLOW_COLUMNS} FROM flow_runs{flow_where} ORDER BY created DESC LIMIT %s",
-                [*parameters, query.limit],
-            )
+            cur.execute(*flows)
             found = [flow_record(row) for row in cur.fetchall()]
-            cur.execute(
-                f"SELECT {TASK_COLUMNS} FROM task_runs WHERE {task_where} "
-                "ORDER BY created DESC LIMIT %s",
-                [*parameters, query.limit],
-            )
+            cur.execute(*tasks)
             found += [task_record(row) for row in cur.fetchall()]
-            found.sort(key=lambda record: record.created, reverse=True)
-            return found[: query.limit]
+            return merged(found, query.limit)
+
+        return self._reading(read)
+
+    def state_counts(
+        self, since: float, until: float, buckets: int, *, flow_name: str | None = None
+    ) -> list[StateCount]:
+        """How many top-level runs were created in each of ``buckets`` equal slices of
+        [since, until), by state type."""
+        queries = [
+            state_counts_sql(table, since, until, buckets, flow_name, "%s", "floor({})")
+            for table in ("flow_runs", "task_runs")
+        ]
+
+        def read(cur: Cursor) -> list[StateCount]:
+            rows: list[tuple[Any, ...]] = []
+            for query in queries:
+                cur.execute(*query)
+                rows += cur.fetchall()
+            return summed_counts(rows, buckets)
 
         return self._reading(read)
 

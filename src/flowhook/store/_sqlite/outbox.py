@@ -7,6 +7,7 @@ import time
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
+from .._query import outbox_filter
 from .._records import OutboxEntry, OutboxRecord
 from .connection import SQLiteBase
 
@@ -164,11 +165,15 @@ class SQLiteOutbox(SQLiteBase):
         )
         return int(rows[0][0])
 
-    def list_outbox(self, status: str | None = None, limit: int = 200) -> list[OutboxRecord]:
-        where, parameters = ("WHERE status = ?", (status, limit)) if status else ("", (limit,))
+    def list_outbox(
+        self, status: str | None = None, limit: int = 200, *, flow_run_id: str | None = None
+    ) -> list[OutboxRecord]:
+        """Messages, newest first: those of ``status``, and those of one flow run and its task
+        runs (``flow_run_id``)."""
+        where, parameters = outbox_filter(status, flow_run_id, "?")
         rows = self._read(
             f"SELECT {_OUTBOX_COLUMNS} FROM notification_outbox {where} ORDER BY id DESC LIMIT ?",
-            parameters,
+            [*parameters, limit],
         )
         return [_outbox_record(row) for row in rows]
 

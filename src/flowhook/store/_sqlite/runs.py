@@ -11,6 +11,7 @@ import attrs
 
 from .._batch import PreparedBatch, prepare_batch
 from .._processes import death_reason
+from .._query import listing_sql, merged, state_counts_sql, summed_counts
 from .._records import (
     EventRecord,
     HookErrorRecord,
@@ -19,6 +20,7 @@ from .._records import (
     RunKindName,
     RunQuery,
     RunRecord,
+    StateCount,
     Write,
 )
 from .connection import SQLiteBase
@@ -133,38 +135,29 @@ class SQLiteRuns(SQLiteBase):
     def list_flow_runs(self, query: RunQuery) -> list[RunRecord]:
         """The top-level runs, newest first: flow runs, and task runs called outside any flow
         (``query.flow_name`` then matches the task's name)."""
-        clauses: list[str] = []
-        parameters: list[Any] = []
-        if query.flow_name is not None:
-            clauses.append("{owner} = ?")
-            parameters.append(query.flow_name)
-        if query.state is not None:
-            clauses.append("(upper(state_type) = ? OR upper(state_name) = ?)")
-            parameters += [query.state.upper()] * 2
-        if query.since is not None:
-            clauses.append("created >= ?")
-            parameters.append(query.since)
-        where = " AND ".join(clauses)
-        flow_where = f" WHERE {where.format(owner='flow_name')}" if where else ""
-        task_where = " AND ".join(
-            ["flow_run_id IS NULL", where.format(owner="task_name")]
-            if where
-            else ["flow_run_id IS NULL"]
-        )
+        flows = listing_sql(query, "flow_runs", FLOW_COLUMNS, "?")
+        tasks = listing_sql(query, "task_runs", TASK_COLUMNS, "?")
 
         def read(conn: sqlite3.Connection) -> list[RunRecord]:
-            flows = conn.execute(
-                f"SELECT {FLOW_COLUMNS} FROM flow_runs{flow_where} ORDER BY created DESC LIMIT ?",
-                [*parameters, query.limit],
-            ).fetchall()
-            tasks = conn.execute(
-                f"SELECT {TASK_COLUMNS} FROM task_runs WHERE {task_where} "
-                "ORDER BY created DESC LIMIT ?",
-                [*parameters, query.limit],
-            ).fetchall()
-            found = [flow_record(row) for row in flows] + [task_record(row) for row in tasks]
-            found.sort(key=lambda record: record.created, reverse=True)
-            return found[: query.limit]
+            found = [flow_record(row) for row in conn.execute(*flows).fetchall()]
+            found += [task_record(row) for row in conn.execute(*tasks).fetchall()]
+            return merged(found, query.limit)
+
+        return self._reading(read)
+
+    def state_counts(
+        self, since: float, until: float, buckets: int, *, flow_name: str | None = None
+    ) -> list[StateCount]:
+        """How many top-level runs were created in each of ``buckets`` equal slices of
+        [since, until), by state type."""
+        queries = [
+            state_counts_sql(table, since, until, buckets, flow_name, "?", "CAST({} AS INTEGER)")
+            for table in ("flow_runs", "task_runs")
+        ]
+
+        def read(conn: sqlite3.Connection) -> list[StateCount]:
+            rows = [row for query in queries for row in conn.execute(*query).fetchall()]
+            return summed_counts(rows, buckets)
 
         return self._reading(read)
 

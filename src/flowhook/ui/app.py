@@ -1,0 +1,103 @@
+"""The UI's Starlette application: its store, templates, routes and guards."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from flowhook.store import Store, StoreSettings, load_settings, open_existing_store
+
+from .routes import routes
+from .security import CsrfError, allowed_hosts, new_token
+
+__all__ = ["StoreHolder", "create_app"]
+
+_HERE = Path(__file__).parent
+
+
+class StoreHolder:
+    """The store, opened on first use: a UI started before the first run shows an empty list,
+    and the runs once a flow has made the database (the UI itself never creates one)."""
+
+    def __init__(self, settings: StoreSettings) -> None:
+        self._settings = settings
+        self._store: Store | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Store | None:
+        with self._lock:
+            if self._store is None:
+                self._store = open_existing_store(self._settings)
+            return self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+def _clock(seconds: float | None) -> str:
+    return "-" if seconds is None else datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    return f"{seconds / 60:.1f} min"
+
+
+def _templates() -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(_HERE / "templates"))
+    templates.env.filters["clock"] = _clock
+    templates.env.filters["duration"] = _duration
+    return templates
+
+
+async def _refused(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse(f"Forbidden: {exc}", status_code=403)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return PlainTextResponse(f"{exc.detail}", status_code=exc.status_code)
+
+
+def create_app(settings: StoreSettings | None = None, *, host: str = "127.0.0.1") -> Starlette:
+    """The UI on the store of ``settings`` (the environment's by default), answering only
+    requests addressed to ``host`` (see :func:`~flowhook.ui.security.allowed_hosts`)."""
+    stores = StoreHolder(settings or load_settings())
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            stores.close()
+
+    app = Starlette(
+        routes=routes(StaticFiles(directory=str(_HERE / "static"))),
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts(host))],
+        exception_handlers={CsrfError: _refused, HTTPException: _http_error},
+        lifespan=lifespan,
+    )
+    app.state.stores = stores
+    app.state.templates = _templates()
+    app.state.csrf_token = new_token()
+    return app

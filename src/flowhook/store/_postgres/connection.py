@@ -22,7 +22,7 @@ import psycopg_pool
 
 from flowhook_hookspec.errors import ConfigError
 
-from .._errors import NoSchema, StoreError
+from .._errors import NoSchema, StoreError, older_schema
 from .._settings import mask_url
 from .._sqlite.connection import DamagedData
 from .schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
@@ -205,11 +205,7 @@ class PostgresBase:
                 "`flowhook store migrate`"
             )
         if not migrate:
-            raise ConfigError(
-                f"the flowhook database {self.location} has schema version {version}; this "
-                f"flowhook needs version {SCHEMA_VERSION}. Run `flowhook store migrate` (or set "
-                "FLOWHOOK_STORE_AUTO_MIGRATE=1)"
-            )
+            raise older_schema(self.location, version, SCHEMA_VERSION)
         self.migrated_from, _ = self.migrate()
 
     def migrate(self) -> tuple[int, int]:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from flowhook_hookspec.errors import ConfigError
 
-from .._errors import StoreError
+from .._errors import NoSchema, StoreError, older_schema
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["DamagedData", "SQLiteBase", "StoreError"]
@@ -95,7 +95,14 @@ class SQLiteBase:
     inherits them all: one ``__init__``, one set of connections.
     """
 
-    def __init__(self, path: Path, *, lock_timeout: float = 30.0, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lock_timeout: float = 30.0,
+        create: bool = True,
+        migrate: bool = True,
+    ) -> None:
         self.path = path
         self.location = str(path)
         self.lock_timeout = lock_timeout
@@ -108,13 +115,17 @@ class SQLiteBase:
         #: Bumped when the file is re-created under this store: older connections are dropped.
         self._generation = 0
         self._file: tuple[int, int] | None = None
+        #: The schema version this store found and migrated from on open; None if none was due.
+        self.migrated_from: int | None = None
         try:
-            if create:
+            if not path.is_file():
+                if not create:
+                    raise StoreError(f"there is no flowhook database at {path}")
+                if not migrate:  # a new database is a schema change too: never made here
+                    raise older_schema(self.location, 0, SCHEMA_VERSION)
                 _prepare_files(path)
-            elif not path.is_file():
-                raise StoreError(f"there is no flowhook database at {path}")
             self._file = _identity(path)
-            self._migrate()
+            self._open_schema(create=create, migrate=migrate)
         except StoreError:
             self.close()
             raise
@@ -268,6 +279,20 @@ class SQLiteBase:
         return self._retrying(
             lambda conn: [into(row) for row in conn.execute(sql, parameters).fetchall()]
         )
+
+    def _open_schema(self, *, create: bool, migrate: bool) -> None:
+        """Check the file's schema version; apply the missing migrations when ``migrate``,
+        else refuse an older schema (``FLOWHOOK_STORE_AUTO_MIGRATE=0``) as PostgreSQL does."""
+        version = self._connection().execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            return
+        if not migrate:
+            if version == 0 and not create:
+                raise NoSchema(f"there is no flowhook schema in {self.location}")
+            raise older_schema(self.location, version, SCHEMA_VERSION)
+        self.migrated_from = version
+        self._migrate()
 
     def _migrate(self) -> None:
         conn = self._connection()

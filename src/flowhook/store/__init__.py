@@ -33,6 +33,7 @@ from ._processes import (
 )
 from ._protocol import Store
 from ._records import (
+    BatchKey,
     Beat,
     CancelRequest,
     CrashHook,
@@ -59,6 +60,7 @@ from ._writer import BatchWriter
 __all__ = [
     "POSTGRES_SCHEMES",
     "SCHEMA_VERSION",
+    "BatchKey",
     "BatchWriter",
     "Beat",
     "CancelRequest",

@@ -146,6 +146,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX task_runs_top_level ON task_runs (created) WHERE flow_run_id IS NULL",
     ),
+    (),  # 5: reserved for the run logs (another branch), as in SQLite's schema
+    ("ALTER TABLE processes ADD COLUMN last_batch BIGINT",),  # 6: as SQLite's
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION, "the PostgreSQL schema lags the SQLite one"

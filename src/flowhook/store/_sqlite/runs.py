@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from .._batch import PreparedBatch, prepare_batch
+from .._batch import PreparedBatch, claim_batch, mark_batch, prepare_batch
 from .._processes import death_reason
 from .._records import (
     EventRecord,
@@ -84,9 +84,12 @@ class SQLiteRuns(SQLiteBase):
             _INSERT_HOOK_ERROR: prepared.hook_errors,
             INSERT_OUTBOX: prepared.outbox,
         }
-        beat, exited = prepared.beat, prepared.exited
+        beat, exited, key = prepared.beat, prepared.exited, prepared.key
 
         def apply(conn: sqlite3.Connection) -> None:
+            claimed = True if key is None else claim_batch(conn, key, "?")
+            if claimed is None:
+                return  # applied before: a replay writes nothing twice
             for statement, values in rows.items():
                 if values:
                     conn.executemany(statement, values)
@@ -94,6 +97,8 @@ class SQLiteRuns(SQLiteBase):
                 beat_in(conn, beat.process_id, beat.at, self._registered)
             if exited is not None:
                 exit_in(conn, exited.process_id, exited.at)
+            if not claimed and key is not None:
+                mark_batch(conn, key, "?")
 
         self._write(apply)
 

@@ -154,6 +154,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # Task runs called outside any flow are listed with the flow runs.
         "CREATE INDEX task_runs_top_level ON task_runs (created) WHERE flow_run_id IS NULL",
     ),
+    # 5: reserved for the run logs (being added on another branch; it replaces this entry).
+    (),
+    (
+        # 6: the number of the last batch of the process's writer applied (see BatchKey): a
+        # batch replayed after a lost COMMIT is recognised and written nothing of twice.
+        "ALTER TABLE processes ADD COLUMN last_batch INTEGER",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

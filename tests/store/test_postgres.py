@@ -23,6 +23,7 @@ from store_helpers import (
     execute,
     fake_flow_run,
     fake_process,
+    fill_history,
     flowhook_cli,
     wait_for,
     write_module,
@@ -339,3 +340,49 @@ def test_psycopg_is_imported_only_when_a_postgresql_store_is_opened() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every copied table, in key order, by the columns both schemas have."""
+    from flowhook.store._copy import COPIED_TABLES
+
+    dumped = {}
+    for table, key in COPIED_TABLES:
+        # PostgreSQL's crash_hooks has a column of its own (seq), made anew by an insert.
+        columns = (
+            "run_id, run_kind, process_id, claimed_by, created" if table == "crash_hooks" else "*"
+        )
+        dumped[table] = execute(store, f"SELECT {columns} FROM {table} ORDER BY {key}")
+    return dumped
+
+
+def test_copy_5000_runs_there_and_back_page_by_page(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowhook.store import SQLiteStore
+    from flowhook.store._copy import PAGE_ROWS
+
+    monkeypatch.delenv("FLOWHOOK_STORE_URL")
+    first = SQLiteStore(tmp_path / "first.db")
+    try:
+        fill_history(first, 5000)
+        original = _dump(first)
+    finally:
+        first.close()
+    assert len(original["state_events"]) > 5 * PAGE_ROWS  # many pages of each large table
+    there = run("store", "copy", "--from", str(tmp_path / "first.db"), "--to", postgres_url)
+    assert there.exit_code == 0, there.output  # type: ignore[attr-defined]
+    assert "5001 flow_runs, 5001 task_runs" in there.output  # type: ignore[attr-defined]
+    monkeypatch.setenv("FLOWHOOK_STORE_URL", postgres_url)
+    shared = open_store()
+    try:
+        assert _dump(shared) == original
+    finally:
+        shared.close()
+    back = run("store", "copy", "--from", postgres_url, "--to", str(tmp_path / "back.db"))
+    assert back.exit_code == 0, back.output  # type: ignore[attr-defined]
+    returned = SQLiteStore(tmp_path / "back.db")
+    try:
+        assert _dump(returned) == original
+    finally:
+        returned.close()

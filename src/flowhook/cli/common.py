@@ -19,15 +19,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from flowhook_hookspec.errors import ConfigError, FlowhookError
 
-from .._runtime.attach import load_block_notifier
-from .._runtime.reaper import ReapedRun, release_dead_claims
-from ..notifications import DeliveryReport, deliver_within
 from ..store import (
     RunRecord,
     Store,
@@ -39,6 +36,10 @@ from ..store import (
     open_store,
 )
 from .views import moment_ago
+
+if TYPE_CHECKING:
+    from .._runtime.reaper import ReapedRun
+    from ..notifications import DeliveryReport
 
 __all__ = [
     "MAX_INTEGER",
@@ -201,7 +202,38 @@ def refuse_undecodable(args: Sequence[str]) -> None:
 class FlowhookGroup(click.Group):
     """The ``flowhook`` group: every argument is checked to be text before any command runs
     (so that a refused command writes nothing), and every command runs under
-    :func:`one_line_errors`."""
+    :func:`one_line_errors`.
+
+    Commands named in ``lazy_commands`` (name: ``"module:attribute"``, relative to this
+    package) are imported when they are run or listed, not before: ``flowhook runs cancel``
+    never imports the notifications and their templates.
+    """
+
+    def __init__(
+        self, *args: Any, lazy_commands: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy_commands = dict(lazy_commands or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy_commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy_commands:
+            self.load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+    def load_command(self, name: str) -> None:
+        """Import the lazy command ``name`` and add it to :attr:`commands`."""
+        import importlib
+
+        module, _, attribute = self.lazy_commands.pop(name).partition(":")
+        self.add_command(getattr(importlib.import_module(module, __package__), attribute), name)
+
+    def load_all(self) -> None:
+        """Import every lazy command (before plugins add theirs, which may look at them)."""
+        for name in list(self.lazy_commands):
+            self.load_command(name)
 
     def make_context(
         self,
@@ -340,6 +372,10 @@ def deliver_now(store: Store, command: str, within: float = 0.0) -> DeliveryRepo
     Claims carry ``command@host/pid/start``, so that a reaper on this host frees them at once
     if this process dies mid-send (see :func:`~flowhook.store.local_worker_id`).
     """
+    from .._runtime.attach import load_block_notifier  # the engine's, the notifications'
+    from .._runtime.reaper import release_dead_claims
+    from ..notifications import deliver_within
+
     settings = command_settings()
     release_dead_claims(store, time.time(), settings.crash_after_seconds)
     return deliver_within(store, load_block_notifier, local_worker_id(command), within)

@@ -20,45 +20,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests" / part) for part in ("", "store")]
 
 FLOWHOOK = str(Path(sys.executable).parent / "flowhook")
-FLOW = """
-    import sys, time
-    from pathlib import Path
-    from flowhook import flow, task
-
-    @task
-    def tick(i: int) -> int:
-        time.sleep(0.02)
-        return i
-
-    @flow
-    def long_job(marker: str) -> None:
-        Path(marker).write_text("started")
-        for i in range(3000):
-            tick(i)
-
-    if __name__ == "__main__":
-        long_job(sys.argv[1])
-"""
 
 
 def trial(directory: Path, env: dict[str, str], number: int) -> tuple[float, float, float]:
     """(the command's wall time, its CPU time, the latency to Cancelling), in seconds."""
+    from store_helpers import start_cancellable
+
     from flowhook.store import RunQuery, load_settings, open_store
 
     marker = directory / f"marker-{number}"
-    child = subprocess.Popen(
-        [sys.executable, str(directory / "long_job.py"), str(marker)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    child = start_cancellable(directory, marker, env)
     store = open_store(load_settings(env))
     try:
         while not marker.exists():
@@ -98,7 +75,6 @@ def main() -> None:
     from postgres_server import start_server
 
     directory = Path(tempfile.mkdtemp(prefix="flowhook-cancel-bench-"))
-    (directory / "long_job.py").write_text(textwrap.dedent(FLOW))
     server = start_server() if "postgres" in options.backends else None
     try:
         for backend in options.backends:

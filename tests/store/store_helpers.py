@@ -196,3 +196,38 @@ def fill_history(store: Store, runs: int) -> None:
     fake_flow_run(store, process, with_task=True)
     crashed = store.crash_runs(process, states.Crashed(message="gone"), hooks_by="a-reaper")
     assert len(crashed) == 2  # their hooks are due: two crash_hooks rows
+
+
+#: A flow of 3,000 short tasks (a minute): long enough to be cancelled. Writes ``argv[1]`` once
+#: it runs.
+CANCELLABLE = """
+    import sys, time
+    from pathlib import Path
+    from flowhook import flow, task
+
+    @task
+    def tick(i: int) -> int:
+        time.sleep(0.02)
+        return i
+
+    @flow
+    def long_job(marker: str) -> None:
+        Path(marker).write_text("started")
+        for i in range(3000):
+            tick(i)
+
+    if __name__ == "__main__":
+        long_job(sys.argv[1])
+"""
+
+
+def start_cancellable(modules: Path, marker: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A process running the :data:`CANCELLABLE` flow; ``marker`` appears once it runs."""
+    script = write_module(modules, "cancellable", CANCELLABLE)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(marker)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -21,6 +21,7 @@ from store_helpers import (
     flowhook_cli,
     make_distribution,
     own_token,
+    start_cancellable,
     wait_for,
     write_module,
 )
@@ -319,39 +320,11 @@ def test_heartbeats_while_a_flow_runs(flowhook_home: Path, monkeypatch) -> None:
     assert beats == sorted(beats) and beats[0] < beats[-1]
 
 
-CANCELLABLE = """
-    import sys, time
-    from pathlib import Path
-    from flowhook import flow, task
-
-    @task
-    def tick(i: int) -> int:
-        time.sleep(0.02)
-        return i
-
-    @flow
-    def long_job(marker: str) -> None:
-        Path(marker).write_text("started")
-        for i in range(3000):
-            tick(i)
-
-    if __name__ == "__main__":
-        long_job(sys.argv[1])
-"""
-
-
 @pytest.mark.slow
 def test_cancel_from_another_process(modules: Path, flowhook_home: Path, tmp_path: Path) -> None:
-    script = write_module(modules, "cancellable", CANCELLABLE)
     marker = tmp_path / "marker"
     env = environment(modules, FLOWHOOK_HEARTBEAT_SECONDS="0.1")
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(marker)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child = start_cancellable(modules, marker, env)
     try:
         wait_for(marker.exists, what="the flow to start")
         store = open_store()
@@ -395,17 +368,10 @@ def test_a_run_is_cancelling_soon_after_the_cancel_command_starts(
     LISTEN/NOTIFY is this fast; SQLite's reads requests at its heartbeat, 0.25 s here. The
     target is 1 s (benchmarks/cancel_latency.py measures it); the bound here allows for a
     loaded machine."""
-    script = write_module(modules, "cancellable", CANCELLABLE)
     marker = tmp_path / "marker"
     beat = "30" if store_backend == "postgres" else "0.25"
     env = environment(modules, FLOWHOOK_HEARTBEAT_SECONDS=beat)
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(marker)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child = start_cancellable(modules, marker, env)
     store = open_store()
     try:
         wait_for(marker.exists, what="the flow to start")

@@ -24,6 +24,7 @@ from flowhook_hookspec.errors import ConfigError
 
 from .._errors import NoSchema, StoreError, older_schema
 from .._settings import mask_url
+from .._sql import SQLStore
 from .._sqlite.connection import DamagedData
 from .schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 
@@ -62,12 +63,16 @@ class _Rehearsal(Exception):
         self.result = result
 
 
-class PostgresBase:
+class PostgresBase(SQLStore):
     """The pool of a store on one PostgreSQL database, its transactions and its schema.
 
-    Each area of the store (runs, processes, outbox, blocks) subclasses it, and
-    ``PostgresStore`` inherits them all: one ``__init__``, one pool.
+    Each area of the store (runs, processes, outbox) subclasses it, and ``PostgresStore``
+    inherits them all, with the areas both stores share (:mod:`.._sql`): one ``__init__``, one
+    pool.
     """
+
+    marks = "%s"
+    binary = ' COLLATE "C"'
 
     def __init__(
         self,

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from flowhook_hookspec.errors import ConfigError
 
 from .._errors import NoSchema, StoreError, older_schema
+from .._sql import SQLStore
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["DamagedData", "SQLiteBase", "StoreError"]
@@ -88,12 +89,16 @@ def _prepare_files(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
-class SQLiteBase:
+class SQLiteBase(SQLStore):
     """The connections of a store on one SQLite file, its transactions and its schema.
 
-    Each area of the store (runs, processes, outbox, blocks) subclasses it, and ``SQLiteStore``
-    inherits them all: one ``__init__``, one set of connections.
+    Each area of the store (runs, processes, outbox) subclasses it, and ``SQLiteStore``
+    inherits them all, with the areas both stores share (:mod:`.._sql`): one ``__init__``, one
+    set of connections.
     """
+
+    marks = "?"
+    binary = ""
 
     def __init__(
         self,

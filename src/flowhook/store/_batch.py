@@ -26,7 +26,7 @@ from ._records import (
     Write,
 )
 from ._sql import Executor, marked
-from ._sqlite.outbox import outbox_row
+from ._sql.outbox import outbox_row
 from ._sqlite.rows import TASK_ROW_STATES, compact_json, event_row, new_run_row, state_columns
 
 __all__ = ["PreparedBatch", "claim_batch", "escape_text", "mark_batch", "prepare_batch"]

@@ -16,7 +16,7 @@ from .._records import (
     RunKindName,
     RunRecord,
 )
-from .._sqlite.outbox import outbox_row
+from .._sql.outbox import outbox_row
 from .._sqlite.rows import event_row, flow_record, process_record, state_columns, task_record
 from .connection import Cursor, PostgresBase
 from .outbox import INSERT_OUTBOX

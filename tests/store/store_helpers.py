@@ -223,7 +223,11 @@ CANCELLABLE = """
 
 def start_cancellable(modules: Path, marker: Path, env: dict[str, str]) -> subprocess.Popen[str]:
     """A process running the :data:`CANCELLABLE` flow; ``marker`` appears once it runs."""
-    script = write_module(modules, "cancellable", CANCELLABLE)
+    return start_script(write_module(modules, "cancellable", CANCELLABLE), marker, env)
+
+
+def start_script(script: Path, marker: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``python script marker``, its output captured."""
     return subprocess.Popen(
         [sys.executable, str(script), str(marker)],
         env=env,

@@ -16,6 +16,7 @@ from store_helpers import (
     execute,
     flowhook_cli,
     make_distribution,
+    start_script,
     wait_for,
     write_module,
 )
@@ -133,16 +134,6 @@ def staged(modules: Path, tmp_path: Path, flowhook_home: Path) -> tuple[Path, di
     return script, env
 
 
-def _start(script: Path, marker: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, str(script), str(marker)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def _lock(database: Path, release: Path) -> subprocess.Popen[bytes]:
     locker = subprocess.Popen([sys.executable, "-c", _dedent(LOCKER), str(database), str(release)])
     wait_for(Path(f"{release}.locked").exists, what="the lock")
@@ -200,7 +191,7 @@ def test_prune_keeps_a_live_process_whose_later_crash_is_reaped(
 ) -> None:
     script, env = staged
     marker = tmp_path / "m"
-    child = _start(script, marker, env)
+    child = start_script(script, marker, env)
     wait_for(Path(f"{marker}.first").exists, what="the first flow")
     pruned = flowhook_cli("runs", "prune", "--older-than", "0s", env=env)
     assert pruned.returncode == 0, pruned.stderr
@@ -224,7 +215,7 @@ def test_a_process_whose_row_was_deleted_registers_again(
 ) -> None:
     script, env = staged
     marker = tmp_path / "m"
-    child = _start(script, marker, env)
+    child = start_script(script, marker, env)
     wait_for(Path(f"{marker}.first").exists, what="the first flow")
     store = open_store()
     try:
@@ -255,7 +246,7 @@ def _second_flow_ends_under_a_lock(
     script, env = staged
     env = {**env, "FLOWHOOK_LOCK_TIMEOUT_SECONDS": "1"}
     marker = tmp_path / "m"
-    child = _start(script, marker, env)
+    child = start_script(script, marker, env)
     wait_for(Path(f"{marker}.first").exists, what="the first flow")
     _touch(marker, ".go")
     wait_for(Path(f"{marker}.started").exists, what="the held task to start")
@@ -346,7 +337,7 @@ def test_a_store_locked_at_the_first_run_is_attached_by_a_later_run(
     locker = _lock(flowhook_home / "flowhook.db", release)
     marker = tmp_path / "m"
     started = time.monotonic()
-    child = _start(script, marker, env)
+    child = start_script(script, marker, env)
     try:
         wait_for(Path(f"{marker}.first").exists, timeout=60, what="the first flow")
         held_up = time.monotonic() - started
@@ -494,7 +485,7 @@ def test_a_database_deleted_under_a_running_process_is_said_and_made_anew(
 ) -> None:
     script, env = staged
     marker = tmp_path / "m"
-    child = _start(script, marker, env)
+    child = start_script(script, marker, env)
     wait_for(Path(f"{marker}.first").exists, what="the first flow")
     (flowhook_home / "flowhook.db").unlink()
     _touch(marker, ".go")

@@ -45,7 +45,12 @@ class LosingProxy:
 
     def close(self) -> None:
         self._closed = True
+        with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
+            self._listener.shutdown(socket.SHUT_RDWR)
         self._listener.close()
+        with self._lock:
+            every, self._open = list(self._open), set()
+        _close(*every)
 
     def _accept(self) -> None:
         while not self._closed:

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -127,3 +129,36 @@ def test_plugin_new_refuses_to_overwrite(tmp_path) -> None:
     (tmp_path / "flowhook-x" / "keep").mkdir(parents=True)
     result = run("plugin", "new", "x", "--dir", str(tmp_path))
     assert result.exit_code == 1 and "already exists" in result.output
+
+
+def test_flowhooks_own_commands_import_neither_plugins_nor_templates(tmp_path) -> None:
+    """``flowhook runs cancel`` must start fast (a run is to be Cancelling within a second): it
+    loads no plugin's entry point and imports neither Jinja nor the notifications; a plugin's
+    command, or ``--help``, still finds the plugins."""
+    code = (
+        "import sys\n"
+        "from flowhook.cli import main\n"
+        "sys.argv = ['flowhook', 'runs', 'cancel', '0123']\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('jinja2', 'dask', "
+        "'flowhook_slack', 'flowhook_email', 'flowhook_dask') "
+        "or m.startswith('flowhook.notifications')))\n"
+    )
+    env = {**os.environ, "FLOWHOOK_HOME": str(tmp_path)}
+    env.pop("FLOWHOOK_DISABLE_PLUGINS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout.strip() == "[]", done.stdout
+    assert "no run has an id starting with '0123'" in done.stderr
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "flowhook"), "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    assert "runs" in listed.stdout and "store" in listed.stdout

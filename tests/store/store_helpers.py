@@ -15,7 +15,9 @@ from typing import Any
 
 from flowhook import states
 from flowhook.store import (
+    HookError,
     NewRun,
+    OutboxEntry,
     ProcessInfo,
     SQLiteStore,
     Store,
@@ -151,3 +153,85 @@ def fake_flow_run(
 
 def own_token() -> str | None:
     return start_token(os.getpid())
+
+
+def fill_history(store: Store, runs: int) -> None:
+    """``runs`` finished flow runs with a task run each, some hook errors and alerts, a block
+    and a crashed run whose hooks are still due: every table a copy moves."""
+    process = fake_process(store, pid=77, host="elsewhere", last_heartbeat=time.time() - 3600)
+    for start in range(0, runs, 500):
+        writes: list[object] = []
+        for n in range(start, min(start + 500, runs)):
+            flow_run, task_run = uuid.uuid4(), uuid.uuid4()
+            created = 1_700_000_000.0 + n
+            running = states.Running(run_id=flow_run)
+            done = states.Completed(run_id=flow_run)
+            writes += [
+                NewRun("flow", flow_run, f"run-{n}", "copied", None, created, process),
+                Transition("flow", flow_run, flow_run, states.Pending(), 0, None, None),
+                Transition("flow", flow_run, flow_run, running, 1, running.timestamp, None),
+                NewRun("task", task_run, "step-1", "step", None, created, process, flow_run),
+                Transition("task", task_run, flow_run, states.Pending(), 0, None, None),
+                Transition("task", task_run, flow_run, done, 1, done.timestamp, done.timestamp),
+                Transition("flow", flow_run, flow_run, done, 1, running.timestamp, done.timestamp),
+            ]
+            if n % 50 == 0:
+                writes += [
+                    HookError("flow", flow_run, flow_run, created, "a hook raised", "Traceback"),
+                    OutboxEntry(
+                        f"key-{n}",
+                        "slack",
+                        "team",
+                        "all",
+                        "flow",
+                        str(flow_run),
+                        "Completed",
+                        "subject",
+                        "body \u00e9",
+                        created,
+                    ),
+                ]
+        store.write(writes)  # type: ignore[arg-type]
+    store.save_block("slack", "team", {"url": "https://127.0.0.1/hook"})
+    fake_flow_run(store, process, with_task=True)
+    crashed = store.crash_runs(process, states.Crashed(message="gone"), hooks_by="a-reaper")
+    assert len(crashed) == 2  # their hooks are due: two crash_hooks rows
+
+
+#: A flow of 3,000 short tasks (a minute): long enough to be cancelled. Writes ``argv[1]`` once
+#: it runs.
+CANCELLABLE = """
+    import sys, time
+    from pathlib import Path
+    from flowhook import flow, task
+
+    @task
+    def tick(i: int) -> int:
+        time.sleep(0.02)
+        return i
+
+    @flow
+    def long_job(marker: str) -> None:
+        Path(marker).write_text("started")
+        for i in range(3000):
+            tick(i)
+
+    if __name__ == "__main__":
+        long_job(sys.argv[1])
+"""
+
+
+def start_cancellable(modules: Path, marker: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """A process running the :data:`CANCELLABLE` flow; ``marker`` appears once it runs."""
+    return start_script(write_module(modules, "cancellable", CANCELLABLE), marker, env)
+
+
+def start_script(script: Path, marker: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``python script marker``, its output captured."""
+    return subprocess.Popen(
+        [sys.executable, str(script), str(marker)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

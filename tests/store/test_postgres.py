@@ -23,11 +23,9 @@ from store_helpers import (
     execute,
     fake_flow_run,
     fake_process,
+    fill_history,
     flowhook_cli,
-    wait_for,
-    write_module,
 )
-from test_store_processes import CANCELLABLE
 
 import flowhook
 import flowhook._runtime.attach
@@ -105,51 +103,6 @@ def test_two_senders_claim_each_message_once(store: Store) -> None:
     assert len(everything) == len(set(everything)) == 300
     assert sent["a"] and sent["b"]  # both worked, neither waited for the other's lock
     assert store.pending_outbox_count() == 0
-
-
-@pytest.mark.slow
-def test_cancel_reaches_the_run_within_a_second_by_notify(
-    modules: Path, flowhook_home: Path, tmp_path: Path
-) -> None:
-    """The heartbeat is 30 s: only LISTEN/NOTIFY can deliver the request this fast."""
-    script = write_module(modules, "cancellable", CANCELLABLE)
-    marker = tmp_path / "marker"
-    env = environment(modules, FLOWHOOK_HEARTBEAT_SECONDS="30")
-    child = subprocess.Popen(
-        [sys.executable, str(script), str(marker)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    store = open_store()
-    try:
-        wait_for(marker.exists, what="the flow to start")
-        time.sleep(0.5)  # the heartbeat thread is listening
-        [flow_run] = store.list_flow_runs(RunQuery())
-        started = time.monotonic()
-        asked = flowhook_cli("runs", "cancel", flow_run.id, env=env)
-        requested = time.monotonic()
-        assert asked.returncode == 0, asked.stderr
-
-        def cancelling() -> bool:
-            names = [event.name for event in store.events(flow_run.id, flow_run.id)]
-            return "Cancelling" in names
-
-        wait_for(cancelling, timeout=10, what="Cancelling")
-        seen = time.monotonic()
-        _, err = child.communicate(timeout=60)
-    finally:
-        store.close()
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-    print(
-        f"cancel latency: {seen - requested:.3f} s after the request was recorded, "
-        f"{seen - started:.3f} s after the command started"
-    )
-    assert seen - requested <= 1.0
-    assert "CancelledRun" in err
 
 
 def test_migrate_explicitly_and_refuse_a_newer_schema(
@@ -339,3 +292,49 @@ def test_psycopg_is_imported_only_when_a_postgresql_store_is_opened() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def _dump(store: Store) -> dict[str, list[tuple[object, ...]]]:
+    """Every row of every copied table, in key order, by the columns both schemas have."""
+    from flowhook.store._copy import COPIED_TABLES
+
+    dumped = {}
+    for table, key in COPIED_TABLES:
+        # PostgreSQL's crash_hooks has a column of its own (seq), made anew by an insert.
+        columns = (
+            "run_id, run_kind, process_id, claimed_by, created" if table == "crash_hooks" else "*"
+        )
+        dumped[table] = execute(store, f"SELECT {columns} FROM {table} ORDER BY {key}")
+    return dumped
+
+
+def test_copy_5000_runs_there_and_back_page_by_page(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flowhook.store import SQLiteStore
+    from flowhook.store._copy import PAGE_ROWS
+
+    monkeypatch.delenv("FLOWHOOK_STORE_URL")
+    first = SQLiteStore(tmp_path / "first.db")
+    try:
+        fill_history(first, 5000)
+        original = _dump(first)
+    finally:
+        first.close()
+    assert len(original["state_events"]) > 5 * PAGE_ROWS  # many pages of each large table
+    there = run("store", "copy", "--from", str(tmp_path / "first.db"), "--to", postgres_url)
+    assert there.exit_code == 0, there.output  # type: ignore[attr-defined]
+    assert "5001 flow_runs, 5001 task_runs" in there.output  # type: ignore[attr-defined]
+    monkeypatch.setenv("FLOWHOOK_STORE_URL", postgres_url)
+    shared = open_store()
+    try:
+        assert _dump(shared) == original
+    finally:
+        shared.close()
+    back = run("store", "copy", "--from", postgres_url, "--to", str(tmp_path / "back.db"))
+    assert back.exit_code == 0, back.output  # type: ignore[attr-defined]
+    returned = SQLiteStore(tmp_path / "back.db")
+    try:
+        assert _dump(returned) == original
+    finally:
+        returned.close()

@@ -157,7 +157,7 @@ def _plan(store: Store, sql: str, parameters: list[Any]) -> list[str]:
 def test_the_listing_and_counting_queries_read_through_indexes(store: Store) -> None:
     """No query of the runs list scans a table: with 100,000 task runs in flows, a scan of
     task_runs would be most of the page's time."""
-    from flowhook.store._query import listing_sql, state_counts_sql  # the SQL under test
+    from flowhook.store._sql.listing import listing_sql, state_counts_sql  # the SQL under test
 
     queries = [
         listing_sql(RunQuery(), "flow_runs", "id", "?"),

@@ -9,7 +9,6 @@ from typing import Any
 
 import click
 
-from .._runtime.reaper import reap
 from ..store import (
     EventRecord,
     RunQuery,
@@ -322,6 +321,8 @@ def runs_reap() -> None:
     settings = command_settings()
     importable_here()
     with command_store() as store:
+        from .._runtime.reaper import reap  # the engine's and the notifications': when reaping
+
         reaped = [] if store is None else reap(store, settings=settings)
         delivery = None if store is None else deliver_now(store, "reap")
     report_reaped(reaped)

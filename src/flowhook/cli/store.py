@@ -14,7 +14,6 @@ from ..store import (
     StoreSettings,
     copy_history,
     mask_url,
-    open_postgres,
     open_store,
 )
 from .common import command_settings, one_line_errors
@@ -33,12 +32,7 @@ def migrate() -> None:
     """Apply the schema migrations this flowhook needs to the store (FLOWHOOK_STORE_URL, or the
     SQLite file in $FLOWHOOK_HOME). Safe to run from several hosts at once."""
     settings = command_settings()
-    if settings.url is None:
-        store = open_store(settings)  # SQLite migrates its file itself, on open
-        store.close()
-        click.echo(f"{settings.location} is at schema version {SCHEMA_VERSION}.")
-        return
-    store = open_postgres(settings, create=True, migrate=True)
+    store = open_store(settings, create=True, migrate=True)
     before = getattr(store, "migrated_from", None)
     store.close()
     if before is None:
@@ -66,9 +60,8 @@ def _settings_of(target: str, base: StoreSettings) -> StoreSettings:
 
 
 def _open(settings: StoreSettings, *, source: bool) -> Store:
-    if settings.url is not None:
-        return open_postgres(settings, create=not source, migrate=not source)
-    return open_store(settings, create=not source)
+    # The source as the settings say (SQLite migrates itself); the target to this schema.
+    return open_store(settings, create=not source, migrate=None if source else True)
 
 
 @store_group.command("copy")

@@ -33,6 +33,7 @@ from ._processes import (
 )
 from ._protocol import Store
 from ._records import (
+    BatchKey,
     Beat,
     CancelRequest,
     CrashHook,
@@ -62,6 +63,7 @@ from ._writer import BatchWriter
 __all__ = [
     "POSTGRES_SCHEMES",
     "SCHEMA_VERSION",
+    "BatchKey",
     "BatchWriter",
     "Beat",
     "CancelRequest",
@@ -110,19 +112,27 @@ def open_store(
     settings: StoreSettings | None = None,
     *,
     create: bool = True,
+    migrate: bool | None = None,
     lock_timeout: float | None = None,
 ) -> Store:
     """The store the settings point at. ``create=False`` refuses to create a new database;
+    ``migrate`` overrides ``FLOWHOOK_STORE_AUTO_MIGRATE`` (:attr:`StoreSettings.migrates`);
     ``lock_timeout`` overrides how long opening it may wait for other processes' locks.
 
     Raises :class:`StoreError` when it cannot be used and
-    :class:`~flowhook_hookspec.errors.ConfigError` when it was written by a newer flowhook.
+    :class:`~flowhook_hookspec.errors.ConfigError` when it was written by a newer flowhook, or
+    when its schema is older (or missing) and migrations are off.
     """
     settings = settings or load_settings()
     timeout = settings.lock_timeout_seconds if lock_timeout is None else lock_timeout
     if settings.url is not None:
-        return open_postgres(settings, create=create, lock_timeout=timeout)
-    return SQLiteStore(settings.database, lock_timeout=timeout, create=create)
+        return open_postgres(settings, create=create, migrate=migrate, lock_timeout=timeout)
+    return SQLiteStore(
+        settings.database,
+        lock_timeout=timeout,
+        create=create,
+        migrate=settings.migrates if migrate is None else migrate,
+    )
 
 
 def open_postgres(

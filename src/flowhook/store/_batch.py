@@ -1,9 +1,10 @@
 """A batch of writes sorted into the rows each table gets: the same for every database.
 
 The background writer hands the store a batch of transitions, new runs, hook errors, run logs,
-outbox entries, heartbeats and a clean exit; :func:`prepare_batch` turns it into insert rows, update rows and event
-rows (see :mod:`._sqlite.rows` for their columns), which each store then applies in one
-transaction with its own SQL.
+outbox entries, heartbeats and a clean exit; :func:`prepare_batch` turns it into insert rows,
+update rows and event rows (see :mod:`._sqlite.rows` for their columns), which each store then
+applies in one transaction with its own SQL. A batch with a :class:`BatchKey` is applied once:
+:func:`claim_batch` is the first statement of its transaction.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import attrs
 
 from ._records import (
+    BatchKey,
     Beat,
     HookError,
     NewRun,
@@ -24,10 +26,36 @@ from ._records import (
     Transition,
     Write,
 )
-from ._sqlite.outbox import outbox_row
+from ._sql import Executor, marked
+from ._sql.outbox import outbox_row
 from ._sqlite.rows import TASK_ROW_STATES, compact_json, event_row, new_run_row, state_columns
 
-__all__ = ["PreparedBatch", "escape_text", "prepare_batch"]
+__all__ = ["PreparedBatch", "claim_batch", "escape_text", "mark_batch", "prepare_batch"]
+
+#: Takes a batch's number for its process, unless that batch (or a later one) was applied. The
+#: row lock it takes makes a replay wait for a first attempt still committing, then see it.
+_CLAIM_BATCH = "UPDATE processes SET last_batch = ? WHERE id = ? AND coalesce(last_batch, 0) < ?"
+_MARK_BATCH = "UPDATE processes SET last_batch = ? WHERE id = ?"
+_PROCESS_ROW = "SELECT 1 FROM processes WHERE id = ?"
+
+
+def claim_batch(db: Executor, key: BatchKey, marks: str) -> bool | None:
+    """In the batch's transaction, before its writes: True when the batch is to be applied;
+    None when it was already (a replay: apply nothing); False when the process's row is gone
+    (apply it, the heartbeat registers the process again, then :func:`mark_batch`)."""
+    claimed = db.execute(
+        marked(_CLAIM_BATCH, marks), (key.number, key.process_id, key.number)
+    ).rowcount
+    if claimed:
+        return True
+    if db.execute(marked(_PROCESS_ROW, marks), (key.process_id,)).fetchone() is not None:
+        return None
+    return False
+
+
+def mark_batch(db: Executor, key: BatchKey, marks: str) -> None:
+    """Record the batch's number on a process row inserted again in its transaction."""
+    db.execute(marked(_MARK_BATCH, marks), (key.number, key.process_id))
 
 
 @attrs.define
@@ -46,6 +74,8 @@ class PreparedBatch:
     exited: ProcessExit | None = None
     #: The run log records, in the columns of ``run_logs`` (:class:`RunLog`'s fields).
     logs: list[tuple[Any, ...]] = attrs.Factory(list)
+    #: The batch's key: applied once, however often it is written.
+    key: BatchKey | None = None
 
     def escaped(self, *, nul: bool = False) -> PreparedBatch:
         """This batch with every text a database cannot hold written escaped (see
@@ -101,6 +131,7 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
     logs: list[tuple[Any, ...]] = []
     beat: Beat | None = None
     exited: ProcessExit | None = None
+    batch_key: BatchKey | None = None
     ids: dict[int, str] = {}
     for item in batch:
         if isinstance(item, Transition):
@@ -143,6 +174,8 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
             outbox.append(outbox_row(item))
         elif isinstance(item, Beat):
             beat = item
+        elif isinstance(item, BatchKey):
+            batch_key = item
         else:
             exited = item
 
@@ -176,4 +209,5 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
         beat=beat,
         exited=exited,
         logs=logs,
+        key=batch_key,
     )

@@ -1,28 +1,38 @@
 """Copying a whole history from one store to another (``flowhook store copy``).
 
-Table by table, every column as it is, ids included, so that runs keep their ids, events their
-order and the outbox its idempotency keys; the PostgreSQL and SQLite schemas have the same
-tables and columns at the same version. The target must hold no history: a copy never merges.
+Table by table, every column both schemas have, ids included, so that runs keep their ids,
+events their order and the outbox its idempotency keys; the PostgreSQL and SQLite schemas have
+the same tables and columns at the same version. The target must hold no history: a copy never
+merges.
+
+The history is streamed: each table is read in pages of :data:`PAGE_ROWS` rows, in the order of
+its key (``WHERE key > last ORDER BY key LIMIT n``), and each page is inserted before the next
+is read, so that a copy holds one page in memory whatever the size of the history. The source
+is read in one read transaction (one snapshot: runs written meanwhile are copied whole or not
+at all) and the target written in one write transaction: a copy that fails leaves the target
+as empty as it was.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ._errors import StoreError
 from ._protocol import Store
+from ._sql import marked
 from ._sqlite import SQLiteStore
 
-__all__ = ["COPIED_TABLES", "copy_history"]
+__all__ = ["COPIED_TABLES", "PAGE_ROWS", "copy_history"]
 
-#: The tables copied, parents first; each with the column that orders its rows.
+#: The tables copied, parents first; each with its key, the unique column that orders its rows.
 COPIED_TABLES: tuple[tuple[str, str], ...] = (
     ("processes", "id"),
-    ("flow_runs", "created"),
-    ("task_runs", "created"),
+    ("flow_runs", "id"),
+    ("task_runs", "id"),
     ("state_events", "seq"),
     ("hook_errors", "seq"),
+    ("crash_hooks", "run_id"),
     ("blocks", "id"),
     ("notification_outbox", "id"),
     ("run_logs", "id"),
@@ -36,22 +46,43 @@ _IDENTITIES = {
     "notification_outbox": "id",
     "run_logs": "id",
 }
-_CHUNK = 5000
+#: Rows per page: large enough that a page costs little more than its rows, small enough that
+#: one page of events with long tracebacks stays a few megabytes.
+PAGE_ROWS = 1000
+
+Body = Callable[[Any], Any]
 
 
-def _transaction(store: Store) -> Callable[[Callable[[Any], Any]], Any]:
-    write: Callable[[Callable[[Any], Any]], Any] = store._write  # type: ignore[attr-defined]
-    return write
+def _transaction(store: Store, *, write: bool) -> Callable[[Body], Any]:
+    method: Callable[[Body], Any] = getattr(store, "_write" if write else "_reading")
+    return method
 
 
-def _select(store: Store, table: str, order: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    def read(cursor: Any) -> tuple[list[str], list[tuple[Any, ...]]]:
-        rows = cursor.execute(f"SELECT * FROM {table} ORDER BY {order}")  # both return a cursor
-        names = [column[0] for column in rows.description]
-        return names, list(rows.fetchall())
+def _marks(store: Store) -> str:
+    return "?" if isinstance(store, SQLiteStore) else "%s"
 
-    result: tuple[list[str], list[tuple[Any, ...]]] = _transaction(store)(read)
-    return result
+
+def _columns(cursor: Any, table: str) -> list[str]:
+    found = cursor.execute(f"SELECT * FROM {table} LIMIT 0")  # both drivers return the cursor
+    names = [column[0] for column in found.description]
+    found.fetchall()
+    return names
+
+
+def _pages(
+    cursor: Any, table: str, columns: list[str], key: str, marks: str
+) -> Iterator[list[Any]]:
+    """The rows of ``table`` (its ``columns``), a page at a time, in the order of ``key``."""
+    position = columns.index(key)
+    listed = ", ".join(columns)
+    first = f"SELECT {listed} FROM {table} ORDER BY {key} LIMIT {PAGE_ROWS}"
+    after = marked(f"SELECT {listed} FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?", marks)
+    rows = list(cursor.execute(first, ()).fetchall())
+    while rows:
+        yield rows
+        if len(rows) < PAGE_ROWS:
+            return
+        rows = list(cursor.execute(after, (rows[-1][position], PAGE_ROWS)).fetchall())
 
 
 def copy_history(source: Store, target: Store) -> dict[str, int]:
@@ -59,39 +90,48 @@ def copy_history(source: Store, target: Store) -> dict[str, int]:
 
     Raises :class:`StoreError` when the target already holds runs, processes or messages.
     """
-    marker = "?" if isinstance(target, SQLiteStore) else "%s"
+    source_marks, target_marks = _marks(source), _marks(target)
 
     def count(cursor: Any) -> int:
         return sum(
-            int(cursor.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+            int(cursor.execute(f"SELECT count(*) FROM {table}", ()).fetchone()[0])
             for table, _ in COPIED_TABLES
         )
 
-    if _transaction(target)(count):
+    if _transaction(target, write=False)(count):
         raise StoreError(
             f"{target.location} already holds a history; copy into a new, empty database"
         )
-    copied: dict[str, int] = {}
-    for table, order in COPIED_TABLES:
-        names, rows = _select(source, table, order)
-        statement = (
-            f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join([marker] * len(names))})"
-        )
 
-        def insert(cursor: Any, statement: str = statement, rows: list[Any] = rows) -> None:
-            for start in range(0, len(rows), _CHUNK):
-                cursor.executemany(statement, rows[start : start + _CHUNK])
+    def read(source_cursor: Any) -> dict[str, int]:
+        if source_marks == "%s":  # one snapshot for every page
+            source_cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", ())
 
-        _transaction(target)(insert)
-        copied[table] = len(rows)
-    if not isinstance(target, SQLiteStore):
-
-        def advance(cursor: Any) -> None:
-            for table, column in _IDENTITIES.items():
-                cursor.execute(
-                    f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
-                    f"coalesce(max({column}), 0) + 1, false) FROM {table}"
+        def write(target_cursor: Any) -> dict[str, int]:
+            copied: dict[str, int] = {}
+            for table, key in COPIED_TABLES:
+                there = set(_columns(target_cursor, table))
+                columns = [name for name in _columns(source_cursor, table) if name in there]
+                statement = marked(
+                    f"INSERT INTO {table} ({', '.join(columns)}) "
+                    f"VALUES ({', '.join(['?'] * len(columns))})",
+                    target_marks,
                 )
+                copied[table] = 0
+                for page in _pages(source_cursor, table, columns, key, source_marks):
+                    target_cursor.executemany(statement, page)
+                    copied[table] += len(page)
+            if target_marks == "%s":
+                for table, column in _IDENTITIES.items():
+                    target_cursor.execute(
+                        f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
+                        f"coalesce(max({column}), 0) + 1, false) FROM {table}",
+                        (),
+                    )
+            return copied
 
-        _transaction(target)(advance)
+        result: dict[str, int] = _transaction(target, write=True)(write)
+        return result
+
+    copied: dict[str, int] = _transaction(source, write=False)(read)
     return copied

@@ -20,6 +20,7 @@ import attrs
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType
 
 __all__ = [
+    "BatchKey",
     "Beat",
     "CancelRequest",
     "CrashHook",
@@ -121,6 +122,16 @@ class Beat(NamedTuple):
     at: float
 
 
+class BatchKey(NamedTuple):
+    """This batch is the ``number``-th of the process's writer (numbers only grow): a store
+    applies a process's batch at most once, so that one replayed after a lost ``COMMIT`` (the
+    connection died after the server committed it, before the client heard) writes nothing
+    twice. A batch replayed must hold only writes of the batch first sent with its key."""
+
+    process_id: int
+    number: int
+
+
 class ProcessExit(NamedTuple):
     """The process is shutting down normally: written with its last batch."""
 
@@ -146,7 +157,7 @@ class OutboxEntry(NamedTuple):
     created: float
 
 
-Write = NewRun | Transition | HookError | RunLog | Beat | ProcessExit | OutboxEntry
+Write = NewRun | Transition | HookError | RunLog | Beat | BatchKey | ProcessExit | OutboxEntry
 
 
 # -- records ----------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ The store never fails a run, and a batch it cannot take is not dropped:
 
 - when the store cannot be written at all (locked past the lock timeout, disk full, gone), the
   writes are kept, in order, and tried again with a growing delay, together with later ones;
+- every batch carries a :class:`BatchKey` (when the process is registered), so that one whose
+  ``COMMIT`` was lost (the server committed it, the connection died before saying so) is
+  replayed as it was, first and alone, and the store skips it: nothing is written twice;
 - when it refuses the batch's data, the batch is written run by run: only the runs whose own
   writes are refused are left out, each logged by id.
 
@@ -25,7 +28,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._records import Beat, HookError, NewRun, OutboxEntry, RunLog, Transition, Write
+from ._records import BatchKey, Beat, HookError, NewRun, OutboxEntry, RunLog, Transition, Write
 
 if TYPE_CHECKING:
     from ._protocol import Store
@@ -111,6 +114,11 @@ class BatchWriter:
         self._errors = _ErrorLog()
         #: Writes the store could not take yet, oldest first; tried again with the next batch.
         self._held: list[Write] = []
+        #: The first ``_keyed`` held writes were sent as batch ``_held_key`` and the store may
+        #: have committed them: they are sent again as that batch, alone, before any other.
+        self._keyed = 0
+        self._held_key: BatchKey | None = None
+        self._batches = 0
         self._retry_at = 0.0
         self._retry_delay = 0.0
         self._refusals: dict[str, int] = {}
@@ -234,16 +242,35 @@ class BatchWriter:
                 if done is not None:
                     done.set()
 
+    def _new_key(self) -> BatchKey | None:
+        if self.process_id is None:
+            return None
+        self._batches += 1
+        return BatchKey(self.process_id, self._batches)
+
     def _write(self, writes: list[Write]) -> None:
+        """Write the held writes and new ones: first a batch whose outcome is unknown, replayed
+        with its key, then the rest as a new batch."""
+        keyed, key = self._keyed, self._held_key
+        if keyed and not self._write_batch(writes[:keyed], key, writes[keyed:]):
+            return
+        rest = writes[keyed:]
+        self._keyed, self._held_key = 0, None
+        if rest:
+            self._write_batch(rest, self._new_key(), [])
+
+    def _write_batch(self, writes: list[Write], key: BatchKey | None, after: list[Write]) -> bool:
+        """Write ``writes`` as one batch (``after`` waits behind it); whether it was taken."""
+        extra: list[Write] = [] if key is None else [key]
         if self.process_id is not None:
-            writes.append(Beat(self.process_id, time.time()))
+            extra.append(Beat(self.process_id, time.time()))
         try:
-            self.store.write(writes)
+            self.store.write([*writes, *extra])
         except Exception as exc:
             self._last_error = f"{type(exc).__name__}: {exc}"
             if self.store.unavailable(exc):
-                self._held = []
-                self._hold([w for w in writes if not isinstance(w, Beat)])
+                self._held, self._keyed, self._held_key = [], len(writes), key
+                self._hold([*writes, *after])
                 self._retry_delay = min(max(self._retry_delay * 2, 0.5), 5.0)
                 self._retry_at = time.monotonic() + self._retry_delay
                 states, runs = count_states(self._held)
@@ -255,10 +282,11 @@ class BatchWriter:
                     self.store.location,
                     self._last_error,
                 )
-                return
-            self._held = []
-            self._write_run_by_run(writes)
-            return
+                return False
+            # Refused: rolled back, so nothing of it was committed.
+            self._held, self._keyed, self._held_key = [], 0, None
+            self._write_run_by_run([*writes, *after])
+            return False
         if self._retry_delay:
             logger.warning(
                 "the store %s takes writes again: the %d state events held back are recorded",
@@ -268,40 +296,49 @@ class BatchWriter:
         self._held, self._retry_delay, self._retry_at = [], 0.0, 0.0
         if self.on_outbox is not None and any(isinstance(w, OutboxEntry) for w in writes):
             self.on_outbox()
+        return True
 
     def _hold(self, writes: list[Write]) -> None:
         self._held.extend(writes)
         excess = len(self._held) - MAX_HELD_BACK
         if excess > 0:
             dropped, self._held = self._held[:excess], self._held[excess:]
+            self._keyed = max(0, self._keyed - excess)  # what is left of a batch: still its own
             self.lost += count_states(dropped)[0]
 
     def _write_run_by_run(self, writes: list[Write]) -> None:
         """The store refused a batch's data: write each run's part on its own, so that one bad
-        value costs only its own run. A part refused ``MAX_REFUSALS`` times is left out."""
+        value costs only its own run. A part refused ``MAX_REFUSALS`` times is left out. When
+        the store becomes unavailable, that part (its outcome unknown: it keeps its key) and
+        those after it wait, untried: a later part must not take a higher key first."""
         histories = {str(w.run_id): str(w.history_id) for w in writes if isinstance(w, Transition)}
         parts: dict[str, list[Write]] = {}
         for write in writes:
             parts.setdefault(_run_key(write, histories), []).append(write)
         wrote_any = False
-        for key, part in parts.items():
+        refused_parts: list[Write] = []
+        pending = list(parts.items())
+        for index, (run, part) in enumerate(pending):
+            key = self._new_key()
             try:
-                self.store.write(part)
+                self.store.write(part if key is None else [*part, key])
             except Exception as exc:
                 if self.store.unavailable(exc):
-                    self._hold(part)
-                    continue
-                refused = self._refusals[key] = self._refusals.get(key, 0) + 1
+                    untried = [write for _, later in pending[index + 1 :] for write in later]
+                    self._keyed, self._held_key = len(part), key
+                    self._hold([*part, *refused_parts, *untried])
+                    break
+                refused = self._refusals[run] = self._refusals.get(run, 0) + 1
                 if refused < MAX_REFUSALS:
-                    self._hold(part)
+                    refused_parts += part
                     continue
-                self._refusals.pop(key, None)
+                self._refusals.pop(run, None)
                 states = count_states(part)[0]
                 self.lost += states
                 logger.error(
                     "could not record run %s in %s (%s: %s): its %d state events are left out; "
                     "the other runs are recorded",
-                    key or "(this process)",
+                    run or "(this process)",
                     self.store.location,
                     type(exc).__name__,
                     exc,
@@ -309,7 +346,9 @@ class BatchWriter:
                 )
             else:
                 wrote_any = True
-                self._refusals.pop(key, None)
+                self._refusals.pop(run, None)
+        else:
+            self._hold(refused_parts)
         if self._held:
             self._retry_at = time.monotonic() + 0.5
         if wrote_any and self.on_outbox is not None:

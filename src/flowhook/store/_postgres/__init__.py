@@ -7,13 +7,14 @@ has its counterpart in the same module of the other:
 - :mod:`.schema`: the tables, as migrations, and the schema version.
 - :mod:`.connection`: the pool, transactions and their retries, migration.
 - :mod:`.rows`: the insert statements (rows are built and read by :mod:`.._sqlite.rows`).
-- :mod:`.runs`, :mod:`.processes`, :mod:`.outbox`, :mod:`.blocks`: as in the SQLite store.
+- :mod:`.runs`, :mod:`.processes`, :mod:`.outbox`: as in the SQLite store; the blocks, and the
+  parts of the outbox and processes whose SQL is the same, are :mod:`flowhook.store._sql`'s.
 - :mod:`.listen`: waiting for cancel requests with ``LISTEN``.
 """
 
 from __future__ import annotations
 
-from .blocks import PostgresBlocks
+from .._sql.blocks import Blocks
 from .listen import CancelListener
 from .outbox import PostgresOutbox
 from .processes import CANCEL_CHANNEL, PostgresProcesses
@@ -23,7 +24,7 @@ from .schema import MIGRATIONS, SCHEMA_VERSION
 __all__ = ["CANCEL_CHANNEL", "MIGRATIONS", "SCHEMA_VERSION", "CancelListener", "PostgresStore"]
 
 
-class PostgresStore(PostgresRuns, PostgresProcesses, PostgresOutbox, PostgresBlocks):
+class PostgresStore(PostgresRuns, PostgresProcesses, PostgresOutbox, Blocks):
     """The :class:`~flowhook.store.Store` on one PostgreSQL database.
 
     ``create=False`` refuses a database without flowhook's schema (the command line never

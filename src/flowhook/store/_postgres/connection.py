@@ -22,8 +22,9 @@ import psycopg_pool
 
 from flowhook_hookspec.errors import ConfigError
 
-from .._errors import NoSchema, StoreError
+from .._errors import NoSchema, StoreError, older_schema
 from .._settings import mask_url
+from .._sql import SQLStore
 from .._sqlite.connection import DamagedData
 from .schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 
@@ -62,12 +63,16 @@ class _Rehearsal(Exception):
         self.result = result
 
 
-class PostgresBase:
+class PostgresBase(SQLStore):
     """The pool of a store on one PostgreSQL database, its transactions and its schema.
 
-    Each area of the store (runs, processes, outbox, blocks) subclasses it, and
-    ``PostgresStore`` inherits them all: one ``__init__``, one pool.
+    Each area of the store (runs, processes, outbox) subclasses it, and ``PostgresStore``
+    inherits them all, with the areas both stores share (:mod:`.._sql`): one ``__init__``, one
+    pool.
     """
+
+    marks = "%s"
+    binary = ' COLLATE "C"'
 
     def __init__(
         self,
@@ -205,11 +210,7 @@ class PostgresBase:
                 "`flowhook store migrate`"
             )
         if not migrate:
-            raise ConfigError(
-                f"the flowhook database {self.location} has schema version {version}; this "
-                f"flowhook needs version {SCHEMA_VERSION}. Run `flowhook store migrate` (or set "
-                "FLOWHOOK_STORE_AUTO_MIGRATE=1)"
-            )
+            raise older_schema(self.location, version, SCHEMA_VERSION)
         self.migrated_from, _ = self.migrate()
 
     def migrate(self) -> tuple[int, int]:

@@ -1,4 +1,5 @@
-"""Processes, their heartbeats and the runs of dead ones, and requests to cancel flow runs."""
+"""Processes: registering them, their heartbeats, crashing the runs of dead ones, asking to
+cancel a flow run (the rest is :mod:`flowhook.store._sql.processes`'s, the same for both)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,18 @@ from collections.abc import Mapping, Sequence
 from flowhook_hookspec.states import State
 
 from .._records import (
-    CancelRequest,
     CrashHook,
     OutboxEntry,
     ProcessInfo,
-    ProcessRecord,
     RunKindName,
-    RunRecord,
 )
-from .._sqlite.outbox import outbox_row
-from .._sqlite.rows import event_row, flow_record, process_record, state_columns, task_record
+from .._sql.outbox import outbox_row
+from .._sql.processes import Processes
+from .._sql.processes import exit_in as shared_exit_in
+from .._sqlite.rows import event_row, state_columns
 from .connection import Cursor, PostgresBase
 from .outbox import INSERT_OUTBOX
-from .rows import FLOW_COLUMNS, INSERT_EVENT, PROCESS_COLUMNS, TASK_COLUMNS
+from .rows import INSERT_EVENT
 
 __all__ = ["CANCEL_CHANNEL", "PostgresProcesses", "beat_in", "exit_in"]
 
@@ -34,7 +34,7 @@ _CRASH_ORDER: tuple[tuple[RunKindName, str, str], ...] = (
 )
 
 
-class PostgresProcesses(PostgresBase):
+class PostgresProcesses(Processes, PostgresBase):
     """The store's processes, crash detection and cancel requests."""
 
     def register_process(self, process: ProcessInfo) -> int:
@@ -45,21 +45,6 @@ class PostgresProcesses(PostgresBase):
 
     def heartbeat(self, process_id: int, at: float) -> None:
         self._write(lambda cur: beat_in(cur, process_id, at, self._registered))
-
-    def process(self, process_id: int) -> ProcessRecord | None:
-        found = self._records(
-            process_record, f"SELECT {PROCESS_COLUMNS} FROM processes WHERE id = %s", (process_id,)
-        )
-        return found[0] if found else None
-
-    def unfinished_processes(self) -> list[ProcessRecord]:
-        """The processes that own at least one run not in a final state."""
-        return self._records(
-            process_record,
-            f"SELECT {PROCESS_COLUMNS} FROM processes WHERE id IN ("
-            "SELECT process_id FROM flow_runs WHERE end_time IS NULL "
-            "UNION SELECT process_id FROM task_runs WHERE end_time IS NULL) ORDER BY id",
-        )
 
     def crash_runs(
         self,
@@ -120,26 +105,6 @@ class PostgresProcesses(PostgresBase):
 
         return self._write(crash)
 
-    def unfinished_runs(self, process_id: int) -> list[RunRecord]:
-        """The runs of ``process_id`` not in a final state: task runs first, then flow runs,
-        newest first, the order :meth:`crash_runs` moves them in."""
-
-        def read(cur: Cursor) -> list[RunRecord]:
-            cur.execute(
-                f"SELECT {TASK_COLUMNS} FROM task_runs WHERE process_id = %s AND end_time IS NULL "
-                "ORDER BY created DESC",
-                (process_id,),
-            )
-            tasks = [task_record(row) for row in cur.fetchall()]
-            cur.execute(
-                f"SELECT {FLOW_COLUMNS} FROM flow_runs WHERE process_id = %s AND end_time IS NULL "
-                "ORDER BY created DESC",
-                (process_id,),
-            )
-            return tasks + [flow_record(row) for row in cur.fetchall()]
-
-        return self._reading(read)
-
     # -- crashed runs whose hooks are still to be fired ----------------------------------------
 
     def crash_hooks(self) -> list[CrashHook]:
@@ -148,26 +113,6 @@ class PostgresProcesses(PostgresBase):
             "SELECT run_id, run_kind, process_id, claimed_by FROM crash_hooks ORDER BY seq"
         )
         return [CrashHook(*row) for row in rows]
-
-    def claim_crash_hook(self, run_id: str, claimed_by: str, worker: str) -> bool:
-        """Take over firing the hooks of ``run_id`` from ``claimed_by``; False if another did."""
-
-        def claim(cur: Cursor) -> bool:
-            cur.execute(
-                "UPDATE crash_hooks SET claimed_by = %s WHERE run_id = %s AND claimed_by = %s",
-                (worker, run_id, claimed_by),
-            )
-            return cur.rowcount > 0
-
-        return self._write(claim)
-
-    def crash_hook_fired(self, run_id: str) -> None:
-        """The hooks of the crashed run ``run_id`` were fired."""
-        self._write(lambda cur: cur.execute("DELETE FROM crash_hooks WHERE run_id = %s", (run_id,)))
-
-    def record_exit(self, process_id: int, at: float) -> None:
-        """``process_id`` is shutting down normally."""
-        self._write(lambda cur: exit_in(cur, process_id, at))
 
     # -- cancellation -------------------------------------------------------------------------
 
@@ -188,21 +133,6 @@ class PostgresProcesses(PostgresBase):
             return True
 
         return self._write(request)
-
-    def cancel_requests(self, process_id: int) -> list[CancelRequest]:
-        rows = self._read(
-            "SELECT id, cancel_message FROM flow_runs WHERE process_id = %s AND end_time IS NULL "
-            "AND cancel_requested IS NOT NULL AND cancel_delivered IS NULL",
-            (process_id,),
-        )
-        return [CancelRequest(*row) for row in rows]
-
-    def mark_cancel_delivered(self, flow_run_id: str, at: float) -> None:
-        self._write(
-            lambda cur: cur.execute(
-                "UPDATE flow_runs SET cancel_delivered = %s WHERE id = %s", (at, flow_run_id)
-            )
-        )
 
 
 def _insert_process(cur: Cursor, process_id: int | None, process: ProcessInfo, now: float) -> int:
@@ -233,11 +163,6 @@ def _insert_process(cur: Cursor, process_id: int | None, process: ProcessInfo, n
     return process_id
 
 
-def exit_in(cur: Cursor, process_id: int, at: float) -> None:
-    """Record, in the transaction of ``cur``, that ``process_id`` shut down normally."""
-    cur.execute("UPDATE processes SET exited = %s WHERE id = %s", (at, process_id))
-
-
 def beat_in(cur: Cursor, process_id: int, at: float, registered: Mapping[int, ProcessInfo]) -> None:
     """Record, in the transaction of ``cur``, that ``process_id`` is alive; a process this store
     registered whose row is gone gets it back with its id, so that the reaper finds its runs."""
@@ -248,3 +173,8 @@ def beat_in(cur: Cursor, process_id: int, at: float, registered: Mapping[int, Pr
     info = registered.get(process_id)
     if cur.rowcount == 0 and info is not None:
         _insert_process(cur, process_id, info, at)
+
+
+def exit_in(db: Cursor, process_id: int, at: float) -> None:
+    """Record, in the transaction of ``db``, that ``process_id`` shut down normally."""
+    shared_exit_in(db, process_id, at, "%s")

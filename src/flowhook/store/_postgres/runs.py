@@ -8,10 +8,9 @@ from typing import Any
 
 import psycopg
 
-from .._batch import PreparedBatch, prepare_batch
+from .._batch import PreparedBatch, claim_batch, mark_batch, prepare_batch
 from .._errors import StoreError
 from .._processes import death_reason
-from .._query import listing_sql, merged, state_counts_sql, summed_counts
 from .._records import (
     EventRecord,
     HookErrorRecord,
@@ -23,6 +22,7 @@ from .._records import (
     StateCount,
     Write,
 )
+from .._sql.listing import listing_sql, merged, state_counts_sql, summed_counts
 from .._sqlite.logs import delete_logs, insert_log, read_run_logs
 from .._sqlite.rows import (
     event_records,
@@ -77,7 +77,12 @@ class PostgresRuns(PostgresBase):
             self._apply(prepared.escaped(nul=True))
 
     def _apply(self, prepared: PreparedBatch) -> None:
+        key = prepared.key
+
         def apply(cur: Cursor) -> None:
+            claimed = True if key is None else claim_batch(cur, key, "%s")
+            if claimed is None:
+                return  # applied before: a replay after a lost COMMIT writes nothing twice
             if prepared.fresh["flow"]:
                 cur.executemany(INSERT_FLOW_RUN, prepared.fresh["flow"])
             if prepared.fresh["task"]:
@@ -97,6 +102,8 @@ class PostgresRuns(PostgresBase):
                 beat_in(cur, prepared.beat.process_id, prepared.beat.at, self._registered)
             if prepared.exited is not None:
                 exit_in(cur, prepared.exited.process_id, prepared.exited.at)
+            if not claimed and key is not None:
+                mark_batch(cur, key, "%s")
 
         self._write(apply)
 

@@ -153,6 +153,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )
         for statement in LOG_MIGRATION
     ),
+    ("ALTER TABLE processes ADD COLUMN last_batch BIGINT",),  # 6: as SQLite's
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION, "the PostgreSQL schema lags the SQLite one"

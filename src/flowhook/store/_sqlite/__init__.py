@@ -5,15 +5,16 @@
 - :mod:`.rows`: runs and events as table rows and back, with the column lists they fill.
 - :mod:`.runs`: recording batches, reading runs and their events, pruning.
 - :mod:`.processes`: processes, crashing the runs of dead ones, cancel requests.
-- :mod:`.outbox`: the notification outbox. :mod:`.blocks`: the blocks.
+- :mod:`.outbox`: the notification outbox.
 
 Each area is a subclass of :class:`~.connection.SQLiteBase`, which holds the connections and
-the transactions; :class:`SQLiteStore` inherits them all.
+the transactions; :class:`SQLiteStore` inherits them all, and the areas whose SQL is the same
+on both stores (:mod:`flowhook.store._sql`: the blocks, parts of the outbox and processes).
 """
 
 from __future__ import annotations
 
-from .blocks import SQLiteBlocks
+from .._sql.blocks import Blocks
 from .connection import StoreError
 from .outbox import SQLiteOutbox
 from .processes import SQLiteProcesses
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 
-class SQLiteStore(SQLiteRuns, SQLiteProcesses, SQLiteOutbox, SQLiteBlocks):
+class SQLiteStore(SQLiteRuns, SQLiteProcesses, SQLiteOutbox, Blocks):
     """The :class:`~flowhook.store.Store` on one SQLite file.
 
     ``create=False`` opens an existing database only (the command line never creates one).

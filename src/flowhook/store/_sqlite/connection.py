@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 from flowhook_hookspec.errors import ConfigError
 
-from .._errors import StoreError
+from .._errors import NoSchema, StoreError, older_schema
+from .._sql import SQLStore
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["DamagedData", "SQLiteBase", "StoreError"]
@@ -88,14 +89,25 @@ def _prepare_files(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
-class SQLiteBase:
+class SQLiteBase(SQLStore):
     """The connections of a store on one SQLite file, its transactions and its schema.
 
-    Each area of the store (runs, processes, outbox, blocks) subclasses it, and ``SQLiteStore``
-    inherits them all: one ``__init__``, one set of connections.
+    Each area of the store (runs, processes, outbox) subclasses it, and ``SQLiteStore``
+    inherits them all, with the areas both stores share (:mod:`.._sql`): one ``__init__``, one
+    set of connections.
     """
 
-    def __init__(self, path: Path, *, lock_timeout: float = 30.0, create: bool = True) -> None:
+    marks = "?"
+    binary = ""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        lock_timeout: float = 30.0,
+        create: bool = True,
+        migrate: bool = True,
+    ) -> None:
         self.path = path
         self.location = str(path)
         self.lock_timeout = lock_timeout
@@ -108,13 +120,17 @@ class SQLiteBase:
         #: Bumped when the file is re-created under this store: older connections are dropped.
         self._generation = 0
         self._file: tuple[int, int] | None = None
+        #: The schema version this store found and migrated from on open; None if none was due.
+        self.migrated_from: int | None = None
         try:
-            if create:
+            if not path.is_file():
+                if not create:
+                    raise StoreError(f"there is no flowhook database at {path}")
+                if not migrate:  # a new database is a schema change too: never made here
+                    raise older_schema(self.location, 0, SCHEMA_VERSION)
                 _prepare_files(path)
-            elif not path.is_file():
-                raise StoreError(f"there is no flowhook database at {path}")
             self._file = _identity(path)
-            self._migrate()
+            self._open_schema(create=create, migrate=migrate)
         except StoreError:
             self.close()
             raise
@@ -268,6 +284,20 @@ class SQLiteBase:
         return self._retrying(
             lambda conn: [into(row) for row in conn.execute(sql, parameters).fetchall()]
         )
+
+    def _open_schema(self, *, create: bool, migrate: bool) -> None:
+        """Check the file's schema version; apply the missing migrations when ``migrate``,
+        else refuse an older schema (``FLOWHOOK_STORE_AUTO_MIGRATE=0``) as PostgreSQL does."""
+        version = self._connection().execute("PRAGMA user_version").fetchone()[0]
+        self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            return
+        if not migrate:
+            if version == 0 and not create:
+                raise NoSchema(f"there is no flowhook schema in {self.location}")
+            raise older_schema(self.location, version, SCHEMA_VERSION)
+        self.migrated_from = version
+        self._migrate()
 
     def _migrate(self) -> None:
         conn = self._connection()

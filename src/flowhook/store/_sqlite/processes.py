@@ -1,4 +1,5 @@
-"""Processes, their heartbeats and the runs of dead ones, and requests to cancel flow runs."""
+"""Processes: registering them, their heartbeats, crashing the runs of dead ones, asking to
+cancel a flow run (the rest is :mod:`flowhook.store._sql.processes`'s, the same for both)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,19 @@ from collections.abc import Mapping, Sequence
 from flowhook_hookspec.states import State
 
 from .._records import (
-    CancelRequest,
     CrashHook,
     OutboxEntry,
     ProcessInfo,
-    ProcessRecord,
     RunKindName,
-    RunRecord,
 )
+from .._sql.processes import Processes
+from .._sql.processes import exit_in as shared_exit_in
 from .connection import SQLiteBase
 from .outbox import INSERT_OUTBOX, outbox_row
 from .rows import (
-    FLOW_COLUMNS,
     INSERT_EVENT,
-    PROCESS_COLUMNS,
-    TASK_COLUMNS,
     event_row,
-    flow_record,
-    process_record,
     state_columns,
-    task_record,
 )
 
 __all__ = ["SQLiteProcesses", "beat_in", "exit_in"]
@@ -40,7 +34,7 @@ _CRASH_ORDER: tuple[tuple[RunKindName, str, str], ...] = (
 )
 
 
-class SQLiteProcesses(SQLiteBase):
+class SQLiteProcesses(Processes, SQLiteBase):
     """The store's processes, crash detection and cancel requests."""
 
     # -- processes ----------------------------------------------------------------------------
@@ -53,21 +47,6 @@ class SQLiteProcesses(SQLiteBase):
 
     def heartbeat(self, process_id: int, at: float) -> None:
         self._write(lambda conn: beat_in(conn, process_id, at, self._registered))
-
-    def process(self, process_id: int) -> ProcessRecord | None:
-        found = self._records(
-            process_record, f"SELECT {PROCESS_COLUMNS} FROM processes WHERE id = ?", (process_id,)
-        )
-        return found[0] if found else None
-
-    def unfinished_processes(self) -> list[ProcessRecord]:
-        """The processes that own at least one run not in a final state."""
-        return self._records(
-            process_record,
-            f"SELECT {PROCESS_COLUMNS} FROM processes WHERE id IN ("
-            "SELECT process_id FROM flow_runs WHERE end_time IS NULL "
-            "UNION SELECT process_id FROM task_runs WHERE end_time IS NULL) ORDER BY id",
-        )
 
     def crash_runs(
         self,
@@ -119,25 +98,6 @@ class SQLiteProcesses(SQLiteBase):
 
         return self._write(crash)
 
-    def unfinished_runs(self, process_id: int) -> list[RunRecord]:
-        """The runs of ``process_id`` not in a final state: task runs first, then flow runs,
-        newest first, the order :meth:`crash_runs` moves them in."""
-
-        def read(conn: sqlite3.Connection) -> list[RunRecord]:
-            tasks = conn.execute(
-                f"SELECT {TASK_COLUMNS} FROM task_runs WHERE process_id = ? AND end_time IS NULL "
-                "ORDER BY created DESC",
-                (process_id,),
-            ).fetchall()
-            flows = conn.execute(
-                f"SELECT {FLOW_COLUMNS} FROM flow_runs WHERE process_id = ? AND end_time IS NULL "
-                "ORDER BY created DESC",
-                (process_id,),
-            ).fetchall()
-            return [task_record(row) for row in tasks] + [flow_record(row) for row in flows]
-
-        return self._reading(read)
-
     # -- crashed runs whose hooks are still to be fired ----------------------------------------
 
     def crash_hooks(self) -> list[CrashHook]:
@@ -146,29 +106,6 @@ class SQLiteProcesses(SQLiteBase):
             "SELECT run_id, run_kind, process_id, claimed_by FROM crash_hooks ORDER BY rowid"
         )
         return [CrashHook(*row) for row in rows]
-
-    def claim_crash_hook(self, run_id: str, claimed_by: str, worker: str) -> bool:
-        """Take over firing the hooks of ``run_id`` from ``claimed_by``; False if another did."""
-        return bool(
-            self._write(
-                lambda conn: (
-                    conn.execute(
-                        "UPDATE crash_hooks SET claimed_by = ? WHERE run_id = ? AND claimed_by = ?",
-                        (worker, run_id, claimed_by),
-                    ).rowcount
-                )
-            )
-        )
-
-    def crash_hook_fired(self, run_id: str) -> None:
-        """The hooks of the crashed run ``run_id`` were fired."""
-        self._write(
-            lambda conn: conn.execute("DELETE FROM crash_hooks WHERE run_id = ?", (run_id,))
-        )
-
-    def record_exit(self, process_id: int, at: float) -> None:
-        """``process_id`` is shutting down normally."""
-        self._write(lambda conn: exit_in(conn, process_id, at))
 
     # -- cancellation -------------------------------------------------------------------------
 
@@ -184,21 +121,6 @@ class SQLiteProcesses(SQLiteBase):
             return cursor.rowcount == 1
 
         return self._write(request)
-
-    def cancel_requests(self, process_id: int) -> list[CancelRequest]:
-        rows = self._read(
-            "SELECT id, cancel_message FROM flow_runs WHERE process_id = ? AND end_time IS NULL "
-            "AND cancel_requested IS NOT NULL AND cancel_delivered IS NULL",
-            (process_id,),
-        )
-        return [CancelRequest(*row) for row in rows]
-
-    def mark_cancel_delivered(self, flow_run_id: str, at: float) -> None:
-        self._write(
-            lambda conn: conn.execute(
-                "UPDATE flow_runs SET cancel_delivered = ? WHERE id = ?", (at, flow_run_id)
-            )
-        )
 
 
 def _insert_process(
@@ -221,11 +143,6 @@ def _insert_process(
     return int(cursor.lastrowid or 0)
 
 
-def exit_in(conn: sqlite3.Connection, process_id: int, at: float) -> None:
-    """Record, in the transaction of ``conn``, that ``process_id`` shut down normally."""
-    conn.execute("UPDATE processes SET exited = ? WHERE id = ?", (at, process_id))
-
-
 def beat_in(
     conn: sqlite3.Connection, process_id: int, at: float, registered: Mapping[int, ProcessInfo]
 ) -> None:
@@ -242,3 +159,8 @@ def beat_in(
     info = registered.get(process_id)
     if cursor.rowcount == 0 and info is not None:
         _insert_process(conn, process_id, info, at)
+
+
+def exit_in(db: sqlite3.Connection, process_id: int, at: float) -> None:
+    """Record, in the transaction of ``db``, that ``process_id`` shut down normally."""
+    shared_exit_in(db, process_id, at, "?")

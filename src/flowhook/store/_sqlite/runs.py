@@ -9,9 +9,8 @@ from typing import Any
 
 import attrs
 
-from .._batch import PreparedBatch, prepare_batch
+from .._batch import PreparedBatch, claim_batch, mark_batch, prepare_batch
 from .._processes import death_reason
-from .._query import listing_sql, merged, state_counts_sql, summed_counts
 from .._records import (
     EventRecord,
     HookErrorRecord,
@@ -23,6 +22,7 @@ from .._records import (
     StateCount,
     Write,
 )
+from .._sql.listing import listing_sql, merged, state_counts_sql, summed_counts
 from .connection import SQLiteBase
 from .logs import delete_logs, insert_log, read_run_logs
 from .outbox import INSERT_OUTBOX, delete_sent_outbox
@@ -91,9 +91,12 @@ class SQLiteRuns(SQLiteBase):
             INSERT_OUTBOX: prepared.outbox,
             _INSERT_LOG: prepared.logs,
         }
-        beat, exited = prepared.beat, prepared.exited
+        beat, exited, key = prepared.beat, prepared.exited, prepared.key
 
         def apply(conn: sqlite3.Connection) -> None:
+            claimed = True if key is None else claim_batch(conn, key, "?")
+            if claimed is None:
+                return  # applied before: a replay writes nothing twice
             for statement, values in rows.items():
                 if values:
                     conn.executemany(statement, values)
@@ -101,6 +104,8 @@ class SQLiteRuns(SQLiteBase):
                 beat_in(conn, beat.process_id, beat.at, self._registered)
             if exited is not None:
                 exit_in(conn, exited.process_id, exited.at)
+            if not claimed and key is not None:
+                mark_batch(conn, key, "?")
 
         self._write(apply)
 

@@ -179,6 +179,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         statement.format(id="INTEGER PRIMARY KEY AUTOINCREMENT", real="REAL")
         for statement in LOG_MIGRATION
     ),
+    (
+        # 6: the number of the last batch of the process's writer applied (see BatchKey): a
+        # batch replayed after a lost COMMIT is recognised and written nothing of twice.
+        "ALTER TABLE processes ADD COLUMN last_batch INTEGER",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

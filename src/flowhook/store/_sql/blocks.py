@@ -1,4 +1,4 @@
-"""Blocks: named notifier configurations, as JSON field values."""
+"""Blocks: named notifier configurations, as JSON field values (the same SQL on both stores)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ import time
 from typing import Any
 
 from .._sqlite.rows import checked, json_value, layout
-from .connection import Cursor, PostgresBase
+from . import SQLStore
 
-__all__ = ["PostgresBlocks"]
+__all__ = ["Blocks"]
 
 _NAME_LAYOUT = layout("blocks", "block_type, name")
 _DATA_LAYOUT = layout("blocks", "data")
+_SAVE = (
+    "INSERT INTO blocks (block_type, name, data, created, updated) VALUES (?, ?, ?, ?, ?) "
+    "ON CONFLICT (block_type, name) "
+)
+_OVERWRITE = "DO UPDATE SET data = excluded.data, updated = excluded.updated"
 
 
 def _data(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -25,7 +30,7 @@ def _name(row: tuple[Any, ...]) -> tuple[str, str]:
     return block_type, name
 
 
-class PostgresBlocks(PostgresBase):
+class Blocks(SQLStore):
     """The store's blocks."""
 
     def save_block(
@@ -33,27 +38,16 @@ class PostgresBlocks(PostgresBase):
     ) -> bool:
         """Save a block's field values; False when it exists and ``overwrite`` is false."""
         now = time.time()
-        text = json.dumps(data)
-        on_conflict = (
-            "DO UPDATE SET data = excluded.data, updated = excluded.updated"
-            if overwrite
-            else "DO NOTHING"
+        saved = self._change(
+            _SAVE + (_OVERWRITE if overwrite else "DO NOTHING"),
+            (block_type, name, json.dumps(data), now, now),
         )
-
-        def save(cur: Cursor) -> bool:
-            cur.execute(
-                "INSERT INTO blocks (block_type, name, data, created, updated) "
-                f"VALUES (%s, %s, %s, %s, %s) ON CONFLICT (block_type, name) {on_conflict}",
-                (block_type, name, text, now, now),
-            )
-            return overwrite or cur.rowcount == 1
-
-        return self._write(save)
+        return overwrite or saved == 1
 
     def load_block(self, block_type: str, name: str) -> dict[str, Any] | None:
         found = self._records(
             _data,
-            "SELECT data FROM blocks WHERE block_type = %s AND name = %s",
+            self._sql("SELECT data FROM blocks WHERE block_type = ? AND name = ?"),
             (block_type, name),
         )
         return found[0] if found else None
@@ -61,14 +55,12 @@ class PostgresBlocks(PostgresBase):
     def list_blocks(self) -> list[tuple[str, str]]:
         return self._records(
             _name,
-            'SELECT block_type, name FROM blocks ORDER BY block_type COLLATE "C", name COLLATE "C"',
+            f"SELECT block_type, name FROM blocks ORDER BY block_type{self.binary}, "
+            f"name{self.binary}",
         )
 
     def delete_block(self, block_type: str, name: str) -> bool:
-        def delete(cur: Cursor) -> bool:
-            cur.execute(
-                "DELETE FROM blocks WHERE block_type = %s AND name = %s", (block_type, name)
-            )
-            return cur.rowcount == 1
-
-        return self._write(delete)
+        return (
+            self._change("DELETE FROM blocks WHERE block_type = ? AND name = ?", (block_type, name))
+            == 1
+        )

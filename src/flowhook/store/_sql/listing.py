@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._records import RunQuery, RunRecord, StateCount
+from .._records import RunQuery, RunRecord, StateCount
 
 __all__ = ["listing_sql", "merged", "outbox_filter", "state_counts_sql", "summed_counts"]
 

@@ -1,0 +1,169 @@
+"""The notification outbox: what is the same SQL on both stores (queueing, leases, outcomes,
+what is due, listing). Claiming messages and retrying dead ones are each store's own."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from .._records import OutboxEntry, OutboxRecord
+from . import Executor, SQLStore, marked
+from .listing import outbox_filter
+
+__all__ = [
+    "INSERT_OUTBOX",
+    "OUTBOX_COLUMNS",
+    "Outbox",
+    "delete_sent_outbox",
+    "outbox_record",
+    "outbox_row",
+]
+
+OUTBOX_COLUMNS = (
+    "id, block_type, block_name, status, attempts, next_attempt, last_error, subject, body, "
+    "run_kind, run_id, event, rule, created, delivered, idempotency_key"
+)
+#: Queues a message once: the same (event, rule, block) key never twice (see ``OutboxEntry``).
+INSERT_OUTBOX = (
+    "INSERT INTO notification_outbox (idempotency_key, block_type, block_name, rule, "
+    "run_kind, run_id, event, subject, body, next_attempt, created) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING"
+)
+_DELETE_SENT = "DELETE FROM notification_outbox WHERE status = 'sent' AND delivered < ?"
+
+
+def outbox_row(entry: OutboxEntry) -> tuple[Any, ...]:
+    """The :data:`INSERT_OUTBOX` row of ``entry``: due at once."""
+    return (
+        entry.key,
+        entry.block_type,
+        entry.block_name,
+        entry.rule,
+        entry.run_kind,
+        entry.run_id,
+        entry.event,
+        entry.subject,
+        entry.body,
+        entry.created,
+        entry.created,
+    )
+
+
+def outbox_record(row: tuple[Any, ...]) -> OutboxRecord:
+    """A row of :data:`OUTBOX_COLUMNS` as a record."""
+    return OutboxRecord(*row)
+
+
+def delete_sent_outbox(db: Executor, before: float, marks: str) -> int:
+    """Delete the messages delivered before ``before`` (part of ``prune``); returns how many.
+
+    Pending and dead messages are kept, however old: they still have something to say.
+    """
+    return int(db.execute(marked(_DELETE_SENT, marks), (before,)).rowcount)
+
+
+def _of_blocks(blocks: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
+    """The SQL condition (and its parameters) that keeps the messages of ``blocks`` only."""
+    if blocks is None:
+        return "", ()
+    names = tuple(sorted(blocks))
+    if not names:
+        return " AND false", ()
+    return f" AND block_type || '/' || block_name IN ({', '.join('?' * len(names))})", names
+
+
+class Outbox(SQLStore):
+    """The store's notification outbox, but for claiming messages and retrying dead ones."""
+
+    def enqueue_outbox(self, entries: Iterable[OutboxEntry]) -> None:
+        rows = [outbox_row(entry) for entry in entries]
+        statement = self._sql(INSERT_OUTBOX)
+        if rows:
+            self._write(lambda db: db.executemany(statement, rows))
+
+    def outbox_claimants(self) -> list[str]:
+        """The worker ids that hold claims on pending messages, sorted."""
+        rows = self._read(
+            f"SELECT DISTINCT claimed_by{self.binary} FROM notification_outbox "
+            "WHERE status = 'pending' AND claimed_by IS NOT NULL ORDER BY 1"
+        )
+        return [str(claimed_by) for (claimed_by,) in rows]
+
+    def renew_outbox_claim(self, message_id: int, worker: str, until: float) -> bool:
+        """Extend ``worker``'s claim on a pending message; False when the claim is not its own
+        any more (it ran out and another worker took the message, or sent it)."""
+        return bool(
+            self._change(
+                "UPDATE notification_outbox SET claimed_until = ? "
+                "WHERE id = ? AND claimed_by = ? AND status = 'pending'",
+                (until, message_id, worker),
+            )
+        )
+
+    def release_outbox_claims(self, worker_prefix: str) -> int:
+        """Release the claims of a worker that died (its ids start with ``worker_prefix``)."""
+        escaped = worker_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return self._change(
+            "UPDATE notification_outbox SET claimed_by = NULL, claimed_until = NULL "
+            "WHERE status = 'pending' AND claimed_by LIKE ? ESCAPE '\\'",
+            (escaped + "%",),
+        )
+
+    def mark_outbox_sent(self, message_id: int, at: float) -> None:
+        self._change(
+            "UPDATE notification_outbox SET status = 'sent', attempts = attempts + 1, "
+            "delivered = ?, claimed_by = NULL, claimed_until = NULL, last_error = NULL "
+            "WHERE id = ?",
+            (at, message_id),
+        )
+
+    def mark_outbox_retry(
+        self, message_id: int, attempts: int, next_attempt: float, error: str
+    ) -> None:
+        self._change(
+            "UPDATE notification_outbox SET attempts = ?, next_attempt = ?, last_error = ?, "
+            "claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+            (attempts, next_attempt, error, message_id),
+        )
+
+    def mark_outbox_dead(self, message_id: int, attempts: int, error: str) -> None:
+        self._change(
+            "UPDATE notification_outbox SET status = 'dead', attempts = ?, last_error = ?, "
+            "claimed_by = NULL, claimed_until = NULL WHERE id = ?",
+            (attempts, error, message_id),
+        )
+
+    def next_outbox_attempt(self, blocks: Collection[str] | None = None) -> float | None:
+        """When the earliest pending message (of ``blocks``, ``type/name``, if given) is due."""
+        where, parameters = _of_blocks(blocks)
+        rows = self._read(
+            self._sql(
+                f"SELECT min(next_attempt) FROM notification_outbox WHERE status = 'pending'{where}"
+            ),
+            parameters,
+        )
+        value = rows[0][0] if rows else None
+        return None if value is None else float(value)
+
+    def pending_outbox_count(self, blocks: Collection[str] | None = None) -> int:
+        """How many messages (of ``blocks``, ``type/name``, if given) are pending."""
+        where, parameters = _of_blocks(blocks)
+        rows = self._read(
+            self._sql(f"SELECT count(*) FROM notification_outbox WHERE status = 'pending'{where}"),
+            parameters,
+        )
+        return int(rows[0][0])
+
+    def list_outbox(
+        self, status: str | None = None, limit: int = 200, *, flow_run_id: str | None = None
+    ) -> list[OutboxRecord]:
+        """Messages, newest first: those of ``status``, and those of one flow run and its task
+        runs (``flow_run_id``)."""
+        where, parameters = outbox_filter(status, flow_run_id, "?")
+        rows = self._read(
+            self._sql(
+                f"SELECT {OUTBOX_COLUMNS} FROM notification_outbox {where} ORDER BY id DESC LIMIT ?"
+            ),
+            [*parameters, limit],
+        )
+        return [outbox_record(row) for row in rows]

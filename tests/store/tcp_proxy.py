@@ -1,0 +1,107 @@
+"""A TCP proxy on 127.0.0.1 in front of the test PostgreSQL server that can lose a COMMIT.
+
+Armed, it forwards the next ``COMMIT`` to the server, waits for the server's answer, and
+instead of passing it on closes the connection, and every other one it holds: the server
+committed, the client never heard, as when a network drops at the wrong moment. It can then
+refuse new connections for a while, so that the client gives up on its own retries and a caller
+retries later.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+
+__all__ = ["LosingProxy"]
+
+#: A simple-protocol Query message holding ``COMMIT`` (how psycopg ends a transaction).
+_COMMIT = b"Q\x00\x00\x00\x0bCOMMIT\x00"
+
+
+class LosingProxy:
+    def __init__(self, upstream_port: int) -> None:
+        self.upstream = ("127.0.0.1", upstream_port)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._armed = False
+        self._refuse_for = 0.0
+        self._refuse_until = 0.0
+        self._lock = threading.Lock()
+        #: How many COMMITs were lost (forwarded, committed, their answer dropped).
+        self.lost_commits = 0
+        self._closed = False
+        self._open: set[socket.socket] = set()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def url(self, server_url: str) -> str:
+        """``server_url`` (a URL of the upstream server) through this proxy."""
+        return server_url.replace(f":{self.upstream[1]}/", f":{self.port}/")
+
+    def lose_next_commit(self, refuse_for: float = 0.0) -> None:
+        with self._lock:
+            self._armed, self._refuse_for = True, refuse_for
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):  # wakes the thread blocked in accept()
+            self._listener.shutdown(socket.SHUT_RDWR)
+        self._listener.close()
+        with self._lock:
+            every, self._open = list(self._open), set()
+        _close(*every)
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            if time.monotonic() < self._refuse_until:
+                client.close()
+                continue
+            server = socket.create_connection(self.upstream)
+            with self._lock:
+                self._open.update((client, server))
+            lost = threading.Event()
+            threading.Thread(
+                target=self._to_server, args=(client, server, lost), daemon=True
+            ).start()
+            threading.Thread(
+                target=self._to_client, args=(server, client, lost), daemon=True
+            ).start()
+
+    def _to_server(
+        self, client: socket.socket, server: socket.socket, lost: threading.Event
+    ) -> None:
+        with contextlib.suppress(OSError):
+            while data := client.recv(65536):
+                with self._lock:
+                    if self._armed and _COMMIT in data:
+                        self._armed = False
+                        lost.set()
+                server.sendall(data)
+        _close(client, server)
+
+    def _to_client(
+        self, server: socket.socket, client: socket.socket, lost: threading.Event
+    ) -> None:
+        with contextlib.suppress(OSError):
+            while data := server.recv(65536):
+                if lost.is_set():  # the server's answer to COMMIT: never delivered
+                    with self._lock:
+                        self.lost_commits += 1
+                        self._refuse_until = time.monotonic() + self._refuse_for
+                        every, self._open = list(self._open), set()
+                    _close(*every)  # the network is down: every connection through it
+                    break
+                client.sendall(data)
+        _close(client, server)
+
+
+def _close(*sockets: socket.socket) -> None:
+    for sock in sockets:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+        sock.close()

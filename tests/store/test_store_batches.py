@@ -1,0 +1,207 @@
+"""A batch is written once, however often it is sent: the replay after a lost COMMIT.
+
+On both stores, a batch sent twice (as the writer sends again a batch whose outcome it does not
+know) leaves the counts of every table as one copy left them. On PostgreSQL, a real lost COMMIT:
+a proxy on 127.0.0.1 forwards the COMMIT, lets the server commit, and drops the answer.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from postgres_server import PostgresServer
+from store_helpers import execute, fake_process
+from tcp_proxy import LosingProxy
+
+from flowhook import states
+from flowhook.store import (
+    BatchKey,
+    BatchWriter,
+    HookError,
+    NewRun,
+    OutboxEntry,
+    RunQuery,
+    Store,
+    StoreSettings,
+    Transition,
+    Write,
+    open_store,
+)
+
+COUNTS = {
+    "flow runs": "SELECT count(*) FROM flow_runs",
+    "task runs": "SELECT count(*) FROM task_runs",
+    "event rows": "SELECT count(*) FROM state_events",
+    "hook errors": "SELECT count(*) FROM hook_errors",
+    "outbox": "SELECT count(*) FROM notification_outbox",
+}
+
+
+def counts(store: Store) -> dict[str, int]:
+    found = {name: int(execute(store, sql)[0][0]) for name, sql in COUNTS.items()}
+    return {**found, "states": store.count_events()}  # type: ignore[attr-defined]
+
+
+def a_flow_run(process_id: int, *, ending: bool) -> tuple[uuid.UUID, list[Write]]:
+    """The writes of a flow run with a task run, a hook error and an alert: its start, or (with
+    ``ending``) the start and then its failure, as the recorder makes them."""
+    flow_run, task_run = uuid.uuid4(), uuid.uuid4()
+    now = time.time()
+    running = states.Running(run_id=flow_run)
+    writes: list[Write] = [
+        NewRun("flow", flow_run, "a-run", "pipeline", None, now, process_id),
+        Transition("flow", flow_run, flow_run, states.Pending(), 0, None, None),
+        Transition("flow", flow_run, flow_run, running, 1, running.timestamp, None),
+        NewRun("task", task_run, "step-1", "step", None, now, process_id, flow_run),
+        Transition("task", task_run, flow_run, states.Pending(), 0, None, None),
+    ]
+    if ending:
+        failed = states.Failed(message="boom")
+        writes += [
+            Transition("flow", flow_run, flow_run, failed, 1, running.timestamp, failed.timestamp),
+            HookError("flow", flow_run, flow_run, now, "a hook raised", "Traceback ..."),
+            OutboxEntry(
+                uuid.uuid4().hex,
+                "slack",
+                "team",
+                "failures",
+                "flow",
+                str(flow_run),
+                "Failed",
+                "a-run failed",
+                "body",
+                now,
+            ),
+        ]
+    return flow_run, writes
+
+
+def test_a_batch_sent_twice_is_written_once(store: Store) -> None:
+    process_id = fake_process(store, pid=4242)
+    flow_run, first = a_flow_run(process_id, ending=False)
+    batch = [*first, BatchKey(process_id, 1)]
+    store.write(batch)
+    once = counts(store)
+    store.write(batch)  # the replay of a batch whose COMMIT was lost
+    assert counts(store) == once
+    # A later batch: states of runs created before (event rows), a hook error, an alert.
+    failed = states.Failed(message="boom")
+    later: list[Write] = [
+        Transition("flow", flow_run, flow_run, failed, 1, None, failed.timestamp),
+        HookError("flow", flow_run, flow_run, time.time(), "a hook raised", None),
+        OutboxEntry(
+            "alert-1", "slack", "team", "failures", "flow", str(flow_run), "Failed", "s", "b", 1.0
+        ),
+        BatchKey(process_id, 2),
+    ]
+    store.write(later)
+    twice = counts(store)
+    assert once == {
+        "flow runs": 1,
+        "task runs": 1,
+        "event rows": 1,
+        "hook errors": 0,
+        "outbox": 0,
+        "states": 3,
+    }
+    assert twice == {**once, "event rows": 2, "hook errors": 1, "outbox": 1, "states": 4}
+    store.write(later)
+    store.write(batch)  # an older batch, late: applied already
+    assert counts(store) == twice
+    assert [e.name for e in store.events(str(flow_run), str(flow_run))] == [
+        "Pending",
+        "Running",
+        "Failed",
+    ]
+    assert store.pending_outbox_count() == 1
+
+
+def test_a_batch_of_a_process_whose_row_is_gone_is_written_once(store: Store) -> None:
+    """The heartbeat registers the process again in the batch's transaction; the batch's key is
+    then recorded on the new row."""
+    process_id = fake_process(store, pid=4243)
+    store.heartbeat(process_id, time.time())  # the store knows it registered this one
+    execute(store, "DELETE FROM processes WHERE id = ?", process_id)
+    _, writes = a_flow_run(process_id, ending=True)
+    from flowhook.store import Beat
+
+    batch = [*writes, BatchKey(process_id, 7), Beat(process_id, time.time())]
+    store.write(batch)
+    once = counts(store)
+    store.write(batch)
+    assert counts(store) == once and once["flow runs"] == 1
+    assert store.process(process_id) is not None
+
+
+@pytest.fixture
+def proxy(postgres_server: PostgresServer) -> Any:
+    losing = LosingProxy(postgres_server.port)
+    yield losing
+    losing.close()
+
+
+@pytest.mark.postgres_only
+def test_a_lost_commit_retried_by_the_store_writes_nothing_twice(
+    store: Store, proxy: LosingProxy
+) -> None:
+    process_id = fake_process(store, pid=4244)
+    settings = StoreSettings(home=store.location, url=proxy.url(store.url))  # type: ignore[attr-defined, arg-type]
+    proxied = open_store(settings)
+    try:
+        _, writes = a_flow_run(process_id, ending=True)
+        proxy.lose_next_commit()
+        proxied.write([*writes, BatchKey(process_id, 1)])  # retried at once, on a new connection
+    finally:
+        proxied.close()
+    assert proxy.lost_commits == 1
+    assert counts(store) == {
+        "flow runs": 1,
+        "task runs": 1,
+        "event rows": 1,
+        "hook errors": 1,
+        "outbox": 1,
+        "states": 4,
+    }
+
+
+@pytest.mark.postgres_only
+def test_a_lost_commit_retried_by_the_writer_writes_nothing_twice(
+    store: Store, proxy: LosingProxy, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server is out of reach past the store's own retries: the writer holds the batch and
+    sends it again later, first and alone, then the writes that came meanwhile."""
+    process_id = fake_process(store, pid=4245)
+    settings = StoreSettings(home=store.location, url=proxy.url(store.url))  # type: ignore[attr-defined, arg-type]
+    proxied = open_store(settings, lock_timeout=0.3)
+    writer = BatchWriter(proxied, process_id, wait_timeout=30)
+    try:
+        first_run, first = a_flow_run(process_id, ending=True)
+        proxy.lose_next_commit(refuse_for=1.0)
+        writer.submit_and_wait(tuple(first))
+        assert not writer.everything_written  # held: the writer cannot know it was committed
+        second_run, second = a_flow_run(process_id, ending=True)
+        writer.submit(tuple(second))
+        deadline = time.monotonic() + 20
+        while not (writer.flush() and writer.everything_written) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert writer.everything_written
+    finally:
+        writer.close()
+        proxied.close()
+    assert proxy.lost_commits == 1
+    assert "could not record 4 state events of 2 runs" in caplog.text
+    assert counts(store) == {
+        "flow runs": 2,
+        "task runs": 2,
+        "event rows": 2,
+        "hook errors": 2,
+        "outbox": 2,
+        "states": 8,
+    }
+    assert sorted(r.id for r in store.list_flow_runs(RunQuery())) == sorted(
+        [str(first_run), str(second_run)]
+    )
+    assert store.pending_outbox_count() == 2

@@ -1,0 +1,134 @@
+"""``FLOWHOOK_STORE_AUTO_MIGRATE``: who applies schema migrations, on both stores.
+
+The older databases are real ones: the migrations of this flowhook up to the one before the
+last, applied to a SQLite file or to a new PostgreSQL database, as an older flowhook left them.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+import flowhook._runtime.attach
+from flowhook import ConfigError, flow
+from flowhook.cli import cli
+from flowhook.store import SCHEMA_VERSION, RunQuery, load_settings, open_store
+from flowhook.store._postgres import schema as postgres_schema
+from flowhook.store._sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+
+OLDER = SCHEMA_VERSION - 1
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def make_older_schema(version: int) -> None:
+    """The store of the environment at schema ``version``, as an older flowhook made it."""
+    settings = load_settings()
+    if settings.url is None:
+        conn = sqlite3.connect(settings.database)
+        for migration in SQLITE_MIGRATIONS[:version]:
+            for statement in migration:
+                conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.commit()
+        conn.close()
+        return
+    import psycopg
+
+    with psycopg.connect(settings.url, autocommit=True) as pg, pg.transaction():
+        for migration in postgres_schema.MIGRATIONS[:version]:
+            for statement in migration:
+                pg.execute(statement)
+        pg.execute(f"CREATE TABLE {postgres_schema.VERSION_TABLE} (version INTEGER NOT NULL)")
+        pg.execute(f"INSERT INTO {postgres_schema.VERSION_TABLE} VALUES ({version})")
+
+
+def raw_version() -> int:
+    """The schema version as the database says, read without flowhook's store."""
+    settings = load_settings()
+    if settings.url is None:
+        with sqlite3.connect(settings.database) as conn:
+            return int(conn.execute("PRAGMA user_version").fetchone()[0])
+    import psycopg
+
+    with psycopg.connect(settings.url) as pg:
+        found = pg.execute("SELECT to_regclass('flowhook_schema') IS NOT NULL").fetchone()
+        if not found or not found[0]:
+            return 0
+        row = pg.execute("SELECT max(version) FROM flowhook_schema").fetchone()
+        return int(row[0]) if row else 0
+
+
+@pytest.fixture
+def no_auto_migrate(monkeypatch: pytest.MonkeyPatch) -> str:
+    """``FLOWHOOK_STORE_AUTO_MIGRATE=0``; the store's location, as messages name it."""
+    monkeypatch.setenv("FLOWHOOK_STORE_AUTO_MIGRATE", "0")
+    return load_settings().location
+
+
+def test_an_older_schema_is_refused_in_one_line_until_store_migrate(
+    flowhook_home: Path, no_auto_migrate: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    make_older_schema(OLDER)
+    line = (
+        f"the flowhook database {no_auto_migrate} has schema version {OLDER}; this flowhook "
+        f"needs version {SCHEMA_VERSION}. Run `flowhook store migrate` (or set "
+        "FLOWHOOK_STORE_AUTO_MIGRATE=1)"
+    )
+    with pytest.raises(ConfigError) as refused:
+        open_store()
+    assert str(refused.value) == line
+    assert flow(lambda: 3)() == 3  # the run goes on, unrecorded, and says why
+    assert line in caplog.text
+    flowhook._runtime.attach.detach()
+    listed = run("runs", "ls")
+    assert (listed.exit_code, listed.output) == (1, f"Error: {line}\n")
+    assert raw_version() == OLDER  # nobody upgraded it
+    migrated = run("store", "migrate")
+    assert migrated.output == (
+        f"Migrated {no_auto_migrate} from schema version {OLDER} to {SCHEMA_VERSION}.\n"
+    )
+    assert raw_version() == SCHEMA_VERSION
+    assert flow(lambda: 4)() == 4
+    flowhook._runtime.attach.detach()
+    store = open_store()
+    try:
+        assert [r.state_name for r in store.list_flow_runs(RunQuery())] == ["Completed"]
+    finally:
+        store.close()
+
+
+def test_a_new_database_is_refused_alike_and_created_by_store_migrate(
+    flowhook_home: Path, no_auto_migrate: str, store_backend: str
+) -> None:
+    with pytest.raises(ConfigError) as refused:
+        open_store()
+    assert str(refused.value) == (
+        f"the flowhook database {no_auto_migrate} has no flowhook schema yet; this flowhook "
+        f"needs version {SCHEMA_VERSION}. Run `flowhook store migrate` (or set "
+        "FLOWHOOK_STORE_AUTO_MIGRATE=1)"
+    )
+    if store_backend == "sqlite":
+        assert not os.path.exists(no_auto_migrate)  # not even an empty file
+    assert run("runs", "ls").output == "No flow runs recorded yet.\n"
+    migrated = run("store", "migrate")
+    assert (
+        migrated.output
+        == f"Migrated {no_auto_migrate} from schema version 0 to {SCHEMA_VERSION}.\n"
+    )
+    assert "nothing to do" in run("store", "migrate").output
+    open_store().close()
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_upgrades_an_older_file_itself_by_default(flowhook_home: Path) -> None:
+    make_older_schema(OLDER)
+    assert flow(lambda: 5)() == 5
+    flowhook._runtime.attach.detach()
+    assert raw_version() == SCHEMA_VERSION

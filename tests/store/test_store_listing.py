@@ -172,6 +172,10 @@ def test_the_listing_and_counting_queries_read_through_indexes(store: Store) -> 
         state_counts_sql("flow_runs", T0, T0 + 60, 6, None, "?", "CAST({} AS INTEGER)"),
         state_counts_sql("task_runs", T0, T0 + 60, 6, "x", "?", "CAST({} AS INTEGER)"),
     ]
+    from flowhook.store._sql.listing import outbox_filter
+
+    where, parameters = outbox_filter(None, "f", "?")
+    queries.append((f"SELECT id FROM notification_outbox {where} ORDER BY id DESC", parameters))
     for sql, parameters in queries:
         plan = _plan(store, sql, parameters)
         assert any("USING INDEX" in step for step in plan), (sql, plan)

@@ -7,7 +7,7 @@ for column. JSON columns stay ``text``, so that both stores decode them with the
 
 from __future__ import annotations
 
-from .._sqlite.schema import LOG_MIGRATION, SCHEMA_VERSION
+from .._sqlite.schema import LOG_MIGRATION, OUTBOX_RUN_INDEX, SCHEMA_VERSION
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "VERSION_TABLE"]
 
@@ -154,6 +154,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         for statement in LOG_MIGRATION
     ),
     ("ALTER TABLE processes ADD COLUMN last_batch BIGINT",),  # 6: as SQLite's
+    OUTBOX_RUN_INDEX,  # 7: as SQLite's
 )
 
 assert len(MIGRATIONS) == SCHEMA_VERSION, "the PostgreSQL schema lags the SQLite one"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["LOG_MIGRATION", "MIGRATIONS", "SCHEMA_VERSION"]
+__all__ = ["LOG_MIGRATION", "MIGRATIONS", "OUTBOX_RUN_INDEX", "SCHEMA_VERSION"]
 
 #: Migration 5 (never edit it: add a migration), in SQL both databases take once ``{id}`` (the
 #: id column) and ``{real}`` (a float column) are filled in. Reading a flow run's records, with
@@ -24,6 +24,9 @@ LOG_MIGRATION = (
 
 #: Each entry upgrades the schema by one version; ``PRAGMA user_version`` is the number applied.
 #: Never edit an entry once released: add one.
+#: Shared by both stores: the outbox's messages by run.
+OUTBOX_RUN_INDEX = ("CREATE INDEX notification_outbox_run ON notification_outbox (run_id)",)
+
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE processes (
@@ -184,6 +187,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         # batch replayed after a lost COMMIT is recognised and written nothing of twice.
         "ALTER TABLE processes ADD COLUMN last_batch INTEGER",
     ),
+    # 7: the messages of one run (a run page of the UI) without reading the whole outbox.
+    OUTBOX_RUN_INDEX,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -16,8 +16,6 @@ from browser import FLOWHOOK
 from conftest import SECRET_URL, UI
 from playwright.sync_api import Page, expect
 
-from flowhook.store import SQLiteStore
-
 pytestmark = pytest.mark.slow
 
 
@@ -45,9 +43,6 @@ def test_the_runs_list_filters_by_state_and_opens_a_run_with_its_timeline(
     expect(page.locator("pre.params")).to_contain_text('"n": 5')
 
 
-@pytest.mark.skipif(
-    not hasattr(SQLiteStore, "run_logs"), reason="this store keeps no logs (Store.run_logs)"
-)
 def test_a_run_page_shows_the_runs_logs(ui: UI, page: Page) -> None:
     [etl] = [run for run in ui.runs("etl") if run.name == "etl-5"]
     page.goto(f"{ui.url}/runs/{etl.id}")

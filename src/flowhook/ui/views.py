@@ -41,6 +41,8 @@ __all__ = [
 #: The state types, in the order the legend and the stacked counts show them.
 STATE_TYPES = [state.value for state in StateType]
 PAGE_SIZE = 50
+#: The log records a run page shows; `flowhook runs logs` prints them all.
+LOGS_SHOWN = 1000
 _COUNT_SLICES = 24
 _DEFAULT_RANGE = 24 * 3600.0
 _OUTBOX_STATUSES = ("pending", "sent", "dead")
@@ -185,18 +187,11 @@ def run_view(store: Store, run: RunRecord) -> dict[str, Any]:
         "parent": store.get_run("flow", run.flow_run_id or run.parent_flow_run_id or "")
         if (run.flow_run_id or run.parent_flow_run_id)
         else None,
-        "logs": _logs(store, run.id),
+        "logs": store.run_logs(run.id, limit=LOGS_SHOWN),
+        "logs_shown": LOGS_SHOWN,
         "task_names": {task.id: task.name for task in tasks},
         "notifications": masked(messages),
     }
-
-
-def _logs(store: Store, run_id: str) -> list[Any] | None:
-    """The run's log records, or None when the store keeps no logs."""
-    run_logs = getattr(store, "run_logs", None)
-    if run_logs is None:
-        return None
-    return list(run_logs(run_id))
 
 
 def _block_secrets(blocks: Iterable[str]) -> dict[str, tuple[Secret, ...]]:

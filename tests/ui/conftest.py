@@ -184,13 +184,13 @@ def serving(home: Path, **extra_env: str) -> Iterator[UI]:
         session.store.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UI]:
     with serving(tmp_path_factory.mktemp("ui-home")) as session:
         yield session
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
         opened = launch(playwright)

@@ -18,7 +18,8 @@ from .submission import submit_task
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
-    from .caching import CachePolicy, ResultSettings
+    from .caching import CachePolicy
+    from .result_options import ResolvedResultOptions, ResultSettings
 
 __all__ = ["Task", "TaskOptions", "task"]
 
@@ -27,11 +28,18 @@ _RESULT_OPTIONS = (
     "persist_result",
     "result_storage",
     "result_serializer",
+    "result_storage_key",
     "cache_policy",
     "cache_key_fn",
     "cache_expiration",
     "refresh_cache",
 )
+
+
+_OPTION_ATTRIBUTES = {
+    "persist_result": "_persist_result_option",
+    "cache_policy": "_cache_policy_option",
+}
 
 
 class TaskOptions(CommonOptions, total=False):
@@ -45,7 +53,8 @@ class TaskOptions(CommonOptions, total=False):
     persist_result: bool | None
     result_storage: Any
     result_serializer: Any
-    cache_policy: CachePolicy | None
+    result_storage_key: str | None
+    cache_policy: CachePolicy | type[CachePolicy] | None
     cache_key_fn: Callable[..., str | None] | None
     cache_expiration: timedelta | float | None
     refresh_cache: bool | None
@@ -65,10 +74,14 @@ class Task(Runnable[P, R]):
     task_run_name: str | Callable[..., str] | None = attrs.field(default=None, kw_only=True)
     on_commit_hooks: list[StateHook] = hooks_field("commit", _TRANSACTION_HOOK_ARGUMENTS)
     on_rollback_hooks: list[StateHook] = hooks_field("rollback", _TRANSACTION_HOOK_ARGUMENTS)
-    persist_result: bool | None = attrs.field(default=None, kw_only=True)
+    # The result options as given; `persist_result` and `cache_policy` as resolved are properties.
+    _persist_result_option: bool | None = attrs.field(
+        default=None, kw_only=True, alias="persist_result"
+    )
     result_storage: Any = attrs.field(default=None, kw_only=True)
     result_serializer: Any = attrs.field(default=None, kw_only=True)
-    cache_policy: CachePolicy | None = attrs.field(default=None, kw_only=True)
+    result_storage_key: str | None = attrs.field(default=None, kw_only=True)
+    _cache_policy_option: Any = attrs.field(default=None, kw_only=True, alias="cache_policy")
     cache_key_fn: Callable[..., str | None] | None = attrs.field(default=None, kw_only=True)
     cache_expiration: timedelta | float | None = attrs.field(default=None, kw_only=True)
     refresh_cache: bool | None = attrs.field(default=None, kw_only=True)
@@ -76,14 +89,40 @@ class Task(Runnable[P, R]):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         check_run_name_template(self.task_run_name, "task_run_name", self.signature.parameters)
-        #: What the task does with its results; None (the default) when it neither persists
-        #: nor caches them, so that its runs never touch a result storage.
-        self.result_settings: ResultSettings | None = None
-        options = {name: getattr(self, name) for name in _RESULT_OPTIONS}
+        self._result_options: ResolvedResultOptions | None = None
+        options = {
+            name: getattr(self, _OPTION_ATTRIBUTES.get(name, name)) for name in _RESULT_OPTIONS
+        }
         if any(value is not None for value in options.values()):
-            from .caching import result_settings  # only a task that keeps results needs it
+            from .result_options import resolve_result_options  # only for a task keeping results
 
-            self.result_settings = result_settings(**options)
+            self._result_options = resolve_result_options(
+                self.name, self.signature.parameters, **options
+            )
+
+    @property
+    def result_settings(self) -> ResultSettings | None:
+        """What the task does with its results; None (the default) when it neither persists
+        nor caches them, so that its runs never touch a result storage."""
+        resolved = self._result_options
+        return None if resolved is None else resolved.settings
+
+    @property
+    def cache_policy(self) -> CachePolicy | None:
+        """The cache policy in force: ``DEFAULT`` unless one was given; ``NO_CACHE`` with
+        ``persist_result=False``; None when ``result_storage_key`` is the key."""
+        if self._result_options is None:
+            from .caching import DEFAULT
+
+            return DEFAULT
+        return self._result_options.cache_policy
+
+    @property
+    def persist_result(self) -> bool | None:
+        """True when the task persists its results (asked for, or turned on by a result option),
+        False when told not to, None when nothing was said."""
+        resolved = self._result_options
+        return None if resolved is None else resolved.persist_result
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Run the task. ``return_state=True`` returns the final state instead of the result.

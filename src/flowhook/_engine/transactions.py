@@ -422,6 +422,7 @@ def task_transaction(run: TaskRun, key: str | None, settings: Any) -> Transactio
         serializer=None if settings is None else settings.serializer,
         lifetime=None if settings is None else settings.lifetime,
         overwrite=settings is not None and settings.refresh,
+        isolation_level=None if settings is None else settings.isolation_level,
         write_on_commit=key is not None,
         task_run=run,
     )

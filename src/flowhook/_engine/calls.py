@@ -27,6 +27,7 @@ from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futur
 from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
+from .persisted import keep_flow_result, release_result, task_settings_in
 from .runners import TaskRunner, ThreadPoolTaskRunner, new_task_runner
 from .transactions import Transaction, current_transaction, end_task_transaction, task_transaction
 from .transitions import FLOW, NO_GUARD, TASK, advance, set_state
@@ -152,6 +153,7 @@ class _FlowCall:
             self.sigterm.restore()
 
     def outcome(self, state: State) -> Any:
+        keep_flow_result(self.flow, self.run, state)
         if self.sigterm is not None and self.sigterm.received:
             raise SystemExit(128 + signal.SIGTERM)
         return _outcome(state, self.return_state)
@@ -279,7 +281,7 @@ async def run_task_async(
                 try:
                     state = await drive_async(TASK, task, run, bound, attempts)
                 finally:
-                    end_task_transaction(txn, task, run.state)
+                    _end_transaction(txn, task, run)
     finally:
         context.current.reset(token)
     return _outcome(state, return_state)
@@ -328,7 +330,7 @@ def run_submitted(
     try:
         return drive(TASK, task, run, bound, attempts)
     finally:
-        end_task_transaction(txn, task, run.state)
+        _end_transaction(txn, task, run)
 
 
 def run_submitted_remote(
@@ -344,7 +346,7 @@ def run_submitted_remote(
     they are (unchecked against the annotations), unless this run keeps results (its cache
     key may read its arguments).
     """
-    keep_remote = task.result_settings is None
+    keep_remote = task_settings_in(task, run_context.flow) is None
     upstream_failed = _upstream_failure(task, run, bound, wait_for, keep_remote)
     if upstream_failed is not None:
         return upstream_failed
@@ -355,7 +357,7 @@ def run_submitted_remote(
     try:
         return (yield from drive_remote(TASK, task, run, bound, attempts))
     finally:
-        end_task_transaction(txn, task, run.state)
+        _end_transaction(txn, task, run)
 
 
 def _begin_transaction(
@@ -366,7 +368,7 @@ def _begin_transaction(
 ) -> Transaction | None:
     """The task run's own transaction, entered; None when it keeps no result and no
     transaction is open (then nothing is done at all)."""
-    settings = task.result_settings
+    settings = task_settings_in(task, run_context.flow)
     if settings is None and current_transaction() is None:
         return None
     key = None
@@ -376,3 +378,14 @@ def _begin_transaction(
     txn = task_transaction(run, key, settings)
     txn.begin()
     return txn
+
+
+def _end_transaction(txn: Transaction, task: Task[..., Any], run: TaskRun) -> None:
+    """Leave a task run's transaction; with ``cache_result_in_memory=False``, a result that is
+    stored now is released from the run's state."""
+    end_task_transaction(txn, task, run.state)
+    state = run.state
+    if task.cache_result_in_memory or txn.key is None or not state.is_completed():
+        return
+    if txn.is_committed():
+        release_result(state, txn._storage(), txn.key, txn.serializer)

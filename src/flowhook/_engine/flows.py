@@ -16,6 +16,8 @@ from .runnables import CommonOptions, P, R, Runnable
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
+    from .persisted import FlowResultOptions
+
 __all__ = ["Flow", "FlowOptions", "flow"]
 
 
@@ -24,6 +26,10 @@ class FlowOptions(CommonOptions, total=False):
 
     flow_run_name: str | Callable[..., str] | None
     task_runner: TaskRunner | str | None
+    persist_result: bool | None
+    result_storage: Any
+    result_serializer: Any
+    cache_result_in_memory: bool
 
 
 def _check_runner(_: Any, __: Any, value: Any) -> None:
@@ -53,9 +59,37 @@ class Flow(Runnable[P, R]):
         default=None, kw_only=True, validator=_check_runner
     )
 
+    # The result options as given; `persist_result` as resolved is a property. They are also
+    # the defaults of the tasks that run in the flow (see _engine/persisted.py).
+    _persist_result_option: bool | None = attrs.field(
+        default=None, kw_only=True, alias="persist_result"
+    )
+    result_storage: Any = attrs.field(default=None, kw_only=True)
+    result_serializer: Any = attrs.field(default=None, kw_only=True)
+    #: False: once its record is written, the run's state holds a reference to it, not the value.
+    cache_result_in_memory: bool = attrs.field(
+        default=True, kw_only=True, validator=attrs.validators.instance_of(bool)
+    )
+
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         check_run_name_template(self.flow_run_name, "flow_run_name", self.signature.parameters)
+        self.result_options: FlowResultOptions | None = None
+        if any(
+            option is not None
+            for option in (self._persist_result_option, self.result_storage, self.result_serializer)
+        ):
+            from .persisted import flow_result_options  # only a flow that keeps results needs it
+
+            self.result_options = flow_result_options(
+                self._persist_result_option, self.result_storage, self.result_serializer
+            )
+
+    @property
+    def persist_result(self) -> bool | None:
+        """True when the flow persists its result (asked for, or turned on by naming a storage
+        or a serializer), False when told not to, None when nothing was said."""
+        return None if self.result_options is None else self.result_options.persist_result
 
     @staticmethod
     def _default_name(fn: Callable[..., Any]) -> str:

@@ -58,6 +58,7 @@ class TaskOptions(CommonOptions, total=False):
     cache_key_fn: Callable[..., str | None] | None
     cache_expiration: timedelta | float | None
     refresh_cache: bool | None
+    cache_result_in_memory: bool
 
 
 @attrs.define(eq=False, slots=False, repr=False)
@@ -82,6 +83,10 @@ class Task(Runnable[P, R]):
     result_serializer: Any = attrs.field(default=None, kw_only=True)
     result_storage_key: str | None = attrs.field(default=None, kw_only=True)
     _cache_policy_option: Any = attrs.field(default=None, kw_only=True, alias="cache_policy")
+    #: False: once its record is written, a run's state holds a reference to it, not the value.
+    cache_result_in_memory: bool = attrs.field(
+        default=True, kw_only=True, validator=attrs.validators.instance_of(bool)
+    )
     cache_key_fn: Callable[..., str | None] | None = attrs.field(default=None, kw_only=True)
     cache_expiration: timedelta | float | None = attrs.field(default=None, kw_only=True)
     refresh_cache: bool | None = attrs.field(default=None, kw_only=True)
@@ -90,15 +95,17 @@ class Task(Runnable[P, R]):
         super().__attrs_post_init__()
         check_run_name_template(self.task_run_name, "task_run_name", self.signature.parameters)
         self._result_options: ResolvedResultOptions | None = None
-        options = {
-            name: getattr(self, _OPTION_ATTRIBUTES.get(name, name)) for name in _RESULT_OPTIONS
-        }
+        options = self.result_option_values()
         if any(value is not None for value in options.values()):
             from .result_options import resolve_result_options  # only for a task keeping results
 
             self._result_options = resolve_result_options(
                 self.name, self.signature.parameters, **options
             )
+
+    def result_option_values(self) -> dict[str, Any]:
+        """The result options as given (before resolution), by option name."""
+        return {name: getattr(self, _OPTION_ATTRIBUTES.get(name, name)) for name in _RESULT_OPTIONS}
 
     @property
     def result_settings(self) -> ResultSettings | None:

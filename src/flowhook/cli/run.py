@@ -33,13 +33,13 @@ from .._runtime.attach import current as current_recorder
 from .._runtime.launching import Flow, flow_arguments
 from .._runtime.observing import TransitionCallback, transitions_observed
 from .common import BadArgument, one_line
+from .interrupts import INTERRUPTED, exit_on_second_interrupt
 from .loading import load_flow
 from .progress import PlainLines, RunTally, summary_line
 
 __all__ = ["run_command"]
 
-#: Exit statuses: 128 + the signal, as a shell reports a process the signal ended.
-INTERRUPTED = 128 + signal.SIGINT
+#: Exit status after SIGTERM: 128 + the signal, as a shell reports a process the signal ended.
 TERMINATED = 128 + signal.SIGTERM
 
 
@@ -162,6 +162,7 @@ def _run(
     if display is None:
         lines = PlainLines(stdout)
         display = redirect_stdout(lines.standard_output())
+    exit_on_second_interrupt()
     observe: TransitionCallback = tally.observe  # the live display only counts
     if lines is not None:
         write = lines.write

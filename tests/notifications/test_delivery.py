@@ -249,3 +249,51 @@ def test_detach_stops_the_delivery_thread_and_leaves_the_pending_message_in_the_
     assert not [t for t in threading.enumerate() if t.name == "flowhook-delivery" and t.is_alive()]
     [message] = outbox()
     assert message["status"] == "pending" and message["attempts"] == 1
+
+
+class CountingStore:
+    """A real store whose claim renewals are counted (everything else goes through)."""
+
+    def __init__(self, store: object) -> None:
+        self._store = store
+        self.renewals = 0
+
+    def renew_outbox_claim(self, *args: object) -> bool:
+        self.renewals += 1
+        return self._store.renew_outbox_claim(*args)  # type: ignore[attr-defined, no-any-return]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._store, name)
+
+
+@pytest.mark.parametrize(("delay", "lease", "renewed"), [(0.0, "120", False), (0.3, "1", True)])
+def test_a_claim_is_renewed_only_when_half_its_lease_has_gone(
+    flowhook_slack_webhook_server, monkeypatch, delay: float, lease: str, renewed: bool
+) -> None:
+    """A fast batch writes no renewal (each cost 15 % of throughput); a batch slower than half
+    a lease renews before its later sends, and still sends each message once."""
+    from flowhook.notifications import deliver_due
+    from flowhook.store import OutboxEntry, open_store
+    from flowhook_slack import SlackWebhook
+    from flowhook_testing import WebhookResponse
+
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_CLAIM_SECONDS", lease)
+    server = flowhook_slack_webhook_server
+    server.respond(*[WebhookResponse(200, "ok", delay=delay)] * 6)
+
+    @attrs.define
+    class Unspaced(SlackWebhook):  # no per-block spacing: the sends' own time is the test's
+        min_interval_seconds = 0.0
+
+    notifier = Unspaced(server.url)
+    store = CountingStore(open_store())
+    entries = [
+        OutboxEntry(f"e{i}", "slack-webhook", "ops", "r", "flow", "run", f"e{i}", "s", f"m{i}", 0)
+        for i in range(6)
+    ]
+    store.enqueue_outbox(entries)
+    assert deliver_due(store, lambda name: notifier, "test:1") == (6, 6)
+    assert (store.renewals > 0) is renewed
+    texts = sorted(r.json()["text"].rsplit("\n", 1)[-1] for r in server.requests)
+    assert texts == [f"m{i}" for i in range(6)]
+    store.close()

@@ -4,6 +4,9 @@
     python benchmarks/run.py --size tiny     # every workload once, tiny, to check nothing rotted
     python benchmarks/run.py --prefect /path/to/prefect-venv/bin/python
                                              # also the same sequential workload on Prefect 3
+    python benchmarks/run.py --compare REV [--against HEAD] [--rounds 3]
+                                             # two revisions, each in a venv of its own, run
+                                             # alternately; prints new/old per figure
 
 Each workload runs in a fresh interpreter, with the floor (a plain Python call and a raw pluggy
 hook call) measured in that same interpreter, so that the ratios compare across machines.
@@ -82,13 +85,16 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
         5,
         {"FLOWHOOK_DISABLE_PLUGINS": "all"},
     ),
+    ("store copy, 2k flow runs", "store_copy", 2_000, 5, {"FLOWHOOK_DISABLE_PLUGINS": "all"}),
 ]
 
 
-def run_case(workload: str, size: int, env: dict[str, str], home: Path) -> dict[str, Any]:
+def run_case(
+    workload: str, size: int, env: dict[str, str], home: Path, python: str = sys.executable
+) -> dict[str, Any]:
     environment = {**os.environ, "FLOWHOOK_HOME": str(home), **env}
     done = subprocess.run(
-        [sys.executable, str(HERE / "workloads.py"), workload, str(size)],
+        [python, str(HERE / "workloads.py"), workload, str(size)],
         capture_output=True,
         text=True,
         env=environment,
@@ -160,10 +166,26 @@ def main() -> None:
         default=HERE / "results" / "latest.json",
         help="where to write the results",
     )
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="build REV and --against (default HEAD) in temporary venvs and run every case on "
+        "both, alternately, printing each figure's ratio (see benchmarks/compare.py)",
+    )
+    parser.add_argument("--against", metavar="REV", default="HEAD")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each case on each side")
     args = parser.parse_args()
     tiny = args.size == "tiny"
     if tiny:
         os.environ.setdefault("BENCH_REPEATS", "1")
+    if args.compare:
+        from compare import compare
+
+        rows = compare(args.compare, args.against, CASES, args.rounds, tiny, run_case)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2))
+        print(f"\nwrote {args.json}")
+        return
     rows: list[dict[str, Any]] = []
     for label, workload, full_size, tiny_size, env in CASES:
         # A fresh database for each case: the store's cost grows with the size of the database

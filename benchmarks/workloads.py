@@ -253,7 +253,45 @@ def delivery(n: int) -> dict[str, float]:
     return {"messages_per_s": n / seconds}
 
 
+def store_copy(n: int) -> dict[str, float]:
+    """Rows per second ``flowhook store copy`` moves between two SQLite files: ``n`` flow runs
+    of a task run each, with their states and logs, written by the engine itself."""
+    import tempfile
+    from pathlib import Path
+
+    import flowhook
+    from flowhook._runtime.attach import detach, flush
+    from flowhook.store import SQLiteStore, copy_history, open_store
+
+    @flowhook.task
+    def one() -> int:
+        flowhook.get_run_logger().info("a line")
+        return 1
+
+    @flowhook.flow
+    def short() -> int:
+        return one()
+
+    for _ in range(n):
+        short()
+    flush()
+    detach()
+    source = open_store()
+    timings: list[float] = []
+    rows = 0
+    for _ in range(3):
+        with tempfile.TemporaryDirectory() as directory:
+            target = SQLiteStore(Path(directory) / "copy.db")
+            started = time.perf_counter()
+            rows = sum(copy_history(source, target).values())
+            timings.append(time.perf_counter() - started)
+            target.close()
+    source.close()
+    return {"rows_per_s": rows / statistics.median(timings)}
+
+
 WORKLOADS: dict[str, Callable[[int], dict[str, float]]] = {
+    "store_copy": store_copy,
     "store_writes": store_writes,
     "delivery": delivery,
     "sequential": sequential,

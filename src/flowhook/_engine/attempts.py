@@ -349,6 +349,8 @@ def run_attempts(
             if kind is FLOW and scope is not None and scope.futures:
                 yield _Drain(scope)
             if state.type is FAILED:
+                if txn is not None:
+                    txn.roll_back_attempt()
                 retry = _retry_state(owner, run, state)
                 if retry is not None:
                     entered = advance(kind, owner, run, retry, guard)

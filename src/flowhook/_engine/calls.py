@@ -28,7 +28,8 @@ from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
 from .runners import TaskRunner, ThreadPoolTaskRunner, new_task_runner
-from .transactions import Transaction, current_transaction, end_task_transaction, task_transaction
+from .task_transactions import end_task_transaction, task_transaction
+from .transactions import Transaction, current_transaction
 from .transitions import FLOW, NO_GUARD, TASK, advance, set_state
 
 if TYPE_CHECKING:
@@ -373,6 +374,6 @@ def _begin_transaction(
     if settings is not None:
         # A run that is not to be cached (NO_CACHE) still persists, under a key of its own.
         key = settings.cache_key(run_context, bound.arguments) or f"run-{run.id.hex}"
-    txn = task_transaction(run, key, settings)
+    txn = task_transaction(task, run, key, settings)
     txn.begin()
     return txn

@@ -370,3 +370,44 @@ def test_async_transaction_api() -> None:
     assert log == ["sync a", "async a", "async None"]
     with pytest.raises(NotImplementedError, match="async with"), AsyncTransaction():
         pass
+
+
+def test_a_task_whose_nested_task_failed_still_stages_and_commits(tmp_path) -> None:
+    """The nested task's failed attempt rolls back the transaction of the task that called it
+    (transactions.py:331-333), but that task, completing, stages again: ``stage`` refuses only
+    a committed transaction (transactions.py:243-247). So its result is still kept."""
+    calls: list[str] = []
+
+    @task
+    def inner() -> None:
+        raise ValueError("handled by the caller")
+
+    @task(cache_key_fn=lambda context, parameters: "outer", result_storage=tmp_path)
+    def outer() -> str:
+        calls.append("outer")
+        return inner(return_state=True).name
+
+    assert outer() == "Failed"
+    assert outer(return_state=True).name == "Cached"
+    assert calls == ["outer"]
+
+
+def test_a_result_the_serializer_cannot_take_rolls_back_that_task_alone(tmp_path, caplog) -> None:
+    """A serialization error while committing is a warning; that transaction rolls back, the
+    others commit, nothing is raised (transactions.py:376-383)."""
+    log: list[str] = []
+    a = recording_task("a", log)
+
+    @task(cache_key_fn=lambda c, p: "set", result_storage=tmp_path, result_serializer="json")
+    def as_set() -> set[int]:
+        return {1}
+
+    as_set.on_rollback(lambda txn: log.append("rollback as_set"))
+
+    with transaction() as txn:
+        a()
+        as_set()
+    assert txn.is_committed()
+    assert log == ["commit a", "rollback as_set"]
+    assert "Encountered an error while serializing result for transaction 'set'" in caplog.text
+    assert not (tmp_path / "set").exists()

@@ -165,9 +165,12 @@ class BaseTransaction:
         on_commit_hooks: Iterable[Hook] | None = None,
     ) -> None:
         """Stage the value written under ``key`` on commit, and hooks ``hook(txn)`` to run then
-        or on a rollback. A committed or rolled-back transaction stages nothing."""
-        if self.state in (TransactionState.COMMITTED, TransactionState.ROLLED_BACK):
+        or on a rollback. A committed transaction stages nothing; a rolled-back one is staged
+        again, and may then commit (Prefect's rule, ``prefect/transactions.py``, ``stage``)."""
+        if self.state is TransactionState.COMMITTED:
             return
+        with self._lock:
+            self._rolling_back = False
         self._staged_value = value
         self._on_commit.extend(on_commit_hooks or ())
         self._on_rollback.extend(on_rollback_hooks or ())

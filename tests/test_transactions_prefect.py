@@ -411,3 +411,19 @@ def test_a_result_the_serializer_cannot_take_rolls_back_that_task_alone(tmp_path
     assert log == ["commit a", "rollback as_set"]
     assert "Encountered an error while serializing result for transaction 'set'" in caplog.text
     assert not (tmp_path / "set").exists()
+
+
+def test_the_async_transaction_module_loads_when_first_used() -> None:
+    """``import flowhook`` (and ``flowhook.transactions``) loads neither the async transaction
+    nor the remote runner's attempts (issue 24: new modules load when used)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, flowhook, flowhook.transactions as t; "
+        "names = ('flowhook._engine.async_transactions', 'flowhook._engine.remote_attempts'); "
+        "print([n in sys.modules for n in names]); t.atransaction; "
+        "print('flowhook._engine.async_transactions' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[:2] == ["[False, False]", "True"]

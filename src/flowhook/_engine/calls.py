@@ -21,7 +21,7 @@ from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State
 
 from . import context
-from .attempts import Attempts, drive, drive_async, drive_remote, run_attempts
+from .attempts import Attempts, drive, drive_async, run_attempts
 from .cancellation import SigtermCanceller, track, untrack
 from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futures
 from .ids import new_run_id
@@ -345,6 +345,8 @@ def run_submitted_remote(
     they are (unchecked against the annotations), unless this run keeps results (its cache
     key may read its arguments).
     """
+    from .remote_attempts import drive_remote  # only a remote task runner needs it
+
     keep_remote = task.result_settings is None
     upstream_failed = _upstream_failure(task, run, bound, wait_for, keep_remote)
     if upstream_failed is not None:

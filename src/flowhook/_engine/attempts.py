@@ -141,9 +141,7 @@ def run_attempts(
             if kind is FLOW and scope is not None and scope.futures:
                 yield _Drain(scope)
             if state.type is FAILED:
-                if txn is not None:
-                    txn.roll_back_attempt()
-                retry = retry_state(owner, run, state)
+                retry = _after_failure(owner, run, state, txn)
                 if retry is not None:
                     entered = advance(kind, owner, run, retry, guard)
                     if entered.is_final():
@@ -153,11 +151,32 @@ def run_attempts(
                     continue
             return advance(kind, owner, run, state, guard)
     except BaseException as exc:
-        with guard:
-            if run.state_history and not run.state.is_final():
-                crashed = states.Crashed(crash_message(exc), data=exc, run_id=run.id)
-                set_state(kind, owner, run, crashed)
+        _crash(kind, owner, run, exc, guard)
         raise
+
+
+def _after_failure(
+    owner: Runnable[..., Any], run: Run, failed: State, txn: Transaction | None
+) -> State | None:
+    """A failed attempt rolls the enclosing transaction back (Prefect's per-attempt transaction
+    does); the AwaitingRetry state to enter, if a retry is left."""
+    if txn is not None:
+        txn.roll_back_attempt()
+    return retry_state(owner, run, failed)
+
+
+def _crash(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    exc: BaseException,
+    guard: AbstractContextManager[Any],
+) -> None:
+    """A BaseException ends a run that started and is not final yet Crashed."""
+    with guard:
+        if run.state_history and not run.state.is_final():
+            crashed = states.Crashed(crash_message(exc), data=exc, run_id=run.id)
+            set_state(kind, owner, run, crashed)
 
 
 def _invalid_parameters(

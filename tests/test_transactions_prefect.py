@@ -427,3 +427,17 @@ def test_the_async_transaction_module_loads_when_first_used() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split("\n")[:2] == ["[False, False]", "True"]
+
+
+def test_hook_lines_go_to_the_logger_given(caplog) -> None:
+    """``transaction(logger=...)`` (transactions.py:669 and 697): the block's own hooks log there."""
+    chosen = logging.getLogger("my.pipeline")
+
+    def announce(txn) -> None: ...
+
+    with caplog.at_level(logging.INFO), transaction(logger=chosen) as txn:
+        txn.stage(None, on_commit_hooks=[announce])
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        ("my.pipeline", "Running commit hook 'announce'"),
+        ("my.pipeline", "Commit hook 'announce' finished running successfully"),
+    ]

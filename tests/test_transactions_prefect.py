@@ -272,6 +272,30 @@ def test_a_commit_hook_failing_in_a_block_rolls_back_everything_and_raises() -> 
     assert log == ["commit a", "rollback a"]
 
 
+def test_a_commit_hook_failing_in_an_eager_transaction_rolls_its_parents_back(caplog) -> None:
+    """In EAGER mode a task run's transaction commits when the task ends: as in Prefect, the
+    failed commit is logged, that transaction rolls back, and so do its parents
+    (transactions.py:281-287 and 331-333); what committed already stays so; nothing raised."""
+    log: list[str] = []
+    a = recording_task("a", log)
+
+    @task
+    def b() -> None: ...
+
+    b.on_rollback(lambda txn: log.append("rollback b"))
+
+    @b.on_commit
+    def publish(txn) -> None:
+        raise ConnectionError("bus down")
+
+    with transaction() as outer, transaction(commit_mode=CommitMode.EAGER) as eager:
+        a()
+        b()
+    assert log == ["commit a", "rollback b"]
+    assert eager.is_rolled_back() and outer.is_rolled_back()
+    assert "An error was encountered while committing transaction None" in caplog.text
+
+
 # -- hook log lines, as Prefect writes them -----------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Transactions as Prefect 3 runs them (issue 24, item 2), and Prefect's low-level API (item 1).
+"""Transactions as Prefect 3 runs them (issue 24, item 2); the API is in test_transactions_api.py.
 
 Each test states Prefect's behaviour and where its source says so (``PrefectHQ/prefect`` at
 commit ce79dd3d6c; the line numbers refer to it).

@@ -81,14 +81,14 @@ class AsyncTransaction(Transaction):
 
 def atransaction(
     key: str | None = None,
-    *,
     store: Any = None,
     commit_mode: CommitMode | None = None,
     isolation_level: IsolationLevel | None = None,
     overwrite: bool = False,
     write_on_commit: bool = True,
-    serializer: Any = None,
     logger: Logger | None = None,
+    *,
+    serializer: Any = None,
 ) -> AsyncTransaction:
     """An :class:`AsyncTransaction` for the block ``async with`` opens; the arguments are
     :func:`~flowhook._engine.transactions.transaction`'s."""

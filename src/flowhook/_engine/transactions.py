@@ -256,14 +256,14 @@ class Transaction(BaseTransaction):
 
 def transaction(
     key: str | None = None,
-    *,
     store: Any = None,
     commit_mode: CommitMode | None = None,
     isolation_level: IsolationLevel | None = None,
     overwrite: bool = False,
     write_on_commit: bool = True,
-    serializer: Any = None,
     logger: Logger | None = None,
+    *,
+    serializer: Any = None,
 ) -> Transaction:
     """A transaction for the block it opens, ``with`` or ``async with`` (see the module docs).
 

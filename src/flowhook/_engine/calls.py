@@ -21,7 +21,7 @@ from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State
 
 from . import context
-from .attempts import Attempts, drive, drive_async, drive_remote, run_attempts
+from .attempts import Attempts, drive, drive_async, run_attempts
 from .cancellation import SigtermCanceller, track, untrack
 from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futures
 from .ids import new_run_id
@@ -29,7 +29,8 @@ from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
 from .persisted import keep_flow_result, release_result, task_settings_in
 from .runners import TaskRunner, ThreadPoolTaskRunner, new_task_runner
-from .transactions import Transaction, current_transaction, end_task_transaction, task_transaction
+from .task_transactions import end_task_transaction, task_transaction
+from .transactions import Transaction, current_transaction
 from .transitions import FLOW, NO_GUARD, TASK, advance, set_state
 
 if TYPE_CHECKING:
@@ -346,6 +347,8 @@ def run_submitted_remote(
     they are (unchecked against the annotations), unless this run keeps results (its cache
     key may read its arguments).
     """
+    from .remote_attempts import drive_remote  # only a remote task runner needs it
+
     keep_remote = task_settings_in(task, run_context.flow) is None
     upstream_failed = _upstream_failure(task, run, bound, wait_for, keep_remote)
     if upstream_failed is not None:
@@ -375,7 +378,7 @@ def _begin_transaction(
     if settings is not None:
         # A run that is not to be cached (NO_CACHE) still persists, under a key of its own.
         key = settings.cache_key(run_context, bound.arguments) or f"run-{run.id.hex}"
-    txn = task_transaction(run, key, settings)
+    txn = task_transaction(task, run, key, settings)
     txn.begin()
     return txn
 

@@ -19,6 +19,11 @@ def hook_name(hook: Callable[..., Any]) -> str:
     return name if isinstance(name, str) else type(hook).__name__
 
 
+def short_hook_name(hook: Callable[..., Any]) -> str:
+    """The name Prefect's log lines give a hook: its ``__name__``, without the enclosing scopes."""
+    return hook_name(hook).rpartition(".")[2]
+
+
 def _usage(option: str, subject: str, arguments: str) -> str:
     return (
         f"\n\nUsage, either form:\n"

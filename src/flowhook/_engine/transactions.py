@@ -8,44 +8,44 @@
 
 Every task run inside the block gets a *child* transaction of its own (the ``txn`` its
 ``on_commit`` / ``on_rollback`` hooks receive, and what :func:`get_transaction` returns in its
-body). When the block exits normally the children commit in completion order (each runs its
-commit hooks and writes its record), then the block's own record is written under ``key``. When
-anything inside raises, the children roll back in reverse completion order, each task run's
-history gains a ``RolledBack`` state, and the exception propagates. A commit hook that raises
-rolls everything back, then its error is raised from the ``with`` block. A rollback hook that
-raises is logged, and the other rollback hooks still run.
+body). When the block ends, the children commit in completion order (each runs its commit hooks
+and writes its record), then the block's own record is written under ``key``. When anything
+inside raises, or a task run's attempt fails (even one retried later, or called with
+``return_state=True``), the transaction rolls back: the children in reverse completion order,
+each running its rollback hooks. A child that ends rolled back rolls its parent back, as in
+Prefect; a child that joins a parent rolled back already is rolled back at once.
 
-A transaction inside another is its child: with ``CommitMode.LAZY`` (the default) it commits or
-rolls back with the outer one; ``EAGER`` commits at once; ``OFF`` never commits by itself.
+A transaction inside another is its child and inherits its commit mode and isolation level:
+with ``CommitMode.LAZY`` (the default) it commits with the outer one; ``EAGER`` commits at once;
+``OFF`` commits only with a parent, and without one rolls back at the end of its block.
 ``IsolationLevel.SERIALIZABLE`` holds a lock on the key from the start of the block to its end,
 so that two processes never do the work of one key at once.
+
+A commit hook that raises rolls the whole transaction back and is raised from the ``with``
+block (Prefect rolls back that child alone; see docs/prefect.md). A rollback hook that raises is
+logged, and the other rollback hooks still run.
 """
 
 from __future__ import annotations
 
-import contextvars
-import enum
-import logging
-import threading
-from collections.abc import Callable, Iterable
-from contextlib import ExitStack
-from datetime import timedelta
+import contextlib
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from flowhook_hookspec import states
-from flowhook_hookspec.runs import TaskRun
-
-from .._plugins.isolation import resolve_awaitable
-from .result_home import default_storage
-from .state_hooks import hook_name
+from .transaction_base import (
+    BaseTransaction,
+    CommitMode,
+    IsolationLevel,
+    TransactionState,
+    active_transaction,
+)
+from .transaction_hooks import default_logger, run_hook
 
 if TYPE_CHECKING:
-    from .results import ResultRecord, ResultStorage, Serializer
-
-logger = logging.getLogger("flowhook.transactions")
+    from .transaction_hooks import Logger
 
 __all__ = [
+    "BaseTransaction",
     "CommitMode",
     "IsolationLevel",
     "Transaction",
@@ -54,262 +54,135 @@ __all__ = [
     "transaction",
 ]
 
-_current: contextvars.ContextVar[Transaction | None] = contextvars.ContextVar(
-    "flowhook_transaction", default=None
-)
 
-
-class CommitMode(enum.Enum):
-    """When a transaction commits: with its parent (LAZY), at once (EAGER), or never (OFF)."""
-
-    EAGER = "EAGER"
-    LAZY = "LAZY"
-    OFF = "OFF"
-
-
-class IsolationLevel(enum.Enum):
-    """READ_COMMITTED: records are read as they are. SERIALIZABLE: the key is locked meanwhile."""
-
-    READ_COMMITTED = "READ_COMMITTED"
-    SERIALIZABLE = "SERIALIZABLE"
-
-
-class TransactionState(enum.Enum):
-    PENDING = "PENDING"
-    ACTIVE = "ACTIVE"
-    STAGED = "STAGED"
-    COMMITTED = "COMMITTED"
-    ROLLED_BACK = "ROLLED_BACK"
-
-
-Hook = Callable[["Transaction"], Any]
-
-
-class Transaction:
+class Transaction(BaseTransaction):
     """One transaction; use it through :func:`transaction` (see the module docs)."""
 
-    def __init__(
-        self,
-        key: str | None = None,
-        *,
-        store: ResultStorage | None = None,
-        serializer: Serializer | None = None,
-        commit_mode: CommitMode | None = None,
-        isolation_level: IsolationLevel | None = None,
-        overwrite: bool = False,
-        write_on_commit: bool = True,
-        lifetime: timedelta | None = None,
-        task_run: TaskRun | None = None,
-    ) -> None:
-        if commit_mode is not None and not isinstance(commit_mode, CommitMode):
-            raise TypeError(f"commit_mode takes a CommitMode, got {commit_mode!r}")
-        if isolation_level is not None and not isinstance(isolation_level, IsolationLevel):
-            raise TypeError(f"isolation_level takes an IsolationLevel, got {isolation_level!r}")
-        self.key = key
-        self.store = store
-        self._serializer = serializer
-        self.commit_mode = commit_mode
-        self.isolation_level = isolation_level
-        self.overwrite = overwrite
-        self.write_on_commit = write_on_commit
-        self.lifetime = lifetime
-        self.task_run = task_run
-        self.state = TransactionState.PENDING
-        self.children: list[Transaction] = []
-        self._parent: Transaction | None = None
-        self._values: dict[str, Any] = {}
-        self._staged_value: Any = None
-        self._has_staged_value = False
-        self._on_commit: list[Hook] = []
-        self._on_rollback: list[Hook] = []
-        self._lock = threading.Lock()
-        self._exit_stack = ExitStack()
-        self._found: ResultRecord | None = None
-        self._token: contextvars.Token[Transaction | None] | None = None
-
-    def __repr__(self) -> str:
-        key = f"key={self.key!r}, " if self.key is not None else ""
-        return f"Transaction({key}state={self.state.value}, children={len(self.children)})"
-
-    # -- state ---------------------------------------------------------------------------------
-
-    def is_pending(self) -> bool:
-        return self.state is TransactionState.PENDING
-
-    def is_active(self) -> bool:
-        return self.state is TransactionState.ACTIVE
-
-    def is_staged(self) -> bool:
-        return self.state is TransactionState.STAGED
-
-    def is_committed(self) -> bool:
-        """Whether this transaction committed, now or in an earlier run (its key has a record)."""
-        return self.state is TransactionState.COMMITTED
-
-    def is_rolled_back(self) -> bool:
-        return self.state is TransactionState.ROLLED_BACK
-
-    def get_parent(self) -> Transaction | None:
-        """The transaction this one is inside, if any."""
-        return self._parent
-
-    # -- values --------------------------------------------------------------------------------
-
-    def set(self, name: str, value: Any) -> None:
-        """Store a value for the hooks of this transaction and those inside it."""
-        self._values[name] = value
-
-    def get(self, name: str, default: Any = None) -> Any:
-        """A value set on this transaction or an outer one, else ``default``."""
-        if name in self._values:
-            return self._values[name]
-        if self._parent is not None:
-            return self._parent.get(name, default)
-        return default
-
-    def stage(
-        self,
-        value: Any,
-        on_rollback_hooks: Iterable[Hook] = (),
-        on_commit_hooks: Iterable[Hook] = (),
-    ) -> None:
-        """Stage the value written under ``key`` on commit, and hooks ``hook(txn)`` to run."""
-        if self.state in (TransactionState.COMMITTED, TransactionState.ROLLED_BACK):
-            return
-        self._staged_value = value
-        self._has_staged_value = True
-        self._on_commit.extend(on_commit_hooks)
-        self._on_rollback.extend(on_rollback_hooks)
-        self.state = TransactionState.STAGED
-
-    def read(self) -> Any:
-        """The value stored under this transaction's key (None when there is none)."""
-        record = self._found or self._read_record()
-        return None if record is None else record.value
-
-    @property
-    def staged_task_runs(self) -> list[TaskRun]:
-        """The task runs staged in this transaction and those inside it, in completion order."""
-        runs: list[TaskRun] = []
-        for child in self.children:
-            if child.task_run is not None and child.is_staged():
-                runs.append(child.task_run)
-            runs.extend(child.staged_task_runs)
-        return runs
-
     def add_child(self, child: Transaction) -> None:
+        """Make ``child`` commit or roll back with this transaction; if this one rolled back
+        already, ``child`` rolls back now."""
         with self._lock:
             self.children.append(child)
-
-    # -- the record ----------------------------------------------------------------------------
-
-    @property
-    def serializer(self) -> Serializer:
-        """How the record is serialized (pickle unless said otherwise)."""
-        if self._serializer is None:
-            from .results import PickleSerializer
-
-            self._serializer = PickleSerializer()
-        return self._serializer
-
-    def _storage(self) -> ResultStorage:
-        if self.store is None:
-            self.store = default_storage()
-        return self.store
-
-    def _read_record(self) -> ResultRecord | None:
-        if self.key is None:
-            return None
-        from .results import read_record
-
-        return read_record(self._storage(), self.key, self.serializer)
+            late = self._rolling_back
+        if late:
+            child._rollback_as_child(False)
 
     # -- life cycle ----------------------------------------------------------------------------
 
     def begin(self) -> None:
         """Enter: inherit from the parent, take the lock, find out if the key is committed."""
-        parent = _current.get()
-        if parent is not None:
-            self._parent = parent
-            if self.commit_mode is None:
-                self.commit_mode = parent.commit_mode
-            if self.store is None and parent.store is not None:
-                self.store = parent.store
-        if self.isolation_level is IsolationLevel.SERIALIZABLE:
-            lock = getattr(self._storage(), "lock", None)
-            if self.key is None or lock is None:
-                raise ValueError(
-                    "IsolationLevel.SERIALIZABLE needs a key and a result storage that can lock "
-                    f"(the local file system can; {type(self._storage()).__name__} cannot)"
-                )
-            self._exit_stack.enter_context(lock(self.key))
+        self._open(active_transaction.get())
+        self._token = active_transaction.set(self)
+
+    def _open(self, parent: Transaction | None) -> None:
+        self._inherit(parent)
+        self._lock_key()
         self.state = TransactionState.ACTIVE
-        if not self.overwrite:
-            record = self._read_record()
-            if record is not None and not record.is_expired():
-                self._found = record
-                self.state = TransactionState.COMMITTED
-        self._token = _current.set(self)
+        self._look_up()
+
+    def _inherit(self, parent: Transaction | None) -> None:
+        """Prefect's rule: what is not given is the parent's, else LAZY and READ_COMMITTED."""
+        self._parent = parent
+        if self.commit_mode is None:
+            self.commit_mode = parent.commit_mode if parent is not None else CommitMode.LAZY
+        if self.isolation_level is None:
+            inherited = parent.isolation_level if parent is not None else None
+            self.isolation_level = inherited or IsolationLevel.READ_COMMITTED
+        if self.store is None and parent is not None and parent.store is not None:
+            self.store = parent.store
+
+    def _lock_key(self) -> None:
+        if self.isolation_level is not IsolationLevel.SERIALIZABLE:
+            return
+        if self.key is None and not self._explicit_isolation:
+            return  # inherited by a transaction without a record (a task that keeps none)
+        lock = getattr(self._storage(), "lock", None)
+        if self.key is None or lock is None:
+            raise ValueError(
+                "IsolationLevel.SERIALIZABLE needs a key and a result storage that can lock "
+                f"(the local file system can; {type(self._storage()).__name__} cannot)"
+            )
+        self._exit_stack.enter_context(lock(self.key))
+
+    def _look_up(self) -> None:
+        if self.overwrite:
+            return
+        record = self._read_record()
+        if record is not None and not record.is_expired():
+            self._found = record
+            self.state = TransactionState.COMMITTED
 
     def _end(self) -> None:
+        """Leave the context: the current transaction is the parent again, the lock released."""
         if self._token is not None:
-            _current.reset(self._token)
+            active_transaction.reset(self._token)
             self._token = None
         self._exit_stack.close()
 
     def finish(self, error: BaseException | None, raise_errors: bool = True) -> None:
-        """Leave: commit, roll back or hand over to the parent, as the commit mode says."""
+        """Leave the block: commit, roll back or hand over to the parent, as the commit mode
+        says (``prefect/transactions.py``, ``Transaction.__exit__`` and ``reset``)."""
         try:
-            if error is not None:
-                self.rollback()
-                return
-            mode = self.commit_mode or CommitMode.LAZY
-            if self._parent is not None:
-                self._parent.add_child(self)
-                if mode is CommitMode.EAGER:
-                    self.commit(raise_errors)
-            elif mode is not CommitMode.OFF:
-                self.commit(raise_errors)
+            self._close(error, raise_errors)
         finally:
             self._end()
+            self._hand_over()
+
+    def _close(self, error: BaseException | None, raise_errors: bool) -> None:
+        if error is not None:
+            self._rollback_now()
+        else:
+            self._settle(raise_errors)
+
+    def _settle(self, raise_errors: bool) -> None:
+        if self.commit_mode is CommitMode.EAGER:
+            self._commit_now(raise_errors)
+        if self._parent is not None:
+            return  # the parent commits or rolls back this one with itself
+        if self.commit_mode is CommitMode.OFF:
+            self._rollback_now()  # nothing committed it: roll back (a committed one stays so)
+        else:
+            self._commit_now(raise_errors)
+
+    def _hand_over(self) -> None:
+        parent = self._parent
+        if parent is None:
+            return
+        parent.add_child(self)
+        if self.is_rolled_back():
+            parent._rollback_now()
 
     def commit(self, raise_errors: bool = False) -> bool:
         """Commit the children, run the commit hooks in order, then write the record.
 
-        On an error everything rolls back; the error is re-raised when ``raise_errors``, else
-        logged. Returns whether the transaction committed.
+        Returns whether this call committed it. On an error everything rolls back, those
+        children that committed already included; the error is raised when ``raise_errors``,
+        else logged.
         """
+        return self._commit_now(raise_errors)
+
+    def _commit_now(self, raise_errors: bool) -> bool:
         if self.state in (TransactionState.COMMITTED, TransactionState.ROLLED_BACK):
-            return self.is_committed()
+            return False
+        if self._rolling_back:
+            return False
         try:
             for child in list(self.children):
-                if not child.is_rolled_back() and child.commit_mode is not CommitMode.OFF:
-                    child.commit(raise_errors=True)
+                child._commit_as_child()
             for hook in self._on_commit:
-                try:
-                    resolve_awaitable(hook(self))
-                except BaseException:
-                    logger.error(
-                        "on_commit hook %r%s failed; rolling back the transaction",
-                        hook_name(hook),
-                        self._of(),
-                        exc_info=True,
-                    )
-                    raise
+                run_hook(self, hook, "commit", self._log())
             if self.key is not None and self.write_on_commit:
-                from .results import ResultRecord
-
-                record = ResultRecord.new(self._staged_value, self.serializer, self.lifetime)
-                self._storage().write(self.key, record.to_bytes(self.serializer))
+                data = self._record_bytes()
+                if data is None:
+                    self._rollback_now()
+                    return False
+                self._storage().write(self.key, data)
         except BaseException as exc:
-            self.rollback(including_committed=True)
-            if raise_errors:
+            self._rollback_now(including_committed=True)
+            if raise_errors or not isinstance(exc, Exception):
                 raise
-            logger.error(
-                "the transaction%s did not commit and rolled back: %s: %s",
-                self._of(),
-                type(exc).__name__,
-                exc,
+            self._log().error(
+                "An error was encountered while committing transaction %r", self.key, exc_info=True
             )
             return False
         self.state = TransactionState.COMMITTED
@@ -318,36 +191,42 @@ class Transaction:
     def rollback(self, including_committed: bool = False) -> bool:
         """Run the rollback hooks in reverse order, then roll the children back, last first.
 
-        Errors of rollback hooks are logged, not raised. Returns whether it rolled back.
+        Errors of rollback hooks are logged, not raised, and the other hooks still run. Returns
+        whether this call rolled it back.
         """
-        if self.is_rolled_back() or (self.is_committed() and not including_committed):
-            return False
+        return self._rollback_now(including_committed)
+
+    def _rollback_now(self, including_committed: bool = False) -> bool:
+        with self._lock:
+            if self._rolling_back or (self.is_committed() and not including_committed):
+                return False
+            self._rolling_back = True
+            children = list(self.children)
         for hook in reversed(self._on_rollback):
-            try:
-                resolve_awaitable(hook(self))
-            except Exception:
-                logger.error(
-                    "on_rollback hook %r%s failed; the other rollback hooks still run",
-                    hook_name(hook),
-                    self._of(),
-                    exc_info=True,
-                )
-        for child in reversed(self.children):
-            child.rollback(including_committed)
-        staged = self._has_staged_value
+            with contextlib.suppress(Exception):  # logged by run_hook: undo as much as possible
+                run_hook(self, hook, "rollback", self._log())
         self.state = TransactionState.ROLLED_BACK
-        if self.task_run is not None and staged:
-            # As in Prefect, a rollback is not a transition (no hook fires, the store keeps
-            # Completed): the task run's history shows it.
-            self.task_run.state_history.append(
-                states.Completed(
-                    "the transaction rolled back", name="RolledBack", run_id=self.task_run.id
-                )
-            )
+        for child in reversed(children):
+            child._rollback_as_child(including_committed)
         return True
 
-    def _of(self) -> str:
-        return f" of task run {self.task_run.name!r}" if self.task_run is not None else ""
+    def _commit_as_child(self) -> None:
+        """Commit as the parent's commit does: its errors are the parent's."""
+        self.commit(raise_errors=True)
+
+    def _rollback_as_child(self, including_committed: bool) -> None:
+        self._rollback_now(including_committed)
+
+    def roll_back_attempt(self) -> None:
+        """A task run's attempt failed inside this, the task run's transaction: undo what the
+        attempt's nested runs staged, and roll the enclosing transaction back (in Prefect each
+        attempt has a transaction of its own, which rolls back and so rolls back its parent)."""
+        with self._lock:
+            children, self.children = self.children, []
+        for child in reversed(children):
+            child._rollback_as_child(False)
+        if self._parent is not None:
+            self._parent._rollback_now()
 
     # -- as a context manager, sync or async ---------------------------------------------------
 
@@ -377,69 +256,59 @@ class Transaction:
 
 def transaction(
     key: str | None = None,
-    *,
     store: Any = None,
     commit_mode: CommitMode | None = None,
     isolation_level: IsolationLevel | None = None,
     overwrite: bool = False,
     write_on_commit: bool = True,
+    logger: Logger | None = None,
+    *,
     serializer: Any = None,
 ) -> Transaction:
     """A transaction for the block it opens, ``with`` or ``async with`` (see the module docs).
 
     ``key`` names its record in ``store`` (a result storage or a directory; the default one
     under ``$FLOWHOOK_HOME``): a key with a record is committed already, :meth:`~Transaction.
-    is_committed` says so, and the block may skip its work. ``overwrite=True`` ignores it.
+    is_committed` says so, and the block may skip its work. ``overwrite=True`` ignores it. The
+    hooks' lines go to ``logger``, by default the logger of the run in progress.
     """
-    from .results import resolve_serializer, resolve_storage
-
     return Transaction(
         key,
-        store=resolve_storage(store),
-        serializer=None if serializer is None else resolve_serializer(serializer),
-        commit_mode=commit_mode,
-        isolation_level=isolation_level,
-        overwrite=overwrite,
-        write_on_commit=write_on_commit,
+        **transaction_options(
+            store, commit_mode, isolation_level, overwrite, write_on_commit, serializer, logger
+        ),
     )
+
+
+def transaction_options(
+    store: Any,
+    commit_mode: CommitMode | None,
+    isolation_level: IsolationLevel | None,
+    overwrite: bool,
+    write_on_commit: bool,
+    serializer: Any,
+    logger: Logger | None,
+) -> dict[str, Any]:
+    """The keyword arguments of a :class:`Transaction` (or a subclass) that
+    :func:`transaction`'s arguments describe."""
+    from .results import resolve_serializer, resolve_storage
+
+    return {
+        "store": resolve_storage(store),
+        "serializer": None if serializer is None else resolve_serializer(serializer),
+        "commit_mode": commit_mode,
+        "isolation_level": isolation_level,
+        "overwrite": overwrite,
+        "write_on_commit": write_on_commit,
+        "logger": logger or default_logger(),
+    }
 
 
 def get_transaction() -> Transaction | None:
     """The innermost open transaction: a task run's own one in its body and hooks."""
-    return _current.get()
+    return active_transaction.get()
 
 
 def current_transaction() -> Transaction | None:
     """The innermost open transaction (the engine's name for :func:`get_transaction`)."""
-    return _current.get()
-
-
-def task_transaction(run: TaskRun, key: str | None, settings: Any) -> Transaction:
-    """The child transaction of one task run: its record is the task's result, under ``key``."""
-    return Transaction(
-        key,
-        store=None if settings is None else settings.storage,
-        serializer=None if settings is None else settings.serializer,
-        lifetime=None if settings is None else settings.lifetime,
-        overwrite=settings is not None and settings.refresh,
-        isolation_level=None if settings is None else settings.isolation_level,
-        write_on_commit=key is not None,
-        task_run=run,
-    )
-
-
-def end_task_transaction(txn: Transaction, task: Any, state: Any) -> None:
-    """After a task run: stage what it returned and leave; a run that did not complete (or was
-    Cached) stages nothing. A commit hook's error is logged: the run is Completed already."""
-    if state.is_completed() and not txn.is_committed():
-        txn.stage(
-            state.result(),
-            on_rollback_hooks=task.on_rollback_hooks,
-            on_commit_hooks=task.on_commit_hooks,
-        )
-        txn.finish(None, raise_errors=False)
-    elif txn.is_committed():
-        txn.finish(None, raise_errors=False)
-    else:
-        txn.state = TransactionState.ROLLED_BACK
-        txn._end()
+    return active_transaction.get()

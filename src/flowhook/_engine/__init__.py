@@ -46,6 +46,7 @@ if TYPE_CHECKING:
         CompoundCachePolicy,
         Inputs,
     )
+    from .pausing import pause_flow_run, resume_here, suspend_flow_run
     from .results import (
         JSONSerializer,
         LocalFileSystem,
@@ -70,6 +71,7 @@ _LAZY = {
         ),
         "caching",
     ),
+    **dict.fromkeys(("pause_flow_run", "resume_here", "suspend_flow_run"), "pausing"),
     **dict.fromkeys(
         (
             "JSONSerializer",
@@ -136,9 +138,12 @@ __all__ = [
     "get_run_logger",
     "get_transaction",
     "observers",
+    "pause_flow_run",
     "preparers",
+    "resume_here",
     "set_default_directory",
     "set_state",
+    "suspend_flow_run",
     "task",
     "task_run_logger",
     "transaction",

@@ -55,6 +55,9 @@ __all__ = ["Recorder", "import_path", "parameters_json"]
 
 logger = logging.getLogger("flowhook.store")
 
+#: Compared on every transition: a module global is faster to read than the enum's member.
+_PAUSED = StateType.PAUSED
+
 #: A parameter whose JSON form is longer than this is recorded as its type name only.
 MAX_PARAMETER_CHARS = 4096
 
@@ -234,8 +237,8 @@ class Recorder:
                 (is_flow or top_level)
                 and old is not None
                 and (
-                    (new.type is StateType.RUNNING and (old.is_pending() or old.is_paused()))
-                    or new.type is StateType.PAUSED
+                    (new.type is StateType.RUNNING and (old.is_pending() or old.type is _PAUSED))
+                    or new.type is _PAUSED
                 )
             ):
                 self.writer.submit_and_wait(writes)
@@ -243,9 +246,9 @@ class Recorder:
                 self.writer.submit(writes)
             if final and top_level:
                 self.heartbeat.run_finished()
-            if old is not None and old.is_paused():
+            if old is not None and old.type is _PAUSED:
                 self.heartbeat.pause_ended()
-            if new.type is StateType.PAUSED:
+            elif new.type is _PAUSED:
                 self.heartbeat.pause_started()
         except Exception:
             logger.exception("could not record a transition of run %r", getattr(run, "name", run))

@@ -168,6 +168,28 @@ def test_cancelling_a_paused_run_ends_it_cancelled_and_the_body_stops(
     assert recorder.state_names() == ["Pending", "Running", "Paused", "Cancelling", "Cancelled"]
 
 
+def test_the_flow_timeout_ends_a_pause_sync_and_async(recorder: HookRecorder) -> None:
+    from flowhook._engine.pausing import paused_in_this_process
+
+    @flow(timeout_seconds=0.3)
+    def slow_gate() -> None:
+        pause_flow_run(timeout=30)
+
+    @flow(timeout_seconds=0.3)
+    async def slow_gate_async() -> None:
+        await pause_flow_run(timeout=30)
+
+    started = time.monotonic()
+    assert slow_gate(return_state=True).name == "TimedOut"
+    assert asyncio.run(slow_gate_async(return_state=True)).name == "TimedOut"
+    assert time.monotonic() - started < 10
+    deadline = time.monotonic() + 5
+    while paused_in_this_process() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert paused_in_this_process() == []  # no thread is left waiting
+    assert recorder.state_names() == ["Pending", "Running", "Paused", "TimedOut"] * 2
+
+
 def test_suspend_is_a_pause_named_suspended(recorder: HookRecorder) -> None:
     @flow
     def later() -> str:

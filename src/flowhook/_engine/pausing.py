@@ -44,7 +44,7 @@ class _Pause:
     deadline: datetime | None
     woken: threading.Event = attrs.field(factory=threading.Event)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
-    outcome: str | None = None  # "resumed" or "timed out"
+    outcome: str | None = None  # "resumed", "timed out" or "cancelled"
 
     def settle(self, outcome: str) -> str:
         """End the pause with ``outcome`` unless it already ended; the outcome that holds."""
@@ -144,11 +144,27 @@ def _pause_dispatch(
             "pause without it and read what the run needs once it is resumed"
         )
     if _is_async_body(found):
-        import asyncio
-
-        return asyncio.to_thread(_pause, found, timeout, key, reschedule)
+        return _pause_async(found, timeout, key, reschedule)
     _pause(found, timeout, key, reschedule)
     return None
+
+
+async def _pause_async(
+    found: context.RunContext, timeout: float | None, key: str | None, reschedule: bool
+) -> None:
+    """The pause of an ``async def`` body, waited for in a worker thread; the body's task
+    cancelled (its timeout, say) ends the wait, rather than leaving the thread waiting."""
+    import asyncio
+
+    try:
+        await asyncio.to_thread(_pause, found, timeout, key, reschedule)
+    except asyncio.CancelledError:
+        assert found.flow_run is not None
+        with _lock:
+            pause = _paused.get(found.flow_run.id)
+        if pause is not None:
+            pause.settle("cancelled")
+        raise
 
 
 def _pause(
@@ -213,11 +229,12 @@ def _after_pause(flow: Any, run: FlowRun, scope: context.FlowScope, outcome: str
     logger = flow_run_logger(run, flow)
     if outcome == "timed out":
         raise FlowPauseTimeout("Flow run was paused and never resumed.")
-    with scope.lock:
-        if run.state.is_paused():
-            logger.info("Resuming flow run execution!")
-            set_state(FLOW, flow, run, states.Running(run_id=run.id))
-            return
+    if outcome == "resumed":
+        with scope.lock:
+            if run.state.is_paused():
+                logger.info("Resuming flow run execution!")
+                set_state(FLOW, flow, run, states.Running(run_id=run.id))
+                return
     raise CancelledRun(f"flow run {run.name!r} was cancelled while it was paused")
 
 

@@ -9,9 +9,12 @@ server's rules ``HandlePausingFlows`` / ``HandleResumingPausedFlows`` in
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -304,3 +307,19 @@ def test_the_transition_table_lets_a_running_flow_pause_and_leave_the_pause() ->
         StateType.CRASHED,
         StateType.CANCELLING,
     }
+
+
+def test_pausing_modules_load_only_when_used(flowhook_home: Path) -> None:
+    script = (
+        "import sys\n"
+        "from flowhook import flow\n"
+        "flow(lambda: 1)()\n"
+        "print(sorted(m for m in sys.modules if m.endswith(('pausing', 'flow_runs', 'resuming'))))\n"
+        "import flowhook\n"
+        "flowhook.pause_flow_run\n"
+        "print(sorted(m for m in sys.modules if m.endswith(('pausing', 'flow_runs', 'resuming'))))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
+    assert out.splitlines() == ["[]", "['flowhook._engine.pausing', 'flowhook.flow_runs']"]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -36,6 +37,10 @@ def test_runs_resume_resumes_a_paused_run_within_a_second(
     command = None
     try:
         run = wait_until_paused(store, child)
+        listed = flowhook_cli("runs", "ls", "--state", "paused", "--json", env=env)
+        assert [
+            (r["name"], r["state_type"], r["state_name"]) for r in json.loads(listed.stdout)
+        ] == [("gated", "PAUSED", "Paused")]
         started = time.monotonic()
         command = subprocess.Popen(
             [FLOWHOOK, "runs", "resume", run.id[:8]],

@@ -9,6 +9,7 @@ server's rules ``HandlePausingFlows`` / ``HandleResumingPausedFlows`` in
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 import sys
 import threading
@@ -55,7 +56,9 @@ def _resume_soon() -> threading.Thread:
     return thread
 
 
-def test_a_paused_flow_waits_until_another_thread_resumes_it(recorder: HookRecorder) -> None:
+def test_a_paused_flow_waits_until_another_thread_resumes_it(
+    recorder: HookRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
     after: list[str] = []
     running_hooks: list[str] = []
 
@@ -66,8 +69,15 @@ def test_a_paused_flow_waits_until_another_thread_resumes_it(recorder: HookRecor
         return "done"
 
     _resume_soon()
-    state = approval(return_state=True)
+    with caplog.at_level(logging.INFO, logger="flowhook.flow_runs"):
+        state = approval(return_state=True)
     assert state.result() == "done" and after == ["went on"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "flowhook.flow_runs"]
+    assert any(
+        line.endswith("Pausing flow, execution will continue when this flow run is resumed.")
+        for line in lines
+    )
+    assert any(line.endswith("Resuming flow run execution!") for line in lines)
     assert recorder.state_names() == ["Pending", "Running", "Paused", "Running", "Completed"]
     paused = recorder.called("on_flow_run_state_change")[2].kwargs["new_state"]
     assert paused.is_paused() and not paused.is_final()

@@ -117,6 +117,24 @@ def test_a_pause_that_times_out_fails_the_run(store: Store, modules: Path, tmp_p
     assert "is Failed, not paused; there is nothing to resume" in late.stderr
 
 
+def test_a_paused_run_cancelled_from_the_command_line_ends_cancelled_soon(
+    store: Store, modules: Path, tmp_path: Path
+) -> None:
+    env = environment(modules, FLOWHOOK_HEARTBEAT_SECONDS="30")
+    child = start_pausing(tmp_path, env)
+    try:
+        run = wait_until_paused(store, child)
+        asked = flowhook_cli("runs", "cancel", run.id, env=env)
+        assert asked.returncode == 0, asked.stderr
+        wait_for_state(store, run.id, "Cancelled", wait=10)  # not one 30 s heartbeat
+        _, child_err = child.communicate(timeout=60)
+    finally:
+        _stop(child)
+    assert "CancelledRun" in child_err
+    names = [event.name for event in store.events(run.id, run.id)]
+    assert names == ["Pending", "Running", "Paused", "Cancelling", "Cancelled"]
+
+
 def test_runs_resume_refuses_bad_ids(store: Store, modules: Path) -> None:
     env = environment(modules)
     malformed = flowhook_cli("runs", "resume", "not-an-id", env=env)

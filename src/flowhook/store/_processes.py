@@ -177,8 +177,9 @@ class Heartbeat:
         self.resume = resume
         self._lock = threading.Lock()
         self._active = 0
-        #: Flow runs of this process paused now: while there are any, requests are read
-        #: every _LISTEN_SLICE, so that a resume is seen within a second without NOTIFY.
+        #: Flow runs of this process paused now: while there are any, requests (resume and
+        #: cancel) are read every _LISTEN_SLICE, so that they are seen within a second without
+        #: NOTIFY.
         self._paused = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -231,6 +232,7 @@ class Heartbeat:
                     if self._stop.is_set():
                         return
                     if self._paused:
+                        self.deliver_cancels()
                         self.deliver_resumes()
                 elif listener.wait(min(_LISTEN_SLICE, left)):
                     self.deliver_cancels()

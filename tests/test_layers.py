@@ -46,6 +46,7 @@ LAYER_OF_MODULE = {  # the public API: flowhook/__init__.py and the Prefect-styl
     "flowhook.transactions": "facade",
     "flowhook.cache_policies": "facade",
     "flowhook.results": "facade",
+    "flowhook.flow_runs": "facade",
 }
 
 #: The layers each layer may import (its own always).

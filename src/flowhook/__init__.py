@@ -56,6 +56,7 @@ from ._plugins import PluginInfo, list_plugins, register_plugin, unregister_plug
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from .flow_runs import pause_flow_run, resume_flow_run, suspend_flow_run
     from .notifications import Block
 
 _runtime.install()
@@ -95,8 +96,11 @@ __all__ = [
     "get_transaction",
     "hookimpl",
     "list_plugins",
+    "pause_flow_run",
     "register_plugin",
+    "resume_flow_run",
     "states",
+    "suspend_flow_run",
     "task",
     "transaction",
     "unmapped",
@@ -111,4 +115,8 @@ def __getattr__(name: str) -> object:
         from .notifications import Block
 
         return Block
+    if name in ("pause_flow_run", "resume_flow_run", "suspend_flow_run"):
+        from . import flow_runs
+
+        return getattr(flow_runs, name)
     raise AttributeError(f"module 'flowhook' has no attribute {name!r}")

@@ -29,6 +29,15 @@ class CancelledRun(RunError):
     """A run was cancelled before it could finish."""
 
 
+class NotPausedError(FlowhookError):
+    """A flow run that is not paused was asked to resume."""
+
+
+class FlowPauseTimeout(FlowhookError):
+    """A paused flow run was not resumed in time: raised where it paused, and by a resume that
+    came too late."""
+
+
 class UnfinishedRun(RunError):
     """The result of a run that has not reached a final state was asked for."""
 

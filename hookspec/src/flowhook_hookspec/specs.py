@@ -60,7 +60,8 @@ class FlowRunSpecs:
     ) -> None:
         """Called on every transition of every flow run, before the per-state hook.
 
-        ``old_state`` is ``None`` when the run is created (it enters ``Pending``).
+        ``old_state`` is ``None`` when the run is created (it enters ``Pending``). A run that
+        pauses (``Paused``, ``Suspended``: no per-state hook) is seen only here.
         """
 
     @hookspec

@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         RunId,
         TaskSource,
     )
+    from .pausing import pause_flow_run, resume_here, suspend_flow_run
     from .results import (
         JSONSerializer,
         LocalFileSystem,
@@ -82,6 +83,7 @@ _LAZY = {
         ),
         "caching",
     ),
+    **dict.fromkeys(("pause_flow_run", "resume_here", "suspend_flow_run"), "pausing"),
     **dict.fromkeys(
         (
             "JSONSerializer",
@@ -154,9 +156,12 @@ __all__ = [
     "get_run_logger",
     "get_transaction",
     "observers",
+    "pause_flow_run",
     "preparers",
+    "resume_here",
     "set_default_directory",
     "set_state",
+    "suspend_flow_run",
     "task",
     "task_run_logger",
     "transaction",

@@ -16,7 +16,7 @@ from .transitions import FLOW, set_state
 if TYPE_CHECKING:
     from .flows import Flow
 
-__all__ = ["SigtermCanceller", "cancel_flow_run", "track", "untrack"]
+__all__ = ["SigtermCanceller", "cancel_flow_run", "is_active", "track", "untrack"]
 
 _active_lock = threading.Lock()
 _active: dict[uuid.UUID, tuple[Flow[..., Any], FlowRun, FlowScope]] = {}
@@ -26,6 +26,12 @@ def track(flow: Flow[..., Any], run: FlowRun, scope: FlowScope) -> None:
     """A flow run started in this process: it can be cancelled until :func:`untrack`."""
     with _active_lock:
         _active[run.id] = (flow, run, scope)
+
+
+def is_active(run_id: uuid.UUID) -> bool:
+    """Whether the flow run ``run_id`` is running in this process."""
+    with _active_lock:
+        return run_id in _active
 
 
 def untrack(run_id: uuid.UUID) -> None:

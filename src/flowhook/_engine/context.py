@@ -28,6 +28,8 @@ class FlowScope:
     futures: list[Any] = attrs.field(factory=list)
     lock: threading.RLock = attrs.field(factory=threading.RLock)
     cancel_event: threading.Event = attrs.field(factory=threading.Event)
+    #: The pauses the flow run made (see :mod:`.pausing`), once it made one.
+    pauses: Any = None
 
 
 class RunContext(NamedTuple):

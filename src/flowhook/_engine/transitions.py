@@ -60,6 +60,7 @@ FAILED = StateType.FAILED
 CRASHED = StateType.CRASHED
 CANCELLING = StateType.CANCELLING
 CANCELLED = StateType.CANCELLED
+PAUSED = StateType.PAUSED
 
 #: Called after each transition is recorded and before hooks fire: ``observer(kind, owner, run,
 #: old_state, new_state)``. The store registers itself here; observers must not raise.
@@ -254,6 +255,10 @@ def advance(
     current = run.state
     if current.type is CANCELLING and state.type not in (CANCELLED, CRASHED):
         state = states.Cancelled(current.message, run_id=run.id)
+    elif current.type is PAUSED:
+        from .pausing import timed_out_state
+
+        state = timed_out_state(current, state) or state
     if state.type is CANCELLED and current.type is not CANCELLING:
         # A run that ends Cancelled always passes Cancelling, so on_cancellation fires once.
         set_state(kind, owner, run, states.Cancelling(state.message, run_id=run.id))

@@ -55,6 +55,9 @@ __all__ = ["Recorder", "import_path", "parameters_json"]
 
 logger = logging.getLogger("flowhook.store")
 
+#: Compared on every transition: a module global is faster to read than the enum's member.
+_PAUSED = StateType.PAUSED
+
 #: A parameter whose JSON form is longer than this is recorded as its type name only.
 MAX_PARAMETER_CHARS = 4096
 
@@ -137,7 +140,9 @@ class Recorder:
         self.writer = writer
         self.router = router or Router()
         self.delivery = delivery
-        self.heartbeat = Heartbeat(store, process_id, settings.heartbeat_seconds, _deliver_cancel)
+        self.heartbeat = Heartbeat(
+            store, process_id, settings.heartbeat_seconds, _deliver_cancel, _deliver_resume
+        )
         self._tags: dict[tuple[str, ...], str] = {}
         self.logs = RunLogCapture(writer.submit, settings.run_log_limit)
 
@@ -226,18 +231,25 @@ class Recorder:
                 if dropped is not None:
                     writes += (dropped,)
             # Durable before the body runs: every flow run's start and a standalone task run's,
-            # so that a crash finds them; durable before the call returns: a top-level end.
+            # so that a crash finds them; durable before the call returns: a top-level end; a
+            # pause and the resume that ends it, which another process waits to see.
             if (final and top_level) or (
                 (is_flow or top_level)
-                and new.type is StateType.RUNNING
                 and old is not None
-                and old.is_pending()
+                and (
+                    (new.type is StateType.RUNNING and (old.is_pending() or old.type is _PAUSED))
+                    or new.type is _PAUSED
+                )
             ):
                 self.writer.submit_and_wait(writes)
             else:
                 self.writer.submit(writes)
             if final and top_level:
                 self.heartbeat.run_finished()
+            if old is not None and old.type is _PAUSED:
+                self.heartbeat.pause_ended()
+            elif new.type is _PAUSED:
+                self.heartbeat.pause_started()
         except Exception:
             logger.exception("could not record a transition of run %r", getattr(run, "name", run))
 
@@ -308,3 +320,13 @@ def _deliver_cancel(flow_run_id: str, message: str | None) -> None:
         cancel_flow_run(uuid.UUID(flow_run_id), message or "Cancelled from another process")
     except ValueError:
         logger.info("flow run %s is not running in this process any more", flow_run_id)
+
+
+def _deliver_resume(flow_run_id: str) -> None:
+    """Resume a paused flow run of this process that another process asked to resume."""
+    from .._engine import resume_here
+
+    try:
+        resume_here(uuid.UUID(flow_run_id))
+    except Exception as exc:  # resumed already, timed out, or ended: nothing to do
+        logger.info("flow run %s was not resumed: %s", flow_run_id, exc)

@@ -45,6 +45,7 @@ _STATE_STYLE = {
     StateType.CRASHED: "bold red",
     StateType.CANCELLING: "bold magenta",
     StateType.CANCELLED: "bold magenta",
+    StateType.PAUSED: "bold cyan",
 }
 _COLUMN_STYLE = {COMPLETED: "green", FAILED: "red", CANCELLED: "magenta"}
 

@@ -49,6 +49,7 @@ _COLUMN_OF = {
     StateType.SCHEDULED: PENDING,
     StateType.RUNNING: RUNNING,
     StateType.CANCELLING: RUNNING,
+    StateType.PAUSED: RUNNING,
     StateType.COMPLETED: COMPLETED,
     StateType.FAILED: FAILED,
     StateType.CRASHED: FAILED,

@@ -1,4 +1,5 @@
-"""``flowhook runs ...``: run history, pruning, reaping and cancelling on the command line."""
+"""``flowhook runs ...``: run history, pruning, reaping, cancelling and resuming on the command
+line."""
 
 from __future__ import annotations
 
@@ -47,8 +48,8 @@ logger = logging.getLogger("flowhook.cli")
 
 @click.group("runs")
 def runs() -> None:
-    """Run history: list, show, read the logs of, prune, reap and cancel the runs recorded in
-    $FLOWHOOK_HOME."""
+    """Run history: list, show, read the logs of, prune, reap, cancel and resume the runs
+    recorded in $FLOWHOOK_HOME."""
 
 
 # -- ls -----------------------------------------------------------------------------------------
@@ -373,6 +374,27 @@ def runs_cancel(run_id: str, message: str | None) -> None:
             f"But its process (pid {process.pid} on {process.host}) looks dead ({dead}); "
             "'flowhook runs reap' will mark the run Crashed."
         )
+
+
+# -- resume -------------------------------------------------------------------------------------
+
+
+@runs.command("resume")
+@click.argument("run_id")
+@one_line_errors
+def runs_resume(run_id: str) -> None:
+    """Resume a paused flow run: its process (which waits in pause_flow_run) goes on within a
+    second."""
+    with command_store() as store:
+        run = resolve_run(store, run_id)
+        assert store is not None
+        if run.kind != "flow" or not store.request_resume(run.id):
+            current = store.get_run(run.kind, run.id) or run
+            raise click.ClickException(
+                f"{run.kind} run {run.name!r} ({run.id[:8]}) is {current.state_name}, not "
+                "paused; there is nothing to resume"
+            )
+    click.echo(f"Resume requested for flow run {run.name!r} ({run.id[:8]}).")
 
 
 runs.add_command(runs_logs)

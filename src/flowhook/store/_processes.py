@@ -168,15 +168,22 @@ class Heartbeat:
         process_id: int,
         interval: float,
         cancel: Callable[[str, str | None], None],
+        resume: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
         self.process_id = process_id
         self.interval = interval
         self.cancel = cancel
+        self.resume = resume
         self._lock = threading.Lock()
         self._active = 0
+        #: Flow runs of this process paused now: while there are any, requests (resume and
+        #: cancel) are read every _LISTEN_SLICE, so that they are seen within a second without
+        #: NOTIFY.
+        self._paused = 0
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._failing = False
 
     def run_started(self) -> None:
@@ -192,8 +199,19 @@ class Heartbeat:
         with self._lock:
             self._active = max(0, self._active - 1)
 
+    def pause_started(self) -> None:
+        """A run of this process paused: read requests often until :meth:`pause_ended`."""
+        with self._lock:
+            self._paused += 1
+        self._wake.set()
+
+    def pause_ended(self) -> None:
+        with self._lock:
+            self._paused = max(0, self._paused - 1)
+
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         with self._lock:
             thread = self._thread
         if thread is not None and thread is not threading.current_thread():
@@ -207,15 +225,20 @@ class Heartbeat:
         try:
             next_beat = time.monotonic() + self.interval
             while not self._stop.is_set():
+                left = max(0.0, next_beat - time.monotonic())
                 if listener is None:
-                    if self._stop.wait(self.interval):
+                    self._wake.wait(min(left, _LISTEN_SLICE) if self._paused else left)
+                    self._wake.clear()
+                    if self._stop.is_set():
                         return
-                else:
-                    slice_ = min(_LISTEN_SLICE, max(0.0, next_beat - time.monotonic()))
-                    if listener.wait(slice_):
+                    if self._paused:
                         self.deliver_cancels()
-                    if time.monotonic() < next_beat:
-                        continue
+                        self.deliver_resumes()
+                elif listener.wait(min(_LISTEN_SLICE, left)):
+                    self.deliver_cancels()
+                    self.deliver_resumes()
+                if time.monotonic() < next_beat:
+                    continue
                 next_beat = time.monotonic() + self.interval
                 with self._lock:
                     if self._active == 0:
@@ -237,6 +260,7 @@ class Heartbeat:
             return
         self._failing = False
         self.deliver_cancels()
+        self.deliver_resumes()
 
     def deliver_cancels(self) -> None:
         """Hand the pending cancel requests of this process's runs to ``cancel``."""
@@ -254,3 +278,18 @@ class Heartbeat:
                 self.store.mark_cancel_delivered(request.flow_run_id, time.time())
             except Exception as exc:
                 logger.error("could not record that flow run %s was cancelled: %s", request, exc)
+
+    def deliver_resumes(self) -> None:
+        """Hand the pending resume requests of this process's paused runs to ``resume``."""
+        if self.resume is None or not self._paused:
+            return
+        try:
+            requests = self.store.resume_requests(self.process_id)
+        except Exception as exc:
+            logger.error("could not read resume requests from %s: %s", self.store.location, exc)
+            return
+        for flow_run_id in requests:
+            try:
+                self.resume(flow_run_id)
+            except Exception:
+                logger.exception("could not resume flow run %s", flow_run_id)

@@ -1,5 +1,5 @@
 """The pages and actions of the UI: each handler reads the store through :mod:`.views` and
-renders a template; the two actions (cancel, retry) check the CSRF token first."""
+renders a template; the actions (cancel, resume, retry) check the CSRF token first."""
 
 from __future__ import annotations
 
@@ -97,6 +97,15 @@ async def cancel_run(request: Request) -> Response:
     return RedirectResponse(request.url_for("run", run_id=run.id), status_code=303)
 
 
+async def resume_run(request: Request) -> Response:
+    """Ask a paused flow run's process to resume it: the request ``flowhook runs resume`` makes."""
+    await check_csrf(request)
+    store, run = await _run_or_404(request)
+    if run.kind == "flow" and run.state_type == "PAUSED":
+        await run_in_threadpool(store.request_resume, run.id)
+    return RedirectResponse(request.url_for("run", run_id=run.id), status_code=303)
+
+
 async def outbox_page(request: Request) -> Response:
     try:
         status = request.query_params.get("status") or None
@@ -129,6 +138,7 @@ def routes(static: StaticFiles) -> list[Route | Mount]:
         Route("/runs/{run_id}/live", run_live, name="run_live"),
         Route("/runs/{run_id}/events", run_stream, name="run_events"),
         Route("/runs/{run_id}/cancel", cancel_run, methods=["POST"], name="cancel"),
+        Route("/runs/{run_id}/resume", resume_run, methods=["POST"], name="resume"),
         Route("/outbox", outbox_page, name="outbox"),
         Route("/outbox/{message_id:int}/retry", retry_message, methods=["POST"], name="retry"),
         Route("/plugins", plugins_page, name="plugins"),

@@ -3,7 +3,7 @@
 A page on another site can make the browser send requests to 127.0.0.1, and with DNS
 rebinding even read the answers, under a Host header of its own name: every request whose Host
 is not one the server was bound to is refused (Starlette's ``TrustedHostMiddleware``, 400).
-A state-changing request (cancel, retry) must also carry the token that the server put in its
+A state-changing request (cancel, resume, retry) must also carry the token that the server put in its
 own forms; another site can neither read a page nor guess the token, which is made anew, at
 random, each time the server starts.
 """

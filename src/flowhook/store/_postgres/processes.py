@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from flowhook_hookspec.states import State
 
@@ -129,10 +130,13 @@ class PostgresProcesses(Processes, PostgresBase):
             row = cur.fetchone()
             if row is None:
                 return False
-            cur.execute("SELECT pg_notify(%s, %s)", (CANCEL_CHANNEL, str(row[0])))
+            self._announce_request(cur, row[0])
             return True
 
         return self._write(request)
+
+    def _announce_request(self, db: Any, process_id: int) -> None:
+        db.execute("SELECT pg_notify(%s, %s)", (CANCEL_CHANNEL, str(process_id)))
 
 
 def _insert_process(cur: Cursor, process_id: int | None, process: ProcessInfo, now: float) -> int:

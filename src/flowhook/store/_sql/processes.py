@@ -1,6 +1,6 @@
-"""Processes, the runs they left unfinished, the crashed runs whose hooks are due, and cancel
-requests: what is the same SQL on both stores. Registering, heartbeats, crashing runs and
-asking to cancel are each store's own (``RETURNING``, ``NOTIFY``)."""
+"""Processes, the runs they left unfinished, the crashed runs whose hooks are due, cancel
+requests and resume requests: what is the same SQL on both stores. Registering, heartbeats,
+crashing runs and asking to cancel are each store's own (``RETURNING``, ``NOTIFY``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,11 @@ from .._sqlite.rows import (
 )
 from . import Executor, SQLStore, marked
 
-__all__ = ["Processes", "exit_in"]
+__all__ = ["RESUMING", "Processes", "exit_in"]
+
+#: The state name a paused flow run's row shows from a resume request until its process
+#: records Running (the type stays PAUSED): the request itself, needing no column of its own.
+RESUMING = "Resuming"
 
 _EXIT = "UPDATE processes SET exited = ? WHERE id = ?"
 
@@ -90,3 +94,39 @@ class Processes(SQLStore):
 
     def mark_cancel_delivered(self, flow_run_id: str, at: float) -> None:
         self._change("UPDATE flow_runs SET cancel_delivered = ? WHERE id = ?", (at, flow_run_id))
+
+    def request_resume(self, flow_run_id: str) -> bool:
+        """Ask the process running the paused flow run ``flow_run_id`` to resume it (its row
+        shows :data:`RESUMING` until that process records the run's next state); False when the
+        run is not paused. The process is woken as for a cancel request."""
+        select = self._sql(
+            "SELECT process_id FROM flow_runs WHERE id = ? AND state_type = 'PAUSED' "
+            "AND end_time IS NULL"
+        )
+        update = self._sql("UPDATE flow_runs SET state_name = ? WHERE id = ?")
+
+        def request(db: Any) -> bool:
+            row = db.execute(select, (flow_run_id,)).fetchone()
+            if row is None:
+                return False
+            db.execute(update, (RESUMING, flow_run_id))
+            if row[0] is not None:
+                self._announce_request(db, int(row[0]))
+            return True
+
+        return self._write(request)
+
+    def _announce_request(self, db: Any, process_id: int) -> None:
+        """Wake ``process_id`` to read its requests now: PostgreSQL's ``NOTIFY``; SQLite's
+        processes poll while one of their runs is paused."""
+
+    def resume_requests(self, process_id: int) -> list[str]:
+        """The ids of the paused flow runs of ``process_id`` asked to resume."""
+        rows = self._read(
+            self._sql(
+                "SELECT id FROM flow_runs WHERE process_id = ? AND end_time IS NULL "
+                "AND state_type = 'PAUSED' AND state_name = ?"
+            ),
+            (process_id, RESUMING),
+        )
+        return [row[0] for row in rows]

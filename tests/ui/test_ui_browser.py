@@ -111,6 +111,9 @@ def test_a_running_flow_is_cancelled_from_its_page_and_forged_requests_are_refus
         assert (still.state_name, still.cancel_requested) == ("Running", None)
 
         page.click("#cancel")
+        expect(page.locator("#notice")).to_contain_text(  # what `flowhook runs cancel` prints
+            f"Cancel requested for flow run 'forever-run' ({run.id[:8]}). Its process (pid "
+        )
         expect(page.locator("#run-state")).to_have_text("Cancelled", timeout=10_000)
         assert process.wait(timeout=30) is not None
         ended = ui.store.get_run("flow", run.id)

@@ -61,7 +61,16 @@ MAY_IMPORT = {
     # the cli imports the ui only inside the ``flowhook ui`` command (it needs the ui extra)
     # the read model: what the command line and the web UI show, from the store's protocol
     "views": {"contract", "foundation", "store", "notifications"},
-    "cli": {"contract", "foundation", "plugins", "store", "notifications", "runtime", "views", "ui"},
+    "cli": {
+        "contract",
+        "foundation",
+        "plugins",
+        "store",
+        "notifications",
+        "runtime",
+        "views",
+        "ui",
+    },
     "ui": {"contract", "foundation", "plugins", "store", "notifications", "runtime", "views"},
     "facade": {"contract", "foundation", "plugins", "engine", "runtime", "notifications"},
     "testing": {"contract", "plugins"},

@@ -58,9 +58,9 @@ MAY_IMPORT = {
     "store": {"contract", "foundation"},
     "notifications": {"contract", "foundation", "plugins", "store"},
     "runtime": {"contract", "foundation", "plugins", "engine", "store", "notifications"},
-    # the cli imports the ui only inside the ``flowhook ui`` command (it needs the ui extra)
     # the read model: what the command line and the web UI show, from the store's protocol
     "views": {"contract", "foundation", "store", "notifications"},
+    # the cli imports the ui only inside the ``flowhook ui`` command (it needs the ui extra)
     "cli": {
         "contract",
         "foundation",

@@ -8,6 +8,7 @@ import click
 
 from ..store import EventRecord, ProcessRecord, RunRecord
 from ..views import (
+    LOGS_SHOWN,
     RunDetail,
     detail_json,
     format_duration,
@@ -83,7 +84,10 @@ def _print_run(detail: RunDetail) -> None:
     if run.cancel_requested is not None:
         rows.append(("Cancel", f"requested {local_time(run.cancel_requested)}"))
     if detail.logs:
-        rows.append(("Logs", f"{len(detail.logs)} records: flowhook runs logs {run.id[:8]}"))
+        count = len(detail.logs)
+        shown = f"the first {count}" if count >= LOGS_SHOWN else str(count)
+        records = f"{shown} record{'' if count == 1 else 's'}"
+        rows.append(("Logs", f"{records}: flowhook runs logs {run.id[:8]}"))
     for line in table(rows):
         click.echo(line)
 

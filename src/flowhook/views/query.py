@@ -48,15 +48,9 @@ class BadQuery(ValueError):
 class NoSuchRun(LookupError):
     """No run has the id (or an id starting with the prefix) asked for."""
 
-    def __str__(self) -> str:
-        return str(self.args[0])
-
 
 class AmbiguousRun(LookupError):
     """A prefix that starts the ids of several runs."""
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 def _words(values: Iterable[str]) -> tuple[str, ...]:

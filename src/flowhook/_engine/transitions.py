@@ -111,9 +111,11 @@ class RunKind:
         )
 
 
-#: Called after each transition is recorded and before hooks fire: the store's recorder,
-#: memory routing and ``transitions_observed`` register here. Observers must not raise.
 class TransitionObserver(Protocol):
+    """Called after each transition is recorded and before its hooks fire, with the run's kind,
+    owner, the run, and its old and new states: the store's recorder, memory routing and
+    ``transitions_observed`` register in :data:`observers`. An observer must not raise."""
+
     def __call__(
         self, kind: RunKind, owner: RunOwner, run: Run, old: State | None, new: State, /
     ) -> None: ...

@@ -36,6 +36,7 @@ LAYER_OF_PREFIX = {
     "flowhook.store": "store",
     "flowhook.notifications": "notifications",
     "flowhook._runtime": "runtime",
+    "flowhook.views": "views",
     "flowhook.cli": "cli",
     "flowhook.ui": "ui",
     "flowhook.testing": "testing",
@@ -58,9 +59,20 @@ MAY_IMPORT = {
     "store": {"contract", "foundation"},
     "notifications": {"contract", "foundation", "plugins", "store"},
     "runtime": {"contract", "foundation", "plugins", "engine", "store", "notifications"},
+    # the read model: what the command line and the web UI show, from the store's protocol
+    "views": {"contract", "foundation", "store", "notifications"},
     # the cli imports the ui only inside the ``flowhook ui`` command (it needs the ui extra)
-    "cli": {"contract", "foundation", "plugins", "store", "notifications", "runtime", "ui"},
-    "ui": {"contract", "foundation", "plugins", "store", "notifications", "runtime"},
+    "cli": {
+        "contract",
+        "foundation",
+        "plugins",
+        "store",
+        "notifications",
+        "runtime",
+        "views",
+        "ui",
+    },
+    "ui": {"contract", "foundation", "plugins", "store", "notifications", "runtime", "views"},
     "facade": {"contract", "foundation", "plugins", "engine", "runtime", "notifications"},
     "testing": {"contract", "plugins"},
 }
@@ -279,3 +291,30 @@ def test_every_name_on_the_architecture_page_exists() -> None:
     assert names and [n for n in sorted(names - loggers) if not _resolves(n)] == []
     groups = importlib.metadata.entry_points(group="flowhook.block_savers")
     assert [entry.value for entry in groups] == ["flowhook.notifications:save_block"]
+
+
+def _layer_table() -> dict[str, tuple[set[str], set[str]]]:
+    """The table of docs/architecture.md: each layer's packages and the layers it may import."""
+    rows = re.findall(r"^\| (\w+) \| (.+?) \| (.+?) \|$", ARCHITECTURE.read_text(), re.M)
+    return {
+        layer: (
+            set(re.findall(r"`(flowhook[\w.]*)`", packages)),
+            {word for word in re.findall(r"\w+", may) if word in MAY_IMPORT},
+        )
+        for layer, packages, may in rows
+        if layer != "layer"
+    }
+
+
+def test_the_architecture_pages_table_says_what_this_test_enforces() -> None:
+    table = _layer_table()
+    assert set(table) == set(MAY_IMPORT)
+    assert {layer: may for layer, (_, may) in table.items()} == MAY_IMPORT
+    where = {**LAYER_OF_PREFIX, **LAYER_OF_MODULE}
+    misplaced = [name for name, layer in where.items() if name not in table[layer][0]]
+    assert misplaced == []
+
+
+def test_the_architecture_page_names_the_modules_only_some_layers_import() -> None:
+    text = ARCHITECTURE.read_text().lower()
+    assert [name for name in ONLY_IN if name.rstrip("2") not in text] == []

@@ -15,23 +15,62 @@ import pytest
 from click.testing import CliRunner
 
 from flowhook import hookimpl
+from flowhook._engine.transitions import (
+    EVENT_BY_TYPE,
+    FLOW,
+    FLOW_ENTERED_HOOKS,
+    TASK,
+    TASK_ENTERED_HOOKS,
+)
 from flowhook._plugins import PluginHooks
 from flowhook.cli import build_cli
 from flowhook.notifications import notifier_types
-from flowhook.testing import PluginManager
+from flowhook.testing import HookRecorder, PluginManager
 from flowhook_hookspec.notify import Notifier
-from flowhook_hookspec.specs import ALL_SPECS
+from flowhook_hookspec.specs import (
+    ALL_SPECS,
+    TRANSITION_SPECS,
+    FlowRunSpecs,
+    TaskRunSpecs,
+    hook_names,
+)
 
 SOURCE = Path(__file__).resolve().parent.parent / "src" / "flowhook"
 
 
-def spec_methods() -> dict[str, inspect.Signature]:
+def spec_methods(*specs: type) -> dict[str, inspect.Signature]:
     return {
-        name: inspect.signature(function)
-        for specs in ALL_SPECS
-        for name, function in vars(specs).items()
-        if not name.startswith("_")
+        name: inspect.signature(getattr(spec, name))
+        for spec in specs or ALL_SPECS
+        for name in hook_names(spec)
     }
+
+
+def test_the_contract_declares_the_17_hooks_once() -> None:
+    names = hook_names()
+    assert len(names) == len(set(names)) == 17
+    assert names == hook_names(*ALL_SPECS)
+    assert hook_names(TRANSITION_SPECS["flow"]) == hook_names(FlowRunSpecs)
+    assert len(hook_names(FlowRunSpecs, TaskRunSpecs)) == 14
+
+
+def test_the_transition_tables_fire_the_contracts_hooks_and_nothing_else() -> None:
+    for kind, specs in ((FLOW, FlowRunSpecs), (TASK, TaskRunSpecs)):
+        assert kind.plugin_hooks == set(hook_names(specs))
+    for table, subject in ((FLOW_ENTERED_HOOKS, "flow"), (TASK_ENTERED_HOOKS, "task")):
+        assert set(table) == set(EVENT_BY_TYPE.values())
+        for event, method in table.items():
+            assert method.__name__ == f"on_{subject}_run_{event}"
+            assert method.__name__ in hook_names(TRANSITION_SPECS[subject])
+
+
+def test_the_test_recorder_implements_every_transition_hook_with_its_arguments() -> None:
+    implemented = {
+        name: inspect.signature(function)
+        for name, function in vars(HookRecorder).items()
+        if hasattr(function, "flowhook_impl")
+    }
+    assert implemented == spec_methods(FlowRunSpecs, TaskRunSpecs)
 
 
 def test_the_typed_caller_has_one_method_per_hookspec_with_its_arguments() -> None:

@@ -27,8 +27,8 @@ import flowhook._runtime.attach
 import flowhook.store
 from flowhook import flow
 from flowhook.cli import cli
-from flowhook.cli.views import format_duration, parse_duration, parse_since
 from flowhook.store import SQLiteStore, open_store
+from flowhook.views import format_duration, parse_duration, parse_since
 
 
 def run(*args: str) -> Result:

@@ -56,6 +56,12 @@ def test_one_row_and_one_bar_per_task_run_coloured_by_state() -> None:
     assert x[0] < x[1] < x[2]
     # the running one is drawn up to now (6 s), the first took 4 s
     assert abs(width[1] / width[0] - 6 / 4) < 0.01
+    # durations are written as everywhere else (flowhook.views.run_duration): + while running
+    assert [bar.findtext(f"{SVG}title") for bar in bars] == [
+        "load-1: Completed, 4.00s",
+        "load-2: Running, 6.00s+",
+        "save-1: Failed, 6.00s",
+    ]
 
 
 def test_a_large_run_gets_one_row_per_task_name() -> None:

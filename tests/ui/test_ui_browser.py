@@ -55,11 +55,12 @@ def test_a_bad_filter_or_run_id_is_one_line(ui: UI, page: Page) -> None:
     response = page.goto(ui.url + "/?since=yesterday")
     assert response is not None and response.status == 400
     expect(page.locator("p.error")).to_have_text(
-        "since must be a date and time like 2026-01-31T09:30, got 'yesterday'"
+        "since: 'yesterday' is neither a duration (e.g. 2h, 7d) nor a date or time "
+        "(e.g. 2026-11-24 or 2026-11-24T08:00)"
     )
     response = page.goto(ui.url + "/runs/0000")
     assert response is not None and response.status == 404
-    assert page.inner_text("body") == "no run has id '0000'"
+    assert page.inner_text("body") == "no run has an id starting with '0000'"
 
 
 def test_a_failed_run_shows_its_history_and_failing_state(ui: UI, page: Page) -> None:
@@ -110,6 +111,9 @@ def test_a_running_flow_is_cancelled_from_its_page_and_forged_requests_are_refus
         assert (still.state_name, still.cancel_requested) == ("Running", None)
 
         page.click("#cancel")
+        expect(page.locator("#notice")).to_contain_text(  # what `flowhook runs cancel` prints
+            f"Cancel requested for flow run 'forever-run' ({run.id[:8]}). Its process (pid "
+        )
         expect(page.locator("#run-state")).to_have_text("Cancelled", timeout=10_000)
         assert process.wait(timeout=30) is not None
         ended = ui.store.get_run("flow", run.id)
@@ -188,4 +192,5 @@ def test_the_event_stream_of_a_run_says_what_changed_and_ends_with_the_run(ui: U
     change = json.loads(data.removeprefix("data: "))
     assert (change["state"], change["final"]) == ("Completed", True)
     assert change["version"] != "an-older-version"
-    assert _status(ui, "GET", "/runs/not-a-run/events") == 404
+    assert _status(ui, "GET", "/runs/0000/events") == 404
+    assert _status(ui, "GET", "/runs/not-a-run/events") == 400  # not an id, as in the CLI

@@ -36,10 +36,13 @@ if TYPE_CHECKING:
     from .states import State
 
 __all__ = [
+    "ALL_SPECS",
     "PROJECT_NAME",
+    "TRANSITION_SPECS",
     "FlowRunSpecs",
     "RegistrationSpecs",
     "TaskRunSpecs",
+    "hook_names",
     "hookimpl",
     "hookspec",
 ]
@@ -174,4 +177,20 @@ class RegistrationSpecs:
         """
 
 
+#: Every class of hookspecs: the one declaration of the hooks' names and arguments, from which
+#: flowhook's plugin manager, typed caller, transition tables and test recorder are made or
+#: checked.
 ALL_SPECS = (FlowRunSpecs, TaskRunSpecs, RegistrationSpecs)
+#: The hooks a transition of each kind of run fires, by the kind's name.
+TRANSITION_SPECS = {"flow": FlowRunSpecs, "task": TaskRunSpecs}
+
+
+def hook_names(*specs: type) -> tuple[str, ...]:
+    """The names of the hooks ``specs`` declare (every hook, without ``specs``), in the order
+    they are declared."""
+    return tuple(
+        name
+        for spec in specs or ALL_SPECS
+        for name, function in vars(spec).items()
+        if callable(function) and not name.startswith("_")
+    )

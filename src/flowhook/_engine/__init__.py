@@ -33,7 +33,7 @@ from .transactions import (
     get_transaction,
     transaction,
 )
-from .transitions import RUN_KINDS, RunKind, observers, set_state
+from .transitions import RUN_KINDS, RunKind, RunOwner, TransitionObserver, observers, set_state
 
 if TYPE_CHECKING:
     from .caching import (
@@ -135,6 +135,7 @@ __all__ = [
     "RunId",
     "RunKind",
     "RunLogger",
+    "RunOwner",
     "Runnable",
     "Serializer",
     "Task",
@@ -144,6 +145,7 @@ __all__ = [
     "ThreadPoolTaskRunner",
     "Transaction",
     "TransactionState",
+    "TransitionObserver",
     "as_completed",
     "bind_arguments",
     "cancel_flow_run",

@@ -12,11 +12,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, Literal, Protocol
+
+import attrs
 
 from flowhook_hookspec import states
 from flowhook_hookspec.errors import IllegalTransitionError
 from flowhook_hookspec.runs import FlowRun, TaskRun
+from flowhook_hookspec.specs import TRANSITION_SPECS, hook_names
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType, is_legal_transition
 
 from .._plugins.hooks import PluginHooks
@@ -26,15 +29,33 @@ from .logs import run_logger
 from .runnables import HOOK_ATTRIBUTES
 from .state_hooks import hook_name, short_hook_name
 
-if TYPE_CHECKING:
-    from .runnables import Runnable
-
-__all__ = ["FLOW", "RUN_KINDS", "TASK", "RunKind", "advance", "observers", "set_state"]
-
-StateChangeHook = Callable[[PluginHooks, Any, Any, "State | None", State], "BaseException | None"]
-EnteredHook = Callable[[PluginHooks, Any, Any, State], "BaseException | None"]
+__all__ = [
+    "FLOW",
+    "RUN_KINDS",
+    "TASK",
+    "RunKind",
+    "RunOwner",
+    "TransitionObserver",
+    "advance",
+    "observers",
+    "set_state",
+]
 
 Run = FlowRun | TaskRun
+
+
+class RunOwner(Protocol):
+    """What a transition needs of the flow or task a run belongs to: a
+    :class:`~flowhook._engine.runnables.Runnable`, or the reaper's stand-in for one it could
+    not import (which has no hooks of its own)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+#: The plugin hook a flow run (or a task run) fires on entering a state, by event.
+FlowEnteredHook = Callable[[PluginHooks, RunOwner, FlowRun, State], "BaseException | None"]
+TaskEnteredHook = Callable[[PluginHooks, RunOwner, TaskRun, State], "BaseException | None"]
 
 #: The per-run hook list (and per-state plugin hook) that each state type fires.
 EVENT_BY_TYPE: dict[StateType, str] = {
@@ -62,70 +83,72 @@ CANCELLING = StateType.CANCELLING
 CANCELLED = StateType.CANCELLED
 PAUSED = StateType.PAUSED
 
-#: Called after each transition is recorded and before hooks fire: ``observer(kind, owner, run,
-#: old_state, new_state)``. The store registers itself here; observers must not raise.
-TransitionObserver = Callable[["RunKind", Any, Any, "State | None", State], None]
-observers: list[TransitionObserver] = []
 
+@attrs.frozen
+class RunKind:
+    """What differs between flow runs and task runs, as far as the engine is concerned.
 
-class RunKind(NamedTuple):
-    """What differs between flow runs and task runs, as far as the engine is concerned."""
+    Which of the two a run is, is told by its type (:class:`FlowRun` or :class:`TaskRun`);
+    a kind carries the words and the names that go with it.
+    """
 
+    #: As the store records it.
+    name: Literal["flow", "task"]
     label: str  # "Flow" or "Task"
     owner_argument: str  # "flow" or "task"
     run_argument: str  # "flow_run" or "task_run"
-    #: The typed caller's method for every transition of this kind of run.
-    state_change_hook: StateChangeHook
-    #: The typed caller's method for entering a state, by event (see EVENT_BY_TYPE).
-    entered_hooks: Mapping[str, EnteredHook]
-    #: The names of every plugin hook a transition of this kind of run may dispatch.
+    #: The names of every plugin hook a transition of this kind of run may dispatch: the
+    #: contract's (see :data:`flowhook_hookspec.specs.TRANSITION_SPECS`).
     plugin_hooks: frozenset[str]
 
     @classmethod
-    def of(
-        cls, subject: str, state_change_hook: StateChangeHook, entered_hooks: dict[str, EnteredHook]
-    ) -> RunKind:
-        assert set(entered_hooks) == set(EVENT_BY_TYPE.values())
-        names = {hook.__name__ for hook in (state_change_hook, *entered_hooks.values())}
+    def of(cls, name: Literal["flow", "task"]) -> RunKind:
         return cls(
-            label=subject.title(),
-            owner_argument=subject,
-            run_argument=f"{subject}_run",
-            state_change_hook=state_change_hook,
-            entered_hooks=entered_hooks,
-            plugin_hooks=frozenset(names),
+            name=name,
+            label=name.title(),
+            owner_argument=name,
+            run_argument=f"{name}_run",
+            plugin_hooks=frozenset(hook_names(TRANSITION_SPECS[name])),
         )
 
+
+class TransitionObserver(Protocol):
+    """Called after each transition is recorded and before its hooks fire, with the run's kind,
+    owner, the run, and its old and new states: the store's recorder, memory routing and
+    ``transitions_observed`` register in :data:`observers`. An observer must not raise."""
+
+    def __call__(
+        self, kind: RunKind, owner: RunOwner, run: Run, old: State | None, new: State, /
+    ) -> None: ...
+
+
+observers: list[TransitionObserver] = []
 
 #: The guard of runs that nothing else transitions concurrently (task runs).
 NO_GUARD: AbstractContextManager[Any] = nullcontext()
 
-FLOW = RunKind.of(
-    "flow",
-    PluginHooks.on_flow_run_state_change,
-    {
-        "running": PluginHooks.on_flow_run_running,
-        "retry": PluginHooks.on_flow_run_retry,
-        "completion": PluginHooks.on_flow_run_completion,
-        "failure": PluginHooks.on_flow_run_failure,
-        "cancellation": PluginHooks.on_flow_run_cancellation,
-        "crashed": PluginHooks.on_flow_run_crashed,
-    },
-)
-TASK = RunKind.of(
-    "task",
-    PluginHooks.on_task_run_state_change,
-    {
-        "running": PluginHooks.on_task_run_running,
-        "retry": PluginHooks.on_task_run_retry,
-        "completion": PluginHooks.on_task_run_completion,
-        "failure": PluginHooks.on_task_run_failure,
-        "cancellation": PluginHooks.on_task_run_cancellation,
-        "crashed": PluginHooks.on_task_run_crashed,
-    },
-)
+FLOW = RunKind.of("flow")
+TASK = RunKind.of("task")
 #: The kinds by their lower-case name, as the store records them.
 RUN_KINDS = {"flow": FLOW, "task": TASK}
+
+#: The typed caller's method for entering a state, by event (see EVENT_BY_TYPE).
+FLOW_ENTERED_HOOKS: Mapping[str, FlowEnteredHook] = {
+    "running": PluginHooks.on_flow_run_running,
+    "retry": PluginHooks.on_flow_run_retry,
+    "completion": PluginHooks.on_flow_run_completion,
+    "failure": PluginHooks.on_flow_run_failure,
+    "cancellation": PluginHooks.on_flow_run_cancellation,
+    "crashed": PluginHooks.on_flow_run_crashed,
+}
+TASK_ENTERED_HOOKS: Mapping[str, TaskEnteredHook] = {
+    "running": PluginHooks.on_task_run_running,
+    "retry": PluginHooks.on_task_run_retry,
+    "completion": PluginHooks.on_task_run_completion,
+    "failure": PluginHooks.on_task_run_failure,
+    "cancellation": PluginHooks.on_task_run_cancellation,
+    "crashed": PluginHooks.on_task_run_crashed,
+}
 
 
 def now() -> datetime:
@@ -134,7 +157,7 @@ def now() -> datetime:
 
 
 def set_state(
-    kind: RunKind, owner: Runnable[..., Any], run: Run, state: State, *, recorded: bool = False
+    kind: RunKind, owner: RunOwner, run: Run, state: State, *, recorded: bool = False
 ) -> None:
     """Move ``run`` to ``state``: validate, record, notify observers, fire hooks.
 
@@ -178,7 +201,7 @@ def _no_hooks(event: str) -> list[Any]:
 
 
 def _fire_hooks(
-    kind: RunKind, owner: Any, run: Run, old: State | None, state: State
+    kind: RunKind, owner: RunOwner, run: Run, old: State | None, state: State
 ) -> BaseException | None:
     """Fire the hooks of one transition: the run's own, then the plugins' state-change hook, then
     the per-state hook. Returns the exception the caller must re-raise, if any.
@@ -205,15 +228,26 @@ def _fire_hooks(
             )
             if pending is None:
                 pending = error
-    hooks = plugin_hooks()
-    error = kind.state_change_hook(hooks, owner, run, old, state)
-    if pending is None:
-        pending = error
-    if event is not None:
-        error = kind.entered_hooks[event](hooks, owner, run, state)
-        if pending is None:
-            pending = error
-    return pending
+    error = _fire_plugin_hooks(plugin_hooks(), owner, run, old, state, event)
+    return error if pending is None else pending
+
+
+def _fire_plugin_hooks(
+    hooks: PluginHooks,
+    owner: RunOwner,
+    run: Run,
+    old: State | None,
+    state: State,
+    event: str | None,
+) -> BaseException | None:
+    """The plugins' state-change hook, then their hook for entering ``state``'s event."""
+    if isinstance(run, FlowRun):
+        pending = hooks.on_flow_run_state_change(owner, run, old, state)
+        error = None if event is None else FLOW_ENTERED_HOOKS[event](hooks, owner, run, state)
+    else:
+        pending = hooks.on_task_run_state_change(owner, run, old, state)
+        error = None if event is None else TASK_ENTERED_HOOKS[event](hooks, owner, run, state)
+    return error if pending is None else pending
 
 
 def _logging_success(hook: Callable[..., Any], logger: Any, name: str) -> Callable[..., None]:
@@ -237,7 +271,7 @@ def crash_message(exc: BaseException) -> str:
 
 def advance(
     kind: RunKind,
-    owner: Runnable[..., Any],
+    owner: RunOwner,
     run: Run,
     state: State,
     guard: AbstractContextManager[Any],

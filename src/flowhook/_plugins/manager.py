@@ -22,7 +22,7 @@ import attrs
 import pluggy
 
 from flowhook_hookspec.errors import PluginError
-from flowhook_hookspec.specs import ALL_SPECS, PROJECT_NAME
+from flowhook_hookspec.specs import ALL_SPECS, PROJECT_NAME, hook_names
 
 from .hooks import PluginHooks
 from .isolation import call_isolated
@@ -132,9 +132,7 @@ class PluginManager:
         self._pm = pluggy.PluginManager(PROJECT_NAME)
         for specs in ALL_SPECS:
             self._pm.add_hookspecs(specs)
-        self._spec_names = frozenset(
-            name for specs in ALL_SPECS for name in vars(specs) if not name.startswith("_")
-        )
+        self._spec_names = frozenset(hook_names())
         self._lock = threading.RLock()
         self._callers: dict[str, tuple[HookCaller, ...]] = {}
         self._implemented: frozenset[str] | None = None

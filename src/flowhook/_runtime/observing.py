@@ -12,12 +12,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Literal
 
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State
 
-from .._engine import observers
+from .._engine import RunKind, RunOwner, observers
 
 __all__ = ["TransitionCallback", "transitions_observed"]
 
@@ -40,12 +40,14 @@ def transitions_observed(callback: TransitionCallback) -> Iterator[None]:
     """
     failed = False
 
-    def observe(kind: Any, owner: Any, run: Any, old: State | None, new: State) -> None:
+    def observe(
+        kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State
+    ) -> None:
         nonlocal failed
         if failed:
             return
         try:
-            callback(kind.owner_argument, run, old, new)
+            callback(kind.name, run, old, new)
         except Exception:
             failed = True
             logger.exception("a transition observer failed; it is not called again")

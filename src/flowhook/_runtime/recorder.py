@@ -34,7 +34,7 @@ from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.serde import converter
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType
 
-from .._engine import RunContext, cancel_flow_run, current_context, observers
+from .._engine import RunContext, RunKind, RunOwner, cancel_flow_run, current_context, observers
 from ..notifications import DeliveryWorker, Router
 from ..store import (
     BatchWriter,
@@ -43,6 +43,7 @@ from ..store import (
     NewRun,
     ProcessExit,
     RunKindName,
+    Store,
     StoreSettings,
     Transition,
     Write,
@@ -62,7 +63,7 @@ _PAUSED = StateType.PAUSED
 MAX_PARAMETER_CHARS = 4096
 
 
-def import_path(owner: Any) -> str | None:
+def import_path(owner: object) -> str | None:
     """``module:qualname`` of the function behind a flow or task."""
     fn = getattr(owner, "fn", None)
     module = getattr(fn, "__module__", None)
@@ -128,7 +129,7 @@ class Recorder:
     def __init__(
         self,
         settings: StoreSettings,
-        store: Any,
+        store: Store,
         process_id: int,
         writer: BatchWriter,
         router: Router | None = None,
@@ -157,10 +158,10 @@ class Recorder:
             text = self._tags[tags] = json.dumps(list(tags))
         return text
 
-    def _new_run(self, kind: RunKindName, owner: Any, run: Any) -> NewRun:
-        if kind == "flow":
+    def _new_run(self, owner: RunOwner, run: FlowRun | TaskRun) -> NewRun:
+        if isinstance(run, FlowRun):
             return NewRun(
-                kind,
+                "flow",
                 run.id,
                 run.name,
                 run.flow_name,
@@ -174,7 +175,7 @@ class Recorder:
                 parameters_json(run.parameters),
             )
         return NewRun(
-            kind,
+            "task",
             run.id,
             run.name,
             run.task_name,
@@ -188,19 +189,20 @@ class Recorder:
         )
 
     def observe(
-        self, kind: Any, owner: Any, run: FlowRun | TaskRun, old: State | None, new: State
+        self, kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State
     ) -> None:
-        """The engine observer: ``observer(kind, owner, run, old_state, new_state)``."""
+        """The engine observer (a :class:`~flowhook._engine.TransitionObserver`)."""
         try:
-            is_flow = kind.label == "Flow"
-            if is_flow:
-                history_id = run.id
-                top_level = getattr(run, "parent_flow_run_id", None) is None
+            # Told apart by the run's type: mypy follows each branch's fields.
+            if isinstance(run, FlowRun):
+                is_flow, history_id = True, run.id
+                parent = run.parent_flow_run_id
+                top_level = parent is None
             else:
-                flow_run_id = getattr(run, "flow_run_id", None)
-                history_id = run.id if flow_run_id is None else flow_run_id
+                is_flow, parent, flow_run_id = False, None, run.flow_run_id
                 top_level = flow_run_id is None
-            name: RunKindName = "flow" if is_flow else "task"
+                history_id = run.id if flow_run_id is None else flow_run_id
+            name = kind.name
             transition = Transition(
                 name,
                 run.id,
@@ -213,11 +215,10 @@ class Recorder:
             )
             writes: tuple[Write, ...]
             if old is None:
-                writes = (self._new_run(name, owner, run), transition)
+                writes = (self._new_run(owner, run), transition)
                 if top_level:
                     self.heartbeat.run_started()
                 if is_flow or top_level:  # the runs that count their log records
-                    parent = getattr(run, "parent_flow_run_id", None)
                     self.logs.run_created(str(run.id), None if parent is None else str(parent))
             else:
                 writes = (transition,)

@@ -14,16 +14,16 @@ from typing import Any
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State
 
-from .._engine import current_context, observers
+from .._engine import RunKind, RunOwner, current_context, observers
 from ..notifications import DeliveryWorker, Router, load_router
-from ..store import MemoryOutbox, OutboxEntry, RunKindName
+from ..store import MemoryOutbox, OutboxEntry, RunKindName, Store
 
 __all__ = ["MemoryRouting", "load_router_of", "outbox_entries"]
 
 logger = logging.getLogger("flowhook.store")
 
 
-def load_router_of(store: Any) -> Router:
+def load_router_of(store: Store) -> Router:
     """The notification rules, checked against the blocks saved in ``store``.
 
     A store that cannot list its blocks is logged; the rules are then checked against the
@@ -38,7 +38,7 @@ def load_router_of(store: Any) -> Router:
 
 
 def outbox_entries(
-    router: Router, kind: RunKindName, owner: Any, run: Any, state: State
+    router: Router, kind: RunKindName, owner: RunOwner, run: FlowRun | TaskRun, state: State
 ) -> tuple[OutboxEntry, ...]:
     """The messages one transition enqueues (none when preparing them fails: logged)."""
     try:
@@ -65,11 +65,10 @@ class MemoryRouting:
         )
 
     def observe(
-        self, kind: Any, owner: Any, run: FlowRun | TaskRun, old: State | None, new: State
+        self, kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State
     ) -> None:
-        """The engine observer: ``observer(kind, owner, run, old_state, new_state)``."""
-        name: RunKindName = "flow" if kind.label == "Flow" else "task"
-        entries = outbox_entries(self.router, name, owner, run, new)
+        """The engine observer (a :class:`~flowhook._engine.TransitionObserver`)."""
+        entries = outbox_entries(self.router, kind.name, owner, run, new)
         if entries:
             self.outbox.enqueue_outbox(entries)
             self.delivery.poke()

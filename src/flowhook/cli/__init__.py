@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from .._version import __version__
-from .common import FlowhookGroup
+from .group import FlowhookGroup
 
 logger = logging.getLogger("flowhook.cli")
 

@@ -27,7 +27,10 @@ from ..notifications import (
     notifier_types,
     parse_block_name,
 )
-from .common import BadArgument, IntegerRange, command_store, deliver_now, echo_json
+from .arguments import IntegerRange
+from .errors import BadArgument
+from .output import echo_json
+from .stores import command_store, deliver_now
 
 __all__ = ["block", "notify", "outbox"]
 

@@ -10,7 +10,8 @@ from flowhook_hookspec.errors import ConfigError
 
 from .._config import Config, EnvValue, NotificationRuleConfig, load_config
 from ..notifications import config_problems
-from .common import command_settings, command_store, one_line_errors
+from .errors import one_line_errors
+from .stores import command_settings, command_store
 
 __all__ = ["config"]
 

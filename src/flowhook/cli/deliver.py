@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import click
 
-from .common import SecondsRange, command_store, deliver_now, one_line_errors
+from .arguments import SecondsRange
+from .errors import one_line_errors
+from .stores import command_store, deliver_now
 
 __all__ = ["deliver"]
 

@@ -25,8 +25,8 @@ from rich.text import Span, Text
 
 from flowhook_hookspec.states import StateType
 
+from ..views import format_duration
 from .progress import CANCELLED, COLUMNS, COMPLETED, FAILED, Row, RunTally
-from .views import format_duration
 
 __all__ = ["MAX_ROWS", "REFRESH_PER_SECOND", "LiveDisplay", "terminal_console"]
 

@@ -31,7 +31,8 @@ import click
 
 from .._config import did_you_mean
 from .._runtime.launching import Flow, is_flow
-from .common import BadArgument, importable_here, one_line
+from .errors import BadArgument, one_line
+from .stores import importable_here
 
 __all__ = ["UserCodeError", "load_flow"]
 

@@ -9,7 +9,7 @@ import attrs
 import click
 
 from .._plugins import list_plugins
-from .common import echo_json
+from .output import echo_json
 from .scaffold import PluginNameError, new_plugin
 
 __all__ = ["plugin_group", "plugins_command"]

@@ -32,8 +32,8 @@ import attrs
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType
 
-from .common import one_line
-from .views import format_duration
+from ..views import format_duration
+from .errors import one_line
 
 __all__ = ["COLUMNS", "FLUSH_SECONDS", "PlainLines", "Row", "RunTally", "summary_line"]
 

@@ -32,7 +32,7 @@ from .._config import did_you_mean
 from .._runtime.attach import current as current_recorder
 from .._runtime.launching import Flow, flow_arguments
 from .._runtime.observing import TransitionCallback, transitions_observed
-from .common import BadArgument, one_line
+from .errors import BadArgument, one_line
 from .interrupts import INTERRUPTED, exit_on_second_interrupt
 from .loading import load_flow
 from .progress import PlainLines, RunTally, summary_line

@@ -11,8 +11,10 @@ from typing import Any
 import click
 
 from ..store import LogRecord, RunRecord, Store
-from .common import BadArgument, command_store, one_line_errors, resolve_run
-from .views import local_time, utc_iso
+from ..views import local_time, utc_iso
+from .arguments import resolve_run
+from .errors import BadArgument, one_line_errors
+from .stores import command_store
 
 __all__ = ["LEVEL_NAMES", "parse_level", "runs_logs"]
 

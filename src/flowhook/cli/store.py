@@ -16,7 +16,8 @@ from ..store import (
     mask_url,
     open_store,
 )
-from .common import command_settings, one_line_errors
+from .errors import one_line_errors
+from .stores import command_settings
 
 __all__ = ["store_group"]
 

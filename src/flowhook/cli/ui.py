@@ -10,7 +10,8 @@ import sys
 
 import click
 
-from .common import IntegerRange, command_settings
+from .arguments import IntegerRange
+from .stores import command_settings
 
 __all__ = ["ui"]
 

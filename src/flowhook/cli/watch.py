@@ -13,7 +13,8 @@ from flowhook_hookspec.errors import ConfigError
 
 from .._runtime.reaper import reap
 from ..store import StoreError, StoreSettings, open_store
-from .common import SecondsRange, command_settings, deliver_now, importable_here, report_reaped
+from .arguments import SecondsRange
+from .stores import command_settings, deliver_now, importable_here, report_reaped
 
 __all__ = ["watch"]
 

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from flowhook_hookspec.errors import ConfigError
+from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State
 
 from .._config import load_config
 from ..store import OutboxEntry, RunKindName
 from ._checks import config_problems
 from ._rules import Rule, compile_rule, rule_problems
-from ._templates import snapshot
+from ._templates import RunOwner, snapshot
 
 logger = logging.getLogger("flowhook.notifications")
 
@@ -35,10 +35,10 @@ class Router:
     def entries(
         self,
         kind: RunKindName,
-        owner: Any,
-        run: Any,
+        owner: RunOwner | None,
+        run: FlowRun | TaskRun,
         state: State,
-        flow_run: Any = None,
+        flow_run: FlowRun | None = None,
     ) -> tuple[OutboxEntry, ...]:
         """The messages this transition enqueues: one per matching rule and block."""
         name = owner.name if owner is not None else getattr(run, f"{kind}_name", "")

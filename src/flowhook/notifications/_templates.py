@@ -9,11 +9,14 @@ fallback message that still says what happened.
 from __future__ import annotations
 
 import traceback
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from flowhook_hookspec.runs import FlowRun, TaskRun
+from flowhook_hookspec.states import State
 
 __all__ = ["DEFAULT_BODY", "DEFAULT_SUBJECT", "Message", "MessageTemplate", "snapshot"]
 
@@ -85,7 +88,21 @@ def _iso(value: Any) -> str | None:
     return None if value is None else value.isoformat()
 
 
-def snapshot(kind: str, owner: Any, run: Any, state: Any, flow_run: Any = None) -> dict[str, Any]:
+class RunOwner(Protocol):
+    """The flow or task of a run, as far as a message needs it (the engine's, or the reaper's
+    stand-in for one it could not import)."""
+
+    @property
+    def name(self) -> str: ...
+
+
+def snapshot(
+    kind: str,
+    owner: RunOwner | None,
+    run: FlowRun | TaskRun,
+    state: State,
+    flow_run: FlowRun | None = None,
+) -> dict[str, Any]:
     """The template context of one transition, as plain data taken now."""
     exception = state.exception
     run_data = {

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from flowhook.store import Store, StoreSettings, load_settings, open_existing_store
+from flowhook.views import format_duration, local_time, run_duration
 
 from .routes import routes
 from .security import CsrfError, allowed_hosts, new_token
@@ -36,6 +37,10 @@ class StoreHolder:
         self._store: Store | None = None
         self._lock = threading.Lock()
 
+    @property
+    def settings(self) -> StoreSettings:
+        return self._settings
+
     def get(self) -> Store | None:
         with self._lock:
             if self._store is None:
@@ -49,24 +54,12 @@ class StoreHolder:
                 self._store = None
 
 
-def _clock(seconds: float | None) -> str:
-    return "-" if seconds is None else datetime.fromtimestamp(seconds).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    return f"{seconds / 60:.1f} min"
-
-
 def _templates() -> Jinja2Templates:
     templates = Jinja2Templates(directory=str(_HERE / "templates"))
-    templates.env.filters["clock"] = _clock
-    templates.env.filters["duration"] = _duration
+    templates.env.filters["clock"] = local_time
+    templates.env.filters["moment"] = functools.partial(local_time, precise=True)
+    templates.env.filters["duration"] = format_duration
+    templates.env.filters["elapsed"] = run_duration
     return templates
 
 

@@ -1,32 +1,38 @@
-"""The pages and actions of the UI: each handler reads the store through :mod:`.views` and
-renders a template; the actions (cancel, resume, retry) check the CSRF token first."""
+"""The pages and actions of the UI: each handler asks the read model (:mod:`flowhook.views`,
+through :mod:`.views`) and renders a template or JSON; the actions (cancel, resume, retry)
+check the CSRF token first."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from flowhook.store import RunRecord, Store
+from flowhook.views import (
+    AmbiguousRun,
+    BadQuery,
+    CannotCancel,
+    CannotResume,
+    NoSuchRun,
+    detail_json,
+    find_run,
+    list_runs,
+    request_cancel,
+    request_resume,
+    run_detail,
+    runs_json,
+)
 
 from .security import CSRF_FIELD, check_csrf
 from .sse import run_events
-from .views import (
-    BadFilter,
-    RunFilters,
-    find_run,
-    outbox_view,
-    plugins_view,
-    run_view,
-    runs_view,
-)
+from .views import BadFilter, filters_of, outbox_view, plugins_view, run_view, runs_view
 
 __all__ = ["routes"]
 
@@ -47,63 +53,98 @@ def _render(
     return templates.TemplateResponse(request, template, context, status_code=status)
 
 
-def _bad(request: Request, error: BadFilter) -> Response:
+def _bad(request: Request, error: Exception) -> Response:
     return _render(request, "error.html", {"message": str(error)}, status=400)
 
 
 async def runs_list(request: Request) -> Response:
     try:
-        filters = RunFilters.parse(request.query_params)
+        filters = filters_of(request.query_params)
         context = await run_in_threadpool(runs_view, _store(request), filters)
-    except BadFilter as exc:
+    except (BadQuery, BadFilter) as exc:
         return _bad(request, exc)
     return _render(request, "runs.html", context)
 
 
-async def _run_or_404(request: Request) -> tuple[Store, RunRecord]:
+async def runs_api(request: Request) -> Response:
+    """The runs list as JSON: what ``flowhook runs ls --json`` prints for the same filters."""
+    try:
+        filters = filters_of(request.query_params)
+    except BadQuery as exc:
+        return JSONResponse({"error": str(exc)}, status_code=400)
+    page = await run_in_threadpool(list_runs, _store(request), filters)
+    return JSONResponse(runs_json(page.runs))
+
+
+async def _run_or_error(request: Request) -> tuple[Store, RunRecord]:
+    """The run whose id is, or starts with, the path's: an unknown id is a 404, an ambiguous
+    or malformed one a 400, each with the one line ``flowhook runs show`` prints."""
     store = _store(request)
-    run = await run_in_threadpool(find_run, store, request.path_params["run_id"])
-    if store is None or run is None:
-        raise HTTPException(404, f"no run has id {request.path_params['run_id']!r}")
+    try:
+        run = await run_in_threadpool(find_run, store, request.path_params["run_id"])
+    except NoSuchRun as exc:
+        raise HTTPException(404, str(exc)) from None
+    except (AmbiguousRun, BadQuery) as exc:
+        raise HTTPException(400, str(exc)) from None
+    assert store is not None  # a run was found in it
     return store, run
 
 
+async def _run_page(
+    request: Request, template: str, notice: str | None = None, status: int = 200
+) -> Response:
+    store, run = await _run_or_error(request)
+    detail = await run_in_threadpool(run_detail, store, run)
+    return _render(request, template, run_view(detail, notice), status)
+
+
 async def run_page(request: Request) -> Response:
-    store, run = await _run_or_404(request)
-    context = await run_in_threadpool(run_view, store, run)
-    return _render(request, "run.html", context)
+    return await _run_page(request, "run.html")
 
 
 async def run_live(request: Request) -> Response:
     """The parts of the run page that change, for the page's script to swap in."""
-    store, run = await _run_or_404(request)
-    context = await run_in_threadpool(run_view, store, run)
-    return _render(request, "_live.html", context)
+    return await _run_page(request, "_live.html")
+
+
+async def run_api(request: Request) -> Response:
+    """A run's detail as JSON: what ``flowhook runs show --json`` prints."""
+    store, run = await _run_or_error(request)
+    detail = await run_in_threadpool(run_detail, store, run)
+    return JSONResponse(detail_json(detail))
 
 
 async def run_stream(request: Request) -> Response:
-    _, run = await _run_or_404(request)
+    _, run = await _run_or_error(request)
     return run_events(
         request, request.app.state.stores.get, run.id, request.query_params.get("seen", "")
     )
 
 
 async def cancel_run(request: Request) -> Response:
-    """Ask the run's process to cancel it: the request ``flowhook runs cancel`` makes."""
+    """Ask the run's process to cancel it: the request ``flowhook runs cancel`` makes. The run
+    page comes back with what the command prints: what happens next, or why nothing will
+    (status 409)."""
     await check_csrf(request)
-    store, run = await _run_or_404(request)
-    if run.kind == "flow" and not run.is_final:
-        await run_in_threadpool(store.request_cancel, run.id, CANCEL_MESSAGE, time.time())
-    return RedirectResponse(request.url_for("run", run_id=run.id), status_code=303)
+    store, run = await _run_or_error(request)
+    settings = request.app.state.stores.settings
+    try:
+        outcome = await run_in_threadpool(request_cancel, store, run, CANCEL_MESSAGE, settings)
+    except CannotCancel as exc:
+        return await _run_page(request, "run.html", str(exc), status=409)
+    return await _run_page(request, "run.html", " ".join(outcome.lines))
 
 
 async def resume_run(request: Request) -> Response:
-    """Ask a paused flow run's process to resume it: the request ``flowhook runs resume`` makes."""
+    """Ask a paused flow run's process to resume it: the request ``flowhook runs resume`` makes.
+    The run page comes back with what the command prints (status 409 when it is not paused)."""
     await check_csrf(request)
-    store, run = await _run_or_404(request)
-    if run.kind == "flow" and run.state_type == "PAUSED":
-        await run_in_threadpool(store.request_resume, run.id)
-    return RedirectResponse(request.url_for("run", run_id=run.id), status_code=303)
+    store, run = await _run_or_error(request)
+    try:
+        said = await run_in_threadpool(request_resume, store, run)
+    except CannotResume as exc:
+        return await _run_page(request, "run.html", str(exc), status=409)
+    return await _run_page(request, "run.html", said)
 
 
 async def outbox_page(request: Request) -> Response:
@@ -139,6 +180,8 @@ def routes(static: StaticFiles) -> list[Route | Mount]:
         Route("/runs/{run_id}/events", run_stream, name="run_events"),
         Route("/runs/{run_id}/cancel", cancel_run, methods=["POST"], name="cancel"),
         Route("/runs/{run_id}/resume", resume_run, methods=["POST"], name="resume"),
+        Route("/api/runs", runs_api, name="runs_api"),
+        Route("/api/runs/{run_id}", run_api, name="run_api"),
         Route("/outbox", outbox_page, name="outbox"),
         Route("/outbox/{message_id:int}/retry", retry_message, methods=["POST"], name="retry"),
         Route("/plugins", plugins_page, name="plugins"),

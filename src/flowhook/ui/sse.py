@@ -16,8 +16,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from flowhook.store import RunRecord, Store
-
-from .views import find_run, version
+from flowhook.views import NoSuchRun, find_run, version
 
 __all__ = ["POLL_SECONDS", "run_events"]
 
@@ -31,8 +30,9 @@ _MANY_TASK_RUNS = 2000
 
 def _current(store: Store, run_id: str) -> tuple[RunRecord, str, int] | None:
     """The run, the version of its page, and how many task runs it has."""
-    run = find_run(store, run_id)
-    if run is None:
+    try:
+        run = find_run(store, run_id)
+    except NoSuchRun:
         return None
     tasks = store.task_runs(run.id) if run.kind == "flow" else []
     return run, version(run, tasks), len(tasks)

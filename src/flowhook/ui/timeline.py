@@ -11,6 +11,7 @@ from datetime import datetime
 from html import escape
 
 from flowhook.store import RunRecord, StateCount
+from flowhook.views import run_duration
 
 __all__ = ["GROUP_ABOVE", "counts_chart", "timeline"]
 
@@ -92,7 +93,8 @@ def timeline(
             parts.append(
                 f'<rect class="bar s-{escape(run.state_type.lower())}" data-run="{escape(run.id)}" '
                 f'x="{x:.1f}" y="{y + 3}" width="{width:.1f}" height="{_ROW - 6}" rx="2">'
-                f"<title>{escape(run.name)}: {escape(run.state_name)}, {took:.2f} s</title></rect>"
+                f"<title>{escape(run.name)}: {escape(run.state_name)}, {run_duration(run, now)}</title>"
+                "</rect>"
             )
     parts.append("</svg>")
     return "".join(parts)

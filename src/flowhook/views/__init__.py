@@ -1,0 +1,61 @@
+"""The read model: what the ``flowhook runs`` commands and the web UI show of the runs.
+
+Both only render what this package answers, so that they agree: the same filters find the same
+runs (:mod:`.query`), a run is found by the same id or prefix, its detail is read in one place
+(:mod:`.detail`), durations and times are written one way (:mod:`.text`), a cancel or a resume is
+asked for and explained once (:mod:`.cancel`, :mod:`.resume`), and the JSON forms are shared (:mod:`.as_json`).
+
+It reads the store through the public :class:`~flowhook.store.Store` protocol only, and sits
+between the store (and the notifications, whose blocks mask a message's secrets) and the two
+front ends.
+"""
+
+from __future__ import annotations
+
+from .as_json import detail_json, run_json, runs_json, strict_json
+from .cancel import CancelOutcome, CannotCancel, request_cancel
+from .detail import LOGS_SHOWN, Failure, RunDetail, history_id, masked, run_detail, version
+from .query import AmbiguousRun, BadQuery, NoSuchRun, RunFilters, RunPage, find_run, list_runs
+from .resume import CannotResume, request_resume
+from .text import (
+    format_duration,
+    local_time,
+    moment_ago,
+    parse_duration,
+    parse_since,
+    run_duration,
+    utc_iso,
+)
+
+__all__ = [
+    "LOGS_SHOWN",
+    "AmbiguousRun",
+    "BadQuery",
+    "CancelOutcome",
+    "CannotCancel",
+    "CannotResume",
+    "Failure",
+    "NoSuchRun",
+    "RunDetail",
+    "RunFilters",
+    "RunPage",
+    "detail_json",
+    "find_run",
+    "format_duration",
+    "history_id",
+    "list_runs",
+    "local_time",
+    "masked",
+    "moment_ago",
+    "parse_duration",
+    "parse_since",
+    "request_cancel",
+    "request_resume",
+    "run_detail",
+    "run_duration",
+    "run_json",
+    "runs_json",
+    "strict_json",
+    "utc_iso",
+    "version",
+]

@@ -1,0 +1,102 @@
+"""The worker process of :class:`~flowhook.task_runners.ProcessPoolTaskRunner`.
+
+The pool starts it as ``python -c`` loading this file by path (see :func:`command`), so a
+worker pays for the interpreter and cloudpickle only, not for ``import flowhook``. It speaks
+to the flow's process over one socket of ``multiprocessing.connection`` frames, each a plain
+pickled tuple (never a class of this module, which the flow's process knows under another name):
+
+- first, from the pool: ``(sys.path, initializer)``, the initializer cloudpickled or ``None``;
+- then, from the pool, one body at a time: ``(key, cloudpickled (fn, args, kwargs))``;
+- to the pool, for each body: ``("started", key, time, pid)``, then
+  ``("ended", key, status, payload, traceback text, started, ended)``: ``status`` is
+  ``"returned"`` or ``"raised"`` (``payload`` the cloudpickled value or exception), or
+  ``"unpicklable"`` (``payload`` a message: the body, its value or its exception did not pickle).
+
+The worker exits when the socket closes. Task bodies print to the flow's stdout and stderr.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import os
+import pickle
+import sys
+import time
+import traceback
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+
+def command(fd: int) -> list[str]:
+    """The command line that starts a worker talking over file descriptor ``fd``."""
+    boot = (
+        "import importlib.util as u,sys;"
+        "s=u.spec_from_file_location('flowhook_process_worker',sys.argv[1]);"
+        "m=u.module_from_spec(s);s.loader.exec_module(m);m.main(int(sys.argv[2]))"
+    )
+    return [sys.executable, "-c", boot, str(Path(__file__).resolve()), str(fd)]
+
+
+def _call(fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    value = fn(*args, **kwargs)
+    if inspect.isawaitable(value):
+        value = asyncio.run(_awaited(value))
+    return value
+
+
+async def _awaited(value: Any) -> Any:
+    return await value
+
+
+def _run(key: str, blob: bytes) -> tuple[Any, ...]:
+    """Run one body; the ``ended`` frame that reports how it went. Never raises an Exception."""
+    import cloudpickle  # type: ignore[import-untyped]
+
+    started = time.time()
+    try:
+        fn, args, kwargs = cloudpickle.loads(blob)
+    except Exception as exc:
+        message = f"the task could not be unpickled in the worker process: {_describe(exc)}"
+        return ("ended", key, "unpicklable", message, "", started, time.time())
+    try:
+        value = _call(fn, args, kwargs)
+    except Exception as exc:
+        status, value, tb = "raised", exc, traceback.format_exc()
+    else:
+        status, tb = "returned", ""
+    ended = time.time()
+    try:
+        payload = cloudpickle.dumps(value)
+    except Exception as exc:
+        what = "exception" if status == "raised" else "return value"
+        message = (
+            f"the task's {what} ({type(value).__name__}: {value!s:.200}) could not be pickled "
+            f"to leave the worker process: {_describe(exc)}"
+        )
+        return ("ended", key, "unpicklable", message, tb, started, ended)
+    return ("ended", key, status, payload, tb, started, ended)
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def main(fd: int) -> None:
+    """Serve bodies over the socket ``fd`` until it closes."""
+    import cloudpickle
+
+    connection = Connection(fd)
+    try:
+        path, initializer = pickle.loads(connection.recv_bytes())
+        sys.path[:] = path  # as multiprocessing's spawn does: the parent's modules import here
+        if initializer is not None:
+            fn, args = cloudpickle.loads(initializer)
+            fn(*args)
+        while True:
+            key, blob = pickle.loads(connection.recv_bytes())
+            connection.send_bytes(pickle.dumps(("started", key, time.time(), os.getpid())))
+            connection.send_bytes(pickle.dumps(_run(key, blob)))
+    except (EOFError, OSError):  # the pool closed the socket (or went away): done
+        return

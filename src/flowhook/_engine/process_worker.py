@@ -63,7 +63,7 @@ def _run(key: str, blob: bytes) -> tuple[Any, ...]:
     try:
         value = _call(fn, args, kwargs)
     except Exception as exc:
-        status, value, tb = "raised", exc, traceback.format_exc()
+        status, value, tb = "raised", exc, _user_traceback(exc)
     else:
         status, tb = "returned", ""
     ended = time.time()
@@ -79,6 +79,15 @@ def _run(key: str, blob: bytes) -> tuple[Any, ...]:
     return ("ended", key, status, payload, tb, started, ended)
 
 
+def _user_traceback(exc: BaseException) -> str:
+    """The traceback text of ``exc`` from the task's function down (this module's frames cut)."""
+    tb = exc.__traceback__
+    for _ in range(2):  # _run's frame and _call's
+        if tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb))
+
+
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
@@ -92,7 +101,7 @@ def main(fd: int) -> None:
         path, initializer = pickle.loads(connection.recv_bytes())
         sys.path[:] = path  # as multiprocessing's spawn does: the parent's modules import here
         if initializer is not None:
-            fn, args = cloudpickle.loads(initializer)
+            fn, args, _ = cloudpickle.loads(initializer)
             fn(*args)
         while True:
             key, blob = pickle.loads(connection.recv_bytes())

@@ -1,0 +1,339 @@
+"""ProcessPoolTaskRunner: task bodies run in real worker processes, while every transition and
+hook happens once, in the flow's process; a worker killed mid-task crashes only its task run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from flowhook import (
+    StateType,
+    cancel_flow_run,
+    flow,
+    get_run_context,
+    task,
+    unmapped,
+)
+from flowhook.task_runners import (
+    ProcessPoolTaskRunner,
+    TaskRunner,
+    ThreadPoolTaskRunner,
+    UnpicklableTaskError,
+)
+from flowhook.testing import HookRecorder
+
+
+def _wait_for(path: Path, seconds: float = 30.0) -> str:
+    deadline = time.monotonic() + seconds
+    while not path.exists() or not path.read_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.02)
+    return path.read_text()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@task
+def pid_and_square(x: int) -> tuple[int, int]:
+    return os.getpid(), x * x
+
+
+@task
+def meet(directory: str, me: int, others: int) -> int:
+    """Returns once ``others`` other bodies arrived too: only bodies running at once can."""
+    Path(directory, str(me)).write_text("here")
+    _wait_for(Path(directory, str(me)))
+    deadline = time.monotonic() + 30
+    while len(list(Path(directory).iterdir())) < others + 1:
+        if time.monotonic() > deadline:
+            raise AssertionError("the other bodies never ran at the same time")
+        time.sleep(0.02)
+    return os.getpid()
+
+
+@task
+def sleep_with_pid(pid_file: str, seconds: float) -> str:
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(seconds)
+    return "woke"
+
+
+def test_the_names_prefect_imports_are_here() -> None:
+    assert isinstance(ProcessPoolTaskRunner(), TaskRunner)
+    assert isinstance(ThreadPoolTaskRunner(), TaskRunner)
+    assert ProcessPoolTaskRunner(max_workers=3).max_workers == 3
+    assert ProcessPoolTaskRunner().max_workers == (os.cpu_count() or 1)
+    with pytest.raises(ValueError, match="max_workers takes a whole number >= 1"):
+        ProcessPoolTaskRunner(max_workers=0)
+
+
+def test_map_and_submit_run_bodies_in_worker_processes_with_hooks_here(
+    recorder: HookRecorder,
+) -> None:
+    hook_pids: list[tuple[str, int]] = []
+
+    def record(task, task_run, state) -> None:  # type: ignore[no-untyped-def]
+        hook_pids.append((state.name, os.getpid()))
+
+    square = pid_and_square.with_options(on_running=[record], on_completion=[record])
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=2))
+    def squares(n: int) -> tuple[list[tuple[int, int]], tuple[int, int]]:
+        return square.map(range(n)).result(), square.submit(10).result()
+
+    mapped, submitted = squares(4)
+    assert [value for _, value in mapped] == [0, 1, 4, 9]
+    assert submitted[1] == 100
+    worker_pids = {pid for pid, _ in [*mapped, submitted]}
+    assert os.getpid() not in worker_pids
+    assert 1 <= len(worker_pids) <= 2
+    # every hook fired in the flow's process, exactly once per run and state
+    assert sorted(hook_pids) == [("Completed", os.getpid())] * 5 + [("Running", os.getpid())] * 5
+    assert len(recorder.called("on_task_run_completion")) == 5
+    running = recorder.called("on_task_run_running")
+    assert len(running) == 5
+    assert all(call.state.message.startswith("on worker process ") for call in running)
+
+
+def test_bodies_run_at_the_same_time_in_as_many_processes_as_max_workers(
+    tmp_path: Path,
+) -> None:
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=3))
+    def together() -> list[int]:
+        return meet.map(unmapped(str(tmp_path)), range(3), unmapped(2)).result()
+
+    pids = together()
+    assert len(set(pids)) == 3
+    assert os.getpid() not in pids
+
+
+def test_a_worker_killed_mid_task_crashes_that_task_run_once_and_the_flow_goes_on(
+    tmp_path: Path, recorder: HookRecorder
+) -> None:
+    crashed_hooks: list[str] = []
+    victim = sleep_with_pid.with_options(
+        on_crashed=[lambda t, run, state: crashed_hooks.append(state.message)]
+    )
+    pid_file = tmp_path / "pid"
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def survives() -> tuple[StateType, str, int]:
+        doomed = victim.submit(str(pid_file), 60)
+        os.kill(int(_wait_for(pid_file)), signal.SIGKILL)
+        doomed.wait()
+        # the pool replaced the dead worker: the next task runs
+        pid, value = pid_and_square.submit(7).result()
+        assert pid != int(pid_file.read_text())
+        return doomed.state.type, doomed.state.message or "", value
+
+    state_type, message, value = survives()
+    assert state_type is StateType.CRASHED
+    assert "died (killed by signal SIGKILL)" in message
+    assert value == 49
+    assert len(crashed_hooks) == 1 and "SIGKILL" in crashed_hooks[0]
+    assert len(recorder.called("on_task_run_crashed")) == 1
+    assert recorder.state_names()[-1] == "Completed"  # the flow did not use the result
+
+
+def test_a_flow_that_returns_a_killed_tasks_future_ends_crashed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def returns_it():  # type: ignore[no-untyped-def]
+        doomed = sleep_with_pid.submit(str(pid_file), 60)
+        os.kill(int(_wait_for(pid_file)), signal.SIGKILL)
+        return doomed
+
+    # Prefect's rule for a returned task run state (states.py return_value_to_state): a group
+    # of one that did not complete, so the flow run fails
+    state = returns_it(return_state=True)
+    assert state.type is StateType.FAILED
+    assert state.message == "1/1 states failed."
+
+
+@task(retries=2)
+def fails_until_third(counter: str) -> int:
+    path = Path(counter)
+    attempt = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(attempt))
+    if attempt < 3:
+        raise ValueError(f"attempt {attempt} fails")
+    return os.getpid()
+
+
+def test_retries_run_each_attempt_in_a_worker_and_fire_hooks_here(
+    tmp_path: Path, recorder: HookRecorder
+) -> None:
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def retried() -> tuple[int, int]:
+        future = fails_until_third.submit(str(tmp_path / "count"))
+        return future.result(), future.task_run.run_count
+
+    pid, run_count = retried()
+    assert pid != os.getpid()
+    assert run_count == 3
+    assert recorder.state_names("on_task_run_state_change") == [
+        "Pending",
+        "Running",
+        "AwaitingRetry",
+        "Retrying",
+        "AwaitingRetry",
+        "Retrying",
+        "Completed",
+    ]
+    assert recorder.called("on_task_run_failure") == []
+
+
+@task
+def raises_value_error(x: int) -> int:
+    raise ValueError(f"bad input {x}")
+
+
+def test_an_exception_in_a_worker_fails_the_task_run_with_its_type_and_where_it_was_raised() -> (
+    None
+):
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def failing():  # type: ignore[no-untyped-def]
+        return raises_value_error.submit(3).result()
+
+    with pytest.raises(ValueError, match="bad input 3") as raised:
+        failing()
+    notes = "\n".join(getattr(raised.value, "__notes__", []))
+    assert "Raised in worker process " in notes
+    assert "in raises_value_error" in notes
+    assert "process_worker" not in notes  # the worker's own frames are cut
+
+
+def test_a_time_limit_ends_the_run_timed_out_and_kills_its_worker(
+    tmp_path: Path, recorder: HookRecorder
+) -> None:
+    pid_file = tmp_path / "pid"
+    limited = sleep_with_pid.with_options(timeout_seconds=0.5)
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def timed() -> tuple[str, int]:
+        limited.submit(str(pid_file), 60).wait()
+        return "done", pid_and_square.submit(2).result()[1]
+
+    started = time.monotonic()
+    assert timed() == ("done", 4)
+    assert time.monotonic() - started < 20
+    failure = recorder.assert_called("on_task_run_failure", times=1)[0]
+    assert failure.state.name == "TimedOut"
+    pid = int(pid_file.read_text())
+    deadline = time.monotonic() + 5
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(pid), "the body that ran over its limit still runs"
+
+
+def test_cancelling_the_flow_cancels_the_bodies_no_worker_took(
+    tmp_path: Path, recorder: HookRecorder
+) -> None:
+    pid_file = tmp_path / "pid"
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def cancelled() -> None:
+        running = sleep_with_pid.submit(str(pid_file), 1)
+        queued = pid_and_square.map(range(3))
+        _wait_for(pid_file)
+        run = get_run_context().flow_run
+        assert run is not None
+        cancel_flow_run(run.id)
+        running.wait()
+        queued.wait()
+
+    state = cancelled(return_state=True)
+    assert state.type is StateType.CANCELLED
+    finals = {
+        call.kwargs["task_run"].task_name: call.state.name
+        for call in recorder.called("on_task_run_state_change")
+        if call.state.is_final()
+    }
+    assert finals == {"sleep_with_pid": "Completed", "pid_and_square": "Cancelled"}
+    cancelled_runs = [
+        call
+        for call in recorder.called("on_task_run_state_change")
+        if call.state.name == "Cancelled"
+    ]
+    assert len(cancelled_runs) == 3
+    assert not any(
+        call.kwargs["task_run"].task_name == "pid_and_square"
+        for call in recorder.called("on_task_run_running")
+    )
+
+
+def test_an_unpicklable_argument_or_result_fails_its_task_run_with_a_clear_error() -> None:
+    @task
+    def takes(value: object) -> str:
+        return "never"
+
+    @task
+    def returns_a_lock() -> object:
+        return threading.Lock()
+
+    states = {}
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def unpicklable() -> None:
+        for name, future in [
+            ("argument", takes.submit(threading.Lock())),
+            ("result", returns_a_lock.submit()),
+        ]:
+            future.wait()
+            states[name] = future.state
+
+    unpicklable()
+    assert states["argument"].type is StateType.FAILED
+    with pytest.raises(UnpicklableTaskError) as argument:
+        states["argument"].result()
+    assert "could not be pickled to be sent to a worker process" in str(argument.value)
+    assert "ThreadPoolTaskRunner" in str(argument.value)
+    with pytest.raises(UnpicklableTaskError, match=r"return value .* could not be pickled"):
+        states["result"].result()
+
+
+def _set_env(name: str, value: str) -> None:
+    os.environ[name] = value
+
+
+def test_the_initializer_runs_in_each_worker(tmp_path: Path) -> None:
+    @task
+    def read_env() -> str:
+        return os.environ.get("FLOWHOOK_TEST_INIT", "")
+
+    runner = ProcessPoolTaskRunner(
+        max_workers=1, initializer=_set_env, initargs=("FLOWHOOK_TEST_INIT", "set")
+    )
+
+    @flow(task_runner=runner)
+    def initialized() -> str:
+        return read_env.submit().result()
+
+    assert initialized() == "set"
+    assert "FLOWHOOK_TEST_INIT" not in os.environ
+    assert initialized() == "set"  # the runner serves the next flow run with new workers
+
+
+def test_async_tasks_run_in_the_flows_process() -> None:
+    @task
+    async def here() -> int:
+        return os.getpid()
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def mixed() -> int:
+        return here.submit().result()
+
+    assert mixed() == os.getpid()

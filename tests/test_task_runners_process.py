@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -337,3 +339,18 @@ def test_async_tasks_run_in_the_flows_process() -> None:
         return here.submit().result()
 
     assert mixed() == os.getpid()
+
+
+def test_import_flowhook_loads_no_task_runner_or_futures_module_until_used() -> None:
+    code = (
+        "import sys, flowhook\n"
+        "names = ['flowhook.task_runners', 'flowhook.futures', 'flowhook._engine.process_runner',"
+        " 'flowhook._engine.process_pool', 'flowhook._engine.process_worker', 'cloudpickle']\n"
+        "print(sorted(name for name in names if name in sys.modules))\n"
+        "import flowhook.task_runners\n"
+        "print('flowhook._engine.process_pool' in sys.modules)\n"
+    )
+    shown = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert shown[:2] == ["[]", "True"]

@@ -3,6 +3,7 @@ hook happens once, in the flow's process; a worker killed mid-task crashes only 
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import flowhook._runtime.attach
 from flowhook import (
     StateType,
     cancel_flow_run,
@@ -21,6 +23,7 @@ from flowhook import (
     task,
     unmapped,
 )
+from flowhook.store import open_store
 from flowhook.task_runners import (
     ProcessPoolTaskRunner,
     TaskRunner,
@@ -28,6 +31,7 @@ from flowhook.task_runners import (
     UnpicklableTaskError,
 )
 from flowhook.testing import HookRecorder
+from flowhook_hookspec.runs import TaskRun
 
 
 def _wait_for(path: Path, seconds: float = 30.0) -> str:
@@ -222,7 +226,7 @@ def test_a_time_limit_ends_the_run_timed_out_and_kills_its_worker(
     tmp_path: Path, recorder: HookRecorder
 ) -> None:
     pid_file = tmp_path / "pid"
-    limited = sleep_with_pid.with_options(timeout_seconds=0.5)
+    limited = sleep_with_pid.with_options(timeout_seconds=1)
 
     @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
     def timed() -> tuple[str, int]:
@@ -354,3 +358,62 @@ def test_import_flowhook_loads_no_task_runner_or_futures_module_until_used() -> 
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.split("\n")
     assert shown[:2] == ["[]", "True"]
+
+
+@task(log_prints=True)
+def logs_in_worker(x: int) -> tuple[str, int]:
+    from flowhook import get_run_context, get_run_logger
+
+    get_run_logger().info("squaring %d", x)
+    print(f"printed {x}")
+    run = get_run_context().task_run
+    assert run is not None
+    return run.name, os.getpid()
+
+
+def test_the_run_context_and_run_logger_work_in_a_worker_and_records_come_home(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO)
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def logged() -> tuple[tuple[str, int], TaskRun, str]:
+        future = logs_in_worker.submit(4)
+        flow_run = get_run_context().flow_run
+        assert flow_run is not None
+        return future.result(), future.task_run, str(flow_run.id)
+
+    (name_there, pid), task_run, flow_run_id = logged()
+    assert pid != os.getpid()
+    assert name_there == task_run.name
+    records = [r for r in caplog.records if getattr(r, "task_run_id", None) == str(task_run.id)]
+    assert [r.getMessage() for r in records] == [
+        f"Task run {task_run.name!r} - squaring 4",
+        f"Task run {task_run.name!r} - printed 4",
+    ]
+    assert all(r.process == pid for r in records)  # logged there, handled here
+    assert flowhook._runtime.attach.flush()
+    store = open_store()
+    try:
+        stored = [(r.task_run_id, r.message) for r in store.run_logs(flow_run_id)]
+    finally:
+        store.close()
+    assert stored == [(str(task_run.id), "squaring 4"), (str(task_run.id), "printed 4")]
+
+
+@task
+def append_line(path: str, line: int) -> None:
+    with open(path, "a") as file:
+        file.write(f"{line}\n")
+
+
+def test_one_worker_runs_bodies_in_the_order_they_were_submitted(tmp_path: Path) -> None:
+    log = tmp_path / "order"
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def ordered() -> None:
+        append_line.submit(str(log), -1).wait()
+        append_line.map(unmapped(str(log)), range(8)).wait()
+
+    ordered()
+    assert log.read_text().split() == [str(n) for n in range(-1, 8)]

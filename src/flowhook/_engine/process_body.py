@@ -64,9 +64,12 @@ def decode_outcome(frame: tuple[Any, ...], location: str) -> BodyOutcome:
 class ProcessBody:
     """A :class:`~flowhook_hookspec.runners.BodyHandle` for one body sent to the pool."""
 
-    def __init__(self, key: str, blob: bytes, timeout_seconds: float | None) -> None:
+    def __init__(
+        self, key: str, blob: bytes, timeout_seconds: float | None, run: bytes | None = None
+    ) -> None:
         self.key = key
         self.blob: bytes | None = blob  # what the worker unpickles; dropped once sent
+        self.run = run  # the pickled run context (see process_context)
         self.timeout_seconds = timeout_seconds
         self._lock = threading.Lock()
         self._start: tuple[datetime, str | None] | None = None

@@ -27,6 +27,7 @@ from typing import Any
 from flowhook_hookspec.runners import BodyOutcome
 
 from .process_body import ProcessBody, decode_outcome
+from .process_context import emit
 from .process_worker import command
 
 __all__ = ["WorkerPool"]
@@ -61,7 +62,7 @@ class _Worker:
 
     def send(self, body: ProcessBody) -> None:
         self.body, self.deadline = body, None
-        self.connection.send_bytes(pickle.dumps((body.key, body.blob)))
+        self.connection.send_bytes(pickle.dumps((body.key, body.blob, body.run)))
         body.blob = None
 
     def close(self) -> None:
@@ -176,6 +177,9 @@ class WorkerPool:
             frame: tuple[Any, ...] = pickle.loads(worker.connection.recv_bytes())
         except (EOFError, OSError):
             self._lost(worker)
+            return
+        if frame[0] == "log":
+            emit(frame[2])
             return
         body = worker.body
         if body is None or frame[1] != body.key:  # from a body that ended here already

@@ -18,6 +18,7 @@ from flowhook_hookspec.runners import BodyOutcome, RemoteTaskRunner, RemoteWork,
 from flowhook_hookspec.states import State
 
 from .process_body import ProcessBody, UnpicklableTaskError
+from .process_context import snapshot
 from .process_pool import WorkerPool
 
 __all__ = ["ProcessPoolTaskRunner"]
@@ -78,6 +79,7 @@ class ProcessPoolTaskRunner:
         self._lock = threading.Lock()
         self._pool: WorkerPool | None = None
         self._steps: concurrent.futures.ThreadPoolExecutor | None = None
+        self._starts: concurrent.futures.ThreadPoolExecutor | None = None
         self._local: concurrent.futures.ThreadPoolExecutor | None = None
         self._futures: list[concurrent.futures.Future[State]] = []
         self._jobs: list[_Job] = []
@@ -133,9 +135,10 @@ class ProcessPoolTaskRunner:
         with self._lock:
             local, self._local = self._local, None
             steps, self._steps = self._steps, None
+            starts, self._starts = self._starts, None
             pool, self._pool = self._pool, None
             self._futures, self._jobs = [], []
-        for executor in (local, steps):
+        for executor in (local, starts, steps):
             if executor is not None:
                 executor.shutdown(wait=True)
         if pool is not None:
@@ -147,7 +150,12 @@ class ProcessPoolTaskRunner:
         job = _Job(work)
         with self._lock:
             self._jobs.append(job)
-        self._resume(job)
+            if self._starts is None:
+                # one thread: first steps, which queue the first bodies, keep submission order
+                self._starts = concurrent.futures.ThreadPoolExecutor(
+                    1, thread_name_prefix="flowhook-process-starts"
+                )
+            self._starts.submit(self._step, job)
         return job.future
 
     def start_body(self, body: TaskBody) -> ProcessBody:
@@ -158,7 +166,7 @@ class ProcessPoolTaskRunner:
             handle = ProcessBody(body.key, b"", body.timeout_seconds)
             handle.finish(BodyOutcome("raised", value=exc))
             return handle
-        handle = ProcessBody(body.key, blob, body.timeout_seconds)
+        handle = ProcessBody(body.key, blob, body.timeout_seconds, snapshot())
         with self._lock:
             pool = self._started_pool()
         pool.start(handle)

@@ -1,13 +1,16 @@
 """The worker process of :class:`~flowhook.task_runners.ProcessPoolTaskRunner`.
 
 The pool starts it as ``python -c`` loading this file by path (see :func:`command`), so a
-worker pays for the interpreter and cloudpickle only, not for ``import flowhook``. It speaks
+worker starts with the interpreter and cloudpickle only; flowhook is imported with the first
+body that has a run context. It speaks
 to the flow's process over one socket of ``multiprocessing.connection`` frames, each a plain
 pickled tuple (never a class of this module, which the flow's process knows under another name):
 
 - first, from the pool: ``(sys.path, initializer)``, the initializer cloudpickled or ``None``;
-- then, from the pool, one body at a time: ``(key, cloudpickled (fn, args, kwargs))``;
-- to the pool, for each body: ``("started", key, time, pid)``, then
+- then, from the pool, one body at a time: ``(key, cloudpickled (fn, args, kwargs), run)``,
+  ``run`` the pickled run context (:mod:`.process_context`) or ``None``;
+- to the pool, for each body: ``("started", key, time, pid)``, any number of
+  ``("log", key, record fields)`` (the run loggers' records), then
   ``("ended", key, status, payload, traceback text, started, ended)``: ``status`` is
   ``"returned"`` or ``"raised"`` (``payload`` the cloudpickled value or exception), or
   ``"unpicklable"`` (``payload`` a message: the body, its value or its exception did not pickle).
@@ -18,12 +21,15 @@ The worker exits when the socket closes. Task bodies print to the flow's stdout 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import pickle
 import sys
+import threading
 import time
 import traceback
+from contextlib import AbstractContextManager
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -50,18 +56,44 @@ async def _awaited(value: Any) -> Any:
     return await value
 
 
-def _run(key: str, blob: bytes) -> tuple[Any, ...]:
+class _Sender:
+    """Sends frames to the pool, one at a time (a body's threads may log at once)."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.lock = threading.Lock()
+
+    def __call__(self, frame: tuple[Any, ...]) -> None:
+        data = pickle.dumps(frame)
+        with self.lock:
+            self.connection.send_bytes(data)
+
+
+def _run_context(key: str, run: bytes | None, send: _Sender) -> AbstractContextManager[Any]:
+    """The body's run context (``get_run_logger()`` works in it), when it has one."""
+    if run is None:
+        return contextlib.nullcontext()
+    from flowhook._engine.process_context import enter  # the first body's cost: about 0.15 s
+
+    return enter(run, lambda fields: send(("log", key, fields)))
+
+
+def _run(key: str, blob: bytes, run: bytes | None, send: _Sender) -> tuple[Any, ...]:
     """Run one body; the ``ended`` frame that reports how it went. Never raises an Exception."""
     import cloudpickle  # type: ignore[import-untyped]
 
-    started = time.time()
     try:
         fn, args, kwargs = cloudpickle.loads(blob)
+        entered = _run_context(key, run, send)
     except Exception as exc:
         message = f"the task could not be unpickled in the worker process: {_describe(exc)}"
-        return ("ended", key, "unpicklable", message, "", started, time.time())
+        now = time.time()
+        return ("ended", key, "unpicklable", message, "", now, now)
+    started = time.time()  # once all is loaded: a time limit counts the body only
+    send(("started", key, started, os.getpid()))
     try:
-        value = _call(fn, args, kwargs)
+        with entered:
+            value = _call(fn, args, kwargs)
     except Exception as exc:
         status, value, tb = "raised", exc, _user_traceback(exc)
     else:
@@ -97,6 +129,7 @@ def main(fd: int) -> None:
     import cloudpickle
 
     connection = Connection(fd)
+    send = _Sender(connection)
     try:
         path, initializer = pickle.loads(connection.recv_bytes())
         sys.path[:] = path  # as multiprocessing's spawn does: the parent's modules import here
@@ -104,8 +137,7 @@ def main(fd: int) -> None:
             fn, args, _ = cloudpickle.loads(initializer)
             fn(*args)
         while True:
-            key, blob = pickle.loads(connection.recv_bytes())
-            connection.send_bytes(pickle.dumps(("started", key, time.time(), os.getpid())))
-            connection.send_bytes(pickle.dumps(_run(key, blob)))
+            key, blob, run = pickle.loads(connection.recv_bytes())
+            send(_run(key, blob, run, send))
     except (EOFError, OSError):  # the pool closed the socket (or went away): done
         return

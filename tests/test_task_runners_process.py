@@ -417,3 +417,33 @@ def test_one_worker_runs_bodies_in_the_order_they_were_submitted(tmp_path: Path)
 
     ordered()
     assert log.read_text().split() == [str(n) for n in range(-1, 8)]
+
+
+def test_workers_exit_when_the_flows_process_is_killed(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    script = tmp_path / "doomed_flow.py"
+    script.write_text(
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from flowhook import flow, task\n"
+        "from flowhook.task_runners import ProcessPoolTaskRunner\n"
+        "@task\n"
+        "def sleeper(path):\n"
+        "    Path(path).write_text(str(os.getpid()))\n"
+        "    time.sleep(120)\n"
+        "@flow(task_runner=ProcessPoolTaskRunner(max_workers=1))\n"
+        "def doomed():\n"
+        "    sleeper.submit(sys.argv[1]).wait()\n"
+        "doomed()\n"
+    )
+    flow_process = subprocess.Popen([sys.executable, str(script), str(pid_file)])
+    try:
+        worker = int(_wait_for(pid_file))
+        assert _alive(worker)
+    finally:
+        flow_process.kill()
+        flow_process.wait()
+    deadline = time.monotonic() + 10
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(worker), "the worker outlived its flow's process"

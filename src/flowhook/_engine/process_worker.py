@@ -15,7 +15,8 @@ pickled tuple (never a class of this module, which the flow's process knows unde
   ``"returned"`` or ``"raised"`` (``payload`` the cloudpickled value or exception), or
   ``"unpicklable"`` (``payload`` a message: the body, its value or its exception did not pickle).
 
-The worker exits when the socket closes. Task bodies print to the flow's stdout and stderr.
+The worker exits when the socket closes, or when the flow's process dies. Task bodies print to
+the flow's stdout and stderr.
 """
 
 from __future__ import annotations
@@ -124,9 +125,24 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+#: How often a worker checks that the flow's process still lives (seconds).
+PARENT_CHECK_SECONDS = 0.5
+
+
+def _exit_with_parent(parent: int) -> None:
+    """Exit at once when the flow's process is gone (killed, say) even while a body runs:
+    no worker outlives its flow for longer than :data:`PARENT_CHECK_SECONDS`."""
+    while os.getppid() == parent:
+        time.sleep(PARENT_CHECK_SECONDS)
+    os._exit(1)
+
+
 def main(fd: int) -> None:
     """Serve bodies over the socket ``fd`` until it closes."""
     import cloudpickle
+
+    parent = os.getppid()
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
 
     connection = Connection(fd)
     send = _Sender(connection)

@@ -447,3 +447,36 @@ def test_workers_exit_when_the_flows_process_is_killed(tmp_path: Path) -> None:
     while _alive(worker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(worker), "the worker outlived its flow's process"
+
+
+@task(retries=1, retry_delay_seconds=60)
+def fails_once_then_waits() -> None:
+    raise ValueError("first attempt fails")
+
+
+@pytest.mark.parametrize("runner", [ProcessPoolTaskRunner, ThreadPoolTaskRunner])
+def test_cancelling_the_flow_ends_a_task_run_waiting_for_its_retry_at_once(
+    recorder: HookRecorder, runner: type[TaskRunner]
+) -> None:
+    @flow(task_runner=runner(max_workers=1))  # type: ignore[call-arg]
+    def cancelled_while_waiting() -> None:
+        future = fails_once_then_waits.submit()
+        deadline = time.monotonic() + 30
+        while future.state.name != "AwaitingRetry":
+            assert time.monotonic() < deadline, "the first attempt never failed"
+            time.sleep(0.02)
+        run = get_run_context().flow_run
+        assert run is not None
+        cancel_flow_run(run.id)
+        future.wait()
+
+    started = time.monotonic()
+    assert cancelled_while_waiting(return_state=True).type is StateType.CANCELLED
+    assert time.monotonic() - started < 30  # not the 60 s retry delay
+    assert recorder.state_names("on_task_run_state_change") == [
+        "Pending",
+        "Running",
+        "AwaitingRetry",
+        "Cancelling",
+        "Cancelled",
+    ]

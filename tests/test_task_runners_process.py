@@ -480,3 +480,11 @@ def test_cancelling_the_flow_ends_a_task_run_waiting_for_its_retry_at_once(
         "Cancelling",
         "Cancelled",
     ]
+
+
+def test_the_name_process_pool_is_a_new_process_pool_per_flow_run() -> None:
+    @flow(task_runner="process_pool")
+    def by_name() -> int:
+        return pid_and_square.submit(3).result()[0]
+
+    assert by_name() != os.getpid()

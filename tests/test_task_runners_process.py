@@ -488,3 +488,23 @@ def test_the_name_process_pool_is_a_new_process_pool_per_flow_run() -> None:
         return pid_and_square.submit(3).result()[0]
 
     assert by_name() != os.getpid()
+
+
+def test_a_runner_shared_by_a_flow_and_its_subflow_loses_no_task_run(tmp_path: Path) -> None:
+    """The subflow's end shuts the shared runner down; the parent's task runs, running, queued
+    or handed over later, all still run."""
+    runner = ProcessPoolTaskRunner(max_workers=1)
+
+    @flow(task_runner=runner)
+    def child() -> int:
+        return pid_and_square.submit(10).result()[1]
+
+    @flow(task_runner=runner)
+    def parent() -> tuple[int, int]:
+        first = sleep_with_pid.submit(str(tmp_path / "pid"), 0.5)
+        # queued when ``first`` ends: behind the child's body, before the child's end
+        queued = pid_and_square.submit(3, wait_for=[first])
+        from_child = child()
+        return queued.result()[1], from_child
+
+    assert parent() == (9, 100)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import logging
 import os
 import pickle
 import signal
@@ -31,6 +32,8 @@ from .process_context import emit
 from .process_worker import command
 
 __all__ = ["WorkerPool"]
+
+logger = logging.getLogger("flowhook.engine")
 
 #: How long a closing pool waits for an idle worker to exit before it kills it (seconds).
 EXIT_GRACE_SECONDS = 5.0
@@ -110,8 +113,8 @@ class WorkerPool:
             body.finish(BodyOutcome("cancelled", message=message))
 
     def close(self) -> None:
-        """Stop the workers once their bodies ended, and the dispatcher; queued bodies end
-        Cancelled."""
+        """Stop the workers and the dispatcher once every queued body ran, as
+        ``concurrent.futures`` executors shut down; :meth:`start` refuses new bodies meanwhile."""
         with self._lock:
             self._closing = True
         self._wake()
@@ -126,24 +129,40 @@ class WorkerPool:
     # -- the dispatcher ----------------------------------------------------------------------
 
     def _loop(self) -> None:
-        while True:
-            with self._lock:
-                closing = self._closing
-            if closing and not any(worker.body for worker in self._workers):
-                break
-            if not closing:
+        try:
+            while not self._finished():
                 self._dispatch()
-            ready = wait([self._wake_read, *(w.connection for w in self._workers)], self._wait())
-            for worker in list(self._workers):
-                if worker.connection in ready:
-                    self._read(worker)
-            if self._wake_read in ready:
-                self._drain_wakes()
-            self._expire(time.monotonic())
-        self.cancel_pending("its task runner shut down before it started")
+                ready = wait(
+                    [self._wake_read, *(w.connection for w in self._workers)], self._wait()
+                )
+                for worker in list(self._workers):
+                    if worker.connection in ready:
+                        self._read(worker)
+                if self._wake_read in ready:
+                    self._drain_wakes()
+                self._expire(time.monotonic())
+        except Exception as exc:  # a bug here must not leave task runs waiting for ever
+            logger.exception("the process pool's dispatcher failed")
+            self._fail_all(f"the process pool failed ({type(exc).__name__}: {exc})")
         for worker in self._workers:
             worker.close()
         self._workers = []
+
+    def _finished(self) -> bool:
+        """Closing, with nothing queued and nothing running."""
+        with self._lock:
+            return self._closing and not self._pending and not any(w.body for w in self._workers)
+
+    def _fail_all(self, message: str) -> None:
+        """End every body, queued or running, Crashed with ``message``; stop the workers."""
+        with self._lock:
+            self._closing = True
+            bodies = [*self._pending, *(w.body for w in self._workers if w.body is not None)]
+            self._pending.clear()
+        for body in bodies:
+            body.finish(BodyOutcome("crashed", message=message))
+        for worker in self._workers:
+            worker.process.kill()
 
     def _dispatch(self) -> None:
         """Give queued bodies to idle workers, starting workers up to ``max_workers``."""
@@ -158,7 +177,12 @@ class WorkerPool:
             if body.ended():
                 continue
             if idle is None:
-                idle = _Worker(self._init_frame)
+                try:
+                    idle = _Worker(self._init_frame)
+                except OSError as exc:  # out of processes or file descriptors, say
+                    message = f"no worker process could be started ({type(exc).__name__}: {exc})"
+                    body.finish(BodyOutcome("crashed", message=message))
+                    continue
                 self._workers.append(idle)
             with contextlib.suppress(OSError):  # a worker that died idle: _lost crashes the body
                 idle.send(body)

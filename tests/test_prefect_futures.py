@@ -206,3 +206,19 @@ def test_futures_of_a_process_pool_resolve_like_any_other() -> None:
     assert [x for x, _ in resolved["all"]] == [1, 2, 3]
     assert all(pid != os.getpid() for _, pid in resolved["all"])
     assert types == [StateType.COMPLETED] * 3
+
+
+def test_arguments_without_futures_reach_the_body_as_they_are() -> None:
+    """Prefect 3: src/prefect/utilities/collections.py, visit_collection keeps a collection
+    whose items were not modified; before, every list argument was copied."""
+    given: list[int] = [1, 2]
+
+    @task
+    def same(values: list[int]) -> bool:
+        return values is given
+
+    @flow
+    def identity() -> tuple[bool, bool]:
+        return same(given), same.submit(given).result()
+
+    assert identity() == (True, True)

@@ -367,7 +367,7 @@ def logs_in_worker(x: int) -> tuple[str, int]:
     get_run_logger().info("squaring %d", x)
     print(f"printed {x}")
     run = get_run_context().task_run
-    assert run is not None
+    assert run is not None and run.parameters == {"x": x}
     return run.name, os.getpid()
 
 

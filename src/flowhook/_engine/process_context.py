@@ -9,6 +9,8 @@ there the store keeps it with its run, as a record logged in a thread would be.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 import pickle
 from collections.abc import Callable, Iterator
@@ -27,26 +29,24 @@ __all__ = ["emit", "enter", "snapshot"]
 _PLAIN = (str, int, float, bool, type(None))
 
 
-def _light(run: FlowRun | TaskRun, parameters: dict[str, Any]) -> FlowRun | TaskRun:
+def _light(run: FlowRun | TaskRun) -> FlowRun | TaskRun:
     state = attrs.evolve(run.state, data=None)
-    return attrs.evolve(run, state=state, state_history=[], parameters=parameters)
+    return attrs.evolve(run, state=state, state_history=[], parameters={})
 
 
 def snapshot() -> bytes | None:
-    """The current task run's context, pickled for a worker; ``None`` outside a task run or if
-    its parameters do not pickle (the body then runs without a context)."""
+    """The current task run's context, pickled for a worker; ``None`` outside a task run.
+
+    The runs' parameters stay here: the worker binds the task run's again from the body's own
+    arguments, so that a large argument does not travel twice.
+    """
     found = context.current.get()
     if found is None or found.task_run is None:
         return None
     own = None if found.task is None else found.task.log_prints
     log_prints = log_prints_on() if own is None else own
-    flow_run = None if found.flow_run is None else _light(found.flow_run, {})
-    task_run = _light(found.task_run, dict(found.task_run.parameters))
-    try:
-        return pickle.dumps((task_run, flow_run, log_prints))
-    except Exception:
-        task_run = _light(found.task_run, {})
-        return pickle.dumps((task_run, flow_run, log_prints))
+    flow_run = None if found.flow_run is None else _light(found.flow_run)
+    return pickle.dumps((_light(found.task_run), flow_run, log_prints))
 
 
 class _Forward(logging.Handler):
@@ -71,9 +71,15 @@ _installed: list[_Forward] = []
 
 
 @contextmanager
-def enter(blob: bytes, send: Callable[[dict[str, Any]], None]) -> Iterator[None]:
-    """In the worker: run the body inside the snapshot's context, its records sent by ``send``."""
+def enter(
+    blob: bytes, call: tuple[Any, ...], send: Callable[[dict[str, Any]], None]
+) -> Iterator[None]:
+    """In the worker: run the body ``call`` (``(fn, args, kwargs)``) inside the snapshot's
+    context, its records sent by ``send``."""
     task_run, flow_run, log_prints = pickle.loads(blob)
+    fn, args, kwargs = call
+    with contextlib.suppress(Exception):  # a callable without a signature: no parameters
+        task_run.parameters = dict(inspect.signature(fn).bind(*args, **kwargs).arguments)
     if _installed:
         _installed[0].send = send  # this body's key
     else:

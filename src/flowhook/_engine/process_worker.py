@@ -70,13 +70,15 @@ class _Sender:
             self.connection.send_bytes(data)
 
 
-def _run_context(key: str, run: bytes | None, send: _Sender) -> AbstractContextManager[Any]:
+def _run_context(
+    key: str, run: bytes | None, call: tuple[Any, ...], send: _Sender
+) -> AbstractContextManager[Any]:
     """The body's run context (``get_run_logger()`` works in it), when it has one."""
     if run is None:
         return contextlib.nullcontext()
     from flowhook._engine.process_context import enter  # the first body's cost: about 0.15 s
 
-    return enter(run, lambda fields: send(("log", key, fields)))
+    return enter(run, call, lambda fields: send(("log", key, fields)))
 
 
 def _run(key: str, blob: bytes, run: bytes | None, send: _Sender) -> tuple[Any, ...]:
@@ -85,7 +87,7 @@ def _run(key: str, blob: bytes, run: bytes | None, send: _Sender) -> tuple[Any, 
 
     try:
         fn, args, kwargs = cloudpickle.loads(blob)
-        entered = _run_context(key, run, send)
+        entered = _run_context(key, run, (fn, args, kwargs), send)
     except Exception as exc:
         message = f"the task could not be unpickled in the worker process: {_describe(exc)}"
         now = time.time()

@@ -508,3 +508,25 @@ def test_a_runner_shared_by_a_flow_and_its_subflow_loses_no_task_run(tmp_path: P
         return queued.result()[1], from_child
 
     assert parent() == (9, 100)
+
+
+@task
+def exits(code: int) -> None:
+    sys.exit(code)
+
+
+def test_system_exit_in_a_body_crashes_its_run_and_the_worker_serves_on(
+    recorder: HookRecorder,
+) -> None:
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    def exiting() -> tuple[str, int, int]:
+        crashed = exits.submit(3)
+        crashed.wait()
+        first = pid_and_square.submit(1).result()[0]
+        second = pid_and_square.submit(2).result()[0]
+        return crashed.state.message or "", first, second
+
+    message, first, second = exiting()
+    assert message.startswith("the task raised SystemExit: 3 in worker process ")
+    assert first == second  # the same worker: it did not exit
+    assert len(recorder.called("on_task_run_crashed")) == 1

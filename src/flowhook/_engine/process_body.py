@@ -34,15 +34,18 @@ def decode_outcome(frame: tuple[Any, ...], location: str) -> BodyOutcome:
 
     _, _, status, payload, tb, started, ended = frame
 
-    def outcome(status: BodyStatus, value: Any) -> BodyOutcome:
+    def outcome(status: BodyStatus, value: Any, message: str = "") -> BodyOutcome:
         return BodyOutcome(
             status,
             value=value,
+            message=message,
             started=_as_datetime(started),
             ended=_as_datetime(ended),
             location=location,
         )
 
+    if status == "crashed":
+        return outcome("crashed", None, payload)
     if status == "unpicklable":
         return outcome("raised", UnpicklableTaskError(payload))
     try:

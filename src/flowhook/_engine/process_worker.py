@@ -12,8 +12,10 @@ pickled tuple (never a class of this module, which the flow's process knows unde
 - to the pool, for each body: ``("started", key, time, pid)``, any number of
   ``("log", key, record fields)`` (the run loggers' records), then
   ``("ended", key, status, payload, traceback text, started, ended)``: ``status`` is
-  ``"returned"`` or ``"raised"`` (``payload`` the cloudpickled value or exception), or
-  ``"unpicklable"`` (``payload`` a message: the body, its value or its exception did not pickle).
+  ``"returned"`` or ``"raised"`` (``payload`` the cloudpickled value or exception),
+  ``"unpicklable"`` (``payload`` a message: the body, its value or its exception did not
+  pickle) or ``"crashed"`` (``payload`` a message: the body raised a ``BaseException`` that is
+  not an ``Exception``, such as ``SystemExit``).
 
 The worker exits when the socket closes, or when the flow's process dies. Task bodies print to
 the flow's stdout and stderr.
@@ -99,6 +101,9 @@ def _run(key: str, blob: bytes, run: bytes | None, send: _Sender) -> tuple[Any, 
             value = _call(fn, args, kwargs)
     except Exception as exc:
         status, value, tb = "raised", exc, _user_traceback(exc)
+    except BaseException as exc:  # SystemExit, KeyboardInterrupt: a crash, as in the flow's process
+        message = f"the task raised {_describe(exc)} in worker process {os.getpid()}"
+        return ("ended", key, "crashed", message, "", started, time.time())
     else:
         status, tb = "returned", ""
     ended = time.time()

@@ -179,16 +179,17 @@ def fails_until_third(counter: str) -> int:
     return os.getpid()
 
 
+@pytest.mark.parametrize("runner", [ProcessPoolTaskRunner, ThreadPoolTaskRunner])
 def test_retries_run_each_attempt_in_a_worker_and_fire_hooks_here(
-    tmp_path: Path, recorder: HookRecorder
+    tmp_path: Path, recorder: HookRecorder, runner: type[TaskRunner]
 ) -> None:
-    @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
+    @flow(task_runner=runner(max_workers=1))  # type: ignore[call-arg]
     def retried() -> tuple[int, int]:
         future = fails_until_third.submit(str(tmp_path / "count"))
         return future.result(), future.task_run.run_count
 
     pid, run_count = retried()
-    assert pid != os.getpid()
+    assert (pid != os.getpid()) is (runner is ProcessPoolTaskRunner)
     assert run_count == 3
     assert recorder.state_names("on_task_run_state_change") == [
         "Pending",

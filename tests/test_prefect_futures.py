@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+import typing
 from typing import Any, NamedTuple
 
 import pytest
@@ -222,3 +223,25 @@ def test_arguments_without_futures_reach_the_body_as_they_are() -> None:
         return same(given), same.submit(given).result()
 
     assert identity() == (True, True)
+
+
+def test_annotations_prefect_code_writes_evaluate() -> None:
+    """Prefect's futures are generic: ``PrefectFuture[int]`` is a common annotation."""
+
+    def submit_all(values: list[int]) -> PrefectFutureList[int]:
+        return double.map(values)
+
+    @task
+    def total(values: list[int]) -> int:
+        return sum(values)
+
+    @flow
+    def annotated() -> int:
+        futures = submit_all([1, 2])
+        first: PrefectFuture[int] = futures[0]
+        return int(total.submit(futures).result()) + int(first.result())
+
+    hints = typing.get_type_hints(submit_all)
+    assert hints["return"].__origin__ is TaskRunFutureList
+    assert PrefectFuture[int].__origin__ is TaskRunFuture  # type: ignore[misc]
+    assert annotated() == 8

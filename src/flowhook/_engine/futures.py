@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import concurrent.futures
+import types
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 from uuid import UUID
@@ -36,6 +37,10 @@ class TaskRunFuture:
 
     def __repr__(self) -> str:
         return f"TaskRunFuture({self.task_run.name!r}, state={self.state.name})"
+
+    def __class_getitem__(cls, item: Any) -> types.GenericAlias:
+        """``TaskRunFuture[int]`` (``PrefectFuture[int]`` in Prefect code) in an annotation."""
+        return types.GenericAlias(cls, item)
 
     @property
     def task_run_id(self) -> UUID:

@@ -282,10 +282,16 @@ def test_cancelling_the_flow_cancels_the_bodies_no_worker_took(
     )
 
 
-def test_an_unpicklable_argument_or_result_fails_its_task_run_with_a_clear_error() -> None:
+def test_an_unpicklable_body_argument_or_result_fails_its_task_run_with_a_clear_error() -> None:
+    lock = threading.Lock()
+
     @task
     def takes(value: object) -> str:
         return "never"
+
+    @task
+    def closes_over_a_lock() -> bool:
+        return lock.locked()
 
     @task
     def returns_a_lock() -> object:
@@ -297,6 +303,7 @@ def test_an_unpicklable_argument_or_result_fails_its_task_run_with_a_clear_error
     def unpicklable() -> None:
         for name, future in [
             ("argument", takes.submit(threading.Lock())),
+            ("body", closes_over_a_lock.submit()),
             ("result", returns_a_lock.submit()),
         ]:
             future.wait()
@@ -308,6 +315,8 @@ def test_an_unpicklable_argument_or_result_fails_its_task_run_with_a_clear_error
         states["argument"].result()
     assert "could not be pickled to be sent to a worker process" in str(argument.value)
     assert "ThreadPoolTaskRunner" in str(argument.value)
+    with pytest.raises(UnpicklableTaskError, match="'test_an_unpicklable_body.*closes_over_a_lock'"):
+        states["body"].result()
     with pytest.raises(UnpicklableTaskError, match=r"return value .* could not be pickled"):
         states["result"].result()
 

@@ -315,7 +315,9 @@ def test_an_unpicklable_body_argument_or_result_fails_its_task_run_with_a_clear_
         states["argument"].result()
     assert "could not be pickled to be sent to a worker process" in str(argument.value)
     assert "ThreadPoolTaskRunner" in str(argument.value)
-    with pytest.raises(UnpicklableTaskError, match="'test_an_unpicklable_body.*closes_over_a_lock'"):
+    with pytest.raises(
+        UnpicklableTaskError, match=r"'test_an_unpicklable_body.*closes_over_a_lock'"
+    ):
         states["body"].result()
     with pytest.raises(UnpicklableTaskError, match=r"return value .* could not be pickled"):
         states["result"].result()

@@ -16,6 +16,7 @@ import pytest
 
 import flowhook._runtime.attach
 from flowhook import (
+    ConfigError,
     StateType,
     cancel_flow_run,
     flow,
@@ -83,6 +84,21 @@ def test_the_names_prefect_imports_are_here() -> None:
     assert ProcessPoolTaskRunner().max_workers == (os.cpu_count() or 1)
     with pytest.raises(ValueError, match="max_workers takes a whole number >= 1"):
         ProcessPoolTaskRunner(max_workers=0)
+
+
+def test_the_default_max_workers_comes_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    variable = "FLOWHOOK_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS"
+    monkeypatch.setenv(variable, "3")
+    assert ProcessPoolTaskRunner().max_workers == 3
+    assert ProcessPoolTaskRunner(max_workers=5).max_workers == 5
+    monkeypatch.setenv(variable, "many")
+    with pytest.raises(ConfigError) as raised:
+        ProcessPoolTaskRunner()
+    assert str(raised.value) == (
+        f"{variable} takes a whole number >= 1, e.g. {variable}=4; got 'many'"
+    )
 
 
 def test_map_and_submit_run_bodies_in_worker_processes_with_hooks_here(

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from flowhook_hookspec.errors import ConfigError
 from flowhook_hookspec.runners import BodyOutcome, RemoteTaskRunner, RemoteWork, TaskBody
 from flowhook_hookspec.states import State
 
@@ -25,6 +26,22 @@ __all__ = ["ProcessPoolTaskRunner"]
 
 #: Threads that make the steps of work items (transitions and hooks, in the flow's process).
 STEP_THREADS = 8
+
+#: The default of ``max_workers``, as Prefect's ``PREFECT_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS``.
+MAX_WORKERS_VARIABLE = "FLOWHOOK_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS"
+
+
+def _default_max_workers() -> int:
+    """:data:`MAX_WORKERS_VARIABLE` if set, else the number of CPUs."""
+    raw = os.environ.get(MAX_WORKERS_VARIABLE, "").strip()
+    if not raw:
+        return os.cpu_count() or 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(
+            f"{MAX_WORKERS_VARIABLE} takes a whole number >= 1, e.g. "
+            f"{MAX_WORKERS_VARIABLE}=4; got {raw!r}"
+        )
+    return int(raw)
 
 
 class _Job:
@@ -55,7 +72,8 @@ def _pickled(body: TaskBody) -> bytes:
 class ProcessPoolTaskRunner:
     """Runs task bodies in a pool of worker processes, for CPU-bound work.
 
-    ``max_workers`` processes at most (default: the number of CPUs), started on first use and
+    ``max_workers`` processes at most (default: ``FLOWHOOK_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS``,
+    else the number of CPUs), started on first use and
     stopped when the flow run ends. ``initializer(*initargs)`` runs once in each new worker.
     Functions, arguments and results travel with cloudpickle. Every state transition and hook
     of a task run happens in the flow's process, exactly once; a worker that dies mid-task ends
@@ -73,7 +91,7 @@ class ProcessPoolTaskRunner:
             raise ValueError(f"max_workers takes a whole number >= 1 or None, got {max_workers!r}")
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be callable, got {type(initializer).__name__}")
-        self.max_workers = max_workers or os.cpu_count() or 1
+        self.max_workers = max_workers or _default_max_workers()
         self.initializer = initializer
         self.initargs = tuple(initargs)
         self._lock = threading.Lock()

@@ -17,6 +17,7 @@ from flowhook.futures import (
     PrefectFuture,
     PrefectFutureList,
     PrefectTaskRunFuture,
+    PrefectWrappedFuture,
     TaskRunFuture,
     TaskRunFutureList,
     resolve_futures_to_results,
@@ -42,15 +43,21 @@ class Pair(NamedTuple):
 
 def test_prefects_future_names_are_the_classes_submit_and_map_return() -> None:
     assert PrefectFuture is PrefectConcurrentFuture is PrefectTaskRunFuture is TaskRunFuture
+    assert PrefectWrappedFuture is TaskRunFuture
     assert PrefectFutureList is TaskRunFutureList
 
     @flow
-    def kinds() -> tuple[bool, bool]:
+    def kinds() -> tuple[bool, bool, int]:
         future, futures = double.submit(1), double.map([1, 2])
         futures.wait()
-        return isinstance(future, PrefectFuture), isinstance(futures, PrefectFutureList)
+        wrapped = future.wrapped_future.result()  # the concurrent future of its final state
+        return (
+            isinstance(future, PrefectFuture),
+            isinstance(futures, PrefectFutureList),
+            wrapped.result(),
+        )
 
-    assert kinds() == (True, True)
+    assert kinds() == (True, True, 2)
 
 
 def test_add_done_callback_gets_the_future_once_its_run_is_final_and_its_hooks_ran() -> None:

@@ -78,6 +78,9 @@ def sleep_with_pid(pid_file: str, seconds: float) -> str:
 
 
 def test_the_names_prefect_imports_are_here() -> None:
+    from flowhook.task_runners import ConcurrentTaskRunner
+
+    assert ConcurrentTaskRunner is ThreadPoolTaskRunner
     assert isinstance(ProcessPoolTaskRunner(), TaskRunner)
     assert isinstance(ThreadPoolTaskRunner(), TaskRunner)
     assert ProcessPoolTaskRunner(max_workers=3).max_workers == 3

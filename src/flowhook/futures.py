@@ -1,6 +1,7 @@
 """Futures of submitted task runs, at Prefect's import path: ``from flowhook.futures import wait``.
 
-``PrefectFuture``, ``PrefectConcurrentFuture`` and ``PrefectTaskRunFuture`` are other names of
+``PrefectFuture``, ``PrefectConcurrentFuture``, ``PrefectTaskRunFuture`` and
+``PrefectWrappedFuture`` are other names of
 :class:`~flowhook.TaskRunFuture` (what ``Task.submit`` returns), and ``PrefectFutureList`` of
 ``TaskRunFutureList`` (what ``Task.map`` returns), so that Prefect code and its ``isinstance``
 checks work unchanged.
@@ -19,6 +20,7 @@ from ._engine.futures import (
 PrefectFuture = TaskRunFuture
 PrefectConcurrentFuture = TaskRunFuture
 PrefectTaskRunFuture = TaskRunFuture
+PrefectWrappedFuture = TaskRunFuture
 PrefectFutureList = TaskRunFutureList
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "PrefectFuture",
     "PrefectFutureList",
     "PrefectTaskRunFuture",
+    "PrefectWrappedFuture",
     "TaskRunFuture",
     "TaskRunFutureList",
     "as_completed",

@@ -10,4 +10,13 @@ from ._engine.process_body import UnpicklableTaskError
 from ._engine.process_runner import ProcessPoolTaskRunner
 from ._engine.runners import ThreadPoolTaskRunner
 
-__all__ = ["ProcessPoolTaskRunner", "TaskRunner", "ThreadPoolTaskRunner", "UnpicklableTaskError"]
+#: Prefect's earlier name of the thread pool, which Prefect 3 keeps.
+ConcurrentTaskRunner = ThreadPoolTaskRunner
+
+__all__ = [
+    "ConcurrentTaskRunner",
+    "ProcessPoolTaskRunner",
+    "TaskRunner",
+    "ThreadPoolTaskRunner",
+    "UnpicklableTaskError",
+]

@@ -47,6 +47,12 @@ class TaskRunFuture:
         return self.task_run.id
 
     @property
+    def wrapped_future(self) -> concurrent.futures.Future[State]:
+        """The ``concurrent.futures`` future of the run's final state, as Prefect's
+        ``PrefectWrappedFuture.wrapped_future``."""
+        return self._future
+
+    @property
     def state(self) -> State:
         """The task run's current state (final once :meth:`wait` returned)."""
         return self.task_run.state

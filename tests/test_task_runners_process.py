@@ -272,7 +272,7 @@ def test_cancelling_the_flow_cancels_the_bodies_no_worker_took(
 
     @flow(task_runner=ProcessPoolTaskRunner(max_workers=1))
     def cancelled() -> None:
-        running = sleep_with_pid.submit(str(pid_file), 1)
+        running = sleep_with_pid.submit(str(pid_file), 3)  # long enough to cancel meanwhile
         queued = pid_and_square.map(range(3))
         _wait_for(pid_file)
         run = get_run_context().flow_run

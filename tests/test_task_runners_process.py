@@ -561,3 +561,15 @@ def test_system_exit_in_a_body_crashes_its_run_and_the_worker_serves_on(
     assert message.startswith("the task raised SystemExit: 3 in worker process ")
     assert first == second  # the same worker: it did not exit
     assert len(recorder.called("on_task_run_crashed")) == 1
+
+
+def test_an_async_flow_sends_its_sync_tasks_to_the_workers() -> None:
+    import asyncio
+
+    @flow(task_runner=ProcessPoolTaskRunner(max_workers=2))
+    async def async_flow() -> list[tuple[int, int]]:
+        return pid_and_square.map(range(3)).result()
+
+    results = asyncio.run(async_flow())
+    assert [value for _, value in results] == [0, 1, 4]
+    assert os.getpid() not in {pid for pid, _ in results}

@@ -32,6 +32,7 @@ LAYER_OF_PREFIX = {
     "flowhook.context": "engine",
     "flowhook.exceptions": "engine",
     "flowhook.futures": "engine",
+    "flowhook.task_runners": "engine",
     "flowhook.blocks": "facade",
     "flowhook.store": "store",
     "flowhook.notifications": "notifications",

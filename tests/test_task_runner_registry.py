@@ -61,7 +61,7 @@ def test_an_unknown_name_says_which_names_exist(plugin_manager: PluginManager) -
         new_task_runner("countng")
     assert str(raised.value) == (
         "no task runner is named 'countng'; did you mean 'counting'? Known task runners: "
-        "counting, thread_pool; plugins add more (pip install flowhook-dask for 'dask')"
+        "counting, process_pool, thread_pool; plugins add more (pip install flowhook-dask for 'dask')"
     )
 
 

@@ -305,11 +305,13 @@ def _upstream_failure(
         set_state(TASK, task, run, run.state)
     if not bound.arguments and not wait_for:
         return None
-    upstream = failed_upstream([*find_futures(bound.arguments), *wait_for])
+    found = find_futures(bound.arguments)
+    upstream = failed_upstream([*found, *wait_for])
     if upstream is not None:
         return advance(TASK, task, run, _upstream_failed(run, upstream), NO_GUARD)
-    for name, value in bound.arguments.items():
-        bound.arguments[name] = resolve_futures(value, keep_remote)
+    if found:  # arguments without futures reach the body as they are, as in Prefect
+        for name, value in bound.arguments.items():
+            bound.arguments[name] = resolve_futures(value, keep_remote)
     return None
 
 

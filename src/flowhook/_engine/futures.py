@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import concurrent.futures
-from collections.abc import Iterable, Iterator
+import types
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -12,7 +13,16 @@ import attrs
 from flowhook_hookspec.runs import TaskRun
 from flowhook_hookspec.states import RemoteResult, State
 
-__all__ = ["DoneAndNotDoneFutures", "TaskRunFuture", "as_completed", "unmapped", "wait"]
+__all__ = [
+    "DoneAndNotDoneFutures",
+    "TaskRunFuture",
+    "TaskRunFutureList",
+    "as_completed",
+    "resolve_futures_to_results",
+    "resolve_futures_to_states",
+    "unmapped",
+    "wait",
+]
 
 
 class TaskRunFuture:
@@ -28,9 +38,19 @@ class TaskRunFuture:
     def __repr__(self) -> str:
         return f"TaskRunFuture({self.task_run.name!r}, state={self.state.name})"
 
+    def __class_getitem__(cls, item: Any) -> types.GenericAlias:
+        """``TaskRunFuture[int]`` (``PrefectFuture[int]`` in Prefect code) in an annotation."""
+        return types.GenericAlias(cls, item)
+
     @property
     def task_run_id(self) -> UUID:
         return self.task_run.id
+
+    @property
+    def wrapped_future(self) -> concurrent.futures.Future[State]:
+        """The ``concurrent.futures`` future of the run's final state, as Prefect's
+        ``PrefectWrappedFuture.wrapped_future``."""
+        return self._future
 
     @property
     def state(self) -> State:
@@ -59,6 +79,11 @@ class TaskRunFuture:
             state = self.task_run.state
         return state.result(raise_on_failure=raise_on_failure)
 
+    def add_done_callback(self, fn: Callable[[TaskRunFuture], object]) -> None:
+        """Call ``fn(self)`` once the run is final and its hooks ran (at once if it is), or
+        once the run was cancelled before it started."""
+        self._future.add_done_callback(lambda _: fn(self))
+
 
 class TaskRunFutureList(list[TaskRunFuture]):
     """The futures :meth:`Task.map <flowhook.Task.map>` returns: a list, which can also wait for
@@ -69,17 +94,26 @@ class TaskRunFutureList(list[TaskRunFuture]):
         concurrent.futures.wait([future._future for future in self], timeout=timeout)
 
     def result(self, timeout: float | None = None, raise_on_failure: bool = True) -> list[Any]:
-        """The results, in order; raises what the first failed run's ``state.result()`` raises.
+        """The results, in order. A failure raises (what the run's ``state.result()`` raises)
+        as soon as its run ends, without waiting for the runs before it.
 
-        ``TimeoutError`` if some run is not final after ``timeout`` seconds (in all).
+        ``TimeoutError`` if some run is not final after ``timeout`` seconds (in all);
+        ``ValueError`` for a negative ``timeout``.
         """
-        self.wait(timeout)
-        pending = [future for future in self if not future.done()]
-        if pending:
-            raise TimeoutError(
-                f"{len(pending)} of {len(self)} task runs are not final after {timeout} s"
-            )
-        return [future.result(raise_on_failure=raise_on_failure) for future in self]
+        if timeout is not None and timeout < 0:
+            raise ValueError(f"'timeout' must be a non-negative number, got {timeout}")
+        results: dict[TaskRunFuture, Any] = {}
+        finished = as_completed(set(self), timeout=timeout)
+        while True:
+            try:
+                future = next(finished)
+            except StopIteration:
+                return [results[future] for future in self]
+            except TimeoutError:  # only the wait's: a run's own TimeoutError passes as it is
+                raise TimeoutError(
+                    f"Timed out waiting for all futures to complete within {timeout} seconds"
+                ) from None
+            results[future] = future.result(raise_on_failure=raise_on_failure)
 
 
 class DoneAndNotDoneFutures(NamedTuple):
@@ -148,15 +182,39 @@ def map_arguments(
     ]
 
 
+def _rebuilt(value: Any, items: Iterable[Any]) -> Any:
+    """A collection like ``value`` (a list, tuple, set or their subclass) holding ``items``;
+    a named tuple is built from its fields, a list of futures becomes a plain list."""
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*items)
+    if isinstance(value, TaskRunFutureList):  # its methods expect futures, as Prefect says
+        return list(items)
+    return type(value)(items)
+
+
 def find_futures(value: Any) -> list[TaskRunFuture]:
-    """Every future inside ``value``, looking into lists, tuples, sets and dict values."""
+    """Every future inside ``value``, looking into lists, tuples, sets and dicts (keys too)."""
     if isinstance(value, TaskRunFuture):
         return [value]
     if isinstance(value, (list, tuple, set, frozenset)):
         return [found for item in value for found in find_futures(item)]
     if isinstance(value, dict):
-        return [found for item in value.values() for found in find_futures(item)]
+        return [found for pair in value.items() for item in pair for found in find_futures(item)]
     return []
+
+
+def map_futures(value: Any, replace: Callable[[TaskRunFuture], Any]) -> Any:
+    """``value`` with each future inside it (as :func:`find_futures` looks) replaced by
+    ``replace(future)``; collections are rebuilt, a dict as a plain dict."""
+    if isinstance(value, TaskRunFuture):
+        return replace(value)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return _rebuilt(value, [map_futures(item, replace) for item in value])
+    if isinstance(value, dict):
+        return {
+            map_futures(key, replace): map_futures(item, replace) for key, item in value.items()
+        }
+    return value
 
 
 def resolve_futures(value: Any, keep_remote: bool = False) -> Any:
@@ -164,16 +222,14 @@ def resolve_futures(value: Any, keep_remote: bool = False) -> Any:
 
     With ``keep_remote``, a result left where its body ran stays a :class:`RemoteResult`.
     """
-    if isinstance(value, TaskRunFuture):
-        data = value.state.data
-        if keep_remote and isinstance(data, RemoteResult) and value.state.is_completed():
+
+    def result(future: TaskRunFuture) -> Any:
+        data = future.state.data
+        if keep_remote and isinstance(data, RemoteResult) and future.state.is_completed():
             return data
-        return value.state.result()
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return type(value)(resolve_futures(item, keep_remote) for item in value)
-    if isinstance(value, dict):
-        return {key: resolve_futures(item, keep_remote) for key, item in value.items()}
-    return value
+        return future.state.result()
+
+    return map_futures(value, result)
 
 
 def states_of_futures(value: Any) -> Any:
@@ -185,7 +241,7 @@ def states_of_futures(value: Any) -> Any:
     if isinstance(value, (list, tuple, set, frozenset)) and any(
         isinstance(item, TaskRunFuture) for item in value
     ):
-        return type(value)(states_of_futures(item) for item in value)
+        return _rebuilt(value, [states_of_futures(item) for item in value])
     return value
 
 
@@ -196,3 +252,35 @@ def failed_upstream(futures: Iterable[TaskRunFuture]) -> TaskRunFuture | None:
         if not future.state.is_completed():
             return future
     return None
+
+
+def resolve_futures_to_states(expr: Any) -> Any:
+    """``expr`` with each future inside it replaced by its run's final state (waiting for it),
+    looking into lists, tuples, sets and dicts; ``expr`` itself when it holds no future."""
+
+    def final_state(future: TaskRunFuture) -> State:
+        future.wait()
+        return future.state
+
+    return _resolve_each_once(expr, final_state)
+
+
+def resolve_futures_to_results(expr: Any) -> Any:
+    """``expr`` with each future inside it replaced by its run's result (waiting for it), as
+    :func:`resolve_futures_to_states` looks; raises ``Exception`` if a run did not complete."""
+
+    def result(future: TaskRunFuture) -> Any:
+        future.wait()
+        if not future.state.is_completed():
+            raise Exception("At least one result did not complete successfully")
+        return future.result()
+
+    return _resolve_each_once(expr, result)
+
+
+def _resolve_each_once(expr: Any, resolve: Callable[[TaskRunFuture], Any]) -> Any:
+    futures = find_futures(expr)
+    if not futures:
+        return expr
+    resolved = {future: resolve(future) for future in dict.fromkeys(futures)}
+    return map_futures(expr, resolved.__getitem__)

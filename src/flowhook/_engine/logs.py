@@ -142,5 +142,10 @@ def log_prints_enabled(enabled: bool) -> contextvars.Token[bool]:
     return _log_prints.set(enabled)
 
 
+def log_prints_on() -> bool:
+    """Whether print() in the current run becomes a log record."""
+    return _log_prints.get()
+
+
 def reset_log_prints(token: contextvars.Token[bool]) -> None:
     _log_prints.reset(token)

@@ -63,7 +63,17 @@ class ThreadPoolTaskRunner:
 
 assert isinstance(ThreadPoolTaskRunner(), TaskRunner)
 
-_BUILT_IN: dict[str, Callable[[], TaskRunner]] = {"thread_pool": ThreadPoolTaskRunner}
+
+def _process_pool() -> TaskRunner:
+    from .process_runner import ProcessPoolTaskRunner  # on use: ``import flowhook`` stays lean
+
+    return ProcessPoolTaskRunner()
+
+
+_BUILT_IN: dict[str, Callable[[], TaskRunner]] = {
+    "process_pool": _process_pool,
+    "thread_pool": ThreadPoolTaskRunner,
+}
 
 
 def _registered_runners() -> dict[str, tuple[str, Callable[[], TaskRunner]]]:

@@ -18,6 +18,11 @@ class FailedRun(RunError):
     """A run failed without an exception of its own (it returned a ``Failed`` state)."""
 
 
+class UpstreamTaskError(FailedRun):
+    """A task run never ran: a run it depended on did not complete (its ``UpstreamFailed``
+    state carries this error)."""
+
+
 class CrashedRun(RunError):
     """A run was interrupted from outside its code (KeyboardInterrupt, SystemExit, a dead process).
 

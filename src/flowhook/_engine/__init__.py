@@ -7,14 +7,23 @@ from typing import TYPE_CHECKING
 
 from .calls import preparers
 from .cancellation import cancel_flow_run
-from .context import RunContext, get_run_context
+from .context import (
+    FlowRunContext,
+    RunContext,
+    TaskRunContext,
+    flow_context,
+    get_run_context,
+    task_context,
+)
 from .context import current as current_context
 from .flows import Flow, flow
 from .futures import (
     DoneAndNotDoneFutures,
     TaskRunFuture,
     TaskRunFutureList,
+    allow_failure,
     as_completed,
+    quote,
     unmapped,
     wait,
 )
@@ -24,6 +33,7 @@ from .result_home import set_default_directory
 from .retries import exponential_backoff
 from .runnables import Runnable
 from .runners import ThreadPoolTaskRunner
+from .tags import TagsContext, tags
 from .tasks import Task, task
 from .transactions import (
     CommitMode,
@@ -104,6 +114,7 @@ __all__ = [
     "CompoundCachePolicy",
     "DoneAndNotDoneFutures",
     "Flow",
+    "FlowRunContext",
     "Inputs",
     "IsolationLevel",
     "JSONSerializer",
@@ -118,12 +129,15 @@ __all__ = [
     "RunLogger",
     "Runnable",
     "Serializer",
+    "TagsContext",
     "Task",
+    "TaskRunContext",
     "TaskRunFuture",
     "TaskRunFutureList",
     "ThreadPoolTaskRunner",
     "Transaction",
     "TransactionState",
+    "allow_failure",
     "as_completed",
     "bind_arguments",
     "cancel_flow_run",
@@ -131,15 +145,19 @@ __all__ = [
     "current_context",
     "exponential_backoff",
     "flow",
+    "flow_context",
     "flow_run_logger",
     "get_run_context",
     "get_run_logger",
     "get_transaction",
     "observers",
     "preparers",
+    "quote",
     "set_default_directory",
     "set_state",
+    "tags",
     "task",
+    "task_context",
     "task_run_logger",
     "transaction",
     "unmapped",

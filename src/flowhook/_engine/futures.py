@@ -7,12 +7,21 @@ from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 from uuid import UUID
 
-import attrs
+from typing_extensions import Self
 
 from flowhook_hookspec.runs import TaskRun
 from flowhook_hookspec.states import RemoteResult, State
 
-__all__ = ["DoneAndNotDoneFutures", "TaskRunFuture", "as_completed", "unmapped", "wait"]
+__all__ = [
+    "BaseAnnotation",
+    "DoneAndNotDoneFutures",
+    "TaskRunFuture",
+    "allow_failure",
+    "as_completed",
+    "quote",
+    "unmapped",
+    "wait",
+]
 
 
 class TaskRunFuture:
@@ -108,11 +117,62 @@ def as_completed(
         raise TimeoutError(f"some task runs are not final after {timeout} s") from None
 
 
-@attrs.frozen
-class unmapped:
+class BaseAnnotation(tuple[Any]):
+    """A value wrapped to tell the engine how to treat it (Prefect's annotations); the task
+    receives the value itself. A tuple of one item, so that tools can unpack it."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: Any) -> Self:
+        return super().__new__(cls, (value,))
+
+    @property
+    def value(self) -> Any:
+        """The wrapped value."""
+        return self[0]
+
+    def unwrap(self) -> Any:
+        """The wrapped value."""
+        return self[0]
+
+    def rewrap(self, value: Any) -> Self:
+        """The same annotation around another value."""
+        return type(self)(value)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and tuple.__eq__(self, other)  # type: ignore[arg-type]
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self[0]!r})"
+
+
+class unmapped(BaseAnnotation):
     """Marks an argument of ``Task.map`` to pass whole to every call instead of iterating it."""
 
-    value: Any
+    __slots__ = ()
+
+    def __getitem__(self, _: object) -> Any:  # type: ignore[override]
+        return tuple.__getitem__(self, 0)  # every index: the same value, for every mapped call
+
+
+class allow_failure(BaseAnnotation):
+    """Wraps a future (or a structure of them) whose run may fail without stopping the task:
+    the task runs anyway and receives the exception of a failed upstream run as the value."""
+
+    __slots__ = ()
+
+
+class quote(BaseAnnotation):
+    """Wraps a value the engine passes on as it is, without looking inside it for futures."""
+
+    __slots__ = ()
+
+    def unquote(self) -> Any:
+        """The wrapped value."""
+        return self[0]
 
 
 def map_arguments(
@@ -149,9 +209,12 @@ def map_arguments(
 
 
 def find_futures(value: Any) -> list[TaskRunFuture]:
-    """Every future inside ``value``, looking into lists, tuples, sets and dict values."""
+    """Every future inside ``value`` whose failure stops the task, looking into lists, tuples,
+    sets and dict values; not into ``quote`` or ``allow_failure``."""
     if isinstance(value, TaskRunFuture):
         return [value]
+    if isinstance(value, BaseAnnotation):
+        return [] if isinstance(value, (quote, allow_failure)) else find_futures(value[0])
     if isinstance(value, (list, tuple, set, frozenset)):
         return [found for item in value for found in find_futures(item)]
     if isinstance(value, dict):
@@ -163,17 +226,38 @@ def resolve_futures(value: Any, keep_remote: bool = False) -> Any:
     """``value`` with every future replaced by its result (the futures must be completed).
 
     With ``keep_remote``, a result left where its body ran stays a :class:`RemoteResult`.
+    Annotations are removed: a ``quote``'s value is passed as it is, an ``allow_failure``'s
+    futures are waited for and give their result, or their exception if they failed.
     """
     if isinstance(value, TaskRunFuture):
         data = value.state.data
         if keep_remote and isinstance(data, RemoteResult) and value.state.is_completed():
             return data
         return value.state.result()
+    if isinstance(value, BaseAnnotation):
+        if isinstance(value, quote):
+            return value[0]
+        if isinstance(value, allow_failure):
+            return _results_allowing_failure(value[0])
+        return resolve_futures(value[0], keep_remote)
     if isinstance(value, (list, tuple, set, frozenset)):
         return type(value)(resolve_futures(item, keep_remote) for item in value)
     if isinstance(value, dict):
         return {key: resolve_futures(item, keep_remote) for key, item in value.items()}
     return value
+
+
+def _results_allowing_failure(value: Any) -> Any:
+    """``value`` with each future waited for and replaced by its result or its exception."""
+    for future in find_futures(value):
+        future.wait()
+    if isinstance(value, TaskRunFuture):
+        return value.state.result(raise_on_failure=False)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return type(value)(_results_allowing_failure(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _results_allowing_failure(item) for key, item in value.items()}
+    return resolve_futures(value)
 
 
 def states_of_futures(value: Any) -> Any:

@@ -32,6 +32,8 @@ LAYER_OF_PREFIX = {
     "flowhook.context": "engine",
     "flowhook.exceptions": "engine",
     "flowhook.futures": "engine",
+    "flowhook.runtime": "engine",
+    "flowhook.utilities": "engine",
     "flowhook.blocks": "facade",
     "flowhook.store": "store",
     "flowhook.notifications": "notifications",
@@ -46,6 +48,9 @@ LAYER_OF_MODULE = {  # the public API: flowhook/__init__.py and the Prefect-styl
     "flowhook.transactions": "facade",
     "flowhook.cache_policies": "facade",
     "flowhook.results": "facade",
+    "flowhook.serializers": "facade",
+    "flowhook.filesystems": "facade",
+    "flowhook.testing.utilities": "facade",
 }
 
 #: The layers each layer may import (its own always).

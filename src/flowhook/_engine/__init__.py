@@ -6,18 +6,21 @@ What the layers above use is exported here; the modules behind it are the engine
 from typing import TYPE_CHECKING
 
 from .calls import preparers
-from .cancellation import cancel_flow_run
+from .cancellation import active_flow_run, cancel_flow_run
 from .context import (
     FlowRunContext,
     RunContext,
+    TagsContext,
     TaskRunContext,
     flow_context,
     get_run_context,
+    tags,
     task_context,
 )
 from .context import current as current_context
 from .flows import Flow, flow
 from .futures import (
+    BaseAnnotation,
     DoneAndNotDoneFutures,
     TaskRunFuture,
     TaskRunFutureList,
@@ -27,13 +30,20 @@ from .futures import (
     unmapped,
     wait,
 )
-from .logs import RunLogger, flow_run_logger, get_run_logger, task_run_logger
+from .logs import (
+    FLOW_RUNS,
+    TASK_RUNS,
+    RunLogger,
+    flow_run_logger,
+    get_run_logger,
+    print_as_log,
+    task_run_logger,
+)
 from .parameters import ParameterBindError, ParameterTypeError, bind_arguments, coerce_arguments
 from .result_home import set_default_directory
 from .retries import exponential_backoff
 from .runnables import Runnable
 from .runners import ThreadPoolTaskRunner
-from .tags import TagsContext, tags
 from .tasks import Task, task
 from .transactions import (
     CommitMode,
@@ -104,11 +114,14 @@ def __getattr__(name: str) -> object:
 
 __all__ = [
     "DEFAULT",
+    "FLOW_RUNS",
     "INPUTS",
     "NO_CACHE",
     "RUN_ID",
     "RUN_KINDS",
+    "TASK_RUNS",
     "TASK_SOURCE",
+    "BaseAnnotation",
     "CachePolicy",
     "CommitMode",
     "CompoundCachePolicy",
@@ -137,6 +150,7 @@ __all__ = [
     "ThreadPoolTaskRunner",
     "Transaction",
     "TransactionState",
+    "active_flow_run",
     "allow_failure",
     "as_completed",
     "bind_arguments",
@@ -152,6 +166,7 @@ __all__ = [
     "get_transaction",
     "observers",
     "preparers",
+    "print_as_log",
     "quote",
     "set_default_directory",
     "set_state",

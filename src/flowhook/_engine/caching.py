@@ -31,6 +31,8 @@ __all__ = [
     "CompoundCachePolicy",
     "Inputs",
     "ResultSettings",
+    "hash_text",
+    "hash_value",
     "result_settings",
 ]
 
@@ -43,7 +45,7 @@ def hash_text(*parts: str) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
 
 
-def _hash_value(value: Any) -> str:
+def hash_value(value: Any) -> str:
     """A stable hash of a value: its JSON when it has one, else its cloudpickle bytes."""
     import hashlib
     import json
@@ -93,7 +95,7 @@ class Inputs(CachePolicy):
 
     def compute_key(self, context: RunContext, inputs: Mapping[str, Any]) -> str | None:
         kept = {name: value for name, value in inputs.items() if name not in self.exclude}
-        return _hash_value(kept)
+        return hash_value(kept)
 
     def __repr__(self) -> str:
         return f"Inputs(exclude={list(self.exclude)!r})" if self.exclude else "INPUTS"

@@ -29,7 +29,6 @@ from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
 from .runners import TaskRunner, ThreadPoolTaskRunner, new_task_runner
-from .tags import run_tags
 from .transactions import Transaction, current_transaction, end_task_transaction, task_transaction
 from .transitions import FLOW, NO_GUARD, TASK, advance, set_state
 
@@ -126,7 +125,7 @@ class _FlowCall:
             name=_run_name(flow, flow.flow_run_name, bound.arguments, generated_name),
             state=states.Pending(run_id=run_id),
             parameters=bound.arguments,
-            tags=run_tags(flow.tags),
+            tags=context.run_tags(flow.tags),
             flow_name=flow.name,
             parent_flow_run_id=parent_flow_run_id,
             parent_task_run_id=parent_task_run_id,
@@ -225,7 +224,7 @@ def new_task_run(
         name=name,
         state=states.Pending(run_id=run_id),
         parameters=bound.arguments,
-        tags=run_tags(task.tags),
+        tags=context.run_tags(task.tags),
         task_name=task.name,
         flow_run_id=flow_run_id,
     )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import attrs
@@ -16,7 +18,15 @@ if TYPE_CHECKING:
     from .flows import Flow
     from .tasks import Task
 
-__all__ = ["FlowRunContext", "RunContext", "TaskRunContext", "get_run_context"]
+__all__ = [
+    "FlowRunContext",
+    "RunContext",
+    "TagsContext",
+    "TaskRunContext",
+    "get_run_context",
+    "run_tags",
+    "tags",
+]
 
 
 @attrs.define(eq=False)
@@ -117,3 +127,46 @@ def task_context(
     if parent is None:
         return TaskRunContext(task=task, task_run=task_run)
     return TaskRunContext(parent.flow, parent.flow_run, task, task_run, parent.scope)
+
+
+@attrs.frozen
+class TagsContext:
+    """The tags in force here (Prefect's ``prefect.context.TagsContext``)."""
+
+    current_tags: frozenset[str] = frozenset()
+
+    @classmethod
+    def get(cls) -> TagsContext:
+        """The tags in force; an empty context outside any ``with tags(...)`` block."""
+        return _current.get() or _EMPTY
+
+
+_EMPTY = TagsContext()
+_current: contextvars.ContextVar[TagsContext | None] = contextvars.ContextVar(
+    "flowhook_tags", default=None
+)
+
+
+@contextlib.contextmanager
+def tags(*new_tags: str) -> Iterator[set[str]]:
+    """Add ``new_tags`` to the runs created in the block; blocks nest, adding up their tags.
+
+    Yields the set of tags in force inside the block.
+    """
+    for tag in new_tags:
+        if not isinstance(tag, str):
+            raise TypeError(f"tags(...) takes strings, e.g. tags('prod'), got {tag!r}")
+    in_force = TagsContext.get().current_tags.union(new_tags)
+    token = _current.set(TagsContext(in_force))
+    try:
+        yield set(in_force)
+    finally:
+        _current.reset(token)
+
+
+def run_tags(own: tuple[str, ...]) -> tuple[str, ...]:
+    """A new run's tags: its flow's or task's own, then those of the enclosing ``tags`` blocks."""
+    context = _current.get()
+    if context is None:
+        return own
+    return own + tuple(sorted(context.current_tags.difference(own)))

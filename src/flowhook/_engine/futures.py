@@ -140,7 +140,7 @@ class BaseAnnotation(tuple[Any]):
         return type(self)(value)
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and tuple.__eq__(self, other)  # type: ignore[arg-type]
+        return type(self) is type(other) and tuple.__eq__(self, other)
 
     def __hash__(self) -> int:
         return tuple.__hash__(self)
@@ -154,7 +154,7 @@ class unmapped(BaseAnnotation):
 
     __slots__ = ()
 
-    def __getitem__(self, _: object) -> Any:  # type: ignore[override]
+    def __getitem__(self, _: object) -> Any:
         return tuple.__getitem__(self, 0)  # every index: the same value, for every mapped call
 
 

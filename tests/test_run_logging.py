@@ -83,11 +83,11 @@ def test_hook_lines_as_prefect_logs_them(caplog) -> None:
     ]
     assert (
         "INFO",
-        "Running hook 'test_hook_lines_as_prefect_logs_them.<locals>.notify' in response to entering state 'Failed'",
+        "Running hook 'notify' in response to entering state 'Failed'",
     ) in lines
     assert (
         "INFO",
-        "Hook 'test_hook_lines_as_prefect_logs_them.<locals>.notify' finished running successfully",
+        "Hook 'notify' finished running successfully",
     ) in lines
 
 

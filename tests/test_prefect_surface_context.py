@@ -283,7 +283,7 @@ def test_runtime_values_can_be_set_by_environment_variables(monkeypatch) -> None
 
 def test_runtime_names_prefect_has_for_a_server_are_attribute_errors() -> None:
     with pytest.raises(
-        AttributeError, match="'flowhook.runtime.flow_run' has no attribute 'ui_url'"
+        AttributeError, match=r"'flowhook\.runtime\.flow_run' has no attribute 'ui_url'"
     ):
         _ = flow_run.ui_url
     with pytest.raises(AttributeError, match="has no attribute 'api_url'"):

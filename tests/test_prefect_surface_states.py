@@ -18,6 +18,7 @@ Prefect's behaviour relied on, read in Prefect 3's source:
 
 from __future__ import annotations
 
+import asyncio
 import signal
 
 import pytest
@@ -55,6 +56,8 @@ from flowhook.states import (
     State,
     StateGroup,
     StateType,
+    aget_state_exception,
+    araise_state_exception,
     get_state_exception,
     is_state_iterable,
     raise_state_exception,
@@ -115,6 +118,14 @@ def test_get_state_exception_of_held_states_is_the_first_failure() -> None:
 def test_get_state_exception_of_a_state_that_did_not_fail_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="takes a Failed, Crashed or Cancelled state"):
         get_state_exception(Completed())
+
+
+def test_the_async_forms_do_the_same() -> None:
+    error = ValueError("boom")
+    assert asyncio.run(aget_state_exception(Failed(data=error))) is error
+    assert asyncio.run(araise_state_exception(Completed())) is None
+    with pytest.raises(ValueError, match="boom"):
+        asyncio.run(araise_state_exception(Failed(data=error)))
 
 
 def test_raise_state_exception_raises_for_failures_only() -> None:

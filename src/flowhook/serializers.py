@@ -16,7 +16,14 @@ from ._engine.results import (
     resolve_serializer,
 )
 
-__all__ = ["CompressedSerializer", "JSONSerializer", "PickleSerializer", "Serializer"]
+__all__ = [
+    "CompressedJSONSerializer",
+    "CompressedPickleSerializer",
+    "CompressedSerializer",
+    "JSONSerializer",
+    "PickleSerializer",
+    "Serializer",
+]
 
 _COMPRESSION_LIBRARIES = ("lzma", "zlib", "bz2")
 
@@ -50,3 +57,17 @@ class CompressedSerializer:
 
     def __repr__(self) -> str:
         return f"CompressedSerializer({self.serializer!r}, compressionlib={self.compressionlib!r})"
+
+
+class CompressedPickleSerializer(CompressedSerializer):
+    """Pickle, compressed: ``CompressedSerializer("pickle", compressionlib)``."""
+
+    def __init__(self, compressionlib: str = "lzma") -> None:
+        super().__init__("pickle", compressionlib)
+
+
+class CompressedJSONSerializer(CompressedSerializer):
+    """JSON, compressed: ``CompressedSerializer("json", compressionlib)``."""
+
+    def __init__(self, compressionlib: str = "lzma") -> None:
+        super().__init__("json", compressionlib)

@@ -53,6 +53,8 @@ __all__ = [
     "StateType",
     "TimedOut",
     "UpstreamFailed",
+    "aget_state_exception",
+    "araise_state_exception",
     "get_state_exception",
     "is_legal_transition",
     "is_state_iterable",
@@ -102,6 +104,16 @@ def raise_state_exception(state: State) -> None:
     None for any other."""
     if state.type in (StateType.FAILED, StateType.CRASHED, StateType.CANCELLED):
         raise get_state_exception(state)
+
+
+async def aget_state_exception(state: State) -> BaseException:
+    """:func:`get_state_exception`, to await (Prefect's async form; nothing is awaited here)."""
+    return get_state_exception(state)
+
+
+async def araise_state_exception(state: State) -> None:
+    """:func:`raise_state_exception`, to await (Prefect's async form)."""
+    raise_state_exception(state)
 
 
 def is_state_iterable(obj: Any) -> TypeGuard[Iterable[State]]:

@@ -18,6 +18,7 @@ __all__ = [
     "TaskRunFuture",
     "allow_failure",
     "as_completed",
+    "opaque",
     "quote",
     "unmapped",
     "wait",
@@ -142,6 +143,9 @@ class BaseAnnotation(tuple[Any]):
     def __eq__(self, other: object) -> bool:
         return type(self) is type(other) and tuple.__eq__(self, other)
 
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
     def __hash__(self) -> int:
         return tuple.__hash__(self)
 
@@ -161,6 +165,13 @@ class unmapped(BaseAnnotation):
 class allow_failure(BaseAnnotation):
     """Wraps a future (or a structure of them) whose run may fail without stopping the task:
     the task runs anyway and receives the exception of a failed upstream run as the value."""
+
+    __slots__ = ()
+
+
+class opaque(BaseAnnotation):
+    """Wraps a future whose result the task receives without the engine looking inside that
+    result (or inside a value that is not a future) for other futures."""
 
     __slots__ = ()
 
@@ -214,7 +225,12 @@ def find_futures(value: Any) -> list[TaskRunFuture]:
     if isinstance(value, TaskRunFuture):
         return [value]
     if isinstance(value, BaseAnnotation):
-        return [] if isinstance(value, (quote, allow_failure)) else find_futures(value[0])
+        if isinstance(value, (quote, allow_failure)):
+            return []
+        inner = value[0]
+        if isinstance(value, opaque):
+            return [inner] if isinstance(inner, TaskRunFuture) else []
+        return find_futures(inner)
     if isinstance(value, (list, tuple, set, frozenset)):
         return [found for item in value for found in find_futures(item)]
     if isinstance(value, dict):
@@ -237,6 +253,9 @@ def resolve_futures(value: Any, keep_remote: bool = False) -> Any:
     if isinstance(value, BaseAnnotation):
         if isinstance(value, quote):
             return value[0]
+        if isinstance(value, opaque):
+            inner = value[0]
+            return inner.state.result() if isinstance(inner, TaskRunFuture) else inner
         if isinstance(value, allow_failure):
             return _results_allowing_failure(value[0])
         return resolve_futures(value[0], keep_remote)

@@ -1,13 +1,15 @@
-"""``prefect_test_harness()``, as Prefect users wrap their test suites in it."""
+"""Test helpers by Prefect's names: ``prefect_test_harness()``, as Prefect users wrap their test
+suites in it, ``exceptions_equal`` and ``assert_does_not_warn``."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator
 
-__all__ = ["prefect_test_harness"]
+__all__ = ["assert_does_not_warn", "exceptions_equal", "prefect_test_harness"]
 
 _STORE_VARIABLES = ("FLOWHOOK_HOME", "FLOWHOOK_STORE", "FLOWHOOK_STORE_URL")
 
@@ -38,3 +40,24 @@ def prefect_test_harness(server_startup_timeout: int | None = None) -> Iterator[
                     os.environ.pop(name, None)
                 else:
                     os.environ[name] = value
+
+
+def exceptions_equal(a: BaseException, b: BaseException) -> bool:
+    """Whether two exceptions are the same object, or of one type with the same arguments."""
+    if a is b:
+        return True
+    return type(a) is type(b) and a.args == b.args
+
+
+@contextlib.contextmanager
+def assert_does_not_warn(ignore_warnings: list[type[Warning]] | None = None) -> Iterator[None]:
+    """Fail with an ``AssertionError`` naming the warning if the block warns (warnings of the
+    classes in ``ignore_warnings`` excepted)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for category in ignore_warnings or []:
+            warnings.simplefilter("ignore", category)
+        try:
+            yield
+        except Warning as warning:
+            raise AssertionError(f"the block warned: {warning!r}") from warning

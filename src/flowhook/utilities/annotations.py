@@ -4,10 +4,11 @@
 - ``allow_failure(future)``: the task runs even if that upstream run failed, and receives its
   exception as the value.
 - ``quote(value)``: the value is passed on as it is, without looking inside it for futures.
+- ``opaque(future)``: the task receives the future's result, not looked into for futures.
 
 The task receives the wrapped value, never the annotation.
 """
 
-from .._engine import BaseAnnotation, allow_failure, quote, unmapped
+from .._engine import BaseAnnotation, allow_failure, opaque, quote, unmapped
 
-__all__ = ["BaseAnnotation", "allow_failure", "quote", "unmapped"]
+__all__ = ["BaseAnnotation", "allow_failure", "opaque", "quote", "unmapped"]

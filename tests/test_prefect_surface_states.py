@@ -62,6 +62,7 @@ from flowhook.states import (
     is_state_iterable,
     raise_state_exception,
 )
+from flowhook.store import StoreError
 
 # -- constructors -------------------------------------------------------------------------------
 
@@ -181,6 +182,7 @@ def test_every_flowhook_error_is_a_prefect_exception() -> None:
         SerializationError,
         flowhook.NotificationError,
         flowhook.PluginError,
+        StoreError,
     ):
         assert issubclass(error, PrefectException), error
 

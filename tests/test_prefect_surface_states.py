@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import threading
 
 import pytest
 
@@ -33,6 +34,8 @@ from flowhook.exceptions import (
     CrashedRun,
     FailedRun,
     FlowhookError,
+    MappingLengthMismatch,
+    MappingMissingIterable,
     MissingContextError,
     MissingResult,
     ObjectNotFound,
@@ -228,3 +231,36 @@ def test_a_task_whose_upstream_failed_holds_upstream_task_error() -> None:
     with pytest.raises(UpstreamTaskError, match="upstream task run 'broken-"):
         state.result()
     assert isinstance(get_state_exception(state), UpstreamTaskError)
+
+
+def test_map_errors_are_prefects_mapping_errors() -> None:
+    """``src/prefect/utilities/callables/__init__.py``: ``MappingMissingIterable`` for an
+    argument that is not iterable, ``MappingLengthMismatch`` for iterables of different
+    lengths."""
+
+    @task
+    def add(x: int, y: int) -> int:
+        return x + y  # pragma: no cover
+
+    @flow
+    def mapped(x: object, y: object) -> None:
+        add.map(x, y)
+
+    with pytest.raises(MappingMissingIterable, match="wrap values to pass whole"):
+        mapped(5, [1])
+    with pytest.raises(MappingLengthMismatch, match="needs iterables of one length"):
+        mapped([1, 2], [1])
+    assert issubclass(MappingMissingIterable, TypeError)
+    assert issubclass(MappingLengthMismatch, ValueError)
+
+
+@pytest.mark.parametrize("serializer", ["json", "pickle"])
+def test_a_result_the_serializer_cannot_hold_is_a_serialization_error(serializer: str) -> None:
+    """``src/prefect/_internal/result_records.py``: a result that cannot be serialized is a
+    ``SerializationError`` naming the serializer."""
+    from flowhook.serializers import JSONSerializer, PickleSerializer
+
+    chosen = JSONSerializer() if serializer == "json" else PickleSerializer()
+    unpicklable = threading.Lock()
+    with pytest.raises(SerializationError, match=f"result_serializer='{serializer}' cannot"):
+        chosen.dumps(unpicklable)

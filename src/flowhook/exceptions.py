@@ -16,10 +16,13 @@ from flowhook_hookspec.errors import (
     FailedRun,
     FlowhookError,
     IllegalTransitionError,
+    MappingLengthMismatch,
+    MappingMissingIterable,
     MissingContextError,
     NotificationError,
     PluginError,
     RunError,
+    SerializationError,
     UnfinishedRun,
     UpstreamTaskError,
 )
@@ -37,6 +40,8 @@ __all__ = [
     "FailedRun",
     "FlowhookError",
     "IllegalTransitionError",
+    "MappingLengthMismatch",
+    "MappingMissingIterable",
     "MissingContextError",
     "MissingResult",
     "NotificationError",
@@ -89,10 +94,6 @@ class ObjectNotFound(FlowhookError):
 
     def __str__(self) -> str:
         return self.help_message or super().__str__()
-
-
-class SerializationError(FlowhookError):
-    """An object cannot be serialized."""
 
 
 class PrefectSignal(BaseException):

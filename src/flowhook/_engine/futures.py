@@ -9,6 +9,7 @@ from uuid import UUID
 
 from typing_extensions import Self
 
+from flowhook_hookspec.errors import MappingLengthMismatch, MappingMissingIterable
 from flowhook_hookspec.runs import TaskRun
 from flowhook_hookspec.states import RemoteResult, State
 
@@ -196,7 +197,7 @@ def map_arguments(
         if isinstance(value, unmapped):
             continue
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-            raise TypeError(
+            raise MappingMissingIterable(
                 f"{task_name}.map() iterates over its arguments, but argument {key!r} is a "
                 f"{type(value).__name__}; wrap values to pass whole in flowhook.unmapped(...)"
             )
@@ -204,7 +205,7 @@ def map_arguments(
     lengths = {len(values) for values in mapped.values()}
     if len(lengths) > 1:
         shown = ", ".join(f"{key!r}: {len(values)}" for key, values in mapped.items())
-        raise ValueError(f"{task_name}.map() needs iterables of one length, got {shown}")
+        raise MappingLengthMismatch(f"{task_name}.map() needs iterables of one length, got {shown}")
     count = lengths.pop() if lengths else 0
 
     def pick(key: int | str, value: Any, index: int) -> Any:

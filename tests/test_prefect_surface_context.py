@@ -344,3 +344,27 @@ class _Unpicklable:
 
     def __repr__(self) -> str:
         raise TypeError("no repr either")
+
+
+def test_submitted_and_async_task_runs_see_their_context_tags_and_runtime() -> None:
+    import asyncio
+
+    @task
+    def threaded() -> tuple[Any, ...]:
+        context = TaskRunContext.get()
+        return type(context), task_run.tags, flow_run.name, FlowRunContext.get().flow.name
+
+    @task
+    async def awaited() -> tuple[Any, ...]:
+        return type(get_run_context()), task_run.tags, flow_run.name
+
+    @flow(flow_run_name="concurrent")
+    async def job() -> tuple[Any, ...]:
+        with tags("batch"):
+            future = threaded.submit()
+            coroutine_result = await awaited()
+        return future.result(), coroutine_result
+
+    in_thread, in_loop = asyncio.run(job())
+    assert in_thread == (TaskRunContext, ["batch"], "concurrent", "job")
+    assert in_loop == (TaskRunContext, ["batch"], "concurrent")

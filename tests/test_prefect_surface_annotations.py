@@ -18,6 +18,7 @@ Prefect's behaviour relied on, read in Prefect 3's source:
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ import pytest
 
 import flowhook
 import flowhook._runtime.attach
-from flowhook import TaskRunFuture, flow, task
+from flowhook import State, TaskRunFuture, ThreadPoolTaskRunner, flow, task
 from flowhook.filesystems import LocalFileSystem
 from flowhook.serializers import (
     CompressedJSONSerializer,
@@ -35,6 +36,7 @@ from flowhook.serializers import (
     JSONSerializer,
     PickleSerializer,
 )
+from flowhook.states import Cancelled
 from flowhook.store import RunQuery, open_store
 from flowhook.testing.utilities import (
     assert_does_not_warn,
@@ -272,3 +274,52 @@ def test_exceptions_equal_and_assert_does_not_warn() -> None:
         warnings.warn("careful", UserWarning, stacklevel=1)
     with assert_does_not_warn(ignore_warnings=[DeprecationWarning]):
         warnings.warn("old", DeprecationWarning, stacklevel=1)
+
+
+def test_allow_failure_tolerates_failures_only() -> None:
+    """Prefect (``resolve_to_final_result``) lets a task run under ``allow_failure`` when the
+    upstream failed, not when it was cancelled or crashed."""
+    seen: list[State] = []
+
+    @task
+    def stopped() -> State:
+        return Cancelled("stopped")
+
+    @task
+    def cleanup(value: Any) -> str:
+        return "cleaned"  # pragma: no cover
+
+    @flow
+    def job() -> None:
+        seen.append(cleanup(allow_failure(stopped.submit()), return_state=True))
+
+    job()
+    (state,) = seen
+    assert state.name == "UpstreamFailed" and "ended Cancelled" in (state.message or "")
+
+
+def test_a_task_waiting_under_allow_failure_holds_no_worker() -> None:
+    finished: dict[str, float] = {}
+
+    @task
+    def slow_failure() -> int:
+        time.sleep(0.5)
+        finished["slow"] = time.monotonic()
+        raise ValueError("late")
+
+    @task
+    def cleanup(value: Any) -> str:
+        return type(value).__name__
+
+    @task
+    def quick() -> None:
+        finished["quick"] = time.monotonic()
+
+    @flow(task_runner=ThreadPoolTaskRunner(max_workers=2))
+    def job() -> str:
+        downstream = cleanup.submit(allow_failure(slow_failure.submit()))
+        quick.submit()
+        return downstream.result(timeout=10)
+
+    assert job() == "ValueError"
+    assert finished["quick"] < finished["slow"]  # the second worker was free for it

@@ -24,7 +24,13 @@ from flowhook_hookspec.states import State
 from . import context
 from .attempts import Attempts, drive, drive_async, drive_remote, run_attempts
 from .cancellation import SigtermCanceller, track, untrack
-from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futures
+from .futures import (
+    TaskRunFuture,
+    failed_upstream,
+    find_futures,
+    resolve_futures,
+    tolerated_futures,
+)
 from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
@@ -299,7 +305,8 @@ def _upstream_failure(
         set_state(TASK, task, run, run.state)
     if not bound.arguments and not wait_for:
         return None
-    upstream = failed_upstream([*find_futures(bound.arguments), *wait_for])
+    arguments = bound.arguments
+    upstream = failed_upstream([*find_futures(arguments), *wait_for], tolerated_futures(arguments))
     if upstream is not None:
         return advance(TASK, task, run, _upstream_failed(run, upstream), NO_GUARD)
     for name, value in bound.arguments.items():

@@ -21,6 +21,7 @@ __all__ = [
     "as_completed",
     "opaque",
     "quote",
+    "tolerated_futures",
     "unmapped",
     "wait",
 ]
@@ -239,6 +240,21 @@ def find_futures(value: Any) -> list[TaskRunFuture]:
     return []
 
 
+def tolerated_futures(value: Any) -> list[TaskRunFuture]:
+    """The futures inside ``allow_failure`` annotations in ``value``: to wait for, without
+    their failure stopping the task."""
+    if isinstance(value, allow_failure):
+        inner = value[0]
+        return [*find_futures(inner), *tolerated_futures(inner)]
+    if isinstance(value, BaseAnnotation):
+        return [] if isinstance(value, quote) else tolerated_futures(value[0])
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [found for item in value for found in tolerated_futures(item)]
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in tolerated_futures(item)]
+    return []
+
+
 def resolve_futures(value: Any, keep_remote: bool = False) -> Any:
     """``value`` with every future replaced by its result (the futures must be completed).
 
@@ -293,10 +309,18 @@ def states_of_futures(value: Any) -> Any:
     return value
 
 
-def failed_upstream(futures: Iterable[TaskRunFuture]) -> TaskRunFuture | None:
-    """Wait for ``futures``; the first whose run did not complete, if any."""
+def failed_upstream(
+    futures: Iterable[TaskRunFuture], tolerated: Iterable[TaskRunFuture] = ()
+) -> TaskRunFuture | None:
+    """Wait for ``futures``; the first whose run did not complete, if any. Then wait for the
+    ``tolerated`` ones (under ``allow_failure``): the first that neither completed nor failed
+    (it crashed or was cancelled), as Prefect's ``allow_failure`` tolerates failures only."""
     for future in futures:
         future.wait()
         if not future.state.is_completed():
+            return future
+    for future in tolerated:
+        future.wait()
+        if not (future.state.is_completed() or future.state.is_failed()):
             return future
     return None

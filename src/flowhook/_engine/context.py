@@ -23,9 +23,11 @@ __all__ = [
     "RunContext",
     "TagsContext",
     "TaskRunContext",
+    "flow_context",
     "get_run_context",
     "run_tags",
     "tags",
+    "task_context",
 ]
 
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy
 import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["read_field"]
+__all__ = ["read_field", "run_field"]
 
 _CASTS: dict[type, Callable[[str], Any]] = {
     str: str,
@@ -15,6 +16,25 @@ _CASTS: dict[type, Callable[[str], Any]] = {
     bool: lambda text: text.strip().lower() in {"1", "true", "yes", "on"},
     type(None): str,
 }
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def run_field(
+    run_of: Callable[[], Any], name: str, default: Any, convert: Callable[[Any], Any] = _same
+) -> Callable[[], Any]:
+    """A reader of the attribute ``name`` of the run ``run_of()`` returns, passed through
+    ``convert``; ``default`` when there is no run."""
+
+    def read() -> Any:
+        run = run_of()
+        # a copy: an empty list or dict given out must not become the next caller's default
+        return convert(getattr(run, name)) if run is not None else copy.copy(default)
+
+    read.__name__ = f"get_{name}"
+    return read
 
 
 def read_field(module: str, fields: dict[str, Callable[[], Any]], name: str) -> Any:

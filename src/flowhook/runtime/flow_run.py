@@ -13,8 +13,10 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
+from flowhook_hookspec.runs import FlowRun
+
 from .._engine import FlowRunContext, TaskRunContext, active_flow_run
-from ._fields import read_field
+from ._fields import read_field, run_field
 
 __all__ = [
     "flow_name",
@@ -30,15 +32,16 @@ __all__ = [
 ]
 
 
-def _context() -> FlowRunContext | None:
-    return FlowRunContext.get()
+def _flow_run() -> FlowRun | None:
+    context = FlowRunContext.get()
+    return context.flow_run if context is not None else None
 
 
 def get_id() -> str | None:
     """The flow run's id; in a task run called outside any flow, None."""
-    context = _context()
-    if context is not None and context.flow_run is not None:
-        return str(context.flow_run.id)
+    run = _flow_run()
+    if run is not None:
+        return str(run.id)
     task_context = TaskRunContext.get()
     if task_context is not None and task_context.task_run is not None:
         flow_run_id = task_context.task_run.flow_run_id
@@ -46,78 +49,47 @@ def get_id() -> str | None:
     return None
 
 
-def _flow_run_field(name: str, default: Any) -> Callable[[], Any]:
-    def read() -> Any:
-        context = _context()
-        return getattr(context.flow_run, name) if context is not None else default
-
-    read.__name__ = f"get_{name}"
-    return read
-
-
-def get_tags() -> list[str]:
-    """The flow run's tags."""
-    context = _context()
-    return list(context.flow_run.tags) if context is not None and context.flow_run else []
-
-
-def get_flow_name() -> str | None:
-    """The name of the flow."""
-    context = _context()
-    return context.flow_run.flow_name if context is not None and context.flow_run else None
+def _optional_id(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None
 
 
 def get_flow_version() -> str | None:
     """The flow's ``version`` option."""
-    context = _context()
-    flow = context.flow if context is not None else None
-    return getattr(flow, "version", None)
+    context = FlowRunContext.get()
+    return getattr(context.flow, "version", None) if context is not None else None
 
 
 def get_scheduled_start_time() -> datetime:
     """When the run was created (it starts at once in-process); now, outside any run."""
-    context = _context()
-    if context is None or context.flow_run is None or not context.flow_run.state_history:
+    run = _flow_run()
+    if run is None or not run.state_history:
         return datetime.now(timezone.utc)
-    return context.flow_run.state_history[0].timestamp
-
-
-def get_parameters() -> dict[str, Any]:
-    """The flow run's parameters, as the flow received them."""
-    context = _context()
-    return context.parameters if context is not None else {}
-
-
-def get_parent_flow_run_id() -> str | None:
-    """The id of the flow run this one runs in as a subflow, else None."""
-    context = _context()
-    parent = context.flow_run.parent_flow_run_id if context and context.flow_run else None
-    return str(parent) if parent is not None else None
+    return run.state_history[0].timestamp
 
 
 def get_root_flow_run_id() -> str | None:
     """The id of the outermost flow run: this one's, unless it runs as a subflow."""
     run_id = get_id()
-    parent = get_parent_flow_run_id()
+    run = _flow_run()
+    parent = run.parent_flow_run_id if run is not None else None
     while parent is not None:
-        run_id = parent
-        run = active_flow_run(uuid.UUID(parent))
-        parent_id = run.parent_flow_run_id if run is not None else None
-        parent = str(parent_id) if parent_id is not None else None
+        run_id = str(parent)
+        ancestor = active_flow_run(parent)
+        parent = ancestor.parent_flow_run_id if ancestor is not None else None
     return run_id
 
 
 FIELDS: dict[str, Callable[[], Any]] = {
     "id": get_id,
-    "tags": get_tags,
+    "tags": run_field(_flow_run, "tags", [], list),
     "scheduled_start_time": get_scheduled_start_time,
-    "name": _flow_run_field("name", None),
-    "flow_name": get_flow_name,
+    "name": run_field(_flow_run, "name", None),
+    "flow_name": run_field(_flow_run, "flow_name", None),
     "flow_version": get_flow_version,
-    "parameters": get_parameters,
-    "parent_flow_run_id": get_parent_flow_run_id,
+    "parameters": run_field(_flow_run, "parameters", {}),
+    "parent_flow_run_id": run_field(_flow_run, "parent_flow_run_id", None, _optional_id),
     "root_flow_run_id": get_root_flow_run_id,
-    "run_count": _flow_run_field("run_count", 0),
+    "run_count": run_field(_flow_run, "run_count", 0),
 }
 
 

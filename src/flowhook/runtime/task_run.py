@@ -10,34 +10,26 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from flowhook_hookspec.runs import TaskRun
+
 from .._engine import TaskRunContext
-from ._fields import read_field
+from ._fields import read_field, run_field
 
 __all__ = ["id", "name", "parameters", "run_count", "tags", "task_name"]
 
 
-def _run_field(name: str, default: Any, convert: Callable[[Any], Any]) -> Callable[[], Any]:
-    def read() -> Any:
-        context = TaskRunContext.get()
-        if context is None or context.task_run is None:
-            return default
-        return convert(getattr(context.task_run, name))
-
-    read.__name__ = f"get_{name}"
-    return read
-
-
-def _same(value: Any) -> Any:
-    return value
+def _task_run() -> TaskRun | None:
+    context = TaskRunContext.get()
+    return context.task_run if context is not None else None
 
 
 FIELDS: dict[str, Callable[[], Any]] = {
-    "id": _run_field("id", None, str),
-    "tags": _run_field("tags", [], list),
-    "name": _run_field("name", None, _same),
-    "parameters": _run_field("parameters", {}, _same),
-    "run_count": _run_field("run_count", 0, _same),
-    "task_name": _run_field("task_name", None, _same),
+    "id": run_field(_task_run, "id", None, str),
+    "tags": run_field(_task_run, "tags", [], list),
+    "name": run_field(_task_run, "name", None),
+    "parameters": run_field(_task_run, "parameters", {}),
+    "run_count": run_field(_task_run, "run_count", 0),
+    "task_name": run_field(_task_run, "task_name", None),
 }
 
 

@@ -56,12 +56,14 @@ def test_get_run_context_returns_the_kind_of_run_in_progress() -> None:
     def pipeline(n: int = 2) -> int:
         context = get_run_context()
         seen["flow"] = (type(context), context.flow.name, context.parameters, context.flow_run.id)
+        seen["runner"] = context.task_runner
         seen["task_in_flow"] = TaskRunContext.get()
         return double(n)
 
     assert pipeline() == 4
     flow_kind, flow_name, flow_parameters, flow_run_id = seen["flow"]
     assert (flow_kind, flow_name, flow_parameters) == (FlowRunContext, "pipeline", {"n": 2})
+    assert isinstance(seen["runner"], flowhook.ThreadPoolTaskRunner)
     assert seen["task_in_flow"] is None
     task_kind, task_name, task_run_name, task_parameters = seen["task"]
     assert (task_kind, task_name, task_parameters) == (TaskRunContext, "double", {"x": 2})

@@ -81,6 +81,11 @@ class FlowRunContext(RunContext):
         """The flow run's parameters."""
         return self.flow_run.parameters if self.flow_run is not None else {}
 
+    @property
+    def task_runner(self) -> TaskRunner | None:
+        """The task runner of the flow run, where ``submit`` and ``map`` send task runs."""
+        return self.scope.task_runner if self.scope is not None else None
+
 
 class TaskRunContext(RunContext):
     """The context of a task run (Prefect's ``prefect.context.TaskRunContext``); ``flow`` and

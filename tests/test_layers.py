@@ -33,6 +33,8 @@ LAYER_OF_PREFIX = {
     "flowhook.exceptions": "engine",
     "flowhook.futures": "engine",
     "flowhook.task_runners": "engine",
+    "flowhook.runtime": "engine",
+    "flowhook.utilities": "engine",
     "flowhook.blocks": "facade",
     "flowhook.store": "store",
     "flowhook.notifications": "notifications",
@@ -49,6 +51,9 @@ LAYER_OF_MODULE = {  # the public API: flowhook/__init__.py and the Prefect-styl
     "flowhook.cache_policies": "facade",
     "flowhook.results": "facade",
     "flowhook.flow_runs": "facade",
+    "flowhook.serializers": "facade",
+    "flowhook.filesystems": "facade",
+    "flowhook.testing.utilities": "facade",
 }
 
 #: The layers each layer may import (its own always).

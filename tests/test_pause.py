@@ -69,7 +69,7 @@ def test_a_paused_flow_waits_until_another_thread_resumes_it(
         return "done"
 
     _resume_soon()
-    with caplog.at_level(logging.INFO, logger="flowhook.flow_runs"):
+    with caplog.at_level(logging.INFO):
         state = approval(return_state=True)
     assert state.result() == "done" and after == ["went on"]
     lines = [r.getMessage() for r in caplog.records if r.name == "flowhook.flow_runs"]

@@ -1,5 +1,24 @@
-"""The run context: ``from flowhook.context import get_run_context``."""
+"""The run context, where Prefect users import it: ``from flowhook.context import ...``.
 
-from ._engine import RunContext, get_run_context
+``get_run_context()`` returns a :class:`TaskRunContext` in a task run, else a
+:class:`FlowRunContext`; ``FlowRunContext.get()`` and ``TaskRunContext.get()`` return None
+where there is no such run. ``tags(...)`` adds tags to the runs created in its block.
+"""
 
-__all__ = ["RunContext", "get_run_context"]
+from ._engine import (
+    FlowRunContext,
+    RunContext,
+    TagsContext,
+    TaskRunContext,
+    get_run_context,
+    tags,
+)
+
+__all__ = [
+    "FlowRunContext",
+    "RunContext",
+    "TagsContext",
+    "TaskRunContext",
+    "get_run_context",
+    "tags",
+]

@@ -18,6 +18,25 @@ class FailedRun(RunError):
     """A run failed without an exception of its own (it returned a ``Failed`` state)."""
 
 
+class UpstreamTaskError(FailedRun):
+    """A task run never ran: a run it depended on did not complete (its ``UpstreamFailed``
+    state carries this error)."""
+
+
+class SerializationError(FlowhookError, TypeError):
+    """A value cannot be serialized by the serializer asked for (a result the serializer
+    cannot hold)."""
+
+
+class MappingLengthMismatch(FlowhookError, ValueError):
+    """``Task.map`` was given iterables of different lengths."""
+
+
+class MappingMissingIterable(FlowhookError, TypeError):
+    """``Task.map`` was given an argument it cannot iterate over (and not wrapped in
+    ``unmapped``)."""
+
+
 class CrashedRun(RunError):
     """A run was interrupted from outside its code (KeyboardInterrupt, SystemExit, a dead process).
 

@@ -237,17 +237,32 @@ def _first_unsuccessful(data: Any) -> State | None:
 
 
 class StateConstructor(Protocol):
-    """Builds a state of one name; ``name=`` overrides it, other keywords go to :class:`State`."""
+    """Builds a state of one name: ``Failed("message")``, or Prefect's form ``Failed(State,
+    message=...)``; ``name=`` overrides the name, other keywords go to :class:`State`."""
 
-    def __call__(self, message: str | None = None, **fields: Any) -> State: ...
+    def __call__(self, message: Any = None, /, **fields: Any) -> State: ...
+
+
+def _of_class(
+    cls: type, type_: StateType, name: str, data: Any, run_id: UUID | None, fields: dict[str, Any]
+) -> State:
+    if not issubclass(cls, State):
+        raise TypeError(
+            f"a state constructor takes a message or a State class first, got {cls.__name__}"
+        )
+    message = fields.pop("message", None)
+    return cls(type_, fields.pop("name", name), message, data=data, run_id=run_id, **fields)
 
 
 def _constructor(type_: StateType, name: str, doc: str) -> StateConstructor:
     def make(
-        message: str | None = None, *, data: Any = None, run_id: UUID | None = None, **fields: Any
+        message: Any = None, /, *, data: Any = None, run_id: UUID | None = None, **fields: Any
     ) -> State:
+        if isinstance(message, type):  # Prefect's form, a State class first: Failed(State, ...)
+            return _of_class(message, type_, name, data, run_id, fields)
         if not fields:  # the engine's calls, on every transition: positional is fastest
             return State(type_, name, message, _now(), data, run_id)
+        message = fields.pop("message", message)
         return State(type_, fields.pop("name", name), message, data=data, run_id=run_id, **fields)
 
     make.__name__ = make.__qualname__ = name

@@ -6,19 +6,40 @@ What the layers above use is exported here; the modules behind it are the engine
 from typing import TYPE_CHECKING
 
 from .calls import preparers
-from .cancellation import cancel_flow_run
-from .context import RunContext, get_run_context
+from .cancellation import active_flow_run, cancel_flow_run
+from .context import (
+    FlowRunContext,
+    RunContext,
+    TagsContext,
+    TaskRunContext,
+    flow_context,
+    get_run_context,
+    tags,
+    task_context,
+)
 from .context import current as current_context
 from .flows import Flow, flow
 from .futures import (
+    BaseAnnotation,
     DoneAndNotDoneFutures,
     TaskRunFuture,
     TaskRunFutureList,
+    allow_failure,
     as_completed,
+    opaque,
+    quote,
     unmapped,
     wait,
 )
-from .logs import RunLogger, flow_run_logger, get_run_logger, task_run_logger
+from .logs import (
+    FLOW_RUNS,
+    TASK_RUNS,
+    RunLogger,
+    flow_run_logger,
+    get_run_logger,
+    print_as_log,
+    task_run_logger,
+)
 from .parameters import ParameterBindError, ParameterTypeError, bind_arguments, coerce_arguments
 from .result_home import set_default_directory
 from .retries import exponential_backoff
@@ -109,12 +130,15 @@ def __getattr__(name: str) -> object:
 __all__ = [
     "DEFAULT",
     "FLOW_PARAMETERS",
+    "FLOW_RUNS",
     "INPUTS",
     "NONE",
     "NO_CACHE",
     "RUN_ID",
     "RUN_KINDS",
+    "TASK_RUNS",
     "TASK_SOURCE",
+    "BaseAnnotation",
     "CacheKeyFnPolicy",
     "CachePolicy",
     "CommitMode",
@@ -122,6 +146,7 @@ __all__ = [
     "DoneAndNotDoneFutures",
     "Flow",
     "FlowParameters",
+    "FlowRunContext",
     "Inputs",
     "IsolationLevel",
     "JSONSerializer",
@@ -138,7 +163,9 @@ __all__ = [
     "RunOwner",
     "Runnable",
     "Serializer",
+    "TagsContext",
     "Task",
+    "TaskRunContext",
     "TaskRunFuture",
     "TaskRunFutureList",
     "TaskSource",
@@ -146,6 +173,8 @@ __all__ = [
     "Transaction",
     "TransactionState",
     "TransitionObserver",
+    "active_flow_run",
+    "allow_failure",
     "as_completed",
     "bind_arguments",
     "cancel_flow_run",
@@ -153,18 +182,24 @@ __all__ = [
     "current_context",
     "exponential_backoff",
     "flow",
+    "flow_context",
     "flow_run_logger",
     "get_run_context",
     "get_run_logger",
     "get_transaction",
     "observers",
+    "opaque",
     "pause_flow_run",
     "preparers",
+    "print_as_log",
+    "quote",
     "resume_here",
     "set_default_directory",
     "set_state",
     "suspend_flow_run",
+    "tags",
     "task",
+    "task_context",
     "task_run_logger",
     "transaction",
     "unmapped",

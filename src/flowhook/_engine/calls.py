@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from flowhook_hookspec import states
+from flowhook_hookspec.errors import UpstreamTaskError
 from flowhook_hookspec.runners import RemoteTaskRunner, RemoteWork
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State
@@ -23,7 +24,14 @@ from flowhook_hookspec.states import State
 from . import context
 from .attempts import Attempts, drive, drive_async, run_attempts
 from .cancellation import SigtermCanceller, track, untrack
-from .futures import TaskRunFuture, failed_upstream, find_futures, resolve_futures
+from .futures import (
+    TaskRunFuture,
+    failed_upstream,
+    find_futures,
+    holds_annotation,
+    resolve_futures,
+    tolerated_futures,
+)
 from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
@@ -126,7 +134,7 @@ class _FlowCall:
             name=_run_name(flow, flow.flow_run_name, bound.arguments, generated_name),
             state=states.Pending(run_id=run_id),
             parameters=bound.arguments,
-            tags=flow.tags,
+            tags=context.run_tags(flow.tags),
             flow_name=flow.name,
             parent_flow_run_id=parent_flow_run_id,
             parent_task_run_id=parent_task_run_id,
@@ -135,7 +143,7 @@ class _FlowCall:
         if parent is not None and parent.scope is not None and parent.scope.cancel_event.is_set():
             scope.cancel_event.set()  # a subflow of a cancelled flow run never runs its body
         track(flow, run, scope)
-        token = context.current.set(context.RunContext(flow=flow, flow_run=run, scope=scope))
+        token = context.current.set(context.flow_context(flow, run, scope))
         sigterm = SigtermCanceller.install(run.id) if parent is None else None
         return cls(flow, run, bound, scope, return_state, token, sigterm, wait_for)
 
@@ -168,11 +176,11 @@ def _ended(flow: Flow[..., Any], run: FlowRun, state: State) -> Attempts:
 
 
 def _upstream_failed(run: FlowRun | TaskRun, upstream: TaskRunFuture) -> State:
-    return states.UpstreamFailed(
+    message = (
         f"upstream task run {upstream.task_run.name!r} ({upstream.task_run_id}) ended "
-        f"{upstream.state.name}",
-        run_id=run.id,
+        f"{upstream.state.name}"
     )
+    return states.UpstreamFailed(message, data=UpstreamTaskError(message), run_id=run.id)
 
 
 def _task_runner_of(flow: Flow[..., Any]) -> TaskRunner:
@@ -226,15 +234,11 @@ def new_task_run(
         name=name,
         state=states.Pending(run_id=run_id),
         parameters=bound.arguments,
-        tags=task.tags,
+        tags=context.run_tags(task.tags),
         task_name=task.name,
         flow_run_id=flow_run_id,
     )
-    if parent is None:
-        run_context = context.RunContext(task=task, task_run=run)
-    else:
-        run_context = context.RunContext(parent.flow, parent.flow_run, task, run, parent.scope)
-    return run, run_context
+    return run, context.task_context(parent, task, run)
 
 
 def _begin_task(
@@ -306,10 +310,12 @@ def _upstream_failure(
     if not bound.arguments and not wait_for:
         return None
     found = find_futures(bound.arguments)
-    upstream = failed_upstream([*found, *wait_for])
+    tolerated = tolerated_futures(bound.arguments)
+    upstream = failed_upstream([*found, *wait_for], tolerated)
     if upstream is not None:
         return advance(TASK, task, run, _upstream_failed(run, upstream), NO_GUARD)
-    if found:  # arguments without futures reach the body as they are, as in Prefect
+    # Arguments without futures or annotations reach the body as they are, as in Prefect.
+    if found or tolerated or holds_annotation(bound.arguments):
         for name, value in bound.arguments.items():
             bound.arguments[name] = resolve_futures(value, keep_remote)
     return None

@@ -16,7 +16,13 @@ from .transitions import FLOW, set_state
 if TYPE_CHECKING:
     from .flows import Flow
 
-__all__ = ["SigtermCanceller", "cancel_flow_run", "is_active", "track", "untrack"]
+__all__ = [
+    "SigtermCanceller",
+    "active_flow_run",
+    "cancel_flow_run",
+    "track",
+    "untrack",
+]
 
 _active_lock = threading.Lock()
 _active: dict[uuid.UUID, tuple[Flow[..., Any], FlowRun, FlowScope]] = {}
@@ -28,15 +34,16 @@ def track(flow: Flow[..., Any], run: FlowRun, scope: FlowScope) -> None:
         _active[run.id] = (flow, run, scope)
 
 
-def is_active(run_id: uuid.UUID) -> bool:
-    """Whether the flow run ``run_id`` is running in this process."""
-    with _active_lock:
-        return run_id in _active
-
-
 def untrack(run_id: uuid.UUID) -> None:
     with _active_lock:
         _active.pop(run_id, None)
+
+
+def active_flow_run(run_id: uuid.UUID) -> FlowRun | None:
+    """The flow run of this process with this id while it runs, else None."""
+    with _active_lock:
+        entry = _active.get(run_id)
+    return entry[1] if entry is not None else None
 
 
 def cancel_flow_run(flow_run_id: uuid.UUID | str, message: str | None = None) -> None:

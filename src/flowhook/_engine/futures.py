@@ -8,18 +8,25 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, NamedTuple
 from uuid import UUID
 
-import attrs
+from typing_extensions import Self
 
+from flowhook_hookspec.errors import MappingLengthMismatch, MappingMissingIterable
 from flowhook_hookspec.runs import TaskRun
 from flowhook_hookspec.states import RemoteResult, State
 
 __all__ = [
+    "BaseAnnotation",
     "DoneAndNotDoneFutures",
     "TaskRunFuture",
     "TaskRunFutureList",
+    "allow_failure",
     "as_completed",
+    "holds_annotation",
+    "opaque",
+    "quote",
     "resolve_futures_to_results",
     "resolve_futures_to_states",
+    "tolerated_futures",
     "unmapped",
     "wait",
 ]
@@ -142,11 +149,72 @@ def as_completed(
         raise TimeoutError(f"some task runs are not final after {timeout} s") from None
 
 
-@attrs.frozen
-class unmapped:
+class BaseAnnotation(tuple[Any]):
+    """A value wrapped to tell the engine how to treat it (Prefect's annotations); the task
+    receives the value itself. A tuple of one item, so that tools can unpack it."""
+
+    __slots__ = ()
+
+    def __new__(cls, value: Any) -> Self:
+        return super().__new__(cls, (value,))
+
+    @property
+    def value(self) -> Any:
+        """The wrapped value."""
+        return self[0]
+
+    def unwrap(self) -> Any:
+        """The wrapped value."""
+        return self[0]
+
+    def rewrap(self, value: Any) -> Self:
+        """The same annotation around another value."""
+        return type(self)(value)
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and tuple.__eq__(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
+    def __hash__(self) -> int:
+        return tuple.__hash__(self)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self[0]!r})"
+
+
+class unmapped(BaseAnnotation):
     """Marks an argument of ``Task.map`` to pass whole to every call instead of iterating it."""
 
-    value: Any
+    __slots__ = ()
+
+    def __getitem__(self, _: object) -> Any:
+        return tuple.__getitem__(self, 0)  # every index: the same value, for every mapped call
+
+
+class allow_failure(BaseAnnotation):
+    """Wraps a future (or a structure of them) whose run may fail without stopping the task:
+    the task runs anyway and receives the exception of a failed upstream run as the value."""
+
+    __slots__ = ()
+
+
+class opaque(BaseAnnotation):
+    """Wraps a future whose result the task receives without the engine looking inside that
+    result (or inside a value that is not a future) for other futures."""
+
+    __slots__ = ()
+
+
+class quote(BaseAnnotation):
+    """Wraps a value the engine passes on as it is, without looking inside it for futures."""
+
+    __slots__ = ()
+
+    def unquote(self) -> Any:
+        """The wrapped value."""
+        return self[0]
 
 
 def map_arguments(
@@ -159,7 +227,7 @@ def map_arguments(
         if isinstance(value, unmapped):
             continue
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
-            raise TypeError(
+            raise MappingMissingIterable(
                 f"{task_name}.map() iterates over its arguments, but argument {key!r} is a "
                 f"{type(value).__name__}; wrap values to pass whole in flowhook.unmapped(...)"
             )
@@ -167,7 +235,7 @@ def map_arguments(
     lengths = {len(values) for values in mapped.values()}
     if len(lengths) > 1:
         shown = ", ".join(f"{key!r}: {len(values)}" for key, values in mapped.items())
-        raise ValueError(f"{task_name}.map() needs iterables of one length, got {shown}")
+        raise MappingLengthMismatch(f"{task_name}.map() needs iterables of one length, got {shown}")
     count = lengths.pop() if lengths else 0
 
     def pick(key: int | str, value: Any, index: int) -> Any:
@@ -193,9 +261,17 @@ def _rebuilt(value: Any, items: Iterable[Any]) -> Any:
 
 
 def find_futures(value: Any) -> list[TaskRunFuture]:
-    """Every future inside ``value``, looking into lists, tuples, sets and dicts (keys too)."""
+    """Every future inside ``value`` whose failure stops the task, looking into lists, tuples,
+    sets and dicts (keys too); not into ``quote`` or ``allow_failure``."""
     if isinstance(value, TaskRunFuture):
         return [value]
+    if isinstance(value, BaseAnnotation):
+        if isinstance(value, (quote, allow_failure)):
+            return []
+        inner = value[0]
+        if isinstance(value, opaque):
+            return [inner] if isinstance(inner, TaskRunFuture) else []
+        return find_futures(inner)
     if isinstance(value, (list, tuple, set, frozenset)):
         return [found for item in value for found in find_futures(item)]
     if isinstance(value, dict):
@@ -217,10 +293,39 @@ def map_futures(value: Any, replace: Callable[[TaskRunFuture], Any]) -> Any:
     return value
 
 
+def holds_annotation(value: Any) -> bool:
+    """Whether an annotation (``unmapped``, ``quote``, ``allow_failure``...) is inside ``value``,
+    looking where :func:`find_futures` looks: the body must get it unwrapped."""
+    if isinstance(value, BaseAnnotation):
+        return True
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(holds_annotation(item) for item in value)
+    if isinstance(value, dict):
+        return any(holds_annotation(item) for pair in value.items() for item in pair)
+    return False
+
+
+def tolerated_futures(value: Any) -> list[TaskRunFuture]:
+    """The futures inside ``allow_failure`` annotations in ``value``: to wait for, without
+    their failure stopping the task."""
+    if isinstance(value, allow_failure):
+        inner = value[0]
+        return [*find_futures(inner), *tolerated_futures(inner)]
+    if isinstance(value, BaseAnnotation):
+        return [] if isinstance(value, quote) else tolerated_futures(value[0])
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [found for item in value for found in tolerated_futures(item)]
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in tolerated_futures(item)]
+    return []
+
+
 def resolve_futures(value: Any, keep_remote: bool = False) -> Any:
     """``value`` with every future replaced by its result (the futures must be completed).
 
     With ``keep_remote``, a result left where its body ran stays a :class:`RemoteResult`.
+    Annotations are removed: a ``quote``'s value is passed as it is, an ``allow_failure``'s
+    futures are waited for and give their result, or their exception if they failed.
     """
 
     def result(future: TaskRunFuture) -> Any:
@@ -229,7 +334,39 @@ def resolve_futures(value: Any, keep_remote: bool = False) -> Any:
             return data
         return future.state.result()
 
-    return map_futures(value, result)
+    return _resolved(value, result)
+
+
+def _resolved(value: Any, result: Callable[[TaskRunFuture], Any]) -> Any:
+    if isinstance(value, TaskRunFuture):
+        return result(value)
+    if isinstance(value, BaseAnnotation):
+        if isinstance(value, quote):
+            return value[0]
+        if isinstance(value, opaque):
+            inner = value[0]
+            return inner.state.result() if isinstance(inner, TaskRunFuture) else inner
+        if isinstance(value, allow_failure):
+            return _results_allowing_failure(value[0])
+        return _resolved(value[0], result)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return _rebuilt(value, [_resolved(item, result) for item in value])
+    if isinstance(value, dict):
+        return {_resolved(key, result): _resolved(item, result) for key, item in value.items()}
+    return value
+
+
+def _results_allowing_failure(value: Any) -> Any:
+    """``value`` with each future waited for and replaced by its result or its exception."""
+    for future in find_futures(value):
+        future.wait()
+    if isinstance(value, TaskRunFuture):
+        return value.state.result(raise_on_failure=False)
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return type(value)(_results_allowing_failure(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _results_allowing_failure(item) for key, item in value.items()}
+    return resolve_futures(value)
 
 
 def states_of_futures(value: Any) -> Any:
@@ -245,11 +382,19 @@ def states_of_futures(value: Any) -> Any:
     return value
 
 
-def failed_upstream(futures: Iterable[TaskRunFuture]) -> TaskRunFuture | None:
-    """Wait for ``futures``; the first whose run did not complete, if any."""
+def failed_upstream(
+    futures: Iterable[TaskRunFuture], tolerated: Iterable[TaskRunFuture] = ()
+) -> TaskRunFuture | None:
+    """Wait for ``futures``; the first whose run did not complete, if any. Then wait for the
+    ``tolerated`` ones (under ``allow_failure``): the first that neither completed nor failed
+    (it crashed or was cancelled), as Prefect's ``allow_failure`` tolerates failures only."""
     for future in futures:
         future.wait()
         if not future.state.is_completed():
+            return future
+    for future in tolerated:
+        future.wait()
+        if not (future.state.is_completed() or future.state.is_failed()):
             return future
     return None
 

@@ -31,6 +31,7 @@ __all__ = [
     "flow_run_logger",
     "get_run_logger",
     "log_prints_enabled",
+    "print_as_log",
     "run_logger",
     "task_run_logger",
 ]
@@ -98,14 +99,25 @@ def run_logger(owner: Any, run: FlowRun | TaskRun) -> RunLogger:
 def get_run_logger() -> RunLogger:
     """The logger of the run in progress (a task run's inside a task, else the flow run's).
 
-    Raises :class:`~flowhook.exceptions.MissingContextError` outside any run; in a hook it is
-    the logger of the run the hook is about.
+    Raises :class:`~flowhook.exceptions.MissingContextError` outside any run, unless run
+    loggers are disabled (``disable_run_logger()``): then a logger that drops every record. In a
+    hook it is the logger of the run the hook is about.
     """
-    context = get_run_context()
+    context = current.get()
+    if context is None:
+        if logging.getLogger(FLOW_RUNS).disabled and logging.getLogger(TASK_RUNS).disabled:
+            return _null_logger()  # inside disable_run_logger(), as in Prefect
+        context = get_run_context()  # raises MissingContextError
     if context.task_run is not None:
         return task_run_logger(context.task_run, context.task, context.flow_run, context.flow)
     assert context.flow_run is not None
     return flow_run_logger(context.flow_run, context.flow)
+
+
+def _null_logger() -> RunLogger:
+    null = logging.getLogger("flowhook.null")
+    null.disabled = True
+    return RunLogger(null, {"run_label": ""})
 
 
 # -- log_prints ------------------------------------------------------------------------------
@@ -118,9 +130,11 @@ _original_print = builtins.print
 _install_lock = threading.Lock()
 
 
-def _print(
+def print_as_log(
     *args: Any, sep: str | None = " ", end: str | None = "\n", file: Any = None, flush: bool = False
 ) -> None:
+    """``print`` that, in a run with ``log_prints=True``, logs the line at INFO on the run logger
+    instead of writing it to standard output; elsewhere it prints as usual."""
     if not _log_prints.get() or (file is not None and file is not sys.stdout):
         _original_print(*args, sep=sep, end=end, file=file, flush=flush)
         return
@@ -136,9 +150,9 @@ def _print(
 
 def log_prints_enabled(enabled: bool) -> contextvars.Token[bool]:
     """Turn print capture on or off for the current run; reset the token when its body ends."""
-    if enabled and builtins.print is not _print:
+    if enabled and builtins.print is not print_as_log:
         with _install_lock:
-            builtins.print = _print
+            builtins.print = print_as_log
     return _log_prints.set(enabled)
 
 

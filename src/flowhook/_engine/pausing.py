@@ -21,7 +21,7 @@ from flowhook_hookspec.runs import FlowRun
 from flowhook_hookspec.states import State, StateType
 
 from . import context
-from .cancellation import is_active
+from .cancellation import active_flow_run
 from .logs import flow_run_logger
 from .transitions import FLOW, now, set_state
 
@@ -245,7 +245,7 @@ def resume_here(flow_run_id: uuid.UUID) -> bool:
     with _lock:
         pause = _paused.get(flow_run_id)
     if pause is None:
-        if is_active(flow_run_id):
+        if active_flow_run(flow_run_id) is not None:
             raise NotPausedError("Cannot resume a run that isn't paused!")
         return False
     if pause.settle("resumed") != "resumed":

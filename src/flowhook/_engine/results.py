@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from flowhook_hookspec.errors import SerializationError
+
 if TYPE_CHECKING:
     from pathlib import Path
 
@@ -57,7 +59,13 @@ class PickleSerializer:
     def dumps(self, value: Any) -> bytes:
         import cloudpickle  # type: ignore[import-untyped]  # on first use, not at import flowhook
 
-        data: bytes = cloudpickle.dumps(value)
+        try:
+            data: bytes = cloudpickle.dumps(value)
+        except Exception as exc:
+            raise SerializationError(
+                f"result_serializer='pickle' cannot serialize the result ({type(exc).__name__}: "
+                f"{exc}); return a value that can be pickled, or do not persist this result"
+            ) from exc
         return data
 
     def loads(self, data: bytes) -> Any:
@@ -80,7 +88,7 @@ class JSONSerializer:
         try:
             return json.dumps(value).encode()
         except (TypeError, ValueError) as exc:
-            raise TypeError(
+            raise SerializationError(
                 f"result_serializer='json' cannot serialize the result ({exc}); return JSON "
                 "types or use result_serializer='pickle'"
             ) from None

@@ -19,9 +19,15 @@ def hook_name(hook: Callable[..., Any]) -> str:
     return name if isinstance(name, str) else type(hook).__name__
 
 
-def short_hook_name(hook: Callable[..., Any]) -> str:
-    """The name Prefect's log lines give a hook: its ``__name__``, without the enclosing scopes."""
-    return hook_name(hook).rpartition(".")[2]
+def prefect_hook_name(hook: Callable[..., Any]) -> str:
+    """A hook's name as Prefect's log lines show it: its ``__name__`` (not the qualified name),
+    a partial's function's, else its class's."""
+    name = getattr(hook, "__name__", None)
+    if isinstance(name, str):
+        return name
+    if isinstance(hook, functools.partial):
+        return prefect_hook_name(hook.func)
+    return type(hook).__name__
 
 
 def _usage(option: str, subject: str, arguments: str) -> str:

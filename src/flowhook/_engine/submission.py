@@ -13,7 +13,7 @@ from flowhook_hookspec.states import State
 
 from . import context
 from .calls import new_task_run, run_submitted, run_submitted_remote
-from .futures import TaskRunFuture, find_futures
+from .futures import TaskRunFuture, find_futures, tolerated_futures
 from .parameters import bind_arguments
 from .transitions import TASK, set_state
 
@@ -50,6 +50,7 @@ def submit_task(
     finally:
         context.current.reset(token)
     upstream = [*find_futures(bound.arguments), *wait_for]
+    tolerated = tolerated_futures(bound.arguments)
     runner = scope.task_runner
     if not task.is_async and _is_remote(runner):
         remote = cast(RemoteTaskRunner, runner)
@@ -69,7 +70,7 @@ def submit_task(
         def hand_over() -> concurrent.futures.Future[State]:
             return runner.submit(work)
 
-    if not upstream:  # the common case: the runner's own future is the run's
+    if not upstream and not tolerated:  # the common case: the runner's own future is the run's
         future = TaskRunFuture(task, run, hand_over())
         with scope.lock:
             scope.futures.append(future)
@@ -83,7 +84,8 @@ def submit_task(
 
     with scope.lock:
         scope.futures.append(future)
-    _when_all_done([f._future for f in upstream], start)
+    # Futures under allow_failure are waited for too, so that no worker waits for them.
+    _when_all_done([f._future for f in [*upstream, *tolerated]], start)
     return future
 
 

@@ -168,6 +168,17 @@ class Task(Runnable[P, R]):
         """A copy with some options changed. Hook lists are copied; ``[]`` clears one."""
         return self._copy_with(options)
 
+    @property
+    def task_key(self) -> str:
+        """A stable name of the task's function: its name and a digest of where it is defined
+        (Prefect's ``Task.task_key``, which cache keys such as ``task_input_hash`` use)."""
+        import hashlib  # on first use: only cache keys ask for it
+
+        code = getattr(self.fn, "__code__", None)
+        where = f"{self.fn.__module__}.{self.fn.__qualname__}:{getattr(code, 'co_filename', '')}"
+        digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+        return f"{self.fn.__qualname__.split('.')[-1]}-{digest}"
+
     def on_commit(self, hook: HookT) -> HookT:
         """Add a hook ``hook(txn)`` called when the transaction this task completed in commits."""
         return self._add_hook("commit", hook, _TRANSACTION_HOOK_ARGUMENTS)

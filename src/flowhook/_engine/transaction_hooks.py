@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._plugins.isolation import resolve_awaitable
 from .context import current
-from .state_hooks import short_hook_name
+from .state_hooks import prefect_hook_name
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -48,7 +48,7 @@ def run_hook(txn: Transaction, hook: Hook, kind: str, logger: Logger) -> None:
 
     Its error is logged, then raised: the caller decides what an error means.
     """
-    name = short_hook_name(hook)
+    name = prefect_hook_name(hook)
     log = getattr(hook, "log_on_run", True)
     if log:
         logger.info("Running %s hook %r", kind, name)

@@ -27,7 +27,7 @@ from .._plugins.isolation import call_isolated, resolve_awaitable
 from .._plugins.manager import implemented_hooks, plugin_hooks
 from .logs import run_logger
 from .runnables import HOOK_ATTRIBUTES
-from .state_hooks import hook_name, short_hook_name
+from .state_hooks import hook_name, prefect_hook_name
 
 __all__ = [
     "FLOW",
@@ -221,7 +221,7 @@ def _fire_hooks(
                 )
 
             logger = run_logger(owner, run)
-            name = short_hook_name(hook)
+            name = prefect_hook_name(hook)
             logger.info("Running hook %r in response to entering state %r", name, state.name)
             error = call_isolated(
                 _logging_success(hook, logger, name), (owner, run, state), describe

@@ -28,7 +28,15 @@ from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.serde import converter
 from flowhook_hookspec.states import State
 
-from .._engine import RUN_KINDS, RunContext, Runnable, current_context, set_state
+from .._engine import (
+    RUN_KINDS,
+    RunContext,
+    Runnable,
+    current_context,
+    flow_context,
+    set_state,
+    task_context,
+)
 from ..notifications import Router
 from ..store import (
     EventRecord,
@@ -189,9 +197,9 @@ def _as_before_the_crash(run: FlowRun | TaskRun) -> State:
 def _run_context(owner: Any, run: FlowRun | TaskRun, flow_run: FlowRun | None) -> Any:
     if isinstance(run, FlowRun):
         flow = cast("Flow[..., Any] | None", owner if isinstance(owner, Runnable) else None)
-        return RunContext(flow=flow, flow_run=run)
+        return flow_context(flow, run)
     task = cast("Task[..., Any] | None", owner if isinstance(owner, Runnable) else None)
-    return RunContext(flow_run=flow_run, task=task, task_run=run)
+    return task_context(RunContext(flow_run=flow_run), task, run)
 
 
 def _exit_reason(process: ProcessRecord) -> str:

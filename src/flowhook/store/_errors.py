@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flowhook_hookspec.errors import ConfigError
+from flowhook_hookspec.errors import ConfigError, FlowhookError
 
 __all__ = ["NoSchema", "StoreError", "older_schema"]
 
 
-class StoreError(Exception):
+class StoreError(FlowhookError):
     """The database cannot be used: unreadable, corrupt, not a database, unreachable, refused
     (a wrong password, a missing database), or no space left."""
 

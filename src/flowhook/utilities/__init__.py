@@ -1,0 +1,1 @@
+"""Utilities by Prefect's import paths: :mod:`flowhook.utilities.annotations`."""

@@ -14,18 +14,16 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
 
-from flowhook_hookspec.errors import ConfigError
-
-from .._errors import NoSchema, StoreError, older_schema
+from .._errors import DamagedData, NoSchema, StoreError, newer_schema, older_schema
 from .._settings import mask_url
 from .._sql import SQLStore
-from .._sqlite.connection import DamagedData
+from .dialect import POSTGRES
 from .schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 
 __all__ = ["Cursor", "PostgresBase"]
@@ -66,13 +64,10 @@ class _Rehearsal(Exception):
 class PostgresBase(SQLStore):
     """The pool of a store on one PostgreSQL database, its transactions and its schema.
 
-    Each area of the store (runs, processes, outbox) subclasses it, and ``PostgresStore``
-    inherits them all, with the areas both stores share (:mod:`.._sql`): one ``__init__``, one
-    pool.
+    ``PostgresStore`` is it with the store core (:mod:`.._sql`): one ``__init__``, one pool.
     """
 
-    marks = "%s"
-    binary = ' COLLATE "C"'
+    dialect = POSTGRES
 
     def __init__(
         self,
@@ -177,19 +172,6 @@ class PostgresBase(SQLStore):
         """Run ``body`` in one read-only transaction."""
         return self._retrying(body, write=False)
 
-    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        def query(cur: Cursor) -> list[tuple[Any, ...]]:
-            cur.execute(sql, parameters)
-            return cur.fetchall()
-
-        return self._reading(query)
-
-    def _records(
-        self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
-    ) -> list[T]:
-        """The rows of a query, each decoded by ``into`` (which checks them, as SQLite's)."""
-        return [into(row) for row in self._read(sql, parameters)]
-
     # -- schema -------------------------------------------------------------------------------
 
     @staticmethod
@@ -232,11 +214,7 @@ class PostgresBase(SQLStore):
 
     def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
-            raise ConfigError(
-                f"the flowhook database {self.location} has schema version {version}, written by "
-                f"a newer flowhook; this one reads up to version {SCHEMA_VERSION}. Upgrade "
-                "flowhook on this host"
-            )
+            raise newer_schema(self.location, version, SCHEMA_VERSION, " on this host")
 
     def schema_version(self) -> int:
         return int(self._read(f"SELECT max(version) FROM {VERSION_TABLE}")[0][0])

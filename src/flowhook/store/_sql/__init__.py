@@ -1,20 +1,26 @@
-"""What both stores' SQL shares: statements written once, with ``?`` marks, for either driver.
+"""The store core: every statement and all the store logic, written once for every database.
 
-sqlite3 takes ``?`` and psycopg ``%s``; a statement shared by both stores is written with
-``?`` (no statement here holds a ``?`` or ``%`` of its own) and :func:`marked` gives each
-driver its form. Both a ``sqlite3.Connection`` and a psycopg cursor are an :class:`Executor`.
+Statements are written with ``?`` for their parameters; the store's
+:class:`~.dialect.Dialect` gives the pieces of SQL that differ and its driver's marks. A backend
+(:mod:`flowhook.store._sqlite`, :mod:`flowhook.store._postgres`) adds only what is its own: its
+connections and transactions, and its dialect. Both a ``sqlite3.Connection`` and a psycopg
+cursor are an :class:`Executor`.
 
-- :class:`SQLStore`: what the shared parts need of a store's base class (its transactions,
-  its driver's marks), which ``SQLiteBase`` and ``PostgresBase`` provide.
-- :mod:`.blocks`, :mod:`.outbox`, :mod:`.processes`: the methods of those areas that are the
-  same SQL on both databases; each store's own modules add the rest (outbox claims with
-  ``SKIP LOCKED``, crashing runs with ``RETURNING``, ``NOTIFY``).
+- :class:`SQLStore`: what the core needs of a backend (its transactions, its dialect).
+- :mod:`.dialect`: what a database supplies; :mod:`.schema`: the tables, as migrations.
+- :mod:`.columns`, :mod:`.records`: the columns read back and their records; :mod:`.rows`: the
+  rows a batch writes (sorted by :mod:`flowhook.store._batch`).
+- :mod:`.runs`, :mod:`.prune`, :mod:`.processes`, :mod:`.outbox`, :mod:`.blocks`,
+  :mod:`.logs`, :mod:`.listing`: the store's methods by area; :mod:`.core` joins them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from .dialect import Dialect
 
 __all__ = ["Executor", "SQLStore", "marked"]
 
@@ -33,26 +39,38 @@ def marked(sql: str, marks: str) -> str:
 
 
 class SQLStore:
-    """The base of both stores' base classes, as the shared parts see it."""
+    """The base of every backend's base class, as the core sees it."""
 
-    #: The driver's parameter mark: ``?`` (sqlite3) or ``%s`` (psycopg).
-    marks: ClassVar[str]
-    #: Appended to a text column in ``ORDER BY`` to compare it byte by byte: nothing for
-    #: SQLite (its default), ``COLLATE "C"`` for PostgreSQL (whose default follows a locale).
-    binary: ClassVar[str]
+    #: The SQL of the database behind the store.
+    dialect: ClassVar[Dialect]
 
     if TYPE_CHECKING:
+        location: str
+        #: The processes this store registered, to restore a row that went missing.
+        _registered: dict[int, Any]
 
         def _write(self, body: Callable[[Any], T]) -> T: ...
+        def _rehearsed(self, body: Callable[[Any], T]) -> T: ...
         def _reading(self, body: Callable[[Any], T]) -> T: ...
-        def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-        def _records(
-            self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
-        ) -> list[T]: ...
 
     def _sql(self, sql: str) -> str:
         """``sql``, written with ``?``, in this store's driver's marks."""
-        return marked(sql, self.marks)
+        return self.dialect.sql(sql)
+
+    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query (``?`` marks), in a read transaction."""
+        statement = self._sql(sql)
+        return self._reading(lambda db: list(db.execute(statement, parameters).fetchall()))
+
+    def _records(
+        self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
+    ) -> list[T]:
+        """The rows of a query (``?`` marks), each decoded by ``into``: a row it finds damaged
+        (``DamagedData``) is a :class:`~flowhook.store.StoreError` naming the database."""
+        statement = self._sql(sql)
+        return self._reading(
+            lambda db: [into(row) for row in db.execute(statement, parameters).fetchall()]
+        )
 
     def _change(self, sql: str, parameters: Sequence[Any]) -> int:
         """Run one statement (``?`` marks) in a write transaction; how many rows it changed."""

@@ -17,14 +17,13 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from flowhook_hookspec.errors import ConfigError
-
-from .._errors import NoSchema, StoreError, older_schema
+from .._errors import DamagedData, NoSchema, StoreError, newer_schema, older_schema
 from .._sql import SQLStore
+from .dialect import SQLITE
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["DamagedData", "SQLiteBase", "StoreError"]
@@ -35,12 +34,6 @@ logger = logging.getLogger("flowhook.store")
 
 #: How to get going again with a damaged database: the end of every message about one.
 DAMAGED_FIX = "move it away (flowhook then starts a new one) or restore it from a backup"
-
-
-class DamagedData(Exception):
-    """A value read from the database is not one flowhook writes: bytes flipped on disk, or an
-    edit by hand. Raised by the row decoders (:mod:`.rows`); the store turns it into a
-    :class:`StoreError` that names the file and how to recover."""
 
 
 def damaged(location: str, detail: str) -> StoreError:
@@ -92,13 +85,11 @@ def _prepare_files(path: Path) -> None:
 class SQLiteBase(SQLStore):
     """The connections of a store on one SQLite file, its transactions and its schema.
 
-    Each area of the store (runs, processes, outbox) subclasses it, and ``SQLiteStore``
-    inherits them all, with the areas both stores share (:mod:`.._sql`): one ``__init__``, one
-    set of connections.
+    ``SQLiteStore`` is it with the store core (:mod:`.._sql`): one ``__init__``, one set of
+    connections.
     """
 
-    marks = "?"
-    binary = ""
+    dialect = SQLITE
 
     def __init__(
         self,
@@ -273,18 +264,6 @@ class SQLiteBase(SQLStore):
 
         return self._retrying(transaction)
 
-    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._retrying(lambda conn: conn.execute(sql, parameters).fetchall())
-
-    def _records(
-        self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
-    ) -> list[T]:
-        """The rows of a query, each decoded by ``into``: a row it finds damaged (``DamagedData``)
-        is a :class:`StoreError` naming the file."""
-        return self._retrying(
-            lambda conn: [into(row) for row in conn.execute(sql, parameters).fetchall()]
-        )
-
     def _open_schema(self, *, create: bool, migrate: bool) -> None:
         """Check the file's schema version; apply the missing migrations when ``migrate``,
         else refuse an older schema (``FLOWHOOK_STORE_AUTO_MIGRATE=0``) as PostgreSQL does."""
@@ -319,11 +298,8 @@ class SQLiteBase(SQLStore):
 
     def _refuse_newer(self, version: int) -> None:
         if version > SCHEMA_VERSION:
-            raise ConfigError(
-                f"the flowhook database {self.location} has schema version {version}, written by "
-                f"a newer flowhook; this one reads up to version {SCHEMA_VERSION}. Upgrade "
-                "flowhook, or set FLOWHOOK_HOME to another directory"
-            )
+            fix = ", or set FLOWHOOK_HOME to another directory"
+            raise newer_schema(self.location, version, SCHEMA_VERSION, fix)
 
     def schema_version(self) -> int:
         return int(self._read("PRAGMA user_version")[0][0])

@@ -158,14 +158,6 @@ class _Sorting:
             found = self.texts[id(uuid)] = str(uuid)
         return found
 
-    def transition(self, item: Transition) -> None:
-        moved = self.moved.get(id(item.run_id))
-        if moved is None:
-            run_id, history_id = self.text(item.run_id), self.text(item.history_id)
-            moved = self.moved[id(item.run_id)] = _Moved(run_id, history_id, [], item)
-        moved.states.append(state_columns(item.state, item.traceback))
-        moved.last = item
-
     def new_run(self, item: NewRun) -> None:
         # the same flow run id for all its tasks
         flow_run_id = None if item.flow_run_id is None else self.text(item.flow_run_id)
@@ -215,10 +207,15 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
     insert. Other runs get one event row each for their states of the batch.
     """
     sorting = _Sorting()
-    logs = sorting.batch.logs
-    for item in batch:
+    logs, moved, text = sorting.batch.logs, sorting.moved, sorting.text
+    for item in batch:  # transitions inline: this loop runs for every transition of every run
         if isinstance(item, Transition):
-            sorting.transition(item)
+            run = moved.get(id(item.run_id))
+            if run is None:
+                run_id, history_id = text(item.run_id), text(item.history_id)
+                run = moved[id(item.run_id)] = _Moved(run_id, history_id, [], item)
+            run.states.append(state_columns(item.state, item.traceback))
+            run.last = item
         elif isinstance(item, RunLog):  # already the row: a tuple of its columns
             logs.append(item)
         elif isinstance(item, NewRun):

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import psycopg
 import psycopg_pool
 
-from .._errors import DamagedData, NoSchema, StoreError, newer_schema, older_schema
+from .._errors import DamagedData, StoreError
 from .._settings import mask_url
 from .._sql import SQLStore
 from .dialect import POSTGRES
@@ -68,6 +68,8 @@ class PostgresBase(SQLStore):
     """
 
     dialect = POSTGRES
+    newer_fix = " on this host"
+    no_schema_fix = "; create it with `flowhook store migrate`"
 
     def __init__(
         self,
@@ -78,13 +80,8 @@ class PostgresBase(SQLStore):
         migrate: bool = False,
         max_connections: int = 4,
     ) -> None:
+        super().__init__(mask_url(url), lock_timeout)
         self.url = url
-        self.location = mask_url(url)
-        self.lock_timeout = lock_timeout
-        #: The processes this store registered: a heartbeat whose row is gone re-inserts it.
-        self._registered: dict[int, Any] = {}
-        #: The schema version this store found and migrated from on open; None if none was due.
-        self.migrated_from: int | None = None
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = None
         try:
             # One connection first: a wrong password or a missing database is one clear error
@@ -183,17 +180,8 @@ class PostgresBase(SQLStore):
         return int(found[0]) if found and found[0] is not None else 0
 
     def _open_schema(self, version: int, *, create: bool, migrate: bool) -> None:
-        self._refuse_newer(version)
-        if version == SCHEMA_VERSION:
-            return
-        if version == 0 and not create:
-            raise NoSchema(
-                f"there is no flowhook schema in {self.location}; create it with "
-                "`flowhook store migrate`"
-            )
-        if not migrate:
-            raise older_schema(self.location, version, SCHEMA_VERSION)
-        self.migrated_from, _ = self.migrate()
+        if self._due_migrations(version, create=create, migrate=migrate):
+            self.migrated_from, _ = self.migrate()  # as found under the migration lock
 
     def migrate(self) -> tuple[int, int]:
         """Apply the missing migrations; returns the versions before and after."""
@@ -211,10 +199,6 @@ class PostgresBase(SQLStore):
             return current, SCHEMA_VERSION
 
         return self._write(upgrade)
-
-    def _refuse_newer(self, version: int) -> None:
-        if version > SCHEMA_VERSION:
-            raise newer_schema(self.location, version, SCHEMA_VERSION, " on this host")
 
     def schema_version(self) -> int:
         return int(self._read(f"SELECT max(version) FROM {VERSION_TABLE}")[0][0])

@@ -19,6 +19,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
+from .._errors import NoSchema, newer_schema, older_schema
+from .schema import SCHEMA_VERSION
+
 if TYPE_CHECKING:
     from .dialect import Dialect
 
@@ -43,11 +46,41 @@ class SQLStore:
 
     #: The SQL of the database behind the store.
     dialect: ClassVar[Dialect]
+    #: How to read a database of a newer schema, after "Upgrade flowhook" (in messages).
+    newer_fix: ClassVar[str] = ""
+    #: Appended to the error for a database without a schema opened with ``create=False``;
+    #: None where such a database is migrated when migrations are on (an empty SQLite file).
+    no_schema_fix: ClassVar[str | None] = None
+
+    def __init__(self, location: str, lock_timeout: float) -> None:
+        #: Where the data lives, for messages (a file path, a URL without its password).
+        self.location = location
+        self.lock_timeout = lock_timeout
+        #: The processes this store registered: a heartbeat whose row is gone re-inserts it.
+        self._registered: dict[int, Any] = {}
+        #: The schema version this store found and migrated from on open; None if none was due.
+        self.migrated_from: int | None = None
+
+    def _due_migrations(self, version: int, *, create: bool, migrate: bool) -> bool:
+        """Whether a database of schema ``version`` is to be migrated on open: refuses one of
+        a newer flowhook, and an older one (or one without a schema) unless ``migrate``."""
+        self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            return False
+        if version == 0 and not create and (self.no_schema_fix is not None or not migrate):
+            raise NoSchema(
+                f"there is no flowhook schema in {self.location}{self.no_schema_fix or ''}"
+            )
+        if not migrate:
+            raise older_schema(self.location, version, SCHEMA_VERSION)
+        self.migrated_from = version
+        return True
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise newer_schema(self.location, version, SCHEMA_VERSION, self.newer_fix)
 
     if TYPE_CHECKING:
-        location: str
-        #: The processes this store registered, to restore a row that went missing.
-        _registered: dict[int, Any]
 
         def _write(self, body: Callable[[Any], T]) -> T: ...
         def _rehearsed(self, body: Callable[[Any], T]) -> T: ...

@@ -56,49 +56,28 @@ OPTIONAL_NUMBER: tuple[type, ...] = (int, float, _NONE)
 INTEGER: tuple[type, ...] = (int,)
 OPTIONAL_INTEGER: tuple[type, ...] = (int, _NONE)
 
+
+def _kinds(columns: str, kinds: tuple[type, ...]) -> dict[str, tuple[type, ...]]:
+    return dict.fromkeys(columns.split(), kinds)
+
+
 #: Every column of the tables read back into records, with the kinds of value it may hold.
 _COLUMN_KINDS: dict[str, tuple[type, ...]] = {
-    "id": TEXT,
-    "name": TEXT,
-    "flow_name": TEXT,
-    "task_name": TEXT,
-    "import_path": OPTIONAL_TEXT,
-    "state_type": TEXT,
-    "state_name": TEXT,
-    "state_message": OPTIONAL_TEXT,
-    "run_count": INTEGER,
-    "created": NUMBER,
-    "start_time": OPTIONAL_NUMBER,
-    "end_time": OPTIONAL_NUMBER,
+    **_kinds(
+        "id name flow_name task_name state_type state_name tags run_id run_kind type "
+        "description host block_type data",
+        TEXT,
+    ),
+    **_kinds(
+        "import_path state_message parent_flow_run_id parent_task_run_id flow_run_id "
+        "parameters states message exception_type exception_message traceback earlier "
+        "start_token command",
+        OPTIONAL_TEXT,
+    ),
+    **_kinds("created timestamp started last_heartbeat", NUMBER),
+    **_kinds("start_time end_time cancel_requested scheduled_time exited", OPTIONAL_NUMBER),
+    **_kinds("run_count seq pid", INTEGER),
     "process_id": OPTIONAL_INTEGER,
-    "parent_flow_run_id": OPTIONAL_TEXT,
-    "parent_task_run_id": OPTIONAL_TEXT,
-    "flow_run_id": OPTIONAL_TEXT,
-    "tags": TEXT,
-    "parameters": OPTIONAL_TEXT,
-    "cancel_requested": OPTIONAL_NUMBER,
-    "states": OPTIONAL_TEXT,
-    "seq": INTEGER,
-    "run_id": TEXT,
-    "run_kind": TEXT,
-    "type": TEXT,
-    "message": OPTIONAL_TEXT,
-    "timestamp": NUMBER,
-    "scheduled_time": OPTIONAL_NUMBER,
-    "exception_type": OPTIONAL_TEXT,
-    "exception_message": OPTIONAL_TEXT,
-    "traceback": OPTIONAL_TEXT,
-    "earlier": OPTIONAL_TEXT,
-    "description": TEXT,
-    "pid": INTEGER,
-    "host": TEXT,
-    "start_token": OPTIONAL_TEXT,
-    "exited": OPTIONAL_NUMBER,
-    "started": NUMBER,
-    "last_heartbeat": NUMBER,
-    "command": OPTIONAL_TEXT,
-    "block_type": TEXT,
-    "data": TEXT,
 }
 
 Layout = tuple[tuple[str, tuple[type, ...]], ...]

@@ -46,20 +46,9 @@ _RESET = (
 
 
 def outbox_row(entry: OutboxEntry) -> tuple[Any, ...]:
-    """The :data:`INSERT_OUTBOX` row of ``entry``: due at once."""
-    return (
-        entry.key,
-        entry.block_type,
-        entry.block_name,
-        entry.rule,
-        entry.run_kind,
-        entry.run_id,
-        entry.event,
-        entry.subject,
-        entry.body,
-        entry.created,
-        entry.created,
-    )
+    """The :data:`INSERT_OUTBOX` row of ``entry``, due at once: its fields are the insert's
+    columns but for ``next_attempt``, which is its creation time."""
+    return (*entry, entry.created)
 
 
 def outbox_record(row: tuple[Any, ...]) -> OutboxRecord:

@@ -37,22 +37,16 @@ _HOOK_ERROR_LAYOUT = layout("hook_errors", HOOK_ERROR_COLUMNS)
 _PACKED_KINDS = tuple(kinds for _, kinds in _EVENT_LAYOUT[2:10])
 
 
+#: The fields flow runs and task runs share: the first columns of both selects.
+_RUN_FIELDS = (
+    "id, name, owner_name, import_path, state_type, state_name, state_message, run_count, "
+    "created, start_time, end_time, process_id"
+)
+_RUN_NAMES = _RUN_FIELDS.split(", ")
+
+
 def _run_fields(row: Sequence[Any]) -> dict[str, Any]:
-    """The fields flow runs and task runs share: the first 12 columns of both selects."""
-    return {
-        "id": row[0],
-        "name": row[1],
-        "owner_name": row[2],
-        "import_path": row[3],
-        "state_type": row[4],
-        "state_name": row[5],
-        "state_message": row[6],
-        "run_count": row[7],
-        "created": row[8],
-        "start_time": row[9],
-        "end_time": row[10],
-        "process_id": row[11],
-    }
+    return dict(zip(_RUN_NAMES, row, strict=False))
 
 
 def _tags(text: str, table: str) -> tuple[str, ...]:

@@ -116,19 +116,8 @@ def run_state(last: Transition) -> tuple[Any, ...]:
 def flow_run_row(new: NewRun, run_id: str, state: tuple[Any, ...]) -> tuple[Any, ...]:
     """The :data:`FLOW_INSERT_COLUMNS` row of a new flow run (``run_id``: its id's text), in
     ``state``."""
-    return (
-        run_id,
-        new.name,
-        new.owner_name,
-        new.import_path,
-        new.created,
-        new.process_id,
-        _text(new.parent_flow_run_id),
-        _text(new.parent_task_run_id),
-        new.tags,
-        new.parameters,
-        *state,
-    )
+    parents = (_text(new.parent_flow_run_id), _text(new.parent_task_run_id))
+    return (*_new_run(new, run_id), *parents, new.tags, new.parameters, *state)
 
 
 def task_run_row(
@@ -136,18 +125,12 @@ def task_run_row(
 ) -> tuple[Any, ...]:
     """The :data:`TASK_INSERT_COLUMNS` row of a new task run, in ``state``, with the states it
     entered in its batch packed in ``states`` (JSON, or None)."""
-    return (
-        run_id,
-        new.name,
-        new.owner_name,
-        new.import_path,
-        new.created,
-        new.process_id,
-        flow_run_id,
-        new.tags,
-        states,
-        *state,
-    )
+    return (*_new_run(new, run_id), flow_run_id, new.tags, states, *state)
+
+
+def _new_run(new: NewRun, run_id: str) -> tuple[Any, ...]:
+    """The first columns of both inserts, from ``id`` to ``process_id``."""
+    return (run_id, new.name, new.owner_name, new.import_path, new.created, new.process_id)
 
 
 def hook_error_row(item: HookError) -> tuple[Any, ...]:

@@ -19,9 +19,9 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from .._errors import DamagedData, NoSchema, StoreError, newer_schema, older_schema
+from .._errors import DamagedData, StoreError, older_schema
 from .._sql import SQLStore
 from .dialect import SQLITE
 from .schema import MIGRATIONS, SCHEMA_VERSION
@@ -90,6 +90,7 @@ class SQLiteBase(SQLStore):
     """
 
     dialect = SQLITE
+    newer_fix = ", or set FLOWHOOK_HOME to another directory"
 
     def __init__(
         self,
@@ -99,20 +100,15 @@ class SQLiteBase(SQLStore):
         create: bool = True,
         migrate: bool = True,
     ) -> None:
+        super().__init__(str(path), lock_timeout)
         self.path = path
-        self.location = str(path)
-        self.lock_timeout = lock_timeout
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._closed = False
-        #: The processes this store registered, to restore a row that went missing.
-        self._registered: dict[int, Any] = {}
         #: Bumped when the file is re-created under this store: older connections are dropped.
         self._generation = 0
         self._file: tuple[int, int] | None = None
-        #: The schema version this store found and migrated from on open; None if none was due.
-        self.migrated_from: int | None = None
         try:
             if not path.is_file():
                 if not create:
@@ -240,22 +236,15 @@ class SQLiteBase(SQLStore):
     def _rehearsed(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in a write transaction that is always rolled back: what it would do,
         counted by the very statements that would do it (``prune --dry-run``)."""
-
-        def transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                return body(conn)
-            finally:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-
-        return self._retrying(transaction)
+        return self._rolled_back("BEGIN IMMEDIATE", body)
 
     def _reading(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in one read transaction: all its queries see the same snapshot."""
+        return self._rolled_back("BEGIN", body)
 
+    def _rolled_back(self, begin: str, body: Callable[[sqlite3.Connection], T]) -> T:
         def transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN")
+            conn.execute(begin)
             try:
                 return body(conn)
             finally:
@@ -268,15 +257,8 @@ class SQLiteBase(SQLStore):
         """Check the file's schema version; apply the missing migrations when ``migrate``,
         else refuse an older schema (``FLOWHOOK_STORE_AUTO_MIGRATE=0``) as PostgreSQL does."""
         version = self._connection().execute("PRAGMA user_version").fetchone()[0]
-        self._refuse_newer(version)
-        if version == SCHEMA_VERSION:
-            return
-        if not migrate:
-            if version == 0 and not create:
-                raise NoSchema(f"there is no flowhook schema in {self.location}")
-            raise older_schema(self.location, version, SCHEMA_VERSION)
-        self.migrated_from = version
-        self._migrate()
+        if self._due_migrations(version, create=create, migrate=migrate):
+            self._migrate()
 
     def _migrate(self) -> None:
         conn = self._connection()
@@ -295,11 +277,6 @@ class SQLiteBase(SQLStore):
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
         self._write(upgrade)
-
-    def _refuse_newer(self, version: int) -> None:
-        if version > SCHEMA_VERSION:
-            fix = ", or set FLOWHOOK_HOME to another directory"
-            raise newer_schema(self.location, version, SCHEMA_VERSION, fix)
 
     def schema_version(self) -> int:
         return int(self._read("PRAGMA user_version")[0][0])

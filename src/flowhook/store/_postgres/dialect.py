@@ -6,6 +6,8 @@ each get different messages, and neither waits for the other.
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import psycopg
 
 from .._errors import StoreError
@@ -34,6 +36,25 @@ class PostgresDialect(Dialect):
     first_indexes = ("CREATE INDEX flow_runs_parent ON flow_runs (parent_flow_run_id)",)
     crash_hook_columns = ",\n            seq BIGINT GENERATED ALWAYS AS IDENTITY"
     refuses_nul = True
+    snapshot = ("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",)
+
+    def after_copy(self, table: str, key: str) -> tuple[str, ...]:
+        if key != self.identities.get(table):
+            return ()
+        return (
+            f"SELECT setval(pg_get_serial_sequence('{table}', '{key}'), "
+            f"coalesce(max({key}), 0) + 1, false) FROM {table}",
+        )
+
+    #: The identity column of each table that has one.
+    identities: ClassVar[dict[str, str]] = {
+        "processes": "id",
+        "state_events": "seq",
+        "hook_errors": "seq",
+        "blocks": "id",
+        "notification_outbox": "id",
+        "run_logs": "id",
+    }
 
     def unstorable(self, error: Exception) -> bool:
         # The store's StoreError keeps the driver's error as its context.

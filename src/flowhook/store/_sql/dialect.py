@@ -56,6 +56,16 @@ class Dialect:
     #: :attr:`crash_hook_order` where the database has no row number of its own.
     crash_hook_columns: ClassVar[str] = ""
 
+    #: Statements that make a read transaction see one snapshot throughout (``store copy``);
+    #: none where a read transaction always does.
+    snapshot: ClassVar[tuple[str, ...]] = ()
+
+    def after_copy(self, table: str, key: str) -> tuple[str, ...]:
+        """Statements run after ``store copy`` wrote the rows of ``table`` with their ids
+        (``key``): a sequence that numbers new rows moves past them. None where the database
+        numbers rows from the highest id."""
+        return ()
+
     def sql(self, statement: str) -> str:
         """``statement``, written with ``?``, in this driver's marks (no statement of the
         store holds a ``?`` or a ``%`` of its own)."""

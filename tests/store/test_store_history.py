@@ -279,6 +279,21 @@ def test_schema_version_and_append_only_events(store: Store) -> None:
         execute(store, "UPDATE state_events SET name = 'x'")
 
 
+def test_a_damaged_value_read_back_is_a_store_error_naming_its_column(store: Store) -> None:
+    """On either database, a value flowhook does not write (here text that is not JSON in a
+    run's tags) is a StoreError that names the column, for every read: on PostgreSQL, the
+    decoders' DamagedData once escaped the reads of single records as it was."""
+    flow(flow_run_name="damaged")(lambda: 1)()
+    flowhook._runtime.attach.detach()
+    [(run_id,)] = execute(store, "SELECT id FROM flow_runs")
+    execute(store, "UPDATE flow_runs SET tags = ? WHERE id = ?", '["a"', run_id)
+    column = "flow_runs.tags holds text '[\"a\"', which is not JSON"
+    for read in (lambda: store.get_run("flow", run_id), lambda: store.find_runs(run_id[:8])):
+        with pytest.raises(StoreError, match="damaged") as raised:
+            read()
+        assert column in str(raised.value)
+
+
 @pytest.mark.sqlite_only
 def test_a_database_from_a_newer_flowhook_is_refused(flowhook_home: Path, caplog) -> None:
     conn = sqlite3.connect(database(flowhook_home))

@@ -2,15 +2,16 @@
 
 Zero configuration: runs are recorded in ``$FLOWHOOK_HOME/flowhook.db`` (SQLite, WAL mode;
 ``FLOWHOOK_HOME`` defaults to ``~/.flowhook``), and ``FLOWHOOK_STORE=off`` turns recording off.
-Everything talks to the :class:`Store` interface, which the SQLite store implements and a
-PostgreSQL store can implement too. This package imports the contract only: the engine, the
+Everything talks to the :class:`Store` interface, which the SQLite store and the PostgreSQL
+store implement. This package imports the contract only: the engine, the
 notifications and the glue that attaches a recorder to the engine (``flowhook._runtime``) are
 not its business.
 
 - :mod:`._protocol`: the ``Store`` interface; :mod:`._records`: the records it reads and writes.
-- :mod:`._sqlite`: the schema, its migrations and every SQL statement.
-- :mod:`._postgres`: the same on a PostgreSQL server (``FLOWHOOK_STORE_URL``), imported only
-  when selected; :mod:`._batch`: a batch of writes as rows, for both.
+- :mod:`._sql`: the store core: the schema, its migrations and every SQL statement, written
+  once for every database; :mod:`._batch`: a batch of writes sorted into rows.
+- :mod:`._sqlite`, :mod:`._postgres`: the backends: each one's connections, transactions and
+  dialect (PostgreSQL's, ``FLOWHOOK_STORE_URL``, is imported only when selected).
 - :mod:`._writer`: the background thread that writes transitions in batches.
 - :mod:`._processes`: this process's identity, heartbeats, and whether another one is alive.
 - :mod:`._memory`: an outbox in memory, for best-effort delivery without a database.

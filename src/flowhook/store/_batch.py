@@ -2,8 +2,8 @@
 
 The background writer hands the store a batch of transitions, new runs, hook errors, run logs,
 outbox entries, heartbeats and a clean exit; :func:`prepare_batch` turns it into insert rows,
-update rows and event rows (see :mod:`._sqlite.rows` for their columns), which each store then
-applies in one transaction with its own SQL. A batch with a :class:`BatchKey` is applied once:
+update rows and event rows (see :mod:`._sql.rows` for their columns), which the store then
+applies in one transaction. A batch with a :class:`BatchKey` is applied once:
 :func:`claim_batch` is the first statement of its transaction.
 """
 
@@ -21,14 +21,23 @@ from ._records import (
     NewRun,
     OutboxEntry,
     ProcessExit,
-    RunKindName,
     RunLog,
     Transition,
     Write,
 )
-from ._sql import Executor, marked
+from ._sql import Executor
+from ._sql.dialect import Dialect
 from ._sql.outbox import outbox_row
-from ._sqlite.rows import TASK_ROW_STATES, compact_json, event_row, new_run_row, state_columns
+from ._sql.rows import (
+    PENDING,
+    compact_json,
+    event_row,
+    flow_run_row,
+    hook_error_row,
+    run_state,
+    state_columns,
+    task_run_row,
+)
 
 __all__ = ["PreparedBatch", "claim_batch", "escape_text", "mark_batch", "prepare_batch"]
 
@@ -38,42 +47,46 @@ _CLAIM_BATCH = "UPDATE processes SET last_batch = ? WHERE id = ? AND coalesce(la
 _MARK_BATCH = "UPDATE processes SET last_batch = ? WHERE id = ?"
 _PROCESS_ROW = "SELECT 1 FROM processes WHERE id = ?"
 
+Rows = list[tuple[Any, ...]]
 
-def claim_batch(db: Executor, key: BatchKey, marks: str) -> bool | None:
+
+def claim_batch(db: Executor, key: BatchKey, dialect: Dialect) -> bool | None:
     """In the batch's transaction, before its writes: True when the batch is to be applied;
     None when it was already (a replay: apply nothing); False when the process's row is gone
     (apply it, the heartbeat registers the process again, then :func:`mark_batch`)."""
     claimed = db.execute(
-        marked(_CLAIM_BATCH, marks), (key.number, key.process_id, key.number)
+        dialect.sql(_CLAIM_BATCH), (key.number, key.process_id, key.number)
     ).rowcount
     if claimed:
         return True
-    if db.execute(marked(_PROCESS_ROW, marks), (key.process_id,)).fetchone() is not None:
+    if db.execute(dialect.sql(_PROCESS_ROW), (key.process_id,)).fetchone() is not None:
         return None
     return False
 
 
-def mark_batch(db: Executor, key: BatchKey, marks: str) -> None:
+def mark_batch(db: Executor, key: BatchKey, dialect: Dialect) -> None:
     """Record the batch's number on a process row inserted again in its transaction."""
-    db.execute(marked(_MARK_BATCH, marks), (key.number, key.process_id))
+    db.execute(dialect.sql(_MARK_BATCH), (key.number, key.process_id))
 
 
 @attrs.define
 class PreparedBatch:
     """The rows of one batch, table by table, in the order the batch wrote them."""
 
-    #: Per kind, the insert rows of the runs created in this batch (with their last state).
-    fresh: dict[RunKindName, list[list[Any]]]
-    #: Per kind, the update rows (state columns, then the run id) of runs created before.
-    updates: dict[RunKindName, list[tuple[Any, ...]]]
-    events: list[tuple[Any, ...]]
-    hook_errors: list[tuple[Any, ...]]
-    outbox: list[tuple[Any, ...]]
-    beat: Beat | None
+    #: Insert rows of the runs created in this batch, with the last state they reached in it.
+    flow_runs: Rows = attrs.Factory(list)
+    task_runs: Rows = attrs.Factory(list)
+    #: Update rows (state columns, then the run id) of runs created before this batch.
+    flow_updates: Rows = attrs.Factory(list)
+    task_updates: Rows = attrs.Factory(list)
+    events: Rows = attrs.Factory(list)
+    hook_errors: Rows = attrs.Factory(list)
+    outbox: Rows = attrs.Factory(list)
+    #: The run log records, in the columns of ``run_logs`` (:class:`RunLog`'s fields).
+    logs: list[Any] = attrs.Factory(list)
+    beat: Beat | None = None
     #: The process's clean exit, when the batch records it.
     exited: ProcessExit | None = None
-    #: The run log records, in the columns of ``run_logs`` (:class:`RunLog`'s fields).
-    logs: list[tuple[Any, ...]] = attrs.Factory(list)
     #: The batch's key: applied once, however often it is written.
     key: BatchKey | None = None
 
@@ -81,13 +94,15 @@ class PreparedBatch:
         """This batch with every text a database cannot hold written escaped (see
         :func:`escape_text`); ``nul`` also escapes NUL characters (PostgreSQL)."""
 
-        def rows(values: list[Any]) -> list[Any]:
-            return [[escape_text(value, nul=nul) for value in row] for row in values]
+        def rows(values: list[Any]) -> Rows:
+            return [tuple(escape_text(value, nul=nul) for value in row) for row in values]
 
         return attrs.evolve(
             self,
-            fresh={kind: rows(values) for kind, values in self.fresh.items()},
-            updates={kind: rows(values) for kind, values in self.updates.items()},
+            flow_runs=rows(self.flow_runs),
+            task_runs=rows(self.task_runs),
+            flow_updates=rows(self.flow_updates),
+            task_updates=rows(self.task_updates),
             events=rows(self.events),
             hook_errors=rows(self.hook_errors),
             outbox=rows(self.outbox),
@@ -111,6 +126,79 @@ def escape_text(value: Any, *, nul: bool = False) -> Any:
     return value
 
 
+@attrs.define(slots=True)
+class _Moved:
+    """One run's transitions in a batch."""
+
+    run_id: str
+    history_id: str
+    #: Its states, as ``state_columns``, in the order it entered them.
+    states: list[tuple[Any, ...]]
+    #: Its last transition: the run row's new current state.
+    last: Transition
+
+
+@attrs.define(slots=True)
+class _Sorting:
+    """A batch while :func:`prepare_batch` sorts it. Runs are keyed by ``id()`` of their UUID
+    object: the engine uses one object per run, and a UUID's own hash is computed in Python. A
+    miss is only slower, never wrong."""
+
+    #: Per run, in the order its first transition comes.
+    moved: dict[int, _Moved] = attrs.Factory(dict)
+    #: Per run created in the batch, in order: its NewRun, its id and its flow run's id.
+    new: dict[int, tuple[NewRun, str, str | None]] = attrs.Factory(dict)
+    #: Each UUID's text, made once per batch.
+    texts: dict[int, str] = attrs.Factory(dict)
+    batch: PreparedBatch = attrs.Factory(PreparedBatch)
+
+    def text(self, uuid: Any) -> str:
+        found = self.texts.get(id(uuid))
+        if found is None:
+            found = self.texts[id(uuid)] = str(uuid)
+        return found
+
+    def new_run(self, item: NewRun) -> None:
+        # the same flow run id for all its tasks
+        flow_run_id = None if item.flow_run_id is None else self.text(item.flow_run_id)
+        self.new[id(item.id)] = (item, self.text(item.id), flow_run_id)
+
+    def other(self, item: Write) -> None:
+        batch = self.batch
+        if isinstance(item, HookError):
+            batch.hook_errors.append(hook_error_row(item))
+        elif isinstance(item, OutboxEntry):
+            batch.outbox.append(outbox_row(item))
+        elif isinstance(item, Beat):
+            batch.beat = item
+        elif isinstance(item, BatchKey):
+            batch.key = item
+        else:
+            batch.exited = item  # type: ignore[assignment]
+
+    def rows(self) -> PreparedBatch:
+        """The batch's run rows: a new run inserted in its last state (a task run with its
+        states in its own row), other runs updated, with one event row each."""
+        batch, moved = self.batch, self.moved
+        for key, (new, run_id, flow_run_id) in self.new.items():
+            run = moved.get(key)
+            state = PENDING if run is None else run_state(run.last)
+            if new.kind == "flow":
+                batch.flow_runs.append(flow_run_row(new, run_id, state))
+            else:
+                states = None if run is None else compact_json(run.states)
+                batch.task_runs.append(task_run_row(new, run_id, flow_run_id, states, state))
+        for key, run in moved.items():
+            new_run = self.new.get(key)
+            kind = run.last.kind
+            if new_run is None:
+                updates = batch.flow_updates if kind == "flow" else batch.task_updates
+                updates.append((*run_state(run.last), run.run_id))
+            if new_run is None or kind == "flow":  # a new task run's states are in its row
+                batch.events.append(event_row(kind, run.run_id, run.history_id, run.states))
+        return batch
+
+
 def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
     """Sort ``batch`` into rows.
 
@@ -118,96 +206,20 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
     task run created in it keeps the batch's states in its own row: a short task run costs one
     insert. Other runs get one event row each for their states of the batch.
     """
-    # Keyed by id() of the run's UUID object: the engine uses one object per run, and a UUID's
-    # own hash is computed in Python. A miss is only slower, never wrong.
-    fresh: dict[RunKindName, dict[int, list[Any]]] = {"flow": {}, "task": {}}
-    updates: dict[RunKindName, dict[int, tuple[Any, ...]]] = {"flow": {}, "task": {}}
-    #: Per run, in the order runs first appear: (kind, run id, history id, its states).
-    run_events: dict[int, tuple[RunKindName, str, str, list[tuple[Any, ...]]]] = {}
-    #: Per run, its last transition in the batch: the run row's new current state.
-    last: dict[int, Transition] = {}
-    hook_errors: list[tuple[Any, ...]] = []
-    outbox: list[tuple[Any, ...]] = []
-    logs: list[tuple[Any, ...]] = []
-    beat: Beat | None = None
-    exited: ProcessExit | None = None
-    batch_key: BatchKey | None = None
-    ids: dict[int, str] = {}
-    for item in batch:
+    sorting = _Sorting()
+    logs, moved, text = sorting.batch.logs, sorting.moved, sorting.text
+    for item in batch:  # transitions inline: this loop runs for every transition of every run
         if isinstance(item, Transition):
-            kind, uuid, history_uuid, state, _, _, _, tb = item
-            key = id(uuid)
-            packed = run_events.get(key)
-            if packed is None:
-                run_id = ids.get(key)
-                if run_id is None:
-                    run_id = ids[key] = str(uuid)
-                history_id = ids.get(id(history_uuid))
-                if history_id is None:
-                    history_id = ids[id(history_uuid)] = str(history_uuid)
-                packed = run_events[key] = (kind, run_id, history_id, [])
-            packed[3].append(state_columns(state, tb))
-            last[key] = item
+            run = moved.get(id(item.run_id))
+            if run is None:
+                run_id, history_id = text(item.run_id), text(item.history_id)
+                run = moved[id(item.run_id)] = _Moved(run_id, history_id, [], item)
+            run.states.append(state_columns(item.state, item.traceback))
+            run.last = item
         elif isinstance(item, RunLog):  # already the row: a tuple of its columns
             logs.append(item)
         elif isinstance(item, NewRun):
-            row = new_run_row(item)
-            ids[id(item.id)] = row[0]
-            if item.flow_run_id is not None:  # the same flow run id for all its tasks
-                flow_run_id = ids.get(id(item.flow_run_id))
-                if flow_run_id is None:
-                    flow_run_id = ids[id(item.flow_run_id)] = str(item.flow_run_id)
-                row[6] = flow_run_id
-            fresh[item.kind][id(item.id)] = row
-        elif isinstance(item, HookError):
-            hook_errors.append(
-                (
-                    str(item.run_id),
-                    item.kind,
-                    str(item.history_id),
-                    item.timestamp,
-                    item.description,
-                    item.traceback,
-                )
-            )
-        elif isinstance(item, OutboxEntry):
-            outbox.append(outbox_row(item))
-        elif isinstance(item, Beat):
-            beat = item
-        elif isinstance(item, BatchKey):
-            batch_key = item
+            sorting.new_run(item)
         else:
-            exited = item
-
-    for key, (kind, _, _, state, run_count, start, end, _) in last.items():
-        columns = (
-            state.type,
-            state.name,
-            state.message,
-            run_count,
-            None if start is None else start.timestamp(),
-            None if end is None else end.timestamp(),
-        )
-        fresh_row = fresh[kind].get(key)
-        if fresh_row is not None:
-            fresh_row[-6:] = columns
-        else:
-            updates[kind][key] = (*columns, run_events[key][1])
-    events = []
-    for key, packed in run_events.items():
-        fresh_task = fresh["task"].get(key)
-        if fresh_task is not None:  # its states go in its own row
-            fresh_task[TASK_ROW_STATES] = compact_json(packed[3])
-        else:
-            events.append(event_row(*packed))
-    return PreparedBatch(
-        fresh={kind: list(rows.values()) for kind, rows in fresh.items()},
-        updates={kind: list(rows.values()) for kind, rows in updates.items()},
-        events=events,
-        hook_errors=hook_errors,
-        outbox=outbox,
-        beat=beat,
-        exited=exited,
-        logs=logs,
-        key=batch_key,
-    )
+            sorting.other(item)
+    return sorting.rows()

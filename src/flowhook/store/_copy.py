@@ -20,8 +20,8 @@ from typing import Any
 
 from ._errors import StoreError
 from ._protocol import Store
-from ._sql import marked
-from ._sqlite import SQLiteStore
+from ._sql import SQLStore
+from ._sql.dialect import Dialect
 
 __all__ = ["COPIED_TABLES", "PAGE_ROWS", "copy_history"]
 
@@ -37,15 +37,6 @@ COPIED_TABLES: tuple[tuple[str, str], ...] = (
     ("notification_outbox", "id"),
     ("run_logs", "id"),
 )
-#: The identity columns of PostgreSQL tables, moved past the copied ids afterwards.
-_IDENTITIES = {
-    "processes": "id",
-    "state_events": "seq",
-    "hook_errors": "seq",
-    "blocks": "id",
-    "notification_outbox": "id",
-    "run_logs": "id",
-}
 #: Rows per page: large enough that a page costs little more than its rows, small enough that
 #: one page of events with long tracebacks stays a few megabytes.
 PAGE_ROWS = 1000
@@ -58,8 +49,9 @@ def _transaction(store: Store, *, write: bool) -> Callable[[Body], Any]:
     return method
 
 
-def _marks(store: Store) -> str:
-    return "?" if isinstance(store, SQLiteStore) else "%s"
+def _dialect(store: Store) -> Dialect:
+    assert isinstance(store, SQLStore), store
+    return store.dialect
 
 
 def _columns(cursor: Any, table: str) -> list[str]:
@@ -70,13 +62,13 @@ def _columns(cursor: Any, table: str) -> list[str]:
 
 
 def _pages(
-    cursor: Any, table: str, columns: list[str], key: str, marks: str
+    cursor: Any, table: str, columns: list[str], key: str, dialect: Dialect
 ) -> Iterator[list[Any]]:
     """The rows of ``table`` (its ``columns``), a page at a time, in the order of ``key``."""
     position = columns.index(key)
     listed = ", ".join(columns)
     first = f"SELECT {listed} FROM {table} ORDER BY {key} LIMIT {PAGE_ROWS}"
-    after = marked(f"SELECT {listed} FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?", marks)
+    after = dialect.sql(f"SELECT {listed} FROM {table} WHERE {key} > ? ORDER BY {key} LIMIT ?")
     rows = list(cursor.execute(first, ()).fetchall())
     while rows:
         yield rows
@@ -90,7 +82,7 @@ def copy_history(source: Store, target: Store) -> dict[str, int]:
 
     Raises :class:`StoreError` when the target already holds runs, processes or messages.
     """
-    source_marks, target_marks = _marks(source), _marks(target)
+    source_dialect, target_dialect = _dialect(source), _dialect(target)
 
     def count(cursor: Any) -> int:
         return sum(
@@ -104,30 +96,24 @@ def copy_history(source: Store, target: Store) -> dict[str, int]:
         )
 
     def read(source_cursor: Any) -> dict[str, int]:
-        if source_marks == "%s":  # one snapshot for every page
-            source_cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", ())
+        for statement in source_dialect.snapshot:  # one snapshot for every page
+            source_cursor.execute(statement, ())
 
         def write(target_cursor: Any) -> dict[str, int]:
             copied: dict[str, int] = {}
             for table, key in COPIED_TABLES:
                 there = set(_columns(target_cursor, table))
                 columns = [name for name in _columns(source_cursor, table) if name in there]
-                statement = marked(
+                statement = target_dialect.sql(
                     f"INSERT INTO {table} ({', '.join(columns)}) "
-                    f"VALUES ({', '.join(['?'] * len(columns))})",
-                    target_marks,
+                    f"VALUES ({', '.join(['?'] * len(columns))})"
                 )
                 copied[table] = 0
-                for page in _pages(source_cursor, table, columns, key, source_marks):
+                for page in _pages(source_cursor, table, columns, key, source_dialect):
                     target_cursor.executemany(statement, page)
                     copied[table] += len(page)
-            if target_marks == "%s":
-                for table, column in _IDENTITIES.items():
-                    target_cursor.execute(
-                        f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
-                        f"coalesce(max({column}), 0) + 1, false) FROM {table}",
-                        (),
-                    )
+                for statement in target_dialect.after_copy(table, key):
+                    target_cursor.execute(statement, ())
             return copied
 
         result: dict[str, int] = _transaction(target, write=True)(write)

@@ -1,30 +1,32 @@
 """The PostgreSQL store: the SQLite store's schema and semantics on a server many hosts share.
 
 Imported only when ``FLOWHOOK_STORE_URL`` names a PostgreSQL database (it brings psycopg, from
-the ``flowhook[postgres]`` extra). Split by area as the SQLite store is, so that a change to one
-has its counterpart in the same module of the other:
+the ``flowhook[postgres]`` extra). Every statement is the store core's (:mod:`.._sql`); what is
+PostgreSQL's own is here:
 
-- :mod:`.schema`: the tables, as migrations, and the schema version.
+- :mod:`.dialect`: PostgreSQL's SQL where it differs (``SKIP LOCKED`` claims, identity
+  columns); :mod:`.schema`: the migrations in it.
 - :mod:`.connection`: the pool, transactions and their retries, migration.
-- :mod:`.rows`: the insert statements (rows are built and read by :mod:`.._sqlite.rows`).
-- :mod:`.runs`, :mod:`.processes`, :mod:`.outbox`: as in the SQLite store; the blocks, and the
-  parts of the outbox and processes whose SQL is the same, are :mod:`flowhook.store._sql`'s.
-- :mod:`.listen`: waiting for cancel requests with ``LISTEN``.
+- :mod:`.listen`: waiting for cancel requests with ``LISTEN``; :class:`PostgresStore` sends
+  them with ``NOTIFY``.
 """
 
 from __future__ import annotations
 
-from .._sql.blocks import Blocks
+from typing import Any
+
+from .._sql.core import SQLCore
+from .connection import PostgresBase
 from .listen import CancelListener
-from .outbox import PostgresOutbox
-from .processes import CANCEL_CHANNEL, PostgresProcesses
-from .runs import PostgresRuns
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["CANCEL_CHANNEL", "MIGRATIONS", "SCHEMA_VERSION", "CancelListener", "PostgresStore"]
 
+#: The ``NOTIFY`` channel of cancel requests; the payload is the process id that owns the run.
+CANCEL_CHANNEL = "flowhook_cancel"
 
-class PostgresStore(PostgresRuns, PostgresProcesses, PostgresOutbox, Blocks):
+
+class PostgresStore(SQLCore, PostgresBase):
     """The :class:`~flowhook.store.Store` on one PostgreSQL database.
 
     ``create=False`` refuses a database without flowhook's schema (the command line never
@@ -33,6 +35,13 @@ class PostgresStore(PostgresRuns, PostgresProcesses, PostgresOutbox, Blocks):
     it without its password), and :class:`~flowhook_hookspec.errors.ConfigError` when its schema
     is newer than this flowhook's, or older and ``migrate`` is false.
     """
+
+    def _announce_request(self, db: Any, flow_run_id: str) -> None:
+        """``NOTIFY`` the process that owns ``flow_run_id`` (sent when the request commits)."""
+        db.execute(
+            "SELECT pg_notify(%s, process_id::text) FROM flow_runs WHERE id = %s",
+            (CANCEL_CHANNEL, flow_run_id),
+        )
 
     def cancel_listener(self, process_id: int) -> CancelListener:
         """A listener that wakes when a cancel request for ``process_id``'s runs arrives."""

@@ -14,18 +14,16 @@ from __future__ import annotations
 import contextlib
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
 
-from flowhook_hookspec.errors import ConfigError
-
-from .._errors import NoSchema, StoreError, older_schema
+from .._errors import DamagedData, StoreError
 from .._settings import mask_url
 from .._sql import SQLStore
-from .._sqlite.connection import DamagedData
+from .dialect import POSTGRES
 from .schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 
 __all__ = ["Cursor", "PostgresBase"]
@@ -66,13 +64,12 @@ class _Rehearsal(Exception):
 class PostgresBase(SQLStore):
     """The pool of a store on one PostgreSQL database, its transactions and its schema.
 
-    Each area of the store (runs, processes, outbox) subclasses it, and ``PostgresStore``
-    inherits them all, with the areas both stores share (:mod:`.._sql`): one ``__init__``, one
-    pool.
+    ``PostgresStore`` is it with the store core (:mod:`.._sql`): one ``__init__``, one pool.
     """
 
-    marks = "%s"
-    binary = ' COLLATE "C"'
+    dialect = POSTGRES
+    newer_fix = " on this host"
+    no_schema_fix = "; create it with `flowhook store migrate`"
 
     def __init__(
         self,
@@ -83,13 +80,8 @@ class PostgresBase(SQLStore):
         migrate: bool = False,
         max_connections: int = 4,
     ) -> None:
+        super().__init__(mask_url(url), lock_timeout)
         self.url = url
-        self.location = mask_url(url)
-        self.lock_timeout = lock_timeout
-        #: The processes this store registered: a heartbeat whose row is gone re-inserts it.
-        self._registered: dict[int, Any] = {}
-        #: The schema version this store found and migrated from on open; None if none was due.
-        self.migrated_from: int | None = None
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = None
         try:
             # One connection first: a wrong password or a missing database is one clear error
@@ -177,19 +169,6 @@ class PostgresBase(SQLStore):
         """Run ``body`` in one read-only transaction."""
         return self._retrying(body, write=False)
 
-    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        def query(cur: Cursor) -> list[tuple[Any, ...]]:
-            cur.execute(sql, parameters)
-            return cur.fetchall()
-
-        return self._reading(query)
-
-    def _records(
-        self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
-    ) -> list[T]:
-        """The rows of a query, each decoded by ``into`` (which checks them, as SQLite's)."""
-        return [into(row) for row in self._read(sql, parameters)]
-
     # -- schema -------------------------------------------------------------------------------
 
     @staticmethod
@@ -201,17 +180,8 @@ class PostgresBase(SQLStore):
         return int(found[0]) if found and found[0] is not None else 0
 
     def _open_schema(self, version: int, *, create: bool, migrate: bool) -> None:
-        self._refuse_newer(version)
-        if version == SCHEMA_VERSION:
-            return
-        if version == 0 and not create:
-            raise NoSchema(
-                f"there is no flowhook schema in {self.location}; create it with "
-                "`flowhook store migrate`"
-            )
-        if not migrate:
-            raise older_schema(self.location, version, SCHEMA_VERSION)
-        self.migrated_from, _ = self.migrate()
+        if self._due_migrations(version, create=create, migrate=migrate):
+            self.migrated_from, _ = self.migrate()  # as found under the migration lock
 
     def migrate(self) -> tuple[int, int]:
         """Apply the missing migrations; returns the versions before and after."""
@@ -229,14 +199,6 @@ class PostgresBase(SQLStore):
             return current, SCHEMA_VERSION
 
         return self._write(upgrade)
-
-    def _refuse_newer(self, version: int) -> None:
-        if version > SCHEMA_VERSION:
-            raise ConfigError(
-                f"the flowhook database {self.location} has schema version {version}, written by "
-                f"a newer flowhook; this one reads up to version {SCHEMA_VERSION}. Upgrade "
-                "flowhook on this host"
-            )
 
     def schema_version(self) -> int:
         return int(self._read(f"SELECT max(version) FROM {VERSION_TABLE}")[0][0])

@@ -1,20 +1,29 @@
-"""What both stores' SQL shares: statements written once, with ``?`` marks, for either driver.
+"""The store core: every statement and all the store logic, written once for every database.
 
-sqlite3 takes ``?`` and psycopg ``%s``; a statement shared by both stores is written with
-``?`` (no statement here holds a ``?`` or ``%`` of its own) and :func:`marked` gives each
-driver its form. Both a ``sqlite3.Connection`` and a psycopg cursor are an :class:`Executor`.
+Statements are written with ``?`` for their parameters; the store's
+:class:`~.dialect.Dialect` gives the pieces of SQL that differ and its driver's marks. A backend
+(:mod:`flowhook.store._sqlite`, :mod:`flowhook.store._postgres`) adds only what is its own: its
+connections and transactions, and its dialect. Both a ``sqlite3.Connection`` and a psycopg
+cursor are an :class:`Executor`.
 
-- :class:`SQLStore`: what the shared parts need of a store's base class (its transactions,
-  its driver's marks), which ``SQLiteBase`` and ``PostgresBase`` provide.
-- :mod:`.blocks`, :mod:`.outbox`, :mod:`.processes`: the methods of those areas that are the
-  same SQL on both databases; each store's own modules add the rest (outbox claims with
-  ``SKIP LOCKED``, crashing runs with ``RETURNING``, ``NOTIFY``).
+- :class:`SQLStore`: what the core needs of a backend (its transactions, its dialect).
+- :mod:`.dialect`: what a database supplies; :mod:`.schema`: the tables, as migrations.
+- :mod:`.columns`, :mod:`.records`: the columns read back and their records; :mod:`.rows`: the
+  rows a batch writes (sorted by :mod:`flowhook.store._batch`).
+- :mod:`.runs`, :mod:`.prune`, :mod:`.processes`, :mod:`.outbox`, :mod:`.blocks`,
+  :mod:`.logs`, :mod:`.listing`: the store's methods by area; :mod:`.core` joins them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+
+from .._errors import NoSchema, newer_schema, older_schema
+from .schema import SCHEMA_VERSION
+
+if TYPE_CHECKING:
+    from .dialect import Dialect
 
 __all__ = ["Executor", "SQLStore", "marked"]
 
@@ -33,26 +42,68 @@ def marked(sql: str, marks: str) -> str:
 
 
 class SQLStore:
-    """The base of both stores' base classes, as the shared parts see it."""
+    """The base of every backend's base class, as the core sees it."""
 
-    #: The driver's parameter mark: ``?`` (sqlite3) or ``%s`` (psycopg).
-    marks: ClassVar[str]
-    #: Appended to a text column in ``ORDER BY`` to compare it byte by byte: nothing for
-    #: SQLite (its default), ``COLLATE "C"`` for PostgreSQL (whose default follows a locale).
-    binary: ClassVar[str]
+    #: The SQL of the database behind the store.
+    dialect: ClassVar[Dialect]
+    #: How to read a database of a newer schema, after "Upgrade flowhook" (in messages).
+    newer_fix: ClassVar[str] = ""
+    #: Appended to the error for a database without a schema opened with ``create=False``;
+    #: None where such a database is migrated when migrations are on (an empty SQLite file).
+    no_schema_fix: ClassVar[str | None] = None
+
+    def __init__(self, location: str, lock_timeout: float) -> None:
+        #: Where the data lives, for messages (a file path, a URL without its password).
+        self.location = location
+        self.lock_timeout = lock_timeout
+        #: The processes this store registered: a heartbeat whose row is gone re-inserts it.
+        self._registered: dict[int, Any] = {}
+        #: The schema version this store found and migrated from on open; None if none was due.
+        self.migrated_from: int | None = None
+
+    def _due_migrations(self, version: int, *, create: bool, migrate: bool) -> bool:
+        """Whether a database of schema ``version`` is to be migrated on open: refuses one of
+        a newer flowhook, and an older one (or one without a schema) unless ``migrate``."""
+        self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            return False
+        if version == 0 and not create and (self.no_schema_fix is not None or not migrate):
+            raise NoSchema(
+                f"there is no flowhook schema in {self.location}{self.no_schema_fix or ''}"
+            )
+        if not migrate:
+            raise older_schema(self.location, version, SCHEMA_VERSION)
+        self.migrated_from = version
+        return True
+
+    def _refuse_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise newer_schema(self.location, version, SCHEMA_VERSION, self.newer_fix)
 
     if TYPE_CHECKING:
 
         def _write(self, body: Callable[[Any], T]) -> T: ...
+        def _rehearsed(self, body: Callable[[Any], T]) -> T: ...
         def _reading(self, body: Callable[[Any], T]) -> T: ...
-        def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
-        def _records(
-            self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
-        ) -> list[T]: ...
 
     def _sql(self, sql: str) -> str:
         """``sql``, written with ``?``, in this store's driver's marks."""
-        return marked(sql, self.marks)
+        return self.dialect.sql(sql)
+
+    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query (``?`` marks), in a read transaction."""
+        statement = self._sql(sql)
+        return self._reading(lambda db: list(db.execute(statement, parameters).fetchall()))
+
+    def _records(
+        self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
+    ) -> list[T]:
+        """The rows of a query (``?`` marks), each decoded by ``into``: a row it finds damaged
+        (``DamagedData``) is a :class:`~flowhook.store.StoreError` naming the database."""
+        statement = self._sql(sql)
+        return self._reading(
+            lambda db: [into(row) for row in db.execute(statement, parameters).fetchall()]
+        )
 
     def _change(self, sql: str, parameters: Sequence[Any]) -> int:
         """Run one statement (``?`` marks) in a write transaction; how many rows it changed."""

@@ -6,8 +6,8 @@ import json
 import time
 from typing import Any
 
-from .._sqlite.rows import checked, json_value, layout
 from . import SQLStore
+from .columns import checked, json_value, layout
 
 __all__ = ["Blocks"]
 
@@ -47,7 +47,7 @@ class Blocks(SQLStore):
     def load_block(self, block_type: str, name: str) -> dict[str, Any] | None:
         found = self._records(
             _data,
-            self._sql("SELECT data FROM blocks WHERE block_type = ? AND name = ?"),
+            "SELECT data FROM blocks WHERE block_type = ? AND name = ?",
             (block_type, name),
         )
         return found[0] if found else None
@@ -55,8 +55,8 @@ class Blocks(SQLStore):
     def list_blocks(self) -> list[tuple[str, str]]:
         return self._records(
             _name,
-            f"SELECT block_type, name FROM blocks ORDER BY block_type{self.binary}, "
-            f"name{self.binary}",
+            f"SELECT block_type, name FROM blocks ORDER BY block_type{self.dialect.binary}, "
+            f"name{self.dialect.binary}",
         )
 
     def delete_block(self, block_type: str, name: str) -> bool:

@@ -1,13 +1,17 @@
-"""The notification outbox: what is the same SQL on both stores (queueing, leases, outcomes,
-what is due, listing). Claiming messages and retrying dead ones are each store's own."""
+"""The notification outbox: queueing, claims and their leases, outcomes, what is due, listing.
+
+Claiming takes the due messages with the dialect's ``claim_lock`` (PostgreSQL's ``FOR UPDATE
+SKIP LOCKED``: two senders claiming at once each get different messages, neither waiting).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+import time
+from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from .._records import OutboxEntry, OutboxRecord
-from . import Executor, SQLStore, marked
+from . import Executor, SQLStore
 from .listing import outbox_filter
 
 __all__ = [
@@ -30,23 +34,21 @@ INSERT_OUTBOX = (
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING"
 )
 _DELETE_SENT = "DELETE FROM notification_outbox WHERE status = 'sent' AND delivered < ?"
+_DUE = (
+    "SELECT {columns} FROM notification_outbox WHERE status = 'pending' AND next_attempt <= ? "
+    "AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY next_attempt, id LIMIT ?{lock}"
+)
+_CLAIM = "UPDATE notification_outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?"
+_RESET = (
+    "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt = ?, "
+    "claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status {condition}"
+)
 
 
 def outbox_row(entry: OutboxEntry) -> tuple[Any, ...]:
-    """The :data:`INSERT_OUTBOX` row of ``entry``: due at once."""
-    return (
-        entry.key,
-        entry.block_type,
-        entry.block_name,
-        entry.rule,
-        entry.run_kind,
-        entry.run_id,
-        entry.event,
-        entry.subject,
-        entry.body,
-        entry.created,
-        entry.created,
-    )
+    """The :data:`INSERT_OUTBOX` row of ``entry``, due at once: its fields are the insert's
+    columns but for ``next_attempt``, which is its creation time."""
+    return (*entry, entry.created)
 
 
 def outbox_record(row: tuple[Any, ...]) -> OutboxRecord:
@@ -54,12 +56,13 @@ def outbox_record(row: tuple[Any, ...]) -> OutboxRecord:
     return OutboxRecord(*row)
 
 
-def delete_sent_outbox(db: Executor, before: float, marks: str) -> int:
-    """Delete the messages delivered before ``before`` (part of ``prune``); returns how many.
+def delete_sent_outbox(db: Executor, before: float, sql: Any) -> int:
+    """Delete the messages delivered before ``before`` (part of ``prune``; ``sql`` gives the
+    statement its marks); returns how many.
 
     Pending and dead messages are kept, however old: they still have something to say.
     """
-    return int(db.execute(marked(_DELETE_SENT, marks), (before,)).rowcount)
+    return int(db.execute(sql(_DELETE_SENT), (before,)).rowcount)
 
 
 def _of_blocks(blocks: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
@@ -73,7 +76,42 @@ def _of_blocks(blocks: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
 
 
 class Outbox(SQLStore):
-    """The store's notification outbox, but for claiming messages and retrying dead ones."""
+    """The store's notification outbox."""
+
+    def claim_outbox(
+        self, worker: str, now: float, limit: int, lease_seconds: float
+    ) -> list[OutboxRecord]:
+        """Reserve up to ``limit`` due messages for ``worker`` until ``now + lease_seconds``."""
+        due = self._sql(_DUE.format(columns=OUTBOX_COLUMNS, lock=self.dialect.claim_lock))
+        claim = self._sql(_CLAIM)
+
+        def take(db: Any) -> list[OutboxRecord]:
+            rows = db.execute(due, (now, now, limit)).fetchall()
+            db.executemany(claim, [(worker, now + lease_seconds, row[0]) for row in rows])
+            return [outbox_record(row) for row in rows]
+
+        return self._write(take)
+
+    def retry_outbox(self, message_ids: Sequence[int] | None) -> list[int]:
+        """Make messages pending again, due now: the given ids, or every dead one (None).
+
+        Returns the ids that were changed (sent messages are left alone).
+        """
+        now = time.time()
+        dead = self._sql("SELECT id FROM notification_outbox WHERE status = 'dead' ORDER BY id")
+        reset = self._sql(
+            _RESET.format(condition="= 'dead'" if message_ids is None else "!= 'sent'")
+        )
+
+        def retry(db: Any) -> list[int]:
+            ids = (
+                [int(row[0]) for row in db.execute(dead, ()).fetchall()]
+                if message_ids is None
+                else list(dict.fromkeys(message_ids))
+            )
+            return [one for one in ids if db.execute(reset, (now, one)).rowcount]
+
+        return self._write(retry)
 
     def enqueue_outbox(self, entries: Iterable[OutboxEntry]) -> None:
         rows = [outbox_row(entry) for entry in entries]
@@ -84,7 +122,7 @@ class Outbox(SQLStore):
     def outbox_claimants(self) -> list[str]:
         """The worker ids that hold claims on pending messages, sorted."""
         rows = self._read(
-            f"SELECT DISTINCT claimed_by{self.binary} FROM notification_outbox "
+            f"SELECT DISTINCT claimed_by{self.dialect.binary} FROM notification_outbox "
             "WHERE status = 'pending' AND claimed_by IS NOT NULL ORDER BY 1"
         )
         return [str(claimed_by) for (claimed_by,) in rows]
@@ -137,9 +175,7 @@ class Outbox(SQLStore):
         """When the earliest pending message (of ``blocks``, ``type/name``, if given) is due."""
         where, parameters = _of_blocks(blocks)
         rows = self._read(
-            self._sql(
-                f"SELECT min(next_attempt) FROM notification_outbox WHERE status = 'pending'{where}"
-            ),
+            f"SELECT min(next_attempt) FROM notification_outbox WHERE status = 'pending'{where}",
             parameters,
         )
         value = rows[0][0] if rows else None
@@ -149,7 +185,7 @@ class Outbox(SQLStore):
         """How many messages (of ``blocks``, ``type/name``, if given) are pending."""
         where, parameters = _of_blocks(blocks)
         rows = self._read(
-            self._sql(f"SELECT count(*) FROM notification_outbox WHERE status = 'pending'{where}"),
+            f"SELECT count(*) FROM notification_outbox WHERE status = 'pending'{where}",
             parameters,
         )
         return int(rows[0][0])
@@ -161,9 +197,7 @@ class Outbox(SQLStore):
         runs (``flow_run_id``)."""
         where, parameters = outbox_filter(status, flow_run_id, "?")
         rows = self._read(
-            self._sql(
-                f"SELECT {OUTBOX_COLUMNS} FROM notification_outbox {where} ORDER BY id DESC LIMIT ?"
-            ),
+            f"SELECT {OUTBOX_COLUMNS} FROM notification_outbox {where} ORDER BY id DESC LIMIT ?",
             [*parameters, limit],
         )
         return [outbox_record(row) for row in rows]

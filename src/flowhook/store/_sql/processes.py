@@ -1,44 +1,115 @@
-"""Processes, the runs they left unfinished, the crashed runs whose hooks are due, cancel
-requests and resume requests: what is the same SQL on both stores. Registering, heartbeats,
-crashing runs and asking to cancel are each store's own (``RETURNING``, ``NOTIFY``)."""
+"""Processes: registering them, heartbeats, the runs dead ones left unfinished, crashing those
+runs, the crashed runs whose hooks are due, and cancel and resume requests."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._records import CancelRequest, ProcessRecord, RunRecord
-from .._sqlite.rows import (
-    FLOW_COLUMNS,
-    PROCESS_COLUMNS,
-    TASK_COLUMNS,
-    flow_record,
-    process_record,
-    task_record,
-)
-from . import Executor, SQLStore, marked
+from flowhook_hookspec.states import State
 
-__all__ = ["RESUMING", "Processes", "exit_in"]
+from .._records import (
+    CancelRequest,
+    CrashHook,
+    OutboxEntry,
+    ProcessInfo,
+    ProcessRecord,
+    RunKindName,
+    RunRecord,
+)
+from . import Executor, SQLStore
+from .columns import FLOW_COLUMNS, PROCESS_COLUMNS, TASK_COLUMNS
+from .dialect import Dialect
+from .outbox import INSERT_OUTBOX, outbox_row
+from .records import flow_record, process_record, task_record
+from .rows import INSERT_EVENT, event_row, state_columns
+
+__all__ = ["RESUMING", "Processes", "beat_in", "exit_in"]
 
 #: The state name a paused flow run's row shows from a resume request until its process
 #: records Running (the type stays PAUSED): the request itself, needing no column of its own.
 RESUMING = "Resuming"
 
 _EXIT = "UPDATE processes SET exited = ? WHERE id = ?"
+_PROCESS_COLUMNS = "pid, host, start_token, started, last_heartbeat, command, flowhook_version"
+#: Task runs crash before the flow runs they belong to, as they would in a live process.
+_CRASH_ORDER: tuple[tuple[RunKindName, str, str], ...] = (
+    ("task", "task_runs", "coalesce(flow_run_id, id)"),
+    ("flow", "flow_runs", "id"),
+)
+_CRASH_HOOK_COLUMNS = "run_id, run_kind, process_id, claimed_by, created"
 
 
-def exit_in(db: Executor, process_id: int, at: float, marks: str) -> None:
+def _insert_process(
+    db: Executor, dialect: Dialect, process_id: int | None, process: ProcessInfo, now: float
+) -> int:
+    """Insert a process row; ``process_id`` None lets the database pick the id. A known id is
+    taken as it is (a database's own numbering only yields higher ones)."""
+    values = (
+        process.pid,
+        process.host,
+        process.start_token,
+        process.started,
+        now,
+        process.command,
+        process.flowhook_version,
+    )
+    if process_id is None:
+        marks = ", ".join("?" * len(values))
+        insert = f"INSERT INTO processes ({_PROCESS_COLUMNS}) VALUES ({marks})"
+        return dialect.inserted_id(db.execute(dialect.sql(insert + dialect.returning_id), values))
+    insert = dialect.insert("processes", f"id, {_PROCESS_COLUMNS}", "id")
+    db.execute(dialect.sql(insert), (process_id, *values))
+    return process_id
+
+
+def beat_in(
+    db: Executor,
+    dialect: Dialect,
+    process_id: int,
+    at: float,
+    registered: Mapping[int, ProcessInfo],
+) -> None:
+    """Record, in the transaction of ``db``, that ``process_id`` is alive.
+
+    A process the store registered (in ``registered``) whose row is gone (pruned by an older
+    flowhook, deleted by hand, or in a database re-created under it) gets it back, with its id,
+    so that the reaper still finds its runs.
+    """
+    beat = (
+        f"UPDATE processes SET last_heartbeat = {dialect.greatest}(last_heartbeat, ?) WHERE id = ?"
+    )
+    changed = db.execute(dialect.sql(beat), (at, process_id)).rowcount
+    info = registered.get(process_id)
+    if changed == 0 and info is not None:
+        _insert_process(db, dialect, process_id, info, at)
+
+
+def exit_in(db: Executor, dialect: Dialect, process_id: int, at: float) -> None:
     """Record, in the transaction of ``db``, that ``process_id`` shut down normally."""
-    db.execute(marked(_EXIT, marks), (at, process_id))
+    db.execute(dialect.sql(_EXIT), (at, process_id))
 
 
 class Processes(SQLStore):
-    """The store's processes, as far as both stores share their SQL."""
+    """The store's processes, crash detection and cancel requests."""
+
+    def register_process(self, process: ProcessInfo) -> int:
+        now = time.time()
+        process_id = self._write(lambda db: _insert_process(db, self.dialect, None, process, now))
+        self._registered[process_id] = process
+        return process_id
+
+    def heartbeat(self, process_id: int, at: float) -> None:
+        self._write(lambda db: beat_in(db, self.dialect, process_id, at, self._registered))
+
+    def record_exit(self, process_id: int, at: float) -> None:
+        """``process_id`` is shutting down normally."""
+        self._change(_EXIT, (at, process_id))
 
     def process(self, process_id: int) -> ProcessRecord | None:
         found = self._records(
-            process_record,
-            self._sql(f"SELECT {PROCESS_COLUMNS} FROM processes WHERE id = ?"),
-            (process_id,),
+            process_record, f"SELECT {PROCESS_COLUMNS} FROM processes WHERE id = ?", (process_id,)
         )
         return found[0] if found else None
 
@@ -64,6 +135,84 @@ class Processes(SQLStore):
 
         return self._reading(read)
 
+    def crash_runs(
+        self,
+        process_id: int,
+        state: State,
+        *,
+        alerts: Mapping[str, Sequence[OutboxEntry]] | None = None,
+        hooks_by: str | None = None,
+    ) -> list[tuple[RunKindName, str]]:
+        """Move every unfinished run of a dead process to ``state``; returns those this call moved.
+
+        The update of each run is conditional on it still being unfinished, inside one write
+        transaction: a reaper on another host changing the same row makes this one wait, then
+        skip it, so each run is crashed, and its Crashed event written, exactly once. In the
+        same transaction, for each run it moved, the messages ``alerts`` holds for its id are
+        queued, and, with ``hooks_by`` (the reaper's claimant id), a :class:`CrashHook` records
+        that its hooks are still to be fired. Task runs come first, then flow runs, newest
+        first (subflows before their parents).
+        """
+        crash = self._crasher(process_id, state, alerts or {}, hooks_by)
+
+        def crash_all(db: Any) -> list[tuple[RunKindName, str]]:
+            crashed: list[tuple[RunKindName, str]] = []
+            for kind, table, history_column in _CRASH_ORDER:
+                rows = db.execute(
+                    self._sql(
+                        f"SELECT id, {history_column} FROM {table} "
+                        "WHERE process_id = ? AND end_time IS NULL ORDER BY created DESC"
+                    ),
+                    (process_id,),
+                ).fetchall()
+                crashed += [
+                    (kind, run_id)
+                    for run_id, history in rows
+                    if crash(db, kind, table, run_id, history)
+                ]
+            return crashed
+
+        return self._write(crash_all)
+
+    def _crasher(
+        self,
+        process_id: int,
+        state: State,
+        alerts: Mapping[str, Sequence[OutboxEntry]],
+        hooks_by: str | None,
+    ) -> Callable[[Any, RunKindName, str, str, str], bool]:
+        """What crashes one run, in a transaction: True when this call moved it."""
+        columns = state_columns(state, None)
+        moved = (state.type.value, state.name, state.message, state.timestamp.timestamp())
+        event, queue = self._sql(INSERT_EVENT), self._sql(INSERT_OUTBOX)
+        hook = self._sql(
+            self.dialect.insert("crash_hooks", _CRASH_HOOK_COLUMNS, "run_id", replace=True)
+        )
+
+        def crash(db: Any, kind: RunKindName, table: str, run_id: str, history_id: str) -> bool:
+            update = self._sql(
+                f"UPDATE {table} SET state_type = ?, state_name = ?, state_message = ?, "
+                "end_time = ? WHERE id = ? AND end_time IS NULL"
+            )
+            if db.execute(update, (*moved, run_id)).rowcount != 1:
+                return False
+            db.execute(event, event_row(kind, run_id, history_id, [columns]))
+            if alerts.get(run_id):
+                db.executemany(queue, [outbox_row(entry) for entry in alerts[run_id]])
+            if hooks_by is not None:
+                db.execute(hook, (run_id, kind, process_id, hooks_by, time.time()))
+            return True
+
+        return crash
+
+    def crash_hooks(self) -> list[CrashHook]:
+        """The crashed runs whose hooks have not been fired yet, oldest first."""
+        rows = self._read(
+            "SELECT run_id, run_kind, process_id, claimed_by FROM crash_hooks "
+            f"ORDER BY {self.dialect.crash_hook_order}"
+        )
+        return [CrashHook(*row) for row in rows]
+
     def claim_crash_hook(self, run_id: str, claimed_by: str, worker: str) -> bool:
         """Take over firing the hooks of ``run_id`` from ``claimed_by``; False if another did."""
         return bool(
@@ -77,56 +226,60 @@ class Processes(SQLStore):
         """The hooks of the crashed run ``run_id`` were fired."""
         self._change("DELETE FROM crash_hooks WHERE run_id = ?", (run_id,))
 
-    def record_exit(self, process_id: int, at: float) -> None:
-        """``process_id`` is shutting down normally."""
-        self._change(_EXIT, (at, process_id))
+    def request_cancel(self, flow_run_id: str, message: str | None, at: float) -> bool:
+        """Record a cancel request; False when the run is already final."""
+        request = self._sql(
+            "UPDATE flow_runs SET cancel_requested = coalesce(cancel_requested, ?), "
+            "cancel_message = coalesce(cancel_message, ?) WHERE id = ? AND end_time IS NULL"
+        )
+
+        def ask(db: Any) -> bool:
+            if db.execute(request, (at, message, flow_run_id)).rowcount != 1:
+                return False
+            self._announce_request(db, flow_run_id)
+            return True
+
+        return self._write(ask)
+
+    def _announce_request(self, db: Any, flow_run_id: str) -> None:
+        """In the transaction that asked to cancel or resume ``flow_run_id``: wake its process,
+        where the database can (PostgreSQL's ``NOTIFY``); others find the request by polling
+        (at each heartbeat, and every 0.25 s while one of their runs is paused)."""
+
+    def request_resume(self, flow_run_id: str) -> bool:
+        """Ask the process running the paused flow run ``flow_run_id`` to resume it (its row
+        shows :data:`RESUMING` until that process records the run's next state); False when the
+        run is not paused."""
+        request = self._sql(
+            "UPDATE flow_runs SET state_name = ? WHERE id = ? AND state_type = 'PAUSED' "
+            "AND end_time IS NULL"
+        )
+
+        def ask(db: Any) -> bool:
+            if db.execute(request, (RESUMING, flow_run_id)).rowcount != 1:
+                return False
+            self._announce_request(db, flow_run_id)
+            return True
+
+        return self._write(ask)
+
+    def resume_requests(self, process_id: int) -> list[str]:
+        """The ids of the paused flow runs of ``process_id`` asked to resume."""
+        rows = self._read(
+            "SELECT id FROM flow_runs WHERE process_id = ? AND end_time IS NULL "
+            "AND state_type = 'PAUSED' AND state_name = ?",
+            (process_id, RESUMING),
+        )
+        return [row[0] for row in rows]
 
     def cancel_requests(self, process_id: int) -> list[CancelRequest]:
         rows = self._read(
-            self._sql(
-                "SELECT id, cancel_message FROM flow_runs WHERE process_id = ? "
-                "AND end_time IS NULL AND cancel_requested IS NOT NULL "
-                "AND cancel_delivered IS NULL"
-            ),
+            "SELECT id, cancel_message FROM flow_runs WHERE process_id = ? "
+            "AND end_time IS NULL AND cancel_requested IS NOT NULL "
+            "AND cancel_delivered IS NULL",
             (process_id,),
         )
         return [CancelRequest(*row) for row in rows]
 
     def mark_cancel_delivered(self, flow_run_id: str, at: float) -> None:
         self._change("UPDATE flow_runs SET cancel_delivered = ? WHERE id = ?", (at, flow_run_id))
-
-    def request_resume(self, flow_run_id: str) -> bool:
-        """Ask the process running the paused flow run ``flow_run_id`` to resume it (its row
-        shows :data:`RESUMING` until that process records the run's next state); False when the
-        run is not paused. The process is woken as for a cancel request."""
-        select = self._sql(
-            "SELECT process_id FROM flow_runs WHERE id = ? AND state_type = 'PAUSED' "
-            "AND end_time IS NULL"
-        )
-        update = self._sql("UPDATE flow_runs SET state_name = ? WHERE id = ?")
-
-        def request(db: Any) -> bool:
-            row = db.execute(select, (flow_run_id,)).fetchone()
-            if row is None:
-                return False
-            db.execute(update, (RESUMING, flow_run_id))
-            if row[0] is not None:
-                self._announce_request(db, int(row[0]))
-            return True
-
-        return self._write(request)
-
-    def _announce_request(self, db: Any, process_id: int) -> None:
-        """Wake ``process_id`` to read its requests now: PostgreSQL's ``NOTIFY``; SQLite's
-        processes poll while one of their runs is paused."""
-
-    def resume_requests(self, process_id: int) -> list[str]:
-        """The ids of the paused flow runs of ``process_id`` asked to resume."""
-        rows = self._read(
-            self._sql(
-                "SELECT id FROM flow_runs WHERE process_id = ? AND end_time IS NULL "
-                "AND state_type = 'PAUSED' AND state_name = ?"
-            ),
-            (process_id, RESUMING),
-        )
-        return [row[0] for row in rows]

@@ -1,25 +1,16 @@
-"""The SQLite store: the schema, its migrations and every SQL statement flowhook runs.
+"""The SQLite store: what is SQLite's own; every statement is the store core's (:mod:`.._sql`).
 
-- :mod:`.schema`: the tables, as migrations, and the schema version.
-- :mod:`.connection`: connections, transactions and their retries, migration; ``StoreError``.
-- :mod:`.rows`: runs and events as table rows and back, with the column lists they fill.
-- :mod:`.runs`: recording batches, reading runs and their events, pruning.
-- :mod:`.processes`: processes, crashing the runs of dead ones, cancel requests.
-- :mod:`.outbox`: the notification outbox.
-
-Each area is a subclass of :class:`~.connection.SQLiteBase`, which holds the connections and
-the transactions; :class:`SQLiteStore` inherits them all, and the areas whose SQL is the same
-on both stores (:mod:`flowhook.store._sql`: the blocks, parts of the outbox and processes).
+- :mod:`.dialect`: SQLite's SQL where it differs; :mod:`.schema`: the migrations in it.
+- :mod:`.connection`: connections, ``BEGIN IMMEDIATE`` transactions and their retries, the
+  file's checks (deleted or replaced under the store, damaged), migration.
 """
 
 from __future__ import annotations
 
-from .._sql.blocks import Blocks
-from .connection import StoreError
-from .outbox import SQLiteOutbox
-from .processes import SQLiteProcesses
-from .rows import INSERT_EVENT, event_row, state_columns
-from .runs import SQLiteRuns
+from .._errors import StoreError
+from .._sql.core import SQLCore
+from .._sql.rows import INSERT_EVENT, event_row, state_columns
+from .connection import SQLiteBase
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = [
@@ -33,7 +24,7 @@ __all__ = [
 ]
 
 
-class SQLiteStore(SQLiteRuns, SQLiteProcesses, SQLiteOutbox, Blocks):
+class SQLiteStore(SQLCore, SQLiteBase):
     """The :class:`~flowhook.store.Store` on one SQLite file.
 
     ``create=False`` opens an existing database only (the command line never creates one).

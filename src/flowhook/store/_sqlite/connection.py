@@ -17,14 +17,13 @@ import re
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from flowhook_hookspec.errors import ConfigError
-
-from .._errors import NoSchema, StoreError, older_schema
+from .._errors import DamagedData, StoreError, older_schema
 from .._sql import SQLStore
+from .dialect import SQLITE
 from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["DamagedData", "SQLiteBase", "StoreError"]
@@ -35,12 +34,6 @@ logger = logging.getLogger("flowhook.store")
 
 #: How to get going again with a damaged database: the end of every message about one.
 DAMAGED_FIX = "move it away (flowhook then starts a new one) or restore it from a backup"
-
-
-class DamagedData(Exception):
-    """A value read from the database is not one flowhook writes: bytes flipped on disk, or an
-    edit by hand. Raised by the row decoders (:mod:`.rows`); the store turns it into a
-    :class:`StoreError` that names the file and how to recover."""
 
 
 def damaged(location: str, detail: str) -> StoreError:
@@ -92,13 +85,12 @@ def _prepare_files(path: Path) -> None:
 class SQLiteBase(SQLStore):
     """The connections of a store on one SQLite file, its transactions and its schema.
 
-    Each area of the store (runs, processes, outbox) subclasses it, and ``SQLiteStore``
-    inherits them all, with the areas both stores share (:mod:`.._sql`): one ``__init__``, one
-    set of connections.
+    ``SQLiteStore`` is it with the store core (:mod:`.._sql`): one ``__init__``, one set of
+    connections.
     """
 
-    marks = "?"
-    binary = ""
+    dialect = SQLITE
+    newer_fix = ", or set FLOWHOOK_HOME to another directory"
 
     def __init__(
         self,
@@ -108,20 +100,15 @@ class SQLiteBase(SQLStore):
         create: bool = True,
         migrate: bool = True,
     ) -> None:
+        super().__init__(str(path), lock_timeout)
         self.path = path
-        self.location = str(path)
-        self.lock_timeout = lock_timeout
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._closed = False
-        #: The processes this store registered, to restore a row that went missing.
-        self._registered: dict[int, Any] = {}
         #: Bumped when the file is re-created under this store: older connections are dropped.
         self._generation = 0
         self._file: tuple[int, int] | None = None
-        #: The schema version this store found and migrated from on open; None if none was due.
-        self.migrated_from: int | None = None
         try:
             if not path.is_file():
                 if not create:
@@ -249,22 +236,15 @@ class SQLiteBase(SQLStore):
     def _rehearsed(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in a write transaction that is always rolled back: what it would do,
         counted by the very statements that would do it (``prune --dry-run``)."""
-
-        def transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                return body(conn)
-            finally:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-
-        return self._retrying(transaction)
+        return self._rolled_back("BEGIN IMMEDIATE", body)
 
     def _reading(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in one read transaction: all its queries see the same snapshot."""
+        return self._rolled_back("BEGIN", body)
 
+    def _rolled_back(self, begin: str, body: Callable[[sqlite3.Connection], T]) -> T:
         def transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN")
+            conn.execute(begin)
             try:
                 return body(conn)
             finally:
@@ -272,32 +252,13 @@ class SQLiteBase(SQLStore):
                     conn.execute("ROLLBACK")
 
         return self._retrying(transaction)
-
-    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        return self._retrying(lambda conn: conn.execute(sql, parameters).fetchall())
-
-    def _records(
-        self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
-    ) -> list[T]:
-        """The rows of a query, each decoded by ``into``: a row it finds damaged (``DamagedData``)
-        is a :class:`StoreError` naming the file."""
-        return self._retrying(
-            lambda conn: [into(row) for row in conn.execute(sql, parameters).fetchall()]
-        )
 
     def _open_schema(self, *, create: bool, migrate: bool) -> None:
         """Check the file's schema version; apply the missing migrations when ``migrate``,
         else refuse an older schema (``FLOWHOOK_STORE_AUTO_MIGRATE=0``) as PostgreSQL does."""
         version = self._connection().execute("PRAGMA user_version").fetchone()[0]
-        self._refuse_newer(version)
-        if version == SCHEMA_VERSION:
-            return
-        if not migrate:
-            if version == 0 and not create:
-                raise NoSchema(f"there is no flowhook schema in {self.location}")
-            raise older_schema(self.location, version, SCHEMA_VERSION)
-        self.migrated_from = version
-        self._migrate()
+        if self._due_migrations(version, create=create, migrate=migrate):
+            self._migrate()
 
     def _migrate(self) -> None:
         conn = self._connection()
@@ -316,14 +277,6 @@ class SQLiteBase(SQLStore):
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
         self._write(upgrade)
-
-    def _refuse_newer(self, version: int) -> None:
-        if version > SCHEMA_VERSION:
-            raise ConfigError(
-                f"the flowhook database {self.location} has schema version {version}, written by "
-                f"a newer flowhook; this one reads up to version {SCHEMA_VERSION}. Upgrade "
-                "flowhook, or set FLOWHOOK_HOME to another directory"
-            )
 
     def schema_version(self) -> int:
         return int(self._read("PRAGMA user_version")[0][0])

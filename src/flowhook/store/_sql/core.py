@@ -1,0 +1,16 @@
+"""The whole store on any SQL database, but for its connections: a backend's store class is
+:class:`SQLCore` and its own base class (connections, transactions, dialect)."""
+
+from __future__ import annotations
+
+from .blocks import Blocks
+from .outbox import Outbox
+from .processes import Processes
+from .prune import Pruning
+from .runs import Runs
+
+__all__ = ["SQLCore"]
+
+
+class SQLCore(Runs, Pruning, Processes, Outbox, Blocks):
+    """Every method of :class:`~flowhook.store.Store` but ``close`` and ``unavailable``."""

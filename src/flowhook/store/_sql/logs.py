@@ -1,0 +1,73 @@
+"""Run logs as rows of ``run_logs`` and back, and the statements both databases run on them.
+
+A record is one row: the flow run and the task run it belongs to, its level, time, message and
+logger name. Two partial indexes, on ``(flow_run_id, id)`` and ``(task_run_id, id)``, serve
+reading a flow run's records (with its task runs') and a task run's, from a given id on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .._records import LogRecord
+from . import Executor
+from .columns import INTEGER, NUMBER, OPTIONAL_TEXT, TEXT, checked, layout
+
+__all__ = ["DELETE_LOGS", "INSERT_LOG", "LOG_COLUMNS", "log_record", "read_run_logs"]
+
+LOG_COLUMNS = "id, flow_run_id, task_run_id, level, time, message, logger"
+_LAYOUT = layout(
+    "run_logs",
+    LOG_COLUMNS,
+    id=INTEGER,
+    flow_run_id=OPTIONAL_TEXT,
+    task_run_id=OPTIONAL_TEXT,
+    level=INTEGER,
+    time=NUMBER,
+    message=TEXT,
+    logger=TEXT,
+)
+
+
+#: The insert of one :class:`~flowhook.store.RunLog` row.
+INSERT_LOG = (
+    "INSERT INTO run_logs (flow_run_id, task_run_id, level, time, message, logger) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+#: The deletes of the records of the runs in the temporary table ``pruned`` (flow runs, and
+#: task runs outside any flow); each uses one index, and their row counts add up (the second
+#: finds what the first left: the records of standalone task runs).
+DELETE_LOGS = (
+    "DELETE FROM run_logs WHERE flow_run_id IN (SELECT id FROM pruned)",
+    "DELETE FROM run_logs WHERE task_run_id IN (SELECT id FROM pruned)",
+)
+
+
+def log_record(row: Sequence[Any]) -> LogRecord:
+    return LogRecord(*checked(row, _LAYOUT))
+
+
+def read_run_logs(
+    db: Executor,
+    marked: Callable[[str], str],
+    run_id: str,
+    after_id: int,
+    min_level: int,
+    limit: int,
+) -> list[LogRecord]:
+    """The records of the flow run ``run_id`` (with its task runs'), or else of the task run
+    ``run_id``, read in the transaction of ``db`` (``marked`` gives a statement its marks). Ids
+    are unique across flow and task runs, so at most one of the two reads finds records."""
+    found: list[tuple[Any, ...]] = []
+    for column in ("flow_run_id", "task_run_id"):
+        found = db.execute(
+            marked(
+                f"SELECT {LOG_COLUMNS} FROM run_logs WHERE {column} = ? AND id > ? "
+                "AND level >= ? ORDER BY id LIMIT ?"
+            ),
+            (run_id, after_id, min_level, limit),
+        ).fetchall()
+        if found:
+            break
+    return [log_record(row) for row in found]

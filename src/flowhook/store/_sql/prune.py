@@ -1,0 +1,87 @@
+"""Pruning the history: finished runs, their events, hook errors and logs, dead processes and
+sent messages, in one transaction (or counted in one that is rolled back)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from .._processes import death_reason
+from .._records import PruneReport
+from . import SQLStore
+from .columns import PROCESS_COLUMNS
+from .logs import DELETE_LOGS
+from .outbox import delete_sent_outbox
+from .records import process_record
+from .runs import count_states
+
+__all__ = ["Pruning"]
+
+_PRUNED_EVENTS = "FROM state_events WHERE history_id IN (SELECT id FROM pruned)"
+_PRUNED_TASKS = (
+    "FROM task_runs WHERE flow_run_id IN (SELECT id FROM pruned) OR id IN (SELECT id FROM pruned)"
+)
+_PRUNED = (
+    "INSERT INTO pruned SELECT id FROM flow_runs WHERE end_time IS NOT NULL AND end_time < ?",
+    "INSERT INTO pruned SELECT id FROM task_runs "
+    "WHERE flow_run_id IS NULL AND end_time IS NOT NULL AND end_time < ?",
+)
+_SILENT_PROCESSES = (
+    f"SELECT {PROCESS_COLUMNS} FROM processes WHERE last_heartbeat < ? "
+    "AND id NOT IN (SELECT process_id FROM flow_runs WHERE process_id IS NOT NULL) "
+    "AND id NOT IN (SELECT process_id FROM task_runs WHERE process_id IS NOT NULL)"
+)
+
+
+class Pruning(SQLStore):
+    """The store's ``prune``."""
+
+    def prune(
+        self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
+    ) -> PruneReport:
+        """Delete finished runs that ended before ``before``, with their events, hook errors and
+        log records, the outbox messages sent before it, and the rows of processes that are dead
+        (see :func:`~flowhook.store.death_reason`; ``crash_after_seconds`` is its limit for processes
+        on other hosts) and own no run. ``dry_run``: count them, delete nothing.
+
+        Runs that are not final are never deleted, however old; nor is the row of a process
+        that may be alive, even without runs: its next run would be found by no reaper.
+        """
+        sql = self._sql
+        counted = f"SELECT {count_states(self.dialect, _PRUNED_EVENTS, _PRUNED_TASKS)}"
+
+        def delete(db: Any) -> PruneReport:
+            for statement in self.dialect.pruned_table:
+                db.execute(statement, ())
+            for statement in _PRUNED:
+                db.execute(sql(statement), (before,))
+            events = int(db.execute(counted, ()).fetchone()[0])
+            db.execute(f"DELETE {_PRUNED_EVENTS}", ())
+            db.execute("DELETE FROM hook_errors WHERE history_id IN (SELECT id FROM pruned)", ())
+            logs = sum(db.execute(statement, ()).rowcount for statement in DELETE_LOGS)
+            tasks = db.execute(f"DELETE {_PRUNED_TASKS}", ()).rowcount
+            deleted = db.execute("DELETE FROM flow_runs WHERE id IN (SELECT id FROM pruned)", ())
+            flows = deleted.rowcount  # read now: a psycopg cursor is reused by what follows
+            return PruneReport(
+                flow_runs=flows,
+                task_runs=tasks,
+                events=events,
+                processes=self._prune_processes(db, before, crash_after_seconds),
+                sent_messages=delete_sent_outbox(db, before, sql),
+                logs=logs,
+            )
+
+        return self._rehearsed(delete) if dry_run else self._write(delete)
+
+    def _prune_processes(self, db: Any, before: float, crash_after: float) -> int:
+        """Delete the rows of processes silent since ``before`` that own no run and are dead."""
+        rows = db.execute(self._sql(_SILENT_PROCESSES), (before,)).fetchall()
+        now = time.time()
+        dead = [
+            (process.id,)
+            for process in map(process_record, rows)
+            if process.exited is not None or death_reason(process, now, crash_after) is not None
+        ]
+        if dead:
+            db.executemany(self._sql("DELETE FROM processes WHERE id = ?"), dead)
+        return len(dead)

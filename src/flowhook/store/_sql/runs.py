@@ -1,0 +1,268 @@
+"""Runs and their events: recording batches and reading the history."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from typing import Any
+
+from .._batch import PreparedBatch, claim_batch, mark_batch, prepare_batch
+from .._records import (
+    EventRecord,
+    HookErrorRecord,
+    LogRecord,
+    RunKindName,
+    RunQuery,
+    RunRecord,
+    StateCount,
+    Write,
+)
+from . import SQLStore
+from .columns import EVENT_SELECT, FLOW_COLUMNS, HOOK_ERROR_COLUMNS, TASK_COLUMNS
+from .dialect import Dialect
+from .listing import listing_sql, merged, state_counts_sql, summed_counts
+from .logs import INSERT_LOG, read_run_logs
+from .outbox import INSERT_OUTBOX
+from .processes import beat_in, exit_in
+from .records import event_records, flow_record, hook_error_record, task_record
+from .rows import (
+    FLOW_INSERT_COLUMNS,
+    HOOK_ERROR_INSERT_COLUMNS,
+    INSERT_EVENT,
+    TASK_INSERT_COLUMNS,
+    UPDATE_RUN,
+)
+
+__all__ = ["Runs", "count_states"]
+
+_SELECT: dict[RunKindName, tuple[str, str, Any]] = {
+    "flow": (FLOW_COLUMNS, "flow_runs", flow_record),
+    "task": (TASK_COLUMNS, "task_runs", task_record),
+}
+_IN_RUN = "SELECT id, states FROM task_runs WHERE id = ? AND states IS NOT NULL"
+_IN_RUNS = (
+    "SELECT id, states FROM task_runs WHERE flow_run_id = ? AND states IS NOT NULL "
+    "UNION ALL SELECT id, states FROM task_runs "
+    "WHERE id = ? AND flow_run_id IS NULL AND states IS NOT NULL"
+)
+
+
+def count_states(dialect: Dialect, events: str, task_runs: str) -> str:
+    """The expression that counts the states of the state_events rows ``FROM ...`` ``events``
+    and the task_runs rows ``FROM ...`` ``task_runs`` (a row holds one state and its
+    ``earlier`` ones; a task run's row, the ``states`` of its first batch)."""
+    earlier, states = dialect.json.format("earlier"), dialect.json.format("states")
+    return (
+        f"(SELECT count(*) + coalesce(sum(json_array_length({earlier})), 0) {events}) + "
+        f"(SELECT coalesce(sum(json_array_length({states})), 0) {task_runs})"
+    )
+
+
+class _Statements:
+    """The statements of :meth:`Runs.write`, in a dialect's SQL, made once per dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        sql = dialect.sql
+        self.flow_run = sql(dialect.insert("flow_runs", FLOW_INSERT_COLUMNS, "id"))
+        self.task_run = sql(dialect.insert("task_runs", TASK_INSERT_COLUMNS, "id"))
+        self.flow_update = sql(UPDATE_RUN.format(table="flow_runs"))
+        self.task_update = sql(UPDATE_RUN.format(table="task_runs"))
+        self.event = sql(INSERT_EVENT)
+        self.hook_error = sql(
+            f"INSERT INTO hook_errors ({HOOK_ERROR_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        self.outbox = sql(INSERT_OUTBOX)
+        self.log = sql(INSERT_LOG)
+
+    def of(self, batch: PreparedBatch) -> tuple[tuple[str, list[Any]], ...]:
+        """Each statement with its rows of ``batch``, in the order they are applied."""
+        return (
+            (self.flow_run, batch.flow_runs),
+            (self.task_run, batch.task_runs),
+            (self.flow_update, batch.flow_updates),
+            (self.task_update, batch.task_updates),
+            (self.event, batch.events),
+            (self.hook_error, batch.hook_errors),
+            (self.outbox, batch.outbox),
+            (self.log, batch.logs),
+        )
+
+
+@functools.cache
+def _statements(dialect: Dialect) -> _Statements:
+    return _Statements(dialect)
+
+
+class Runs(SQLStore):
+    """The store's runs: recording and reading."""
+
+    # -- recording ----------------------------------------------------------------------------
+
+    def write(self, batch: Iterable[Write]) -> None:
+        """Apply a batch of writes in one transaction, in order (rows as :func:`prepare_batch`
+        sorts them)."""
+        prepared = prepare_batch(batch)
+        try:
+            self._apply(prepared)
+        except Exception as exc:
+            if not self.dialect.unstorable(exc):
+                raise
+            # Text the database cannot hold (a lone surrogate from a filename that is not
+            # UTF-8; a NUL for PostgreSQL): written with backslash escapes, not lost.
+            self._apply(prepared.escaped(nul=self.dialect.refuses_nul))
+
+    def _apply(self, prepared: PreparedBatch) -> None:
+        writes = _statements(self.dialect).of(prepared)
+        beat, exited, key, dialect = prepared.beat, prepared.exited, prepared.key, self.dialect
+
+        def apply(db: Any) -> None:
+            claimed = True if key is None else claim_batch(db, key, dialect)
+            if claimed is None:
+                return  # applied before: a replay after a lost COMMIT writes nothing twice
+            for statement, rows in writes:
+                if rows:
+                    db.executemany(statement, rows)
+            if beat is not None:
+                beat_in(db, dialect, beat.process_id, beat.at, self._registered)
+            if exited is not None:
+                exit_in(db, dialect, exited.process_id, exited.at)
+            if not claimed and key is not None:
+                mark_batch(db, key, dialect)
+
+        self._write(apply)
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def get_run(self, kind: RunKindName, run_id: str) -> RunRecord | None:
+        columns, table, record = _SELECT[kind]
+        found = self._records(record, f"SELECT {columns} FROM {table} WHERE id = ?", (run_id,))
+        return found[0] if found else None
+
+    def find_runs(self, prefix: str, limit: int = 10) -> list[RunRecord]:
+        """Flow runs, then task runs, whose id starts with ``prefix`` (lower-case hex and -)."""
+        found: list[RunRecord] = []
+        key = f"id{self.dialect.binary}"
+        for columns, table, record in _SELECT.values():
+            found += self._records(
+                record,
+                f"SELECT {columns} FROM {table} WHERE {key} >= ? AND {key} < ? "
+                f"ORDER BY {key} LIMIT ?",
+                (prefix, prefix + "~", limit),
+            )
+        return found
+
+    def list_flow_runs(self, query: RunQuery) -> list[RunRecord]:
+        """The top-level runs, newest first: flow runs, and task runs called outside any flow
+        (``query.flow_name`` then matches the task's name)."""
+        queries = [
+            (record, *listing_sql(query, table, columns, self.dialect.marks))
+            for columns, table, record in _SELECT.values()
+        ]
+
+        def read(db: Any) -> list[RunRecord]:
+            found = [
+                record(row)
+                for record, sql, parameters in queries
+                for row in db.execute(sql, parameters).fetchall()
+            ]
+            return merged(found, query.limit)
+
+        return self._reading(read)
+
+    def state_counts(
+        self, since: float, until: float, buckets: int, *, flow_name: str | None = None
+    ) -> list[StateCount]:
+        """How many top-level runs were created in each of ``buckets`` equal slices of
+        [since, until), by state type."""
+        dialect = self.dialect
+        queries = [
+            state_counts_sql(table, since, until, buckets, flow_name, dialect.marks, dialect.floor)
+            for table in ("flow_runs", "task_runs")
+        ]
+
+        def read(db: Any) -> list[StateCount]:
+            rows = [row for query in queries for row in db.execute(*query).fetchall()]
+            return summed_counts(rows, buckets)
+
+        return self._reading(read)
+
+    def task_runs(self, flow_run_id: str) -> list[RunRecord]:
+        return self._records(
+            task_record,
+            f"SELECT {TASK_COLUMNS} FROM task_runs WHERE flow_run_id = ? ORDER BY created",
+            (flow_run_id,),
+        )
+
+    def subflow_runs(self, flow_run_id: str) -> list[RunRecord]:
+        return self._records(
+            flow_record,
+            f"SELECT {FLOW_COLUMNS} FROM flow_runs WHERE parent_flow_run_id = ? ORDER BY created",
+            (flow_run_id,),
+        )
+
+    def events(self, run_id: str, history_id: str) -> list[EventRecord]:
+        """The states ``run_id`` entered, in order; ``history_id`` is its flow run's id (its own
+        id for a flow run, or a task run outside any flow)."""
+        return self._events(
+            _IN_RUN,
+            (run_id,),
+            f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = ? AND run_id = ? "
+            "ORDER BY seq",
+            (history_id, run_id),
+            in_time_order=False,
+        )
+
+    def history(self, history_id: str) -> list[EventRecord]:
+        """The events of a flow run and of its task runs (or of a task run outside any flow), in
+        the order of their timestamps."""
+        return self._events(
+            _IN_RUNS,
+            (history_id, history_id),
+            f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = ? ORDER BY seq",
+            (history_id,),
+            in_time_order=True,
+        )
+
+    def _events(
+        self,
+        in_runs: str,
+        in_run_parameters: tuple[str, ...],
+        rows: str,
+        row_parameters: tuple[str, ...],
+        *,
+        in_time_order: bool,
+    ) -> list[EventRecord]:
+        """The events of task runs' own rows (``in_runs``) and of event rows, in one snapshot."""
+        in_runs, rows = self._sql(in_runs), self._sql(rows)
+
+        def read(db: Any) -> list[EventRecord]:
+            in_row = db.execute(in_runs, in_run_parameters).fetchall()
+            found = db.execute(rows, row_parameters).fetchall()
+            return event_records(in_row, found, in_time_order=in_time_order)
+
+        return self._reading(read)
+
+    def hook_errors(self, history_id: str) -> list[HookErrorRecord]:
+        """Hook errors of a flow run and of its task runs (or of a task run outside any flow)."""
+        return self._records(
+            hook_error_record,
+            f"SELECT {HOOK_ERROR_COLUMNS} FROM hook_errors WHERE history_id = ? ORDER BY seq",
+            (history_id,),
+        )
+
+    def run_logs(
+        self, run_id: str, *, after_id: int = 0, min_level: int = 0, limit: int = 1000
+    ) -> list[LogRecord]:
+        """The log records of the flow run ``run_id`` and its task runs, or of the task run
+        ``run_id``, in id order: those with ``id > after_id`` and ``level >= min_level``, at
+        most ``limit``."""
+        return self._reading(
+            lambda db: read_run_logs(db, self._sql, run_id, after_id, min_level, limit)
+        )
+
+    def count_events(self) -> int:
+        """How many states are recorded (a row holds one state and its ``earlier`` ones)."""
+        [(count,)] = self._read(
+            f"SELECT {count_states(self.dialect, 'FROM state_events', 'FROM task_runs')}"
+        )
+        return int(count)

@@ -1,0 +1,217 @@
+"""The schema, written once for every database: its tables, as migrations, and its version.
+
+Each migration upgrades the schema by one version; never edit one once released: add one. The
+statements name their column types ``{serial}``, ``{log_serial}``, ``{real}`` and ``{bigint}``,
+and a dialect (:class:`~flowhook.store._sql.dialect.Dialect`) fills them in with its own, with
+its ``append_only`` trigger, its ``first_indexes`` and its ``crash_hook_columns``. Every
+database has the same tables and columns at the same version: ``flowhook store copy`` moves
+rows between them column for column. JSON columns are text, decoded with the same checks.
+"""
+
+from __future__ import annotations
+
+from .dialect import Dialect
+
+__all__ = ["SCHEMA_VERSION", "migrations"]
+
+#: Stand-ins, in the templates, for the statements of the dialect's own.
+APPEND_ONLY = "<append only>"
+FIRST_INDEXES = "<first indexes>"
+
+_TEMPLATES: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE processes (
+            id {serial},
+            pid INTEGER NOT NULL,
+            host TEXT NOT NULL,
+            start_token TEXT,
+            started {real} NOT NULL,
+            last_heartbeat {real} NOT NULL,
+            command TEXT,
+            flowhook_version TEXT
+        )""",
+        """CREATE TABLE flow_runs (
+            id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            flow_name TEXT NOT NULL,
+            import_path TEXT,
+            parameters TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            parent_flow_run_id TEXT,
+            parent_task_run_id TEXT,
+            process_id {bigint},
+            state_type TEXT NOT NULL DEFAULT 'PENDING',
+            state_name TEXT NOT NULL DEFAULT 'Pending',
+            state_message TEXT,
+            run_count INTEGER NOT NULL DEFAULT 0,
+            created {real} NOT NULL,
+            start_time {real},
+            end_time {real},
+            cancel_requested {real},
+            cancel_message TEXT,
+            cancel_delivered {real}
+        )""",
+        "CREATE INDEX flow_runs_created ON flow_runs (created)",
+        "CREATE INDEX flow_runs_open ON flow_runs (process_id) WHERE end_time IS NULL",
+        FIRST_INDEXES,
+        """CREATE TABLE task_runs (
+            id TEXT PRIMARY KEY,
+            flow_run_id TEXT,
+            name TEXT NOT NULL,
+            task_name TEXT NOT NULL,
+            import_path TEXT,
+            tags TEXT NOT NULL DEFAULT '[]',
+            process_id {bigint},
+            state_type TEXT NOT NULL DEFAULT 'PENDING',
+            state_name TEXT NOT NULL DEFAULT 'Pending',
+            state_message TEXT,
+            run_count INTEGER NOT NULL DEFAULT 0,
+            created {real} NOT NULL,
+            start_time {real},
+            end_time {real}
+        )""",
+        "CREATE INDEX task_runs_flow_run ON task_runs (flow_run_id, created)",
+        "CREATE INDEX task_runs_open ON task_runs (process_id) WHERE end_time IS NULL",
+        # Append-only: one row per state a run entered. Never the result value. history_id is the
+        # flow run the event belongs to, or the task run itself outside any flow: one index on
+        # it serves both, where an index on run_id would cost a random insert per event.
+        """CREATE TABLE state_events (
+            seq {serial},
+            run_id TEXT NOT NULL,
+            run_kind TEXT NOT NULL,
+            history_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            name TEXT NOT NULL,
+            message TEXT,
+            timestamp {real} NOT NULL,
+            scheduled_time {real},
+            exception_type TEXT,
+            exception_message TEXT,
+            traceback TEXT
+        )""",
+        "CREATE INDEX state_events_history ON state_events (history_id, seq)",
+        APPEND_ONLY,
+        """CREATE TABLE hook_errors (
+            seq {serial},
+            run_id TEXT NOT NULL,
+            run_kind TEXT NOT NULL,
+            history_id TEXT NOT NULL,
+            timestamp {real} NOT NULL,
+            description TEXT NOT NULL,
+            traceback TEXT
+        )""",
+        "CREATE INDEX hook_errors_history ON hook_errors (history_id, seq)",
+        # Named notifier configurations (filled by the notifications module).
+        """CREATE TABLE blocks (
+            id {serial},
+            block_type TEXT NOT NULL,
+            name TEXT NOT NULL,
+            data TEXT NOT NULL,
+            created {real} NOT NULL,
+            updated {real} NOT NULL,
+            UNIQUE (block_type, name)
+        )""",
+        # Rendered notifications waiting for delivery, with their retry bookkeeping. status:
+        # pending, sent or dead; a claim (worker id, until when) reserves a message for a sender.
+        """CREATE TABLE notification_outbox (
+            id {serial},
+            block_type TEXT NOT NULL,
+            block_name TEXT NOT NULL,
+            rule TEXT,
+            run_kind TEXT,
+            run_id TEXT,
+            flow_run_id TEXT,
+            event TEXT,
+            subject TEXT,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt {real} NOT NULL,
+            claimed_by TEXT,
+            claimed_until {real},
+            last_error TEXT,
+            created {real} NOT NULL,
+            delivered {real},
+            idempotency_key TEXT NOT NULL UNIQUE
+        )""",
+        "CREATE INDEX notification_outbox_due ON notification_outbox (status, next_attempt)",
+    ),
+    (
+        # A run's consecutive states recorded in one batch share a row: the row's columns hold
+        # the last of them, ``earlier`` a JSON array of those before it, each as
+        # [type, name, message, timestamp, scheduled_time, exception_type, exception_message,
+        # traceback]. SQLite inserts, at ~5-8 us a row, were most of the store's cost per run.
+        "ALTER TABLE state_events ADD COLUMN earlier TEXT",
+    ),
+    (
+        # A task run created and ended within one batch (most of them) keeps its states, in
+        # the same form, in its own row's ``states``: no event row at all. Its later states, if
+        # any, are event rows as for every other run.
+        "ALTER TABLE task_runs ADD COLUMN states TEXT",
+    ),
+    (
+        # When a process shut down normally (its atexit handlers ran): a run it left unfinished
+        # is then "final state not recorded", never a crash.
+        "ALTER TABLE processes ADD COLUMN exited {real}",
+        # The crashed runs whose hooks are still to be fired, written in the same transaction
+        # as their Crashed state and deleted once the hooks ran: a reaper killed in between
+        # leaves them to the next one. ``claimed_by`` is the reaper firing them.
+        """CREATE TABLE crash_hooks (
+            run_id TEXT PRIMARY KEY,
+            run_kind TEXT NOT NULL,
+            process_id {bigint},
+            claimed_by TEXT NOT NULL,
+            created {real} NOT NULL{crash_hook_columns}
+        )""",
+        # Task runs called outside any flow are listed with the flow runs.
+        "CREATE INDEX task_runs_top_level ON task_runs (created) WHERE flow_run_id IS NULL",
+    ),
+    # The records runs log (``flowhook runs logs``): see .logs.
+    # AUTOINCREMENT: ids never go back, even once pruning deleted the newest records (a
+    # ``--follow`` reads from the last id it saw).
+    (
+        """CREATE TABLE run_logs (
+            id {log_serial},
+            flow_run_id TEXT,
+            task_run_id TEXT,
+            level INTEGER NOT NULL,
+            time {real} NOT NULL,
+            message TEXT NOT NULL,
+            logger TEXT NOT NULL
+        )""",
+        # Reading a flow run's records, with its task runs', from an id on uses the first
+        # index; a task run's, the second.
+        "CREATE INDEX run_logs_flow_run ON run_logs (flow_run_id, id) WHERE flow_run_id IS NOT NULL",
+        "CREATE INDEX run_logs_task_run ON run_logs (task_run_id, id) WHERE task_run_id IS NOT NULL",
+    ),
+    (
+        # 6: the number of the last batch of the process's writer applied (see BatchKey): a
+        # batch replayed after a lost COMMIT is recognised and written nothing of twice.
+        "ALTER TABLE processes ADD COLUMN last_batch {bigint}",
+    ),
+    # 7: the messages of one run (a run page of the UI) without reading the whole outbox.
+    ("CREATE INDEX notification_outbox_run ON notification_outbox (run_id)",),
+)
+
+
+SCHEMA_VERSION = len(_TEMPLATES)
+
+
+def migrations(dialect: Dialect) -> tuple[tuple[str, ...], ...]:
+    """The migrations in ``dialect``'s SQL: entry ``n`` upgrades version ``n`` to ``n + 1``."""
+    own = {APPEND_ONLY: dialect.append_only, FIRST_INDEXES: dialect.first_indexes}
+    types = {
+        "serial": dialect.serial,
+        "log_serial": dialect.log_serial,
+        "real": dialect.real,
+        "bigint": dialect.bigint,
+        "crash_hook_columns": dialect.crash_hook_columns,
+    }
+    return tuple(
+        tuple(
+            filled
+            for statement in migration
+            for filled in own.get(statement, (statement.format(**types),))
+        )
+        for migration in _TEMPLATES
+    )

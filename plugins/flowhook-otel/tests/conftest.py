@@ -4,14 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
-from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from otel_telemetry import Telemetry
 
 from flowhook.testing import PluginManager
 from flowhook_otel import OtelPlugin
@@ -20,36 +15,6 @@ from flowhook_otel import OtelPlugin
 @pytest.fixture(autouse=True)
 def _private_home(flowhook_home):
     """Runs in these tests are recorded in a temporary FLOWHOOK_HOME, never the user's."""
-
-
-class Telemetry:
-    """What the plugin under test exported: spans in memory, metrics on demand."""
-
-    def __init__(self) -> None:
-        self.spans_exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider()
-        self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.spans_exporter))
-        self.reader = InMemoryMetricReader()
-        self.meter_provider = MeterProvider(metric_readers=[self.reader])
-
-    @property
-    def spans(self) -> list[ReadableSpan]:
-        return list(self.spans_exporter.get_finished_spans())
-
-    def span(self, name: str) -> ReadableSpan:
-        [found] = [span for span in self.spans if span.name == name]
-        return found
-
-    def points(self, metric: str) -> list[tuple[dict[str, Any], Any]]:
-        """(attributes, data point) of every point of ``metric`` collected now."""
-        data = self.reader.get_metrics_data()
-        found = []
-        for resource in data.resource_metrics if data else []:
-            for scope in resource.scope_metrics:
-                for item in scope.metrics:
-                    if item.name == metric:
-                        found += [(dict(p.attributes or {}), p) for p in item.data.data_points]
-        return found
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Telemetry
-from test_spans import doomed, etl, retrying
+from otel_flows import doomed, etl, retrying
+from otel_telemetry import Telemetry
 
 import flowhook
 

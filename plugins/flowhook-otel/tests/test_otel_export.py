@@ -3,8 +3,10 @@ exporting to a local OTLP/HTTP receiver (protobuf decoded), and to a receiver th
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -101,3 +103,73 @@ def test_a_receiver_that_is_down_never_slows_or_fails_the_run(tmp_path: Path) ->
     # At exit, traces and metrics are each flushed for at most the exporter's timeout.
     assert elapsed < 2 * timeout + 6
     assert "Traceback" not in stderr
+
+
+def _flowhook(tmp_path: Path, *args: str) -> str:
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("flowhook")), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "FLOWHOOK_HOME": str(tmp_path / "home")},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def _run_page(tmp_path: Path, run_id: str) -> str:
+    """The run page of ``flowhook ui`` (started here) for ``run_id``."""
+    port = closed_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("flowhook")), "ui", "--port", str(port)],
+        env={**os.environ, "FLOWHOOK_HOME": str(tmp_path / "home")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                connection.request("GET", f"/runs/{run_id}")
+                response = connection.getresponse()
+                assert response.status == 200
+                return response.read().decode()
+            except OSError:
+                assert time.monotonic() < deadline, "flowhook ui did not answer"
+                time.sleep(0.1)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_runs_show_and_the_run_page_show_the_trace_id(tmp_path: Path) -> None:
+    with OTLPReceiver() as receiver:
+        output, _, _ = run_program(tmp_path, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint)
+        spans = receiver.spans()
+    run_id = str(output["run_id"])
+    [flow_span] = [s for _, s in spans if attributes(s)["flowhook.run.id"] == run_id]
+    trace_id = flow_span.trace_id.hex()
+    task_id = next(
+        attributes(s)["flowhook.run.id"] for _, s in spans if s.parent_span_id == flow_span.span_id
+    )
+
+    shown = _flowhook(tmp_path, "runs", "show", run_id)
+    assert re.search(rf"^Trace +{trace_id}$", shown, re.M)
+    assert json.loads(_flowhook(tmp_path, "runs", "show", run_id, "--json"))["trace_id"] == trace_id
+    assert re.search(rf"^Trace +{trace_id}$", _flowhook(tmp_path, "runs", "show", task_id), re.M)
+    logs = _flowhook(tmp_path, "runs", "logs", run_id)
+    assert f"OpenTelemetry trace {trace_id} (span {flow_span.span_id.hex()})" in logs
+    assert f'<code class="trace-id">{trace_id}</code>' in _run_page(tmp_path, run_id)
+
+
+def test_a_run_not_traced_shows_no_trace(tmp_path: Path) -> None:
+    output, _, _ = run_program(tmp_path)
+
+    shown = _flowhook(tmp_path, "runs", "show", str(output["run_id"]))
+    assert "Trace" not in shown
+    assert (
+        json.loads(_flowhook(tmp_path, "runs", "show", str(output["run_id"]), "--json"))["trace_id"]
+        is None
+    )

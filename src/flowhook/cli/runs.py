@@ -14,6 +14,7 @@ from ..store import (
     RunQuery,
     RunRecord,
     death_reason,
+    recorded_trace_id,
 )
 from .common import (
     BadArgument,
@@ -126,6 +127,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
         hook_errors = [
             e for e in store.hook_errors(history_id) if run.kind == "flow" or e.run_id == run.id
         ]
+        trace_id = recorded_trace_id(store, run)
     by_run: dict[str, list[EventRecord]] = {}
     for event in events:
         by_run.setdefault(event.run_id, []).append(event)
@@ -134,6 +136,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
         echo_json(
             {
                 "run": run_json(run),
+                "trace_id": trace_id,
                 "process": process_json(process),
                 "events": _events_json(own),
                 "task_runs": [
@@ -145,7 +148,7 @@ def runs_show(run_id: str, as_json: bool) -> None:
             }
         )
         return
-    _print_run(run, process, own)
+    _print_run(run, process, own, trace_id)
     _print_timeline(own)
     if tasks:
         _print_task_runs(tasks)
@@ -171,7 +174,9 @@ def _events_json(events: list[EventRecord]) -> list[dict[str, Any]]:
     ]
 
 
-def _print_run(run: RunRecord, process: Any, events: list[EventRecord]) -> None:
+def _print_run(
+    run: RunRecord, process: Any, events: list[EventRecord], trace_id: str | None
+) -> None:
     label = "Flow" if run.kind == "flow" else "Task"
     state = run.state_name + (f": {run.state_message}" if run.state_message else "")
     rows = [
@@ -193,6 +198,8 @@ def _print_run(run: RunRecord, process: Any, events: list[EventRecord]) -> None:
         rows.append(("Parent run", run.parent_flow_run_id))
     if run.flow_run_id:
         rows.append(("Flow run", run.flow_run_id))
+    if trace_id:
+        rows.append(("Trace", trace_id))
     if process is not None:
         rows.append(
             (

@@ -58,6 +58,7 @@ from ._records import (
 )
 from ._settings import POSTGRES_SCHEMES, StoreSettings, load_settings, mask_url
 from ._sqlite import SCHEMA_VERSION, SQLiteStore
+from ._trace import recorded_trace_id
 from ._writer import BatchWriter
 
 __all__ = [
@@ -104,6 +105,7 @@ __all__ = [
     "open_existing_store",
     "open_postgres",
     "open_store",
+    "recorded_trace_id",
     "start_token",
 ]
 

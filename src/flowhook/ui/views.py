@@ -19,7 +19,7 @@ import attrs
 
 from flowhook._plugins import list_plugins
 from flowhook.notifications import Block
-from flowhook.store import OutboxRecord, RunQuery, RunRecord, Store
+from flowhook.store import OutboxRecord, RunQuery, RunRecord, Store, recorded_trace_id
 from flowhook_hookspec.errors import FlowhookError
 from flowhook_hookspec.notify import Secret, redact
 from flowhook_hookspec.states import StateType
@@ -188,6 +188,7 @@ def run_view(store: Store, run: RunRecord) -> dict[str, Any]:
         if (run.flow_run_id or run.parent_flow_run_id)
         else None,
         "logs": store.run_logs(run.id, limit=LOGS_SHOWN),
+        "trace_id": recorded_trace_id(store, run),
         "logs_shown": LOGS_SHOWN,
         "task_names": {task.id: task.name for task in tasks},
         "notifications": masked(messages),

@@ -86,7 +86,8 @@ class OtelPlugin:
             )
             labels = {"flowhook.run.kind": "flow", "flowhook.flow.name": flow_run.flow_name}
             live = self._start(f"flow {flow_run.flow_name}", flow_run, labels, parent, new_state)
-            log_trace_id(flow_run, live.span)
+            if old_state is None:  # not a stand-in: the run's own trace is the one to record
+                log_trace_id(flow_run, live.span)
         self._enter(flow_run, live, new_state)
 
     @hookimpl
@@ -121,8 +122,10 @@ class OtelPlugin:
         if run.tags:
             attributes["flowhook.run.tags"] = list(run.tags)
         context = None if parent is None else trace.set_span_in_context(parent)
-        # A run first seen in a final state (reaped) started before this process knew of it.
-        started = run.start_time if state.is_final() and run.start_time else state.timestamp
+        started = state.timestamp
+        if state.is_final():  # a run first seen as it ends: reaped, its process dead
+            attributes["flowhook.run.reaped"] = True
+            started = run.start_time or started
         span = self._tracer.start_span(
             name,
             context=context,

@@ -148,7 +148,6 @@ class OtelPlugin:
         if state.message:
             event["flowhook.state.message"] = state.message
         span.add_event(state.name, event, timestamp=timestamp)
-        span.set_attribute("flowhook.state", state.name)
         if state.name == "AwaitingRetry":
             self._retries.add(1, live.labels)
             if state.exception is not None:
@@ -158,7 +157,10 @@ class OtelPlugin:
 
     def _end(self, run: FlowRun | TaskRun, live: _Live, state: State) -> None:
         span = live.span
-        span.set_attribute("flowhook.run.retries", max(0, run.run_count - 1))
+        # Set once, at the end: a span is exported only when it ends, and attributes are costly.
+        span.set_attributes(
+            {"flowhook.state": state.name, "flowhook.run.retries": max(0, run.run_count - 1)}
+        )
         if state.type in ERROR_TYPES:
             if state.exception is not None:
                 span.record_exception(state.exception, timestamp=_nanos(state.timestamp))

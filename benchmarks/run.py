@@ -58,6 +58,13 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
         {"FLOWHOOK_STORE": "off", "FLOWHOOK_LOAD_PLUGINS": "otel"},
     ),
     (
+        "sequential 1k, store off, apprise unconfigured",
+        "sequential",
+        1_000,
+        20,
+        {"FLOWHOOK_STORE": "off", "FLOWHOOK_LOAD_PLUGINS": "apprise"},
+    ),
+    (
         "sequential 1k, store off, otel to local OTLP",
         "sequential_otlp",
         1_000,

@@ -8,6 +8,7 @@ import time
 import urllib.parse
 import xml.etree.ElementTree as ElementTree
 
+import apprise.plugins.opsgenie
 import apprise.plugins.pagerduty
 import pytest
 
@@ -45,7 +46,16 @@ def test_json_carries_subject_body_and_the_idempotency_key(
     assert request.path == flowhook_slack_webhook_server.path
     assert request.json()["title"] == "etl failed"
     assert request.json()["message"] == "the source is down"
+    assert request.json()["type"] == "warning"
     assert request.headers[IDEMPOTENCY_HEADER.lower()] == KEY
+
+
+def test_the_notify_type_is_the_blocks(flowhook_slack_webhook_server: SlackWebhookServer) -> None:
+    AppriseNotifier(url(flowhook_slack_webhook_server), notify_type="failure").notify("down")
+
+    assert flowhook_slack_webhook_server.requests[0].json()["type"] == "failure"
+    with pytest.raises(ValueError, match="notify_type must be one of info, success, warning"):
+        AppriseNotifier(url(flowhook_slack_webhook_server), notify_type="loud")
 
 
 def test_form_and_xml(flowhook_slack_webhook_server: SlackWebhookServer) -> None:
@@ -89,6 +99,22 @@ def test_pagerduty_gets_the_key_as_its_dedup_key(
     assert ours["dedup_key"] == KEY
     assert ours["routing_key"] == "R0UTINGKEY12"
     assert theirs["dedup_key"] == "etl-nightly"  # a dedup key in the URL wins
+
+
+def test_opsgenie_gets_the_key_as_its_alias(
+    flowhook_slack_webhook_server: SlackWebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Opsgenie's Alert API address is fixed in Apprise too.
+    lookup = dict(apprise.plugins.opsgenie.OPSGENIE_API_LOOKUP)
+    lookup["us"] = f"http://127.0.0.1:{flowhook_slack_webhook_server.port}/v2/alerts"
+    monkeypatch.setattr(apprise.plugins.opsgenie, "OPSGENIE_API_LOOKUP", lookup)
+    flowhook_slack_webhook_server.respond((202, '{"requestId": "r1"}'))
+
+    AppriseNotifier("opsgenie://0PSGENIEAPIKEY42").notify("down", "etl failed", key=KEY)
+
+    [request] = flowhook_slack_webhook_server.requests
+    assert request.json()["alias"] == KEY
+    assert request.json()["message"] == "etl failed"
 
 
 @pytest.mark.parametrize("status", [429, 500])
@@ -165,5 +191,5 @@ def test_an_empty_message_is_refused_for_good(
 
 def test_the_urls_are_masked_in_reprs(flowhook_slack_webhook_server: SlackWebhookServer) -> None:
     notifier = AppriseNotifier(url(flowhook_slack_webhook_server))
-    assert repr(notifier) == f"AppriseNotifier(urls=Secret({MASK!r}))"
+    assert repr(notifier) == f"AppriseNotifier(urls=Secret({MASK!r}), notify_type='warning')"
     assert_hidden(flowhook_slack_webhook_server, repr(notifier), str(notifier.urls))

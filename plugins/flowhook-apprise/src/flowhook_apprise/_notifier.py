@@ -13,7 +13,7 @@ from flowhook_hookspec import NotificationError, Notifier, Secret, redact
 
 from ._masking import captured_reasons, secret_pieces
 
-__all__ = ["IDEMPOTENCY_HEADER", "AppriseNotifier", "split_urls"]
+__all__ = ["IDEMPOTENCY_HEADER", "NOTIFY_TYPES", "AppriseNotifier", "split_urls"]
 
 #: The request header that carries a message's idempotency key, for the services whose Apprise
 #: URL sends custom headers (``json://``, ``form://``, ``xml://``).
@@ -58,6 +58,18 @@ def _instantiate(url: str, position: str) -> Any:
     return server
 
 
+#: Apprise's notification types: services colour messages by them, and some act on them
+#: (Opsgenie opens an alert for ``warning`` and ``failure``, adds a note for ``info``).
+NOTIFY_TYPES = ("info", "success", "warning", "failure")
+
+
+def _check_notify_type(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in NOTIFY_TYPES:
+        raise ValueError(
+            f"AppriseNotifier notify_type must be one of {', '.join(NOTIFY_TYPES)}, not {value!r}"
+        )
+
+
 def _check_urls(instance: object, attribute: attrs.Attribute[Secret], value: Secret) -> None:
     urls = split_urls(value.get_secret_value())
     if not urls:
@@ -66,10 +78,19 @@ def _check_urls(instance: object, attribute: attrs.Attribute[Secret], value: Sec
         _instantiate(url, f"{index} of {len(urls)}")
 
 
+#: The services whose API drops duplicates by a key, and the attribute of Apprise's service
+#: object that holds it: PagerDuty's ``dedup_key``, Opsgenie's ``alias``.
+_KEY_ATTRIBUTES = {"pagerduty": "dedup", "opsgenie": "alias"}
+
+
 def _carry_key(server: Any, key: str) -> None:
-    """Give ``key`` to the service where it takes one (see docs/apprise.md)."""
-    if hasattr(server, "dedup") and not server.dedup:  # PagerDuty's dedup_key
-        server.dedup = key
+    """Give ``key`` to the service where it takes one (see docs/apprise.md), unless the URL
+    set that service's key itself."""
+    protocols = server.secure_protocol
+    for protocol in (protocols,) if isinstance(protocols, str) else protocols:
+        attribute = _KEY_ATTRIBUTES.get(protocol)
+        if attribute and not getattr(server, attribute, None):
+            setattr(server, attribute, key)
     headers = getattr(server, "headers", None)
     if isinstance(headers, dict):  # json://, form://, xml:// and others with custom headers
         headers[IDEMPOTENCY_HEADER] = key
@@ -80,7 +101,8 @@ class AppriseNotifier(Notifier):
     """Sends each notification to every service of ``urls``, through Apprise.
 
     ``urls`` (a secret) holds one or more Apprise URLs separated by spaces or commas; each is
-    checked when the block is made, and never shown. A message is delivered when every service
+    checked when the block is made, and never shown. ``notify_type`` is Apprise's type of every
+    message (``info``, ``success``, ``warning``, ``failure``; default ``warning``). A message is delivered when every service
     received it; when some failed, the error names them (by position and service), delivery
     retries it, and a retry in the same process sends to the services that failed only.
     """
@@ -91,6 +113,7 @@ class AppriseNotifier(Notifier):
     )
 
     urls: Secret = attrs.field(converter=_as_urls, validator=_check_urls)
+    notify_type: str = attrs.field(default="warning", validator=_check_notify_type, kw_only=True)
 
     _sent: ClassVar[OrderedDict[str, set[int]]] = OrderedDict()
     _sent_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -101,7 +124,7 @@ class AppriseNotifier(Notifier):
         error: Apprise does not say whether trying again can help).
 
         ``key`` goes to the services that take an idempotency key: PagerDuty's ``dedup_key``
-        (unless the URL sets ``dedup``), and the ``X-Flowhook-Idempotency-Key`` header of the
+        and Opsgenie's ``alias`` (unless the URL sets them), and the ``X-Flowhook-Idempotency-Key`` header of the
         services with custom headers (``json://``, ``form://``, ``xml://``).
         """
         if not body.strip() and not (subject or "").strip():
@@ -142,7 +165,11 @@ class AppriseNotifier(Notifier):
         pieces = secret_pieces(url)
         with captured_reasons(pieces) as reasons:
             try:
-                sent = bool(server.notify(body=body or " ", title=subject or ""))
+                sent = bool(
+                    server.notify(
+                        body=body or " ", title=subject or "", notify_type=self.notify_type
+                    )
+                )
             except Exception as exc:  # a service plugin's bug must not lose the message
                 reasons.append(f"{type(exc).__name__}: {exc}")
                 sent = False

@@ -137,6 +137,7 @@ def _run_page(tmp_path: Path, run_id: str) -> str:
                 assert response.status == 200
                 return response.read().decode()
             except OSError:
+                assert server.poll() is None, "flowhook ui exited (is the ui extra installed?)"
                 assert time.monotonic() < deadline, "flowhook ui did not answer"
                 time.sleep(0.1)
     finally:

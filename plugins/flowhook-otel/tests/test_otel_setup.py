@@ -101,3 +101,17 @@ def test_a_program_with_its_own_sdk_is_traced_without_variables(tmp_path: Path) 
     done = _run(tmp_path, [sys.executable, str(script)])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['flow hello']"
+
+
+def test_the_plugin_is_built_once_per_process(tmp_path: Path) -> None:
+    done = _run(
+        tmp_path,
+        [
+            sys.executable,
+            "-c",
+            "import flowhook_otel as otel; print(otel.plugin is otel.plugin, type(otel.plugin).__name__)",
+        ],
+        OTEL_TRACES_EXPORTER="console",
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "OtelPlugin"]

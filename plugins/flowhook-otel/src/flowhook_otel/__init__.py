@@ -32,10 +32,12 @@ __all__ = [
 
 def plugin_from_environment() -> object:
     """The plugin for this process: an :class:`OtelPlugin` when an exporter is configured or
-    the program set up an OpenTelemetry SDK, else an :class:`Idle` that implements no hook."""
-    from ._setup import plugin_from_environment as build
+    the program set up an OpenTelemetry SDK, else an :class:`Idle` that implements no hook.
 
-    return build()
+    Decided once per process: later calls return the same object (one set of exporters)."""
+    from ._setup import plugin_for_process
+
+    return plugin_for_process()
 
 
 def __getattr__(name: str) -> Any:

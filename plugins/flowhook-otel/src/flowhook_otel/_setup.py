@@ -20,9 +20,16 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from typing import Any
 
-__all__ = ["EXPORTERS", "Idle", "plugin_from_environment", "selected_exporters"]
+__all__ = [
+    "EXPORTERS",
+    "Idle",
+    "plugin_for_process",
+    "plugin_from_environment",
+    "selected_exporters",
+]
 
 logger = logging.getLogger("flowhook_otel")
 
@@ -127,6 +134,18 @@ def _meter_provider(exporters: tuple[str, ...], resource: Any) -> Any:
             readers.append(PeriodicExportingMetricReader(ConsoleMetricExporter()))
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
     return metrics.get_meter_provider()
+
+
+_built: list[object] = []
+_build_lock = threading.Lock()
+
+
+def plugin_for_process() -> object:
+    """:func:`plugin_from_environment`, built on the first call only."""
+    with _build_lock:
+        if not _built:
+            _built.append(plugin_from_environment())
+        return _built[0]
 
 
 def plugin_from_environment() -> object:

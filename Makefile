@@ -1,6 +1,7 @@
 # The two commands of the README's quick start: `make demo` and `make test`.
-# Each creates .venv if needed and installs everything into it (editable), so a fresh clone
-# needs nothing but Python >= 3.10.
+# Each creates .venv if needed and installs every Python package into it (editable), so a fresh
+# clone needs nothing but Python >= 3.10. Only `make test` adds the programs the tests start
+# (a PostgreSQL server, a headless Chromium: `make test-tools`); a demo needs neither.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,7 +10,7 @@ PLUGINS := $(wildcard plugins/flowhook-*)
 PY_DIRS := $(wildcard src hookspec testing plugins tests examples benchmarks docs)
 INSTALL_STAMP := $(VENV)/.installed
 
-.PHONY: install postgres-server chromium demo test lint typecheck docs benchmarks clean
+.PHONY: install test-tools postgres-server chromium demo test lint typecheck docs benchmarks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +22,8 @@ $(INSTALL_STAMP): $(BIN)/python setup.cfg pyproject.toml hookspec/pyproject.toml
 
 # The tests run the PostgreSQL store against a real server that they start themselves
 # (tests/postgres_server.py): its binaries come from Debian's package, installed here when
-# missing and we are root with apt-get. Elsewhere install PostgreSQL yourself (see the README).
+# missing and we are root with apt-get (by `make test`, never by `make demo`). Elsewhere install
+# PostgreSQL yourself (see the README).
 postgres-server:
 	@if ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || command -v pg_ctl >/dev/null; then \
 	  :; \
@@ -44,7 +46,11 @@ chromium:
 	  echo "No /usr/bin/chromium found: install it (e.g. apt-get install chromium) to run the UI tests"; \
 	fi
 
-install: $(INSTALL_STAMP) postgres-server chromium
+# The Python packages only: all a flow, the CLI, the UI and the demo need.
+install: $(INSTALL_STAMP)
+
+# The programs the tests start besides Python packages.
+test-tools: postgres-server chromium
 
 demo: install
 	$(BIN)/python examples/demo.py
@@ -64,7 +70,7 @@ docs: install
 
 # Most tests wait on real processes, servers and timeouts (the serial suite used a quarter of
 # one core): three workers, each module on one of them so that it shares its server or cluster.
-test: install lint typecheck docs
+test: install test-tools lint typecheck docs
 	$(BIN)/python -m pytest -n 3 --dist loadfile tests $(foreach p,$(PLUGINS),$(p)/tests)
 
 benchmarks: install

@@ -51,6 +51,29 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
         {"FLOWHOOK_DISABLE_PLUGINS": "all"},
     ),
     ("sequential 1k, store on, 3 plugins", "sequential", 1_000, 20, {}),
+    # flowhook-otel and flowhook-apprise alone, installed and not configured (no OTEL_* variable
+    # in the environment, no apprise block in a rule), then flowhook-otel exporting every span.
+    (
+        "sequential 1k, store off, otel unconfigured",
+        "sequential",
+        1_000,
+        20,
+        {"FLOWHOOK_STORE": "off", "FLOWHOOK_LOAD_PLUGINS": "otel"},
+    ),
+    (
+        "sequential 1k, store off, apprise unconfigured",
+        "sequential",
+        1_000,
+        20,
+        {"FLOWHOOK_STORE": "off", "FLOWHOOK_LOAD_PLUGINS": "apprise"},
+    ),
+    (
+        "sequential 1k, store off, otel to local OTLP",
+        "sequential_otlp",
+        1_000,
+        20,
+        {"FLOWHOOK_STORE": "off", "FLOWHOOK_LOAD_PLUGINS": "otel"},
+    ),
     (
         "sequential 100k, store off, no plugins",
         "sequential",

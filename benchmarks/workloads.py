@@ -106,6 +106,27 @@ def sequential_one_argument(n: int) -> dict[str, float]:
     return _sequential(n, with_argument=True)
 
 
+def sequential_otlp(n: int) -> dict[str, float]:
+    """The sequential flow with flowhook-otel exporting its spans and metrics over OTLP/HTTP to
+    a local receiver (``otlp_sink.py``, in a process of its own)."""
+    import subprocess
+
+    sink = subprocess.Popen(
+        [sys.executable, os.path.join(os.path.dirname(__file__), "otlp_sink.py")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert sink.stdout is not None and sink.stdin is not None
+    port = sink.stdout.readline().strip()
+    os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
+    try:
+        return _sequential(n, with_argument=False)
+    finally:
+        sink.stdin.close()
+        sink.wait(10)
+
+
 def _sequential(n: int, with_argument: bool) -> dict[str, float]:
     _quiet_logging()
     many = sequential_flow(with_argument)
@@ -296,6 +317,7 @@ WORKLOADS: dict[str, Callable[[int], dict[str, float]]] = {
     "delivery": delivery,
     "sequential": sequential,
     "sequential_one_argument": sequential_one_argument,
+    "sequential_otlp": sequential_otlp,
     "dispatch": dispatch,
     "submitted": submitted,
     "gathered": gathered,

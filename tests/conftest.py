@@ -50,7 +50,7 @@ def postgres_server() -> Iterator[PostgresServer]:
     """A real PostgreSQL server for the whole session (see tests/postgres_server.py).
 
     Skipped, with the reason, only where no server can be installed; never in CI, where a
-    missing server is an error (``make install`` installs it).
+    missing server is an error (``make test-tools`` installs it).
     """
     try:
         server = start_server()

@@ -2,7 +2,7 @@
 ``pg_ctl start`` on 127.0.0.1 at a free port (``fsync=off``), stopped at the end.
 
 The server refuses to run as root: as root, its commands run as the ``postgres`` user (made by
-Debian's package) through ``runuser``. ``make install`` installs the server when it is missing.
+Debian's package) through ``runuser``. ``make test`` (``make test-tools``) installs the server when it is missing.
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def start_server() -> PostgresServer:
     if binaries is None:
         raise RuntimeError(
             "no PostgreSQL server binaries (initdb, pg_ctl): install them with "
-            "`apt-get install -y postgresql` (make install does, as root)"
+            "`apt-get install -y postgresql` (make test-tools does, as root)"
         )
     as_user = None
     if os.geteuid() == 0:

@@ -15,7 +15,15 @@ from environments import ROOT, clean_environ, environment_with_flowhook
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "plugin", ["flowhook-slack", "flowhook-email", "flowhook-logging", "flowhook-dask"]
+    "plugin",
+    [
+        "flowhook-slack",
+        "flowhook-email",
+        "flowhook-logging",
+        "flowhook-dask",
+        "flowhook-otel",
+        "flowhook-apprise",
+    ],
 )
 def test_plugin_test_suite_passes_in_its_own_environment(tmp_path: Path, plugin: str) -> None:
     source = ROOT / "plugins" / plugin

@@ -83,6 +83,8 @@ def _print_run(detail: RunDetail) -> None:
         rows.append(("Process", _process_line(detail.process)))
     if run.cancel_requested is not None:
         rows.append(("Cancel", f"requested {local_time(run.cancel_requested)}"))
+    if detail.trace_id:
+        rows.append(("Trace", detail.trace_id))
     if detail.logs:
         count = len(detail.logs)
         shown = f"the first {count}" if count >= LOGS_SHOWN else str(count)

@@ -45,7 +45,9 @@ _MODULE = Template('''\
 """flowhook-$name: a flowhook plugin.
 
 Installed, it sees every transition of every flow run and task run in its environment.
-The hooks and their arguments: see flowhook's hook reference.
+The hooks and their arguments: see flowhook's hook reference. Whole plugins to learn from, in
+flowhook's repository (plugins/): flowhook-otel follows every transition (a span per run), and
+flowhook-apprise adds a notifier block type.
 """
 
 from __future__ import annotations
@@ -89,6 +91,12 @@ The tests use the fixtures of `flowhook.testing` (installed with flowhook):
 `flowhook_plugins` (an isolated plugin manager) and `flowhook_hook_recorder`. Tests that need
 a local Slack-like or SMTP server (`flowhook_slack_webhook_server`, `flowhook_smtp_server`) need
 `flowhook[testing]` in the test extra instead of `flowhook`.
+
+## Examples
+
+Two plugins in flowhook's repository (`plugins/`) show the two common shapes:
+`flowhook-otel` observes every transition and keeps state per run (an OpenTelemetry span), and
+`flowhook-apprise` adds a notifier block type usable in notification rules.
 """)
 
 _TEST = Template("""\

@@ -120,6 +120,7 @@ def detail_json(detail: RunDetail) -> dict[str, Any]:
     data: dict[str, Any] = strict_json(
         {
             "run": run_json(detail.run),
+            "trace_id": detail.trace_id,
             "process": _process_json(detail.process),
             "events": _events_json(detail.events),
             "task_runs": [

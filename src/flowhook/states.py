@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any, TypeGuard
 
 from flowhook_hookspec.errors import CancelledRun, CrashedRun, FailedRun
+from flowhook_hookspec.paused_states import Late, Paused, PauseDetails, Scheduled, Suspended
 from flowhook_hookspec.states import (
     FINAL_TYPES,
     LEGAL_TRANSITIONS,
@@ -23,16 +24,11 @@ from flowhook_hookspec.states import (
     Completed,
     Crashed,
     Failed,
-    Late,
-    Paused,
-    PauseDetails,
     Pending,
     Retrying,
     Running,
-    Scheduled,
     State,
     StateType,
-    Suspended,
     TimedOut,
     UpstreamFailed,
     is_legal_transition,

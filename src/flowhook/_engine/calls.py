@@ -35,10 +35,9 @@ from .futures import (
 from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
-from .persisted import keep_flow_result, release_result, task_settings_in
+from .persisted import keep_flow_result, task_settings_in
 from .runners import TaskRunner, ThreadPoolTaskRunner, new_task_runner
-from .task_transactions import end_task_transaction, task_transaction
-from .transactions import Transaction, current_transaction
+from .task_transactions import begin_task_transaction, end_task_transaction
 from .transitions import FLOW, NO_GUARD, TASK, advance, set_state
 
 if TYPE_CHECKING:
@@ -278,7 +277,7 @@ async def run_task_async(
         if upstream_failed is not None:
             state = upstream_failed
         else:
-            txn = _begin_transaction(task, run, bound, run_context)
+            txn = begin_task_transaction(task, run, bound.arguments, run_context)
             attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn)
             if txn is None:
                 state = await drive_async(TASK, task, run, bound, attempts)
@@ -286,7 +285,7 @@ async def run_task_async(
                 try:
                     state = await drive_async(TASK, task, run, bound, attempts)
                 finally:
-                    _end_transaction(txn, task, run)
+                    end_task_transaction(txn, task, run)
     finally:
         context.current.reset(token)
     return _outcome(state, return_state)
@@ -332,14 +331,14 @@ def run_submitted(
     upstream_failed = _upstream_failure(task, run, bound, wait_for)
     if upstream_failed is not None:
         return upstream_failed
-    txn = _begin_transaction(task, run, bound, run_context)
+    txn = begin_task_transaction(task, run, bound.arguments, run_context)
     attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn)
     if txn is None:  # the hot path: no result to keep, no transaction open
         return drive(TASK, task, run, bound, attempts)
     try:
         return drive(TASK, task, run, bound, attempts)
     finally:
-        _end_transaction(txn, task, run)
+        end_task_transaction(txn, task, run)
 
 
 def run_submitted_remote(
@@ -361,42 +360,11 @@ def run_submitted_remote(
     upstream_failed = _upstream_failure(task, run, bound, wait_for, keep_remote)
     if upstream_failed is not None:
         return upstream_failed
-    txn = _begin_transaction(task, run, bound, run_context)
+    txn = begin_task_transaction(task, run, bound.arguments, run_context)
     attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn, remote)
     if txn is None:
         return (yield from drive_remote(TASK, task, run, bound, attempts))
     try:
         return (yield from drive_remote(TASK, task, run, bound, attempts))
     finally:
-        _end_transaction(txn, task, run)
-
-
-def _begin_transaction(
-    task: Task[..., Any],
-    run: TaskRun,
-    bound: inspect.BoundArguments,
-    run_context: context.RunContext,
-) -> Transaction | None:
-    """The task run's own transaction, entered; None when it keeps no result and no
-    transaction is open (then nothing is done at all)."""
-    settings = task_settings_in(task, run_context.flow)
-    if settings is None and current_transaction() is None:
-        return None
-    key = None
-    if settings is not None:
-        # A run that is not to be cached (NO_CACHE) still persists, under a key of its own.
-        key = settings.cache_key(run_context, bound.arguments) or f"run-{run.id.hex}"
-    txn = task_transaction(task, run, key, settings)
-    txn.begin()
-    return txn
-
-
-def _end_transaction(txn: Transaction, task: Task[..., Any], run: TaskRun) -> None:
-    """Leave a task run's transaction; with ``cache_result_in_memory=False``, a result that is
-    stored now is released from the run's state."""
-    end_task_transaction(txn, task, run.state)
-    state = run.state
-    if task.cache_result_in_memory or txn.key is None or not state.is_completed():
-        return
-    if txn.is_committed():
-        release_result(state, txn._storage(), txn.key, txn.serializer)
+        end_task_transaction(txn, task, run)

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from flowhook_hookspec import states
+from flowhook_hookspec import paused_states, states
 from flowhook_hookspec.errors import CancelledRun, FlowPauseTimeout, NotPausedError
 from flowhook_hookspec.runs import FlowRun
 from flowhook_hookspec.states import State, StateType
@@ -183,7 +183,7 @@ def _pause(
         if run.state.is_cancelling() or run.state.is_final():
             raise CancelledRun(f"flow run {run.name!r} is {run.state.name}: it cannot pause")
         book.keys.add(key)
-        make = states.Suspended if reschedule else states.Paused
+        make = paused_states.Suspended if reschedule else paused_states.Paused
         paused = make(timeout_seconds=timeout, pause_key=key, run_id=run.id)
         pause = _Pause(paused.scheduled_time)
         with _lock:

@@ -13,15 +13,17 @@ from typing import TYPE_CHECKING, Any
 from flowhook_hookspec import states
 from flowhook_hookspec.runs import TaskRun
 
+from .persisted import release_result, task_settings_in
 from .transaction_base import TransactionState
-from .transactions import Transaction
+from .transactions import Transaction, current_transaction
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
+    from .context import RunContext
     from .transaction_hooks import Logger
 
-__all__ = ["end_task_transaction", "task_transaction"]
+__all__ = ["begin_task_transaction", "end_task_transaction"]
 
 
 class TaskRunTransaction(Transaction):
@@ -40,9 +42,20 @@ class TaskRunTransaction(Transaction):
         return self.logger
 
 
-def task_transaction(task: Any, run: TaskRun, key: str | None, settings: Any) -> Transaction:
-    """The child transaction of one task run: its record is the task's result, under ``key``."""
-    return TaskRunTransaction(
+def begin_task_transaction(
+    task: Any, run: TaskRun, arguments: Mapping[str, Any], run_context: RunContext
+) -> Transaction | None:
+    """The task run's own transaction, entered; None when it keeps no result and no
+    transaction is open (then nothing is done at all). Its record is the task's result, under
+    the run's cache key."""
+    settings = task_settings_in(task, run_context.flow)
+    if settings is None and current_transaction() is None:
+        return None
+    key = None
+    if settings is not None:
+        # A run that is not to be cached (NO_CACHE) still persists, under a key of its own.
+        key = settings.cache_key(run_context, arguments) or f"run-{run.id.hex}"
+    txn = TaskRunTransaction(
         task,
         key,
         store=None if settings is None else settings.storage,
@@ -53,16 +66,19 @@ def task_transaction(task: Any, run: TaskRun, key: str | None, settings: Any) ->
         write_on_commit=key is not None,
         task_run=run,
     )
+    txn.begin()
+    return txn
 
 
-def end_task_transaction(txn: Transaction, task: Any, state: Any) -> None:
+def end_task_transaction(txn: Transaction, task: Any, run: TaskRun) -> None:
     """After a task run: stage what it returned and leave; a run that did not complete (or was
-    Cached) stages nothing. A commit hook's error is logged: the run is Completed already."""
+    Cached) stages nothing. A commit hook's error is logged: the run is Completed already.
+    With ``cache_result_in_memory=False``, a result stored now is released from the state."""
+    state = run.state
     if state.is_completed() and not txn.is_committed():
-        assert txn.task_run is not None
         txn.stage(
             state.result(),
-            on_rollback_hooks=[_marking_rolled_back(txn.task_run), *task.on_rollback_hooks],
+            on_rollback_hooks=[_marking_rolled_back(run), *task.on_rollback_hooks],
             on_commit_hooks=task.on_commit_hooks,
         )
         txn.finish(None, raise_errors=False)
@@ -71,6 +87,9 @@ def end_task_transaction(txn: Transaction, task: Any, state: Any) -> None:
     else:
         txn.state = TransactionState.ROLLED_BACK
         txn._end()
+        return
+    if not task.cache_result_in_memory and txn.key is not None and txn.is_committed():
+        release_result(state, txn._storage(), txn.key, txn.serializer)
 
 
 def _marking_rolled_back(run: TaskRun) -> Callable[[Transaction], None]:

@@ -195,7 +195,7 @@ class Outbox(SQLStore):
     ) -> list[OutboxRecord]:
         """Messages, newest first: those of ``status``, and those of one flow run and its task
         runs (``flow_run_id``)."""
-        where, parameters = outbox_filter(status, flow_run_id, "?")
+        where, parameters = outbox_filter(status, flow_run_id)
         rows = self._read(
             f"SELECT {OUTBOX_COLUMNS} FROM notification_outbox {where} ORDER BY id DESC LIMIT ?",
             [*parameters, limit],

@@ -212,34 +212,29 @@ class SQLiteBase(SQLStore):
     def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in one write transaction, retried while the database is locked."""
         self._check_file()
-
-        def transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = body(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return result
-
-        return self._retrying(transaction)
+        return self._transaction("BEGIN IMMEDIATE", body, commit=True)
 
     def _rehearsed(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in a write transaction that is always rolled back: what it would do,
         counted by the very statements that would do it (``prune --dry-run``)."""
-        return self._rolled_back("BEGIN IMMEDIATE", body)
+        return self._transaction("BEGIN IMMEDIATE", body, commit=False)
 
     def _reading(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in one read transaction: all its queries see the same snapshot."""
-        return self._rolled_back("BEGIN", body)
+        return self._transaction("BEGIN", body, commit=False)
 
-    def _rolled_back(self, begin: str, body: Callable[[sqlite3.Connection], T]) -> T:
+    def _transaction(
+        self, begin: str, body: Callable[[sqlite3.Connection], T], *, commit: bool
+    ) -> T:
+        """Run ``body`` in a transaction begun with ``begin``; committed, or else rolled back."""
+
         def transaction(conn: sqlite3.Connection) -> T:
             conn.execute(begin)
             try:
-                return body(conn)
+                result = body(conn)
+                if commit:
+                    conn.execute("COMMIT")
+                return result
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")

@@ -63,15 +63,21 @@ class SQLStore:
         create: bool = True,
         migrate: bool | None = None,
     ) -> None:
-        """Open the database ``target`` names (a file, a URL) with the backend's ``_open``:
-        ``create=False`` opens an existing one only, ``migrate`` overrides
-        :attr:`auto_migrate`."""
+        """Open the database ``target`` names (a file, a URL) with the backend's ``_open`` (which
+        sets :attr:`location` first): ``create=False`` opens an existing one only, ``migrate``
+        overrides :attr:`auto_migrate`."""
         self.lock_timeout = lock_timeout
         #: The processes this store registered: a heartbeat whose row is gone re-inserts it.
         self._registered: dict[int, Any] = {}
         #: The schema version this store found and migrated from on open; None if none was due.
         self.migrated_from: int | None = None
-        self._open(target, create=create, migrate=self.auto_migrate if migrate is None else migrate)
+        try:
+            self._open(
+                target, create=create, migrate=self.auto_migrate if migrate is None else migrate
+            )
+        except BaseException:
+            self.close()  # what it opened before it failed
+            raise
 
     def _due_migrations(self, version: int, *, create: bool, migrate: bool) -> bool:
         """Whether a database of schema ``version`` is to be migrated on open: refuses one of
@@ -102,6 +108,7 @@ class SQLStore:
     if TYPE_CHECKING:
 
         def _open(self, target: Any, *, create: bool, migrate: bool) -> None: ...
+        def close(self) -> None: ...
         def _write(self, body: Callable[[Any], T]) -> T: ...
         def _rehearsed(self, body: Callable[[Any], T]) -> T: ...
         def _reading(self, body: Callable[[Any], T]) -> T: ...

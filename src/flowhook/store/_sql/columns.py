@@ -65,18 +65,18 @@ def _kinds(columns: str, kinds: tuple[type, ...]) -> dict[str, tuple[type, ...]]
 _COLUMN_KINDS: dict[str, tuple[type, ...]] = {
     **_kinds(
         "id name flow_name task_name state_type state_name tags run_id run_kind type "
-        "description host block_type data",
+        "description host block_type data logger",
         TEXT,
     ),
     **_kinds(
         "import_path state_message parent_flow_run_id parent_task_run_id flow_run_id "
-        "parameters states message exception_type exception_message traceback earlier "
-        "start_token command",
+        "task_run_id parameters states message exception_type exception_message traceback "
+        "earlier start_token command",
         OPTIONAL_TEXT,
     ),
-    **_kinds("created timestamp started last_heartbeat", NUMBER),
+    **_kinds("created timestamp started last_heartbeat time", NUMBER),
     **_kinds("start_time end_time cancel_requested scheduled_time exited", OPTIONAL_NUMBER),
-    **_kinds("run_count seq pid", INTEGER),
+    **_kinds("run_count seq pid level", INTEGER),
     "process_id": OPTIONAL_INTEGER,
 }
 

@@ -111,17 +111,10 @@ class SQLiteBase(SQLStore):
             version = self._connection().execute("PRAGMA user_version").fetchone()[0]
             if self._due_migrations(version, create=create, migrate=migrate):
                 self._migrate()
-        except StoreError:
-            self.close()
-            raise
         except sqlite3.DatabaseError as exc:
-            self.close()
-            detail = _damage(exc)
-            if detail is not None:
-                raise damaged(str(path), detail) from exc
+            self._raise_damage(exc)
             raise StoreError(f"cannot use the flowhook database {path}: {exc}") from exc
         except OSError as exc:
-            self.close()
             reason = exc.strerror or str(exc)
             raise StoreError(f"cannot use the flowhook database {path}: {reason}") from exc
 

@@ -21,6 +21,7 @@ __all__ = [
     "NUMBER",
     "OPTIONAL_TEXT",
     "PROCESS_COLUMNS",
+    "RUN_COLUMNS",
     "TASK_COLUMNS",
     "TEXT",
     "Layout",
@@ -30,15 +31,15 @@ __all__ = [
     "shown",
 ]
 
-FLOW_COLUMNS = (
-    "id, name, flow_name, import_path, state_type, state_name, state_message, run_count, "
-    "created, start_time, end_time, process_id, parent_flow_run_id, parent_task_run_id, tags, "
-    "parameters, cancel_requested"
+#: The columns both run tables' selects start with; ``{owner}`` is the flow's or task's name.
+RUN_COLUMNS = (
+    "id, name, {owner}, import_path, state_type, state_name, state_message, run_count, "
+    "created, start_time, end_time, process_id"
 )
-TASK_COLUMNS = (
-    "id, name, task_name, import_path, state_type, state_name, state_message, run_count, "
-    "created, start_time, end_time, process_id, flow_run_id, tags"
+FLOW_COLUMNS = RUN_COLUMNS.format(owner="flow_name") + (
+    ", parent_flow_run_id, parent_task_run_id, tags, parameters, cancel_requested"
 )
+TASK_COLUMNS = RUN_COLUMNS.format(owner="task_name") + ", flow_run_id, tags"
 EVENT_SELECT = (
     "seq, run_id, type, name, message, timestamp, scheduled_time, exception_type, "
     "exception_message, traceback, earlier"

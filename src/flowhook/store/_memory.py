@@ -39,12 +39,13 @@ class MemoryOutbox(Outbox):
     dialect = SQLITE
     location = "memory (FLOWHOOK_STORE=off or no usable store: not durable)"
 
-    def __init__(self) -> None:  # nothing to open, migrate or register: not SQLStore's
+    def __init__(self) -> None:
+        super().__init__(None)
+
+    def _open(self, target: None, *, create: bool, migrate: bool) -> None:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        for migration in SQLITE.migrations:
-            for statement in migration:
-                self._db.execute(statement)
+        self._write(lambda db: self._upgrade(db, 0))
 
     def close(self) -> None:
         """Nothing to close: the messages live as long as the process."""

@@ -32,8 +32,7 @@ import flowhook._runtime.attach
 from flowhook import flow, task
 from flowhook._runtime.reaper import reap
 from flowhook.cli import cli
-from flowhook.store import OutboxEntry, RunQuery, Store, open_store
-from flowhook.store._sqlite.schema import SCHEMA_VERSION
+from flowhook.store import SCHEMA_VERSION, OutboxEntry, RunQuery, Store, open_store
 
 pytestmark = pytest.mark.postgres_only
 

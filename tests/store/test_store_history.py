@@ -21,7 +21,7 @@ import flowhook.store
 from flowhook import flow, states, task
 from flowhook._runtime import attach, recorder
 from flowhook.store import SCHEMA_VERSION, SQLiteStore, Store, StoreError, open_store
-from flowhook.store._sqlite import INSERT_EVENT, event_row, state_columns
+from flowhook.store._sql.rows import INSERT_EVENT, event_row, state_columns
 from flowhook_hookspec.notify import MASK, Secret, as_secret
 from flowhook_hookspec.serde import converter
 
@@ -394,10 +394,10 @@ def test_the_import_path_of_a_flow_run_with_python_m(monkeypatch, spec_name, exp
 def test_a_version_1_database_is_upgraded_and_its_events_still_read(flowhook_home: Path) -> None:
     """Schema 2 packs a run's states of one batch into one row; rows written by schema 1 (one
     state each) read as before, and new runs are recorded next to them."""
-    from flowhook.store._sqlite import MIGRATIONS
+    from flowhook.store._sqlite.dialect import SQLITE
 
     conn = sqlite3.connect(database(flowhook_home))
-    for statement in MIGRATIONS[0]:
+    for statement in SQLITE.migrations[0]:
         conn.execute(statement)
     conn.executemany(
         "INSERT INTO state_events (run_id, run_kind, history_id, type, name, timestamp) "
@@ -507,10 +507,10 @@ def test_a_task_run_written_over_two_batches_reads_its_states_in_order(
 def test_a_version_2_database_gets_the_task_run_states_column(flowhook_home: Path) -> None:
     """Version 2 added only ``state_events.earlier`` (an earlier commit wrote such databases):
     opening one adds ``task_runs.states``, and runs are recorded and read back."""
-    from flowhook.store._sqlite import MIGRATIONS
+    from flowhook.store._sqlite.dialect import SQLITE
 
     conn = sqlite3.connect(database(flowhook_home))
-    for statement in (*MIGRATIONS[0], "ALTER TABLE state_events ADD COLUMN earlier TEXT"):
+    for statement in (*SQLITE.migrations[0], "ALTER TABLE state_events ADD COLUMN earlier TEXT"):
         conn.execute(statement)
     conn.execute("PRAGMA user_version = 2")
     conn.commit()

@@ -160,21 +160,20 @@ def test_the_listing_and_counting_queries_read_through_indexes(store: Store) -> 
     from flowhook.store._sql.listing import listing_sql, state_counts_sql  # the SQL under test
 
     queries = [
-        listing_sql(RunQuery(), "flow_runs", "id", "?"),
-        listing_sql(RunQuery(), "task_runs", "id", "?"),
+        listing_sql(RunQuery(), "flow_runs", "id"),
+        listing_sql(RunQuery(), "task_runs", "id"),
         listing_sql(
             RunQuery(flow_name="x", state="failed", since=T0, until=T0 + 9, before=(T0 + 5, "z")),
             "task_runs",
             "id",
-            "?",
         ),
-        listing_sql(RunQuery(before=(T0, "z")), "flow_runs", "id", "?"),
-        state_counts_sql("flow_runs", T0, T0 + 60, 6, None, "?", "CAST({} AS INTEGER)"),
-        state_counts_sql("task_runs", T0, T0 + 60, 6, "x", "?", "CAST({} AS INTEGER)"),
+        listing_sql(RunQuery(before=(T0, "z")), "flow_runs", "id"),
+        state_counts_sql("flow_runs", T0, T0 + 60, 6, None, "CAST({} AS INTEGER)"),
+        state_counts_sql("task_runs", T0, T0 + 60, 6, "x", "CAST({} AS INTEGER)"),
     ]
     from flowhook.store._sql.listing import outbox_filter
 
-    where, parameters = outbox_filter(None, "f", "?")
+    where, parameters = outbox_filter(None, "f")
     queries.append((f"SELECT id FROM notification_outbox {where} ORDER BY id DESC", parameters))
     for sql, parameters in queries:
         plan = _plan(store, sql, parameters)

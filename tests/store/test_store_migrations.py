@@ -17,8 +17,7 @@ import flowhook._runtime.attach
 from flowhook import ConfigError, flow
 from flowhook.cli import cli
 from flowhook.store import SCHEMA_VERSION, RunQuery, load_settings, open_store
-from flowhook.store._postgres import schema as postgres_schema
-from flowhook.store._sqlite import MIGRATIONS as SQLITE_MIGRATIONS
+from flowhook.store._sqlite.dialect import SQLITE
 
 OLDER = SCHEMA_VERSION - 1
 
@@ -32,7 +31,7 @@ def make_older_schema(version: int) -> None:
     settings = load_settings()
     if settings.url is None:
         conn = sqlite3.connect(settings.database)
-        for migration in SQLITE_MIGRATIONS[:version]:
+        for migration in SQLITE.migrations[:version]:
             for statement in migration:
                 conn.execute(statement)
         conn.execute(f"PRAGMA user_version = {version}")
@@ -41,12 +40,15 @@ def make_older_schema(version: int) -> None:
         return
     import psycopg
 
+    from flowhook.store._postgres.connection import VERSION_TABLE
+    from flowhook.store._postgres.dialect import POSTGRES
+
     with psycopg.connect(settings.url, autocommit=True) as pg, pg.transaction():
-        for migration in postgres_schema.MIGRATIONS[:version]:
+        for migration in POSTGRES.migrations[:version]:
             for statement in migration:
                 pg.execute(statement)
-        pg.execute(f"CREATE TABLE {postgres_schema.VERSION_TABLE} (version INTEGER NOT NULL)")
-        pg.execute(f"INSERT INTO {postgres_schema.VERSION_TABLE} VALUES ({version})")
+        pg.execute(f"CREATE TABLE {VERSION_TABLE} (version INTEGER NOT NULL)")
+        pg.execute(f"INSERT INTO {VERSION_TABLE} VALUES ({version})")
 
 
 def raw_version() -> int:

@@ -20,6 +20,7 @@ not its business.
 
 from __future__ import annotations
 
+from . import _records
 from ._copy import copy_history
 from ._errors import NoSchema, StoreError
 from ._memory import MemoryOutbox
@@ -33,30 +34,7 @@ from ._processes import (
     start_token,
 )
 from ._protocol import Store
-from ._records import (
-    BatchKey,
-    Beat,
-    CancelRequest,
-    CrashHook,
-    EventRecord,
-    HookError,
-    HookErrorRecord,
-    LogRecord,
-    NewRun,
-    OutboxEntry,
-    OutboxRecord,
-    ProcessExit,
-    ProcessInfo,
-    ProcessRecord,
-    PruneReport,
-    RunKindName,
-    RunLog,
-    RunQuery,
-    RunRecord,
-    StateCount,
-    Transition,
-    Write,
-)
+from ._records import *  # noqa: F403 (the records: their list is _records.__all__)
 from ._settings import POSTGRES_SCHEMES, StoreSettings, load_settings, mask_url
 from ._sqlite import SCHEMA_VERSION, SQLiteStore
 from ._writer import BatchWriter
@@ -64,36 +42,14 @@ from ._writer import BatchWriter
 __all__ = [
     "POSTGRES_SCHEMES",
     "SCHEMA_VERSION",
-    "BatchKey",
     "BatchWriter",
-    "Beat",
-    "CancelRequest",
-    "CrashHook",
-    "EventRecord",
     "Heartbeat",
-    "HookError",
-    "HookErrorRecord",
-    "LogRecord",
     "MemoryOutbox",
-    "NewRun",
     "NoSchema",
-    "OutboxEntry",
-    "OutboxRecord",
-    "ProcessExit",
-    "ProcessInfo",
-    "ProcessRecord",
-    "PruneReport",
-    "RunKindName",
-    "RunLog",
-    "RunQuery",
-    "RunRecord",
     "SQLiteStore",
-    "StateCount",
     "Store",
     "StoreError",
     "StoreSettings",
-    "Transition",
-    "Write",
     "copy_history",
     "current_process",
     "death_reason",
@@ -107,6 +63,7 @@ __all__ = [
     "open_store",
     "start_token",
 ]
+__all__ += _records.__all__
 
 
 def open_store(

@@ -1,21 +1,15 @@
-"""Copying a whole history from one store to another (``flowhook store copy``).
+"""Copying a whole history from one store to another (``flowhook store copy``, see
+docs/store.md "Moving a history").
 
-Table by table, every column both schemas have, ids included, so that runs keep their ids,
-events their order and the outbox its idempotency keys; the PostgreSQL and SQLite schemas have
-the same tables and columns at the same version. The target must hold no history: a copy never
-merges.
-
-The history is streamed: each table is read in pages of :data:`PAGE_ROWS` rows, in the order of
-its key (``WHERE key > last ORDER BY key LIMIT n``), and each page is inserted before the next
-is read, so that a copy holds one page in memory whatever the size of the history. The source
-is read in one read transaction (one snapshot: runs written meanwhile are copied whole or not
-at all) and the target written in one write transaction: a copy that fails leaves the target
-as empty as it was.
+Table by table, every column both schemas have, ids included; each table streamed in pages of
+:data:`PAGE_ROWS` rows in the order of its key (``WHERE key > last ORDER BY key LIMIT n``), each
+page inserted before the next is read. The source is read in one read transaction (one
+snapshot), the target written in one write transaction: a failed copy leaves it empty.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from ._errors import StoreError
@@ -40,18 +34,6 @@ COPIED_TABLES: tuple[tuple[str, str], ...] = (
 #: Rows per page: large enough that a page costs little more than its rows, small enough that
 #: one page of events with long tracebacks stays a few megabytes.
 PAGE_ROWS = 1000
-
-Body = Callable[[Any], Any]
-
-
-def _transaction(store: Store, *, write: bool) -> Callable[[Body], Any]:
-    method: Callable[[Body], Any] = getattr(store, "_write" if write else "_reading")
-    return method
-
-
-def _dialect(store: Store) -> Dialect:
-    assert isinstance(store, SQLStore), store
-    return store.dialect
 
 
 def _columns(cursor: Any, table: str) -> list[str]:
@@ -82,7 +64,7 @@ def copy_history(source: Store, target: Store) -> dict[str, int]:
 
     Raises :class:`StoreError` when the target already holds runs, processes or messages.
     """
-    source_dialect, target_dialect = _dialect(source), _dialect(target)
+    assert isinstance(source, SQLStore) and isinstance(target, SQLStore), (source, target)
 
     def count(cursor: Any) -> int:
         return sum(
@@ -90,13 +72,13 @@ def copy_history(source: Store, target: Store) -> dict[str, int]:
             for table, _ in COPIED_TABLES
         )
 
-    if _transaction(target, write=False)(count):
+    if target._reading(count):
         raise StoreError(
             f"{target.location} already holds a history; copy into a new, empty database"
         )
 
     def read(source_cursor: Any) -> dict[str, int]:
-        for statement in source_dialect.snapshot:  # one snapshot for every page
+        for statement in source.dialect.snapshot:  # one snapshot for every page
             source_cursor.execute(statement, ())
 
         def write(target_cursor: Any) -> dict[str, int]:
@@ -104,20 +86,18 @@ def copy_history(source: Store, target: Store) -> dict[str, int]:
             for table, key in COPIED_TABLES:
                 there = set(_columns(target_cursor, table))
                 columns = [name for name in _columns(source_cursor, table) if name in there]
-                statement = target_dialect.sql(
+                statement = target.dialect.sql(
                     f"INSERT INTO {table} ({', '.join(columns)}) "
                     f"VALUES ({', '.join(['?'] * len(columns))})"
                 )
                 copied[table] = 0
-                for page in _pages(source_cursor, table, columns, key, source_dialect):
+                for page in _pages(source_cursor, table, columns, key, source.dialect):
                     target_cursor.executemany(statement, page)
                     copied[table] += len(page)
-                for statement in target_dialect.after_copy(table, key):
+                for statement in target.dialect.after_copy(table, key):
                     target_cursor.execute(statement, ())
             return copied
 
-        result: dict[str, int] = _transaction(target, write=True)(write)
-        return result
+        return target._write(write)
 
-    copied: dict[str, int] = _transaction(source, write=False)(read)
-    return copied
+    return source._reading(read)

@@ -25,7 +25,12 @@ from ._records import (
     Write,
 )
 
-__all__ = ["Store"]
+__all__ = ["Alerts", "RunRef", "Store"]
+
+#: The messages to queue for the runs a reaper crashes, by run id (``Store.crash_runs``).
+Alerts = Mapping[str, Sequence[OutboxEntry]] | None
+#: A run, named by its kind and id.
+RunRef = tuple[RunKindName, str]
 
 
 class Store(Protocol):
@@ -51,13 +56,18 @@ class Store(Protocol):
     def record_exit(self, process_id: int, at: float) -> None: ...
     def unfinished_runs(self, process_id: int) -> list[RunRecord]: ...
     def crash_runs(
-        self,
-        process_id: int,
-        state: State,
-        *,
-        alerts: Mapping[str, Sequence[OutboxEntry]] | None = None,
-        hooks_by: str | None = None,
-    ) -> list[tuple[RunKindName, str]]: ...
+        self, process_id: int, state: State, *, alerts: Alerts = None, hooks_by: str | None = None
+    ) -> list[RunRef]:
+        """Move every unfinished run of a dead process to ``state``; returns those this call
+        moved, task runs first, then flow runs, newest first (subflows before their parents).
+
+        Each run is moved only while it is still unfinished, in one write transaction: of two
+        reapers crashing the same run, one moves it (and writes its Crashed event) and the other
+        skips it. In the same transaction, for each run it moved, the messages ``alerts`` holds
+        for its id are queued, and, with ``hooks_by`` (the reaper's claimant id), a
+        :class:`CrashHook` records that its hooks are still to be fired.
+        """
+        ...
 
     # crashed runs whose hooks are still to be fired (at least once, by whichever reaper)
     def crash_hooks(self) -> list[CrashHook]: ...
@@ -103,11 +113,15 @@ class Store(Protocol):
     def prune(
         self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
     ) -> PruneReport:
-        """Delete the finished runs that ended before ``before`` (never a run that is not
-        final), their events, hook errors and log records, the rows of processes that own no run and are
-        dead (``crash_after_seconds``: silence after which one on another host is), and the
-        outbox messages sent before ``before``; in one transaction. ``dry_run`` counts the
-        same rows and deletes nothing (the report is the one the real prune would give)."""
+        """Delete the finished runs that ended before ``before``, their events, hook errors and
+        log records, the outbox messages sent before it, and the rows of processes that own no
+        run and are dead (``crash_after_seconds``: silence after which one on another host is);
+        in one transaction. ``dry_run`` counts the same rows and deletes nothing (the report is
+        the one the real prune would give).
+
+        A run that is not final is never deleted, however old; nor is the row of a process that
+        may be alive, even without runs: its next run would be found by no reaper.
+        """
         ...
 
     # blocks (named notifier configurations)

@@ -1,17 +1,5 @@
-"""The store's settings, read from ``FLOWHOOK_*`` environment variables.
-
-| variable | default | meaning |
-|---|---|---|
-| ``FLOWHOOK_HOME`` | ``~/.flowhook`` | directory of the database ``flowhook.db`` |
-| ``FLOWHOOK_STORE`` | ``on`` | ``off`` runs flows without recording them |
-| ``FLOWHOOK_HEARTBEAT_SECONDS`` | ``10`` | how often a process running flows says it is alive |
-| ``FLOWHOOK_CRASH_AFTER_SECONDS`` | ``60`` | silence after which a process on another host is dead |
-| ``FLOWHOOK_STORE_URL`` | (none) | ``postgresql://user:pass@host:5432/db`` selects the PostgreSQL store |
-| ``FLOWHOOK_STORE_AUTO_MIGRATE`` | ``1`` for SQLite, ``0`` for PostgreSQL | apply missing migrations on open |
-| ``FLOWHOOK_LOCK_TIMEOUT_SECONDS`` | ``30`` | how long a write waits while another process holds the database |
-| ``FLOWHOOK_ATTACH_TIMEOUT_SECONDS`` | ``2`` | how long a process's first run waits for the store before it goes on unrecorded |
-| ``FLOWHOOK_RUN_LOG_LIMIT`` | ``10000`` | log records stored per top-level run; later ones are counted, not stored |
-"""
+"""The store's settings, read from ``FLOWHOOK_*`` environment variables (their table, with
+defaults and meanings, is in docs/store.md, "Where runs are recorded")."""
 
 from __future__ import annotations
 

@@ -5,8 +5,8 @@ the ``flowhook[postgres]`` extra). Every statement is the store core's (:mod:`..
 PostgreSQL's own is here:
 
 - :mod:`.dialect`: PostgreSQL's SQL where it differs (``SKIP LOCKED`` claims, identity
-  columns); :mod:`.schema`: the migrations in it.
-- :mod:`.connection`: the pool, transactions and their retries, migration.
+  columns).
+- :mod:`.connection`: the pool, transactions and their retries, migration (the version table).
 - :mod:`.listen`: waiting for cancel requests with ``LISTEN``; :class:`PostgresStore` sends
   them with ``NOTIFY``.
 """
@@ -18,9 +18,8 @@ from typing import Any
 from .._sql.core import SQLCore
 from .connection import PostgresBase
 from .listen import CancelListener
-from .schema import MIGRATIONS, SCHEMA_VERSION
 
-__all__ = ["CANCEL_CHANNEL", "MIGRATIONS", "SCHEMA_VERSION", "CancelListener", "PostgresStore"]
+__all__ = ["CANCEL_CHANNEL", "CancelListener", "PostgresStore"]
 
 #: The ``NOTIFY`` channel of cancel requests; the payload is the process id that owns the run.
 CANCEL_CHANNEL = "flowhook_cancel"

@@ -23,14 +23,16 @@ import psycopg_pool
 from .._errors import DamagedData, StoreError
 from .._settings import mask_url
 from .._sql import SQLStore
+from .._sql.schema import SCHEMA_VERSION
 from .dialect import POSTGRES
-from .schema import MIGRATIONS, SCHEMA_VERSION, VERSION_TABLE
 
-__all__ = ["Cursor", "PostgresBase"]
+__all__ = ["VERSION_TABLE", "Cursor", "PostgresBase"]
 
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 
+#: The one-row table holding the schema version (SQLite's ``PRAGMA user_version``).
+VERSION_TABLE = "flowhook_schema"
 #: Any number, the same in every flowhook: the advisory lock migrations hold.
 _MIGRATION_LOCK = 0x466C6F77  # "Flow"
 _CONNECT_TIMEOUT = 10
@@ -64,24 +66,18 @@ class _Rehearsal(Exception):
 class PostgresBase(SQLStore):
     """The pool of a store on one PostgreSQL database, its transactions and its schema.
 
-    ``PostgresStore`` is it with the store core (:mod:`.._sql`): one ``__init__``, one pool.
+    ``PostgresStore`` is it with the store core (:mod:`.._sql`): one pool.
     """
 
     dialect = POSTGRES
     newer_fix = " on this host"
     no_schema_fix = "; create it with `flowhook store migrate`"
+    auto_migrate = False
+    #: The most connections of the pool.
+    max_connections = 4
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        lock_timeout: float = 30.0,
-        create: bool = True,
-        migrate: bool = False,
-        max_connections: int = 4,
-    ) -> None:
-        super().__init__(mask_url(url), lock_timeout)
-        self.url = url
+    def _open(self, url: str, *, create: bool, migrate: bool) -> None:
+        self.location, self.url = mask_url(url), url
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = None
         try:
             # One connection first: a wrong password or a missing database is one clear error
@@ -91,10 +87,10 @@ class PostgresBase(SQLStore):
             self._pool = psycopg_pool.ConnectionPool(
                 url,
                 min_size=1,
-                max_size=max_connections,
+                max_size=self.max_connections,
                 kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT},
                 check=psycopg_pool.ConnectionPool.check_connection,
-                timeout=lock_timeout,
+                timeout=self.lock_timeout,
                 name="flowhook",
                 open=True,
             )
@@ -190,10 +186,7 @@ class PostgresBase(SQLStore):
             cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             cur.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
             current = self._version(cur.connection)
-            self._refuse_newer(current)
-            for number in range(current, SCHEMA_VERSION):
-                for statement in MIGRATIONS[number]:
-                    cur.execute(statement)
+            self._upgrade(cur, current)
             cur.execute(f"DELETE FROM {VERSION_TABLE}")
             cur.execute(f"INSERT INTO {VERSION_TABLE} VALUES (%s)", (SCHEMA_VERSION,))
             return current, SCHEMA_VERSION

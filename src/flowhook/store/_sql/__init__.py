@@ -25,20 +25,18 @@ from .schema import SCHEMA_VERSION
 if TYPE_CHECKING:
     from .dialect import Dialect
 
-__all__ = ["Executor", "SQLStore", "marked"]
+__all__ = ["Executor", "SQLStore"]
 
 T = TypeVar("T")
+#: A query of :meth:`SQLStore._snapshot`: what decodes a row, the SQL (``?`` marks), its
+#: parameters.
+Query = tuple[Callable[[tuple[Any, ...]], T], str, Sequence[Any]]
 
 
 class Executor(Protocol):
     """``execute(sql, parameters)`` returning an object with ``rowcount`` and ``fetchone``."""
 
     def execute(self, sql: str, parameters: Sequence[Any], /) -> Any: ...
-
-
-def marked(sql: str, marks: str) -> str:
-    """``sql`` (written with ``?``) with ``marks`` (``?`` or ``%s``) for its parameters."""
-    return sql if marks == "?" else sql.replace("?", marks)
 
 
 class SQLStore:
@@ -51,15 +49,35 @@ class SQLStore:
     #: Appended to the error for a database without a schema opened with ``create=False``;
     #: None where such a database is migrated when migrations are on (an empty SQLite file).
     no_schema_fix: ClassVar[str | None] = None
+    #: Whether opening the store applies missing migrations when ``migrate`` is not given.
+    auto_migrate: ClassVar[bool] = True
+    #: Where the data lives, for messages (a file path, a URL without its password); the
+    #: backend's ``_open`` sets it first.
+    location: str
 
-    def __init__(self, location: str, lock_timeout: float) -> None:
-        #: Where the data lives, for messages (a file path, a URL without its password).
-        self.location = location
+    def __init__(
+        self,
+        target: Any,
+        *,
+        lock_timeout: float = 30.0,
+        create: bool = True,
+        migrate: bool | None = None,
+    ) -> None:
+        """Open the database ``target`` names (a file, a URL) with the backend's ``_open`` (which
+        sets :attr:`location` first): ``create=False`` opens an existing one only, ``migrate``
+        overrides :attr:`auto_migrate`."""
         self.lock_timeout = lock_timeout
         #: The processes this store registered: a heartbeat whose row is gone re-inserts it.
         self._registered: dict[int, Any] = {}
         #: The schema version this store found and migrated from on open; None if none was due.
         self.migrated_from: int | None = None
+        try:
+            self._open(
+                target, create=create, migrate=self.auto_migrate if migrate is None else migrate
+            )
+        except BaseException:
+            self.close()  # what it opened before it failed
+            raise
 
     def _due_migrations(self, version: int, *, create: bool, migrate: bool) -> bool:
         """Whether a database of schema ``version`` is to be migrated on open: refuses one of
@@ -80,8 +98,17 @@ class SQLStore:
         if version > SCHEMA_VERSION:
             raise newer_schema(self.location, version, SCHEMA_VERSION, self.newer_fix)
 
+    def _upgrade(self, db: Any, current: int) -> None:
+        """Apply, in the transaction of ``db``, the migrations from version ``current`` on."""
+        self._refuse_newer(current)
+        for migration in self.dialect.migrations[current:]:
+            for statement in migration:
+                db.execute(statement)
+
     if TYPE_CHECKING:
 
+        def _open(self, target: Any, *, create: bool, migrate: bool) -> None: ...
+        def close(self) -> None: ...
         def _write(self, body: Callable[[Any], T]) -> T: ...
         def _rehearsed(self, body: Callable[[Any], T]) -> T: ...
         def _reading(self, body: Callable[[Any], T]) -> T: ...
@@ -92,17 +119,24 @@ class SQLStore:
 
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of one query (``?`` marks), in a read transaction."""
-        statement = self._sql(sql)
-        return self._reading(lambda db: list(db.execute(statement, parameters).fetchall()))
+        return self._records(tuple, sql, parameters)
 
     def _records(
         self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
     ) -> list[T]:
-        """The rows of a query (``?`` marks), each decoded by ``into``: a row it finds damaged
-        (``DamagedData``) is a :class:`~flowhook.store.StoreError` naming the database."""
-        statement = self._sql(sql)
+        """The rows of one query (``?`` marks), each decoded by ``into``."""
+        return self._snapshot((into, sql, parameters))[0]
+
+    def _snapshot(self, *queries: Query[T]) -> list[list[T]]:
+        """The rows of each query, decoded by its ``into``, all read in one transaction (one
+        snapshot): a row found damaged (``DamagedData``) is a
+        :class:`~flowhook.store.StoreError` naming the database."""
+        statements = [(into, self._sql(sql), parameters) for into, sql, parameters in queries]
         return self._reading(
-            lambda db: [into(row) for row in db.execute(statement, parameters).fetchall()]
+            lambda db: [
+                [into(row) for row in db.execute(sql, parameters).fetchall()]
+                for into, sql, parameters in statements
+            ]
         )
 
     def _change(self, sql: str, parameters: Sequence[Any]) -> int:

@@ -21,6 +21,7 @@ __all__ = [
     "NUMBER",
     "OPTIONAL_TEXT",
     "PROCESS_COLUMNS",
+    "RUN_COLUMNS",
     "TASK_COLUMNS",
     "TEXT",
     "Layout",
@@ -30,15 +31,15 @@ __all__ = [
     "shown",
 ]
 
-FLOW_COLUMNS = (
-    "id, name, flow_name, import_path, state_type, state_name, state_message, run_count, "
-    "created, start_time, end_time, process_id, parent_flow_run_id, parent_task_run_id, tags, "
-    "parameters, cancel_requested"
+#: The columns both run tables' selects start with; ``{owner}`` is the flow's or task's name.
+RUN_COLUMNS = (
+    "id, name, {owner}, import_path, state_type, state_name, state_message, run_count, "
+    "created, start_time, end_time, process_id"
 )
-TASK_COLUMNS = (
-    "id, name, task_name, import_path, state_type, state_name, state_message, run_count, "
-    "created, start_time, end_time, process_id, flow_run_id, tags"
+FLOW_COLUMNS = RUN_COLUMNS.format(owner="flow_name") + (
+    ", parent_flow_run_id, parent_task_run_id, tags, parameters, cancel_requested"
 )
+TASK_COLUMNS = RUN_COLUMNS.format(owner="task_name") + ", flow_run_id, tags"
 EVENT_SELECT = (
     "seq, run_id, type, name, message, timestamp, scheduled_time, exception_type, "
     "exception_message, traceback, earlier"
@@ -65,18 +66,18 @@ def _kinds(columns: str, kinds: tuple[type, ...]) -> dict[str, tuple[type, ...]]
 _COLUMN_KINDS: dict[str, tuple[type, ...]] = {
     **_kinds(
         "id name flow_name task_name state_type state_name tags run_id run_kind type "
-        "description host block_type data",
+        "description host block_type data logger",
         TEXT,
     ),
     **_kinds(
         "import_path state_message parent_flow_run_id parent_task_run_id flow_run_id "
-        "parameters states message exception_type exception_message traceback earlier "
-        "start_token command",
+        "task_run_id parameters states message exception_type exception_message traceback "
+        "earlier start_token command",
         OPTIONAL_TEXT,
     ),
-    **_kinds("created timestamp started last_heartbeat", NUMBER),
+    **_kinds("created timestamp started last_heartbeat time", NUMBER),
     **_kinds("start_time end_time cancel_requested scheduled_time exited", OPTIONAL_NUMBER),
-    **_kinds("run_count seq pid", INTEGER),
+    **_kinds("run_count seq pid level", INTEGER),
     "process_id": OPTIONAL_INTEGER,
 }
 

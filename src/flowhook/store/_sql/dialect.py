@@ -8,7 +8,10 @@ every attribute below; the defaults are SQLite's, which follows the SQL standard
 
 from __future__ import annotations
 
+import functools
 from typing import Any, ClassVar
+
+from .schema import migrations
 
 __all__ = ["Dialect"]
 
@@ -59,6 +62,11 @@ class Dialect:
     #: Statements that make a read transaction see one snapshot throughout (``store copy``);
     #: none where a read transaction always does.
     snapshot: ClassVar[tuple[str, ...]] = ()
+
+    @functools.cached_property
+    def migrations(self) -> tuple[tuple[str, ...], ...]:
+        """The schema's migrations in this SQL: entry ``n`` upgrades version ``n`` to ``n + 1``."""
+        return migrations(self)
 
     def after_copy(self, table: str, key: str) -> tuple[str, ...]:
         """Statements run after ``store copy`` wrote the rows of ``table`` with their ids

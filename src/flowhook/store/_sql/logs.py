@@ -12,22 +12,12 @@ from typing import Any
 
 from .._records import LogRecord
 from . import Executor
-from .columns import INTEGER, NUMBER, OPTIONAL_TEXT, TEXT, checked, layout
+from .columns import INTEGER, TEXT, checked, layout
 
 __all__ = ["DELETE_LOGS", "INSERT_LOG", "LOG_COLUMNS", "log_record", "read_run_logs"]
 
 LOG_COLUMNS = "id, flow_run_id, task_run_id, level, time, message, logger"
-_LAYOUT = layout(
-    "run_logs",
-    LOG_COLUMNS,
-    id=INTEGER,
-    flow_run_id=OPTIONAL_TEXT,
-    task_run_id=OPTIONAL_TEXT,
-    level=INTEGER,
-    time=NUMBER,
-    message=TEXT,
-    logger=TEXT,
-)
+_LAYOUT = layout("run_logs", LOG_COLUMNS, id=INTEGER, message=TEXT)
 
 
 #: The insert of one :class:`~flowhook.store.RunLog` row.

@@ -148,54 +148,48 @@ class Outbox(SQLStore):
         )
 
     def mark_outbox_sent(self, message_id: int, at: float) -> None:
-        self._change(
-            "UPDATE notification_outbox SET status = 'sent', attempts = attempts + 1, "
-            "delivered = ?, claimed_by = NULL, claimed_until = NULL, last_error = NULL "
-            "WHERE id = ?",
-            (at, message_id),
+        self._settle(
+            message_id, "status = 'sent', attempts = attempts + 1, delivered = ?", at, None
         )
 
     def mark_outbox_retry(
         self, message_id: int, attempts: int, next_attempt: float, error: str
     ) -> None:
-        self._change(
-            "UPDATE notification_outbox SET attempts = ?, next_attempt = ?, last_error = ?, "
-            "claimed_by = NULL, claimed_until = NULL WHERE id = ?",
-            (attempts, next_attempt, error, message_id),
-        )
+        self._settle(message_id, "attempts = ?, next_attempt = ?", attempts, next_attempt, error)
 
     def mark_outbox_dead(self, message_id: int, attempts: int, error: str) -> None:
+        self._settle(message_id, "status = 'dead', attempts = ?", attempts, error)
+
+    def _settle(self, message_id: int, changes: str, *values: Any) -> None:
+        """Record how an attempt to send a message ended: ``changes`` with its ``values``, then
+        ``last_error`` (the last value); the message's claim is released."""
         self._change(
-            "UPDATE notification_outbox SET status = 'dead', attempts = ?, last_error = ?, "
-            "claimed_by = NULL, claimed_until = NULL WHERE id = ?",
-            (attempts, error, message_id),
+            f"UPDATE notification_outbox SET {changes}, last_error = ?, claimed_by = NULL, "
+            "claimed_until = NULL WHERE id = ?",
+            (*values, message_id),
         )
 
     def next_outbox_attempt(self, blocks: Collection[str] | None = None) -> float | None:
         """When the earliest pending message (of ``blocks``, ``type/name``, if given) is due."""
-        where, parameters = _of_blocks(blocks)
-        rows = self._read(
-            f"SELECT min(next_attempt) FROM notification_outbox WHERE status = 'pending'{where}",
-            parameters,
-        )
-        value = rows[0][0] if rows else None
+        value = self._pending("min(next_attempt)", blocks)
         return None if value is None else float(value)
 
     def pending_outbox_count(self, blocks: Collection[str] | None = None) -> int:
         """How many messages (of ``blocks``, ``type/name``, if given) are pending."""
+        return int(self._pending("count(*)", blocks))
+
+    def _pending(self, aggregate: str, blocks: Collection[str] | None) -> Any:
+        """``aggregate`` of the pending messages of ``blocks`` (all, for None)."""
         where, parameters = _of_blocks(blocks)
-        rows = self._read(
-            f"SELECT count(*) FROM notification_outbox WHERE status = 'pending'{where}",
-            parameters,
-        )
-        return int(rows[0][0])
+        sql = f"SELECT {aggregate} FROM notification_outbox WHERE status = 'pending'{where}"
+        return self._read(sql, parameters)[0][0]
 
     def list_outbox(
         self, status: str | None = None, limit: int = 200, *, flow_run_id: str | None = None
     ) -> list[OutboxRecord]:
         """Messages, newest first: those of ``status``, and those of one flow run and its task
         runs (``flow_run_id``)."""
-        where, parameters = outbox_filter(status, flow_run_id, "?")
+        where, parameters = outbox_filter(status, flow_run_id)
         rows = self._read(
             f"SELECT {OUTBOX_COLUMNS} FROM notification_outbox {where} ORDER BY id DESC LIMIT ?",
             [*parameters, limit],

@@ -4,15 +4,15 @@ runs, the crashed runs whose hooks are due, and cancel and resume requests."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from flowhook_hookspec.states import State
 
+from .._protocol import Alerts, RunRef
 from .._records import (
     CancelRequest,
     CrashHook,
-    OutboxEntry,
     ProcessInfo,
     ProcessRecord,
     RunKindName,
@@ -126,37 +126,19 @@ class Processes(SQLStore):
         """The runs of ``process_id`` not in a final state: task runs first, then flow runs,
         newest first, the order :meth:`crash_runs` moves them in."""
         unfinished = "WHERE process_id = ? AND end_time IS NULL ORDER BY created DESC"
-        tasks = self._sql(f"SELECT {TASK_COLUMNS} FROM task_runs {unfinished}")
-        flows = self._sql(f"SELECT {FLOW_COLUMNS} FROM flow_runs {unfinished}")
-
-        def read(db: Any) -> list[RunRecord]:
-            found = [task_record(row) for row in db.execute(tasks, (process_id,)).fetchall()]
-            return found + [flow_record(row) for row in db.execute(flows, (process_id,)).fetchall()]
-
-        return self._reading(read)
+        tasks, flows = self._snapshot(
+            (task_record, f"SELECT {TASK_COLUMNS} FROM task_runs {unfinished}", (process_id,)),
+            (flow_record, f"SELECT {FLOW_COLUMNS} FROM flow_runs {unfinished}", (process_id,)),
+        )
+        return tasks + flows
 
     def crash_runs(
-        self,
-        process_id: int,
-        state: State,
-        *,
-        alerts: Mapping[str, Sequence[OutboxEntry]] | None = None,
-        hooks_by: str | None = None,
-    ) -> list[tuple[RunKindName, str]]:
-        """Move every unfinished run of a dead process to ``state``; returns those this call moved.
+        self, process_id: int, state: State, *, alerts: Alerts = None, hooks_by: str | None = None
+    ) -> list[RunRef]:
+        crash = self._crasher(process_id, state, alerts, hooks_by)
 
-        The update of each run is conditional on it still being unfinished, inside one write
-        transaction: a reaper on another host changing the same row makes this one wait, then
-        skip it, so each run is crashed, and its Crashed event written, exactly once. In the
-        same transaction, for each run it moved, the messages ``alerts`` holds for its id are
-        queued, and, with ``hooks_by`` (the reaper's claimant id), a :class:`CrashHook` records
-        that its hooks are still to be fired. Task runs come first, then flow runs, newest
-        first (subflows before their parents).
-        """
-        crash = self._crasher(process_id, state, alerts or {}, hooks_by)
-
-        def crash_all(db: Any) -> list[tuple[RunKindName, str]]:
-            crashed: list[tuple[RunKindName, str]] = []
+        def crash_all(db: Any) -> list[RunRef]:
+            crashed: list[RunRef] = []
             for kind, table, history_column in _CRASH_ORDER:
                 rows = db.execute(
                     self._sql(
@@ -178,7 +160,7 @@ class Processes(SQLStore):
         self,
         process_id: int,
         state: State,
-        alerts: Mapping[str, Sequence[OutboxEntry]],
+        alerts: Alerts,
         hooks_by: str | None,
     ) -> Callable[[Any, RunKindName, str, str, str], bool]:
         """What crashes one run, in a transaction: True when this call moved it."""
@@ -197,7 +179,7 @@ class Processes(SQLStore):
             if db.execute(update, (*moved, run_id)).rowcount != 1:
                 return False
             db.execute(event, event_row(kind, run_id, history_id, [columns]))
-            if alerts.get(run_id):
+            if alerts and alerts.get(run_id):
                 db.executemany(queue, [outbox_row(entry) for entry in alerts[run_id]])
             if hooks_by is not None:
                 db.execute(hook, (run_id, kind, process_id, hooks_by, time.time()))
@@ -228,15 +210,31 @@ class Processes(SQLStore):
 
     def request_cancel(self, flow_run_id: str, message: str | None, at: float) -> bool:
         """Record a cancel request; False when the run is already final."""
-        request = self._sql(
+        return self._request(
             "UPDATE flow_runs SET cancel_requested = coalesce(cancel_requested, ?), "
-            "cancel_message = coalesce(cancel_message, ?) WHERE id = ? AND end_time IS NULL"
+            "cancel_message = coalesce(cancel_message, ?) WHERE id = ? AND end_time IS NULL",
+            (at, message, flow_run_id),
         )
 
+    def request_resume(self, flow_run_id: str) -> bool:
+        """Ask the process running the paused flow run ``flow_run_id`` to resume it (its row
+        shows :data:`RESUMING` until that process records the run's next state); False when the
+        run is not paused."""
+        return self._request(
+            "UPDATE flow_runs SET state_name = ? WHERE id = ? AND state_type = 'PAUSED' "
+            "AND end_time IS NULL",
+            (RESUMING, flow_run_id),
+        )
+
+    def _request(self, update: str, parameters: tuple[Any, ...]) -> bool:
+        """Record a request with ``update`` (of one flow run, its id the last parameter) and
+        announce it; False when the update changed no row."""
+        statement = self._sql(update)
+
         def ask(db: Any) -> bool:
-            if db.execute(request, (at, message, flow_run_id)).rowcount != 1:
+            if db.execute(statement, parameters).rowcount != 1:
                 return False
-            self._announce_request(db, flow_run_id)
+            self._announce_request(db, parameters[-1])
             return True
 
         return self._write(ask)
@@ -245,23 +243,6 @@ class Processes(SQLStore):
         """In the transaction that asked to cancel or resume ``flow_run_id``: wake its process,
         where the database can (PostgreSQL's ``NOTIFY``); others find the request by polling
         (at each heartbeat, and every 0.25 s while one of their runs is paused)."""
-
-    def request_resume(self, flow_run_id: str) -> bool:
-        """Ask the process running the paused flow run ``flow_run_id`` to resume it (its row
-        shows :data:`RESUMING` until that process records the run's next state); False when the
-        run is not paused."""
-        request = self._sql(
-            "UPDATE flow_runs SET state_name = ? WHERE id = ? AND state_type = 'PAUSED' "
-            "AND end_time IS NULL"
-        )
-
-        def ask(db: Any) -> bool:
-            if db.execute(request, (RESUMING, flow_run_id)).rowcount != 1:
-                return False
-            self._announce_request(db, flow_run_id)
-            return True
-
-        return self._write(ask)
 
     def resume_requests(self, process_id: int) -> list[str]:
         """The ids of the paused flow runs of ``process_id`` asked to resume."""

@@ -39,14 +39,6 @@ class Pruning(SQLStore):
     def prune(
         self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
     ) -> PruneReport:
-        """Delete finished runs that ended before ``before``, with their events, hook errors and
-        log records, the outbox messages sent before it, and the rows of processes that are dead
-        (see :func:`~flowhook.store.death_reason`; ``crash_after_seconds`` is its limit for processes
-        on other hosts) and own no run. ``dry_run``: count them, delete nothing.
-
-        Runs that are not final are never deleted, however old; nor is the row of a process
-        that may be alive, even without runs: its next run would be found by no reaper.
-        """
         sql = self._sql
         counted = f"SELECT {count_states(self.dialect, _PRUNED_EVENTS, _PRUNED_TASKS)}"
 

@@ -18,6 +18,7 @@ from .columns import (
     HOOK_ERROR_COLUMNS,
     INTEGER,
     PROCESS_COLUMNS,
+    RUN_COLUMNS,
     TASK_COLUMNS,
     checked,
     json_value,
@@ -38,11 +39,7 @@ _PACKED_KINDS = tuple(kinds for _, kinds in _EVENT_LAYOUT[2:10])
 
 
 #: The fields flow runs and task runs share: the first columns of both selects.
-_RUN_FIELDS = (
-    "id, name, owner_name, import_path, state_type, state_name, state_message, run_count, "
-    "created, start_time, end_time, process_id"
-)
-_RUN_NAMES = _RUN_FIELDS.split(", ")
+_RUN_NAMES = RUN_COLUMNS.format(owner="owner_name").split(", ")
 
 
 def _run_fields(row: Sequence[Any]) -> dict[str, Any]:

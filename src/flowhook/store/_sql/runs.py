@@ -20,7 +20,7 @@ from .._records import (
 from . import SQLStore
 from .columns import EVENT_SELECT, FLOW_COLUMNS, HOOK_ERROR_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
-from .listing import listing_sql, merged, state_counts_sql, summed_counts
+from .listing import listing_sql, state_counts_sql, summed_counts
 from .logs import INSERT_LOG, read_run_logs
 from .outbox import INSERT_OUTBOX
 from .processes import beat_in, exit_in
@@ -39,6 +39,7 @@ _SELECT: dict[RunKindName, tuple[str, str, Any]] = {
     "flow": (FLOW_COLUMNS, "flow_runs", flow_record),
     "task": (TASK_COLUMNS, "task_runs", task_record),
 }
+_RUNS = tuple(_SELECT.values())
 _IN_RUN = "SELECT id, states FROM task_runs WHERE id = ? AND states IS NOT NULL"
 _IN_RUNS = (
     "SELECT id, states FROM task_runs WHERE flow_run_id = ? AND states IS NOT NULL "
@@ -142,7 +143,7 @@ class Runs(SQLStore):
         """Flow runs, then task runs, whose id starts with ``prefix`` (lower-case hex and -)."""
         found: list[RunRecord] = []
         key = f"id{self.dialect.binary}"
-        for columns, table, record in _SELECT.values():
+        for columns, table, record in _RUNS:
             found += self._records(
                 record,
                 f"SELECT {columns} FROM {table} WHERE {key} >= ? AND {key} < ? "
@@ -154,37 +155,24 @@ class Runs(SQLStore):
     def list_flow_runs(self, query: RunQuery) -> list[RunRecord]:
         """The top-level runs, newest first: flow runs, and task runs called outside any flow
         (``query.flow_name`` then matches the task's name)."""
-        queries = [
-            (record, *listing_sql(query, table, columns, self.dialect.marks))
-            for columns, table, record in _SELECT.values()
-        ]
-
-        def read(db: Any) -> list[RunRecord]:
-            found = [
-                record(row)
-                for record, sql, parameters in queries
-                for row in db.execute(sql, parameters).fetchall()
-            ]
-            return merged(found, query.limit)
-
-        return self._reading(read)
+        found = self._snapshot(
+            *((record, *listing_sql(query, table, columns)) for columns, table, record in _RUNS)
+        )
+        runs = [run for listed in found for run in listed]
+        runs.sort(key=lambda record: (record.created, record.id), reverse=True)
+        return runs[: query.limit]
 
     def state_counts(
         self, since: float, until: float, buckets: int, *, flow_name: str | None = None
     ) -> list[StateCount]:
-        """How many top-level runs were created in each of ``buckets`` equal slices of
-        [since, until), by state type."""
-        dialect = self.dialect
-        queries = [
-            state_counts_sql(table, since, until, buckets, flow_name, dialect.marks, dialect.floor)
-            for table in ("flow_runs", "task_runs")
-        ]
-
-        def read(db: Any) -> list[StateCount]:
-            rows = [row for query in queries for row in db.execute(*query).fetchall()]
-            return summed_counts(rows, buckets)
-
-        return self._reading(read)
+        floor = self.dialect.floor
+        found = self._snapshot(
+            *(
+                (tuple, *state_counts_sql(table, since, until, buckets, flow_name, floor))
+                for table in ("flow_runs", "task_runs")
+            )
+        )
+        return summed_counts([row for rows in found for row in rows], buckets)
 
     def task_runs(self, flow_run_id: str) -> list[RunRecord]:
         return self._records(
@@ -203,41 +191,33 @@ class Runs(SQLStore):
     def events(self, run_id: str, history_id: str) -> list[EventRecord]:
         """The states ``run_id`` entered, in order; ``history_id`` is its flow run's id (its own
         id for a flow run, or a task run outside any flow)."""
-        return self._events(
-            _IN_RUN,
-            (run_id,),
-            f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = ? AND run_id = ? "
-            "ORDER BY seq",
-            (history_id, run_id),
-            in_time_order=False,
-        )
+        in_row = (_IN_RUN, (run_id,))
+        return self._events(in_row, (" AND run_id = ?", (history_id, run_id)), in_time_order=False)
 
     def history(self, history_id: str) -> list[EventRecord]:
         """The events of a flow run and of its task runs (or of a task run outside any flow), in
         the order of their timestamps."""
-        return self._events(
-            _IN_RUNS,
-            (history_id, history_id),
-            f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = ? ORDER BY seq",
-            (history_id,),
-            in_time_order=True,
-        )
+        in_rows = (_IN_RUNS, (history_id, history_id))
+        return self._events(in_rows, ("", (history_id,)), in_time_order=True)
 
     def _events(
         self,
-        in_runs: str,
-        in_run_parameters: tuple[str, ...],
-        rows: str,
-        row_parameters: tuple[str, ...],
+        in_runs: tuple[str, tuple[str, ...]],
+        rows: tuple[str, tuple[str, ...]],
         *,
         in_time_order: bool,
     ) -> list[EventRecord]:
-        """The events of task runs' own rows (``in_runs``) and of event rows, in one snapshot."""
-        in_runs, rows = self._sql(in_runs), self._sql(rows)
+        """The events of task runs' own rows (``in_runs``: a query and its parameters) and of
+        the event rows of a history (``rows``: more of the WHERE clause, all the parameters),
+        read and decoded in one snapshot."""
+        in_runs_sql = self._sql(in_runs[0])
+        rows_sql = self._sql(
+            f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = ?{rows[0]} ORDER BY seq"
+        )
 
         def read(db: Any) -> list[EventRecord]:
-            in_row = db.execute(in_runs, in_run_parameters).fetchall()
-            found = db.execute(rows, row_parameters).fetchall()
+            in_row = db.execute(in_runs_sql, in_runs[1]).fetchall()
+            found = db.execute(rows_sql, rows[1]).fetchall()
             return event_records(in_row, found, in_time_order=in_time_order)
 
         return self._reading(read)
@@ -253,9 +233,6 @@ class Runs(SQLStore):
     def run_logs(
         self, run_id: str, *, after_id: int = 0, min_level: int = 0, limit: int = 1000
     ) -> list[LogRecord]:
-        """The log records of the flow run ``run_id`` and its task runs, or of the task run
-        ``run_id``, in id order: those with ``id > after_id`` and ``level >= min_level``, at
-        most ``limit``."""
         return self._reading(
             lambda db: read_run_logs(db, self._sql, run_id, after_id, min_level, limit)
         )

@@ -3,20 +3,34 @@
 Each migration upgrades the schema by one version; never edit one once released: add one. The
 statements name their column types ``{serial}``, ``{log_serial}``, ``{real}`` and ``{bigint}``,
 and a dialect (:class:`~flowhook.store._sql.dialect.Dialect`) fills them in with its own, with
-its ``append_only`` trigger, its ``first_indexes`` and its ``crash_hook_columns``. Every
+its ``append_only`` trigger, its ``first_indexes`` and its ``crash_hook_columns``; its
+``migrations`` are the result. ``{run_columns}`` are the columns both run tables share. Every
 database has the same tables and columns at the same version: ``flowhook store copy`` moves
 rows between them column for column. JSON columns are text, decoded with the same checks.
 """
 
 from __future__ import annotations
 
-from .dialect import Dialect
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .dialect import Dialect
 
 __all__ = ["SCHEMA_VERSION", "migrations"]
 
 #: Stand-ins, in the templates, for the statements of the dialect's own.
 APPEND_ONLY = "<append only>"
 FIRST_INDEXES = "<first indexes>"
+
+#: The columns flow runs and task runs share, after their own: the process and the state.
+_RUN_COLUMNS = """process_id {bigint},
+            state_type TEXT NOT NULL DEFAULT 'PENDING',
+            state_name TEXT NOT NULL DEFAULT 'Pending',
+            state_message TEXT,
+            run_count INTEGER NOT NULL DEFAULT 0,
+            created {real} NOT NULL,
+            start_time {real},
+            end_time {real}"""
 
 _TEMPLATES: tuple[tuple[str, ...], ...] = (
     (
@@ -39,14 +53,7 @@ _TEMPLATES: tuple[tuple[str, ...], ...] = (
             tags TEXT NOT NULL DEFAULT '[]',
             parent_flow_run_id TEXT,
             parent_task_run_id TEXT,
-            process_id {bigint},
-            state_type TEXT NOT NULL DEFAULT 'PENDING',
-            state_name TEXT NOT NULL DEFAULT 'Pending',
-            state_message TEXT,
-            run_count INTEGER NOT NULL DEFAULT 0,
-            created {real} NOT NULL,
-            start_time {real},
-            end_time {real},
+            {run_columns},
             cancel_requested {real},
             cancel_message TEXT,
             cancel_delivered {real}
@@ -61,14 +68,7 @@ _TEMPLATES: tuple[tuple[str, ...], ...] = (
             task_name TEXT NOT NULL,
             import_path TEXT,
             tags TEXT NOT NULL DEFAULT '[]',
-            process_id {bigint},
-            state_type TEXT NOT NULL DEFAULT 'PENDING',
-            state_name TEXT NOT NULL DEFAULT 'Pending',
-            state_message TEXT,
-            run_count INTEGER NOT NULL DEFAULT 0,
-            created {real} NOT NULL,
-            start_time {real},
-            end_time {real}
+            {run_columns}
         )""",
         "CREATE INDEX task_runs_flow_run ON task_runs (flow_run_id, created)",
         "CREATE INDEX task_runs_open ON task_runs (process_id) WHERE end_time IS NULL",
@@ -207,6 +207,7 @@ def migrations(dialect: Dialect) -> tuple[tuple[str, ...], ...]:
         "bigint": dialect.bigint,
         "crash_hook_columns": dialect.crash_hook_columns,
     }
+    types["run_columns"] = _RUN_COLUMNS.format(**types)
     return tuple(
         tuple(
             filled

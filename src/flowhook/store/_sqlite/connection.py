@@ -23,8 +23,8 @@ from typing import TypeVar
 
 from .._errors import DamagedData, StoreError, older_schema
 from .._sql import SQLStore
+from .._sql.schema import SCHEMA_VERSION
 from .dialect import SQLITE
-from .schema import MIGRATIONS, SCHEMA_VERSION
 
 __all__ = ["DamagedData", "SQLiteBase", "StoreError"]
 
@@ -85,23 +85,14 @@ def _prepare_files(path: Path) -> None:
 class SQLiteBase(SQLStore):
     """The connections of a store on one SQLite file, its transactions and its schema.
 
-    ``SQLiteStore`` is it with the store core (:mod:`.._sql`): one ``__init__``, one set of
-    connections.
+    ``SQLiteStore`` is it with the store core (:mod:`.._sql`): one set of connections.
     """
 
     dialect = SQLITE
     newer_fix = ", or set FLOWHOOK_HOME to another directory"
 
-    def __init__(
-        self,
-        path: Path,
-        *,
-        lock_timeout: float = 30.0,
-        create: bool = True,
-        migrate: bool = True,
-    ) -> None:
-        super().__init__(str(path), lock_timeout)
-        self.path = path
+    def _open(self, path: Path, *, create: bool, migrate: bool) -> None:
+        self.location, self.path = str(path), path
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
@@ -117,18 +108,13 @@ class SQLiteBase(SQLStore):
                     raise older_schema(self.location, 0, SCHEMA_VERSION)
                 _prepare_files(path)
             self._file = _identity(path)
-            self._open_schema(create=create, migrate=migrate)
-        except StoreError:
-            self.close()
-            raise
+            version = self._connection().execute("PRAGMA user_version").fetchone()[0]
+            if self._due_migrations(version, create=create, migrate=migrate):
+                self._migrate()
         except sqlite3.DatabaseError as exc:
-            self.close()
-            detail = _damage(exc)
-            if detail is not None:
-                raise damaged(str(path), detail) from exc
+            self._raise_damage(exc)
             raise StoreError(f"cannot use the flowhook database {path}: {exc}") from exc
         except OSError as exc:
-            self.close()
             reason = exc.strerror or str(exc)
             raise StoreError(f"cannot use the flowhook database {path}: {reason}") from exc
 
@@ -219,61 +205,45 @@ class SQLiteBase(SQLStore):
     def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in one write transaction, retried while the database is locked."""
         self._check_file()
-
-        def transaction(conn: sqlite3.Connection) -> T:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                result = body(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            return result
-
-        return self._retrying(transaction)
+        return self._transaction("BEGIN IMMEDIATE", body, commit=True)
 
     def _rehearsed(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in a write transaction that is always rolled back: what it would do,
         counted by the very statements that would do it (``prune --dry-run``)."""
-        return self._rolled_back("BEGIN IMMEDIATE", body)
+        return self._transaction("BEGIN IMMEDIATE", body, commit=False)
 
     def _reading(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``body`` in one read transaction: all its queries see the same snapshot."""
-        return self._rolled_back("BEGIN", body)
+        return self._transaction("BEGIN", body, commit=False)
 
-    def _rolled_back(self, begin: str, body: Callable[[sqlite3.Connection], T]) -> T:
+    def _transaction(
+        self, begin: str, body: Callable[[sqlite3.Connection], T], *, commit: bool
+    ) -> T:
+        """Run ``body`` in a transaction begun with ``begin``; committed, or else rolled back."""
+
         def transaction(conn: sqlite3.Connection) -> T:
             conn.execute(begin)
             try:
-                return body(conn)
+                result = body(conn)
+                if commit:
+                    conn.execute("COMMIT")
+                return result
             finally:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
 
         return self._retrying(transaction)
 
-    def _open_schema(self, *, create: bool, migrate: bool) -> None:
-        """Check the file's schema version; apply the missing migrations when ``migrate``,
-        else refuse an older schema (``FLOWHOOK_STORE_AUTO_MIGRATE=0``) as PostgreSQL does."""
-        version = self._connection().execute("PRAGMA user_version").fetchone()[0]
-        if self._due_migrations(version, create=create, migrate=migrate):
-            self._migrate()
-
     def _migrate(self) -> None:
-        conn = self._connection()
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        """Apply the missing migrations (``PRAGMA user_version`` counts those applied)."""
+        version = self._connection().execute("PRAGMA user_version").fetchone()[0]
         self._refuse_newer(version)
         if version == SCHEMA_VERSION:
             return
         self._retrying(lambda conn: conn.execute("PRAGMA journal_mode = WAL").fetchone())
 
         def upgrade(conn: sqlite3.Connection) -> None:
-            current = conn.execute("PRAGMA user_version").fetchone()[0]
-            self._refuse_newer(current)
-            for number in range(current, SCHEMA_VERSION):
-                for statement in MIGRATIONS[number]:
-                    conn.execute(statement)
+            self._upgrade(conn, conn.execute("PRAGMA user_version").fetchone()[0])
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
         self._write(upgrade)

@@ -17,7 +17,6 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
@@ -229,7 +228,7 @@ def reap(
             return reap(store, settings=settings, now=now, worker=worker)
         finally:
             store.close()
-    now = time.time() if now is None else now
+    now = store.clock() if now is None else now
     worker = worker or local_worker_id("reap")
     apply_exit_notes(store, settings)
     owners = _Owners()
@@ -331,9 +330,13 @@ def _fire_due_hooks(
 
 
 def claimant_is_dead(store: Store, claimant: str, now: float, crash_after: float) -> bool:
-    """Whether the process behind a claimant id is dead: a flow process (``<process id>:...``)
-    by the store's process records, ``flowhook deliver``, ``watch`` and ``runs reap`` by their
-    pid and start time on this host. One on another host is never known dead here."""
+    """Whether the process behind a claimant id is dead, ``now`` being the store's clock
+    (:meth:`~flowhook.store.Store.clock`). A registered process (``<process id>:<pid>``: one
+    that runs flows, ``flowhook watch``, ``deliver``, ``runs reap``, ``ui``) by its process
+    row: its pid on this host, its heartbeat on another. An unregistered one
+    (:func:`~flowhook.store.local_worker_id`, a command that could not register, or of an
+    older flowhook) by its pid and start time on this host; on another it is never known dead
+    here, and its outbox claims expire with their lease."""
     head = claimant.split(":", 1)[0]
     if head.isdigit():
         process = store.process(int(head))
@@ -346,8 +349,8 @@ def claimant_is_dead(store: Store, claimant: str, now: float, crash_after: float
 
 
 def release_dead_claims(store: Store, now: float, crash_after: float) -> None:
-    """Free the outbox messages claimed by processes that died, so that they are sent again.
-    Claims of a process on another host expire with their lease."""
+    """Free the outbox messages claimed by processes that died, on any host, so that they are
+    sent again (see :func:`claimant_is_dead`)."""
     for claimant in store.outbox_claimants():
         if claimant_is_dead(store, claimant, now, crash_after):
             head = claimant.split(":", 1)[0]

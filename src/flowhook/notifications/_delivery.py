@@ -127,7 +127,7 @@ def deliver_due(
             notifier = load_notifier(block)
             spacing.wait(block, notifier.min_interval_seconds)
             if claim.needs_renewal(message.id):
-                if not store.renew_outbox_claim(message.id, worker, time.time() + lease):
+                if not store.renew_outbox_claim(message.id, worker, lease):
                     continue  # the claim ran out and another process took (or sent) the message
                 claim.renewed(message.id)
             spacing.sent(block)

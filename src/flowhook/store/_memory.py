@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+import time
 from collections.abc import Collection, Iterable
 from typing import Any
 
@@ -117,13 +118,13 @@ class MemoryOutbox:
                 message.claimed_until = now + lease_seconds
             return [message.record for message in due]
 
-    def renew_outbox_claim(self, message_id: int, worker: str, until: float) -> bool:
+    def renew_outbox_claim(self, message_id: int, worker: str, lease_seconds: float) -> bool:
         # One process, one worker: a claim is its own unless the message left "pending".
         with self._lock:
             message = self._messages[message_id]
             if message.record.status != "pending":
                 return False
-            message.claimed_until = until
+            message.claimed_until = time.time() + lease_seconds
             return True
 
     def mark_outbox_sent(self, message_id: int, at: float) -> None:

@@ -159,7 +159,8 @@ _LISTEN_SLICE = 0.25
 
 class Heartbeat:
     """While runs are active, a daemon thread records that this process is alive, every
-    ``interval`` seconds, and hands the cancel requests other processes recorded to ``cancel``.
+    ``interval`` seconds, and hands the cancel requests other processes recorded to ``cancel``
+    (None: a process that runs no flow, such as ``flowhook watch``, only beats).
     """
 
     def __init__(
@@ -167,7 +168,7 @@ class Heartbeat:
         store: Store,
         process_id: int,
         interval: float,
-        cancel: Callable[[str, str | None], None],
+        cancel: Callable[[str, str | None], None] | None,
         resume: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
@@ -221,6 +222,8 @@ class Heartbeat:
         # A store that can announce cancel requests (PostgreSQL's LISTEN) wakes this thread
         # at once; the beat every ``interval`` also reads them, when the announcement is lost.
         make_listener = getattr(self.store, "cancel_listener", None)
+        if self.cancel is None:
+            make_listener = None
         listener = make_listener(self.process_id) if make_listener is not None else None
         try:
             next_beat = time.monotonic() + self.interval
@@ -264,6 +267,8 @@ class Heartbeat:
 
     def deliver_cancels(self) -> None:
         """Hand the pending cancel requests of this process's runs to ``cancel``."""
+        if self.cancel is None:
+            return
         try:
             requests = self.store.cancel_requests(self.process_id)
         except Exception as exc:

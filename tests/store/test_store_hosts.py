@@ -48,6 +48,23 @@ CONFIG = """
 url = "{url}"
 """
 
+RULE = """
+[[notifications]]
+on = ["Failed"]
+blocks = ["slack-webhook/ops"]
+"""
+
+#: A flow that fails at once: its rule's message is sent by the process's delivery thread.
+FAILING = """
+    from flowhook import flow
+
+    @flow(name="etl", flow_run_name="doomed")
+    def etl() -> None:
+        raise ValueError("disk full")
+
+    etl(return_state=True)
+"""
+
 #: Logs each crashed flow run's hook (start, end); the hook lasts CRASH_HOOK_SECONDS.
 CRASH_PLUGIN = """
     import os, time
@@ -167,6 +184,38 @@ def test_a_watch_killed_mid_send_has_its_claim_taken_over_by_a_watch_on_another_
         ("alpha", False),
         ("beta", True),
     ]
+
+
+def test_a_flow_process_sending_after_its_run_ended_is_not_taken_for_dead_elsewhere(
+    modules: Path, tmp_path: Path
+) -> None:
+    """Its run is over, but its delivery holds a claim: it beats while it sends, so a watch on
+    another host leaves the claim alone (sending it twice would break exactly once)."""
+    # The send takes longer than the crash limit (and less than the notifier's 10 s timeout).
+    with SlackWebhookServer(WebhookResponse(delay=CRASH_AFTER + 5), "ok") as server:
+        config = tmp_path / "flowhook.toml"
+        config.write_text(RULE + CONFIG.format(url=server.url))
+        env = _hosts_env(modules, FLOWHOOK_CONFIG=str(config), FLOWHOOK_DELIVERY_DRAIN_SECONDS="30")
+        script = write_module(modules, "failing", FAILING)
+        job = subprocess.Popen([sys.executable, str(script)], env=_on(env, "alpha"))
+        try:
+            wait_for(lambda: len(server.requests) == 1, what="the flow process's send")
+            watch = [FLOWHOOK, "watch", "--interval", "0.2"]
+            other = subprocess.Popen(watch, env=_on(env, "beta"), stdout=subprocess.DEVNULL)
+            try:
+                assert job.wait(timeout=60) == 0
+            finally:
+                _stop(other)
+        finally:
+            if job.poll() is None:
+                _kill(job)
+    assert len(server.requests) == 1
+    store = open_store()
+    try:
+        [message] = store.list_outbox()
+    finally:
+        store.close()
+    assert (message.status, message.attempts) == ("sent", 1)
 
 
 def test_a_reaper_killed_while_firing_a_crash_hook_is_taken_over_on_another_host(

@@ -16,13 +16,14 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._records import ProcessInfo, ProcessRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from ._protocol import Store
 
@@ -186,6 +187,8 @@ class Heartbeat:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._failing = False
+        #: When this thread last recorded a heartbeat (monotonic); registering records one.
+        self._last_beat = time.monotonic()
 
     def run_started(self) -> None:
         with self._lock:
@@ -199,6 +202,20 @@ class Heartbeat:
     def run_finished(self) -> None:
         with self._lock:
             self._active = max(0, self._active - 1)
+
+    @contextmanager
+    def claiming(self) -> Iterator[None]:
+        """While this process may hold claims (its delivery sends), beat as while a run is
+        active, whether or not one is: a reaper on another host frees the claims of a process
+        whose heartbeat is older than its crash limit. Beats at once, in this thread, when the
+        last heartbeat is older than one interval (this process may have been idle since)."""
+        self.run_started()
+        try:
+            if time.monotonic() - self._last_beat > self.interval:
+                self.beat()
+            yield
+        finally:
+            self.run_finished()
 
     def pause_started(self) -> None:
         """A run of this process paused: read requests often until :meth:`pause_ended`."""
@@ -262,6 +279,7 @@ class Heartbeat:
             self._failing = True
             return
         self._failing = False
+        self._last_beat = time.monotonic()
         self.deliver_cancels()
         self.deliver_resumes()
 

@@ -12,10 +12,13 @@ by its heartbeat, never by its pid. The hook lives in these tests, not in flowho
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 from store_helpers import FLOWHOOK, environment, make_distribution, wait_for, write_module
@@ -281,3 +284,47 @@ def test_skewed_clocks_never_reap_a_live_run_and_reap_a_dead_one_in_time(
         _reap(reaper)
         run = _flow_run()
     print(f"dead run reaped {time.monotonic() - killed:.1f} s after its process was killed")
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _processes() -> list[tuple[Any, ...]]:
+    store = open_store()
+    try:
+        return store._read("SELECT command, last_heartbeat, exited FROM processes ORDER BY id")
+    finally:
+        store.close()
+
+
+def test_the_ui_is_a_registered_process_with_a_heartbeat_until_it_stops(modules: Path) -> None:
+    open_store().close()  # the database exists: the UI opens it with its first page
+    port = _free_port()
+    ui = subprocess.Popen(
+        [FLOWHOOK, "ui", "--port", str(port)],
+        env=_on(_hosts_env(modules), "alpha"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        page = wait_for(lambda: _get(f"http://127.0.0.1:{port}/"), what="the UI's first page")
+        assert page == 200
+        [(command, first_beat, exited)] = wait_for(_processes, what="the UI's process row")
+        assert " ui " in f"{command} " and exited is None
+        wait_for(lambda: _processes()[0][1] > first_beat, 5.0, "a second heartbeat")
+    finally:
+        _stop(ui)
+    [(_, _, exited)] = _processes()
+    assert exited is not None  # stopped by SIGTERM: it recorded its exit
+
+
+def _get(url: str) -> int | None:
+    try:
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # 127.0.0.1
+        with direct.open(url, timeout=5) as answer:
+            return int(answer.status)
+    except OSError:
+        return None

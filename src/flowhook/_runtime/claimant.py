@@ -40,12 +40,13 @@ class Claimant:
         self._process_id: int | None = None
         self._lock = threading.Lock()  # watch claims from two threads
 
-    def id(self) -> str:
-        """The id this command's claims carry; registers it first when its store exists."""
+    def id(self, register: bool = True) -> str:
+        """The id this command's claims carry; registers it first when its store exists (and
+        ``register``: a command with nothing to claim leaves no process row)."""
         with self._lock:
             if self._id is None:
-                if not self.settings.exists():
-                    return local_worker_id(self.command)  # nothing to claim yet
+                if not register or not self.settings.exists():
+                    return local_worker_id(self.command)
                 self._id = self._register()
             return self._id
 

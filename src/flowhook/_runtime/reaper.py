@@ -17,6 +17,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
@@ -211,14 +212,15 @@ def reap(
     *,
     settings: StoreSettings | None = None,
     now: float | None = None,
-    worker: str | None = None,
+    worker: str | Callable[[], str] | None = None,
 ) -> list[ReapedRun]:
     """Crash the runs of dead processes and fire their hooks; returns the runs this call crashed.
 
     Each run is crashed, its alerts queued and its hooks recorded as due, in one transaction;
     the hooks are then fired run by run, each marked done once it ran. ``worker`` identifies
-    this reaper (default: this process, as ``flowhook runs reap``): the hooks a reaper that
-    died left due are fired by the next one. A KeyboardInterrupt or SystemExit raised by a hook
+    this reaper (default: this process, unregistered), or gives its id when it first claims
+    something (a command registers only then): the hooks a reaper that died left due are
+    fired by the next one. A KeyboardInterrupt or SystemExit raised by a hook
     is re-raised once every hook has run.
     """
     settings = settings or load_settings()
@@ -229,7 +231,7 @@ def reap(
         finally:
             store.close()
     now = store.clock() if now is None else now
-    worker = worker or local_worker_id("reap")
+    claimant = _claimant(worker)
     apply_exit_notes(store, settings)
     owners = _Owners()
     router: Router | None = None
@@ -246,7 +248,7 @@ def reap(
         if router is None:
             router = load_router_of(store)
         alerts = _alerts(store, process, crashed_state, router, owners) if router else {}
-        crashed = store.crash_runs(process.id, crashed_state, alerts=alerts, hooks_by=worker)
+        crashed = store.crash_runs(process.id, crashed_state, alerts=alerts, hooks_by=claimant())
         # Messages the dead process claimed but may not have sent: free them for delivery.
         store.release_outbox_claims(f"{process.id}:")
         for kind, run_id in crashed:
@@ -254,7 +256,7 @@ def reap(
             if record is not None:
                 reaped.append(ReapedRun(record, process, message))
                 logger.info("%s run %r (%s) crashed: %s", kind, record.name, run_id, message)
-    pending = _fire_due_hooks(store, worker, now, settings.crash_after_seconds, owners)
+    pending = _fire_due_hooks(store, claimant, now, settings.crash_after_seconds, owners)
     release_dead_claims(store, now, settings.crash_after_seconds)
     if pending is not None:
         raise pending
@@ -290,14 +292,29 @@ def _alerts(
     return alerts
 
 
+def _claimant(worker: str | Callable[[], str] | None) -> Callable[[], str]:
+    """The reaper's claimant id, asked for when it first claims something, once."""
+    if isinstance(worker, str):
+        return lambda: worker
+    found: list[str] = []
+
+    def claimant() -> str:
+        if not found:
+            found.append(worker() if worker is not None else local_worker_id("reap"))
+        return found[0]
+
+    return claimant
+
+
 def _fire_due_hooks(
-    store: Store, worker: str, now: float, crash_after: float, owners: _Owners
+    store: Store, claimant: Callable[[], str], now: float, crash_after: float, owners: _Owners
 ) -> BaseException | None:
     """Fire the hooks of every crashed run whose hooks are due: this reaper's, and those a dead
     reaper left. Returns the first KeyboardInterrupt or SystemExit a hook raised."""
     pending: BaseException | None = None
     flow_runs: dict[str, FlowRun | None] = {}
     for due in store.crash_hooks():
+        worker = claimant()
         if due.claimed_by != worker:
             if not claimant_is_dead(store, due.claimed_by, now, crash_after):
                 continue

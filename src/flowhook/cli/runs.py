@@ -155,7 +155,7 @@ def runs_reap() -> None:
     with command_store() as store, registered("reap") as claimant:
         from .._runtime.reaper import reap  # the engine's and the notifications': when reaping
 
-        reaped = [] if store is None else reap(store, settings=settings, worker=claimant.id())
+        reaped = [] if store is None else reap(store, settings=settings, worker=claimant.id)
         delivery = None if store is None else deliver_now(store, claimant)
     report_reaped(reaped)
     if not reaped:

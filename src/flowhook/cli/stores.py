@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -101,4 +102,6 @@ def deliver_now(store: Store, claimant: Claimant, within: float = 0.0) -> Delive
 
     settings = command_settings()
     release_dead_claims(store, store.clock(), settings.crash_after_seconds)
-    return deliver_within(store, load_block_notifier, claimant.id(), within)
+    due = store.next_outbox_attempt()
+    worker = claimant.id(register=due is not None and due <= time.time() + within)
+    return deliver_within(store, load_block_notifier, worker, within)

@@ -84,7 +84,7 @@ def _watch_once(settings: StoreSettings, claimant: Claimant) -> None:
         logger.error("%s", exc)
         return
     try:
-        report_reaped(reap(store, settings=settings, worker=claimant.id()))
+        report_reaped(reap(store, settings=settings, worker=claimant.id))
     except StoreError as exc:
         logger.error("could not look for crashed runs in %s: %s", settings.location, exc)
     finally:

@@ -11,6 +11,7 @@ by its heartbeat, never by its pid. The hook lives in these tests, not in flowho
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -21,9 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from store_helpers import FLOWHOOK, environment, make_distribution, wait_for, write_module
+from store_helpers import (
+    FLOWHOOK,
+    environment,
+    fake_process,
+    make_distribution,
+    wait_for,
+    write_module,
+)
 
-from flowhook.store import OutboxEntry, RunQuery, RunRecord, open_store
+from flowhook.store import OutboxEntry, RunQuery, RunRecord, Store, open_store
 from flowhook_testing import SlackWebhookServer, WebhookResponse
 
 pytestmark = pytest.mark.slow
@@ -328,3 +336,28 @@ def _get(url: str) -> int | None:
             return int(answer.status)
     except OSError:
         return None
+
+
+def test_heartbeats_and_leases_are_the_servers_time_on_postgresql(
+    store: Store, store_backend: str
+) -> None:
+    """A host whose clock is an hour ahead writes them: PostgreSQL keeps its own time,
+    SQLite (one host's file) the host's."""
+    ahead = time.time() + 3600
+    process_id = fake_process(store, pid=os.getpid())
+    store.heartbeat(process_id, ahead)
+    store.enqueue_outbox([OutboxEntry("k", "log", "ops", "r", "flow", "r1", "e", "s", "b", 0)])
+    [claimed] = store.claim_outbox("w", ahead, 10, 120.0)
+    assert store.renew_outbox_claim(claimed.id, "w", 300.0)
+    process = store.process(process_id)
+    assert process is not None
+    [(claimed_until,)] = store._read("SELECT claimed_until FROM notification_outbox")
+    if store_backend == "postgres":
+        server = store.clock()
+        assert abs(server - time.time()) < 5
+        assert server - 5 < process.last_heartbeat <= server
+        assert server + 295 < claimed_until <= server + 300
+    else:
+        assert store.clock() == pytest.approx(time.time(), abs=5)
+        assert process.last_heartbeat == ahead
+        assert claimed_until == pytest.approx(time.time() + 300, abs=5)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
@@ -212,14 +212,15 @@ def reap(
     *,
     settings: StoreSettings | None = None,
     now: float | None = None,
-    worker: str | None = None,
+    worker: str | Callable[[], str] | None = None,
 ) -> list[ReapedRun]:
     """Crash the runs of dead processes and fire their hooks; returns the runs this call crashed.
 
     Each run is crashed, its alerts queued and its hooks recorded as due, in one transaction;
     the hooks are then fired run by run, each marked done once it ran. ``worker`` identifies
-    this reaper (default: this process, as ``flowhook runs reap``): the hooks a reaper that
-    died left due are fired by the next one. A KeyboardInterrupt or SystemExit raised by a hook
+    this reaper (default: this process, unregistered), or gives its id when it first claims
+    something (a command registers only then): the hooks a reaper that died left due are
+    fired by the next one. A KeyboardInterrupt or SystemExit raised by a hook
     is re-raised once every hook has run.
     """
     settings = settings or load_settings()
@@ -229,8 +230,8 @@ def reap(
             return reap(store, settings=settings, now=now, worker=worker)
         finally:
             store.close()
-    now = time.time() if now is None else now
-    worker = worker or local_worker_id("reap")
+    now = store.clock() if now is None else now
+    claimant = _claimant(worker)
     apply_exit_notes(store, settings)
     owners = _Owners()
     router: Router | None = None
@@ -247,7 +248,7 @@ def reap(
         if router is None:
             router = load_router_of(store)
         alerts = _alerts(store, process, crashed_state, router, owners) if router else {}
-        crashed = store.crash_runs(process.id, crashed_state, alerts=alerts, hooks_by=worker)
+        crashed = store.crash_runs(process.id, crashed_state, alerts=alerts, hooks_by=claimant())
         # Messages the dead process claimed but may not have sent: free them for delivery.
         store.release_outbox_claims(f"{process.id}:")
         for kind, run_id in crashed:
@@ -255,7 +256,7 @@ def reap(
             if record is not None:
                 reaped.append(ReapedRun(record, process, message))
                 logger.info("%s run %r (%s) crashed: %s", kind, record.name, run_id, message)
-    pending = _fire_due_hooks(store, worker, now, settings.crash_after_seconds, owners)
+    pending = _fire_due_hooks(store, claimant, now, settings.crash_after_seconds, owners)
     release_dead_claims(store, now, settings.crash_after_seconds)
     if pending is not None:
         raise pending
@@ -291,14 +292,29 @@ def _alerts(
     return alerts
 
 
+def _claimant(worker: str | Callable[[], str] | None) -> Callable[[], str]:
+    """The reaper's claimant id, asked for when it first claims something, once."""
+    if isinstance(worker, str):
+        return lambda: worker
+    found: list[str] = []
+
+    def claimant() -> str:
+        if not found:
+            found.append(worker() if worker is not None else local_worker_id("reap"))
+        return found[0]
+
+    return claimant
+
+
 def _fire_due_hooks(
-    store: Store, worker: str, now: float, crash_after: float, owners: _Owners
+    store: Store, claimant: Callable[[], str], now: float, crash_after: float, owners: _Owners
 ) -> BaseException | None:
     """Fire the hooks of every crashed run whose hooks are due: this reaper's, and those a dead
     reaper left. Returns the first KeyboardInterrupt or SystemExit a hook raised."""
     pending: BaseException | None = None
     flow_runs: dict[str, FlowRun | None] = {}
     for due in store.crash_hooks():
+        worker = claimant()
         if due.claimed_by != worker:
             if not claimant_is_dead(store, due.claimed_by, now, crash_after):
                 continue
@@ -331,9 +347,13 @@ def _fire_due_hooks(
 
 
 def claimant_is_dead(store: Store, claimant: str, now: float, crash_after: float) -> bool:
-    """Whether the process behind a claimant id is dead: a flow process (``<process id>:...``)
-    by the store's process records, ``flowhook deliver``, ``watch`` and ``runs reap`` by their
-    pid and start time on this host. One on another host is never known dead here."""
+    """Whether the process behind a claimant id is dead, ``now`` being the store's clock
+    (:meth:`~flowhook.store.Store.clock`). A registered process (``<process id>:<pid>``: one
+    that runs flows, ``flowhook watch``, ``deliver``, ``runs reap``, ``ui``) by its process
+    row: its pid on this host, its heartbeat on another. An unregistered one
+    (:func:`~flowhook.store.local_worker_id`, a command that could not register, or of an
+    older flowhook) by its pid and start time on this host; on another it is never known dead
+    here, and its outbox claims expire with their lease."""
     head = claimant.split(":", 1)[0]
     if head.isdigit():
         process = store.process(int(head))
@@ -346,8 +366,8 @@ def claimant_is_dead(store: Store, claimant: str, now: float, crash_after: float
 
 
 def release_dead_claims(store: Store, now: float, crash_after: float) -> None:
-    """Free the outbox messages claimed by processes that died, so that they are sent again.
-    Claims of a process on another host expire with their lease."""
+    """Free the outbox messages claimed by processes that died, on any host, so that they are
+    sent again (see :func:`claimant_is_dead`)."""
     for claimant in store.outbox_claimants():
         if claimant_is_dead(store, claimant, now, crash_after):
             head = claimant.split(":", 1)[0]

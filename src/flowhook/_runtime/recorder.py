@@ -144,6 +144,8 @@ class Recorder:
         self.heartbeat = Heartbeat(
             store, process_id, settings.heartbeat_seconds, _deliver_cancel, _deliver_resume
         )
+        if delivery is not None:
+            delivery.claiming = self.heartbeat.claiming
         self._tags: dict[tuple[str, ...], str] = {}
         self.logs = RunLogCapture(writer.submit, settings.run_log_limit)
 

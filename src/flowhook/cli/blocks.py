@@ -30,7 +30,7 @@ from ..notifications import (
 from .arguments import IntegerRange
 from .errors import BadArgument
 from .output import echo_json
-from .stores import command_store, deliver_now
+from .stores import command_store, deliver_now, registered
 
 __all__ = ["block", "notify", "outbox"]
 
@@ -301,6 +301,7 @@ def outbox_retry(message_id: int | None, all_dead: bool) -> None:
         if message_id is not None and not changed:
             raise click.ClickException(f"no pending or dead notification has id {message_id}")
         click.echo(f"{len(changed)} notification(s) made due again.")
-        click.echo(deliver_now(store, "retry").summary())
+        with registered("retry") as claimant:
+            click.echo(deliver_now(store, claimant).summary())
     finally:
         store.close()

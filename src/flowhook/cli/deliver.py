@@ -6,7 +6,7 @@ import click
 
 from .arguments import SecondsRange
 from .errors import one_line_errors
-from .stores import command_store, deliver_now
+from .stores import command_store, deliver_now, registered
 
 __all__ = ["deliver"]
 
@@ -28,11 +28,11 @@ def deliver(within: float) -> None:
     exit status 0 when nothing is left pending, 1 otherwise. For cron, e.g. every minute:
     `* * * * * cd /srv/etl && .venv/bin/flowhook deliver --within 50`.
     """
-    with command_store() as store:
+    with command_store() as store, registered("deliver") as claimant:
         if store is None:
             click.echo("Nothing to deliver: there is no flowhook database yet.")
             return
-        report = deliver_now(store, "deliver", within)
+        report = deliver_now(store, claimant, within)
     click.echo(report.summary())
     if report.pending:
         raise SystemExit(1)

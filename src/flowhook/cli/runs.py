@@ -26,7 +26,14 @@ from .errors import one_line_errors
 from .output import echo_json, table
 from .run_logs import runs_logs
 from .run_show import runs_show
-from .stores import command_settings, command_store, deliver_now, importable_here, report_reaped
+from .stores import (
+    command_settings,
+    command_store,
+    deliver_now,
+    importable_here,
+    registered,
+    report_reaped,
+)
 
 __all__ = ["runs"]
 
@@ -145,11 +152,11 @@ def runs_reap() -> None:
     """
     settings = command_settings()
     importable_here()
-    with command_store() as store:
+    with command_store() as store, registered("reap") as claimant:
         from .._runtime.reaper import reap  # the engine's and the notifications': when reaping
 
-        reaped = [] if store is None else reap(store, settings=settings)
-        delivery = None if store is None else deliver_now(store, "reap")
+        reaped = [] if store is None else reap(store, settings=settings, worker=claimant.id)
+        delivery = None if store is None else deliver_now(store, claimant)
     report_reaped(reaped)
     if not reaped:
         click.echo("Nothing to reap: no unfinished run belongs to a dead process.")

@@ -18,17 +18,24 @@ from ..store import (
     StoreError,
     StoreSettings,
     load_settings,
-    local_worker_id,
     open_existing_store,
     open_store,
 )
 from .errors import BadArgument
 
 if TYPE_CHECKING:
+    from .._runtime.claimant import Claimant
     from .._runtime.reaper import ReapedRun
     from ..notifications import DeliveryReport
 
-__all__ = ["command_settings", "command_store", "deliver_now", "importable_here", "report_reaped"]
+__all__ = [
+    "command_settings",
+    "command_store",
+    "deliver_now",
+    "importable_here",
+    "registered",
+    "report_reaped",
+]
 
 
 def command_settings() -> StoreSettings:
@@ -72,17 +79,29 @@ def importable_here() -> None:
         sys.path.insert(0, here)
 
 
-def deliver_now(store: Store, command: str, within: float = 0.0) -> DeliveryReport:
-    """Free the claims of delivering processes that died, then deliver the due notifications,
-    and retries that come due within ``within`` seconds.
-
-    Claims carry ``command@host/pid/start``, so that a reaper on this host frees them at once
-    if this process dies mid-send (see :func:`~flowhook.store.local_worker_id`).
+@contextmanager
+def registered(command: str) -> Iterator[Claimant]:
+    """This command as a registered process while it runs: its claims carry its id, and a
+    reaper on any host frees them if it dies (see :class:`~flowhook._runtime.claimant.Claimant`).
     """
+    from .._runtime.claimant import Claimant
+
+    claimant = Claimant(command, command_settings())
+    try:
+        yield claimant
+    finally:
+        claimant.close()
+
+
+def deliver_now(store: Store, claimant: Claimant, within: float = 0.0) -> DeliveryReport:
+    """Free the claims of delivering processes that died, then deliver the due notifications,
+    and retries that come due within ``within`` seconds, as ``claimant``."""
     from .._runtime.attach import load_block_notifier  # the engine's, the notifications'
     from .._runtime.reaper import release_dead_claims
     from ..notifications import deliver_within
 
     settings = command_settings()
-    release_dead_claims(store, time.time(), settings.crash_after_seconds)
-    return deliver_within(store, load_block_notifier, local_worker_id(command), within)
+    release_dead_claims(store, store.clock(), settings.crash_after_seconds)
+    due = store.next_outbox_attempt()
+    worker = claimant.id(register=due is not None and due <= time.time() + within)
+    return deliver_within(store, load_block_notifier, worker, within)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -14,7 +14,10 @@ from flowhook_hookspec.errors import ConfigError
 from .._runtime.reaper import reap
 from ..store import StoreError, StoreSettings, open_store
 from .arguments import SecondsRange
-from .stores import command_settings, deliver_now, importable_here, report_reaped
+from .stores import command_settings, deliver_now, importable_here, registered, report_reaped
+
+if TYPE_CHECKING:
+    from .._runtime.claimant import Claimant
 
 __all__ = ["watch"]
 
@@ -51,25 +54,28 @@ def watch(interval: float) -> None:
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     click.echo(f"Watching {settings.location} every {interval:g} s; Ctrl-C stops.")
     looked = threading.Event()
-    sender = threading.Thread(
-        target=_deliver_while, args=(settings, stop, looked), name="flowhook-watch-delivery"
-    )
-    sender.daemon = True  # a send that hangs must not keep the process alive after Ctrl-C
-    sender.start()
-    try:
-        while not stop.is_set():
-            _watch_once(settings)
-            looked.set()
-            stop.wait(interval)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    with registered("watch") as claimant:
+        sender = threading.Thread(
+            target=_deliver_while,
+            args=(settings, claimant, stop, looked),
+            name="flowhook-watch-delivery",
+        )
+        sender.daemon = True  # a send that hangs must not keep the process alive after Ctrl-C
+        sender.start()
+        try:
+            while not stop.is_set():
+                _watch_once(settings, claimant)
+                looked.set()
+                stop.wait(interval)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
     click.echo("Stopped.")
 
 
-def _watch_once(settings: StoreSettings) -> None:
+def _watch_once(settings: StoreSettings, claimant: Claimant) -> None:
     if not settings.exists():
         return
     try:
@@ -78,14 +84,16 @@ def _watch_once(settings: StoreSettings) -> None:
         logger.error("%s", exc)
         return
     try:
-        report_reaped(reap(store, settings=settings))
+        report_reaped(reap(store, settings=settings, worker=claimant.id))
     except StoreError as exc:
         logger.error("could not look for crashed runs in %s: %s", settings.location, exc)
     finally:
         store.close()
 
 
-def _deliver_while(settings: StoreSettings, stop: threading.Event, looked: threading.Event) -> None:
+def _deliver_while(
+    settings: StoreSettings, claimant: Claimant, stop: threading.Event, looked: threading.Event
+) -> None:
     """Send the due notifications after each look, in this thread, until ``stop``."""
     while not stop.is_set():
         looked.wait()
@@ -98,7 +106,7 @@ def _deliver_while(settings: StoreSettings, stop: threading.Event, looked: threa
             logger.error("%s", exc)
             continue
         try:
-            sent = deliver_now(store, "watch").sent
+            sent = deliver_now(store, claimant).sent
         except StoreError as exc:
             logger.error("could not deliver notifications from %s: %s", settings.location, exc)
             continue

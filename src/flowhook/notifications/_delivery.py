@@ -23,6 +23,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Collection
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import attrs
@@ -127,7 +128,7 @@ def deliver_due(
             notifier = load_notifier(block)
             spacing.wait(block, notifier.min_interval_seconds)
             if claim.needs_renewal(message.id):
-                if not store.renew_outbox_claim(message.id, worker, time.time() + lease):
+                if not store.renew_outbox_claim(message.id, worker, lease):
                     continue  # the claim ran out and another process took (or sent) the message
                 claim.renewed(message.id)
             spacing.sent(block)
@@ -309,6 +310,10 @@ class DeliveryWorker:
         self.blocks = frozenset(blocks) if blocks is not None else None
         #: What becomes of messages still pending after the drain, for its warning.
         self.left_for = left_for
+        #: Entered around each round of claims and sends: a registered process keeps its
+        #: heartbeat going there (see :meth:`~flowhook.store.Heartbeat.claiming`), so that no
+        #: reaper on another host takes it for dead and frees its claims mid-send.
+        self.claiming: Callable[[], AbstractContextManager[object]] = nullcontext
 
     @property
     def started(self) -> bool:
@@ -340,7 +345,10 @@ class DeliveryWorker:
             while not self._stop.is_set():
                 self._wake.clear()
                 try:
-                    claimed, _ = deliver_due(store, self._load_notifier, self.worker_id, spacing)
+                    with self.claiming():
+                        claimed, _ = deliver_due(
+                            store, self._load_notifier, self.worker_id, spacing
+                        )
                 except Exception:
                     logger.exception("notification delivery failed; retrying shortly")
                     claimed = 0
@@ -367,13 +375,14 @@ class DeliveryWorker:
             self._thread.join(timeout=budget)  # a send under way finishes, or its claim holds
         store = self._open_store()
         try:
-            report = deliver_within(
-                store,
-                self._load_notifier,
-                self.worker_id,
-                max(0.0, deadline - time.monotonic()),
-                self.blocks,
-            )
+            with self.claiming():
+                report = deliver_within(
+                    store,
+                    self._load_notifier,
+                    self.worker_id,
+                    max(0.0, deadline - time.monotonic()),
+                    self.blocks,
+                )
         finally:
             store.close()
         if report.pending:

@@ -16,13 +16,14 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ._records import ProcessInfo, ProcessRecord
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from ._protocol import Store
 
@@ -159,7 +160,8 @@ _LISTEN_SLICE = 0.25
 
 class Heartbeat:
     """While runs are active, a daemon thread records that this process is alive, every
-    ``interval`` seconds, and hands the cancel requests other processes recorded to ``cancel``.
+    ``interval`` seconds, and hands the cancel requests other processes recorded to ``cancel``
+    (None: a process that runs no flow, such as ``flowhook watch``, only beats).
     """
 
     def __init__(
@@ -167,7 +169,7 @@ class Heartbeat:
         store: Store,
         process_id: int,
         interval: float,
-        cancel: Callable[[str, str | None], None],
+        cancel: Callable[[str, str | None], None] | None,
         resume: Callable[[str], None] | None = None,
     ) -> None:
         self.store = store
@@ -185,6 +187,8 @@ class Heartbeat:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._failing = False
+        #: When this thread last recorded a heartbeat (monotonic); registering records one.
+        self._last_beat = time.monotonic()
 
     def run_started(self) -> None:
         with self._lock:
@@ -198,6 +202,20 @@ class Heartbeat:
     def run_finished(self) -> None:
         with self._lock:
             self._active = max(0, self._active - 1)
+
+    @contextmanager
+    def claiming(self) -> Iterator[None]:
+        """While this process may hold claims (its delivery sends), beat as while a run is
+        active, whether or not one is: a reaper on another host frees the claims of a process
+        whose heartbeat is older than its crash limit. Beats at once, in this thread, when the
+        last heartbeat is older than one interval (this process may have been idle since)."""
+        self.run_started()
+        try:
+            if time.monotonic() - self._last_beat > self.interval:
+                self.beat()
+            yield
+        finally:
+            self.run_finished()
 
     def pause_started(self) -> None:
         """A run of this process paused: read requests often until :meth:`pause_ended`."""
@@ -221,6 +239,8 @@ class Heartbeat:
         # A store that can announce cancel requests (PostgreSQL's LISTEN) wakes this thread
         # at once; the beat every ``interval`` also reads them, when the announcement is lost.
         make_listener = getattr(self.store, "cancel_listener", None)
+        if self.cancel is None:
+            make_listener = None
         listener = make_listener(self.process_id) if make_listener is not None else None
         try:
             next_beat = time.monotonic() + self.interval
@@ -259,11 +279,14 @@ class Heartbeat:
             self._failing = True
             return
         self._failing = False
+        self._last_beat = time.monotonic()
         self.deliver_cancels()
         self.deliver_resumes()
 
     def deliver_cancels(self) -> None:
         """Hand the pending cancel requests of this process's runs to ``cancel``."""
+        if self.cancel is None:
+            return
         try:
             requests = self.store.cancel_requests(self.process_id)
         except Exception as exc:

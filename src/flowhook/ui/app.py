@@ -17,6 +17,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from flowhook._runtime.claimant import Claimant
 from flowhook.store import Store, StoreSettings, load_settings, open_existing_store
 from flowhook.views import format_duration, local_time, run_duration
 
@@ -30,12 +31,14 @@ _HERE = Path(__file__).parent
 
 class StoreHolder:
     """The store, opened on first use: a UI started before the first run shows an empty list,
-    and the runs once a flow has made the database (the UI itself never creates one)."""
+    and the runs once a flow has made the database (the UI itself never creates one). Once
+    it is open, the UI is a registered process, with a heartbeat, as every command is."""
 
     def __init__(self, settings: StoreSettings) -> None:
         self._settings = settings
         self._store: Store | None = None
         self._lock = threading.Lock()
+        self._claimant = Claimant("ui", settings)
 
     @property
     def settings(self) -> StoreSettings:
@@ -45,10 +48,13 @@ class StoreHolder:
         with self._lock:
             if self._store is None:
                 self._store = open_existing_store(self._settings)
+                if self._store is not None:
+                    self._claimant.id()
             return self._store
 
     def close(self) -> None:
         with self._lock:
+            self._claimant.close()
             if self._store is not None:
                 self._store.close()
                 self._store = None

@@ -44,11 +44,11 @@ def _already_over(store: Store, run: RunRecord) -> CannotCancel:
     )
 
 
-def _next_steps(store: Store, run: RunRecord, settings: StoreSettings, now: float) -> str | None:
+def _next_steps(store: Store, run: RunRecord, settings: StoreSettings) -> str | None:
     process = None if run.process_id is None else store.process(run.process_id)
     if process is None:
         return None
-    dead = death_reason(process, now, settings.crash_after_seconds)
+    dead = death_reason(process, store.clock(), settings.crash_after_seconds)
     where = f"pid {process.pid} on {process.host}"
     if dead is None:
         return (
@@ -73,7 +73,7 @@ def request_cancel(
     if run.is_final or not store.request_cancel(run.id, message, now):
         raise _already_over(store, run)
     lines = [f"Cancel requested for flow run {run.name!r} ({run.id[:8]})."]
-    steps = _next_steps(store, run, settings, now)
+    steps = _next_steps(store, run, settings)
     if steps is not None:
         lines.append(steps)
     return CancelOutcome(run, tuple(lines))

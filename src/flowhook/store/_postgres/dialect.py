@@ -1,6 +1,7 @@
 """PostgreSQL's SQL, where it differs (see :class:`~flowhook.store._sql.dialect.Dialect`).
 
-Claims take their rows ``FOR UPDATE SKIP LOCKED``: two senders on two hosts claiming at once
+Liveness and leases read the server's clock (:attr:`PostgresDialect.server_clock`): hosts
+whose clocks disagree still agree on who is alive. Claims take their rows ``FOR UPDATE SKIP LOCKED``: two senders on two hosts claiming at once
 each get different messages, and neither waits for the other.
 """
 
@@ -37,6 +38,9 @@ class PostgresDialect(Dialect):
     crash_hook_columns = ",\n            seq BIGINT GENERATED ALWAYS AS IDENTITY"
     refuses_nul = True
     snapshot = ("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",)
+    # clock_timestamp(), not now(): the time of the statement, not of its transaction's start
+    # (a transaction that waited on a lock must not write a heartbeat already old).
+    server_clock = "extract(epoch FROM clock_timestamp())::float8"
 
     def after_copy(self, table: str, key: str) -> tuple[str, ...]:
         if key != self.identities.get(table):

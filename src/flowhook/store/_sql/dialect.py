@@ -40,6 +40,17 @@ class Dialect:
     )
     #: The column that orders ``crash_hooks`` in the order rows were written.
     crash_hook_order: ClassVar[str] = "seq"
+    #: The database server's clock, in seconds since the epoch, where the store is shared by
+    #: hosts (PostgreSQL): heartbeats, claims' leases and crash detection read it, never a
+    #: host's clock. None where one host owns the database (SQLite): its clock is passed in.
+    server_clock: ClassVar[str | None] = None
+
+    def now(self, host_time: float) -> tuple[str, tuple[float, ...]]:
+        """The SQL for "now" in liveness and leases, and its parameters: the server's clock
+        where there is one, else ``host_time``."""
+        if self.server_clock is None:
+            return "?", (host_time,)
+        return self.server_clock, ()
 
     # -- the schema: column types and the few statements of its own --------------------------
 

@@ -35,10 +35,15 @@ INSERT_OUTBOX = (
 )
 _DELETE_SENT = "DELETE FROM notification_outbox WHERE status = 'sent' AND delivered < ?"
 _DUE = (
-    "SELECT {columns} FROM notification_outbox WHERE status = 'pending' AND next_attempt <= ? "
-    "AND (claimed_until IS NULL OR claimed_until < ?) ORDER BY next_attempt, id LIMIT ?{lock}"
+    "SELECT {columns}, {clock} FROM notification_outbox WHERE status = 'pending' "
+    "AND next_attempt <= ? AND (claimed_until IS NULL OR claimed_until < {clock}) "
+    "ORDER BY next_attempt, id LIMIT ?{lock}"
 )
 _CLAIM = "UPDATE notification_outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?"
+_RENEW = (
+    "UPDATE notification_outbox SET claimed_until = {clock} + ? "
+    "WHERE id = ? AND claimed_by = ? AND status = 'pending'"
+)
 _RESET = (
     "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt = ?, "
     "claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status {condition}"
@@ -81,14 +86,23 @@ class Outbox(SQLStore):
     def claim_outbox(
         self, worker: str, now: float, limit: int, lease_seconds: float
     ) -> list[OutboxRecord]:
-        """Reserve up to ``limit`` due messages for ``worker`` until ``now + lease_seconds``."""
-        due = self._sql(_DUE.format(columns=OUTBOX_COLUMNS, lock=self.dialect.claim_lock))
+        """Reserve up to ``limit`` messages due at ``now`` for ``worker``, for ``lease_seconds``.
+
+        The lease runs by the server's clock where the database is shared by hosts (see
+        :meth:`~flowhook.store._sql.dialect.Dialect.now`), else from ``now``; a message is due
+        when its ``next_attempt``, written by the hosts that queued or retried it, is ``now``
+        or earlier.
+        """
+        clock, at = self.dialect.now(now)
+        due = self._sql(
+            _DUE.format(columns=OUTBOX_COLUMNS, clock=clock, lock=self.dialect.claim_lock)
+        )
         claim = self._sql(_CLAIM)
 
         def take(db: Any) -> list[OutboxRecord]:
-            rows = db.execute(due, (now, now, limit)).fetchall()
-            db.executemany(claim, [(worker, now + lease_seconds, row[0]) for row in rows])
-            return [outbox_record(row) for row in rows]
+            rows = db.execute(due, (*at, now, *at, limit)).fetchall()
+            db.executemany(claim, [(worker, row[-1] + lease_seconds, row[0]) for row in rows])
+            return [outbox_record(row[:-1]) for row in rows]
 
         return self._write(take)
 
@@ -127,16 +141,13 @@ class Outbox(SQLStore):
         )
         return [str(claimed_by) for (claimed_by,) in rows]
 
-    def renew_outbox_claim(self, message_id: int, worker: str, until: float) -> bool:
-        """Extend ``worker``'s claim on a pending message; False when the claim is not its own
-        any more (it ran out and another worker took the message, or sent it)."""
-        return bool(
-            self._change(
-                "UPDATE notification_outbox SET claimed_until = ? "
-                "WHERE id = ? AND claimed_by = ? AND status = 'pending'",
-                (until, message_id, worker),
-            )
-        )
+    def renew_outbox_claim(self, message_id: int, worker: str, lease_seconds: float) -> bool:
+        """Extend ``worker``'s claim on a pending message to ``lease_seconds`` from now (the
+        server's clock where there is one); False when the claim is not its own any more (it
+        ran out and another worker took the message, or sent it)."""
+        clock, at = self.dialect.now(time.time())
+        renew = _RENEW.format(clock=clock)
+        return bool(self._change(renew, (*at, lease_seconds, message_id, worker)))
 
     def release_outbox_claims(self, worker_prefix: str) -> int:
         """Release the claims of a worker that died (its ids start with ``worker_prefix``)."""

@@ -25,7 +25,7 @@ from .outbox import INSERT_OUTBOX, outbox_row
 from .records import flow_record, process_record, task_record
 from .rows import INSERT_EVENT, event_row, state_columns
 
-__all__ = ["RESUMING", "Processes", "beat_in", "exit_in"]
+__all__ = ["RESUMING", "Processes", "beat_in", "clock_in", "exit_in"]
 
 #: The state name a paused flow run's row shows from a resume request until its process
 #: records Running (the type stays PAUSED): the request itself, needing no column of its own.
@@ -39,28 +39,26 @@ _CRASH_ORDER: tuple[tuple[RunKindName, str, str], ...] = (
     ("flow", "flow_runs", "id"),
 )
 _CRASH_HOOK_COLUMNS = "run_id, run_kind, process_id, claimed_by, created"
+#: A process row re-inserted with its id is skipped if it is there after all.
+_IF_ABSENT = " ON CONFLICT (id) DO NOTHING"
 
 
 def _insert_process(
     db: Executor, dialect: Dialect, process_id: int | None, process: ProcessInfo, now: float
 ) -> int:
-    """Insert a process row; ``process_id`` None lets the database pick the id. A known id is
-    taken as it is (a database's own numbering only yields higher ones)."""
-    values = (
-        process.pid,
-        process.host,
-        process.start_token,
-        process.started,
-        now,
-        process.command,
-        process.flowhook_version,
-    )
+    """Insert a process row, its first heartbeat at ``now`` (the server's clock where the
+    dialect has one); ``process_id`` None lets the database pick the id. A known id is taken
+    as it is (a database's own numbering only yields higher ones)."""
+    clock, at = dialect.now(now)
+    values = (process.pid, process.host, process.start_token, process.started)
+    later = (process.command, process.flowhook_version)
+    marks = f"?, ?, ?, ?, {clock}, ?, ?"
     if process_id is None:
-        marks = ", ".join("?" * len(values))
         insert = f"INSERT INTO processes ({_PROCESS_COLUMNS}) VALUES ({marks})"
-        return dialect.inserted_id(db.execute(dialect.sql(insert + dialect.returning_id), values))
-    insert = dialect.insert("processes", f"id, {_PROCESS_COLUMNS}", "id")
-    db.execute(dialect.sql(insert), (process_id, *values))
+        cursor = db.execute(dialect.sql(insert + dialect.returning_id), (*values, *at, *later))
+        return dialect.inserted_id(cursor)
+    insert = f"INSERT INTO processes (id, {_PROCESS_COLUMNS}) VALUES (?, {marks})"
+    db.execute(dialect.sql(insert + _IF_ABSENT), (process_id, *values, *at, *later))
     return process_id
 
 
@@ -71,19 +69,29 @@ def beat_in(
     at: float,
     registered: Mapping[int, ProcessInfo],
 ) -> None:
-    """Record, in the transaction of ``db``, that ``process_id`` is alive.
+    """Record, in the transaction of ``db``, that ``process_id`` is alive at ``at`` (the
+    server's clock instead, where the dialect has one); a heartbeat never moves back.
 
     A process the store registered (in ``registered``) whose row is gone (pruned by an older
     flowhook, deleted by hand, or in a database re-created under it) gets it back, with its id,
     so that the reaper still finds its runs.
     """
+    clock, now = dialect.now(at)
     beat = (
-        f"UPDATE processes SET last_heartbeat = {dialect.greatest}(last_heartbeat, ?) WHERE id = ?"
+        f"UPDATE processes SET last_heartbeat = {dialect.greatest}(last_heartbeat, {clock}) "
+        "WHERE id = ?"
     )
-    changed = db.execute(dialect.sql(beat), (at, process_id)).rowcount
+    changed = db.execute(dialect.sql(beat), (*now, process_id)).rowcount
     info = registered.get(process_id)
     if changed == 0 and info is not None:
         _insert_process(db, dialect, process_id, info, at)
+
+
+def clock_in(db: Executor, dialect: Dialect) -> float:
+    """Now, in the transaction of ``db``, by the server's clock where the dialect has one."""
+    if dialect.server_clock is None:
+        return time.time()
+    return float(db.execute(f"SELECT {dialect.server_clock}", ()).fetchone()[0])
 
 
 def exit_in(db: Executor, dialect: Dialect, process_id: int, at: float) -> None:
@@ -99,6 +107,13 @@ class Processes(SQLStore):
         process_id = self._write(lambda db: _insert_process(db, self.dialect, None, process, now))
         self._registered[process_id] = process
         return process_id
+
+    def clock(self) -> float:
+        """Now, as liveness and leases are judged: the database server's clock where the
+        database is shared by hosts (PostgreSQL), else this host's."""
+        if self.dialect.server_clock is None:
+            return time.time()
+        return self._reading(lambda db: clock_in(db, self.dialect))
 
     def heartbeat(self, process_id: int, at: float) -> None:
         self._write(lambda db: beat_in(db, self.dialect, process_id, at, self._registered))

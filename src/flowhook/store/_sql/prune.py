@@ -3,7 +3,6 @@ sent messages, in one transaction (or counted in one that is rolled back)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from .._processes import death_reason
@@ -12,6 +11,7 @@ from . import SQLStore
 from .columns import PROCESS_COLUMNS
 from .logs import DELETE_LOGS
 from .outbox import delete_sent_outbox
+from .processes import clock_in
 from .records import process_record
 from .runs import count_states
 
@@ -68,7 +68,7 @@ class Pruning(SQLStore):
     def _prune_processes(self, db: Any, before: float, crash_after: float) -> int:
         """Delete the rows of processes silent since ``before`` that own no run and are dead."""
         rows = db.execute(self._sql(_SILENT_PROCESSES), (before,)).fetchall()
-        now = time.time()
+        now = clock_in(db, self.dialect)
         dead = [
             (process.id,)
             for process in map(process_record, rows)

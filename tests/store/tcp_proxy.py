@@ -5,6 +5,10 @@ instead of passing it on closes the connection, and every other one it holds: th
 committed, the client never heard, as when a network drops at the wrong moment. It can then
 refuse new connections for a while, so that the client gives up on its own retries and a caller
 retries later.
+
+It can also cut the network without refusing anything (:meth:`cut`): every connection, old
+and new, is accepted and its bytes kept, not forwarded, until :meth:`restore`, as a router that
+drops packets would; and drop every connection at once (:meth:`drop_all`).
 """
 
 from __future__ import annotations
@@ -33,6 +37,8 @@ class LosingProxy:
         self.lost_commits = 0
         self._closed = False
         self._open: set[socket.socket] = set()
+        self._flowing = threading.Event()
+        self._flowing.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self, server_url: str) -> str:
@@ -42,6 +48,19 @@ class LosingProxy:
     def lose_next_commit(self, refuse_for: float = 0.0) -> None:
         with self._lock:
             self._armed, self._refuse_for = True, refuse_for
+
+    def cut(self) -> None:
+        """Stop forwarding, in both directions, until :meth:`restore`."""
+        self._flowing.clear()
+
+    def restore(self) -> None:
+        self._flowing.set()
+
+    def drop_all(self) -> None:
+        """Close every connection through the proxy now (new ones are accepted)."""
+        with self._lock:
+            every, self._open = list(self._open), set()
+        _close(*every)
 
     def close(self) -> None:
         self._closed = True
@@ -81,6 +100,7 @@ class LosingProxy:
                     if self._armed and _COMMIT in data:
                         self._armed = False
                         lost.set()
+                self._flowing.wait()
                 server.sendall(data)
         _close(client, server)
 
@@ -96,6 +116,7 @@ class LosingProxy:
                         every, self._open = list(self._open), set()
                     _close(*every)  # the network is down: every connection through it
                     break
+                self._flowing.wait()
                 client.sendall(data)
         _close(client, server)
 

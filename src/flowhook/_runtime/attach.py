@@ -240,6 +240,7 @@ def _open(settings: StoreSettings) -> Recorder:
         process_id,
         wait_timeout=settings.lock_timeout_seconds + 10,
         on_outbox=delivery.poke,
+        max_held_back=settings.held_back_limit,
     )
     return Recorder(settings, store, process_id, writer, router, delivery)
 

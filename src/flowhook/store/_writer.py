@@ -40,8 +40,9 @@ logger = logging.getLogger("flowhook.store")
 _Entry = tuple[tuple[Write, ...], "threading.Event | None"]
 _STOP = ((), None)
 
-#: Writes held back while the store cannot be written, at most; beyond, the oldest are dropped
-#: (and counted): a process must not run out of memory because its store is down.
+#: Writes held back while the store cannot be written, at most (``FLOWHOOK_HELD_BACK_LIMIT``);
+#: beyond, the oldest are dropped (and counted): a process must not run out of memory because
+#: its store is down.
 MAX_HELD_BACK = 200_000
 #: A run whose writes the store refused this many times, while it took other runs', is left out.
 MAX_REFUSALS = 3
@@ -100,8 +101,10 @@ class BatchWriter:
         max_backlog: int = 2000,
         wait_timeout: float = 60.0,
         on_outbox: Callable[[], None] | None = None,
+        max_held_back: int = MAX_HELD_BACK,
     ) -> None:
         self.store = store
+        self.max_held_back = max_held_back
         self.process_id = process_id
         self.linger = linger
         self.max_batch = max_batch
@@ -300,11 +303,23 @@ class BatchWriter:
 
     def _hold(self, writes: list[Write]) -> None:
         self._held.extend(writes)
-        excess = len(self._held) - MAX_HELD_BACK
+        excess = len(self._held) - self.max_held_back
         if excess > 0:
             dropped, self._held = self._held[:excess], self._held[excess:]
             self._keyed = max(0, self._keyed - excess)  # what is left of a batch: still its own
-            self.lost += count_states(dropped)[0]
+            self._drop(count_states(dropped)[0])
+
+    def _drop(self, states: int) -> None:
+        """``states`` held-back state events were dropped past the cap: counted for the exit
+        line, and said once, when the first are."""
+        if states and not self.lost:
+            logger.error(
+                "more than %d writes are held back for %s: the oldest are dropped from now on "
+                "(FLOWHOOK_HELD_BACK_LIMIT); the runs go on",
+                self.max_held_back,
+                self.store.location,
+            )
+        self.lost += states
 
     def _write_run_by_run(self, writes: list[Write]) -> None:
         """The store refused a batch's data: write each run's part on its own, so that one bad

@@ -25,7 +25,7 @@ from typing import IO
 
 import pytest
 from postgres_server import PostgresServer
-from store_helpers import FLOWHOOK, environment, execute, wait_for, write_module
+from store_helpers import FLOWHOOK, environment, wait_for, write_module
 from tcp_proxy import LosingProxy
 
 from flowhook.store import RunQuery, Store, open_store
@@ -36,8 +36,8 @@ CUT_SECONDS = float(os.environ.get("FLOWHOOK_TEST_CUT_SECONDS", "20"))
 LOST = "lost the connection to the flowhook database"
 BACK = re.compile(r"the connection to the flowhook database \S+ is back after ([0-9.]+) s")
 
-#: Runs ``argv[2]`` flows of 6 tasks, every fourth failing (an alert), counting them in
-#: ``<argv[1]>.progress``.
+#: Runs ``argv[2]`` flows of 6 tasks (or fewer: until ``<argv[1]>.stop`` exists), every fourth
+#: failing (an alert), counting them in ``<argv[1]>.progress``.
 WORKER = """
     import sys, time
     from pathlib import Path
@@ -60,6 +60,8 @@ WORKER = """
 
     if __name__ == "__main__":
         for i in range(runs):
+            if Path(marker + ".stop").exists():
+                break
             try:
                 job(i)
             except ValueError:
@@ -80,12 +82,17 @@ url = "{url}"
 class Process:
     """A subprocess whose stderr goes to a file, read at the end."""
 
+    #: Every one started by the running test, killed at its end if still alive.
+    spawned: list[subprocess.Popen[str]] = []
+
     def __init__(self, command: list[str], env: dict[str, str], log: Path) -> None:
         self.log = log
+        log.parent.mkdir(parents=True, exist_ok=True)
         self._err: IO[str] = log.open("w")
         self.popen = subprocess.Popen(
             command, env=env, stdout=subprocess.DEVNULL, stderr=self._err, text=True
         )
+        self.spawned.append(self.popen)
 
     def finish(self, timeout: float, interrupt: bool = False) -> str:
         if interrupt and self.popen.poll() is None:
@@ -98,6 +105,16 @@ class Process:
                 self.popen.wait()
             self._err.close()
         return self.log.read_text()
+
+
+@pytest.fixture(autouse=True)
+def no_process_left() -> Iterator[None]:
+    yield
+    while Process.spawned:
+        popen = Process.spawned.pop()
+        if popen.poll() is None:
+            popen.kill()
+            popen.wait()
 
 
 def _progress(marker: Path) -> int:
@@ -250,3 +267,118 @@ def test_a_server_restart_under_four_flow_processes_a_watch_and_the_ui(
         assert log.count(LOST) == 1, (name, log)
         assert len(_recovered(log)) == 1, (name, log)
         assert "Traceback" not in log, (name, log)
+
+
+# -- the network cut -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def proxy(postgres_server: PostgresServer) -> Iterator[LosingProxy]:
+    through = LosingProxy(postgres_server.port)
+    yield through
+    through.restore()
+    through.close()
+
+
+def _completed_runs(store: Store, processes: set[int]) -> int:
+    """The flow runs of ``processes`` (their ids in the store) that ended."""
+    runs = store.list_flow_runs(RunQuery(limit=10_000))
+    return sum(1 for run in runs if run.end_time is not None and run.process_id in processes)
+
+
+def _process_ids(store: Store, *processes: Process) -> set[int]:
+    pids = {process.popen.pid for process in processes}
+    rows = store._read("SELECT id, pid FROM processes")  # type: ignore[attr-defined]
+    return {int(row[0]) for row in rows if row[1] in pids}
+
+
+def test_the_network_cut_runs_go_on_and_their_states_are_written_after(
+    proxy: LosingProxy, worker: Path, modules: Path, tmp_path: Path, flowhook_home: Path
+) -> None:
+    """Two flow processes through a proxy that holds every connection for ``CUT_SECONDS``; a
+    third keeps at most 100 writes in memory (``FLOWHOOK_HELD_BACK_LIMIT``)."""
+    from flowhook_testing import SlackWebhookServer
+
+    with SlackWebhookServer() as slack:
+        env = _env(
+            modules,
+            tmp_path,
+            flowhook_home,
+            slack.url,
+            FLOWHOOK_STORE_URL=proxy.url(os.environ["FLOWHOOK_STORE_URL"]),
+            FLOWHOOK_LOCK_TIMEOUT_SECONDS="2",
+        )
+        store = open_store()  # directly, not through the proxy
+        workers = _start_workers(worker, tmp_path, env, 2, 10_000, pause=0.05)
+        capped_env = {**env, "FLOWHOOK_HELD_BACK_LIMIT": "100"}
+        capped = _start_workers(worker, tmp_path / "capped", capped_env, 1, 10_000, 0.05)
+        everyone = [*workers, *capped]
+        try:
+            wait_for(
+                lambda: all(_progress(marker) >= 2 for marker, _ in everyone),
+                timeout=60,
+                what="every worker to run flows",
+            )
+            uncapped = _process_ids(store, *(process for _, process in workers))
+            assert len(uncapped) == 2
+            proxy.cut()
+            before = [_progress(marker) for marker, _ in everyone]
+            time.sleep(CUT_SECONDS)
+            during = [
+                _progress(marker) - b for (marker, _), b in zip(everyone, before, strict=True)
+            ]
+            proxy.restore()
+            restored = time.monotonic()
+            # Everything the two uncapped workers ran is in the store soon after.
+            wait_for(
+                lambda: (
+                    _completed_runs(store, uncapped)
+                    >= sum(_progress(marker) for marker, _ in workers)
+                ),
+                timeout=60,
+                what="the held-back states to be written",
+            )
+            recovered = time.monotonic() - restored
+            for marker, _ in everyone:
+                Path(f"{marker}.stop").write_text("stop")
+            logs = [process.finish(timeout=120) for _, process in workers]
+            capped_log = capped[0][1].finish(timeout=120)
+            wait_for(
+                lambda: {m.status for m in store.list_outbox(limit=1000)} <= {"sent"},
+                what="every alert in the outbox to be sent",
+            )
+            time.sleep(1.0)  # a late second send would arrive now
+            by_state, failed, tasks, events = _history(store)
+            ran = sum(_progress(marker) for marker, _ in workers)
+            assert _completed_runs(store, uncapped) == ran
+            uncapped_failed = {
+                run.name: run.id
+                for run in store.list_flow_runs(RunQuery(limit=10_000))
+                if run.state_name == "Failed" and run.process_id in uncapped
+            }
+        finally:
+            store.close()
+        alerts = _alerts(slack.requests, failed)
+        uncapped_alerts = _alerts(slack.requests, uncapped_failed)
+    figures = {
+        "cut (s)": CUT_SECONDS,
+        "runs during the cut": sum(during),
+        "runs": sum(by_state.values()),
+        "task runs": tasks,
+        "states": events,
+        "alerts": sum(alerts.values()),
+        "seconds to recover": round(recovered, 1),
+    }
+    print("network cut:", figures)
+    assert all(count >= 2 for count in during), during  # runs went on during the cut
+    assert [process.popen.returncode for _, process in workers] == [0, 0], logs
+    for log in logs:
+        assert log.count(LOST) == 1 and len(_recovered(log)) == 1, log
+        assert "were not recorded" not in log and "Traceback" not in log, log
+    assert by_state.get("Crashed", 0) == 0, by_state
+    assert sorted(alerts.values()) == [1] * len(alerts), alerts  # none twice
+    assert sorted(uncapped_alerts.values()) == [1] * len(uncapped_failed), uncapped_alerts
+    # Past the cap: one line, the oldest writes dropped and counted at exit, never a hang.
+    assert capped[0][1].popen.returncode == 0, capped_log
+    assert capped_log.count("the oldest are dropped from now on") == 1, capped_log
+    assert "were not recorded" in capped_log and "Traceback" not in capped_log, capped_log

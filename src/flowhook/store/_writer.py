@@ -62,6 +62,10 @@ def _run_key(write: Write, histories: dict[str, str]) -> str:
     return ""  # Beat, ProcessExit: the process's own
 
 
+def _runs_of(writes: list[Write]) -> set[object]:
+    return {write.run_id for write in writes if isinstance(write, Transition)}
+
+
 def count_states(writes: list[Write]) -> tuple[int, int]:
     """(state events, runs) among ``writes``."""
     transitions = [write for write in writes if isinstance(write, Transition)]
@@ -127,6 +131,8 @@ class BatchWriter:
         self._refusals: dict[str, int] = {}
         #: States lost for good (refused data, or beyond MAX_HELD_BACK), for the exit summary.
         self.lost = 0
+        #: The runs of those states.
+        self._lost_runs: set[object] = set()
         self._last_error = ""
         self._thread = threading.Thread(
             target=self._loop, name="flowhook-store-writer", daemon=True
@@ -161,9 +167,11 @@ class BatchWriter:
         return False
 
     def flush(self) -> bool:
-        """Wait until everything submitted so far is applied."""
+        """Wait until everything submitted so far is applied: one attempt now, even while the
+        store is down (at exit, before the outbox is drained)."""
         if not self._thread.is_alive():
             return False
+        self._retry_at = 0.0
         return self.submit_and_wait(())
 
     @property
@@ -189,7 +197,8 @@ class BatchWriter:
             self._queue.put(_STOP)
             self._urgent.set()
             self._thread.join(self.wait_timeout)
-        states, runs = count_states(self._held)
+        states = count_states(self._held)[0]
+        runs = len(self._lost_runs | _runs_of(self._held))
         if states or self.lost:
             logger.error(
                 "flowhook: %d state events of %d runs were not recorded in %s (%s)",
@@ -236,7 +245,7 @@ class BatchWriter:
         writes: list[Write] = [write for batch, _ in entries for write in batch]
         try:
             if writes or self._held:
-                if time.monotonic() < self._retry_at and not any(d for _, d in entries):
+                if time.monotonic() < self._retry_at and not self._forced(entries):
                     self._hold(writes)
                     return
                 self._write([*self._held, *writes])
@@ -244,6 +253,12 @@ class BatchWriter:
             for _, done in entries:
                 if done is not None:
                     done.set()
+
+    def _forced(self, entries: list[_Entry]) -> bool:
+        """Whether a caller waiting among ``entries`` makes this an attempt before the retry is
+        due: not while the store is down (held back after it could not be reached), or every
+        run would wait for it at its start and end, a lock timeout each."""
+        return not self._retry_delay and any(done for _, done in entries)
 
     def _new_key(self) -> BatchKey | None:
         if self.process_id is None:
@@ -294,7 +309,7 @@ class BatchWriter:
             logger.warning(
                 "the store %s takes writes again: the %d state events held back are recorded",
                 self.store.location,
-                count_states(writes)[0],
+                count_states([*writes, *after])[0],
             )
         self._held, self._retry_delay, self._retry_at = [], 0.0, 0.0
         if self.on_outbox is not None and any(isinstance(w, OutboxEntry) for w in writes):
@@ -307,11 +322,13 @@ class BatchWriter:
         if excess > 0:
             dropped, self._held = self._held[:excess], self._held[excess:]
             self._keyed = max(0, self._keyed - excess)  # what is left of a batch: still its own
-            self._drop(count_states(dropped)[0])
+            self._drop(dropped)
 
-    def _drop(self, states: int) -> None:
-        """``states`` held-back state events were dropped past the cap: counted for the exit
-        line, and said once, when the first are."""
+    def _drop(self, dropped: list[Write]) -> None:
+        """``dropped`` held-back writes were dropped past the cap: their states counted for the
+        exit line, and said once, when the first are."""
+        states = count_states(dropped)[0]
+        self._lost_runs |= _runs_of(dropped)
         if states and not self.lost:
             logger.error(
                 "more than %d writes are held back for %s: the oldest are dropped from now on "
@@ -350,6 +367,7 @@ class BatchWriter:
                 self._refusals.pop(run, None)
                 states = count_states(part)[0]
                 self.lost += states
+                self._lost_runs |= _runs_of(part)
                 logger.error(
                     "could not record run %s in %s (%s: %s): its %d state events are left out; "
                     "the other runs are recorded",

@@ -382,3 +382,115 @@ def test_the_network_cut_runs_go_on_and_their_states_are_written_after(
     assert capped[0][1].popen.returncode == 0, capped_log
     assert capped_log.count("the oldest are dropped from now on") == 1, capped_log
     assert "were not recorded" in capped_log and "Traceback" not in capped_log, capped_log
+
+
+# -- the database full, then read-only ------------------------------------------------------------
+
+#: "Full" as PostgreSQL says it when it cannot extend a file (SQLSTATE 53100, disk_full), raised
+#: by a trigger on the run tables: a real full disk would stop the whole test server.
+DISK_FULL = """
+CREATE FUNCTION pretend_disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'could not extend file "base/16384/16385": No space left on device'
+        USING ERRCODE = 'disk_full';
+END $$;
+CREATE TRIGGER full_flow_runs BEFORE INSERT OR UPDATE ON flow_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION pretend_disk_full();
+CREATE TRIGGER full_task_runs BEFORE INSERT OR UPDATE ON task_runs
+    FOR EACH STATEMENT EXECUTE FUNCTION pretend_disk_full();
+"""
+NOT_FULL = "DROP FUNCTION pretend_disk_full() CASCADE"
+
+
+def _admin(url: str, *statements: str) -> None:
+    """Run ``statements`` on a session of their own, writable whatever the database's default."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET default_transaction_read_only = off")
+        for statement in statements:
+            conn.execute(statement)
+
+
+def _read_only(url: str, on: bool) -> None:
+    database = url.rsplit("/", 1)[1]
+    setting = (
+        "SET default_transaction_read_only = on" if on else "RESET default_transaction_read_only"
+    )
+    statements = [f"ALTER DATABASE {database} {setting}"]
+    if on:  # a setting of the database applies to new sessions: end the others
+        statements.append(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        )
+    _admin(url, *statements)
+
+
+def test_the_database_full_then_read_only_runs_go_on_and_nothing_is_lost(
+    worker: Path, modules: Path, tmp_path: Path, flowhook_home: Path
+) -> None:
+    from flowhook_testing import SlackWebhookServer
+
+    url = os.environ["FLOWHOOK_STORE_URL"]
+    with SlackWebhookServer() as slack:
+        env = _env(modules, tmp_path, flowhook_home, slack.url, FLOWHOOK_LOCK_TIMEOUT_SECONDS="2")
+        store = open_store()
+        [(marker, process)] = _start_workers(worker, tmp_path, env, 1, 10_000, pause=0.05)
+        try:
+            wait_for(lambda: _progress(marker) >= 2, timeout=60, what="the worker to run flows")
+            ids = _process_ids(store, process)
+            recovery = []
+            for start, end in (
+                (lambda: _admin(url, DISK_FULL), lambda: _admin(url, NOT_FULL)),
+                (lambda: _read_only(url, True), lambda: _read_only(url, False)),
+            ):
+                start()
+                before = _progress(marker)
+                time.sleep(4)
+                assert _progress(marker) - before >= 3  # the runs went on
+                end()
+                ended = time.monotonic()
+                wait_for(
+                    lambda: _completed_runs(store, ids) >= _progress(marker),
+                    timeout=30,
+                    what="the held-back states to be written",
+                )
+                recovery.append(round(time.monotonic() - ended, 1))
+            Path(f"{marker}.stop").write_text("stop")
+            log = process.finish(timeout=120)
+            # What the worker could not send or record is sent by `flowhook deliver`, as its exit
+            # line says; a send whose record the database refused is sent again then.
+            delivered = subprocess.run(
+                [FLOWHOOK, "deliver"], env=env, capture_output=True, text=True, timeout=120
+            )
+            assert delivered.returncode == 0, delivered.stderr
+            assert {m.status for m in store.list_outbox(limit=1000)} <= {"sent"}
+            by_state, failed, tasks, events = _history(store)
+        finally:
+            store.close()
+        alerts = _alerts(slack.requests, failed)
+    figures = {
+        "runs": sum(by_state.values()),
+        "task runs": tasks,
+        "states": events,
+        "alerts": sum(alerts.values()),
+        "alerts sent twice": sum(alerts.values()) - len(failed),
+        "seconds to recover (full, read-only)": recovery,
+    }
+    print("database full, then read-only:", figures)
+    assert process.popen.returncode == 0, log
+    assert set(by_state) <= {"Completed", "Failed"} and sum(by_state.values()) == _progress(marker)
+    assert tasks == 6 * sum(by_state.values())
+    assert set(alerts) == set(failed.values())  # none lost
+    # Sent twice: only a send whose record ("sent") the read-only database refused.
+    unrecorded = log.count("cannot execute UPDATE in a read-only transaction; retrying")
+    assert sum(alerts.values()) - len(failed) <= unrecorded, (alerts, log)
+    full = [line for line in log.splitlines() if "No space left on device" in line]
+    assert len(full) == 1 and "takes no writes now" in full[0], log
+    # The writer says it at most once a minute (it said "full" already); the heartbeat and the
+    # delivery once each, whatever the number of attempts.
+    read_only = [line for line in log.splitlines() if "read-only transaction" in line]
+    assert 1 <= len(read_only) <= 3, log
+    assert all("takes no writes now" in line for line in read_only), log
+    assert log.count("takes writes again") == 2, log
+    assert "were not recorded" not in log and "Traceback" not in log, log

@@ -176,17 +176,9 @@ class PostgresBase(SQLStore):
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         while True:
-            conn: psycopg.Connection[Any] | None = None
+            used: list[psycopg.Connection[Any]] = []
             try:
-                with (
-                    self._pool.connection() as conn,
-                    WATCHDOG.guard(conn, self.lock_timeout),
-                    conn.transaction(),
-                    conn.cursor() as cur,
-                ):
-                    if not write:
-                        cur.execute("SET TRANSACTION READ ONLY")
-                    result = operation(cur)
+                result = self._attempt(operation, write, used)
                 self.outage.back()
                 return result
             except DamagedData as exc:
@@ -201,7 +193,7 @@ class PostgresBase(SQLStore):
                 ) from None
             except psycopg.OperationalError as exc:  # lost connection, restart, deadlock
                 if not isinstance(exc, _CONTENTION):
-                    made = None if conn is None else self._made.get(conn)
+                    made = self._made.get(used[0]) if used else None
                     self.outage.lost(_reason(exc, self.url), made)
                 if time.monotonic() >= deadline:
                     raise StoreError(
@@ -215,6 +207,25 @@ class PostgresBase(SQLStore):
                 ) from None  # the driver's error stays the __context__ (see runs.write)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
+
+    def _attempt(
+        self, operation: Callable[[Cursor], T], write: bool, used: list[psycopg.Connection[Any]]
+    ) -> T:
+        """One transaction on a connection of the pool (put in ``used``, for the caller)."""
+        assert self._pool is not None
+        with self._pool.connection() as conn:
+            used.append(conn)
+            try:
+                with WATCHDOG.guard(conn, self.lock_timeout), conn.transaction():
+                    with conn.cursor() as cur:
+                        if not write:
+                            cur.execute("SET TRANSACTION READ ONLY")
+                        return operation(cur)
+            except psycopg.errors.ReadOnlySqlTransaction:
+                # A session keeps the read-only default it started with: a new one sees the
+                # database's current one once it is made writable again.
+                conn.close()
+                raise
 
     def _write(self, body: Callable[[Cursor], T]) -> T:
         """Run ``body`` in one write transaction, retried while the server cannot be reached."""

@@ -216,11 +216,14 @@ class PostgresBase(SQLStore):
         with self._pool.connection() as conn:
             used.append(conn)
             try:
-                with WATCHDOG.guard(conn, self.lock_timeout), conn.transaction():
-                    with conn.cursor() as cur:
-                        if not write:
-                            cur.execute("SET TRANSACTION READ ONLY")
-                        return operation(cur)
+                with (
+                    WATCHDOG.guard(conn, self.lock_timeout),
+                    conn.transaction(),
+                    conn.cursor() as cur,
+                ):
+                    if not write:
+                        cur.execute("SET TRANSACTION READ ONLY")
+                    return operation(cur)
             except psycopg.errors.ReadOnlySqlTransaction:
                 # A session keeps the read-only default it started with: a new one sees the
                 # database's current one once it is made writable again.

@@ -8,7 +8,9 @@ retries later.
 
 It can also cut the network without refusing anything (:meth:`cut`): every connection, old
 and new, is accepted and its bytes kept, not forwarded, until :meth:`restore`, as a router that
-drops packets would; and drop every connection at once (:meth:`drop_all`).
+drops packets would; drop every connection at once (:meth:`drop_all`); or drop the
+connection that sends a given SQL text, after the server got it, in the middle of its
+transaction (:meth:`drop_on`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ class LosingProxy:
         self.lost_commits = 0
         self._closed = False
         self._open: set[socket.socket] = set()
+        #: SQL texts whose connection is dropped when it sends them (each once), and those seen.
+        self._drop_on: set[bytes] = set()
+        self.dropped: list[bytes] = []
         self._flowing = threading.Event()
         self._flowing.set()
         threading.Thread(target=self._accept, daemon=True).start()
@@ -55,6 +60,18 @@ class LosingProxy:
 
     def restore(self) -> None:
         self._flowing.set()
+
+    def drop_on(self, *texts: bytes) -> None:
+        """Drop the next connection that sends each of ``texts`` (once each)."""
+        with self._lock:
+            self._drop_on.update(texts)
+
+    def _dropping(self, data: bytes) -> bool:
+        with self._lock:
+            found = [text for text in self._drop_on if text in data]
+            self._drop_on.difference_update(found)
+            self.dropped += found
+        return bool(found)
 
     def drop_all(self) -> None:
         """Close every connection through the proxy now (new ones are accepted)."""
@@ -102,6 +119,9 @@ class LosingProxy:
                         lost.set()
                 self._flowing.wait()
                 server.sendall(data)
+                if self._dropping(data):
+                    time.sleep(0.05)  # the server runs the statement, the client never hears
+                    break
         _close(client, server)
 
     def _to_client(

@@ -494,3 +494,102 @@ def test_the_database_full_then_read_only_runs_go_on_and_nothing_is_lost(
     assert all("takes no writes now" in line for line in read_only), log
     assert log.count("takes writes again") == 2, log
     assert "were not recorded" not in log and "Traceback" not in log, log
+
+
+# -- connections dropped mid-transaction -----------------------------------------------------------
+
+#: A flow whose task writes ``argv[1]`` and then runs until killed.
+VICTIM = """
+    import sys, time
+    from pathlib import Path
+    from flowhook import flow, task
+
+    @task
+    def hang(marker: str) -> None:
+        Path(marker).write_text("started")
+        time.sleep(600)
+
+    @flow(name="victim")
+    def victim(marker: str) -> None:
+        hang(marker)
+
+    if __name__ == "__main__":
+        import pg_victim
+        pg_victim.victim(sys.argv[1])
+"""
+
+#: Statements that only a batch, a claim and ``crash_runs`` send (before psycopg prepares them).
+MID_BATCH = b"INSERT INTO state_events"
+MID_CLAIM = b"SKIP LOCKED"
+MID_CRASH = b"end_time IS NULL ORDER BY created DESC"
+
+
+def test_connections_dropped_mid_batch_mid_claim_and_mid_crash_runs(
+    proxy: LosingProxy, worker: Path, modules: Path, tmp_path: Path, flowhook_home: Path
+) -> None:
+    from flowhook_testing import SlackWebhookServer
+
+    victim_script = write_module(modules, "pg_victim", VICTIM)
+    with SlackWebhookServer() as slack:
+        env = _env(
+            modules,
+            tmp_path,
+            flowhook_home,
+            slack.url,
+            FLOWHOOK_STORE_URL=proxy.url(os.environ["FLOWHOOK_STORE_URL"]),
+        )
+        (tmp_path / "flowhook.toml").write_text(
+            FAILED_RULE.format(url=slack.url).replace('["Failed"]', '["Failed", "Crashed"]')
+        )
+        store = open_store()
+        proxy.drop_on(MID_BATCH, MID_CLAIM, MID_CRASH)
+        workers = _start_workers(worker, tmp_path, env, 2, 8)
+        started = tmp_path / "victim.started"
+        victim = Process(
+            [sys.executable, str(victim_script), str(started)], env, tmp_path / "victim.err"
+        )
+        watch: Process | None = None
+        logs: list[str] = []
+        try:
+            wait_for(started.exists, what="the victim's task to start")
+            time.sleep(0.5)  # its task's Running is written
+            victim.popen.kill()
+            victim.finish(timeout=30)
+            watch = Process([FLOWHOOK, "watch", "--interval", "0.2"], env, tmp_path / "watch.err")
+            logs += [process.finish(timeout=120) for _, process in workers]
+            wait_for(
+                lambda: (
+                    [r.state_name for r in store.list_flow_runs(RunQuery(flow_name="victim"))]
+                    == ["Crashed"]
+                ),
+                what="the victim to be reaped",
+            )
+            wait_for(
+                lambda: {m.status for m in store.list_outbox(limit=1000)} == {"sent"},
+                what="every alert to be sent",
+            )
+            time.sleep(1.0)  # a late second send would arrive now
+            by_state, failed, tasks, events = _history(store)
+            [crashed] = store.list_flow_runs(RunQuery(flow_name="victim"))
+            crash_events = [e.name for e in store.events(crashed.id, crashed.id)].count("Crashed")
+        finally:
+            if watch is not None:
+                logs.append(watch.finish(timeout=30, interrupt=True))
+            store.close()
+        alerts = _alerts(slack.requests, {**failed, crashed.name: crashed.id})
+    figures = {
+        "dropped": [text.decode() for text in proxy.dropped],
+        "runs": sum(by_state.values()),
+        "task runs": tasks,
+        "states": events,
+        "alerts": sum(alerts.values()),
+        "reconnects": sum(len(_recovered(log)) for log in logs),
+    }
+    print("connections dropped:", figures)
+    assert sorted(proxy.dropped) == sorted([MID_BATCH, MID_CLAIM, MID_CRASH])
+    assert by_state == {"Completed": 12, "Failed": 4, "Crashed": 1}, by_state
+    assert crash_events == 1
+    assert sorted(alerts.values()) == [1] * 5, alerts
+    for log in logs:  # each loss said once, and its end
+        assert log.count(LOST) == len(_recovered(log)), log
+        assert "Traceback" not in log, log

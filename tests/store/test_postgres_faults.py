@@ -482,9 +482,10 @@ def test_the_database_full_then_read_only_runs_go_on_and_nothing_is_lost(
     assert set(by_state) <= {"Completed", "Failed"} and sum(by_state.values()) == _progress(marker)
     assert tasks == 6 * sum(by_state.values())
     assert set(alerts) == set(failed.values())  # none lost
-    # Sent twice: only a send whose record ("sent") the read-only database refused.
-    unrecorded = log.count("cannot execute UPDATE in a read-only transaction; retrying")
-    assert sum(alerts.values()) - len(failed) <= unrecorded, (alerts, log)
+    # Sent twice: only a send whose record ("sent") the read-only database refused. The
+    # process's sender stops at that refusal and claims nothing more until the database takes
+    # writes: at most one per process and read-only spell.
+    assert sum(alerts.values()) - len(failed) <= 1, (alerts, log)
     full = [line for line in log.splitlines() if "No space left on device" in line]
     assert len(full) == 1 and "takes no writes now" in full[0], log
     # The writer says it at most once a minute (it said "full" already); the heartbeat and the

@@ -66,7 +66,8 @@ WORKER = """
                 job(i)
             except ValueError:
                 pass
-            Path(marker + ".progress").write_text(str(i + 1))
+            Path(marker + ".next").write_text(str(i + 1))
+            Path(marker + ".next").replace(marker + ".progress")  # never read half-written
 """
 
 FAILED_RULE = """

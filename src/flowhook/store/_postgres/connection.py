@@ -4,7 +4,10 @@ A :mod:`psycopg_pool` pool of autocommit connections, shared by the threads of a
 store method is one explicit transaction, at READ COMMITTED, so that a conditional ``UPDATE``
 that another host's transaction is changing waits for it and then re-reads the row (how two
 reapers crash a run exactly once). A lost connection, a server restarting, a serialization
-failure or a deadlock is retried with backoff for ``lock_timeout`` seconds; any other error is a
+failure or a deadlock is retried with backoff for ``lock_timeout`` seconds (an outage said once
+each way, :mod:`.outage`), and a transaction whose server stays silent that long is broken
+(:mod:`.watchdog`); a database that takes no writes (full, read-only) is a :class:`StoreError`
+at once, which the background writer keeps the writes through. Any other error is a
 :class:`StoreError` that names the server without its password. Migrations run under an
 advisory lock, so that two hosts migrating at once apply each migration once.
 """

@@ -5,6 +5,12 @@ instead of passing it on closes the connection, and every other one it holds: th
 committed, the client never heard, as when a network drops at the wrong moment. It can then
 refuse new connections for a while, so that the client gives up on its own retries and a caller
 retries later.
+
+It can also cut the network without refusing anything (:meth:`cut`): every connection, old
+and new, is accepted and its bytes kept, not forwarded, until :meth:`restore`, as a router that
+drops packets would; drop every connection at once (:meth:`drop_all`); or drop the
+connection that sends a given SQL text, after the server got it, in the middle of its
+transaction (:meth:`drop_on`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,11 @@ class LosingProxy:
         self.lost_commits = 0
         self._closed = False
         self._open: set[socket.socket] = set()
+        #: SQL texts whose connection is dropped when it sends them (each once), and those seen.
+        self._drop_on: set[bytes] = set()
+        self.dropped: list[bytes] = []
+        self._flowing = threading.Event()
+        self._flowing.set()
         threading.Thread(target=self._accept, daemon=True).start()
 
     def url(self, server_url: str) -> str:
@@ -42,6 +53,31 @@ class LosingProxy:
     def lose_next_commit(self, refuse_for: float = 0.0) -> None:
         with self._lock:
             self._armed, self._refuse_for = True, refuse_for
+
+    def cut(self) -> None:
+        """Stop forwarding, in both directions, until :meth:`restore`."""
+        self._flowing.clear()
+
+    def restore(self) -> None:
+        self._flowing.set()
+
+    def drop_on(self, *texts: bytes) -> None:
+        """Drop the next connection that sends each of ``texts`` (once each)."""
+        with self._lock:
+            self._drop_on.update(texts)
+
+    def _dropping(self, data: bytes) -> bool:
+        with self._lock:
+            found = [text for text in self._drop_on if text in data]
+            self._drop_on.difference_update(found)
+            self.dropped += found
+        return bool(found)
+
+    def drop_all(self) -> None:
+        """Close every connection through the proxy now (new ones are accepted)."""
+        with self._lock:
+            every, self._open = list(self._open), set()
+        _close(*every)
 
     def close(self) -> None:
         self._closed = True
@@ -81,7 +117,11 @@ class LosingProxy:
                     if self._armed and _COMMIT in data:
                         self._armed = False
                         lost.set()
+                self._flowing.wait()
                 server.sendall(data)
+                if self._dropping(data):
+                    time.sleep(0.05)  # the server runs the statement, the client never hears
+                    break
         _close(client, server)
 
     def _to_client(
@@ -96,6 +136,7 @@ class LosingProxy:
                         every, self._open = list(self._open), set()
                     _close(*every)  # the network is down: every connection through it
                     break
+                self._flowing.wait()
                 client.sendall(data)
         _close(client, server)
 

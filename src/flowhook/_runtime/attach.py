@@ -240,6 +240,7 @@ def _open(settings: StoreSettings) -> Recorder:
         process_id,
         wait_timeout=settings.lock_timeout_seconds + 10,
         on_outbox=delivery.poke,
+        max_held_back=settings.held_back_limit,
     )
     return Recorder(settings, store, process_id, writer, router, delivery)
 
@@ -331,10 +332,13 @@ def _after_fork_in_child() -> None:
 
 def _at_exit() -> None:
     recorder, routing = _recorder, _routing
-    if recorder is not None and recorder.delivery is not None and recorder.delivery.started:
-        # Every outbox entry queued so far is written first, so that the drain sees it.
-        recorder.writer.flush()
-        recorder.delivery.drain()
+    if recorder is not None and recorder.delivery is not None:
+        if recorder.delivery.started or not recorder.writer.everything_written:
+            # Every outbox entry queued so far is written first, so that the drain sees it;
+            # alerts held back while the store was down start the delivery when written.
+            recorder.writer.flush()
+        if recorder.delivery.started:
+            recorder.delivery.drain()
     for replaced in (*_draining, routing):
         if replaced is not None and replaced.delivery.started:
             replaced.delivery.drain()

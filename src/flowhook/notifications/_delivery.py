@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from flowhook_hookspec.errors import NotificationError
+from flowhook_hookspec.errors import FlowhookError, NotificationError
 from flowhook_hookspec.notify import Notifier, redact
 
 from ._blocks import MissingNotifierError
@@ -341,6 +341,7 @@ class DeliveryWorker:
     def _run(self) -> None:
         store = self._open_store()
         spacing = _Spacing()
+        failing = False
         try:
             while not self._stop.is_set():
                 self._wake.clear()
@@ -349,6 +350,11 @@ class DeliveryWorker:
                         claimed, _ = deliver_due(
                             store, self._load_notifier, self.worker_id, spacing
                         )
+                    failing = False
+                except FlowhookError as exc:  # the store unusable for now: one line, not each try
+                    if not failing:
+                        logger.warning("notification delivery paused: %s; retrying shortly", exc)
+                    failing, claimed = True, 0
                 except Exception:
                     logger.exception("notification delivery failed; retrying shortly")
                     claimed = 0
@@ -358,7 +364,10 @@ class DeliveryWorker:
             store.close()
 
     def _idle_seconds(self, store: Any) -> float:
-        next_due: float | None = store.next_outbox_attempt()
+        try:
+            next_due: float | None = store.next_outbox_attempt()
+        except FlowhookError:  # the store unusable for now (this thread must not die of it)
+            return 5.0
         if next_due is None:
             return 5.0
         return min(5.0, max(0.05, next_due - time.time()))

@@ -72,6 +72,9 @@ class StoreSettings:
     #: How many log records a top-level run (a flow run with its task runs and subflows, or a
     #: task run outside any flow) stores at most; the records past it are counted, not stored.
     run_log_limit: int = 10_000
+    #: How many writes (states, logs, alerts) a process keeps in memory while the store cannot
+    #: take them; past it the oldest are dropped, and counted in the exit line.
+    held_back_limit: int = 200_000
 
     @property
     def database(self) -> Path:
@@ -167,4 +170,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
         lock_timeout_seconds=_seconds(env, "FLOWHOOK_LOCK_TIMEOUT_SECONDS", 30.0),
         attach_timeout_seconds=_seconds(env, "FLOWHOOK_ATTACH_TIMEOUT_SECONDS", 2.0),
         run_log_limit=_count(env, "FLOWHOOK_RUN_LOG_LIMIT", 10_000),
+        held_back_limit=_count(env, "FLOWHOOK_HELD_BACK_LIMIT", 200_000),
     )

@@ -40,8 +40,9 @@ logger = logging.getLogger("flowhook.store")
 _Entry = tuple[tuple[Write, ...], "threading.Event | None"]
 _STOP = ((), None)
 
-#: Writes held back while the store cannot be written, at most; beyond, the oldest are dropped
-#: (and counted): a process must not run out of memory because its store is down.
+#: Writes held back while the store cannot be written, at most (``FLOWHOOK_HELD_BACK_LIMIT``);
+#: beyond, the oldest are dropped (and counted): a process must not run out of memory because
+#: its store is down.
 MAX_HELD_BACK = 200_000
 #: A run whose writes the store refused this many times, while it took other runs', is left out.
 MAX_REFUSALS = 3
@@ -59,6 +60,10 @@ def _run_key(write: Write, histories: dict[str, str]) -> str:
     if isinstance(write, RunLog):
         return write.flow_run_id or write.task_run_id or ""
     return ""  # Beat, ProcessExit: the process's own
+
+
+def _runs_of(writes: list[Write]) -> set[object]:
+    return {write.run_id for write in writes if isinstance(write, Transition)}
 
 
 def count_states(writes: list[Write]) -> tuple[int, int]:
@@ -100,8 +105,10 @@ class BatchWriter:
         max_backlog: int = 2000,
         wait_timeout: float = 60.0,
         on_outbox: Callable[[], None] | None = None,
+        max_held_back: int = MAX_HELD_BACK,
     ) -> None:
         self.store = store
+        self.max_held_back = max_held_back
         self.process_id = process_id
         self.linger = linger
         self.max_batch = max_batch
@@ -124,6 +131,8 @@ class BatchWriter:
         self._refusals: dict[str, int] = {}
         #: States lost for good (refused data, or beyond MAX_HELD_BACK), for the exit summary.
         self.lost = 0
+        #: The runs of those states.
+        self._lost_runs: set[object] = set()
         self._last_error = ""
         self._thread = threading.Thread(
             target=self._loop, name="flowhook-store-writer", daemon=True
@@ -158,9 +167,11 @@ class BatchWriter:
         return False
 
     def flush(self) -> bool:
-        """Wait until everything submitted so far is applied."""
+        """Wait until everything submitted so far is applied: one attempt now, even while the
+        store is down (at exit, before the outbox is drained)."""
         if not self._thread.is_alive():
             return False
+        self._retry_at = 0.0
         return self.submit_and_wait(())
 
     @property
@@ -186,7 +197,8 @@ class BatchWriter:
             self._queue.put(_STOP)
             self._urgent.set()
             self._thread.join(self.wait_timeout)
-        states, runs = count_states(self._held)
+        states = count_states(self._held)[0]
+        runs = len(self._lost_runs | _runs_of(self._held))
         if states or self.lost:
             logger.error(
                 "flowhook: %d state events of %d runs were not recorded in %s (%s)",
@@ -233,7 +245,7 @@ class BatchWriter:
         writes: list[Write] = [write for batch, _ in entries for write in batch]
         try:
             if writes or self._held:
-                if time.monotonic() < self._retry_at and not any(d for _, d in entries):
+                if time.monotonic() < self._retry_at and not self._forced(entries):
                     self._hold(writes)
                     return
                 self._write([*self._held, *writes])
@@ -241,6 +253,12 @@ class BatchWriter:
             for _, done in entries:
                 if done is not None:
                     done.set()
+
+    def _forced(self, entries: list[_Entry]) -> bool:
+        """Whether a caller waiting among ``entries`` makes this an attempt before the retry is
+        due: not while the store is down (held back after it could not be reached), or every
+        run would wait for it at its start and end, a lock timeout each."""
+        return not self._retry_delay and any(done for _, done in entries)
 
     def _new_key(self) -> BatchKey | None:
         if self.process_id is None:
@@ -291,7 +309,7 @@ class BatchWriter:
             logger.warning(
                 "the store %s takes writes again: the %d state events held back are recorded",
                 self.store.location,
-                count_states(writes)[0],
+                count_states([*writes, *after])[0],
             )
         self._held, self._retry_delay, self._retry_at = [], 0.0, 0.0
         if self.on_outbox is not None and any(isinstance(w, OutboxEntry) for w in writes):
@@ -300,11 +318,25 @@ class BatchWriter:
 
     def _hold(self, writes: list[Write]) -> None:
         self._held.extend(writes)
-        excess = len(self._held) - MAX_HELD_BACK
+        excess = len(self._held) - self.max_held_back
         if excess > 0:
             dropped, self._held = self._held[:excess], self._held[excess:]
             self._keyed = max(0, self._keyed - excess)  # what is left of a batch: still its own
-            self.lost += count_states(dropped)[0]
+            self._drop(dropped)
+
+    def _drop(self, dropped: list[Write]) -> None:
+        """``dropped`` held-back writes were dropped past the cap: their states counted for the
+        exit line, and said once, when the first are."""
+        states = count_states(dropped)[0]
+        self._lost_runs |= _runs_of(dropped)
+        if states and not self.lost:
+            logger.error(
+                "more than %d writes are held back for %s: the oldest are dropped from now on "
+                "(FLOWHOOK_HELD_BACK_LIMIT); the runs go on",
+                self.max_held_back,
+                self.store.location,
+            )
+        self.lost += states
 
     def _write_run_by_run(self, writes: list[Write]) -> None:
         """The store refused a batch's data: write each run's part on its own, so that one bad
@@ -335,6 +367,7 @@ class BatchWriter:
                 self._refusals.pop(run, None)
                 states = count_states(part)[0]
                 self.lost += states
+                self._lost_runs |= _runs_of(part)
                 logger.error(
                     "could not record run %s in %s (%s: %s): its %d state events are left out; "
                     "the other runs are recorded",

@@ -6,7 +6,10 @@ PostgreSQL's own is here:
 
 - :mod:`.dialect`: PostgreSQL's SQL where it differs (``SKIP LOCKED`` claims, identity
   columns).
-- :mod:`.connection`: the pool, transactions and their retries, migration (the version table).
+- :mod:`.connection`: the pool, transactions and their retries, migration; around it,
+  :mod:`.outage` (one line when the server is lost, one when it is back), :mod:`.watchdog`
+  (a transaction whose server went silent is broken, never left hanging) and :mod:`.quiet`
+  (the driver's warnings about each broken connection kept out of the log).
 - :mod:`.listen`: waiting for cancel requests with ``LISTEN``; :class:`PostgresStore` sends
   them with ``NOTIFY``.
 """

@@ -4,7 +4,10 @@ A :mod:`psycopg_pool` pool of autocommit connections, shared by the threads of a
 store method is one explicit transaction, at READ COMMITTED, so that a conditional ``UPDATE``
 that another host's transaction is changing waits for it and then re-reads the row (how two
 reapers crash a run exactly once). A lost connection, a server restarting, a serialization
-failure or a deadlock is retried with backoff for ``lock_timeout`` seconds; any other error is a
+failure or a deadlock is retried with backoff for ``lock_timeout`` seconds (an outage said once
+each way, :mod:`.outage`), and a transaction whose server stays silent that long is broken
+(:mod:`.watchdog`); a database that takes no writes (full, read-only) is a :class:`StoreError`
+at once, which the background writer keeps the writes through. Any other error is a
 :class:`StoreError` that names the server without its password. Migrations run under an
 advisory lock, so that two hosts migrating at once apply each migration once.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import random
 import time
+import weakref
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -25,6 +29,9 @@ from .._settings import mask_url
 from .._sql import SQLStore
 from .._sql.schema import SCHEMA_VERSION
 from .dialect import POSTGRES
+from .outage import Outage
+from .quiet import POOL_NAME, quiet
+from .watchdog import WATCHDOG, WatchedCursor
 
 __all__ = ["VERSION_TABLE", "Cursor", "PostgresBase"]
 
@@ -44,6 +51,16 @@ _REFUSALS = (
     DamagedData,
     UnicodeEncodeError,
 )
+
+#: Operational errors of a reachable server: another transaction in the way, not an outage.
+_CONTENTION = (
+    psycopg.errors.SerializationFailure,
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.LockNotAvailable,
+)
+#: A reachable server that takes no writes for now (disk full, read-only): retrying at once
+#: cannot help; the writer keeps the writes and tries again later (``unavailable``).
+_NO_WRITES = (psycopg.errors.DiskFull, psycopg.errors.ReadOnlySqlTransaction)
 
 
 def _reason(exc: BaseException, url: str) -> str:
@@ -79,21 +96,28 @@ class PostgresBase(SQLStore):
     def _open(self, url: str, *, create: bool, migrate: bool) -> None:
         self.location, self.url = mask_url(url), url
         self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[tuple[Any, ...]]] | None = None
+        self.outage = Outage.of(self.location)
+        #: When each connection of the pool was made (monotonic), to tell outages apart.
+        self._made: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
         try:
-            # One connection first: a wrong password or a missing database is one clear error
-            # at once, where the pool would retry it until its timeout.
-            with psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT, autocommit=True) as conn:
-                version = self._version(conn)
+            version = self._first_version()
             self._pool = psycopg_pool.ConnectionPool(
                 url,
                 min_size=1,
                 max_size=self.max_connections,
-                kwargs={"autocommit": True, "connect_timeout": _CONNECT_TIMEOUT},
-                check=psycopg_pool.ConnectionPool.check_connection,
+                kwargs={
+                    "autocommit": True,
+                    "connect_timeout": _CONNECT_TIMEOUT,
+                    "cursor_factory": WatchedCursor,
+                },
+                check=self._check,
+                configure=self._configure,
                 timeout=self.lock_timeout,
-                name="flowhook",
+                name=POOL_NAME,
                 open=True,
             )
+            if version is None:  # the server was lost: the pool waits for it, as any call does
+                version = self._reading(lambda cur: self._version(cur.connection))
             self._open_schema(version, create=create, migrate=migrate)
         except psycopg.Error as exc:
             self.close()
@@ -114,23 +138,62 @@ class PostgresBase(SQLStore):
 
     # -- transactions -------------------------------------------------------------------------
 
+    def _first_version(self) -> int | None:
+        """The schema version, read on a connection of its own: a wrong password or a missing
+        database is one clear error at once, where the pool would retry it until its timeout.
+        None when a server this process has used is unreachable now (an outage: retried)."""
+        try:
+            with psycopg.connect(
+                self.url, connect_timeout=_CONNECT_TIMEOUT, autocommit=True
+            ) as conn:
+                version = self._version(conn)
+        except psycopg.OperationalError as exc:
+            if not self.outage.known:
+                raise
+            self.outage.lost(_reason(exc, self.url))
+            return None
+        self.outage.back()
+        return version
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        self._made[conn] = time.monotonic()
+        quiet(conn)
+
+    def _check(self, conn: psycopg.Connection[Any]) -> None:
+        """The pool's check of an idle connection before lending it: one broken by a restart
+        (or a cut) is the first sign of an outage even when the server is back already."""
+        try:
+            with WATCHDOG.guard(conn, self.lock_timeout):
+                psycopg_pool.ConnectionPool.check_connection(conn)
+        except psycopg.Error as exc:
+            self.outage.lost(_reason(exc, self.url), self._made.get(conn))
+            raise
+
     def _retrying(self, operation: Callable[[Cursor], T], *, write: bool) -> T:
         if self._pool is None:
             raise StoreError(f"the store at {self.location} is closed")
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         while True:
+            used: list[psycopg.Connection[Any]] = []
             try:
-                with self._pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-                    if not write:
-                        cur.execute("SET TRANSACTION READ ONLY")
-                    return operation(cur)
+                result = self._attempt(operation, write, used)
+                self.outage.back()
+                return result
             except DamagedData as exc:
                 raise StoreError(
                     f"the flowhook database {self.location} holds damaged data ({exc}); "
                     "restore it from a backup"
                 ) from None
+            except _NO_WRITES as exc:
+                raise StoreError(
+                    f"the flowhook database {self.location} takes no writes now: "
+                    f"{_reason(exc, self.url)}"
+                ) from None
             except psycopg.OperationalError as exc:  # lost connection, restart, deadlock
+                if not isinstance(exc, _CONTENTION):
+                    made = self._made.get(used[0]) if used else None
+                    self.outage.lost(_reason(exc, self.url), made)
                 if time.monotonic() >= deadline:
                     raise StoreError(
                         f"cannot use the flowhook database {self.location}: "
@@ -143,6 +206,28 @@ class PostgresBase(SQLStore):
                 ) from None  # the driver's error stays the __context__ (see runs.write)
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
+
+    def _attempt(
+        self, operation: Callable[[Cursor], T], write: bool, used: list[psycopg.Connection[Any]]
+    ) -> T:
+        """One transaction on a connection of the pool (put in ``used``, for the caller)."""
+        assert self._pool is not None
+        with self._pool.connection() as conn:
+            used.append(conn)
+            try:
+                with (
+                    WATCHDOG.guard(conn, self.lock_timeout),
+                    conn.transaction(),
+                    conn.cursor() as cur,
+                ):
+                    if not write:
+                        cur.execute("SET TRANSACTION READ ONLY")
+                    return operation(cur)
+            except psycopg.errors.ReadOnlySqlTransaction:
+                # A session keeps the read-only default it started with: a new one sees the
+                # database's current one once it is made writable again.
+                conn.close()
+                raise
 
     def _write(self, body: Callable[[Cursor], T]) -> T:
         """Run ``body`` in one write transaction, retried while the server cannot be reached."""

@@ -1,0 +1,79 @@
+"""One line when a process loses the database server, and one when it has it back.
+
+A server restart or a network cut is seen by every thread of a process at once (the writer, the
+heartbeat, the sender, the UI's requests), and each retries on its own: this says it once per
+outage, whichever thread saw it first, and how long it lasted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+__all__ = ["Outage"]
+
+logger = logging.getLogger("flowhook.store")
+
+
+class Outage:
+    """The state of the connection to the server at ``location``, as the process last saw it:
+    one per database and process (:meth:`of`), whatever number of stores it opens there."""
+
+    _every: dict[str, Outage] = {}
+    _every_lock = threading.Lock()
+
+    @classmethod
+    def of(cls, location: str) -> Outage:
+        with cls._every_lock:
+            found = cls._every.get(location)
+            if found is None:
+                found = cls._every[location] = cls(location)
+            return found
+
+    def __init__(self, location: str) -> None:
+        self.location = location
+        self._since: float | None = None
+        #: When the last outage ended: a connection made before it and found broken since
+        #: belongs to that outage, not to a new one.
+        self._ended = -1.0
+        self._lock = threading.Lock()
+        #: Whether this process has used the database: a failure to connect then is an
+        #: outage, where at first it is a wrong URL or password.
+        self.known = False
+
+    @property
+    def ongoing(self) -> bool:
+        return self._since is not None
+
+    def lost(self, reason: str, made: float | None = None) -> None:
+        """A connection (made at ``made``, monotonic; None: a new one) failed or could not be
+        made: said once, until :meth:`back`."""
+        with self._lock:
+            if self._since is not None or (made is not None and made < self._ended):
+                return
+            self._since = time.monotonic()
+        logger.warning(
+            "lost the connection to the flowhook database %s (%s); retrying, the runs go on",
+            self.location,
+            reason,
+        )
+
+    def back(self) -> None:
+        """A transaction succeeded: if the server had been lost, say that it is back."""
+        if self._since is None:  # the common case, without the lock
+            self.known = True
+            return
+        self._end()
+
+    def _end(self) -> None:
+        with self._lock:  # another thread may have ended it since the caller looked
+            since, self._since = self._since, None
+            if since is None:
+                return
+            self._ended = time.monotonic()
+        logger.warning(
+            "the connection to the flowhook database %s is back after %.1f s",
+            self.location,
+            time.monotonic() - since,
+        )

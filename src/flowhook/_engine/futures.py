@@ -5,14 +5,15 @@ from __future__ import annotations
 import concurrent.futures
 import types
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 from uuid import UUID
-
-from typing_extensions import Self
 
 from flowhook_hookspec.errors import MappingLengthMismatch, MappingMissingIterable
 from flowhook_hookspec.runs import TaskRun
 from flowhook_hookspec.states import RemoteResult, State
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = [
     "BaseAnnotation",

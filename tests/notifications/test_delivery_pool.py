@@ -4,6 +4,8 @@ spaced block keeps its spacing. Against a real Slack-like server on 127.0.0.1.""
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from typing import ClassVar
@@ -108,3 +110,43 @@ def test_a_spaced_block_keeps_its_spacing_whatever_the_pool(
     enqueue(store, runs=5, per_run=1)
     deliver_all(store, Spaced(server.url), 5)
     assert min(gaps(server)) >= DELAY * 0.9
+
+
+AT_EXIT = """
+import atexit, sys, time
+from flowhook.notifications import deliver_due
+from flowhook.store import OutboxEntry, open_store
+from flowhook_slack import SlackWebhook
+
+
+class Unspaced(SlackWebhook):
+    min_interval_seconds = 0.0
+
+
+def deliver() -> None:
+    store = open_store()
+    store.enqueue_outbox(
+        OutboxEntry(f"run-{r}", "slack-webhook", "ops", "rule", "flow", f"run-{r}", "e", None,
+                    f"run-{r} at exit", time.time())
+        for r in range(3)
+    )
+    print(deliver_due(store, lambda block: Unspaced(sys.argv[1]), "exit:0")[1], flush=True)
+    store.close()
+
+
+atexit.register(deliver)
+"""
+
+
+def test_a_pool_delivers_at_interpreter_exit_as_the_drain_does(
+    server: SlackWebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_SENDERS", "4")
+    done = subprocess.run(
+        [sys.executable, "-c", AT_EXIT, server.url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3", done.stderr
+    assert sorted(request.json()["text"] for request in server.requests) == [
+        f"run-{r} at exit" for r in range(3)
+    ]

@@ -14,8 +14,10 @@ the calling thread.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -59,20 +61,54 @@ def send_in_lanes(
     size: int | None = None,
 ) -> int:
     """Send every message with ``send`` (True when it was sent), each lane in order, the lanes
-    at once on up to ``size`` threads; returns how many were sent. An exception ``send`` raises
-    is raised here once every lane has finished."""
+    at once on up to ``size`` threads (the calling one included); returns how many were sent.
+    An exception ``send`` raises is raised here once every lane has finished."""
     groups = lanes(messages, lane_of)
     size = senders() if size is None else size
     if size <= 1 or len(groups) <= 1:
         return sum(1 for message in messages if send(message))
+    pool = _Pool(groups, send)
+    helpers = []
+    for number in range(min(size, len(groups)) - 1):
+        helper = threading.Thread(target=pool.work, name=f"flowhook-sender-{number}", daemon=True)
+        try:
+            helper.start()
+        except RuntimeError:  # the interpreter is shutting down: this thread sends the rest
+            break
+        helpers.append(helper)
+    pool.work()
+    for helper in helpers:
+        helper.join()
+    if pool.errors:
+        raise pool.errors[0]
+    return pool.sent
 
-    def send_lane(lane: list[Any]) -> int:
-        return sum(1 for message in lane if send(message))
 
-    from concurrent.futures import ThreadPoolExecutor
+class _Pool:
+    """Lanes waiting for a sender. Plain threads, not ``concurrent.futures``: delivery also runs
+    at interpreter exit (the drain), when an executor refuses new work."""
 
-    with ThreadPoolExecutor(min(size, len(groups)), thread_name_prefix="flowhook-sender") as pool:
-        return sum(pool.map(send_lane, groups))
+    def __init__(self, groups: list[list[M]], send: Callable[[M], bool]) -> None:
+        self._waiting: collections.deque[list[Any]] = collections.deque(groups)
+        self._send = send
+        self._lock = threading.Lock()
+        self.sent = 0
+        self.errors: list[BaseException] = []
+
+    def work(self) -> None:
+        while True:
+            try:
+                lane = self._waiting.popleft()
+            except IndexError:
+                return
+            sent = 0
+            try:
+                for message in lane:
+                    sent += bool(self._send(message))
+            except BaseException as exc:  # raised by send_in_lanes once every lane finished
+                self.errors.append(exc)
+            with self._lock:
+                self.sent += sent
 
 
 class Lanes:

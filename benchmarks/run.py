@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -26,6 +25,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from targets import THREE_PLUGINS, import_time, print_targets  # noqa: E402
 
 #: (label, workload, full size, tiny size, environment)
 CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
@@ -50,7 +52,42 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
         20,
         {"FLOWHOOK_DISABLE_PLUGINS": "all"},
     ),
-    ("sequential 1k, store on, 3 plugins", "sequential", 1_000, 20, {}),
+    ("sequential 1k, store on, 3 plugins", "sequential", 1_000, 20, THREE_PLUGINS),
+    # issue 26's cases: a task taking one int argument, 2,000 runs in one flow; logging left as
+    # Python starts it (the logging plugin's transition lines are then off, as by default)
+    (
+        "sequential 2k, one argument, store on, no plugins",
+        "sequential_one_argument",
+        2_000,
+        20,
+        {"FLOWHOOK_DISABLE_PLUGINS": "all", "BENCH_LOGGING": "default"},
+    ),
+    (
+        "sequential 2k, one argument, store on, 3 plugins",
+        "sequential_one_argument",
+        2_000,
+        20,
+        {**THREE_PLUGINS, "BENCH_LOGGING": "default"},
+    ),
+    (
+        "sequential 2k, one argument, store on, 3 plugins, a rule matching nothing",
+        "sequential_one_argument",
+        2_000,
+        20,
+        {
+            **THREE_PLUGINS,
+            "BENCH_LOGGING": "default",
+            "FLOWHOOK_CONFIG": str(HERE / "rule_matching_nothing.toml"),
+        },
+    ),
+    # the same with the transition lines on, to a handler that discards them
+    (
+        "sequential 2k, one argument, store on, 3 plugins, transition lines logged",
+        "sequential_one_argument",
+        2_000,
+        20,
+        THREE_PLUGINS,
+    ),
     # flowhook-otel and flowhook-apprise alone, installed and not configured (no OTEL_* variable
     # in the environment, no apprise block in a rule), then flowhook-otel exporting every span.
     (
@@ -81,7 +118,7 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
         50,
         {"FLOWHOOK_STORE": "off", "FLOWHOOK_DISABLE_PLUGINS": "all"},
     ),
-    ("sequential 100k, store on, 3 plugins", "sequential", 100_000, 50, {}),
+    ("sequential 100k, store on, 3 plugins", "sequential", 100_000, 50, THREE_PLUGINS),
     ("dispatch, 0 implementations", "dispatch", 0, 0, {}),
     ("dispatch, 1 implementation", "dispatch", 1, 1, {}),
     ("dispatch, 10 implementations", "dispatch", 10, 10, {}),
@@ -128,21 +165,16 @@ def run_case(
     return json.loads(done.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def import_time(repeats: int) -> dict[str, float]:
-    """Time of ``import flowhook`` in a fresh interpreter, as ``python -X importtime`` reports it
-    (the interpreter's own start, which varies more than the import, is left out)."""
-
-    def timed() -> float:
-        done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", "import flowhook"],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        last = done.stderr.strip().splitlines()[-1]  # "import time: self | cumulative | flowhook"
-        return int(last.split("|")[1]) / 1e3
-
-    return {"import_ms": statistics.median(timed() for _ in range(repeats))}
+def _last_json_line(output: str) -> dict[str, Any] | None:
+    """The last line of ``output`` that is a JSON object holding ``figures``, if any."""
+    for line in reversed(output.strip().splitlines()):
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict) and "figures" in parsed:
+            return parsed
+    return None
 
 
 def compare_with_prefect(python: str, size: int, rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -162,9 +194,17 @@ def compare_with_prefect(python: str, size: int, rows: list[dict[str, Any]]) -> 
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         },
     )
-    if done.returncode != 0:
+    printed = _last_json_line(done.stdout)
+    if printed is None:
         raise SystemExit(f"the Prefect workload failed with {python}:\n{done.stderr[-3000:]}")
-    prefect = json.loads(done.stdout.strip().splitlines()[-1])["figures"]
+    if done.returncode != 0:
+        # the figure was printed: what failed came after, in the temporary server's shutdown
+        last_error = (done.stderr.strip().splitlines() or ["(nothing on stderr)"])[-1]
+        print(
+            f"(Prefect's workload exited with {done.returncode} after printing its figure: "
+            f"{last_error[:200]})"
+        )
+    prefect = printed["figures"]
     ours = next(row for row in rows if row["case"] == "sequential 1k, store on, 3 plugins")
     ratio = prefect["per_task_us"] / ours["figures"]["per_task_us"]
     label = f"Prefect 3, sequential {size}"
@@ -225,11 +265,12 @@ def main() -> None:
             print(f"{label:42} {key:16} {value:12.3f}  {ratio}")
     if args.prefect:
         rows.append(compare_with_prefect(args.prefect, 20 if tiny else 1_000, rows))
-    imported = import_time(1 if tiny else 7)
+    imported = import_time(sys.executable, 1 if tiny else 10)
     rows.append({"case": "import flowhook", "figures": imported})
     print(
         f"{'import flowhook (fresh interpreter)':42} {'import_ms':16} {imported['import_ms']:12.1f}"
     )
+    rows.extend(print_targets(rows))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(rows, indent=2))
     print(f"\nwrote {args.json}")

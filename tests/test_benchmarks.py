@@ -25,6 +25,11 @@ def test_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
     cases = [row["case"] for row in rows]
     assert "import flowhook" in cases and "dispatch, 10 implementations" in cases
     assert "store write throughput" in cases and "delivery to a local Slack-like server" in cases
+    # issue 26's targets, each with its measured value, its bound and whether it is met
+    assert "target: import flowhook (median of 10)" in cases
+    assert "target: per task run, store on, 3 plugins, no rules" in cases
+    targets = [row for row in rows if row["case"].startswith("target: ")]
+    assert all(isinstance(row["met"], bool) for row in targets)
     for row in rows:
         assert row["figures"] and all(isinstance(v, float) for v in row["figures"].values())
         if "floor" in row:

@@ -168,3 +168,10 @@ def test_importing_flowhook_loads_no_store_notifications_click_or_jinja() -> Non
     loaded = _modules_after("import flowhook")
     unwanted = {"jinja2", "click", "sqlite3", "flowhook.store", "flowhook.notifications"}
     assert loaded.isdisjoint(unwanted)
+
+
+def test_importing_flowhook_defers_what_only_an_error_or_a_timeout_needs() -> None:
+    loaded = _modules_after("import flowhook")
+    # did-you-mean hints (difflib), the config file (tomllib), the timeout watchdog (ctypes)
+    # and typing-only helpers load when first used, not on import
+    assert loaded.isdisjoint({"difflib", "tomllib", "ctypes", "typing_extensions"})

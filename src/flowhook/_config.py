@@ -11,7 +11,6 @@ every mistake is a :class:`~flowhook_hookspec.errors.ConfigError` that names the
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from collections.abc import Iterable, Mapping
@@ -151,6 +150,8 @@ def _read_table(path: Path, table: tuple[str, ...]) -> dict[str, Any] | None:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """``"; did you mean 'Failed'?"`` for the closest of ``choices``, or nothing."""
+    import difflib  # only on the error path
+
     close = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]!r}?" if close else ""
 

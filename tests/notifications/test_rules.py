@@ -223,3 +223,23 @@ def test_the_default_body_names_the_run_once_and_says_how_to_see_it() -> None:
     assert (
         MessageTemplate(None, None, "rule").render(other).body.count("\nValueError: bad row\n") == 1
     )
+
+
+def test_the_router_finds_a_states_rules_by_kind_name_and_type_whatever_came_first(
+    in_dir,
+) -> None:
+    from flowhook.notifications import Router
+    from flowhook.states import Crashed
+    from flowhook_hookspec.states import State, StateType
+
+    write(in_dir, "flowhook.toml", RULE)
+    [rule] = compile_rules(load_config())
+    router = Router((rule,))
+    assert router.candidates("flow", Completed()) == ()
+    assert router.candidates("flow", Failed()) == (rule,)
+    assert router.candidates("task", Failed()) == ()  # a flow rule
+    assert router.candidates("flow", Crashed()) == (rule,)  # by type: CRASHED
+    # a custom name is looked up with its type: the same name under another type is another key
+    assert router.candidates("flow", State(type=StateType.CRASHED, name="Evicted")) == (rule,)
+    assert router.candidates("flow", State(type=StateType.COMPLETED, name="Evicted")) == ()
+    assert router.candidates("flow", Failed()) == (rule,)  # asked again: the same answer

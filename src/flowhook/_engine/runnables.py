@@ -5,10 +5,9 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypedDict, TypeVar
 
 import attrs
-from typing_extensions import ParamSpec, Self
 
 from .defaults import default_retries, default_retry_delay_seconds
 from .parameters import positional_names, resolve_type_hints
@@ -16,7 +15,7 @@ from .retries import RetryDelay, validate_retry_delay
 from .state_hooks import validate_hook, validate_hook_list
 
 if TYPE_CHECKING:
-    from typing_extensions import Unpack
+    from typing_extensions import Self, Unpack
 
 P = ParamSpec("P")
 R = TypeVar("R")

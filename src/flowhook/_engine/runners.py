@@ -11,7 +11,6 @@ from flowhook_hookspec.errors import PluginError
 from flowhook_hookspec.runners import TaskRunner
 from flowhook_hookspec.states import State
 
-from .._config import did_you_mean
 from .._plugins.manager import plugin_hooks
 
 __all__ = ["TaskRunner", "ThreadPoolTaskRunner", "new_task_runner", "task_runner_names"]
@@ -103,6 +102,8 @@ def new_task_runner(name: str) -> TaskRunner:
     """A new task runner of the type registered as ``name`` (``ValueError`` if none is)."""
     runners = _registered_runners()
     if name not in runners:
+        from .._config import did_you_mean  # only on the error path: it loads tomllib
+
         raise ValueError(
             f"no task runner is named {name!r}{did_you_mean(name, runners) or '.'} Known task "
             f"runners: {', '.join(sorted(runners))}; plugins add more (pip install flowhook-dask "

@@ -12,19 +12,26 @@ swallow it.
 
 from __future__ import annotations
 
-import ctypes
+import functools
 import threading
 from types import TracebackType
+from typing import Any
 
 
 class RunTimeout(BaseException):
     """Raised inside a body whose run exceeded ``timeout_seconds``. Never seen by callers."""
 
 
-_set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
-# A pointer to the exception class, or NULL to withdraw one not yet delivered. RunTimeout lives
-# as long as the module, so passing its address is safe.
-_set_async_exc.argtypes = (ctypes.c_ulong, ctypes.c_void_p)
+@functools.cache
+def _async_exc_setter() -> Any:
+    """``PyThreadState_SetAsyncExc``, bound on the first timeout (ctypes costs ~1 ms to import)."""
+    import ctypes
+
+    setter = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    # A pointer to the exception class, or NULL to withdraw one not yet delivered. RunTimeout
+    # lives as long as the module, so passing its address is safe.
+    setter.argtypes = (ctypes.c_ulong, ctypes.c_void_p)
+    return setter
 
 
 class Watchdog:
@@ -40,6 +47,7 @@ class Watchdog:
 
     def __enter__(self) -> Watchdog:
         if self.seconds is not None:
+            _async_exc_setter()  # bound here, not on the timer's thread when the limit passes
             self._thread_id = threading.get_ident()
             self._armed = True
             self._timer = threading.Timer(self.seconds, self._fire)
@@ -51,7 +59,7 @@ class Watchdog:
         with self._lock:
             if self._armed:
                 self.fired = True
-                _set_async_exc(self._thread_id, id(RunTimeout))
+                _async_exc_setter()(self._thread_id, id(RunTimeout))
 
     def __exit__(
         self,
@@ -67,6 +75,6 @@ class Watchdog:
             if self.fired and exc_type is not RunTimeout:
                 # Fired after the body finished but before it was delivered: withdraw it, and
                 # still report the timeout, since the limit was exceeded.
-                _set_async_exc(self._thread_id, None)
+                _async_exc_setter()(self._thread_id, None)
         if self.fired and exc_type is None:
             raise RunTimeout

@@ -10,7 +10,6 @@ until a plugin is (un)registered, so a hook that nobody implements costs one loo
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
 import os
@@ -75,6 +74,8 @@ class HookCaller(NamedTuple):
 
 def _close_match(word: str, choices: Collection[str]) -> str:
     """``"; did you mean 'x'?"`` for the closest of ``choices``, or nothing."""
+    import difflib  # only on the error path
+
     close = difflib.get_close_matches(word, sorted(choices), n=1)
     return f"; did you mean {close[0]!r}?" if close else ""
 

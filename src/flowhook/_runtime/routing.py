@@ -41,6 +41,8 @@ def outbox_entries(
     router: Router, kind: RunKindName, owner: RunOwner, run: FlowRun | TaskRun, state: State
 ) -> tuple[OutboxEntry, ...]:
     """The messages one transition enqueues (none when preparing them fails: logged)."""
+    if not router.candidates(kind, state):  # the common case: no rule is about this state
+        return ()
     try:
         current = current_context.get()
         flow_run = current.flow_run if current is not None and kind == "task" else None

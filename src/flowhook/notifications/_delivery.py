@@ -32,6 +32,7 @@ from flowhook_hookspec.errors import FlowhookError, NotificationError
 from flowhook_hookspec.notify import Notifier, redact
 
 from ._blocks import MissingNotifierError
+from ._senders import Lanes, Lease, send_in_lanes
 
 logger = logging.getLogger("flowhook.notifications")
 
@@ -109,7 +110,8 @@ def deliver_due(
     spacing: _Spacing | None = None,
     limit: int = 50,
 ) -> tuple[int, int]:
-    """Claim the due messages and try each once; returns (claimed, sent).
+    """Claim the due messages and try each once; returns (claimed, sent). The messages are
+    sent by a pool of threads, in order within each run and block (see ``_senders``).
 
     A claim is renewed before a send only once less than half its lease is left: a batch
     whose sends take longer than one lease (a slow service, the per-block spacing) never loses
@@ -118,47 +120,44 @@ def deliver_due(
     """
     spacing = spacing or _Spacing()
     lease = claim_seconds()
-    claim = _Lease(lease)
+    claim = Lease(lease)
     claimed = store.claim_outbox(worker, time.time(), limit, lease)
-    sent = 0
-    for message in claimed:
-        block = f"{message.block_type}/{message.block_name}"
-        notifier: Notifier | None = None
-        try:
-            notifier = load_notifier(block)
-            spacing.wait(block, notifier.min_interval_seconds)
-            if claim.needs_renewal(message.id):
-                if not store.renew_outbox_claim(message.id, worker, lease):
-                    continue  # the claim ran out and another process took (or sent) the message
-                claim.renewed(message.id)
-            spacing.sent(block)
-            _notify(notifier, message)
-        except NotificationError as exc:
-            _failed(store, message, block, exc, notifier, exc.permanent, exc.retry_after)
-        except Exception as exc:  # a bug in a notifier: retry, it may be transient
-            _failed(store, message, block, exc, notifier, False, None)
-        else:
-            store.mark_outbox_sent(message.id, time.time())
-            sent += 1
-            logger.info("notification %s sent to %s", message.id, block)
-    return len(claimed), sent
+
+    def send(message: Any) -> bool:
+        return _deliver_one(store, load_notifier, worker, message, spacing, claim)
+
+    return len(claimed), send_in_lanes(claimed, Lanes(load_notifier), send)
 
 
-class _Lease:
-    """When the claims of one batch end, by this process's monotonic clock (a wall clock that
-    jumps must not make a claim look longer than it is)."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self._claimed_at = time.monotonic()  # taken before the claim: errs on the short side
-        self._renewed: dict[int, float] = {}
-
-    def needs_renewal(self, message_id: int) -> bool:
-        since = self._renewed.get(message_id, self._claimed_at)
-        return time.monotonic() - since > self.seconds / 2
-
-    def renewed(self, message_id: int) -> None:
-        self._renewed[message_id] = time.monotonic()
+def _deliver_one(
+    store: Any,
+    load_notifier: Callable[[str], Notifier],
+    worker: str,
+    message: Any,
+    spacing: _Spacing,
+    claim: Lease,
+) -> bool:
+    """Try one claimed message once; True when it was sent."""
+    block = f"{message.block_type}/{message.block_name}"
+    notifier: Notifier | None = None
+    try:
+        notifier = load_notifier(block)
+        spacing.wait(block, notifier.min_interval_seconds)
+        if claim.needs_renewal(message.id):
+            if not store.renew_outbox_claim(message.id, worker, claim.seconds):
+                return False  # the claim ran out and another process took (or sent) the message
+            claim.renewed(message.id)
+        spacing.sent(block)
+        _notify(notifier, message)
+    except NotificationError as exc:
+        _failed(store, message, block, exc, notifier, exc.permanent, exc.retry_after)
+        return False
+    except Exception as exc:  # a bug in a notifier: retry, it may be transient
+        _failed(store, message, block, exc, notifier, False, None)
+        return False
+    store.mark_outbox_sent(message.id, time.time())
+    logger.info("notification %s sent to %s", message.id, block)
+    return True
 
 
 def message_key(key: str) -> str:

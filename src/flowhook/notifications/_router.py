@@ -18,12 +18,17 @@ logger = logging.getLogger("flowhook.notifications")
 
 __all__ = ["Router", "load_router"]
 
+_MAX_STATE_KEYS = 1024
+
 
 class Router:
     """The compiled notification rules of this process."""
 
     def __init__(self, rules: tuple[Rule, ...] = ()) -> None:
         self.rules = rules
+        # (kind, state name, state type) -> the rules that state can match: most transitions
+        # match no rule, and then cost one dict lookup
+        self._by_state: dict[tuple[str, str, str], tuple[Rule, ...]] = {}
 
     def __bool__(self) -> bool:
         return bool(self.rules)
@@ -31,6 +36,16 @@ class Router:
     def blocks(self) -> frozenset[str]:
         """Every block (``type/name``) the rules send to."""
         return frozenset(block for rule in self.rules for block in rule.blocks)
+
+    def candidates(self, kind: RunKindName, state: State) -> tuple[Rule, ...]:
+        """The rules a run of ``kind`` entering ``state`` may match (by kind and state only)."""
+        key = (kind, state.name, state.type.value)
+        found = self._by_state.get(key)
+        if found is None:
+            found = tuple(rule for rule in self.rules if rule.for_state(kind, key[1], key[2]))
+            if len(self._by_state) < _MAX_STATE_KEYS:  # custom state names are unbounded
+                self._by_state[key] = found
+        return found
 
     def entries(
         self,
@@ -41,8 +56,11 @@ class Router:
         flow_run: FlowRun | None = None,
     ) -> tuple[OutboxEntry, ...]:
         """The messages this transition enqueues: one per matching rule and block."""
+        candidates = self.candidates(kind, state)
+        if not candidates:
+            return ()
         name = owner.name if owner is not None else getattr(run, f"{kind}_name", "")
-        matched = [rule for rule in self.rules if rule.matches(kind, name, run.tags, state)]
+        matched = [rule for rule in candidates if rule.matches(kind, name, run.tags, state)]
         if not matched:
             return ()
         context = snapshot(kind, owner, run, state, flow_run)

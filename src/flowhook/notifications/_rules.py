@@ -30,11 +30,13 @@ class Rule:
     blocks: tuple[str, ...]
     template: MessageTemplate = attrs.field(eq=False)
 
+    def for_state(self, kind: str, state_name: str, state_type: str) -> bool:
+        """Whether a run of this kind entering a state of this name and type may notify."""
+        return kind == self.kind and (state_name in self.states or state_type in self.states)
+
     def matches(self, kind: str, name: str, tags: Iterable[str], state: State) -> bool:
         """Whether a run of this kind and name, with these tags, entering ``state``, notifies."""
-        if kind != self.kind:
-            return False
-        if state.name not in self.states and state.type.value not in self.states:
+        if not self.for_state(kind, state.name, state.type.value):
             return False
         if self.patterns is not None and not any(
             fnmatch.fnmatchcase(name, p) for p in self.patterns

@@ -142,6 +142,9 @@ class _WebhookHandler(http.server.BaseHTTPRequestHandler):
 
 class _WebhookHTTPServer(http.server.ThreadingHTTPServer):
     daemon_threads = True
+    # socketserver's default backlog (5) drops the connections of a sender pool's burst, which
+    # the client then retries a second later: a real webhook endpoint takes them at once
+    request_queue_size = 128
 
     def __init__(self, owner: SlackWebhookServer, port: int) -> None:
         super().__init__((HOST, port), _WebhookHandler)

@@ -32,9 +32,10 @@ _logger = logging.getLogger(TRANSITIONS_LOGGER)
 def transition_level(state: State) -> int:
     """WARNING for a run entering a FAILED or CRASHED state (Failed, TimedOut, Crashed), INFO
     for every other state (including AwaitingRetry: a failed attempt that will be retried)."""
-    if state.type is StateType.FAILED or state.type is StateType.CRASHED:
-        return logging.WARNING
-    return logging.INFO
+    return logging.WARNING if state.type in _LOUD else logging.INFO
+
+
+_LOUD = frozenset((StateType.FAILED, StateType.CRASHED))
 
 
 @hookimpl

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import functools
 import http.client
 import json
 import logging
@@ -203,6 +204,13 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
+@functools.lru_cache(maxsize=8)
+def _opener(proxies: tuple[tuple[str, str], ...]) -> urllib.request.OpenerDirector:
+    """An opener that follows no redirect, for these proxy settings (from the environment),
+    built once: building one costs more CPU than a POST to a local server."""
+    return urllib.request.build_opener(_NoRedirects, urllib.request.ProxyHandler(dict(proxies)))
+
+
 @attrs.define
 class SlackWebhook(Notifier):
     """Posts each notification to a Slack channel through an incoming webhook.
@@ -278,7 +286,7 @@ class SlackWebhook(Notifier):
         request = urllib.request.Request(
             self.url.get_secret_value(), data=data, method="POST", headers=headers
         )
-        opener = urllib.request.build_opener(_NoRedirects)
+        opener = _opener(tuple(sorted(urllib.request.getproxies().items())))
         try:
             try:
                 with opener.open(request, timeout=self.timeout) as response:

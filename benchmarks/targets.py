@@ -1,0 +1,105 @@
+"""Issue 26's targets, checked against a run's figures; and ``import flowhook``'s timing.
+
+Each target names the case and the figure it reads (``run.py``'s labels). A case the run did not
+measure is reported as such, never as met.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+from typing import Any
+
+#: The three notifier plugins and nothing else (dask, otel and apprise are installed too).
+THREE_PLUGINS = {"FLOWHOOK_LOAD_PLUGINS": "logging,slack,email"}
+
+#: (target, case label, figure, "max" or "min", bound, ratio to the pluggy floor?)
+TARGETS: list[tuple[str, str, str, str, float, bool]] = [
+    (
+        "per task run, store on, no plugins",
+        "sequential 2k, one argument, store on, no plugins",
+        "per_task_us",
+        "max",
+        15.0,
+        True,
+    ),
+    (
+        "per task run, store on, 3 plugins, no rules",
+        "sequential 2k, one argument, store on, 3 plugins",
+        "per_task_us",
+        "max",
+        25.0,
+        True,
+    ),
+    (
+        "per task run, store on, a rule matching nothing",
+        "sequential 2k, one argument, store on, 3 plugins, a rule matching nothing",
+        "per_task_us",
+        "max",
+        16.0,
+        True,
+    ),
+    (
+        "state events written per second",
+        "store write throughput",
+        "events_per_s",
+        "min",
+        150e3,
+        False,
+    ),
+    ("import flowhook (median of 10)", "import flowhook", "import_ms", "max", 40.0, False),
+    (
+        "delivery to a local server, one block",
+        "delivery to a local Slack-like server",
+        "messages_per_s",
+        "min",
+        1500.0,
+        False,
+    ),
+]
+
+
+def import_ms(python: str) -> float:
+    """``import flowhook`` in a fresh interpreter, as ``python -X importtime`` reports it (the
+    interpreter's own start is left out), with the bytecode cache written and used as on a
+    user's machine: ``PYTHONDONTWRITEBYTECODE`` would time compiling every module instead."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    done = subprocess.run(
+        [python, "-X", "importtime", "-c", "import flowhook"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=environment,
+    )
+    last = done.stderr.strip().splitlines()[-1]  # "import time: self | cumulative | flowhook"
+    return int(last.split("|")[1]) / 1e3
+
+
+def import_time(python: str, repeats: int) -> dict[str, float]:
+    """The median of ``repeats`` timings, after one that writes the bytecode cache."""
+    import_ms(python)
+    return {"import_ms": statistics.median(import_ms(python) for _ in range(repeats))}
+
+
+def print_targets(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Print each target with its measured value, its ratio to the pluggy floor (per task
+    figures) and whether it is met; returns a row per measured target, for the JSON file."""
+    by_case = {row["case"]: row for row in rows}
+    print(f"\n{'target':50} {'measured':>12} {'bound':>10} {'x floor':>8}  target")
+    checked = []
+    for label, case, key, sense, bound, per_call in TARGETS:
+        row = by_case.get(case)
+        value = None if row is None else row["figures"].get(key)
+        if value is None:
+            print(f"{label:50} {'-':>12} {bound:10g} {'':>8}  not measured")
+            continue
+        met = value <= bound if sense == "max" else value >= bound
+        ratio = value / row["floor"]["pluggy_call_us"] if per_call and "floor" in row else None
+        shown = f"{ratio:.1f}x" if ratio is not None else ""
+        print(f"{label:50} {value:12.1f} {bound:10g} {shown:>8}  {'met' if met else 'not met'}")
+        figures = {"measured": float(value), "bound": bound}
+        if ratio is not None:
+            figures["floor_ratio"] = ratio
+        checked.append({"case": f"target: {label}", "figures": figures, "met": met})
+    return checked

@@ -1,0 +1,152 @@
+"""A pool of senders per batch: the runs' messages go out at once, each run's in order, and a
+spaced block keeps its spacing. Against a real Slack-like server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import itertools
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import ClassVar
+
+import attrs
+import pytest
+
+from flowhook.notifications import deliver_due
+from flowhook.store import OutboxEntry, Store, open_store
+from flowhook_slack import SlackWebhook
+from flowhook_testing import SlackWebhookServer, WebhookResponse
+
+DELAY = 0.2  # each answer waits this long, so that overlapping sends show in the arrival times
+
+
+@attrs.define
+class Unspaced(SlackWebhook):
+    min_interval_seconds: ClassVar[float] = 0.0
+
+
+@attrs.define
+class Spaced(SlackWebhook):
+    min_interval_seconds: ClassVar[float] = DELAY
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    opened = open_store()
+    yield opened
+    opened.close()
+
+
+@pytest.fixture
+def server() -> Iterator[SlackWebhookServer]:
+    with SlackWebhookServer(default=WebhookResponse(delay=DELAY)) as running:
+        yield running
+
+
+def enqueue(store: Store, runs: int, per_run: int) -> None:
+    """``per_run`` messages for each of ``runs`` runs, the runs interleaved as transitions are."""
+    now = time.time()
+    store.enqueue_outbox(
+        OutboxEntry(
+            f"run-{r}:{i}",
+            "slack-webhook",
+            "ops",
+            "rule",
+            "flow",
+            f"run-{r}",
+            "e",
+            None,
+            f"run-{r} message {i}",
+            now,
+        )
+        for i in range(per_run)
+        for r in range(runs)
+    )
+
+
+def deliver_all(store: Store, notifier: SlackWebhook, expected: int) -> None:
+    sent = 0
+    deadline = time.monotonic() + 60
+    while sent < expected and time.monotonic() < deadline:
+        sent += deliver_due(store, lambda block: notifier, "test:0", limit=200)[1]
+    assert sent == expected
+
+
+def gaps(server: SlackWebhookServer) -> list[float]:
+    """Seconds between one request's arrival and the next's."""
+    arrivals = [request.received_at for request in server.requests]
+    return [b - a for a, b in itertools.pairwise(arrivals)]
+
+
+def test_a_pool_sends_several_runs_at_once_and_each_runs_messages_in_order(
+    store: Store, server: SlackWebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_SENDERS", "4")
+    enqueue(store, runs=6, per_run=5)
+    deliver_all(store, Unspaced(server.url), 30)
+    texts = [request.json()["text"] for request in server.requests]
+    for r in range(6):
+        mine = [text for text in texts if text.startswith(f"run-{r} ")]
+        assert mine == [f"run-{r} message {i}" for i in range(5)]
+    # one sender at a time would space every arrival by at least the server's delay
+    assert min(gaps(server)) < DELAY / 2
+
+
+def test_one_sender_sends_in_the_order_of_the_outbox(
+    store: Store, server: SlackWebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_SENDERS", "1")
+    enqueue(store, runs=3, per_run=2)
+    deliver_all(store, Unspaced(server.url), 6)
+    texts = [request.json()["text"] for request in server.requests]
+    assert texts == [f"run-{r} message {i}" for i in range(2) for r in range(3)]
+
+
+def test_a_spaced_block_keeps_its_spacing_whatever_the_pool(
+    store: Store, server: SlackWebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_SENDERS", "8")
+    enqueue(store, runs=5, per_run=1)
+    deliver_all(store, Spaced(server.url), 5)
+    assert min(gaps(server)) >= DELAY * 0.9
+
+
+AT_EXIT = """
+import atexit, sys, time
+from flowhook.notifications import deliver_due
+from flowhook.store import OutboxEntry, open_store
+from flowhook_slack import SlackWebhook
+
+
+class Unspaced(SlackWebhook):
+    min_interval_seconds = 0.0
+
+
+def deliver() -> None:
+    store = open_store()
+    store.enqueue_outbox(
+        OutboxEntry(f"run-{r}", "slack-webhook", "ops", "rule", "flow", f"run-{r}", "e", None,
+                    f"run-{r} at exit", time.time())
+        for r in range(3)
+    )
+    print(deliver_due(store, lambda block: Unspaced(sys.argv[1]), "exit:0")[1], flush=True)
+    store.close()
+
+
+atexit.register(deliver)
+"""
+
+
+def test_a_pool_delivers_at_interpreter_exit_as_the_drain_does(
+    server: SlackWebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_SENDERS", "4")
+    done = subprocess.run(
+        [sys.executable, "-c", AT_EXIT, server.url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3", done.stderr
+    assert sorted(request.json()["text"] for request in server.requests) == [
+        f"run-{r} at exit" for r in range(3)
+    ]

@@ -1,0 +1,143 @@
+"""One flow of a million task runs, store on: does it run, what it costs, and what reading
+its history costs afterwards. Not part of ``run.py`` (it takes minutes).
+
+    python benchmarks/million_runs.py [--tasks 1000000] [--requests 5]
+
+Runs one flow calling a trivial one-argument task ``--tasks`` times, with the SQLite store in
+a temporary ``FLOWHOOK_HOME`` and no plugins, then prints: the time per task run and its ratio
+to a raw pluggy call measured in the same process, the RSS growth over the flow (``ru_maxrss``),
+the size of the store's files, the median time of ``flowhook runs ls`` (a fresh interpreter, as
+a user runs it, and the same listing in this process) and of the UI's pages served by uvicorn
+on 127.0.0.1 (the run page of that flow, and the runs list). The targets of issue 26 are
+printed beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+#: Issue 26's targets.
+RSS_TARGET_MB = 150.0
+STORE_TARGET_MB = 1024.0
+READ_TARGET_MS = 100.0
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _store_mb(home: Path) -> float:
+    return sum(path.stat().st_size for path in home.glob("flowhook.db*")) / 2**20
+
+
+def _runs_ls_ms(requests: int) -> dict[str, float]:
+    """``flowhook runs ls`` in a fresh interpreter (what a user waits for), and its listing
+    alone, in this process."""
+    from flowhook.store import RunQuery, open_store
+
+    command = [str(Path(sys.executable).with_name("flowhook")), "runs", "ls"]
+    fresh = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, capture_output=True)
+        fresh.append(time.perf_counter() - started)
+    import_only = []
+    for _ in range(requests):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import flowhook.cli"], check=True)
+        import_only.append(time.perf_counter() - started)
+    store = open_store()
+    listed = []
+    try:
+        for _ in range(requests):
+            started = time.perf_counter()
+            store.list_flow_runs(RunQuery(limit=20))
+            listed.append(time.perf_counter() - started)
+    finally:
+        store.close()
+    return {
+        "runs ls, fresh interpreter ms": statistics.median(fresh) * 1000,
+        "runs ls, interpreter and import alone ms": statistics.median(import_only) * 1000,
+        "runs ls, the store's listing ms": statistics.median(listed) * 1000,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1_000_000)
+    parser.add_argument("--requests", type=int, default=5)
+    options = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="flowhook-million-"))
+    os.environ.update(FLOWHOOK_HOME=str(home), FLOWHOOK_DISABLE_PLUGINS="all")
+    os.environ.pop("FLOWHOOK_STORE", None)
+    os.environ.pop("FLOWHOOK_STORE_URL", None)
+    try:
+        import workloads
+        from ui_runs_list import time_pages
+
+        from flowhook._runtime.attach import detach, flush
+        from flowhook.store import load_settings
+
+        floor = workloads.floor()["pluggy_call_us"]
+        many = workloads.sequential_flow(with_argument=True)
+        many(100)
+        flush()
+        before = _rss_mb()
+        started = time.perf_counter()
+        many(options.tasks)
+        flush()
+        seconds = time.perf_counter() - started
+        per_task = seconds / options.tasks * 1e6
+        figures = {
+            "seconds": seconds,
+            "per task run us": per_task,
+            "per task run / pluggy call": per_task / floor,
+            "pluggy call us": floor,
+            "RSS growth MB": _rss_mb() - before,
+        }
+        detach()
+        figures["store MB"] = _store_mb(home)
+        figures.update(_runs_ls_ms(options.requests))
+        from flowhook.store import RunQuery, open_store
+
+        store = open_store()
+        try:
+            flow_run = store.list_flow_runs(RunQuery(limit=1))[0].id
+        finally:
+            store.close()
+        pages = time_pages(load_settings(), str(flow_run), options.requests)
+        figures["UI run page ms"] = pages["run page"]
+        figures["UI runs list ms"] = pages["runs list"]
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    targets = {
+        "RSS growth MB": RSS_TARGET_MB,
+        "store MB": STORE_TARGET_MB,
+        "runs ls, fresh interpreter ms": READ_TARGET_MS,
+        "runs ls, the store's listing ms": READ_TARGET_MS,
+        "UI run page ms": READ_TARGET_MS,
+        "UI runs list ms": READ_TARGET_MS,
+    }
+    print(f"{options.tasks:,} task runs in one flow, store on (SQLite), no plugins")
+    for name, value in figures.items():
+        target = targets.get(name)
+        note = f"  (target {target:g}: {value / target:.2f} of it)" if target else ""
+        print(f"  {name:40} {value:12.2f}{note}")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

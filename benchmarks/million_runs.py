@@ -80,8 +80,9 @@ def _runs_ls_ms(requests: int) -> dict[str, float]:
 
 
 def _ui_pages_ms(settings: Any, run_id: str, timeout: float) -> dict[str, float]:
-    """One request of the run page and of the runs list, served by uvicorn on 127.0.0.1 (a
-    page that takes longer than ``timeout`` is given as that many ms, marked by ``>``)."""
+    """One request of the runs list, then of the run page, served by uvicorn on 127.0.0.1: the
+    server's first, so the list's includes what a first request costs at any size. A page that
+    takes longer than ``timeout`` is given as that many ms."""
     import uvicorn
 
     from flowhook.ui import create_app
@@ -116,6 +117,41 @@ def _ui_pages_ms(settings: Any, run_id: str, timeout: float) -> dict[str, float]
     return figures
 
 
+def _run_flow(tasks: int) -> dict[str, float]:
+    """The flow of ``tasks`` task runs, until every state is written: its figures."""
+    import workloads
+
+    from flowhook._runtime.attach import flush
+
+    floor = workloads.floor()["pluggy_call_us"]
+    many = workloads.sequential_flow(with_argument=True)
+    many(100)
+    flush()
+    before = _rss_mb()
+    started = time.perf_counter()
+    many(tasks)
+    flush()
+    seconds = time.perf_counter() - started
+    per_task = seconds / tasks * 1e6
+    return {
+        "seconds": seconds,
+        "per task run us": per_task,
+        "per task run / pluggy call": per_task / floor,
+        "pluggy call us": floor,
+        "RSS growth MB": _rss_mb() - before,
+    }
+
+
+def _newest_flow_run() -> str:
+    from flowhook.store import RunQuery, open_store
+
+    store = open_store()
+    try:
+        return str(store.list_flow_runs(RunQuery(limit=1))[0].id)
+    finally:
+        store.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1_000_000)
@@ -127,39 +163,15 @@ def main() -> None:
     os.environ.pop("FLOWHOOK_STORE", None)
     os.environ.pop("FLOWHOOK_STORE_URL", None)
     try:
-        import workloads
-
-        from flowhook._runtime.attach import detach, flush
+        from flowhook._runtime.attach import detach
         from flowhook.store import load_settings
 
-        floor = workloads.floor()["pluggy_call_us"]
-        many = workloads.sequential_flow(with_argument=True)
-        many(100)
-        flush()
-        before = _rss_mb()
-        started = time.perf_counter()
-        many(options.tasks)
-        flush()
-        seconds = time.perf_counter() - started
-        per_task = seconds / options.tasks * 1e6
-        figures = {
-            "seconds": seconds,
-            "per task run us": per_task,
-            "per task run / pluggy call": per_task / floor,
-            "pluggy call us": floor,
-            "RSS growth MB": _rss_mb() - before,
-        }
+        figures = _run_flow(options.tasks)
         detach()
         figures["store MB"] = _store_mb(home)
         figures.update(_runs_ls_ms(options.requests))
-        from flowhook.store import RunQuery, open_store
-
-        store = open_store()
-        try:
-            flow_run = store.list_flow_runs(RunQuery(limit=1))[0].id
-        finally:
-            store.close()
-        figures.update(_ui_pages_ms(load_settings(), str(flow_run), options.page_timeout))
+        pages = _ui_pages_ms(load_settings(), _newest_flow_run(), options.page_timeout)
+        figures.update(pages)
     finally:
         shutil.rmtree(home, ignore_errors=True)
     targets = {

@@ -273,17 +273,7 @@ class Recorder:
             )
             if dropped is not None:
                 writes += (dropped,)
-        # Durable before the body runs: every flow run's start and a standalone task run's,
-        # so that a crash finds them; durable before the call returns: a top-level end; a
-        # pause and the resume that ends it, which another process waits to see.
-        if (final and top_level) or (
-            (is_flow or top_level)
-            and old is not None
-            and (
-                (new.type is StateType.RUNNING and (old.is_pending() or old.type is _PAUSED))
-                or new.type is _PAUSED
-            )
-        ):
+        if (final and top_level) or ((is_flow or top_level) and _awaited(old, new)):
             self.writer.submit_and_wait(writes)
         else:
             self.writer.submit(writes)
@@ -353,6 +343,17 @@ class Recorder:
             observers.remove(self.observe)
         logging.getLogger("flowhook.hooks").removeFilter(self.hook_error)
         self.logs.uninstall()
+
+
+def _awaited(old: State | None, new: State) -> bool:
+    """Whether a transition of a flow run or of a standalone task run is durable before the
+    caller goes on (a top-level end is, too): its start, so that a crash finds it, before the
+    body runs; a pause and the resume that ends it, which another process waits to see."""
+    if old is None:
+        return False
+    if new.type is StateType.RUNNING:
+        return old.is_pending() or old.type is _PAUSED
+    return new.type is _PAUSED
 
 
 def _deliver_cancel(flow_run_id: str, message: str | None) -> None:

@@ -7,6 +7,8 @@
     python benchmarks/run.py --compare REV [--against HEAD] [--rounds 3]
                                              # two revisions, each in a venv of its own, run
                                              # alternately; prints new/old per figure
+    python benchmarks/run.py --only "store on" --only "RSS"
+                                             # only the cases whose label holds one of these
 
 Each workload runs in a fresh interpreter, with the floor (a plain Python call and a raw pluggy
 hook call) measured in that same interpreter, so that the ratios compare across machines.
@@ -237,20 +239,27 @@ def main() -> None:
     )
     parser.add_argument("--against", metavar="REV", default="HEAD")
     parser.add_argument("--rounds", type=int, default=3, help="runs of each case on each side")
+    parser.add_argument(
+        "--only",
+        metavar="TEXT",
+        action="append",
+        help="run only the cases whose label contains TEXT (repeat it for several)",
+    )
     args = parser.parse_args()
+    cases = [case for case in CASES if not args.only or any(t in case[0] for t in args.only)]
     tiny = args.size == "tiny"
     if tiny:
         os.environ.setdefault("BENCH_REPEATS", "1")
     if args.compare:
         from compare import compare
 
-        rows = compare(args.compare, args.against, CASES, args.rounds, tiny, run_case)
+        rows = compare(args.compare, args.against, cases, args.rounds, tiny, run_case)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(rows, indent=2))
         print(f"\nwrote {args.json}")
         return
     rows: list[dict[str, Any]] = []
-    for label, workload, full_size, tiny_size, env in CASES:
+    for label, workload, full_size, tiny_size, env in cases:
         # A fresh database for each case: the store's cost grows with the size of the database
         # (each run's id is a random insert into an index), so a reused one would make every
         # benchmark run slower than the last.

@@ -7,6 +7,7 @@ a proxy on 127.0.0.1 forwards the COMMIT, lets the server commit, and drops the 
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -205,3 +206,28 @@ def test_a_lost_commit_retried_by_the_writer_writes_nothing_twice(
         [str(first_run), str(second_run)]
     )
     assert store.pending_outbox_count() == 2
+
+
+def test_a_task_runs_states_in_its_row_are_compact_json(store: Store) -> None:
+    """A task run created and ended in one batch keeps its states in its row as compact JSON,
+    non-ASCII text escaped, exactly as the standard library's encoder writes it."""
+    flow_id, task_id = uuid.uuid4(), uuid.uuid4()
+    running, done = states.Running(), states.Completed(message='fini ✓ "quoted"')
+    store.write(
+        [
+            NewRun("flow", flow_id, "f", "f", None, time.time(), None),
+            NewRun("task", task_id, "t", "t", None, time.time(), None, flow_id),
+            Transition("task", task_id, flow_id, running, 1, running.timestamp, None),
+            Transition("task", task_id, flow_id, done, 1, running.timestamp, done.timestamp),
+        ]
+    )
+    [(text,)] = execute(store, "SELECT states FROM task_runs WHERE id = ?", str(task_id))
+    if not isinstance(text, str):  # PostgreSQL's JSON column: read back as data
+        text = json.dumps(text, separators=(",", ":"))
+    entered = json.loads(text)
+    assert [(state[0], state[1], state[2]) for state in entered] == [
+        ("RUNNING", "Running", None),
+        ("COMPLETED", "Completed", 'fini ✓ "quoted"'),
+    ]
+    assert entered[1][3] == done.timestamp.timestamp()
+    assert text == json.JSONEncoder(separators=(",", ":")).encode(entered)

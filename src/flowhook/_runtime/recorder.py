@@ -146,7 +146,9 @@ class Recorder:
         )
         if delivery is not None:
             delivery.claiming = self.heartbeat.claiming
+        #: Each tag tuple's JSON, and each flow's or task's import path, made once.
         self._tags: dict[tuple[str, ...], str] = {}
+        self._paths: dict[int, tuple[RunOwner, str | None]] = {}
         self.logs = RunLogCapture(writer.submit, settings.run_log_limit)
 
     @property
@@ -154,26 +156,31 @@ class Recorder:
         """This process's claimant id, for outbox claims and crashed runs' hooks."""
         return f"{self.process_id}:{os.getpid()}"
 
-    def _tags_json(self, tags: tuple[str, ...]) -> str:
-        text = self._tags.get(tags)
-        if text is None:
-            text = self._tags[tags] = json.dumps(list(tags))
-        return text
+    def _import_path(self, owner: RunOwner) -> str | None:
+        """:func:`import_path`, once per flow or task (the owner is kept so that its id is not
+        reused)."""
+        found = self._paths.get(id(owner))
+        if found is None or found[0] is not owner:
+            found = self._paths[id(owner)] = (owner, import_path(owner))
+        return found[1]
 
     def _new_run(self, owner: RunOwner, run: FlowRun | TaskRun) -> NewRun:
+        tags = self._tags.get(run.tags)
+        if tags is None:
+            tags = self._tags[run.tags] = json.dumps(list(run.tags))
         if isinstance(run, FlowRun):
             return NewRun(
                 "flow",
                 run.id,
                 run.name,
                 run.flow_name,
-                import_path(owner),
+                self._import_path(owner),
                 run.state.timestamp.timestamp(),
                 self.process_id,
                 None,
                 run.parent_flow_run_id,
                 run.parent_task_run_id,
-                self._tags_json(run.tags),
+                tags,
                 parameters_json(run.parameters),
             )
         return NewRun(
@@ -181,80 +188,103 @@ class Recorder:
             run.id,
             run.name,
             run.task_name,
-            import_path(owner),
+            self._import_path(owner),
             run.state.timestamp.timestamp(),
             self.process_id,
             run.flow_run_id,
             None,
             None,
-            self._tags_json(run.tags),
+            tags,
         )
 
     def observe(
         self, kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State
     ) -> None:
-        """The engine observer (a :class:`~flowhook._engine.TransitionObserver`)."""
+        """The engine observer (a :class:`~flowhook._engine.TransitionObserver`).
+
+        A task run inside a flow run (nearly every transition) only queues its writes: it is
+        never waited for, and counts no log records of its own.
+        """
         try:
-            # Told apart by the run's type: mypy follows each branch's fields.
-            if isinstance(run, FlowRun):
-                is_flow, history_id = True, run.id
-                parent = run.parent_flow_run_id
-                top_level = parent is None
-            else:
-                is_flow, parent, flow_run_id = False, None, run.flow_run_id
-                top_level = flow_run_id is None
-                history_id = run.id if flow_run_id is None else flow_run_id
-            name = kind.name
+            flow_run_id = getattr(run, "flow_run_id", None)
+            if (
+                flow_run_id is None
+                or new.type is _PAUSED
+                or (old is not None and old.type is _PAUSED)
+            ):
+                self._observe_run(kind, owner, run, old, new)
+                return
             transition = Transition(
-                name,
+                "task",
                 run.id,
-                history_id,
+                flow_run_id,
                 new,
                 run.run_count,
                 run.start_time,
                 run.end_time,
                 None if new.data is None else _traceback(new),
             )
-            writes: tuple[Write, ...]
-            if old is None:
-                writes = (self._new_run(owner, run), transition)
-                if top_level:
-                    self.heartbeat.run_started()
-                if is_flow or top_level:  # the runs that count their log records
-                    self.logs.run_created(str(run.id), None if parent is None else str(parent))
-            else:
-                writes = (transition,)
+            writes: tuple[Write, ...] = (
+                (transition,) if old is not None else (self._new_run(owner, run), transition)
+            )
             if self.router:
-                writes += outbox_entries(self.router, name, owner, run, new)
-            final = new.type in FINAL_TYPES
-            if final and (is_flow or top_level):
-                dropped = self.logs.run_ended(
-                    str(run.id), top_level=top_level, logger_name=RUN_LOGGERS[0 if is_flow else 1]
-                )
-                if dropped is not None:
-                    writes += (dropped,)
-            # Durable before the body runs: every flow run's start and a standalone task run's,
-            # so that a crash finds them; durable before the call returns: a top-level end; a
-            # pause and the resume that ends it, which another process waits to see.
-            if (final and top_level) or (
-                (is_flow or top_level)
-                and old is not None
-                and (
-                    (new.type is StateType.RUNNING and (old.is_pending() or old.type is _PAUSED))
-                    or new.type is _PAUSED
-                )
-            ):
-                self.writer.submit_and_wait(writes)
-            else:
-                self.writer.submit(writes)
-            if final and top_level:
-                self.heartbeat.run_finished()
-            if old is not None and old.type is _PAUSED:
-                self.heartbeat.pause_ended()
-            elif new.type is _PAUSED:
-                self.heartbeat.pause_started()
+                writes += outbox_entries(self.router, "task", owner, run, new)
+            self.writer.submit(writes)
         except Exception:
             logger.exception("could not record a transition of run %r", getattr(run, "name", run))
+
+    def _observe_run(
+        self, kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State
+    ) -> None:
+        """A transition of a flow run, of a task run outside any flow, or into or out of Paused."""
+        # Told apart by the run's type: mypy follows each branch's fields.
+        if isinstance(run, FlowRun):
+            is_flow, history_id = True, run.id
+            parent = run.parent_flow_run_id
+            top_level = parent is None
+        else:
+            is_flow, parent, flow_run_id = False, None, run.flow_run_id
+            top_level = flow_run_id is None
+            history_id = run.id if flow_run_id is None else flow_run_id
+        name = kind.name
+        transition = Transition(
+            name,
+            run.id,
+            history_id,
+            new,
+            run.run_count,
+            run.start_time,
+            run.end_time,
+            None if new.data is None else _traceback(new),
+        )
+        writes: tuple[Write, ...]
+        if old is None:
+            writes = (self._new_run(owner, run), transition)
+            if top_level:
+                self.heartbeat.run_started()
+            if is_flow or top_level:  # the runs that count their log records
+                self.logs.run_created(str(run.id), None if parent is None else str(parent))
+        else:
+            writes = (transition,)
+        if self.router:
+            writes += outbox_entries(self.router, name, owner, run, new)
+        final = new.type in FINAL_TYPES
+        if final and (is_flow or top_level):
+            dropped = self.logs.run_ended(
+                str(run.id), top_level=top_level, logger_name=RUN_LOGGERS[0 if is_flow else 1]
+            )
+            if dropped is not None:
+                writes += (dropped,)
+        if (final and top_level) or ((is_flow or top_level) and _awaited(old, new)):
+            self.writer.submit_and_wait(writes)
+        else:
+            self.writer.submit(writes)
+        if final and top_level:
+            self.heartbeat.run_finished()
+        if old is not None and old.type is _PAUSED:
+            self.heartbeat.pause_ended()
+        elif new.type is _PAUSED:
+            self.heartbeat.pause_started()
 
     def hook_error(self, record: logging.LogRecord) -> bool:
         """A filter on logger ``flowhook.hooks``: records the errors of state hooks with their run."""
@@ -315,6 +345,17 @@ class Recorder:
             observers.remove(self.observe)
         logging.getLogger("flowhook.hooks").removeFilter(self.hook_error)
         self.logs.uninstall()
+
+
+def _awaited(old: State | None, new: State) -> bool:
+    """Whether a transition of a flow run or of a standalone task run is durable before the
+    caller goes on (a top-level end is, too): its start, so that a crash finds it, before the
+    body runs; a pause and the resume that ends it, which another process waits to see."""
+    if old is None:
+        return False
+    if new.type is StateType.RUNNING:
+        return old.is_pending() or old.type is _PAUSED
+    return new.type is _PAUSED
 
 
 def _deliver_cancel(flow_run_id: str, message: str | None) -> None:

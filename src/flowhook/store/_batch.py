@@ -126,31 +126,27 @@ def escape_text(value: Any, *, nul: bool = False) -> Any:
     return value
 
 
-@attrs.define(slots=True)
-class _Moved:
-    """One run's transitions in a batch."""
-
-    run_id: str
-    history_id: str
-    #: Its states, as ``state_columns``, in the order it entered them.
-    states: list[tuple[Any, ...]]
-    #: Its last transition: the run row's new current state.
-    last: Transition
-
-
-@attrs.define(slots=True)
 class _Sorting:
     """A batch while :func:`prepare_batch` sorts it. Runs are keyed by ``id()`` of their UUID
     object: the engine uses one object per run, and a UUID's own hash is computed in Python. A
-    miss is only slower, never wrong."""
+    miss is only slower, never wrong. A run's transitions go in three plain dicts rather than an
+    object per run: this runs for every run of every batch."""
 
-    #: Per run, in the order its first transition comes.
-    moved: dict[int, _Moved] = attrs.Factory(dict)
-    #: Per run created in the batch, in order: its NewRun, its id and its flow run's id.
-    new: dict[int, tuple[NewRun, str, str | None]] = attrs.Factory(dict)
-    #: Each UUID's text, made once per batch.
-    texts: dict[int, str] = attrs.Factory(dict)
-    batch: PreparedBatch = attrs.Factory(PreparedBatch)
+    __slots__ = ("batch", "histories", "last", "new", "states", "texts")
+
+    def __init__(self) -> None:
+        #: Per run that moved, in the order its first transition comes: its states, as
+        #: ``state_columns``, in the order it entered them.
+        self.states: dict[int, list[tuple[Any, ...]]] = {}
+        #: Per run that moved: its last transition (the run row's new current state).
+        self.last: dict[int, Transition] = {}
+        #: Per run that moved: (its id, its history's id) as text.
+        self.histories: dict[int, tuple[str, str]] = {}
+        #: Per run created in the batch, in order: its NewRun, its id and its flow run's id.
+        self.new: dict[int, tuple[NewRun, str, str | None]] = {}
+        #: Each UUID's text, made once per batch.
+        self.texts: dict[int, str] = {}
+        self.batch = PreparedBatch()
 
     def text(self, uuid: Any) -> str:
         found = self.texts.get(id(uuid))
@@ -162,6 +158,13 @@ class _Sorting:
         # the same flow run id for all its tasks
         flow_run_id = None if item.flow_run_id is None else self.text(item.flow_run_id)
         self.new[id(item.id)] = (item, self.text(item.id), flow_run_id)
+
+    def moved(self, key: int, item: Transition) -> list[tuple[Any, ...]]:
+        """The states list of a run's first transition in the batch."""
+        self.histories[key] = (self.text(item.run_id), self.text(item.history_id))
+        found: list[tuple[Any, ...]] = []
+        self.states[key] = found
+        return found
 
     def other(self, item: Write) -> None:
         batch = self.batch
@@ -179,23 +182,24 @@ class _Sorting:
     def rows(self) -> PreparedBatch:
         """The batch's run rows: a new run inserted in its last state (a task run with its
         states in its own row), other runs updated, with one event row each."""
-        batch, moved = self.batch, self.moved
-        for key, (new, run_id, flow_run_id) in self.new.items():
-            run = moved.get(key)
-            state = PENDING if run is None else run_state(run.last)
-            if new.kind == "flow":
-                batch.flow_runs.append(flow_run_row(new, run_id, state))
+        batch, states, last, new = self.batch, self.states, self.last, self.new
+        task_runs = batch.task_runs
+        for key, (created, run_id, flow_run_id) in new.items():
+            transition = last.get(key)
+            state = PENDING if transition is None else run_state(transition)
+            if created.kind == "task":
+                packed = None if transition is None else compact_json(states[key])
+                task_runs.append(task_run_row(created, run_id, flow_run_id, packed, state))
             else:
-                states = None if run is None else compact_json(run.states)
-                batch.task_runs.append(task_run_row(new, run_id, flow_run_id, states, state))
-        for key, run in moved.items():
-            new_run = self.new.get(key)
-            kind = run.last.kind
-            if new_run is None:
+                batch.flow_runs.append(flow_run_row(created, run_id, state))
+        for key, (run_id, history_id) in self.histories.items():
+            kind = last[key].kind
+            if key not in new:
                 updates = batch.flow_updates if kind == "flow" else batch.task_updates
-                updates.append((*run_state(run.last), run.run_id))
-            if new_run is None or kind == "flow":  # a new task run's states are in its row
-                batch.events.append(event_row(kind, run.run_id, run.history_id, run.states))
+                updates.append((*run_state(last[key]), run_id))
+            elif kind == "task":
+                continue  # a new task run's states are in its row
+            batch.events.append(event_row(kind, run_id, history_id, states[key]))
         return batch
 
 
@@ -207,18 +211,18 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
     insert. Other runs get one event row each for their states of the batch.
     """
     sorting = _Sorting()
-    logs, moved, text = sorting.batch.logs, sorting.moved, sorting.text
+    logs, states, last = sorting.batch.logs, sorting.states, sorting.last
     for item in batch:  # transitions inline: this loop runs for every transition of every run
-        if isinstance(item, Transition):
-            run = moved.get(id(item.run_id))
-            if run is None:
-                run_id, history_id = text(item.run_id), text(item.history_id)
-                run = moved[id(item.run_id)] = _Moved(run_id, history_id, [], item)
-            run.states.append(state_columns(item.state, item.traceback))
-            run.last = item
-        elif isinstance(item, RunLog):  # already the row: a tuple of its columns
+        if type(item) is Transition:
+            key = id(item.run_id)
+            found = states.get(key)
+            if found is None:
+                found = sorting.moved(key, item)
+            found.append(state_columns(item.state, item.traceback))
+            last[key] = item
+        elif type(item) is RunLog:  # already the row: a tuple of its columns
             logs.append(item)
-        elif isinstance(item, NewRun):
+        elif type(item) is NewRun:
             sorting.new_run(item)
         else:
             sorting.other(item)

@@ -8,6 +8,8 @@ only places that know the order. :mod:`flowhook.store._batch` uses them to sort 
 from __future__ import annotations
 
 import json
+import json.encoder
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID
 
@@ -87,8 +89,39 @@ def state_columns(state: State, tb: str | None) -> tuple[Any, ...]:
     )
 
 
-#: JSON without spaces, from one encoder made once (``json.dumps`` makes one per call).
-compact_json = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+def _compact_encoder() -> Callable[[Any], str]:
+    """JSON without spaces, as ``json.JSONEncoder(separators=(",", ":")).encode`` writes it.
+
+    ``encode`` builds a new C encoder on every call, which costs more than encoding a task
+    run's few states: the C encoder is made once here (the stdlib's own, with the arguments
+    ``JSONEncoder.iterencode`` gives it), and the pure-Python one serves where it is missing.
+    """
+    plain = json.JSONEncoder(separators=(",", ":"), check_circular=False)
+    make = getattr(json.encoder, "c_make_encoder", None)
+    try:
+        encoder = make(  # type: ignore[misc]
+            None,
+            plain.default,
+            json.encoder.encode_basestring_ascii,
+            None,
+            ":",
+            ",",
+            False,
+            False,
+            True,
+        )
+    except TypeError:  # no C encoder, or one that takes other arguments
+        return plain.encode
+    join = "".join
+
+    def encode(value: Any) -> str:
+        return join(encoder(value, 0))
+
+    return encode
+
+
+#: JSON without spaces; a list of a run's states (tuples of plain values) in one call.
+compact_json = _compact_encoder()
 
 
 def event_row(

@@ -275,9 +275,12 @@ def test_a_server_restart_under_four_flow_processes_a_watch_and_the_ui(
     assert tasks == expected_runs * 6
     assert len(failed) == expected_runs // 4
     assert sorted(alerts.values()) == [1] * len(failed), alerts
-    for name, log in logs.items():  # each one saw it, and said so once each way
-        assert log.count(LOST) == 1, (name, log)
-        assert len(_recovered(log)) == 1, (name, log)
+    for name, log in logs.items():  # each one said it once each way, if it saw it
+        # The flow processes write all along, so they see the restart; `watch` and the UI may
+        # happen to ask nothing while the server is down, and then have nothing to say.
+        seen = 1 if name.startswith("worker") else log.count(LOST)
+        assert log.count(LOST) == seen <= 1, (name, log)
+        assert len(_recovered(log)) == seen, (name, log)
         assert "Traceback" not in log, (name, log)
 
 

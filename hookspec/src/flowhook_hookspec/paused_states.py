@@ -7,14 +7,17 @@ flowhook's take the message first. These accept either as their first positional
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import functools
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import attrs
 
-from .states import State, StateType, _now
+from .states import State, StateType
 
 __all__ = ["Late", "PauseDetails", "Paused", "Scheduled", "Suspended"]
+
+_now = functools.partial(datetime.now, timezone.utc)
 
 
 def _message_of(first: Any, fields: dict[str, Any]) -> str | None:

@@ -29,6 +29,7 @@ from .futures import (
     failed_upstream,
     find_futures,
     holds_annotation,
+    may_hold_futures,
     resolve_futures,
     tolerated_futures,
 )
@@ -306,7 +307,7 @@ def _upstream_failure(
     """
     if not run.state_history:
         set_state(TASK, task, run, run.state)
-    if not bound.arguments and not wait_for:
+    if not wait_for and not may_hold_futures(bound.arguments):
         return None
     found = find_futures(bound.arguments)
     tolerated = tolerated_futures(bound.arguments)

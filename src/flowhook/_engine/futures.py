@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import types
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NamedTuple
 from uuid import UUID
 
@@ -23,6 +23,7 @@ __all__ = [
     "allow_failure",
     "as_completed",
     "holds_annotation",
+    "may_hold_futures",
     "opaque",
     "quote",
     "resolve_futures_to_results",
@@ -224,6 +225,16 @@ def map_futures(value: Any, replace: Callable[[TaskRunFuture], Any]) -> Any:
             map_futures(key, replace): map_futures(item, replace) for key, item in value.items()
         }
     return value
+
+
+#: Types whose values can hold neither a future nor an annotation.
+_SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
+
+
+def may_hold_futures(arguments: Mapping[str, Any]) -> bool:
+    """Whether any of ``arguments`` may hold a future or an annotation (a scalar cannot): the
+    one check most task calls, whose arguments are plain values, pay."""
+    return any(type(value) not in _SCALARS for value in arguments.values())
 
 
 def holds_annotation(value: Any) -> bool:

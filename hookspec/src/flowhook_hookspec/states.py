@@ -253,9 +253,12 @@ def _constructor(type_: StateType, name: str, doc: str) -> StateConstructor:
     def make(
         message: Any = None, /, *, data: Any = None, run_id: UUID | None = None, **fields: Any
     ) -> State:
+        if not fields and (message is None or type(message) is str):
+            # The engine's calls, on every transition: positional is fastest.
+            return State(type_, name, message, _now(), data, run_id)
         if isinstance(message, type):  # Prefect's form, a State class first: Failed(State, ...)
             return _of_class(message, type_, name, data, run_id, fields)
-        if not fields:  # the engine's calls, on every transition: positional is fastest
+        if not fields:
             return State(type_, name, message, _now(), data, run_id)
         message = fields.pop("message", message)
         return State(type_, fields.pop("name", name), message, data=data, run_id=run_id, **fields)

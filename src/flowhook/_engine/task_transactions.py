@@ -48,7 +48,11 @@ def begin_task_transaction(
     """The task run's own transaction, entered; None when it keeps no result and no
     transaction is open (then nothing is done at all). Its record is the task's result, under
     the run's cache key."""
-    settings = task_settings_in(task, run_context.flow)
+    flow = run_context.flow
+    if flow is None or flow.result_options is None:  # the common case, without a call
+        settings = task.result_settings
+    else:
+        settings = task_settings_in(task, flow)
     if settings is None and current_transaction() is None:
         return None
     key = None

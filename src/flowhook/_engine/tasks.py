@@ -95,6 +95,9 @@ class Task(Runnable[P, R]):
         super().__attrs_post_init__()
         check_run_name_template(self.task_run_name, "task_run_name", self.signature.parameters)
         self._result_options: ResolvedResultOptions | None = None
+        #: What the task does with its results; None (the default) when it neither persists
+        #: nor caches them, so that its runs never touch a result storage.
+        self.result_settings: ResultSettings | None = None
         options = self.result_option_values()
         if any(value is not None for value in options.values()):
             from .result_options import resolve_result_options  # only for a task keeping results
@@ -102,17 +105,11 @@ class Task(Runnable[P, R]):
             self._result_options = resolve_result_options(
                 self.name, self.signature.parameters, **options
             )
+            self.result_settings = self._result_options.settings
 
     def result_option_values(self) -> dict[str, Any]:
         """The result options as given (before resolution), by option name."""
         return {name: getattr(self, _OPTION_ATTRIBUTES.get(name, name)) for name in _RESULT_OPTIONS}
-
-    @property
-    def result_settings(self) -> ResultSettings | None:
-        """What the task does with its results; None (the default) when it neither persists
-        nor caches them, so that its runs never touch a result storage."""
-        resolved = self._result_options
-        return None if resolved is None else resolved.settings
 
     @property
     def cache_policy(self) -> CachePolicy | None:

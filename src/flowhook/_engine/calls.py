@@ -307,7 +307,8 @@ def _upstream_failure(
     """
     if not run.state_history:
         set_state(TASK, task, run, run.state)
-    if not wait_for and not may_hold_futures(bound.arguments):
+    arguments = bound.arguments
+    if not wait_for and (not arguments or not may_hold_futures(arguments)):
         return None
     found = find_futures(bound.arguments)
     tolerated = tolerated_futures(bound.arguments)

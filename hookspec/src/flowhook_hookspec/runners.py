@@ -9,6 +9,7 @@ fire the hooks, and which pause, without blocking, on a body until it has news.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future
 from datetime import datetime
@@ -26,8 +27,10 @@ __all__ = [
     "RemoteResult",
     "RemoteTaskRunner",
     "RemoteWork",
+    "SteppedJob",
     "TaskBody",
     "TaskRunner",
+    "WakingBody",
 ]
 
 
@@ -109,6 +112,38 @@ Pause = BodyHandle | float
 #: A stepped work item: each ``next()`` makes transitions (firing hooks) up to the next pause;
 #: its return value (``StopIteration.value``) is the task run's final state.
 RemoteWork = Generator[Pause, None, State]
+
+
+class SteppedJob:
+    """One stepped work item of a remote runner: the callable that starts it, its steps once
+    started, and the future of its final state (for runners to share, not to subclass)."""
+
+    __slots__ = ("future", "steps", "work")
+
+    def __init__(self, work: Callable[[], RemoteWork]) -> None:
+        self.work = work
+        self.steps: RemoteWork | None = None
+        self.future: Future[State] = Future()
+
+
+class WakingBody:
+    """A base of :class:`BodyHandle` implementations whose news wakes the one work item that
+    waits on them: a subclass sets ``_lock`` and ``_waiter`` and records changes through
+    :meth:`_record`."""
+
+    _lock: threading.Lock
+    _waiter: Callable[[], None] | None
+
+    def _record(self, change: Callable[[], bool]) -> bool:
+        """Apply ``change`` under the lock; when it changed something, wake the waiter (outside
+        the lock). Returns whether it changed something."""
+        with self._lock:
+            if not change():
+                return False
+            waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter()
+        return True
 
 
 @runtime_checkable

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from flowhook_hookspec.errors import FlowhookError
-from flowhook_hookspec.runners import BodyOutcome, BodyStatus
+from flowhook_hookspec.runners import BodyOutcome, BodyStatus, WakingBody
 
 __all__ = ["ProcessBody", "UnpicklableTaskError", "decode_outcome"]
 
@@ -64,7 +64,7 @@ def decode_outcome(frame: tuple[Any, ...], location: str) -> BodyOutcome:
     return outcome(status, value)
 
 
-class ProcessBody:
+class ProcessBody(WakingBody):
     """A :class:`~flowhook_hookspec.runners.BodyHandle` for one body sent to the pool."""
 
     def __init__(
@@ -82,15 +82,6 @@ class ProcessBody:
 
     def __repr__(self) -> str:
         return f"ProcessBody({self.key!r})"
-
-    def _record(self, change: Callable[[], bool]) -> bool:
-        with self._lock:
-            if not change():
-                return False
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            waiter()
-        return True
 
     def on_start(self, timestamp: float, location: str) -> None:
         """The worker at ``location`` started the body (dropped if it ended already)."""

@@ -15,7 +15,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flowhook_hookspec.errors import ConfigError
-from flowhook_hookspec.runners import BodyOutcome, RemoteTaskRunner, RemoteWork, TaskBody
+from flowhook_hookspec.runners import (
+    BodyOutcome,
+    RemoteTaskRunner,
+    RemoteWork,
+    SteppedJob,
+    TaskBody,
+)
 from flowhook_hookspec.states import State
 
 from .process_body import ProcessBody, UnpicklableTaskError
@@ -42,17 +48,6 @@ def _default_max_workers() -> int:
             f"{MAX_WORKERS_VARIABLE}=4; got {raw!r}"
         )
     return int(raw)
-
-
-class _Job:
-    """One stepped work item and the future of its final state."""
-
-    __slots__ = ("future", "steps", "work")
-
-    def __init__(self, work: Callable[[], RemoteWork]) -> None:
-        self.work = work
-        self.steps: RemoteWork | None = None
-        self.future: concurrent.futures.Future[State] = concurrent.futures.Future()
 
 
 def _pickled(body: TaskBody) -> bytes:
@@ -100,8 +95,8 @@ class ProcessPoolTaskRunner:
         self._starts: concurrent.futures.ThreadPoolExecutor | None = None
         self._local: concurrent.futures.ThreadPoolExecutor | None = None
         self._futures: list[concurrent.futures.Future[State]] = []
-        self._jobs: list[_Job] = []
-        self._sleeping: dict[_Job, threading.Timer] = {}
+        self._jobs: list[SteppedJob] = []
+        self._sleeping: dict[SteppedJob, threading.Timer] = {}
 
     def __repr__(self) -> str:
         return f"ProcessPoolTaskRunner(max_workers={self.max_workers!r})"
@@ -165,7 +160,7 @@ class ProcessPoolTaskRunner:
     # -- the RemoteTaskRunner protocol -------------------------------------------------------
 
     def submit_remote(self, work: Callable[[], RemoteWork]) -> concurrent.futures.Future[State]:
-        job = _Job(work)
+        job = SteppedJob(work)
         with self._lock:
             self._jobs.append(job)
             if self._starts is None:
@@ -192,7 +187,7 @@ class ProcessPoolTaskRunner:
 
     # -- stepping the work items -------------------------------------------------------------
 
-    def _resume(self, job: _Job) -> None:
+    def _resume(self, job: SteppedJob) -> None:
         with self._lock:
             if self._steps is None:
                 self._steps = concurrent.futures.ThreadPoolExecutor(
@@ -200,7 +195,7 @@ class ProcessPoolTaskRunner:
                 )
             self._steps.submit(self._step, job)
 
-    def _step(self, job: _Job) -> None:
+    def _step(self, job: SteppedJob) -> None:
         """Make ``job``'s next step, and arrange for the one after it."""
         try:
             if job.steps is None:
@@ -224,7 +219,7 @@ class ProcessPoolTaskRunner:
             self._sleeping[job] = timer
         timer.start()
 
-    def _wake_sleeper(self, job: _Job) -> None:
+    def _wake_sleeper(self, job: SteppedJob) -> None:
         with self._lock:
             if self._sleeping.pop(job, None) is None:
                 return  # woken by cancel_all already

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from flowhook_hookspec.runners import BodyOutcome
+from flowhook_hookspec.runners import BodyOutcome, WakingBody
 from flowhook_hookspec.states import RemoteResult
 
 from ._envelope import UnpicklableResult
@@ -126,7 +126,7 @@ def outcome_of(future: Any) -> BodyOutcome | Sequence[Any]:
         return BodyOutcome("raised", value=exc)
 
 
-class DaskBody:
+class DaskBody(WakingBody):
     """A :class:`~flowhook_hookspec.runners.BodyHandle` for one Dask future.
 
     ``on_start``, ``on_end``, ``finish`` and ``give_up`` may be called on any thread: they
@@ -150,15 +150,6 @@ class DaskBody:
     def _has_news(self) -> bool:
         ended = self._outcome is not None or self._envelope is not None
         return ended or (self._start is not None and not self._start_seen)
-
-    def _record(self, change: Callable[[], bool]) -> bool:
-        with self._lock:
-            if not change():
-                return False
-            waiter, self._waiter = self._waiter, None
-        if waiter is not None:
-            waiter()
-        return True
 
     def ended(self) -> bool:
         return self._outcome is not None or self._envelope is not None

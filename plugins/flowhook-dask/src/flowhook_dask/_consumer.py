@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from flowhook_hookspec.runners import RemoteWork
+from flowhook_hookspec.runners import RemoteWork, SteppedJob
 from flowhook_hookspec.states import State
 
 from ._body import DaskBody
@@ -42,17 +42,6 @@ _log = logging.getLogger("flowhook.dask")
 #: How long one step may hold the consumer while other work waits before a new consumer takes
 #: over (seconds). Steps are microseconds to milliseconds; a hook that waits is much longer.
 HANDOFF_SECONDS = 0.1
-
-
-class _Job:
-    """One stepped work item and the future of its final state."""
-
-    __slots__ = ("future", "steps", "work")
-
-    def __init__(self, work: Callable[[], RemoteWork]) -> None:
-        self.work = work
-        self.steps: RemoteWork | None = None
-        self.future: concurrent.futures.Future[State] = concurrent.futures.Future()
 
 
 class _Thread:
@@ -75,8 +64,8 @@ class Consumer:
         self._on_idle = on_idle
         self._count = itertools.count(1)
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[_Job | Callable[[], None] | None] = queue.SimpleQueue()
-        self._timers: list[tuple[float, int, Callable[[], None], _Job | None]] = []
+        self._queue: queue.SimpleQueue[SteppedJob | Callable[[], None] | None] = queue.SimpleQueue()
+        self._timers: list[tuple[float, int, Callable[[], None], SteppedJob | None]] = []
         self._order = itertools.count()
         self._closed = threading.Event()
         self._current = self._spawn()
@@ -87,7 +76,7 @@ class Consumer:
 
     def submit(self, work: Callable[[], RemoteWork]) -> concurrent.futures.Future[State]:
         """Step ``work()``'s item until it returns its final state, the future's result."""
-        job = _Job(work)
+        job = SteppedJob(work)
         self._queue.put(job)
         return job.future
 
@@ -122,7 +111,9 @@ class Consumer:
         consumer.thread.start()
         return consumer
 
-    def _add_timer(self, seconds: float, callback: Callable[[], None], job: _Job | None) -> None:
+    def _add_timer(
+        self, seconds: float, callback: Callable[[], None], job: SteppedJob | None
+    ) -> None:
         with self._lock:
             entry = (time.monotonic() + seconds, next(self._order), callback, job)
             heapq.heappush(self._timers, entry)
@@ -162,12 +153,12 @@ class Consumer:
             if self._run(me, item):
                 return
 
-    def _run(self, me: _Thread, item: _Job | Callable[[], None]) -> bool:
+    def _run(self, me: _Thread, item: SteppedJob | Callable[[], None]) -> bool:
         """Make one step as consumer ``me``; whether ``me`` was replaced meanwhile (and ends)."""
         with self._lock:
             me.since = time.monotonic()
         try:
-            if isinstance(item, _Job):
+            if isinstance(item, SteppedJob):
                 self._step(item)
             else:
                 item()
@@ -179,7 +170,7 @@ class Consumer:
                 retired = self._current is not me
         return retired
 
-    def _step(self, job: _Job) -> None:
+    def _step(self, job: SteppedJob) -> None:
         try:
             if job.steps is None:
                 job.steps = job.work()

@@ -12,7 +12,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from datetime import date
 from itertools import combinations
@@ -21,8 +20,9 @@ from urllib.parse import urlencode
 
 import pytest
 from browser import FLOWHOOK, free_port, start_ui, stop
+from ui_session import secret_message
 
-from flowhook.store import OutboxEntry, RunQuery, RunRecord, open_existing_store
+from flowhook.store import RunQuery, RunRecord, open_existing_store
 from flowhook.store import load_settings as store_settings
 
 pytestmark = pytest.mark.slow
@@ -149,22 +149,7 @@ def both(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Both]:
     [broken] = [run for run in session.runs() if run.name == "broken-run"]
     store = open_existing_store(store_settings({**os.environ, **env}))
     assert store is not None
-    store.enqueue_outbox(
-        [
-            OutboxEntry(
-                "k1",
-                "slack-webhook",
-                "ops",
-                "on-failed",
-                "flow",
-                broken.id,
-                "Failed",
-                f"broken-run failed, see {SECRET_URL}",
-                "body",
-                time.time(),
-            )
-        ]
-    )
+    store.enqueue_outbox([secret_message(broken.id, SECRET_URL)])
     store.close()
     try:
         yield session

@@ -17,7 +17,7 @@ from typing import Any
 from browser import free_port, start_ui, stop
 from playwright.sync_api import Page, expect
 
-from flowhook.store import RunQuery, RunRecord, Store, load_settings, open_store
+from flowhook.store import OutboxEntry, RunQuery, RunRecord, Store, load_settings, open_store
 
 #: A webhook URL whose path is the secret; no server listens on port 9.
 SECRET_URL = "http://127.0.0.1:9/services/T0/B0/s3cr3t-t0ken"
@@ -126,28 +126,28 @@ class UI:
         raise AssertionError(f"waited {timeout:g} s for {what}")
 
 
-def _record_secret_message(ui: UI) -> None:
-    """A message to the block of the secret URL, whose subject and error quote the secret (as
-    a message written by an older flowhook, before errors were masked, might)."""
-    from flowhook.store import OutboxEntry
-
-    [broken] = ui.runs("broken")
-    ui.store.enqueue_outbox(
-        [
-            OutboxEntry(
-                "k1",
-                "slack-webhook",
-                "ops",
-                "on-failed",
-                "flow",
-                broken.id,
-                "Failed",
-                f"broken-run failed, see {SECRET_URL}",
-                "body",
-                time.time(),
-            )
-        ]
+def secret_message(run_id: str, url: str = SECRET_URL) -> OutboxEntry:
+    """A message about the failed run ``run_id`` to the block of the secret ``url``, whose
+    subject quotes the secret (as a message written by an older flowhook, before errors were masked,
+    might)."""
+    return OutboxEntry(
+        "k1",
+        "slack-webhook",
+        "ops",
+        "on-failed",
+        "flow",
+        run_id,
+        "Failed",
+        f"broken-run failed, see {url}",
+        "body",
+        time.time(),
     )
+
+
+def _record_secret_message(ui: UI) -> None:
+    """:func:`secret_message` for the sample's broken run, dead with an error quoting the secret."""
+    [broken] = ui.runs("broken")
+    ui.store.enqueue_outbox([secret_message(broken.id)])
     [message] = ui.store.list_outbox()
     ui.store.mark_outbox_dead(message.id, 5, f"ConnectError: cannot reach {SECRET_URL}")
 

@@ -125,6 +125,19 @@ class SteppedJob:
         self.steps: RemoteWork | None = None
         self.future: Future[State] = Future()
 
+    def advance(self) -> Pause | None:
+        """Make the job's next step (starting it first); the pause it stopped at, or None once
+        it ended: its future then holds the final state, or the engine's own failure."""
+        try:
+            if self.steps is None:
+                self.steps = self.work()
+            return next(self.steps)
+        except StopIteration as stop:
+            self.future.set_result(stop.value)
+        except BaseException as exc:  # the engine's own failure: the run's future carries it
+            self.future.set_exception(exc)
+        return None
+
 
 class WakingBody:
     """A base of :class:`BodyHandle` implementations whose news wakes the one work item that

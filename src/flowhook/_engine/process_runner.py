@@ -197,17 +197,10 @@ class ProcessPoolTaskRunner:
 
     def _step(self, job: SteppedJob) -> None:
         """Make ``job``'s next step, and arrange for the one after it."""
-        try:
-            if job.steps is None:
-                if not job.future.set_running_or_notify_cancel():
-                    return  # cancelled before it began
-                job.steps = job.work()
-            pause = next(job.steps)
-        except StopIteration as stop:
-            job.future.set_result(stop.value)
-            return
-        except BaseException as exc:  # the engine's own failure: the run's future carries it
-            job.future.set_exception(exc)
+        if job.steps is None and not job.future.set_running_or_notify_cancel():
+            return  # cancelled before it began
+        pause = job.advance()
+        if pause is None:
             return
         if isinstance(pause, ProcessBody):
             pause.wake_on_news(lambda: self._resume(job))

@@ -171,15 +171,8 @@ class Consumer:
         return retired
 
     def _step(self, job: SteppedJob) -> None:
-        try:
-            if job.steps is None:
-                job.steps = job.work()
-            pause = next(job.steps)
-        except StopIteration as stop:
-            job.future.set_result(stop.value)
-            return
-        except BaseException as exc:  # the engine's own failure: the run's future carries it
-            job.future.set_exception(exc)
+        pause = job.advance()
+        if pause is None:
             return
         if isinstance(pause, DaskBody):
             pause.wake_on_news(lambda: self._queue.put(job))

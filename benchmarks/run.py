@@ -147,6 +147,13 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
         5,
         {"FLOWHOOK_DISABLE_PLUGINS": "all"},
     ),
+    (
+        "PostgreSQL against SQLite, 2k task runs",
+        "postgres_ratio",
+        2_000,
+        20,
+        {"FLOWHOOK_DISABLE_PLUGINS": "all"},
+    ),
     ("store copy, 2k flow runs", "store_copy", 2_000, 5, {"FLOWHOOK_DISABLE_PLUGINS": "all"}),
 ]
 

@@ -48,6 +48,14 @@ TARGETS: list[tuple[str, str, str, str, float, bool]] = [
         150e3,
         False,
     ),
+    (
+        "per task run on PostgreSQL, against SQLite",
+        "PostgreSQL against SQLite, 2k task runs",
+        "postgres_over_sqlite",
+        "max",
+        1.2,
+        False,
+    ),
     ("import flowhook (median of 10)", "import flowhook", "import_ms", "max", 40.0, False),
     (
         "delivery to a local server, one block",

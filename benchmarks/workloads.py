@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import resource
+import shutil
 import statistics
 import sys
 import time
@@ -325,7 +326,36 @@ def store_copy(n: int) -> dict[str, float]:
     return {"rows_per_s": rows / statistics.median(timings)}
 
 
+def postgres_ratio(n: int) -> dict[str, float]:
+    """Per task run (one int argument) on a local PostgreSQL server against SQLite, alternating
+    rounds in this one process (``postgres_store.py``); empty when no server can be started."""
+    import argparse
+
+    import postgres_store
+    from postgres_server import start_server
+
+    try:
+        server = start_server()
+    except RuntimeError as error:
+        print(f"PostgreSQL not measured: {error}", file=sys.stderr)
+        return {}
+    try:
+        options = argparse.Namespace(tasks=n, rounds=3, repeats=3)
+        figures = postgres_store.measure(
+            server.new_database(), os.environ["FLOWHOOK_HOME"], options
+        )
+    finally:
+        server.stop()
+        shutil.rmtree(server.directory, ignore_errors=True)
+    return {
+        "postgres_us": figures["postgres_us_per_task_run"],
+        "sqlite_us": figures["sqlite_us_per_task_run"],
+        "postgres_over_sqlite": figures["ratio"],
+    }
+
+
 WORKLOADS: dict[str, Callable[[int], dict[str, float]]] = {
+    "postgres_ratio": postgres_ratio,
     "store_copy": store_copy,
     "store_writes": store_writes,
     "delivery": delivery,

@@ -28,6 +28,7 @@ def test_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
     # issue 26's targets, each with its measured value, its bound and whether it is met
     assert "target: import flowhook (median of 10)" in cases
     assert "target: per task run, store on, 3 plugins, no rules" in cases
+    assert "target: per task run on PostgreSQL, against SQLite" in cases
     targets = [row for row in rows if row["case"].startswith("target: ")]
     assert all(isinstance(row["met"], bool) for row in targets)
     for row in rows:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
@@ -25,6 +25,7 @@ __all__ = [
     "BodyStatus",
     "Pause",
     "RemoteResult",
+    "RemoteRunnerBase",
     "RemoteTaskRunner",
     "RemoteWork",
     "SteppedJob",
@@ -178,3 +179,60 @@ class RemoteTaskRunner(TaskRunner, Protocol):
         what it paused on has news; the future's result is the item's final state. The steps of
         one item never overlap, and never run on a thread of the runner's own I/O."""
         ...
+
+
+class RemoteRunnerBase:
+    """A base of :class:`RemoteTaskRunner` implementations: the part of the :class:`TaskRunner`
+    protocol that serves the work items running wholly in the flow's process (async tasks').
+
+    :meth:`submit` runs them on a thread pool of the runner's own (threads named
+    ``thread_prefix``), started on first use; :meth:`cancel_all` cancels those not started and
+    then calls :meth:`_cancel_remote`; :meth:`shutdown` waits for them and then calls
+    :meth:`_shutdown_remote`. A subclass's ``__init__`` calls ``super().__init__(thread_prefix)``
+    and shares ``_lock``; :meth:`_before_submit` prepares what a work item needs.
+    """
+
+    def __init__(self, thread_prefix: str) -> None:
+        self._lock = threading.Lock()
+        self._thread_prefix = thread_prefix
+        self._local: ThreadPoolExecutor | None = None
+        self._futures: list[Future[State]] = []
+
+    def _before_submit(self) -> None:
+        """Called under the lock before a local work item starts; nothing by default."""
+
+    def _cancel_remote(self) -> None:
+        """Cancel the runner's own work, after :meth:`cancel_all` cancelled the local items."""
+
+    def _shutdown_remote(self) -> None:
+        """Release the runner's own resources, after :meth:`shutdown` joined the local items."""
+
+    def submit(self, work: Callable[[], State]) -> Future[State]:
+        """Run a work item that runs wholly in the flow's process on a thread."""
+        with self._lock:
+            self._before_submit()
+            if self._local is None:
+                self._local = ThreadPoolExecutor(thread_name_prefix=self._thread_prefix)
+            future = self._local.submit(work)
+            self._futures.append(future)
+            return future
+
+    def wait(self, futures: Iterable[Future[State]], timeout: float | None = None) -> None:
+        """Block until every future is done, or ``timeout`` seconds pass."""
+        wait(list(futures), timeout=timeout)
+
+    def cancel_all(self) -> None:
+        """Local work items not started never start; then :meth:`_cancel_remote`."""
+        with self._lock:
+            for future in self._futures:
+                future.cancel()
+        self._cancel_remote()
+
+    def shutdown(self) -> None:
+        """Wait for the local work items and stop their threads; then :meth:`_shutdown_remote`."""
+        with self._lock:
+            local, self._local = self._local, None
+            self._futures = []
+        if local is not None:
+            local.shutdown(wait=True)
+        self._shutdown_remote()

@@ -57,22 +57,6 @@ from .transactions import (
 from .transitions import RUN_KINDS, RunKind, RunOwner, TransitionObserver, observers, set_state
 
 if TYPE_CHECKING:
-    from .caching import (
-        DEFAULT,
-        FLOW_PARAMETERS,
-        INPUTS,
-        NO_CACHE,
-        NONE,
-        RUN_ID,
-        TASK_SOURCE,
-        CacheKeyFnPolicy,
-        CachePolicy,
-        CompoundCachePolicy,
-        FlowParameters,
-        Inputs,
-        RunId,
-        TaskSource,
-    )
     from .pausing import pause_flow_run, resume_here, suspend_flow_run
     from .results import (
         JSONSerializer,
@@ -85,25 +69,6 @@ if TYPE_CHECKING:
 
 #: Names imported on first use: only a task that keeps results needs their modules.
 _LAZY = {
-    **dict.fromkeys(
-        (
-            "DEFAULT",
-            "FLOW_PARAMETERS",
-            "INPUTS",
-            "NO_CACHE",
-            "NONE",
-            "RUN_ID",
-            "TASK_SOURCE",
-            "CacheKeyFnPolicy",
-            "CachePolicy",
-            "CompoundCachePolicy",
-            "FlowParameters",
-            "Inputs",
-            "RunId",
-            "TaskSource",
-        ),
-        "caching",
-    ),
     **dict.fromkeys(("pause_flow_run", "resume_here", "suspend_flow_run"), "pausing"),
     **dict.fromkeys(
         (
@@ -128,26 +93,14 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "DEFAULT",
-    "FLOW_PARAMETERS",
     "FLOW_RUNS",
-    "INPUTS",
-    "NONE",
-    "NO_CACHE",
-    "RUN_ID",
     "RUN_KINDS",
     "TASK_RUNS",
-    "TASK_SOURCE",
     "BaseAnnotation",
-    "CacheKeyFnPolicy",
-    "CachePolicy",
     "CommitMode",
-    "CompoundCachePolicy",
     "DoneAndNotDoneFutures",
     "Flow",
-    "FlowParameters",
     "FlowRunContext",
-    "Inputs",
     "IsolationLevel",
     "JSONSerializer",
     "LocalFileSystem",
@@ -157,7 +110,6 @@ __all__ = [
     "ResultRecord",
     "ResultStorage",
     "RunContext",
-    "RunId",
     "RunKind",
     "RunLogger",
     "RunOwner",
@@ -168,7 +120,6 @@ __all__ = [
     "TaskRunContext",
     "TaskRunFuture",
     "TaskRunFutureList",
-    "TaskSource",
     "ThreadPoolTaskRunner",
     "Transaction",
     "TransactionState",

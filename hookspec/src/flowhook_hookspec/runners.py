@@ -23,9 +23,9 @@ __all__ = [
     "BodyHandle",
     "BodyOutcome",
     "BodyStatus",
+    "LocalThreadsRunner",
     "Pause",
     "RemoteResult",
-    "RemoteRunnerBase",
     "RemoteTaskRunner",
     "RemoteWork",
     "SteppedJob",
@@ -181,38 +181,44 @@ class RemoteTaskRunner(TaskRunner, Protocol):
         ...
 
 
-class RemoteRunnerBase:
-    """A base of :class:`RemoteTaskRunner` implementations: the part of the :class:`TaskRunner`
-    protocol that serves the work items running wholly in the flow's process (async tasks').
+class LocalThreadsRunner:
+    """A base of task runners that run work items on a thread pool of their own, in the flow's
+    process: the whole of the thread pool runner, and for a :class:`RemoteTaskRunner` the work
+    items that run wholly here (async tasks').
 
-    :meth:`submit` runs them on a thread pool of the runner's own (threads named
-    ``thread_prefix``), started on first use; :meth:`cancel_all` cancels those not started and
-    then calls :meth:`_cancel_remote`; :meth:`shutdown` waits for them and then calls
-    :meth:`_shutdown_remote`. A subclass's ``__init__`` calls ``super().__init__(thread_prefix)``
-    and shares ``_lock``; :meth:`_before_submit` prepares what a work item needs.
+    :meth:`submit` starts the pool on first use (``max_workers`` threads at most, named
+    ``thread_prefix``); :meth:`cancel_all` cancels the items not started, then calls
+    :meth:`_cancel_remote`; :meth:`shutdown` waits for them, then calls :meth:`_shutdown_remote`.
+    A subclass's ``__init__`` calls ``super().__init__(thread_prefix)`` and shares ``_lock``;
+    :meth:`_before_submit` prepares what a work item needs.
     """
 
-    def __init__(self, thread_prefix: str) -> None:
+    def __init__(self, thread_prefix: str, max_workers: int | None = None) -> None:
         self._lock = threading.Lock()
         self._thread_prefix = thread_prefix
+        self._max_workers = max_workers
         self._local: ThreadPoolExecutor | None = None
         self._futures: list[Future[State]] = []
 
     def _before_submit(self) -> None:
-        """Called under the lock before a local work item starts; nothing by default."""
+        """Called under the lock before a work item starts on a thread; nothing by default."""
 
     def _cancel_remote(self) -> None:
-        """Cancel the runner's own work, after :meth:`cancel_all` cancelled the local items."""
+        """Cancel the work of the runner's own (elsewhere), after :meth:`cancel_all` cancelled
+        the threads' items; nothing by default."""
 
     def _shutdown_remote(self) -> None:
-        """Release the runner's own resources, after :meth:`shutdown` joined the local items."""
+        """Release the runner's own resources, after :meth:`shutdown` joined the threads' items;
+        nothing by default."""
 
     def submit(self, work: Callable[[], State]) -> Future[State]:
-        """Run a work item that runs wholly in the flow's process on a thread."""
+        """Run ``work`` on a thread of the pool; a future of its final state."""
         with self._lock:
             self._before_submit()
             if self._local is None:
-                self._local = ThreadPoolExecutor(thread_name_prefix=self._thread_prefix)
+                self._local = ThreadPoolExecutor(
+                    self._max_workers, thread_name_prefix=self._thread_prefix
+                )
             future = self._local.submit(work)
             self._futures.append(future)
             return future
@@ -222,14 +228,14 @@ class RemoteRunnerBase:
         wait(list(futures), timeout=timeout)
 
     def cancel_all(self) -> None:
-        """Local work items not started never start; then :meth:`_cancel_remote`."""
+        """Work items not started on a thread never start; then :meth:`_cancel_remote`."""
         with self._lock:
             for future in self._futures:
                 future.cancel()
         self._cancel_remote()
 
     def shutdown(self) -> None:
-        """Wait for the local work items and stop their threads; then :meth:`_shutdown_remote`."""
+        """Wait for the work items on threads and stop those; then :meth:`_shutdown_remote`."""
         with self._lock:
             local, self._local = self._local, None
             self._futures = []

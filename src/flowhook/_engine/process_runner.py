@@ -17,7 +17,7 @@ from typing import Any
 from flowhook_hookspec.errors import ConfigError
 from flowhook_hookspec.runners import (
     BodyOutcome,
-    RemoteRunnerBase,
+    LocalThreadsRunner,
     RemoteTaskRunner,
     RemoteWork,
     SteppedJob,
@@ -65,7 +65,7 @@ def _pickled(body: TaskBody) -> bytes:
         ) from None
 
 
-class ProcessPoolTaskRunner(RemoteRunnerBase):
+class ProcessPoolTaskRunner(LocalThreadsRunner):
     """Runs task bodies in a pool of worker processes, for CPU-bound work.
 
     ``max_workers`` processes at most (default: ``FLOWHOOK_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS``,
@@ -109,7 +109,7 @@ class ProcessPoolTaskRunner(RemoteRunnerBase):
             self._pool = WorkerPool(self.max_workers, initializer)
         return self._pool
 
-    # -- the TaskRunner protocol, beyond RemoteRunnerBase's ------------------------------------
+    # -- the TaskRunner protocol, beyond LocalThreadsRunner's ------------------------------------
 
     def _cancel_remote(self) -> None:
         """Work not started never starts; queued bodies end Cancelled; bodies that run in a

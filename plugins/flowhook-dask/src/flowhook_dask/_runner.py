@@ -9,7 +9,7 @@ from typing import Any
 
 from flowhook_hookspec.runners import (
     BodyOutcome,
-    RemoteRunnerBase,
+    LocalThreadsRunner,
     RemoteTaskRunner,
     RemoteWork,
     TaskBody,
@@ -40,7 +40,7 @@ def _import_class(name: str) -> Callable[..., Any]:
         raise ValueError(f"cluster_class {name!r} cannot be imported: {exc}") from None
 
 
-class DaskTaskRunner(RemoteRunnerBase):
+class DaskTaskRunner(LocalThreadsRunner):
     """Runs each task run's body on a Dask cluster; its states and hooks stay in the flow's process.
 
     With no argument it starts a ``distributed.LocalCluster`` on first use and closes it when
@@ -161,7 +161,7 @@ class DaskTaskRunner(RemoteRunnerBase):
                 body.timeout_seconds, lambda: body.give_up(BodyOutcome("timed_out"))
             )
 
-    # -- the TaskRunner protocol, beyond RemoteRunnerBase's ------------------------------------
+    # -- the TaskRunner protocol, beyond LocalThreadsRunner's ------------------------------------
 
     def _before_submit(self) -> None:
         self._start()

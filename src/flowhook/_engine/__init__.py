@@ -58,30 +58,9 @@ from .transitions import RUN_KINDS, RunKind, RunOwner, TransitionObserver, obser
 
 if TYPE_CHECKING:
     from .pausing import pause_flow_run, resume_here, suspend_flow_run
-    from .results import (
-        JSONSerializer,
-        LocalFileSystem,
-        PickleSerializer,
-        ResultRecord,
-        ResultStorage,
-        Serializer,
-    )
 
-#: Names imported on first use: only a task that keeps results needs their modules.
-_LAZY = {
-    **dict.fromkeys(("pause_flow_run", "resume_here", "suspend_flow_run"), "pausing"),
-    **dict.fromkeys(
-        (
-            "JSONSerializer",
-            "LocalFileSystem",
-            "PickleSerializer",
-            "ResultRecord",
-            "ResultStorage",
-            "Serializer",
-        ),
-        "results",
-    ),
-}
+#: Names imported on first use: only a run that pauses needs their module.
+_LAZY = dict.fromkeys(("pause_flow_run", "resume_here", "suspend_flow_run"), "pausing")
 
 
 def __getattr__(name: str) -> object:
@@ -102,19 +81,13 @@ __all__ = [
     "Flow",
     "FlowRunContext",
     "IsolationLevel",
-    "JSONSerializer",
-    "LocalFileSystem",
     "ParameterBindError",
     "ParameterTypeError",
-    "PickleSerializer",
-    "ResultRecord",
-    "ResultStorage",
     "RunContext",
     "RunKind",
     "RunLogger",
     "RunOwner",
     "Runnable",
-    "Serializer",
     "TagsContext",
     "Task",
     "TaskRunContext",

@@ -28,6 +28,7 @@ from flowhook_hookspec.errors import SerializationError
 if TYPE_CHECKING:
     from pathlib import Path
 
+#: What ``flowhook.results`` makes public; the engine imports the rest by name.
 __all__ = [
     "JSONSerializer",
     "LocalFileSystem",
@@ -35,9 +36,6 @@ __all__ = [
     "ResultRecord",
     "ResultStorage",
     "Serializer",
-    "read_record",
-    "resolve_serializer",
-    "resolve_storage",
 ]
 
 

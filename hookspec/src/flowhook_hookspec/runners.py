@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, wait
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
 from .states import RemoteResult, State
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
     "BodyHandle",
@@ -216,6 +219,8 @@ class LocalThreadsRunner:
         with self._lock:
             self._before_submit()
             if self._local is None:
+                from concurrent.futures import ThreadPoolExecutor  # on use: not at import
+
                 self._local = ThreadPoolExecutor(
                     self._max_workers, thread_name_prefix=self._thread_prefix
                 )

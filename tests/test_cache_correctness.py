@@ -407,3 +407,32 @@ def test_a_result_storage_key_that_cannot_be_filled_in_is_not_cached(
         states = [report("lyon", return_state=True) for _ in range(2)]  # no flow run here
     assert [state.name for state in states] == ["Completed", "Completed"]
     assert "its cache key could not be computed" in caplog.text
+
+
+def test_a_policy_without_compute_key_says_what_it_lacks() -> None:
+    class Empty(CachePolicy):
+        pass
+
+    with pytest.raises(NotImplementedError, match=r"^Empty defines no compute_key\(self, task_ctx"):
+        Empty().compute_key(task_ctx=None, inputs={"x": 1}, flow_parameters={})
+
+
+def test_a_sum_passes_prefects_extra_keywords_to_each_policy_and_subclasses_reach_the_builtin() -> (
+    None
+):
+    seen: list[dict[str, Any]] = []
+
+    class Noted(FlowParameters):
+        def compute_key(
+            self, task_ctx: Any, inputs: dict[str, Any], flow_parameters: dict[str, Any], **kw: Any
+        ) -> str | None:
+            seen.append(kw)
+            return super().compute_key(task_ctx, inputs, flow_parameters, **kw)
+
+    alone = INPUTS.compute_key(task_ctx=None, inputs={"x": 1}, flow_parameters={}, later=True)
+    summed = (Noted() + INPUTS).compute_key(
+        task_ctx=None, inputs={"x": 1}, flow_parameters={"p": 2}, later=True
+    )
+    assert seen == [{"later": True}] and alone is not None and summed is not None
+    assert summed != alone  # a sum hashes its terms' keys
+    assert Noted().compute_key(task_ctx=None, inputs={"x": 1}, flow_parameters={}) is None

@@ -23,6 +23,7 @@ LAYER_OF_PREFIX = {
     "flowhook_hookspec": "contract",
     "flowhook._version": "foundation",
     "flowhook._config": "foundation",
+    "flowhook._files": "foundation",
     "flowhook._plugins": "plugins",
     "flowhook._engine": "engine",
     "flowhook.states": "engine",

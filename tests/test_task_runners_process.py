@@ -380,7 +380,8 @@ def test_import_flowhook_loads_no_task_runner_or_futures_module_until_used() -> 
     code = (
         "import sys, flowhook\n"
         "names = ['flowhook.task_runners', 'flowhook.futures', 'flowhook._engine.process_runner',"
-        " 'flowhook._engine.process_pool', 'flowhook._engine.process_worker', 'cloudpickle']\n"
+        " 'flowhook._engine.process_pool', 'flowhook._engine.process_worker', 'cloudpickle',"
+        " 'concurrent.futures.thread']\n"
         "print(sorted(name for name in names if name in sys.modules))\n"
         "import flowhook.task_runners\n"
         "print('flowhook._engine.process_pool' in sys.modules)\n"

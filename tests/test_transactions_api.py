@@ -15,6 +15,7 @@ from flowhook import flow, task
 from flowhook.transactions import (
     AsyncTransaction,
     BaseTransaction,
+    CommitMode,
     Transaction,
     atransaction,
     get_transaction,
@@ -149,3 +150,25 @@ def test_hook_lines_go_to_the_logger_given(caplog) -> None:
         ("my.pipeline", "Running commit hook 'announce'"),
         ("my.pipeline", "Commit hook 'announce' finished running successfully"),
     ]
+
+
+def test_transaction_and_atransaction_take_prefects_arguments() -> None:
+    """Both take Prefect's parameters, as help shows them, and a call that does not fit them is
+    refused naming the function called."""
+    import inspect
+
+    expected = (
+        "(key: 'str | None' = None, store: 'Any' = None, commit_mode: 'CommitMode | None' = None, "
+        "isolation_level: 'IsolationLevel | None' = None, overwrite: 'bool' = False, "
+        "write_on_commit: 'bool' = True, logger: 'Logger | None' = None, *, "
+        "serializer: 'Any' = None)"
+    )
+    assert str(inspect.signature(transaction)) == f"{expected} -> 'Transaction'"
+    assert str(inspect.signature(atransaction)) == f"{expected} -> 'AsyncTransaction'"
+    with pytest.raises(TypeError, match=r"^atransaction\(\): .*'kye'"):
+        atransaction(kye="a")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"^transaction\(\): too many positional"):
+        transaction("k", None, None, None, False, True, None, None)  # type: ignore[call-arg]
+    txn = atransaction("k", overwrite=True, commit_mode=CommitMode.EAGER)
+    assert isinstance(txn, AsyncTransaction) and txn.key == "k" and txn.overwrite
+    assert txn.commit_mode is CommitMode.EAGER

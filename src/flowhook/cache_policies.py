@@ -1,35 +1,4 @@
 """Cache policies, at the import path Prefect users write: ``from flowhook.cache_policies import INPUTS``."""
 
-from ._engine.caching import (
-    DEFAULT,
-    FLOW_PARAMETERS,
-    INPUTS,
-    NO_CACHE,
-    NONE,
-    RUN_ID,
-    TASK_SOURCE,
-    CacheKeyFnPolicy,
-    CachePolicy,
-    CompoundCachePolicy,
-    FlowParameters,
-    Inputs,
-    RunId,
-    TaskSource,
-)
-
-__all__ = [
-    "DEFAULT",
-    "FLOW_PARAMETERS",
-    "INPUTS",
-    "NONE",
-    "NO_CACHE",
-    "RUN_ID",
-    "TASK_SOURCE",
-    "CacheKeyFnPolicy",
-    "CachePolicy",
-    "CompoundCachePolicy",
-    "FlowParameters",
-    "Inputs",
-    "RunId",
-    "TaskSource",
-]
+from ._engine.caching import *  # noqa: F403  (its __all__ is Prefect's list of names)
+from ._engine.caching import __all__ as __all__

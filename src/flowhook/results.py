@@ -1,19 +1,4 @@
 """Result storage and serializers: ``result_storage=LocalFileSystem(...)``, a storage protocol for plugins."""
 
-from ._engine import (
-    JSONSerializer,
-    LocalFileSystem,
-    PickleSerializer,
-    ResultRecord,
-    ResultStorage,
-    Serializer,
-)
-
-__all__ = [
-    "JSONSerializer",
-    "LocalFileSystem",
-    "PickleSerializer",
-    "ResultRecord",
-    "ResultStorage",
-    "Serializer",
-]
+from ._engine.results import *  # noqa: F403  (its __all__ is the public part)
+from ._engine.results import __all__ as __all__

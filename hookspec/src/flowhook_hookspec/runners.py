@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from datetime import datetime
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import attrs
 
 from .states import RemoteResult, State
 
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
 __all__ = [
     "BodyHandle",
     "BodyOutcome",
     "BodyStatus",
+    "LocalThreadsRunner",
     "Pause",
     "RemoteResult",
     "RemoteTaskRunner",
@@ -178,3 +182,68 @@ class RemoteTaskRunner(TaskRunner, Protocol):
         what it paused on has news; the future's result is the item's final state. The steps of
         one item never overlap, and never run on a thread of the runner's own I/O."""
         ...
+
+
+class LocalThreadsRunner:
+    """A base of task runners that run work items on a thread pool of their own, in the flow's
+    process: the whole of the thread pool runner, and for a :class:`RemoteTaskRunner` the work
+    items that run wholly here (async tasks').
+
+    :meth:`submit` starts the pool on first use (``max_workers`` threads at most, named
+    ``thread_prefix``); :meth:`cancel_all` cancels the items not started, then calls
+    :meth:`_cancel_remote`; :meth:`shutdown` waits for them, then calls :meth:`_shutdown_remote`.
+    A subclass's ``__init__`` calls ``super().__init__(thread_prefix)`` and shares ``_lock``;
+    :meth:`_before_submit` prepares what a work item needs.
+    """
+
+    def __init__(self, thread_prefix: str, max_workers: int | None = None) -> None:
+        self._lock = threading.Lock()
+        self._thread_prefix = thread_prefix
+        self._max_workers = max_workers
+        self._local: ThreadPoolExecutor | None = None
+        self._futures: list[Future[State]] = []
+
+    def _before_submit(self) -> None:
+        """Called under the lock before a work item starts on a thread; nothing by default."""
+
+    def _cancel_remote(self) -> None:
+        """Cancel the work of the runner's own (elsewhere), after :meth:`cancel_all` cancelled
+        the threads' items; nothing by default."""
+
+    def _shutdown_remote(self) -> None:
+        """Release the runner's own resources, after :meth:`shutdown` joined the threads' items;
+        nothing by default."""
+
+    def submit(self, work: Callable[[], State]) -> Future[State]:
+        """Run ``work`` on a thread of the pool; a future of its final state."""
+        with self._lock:
+            self._before_submit()
+            if self._local is None:
+                from concurrent.futures import ThreadPoolExecutor  # on use: not at import
+
+                self._local = ThreadPoolExecutor(
+                    self._max_workers, thread_name_prefix=self._thread_prefix
+                )
+            future = self._local.submit(work)
+            self._futures.append(future)
+            return future
+
+    def wait(self, futures: Iterable[Future[State]], timeout: float | None = None) -> None:
+        """Block until every future is done, or ``timeout`` seconds pass."""
+        wait(list(futures), timeout=timeout)
+
+    def cancel_all(self) -> None:
+        """Work items not started on a thread never start; then :meth:`_cancel_remote`."""
+        with self._lock:
+            for future in self._futures:
+                future.cancel()
+        self._cancel_remote()
+
+    def shutdown(self) -> None:
+        """Wait for the work items on threads and stop those; then :meth:`_shutdown_remote`."""
+        with self._lock:
+            local, self._local = self._local, None
+            self._futures = []
+        if local is not None:
+            local.shutdown(wait=True)
+        self._shutdown_remote()

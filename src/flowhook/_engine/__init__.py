@@ -57,66 +57,10 @@ from .transactions import (
 from .transitions import RUN_KINDS, RunKind, RunOwner, TransitionObserver, observers, set_state
 
 if TYPE_CHECKING:
-    from .caching import (
-        DEFAULT,
-        FLOW_PARAMETERS,
-        INPUTS,
-        NO_CACHE,
-        NONE,
-        RUN_ID,
-        TASK_SOURCE,
-        CacheKeyFnPolicy,
-        CachePolicy,
-        CompoundCachePolicy,
-        FlowParameters,
-        Inputs,
-        RunId,
-        TaskSource,
-    )
     from .pausing import pause_flow_run, resume_here, suspend_flow_run
-    from .results import (
-        JSONSerializer,
-        LocalFileSystem,
-        PickleSerializer,
-        ResultRecord,
-        ResultStorage,
-        Serializer,
-    )
 
-#: Names imported on first use: only a task that keeps results needs their modules.
-_LAZY = {
-    **dict.fromkeys(
-        (
-            "DEFAULT",
-            "FLOW_PARAMETERS",
-            "INPUTS",
-            "NO_CACHE",
-            "NONE",
-            "RUN_ID",
-            "TASK_SOURCE",
-            "CacheKeyFnPolicy",
-            "CachePolicy",
-            "CompoundCachePolicy",
-            "FlowParameters",
-            "Inputs",
-            "RunId",
-            "TaskSource",
-        ),
-        "caching",
-    ),
-    **dict.fromkeys(("pause_flow_run", "resume_here", "suspend_flow_run"), "pausing"),
-    **dict.fromkeys(
-        (
-            "JSONSerializer",
-            "LocalFileSystem",
-            "PickleSerializer",
-            "ResultRecord",
-            "ResultStorage",
-            "Serializer",
-        ),
-        "results",
-    ),
-}
+#: Names imported on first use: only a run that pauses needs their module.
+_LAZY = dict.fromkeys(("pause_flow_run", "resume_here", "suspend_flow_run"), "pausing")
 
 
 def __getattr__(name: str) -> object:
@@ -128,47 +72,27 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
-    "DEFAULT",
-    "FLOW_PARAMETERS",
     "FLOW_RUNS",
-    "INPUTS",
-    "NONE",
-    "NO_CACHE",
-    "RUN_ID",
     "RUN_KINDS",
     "TASK_RUNS",
-    "TASK_SOURCE",
     "BaseAnnotation",
-    "CacheKeyFnPolicy",
-    "CachePolicy",
     "CommitMode",
-    "CompoundCachePolicy",
     "DoneAndNotDoneFutures",
     "Flow",
-    "FlowParameters",
     "FlowRunContext",
-    "Inputs",
     "IsolationLevel",
-    "JSONSerializer",
-    "LocalFileSystem",
     "ParameterBindError",
     "ParameterTypeError",
-    "PickleSerializer",
-    "ResultRecord",
-    "ResultStorage",
     "RunContext",
-    "RunId",
     "RunKind",
     "RunLogger",
     "RunOwner",
     "Runnable",
-    "Serializer",
     "TagsContext",
     "Task",
     "TaskRunContext",
     "TaskRunFuture",
     "TaskRunFutureList",
-    "TaskSource",
     "ThreadPoolTaskRunner",
     "Transaction",
     "TransactionState",

@@ -11,14 +11,10 @@ to completion there on a loop of its own. ``with`` is refused, as in Prefect: us
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 
 from .transaction_base import active_transaction
-from .transactions import CommitMode, IsolationLevel, Transaction, transaction_options
-
-if TYPE_CHECKING:
-    from .transaction_hooks import Logger
+from .transactions import Transaction, parameters_of, transaction_arguments
 
 __all__ = ["AsyncTransaction", "atransaction"]
 
@@ -54,47 +50,23 @@ class AsyncTransaction(Transaction):
     def __enter__(self) -> NoReturn:
         raise NotImplementedError(_WITH_REFUSED)
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> NoReturn:
+    def __exit__(self, *exc_info: Any) -> NoReturn:
         raise NotImplementedError(_WITH_REFUSED)
 
     async def __aenter__(self) -> AsyncTransaction:
         await self.begin()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: Any) -> None:
         try:
-            await asyncio.to_thread(self._close, exc, True)
+            await asyncio.to_thread(self._close, exc_info[1], True)
         finally:
             self._end()
             await asyncio.to_thread(self._hand_over)
 
 
-def atransaction(
-    key: str | None = None,
-    store: Any = None,
-    commit_mode: CommitMode | None = None,
-    isolation_level: IsolationLevel | None = None,
-    overwrite: bool = False,
-    write_on_commit: bool = True,
-    logger: Logger | None = None,
-    *,
-    serializer: Any = None,
-) -> AsyncTransaction:
+@parameters_of(transaction_arguments)
+def atransaction(*args: Any, **kwargs: Any) -> AsyncTransaction:
     """An :class:`AsyncTransaction` for the block ``async with`` opens; the arguments are
     :func:`~flowhook._engine.transactions.transaction`'s."""
-    return AsyncTransaction(
-        key,
-        **transaction_options(
-            store, commit_mode, isolation_level, overwrite, write_on_commit, serializer, logger
-        ),
-    )
+    return AsyncTransaction(**transaction_arguments(*args, **kwargs))

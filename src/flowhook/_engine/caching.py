@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
 
@@ -42,6 +42,15 @@ __all__ = [
 _SETTINGS = ("key_storage", "isolation_level", "lock_manager")
 
 
+class KeyRequest(NamedTuple):
+    """The arguments of a :meth:`CachePolicy.compute_key` call, for the built-in policies."""
+
+    task_ctx: Any
+    inputs: dict[str, Any]
+    flow_parameters: dict[str, Any]
+    extra: dict[str, Any]  # the keyword arguments Prefect may add
+
+
 class CachePolicy:
     """Base of cache policies: :meth:`compute_key` returns a key, or None for "do not cache".
 
@@ -60,7 +69,15 @@ class CachePolicy:
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:
-        raise NotImplementedError
+        """The run's cache key, or None for "do not cache". Called by keyword, as Prefect calls
+        it; a policy of your own overrides it (the built-in ones define ``_key`` instead)."""
+        return self._key(KeyRequest(task_ctx, inputs, flow_parameters, kwargs))
+
+    def _key(self, request: KeyRequest) -> str | None:
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no compute_key(self, task_ctx, inputs, "
+            "flow_parameters, **kwargs): a CachePolicy subclass must"
+        )
 
     @classmethod
     def from_cache_key_fn(cls, cache_key_fn: Callable[..., str | None]) -> CacheKeyFnPolicy:
@@ -161,16 +178,13 @@ class CompoundCachePolicy(CachePolicy):
             if value is not None:
                 object.__setattr__(self, name, value)
 
-    def compute_key(
-        self,
-        task_ctx: Any,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-        **kwargs: Any,
-    ) -> str | None:
+    def _key(self, request: KeyRequest) -> str | None:
         keys = [
             policy.compute_key(
-                task_ctx=task_ctx, inputs=inputs, flow_parameters=flow_parameters, **kwargs
+                task_ctx=request.task_ctx,
+                inputs=request.inputs,
+                flow_parameters=request.flow_parameters,
+                **request.extra,
             )
             for policy in self.policies
         ]
@@ -202,16 +216,10 @@ class Inputs(CachePolicy):
 
     exclude: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
-    def compute_key(
-        self,
-        task_ctx: Any,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-        **kwargs: Any,
-    ) -> str | None:
-        if not inputs:
+    def _key(self, request: KeyRequest) -> str | None:
+        if not request.inputs:
             return None
-        kept = {name: value for name, value in inputs.items() if name not in self.exclude}
+        kept = {name: value for name, value in request.inputs.items() if name not in self.exclude}
         try:
             return hash_objects(kept, raise_on_failure=True)
         except HashError as exc:
@@ -241,14 +249,8 @@ def _unhashable(values: Mapping[str, Any]) -> list[str]:
 class TaskSource(CachePolicy):
     """Keys on the task function's source code: editing the function invalidates the cache."""
 
-    def compute_key(
-        self,
-        task_ctx: Any,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-        **kwargs: Any,
-    ) -> str | None:
-        task = getattr(task_ctx, "task", None)
+    def _key(self, request: KeyRequest) -> str | None:
+        task = getattr(request.task_ctx, "task", None)
         if task is None:
             return None
         fn = task.fn
@@ -270,16 +272,10 @@ class FlowParameters(CachePolicy):
     """Keys on the parameters of the flow run the task runs in (no key outside a flow, or for
     a flow without parameters)."""
 
-    def compute_key(
-        self,
-        task_ctx: Any,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-        **kwargs: Any,
-    ) -> str | None:
-        if not flow_parameters:
+    def _key(self, request: KeyRequest) -> str | None:
+        if not request.flow_parameters:
             return None
-        return hash_objects(flow_parameters, raise_on_failure=True)
+        return hash_objects(request.flow_parameters, raise_on_failure=True)
 
     def __repr__(self) -> str:
         return "FLOW_PARAMETERS"
@@ -289,14 +285,8 @@ class FlowParameters(CachePolicy):
 class RunId(CachePolicy):
     """Keys on the flow run: runs of one flow run share results, other flow runs do not."""
 
-    def compute_key(
-        self,
-        task_ctx: Any,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-        **kwargs: Any,
-    ) -> str | None:
-        task_run = getattr(task_ctx, "task_run", None)
+    def _key(self, request: KeyRequest) -> str | None:
+        task_run = getattr(request.task_ctx, "task_run", None)
         if task_run is None:
             return None
         run_id = task_run.flow_run_id or task_run.id
@@ -310,13 +300,7 @@ class RunId(CachePolicy):
 class NoCache(CachePolicy):
     """Never caches (the result may still be persisted). ``NO_CACHE + policy`` is ``policy``."""
 
-    def compute_key(
-        self,
-        task_ctx: Any,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-        **kwargs: Any,
-    ) -> str | None:
+    def _key(self, request: KeyRequest) -> str | None:
         return None
 
     def __add__(self, other: CachePolicy) -> CachePolicy:
@@ -334,16 +318,10 @@ class CacheKeyFnPolicy(CachePolicy):
 
     cache_key_fn: Callable[..., str | None] | None = None
 
-    def compute_key(
-        self,
-        task_ctx: Any,
-        inputs: dict[str, Any],
-        flow_parameters: dict[str, Any],
-        **kwargs: Any,
-    ) -> str | None:
+    def _key(self, request: KeyRequest) -> str | None:
         if self.cache_key_fn is None:
             return None
-        key = self.cache_key_fn(task_ctx, dict(inputs))
+        key = self.cache_key_fn(request.task_ctx, dict(request.inputs))
         if key is not None and not isinstance(key, str):
             raise TypeError(f"cache_key_fn must return a str or None, got {type(key).__name__}")
         return key

@@ -11,12 +11,13 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from flowhook_hookspec.errors import ConfigError
 from flowhook_hookspec.runners import (
     BodyOutcome,
+    LocalThreadsRunner,
     RemoteTaskRunner,
     RemoteWork,
     SteppedJob,
@@ -64,7 +65,7 @@ def _pickled(body: TaskBody) -> bytes:
         ) from None
 
 
-class ProcessPoolTaskRunner:
+class ProcessPoolTaskRunner(LocalThreadsRunner):
     """Runs task bodies in a pool of worker processes, for CPU-bound work.
 
     ``max_workers`` processes at most (default: ``FLOWHOOK_TASKS_RUNNER_PROCESS_POOL_MAX_WORKERS``,
@@ -89,12 +90,10 @@ class ProcessPoolTaskRunner:
         self.max_workers = max_workers or _default_max_workers()
         self.initializer = initializer
         self.initargs = tuple(initargs)
-        self._lock = threading.Lock()
+        super().__init__("flowhook-process-local")
         self._pool: WorkerPool | None = None
         self._steps: concurrent.futures.ThreadPoolExecutor | None = None
         self._starts: concurrent.futures.ThreadPoolExecutor | None = None
-        self._local: concurrent.futures.ThreadPoolExecutor | None = None
-        self._futures: list[concurrent.futures.Future[State]] = []
         self._jobs: list[SteppedJob] = []
         self._sleeping: dict[SteppedJob, threading.Timer] = {}
 
@@ -110,30 +109,12 @@ class ProcessPoolTaskRunner:
             self._pool = WorkerPool(self.max_workers, initializer)
         return self._pool
 
-    # -- the TaskRunner protocol -------------------------------------------------------------
+    # -- the TaskRunner protocol, beyond LocalThreadsRunner's ------------------------------------
 
-    def submit(self, work: Callable[[], State]) -> concurrent.futures.Future[State]:
-        """Run a work item that runs wholly here (an async task's) on a thread."""
-        with self._lock:
-            if self._local is None:
-                self._local = concurrent.futures.ThreadPoolExecutor(
-                    thread_name_prefix="flowhook-process-local"
-                )
-            future = self._local.submit(work)
-            self._futures.append(future)
-            return future
-
-    def wait(
-        self, futures: Iterable[concurrent.futures.Future[State]], timeout: float | None = None
-    ) -> None:
-        concurrent.futures.wait(list(futures), timeout=timeout)
-
-    def cancel_all(self) -> None:
+    def _cancel_remote(self) -> None:
         """Work not started never starts; queued bodies end Cancelled; bodies that run in a
         worker run to their end, as with the thread pool."""
         with self._lock:
-            for future in self._futures:
-                future.cancel()
             for job in self._jobs:
                 job.future.cancel()  # only those whose first step has not run
             sleeping, self._sleeping = self._sleeping, {}
@@ -144,14 +125,13 @@ class ProcessPoolTaskRunner:
             timer.cancel()
             self._resume(job)
 
-    def shutdown(self) -> None:
+    def _shutdown_remote(self) -> None:
         with self._lock:
-            local, self._local = self._local, None
             steps, self._steps = self._steps, None
             starts, self._starts = self._starts, None
             pool, self._pool = self._pool, None
-            self._futures, self._jobs = [], []
-        for executor in (local, starts, steps):
+            self._jobs = []
+        for executor in (starts, steps):
             if executor is not None:
                 executor.shutdown(wait=True)
         if pool is not None:

@@ -13,7 +13,7 @@ friends by shipping a class with the same three methods and users pass an instan
 
 from __future__ import annotations
 
-# json, tempfile and pathlib are imported where they are used: ``import flowhook`` must not pay
+# json, pathlib and the atomic writer are imported where they are used: ``import flowhook`` must not pay
 # for them when no task keeps a result.
 import contextlib
 import os
@@ -28,6 +28,7 @@ from flowhook_hookspec.errors import SerializationError
 if TYPE_CHECKING:
     from pathlib import Path
 
+#: What ``flowhook.results`` makes public; the engine imports the rest by name.
 __all__ = [
     "JSONSerializer",
     "LocalFileSystem",
@@ -35,9 +36,6 @@ __all__ = [
     "ResultRecord",
     "ResultStorage",
     "Serializer",
-    "read_record",
-    "resolve_serializer",
-    "resolve_storage",
 ]
 
 
@@ -178,23 +176,11 @@ class LocalFileSystem:
             return None
 
     def write(self, key: str, data: bytes) -> None:
-        import tempfile
+        from .._files import write_atomically
 
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        # A temporary file in the same directory, then a rename over the record: rename is
-        # atomic on POSIX and Windows, so no reader ever sees half a record.
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{key}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        write_atomically(path, data, prefix=f".{key}.", suffix=".tmp")
 
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):

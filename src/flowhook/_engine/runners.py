@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import concurrent.futures
-import threading
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future
+from collections.abc import Callable
 
 from flowhook_hookspec.errors import PluginError
-from flowhook_hookspec.runners import TaskRunner
-from flowhook_hookspec.states import State
+from flowhook_hookspec.runners import LocalThreadsRunner, TaskRunner
 
 from .._plugins.manager import plugin_hooks
 
 __all__ = ["TaskRunner", "ThreadPoolTaskRunner", "new_task_runner", "task_runner_names"]
 
 
-class ThreadPoolTaskRunner:
+class ThreadPoolTaskRunner(LocalThreadsRunner):
     """Runs task runs in a pool of threads, created on first use.
 
     ``max_workers=None`` lets the pool choose (``min(32, cpus + 4)``). Suits I/O-bound tasks;
@@ -27,37 +23,10 @@ class ThreadPoolTaskRunner:
         if max_workers is not None and (not isinstance(max_workers, int) or max_workers < 1):
             raise ValueError(f"max_workers takes a whole number >= 1 or None, got {max_workers!r}")
         self.max_workers = max_workers
-        self._lock = threading.Lock()
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None
-        self._futures: list[Future[State]] = []
+        super().__init__("flowhook-task", max_workers)
 
     def __repr__(self) -> str:
         return f"ThreadPoolTaskRunner(max_workers={self.max_workers!r})"
-
-    def submit(self, work: Callable[[], State]) -> Future[State]:
-        with self._lock:
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    self.max_workers, thread_name_prefix="flowhook-task"
-                )
-            future = self._pool.submit(work)
-            self._futures.append(future)
-            return future
-
-    def wait(self, futures: Iterable[Future[State]], timeout: float | None = None) -> None:
-        concurrent.futures.wait(list(futures), timeout=timeout)
-
-    def cancel_all(self) -> None:
-        with self._lock:
-            for future in self._futures:
-                future.cancel()
-
-    def shutdown(self) -> None:
-        with self._lock:
-            pool, self._pool = self._pool, None
-            self._futures = []
-        if pool is not None:
-            pool.shutdown(wait=True)
 
 
 assert isinstance(ThreadPoolTaskRunner(), TaskRunner)

@@ -29,8 +29,10 @@ logged, and the other rollback hooks still run.
 from __future__ import annotations
 
 import contextlib
-from types import TracebackType
-from typing import TYPE_CHECKING, Any
+import functools
+import inspect
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from .transaction_base import (
     BaseTransaction,
@@ -234,27 +236,44 @@ class Transaction(BaseTransaction):
         self.begin()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.finish(exc)
+    def __exit__(self, *exc_info: Any) -> None:
+        self.finish(exc_info[1])
 
     async def __aenter__(self) -> Transaction:
         return self.__enter__()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.finish(exc)
+    async def __aexit__(self, *exc_info: Any) -> None:
+        self.finish(exc_info[1])
 
 
-def transaction(
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def parameters_of(model: Callable[_P, object]) -> Callable[[Callable[..., _R]], Callable[_P, _R]]:
+    """Give the decorated function ``model``'s parameters: for type checkers, for
+    ``inspect.signature`` (help and the docs show them), and for the error a call that does not
+    fit them raises, which names the decorated function; its return annotation stays."""
+
+    def adopt(function: Callable[..., _R]) -> Callable[_P, _R]:
+        own = inspect.signature(function).return_annotation
+        signature = inspect.signature(model).replace(return_annotation=own)
+
+        @functools.wraps(function)
+        def checked(*args: Any, **kwargs: Any) -> _R:
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{function.__name__}(): {exc}") from None
+            return function(*args, **kwargs)
+
+        checked.__signature__ = signature  # type: ignore[attr-defined]
+        return cast("Callable[_P, _R]", checked)
+
+    return adopt
+
+
+def transaction_arguments(
     key: str | None = None,
     store: Any = None,
     commit_mode: CommitMode | None = None,
@@ -264,36 +283,13 @@ def transaction(
     logger: Logger | None = None,
     *,
     serializer: Any = None,
-) -> Transaction:
-    """A transaction for the block it opens, ``with`` or ``async with`` (see the module docs).
-
-    ``key`` names its record in ``store`` (a result storage or a directory; the default one
-    under ``$FLOWHOOK_HOME``): a key with a record is committed already, :meth:`~Transaction.
-    is_committed` says so, and the block may skip its work. ``overwrite=True`` ignores it. The
-    hooks' lines go to ``logger``, by default the logger of the run in progress.
-    """
-    return Transaction(
-        key,
-        **transaction_options(
-            store, commit_mode, isolation_level, overwrite, write_on_commit, serializer, logger
-        ),
-    )
-
-
-def transaction_options(
-    store: Any,
-    commit_mode: CommitMode | None,
-    isolation_level: IsolationLevel | None,
-    overwrite: bool,
-    write_on_commit: bool,
-    serializer: Any,
-    logger: Logger | None,
 ) -> dict[str, Any]:
-    """The keyword arguments of a :class:`Transaction` (or a subclass) that
-    :func:`transaction`'s arguments describe."""
+    """The keyword arguments of a :class:`Transaction` (or a subclass) that the arguments of
+    :func:`transaction` (and ``atransaction``, Prefect's same ones) describe."""
     from .results import resolve_serializer, resolve_storage
 
     return {
+        "key": key,
         "store": resolve_storage(store),
         "serializer": None if serializer is None else resolve_serializer(serializer),
         "commit_mode": commit_mode,
@@ -302,6 +298,18 @@ def transaction_options(
         "write_on_commit": write_on_commit,
         "logger": logger or default_logger(),
     }
+
+
+@parameters_of(transaction_arguments)
+def transaction(*args: Any, **kwargs: Any) -> Transaction:
+    """A transaction for the block it opens, ``with`` or ``async with`` (see the module docs).
+
+    ``key`` names its record in ``store`` (a result storage or a directory; the default one
+    under ``$FLOWHOOK_HOME``): a key with a record is committed already, :meth:`~Transaction.
+    is_committed` says so, and the block may skip its work. ``overwrite=True`` ignores it. The
+    hooks' lines go to ``logger``, by default the logger of the run in progress.
+    """
+    return Transaction(**transaction_arguments(*args, **kwargs))
 
 
 def get_transaction() -> Transaction | None:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import concurrent.futures
 import importlib
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
-from flowhook_hookspec.runners import BodyOutcome, RemoteTaskRunner, RemoteWork, TaskBody
+from flowhook_hookspec.runners import (
+    BodyOutcome,
+    LocalThreadsRunner,
+    RemoteTaskRunner,
+    RemoteWork,
+    TaskBody,
+)
 from flowhook_hookspec.states import State
 
 from ._body import DaskBody, DaskResult
@@ -35,7 +40,7 @@ def _import_class(name: str) -> Callable[..., Any]:
         raise ValueError(f"cluster_class {name!r} cannot be imported: {exc}") from None
 
 
-class DaskTaskRunner:
+class DaskTaskRunner(LocalThreadsRunner):
     """Runs each task run's body on a Dask cluster; its states and hooks stay in the flow's process.
 
     With no argument it starts a ``distributed.LocalCluster`` on first use and closes it when
@@ -81,13 +86,11 @@ class DaskTaskRunner:
         self.cluster_kwargs = dict(cluster_kwargs or {})
         self.adapt_kwargs = dict(adapt_kwargs or {}) if adapt_kwargs is not None else None
         self.client_kwargs = dict(client_kwargs or {})
-        self._lock = threading.Lock()
+        super().__init__("flowhook-dask-local")
         self._client: Any = None
         self._collector: Collector | None = None
         self._owned_cluster: Any = None
         self._consumer: Consumer | None = None
-        self._pool: concurrent.futures.ThreadPoolExecutor | None = None  # for async tasks
-        self._futures: list[concurrent.futures.Future[State]] = []
         self._bodies: dict[str, DaskBody] = {}
         self._unsent: list[tuple[DaskBody, tuple[Any, ...]]] = []  # started, not yet sent
 
@@ -101,7 +104,8 @@ class DaskTaskRunner:
         return self._client
 
     def _start(self) -> None:
-        """Connect (and start the owned cluster) on first use; called with the lock held."""
+        """Connect (and start the owned cluster) on first use, also before an async task runs
+        here; called with the lock held."""
         if self._client is not None:
             return
         import dask
@@ -157,29 +161,13 @@ class DaskTaskRunner:
                 body.timeout_seconds, lambda: body.give_up(BodyOutcome("timed_out"))
             )
 
-    # -- the TaskRunner protocol -------------------------------------------------------------
+    # -- the TaskRunner protocol, beyond LocalThreadsRunner's ------------------------------------
 
-    def submit(self, work: Callable[[], State]) -> concurrent.futures.Future[State]:
-        """Run a work item that runs wholly here (an async task's) on a thread of its own."""
+    def _before_submit(self) -> None:
+        self._start()
+
+    def _cancel_remote(self) -> None:
         with self._lock:
-            self._start()
-            if self._pool is None:
-                self._pool = concurrent.futures.ThreadPoolExecutor(
-                    thread_name_prefix="flowhook-dask-local"
-                )
-            future = self._pool.submit(work)
-            self._futures.append(future)
-            return future
-
-    def wait(
-        self, futures: Iterable[concurrent.futures.Future[State]], timeout: float | None = None
-    ) -> None:
-        concurrent.futures.wait(list(futures), timeout=timeout)
-
-    def cancel_all(self) -> None:
-        with self._lock:
-            for future in self._futures:
-                future.cancel()
             bodies = list(self._bodies.values())
             consumer = self._consumer
         for body in bodies:
@@ -189,16 +177,12 @@ class DaskTaskRunner:
         if consumer is not None:
             consumer.wake_sleepers()
 
-    def shutdown(self) -> None:
+    def _shutdown_remote(self) -> None:
         with self._lock:
-            pool, self._pool = self._pool, None
             consumer, self._consumer = self._consumer, None
             client, self._client = self._client, None
             collector, self._collector = self._collector, None
             cluster, self._owned_cluster = self._owned_cluster, None
-            self._futures = []
-        if pool is not None:
-            pool.shutdown(wait=True)
         if consumer is not None:
             consumer.close()
         with self._lock:

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import inspect
-import random
 import string
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from flowhook_hookspec.lazy import defer_modules
+
+if TYPE_CHECKING:
+    import random
+else:  # for the first generated run name, not at ``import flowhook``
+    defer_modules(globals(), "random")
 
 _ADJECTIVES = (
     "amber",

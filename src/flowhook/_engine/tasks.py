@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import attrs
 
-from . import calls
-from .futures import TaskRunFuture, TaskRunFutureList, map_arguments
+from flowhook_hookspec.lazy import defer_modules
+
 from .naming import check_run_name_template
 from .runnables import CommonOptions, HookT, P, R, Runnable, StateHook, hooks_field
-from .submission import submit_task
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from typing_extensions import Self, Unpack
 
+    from . import calls, futures, submission
     from .caching import CachePolicy
+    from .futures import TaskRunFuture, TaskRunFutureList
     from .result_options import ResolvedResultOptions, ResultSettings
+else:  # the machinery of a run loads with the first run, not with ``import flowhook``
+    defer_modules(globals(), ".calls", ".futures", ".submission", package=__package__)
 
 __all__ = ["Task", "TaskOptions", "task"]
 
@@ -145,7 +149,7 @@ class Task(Runnable[P, R]):
         ``wait_for=[futures]`` orders without passing data. If one of them did not complete,
         the task does not run and ends ``UpstreamFailed`` (a FAILED state).
         """
-        return submit_task(self, args, kwargs)
+        return submission.submit_task(self, args, kwargs)
 
     def map(self, *args: Any, **kwargs: Any) -> TaskRunFutureList:
         """Submit one task run per element of the iterable arguments; returns their futures,
@@ -155,10 +159,10 @@ class Task(Runnable[P, R]):
         argument must be iterable, and all of the same length.
         """
         wait_for = kwargs.pop("wait_for", None)
-        calls = map_arguments(self.name, args, kwargs)
-        return TaskRunFutureList(
-            submit_task(self, call_args, {**call_kwargs, "wait_for": wait_for})
-            for call_args, call_kwargs in calls
+        runs = futures.map_arguments(self.name, args, kwargs)
+        return futures.TaskRunFutureList(
+            submission.submit_task(self, call_args, {**call_kwargs, "wait_for": wait_for})
+            for call_args, call_kwargs in runs
         )
 
     def with_options(self, **options: Unpack[TaskOptions]) -> Self:

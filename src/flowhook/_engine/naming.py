@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import string
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +86,8 @@ def generated_name() -> str:
 
 def template_fields(template: str) -> set[str]:
     """The top-level field names a ``str.format`` template refers to."""
+    import string  # only a run name template needs it
+
     fields = set()
     for _, field, _, _ in string.Formatter().parse(template):
         if field:

@@ -11,7 +11,7 @@ import attrs
 from flowhook_hookspec.lazy import defer_modules
 
 from .naming import check_run_name_template
-from .runnables import CommonOptions, HookT, P, R, Runnable, StateHook, hooks_field
+from .runnables import HookT, P, R, Runnable, StateHook, hooks_field
 
 if TYPE_CHECKING:
     from datetime import timedelta
@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from . import calls, futures, submission
     from .caching import CachePolicy
     from .futures import TaskRunFuture, TaskRunFutureList
+    from .options import TaskOptions
     from .result_options import ResolvedResultOptions, ResultSettings
 else:  # the machinery of a run loads with the first run, not with ``import flowhook``
     defer_modules(globals(), ".calls", ".futures", ".submission", package=__package__)
 
-__all__ = ["Task", "TaskOptions", "task"]
+__all__ = ["Task", "task"]
 
 _TRANSACTION_HOOK_ARGUMENTS = ("txn",)
 _RESULT_OPTIONS = (
@@ -44,25 +45,6 @@ _OPTION_ATTRIBUTES = {
     "persist_result": "_persist_result_option",
     "cache_policy": "_cache_policy_option",
 }
-
-
-class TaskOptions(CommonOptions, total=False):
-    """Options of ``@task`` and ``Task.with_options``."""
-
-    task_run_name: str | Callable[..., str] | None
-    retry_jitter_factor: float
-    retry_condition_fn: Callable[..., Any] | None
-    on_commit: list[Callable[..., Any]]
-    on_rollback: list[Callable[..., Any]]
-    persist_result: bool | None
-    result_storage: Any
-    result_serializer: Any
-    result_storage_key: str | None
-    cache_policy: CachePolicy | type[CachePolicy] | None
-    cache_key_fn: Callable[..., str | None] | None
-    cache_expiration: timedelta | float | None
-    refresh_cache: bool | None
-    cache_result_in_memory: bool
 
 
 @attrs.define(eq=False, slots=False, repr=False)

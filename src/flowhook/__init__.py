@@ -19,45 +19,40 @@ from flowhook_hookspec import (
     CrashedRun,
     FailedRun,
     FlowhookError,
-    FlowRun,
     IllegalTransitionError,
     MissingContextError,
     NotificationError,
-    Notifier,
     PluginError,
-    Secret,
-    State,
-    StateType,
-    TaskRun,
     UnfinishedRun,
-    hookimpl,
 )
-from flowhook_hookspec.runners import TaskRunner
+from flowhook_hookspec.lazy import lazy_names
 
-from . import _runtime, states
-from ._engine import (
-    Flow,
-    RunContext,
-    Task,
-    TaskRunFuture,
-    ThreadPoolTaskRunner,
-    Transaction,
-    allow_failure,
-    cancel_flow_run,
-    exponential_backoff,
-    flow,
-    get_run_context,
-    get_run_logger,
-    get_transaction,
-    tags,
-    task,
-    transaction,
-    unmapped,
-)
-from ._plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin
+from . import _runtime
+from ._engine.flows import Flow, flow
+from ._engine.tasks import Task, task
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from flowhook_hookspec import FlowRun, Notifier, Secret, State, StateType, TaskRun, hookimpl
+    from flowhook_hookspec.runners import TaskRunner
+
+    from . import states
+    from ._engine import (
+        RunContext,
+        TaskRunFuture,
+        ThreadPoolTaskRunner,
+        Transaction,
+        allow_failure,
+        cancel_flow_run,
+        exponential_backoff,
+        get_run_context,
+        get_run_logger,
+        get_transaction,
+        tags,
+        transaction,
+        unmapped,
+    )
+    from ._plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin
     from .flow_runs import pause_flow_run, resume_flow_run, suspend_flow_run
     from .notifications import Block
 
@@ -111,16 +106,52 @@ __all__ = [
     "unregister_plugin",
 ]
 
-
-def __getattr__(name: str) -> object:
-    # Block is the notifications package's, which loads Jinja: only when it is asked for, so
-    # that ``import flowhook`` stays lean.
-    if name == "Block":
-        from .notifications import Block
-
-        return Block
-    if name in ("pause_flow_run", "resume_flow_run", "suspend_flow_run"):
-        from . import flow_runs
-
-        return getattr(flow_runs, name)
-    raise AttributeError(f"module 'flowhook' has no attribute {name!r}")
+# ``import flowhook`` loads what ``@flow`` and ``@task`` need; every other name loads with its
+# module on first use (PEP 562). A run loads the engine's machinery, the store and the plugins
+# itself; Block loads the notifications and Jinja.
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        **{
+            name: f"flowhook_hookspec:{name}"
+            for name in (
+                "FlowRun",
+                "Notifier",
+                "Secret",
+                "State",
+                "StateType",
+                "TaskRun",
+                "hookimpl",
+            )
+        },
+        "TaskRunner": "flowhook_hookspec.runners:TaskRunner",
+        "states": ".states",
+        **{
+            name: f"._engine:{name}"
+            for name in (
+                "RunContext",
+                "TaskRunFuture",
+                "ThreadPoolTaskRunner",
+                "Transaction",
+                "allow_failure",
+                "cancel_flow_run",
+                "exponential_backoff",
+                "get_run_context",
+                "get_run_logger",
+                "get_transaction",
+                "tags",
+                "transaction",
+                "unmapped",
+            )
+        },
+        **{
+            name: f"._plugins:{name}"
+            for name in ("PluginInfo", "list_plugins", "register_plugin", "unregister_plugin")
+        },
+        **{
+            name: f".flow_runs:{name}"
+            for name in ("pause_flow_run", "resume_flow_run", "suspend_flow_run")
+        },
+        "Block": ".notifications:Block",
+    },
+)

@@ -37,6 +37,7 @@ from .ids import new_run_id
 from .naming import generated_name, render_run_name
 from .parameters import bind_arguments
 from .persisted import keep_flow_result, task_settings_in
+from .prepare import preparers
 from .runners import TaskRunner, ThreadPoolTaskRunner, new_task_runner
 from .task_transactions import begin_task_transaction, end_task_transaction
 from .transitions import FLOW, NO_GUARD, TASK, advance, set_state
@@ -60,10 +61,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger("flowhook.engine")
-
-#: Called, in order, before every top-level flow or task call, and before every flow call inside
-#: one: the runtime attaches the store here. They must be cheap once done, and must not raise.
-preparers: list[Callable[[], None]] = []
 
 
 def _prepare() -> None:

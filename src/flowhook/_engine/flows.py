@@ -7,33 +7,31 @@ from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import attrs
 
-from flowhook_hookspec.runners import TaskRunner
+from flowhook_hookspec.lazy import defer_modules
 
-from . import calls
 from .naming import check_run_name_template
-from .runnables import CommonOptions, P, R, Runnable
+from .runnables import P, R, Runnable
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
+    from flowhook_hookspec.runners import TaskRunner
+
+    from . import calls
+    from .options import FlowOptions
     from .persisted import FlowResultOptions
+else:  # the machinery of a run loads with the first run, not with ``import flowhook``
+    defer_modules(globals(), ".calls", package=__package__)
 
-__all__ = ["Flow", "FlowOptions", "flow"]
-
-
-class FlowOptions(CommonOptions, total=False):
-    """Options of ``@flow`` and ``Flow.with_options``."""
-
-    flow_run_name: str | Callable[..., str] | None
-    task_runner: TaskRunner | str | None
-    persist_result: bool | None
-    result_storage: Any
-    result_serializer: Any
-    cache_result_in_memory: bool
+__all__ = ["Flow", "flow"]
 
 
 def _check_runner(_: Any, __: Any, value: Any) -> None:
-    if value is not None and not isinstance(value, (TaskRunner, str)):
+    if value is None or isinstance(value, str):
+        return
+    from flowhook_hookspec.runners import TaskRunner  # only for a flow that names a runner
+
+    if not isinstance(value, TaskRunner):
         raise TypeError(
             "task_runner takes a task runner such as flowhook.ThreadPoolTaskRunner(max_workers=8), "
             f"or a registered name such as 'dask', got {type(value).__name__}"

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import inspect
-import random
-import string
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from flowhook_hookspec.lazy import defer_modules
+
+if TYPE_CHECKING:
+    import random
+else:  # for the first generated run name, not at ``import flowhook``
+    defer_modules(globals(), "random")
 
 _ADJECTIVES = (
     "amber",
@@ -81,6 +86,8 @@ def generated_name() -> str:
 
 def template_fields(template: str) -> set[str]:
     """The top-level field names a ``str.format`` template refers to."""
+    import string  # only a run name template needs it
+
     fields = set()
     for _, field, _, _ in string.Formatter().parse(template):
         if field:

@@ -6,10 +6,15 @@ import datetime
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowhook_hookspec.errors import FlowhookError
-from flowhook_hookspec.states import RemoteResult
+from flowhook_hookspec.lazy import defer_modules
+
+if TYPE_CHECKING:
+    from flowhook_hookspec import states
+else:  # the states load with the first run, not with ``@flow``
+    defer_modules(globals(), "flowhook_hookspec.states")
 
 
 class ParameterTypeError(FlowhookError, ValueError):
@@ -136,7 +141,7 @@ _LAX_TYPES = frozenset({bool, int, float, str, datetime.date, datetime.datetime}
 
 
 def _holds_remote(value: Any) -> bool:
-    if isinstance(value, RemoteResult):
+    if isinstance(value, states.RemoteResult):
         return True
     if isinstance(value, (list, tuple, set, frozenset)):
         return any(_holds_remote(item) for item in value)

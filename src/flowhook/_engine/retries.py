@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import logging
-import random
 from collections.abc import Callable, Sequence
 from typing import Any
-
-from .._plugins.isolation import resolve_awaitable
-
-logger = logging.getLogger("flowhook.engine")
 
 #: ``retry_delay_seconds``: one delay, one delay per retry (the last one repeats), or a callable
 #: that takes the number of retries and returns such a list (see :func:`exponential_backoff`).
@@ -63,6 +57,8 @@ def retry_delay(
         delays = list(delay)
         seconds = float(delays[min(retry_number, len(delays)) - 1]) if delays else 0.0
     if jitter_factor and seconds:
+        import random  # only a retry with jitter needs it
+
         # Uniform around the delay, so the mean stays the delay; never negative.
         seconds = random.uniform(
             max(0.0, seconds * (1 - jitter_factor)), seconds * (1 + jitter_factor)
@@ -77,10 +73,14 @@ def condition_allows_retry(
     counts as "do not retry" (and is logged)."""
     if condition is None:
         return True
+    from .._plugins.isolation import resolve_awaitable  # only a task with a retry condition
+
     try:
         return bool(resolve_awaitable(condition(owner, run, state)))
     except Exception:
-        logger.error(
+        import logging
+
+        logging.getLogger("flowhook.engine").error(
             "retry_condition_fn of %r raised; not retrying %r",
             getattr(owner, "name", owner),
             run.name,

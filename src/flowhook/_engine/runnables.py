@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
 import attrs
 
@@ -17,31 +17,13 @@ from .state_hooks import validate_hook, validate_hook_list
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
 
+    from .options import CommonOptions
+
 P = ParamSpec("P")
 R = TypeVar("R")
 HookT = TypeVar("HookT", bound=Callable[..., Any])
 
 StateHook = Callable[..., Any]
-
-
-class CommonOptions(TypedDict, total=False):
-    """Options that flows and tasks both take (see the user guide for each)."""
-
-    name: str
-    description: str | None
-    version: str | None
-    tags: Iterable[str]
-    retries: int
-    retry_delay_seconds: RetryDelay
-    timeout_seconds: float | None
-    validate_parameters: bool
-    log_prints: bool | None
-    on_running: list[StateHook]
-    on_retry: list[StateHook]
-    on_completion: list[StateHook]
-    on_failure: list[StateHook]
-    on_cancellation: list[StateHook]
-    on_crashed: list[StateHook]
 
 
 #: The attribute holding each event's hook list: ``on_<event>_hooks``.

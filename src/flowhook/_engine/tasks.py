@@ -4,24 +4,29 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, overload
 
 import attrs
 
-from . import calls
-from .futures import TaskRunFuture, TaskRunFutureList, map_arguments
+from flowhook_hookspec.lazy import defer_modules
+
 from .naming import check_run_name_template
-from .runnables import CommonOptions, HookT, P, R, Runnable, StateHook, hooks_field
-from .submission import submit_task
+from .runnables import HookT, P, R, Runnable, StateHook, hooks_field
 
 if TYPE_CHECKING:
+    from datetime import timedelta
+
     from typing_extensions import Self, Unpack
 
+    from . import calls, futures, submission
     from .caching import CachePolicy
+    from .futures import TaskRunFuture, TaskRunFutureList
+    from .options import TaskOptions
     from .result_options import ResolvedResultOptions, ResultSettings
+else:  # the machinery of a run loads with the first run, not with ``import flowhook``
+    defer_modules(globals(), ".calls", ".futures", ".submission", package=__package__)
 
-__all__ = ["Task", "TaskOptions", "task"]
+__all__ = ["Task", "task"]
 
 _TRANSACTION_HOOK_ARGUMENTS = ("txn",)
 _RESULT_OPTIONS = (
@@ -40,25 +45,6 @@ _OPTION_ATTRIBUTES = {
     "persist_result": "_persist_result_option",
     "cache_policy": "_cache_policy_option",
 }
-
-
-class TaskOptions(CommonOptions, total=False):
-    """Options of ``@task`` and ``Task.with_options``."""
-
-    task_run_name: str | Callable[..., str] | None
-    retry_jitter_factor: float
-    retry_condition_fn: Callable[..., Any] | None
-    on_commit: list[Callable[..., Any]]
-    on_rollback: list[Callable[..., Any]]
-    persist_result: bool | None
-    result_storage: Any
-    result_serializer: Any
-    result_storage_key: str | None
-    cache_policy: CachePolicy | type[CachePolicy] | None
-    cache_key_fn: Callable[..., str | None] | None
-    cache_expiration: timedelta | float | None
-    refresh_cache: bool | None
-    cache_result_in_memory: bool
 
 
 @attrs.define(eq=False, slots=False, repr=False)
@@ -145,7 +131,7 @@ class Task(Runnable[P, R]):
         ``wait_for=[futures]`` orders without passing data. If one of them did not complete,
         the task does not run and ends ``UpstreamFailed`` (a FAILED state).
         """
-        return submit_task(self, args, kwargs)
+        return submission.submit_task(self, args, kwargs)
 
     def map(self, *args: Any, **kwargs: Any) -> TaskRunFutureList:
         """Submit one task run per element of the iterable arguments; returns their futures,
@@ -155,10 +141,10 @@ class Task(Runnable[P, R]):
         argument must be iterable, and all of the same length.
         """
         wait_for = kwargs.pop("wait_for", None)
-        calls = map_arguments(self.name, args, kwargs)
-        return TaskRunFutureList(
-            submit_task(self, call_args, {**call_kwargs, "wait_for": wait_for})
-            for call_args, call_kwargs in calls
+        runs = futures.map_arguments(self.name, args, kwargs)
+        return futures.TaskRunFutureList(
+            submission.submit_task(self, call_args, {**call_kwargs, "wait_for": wait_for})
+            for call_args, call_kwargs in runs
         )
 
     def with_options(self, **options: Unpack[TaskOptions]) -> Self:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .._engine import preparers, set_default_directory
+from .._engine.prepare import preparers
+from .._engine.result_home import set_default_directory
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -2,7 +2,7 @@
 
 Both only render what this package answers, so that they agree: the same filters find the same
 runs (:mod:`.query`), a run is found by the same id or prefix, its detail is read in one place
-(:mod:`.detail`), durations and times are written one way (:mod:`.text`), a cancel or a resume is
+(:mod:`.detail`), a flow run's task runs a page at a time (:mod:`.tasks`), durations and times are written one way (:mod:`.text`), a cancel or a resume is
 asked for and explained once (:mod:`.cancel`, :mod:`.resume`), and the JSON forms are shared (:mod:`.as_json`).
 
 It reads the store through the public :class:`~flowhook.store.Store` protocol only, and sits
@@ -12,11 +12,12 @@ front ends.
 
 from __future__ import annotations
 
-from .as_json import detail_json, run_json, runs_json, strict_json
+from .as_json import detail_json, run_json, runs_json, strict_json, task_page_json
 from .cancel import CancelOutcome, CannotCancel, request_cancel
 from .detail import LOGS_SHOWN, Failure, RunDetail, history_id, masked, run_detail, version
 from .query import AmbiguousRun, BadQuery, NoSuchRun, RunFilters, RunPage, find_run, list_runs
 from .resume import CannotResume, request_resume
+from .tasks import MAX_TASKS_SHOWN, TASKS_SHOWN, TaskPage, TaskQuery, task_counts, task_page
 from .text import (
     format_duration,
     local_time,
@@ -29,6 +30,8 @@ from .text import (
 
 __all__ = [
     "LOGS_SHOWN",
+    "MAX_TASKS_SHOWN",
+    "TASKS_SHOWN",
     "AmbiguousRun",
     "BadQuery",
     "CancelOutcome",
@@ -39,6 +42,8 @@ __all__ = [
     "RunDetail",
     "RunFilters",
     "RunPage",
+    "TaskPage",
+    "TaskQuery",
     "detail_json",
     "find_run",
     "format_duration",
@@ -56,6 +61,9 @@ __all__ = [
     "run_json",
     "runs_json",
     "strict_json",
+    "task_counts",
+    "task_page",
+    "task_page_json",
     "utc_iso",
     "version",
 ]

@@ -140,7 +140,8 @@ def task_page_sql(
     """The first ``limit`` task runs of ``flow_run_id`` (of one state type, if given) in the
     order of their creation (then id), after ``after``; or, with ``before``, the last
     ``limit`` before it, newest first."""
-    clauses, parameters = ["flow_run_id = ?"], [flow_run_id]
+    clauses: list[str] = ["flow_run_id = ?"]
+    parameters: list[Any] = [flow_run_id]
     if state_type is not None:
         clauses.append("state_type = ?")
         parameters.append(state_type)

@@ -4,13 +4,15 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowhook.store import EventRecord, HookErrorRecord, OutboxRecord, ProcessRecord, RunRecord
 
-from .detail import RunDetail
-from .tasks import TaskPage
 from .text import utc_iso
+
+if TYPE_CHECKING:
+    from .detail import RunDetail
+    from .tasks import TaskPage
 
 __all__ = [
     "detail_json",

@@ -63,12 +63,29 @@ class Served:
         )
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
     home = tmp_path_factory.mktemp("task-pages")
     env = {"FLOWHOOK_HOME": str(home)}
+    server = request.getfixturevalue("postgres_server") if request.param == "postgres" else None
+    if server is not None:
+        env.update(FLOWHOOK_STORE_URL=server.new_database(), FLOWHOOK_STORE_AUTO_MIGRATE="1")
+    try:
+        yield from _serving(env)
+    finally:
+        if server is not None:
+            server.drop_database(env["FLOWHOOK_STORE_URL"])
+
+
+def _serving(env: dict[str, str]) -> Iterator[Served]:
+    """A flow run of :data:`TASKS` task runs recorded in the store of ``env``, and a
+    ``flowhook ui`` on it."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("FLOWHOOK_HOME", str(home))
+        for name, value in env.items():
+            patch.setenv(name, value)
+        flowhook._runtime.attach.detach()
 
         @task(task_run_name="step-{i}")
         def step(i: int) -> int:
@@ -194,18 +211,18 @@ def test_a_bad_page_option_is_one_line_naming_it(served: Served) -> None:
     assert status == 400 and "limit: '5000' is not a number from 1 to 1000" in text
 
 
-def test_every_query_of_a_page_reads_an_index(served: Served) -> None:
-    database = Path(load_settings({**os.environ, **served.env}).database)
-    cursor = (1.0, "0")
+def test_every_query_of_a_page_reads_an_index(flowhook_home: Path) -> None:
+    open_store().close()  # the schema, in a new SQLite store
+    run_id, cursor = "0" * 36, (1.0, "0")
     statements = [
-        (task_page_sql(served.run_id, state, after, before, 101), index)
+        (task_page_sql(run_id, state, after, before, 101), index)
         for state, index in ((None, "task_runs_flow_run"), ("FAILED", "task_runs_flow_state"))
         for after, before in ((None, None), (cursor, None), (None, cursor))
     ]
-    counts = (TASK_STATE_COUNTS, task_state_parameters(served.run_id))
+    counts = (TASK_STATE_COUNTS, task_state_parameters(run_id))
     statements.append((counts, "COVERING INDEX task_runs_flow_state"))
-    statements.append((outbox_filter_sql(served.run_id), "sqlite_autoindex_task_runs_1 (id=?)"))
-    connection = sqlite3.connect(database)
+    statements.append((outbox_filter_sql(run_id), "sqlite_autoindex_task_runs_1 (id=?)"))
+    connection = sqlite3.connect(load_settings().database)
     try:
         for (sql, parameters), index in statements:
             plan = [row[-1] for row in connection.execute(f"EXPLAIN QUERY PLAN {sql}", parameters)]

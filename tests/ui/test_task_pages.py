@@ -20,7 +20,7 @@ import pytest
 from browser import FLOWHOOK, free_port, start_ui, stop
 
 import flowhook._runtime.attach
-from flowhook import flow, task
+from flowhook import flow, get_run_logger, task
 from flowhook.store import RunQuery, load_settings, open_store
 from flowhook.store._sql.listing import (
     TASK_STATE_COUNTS,
@@ -89,6 +89,8 @@ def _serving(env: dict[str, str]) -> Iterator[Served]:
 
         @task(task_run_name="step-{i}")
         def step(i: int) -> int:
+            if i == TASKS - 1:
+                get_run_logger().info("the last step")
             if i in FAILING:
                 raise ValueError(f"step {i} fails")
             return i
@@ -149,6 +151,20 @@ def test_the_run_page_pages_with_its_next_and_previous_links(served: Served) -> 
     assert task_names(served.page(link(third, "first") or "")) == steps(range(10))
     # The default page holds 100: all 25.
     assert task_names(served.page()) == steps(range(TASKS))
+
+
+def logged_by(page: str) -> list[str]:
+    """The task run column of the page's log records."""
+    rows = re.findall(r'<tr class="level-info">(.*?)</tr>', page, re.S)
+    return [_text(re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)[2]) for row in rows]
+
+
+def test_a_log_record_names_its_task_run_on_any_page(served: Served) -> None:
+    everything = served.page()
+    [last_id] = re.findall(r'<a href="[^"]*/runs/([0-9a-f-]+)">step-24</a>', everything)
+    assert "step-24" in logged_by(everything)
+    # On a page without that task run, the record names it by the start of its id.
+    assert last_id[:8] in logged_by(served.page("?limit=5"))
 
 
 def test_counts_are_of_all_task_runs_and_a_failed_one_shows_on_page_one(served: Served) -> None:

@@ -119,12 +119,12 @@ def outbox_filter(status: str | None, flow_run_id: str | None) -> tuple[str, lis
         clauses.append("status = ?")
         parameters.append(status)
     if flow_run_id is not None:
-        # A task run's message is found by its run's primary key, message by message: the
-        # flow run's task runs are never all read (an ``IN (SELECT ...)`` reads every one of
-        # them, a million in a large flow, whatever the outbox holds).
+        # The task runs' messages: the run ids of the outbox's index, each looked up in
+        # task_runs by its key (CROSS JOIN keeps SQLite's loop in that order). Never all the
+        # flow run's task runs: a flow may have a million, and its outbox a few messages.
         clauses.append(
-            "(run_id = ? OR (run_kind = 'task' AND EXISTS (SELECT 1 FROM task_runs "
-            "WHERE task_runs.id = notification_outbox.run_id AND task_runs.flow_run_id = ?)))"
+            "(run_id = ? OR run_id IN (SELECT o.run_id FROM notification_outbox AS o "
+            "CROSS JOIN task_runs AS t WHERE t.id = o.run_id AND t.flow_run_id = ?))"
         )
         parameters += [flow_run_id, flow_run_id]
     return _where(clauses), parameters

@@ -269,6 +269,11 @@ def main() -> None:
         "UI runs list ms": READ_TARGET_MS,
     }
     print(f"{options.tasks:,} task runs in one flow, store on (SQLite), no plugins")
+    if sys.flags.dont_write_bytecode:
+        print(
+            "  (PYTHONDONTWRITEBYTECODE is set: a fresh process compiles every module whose "
+            "bytecode is missing or stale; run python -m compileall first)"
+        )
     for name, value in figures.items():
         target = targets.get(name)
         note = f"  (target {target:g}: {value / target:.2f} of it)" if target else ""

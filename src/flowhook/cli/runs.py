@@ -206,5 +206,3 @@ def runs_resume(run_id: str) -> None:
         except CannotResume as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(said)
-
-

@@ -204,13 +204,21 @@ def test_runs_show_and_the_json_api_page_the_same_way(served: Served) -> None:
 
     text = served.cli("--limit", "10").stdout
     assert "Task runs (25: 23 completed, 2 failed)" in text and "  10 of 25" in text
-    next_cursor = re.search(r"Next page: --after (\S+)", text)
-    assert next_cursor is not None and next_cursor.group(1) == pages[0]["next"]
+    next_page = f"Next page: flowhook runs show {served.run_id[:8]} --limit 10 --after "
+    assert f"{next_page}{pages[0]['next']}\n" in text
     assert "Failure of task run 'step-21'" in text
 
     failed = json.loads(served.cli("--state", "FAILED,crashed", "--json").stdout)
     assert [task["name"] for task in failed["task_runs"]] == ["step-21", "step-23"]
     assert failed["task_page"]["states"] == ["FAILED", "CRASHED"]
+    one = served.cli("--state", "failed,crashed", "--limit", "1").stdout
+    [cursor] = re.findall(
+        rf"Next page: flowhook runs show {served.run_id[:8]} --state failed,crashed --limit 1 "
+        r"--after (\S+)\n",
+        one,
+    )
+    after = served.cli("--state", "failed,crashed", "--limit", "1", "--after", cursor).stdout
+    assert "failed, crashed: 1 of 2" in after and "step-23" in after and "Next page" not in after
 
 
 def test_a_bad_page_option_is_one_line_naming_it(served: Served) -> None:

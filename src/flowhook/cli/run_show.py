@@ -66,7 +66,7 @@ def runs_show(run_id: str, as_json: bool, **tasks: Any) -> None:
     _print_run(detail)
     _print_timeline(detail.events)
     if detail.task_page is not None:
-        _print_task_page(detail.task_page, detail.now)
+        _print_task_page(run.id, detail.task_page, detail.now)
     if detail.subflow_runs:
         click.echo(f"\nSubflow runs ({len(detail.subflow_runs)})")
         _print_runs(detail.subflow_runs, detail.now, attempts=False)
@@ -139,9 +139,9 @@ def _print_timeline(events: list[EventRecord]) -> None:
         click.echo(line.rstrip())
 
 
-def _print_task_page(page: TaskPage, now: float) -> None:
-    """The page's task runs, under how many of them there are in each state; then where the
-    pages around it are."""
+def _print_task_page(run_id: str, page: TaskPage, now: float) -> None:
+    """The page's task runs, under how many of them there are in each state; then the
+    commands that print the pages around it."""
     if not page.total:
         return
     counts = ", ".join(f"{count} {state.lower()}" for state, count in page.counts)
@@ -149,11 +149,17 @@ def _print_task_page(page: TaskPage, now: float) -> None:
     click.echo(f"\nTask runs ({page.total}: {counts})")
     click.echo(f"  {states}{len(page.runs)} of {page.matching}")
     _print_runs(page.runs, now, attempts=True)
-    for cursor, option in ((page.previous_cursor, "--before"), (page.next_cursor, "--after")):
+    command = f"flowhook runs show {run_id[:8]}"
+    if page.query.states:
+        command += f" --state {','.join(page.query.states).lower()}"
+    if page.query.limit != TASKS_SHOWN:
+        command += f" --limit {page.query.limit}"
+    for name, cursor, option in (
+        ("Previous", page.previous_cursor, "--before"),
+        ("Next", page.next_cursor, "--after"),
+    ):
         if cursor is not None:
-            click.echo(
-                f"  {'Previous' if option == '--before' else 'Next'} page: {option} {cursor}"
-            )
+            click.echo(f"  {name} page: {command} {option} {cursor}")
 
 
 def _print_runs(found: list[RunRecord], now: float, *, attempts: bool) -> None:

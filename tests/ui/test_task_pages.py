@@ -26,7 +26,6 @@ from flowhook.store._sql.listing import (
     TASK_STATE_COUNTS,
     outbox_filter,
     task_page_sql,
-    task_state_parameters,
 )
 
 #: The flow's task runs: step-0 ... step-24, of which step-21 and step-23 fail.
@@ -243,8 +242,11 @@ def test_every_query_of_a_page_reads_an_index(flowhook_home: Path) -> None:
         for state, index in ((None, "task_runs_flow_run"), ("FAILED", "task_runs_flow_state"))
         for after, before in ((None, None), (cursor, None), (None, cursor))
     ]
-    counts = (TASK_STATE_COUNTS, task_state_parameters(run_id))
+    counts = (TASK_STATE_COUNTS, [run_id, run_id])
     statements.append((counts, "COVERING INDEX task_runs_flow_state"))
+    statements.append((counts, "COVERING INDEX task_runs_flow_run"))
+    completed = task_page_sql(run_id, "COMPLETED", cursor, None, 101)
+    statements.append((completed, "INDEX task_runs_flow_run (flow_run_id=? AND created>?)"))
     statements.append((outbox_filter_sql(run_id), "sqlite_autoindex_task_runs_1 (id=?)"))
     statements.append((outbox_filter_sql(run_id), "COVERING INDEX notification_outbox_run"))
     connection = sqlite3.connect(load_settings().database)

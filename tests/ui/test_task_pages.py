@@ -202,7 +202,7 @@ def test_runs_show_and_the_json_api_page_the_same_way(served: Served) -> None:
     assert (pages[0]["total"], pages[0]["previous"], pages[2]["matching"]) == (25, None, 25)
 
     text = served.cli("--limit", "10").stdout
-    assert "Task runs (25: 23 completed, 2 failed)" in text and "  10 of 25" in text
+    assert "Task runs (25)\n  23 completed, 2 failed; 10 of 25 shown\n" in text
     next_page = f"Next page: flowhook runs show {served.run_id[:8]} --limit 10 --after "
     assert f"{next_page}{pages[0]['next']}\n" in text
     assert "Failure of task run 'step-21'" in text
@@ -217,7 +217,11 @@ def test_runs_show_and_the_json_api_page_the_same_way(served: Served) -> None:
         one,
     )
     after = served.cli("--state", "failed,crashed", "--limit", "1", "--after", cursor).stdout
-    assert "failed, crashed: 1 of 2" in after and "step-23" in after and "Next page" not in after
+    assert (
+        "23 completed, 2 failed; failed, crashed: 1 of 2 shown" in after
+        and "step-23" in after
+        and "Next page" not in after
+    )
 
 
 def test_a_bad_page_option_is_one_line_naming_it(served: Served) -> None:

@@ -146,8 +146,8 @@ def _print_task_page(run_id: str, page: TaskPage, now: float) -> None:
         return
     counts = ", ".join(f"{count} {state.lower()}" for state, count in page.counts)
     states = f"{', '.join(page.query.states).lower()}: " if page.query.states else ""
-    click.echo(f"\nTask runs ({page.total}: {counts})")
-    click.echo(f"  {states}{len(page.runs)} of {page.matching}")
+    click.echo(f"\nTask runs ({page.total})")
+    click.echo(f"  {counts}; {states}{len(page.runs)} of {page.matching} shown")
     _print_runs(page.runs, now, attempts=True)
     command = f"flowhook runs show {run_id[:8]}"
     if page.query.states:

@@ -1,15 +1,18 @@
 """One flow of a million task runs, store on: does it run, what it costs, and what reading
 its history costs afterwards. Not part of ``run.py`` (it takes minutes).
 
-    python benchmarks/million_runs.py [--tasks 1000000] [--requests 5]
+    python benchmarks/million_runs.py [--tasks 1000000] [--requests 5] [--keep DIR | --home DIR]
 
 Runs one flow calling a trivial one-argument task ``--tasks`` times, with the SQLite store in
 a temporary ``FLOWHOOK_HOME`` and no plugins, then prints: the time per task run and its ratio
 to a raw pluggy call measured in the same process, the RSS growth over the flow (``ru_maxrss``),
-the size of the store's files, the median time of ``flowhook runs ls`` (a fresh interpreter, as
-a user runs it, and the same listing in this process), and one request of each of the UI's
-pages served by uvicorn on 127.0.0.1 (the run page of that flow, and the runs list). The targets of issue 26 are
-printed beside them.
+the size of the store's files, the median time of ``flowhook runs ls`` and ``flowhook runs show`` (a fresh interpreter,
+as a user runs it, and the listing alone in this process), and the UI's pages served by
+uvicorn on 127.0.0.1: the first request of the runs list and of the run page of that flow,
+then the median of ``--requests`` more of the runs list, the run page (100 task runs and the
+counts of all), its JSON and its page of failed task runs. The targets of issue 26 are printed
+beside them, and the load average: on a shared machine, the figures are as loaded as it is.
+``--keep DIR`` keeps the store; ``--home DIR`` measures the reads of a kept one again.
 """
 
 from __future__ import annotations
@@ -47,22 +50,37 @@ def _store_mb(home: Path) -> float:
     return sum(path.stat().st_size for path in home.glob("flowhook.db*")) / 2**20
 
 
-def _runs_ls_ms(requests: int) -> dict[str, float]:
-    """``flowhook runs ls`` in a fresh interpreter (what a user waits for), and its listing
-    alone, in this process."""
-    from flowhook.store import RunQuery, open_store
-
-    command = [str(Path(sys.executable).with_name("flowhook")), "runs", "ls"]
-    fresh = []
+def _command_ms(command: list[str], requests: int) -> tuple[float, float]:
+    """The median wall time of ``command`` in a fresh process, and the median CPU time (user
+    and system) it used: the CPU figure is what a quiet machine would wait, nearly."""
+    walls, cpus = [], []
     for _ in range(requests):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         subprocess.run(command, check=True, capture_output=True)
-        fresh.append(time.perf_counter() - started)
-    import_only = []
-    for _ in range(requests):
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", "import flowhook.cli"], check=True)
-        import_only.append(time.perf_counter() - started)
+        walls.append(time.perf_counter() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(walls) * 1000, statistics.median(cpus) * 1000
+
+
+def _runs_ls_ms(requests: int) -> dict[str, float]:
+    """``flowhook runs ls`` in a fresh interpreter (what a user waits for), the interpreter's
+    start alone and with the CLI's import, and the listing alone, in this process."""
+    from flowhook.store import RunQuery, open_store
+
+    figures = {}
+    for name, command in {
+        "runs ls, fresh interpreter": [
+            str(Path(sys.executable).with_name("flowhook")),
+            "runs",
+            "ls",
+        ],
+        "runs ls, interpreter and import alone": [sys.executable, "-c", "import flowhook.cli"],
+        "python -c pass": [sys.executable, "-c", "pass"],
+    }.items():
+        wall, cpu = _command_ms(command, requests)
+        figures.update({f"{name} ms": wall, f"{name}, CPU ms": cpu})
     store = open_store()
     listed = []
     try:
@@ -72,17 +90,52 @@ def _runs_ls_ms(requests: int) -> dict[str, float]:
             listed.append(time.perf_counter() - started)
     finally:
         store.close()
-    return {
-        "runs ls, fresh interpreter ms": statistics.median(fresh) * 1000,
-        "runs ls, interpreter and import alone ms": statistics.median(import_only) * 1000,
-        "runs ls, the store's listing ms": statistics.median(listed) * 1000,
-    }
+    figures["runs ls, the store's listing ms"] = statistics.median(listed) * 1000
+    return figures
 
 
-def _ui_pages_ms(settings: Any, run_id: str, timeout: float) -> dict[str, float]:
-    """One request of the runs list, then of the run page, served by uvicorn on 127.0.0.1: the
-    server's first, so the list's includes what a first request costs at any size. A page that
-    takes longer than ``timeout`` is given as that many ms."""
+def _run_detail_cpu_ms(run_id: str, requests: int) -> dict[str, float]:
+    """The CPU time of what the run page and ``runs show --json`` read and build, in this
+    process: the read model's detail of the flow run (its counts, its first 100 task runs and
+    their states) and its JSON."""
+    from flowhook.store import open_store
+    from flowhook.views import detail_json, find_run, run_detail
+
+    store = open_store()
+    took = []
+    try:
+        for _ in range(requests):
+            started = time.process_time()
+            detail_json(run_detail(store, find_run(store, run_id)))
+            took.append(time.process_time() - started)
+    finally:
+        store.close()
+    return {"run detail and its JSON, CPU in this process ms": statistics.median(took) * 1000}
+
+
+def _get_ms(port: int, path: str, timeout: float) -> float:
+    """One GET of ``path``, read to its end, in ms (``timeout`` in ms if it did not answer)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    started = time.perf_counter()
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        response.read()
+        if response.status != 200:
+            raise RuntimeError(f"GET {path}: HTTP {response.status}")
+        return (time.perf_counter() - started) * 1000
+    except TimeoutError:
+        print(f"  GET {path}: no answer within {timeout:g} s")
+        return timeout * 1000
+    finally:
+        connection.close()
+
+
+def _ui_pages_ms(settings: Any, run_id: str, timeout: float, requests: int) -> dict[str, float]:
+    """The UI's pages served by uvicorn on 127.0.0.1: the first request of the runs list and of
+    the run page (the server's first, cold), then the median of ``requests`` more of each page:
+    the runs list, the run page of that flow (its first 100 task runs and the counts of all),
+    its JSON, and its page of failed task runs."""
     import uvicorn
 
     from flowhook.ui import create_app
@@ -97,24 +150,31 @@ def _ui_pages_ms(settings: Any, run_id: str, timeout: float) -> dict[str, float]
     thread.start()
     while not server.started:
         time.sleep(0.01)
+    pages = {
+        "UI runs list ms": "/",
+        "UI run page ms": f"/runs/{run_id}",
+        "UI run page JSON ms": f"/api/runs/{run_id}",
+        "UI run page, failed task runs ms": f"/runs/{run_id}?state=failed",
+    }
     figures = {}
     try:
-        for name, path in (("UI runs list ms", "/"), ("UI run page ms", f"/runs/{run_id}")):
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-            started = time.perf_counter()
-            try:
-                connection.request("GET", path)
-                connection.getresponse().read()
-                figures[name] = (time.perf_counter() - started) * 1000
-            except TimeoutError:
-                print(f"  {name}: no answer within {timeout:g} s")
-                figures[name] = timeout * 1000
-            finally:
-                connection.close()
+        for name in ("UI runs list ms", "UI run page ms"):
+            figures[f"{name.removesuffix(' ms')}, first request ms"] = _get_ms(
+                port, pages[name], timeout
+            )
+        for name, path in pages.items():
+            figures[name] = statistics.median(_get_ms(port, path, timeout) for _ in range(requests))
     finally:
         server.should_exit = True
         thread.join(timeout)
     return figures
+
+
+def _runs_show_ms(run_id: str, requests: int) -> dict[str, float]:
+    """``flowhook runs show`` of the flow run (its first 100 task runs), a fresh process."""
+    command = [str(Path(sys.executable).with_name("flowhook")), "runs", "show", run_id]
+    wall, cpu = _command_ms(command, requests)
+    return {"runs show, fresh interpreter ms": wall, "runs show, fresh interpreter, CPU ms": cpu}
 
 
 def _run_flow(tasks: int) -> dict[str, float]:
@@ -152,37 +212,68 @@ def _newest_flow_run() -> str:
         store.close()
 
 
-def main() -> None:
+def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=5)
     parser.add_argument("--page-timeout", type=float, default=120.0)
-    options = parser.parse_args()
-    home = Path(tempfile.mkdtemp(prefix="flowhook-million-"))
+    parser.add_argument(
+        "--home",
+        type=Path,
+        help="Measure the reads of the store already in this FLOWHOOK_HOME (made by an earlier "
+        "run with --keep), without running the flow; it is kept.",
+    )
+    parser.add_argument(
+        "--keep", type=Path, help="Make the store in this FLOWHOOK_HOME and keep it afterwards."
+    )
+    return parser.parse_args()
+
+
+def _measure(options: argparse.Namespace, home: Path) -> dict[str, float]:
+    from flowhook._runtime.attach import detach
+    from flowhook.store import load_settings
+
+    figures = {}
+    if options.home is None:
+        figures = _run_flow(options.tasks)
+        detach()
+    figures["store MB"] = _store_mb(home)
+    run_id = _newest_flow_run()
+    figures.update(_runs_ls_ms(options.requests))
+    figures.update(_runs_show_ms(run_id, options.requests))
+    figures.update(_run_detail_cpu_ms(run_id, options.requests))
+    figures.update(_ui_pages_ms(load_settings(), run_id, options.page_timeout, options.requests))
+    figures["load average (1 min) at the end"] = os.getloadavg()[0]
+    return figures
+
+
+def main() -> None:
+    options = _options()
+    home = options.home or options.keep or Path(tempfile.mkdtemp(prefix="flowhook-million-"))
+    home.mkdir(parents=True, exist_ok=True)
     os.environ.update(FLOWHOOK_HOME=str(home), FLOWHOOK_DISABLE_PLUGINS="all")
     os.environ.pop("FLOWHOOK_STORE", None)
     os.environ.pop("FLOWHOOK_STORE_URL", None)
     try:
-        from flowhook._runtime.attach import detach
-        from flowhook.store import load_settings
-
-        figures = _run_flow(options.tasks)
-        detach()
-        figures["store MB"] = _store_mb(home)
-        figures.update(_runs_ls_ms(options.requests))
-        pages = _ui_pages_ms(load_settings(), _newest_flow_run(), options.page_timeout)
-        figures.update(pages)
+        figures = _measure(options, home)
     finally:
-        shutil.rmtree(home, ignore_errors=True)
+        if options.home is None and options.keep is None:
+            shutil.rmtree(home, ignore_errors=True)
     targets = {
         "RSS growth MB": RSS_TARGET_MB,
         "store MB": STORE_TARGET_MB,
         "runs ls, fresh interpreter ms": READ_TARGET_MS,
         "runs ls, the store's listing ms": READ_TARGET_MS,
         "UI run page ms": READ_TARGET_MS,
+        "UI run page JSON ms": READ_TARGET_MS,
         "UI runs list ms": READ_TARGET_MS,
     }
     print(f"{options.tasks:,} task runs in one flow, store on (SQLite), no plugins")
+    if sys.flags.dont_write_bytecode:
+        print(
+            "  (PYTHONDONTWRITEBYTECODE is set: a fresh process compiles every module whose "
+            "bytecode is missing or stale; run python -m compileall first)"
+        )
     for name, value in figures.items():
         target = targets.get(name)
         note = f"  (target {target:g}: {value / target:.2f} of it)" if target else ""

@@ -131,6 +131,34 @@ def test_plugin_new_refuses_to_overwrite(tmp_path) -> None:
     assert result.exit_code == 1 and "already exists" in result.output
 
 
+def test_runs_ls_imports_only_the_run_lists_part_of_the_read_model(tmp_path) -> None:
+    """``flowhook runs ls`` (bounded by the interpreter's start and its imports) loads neither
+    the run detail nor the other runs commands; ``runs show`` then loads them."""
+    code = (
+        "import sys\n"
+        "from flowhook.cli import main\n"
+        "sys.argv = ['flowhook', 'runs', *sys.argv[1:]]\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sorted(m for m in sys.modules if m in ('flowhook.views.detail', "
+        "'flowhook.views.trace', 'flowhook.cli.run_show', 'flowhook.cli.run_logs', 'rich')))\n"
+    )
+    env = {**os.environ, "FLOWHOOK_HOME": str(tmp_path)}
+
+    def imported(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+    assert imported("ls") == "[]"
+    assert imported("show", "0123") == (
+        "['flowhook.cli.run_show', 'flowhook.views.detail', 'flowhook.views.trace']"
+    )
+
+
 def test_flowhooks_own_commands_import_neither_plugins_nor_templates(tmp_path) -> None:
     """``flowhook runs cancel`` must start fast (a run is to be Cancelling within a second): it
     loads no plugin's entry point and imports neither Jinja nor the notifications; a plugin's

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, NoReturn
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
 
 import click
 
 from ..store import RunRecord, Store
-from ..views import BadQuery, RunFilters, find_run, moment_ago
+from ..views import BadQuery, RunFilters, TaskQuery, find_run, moment_ago
 from .errors import BadArgument, one_line
 
 __all__ = [
@@ -20,7 +21,10 @@ __all__ = [
     "moment_ago_option",
     "resolve_run",
     "run_filters",
+    "task_query",
 ]
+
+T = TypeVar("T")
 
 
 #: The largest integer the database holds (SQLite's integers are signed 64-bit): the bound of
@@ -90,10 +94,22 @@ def resolve_run(store: Store | None, text: str) -> RunRecord:
         raise click.ClickException(str(exc)) from None
 
 
+def _as_options(make: Callable[..., T], **given: Any) -> T:
+    """``make(**given)``; its :class:`~flowhook.views.BadQuery` as a one-line error (exit 2)
+    that names the option, e.g. ``--since``."""
+    try:
+        return make(**given)
+    except BadQuery as exc:
+        raise BadArgument(f"--{exc.field}: {exc.reason}" if exc.field else exc.reason) from None
+
+
 def run_filters(**given: Any) -> RunFilters:
     """The run list's filters (see :class:`flowhook.views.RunFilters`); a bad one is a one-line
     error (exit 2) that names its option, e.g. ``--since``."""
-    try:
-        return RunFilters(**given)
-    except BadQuery as exc:
-        raise BadArgument(f"--{exc.field}: {exc.reason}" if exc.field else exc.reason) from None
+    return _as_options(RunFilters, **given)
+
+
+def task_query(**given: Any) -> TaskQuery:
+    """Which task runs ``flowhook runs show`` prints (see :class:`flowhook.views.TaskQuery`);
+    a bad option is a one-line error (exit 2) that names it."""
+    return _as_options(TaskQuery, **given)

@@ -67,25 +67,29 @@ def log_line(record: LogRecord, task_run_name: str | None) -> str:
 
 
 class _Names:
-    """The names of the run's task runs, read again when a record names one not seen yet."""
+    """The names of the run's task runs, each read by its id when a record first names it (a
+    flow run may have a million task runs: never all of them); an id not found yet is read
+    again after the next poll."""
 
     def __init__(self, store: Store, run: RunRecord) -> None:
         self.store = store
-        self.run = run
         self.names = {run.id: run.name} if run.kind == "task" else {}
-        self.read = run.kind == "task"
+        self.missed: set[str] = set()
 
     def of(self, task_run_id: str | None) -> str | None:
         if task_run_id is None:
             return None
-        if task_run_id not in self.names and not self.read:
-            self.names.update((task.id, task.name) for task in self.store.task_runs(self.run.id))
-            self.read = True
+        if task_run_id not in self.names and task_run_id not in self.missed:
+            found = self.store.get_run("task", task_run_id)
+            if found is None:
+                self.missed.add(task_run_id)
+            else:
+                self.names[task_run_id] = found.name
         return self.names.get(task_run_id)
 
     def more(self) -> None:
-        """Let the next unknown task run id read the names again (a new poll)."""
-        self.read = self.run.kind == "task"
+        """Let the ids not found yet be read again (a new poll)."""
+        self.missed.clear()
 
 
 @click.command("logs")

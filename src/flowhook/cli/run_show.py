@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
 
 from ..store import EventRecord, ProcessRecord, RunRecord
 from ..views import (
     LOGS_SHOWN,
+    MAX_TASKS_SHOWN,
+    TASKS_SHOWN,
     RunDetail,
+    TaskPage,
     detail_json,
     format_duration,
     local_time,
     run_detail,
     run_duration,
 )
-from .arguments import resolve_run
+from .arguments import IntegerRange, resolve_run, task_query
 from .errors import one_line_errors
 from .output import echo_json, table
 from .stores import command_store
@@ -26,24 +30,46 @@ __all__ = ["runs_show"]
 
 @click.command("show")
 @click.argument("run_id")
+@click.option(
+    "--state",
+    "states",
+    multiple=True,
+    help="Only the task runs of these state types (repeat or comma-separate: failed,crashed).",
+)
+@click.option(
+    "--limit",
+    type=IntegerRange(1, MAX_TASKS_SHOWN),
+    default=TASKS_SHOWN,
+    show_default=True,
+    help="How many task runs to print.",
+)
+@click.option("--after", metavar="CURSOR", help="The page of task runs after this cursor.")
+@click.option("--before", metavar="CURSOR", help="The page of task runs before this cursor.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @one_line_errors
-def runs_show(run_id: str, as_json: bool) -> None:
-    """Show a run: its states over time, its task runs, hook errors, notifications and failure.
+def runs_show(run_id: str, as_json: bool, **tasks: Any) -> None:
+    """Show a run: its states over time, its task runs (a page of them, with how many are in
+    each state), hook errors, notifications and failure.
 
-    RUN_ID may be any unique prefix of a flow run's or task run's id.
+    RUN_ID may be any unique prefix of a flow run's or task run's id. The page's last line
+    gives the options of the next page (the UI's run page takes the same as ``?state=``,
+    ``?limit=``, ``?after=``, ``?before=``).
     """
+    query = task_query(**tasks)
     with command_store() as store:
         run = resolve_run(store, run_id)
         assert store is not None
-        detail = run_detail(store, run)
+        detail = run_detail(store, run, tasks=query)
     if as_json:
         echo_json(detail_json(detail))
         return
     _print_run(detail)
     _print_timeline(detail.events)
-    _print_runs("Task runs", detail.task_runs, detail.now, attempts=True)
-    _print_runs("Subflow runs", detail.subflow_runs, detail.now, attempts=False)
+    if detail.task_page is not None:
+        _print_task_page(run.id, detail.task_page, detail.now)
+    if detail.subflow_runs:
+        click.echo(f"\nSubflow runs ({len(detail.subflow_runs)})")
+        _print_runs(detail.subflow_runs, detail.now, attempts=False)
     if detail.hook_errors:
         click.echo(f"\nHook errors ({len(detail.hook_errors)})")
         for error in detail.hook_errors:
@@ -113,10 +139,32 @@ def _print_timeline(events: list[EventRecord]) -> None:
         click.echo(line.rstrip())
 
 
-def _print_runs(title: str, found: list[RunRecord], now: float, *, attempts: bool) -> None:
+def _print_task_page(run_id: str, page: TaskPage, now: float) -> None:
+    """The page's task runs, under how many of them there are in each state; then the
+    commands that print the pages around it."""
+    if not page.total:
+        return
+    counts = ", ".join(f"{count} {state.lower()}" for state, count in page.counts)
+    states = f"{', '.join(page.query.states).lower()}: " if page.query.states else ""
+    click.echo(f"\nTask runs ({page.total})")
+    click.echo(f"  {counts}; {states}{len(page.runs)} of {page.matching} shown")
+    _print_runs(page.runs, now, attempts=True)
+    command = f"flowhook runs show {run_id[:8]}"
+    if page.query.states:
+        command += f" --state {','.join(page.query.states).lower()}"
+    if page.query.limit != TASKS_SHOWN:
+        command += f" --limit {page.query.limit}"
+    for name, cursor, option in (
+        ("Previous", page.previous_cursor, "--before"),
+        ("Next", page.next_cursor, "--after"),
+    ):
+        if cursor is not None:
+            click.echo(f"  {name} page: {command} {option} {cursor}")
+
+
+def _print_runs(found: list[RunRecord], now: float, *, attempts: bool) -> None:
     if not found:
         return
-    click.echo(f"\n{title} ({len(found)})")
     rows = [("ID", "TASK" if attempts else "FLOW", "RUN", "STATE", "DURATION", "ATTEMPTS")]
     rows += [
         (r.id[:8], r.owner_name, r.name, r.state_name, run_duration(r, now), str(r.run_count))

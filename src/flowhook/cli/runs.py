@@ -23,9 +23,8 @@ from ..views import (
 )
 from .arguments import IntegerRange, moment_ago_option, resolve_run, run_filters
 from .errors import one_line_errors
+from .group import FlowhookGroup
 from .output import echo_json, table
-from .run_logs import runs_logs
-from .run_show import runs_show
 from .stores import (
     command_settings,
     command_store,
@@ -38,7 +37,11 @@ from .stores import (
 __all__ = ["runs"]
 
 
-@click.group("runs")
+@click.group(
+    "runs",
+    cls=FlowhookGroup,
+    lazy_commands={"show": ".run_show:runs_show", "logs": ".run_logs:runs_logs"},
+)
 def runs() -> None:
     """Run history: list, show, read the logs of, prune, reap, cancel and resume the runs
     recorded in $FLOWHOOK_HOME."""
@@ -203,7 +206,3 @@ def runs_resume(run_id: str) -> None:
         except CannotResume as exc:
             raise click.ClickException(str(exc)) from None
     click.echo(said)
-
-
-runs.add_command(runs_show)
-runs.add_command(runs_logs)

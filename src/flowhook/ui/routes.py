@@ -21,6 +21,7 @@ from flowhook.views import (
     CannotCancel,
     CannotResume,
     NoSuchRun,
+    RunDetail,
     detail_json,
     find_run,
     list_runs,
@@ -32,7 +33,15 @@ from flowhook.views import (
 
 from .security import CSRF_FIELD, check_csrf
 from .sse import run_events
-from .views import BadFilter, filters_of, outbox_view, plugins_view, run_view, runs_view
+from .views import (
+    BadFilter,
+    filters_of,
+    outbox_view,
+    plugins_view,
+    run_view,
+    runs_view,
+    task_query_of,
+)
 
 __all__ = ["routes"]
 
@@ -90,11 +99,21 @@ async def _run_or_error(request: Request) -> tuple[Store, RunRecord]:
     return store, run
 
 
+async def _detail(request: Request) -> RunDetail:
+    """The detail of the path's run, with the page of task runs the query string asks for
+    (a bad ``state``, ``after``, ``before`` or ``limit`` is a 400 naming it)."""
+    store, run = await _run_or_error(request)
+    try:
+        tasks = task_query_of(request.query_params)
+    except BadQuery as exc:
+        raise HTTPException(400, str(exc)) from None
+    return await run_in_threadpool(run_detail, store, run, None, tasks)
+
+
 async def _run_page(
     request: Request, template: str, notice: str | None = None, status: int = 200
 ) -> Response:
-    store, run = await _run_or_error(request)
-    detail = await run_in_threadpool(run_detail, store, run)
+    detail = await _detail(request)
     return _render(request, template, run_view(detail, notice), status)
 
 
@@ -108,10 +127,9 @@ async def run_live(request: Request) -> Response:
 
 
 async def run_api(request: Request) -> Response:
-    """A run's detail as JSON: what ``flowhook runs show --json`` prints."""
-    store, run = await _run_or_error(request)
-    detail = await run_in_threadpool(run_detail, store, run)
-    return JSONResponse(detail_json(detail))
+    """A run's detail as JSON: what ``flowhook runs show --json`` prints, with the same page
+    of task runs (``?state=``, ``?after=``/``?before=``, ``?limit=``)."""
+    return JSONResponse(detail_json(await _detail(request)))
 
 
 async def run_stream(request: Request) -> Response:

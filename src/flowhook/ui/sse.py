@@ -1,7 +1,7 @@
 """Live updates of a run page: server-sent events, one stream per open page.
 
-The stream polls the store (every :data:`POLL_SECONDS`, a read of the run's row and of its task
-runs' states, both by index) and sends a ``change`` event whenever they differ from what the
+The stream polls the store (every :data:`POLL_SECONDS`, a read of the run's row and of the
+counts of its task runs by state, both from an index) and sends a ``change`` event whenever they differ from what the
 page last showed; the page's script then fetches the parts that changed. Polling works the same
 on both stores and whichever process writes the run.
 """
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from flowhook.store import RunRecord, Store
-from flowhook.views import NoSuchRun, find_run, version
+from flowhook.views import NoSuchRun, find_run, task_counts, version
 
 __all__ = ["POLL_SECONDS", "run_events"]
 
@@ -34,13 +34,13 @@ def _current(store: Store, run_id: str) -> tuple[RunRecord, str, int] | None:
         run = find_run(store, run_id)
     except NoSuchRun:
         return None
-    tasks = store.task_runs(run.id) if run.kind == "flow" else []
-    return run, version(run, tasks), len(tasks)
+    counts = task_counts(store, run.id) if run.kind == "flow" else []
+    return run, version(run, counts), sum(count for _, count in counts)
 
 
 def _interval(task_runs: int) -> float:
-    """Seconds between two reads: a run of many task runs is read less often (each read is
-    all its task runs' rows)."""
+    """Seconds between two reads: a run of many task runs is read less often (each read
+    counts them all)."""
     return POLL_SECONDS if task_runs <= _MANY_TASK_RUNS else POLL_SECONDS * 8
 
 

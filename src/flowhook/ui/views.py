@@ -18,7 +18,19 @@ from starlette.datastructures import QueryParams
 
 from flowhook._plugins import list_plugins
 from flowhook.store import Store
-from flowhook.views import LOGS_SHOWN, BadQuery, RunDetail, RunFilters, list_runs, masked, version
+from flowhook.views import (
+    LOGS_SHOWN,
+    MAX_TASKS_SHOWN,
+    TASKS_SHOWN,
+    BadQuery,
+    RunDetail,
+    RunFilters,
+    TaskPage,
+    TaskQuery,
+    list_runs,
+    masked,
+    version,
+)
 from flowhook_hookspec.states import StateType
 
 from .timeline import GROUP_ABOVE, counts_chart, timeline
@@ -32,6 +44,7 @@ __all__ = [
     "plugins_view",
     "run_view",
     "runs_view",
+    "task_query_of",
 ]
 
 #: The state types, in the order the legend and the stacked counts show them.
@@ -48,6 +61,13 @@ class BadFilter(ValueError):
     """A filter of a list that cannot be read (the message says which and why)."""
 
 
+def _limit_of(params: QueryParams, default: int, most: int) -> int:
+    limit = params.get("limit", "").strip() or str(default)
+    if not limit.isdigit() or not 1 <= int(limit) <= most:
+        raise BadQuery(f"{limit!r} is not a number from 1 to {most}", "limit")
+    return int(limit)
+
+
 def filters_of(params: QueryParams) -> RunFilters:
     """The runs list's filters from its query string (``flow``, ``state`` and ``tag``, which
     may repeat, ``since``, ``until``, ``before``, ``limit``): those of ``flowhook runs ls``;
@@ -56,9 +76,6 @@ def filters_of(params: QueryParams) -> RunFilters:
     def get(name: str) -> str | None:
         return params.get(name, "").strip() or None
 
-    limit = get("limit") or str(PAGE_SIZE)
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_LIMIT:
-        raise BadQuery(f"{limit!r} is not a number from 1 to {MAX_LIMIT}", "limit")
     return RunFilters(
         flow=get("flow"),
         states=tuple(params.getlist("state")),
@@ -66,8 +83,51 @@ def filters_of(params: QueryParams) -> RunFilters:
         until=get("until"),
         tags=tuple(params.getlist("tag")),
         before=get("before"),
-        limit=int(limit),
+        limit=_limit_of(params, PAGE_SIZE, MAX_LIMIT),
     )
+
+
+def task_query_of(params: QueryParams) -> TaskQuery:
+    """Which task runs the run page (and ``/api/runs/ID``) shows, from its query string:
+    ``state`` (may repeat, or be comma-separated), ``after`` or ``before`` (a page's cursor),
+    ``limit``; the options of ``flowhook runs show``. :class:`~flowhook.views.BadQuery` names
+    a bad one."""
+    return TaskQuery(
+        states=tuple(params.getlist("state")),
+        after=params.get("after", "").strip() or None,
+        before=params.get("before", "").strip() or None,
+        limit=_limit_of(params, TASKS_SHOWN, MAX_TASKS_SHOWN),
+    )
+
+
+def task_link(query: TaskQuery, **changes: Any) -> str:
+    """The query string of the run page showing ``query`` with ``changes`` (``?`` alone for
+    the first page of all task runs)."""
+    values: dict[str, Any] = {
+        "state": ",".join(query.states),
+        "limit": query.limit if query.limit != TASKS_SHOWN else None,
+        **changes,
+    }
+    return "?" + urlencode({k: v for k, v in values.items() if v})
+
+
+def _task_links(page: TaskPage | None) -> dict[str, Any]:
+    """The run page's links around its task runs: next, previous and first page, and one per
+    state type (with its count) that shows only those."""
+    if page is None:
+        return {"pager": {}, "by_state": []}
+    query = page.query
+    pager = {
+        "previous": page.previous_cursor and task_link(query, before=page.previous_cursor),
+        "next": page.next_cursor and task_link(query, after=page.next_cursor),
+        "first": None if query.first else task_link(query),
+        "all": task_link(TaskQuery(limit=query.limit)) if query.states else None,
+    }
+    by_state = [
+        (state, count, task_link(TaskQuery(states=(state,), limit=query.limit)))
+        for state, count in page.counts
+    ]
+    return {"pager": pager, "by_state": by_state}
 
 
 def link(filters: RunFilters, **changes: str | None) -> str:
@@ -114,22 +174,24 @@ def runs_view(store: Store | None, filters: RunFilters) -> dict[str, Any]:
 
 def run_view(detail: RunDetail, notice: str | None = None) -> dict[str, Any]:
     """The run page: state, timeline, history and hook errors, parameters, logs,
-    notifications, task runs; all of it is live (fetched again on each change). ``notice``
-    is what a cancel asked from the page answered."""
-    run, tasks = detail.run, detail.task_runs
+    notifications, failures, one page of task runs; all of it is live (fetched again on each
+    change). ``notice`` is what a cancel asked from the page answered."""
+    run, tasks, page = detail.run, detail.task_runs, detail.task_page
     return {
         **attrs.asdict(detail, recurse=False),
         "notice": notice,
         "timeline": timeline(run, tasks, detail.now) if tasks else None,
         "grouped": len(tasks) > GROUP_ABOVE,
+        "paged": page is not None and len(tasks) < page.total,
         "cancellable": detail.cancellable,
         "task_states": detail.task_states,
-        "version": version(run, tasks),
+        "version": version(run, detail.task_states),
         "parameters": None
         if run.parameters is None
         else json.dumps(run.parameters, indent=2, default=str),
         "task_names": {task.id: task.name for task in tasks},
         "logs_shown": LOGS_SHOWN,
+        **_task_links(page),
     }
 
 

@@ -4,14 +4,24 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowhook.store import EventRecord, HookErrorRecord, OutboxRecord, ProcessRecord, RunRecord
 
-from .detail import RunDetail
 from .text import utc_iso
 
-__all__ = ["detail_json", "event_json", "run_json", "runs_json", "strict_json"]
+if TYPE_CHECKING:
+    from .detail import RunDetail
+    from .tasks import TaskPage
+
+__all__ = [
+    "detail_json",
+    "event_json",
+    "run_json",
+    "runs_json",
+    "strict_json",
+    "task_page_json",
+]
 
 #: How JSON writes the floats it cannot hold (a flow called with ``float("nan")``).
 NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
@@ -115,8 +125,27 @@ def _notification_json(message: OutboxRecord) -> dict[str, Any]:
     }
 
 
+def task_page_json(page: TaskPage | None) -> dict[str, Any] | None:
+    """Which task runs ``task_runs`` holds: the page asked for, the counts of all of them by
+    state type, and the cursors of the next and previous pages (None at either end)."""
+    if page is None:
+        return None
+    return {
+        "counts": dict(page.counts),
+        "total": page.total,
+        "matching": page.matching,
+        "states": list(page.query.states),
+        "limit": page.query.limit,
+        "after": page.query.after,
+        "before": page.query.before,
+        "next": page.next_cursor,
+        "previous": page.previous_cursor,
+    }
+
+
 def detail_json(detail: RunDetail) -> dict[str, Any]:
-    """The JSON form of a run's detail, as ``flowhook runs show --json`` prints it."""
+    """The JSON form of a run's detail, as ``flowhook runs show --json`` prints it: of a flow
+    run, one page of its task runs (``task_page`` says which)."""
     data: dict[str, Any] = strict_json(
         {
             "run": run_json(detail.run),
@@ -127,6 +156,7 @@ def detail_json(detail: RunDetail) -> dict[str, Any]:
                 {**run_json(task), "events": _events_json(detail.task_events[task.id])}
                 for task in detail.task_runs
             ],
+            "task_page": task_page_json(detail.task_page),
             "subflow_runs": [run_json(subflow) for subflow in detail.subflow_runs],
             "hook_errors": [_hook_error_json(error) for error in detail.hook_errors],
             "notifications": [_notification_json(m) for m in detail.notifications],

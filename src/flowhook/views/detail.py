@@ -1,5 +1,5 @@
-"""What is known of one run: its record, process, state history, task runs, subflow runs,
-hook errors, failures, logs and notifications, read from the store in one place.
+"""What is known of one run: its record, process, state history, a page of its task runs,
+subflow runs, hook errors, failures, logs and notifications, read from the store in one place.
 
 ``flowhook runs show`` prints it and the UI's run page renders it. Notification texts are
 masked with the secrets of their block (the same :func:`~flowhook_hookspec.notify.redact`
@@ -25,8 +25,8 @@ from flowhook.store import (
 )
 from flowhook_hookspec.errors import FlowhookError
 from flowhook_hookspec.notify import Secret, redact
-from flowhook_hookspec.states import StateType
 
+from .tasks import TaskPage, TaskQuery, task_page
 from .trace import recorded_trace_id
 
 __all__ = ["LOGS_SHOWN", "Failure", "RunDetail", "history_id", "masked", "run_detail", "version"]
@@ -56,14 +56,15 @@ class RunDetail:
     process: ProcessRecord | None
     #: The run's own states, oldest first.
     events: list[EventRecord]
+    #: The page of the flow run's task runs shown (see :attr:`task_page`); none for a task run.
     task_runs: list[RunRecord]
-    #: The states of each task run, by its id.
+    #: The states of each task run shown, by its id.
     task_events: dict[str, list[EventRecord]]
     subflow_runs: list[RunRecord]
     hook_errors: list[HookErrorRecord]
     #: The flow run this run belongs to (a task run's) or was called from (a subflow's).
     parent: RunRecord | None
-    #: The run's failure, then those of its first failed task runs.
+    #: The run's failure, then those of its first failed (or crashed) task runs.
     failures: list[Failure]
     #: How many failed task runs ``failures`` leaves out.
     more_failed_tasks: int
@@ -75,6 +76,8 @@ class RunDetail:
     now: float
     #: The trace a tracing plugin (flowhook-otel) recorded the run in, if any.
     trace_id: str | None = None
+    #: A flow run's page of task runs, with the counts of all of them; None for a task run.
+    task_page: TaskPage | None = None
 
     @property
     def cancellable(self) -> bool:
@@ -83,11 +86,9 @@ class RunDetail:
 
     @property
     def task_states(self) -> list[tuple[str, int]]:
-        """How many task runs are in each state type, in the order of :class:`StateType`."""
-        counts: dict[str, int] = {}
-        for task in self.task_runs:
-            counts[task.state_type] = counts.get(task.state_type, 0) + 1
-        return [(state.value, counts[state.value]) for state in StateType if state.value in counts]
+        """How many task runs (all of them, not the page's) are in each state type, in the
+        order of :class:`StateType`."""
+        return [] if self.task_page is None else self.task_page.counts
 
 
 def history_id(run: RunRecord) -> str:
@@ -106,17 +107,18 @@ def _failure(run: RunRecord, events: list[EventRecord]) -> Failure | None:
 
 
 def _failures(
-    run: RunRecord,
-    own: list[EventRecord],
-    tasks: list[RunRecord],
-    by_run: dict[str, list[EventRecord]],
+    store: Store, run: RunRecord, own: list[EventRecord], page: TaskPage | None
 ) -> tuple[list[Failure], int]:
+    """The run's failure and those of its first failed task runs (read by state, whichever
+    page is shown), and how many failed task runs are left out."""
     found = [_failure(run, own)] if run.state_type in _FAILED else []
-    failed = [task for task in tasks if task.state_type in _FAILED]
-    found += [_failure(task, by_run.get(task.id, [])) for task in failed[:FAILURES_SHOWN]]
-    return [failure for failure in found if failure is not None], max(
-        0, len(failed) - FAILURES_SHOWN
-    )
+    if page is None:
+        return [failure for failure in found if failure is not None], 0
+    failed = store.task_run_page(run.id, state_types=_FAILED, limit=FAILURES_SHOWN)
+    events = store.run_events([task.id for task in failed], run.id)
+    found += [_failure(task, events[task.id]) for task in failed]
+    count = sum(count for state, count in page.counts if state in _FAILED)
+    return [failure for failure in found if failure is not None], count - len(failed)
 
 
 def _parent(store: Store, run: RunRecord) -> RunRecord | None:
@@ -124,22 +126,24 @@ def _parent(store: Store, run: RunRecord) -> RunRecord | None:
     return None if parent_id is None else store.get_run("flow", parent_id)
 
 
-def run_detail(store: Store, run: RunRecord, now: float | None = None) -> RunDetail:
-    """The detail of ``run`` (found with :func:`~flowhook.views.query.find_run`)."""
+def run_detail(
+    store: Store, run: RunRecord, now: float | None = None, tasks: TaskQuery | None = None
+) -> RunDetail:
+    """The detail of ``run`` (found with :func:`~flowhook.views.query.find_run`), with the
+    page of its task runs ``tasks`` asks for (the first :data:`~.tasks.TASKS_SHOWN`)."""
     is_flow = run.kind == "flow"
     history = history_id(run)
-    by_run: dict[str, list[EventRecord]] = {}
-    for event in store.history(history):
-        by_run.setdefault(event.run_id, []).append(event)
-    own = by_run.get(run.id, [])
-    tasks = store.task_runs(run.id) if is_flow else []
-    failures, more = _failures(run, own, tasks, by_run)
+    page = task_page(store, run.id, tasks or TaskQuery()) if is_flow else None
+    shown = [] if page is None else page.runs
+    events = store.run_events([run.id, *(task.id for task in shown)], history)
+    own = events.pop(run.id)
+    failures, more = _failures(store, run, own, page)
     return RunDetail(
         run=run,
         process=None if run.process_id is None else store.process(run.process_id),
         events=own,
-        task_runs=tasks,
-        task_events={task.id: by_run.get(task.id, []) for task in tasks},
+        task_runs=shown,
+        task_events=events,
         subflow_runs=store.subflow_runs(run.id) if is_flow else [],
         hook_errors=[e for e in store.hook_errors(history) if is_flow or e.run_id == run.id],
         parent=_parent(store, run),
@@ -149,20 +153,14 @@ def run_detail(store: Store, run: RunRecord, now: float | None = None) -> RunDet
         notifications=masked(store.list_outbox(flow_run_id=history)) if is_flow else [],
         now=time.time() if now is None else now,
         trace_id=recorded_trace_id(store, run),
+        task_page=page,
     )
 
 
-def version(run: RunRecord, task_runs: list[RunRecord]) -> str:
-    """A short digest of what a run's detail shows that may change: the states of the run and
-    of each of its task runs, and whether a cancel was asked for."""
-    seen = repr(
-        (
-            run.state_name,
-            run.end_time,
-            run.cancel_requested,
-            [(task.id, task.state_name, task.end_time) for task in task_runs],
-        )
-    )
+def version(run: RunRecord, counts: list[tuple[str, int]]) -> str:
+    """A short digest of what a run's page shows that may change: the run's state, whether a
+    cancel was asked for, and how many of its task runs are in each state type."""
+    seen = repr((run.state_name, run.end_time, run.cancel_requested, counts))
     return hashlib.blake2b(seen.encode(), digest_size=8).hexdigest()
 
 

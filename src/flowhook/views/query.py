@@ -24,6 +24,8 @@ __all__ = [
     "RunPage",
     "find_run",
     "list_runs",
+    "parse_cursor",
+    "words",
 ]
 
 _ID = re.compile(r"[0-9a-f-]{1,36}")
@@ -53,7 +55,7 @@ class AmbiguousRun(LookupError):
     """A prefix that starts the ids of several runs."""
 
 
-def _words(values: Iterable[str]) -> tuple[str, ...]:
+def words(values: Iterable[str]) -> tuple[str, ...]:
     """Each value split at commas, blanks dropped: ``("failed,crashed",)`` and
     ``("failed", "crashed")`` mean the same."""
     return tuple(word.strip() for value in values for word in value.split(",") if word.strip())
@@ -68,14 +70,16 @@ def _moment(text: str | None, name: str, now: float) -> float | None:
         raise BadQuery(str(exc), name) from None
 
 
-def _cursor(text: str | None) -> tuple[float, str] | None:
+def parse_cursor(text: str | None, field: str = "before") -> tuple[float, str] | None:
+    """The ``(created, id)`` of a page cursor (``<created>_<id>``); :class:`BadQuery` names
+    ``field`` when it is not one."""
     if text is None:
         return None
     created, _, run_id = text.partition("_")
     try:
         return float(created), run_id
     except ValueError:
-        raise BadQuery(f"{text!r} is not a page cursor: follow the Older link", "before") from None
+        raise BadQuery(f"{text!r} is not a page cursor: follow the page's links", field) from None
 
 
 @attrs.frozen
@@ -89,10 +93,10 @@ class RunFilters:
     """
 
     flow: str | None = None
-    states: tuple[str, ...] = attrs.field(default=(), converter=_words)
+    states: tuple[str, ...] = attrs.field(default=(), converter=words)
     since: str | None = None
     until: str | None = None
-    tags: tuple[str, ...] = attrs.field(default=(), converter=_words)
+    tags: tuple[str, ...] = attrs.field(default=(), converter=words)
     before: str | None = None
     limit: int = 50
 
@@ -111,7 +115,7 @@ class RunFilters:
             state=self.states[0] if len(self.states) == 1 else None,
             since=_moment(self.since, "since", now),
             until=_moment(self.until, "until", now),
-            before=_cursor(self.before),
+            before=parse_cursor(self.before),
             limit=self.limit if limit is None else limit,
         )
 

@@ -1,17 +1,48 @@
-"""The SQL of the listing queries: filters, keyset paging, state counts, outbox filters.
+"""The SQL of the listing queries: filters, keyset paging, state counts, outbox filters, and
+the pages of one flow run's task runs (:class:`TaskRunPages`).
 
 Each function returns a statement (``?`` marks) and its parameters. Every query of runs here
 goes through an index on ``created`` (``flow_runs_created``, and the partial index
 ``task_runs_top_level`` for task runs outside any flow): none reads the task runs of flows.
+A flow run's task runs are read a page at a time, through ``task_runs_flow_run`` (all states,
+or Completed ones) or the partial index ``task_runs_flow_state`` (one other state type), and
+counted in those indexes, never read all: a flow run may have a million.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from .._records import RunQuery, StateCount
+from .._records import EventRecord, RunQuery, RunRecord, StateCount
+from . import SQLStore
+from .columns import EVENT_SELECT, TASK_COLUMNS
+from .records import event_records, task_record
 
-__all__ = ["listing_sql", "outbox_filter", "state_counts_sql", "summed_counts"]
+__all__ = [
+    "TASK_STATE_COUNTS",
+    "TaskRunPages",
+    "listing_sql",
+    "outbox_filter",
+    "state_counts_sql",
+    "summed_counts",
+    "task_page_sql",
+]
+
+#: The state most task runs end in: the index ``task_runs_flow_state`` leaves them out, so that
+#: writing a task run that ends Completed (most of them, inserted in their final state) costs
+#: no entry in it.
+_USUAL = "COMPLETED"
+#: How many task runs one flow run has (``NULL`` as the state type: all of them, counted in the
+#: index ``task_runs_flow_run``), and how many in each state type but Completed (in the partial
+#: index ``task_runs_flow_state``): Completed is the rest. Parameters: the flow run's id, twice.
+TASK_STATE_COUNTS = (
+    "SELECT NULL, count(*) FROM task_runs WHERE flow_run_id = ? UNION ALL "
+    "SELECT state_type, count(*) FROM task_runs "
+    f"WHERE flow_run_id = ? AND state_type <> '{_USUAL}' GROUP BY state_type"
+)
+#: A place in a flow run's task runs, in their order: a task run's ``(created, id)``.
+TaskCursor = tuple[float, str]
 
 _TABLE_OWNER = {"flow_runs": "flow_name", "task_runs": "task_name"}
 
@@ -88,6 +119,107 @@ def outbox_filter(status: str | None, flow_run_id: str | None) -> tuple[str, lis
         clauses.append("status = ?")
         parameters.append(status)
     if flow_run_id is not None:
-        clauses.append("(run_id = ? OR run_id IN (SELECT id FROM task_runs WHERE flow_run_id = ?))")
+        # The task runs' messages: the run ids of the outbox's index, each looked up in
+        # task_runs by its key (CROSS JOIN keeps SQLite's loop in that order). Never all the
+        # flow run's task runs: a flow may have a million, and its outbox a few messages.
+        clauses.append(
+            "(run_id = ? OR run_id IN (SELECT o.run_id FROM notification_outbox AS o "
+            "CROSS JOIN task_runs AS t WHERE t.id = o.run_id AND t.flow_run_id = ?))"
+        )
         parameters += [flow_run_id, flow_run_id]
     return _where(clauses), parameters
+
+
+def task_page_sql(
+    flow_run_id: str,
+    state_type: str | None,
+    after: TaskCursor | None,
+    before: TaskCursor | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The first ``limit`` task runs of ``flow_run_id`` (of one state type, if given) in the
+    order of their creation (then id), after ``after``; or, with ``before``, the last
+    ``limit`` before it, newest first."""
+    clauses: list[str] = ["flow_run_id = ?"]
+    parameters: list[Any] = [flow_run_id]
+    if state_type is not None:
+        # Spelled out, so that the database sees that the partial index holds these rows.
+        usual = "" if state_type == _USUAL else f" AND state_type <> '{_USUAL}'"
+        clauses.append(f"state_type = ?{usual}")
+        parameters.append(state_type)
+    order = "created, id"
+    for cursor, sign in ((after, ">"), (before, "<")):
+        if cursor is not None:
+            # ``created`` alone first, so that the index bounds the scan; the id breaks ties.
+            clauses.append(f"created {sign}= ? AND (created {sign} ? OR id {sign} ?)")
+            parameters += [cursor[0], cursor[0], cursor[1]]
+    if before is not None:
+        order = "created DESC, id DESC"
+    sql = f"SELECT {TASK_COLUMNS} FROM task_runs {_where(clauses)} ORDER BY {order} LIMIT ?"
+    return sql, [*parameters, limit]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+class TaskRunPages(SQLStore):
+    """The store's reads of one flow run's task runs a page at a time: their counts by state,
+    a page of them, and the states of a few of them."""
+
+    def task_state_counts(self, flow_run_id: str) -> dict[str, int]:
+        """How many task runs of ``flow_run_id`` are in each state type (counted in indexes,
+        never in the rows; a state type without any may be left out)."""
+        rows = self._read(TASK_STATE_COUNTS, (flow_run_id, flow_run_id))
+        counts = {str(state): int(count) for state, count in rows if state is not None}
+        total = sum(int(count) for state, count in rows if state is None)
+        counts[_USUAL] = total - sum(counts.values())
+        return counts
+
+    def task_run_page(
+        self,
+        flow_run_id: str,
+        *,
+        state_types: Sequence[str] = (),
+        after: TaskCursor | None = None,
+        before: TaskCursor | None = None,
+        limit: int = 100,
+    ) -> list[RunRecord]:
+        """Up to ``limit`` task runs of ``flow_run_id`` in the order they were created (then
+        by id): the first ones, those right after the cursor ``after`` or right before
+        ``before`` (a task run's ``(created, id)``); only those of ``state_types`` if any
+        (one indexed query per state type, merged)."""
+        found = self._snapshot(
+            *(
+                (task_record, *task_page_sql(flow_run_id, state, after, before, limit))
+                for state in (state_types or (None,))
+            )
+        )
+        runs = sorted((run for page in found for run in page), key=lambda r: (r.created, r.id))
+        return runs[-limit:] if before is not None else runs[:limit]
+
+    def run_events(self, run_ids: Sequence[str], history_id: str) -> dict[str, list[EventRecord]]:
+        """The states each of ``run_ids`` entered, in order, by run id; ``history_id`` is
+        their flow run's id (see :meth:`events`). Reads the rows of these runs and the event
+        rows of the history, never the other task runs' rows."""
+        if not run_ids:
+            return {}
+        ids = list(run_ids)
+        in_rows = self._sql(
+            f"SELECT id, states FROM task_runs WHERE id IN ({_marks(len(ids))}) "
+            "AND states IS NOT NULL"
+        )
+        rows = self._sql(
+            f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = ? "
+            f"AND run_id IN ({_marks(len(ids))}) ORDER BY seq"
+        )
+
+        def read(db: Any) -> list[EventRecord]:
+            in_run = db.execute(in_rows, ids).fetchall()
+            found = db.execute(rows, [history_id, *ids]).fetchall()
+            return event_records(in_run, found, in_time_order=False)
+
+        by_run: dict[str, list[EventRecord]] = {run_id: [] for run_id in ids}
+        for event in self._reading(read):
+            by_run[event.run_id].append(event)
+        return by_run

@@ -191,6 +191,11 @@ _TEMPLATES: tuple[tuple[str, ...], ...] = (
     ),
     # 7: the messages of one run (a run page of the UI) without reading the whole outbox.
     ("CREATE INDEX notification_outbox_run ON notification_outbox (run_id)",),
+    # 8: a flow run's task runs counted and paged by state (the run page); Completed left out.
+    (
+        "CREATE INDEX task_runs_flow_state ON task_runs (flow_run_id, state_type, created) "
+        "WHERE state_type <> 'COMPLETED'",
+    ),
 )
 
 

@@ -8,6 +8,8 @@ import http.client
 import json
 import logging
 import math
+import os
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +21,7 @@ import attrs
 
 from flowhook_hookspec import NotificationError, Notifier, Secret, redact
 
+from . import _connections
 from ._version import __version__
 
 __all__ = [
@@ -211,6 +214,33 @@ def _opener(proxies: tuple[tuple[str, str], ...]) -> urllib.request.OpenerDirect
     return urllib.request.build_opener(_NoRedirects, urllib.request.ProxyHandler(dict(proxies)))
 
 
+@functools.lru_cache(maxsize=64)
+def _target(url: str) -> tuple[str, str, int | None, str]:
+    """The scheme, host, port and path (with its query) of a webhook URL."""
+    parts = urllib.parse.urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, parts.hostname or "", parts.port, path
+
+
+def _proxied(scheme: str) -> bool:
+    """Whether a proxy may apply to ``scheme`` (then ``urllib`` sends, honouring ``no_proxy``
+    and the rest): on Linux, a ``<scheme>_proxy`` variable; elsewhere the system's settings
+    count too, which only ``urllib`` reads."""
+    if sys.platform in ("darwin", "win32"):
+        return bool(urllib.request.getproxies().get(scheme))
+    return bool(os.environ.get(f"{scheme}_proxy") or os.environ.get(f"{scheme.upper()}_PROXY"))
+
+
+def _post_through_proxy(
+    url: str, data: bytes, headers: dict[str, str], timeout: float
+) -> tuple[int, str, Message]:
+    """POST through ``urllib`` (a new connection each time), for a proxy."""
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
+    opener = _opener(tuple(sorted(urllib.request.getproxies().items())))
+    with opener.open(request, timeout=timeout) as response:
+        return response.status, _read_code(response), response.headers
+
+
 @attrs.define
 class SlackWebhook(Notifier):
     """Posts each notification to a Slack channel through an incoming webhook.
@@ -263,8 +293,8 @@ class SlackWebhook(Notifier):
     @property
     def _where(self) -> str:
         """The webhook's host and port: shown in messages instead of the secret URL."""
-        parts = urllib.parse.urlsplit(self.url.get_secret_value())
-        return f"{parts.hostname}:{parts.port}" if parts.port else f"{parts.hostname}"
+        _, host, port, _ = _target(self.url.get_secret_value())
+        return f"{host}:{port}" if port else host
 
     def _redact(self, text: str) -> str:
         """``text`` without the URL, nor its secret parts: the path, and its last segment (the
@@ -283,14 +313,16 @@ class SlackWebhook(Notifier):
         }
         if key is not None:
             headers[IDEMPOTENCY_HEADER] = _header_safe(key)
-        request = urllib.request.Request(
-            self.url.get_secret_value(), data=data, method="POST", headers=headers
-        )
-        opener = _opener(tuple(sorted(urllib.request.getproxies().items())))
+        url = self.url.get_secret_value()
         try:
             try:
-                with opener.open(request, timeout=self.timeout) as response:
-                    return response.status, _read_code(response), response.headers
+                scheme, host, port, path = _target(url)
+                if _proxied(scheme):
+                    return _post_through_proxy(url, data, headers, self.timeout)
+                status, answer, response_headers = _connections.post(
+                    scheme, host, port, path, data, headers, self.timeout, _MAX_RESPONSE_BYTES
+                )
+                return status, _one_line(answer.decode("utf-8", "replace")), response_headers
             except urllib.error.HTTPError as exc:
                 try:
                     return exc.code, _read_code(exc), exc.headers
@@ -298,7 +330,7 @@ class SlackWebhook(Notifier):
                     exc.close()
         except TimeoutError:
             raise self._timeout_error() from None
-        except urllib.error.URLError as exc:
+        except (urllib.error.URLError, _connections.Unreachable) as exc:
             if isinstance(exc.reason, TimeoutError):
                 raise self._timeout_error() from None
             raise NotificationError(

@@ -69,6 +69,36 @@ def test_the_idempotency_key_travels_in_a_header(
     assert "x-flowhook-idempotency-key" not in plain.headers
 
 
+def test_consecutive_messages_share_a_connection_and_survive_its_closing(
+    flowhook_slack_webhook_server: SlackWebhookServer,
+) -> None:
+    notifier = SlackWebhook(flowhook_slack_webhook_server.url)
+    notifier.notify("first")
+    notifier.notify("second")
+    flowhook_slack_webhook_server.stop()  # closes the connection kept open
+    flowhook_slack_webhook_server.start()
+    notifier.notify("third")
+    texts = [request.json()["text"] for request in flowhook_slack_webhook_server.requests]
+    assert texts == ["first", "second", "third"]
+    ports = [request.client_port for request in flowhook_slack_webhook_server.requests]
+    assert ports[0] == ports[1] != ports[2]
+
+
+def test_a_proxy_in_the_environment_carries_the_message(
+    flowhook_slack_webhook_server: SlackWebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``http_proxy`` set, the POST goes to the proxy (here the local server, which sees
+    the absolute URL a proxy is asked for), not to the webhook's host."""
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{flowhook_slack_webhook_server.port}")
+    notifier = SlackWebhook("http://hooks.example.invalid/services/T0/B0/s3cr3tvalue")
+    notifier.notify("through the proxy")
+    [request] = flowhook_slack_webhook_server.requests
+    assert request.path == "http://hooks.example.invalid/services/T0/B0/s3cr3tvalue"
+    assert request.json()["text"] == "through the proxy"
+
+
 def test_without_subject_sends_body_only(flowhook_slack_webhook_server: SlackWebhookServer) -> None:
     SlackWebhook(flowhook_slack_webhook_server.url).notify("all good")
 

@@ -98,6 +98,8 @@ class ReceivedRequest:
     body: bytes
     #: ``time.monotonic()`` when the request arrived.
     received_at: float = attrs.field(factory=time.monotonic)
+    #: The client's port: requests with the same one came on the same connection.
+    client_port: int = 0
 
     @property
     def text(self) -> str:
@@ -125,6 +127,7 @@ class _WebhookHandler(http.server.BaseHTTPRequestHandler):
                 path=self.path,
                 headers={name.lower(): value for name, value in self.headers.items()},
                 body=body,
+                client_port=self.client_address[1],
             )
         )
         response = owner._next_response()

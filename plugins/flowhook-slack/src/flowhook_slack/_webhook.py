@@ -235,12 +235,12 @@ def _proxied(scheme: str) -> bool:
 
 def _post_through_proxy(
     url: str, data: bytes, headers: dict[str, str], timeout: float
-) -> tuple[int, str, Message]:
+) -> tuple[int, str, dict[str, str]]:
     """POST through ``urllib`` (a new connection each time), for a proxy."""
     request = urllib.request.Request(url, data=data, method="POST", headers=headers)
     opener = _opener(tuple(sorted(urllib.request.getproxies().items())))
     with opener.open(request, timeout=timeout) as response:
-        return response.status, _read_code(response), response.headers
+        return response.status, _read_code(response), _fields(response.headers)
 
 
 @attrs.define
@@ -307,8 +307,9 @@ class SlackWebhook(Notifier):
         pieces = [path if len(path) > 1 else None, token if len(token) >= 8 else None]
         return redact(text, *self.secrets(), *pieces)
 
-    def _post(self, data: bytes, key: str | None = None) -> tuple[int, str, Message]:
-        """POST ``data``; returns the status, the body (one line) and the response headers."""
+    def _post(self, data: bytes, key: str | None = None) -> tuple[int, str, dict[str, str]]:
+        """POST ``data``; returns the status, the body (one line) and the response's header
+        fields (names in lower case)."""
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": f"flowhook-slack/{__version__}",
@@ -327,7 +328,7 @@ class SlackWebhook(Notifier):
                 return status, _one_line(answer.decode("utf-8", "replace")), response_headers
             except urllib.error.HTTPError as exc:
                 try:
-                    return exc.code, _read_code(exc), exc.headers
+                    return exc.code, _read_code(exc), _fields(exc.headers)
                 finally:
                     exc.close()
         except TimeoutError:
@@ -356,17 +357,22 @@ class SlackWebhook(Notifier):
             "(it may still have posted the message)"
         )
 
-    def _error(self, status: int, code: str, headers: Message) -> NotificationError:
+    def _error(self, status: int, code: str, headers: dict[str, str]) -> NotificationError:
         shown = self._redact(code)[:200] or "(empty answer)"
         hint = _HINTS.get(code)
         message = f"Slack webhook at {self._where} answered HTTP {status} {shown}"
         if hint:
             message += f": {hint}"
         if status == 429 or 500 <= status <= 599 or status == 408:
-            return NotificationError(message, retry_after=_retry_after(headers.get("Retry-After")))
+            return NotificationError(message, retry_after=_retry_after(headers.get("retry-after")))
         if 300 <= status <= 399:
             message += "; Slack never redirects a webhook: check the URL"
         return NotificationError(message, permanent=True)
+
+
+def _fields(headers: Message) -> dict[str, str]:
+    """The header fields of an answer read by ``urllib``, names in lower case."""
+    return {name.lower(): value for name, value in headers.items()}
 
 
 def _read_code(response: Any) -> str:

@@ -212,3 +212,22 @@ def test_a_server_that_closes_each_connection_gets_every_message_once(
         deliver_all(store, Unspaced(server.url), 20)
         texts = [request.json()["text"] for request in server.requests]
     assert sorted(texts) == sorted(f"run-{r} message {i}" for r in range(5) for i in range(4))
+
+
+def test_in_one_batch_the_sent_are_marked_sent_and_a_failed_one_waits_for_its_retry(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_SENDERS", "1")
+    enqueue(store, runs=1, per_run=5)
+    with SlackWebhookServer("ok", "ok", 500) as flaky:
+        claimed, sent = deliver_due(store, lambda block: Unspaced(flaky.url), "test:0")
+        assert (claimed, sent) == (5, 4)
+    by_status = {m.body: (m.status, m.attempts) for m in store.list_outbox()}
+    assert by_status == {
+        "run-0 message 0": ("sent", 1),
+        "run-0 message 1": ("sent", 1),
+        "run-0 message 2": ("pending", 1),
+        "run-0 message 3": ("sent", 1),
+        "run-0 message 4": ("sent", 1),
+    }
+    assert store.outbox_claimants() == []  # every claim of the batch released

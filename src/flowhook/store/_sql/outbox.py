@@ -99,9 +99,9 @@ class Outbox(SQLStore):
 
         def take(db: Any) -> list[OutboxRecord]:
             rows = db.execute(due, (*at, now, *at, limit)).fetchall()
-            until = rows[0][-1] + lease_seconds if rows else 0  # one clock: one statement
-            claim = "claimed_by = ?, claimed_until = ?"
-            self._update(db, [row[0] for row in rows], claim, (worker, until))
+            if rows:  # one clock for all: one statement claims them
+                claim, until = "claimed_by = ?, claimed_until = ?", rows[0][-1] + lease_seconds
+                self._update(db, [row[0] for row in rows], claim, (worker, until))
             return [outbox_record(row[:-1]) for row in rows]
 
         return self._write(take)
@@ -159,11 +159,10 @@ class Outbox(SQLStore):
         )
 
     def mark_outbox_sent(self, message_ids: Sequence[int], at: float) -> None:
-        """Mark messages sent at ``at`` in one statement (their claims released)."""
-        if message_ids:
-            self._settle(
-                message_ids, "status = 'sent', attempts = attempts + 1, delivered = ?", at, None
-            )
+        """Mark messages sent at ``at``, in one statement."""
+        self._settle(
+            message_ids, "status = 'sent', attempts = attempts + 1, delivered = ?", at, None
+        )
 
     def mark_outbox_retry(
         self, message_id: int, attempts: int, next_attempt: float, error: str
@@ -177,17 +176,14 @@ class Outbox(SQLStore):
         """Record how attempts to send messages ended: ``changes`` with its ``values``, then
         ``last_error`` (the last value); the messages' claims are released."""
         changes += ", last_error = ?, claimed_by = NULL, claimed_until = NULL"
-        self._write(lambda db: self._update(db, message_ids, changes, values))
+        if message_ids:
+            self._write(lambda db: self._update(db, message_ids, changes, values))
 
     def _update(self, db: Any, message_ids: Sequence[int], changes: str, values: Any) -> None:
-        """``changes`` with ``values`` to the messages ``message_ids``, 500 per statement."""
-        for start in range(0, len(message_ids), 500):
-            ids = message_ids[start : start + 500]
-            where = f"id IN ({', '.join('?' * len(ids))})"
-            db.execute(
-                self._sql(f"UPDATE notification_outbox SET {changes} WHERE {where}"),
-                (*values, *ids),
-            )
+        """``changes`` with ``values`` to the messages ``message_ids`` (a batch's at most)."""
+        where = f"id IN ({', '.join('?' * len(message_ids))})"
+        sql = f"UPDATE notification_outbox SET {changes} WHERE {where}"
+        db.execute(self._sql(sql), (*values, *message_ids))
 
     def next_outbox_attempt(self, blocks: Collection[str] | None = None) -> float | None:
         """When the earliest pending message (of ``blocks``, ``type/name``, if given) is due."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import importlib.metadata
 import logging
+import os
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -82,6 +83,27 @@ def test_consecutive_messages_share_a_connection_and_survive_its_closing(
     assert texts == ["first", "second", "third"]
     ports = [request.client_port for request in flowhook_slack_webhook_server.requests]
     assert ports[0] == ports[1] != ports[2]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_opens_its_own_connection(
+    flowhook_slack_webhook_server: SlackWebhookServer,
+) -> None:
+    notifier = SlackWebhook(flowhook_slack_webhook_server.url)
+    notifier.notify("parent")
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's outcome is its exit status
+        try:
+            notifier.notify("child")
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    notifier.notify("parent again")
+    requests = flowhook_slack_webhook_server.requests
+    assert [request.json()["text"] for request in requests] == ["parent", "child", "parent again"]
+    parent, forked, again = (request.client_port for request in requests)
+    assert parent == again != forked
 
 
 def test_a_proxy_in_the_environment_carries_the_message(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import http.client
 import io
+import os
 import select
 import socket
 import ssl
@@ -107,6 +108,12 @@ class _Idle:
                 connection.close()
         return _Connection(key)
 
+    def forget(self) -> None:
+        """In a forked child: the idle connections are the parent's (the child's copies of
+        their sockets close when collected; the parent's stay open)."""
+        self._idle = {}
+        self._lock = threading.Lock()
+
     def put_back(self, connection: _Connection) -> None:
         with self._lock:
             idle = self._idle.setdefault(connection.key, [])
@@ -117,6 +124,8 @@ class _Idle:
 
 
 _idle = _Idle()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_idle.forget)
 
 
 def post(

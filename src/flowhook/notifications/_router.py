@@ -20,7 +20,7 @@ logger = logging.getLogger("flowhook.notifications")
 __all__ = ["Router", "load_router"]
 
 _MAX_STATE_KEYS = 1024
-RUN_KINDS: tuple[RunKindName, ...] = ("flow", "task")
+_RUN_KINDS: tuple[RunKindName, ...] = ("flow", "task")
 
 
 def _watched(rules: Iterable[Rule]) -> tuple[tuple[str, ...], frozenset[str]]:
@@ -41,7 +41,7 @@ class Router:
         #: of the runtime): the types are a tuple, as a StateType's hash is a Python function
         #: (a StateType is a str: ``in`` compares strings).
         self.watched: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
-            kind: _watched(rule for rule in rules if rule.kind == kind) for kind in RUN_KINDS
+            kind: _watched(rule for rule in rules if rule.kind == kind) for kind in _RUN_KINDS
         }
         # (kind, state name, state type) -> the rules that state can match
         self._by_state: dict[tuple[str, str, str], tuple[Rule, ...]] = {}

@@ -9,7 +9,7 @@ message. The batch is split into lanes, each sent in order by one thread of a sm
   holds however many runs it serves.
 
 ``FLOWHOOK_DELIVERY_SENDERS`` (default 8) is the pool's size; 1 sends everything in order on
-the calling thread.
+the calling thread. :class:`Spacing` keeps each block's minimum interval across batches.
 """
 
 from __future__ import annotations

@@ -150,3 +150,84 @@ def test_a_pool_delivers_at_interpreter_exit_as_the_drain_does(
     assert sorted(request.json()["text"] for request in server.requests) == [
         f"run-{r} at exit" for r in range(3)
     ]
+
+
+def test_every_message_of_many_runs_arrives_once_in_its_runs_order_and_is_marked_sent(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_SENDERS", "8")
+    enqueue(store, runs=40, per_run=10)
+    with SlackWebhookServer() as quick:
+        deliver_all(store, Unspaced(quick.url), 400)
+        texts = [request.json()["text"] for request in quick.requests]
+    assert len(texts) == len(set(texts)) == 400
+    for r in range(40):
+        mine = [text for text in texts if text.startswith(f"run-{r} ")]
+        assert mine == [f"run-{r} message {i}" for i in range(10)]
+    assert store.pending_outbox_count() == 0
+    assert {m.status for m in store.list_outbox(limit=1000)} == {"sent"}
+
+
+def test_a_server_restarted_between_rounds_gets_every_message_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connections kept open in the first round are closed by the restart: the second
+    round sees that and opens new ones, losing and repeating nothing."""
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_SENDERS", "4")
+    with SlackWebhookServer() as restarted:
+        notifier = Unspaced(restarted.url)
+        enqueue(store, runs=4, per_run=3)
+        deliver_all(store, notifier, 12)
+        restarted.stop()
+        restarted.start()
+        again = [
+            OutboxEntry(
+                f"again-{r}",
+                "slack-webhook",
+                "ops",
+                "rule",
+                "flow",
+                f"run-{r}",
+                "e",
+                None,
+                f"run-{r} again",
+                time.time(),
+            )
+            for r in range(4)
+        ]
+        store.enqueue_outbox(again)
+        assert deliver_due(store, lambda block: notifier, "test:0")[1] == 4  # none failed
+        texts = [request.json()["text"] for request in restarted.requests]
+    assert len(texts) == len(set(texts)) == 16
+    assert {text for text in texts if "again" in text} == {f"run-{r} again" for r in range(4)}
+
+
+def test_a_server_that_closes_each_connection_gets_every_message_once(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_SENDERS", "4")
+    closing = WebhookResponse(headers={"Connection": "close"})
+    with SlackWebhookServer(default=closing) as server:
+        enqueue(store, runs=5, per_run=4)
+        deliver_all(store, Unspaced(server.url), 20)
+        texts = [request.json()["text"] for request in server.requests]
+    assert sorted(texts) == sorted(f"run-{r} message {i}" for r in range(5) for i in range(4))
+
+
+def test_in_one_batch_the_sent_are_marked_sent_and_a_failed_one_waits_for_its_retry(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FLOWHOOK_DELIVERY_SENDERS", "1")
+    enqueue(store, runs=1, per_run=5)
+    with SlackWebhookServer("ok", "ok", 500) as flaky:
+        claimed, sent = deliver_due(store, lambda block: Unspaced(flaky.url), "test:0")
+        assert (claimed, sent) == (5, 4)
+    by_status = {m.body: (m.status, m.attempts) for m in store.list_outbox()}
+    assert by_status == {
+        "run-0 message 0": ("sent", 1),
+        "run-0 message 1": ("sent", 1),
+        "run-0 message 2": ("pending", 1),
+        "run-0 message 3": ("sent", 1),
+        "run-0 message 4": ("sent", 1),
+    }
+    assert store.outbox_claimants() == []  # every claim of the batch released

@@ -88,7 +88,7 @@ def test_two_senders_claim_each_message_once(store: Store) -> None:
         try:
             while claimed := own.claim_outbox(worker, time.time(), 7, 60.0):
                 for message in claimed:
-                    own.mark_outbox_sent(message.id, time.time())
+                    own.mark_outbox_sent([message.id], time.time())
                     sent[worker].append(message.id)
         finally:
             own.close()

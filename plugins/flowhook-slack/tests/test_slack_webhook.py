@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import importlib.metadata
 import logging
+import os
 import re
 import time
 from datetime import datetime, timedelta, timezone
@@ -67,6 +68,57 @@ def test_the_idempotency_key_travels_in_a_header(
     keyed, plain = flowhook_slack_webhook_server.requests
     assert keyed.headers["x-flowhook-idempotency-key"] == "0123456789abcdef0123456789abcdef"
     assert "x-flowhook-idempotency-key" not in plain.headers
+
+
+def test_consecutive_messages_share_a_connection_and_survive_its_closing(
+    flowhook_slack_webhook_server: SlackWebhookServer,
+) -> None:
+    notifier = SlackWebhook(flowhook_slack_webhook_server.url)
+    notifier.notify("first")
+    notifier.notify("second")
+    flowhook_slack_webhook_server.stop()  # closes the connection kept open
+    flowhook_slack_webhook_server.start()
+    notifier.notify("third")
+    texts = [request.json()["text"] for request in flowhook_slack_webhook_server.requests]
+    assert texts == ["first", "second", "third"]
+    ports = [request.client_port for request in flowhook_slack_webhook_server.requests]
+    assert ports[0] == ports[1] != ports[2]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_child_opens_its_own_connection(
+    flowhook_slack_webhook_server: SlackWebhookServer,
+) -> None:
+    notifier = SlackWebhook(flowhook_slack_webhook_server.url)
+    notifier.notify("parent")
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child's outcome is its exit status
+        try:
+            notifier.notify("child")
+        finally:
+            os._exit(0)
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    notifier.notify("parent again")
+    requests = flowhook_slack_webhook_server.requests
+    assert [request.json()["text"] for request in requests] == ["parent", "child", "parent again"]
+    parent, forked, again = (request.client_port for request in requests)
+    assert parent == again != forked
+
+
+def test_a_proxy_in_the_environment_carries_the_message(
+    flowhook_slack_webhook_server: SlackWebhookServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With ``http_proxy`` set, the POST goes to the proxy (here the local server, which sees
+    the absolute URL a proxy is asked for), not to the webhook's host."""
+    for name in ("no_proxy", "NO_PROXY", "HTTP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{flowhook_slack_webhook_server.port}")
+    notifier = SlackWebhook("http://hooks.example.invalid/services/T0/B0/s3cr3tvalue")
+    notifier.notify("through the proxy")
+    [request] = flowhook_slack_webhook_server.requests
+    assert request.path == "http://hooks.example.invalid/services/T0/B0/s3cr3tvalue"
+    assert request.json()["text"] == "through the proxy"
 
 
 def test_without_subject_sends_body_only(flowhook_slack_webhook_server: SlackWebhookServer) -> None:

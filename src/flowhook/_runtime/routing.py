@@ -41,8 +41,9 @@ def outbox_entries(
     router: Router, kind: RunKindName, owner: RunOwner, run: FlowRun | TaskRun, state: State
 ) -> tuple[OutboxEntry, ...]:
     """The messages one transition enqueues (none when preparing them fails: logged)."""
-    if not router.candidates(kind, state):  # the common case: no rule is about this state
-        return ()
+    types, names = router.watched[kind]
+    if state.type not in types and state.name not in names:
+        return ()  # the common case, on every transition: no rule is about this state
     try:
         current = current_context.get()
         flow_run = current.flow_run if current is not None and kind == "task" else None

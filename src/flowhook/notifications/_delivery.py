@@ -32,7 +32,8 @@ from flowhook_hookspec.errors import FlowhookError, NotificationError
 from flowhook_hookspec.notify import Notifier, redact
 
 from ._blocks import MissingNotifierError
-from ._senders import Lanes, Lease, send_in_lanes
+from ._round import Notifiers, SentMarks
+from ._senders import Lanes, Lease, Spacing, send_in_lanes
 
 logger = logging.getLogger("flowhook.notifications")
 
@@ -86,28 +87,11 @@ def drain_seconds() -> float:
         return 10.0
 
 
-class _Spacing:
-    """Remembers when each block last sent, to keep its minimum interval."""
-
-    def __init__(self) -> None:
-        self._last: dict[str, float] = {}
-
-    def wait(self, block: str, interval: float) -> None:
-        last = self._last.get(block)
-        if last is not None and interval > 0:
-            remaining = last + interval - time.monotonic()
-            if remaining > 0:
-                time.sleep(remaining)
-
-    def sent(self, block: str) -> None:
-        self._last[block] = time.monotonic()
-
-
 def deliver_due(
     store: Any,
     load_notifier: Callable[[str], Notifier],
     worker: str,
-    spacing: _Spacing | None = None,
+    spacing: Spacing | None = None,
     limit: int = 50,
 ) -> tuple[int, int]:
     """Claim the due messages and try each once; returns (claimed, sent). The messages are
@@ -118,15 +102,19 @@ def deliver_due(
     a message to a second sender while the first still holds it, and a fast batch renews
     nothing (a renewal is a write to the store: it cost 15 % of throughput before each send).
     """
-    spacing = spacing or _Spacing()
+    spacing = spacing or Spacing()
     lease = claim_seconds()
     claim = Lease(lease)
     claimed = store.claim_outbox(worker, time.time(), limit, lease)
+    notifiers, marks = Notifiers(load_notifier), SentMarks(store)
 
     def send(message: Any) -> bool:
-        return _deliver_one(store, load_notifier, worker, message, spacing, claim)
+        return _deliver_one(store, notifiers, worker, message, spacing, claim, marks)
 
-    return len(claimed), send_in_lanes(claimed, Lanes(load_notifier), send)
+    try:
+        return len(claimed), send_in_lanes(claimed, Lanes(notifiers), send)
+    finally:
+        marks.flush()
 
 
 def _deliver_one(
@@ -134,14 +122,17 @@ def _deliver_one(
     load_notifier: Callable[[str], Notifier],
     worker: str,
     message: Any,
-    spacing: _Spacing,
+    spacing: Spacing,
     claim: Lease,
+    marks: SentMarks,
 ) -> bool:
-    """Try one claimed message once; True when it was sent."""
+    """Try one claimed message once; True when it was sent (it is then marked so with
+    ``marks``; a failure is recorded at once)."""
     block = f"{message.block_type}/{message.block_name}"
     notifier: Notifier | None = None
     try:
         notifier = load_notifier(block)
+        marks.before_send(spaced=notifier.min_interval_seconds > 0)
         spacing.wait(block, notifier.min_interval_seconds)
         if claim.needs_renewal(message.id):
             if not store.renew_outbox_claim(message.id, worker, claim.seconds):
@@ -155,7 +146,7 @@ def _deliver_one(
     except Exception as exc:  # a bug in a notifier: retry, it may be transient
         _failed(store, message, block, exc, notifier, False, None)
         return False
-    store.mark_outbox_sent(message.id, time.time())
+    marks.sent(message.id)
     logger.info("notification %s sent to %s", message.id, block)
     return True
 
@@ -254,14 +245,14 @@ def deliver_within(
     worker: str,
     within: float,
     blocks: Collection[str] | None = None,
-    spacing: _Spacing | None = None,
+    spacing: Spacing | None = None,
 ) -> DeliveryReport:
     """Deliver what is due, then keep delivering retries as they come due, for up to ``within``
     seconds; stop as soon as nothing (of ``blocks``, if given) is pending.
 
     A message whose next attempt falls after the deadline is left pending, for later.
     """
-    spacing = spacing or _Spacing()
+    spacing = spacing or Spacing()
     deadline = time.monotonic() + within
     sent = 0
     while True:
@@ -339,7 +330,7 @@ class DeliveryWorker:
 
     def _run(self) -> None:
         store = self._open_store()
-        spacing = _Spacing()
+        spacing = Spacing()
         failing = False
         try:
             while not self._stop.is_set():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from flowhook_hookspec.errors import ConfigError
 from flowhook_hookspec.runs import FlowRun, TaskRun
@@ -11,7 +12,7 @@ from flowhook_hookspec.states import State
 from .._config import load_config
 from ..store import OutboxEntry, RunKindName
 from ._checks import config_problems
-from ._rules import Rule, compile_rule, rule_problems
+from ._rules import STATE_TYPES, Rule, compile_rule, rule_problems
 from ._templates import RunOwner, snapshot
 
 logger = logging.getLogger("flowhook.notifications")
@@ -19,6 +20,14 @@ logger = logging.getLogger("flowhook.notifications")
 __all__ = ["Router", "load_router"]
 
 _MAX_STATE_KEYS = 1024
+_RUN_KINDS: tuple[RunKindName, ...] = ("flow", "task")
+
+
+def _watched(rules: Iterable[Rule]) -> tuple[tuple[str, ...], frozenset[str]]:
+    """The state types ``rules`` name, and every state (name or type) they name: a rule matches
+    a state by its name or by its type (see :meth:`Rule.for_state`)."""
+    named = frozenset(state for rule in rules for state in rule.states)
+    return tuple(sorted(named & STATE_TYPES)), named
 
 
 class Router:
@@ -26,8 +35,15 @@ class Router:
 
     def __init__(self, rules: tuple[Rule, ...] = ()) -> None:
         self.rules = rules
-        # (kind, state name, state type) -> the rules that state can match: most transitions
-        # match no rule, and then cost one dict lookup
+        #: Per run kind, what a state must be for a rule of that kind to be about it: (the state
+        #: types the rules name, every state name or type they name). Built at load, so that a
+        #: transition no rule is about is told apart without a Python call (``outbox_entries``
+        #: of the runtime): the types are a tuple, as a StateType's hash is a Python function
+        #: (a StateType is a str: ``in`` compares strings).
+        self.watched: dict[str, tuple[tuple[str, ...], frozenset[str]]] = {
+            kind: _watched(rule for rule in rules if rule.kind == kind) for kind in _RUN_KINDS
+        }
+        # (kind, state name, state type) -> the rules that state can match
         self._by_state: dict[tuple[str, str, str], tuple[Rule, ...]] = {}
 
     def __bool__(self) -> bool:

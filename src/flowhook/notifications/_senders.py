@@ -9,7 +9,7 @@ message. The batch is split into lanes, each sent in order by one thread of a sm
   holds however many runs it serves.
 
 ``FLOWHOOK_DELIVERY_SENDERS`` (default 8) is the pool's size; 1 sends everything in order on
-the calling thread.
+the calling thread. :class:`Spacing` keeps each block's minimum interval across batches.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from flowhook_hookspec.notify import Notifier
 
-__all__ = ["SENDERS", "Lanes", "Lease", "lanes", "send_in_lanes", "senders"]
+__all__ = ["SENDERS", "Lanes", "Lease", "Spacing", "lanes", "send_in_lanes", "senders"]
 
 logger = logging.getLogger("flowhook.notifications")
 
@@ -148,3 +148,20 @@ class Lease:
 
     def renewed(self, message_id: int) -> None:
         self._renewed[message_id] = time.monotonic()
+
+
+class Spacing:
+    """Remembers when each block last sent, to keep its minimum interval."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, float] = {}
+
+    def wait(self, block: str, interval: float) -> None:
+        last = self._last.get(block)
+        if last is not None and interval > 0:
+            remaining = last + interval - time.monotonic()
+            if remaining > 0:
+                time.sleep(remaining)
+
+    def sent(self, block: str) -> None:
+        self._last[block] = time.monotonic()

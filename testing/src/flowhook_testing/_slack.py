@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import secrets
+import socket
 import sys
 import threading
 import time
@@ -96,6 +98,8 @@ class ReceivedRequest:
     body: bytes
     #: ``time.monotonic()`` when the request arrived.
     received_at: float = attrs.field(factory=time.monotonic)
+    #: The client's port: requests with the same one came on the same connection.
+    client_port: int = 0
 
     @property
     def text(self) -> str:
@@ -108,6 +112,10 @@ class ReceivedRequest:
 
 class _WebhookHandler(http.server.BaseHTTPRequestHandler):
     server: _WebhookHTTPServer
+    # Keeps connections open between requests, as Slack does (every answer has a length);
+    # without Nagle's algorithm, or an answer's body waits for the client's delayed ack.
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -119,11 +127,13 @@ class _WebhookHandler(http.server.BaseHTTPRequestHandler):
                 path=self.path,
                 headers={name.lower(): value for name, value in self.headers.items()},
                 body=body,
+                client_port=self.client_address[1],
             )
         )
         response = owner._next_response()
         if response.delay > 0 and owner._stopping.wait(response.delay):
-            return  # the server is stopping: drop the connection without an answer
+            self.close_connection = True  # the server is stopping: hang up without an answer
+            return
         payload = response.body.encode("utf-8")
         try:
             self.send_response(response.status)
@@ -149,6 +159,25 @@ class _WebhookHTTPServer(http.server.ThreadingHTTPServer):
     def __init__(self, owner: SlackWebhookServer, port: int) -> None:
         super().__init__((HOST, port), _WebhookHandler)
         self.owner = owner
+        self._open: set[socket.socket] = set()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.owner._lock:
+            self._open.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.owner._lock:
+            self._open.discard(request)
+        super().shutdown_request(request)
+
+    def hang_up(self) -> None:
+        """Close the connections clients keep open: a stopped server answers nothing more."""
+        with self.owner._lock:
+            open_now, self._open = list(self._open), set()
+        for request in open_now:
+            with contextlib.suppress(OSError):  # the client hung up first
+                request.shutdown(socket.SHUT_RDWR)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if isinstance(sys.exc_info()[1], ConnectionError):
@@ -241,6 +270,7 @@ class SlackWebhookServer(BackgroundServer):
         self._stopping.set()
         httpd.shutdown()
         httpd.server_close()
+        httpd.hang_up()
         if thread is not None:
             thread.join(timeout=5)
         self._httpd = self._thread = None

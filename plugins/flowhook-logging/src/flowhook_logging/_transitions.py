@@ -35,7 +35,9 @@ def transition_level(state: State) -> int:
     return logging.WARNING if state.type in _LOUD else logging.INFO
 
 
-_LOUD = frozenset((StateType.FAILED, StateType.CRASHED))
+# A tuple, not a set: a StateType's hash is a Python call, and this test runs on every
+# transition (a StateType is a str: ``in`` compares strings).
+_LOUD = (StateType.FAILED, StateType.CRASHED)
 
 
 @hookimpl

@@ -8,6 +8,8 @@ import http.client
 import json
 import logging
 import math
+import os
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -19,6 +21,7 @@ import attrs
 
 from flowhook_hookspec import NotificationError, Notifier, Secret, redact
 
+from . import _connections
 from ._version import __version__
 
 __all__ = [
@@ -113,6 +116,8 @@ IDEMPOTENCY_HEADER = "X-Flowhook-Idempotency-Key"
 
 def _header_safe(key: str) -> str:
     """``key`` as a header value: printable ASCII without spaces or line breaks."""
+    if key.isascii() and key.isprintable() and " " not in key:
+        return key  # flowhook's keys (hex digits): no need to look at each character
     return "".join(char for char in key if char.isascii() and char.isprintable() and char != " ")
 
 
@@ -211,6 +216,33 @@ def _opener(proxies: tuple[tuple[str, str], ...]) -> urllib.request.OpenerDirect
     return urllib.request.build_opener(_NoRedirects, urllib.request.ProxyHandler(dict(proxies)))
 
 
+@functools.lru_cache(maxsize=64)
+def _target(url: str) -> tuple[str, str, int | None, str]:
+    """The scheme, host, port and path (with its query) of a webhook URL."""
+    parts = urllib.parse.urlsplit(url)
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.scheme, parts.hostname or "", parts.port, path
+
+
+def _proxied(scheme: str) -> bool:
+    """Whether a proxy may apply to ``scheme`` (then ``urllib`` sends, honouring ``no_proxy``
+    and the rest): on Linux, a ``<scheme>_proxy`` variable; elsewhere the system's settings
+    count too, which only ``urllib`` reads."""
+    if sys.platform in ("darwin", "win32"):
+        return bool(urllib.request.getproxies().get(scheme))
+    return bool(os.environ.get(f"{scheme}_proxy") or os.environ.get(f"{scheme.upper()}_PROXY"))
+
+
+def _post_through_proxy(
+    url: str, data: bytes, headers: dict[str, str], timeout: float
+) -> tuple[int, str, dict[str, str]]:
+    """POST through ``urllib`` (a new connection each time), for a proxy."""
+    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
+    opener = _opener(tuple(sorted(urllib.request.getproxies().items())))
+    with opener.open(request, timeout=timeout) as response:
+        return response.status, _read_code(response), _fields(response.headers)
+
+
 @attrs.define
 class SlackWebhook(Notifier):
     """Posts each notification to a Slack channel through an incoming webhook.
@@ -263,8 +295,8 @@ class SlackWebhook(Notifier):
     @property
     def _where(self) -> str:
         """The webhook's host and port: shown in messages instead of the secret URL."""
-        parts = urllib.parse.urlsplit(self.url.get_secret_value())
-        return f"{parts.hostname}:{parts.port}" if parts.port else f"{parts.hostname}"
+        _, host, port, _ = _target(self.url.get_secret_value())
+        return f"{host}:{port}" if port else host
 
     def _redact(self, text: str) -> str:
         """``text`` without the URL, nor its secret parts: the path, and its last segment (the
@@ -275,30 +307,33 @@ class SlackWebhook(Notifier):
         pieces = [path if len(path) > 1 else None, token if len(token) >= 8 else None]
         return redact(text, *self.secrets(), *pieces)
 
-    def _post(self, data: bytes, key: str | None = None) -> tuple[int, str, Message]:
-        """POST ``data``; returns the status, the body (one line) and the response headers."""
+    def _post(self, data: bytes, key: str | None = None) -> tuple[int, str, dict[str, str]]:
+        """POST ``data``; returns the status, the body (one line) and the response's header
+        fields (names in lower case)."""
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": f"flowhook-slack/{__version__}",
         }
         if key is not None:
             headers[IDEMPOTENCY_HEADER] = _header_safe(key)
-        request = urllib.request.Request(
-            self.url.get_secret_value(), data=data, method="POST", headers=headers
-        )
-        opener = _opener(tuple(sorted(urllib.request.getproxies().items())))
+        url = self.url.get_secret_value()
         try:
             try:
-                with opener.open(request, timeout=self.timeout) as response:
-                    return response.status, _read_code(response), response.headers
+                scheme, host, port, path = _target(url)
+                if _proxied(scheme):
+                    return _post_through_proxy(url, data, headers, self.timeout)
+                status, answer, response_headers = _connections.post(
+                    scheme, host, port, path, data, headers, self.timeout, _MAX_RESPONSE_BYTES
+                )
+                return status, _one_line(answer.decode("utf-8", "replace")), response_headers
             except urllib.error.HTTPError as exc:
                 try:
-                    return exc.code, _read_code(exc), exc.headers
+                    return exc.code, _read_code(exc), _fields(exc.headers)
                 finally:
                     exc.close()
         except TimeoutError:
             raise self._timeout_error() from None
-        except urllib.error.URLError as exc:
+        except (urllib.error.URLError, _connections.Unreachable) as exc:
             if isinstance(exc.reason, TimeoutError):
                 raise self._timeout_error() from None
             raise NotificationError(
@@ -322,17 +357,22 @@ class SlackWebhook(Notifier):
             "(it may still have posted the message)"
         )
 
-    def _error(self, status: int, code: str, headers: Message) -> NotificationError:
+    def _error(self, status: int, code: str, headers: dict[str, str]) -> NotificationError:
         shown = self._redact(code)[:200] or "(empty answer)"
         hint = _HINTS.get(code)
         message = f"Slack webhook at {self._where} answered HTTP {status} {shown}"
         if hint:
             message += f": {hint}"
         if status == 429 or 500 <= status <= 599 or status == 408:
-            return NotificationError(message, retry_after=_retry_after(headers.get("Retry-After")))
+            return NotificationError(message, retry_after=_retry_after(headers.get("retry-after")))
         if 300 <= status <= 399:
             message += "; Slack never redirects a webhook: check the URL"
         return NotificationError(message, permanent=True)
+
+
+def _fields(headers: Message) -> dict[str, str]:
+    """The header fields of an answer read by ``urllib``, names in lower case."""
+    return {name.lower(): value for name, value in headers.items()}
 
 
 def _read_code(response: Any) -> str:

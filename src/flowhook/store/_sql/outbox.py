@@ -39,7 +39,6 @@ _DUE = (
     "AND next_attempt <= ? AND (claimed_until IS NULL OR claimed_until < {clock}) "
     "ORDER BY next_attempt, id LIMIT ?{lock}"
 )
-_CLAIM = "UPDATE notification_outbox SET claimed_by = ?, claimed_until = ? WHERE id = ?"
 _RENEW = (
     "UPDATE notification_outbox SET claimed_until = {clock} + ? "
     "WHERE id = ? AND claimed_by = ? AND status = 'pending'"
@@ -97,11 +96,12 @@ class Outbox(SQLStore):
         due = self._sql(
             _DUE.format(columns=OUTBOX_COLUMNS, clock=clock, lock=self.dialect.claim_lock)
         )
-        claim = self._sql(_CLAIM)
 
         def take(db: Any) -> list[OutboxRecord]:
             rows = db.execute(due, (*at, now, *at, limit)).fetchall()
-            db.executemany(claim, [(worker, row[-1] + lease_seconds, row[0]) for row in rows])
+            if rows:  # one clock for all: one statement claims them
+                claim, until = "claimed_by = ?, claimed_until = ?", rows[0][-1] + lease_seconds
+                self._update(db, [row[0] for row in rows], claim, (worker, until))
             return [outbox_record(row[:-1]) for row in rows]
 
         return self._write(take)
@@ -158,27 +158,32 @@ class Outbox(SQLStore):
             (escaped + "%",),
         )
 
-    def mark_outbox_sent(self, message_id: int, at: float) -> None:
+    def mark_outbox_sent(self, message_ids: Sequence[int], at: float) -> None:
+        """Mark messages sent at ``at``, in one statement."""
         self._settle(
-            message_id, "status = 'sent', attempts = attempts + 1, delivered = ?", at, None
+            message_ids, "status = 'sent', attempts = attempts + 1, delivered = ?", at, None
         )
 
     def mark_outbox_retry(
         self, message_id: int, attempts: int, next_attempt: float, error: str
     ) -> None:
-        self._settle(message_id, "attempts = ?, next_attempt = ?", attempts, next_attempt, error)
+        self._settle((message_id,), "attempts = ?, next_attempt = ?", attempts, next_attempt, error)
 
     def mark_outbox_dead(self, message_id: int, attempts: int, error: str) -> None:
-        self._settle(message_id, "status = 'dead', attempts = ?", attempts, error)
+        self._settle((message_id,), "status = 'dead', attempts = ?", attempts, error)
 
-    def _settle(self, message_id: int, changes: str, *values: Any) -> None:
-        """Record how an attempt to send a message ended: ``changes`` with its ``values``, then
-        ``last_error`` (the last value); the message's claim is released."""
-        self._change(
-            f"UPDATE notification_outbox SET {changes}, last_error = ?, claimed_by = NULL, "
-            "claimed_until = NULL WHERE id = ?",
-            (*values, message_id),
-        )
+    def _settle(self, message_ids: Sequence[int], changes: str, *values: Any) -> None:
+        """Record how attempts to send messages ended: ``changes`` with its ``values``, then
+        ``last_error`` (the last value); the messages' claims are released."""
+        changes += ", last_error = ?, claimed_by = NULL, claimed_until = NULL"
+        if message_ids:
+            self._write(lambda db: self._update(db, message_ids, changes, values))
+
+    def _update(self, db: Any, message_ids: Sequence[int], changes: str, values: Any) -> None:
+        """``changes`` with ``values`` to the messages ``message_ids`` (a batch's at most)."""
+        where = f"id IN ({', '.join('?' * len(message_ids))})"
+        sql = f"UPDATE notification_outbox SET {changes} WHERE {where}"
+        db.execute(self._sql(sql), (*values, *message_ids))
 
     def next_outbox_attempt(self, blocks: Collection[str] | None = None) -> float | None:
         """When the earliest pending message (of ``blocks``, ``type/name``, if given) is due."""

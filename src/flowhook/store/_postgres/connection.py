@@ -29,8 +29,7 @@ from .._settings import mask_url
 from .._sql import SQLStore
 from .._sql.schema import SCHEMA_VERSION
 from .dialect import POSTGRES
-from .outage import Outage
-from .quiet import POOL_NAME, quiet
+from .outage import POOL_NAME, Outage, quiet
 from .watchdog import WATCHDOG, WatchedCursor
 
 __all__ = ["VERSION_TABLE", "Cursor", "PostgresBase"]

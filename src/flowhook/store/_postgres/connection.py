@@ -74,11 +74,6 @@ def _reason(exc: BaseException, url: str) -> str:
     return text
 
 
-class _Rehearsal(Exception):
-    def __init__(self, result: Any) -> None:
-        self.result = result
-
-
 class PostgresBase(SQLStore):
     """The pool of a store on one PostgreSQL database, its transactions and its schema.
 
@@ -117,15 +112,12 @@ class PostgresBase(SQLStore):
             )
             if version is None:  # the server was lost: the pool waits for it, as any call does
                 version = self._reading(lambda cur: self._version(cur.connection))
-            self._open_schema(version, create=create, migrate=migrate)
-        except psycopg.Error as exc:
-            self.close()
+            if self._due_migrations(version, create=create, migrate=migrate):
+                self.migrated_from, _ = self.migrate()  # as found under the migration lock
+        except psycopg.Error as exc:  # SQLStore closes what was opened
             raise StoreError(
                 f"cannot use the flowhook database {self.location}: {_reason(exc, url)}"
             ) from None
-        except BaseException:
-            self.close()
-            raise
 
     def unavailable(self, error: Exception) -> bool:
         """The server unreachable past the lock timeout, restarting, out of disk or connections:
@@ -168,7 +160,8 @@ class PostgresBase(SQLStore):
             self.outage.lost(_reason(exc, self.url), self._made.get(conn))
             raise
 
-    def _retrying(self, operation: Callable[[Cursor], T], *, write: bool) -> T:
+    def _transaction(self, operation: Callable[[Cursor], T], *, write: bool, rehearse: bool) -> T:
+        """Run ``operation`` in one transaction, retried while the server cannot be reached."""
         if self._pool is None:
             raise StoreError(f"the store at {self.location} is closed")
         deadline = time.monotonic() + self.lock_timeout
@@ -176,7 +169,7 @@ class PostgresBase(SQLStore):
         while True:
             used: list[psycopg.Connection[Any]] = []
             try:
-                result = self._attempt(operation, write, used)
+                result = self._attempt(operation, write, rehearse, used)
                 self.outage.back()
                 return result
             except DamagedData as exc:
@@ -207,47 +200,30 @@ class PostgresBase(SQLStore):
             delay = min(delay * 2, 1.0)
 
     def _attempt(
-        self, operation: Callable[[Cursor], T], write: bool, used: list[psycopg.Connection[Any]]
+        self,
+        operation: Callable[[Cursor], T],
+        write: bool,
+        rehearse: bool,
+        used: list[psycopg.Connection[Any]],
     ) -> T:
         """One transaction on a connection of the pool (put in ``used``, for the caller)."""
         assert self._pool is not None
         with self._pool.connection() as conn:
             used.append(conn)
             try:
-                with (
-                    WATCHDOG.guard(conn, self.lock_timeout),
-                    conn.transaction(),
-                    conn.cursor() as cur,
-                ):
-                    if not write:
-                        cur.execute("SET TRANSACTION READ ONLY")
-                    return operation(cur)
+                with WATCHDOG.guard(conn, self.lock_timeout), conn.cursor() as cur:
+                    with conn.transaction():
+                        if not write:
+                            cur.execute("SET TRANSACTION READ ONLY")
+                        result = operation(cur)
+                        if rehearse:
+                            raise psycopg.Rollback  # leaves the block, rolled back, silently
+                    return result
             except psycopg.errors.ReadOnlySqlTransaction:
                 # A session keeps the read-only default it started with: a new one sees the
                 # database's current one once it is made writable again.
                 conn.close()
                 raise
-
-    def _write(self, body: Callable[[Cursor], T]) -> T:
-        """Run ``body`` in one write transaction, retried while the server cannot be reached."""
-        return self._retrying(body, write=True)
-
-    def _rehearsed(self, body: Callable[[Cursor], T]) -> T:
-        """Run ``body`` in a write transaction that is always rolled back: what it would do,
-        counted by the very statements that would do it (``prune --dry-run``)."""
-
-        def rehearse(cur: Cursor) -> T:
-            raise _Rehearsal(body(cur))  # leaving the transaction by an error rolls it back
-
-        try:
-            self._write(rehearse)
-        except _Rehearsal as done:
-            return done.result  # type: ignore[no-any-return]
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _reading(self, body: Callable[[Cursor], T]) -> T:
-        """Run ``body`` in one read-only transaction."""
-        return self._retrying(body, write=False)
 
     # -- schema -------------------------------------------------------------------------------
 
@@ -258,10 +234,6 @@ class PostgresBase(SQLStore):
             return 0
         found = conn.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()
         return int(found[0]) if found and found[0] is not None else 0
-
-    def _open_schema(self, version: int, *, create: bool, migrate: bool) -> None:
-        if self._due_migrations(version, create=create, migrate=migrate):
-            self.migrated_from, _ = self.migrate()  # as found under the migration lock
 
     def migrate(self) -> tuple[int, int]:
         """Apply the missing migrations; returns the versions before and after."""

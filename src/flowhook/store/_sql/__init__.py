@@ -109,9 +109,22 @@ class SQLStore:
 
         def _open(self, target: Any, *, create: bool, migrate: bool) -> None: ...
         def close(self) -> None: ...
-        def _write(self, body: Callable[[Any], T]) -> T: ...
-        def _rehearsed(self, body: Callable[[Any], T]) -> T: ...
-        def _reading(self, body: Callable[[Any], T]) -> T: ...
+        def _transaction(self, body: Callable[[Any], T], *, write: bool, rehearse: bool) -> T:
+            """Run ``body`` in one transaction of the backend (its retries around it)."""
+            ...
+
+    def _write(self, body: Callable[[Any], T]) -> T:
+        """Run ``body`` in one write transaction."""
+        return self._transaction(body, write=True, rehearse=False)
+
+    def _rehearsed(self, body: Callable[[Any], T]) -> T:
+        """Run ``body`` in a write transaction that is always rolled back: what it would do,
+        counted by the very statements that would do it (``prune --dry-run``)."""
+        return self._transaction(body, write=True, rehearse=True)
+
+    def _reading(self, body: Callable[[Any], T]) -> T:
+        """Run ``body`` in one read transaction: all its queries see the same snapshot."""
+        return self._transaction(body, write=False, rehearse=False)
 
     def _sql(self, sql: str) -> str:
         """``sql``, written with ``?``, in this store's driver's marks."""

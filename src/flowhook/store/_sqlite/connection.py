@@ -32,15 +32,6 @@ T = TypeVar("T")
 
 logger = logging.getLogger("flowhook.store")
 
-#: How to get going again with a damaged database: the end of every message about one.
-DAMAGED_FIX = "move it away (flowhook then starts a new one) or restore it from a backup"
-
-
-def damaged(location: str, detail: str) -> StoreError:
-    """The one-line error for a damaged database file."""
-    return StoreError(f"the flowhook database {location} is damaged ({detail}); {DAMAGED_FIX}")
-
-
 _UNDECODABLE_TEXT = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 
 
@@ -64,6 +55,16 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
         return code & 0xFF in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+def _version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _close(connections: list[sqlite3.Connection]) -> None:
+    for conn in connections:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
 
 
 def _identity(path: Path) -> tuple[int, int] | None:
@@ -108,8 +109,7 @@ class SQLiteBase(SQLStore):
                     raise older_schema(self.location, 0, SCHEMA_VERSION)
                 _prepare_files(path)
             self._file = _identity(path)
-            version = self._connection().execute("PRAGMA user_version").fetchone()[0]
-            if self._due_migrations(version, create=create, migrate=migrate):
+            if self._due_migrations(_version(self._connection()), create=create, migrate=migrate):
                 self._migrate()
         except sqlite3.DatabaseError as exc:
             self._raise_damage(exc)
@@ -156,9 +156,7 @@ class SQLiteBase(SQLStore):
                 return
             connections, self._connections = self._connections, []
             self._generation += 1
-        for conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        _close(connections)
         if found is None:
             what = "was deleted"
             for leftover in ("-wal", "-shm"):  # the old file's: never to be applied to a new one
@@ -185,7 +183,7 @@ class SQLiteBase(SQLStore):
             try:
                 return operation(conn)
             except DamagedData as exc:
-                raise damaged(self.location, str(exc)) from exc
+                raise self._damaged(str(exc)) from exc
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or time.monotonic() >= deadline:
                     self._raise_damage(exc)
@@ -200,32 +198,27 @@ class SQLiteBase(SQLStore):
         """Raise a :class:`StoreError` when ``exc`` says that the file is damaged."""
         detail = _damage(exc)
         if detail is not None:
-            raise damaged(self.location, detail) from exc
+            raise self._damaged(detail) from exc
 
-    def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``body`` in one write transaction, retried while the database is locked."""
-        self._check_file()
-        return self._transaction("BEGIN IMMEDIATE", body, commit=True)
-
-    def _rehearsed(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``body`` in a write transaction that is always rolled back: what it would do,
-        counted by the very statements that would do it (``prune --dry-run``)."""
-        return self._transaction("BEGIN IMMEDIATE", body, commit=False)
-
-    def _reading(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``body`` in one read transaction: all its queries see the same snapshot."""
-        return self._transaction("BEGIN", body, commit=False)
+    def _damaged(self, detail: str) -> StoreError:
+        return StoreError(
+            f"the flowhook database {self.location} is damaged ({detail}); move it away "
+            "(flowhook then starts a new one) or restore it from a backup"
+        )
 
     def _transaction(
-        self, begin: str, body: Callable[[sqlite3.Connection], T], *, commit: bool
+        self, body: Callable[[sqlite3.Connection], T], *, write: bool, rehearse: bool
     ) -> T:
-        """Run ``body`` in a transaction begun with ``begin``; committed, or else rolled back."""
+        """Run ``body`` in a transaction (``BEGIN IMMEDIATE`` to write), retried while the
+        database is locked; committed, or else rolled back."""
+        if write and not rehearse:
+            self._check_file()
 
         def transaction(conn: sqlite3.Connection) -> T:
-            conn.execute(begin)
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 result = body(conn)
-                if commit:
+                if write and not rehearse:
                     conn.execute("COMMIT")
                 return result
             finally:
@@ -236,26 +229,24 @@ class SQLiteBase(SQLStore):
 
     def _migrate(self) -> None:
         """Apply the missing migrations (``PRAGMA user_version`` counts those applied)."""
-        version = self._connection().execute("PRAGMA user_version").fetchone()[0]
+        version = _version(self._connection())
         self._refuse_newer(version)
         if version == SCHEMA_VERSION:
             return
         self._retrying(lambda conn: conn.execute("PRAGMA journal_mode = WAL").fetchone())
 
         def upgrade(conn: sqlite3.Connection) -> None:
-            self._upgrade(conn, conn.execute("PRAGMA user_version").fetchone()[0])
+            self._upgrade(conn, _version(conn))
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
         self._write(upgrade)
 
     def schema_version(self) -> int:
-        return int(self._read("PRAGMA user_version")[0][0])
+        return self._reading(_version)
 
     def close(self) -> None:
         """Close every connection this store opened, in any thread."""
         with self._guard:
             self._closed = True
             connections, self._connections = self._connections, []
-        for conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        _close(connections)

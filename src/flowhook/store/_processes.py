@@ -80,7 +80,7 @@ def start_token(pid: int) -> str | None:
 
 def _started(pid: int) -> float:
     """When the process started (seconds since the epoch), as well as it can be known."""
-    stat = _linux_stat(pid) if _PROC.is_dir() else None
+    stat = _linux_stat(pid)
     if stat is not None:
         try:
             uptime = float((_PROC / "uptime").read_text().split()[0])
@@ -112,7 +112,7 @@ def _pid_running(pid: int) -> bool:
         return True  # it exists, it belongs to another user
     except OSError:
         return False
-    stat = _linux_stat(pid) if _PROC.is_dir() else None
+    stat = _linux_stat(pid)
     return not (stat is not None and stat[0] in ("Z", "X"))
 
 

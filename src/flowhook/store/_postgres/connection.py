@@ -1,4 +1,5 @@
-"""The connections to a PostgreSQL server, the transactions every store method runs in, migration.
+"""The PostgreSQL store: the connections to the server, the transactions every store method runs
+in, migration.
 
 A :mod:`psycopg_pool` pool of autocommit connections, shared by the threads of a process; every
 store method is one explicit transaction, at READ COMMITTED, so that a conditional ``UPDATE``
@@ -26,13 +27,14 @@ import psycopg_pool
 
 from .._errors import DamagedData, StoreError
 from .._settings import mask_url
-from .._sql import SQLStore
+from .._sql.core import SQLCore
 from .._sql.schema import SCHEMA_VERSION
 from .dialect import POSTGRES
+from .listen import CancelListener
 from .outage import POOL_NAME, Outage, quiet
 from .watchdog import WATCHDOG, WatchedCursor
 
-__all__ = ["VERSION_TABLE", "Cursor", "PostgresBase"]
+__all__ = ["VERSION_TABLE", "Cursor", "PostgresStore"]
 
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
@@ -74,10 +76,15 @@ def _reason(exc: BaseException, url: str) -> str:
     return text
 
 
-class PostgresBase(SQLStore):
-    """The pool of a store on one PostgreSQL database, its transactions and its schema.
+class PostgresStore(SQLCore):
+    """The :class:`~flowhook.store.Store` on one PostgreSQL database: the store core
+    (:mod:`.._sql`) on its pool, its transactions and its schema.
 
-    ``PostgresStore`` is it with the store core (:mod:`.._sql`): one pool.
+    ``create=False`` refuses a database without flowhook's schema (the command line never
+    creates one); ``migrate`` applies missing migrations (``FLOWHOOK_STORE_AUTO_MIGRATE``).
+    Raises :class:`~flowhook.store.StoreError` when the server cannot be used (the message names
+    it without its password), and :class:`~flowhook_hookspec.errors.ConfigError` when its schema
+    is newer than this flowhook's, or older and ``migrate`` is false.
     """
 
     dialect = POSTGRES
@@ -251,6 +258,10 @@ class PostgresBase(SQLStore):
 
     def schema_version(self) -> int:
         return int(self._read(f"SELECT max(version) FROM {VERSION_TABLE}")[0][0])
+
+    def cancel_listener(self, process_id: int) -> CancelListener:
+        """A listener that wakes when a request for one of ``process_id``'s runs arrives."""
+        return CancelListener(self.url, str(process_id))
 
     def close(self) -> None:
         """Close the pool and its connections."""

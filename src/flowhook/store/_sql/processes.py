@@ -25,13 +25,12 @@ from .outbox import INSERT_OUTBOX, outbox_row
 from .records import flow_record, process_record, task_record
 from .rows import INSERT_EVENT, event_row, state_columns
 
-__all__ = ["RESUMING", "Processes", "beat_in", "clock_in", "exit_in"]
+__all__ = ["RESUMING", "Processes", "beat_in", "clock_in", "exit_in", "set_process"]
 
 #: The state name a paused flow run's row shows from a resume request until its process
 #: records Running (the type stays PAUSED): the request itself, needing no column of its own.
 RESUMING = "Resuming"
 
-_EXIT = "UPDATE processes SET exited = ? WHERE id = ?"
 _PROCESS_COLUMNS = "pid, host, start_token, started, last_heartbeat, command, flowhook_version"
 _OPEN = "WHERE process_id = ? AND end_time IS NULL ORDER BY created DESC"
 #: Task runs crash before the flow runs they belong to, as they would in a live process: each
@@ -96,9 +95,14 @@ def clock_in(db: Executor, dialect: Dialect) -> float:
     return float(db.execute(f"SELECT {dialect.server_clock}", ()).fetchone()[0])
 
 
+def set_process(db: Executor, dialect: Dialect, process_id: int, column: str, value: Any) -> None:
+    """Set, in the transaction of ``db``, one ``column`` of the row of ``process_id``."""
+    db.execute(dialect.sql(f"UPDATE processes SET {column} = ? WHERE id = ?"), (value, process_id))
+
+
 def exit_in(db: Executor, dialect: Dialect, process_id: int, at: float) -> None:
     """Record, in the transaction of ``db``, that ``process_id`` shut down normally."""
-    db.execute(dialect.sql(_EXIT), (at, process_id))
+    set_process(db, dialect, process_id, "exited", at)
 
 
 class Processes(SQLStore):
@@ -119,7 +123,7 @@ class Processes(SQLStore):
         self._write(lambda db: beat_in(db, self.dialect, process_id, at, self._registered))
 
     def record_exit(self, process_id: int, at: float) -> None:
-        self._change(_EXIT, (at, process_id))
+        self._write(lambda db: exit_in(db, self.dialect, process_id, at))
 
     def process(self, process_id: int) -> ProcessRecord | None:
         found = self._records(

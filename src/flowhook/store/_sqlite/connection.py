@@ -1,4 +1,5 @@
-"""The connections to the database file, the transactions every store method runs in, migration.
+"""The SQLite store: the connections to the database file, the transactions every store method
+runs in, migration.
 
 One database file, in WAL mode so that readers never block the writer. Every write is one
 ``BEGIN IMMEDIATE`` transaction, retried while other processes hold the lock (the busy timeout
@@ -22,11 +23,11 @@ from pathlib import Path
 from typing import TypeVar
 
 from .._errors import DamagedData, StoreError, older_schema
-from .._sql import SQLStore
+from .._sql.core import SQLCore
 from .._sql.schema import SCHEMA_VERSION
 from .dialect import SQLITE
 
-__all__ = ["DamagedData", "SQLiteBase", "StoreError"]
+__all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
@@ -83,10 +84,13 @@ def _prepare_files(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
-class SQLiteBase(SQLStore):
-    """The connections of a store on one SQLite file, its transactions and its schema.
+class SQLiteStore(SQLCore):
+    """The :class:`~flowhook.store.Store` on one SQLite file: the store core (:mod:`.._sql`)
+    on its connections, its transactions and its schema.
 
-    ``SQLiteStore`` is it with the store core (:mod:`.._sql`): one set of connections.
+    ``create=False`` opens an existing database only (the command line never creates one).
+    Raises :class:`~flowhook.store.StoreError` when the file cannot be used, and
+    :class:`~flowhook_hookspec.errors.ConfigError` when a newer flowhook wrote it.
     """
 
     dialect = SQLITE

@@ -122,9 +122,7 @@ class PostgresStore(SQLCore):
             if self._due_migrations(version, create=create, migrate=migrate):
                 self.migrated_from, _ = self.migrate()  # as found under the migration lock
         except psycopg.Error as exc:  # SQLStore closes what was opened
-            raise StoreError(
-                f"cannot use the flowhook database {self.location}: {_reason(exc, url)}"
-            ) from None
+            raise self._failure("cannot use the flowhook database {}", exc) from None
 
     def unavailable(self, error: Exception) -> bool:
         """The server unreachable past the lock timeout, restarting, out of disk or connections:
@@ -185,26 +183,24 @@ class PostgresStore(SQLCore):
                     "restore it from a backup"
                 ) from None
             except _NO_WRITES as exc:
-                raise StoreError(
-                    f"the flowhook database {self.location} takes no writes now: "
-                    f"{_reason(exc, self.url)}"
-                ) from None
+                raise self._failure("the flowhook database {} takes no writes now", exc) from None
             except psycopg.OperationalError as exc:  # lost connection, restart, deadlock
                 if not isinstance(exc, _CONTENTION):
                     made = self._made.get(used[0]) if used else None
                     self.outage.lost(_reason(exc, self.url), made)
                 if time.monotonic() >= deadline:
-                    raise StoreError(
-                        f"cannot use the flowhook database {self.location}: "
-                        f"{_reason(exc, self.url)}"
-                    ) from None
+                    raise self._failure("cannot use the flowhook database {}", exc) from None
             except (psycopg.Error, UnicodeEncodeError) as exc:
-                raise StoreError(
-                    f"the flowhook database {self.location} refused a write or read: "
-                    f"{_reason(exc, self.url)}"
-                ) from None  # the driver's error stays the __context__ (see runs.write)
+                # the driver's error stays the __context__ (see Dialect.unstorable)
+                raise self._failure(
+                    "the flowhook database {} refused a write or read", exc
+                ) from None
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
+
+    def _failure(self, what: str, exc: BaseException) -> StoreError:
+        """``what`` (``{}`` for the location) and the driver's reason, without the password."""
+        return StoreError(f"{what.format(self.location)}: {_reason(exc, self.url)}")
 
     def _attempt(
         self,

@@ -28,8 +28,7 @@ import psycopg_pool
 from .._errors import DamagedData, StoreError
 from .._settings import mask_url
 from .._sql.core import SQLCore
-from .._sql.schema import SCHEMA_VERSION
-from .dialect import POSTGRES
+from .dialect import POSTGRES, VERSION_TABLE
 from .listen import CancelListener
 from .outage import POOL_NAME, Outage, quiet
 from .watchdog import WATCHDOG, WatchedCursor
@@ -39,10 +38,6 @@ __all__ = ["VERSION_TABLE", "Cursor", "PostgresStore"]
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 
-#: The one-row table holding the schema version (SQLite's ``PRAGMA user_version``).
-VERSION_TABLE = "flowhook_schema"
-#: Any number, the same in every flowhook: the advisory lock migrations hold.
-_MIGRATION_LOCK = 0x466C6F77  # "Flow"
 _CONNECT_TIMEOUT = 10
 #: Errors that refuse the data of a write, not the store: writing it again cannot succeed.
 _REFUSALS = (
@@ -120,7 +115,7 @@ class PostgresStore(SQLCore):
             if version is None:  # the server was lost: the pool waits for it, as any call does
                 version = self._reading(lambda cur: self._version(cur.connection))
             if self._due_migrations(version, create=create, migrate=migrate):
-                self.migrated_from, _ = self.migrate()  # as found under the migration lock
+                self.migrated_from = self._write(self._migrate)  # as found under its lock
         except psycopg.Error as exc:  # SQLStore closes what was opened
             raise self._failure("cannot use the flowhook database {}", exc) from None
 
@@ -231,29 +226,12 @@ class PostgresStore(SQLCore):
     # -- schema -------------------------------------------------------------------------------
 
     @staticmethod
-    def _version(conn: psycopg.Connection[Any]) -> int:
-        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (VERSION_TABLE,)).fetchone()
+    def _version(db: Any) -> int:
+        row = db.execute("SELECT to_regclass(%s) IS NOT NULL", (VERSION_TABLE,)).fetchone()
         if not row or not row[0]:
             return 0
-        found = conn.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()
+        found = db.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()
         return int(found[0]) if found and found[0] is not None else 0
-
-    def migrate(self) -> tuple[int, int]:
-        """Apply the missing migrations; returns the versions before and after."""
-
-        def upgrade(cur: Cursor) -> tuple[int, int]:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
-            current = self._version(cur.connection)
-            self._upgrade(cur, current)
-            cur.execute(f"DELETE FROM {VERSION_TABLE}")
-            cur.execute(f"INSERT INTO {VERSION_TABLE} VALUES (%s)", (SCHEMA_VERSION,))
-            return current, SCHEMA_VERSION
-
-        return self._write(upgrade)
-
-    def schema_version(self) -> int:
-        return int(self._read(f"SELECT max(version) FROM {VERSION_TABLE}")[0][0])
 
     def cancel_listener(self, process_id: int) -> CancelListener:
         """A listener that wakes when a request for one of ``process_id``'s runs arrives."""

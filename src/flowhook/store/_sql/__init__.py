@@ -98,6 +98,20 @@ class SQLStore:
         if version > SCHEMA_VERSION:
             raise newer_schema(self.location, version, SCHEMA_VERSION, self.newer_fix)
 
+    def _migrate(self, db: Any) -> int:
+        """Apply, in the transaction of ``db``, the migrations its schema lacks, after the
+        dialect's ``migration_lock``, and record the version; the version it found."""
+        for statement in self.dialect.migration_lock:
+            db.execute(statement)
+        current = self._version(db)
+        self._upgrade(db, current)
+        for statement in self.dialect.set_version:
+            db.execute(statement.format(version=SCHEMA_VERSION))
+        return current
+
+    def schema_version(self) -> int:
+        return self._reading(self._version)
+
     def _upgrade(self, db: Any, current: int) -> None:
         """Apply, in the transaction of ``db``, the migrations from version ``current`` on."""
         self._refuse_newer(current)
@@ -109,6 +123,10 @@ class SQLStore:
 
         def _open(self, target: Any, *, create: bool, migrate: bool) -> None: ...
         def close(self) -> None: ...
+        def _version(self, db: Any) -> int:
+            """The schema version of the database, read in the transaction of ``db``."""
+            ...
+
         def _transaction(self, body: Callable[[Any], T], *, write: bool, rehearse: bool) -> T:
             """Run ``body`` in one transaction of the backend (its retries around it)."""
             ...

@@ -78,6 +78,11 @@ class Dialect:
     bigint: str = "INTEGER"
     #: The statements that make ``state_events`` refuse an ``UPDATE``.
     append_only: tuple[str, ...] = ()
+    #: Run first in the transaction that migrates: a lock that makes two hosts migrating at
+    #: once apply each migration once, and where the version is kept.
+    migration_lock: tuple[str, ...] = ()
+    #: Statements that record the schema's version, ``{version}``, once migrated.
+    set_version: tuple[str, ...] = ()
     #: Indexes of the first migration that only this database has.
     first_indexes: tuple[str, ...] = ()
     #: More columns of ``crash_hooks`` (with a leading comma): the column of

@@ -58,10 +58,6 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _version(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("PRAGMA user_version").fetchone()[0])
-
-
 def _close(connections: list[sqlite3.Connection]) -> None:
     for conn in connections:
         with contextlib.suppress(sqlite3.Error):
@@ -113,8 +109,10 @@ class SQLiteStore(SQLCore):
                     raise older_schema(self.location, 0, SCHEMA_VERSION)
                 _prepare_files(path)
             self._file = _identity(path)
-            if self._due_migrations(_version(self._connection()), create=create, migrate=migrate):
-                self._migrate()
+            if self._due_migrations(
+                self._version(self._connection()), create=create, migrate=migrate
+            ):
+                self._migrate_file()
         except sqlite3.DatabaseError as exc:
             self._raise_damage(exc)
             raise StoreError(f"cannot use the flowhook database {path}: {exc}") from exc
@@ -177,7 +175,7 @@ class SQLiteStore(SQLCore):
             what,
             "a new database there" if found is None else "that file",
         )
-        self._migrate()
+        self._migrate_file()
 
     def _retrying(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         deadline = time.monotonic() + self.lock_timeout
@@ -231,22 +229,17 @@ class SQLiteStore(SQLCore):
 
         return self._retrying(transaction)
 
-    def _migrate(self) -> None:
-        """Apply the missing migrations (``PRAGMA user_version`` counts those applied)."""
-        version = _version(self._connection())
+    @staticmethod
+    def _version(db: sqlite3.Connection) -> int:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate_file(self) -> None:
+        """Apply the missing migrations, in WAL mode (``PRAGMA user_version`` counts them)."""
+        version = self._version(self._connection())
         self._refuse_newer(version)
-        if version == SCHEMA_VERSION:
-            return
-        self._retrying(lambda conn: conn.execute("PRAGMA journal_mode = WAL").fetchone())
-
-        def upgrade(conn: sqlite3.Connection) -> None:
-            self._upgrade(conn, _version(conn))
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-        self._write(upgrade)
-
-    def schema_version(self) -> int:
-        return self._reading(_version)
+        if version != SCHEMA_VERSION:
+            self._retrying(lambda conn: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+            self._write(self._migrate)
 
     def close(self) -> None:
         """Close every connection this store opened, in any thread."""

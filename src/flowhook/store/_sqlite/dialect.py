@@ -19,6 +19,7 @@ SQLITE = Dialect(
     # inserted so on SQLite; OR REPLACE gives a replaced row a new rowid (crash_hook_order).
     insert_verbs=("INSERT OR IGNORE", "INSERT OR REPLACE"),
     returning_id="",
+    set_version=("PRAGMA user_version = {version}",),
     append_only=(
         """CREATE TRIGGER state_events_append_only BEFORE UPDATE ON state_events
             BEGIN SELECT RAISE(ABORT, 'state events are append-only'); END""",

@@ -124,28 +124,23 @@ def _url(env: Mapping[str, str], *, read_file: bool) -> str | None:
     return raw
 
 
-def _switch(env: Mapping[str, str], name: str) -> bool | None:
+def _switch(env: Mapping[str, str], name: str, values: str = "1 or 0", fix: str = "") -> Any:
+    """True or False as ``name`` says; None when it is unset."""
     raw = env.get(name, "").strip().lower()
-    if not raw:
-        return None
-    if raw not in _ON | _OFF:
-        raise ConfigError(f"{name} takes 1 or 0, got {env[name]!r}")
-    return raw in _ON
+    if raw and raw not in _ON | _OFF:
+        raise ConfigError(f"{name} takes {values}, got {env[name]!r}{fix}")
+    return raw in _ON if raw else None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
     """The settings from the environment (and, for this process's own environment, the config
     file's ``[store] store_url``); :class:`ConfigError` names a bad variable and its fix."""
     env = os.environ if environ is None else environ
-    switch = env.get("FLOWHOOK_STORE", "").strip().lower()
-    if switch and switch not in _ON | _OFF:
-        raise ConfigError(
-            f"FLOWHOOK_STORE takes 'on' or 'off', got {env['FLOWHOOK_STORE']!r}; "
-            "unset it to record runs, or set FLOWHOOK_STORE=off to run without a store"
-        )
+    fix = "; unset it to record runs, or set FLOWHOOK_STORE=off to run without a store"
+    enabled = _switch(env, "FLOWHOOK_STORE", "'on' or 'off'", fix) is not False
     return StoreSettings(
         home=home_directory(env),
-        enabled=switch not in _OFF,
+        enabled=enabled,
         heartbeat_seconds=_number(env, "FLOWHOOK_HEARTBEAT_SECONDS", 10.0, float),
         crash_after_seconds=_number(env, "FLOWHOOK_CRASH_AFTER_SECONDS", 60.0, float),
         url=_url(env, read_file=environ is None),

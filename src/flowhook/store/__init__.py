@@ -3,9 +3,8 @@
 Zero configuration: runs are recorded in ``$FLOWHOOK_HOME/flowhook.db`` (SQLite, WAL mode;
 ``FLOWHOOK_HOME`` defaults to ``~/.flowhook``), and ``FLOWHOOK_STORE=off`` turns recording off.
 Everything talks to the :class:`Store` interface, which the SQLite store and the PostgreSQL
-store implement. This package imports the contract only: the engine, the
-notifications and the glue that attaches a recorder to the engine (``flowhook._runtime``) are
-not its business.
+store implement. This package imports the contract only: the engine, the notifications and the
+glue that attaches a recorder to the engine (``flowhook._runtime``) are not its business.
 
 - :mod:`._protocol`: the ``Store`` interface; :mod:`._records`: the records it reads and writes.
 - :mod:`._sql`: the store core: the schema, its migrations and every SQL statement, written
@@ -59,7 +58,6 @@ __all__ = [
     "local_worker_id",
     "mask_url",
     "open_existing_store",
-    "open_postgres",
     "open_store",
     "start_token",
 ]
@@ -79,32 +77,14 @@ def open_store(
 
     Raises :class:`StoreError` when it cannot be used and
     :class:`~flowhook_hookspec.errors.ConfigError` when it was written by a newer flowhook, or
-    when its schema is older (or missing) and migrations are off.
+    when its schema is older (or missing) and migrations are off. psycopg is imported only
+    when the settings name a PostgreSQL database, so that ``import flowhook`` never pays for it.
     """
     settings = settings or load_settings()
     timeout = settings.lock_timeout_seconds if lock_timeout is None else lock_timeout
-    if settings.url is not None:
-        return open_postgres(settings, create=create, migrate=migrate, lock_timeout=timeout)
-    return SQLiteStore(
-        settings.database,
-        lock_timeout=timeout,
-        create=create,
-        migrate=settings.migrates if migrate is None else migrate,
-    )
-
-
-def open_postgres(
-    settings: StoreSettings,
-    *,
-    create: bool = True,
-    migrate: bool | None = None,
-    lock_timeout: float | None = None,
-) -> Store:
-    """The PostgreSQL store of ``settings.url``; ``migrate`` overrides the auto-migrate setting.
-
-    psycopg is imported here, on first use, so that ``import flowhook`` never pays for it.
-    """
-    assert settings.url is not None
+    migrate = settings.migrates if migrate is None else migrate
+    if settings.url is None:
+        return SQLiteStore(settings.database, lock_timeout=timeout, create=create, migrate=migrate)
     try:
         from ._postgres import PostgresStore
     except ImportError as exc:
@@ -112,12 +92,7 @@ def open_postgres(
             f"FLOWHOOK_STORE_URL names a PostgreSQL database, but its driver is missing "
             f"({exc.name or exc}); install it with: pip install 'flowhook[postgres]'"
         ) from None
-    return PostgresStore(
-        settings.url,
-        lock_timeout=settings.lock_timeout_seconds if lock_timeout is None else lock_timeout,
-        create=create,
-        migrate=settings.migrates if migrate is None else migrate,
-    )
+    return PostgresStore(settings.url, lock_timeout=timeout, create=create, migrate=migrate)
 
 
 def open_existing_store(settings: StoreSettings | None = None) -> Store | None:

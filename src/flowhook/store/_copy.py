@@ -65,39 +65,33 @@ def copy_history(source: Store, target: Store) -> dict[str, int]:
     Raises :class:`StoreError` when the target already holds runs, processes or messages.
     """
     assert isinstance(source, SQLStore) and isinstance(target, SQLStore), (source, target)
-
-    def count(cursor: Any) -> int:
-        return sum(
-            int(cursor.execute(f"SELECT count(*) FROM {table}", ()).fetchone()[0])
+    if target._reading(
+        lambda cursor: any(
+            cursor.execute(f"SELECT 1 FROM {table} LIMIT 1", ()).fetchall()
             for table, _ in COPIED_TABLES
         )
-
-    if target._reading(count):
+    ):
         raise StoreError(
             f"{target.location} already holds a history; copy into a new, empty database"
         )
 
+    def write(source_cursor: Any, target_cursor: Any) -> dict[str, int]:
+        copied = dict.fromkeys((table for table, _ in COPIED_TABLES), 0)
+        for table, key in COPIED_TABLES:
+            there = set(_columns(target_cursor, table))
+            columns = [name for name in _columns(source_cursor, table) if name in there]
+            marks = ", ".join(["?"] * len(columns))
+            insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+            for page in _pages(source_cursor, table, columns, key, source.dialect):
+                target_cursor.executemany(target.dialect.sql(insert), page)
+                copied[table] += len(page)
+            for statement in target.dialect.after_copy(table, key):
+                target_cursor.execute(statement, ())
+        return copied
+
     def read(source_cursor: Any) -> dict[str, int]:
         for statement in source.dialect.snapshot:  # one snapshot for every page
             source_cursor.execute(statement, ())
-
-        def write(target_cursor: Any) -> dict[str, int]:
-            copied: dict[str, int] = {}
-            for table, key in COPIED_TABLES:
-                there = set(_columns(target_cursor, table))
-                columns = [name for name in _columns(source_cursor, table) if name in there]
-                statement = target.dialect.sql(
-                    f"INSERT INTO {table} ({', '.join(columns)}) "
-                    f"VALUES ({', '.join(['?'] * len(columns))})"
-                )
-                copied[table] = 0
-                for page in _pages(source_cursor, table, columns, key, source.dialect):
-                    target_cursor.executemany(statement, page)
-                    copied[table] += len(page)
-                for statement in target.dialect.after_copy(table, key):
-                    target_cursor.execute(statement, ())
-            return copied
-
-        return target._write(write)
+        return target._write(lambda target_cursor: write(source_cursor, target_cursor))
 
     return source._reading(read)

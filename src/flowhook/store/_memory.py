@@ -50,7 +50,9 @@ class MemoryOutbox(Outbox):
     def close(self) -> None:
         """Nothing to close: the messages live as long as the process."""
 
-    def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
+    def _transaction(
+        self, body: Callable[[sqlite3.Connection], T], *, write: bool, rehearse: bool
+    ) -> T:
         with self._lock:
             self._db.execute("BEGIN")
             try:
@@ -58,10 +60,8 @@ class MemoryOutbox(Outbox):
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
-            self._db.execute("COMMIT")
+            self._db.execute("ROLLBACK" if rehearse else "COMMIT")
             return result
-
-    _reading = _write
 
     def take_pending(self, now: float) -> list[OutboxEntry]:
         """Remove the pending messages that no delivery holds a claim on, and return them as

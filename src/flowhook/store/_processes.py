@@ -18,7 +18,9 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
 
 from ._records import ProcessInfo, ProcessRecord
 
@@ -32,6 +34,7 @@ __all__ = ["Heartbeat", "current_process", "death_reason", "hostname", "start_to
 logger = logging.getLogger("flowhook.store")
 
 _PROC = Path("/proc")
+T = TypeVar("T")
 
 
 def hostname() -> str:
@@ -77,7 +80,7 @@ def start_token(pid: int) -> str | None:
 
 def _started(pid: int) -> float:
     """When the process started (seconds since the epoch), as well as it can be known."""
-    stat = _linux_stat(pid) if _PROC.is_dir() else None
+    stat = _linux_stat(pid)
     if stat is not None:
         try:
             uptime = float((_PROC / "uptime").read_text().split()[0])
@@ -109,7 +112,7 @@ def _pid_running(pid: int) -> bool:
         return True  # it exists, it belongs to another user
     except OSError:
         return False
-    stat = _linux_stat(pid) if _PROC.is_dir() else None
+    stat = _linux_stat(pid)
     return not (stat is not None and stat[0] in ("Z", "X"))
 
 
@@ -121,6 +124,16 @@ def local_worker_id(command: str) -> str:
     return f"{command}@{hostname()}/{pid}/{start_token(pid) or ''}"
 
 
+def _local_death(pid: int, token: str | None) -> str | None:
+    """Why the process ``pid`` of this host, started as ``token``, is dead; None if alive."""
+    if not _pid_running(pid):
+        return f"pid {pid} is no longer running"
+    current = start_token(pid) if token else None
+    if current is not None and current != token:
+        return f"pid {pid} now belongs to another process"
+    return None
+
+
 def local_worker_death(worker: str) -> str | None:
     """Why the claimant ``worker`` (a :func:`local_worker_id`) is dead; None when it may be
     alive, runs on another host (its claims then expire), or is no such id."""
@@ -129,25 +142,13 @@ def local_worker_death(worker: str) -> str | None:
     pid_text, _, token = tail.partition("/")
     if not at or not command or host != hostname() or not pid_text.isdigit():
         return None
-    pid = int(pid_text)
-    if not _pid_running(pid):
-        return f"pid {pid} is no longer running"
-    current = start_token(pid)
-    if token and current is not None and current != token:
-        return f"pid {pid} now belongs to another process"
-    return None
+    return _local_death(int(pid_text), token)
 
 
 def death_reason(process: ProcessRecord, now: float, crash_after: float) -> str | None:
     """Why ``process`` is dead, or None when it may be alive."""
     if process.host == hostname():
-        if not _pid_running(process.pid):
-            return f"pid {process.pid} is no longer running"
-        if process.start_token is not None:
-            current = start_token(process.pid)
-            if current is not None and current != process.start_token:
-                return f"pid {process.pid} now belongs to another process"
-        return None
+        return _local_death(process.pid, process.start_token)
     silent = now - process.last_heartbeat
     if silent > crash_after:
         return f"no heartbeat for {silent:.0f} s (the limit is {crash_after:g} s)"
@@ -158,37 +159,36 @@ def death_reason(process: ProcessRecord, now: float, crash_after: float) -> str 
 _LISTEN_SLICE = 0.25
 
 
+def _call(action: Callable[..., None], what: str, flow_run_id: str, *args: Any) -> None:
+    try:
+        action(flow_run_id, *args)
+    except Exception:
+        logger.exception("could not %s flow run %s", what, flow_run_id)
+
+
+@attrs.define(eq=False)
 class Heartbeat:
     """While runs are active, a daemon thread records that this process is alive, every
     ``interval`` seconds, and hands the cancel requests other processes recorded to ``cancel``
     (None: a process that runs no flow, such as ``flowhook watch``, only beats).
     """
 
-    def __init__(
-        self,
-        store: Store,
-        process_id: int,
-        interval: float,
-        cancel: Callable[[str, str | None], None] | None,
-        resume: Callable[[str], None] | None = None,
-    ) -> None:
-        self.store = store
-        self.process_id = process_id
-        self.interval = interval
-        self.cancel = cancel
-        self.resume = resume
-        self._lock = threading.Lock()
-        self._active = 0
-        #: Flow runs of this process paused now: while there are any, requests (resume and
-        #: cancel) are read every _LISTEN_SLICE, so that they are seen within a second without
-        #: NOTIFY.
-        self._paused = 0
-        self._thread: threading.Thread | None = None
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._failing = False
-        #: When this thread last recorded a heartbeat (monotonic); registering records one.
-        self._last_beat = time.monotonic()
+    store: Store
+    process_id: int
+    interval: float
+    cancel: Callable[[str, str | None], None] | None
+    resume: Callable[[str], None] | None = None
+    _lock: threading.Lock = attrs.field(init=False, factory=threading.Lock)
+    _active: int = attrs.field(init=False, default=0)
+    #: Flow runs of this process paused now: while there are any, requests (resume and cancel)
+    #: are read every _LISTEN_SLICE, so that they are seen within a second without NOTIFY.
+    _paused: int = attrs.field(init=False, default=0)
+    _thread: threading.Thread | None = attrs.field(init=False, default=None)
+    _stop: threading.Event = attrs.field(init=False, factory=threading.Event)
+    _wake: threading.Event = attrs.field(init=False, factory=threading.Event)
+    _failing: bool = attrs.field(init=False, default=False)
+    #: When this thread last recorded a heartbeat (monotonic); registering records one.
+    _last_beat: float = attrs.field(init=False, factory=time.monotonic)
 
     def run_started(self) -> None:
         with self._lock:
@@ -239,9 +239,7 @@ class Heartbeat:
         # A store that can announce cancel requests (PostgreSQL's LISTEN) wakes this thread
         # at once; the beat every ``interval`` also reads them, when the announcement is lost.
         make_listener = getattr(self.store, "cancel_listener", None)
-        if self.cancel is None:
-            make_listener = None
-        listener = make_listener(self.process_id) if make_listener is not None else None
+        listener = make_listener(self.process_id) if make_listener and self.cancel else None
         try:
             next_beat = time.monotonic() + self.interval
             while not self._stop.is_set():
@@ -252,11 +250,9 @@ class Heartbeat:
                     if self._stop.is_set():
                         return
                     if self._paused:
-                        self.deliver_cancels()
-                        self.deliver_resumes()
+                        self.deliver_requests()
                 elif listener.wait(min(_LISTEN_SLICE, left)):
-                    self.deliver_cancels()
-                    self.deliver_resumes()
+                    self.deliver_requests()
                 if time.monotonic() < next_beat:
                     continue
                 next_beat = time.monotonic() + self.interval
@@ -270,7 +266,7 @@ class Heartbeat:
                 listener.close()
 
     def beat(self) -> None:
-        """Record a heartbeat and deliver cancel requests; store errors are logged."""
+        """Record a heartbeat and deliver requests; store errors are logged."""
         try:
             self.store.heartbeat(self.process_id, time.time())
         except Exception as exc:
@@ -280,39 +276,27 @@ class Heartbeat:
             return
         self._failing = False
         self._last_beat = time.monotonic()
-        self.deliver_cancels()
-        self.deliver_resumes()
+        self.deliver_requests()
 
-    def deliver_cancels(self) -> None:
-        """Hand the pending cancel requests of this process's runs to ``cancel``."""
-        if self.cancel is None:
-            return
-        try:
-            requests = self.store.cancel_requests(self.process_id)
-        except Exception as exc:
-            logger.error("could not read cancel requests from %s: %s", self.store.location, exc)
-            return
-        for request in requests:
-            try:
-                self.cancel(request.flow_run_id, request.message)
-            except Exception:
-                logger.exception("could not cancel flow run %s", request.flow_run_id)
-            try:
-                self.store.mark_cancel_delivered(request.flow_run_id, time.time())
-            except Exception as exc:
-                logger.error("could not record that flow run %s was cancelled: %s", request, exc)
+    def deliver_requests(self) -> None:
+        """Hand the pending cancel requests of this process's runs to ``cancel`` and, while one
+        of them is paused, the resume requests to ``resume``; store errors are logged."""
+        if self.cancel is not None:
+            for request in self._read(self.store.cancel_requests, "cancel"):
+                _call(self.cancel, "cancel", request.flow_run_id, request.message)
+                try:
+                    self.store.mark_cancel_delivered(request.flow_run_id, time.time())
+                except Exception as exc:
+                    logger.error(
+                        "could not record that flow run %s was cancelled: %s", request, exc
+                    )
+        if self.resume is not None and self._paused:
+            for flow_run_id in self._read(self.store.resume_requests, "resume"):
+                _call(self.resume, "resume", flow_run_id)
 
-    def deliver_resumes(self) -> None:
-        """Hand the pending resume requests of this process's paused runs to ``resume``."""
-        if self.resume is None or not self._paused:
-            return
+    def _read(self, requests: Callable[[int], list[T]], what: str) -> list[T]:
         try:
-            requests = self.store.resume_requests(self.process_id)
+            return requests(self.process_id)
         except Exception as exc:
-            logger.error("could not read resume requests from %s: %s", self.store.location, exc)
-            return
-        for flow_run_id in requests:
-            try:
-                self.resume(flow_run_id)
-            except Exception:
-                logger.exception("could not resume flow run %s", flow_run_id)
+            logger.error("could not read %s requests from %s: %s", what, self.store.location, exc)
+            return []

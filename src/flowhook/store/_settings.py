@@ -17,16 +17,7 @@ from flowhook_hookspec.errors import ConfigError
 
 from .._config import home_directory, store_url_from_file
 
-__all__ = [
-    "DATABASE_NAME",
-    "POSTGRES_SCHEMES",
-    "StoreSettings",
-    "home_directory",
-    "load_settings",
-    "mask_url",
-]
-
-DATABASE_NAME = "flowhook.db"
+__all__ = ["POSTGRES_SCHEMES", "StoreSettings", "load_settings", "mask_url"]
 
 _ON = {"1", "on", "true", "yes", "sqlite"}
 _OFF = {"0", "off", "false", "no", "none"}
@@ -65,7 +56,7 @@ class StoreSettings:
     #: PostgreSQL: off, where ``flowhook store migrate`` does it once for every host).
     auto_migrate: bool | None = None
     #: The SQLite file's name in ``home`` (another one for ``flowhook store copy``).
-    database_name: str = DATABASE_NAME
+    database_name: str = "flowhook.db"
     #: How long opening the store and registering the process may hold up a run; a store that
     #: is not usable by then is tried again at the next run.
     attach_timeout_seconds: float = 2.0
@@ -99,9 +90,9 @@ class StoreSettings:
         return self.url is not None or self.database.exists()
 
 
-def _number(env: Mapping[str, str], name: str, default: float, kind: type[float], what: str) -> Any:
-    """The value of ``name`` as a ``kind`` (float or int) that is finite and, for seconds,
-    > 0, for a count >= 0; ``default`` when unset. ``what`` names it in the error."""
+def _number(env: Mapping[str, str], name: str, default: float, kind: type[float]) -> Any:
+    """The value of ``name`` as a ``kind``, finite and > 0 for seconds (float), >= 0 for a
+    count (int); ``default`` when unset."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -109,18 +100,10 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type[float]
         value = kind(raw)
     except ValueError:
         value = math.nan
-    bad = not math.isfinite(value) or (value <= 0 if kind is float else value < 0)
-    if bad:
+    if not math.isfinite(value) or (value <= 0 if kind is float else value < 0):
+        what = "a number of seconds > 0" if kind is float else "a whole number >= 0"
         raise ConfigError(f"{name} takes {what}, e.g. {name}={default:g}; got {raw!r}")
     return value
-
-
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    return float(_number(env, name, default, float, "a number of seconds > 0"))
-
-
-def _count(env: Mapping[str, str], name: str, default: int) -> int:
-    return int(_number(env, name, default, int, "a whole number >= 0"))
 
 
 def _url(env: Mapping[str, str], *, read_file: bool) -> str | None:
@@ -141,34 +124,29 @@ def _url(env: Mapping[str, str], *, read_file: bool) -> str | None:
     return raw
 
 
-def _switch(env: Mapping[str, str], name: str) -> bool | None:
+def _switch(env: Mapping[str, str], name: str, values: str = "1 or 0", fix: str = "") -> Any:
+    """True or False as ``name`` says; None when it is unset."""
     raw = env.get(name, "").strip().lower()
-    if not raw:
-        return None
-    if raw not in _ON | _OFF:
-        raise ConfigError(f"{name} takes 1 or 0, got {env[name]!r}")
-    return raw in _ON
+    if raw and raw not in _ON | _OFF:
+        raise ConfigError(f"{name} takes {values}, got {env[name]!r}{fix}")
+    return raw in _ON if raw else None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
     """The settings from the environment (and, for this process's own environment, the config
     file's ``[store] store_url``); :class:`ConfigError` names a bad variable and its fix."""
     env = os.environ if environ is None else environ
-    switch = env.get("FLOWHOOK_STORE", "").strip().lower()
-    if switch and switch not in _ON | _OFF:
-        raise ConfigError(
-            f"FLOWHOOK_STORE takes 'on' or 'off', got {env['FLOWHOOK_STORE']!r}; "
-            "unset it to record runs, or set FLOWHOOK_STORE=off to run without a store"
-        )
+    fix = "; unset it to record runs, or set FLOWHOOK_STORE=off to run without a store"
+    enabled = _switch(env, "FLOWHOOK_STORE", "'on' or 'off'", fix) is not False
     return StoreSettings(
         home=home_directory(env),
-        enabled=switch not in _OFF,
-        heartbeat_seconds=_seconds(env, "FLOWHOOK_HEARTBEAT_SECONDS", 10.0),
-        crash_after_seconds=_seconds(env, "FLOWHOOK_CRASH_AFTER_SECONDS", 60.0),
+        enabled=enabled,
+        heartbeat_seconds=_number(env, "FLOWHOOK_HEARTBEAT_SECONDS", 10.0, float),
+        crash_after_seconds=_number(env, "FLOWHOOK_CRASH_AFTER_SECONDS", 60.0, float),
         url=_url(env, read_file=environ is None),
         auto_migrate=_switch(env, "FLOWHOOK_STORE_AUTO_MIGRATE"),
-        lock_timeout_seconds=_seconds(env, "FLOWHOOK_LOCK_TIMEOUT_SECONDS", 30.0),
-        attach_timeout_seconds=_seconds(env, "FLOWHOOK_ATTACH_TIMEOUT_SECONDS", 2.0),
-        run_log_limit=_count(env, "FLOWHOOK_RUN_LOG_LIMIT", 10_000),
-        held_back_limit=_count(env, "FLOWHOOK_HELD_BACK_LIMIT", 200_000),
+        lock_timeout_seconds=_number(env, "FLOWHOOK_LOCK_TIMEOUT_SECONDS", 30.0, float),
+        attach_timeout_seconds=_number(env, "FLOWHOOK_ATTACH_TIMEOUT_SECONDS", 2.0, float),
+        run_log_limit=_number(env, "FLOWHOOK_RUN_LOG_LIMIT", 10_000, int),
+        held_back_limit=_number(env, "FLOWHOOK_HELD_BACK_LIMIT", 200_000, int),
     )

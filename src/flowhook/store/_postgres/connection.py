@@ -1,4 +1,5 @@
-"""The connections to a PostgreSQL server, the transactions every store method runs in, migration.
+"""The PostgreSQL store: the connections to the server, the transactions every store method runs
+in, migration.
 
 A :mod:`psycopg_pool` pool of autocommit connections, shared by the threads of a process; every
 store method is one explicit transaction, at READ COMMITTED, so that a conditional ``UPDATE``
@@ -26,22 +27,17 @@ import psycopg_pool
 
 from .._errors import DamagedData, StoreError
 from .._settings import mask_url
-from .._sql import SQLStore
-from .._sql.schema import SCHEMA_VERSION
-from .dialect import POSTGRES
-from .outage import Outage
-from .quiet import POOL_NAME, quiet
+from .._sql.core import SQLCore
+from .dialect import POSTGRES, VERSION_TABLE
+from .listen import CancelListener
+from .outage import POOL_NAME, Outage, quiet
 from .watchdog import WATCHDOG, WatchedCursor
 
-__all__ = ["VERSION_TABLE", "Cursor", "PostgresBase"]
+__all__ = ["VERSION_TABLE", "Cursor", "PostgresStore"]
 
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 
-#: The one-row table holding the schema version (SQLite's ``PRAGMA user_version``).
-VERSION_TABLE = "flowhook_schema"
-#: Any number, the same in every flowhook: the advisory lock migrations hold.
-_MIGRATION_LOCK = 0x466C6F77  # "Flow"
 _CONNECT_TIMEOUT = 10
 #: Errors that refuse the data of a write, not the store: writing it again cannot succeed.
 _REFUSALS = (
@@ -75,15 +71,15 @@ def _reason(exc: BaseException, url: str) -> str:
     return text
 
 
-class _Rehearsal(Exception):
-    def __init__(self, result: Any) -> None:
-        self.result = result
+class PostgresStore(SQLCore):
+    """The :class:`~flowhook.store.Store` on one PostgreSQL database: the store core
+    (:mod:`.._sql`) on its pool, its transactions and its schema.
 
-
-class PostgresBase(SQLStore):
-    """The pool of a store on one PostgreSQL database, its transactions and its schema.
-
-    ``PostgresStore`` is it with the store core (:mod:`.._sql`): one pool.
+    ``create=False`` refuses a database without flowhook's schema (the command line never
+    creates one); ``migrate`` applies missing migrations (``FLOWHOOK_STORE_AUTO_MIGRATE``).
+    Raises :class:`~flowhook.store.StoreError` when the server cannot be used (the message names
+    it without its password), and :class:`~flowhook_hookspec.errors.ConfigError` when its schema
+    is newer than this flowhook's, or older and ``migrate`` is false.
     """
 
     dialect = POSTGRES
@@ -118,15 +114,10 @@ class PostgresBase(SQLStore):
             )
             if version is None:  # the server was lost: the pool waits for it, as any call does
                 version = self._reading(lambda cur: self._version(cur.connection))
-            self._open_schema(version, create=create, migrate=migrate)
-        except psycopg.Error as exc:
-            self.close()
-            raise StoreError(
-                f"cannot use the flowhook database {self.location}: {_reason(exc, url)}"
-            ) from None
-        except BaseException:
-            self.close()
-            raise
+            if self._due_migrations(version, create=create, migrate=migrate):
+                self.migrated_from = self._write(self._migrate)  # as found under its lock
+        except psycopg.Error as exc:  # SQLStore closes what was opened
+            raise self._failure("cannot use the flowhook database {}", exc) from None
 
     def unavailable(self, error: Exception) -> bool:
         """The server unreachable past the lock timeout, restarting, out of disk or connections:
@@ -169,7 +160,8 @@ class PostgresBase(SQLStore):
             self.outage.lost(_reason(exc, self.url), self._made.get(conn))
             raise
 
-    def _retrying(self, operation: Callable[[Cursor], T], *, write: bool) -> T:
+    def _transaction(self, operation: Callable[[Cursor], T], *, write: bool, rehearse: bool) -> T:
+        """Run ``operation`` in one transaction, retried while the server cannot be reached."""
         if self._pool is None:
             raise StoreError(f"the store at {self.location} is closed")
         deadline = time.monotonic() + self.lock_timeout
@@ -177,7 +169,7 @@ class PostgresBase(SQLStore):
         while True:
             used: list[psycopg.Connection[Any]] = []
             try:
-                result = self._attempt(operation, write, used)
+                result = self._attempt(operation, write, rehearse, used)
                 self.outage.back()
                 return result
             except DamagedData as exc:
@@ -186,100 +178,64 @@ class PostgresBase(SQLStore):
                     "restore it from a backup"
                 ) from None
             except _NO_WRITES as exc:
-                raise StoreError(
-                    f"the flowhook database {self.location} takes no writes now: "
-                    f"{_reason(exc, self.url)}"
-                ) from None
+                raise self._failure("the flowhook database {} takes no writes now", exc) from None
             except psycopg.OperationalError as exc:  # lost connection, restart, deadlock
                 if not isinstance(exc, _CONTENTION):
                     made = self._made.get(used[0]) if used else None
                     self.outage.lost(_reason(exc, self.url), made)
                 if time.monotonic() >= deadline:
-                    raise StoreError(
-                        f"cannot use the flowhook database {self.location}: "
-                        f"{_reason(exc, self.url)}"
-                    ) from None
+                    raise self._failure("cannot use the flowhook database {}", exc) from None
             except (psycopg.Error, UnicodeEncodeError) as exc:
-                raise StoreError(
-                    f"the flowhook database {self.location} refused a write or read: "
-                    f"{_reason(exc, self.url)}"
-                ) from None  # the driver's error stays the __context__ (see runs.write)
+                # the driver's error stays the __context__ (see Dialect.unstorable)
+                raise self._failure(
+                    "the flowhook database {} refused a write or read", exc
+                ) from None
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 1.0)
 
+    def _failure(self, what: str, exc: BaseException) -> StoreError:
+        """``what`` (``{}`` for the location) and the driver's reason, without the password."""
+        return StoreError(f"{what.format(self.location)}: {_reason(exc, self.url)}")
+
     def _attempt(
-        self, operation: Callable[[Cursor], T], write: bool, used: list[psycopg.Connection[Any]]
+        self,
+        operation: Callable[[Cursor], T],
+        write: bool,
+        rehearse: bool,
+        used: list[psycopg.Connection[Any]],
     ) -> T:
         """One transaction on a connection of the pool (put in ``used``, for the caller)."""
         assert self._pool is not None
         with self._pool.connection() as conn:
             used.append(conn)
             try:
-                with (
-                    WATCHDOG.guard(conn, self.lock_timeout),
-                    conn.transaction(),
-                    conn.cursor() as cur,
-                ):
-                    if not write:
-                        cur.execute("SET TRANSACTION READ ONLY")
-                    return operation(cur)
+                with WATCHDOG.guard(conn, self.lock_timeout), conn.cursor() as cur:
+                    with conn.transaction():
+                        if not write:
+                            cur.execute("SET TRANSACTION READ ONLY")
+                        result = operation(cur)
+                        if rehearse:
+                            raise psycopg.Rollback  # leaves the block, rolled back, silently
+                    return result
             except psycopg.errors.ReadOnlySqlTransaction:
                 # A session keeps the read-only default it started with: a new one sees the
                 # database's current one once it is made writable again.
                 conn.close()
                 raise
 
-    def _write(self, body: Callable[[Cursor], T]) -> T:
-        """Run ``body`` in one write transaction, retried while the server cannot be reached."""
-        return self._retrying(body, write=True)
-
-    def _rehearsed(self, body: Callable[[Cursor], T]) -> T:
-        """Run ``body`` in a write transaction that is always rolled back: what it would do,
-        counted by the very statements that would do it (``prune --dry-run``)."""
-
-        def rehearse(cur: Cursor) -> T:
-            raise _Rehearsal(body(cur))  # leaving the transaction by an error rolls it back
-
-        try:
-            self._write(rehearse)
-        except _Rehearsal as done:
-            return done.result  # type: ignore[no-any-return]
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _reading(self, body: Callable[[Cursor], T]) -> T:
-        """Run ``body`` in one read-only transaction."""
-        return self._retrying(body, write=False)
-
     # -- schema -------------------------------------------------------------------------------
 
     @staticmethod
-    def _version(conn: psycopg.Connection[Any]) -> int:
-        row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (VERSION_TABLE,)).fetchone()
+    def _version(db: Any) -> int:
+        row = db.execute("SELECT to_regclass(%s) IS NOT NULL", (VERSION_TABLE,)).fetchone()
         if not row or not row[0]:
             return 0
-        found = conn.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()
+        found = db.execute(f"SELECT max(version) FROM {VERSION_TABLE}").fetchone()
         return int(found[0]) if found and found[0] is not None else 0
 
-    def _open_schema(self, version: int, *, create: bool, migrate: bool) -> None:
-        if self._due_migrations(version, create=create, migrate=migrate):
-            self.migrated_from, _ = self.migrate()  # as found under the migration lock
-
-    def migrate(self) -> tuple[int, int]:
-        """Apply the missing migrations; returns the versions before and after."""
-
-        def upgrade(cur: Cursor) -> tuple[int, int]:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-            cur.execute(f"CREATE TABLE IF NOT EXISTS {VERSION_TABLE} (version INTEGER NOT NULL)")
-            current = self._version(cur.connection)
-            self._upgrade(cur, current)
-            cur.execute(f"DELETE FROM {VERSION_TABLE}")
-            cur.execute(f"INSERT INTO {VERSION_TABLE} VALUES (%s)", (SCHEMA_VERSION,))
-            return current, SCHEMA_VERSION
-
-        return self._write(upgrade)
-
-    def schema_version(self) -> int:
-        return int(self._read(f"SELECT max(version) FROM {VERSION_TABLE}")[0][0])
+    def cancel_listener(self, process_id: int) -> CancelListener:
+        """A listener that wakes when a request for one of ``process_id``'s runs arrives."""
+        return CancelListener(self.url, str(process_id))
 
     def close(self) -> None:
         """Close the pool and its connections."""

@@ -2,7 +2,10 @@
 
 A server restart or a network cut is seen by every thread of a process at once (the writer, the
 heartbeat, the sender, the UI's requests), and each retries on its own: this says it once per
-outage, whichever thread saw it first, and how long it lasted.
+outage, whichever thread saw it first, and how long it lasted. psycopg and its pool would warn
+once per broken connection and per failed reconnection attempt (a dozen lines a second, some
+spanning several lines): :func:`quiet` keeps their warnings about the store's connections out
+of the log; their warnings about other connections, and every error, pass untouched.
 """
 
 from __future__ import annotations
@@ -10,10 +13,48 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import weakref
+from typing import Any
 
-__all__ = ["Outage"]
+__all__ = ["POOL_NAME", "Outage", "quiet"]
 
 logger = logging.getLogger("flowhook.store")
+
+#: The name of the store's pools, as the pool's log lines give it.
+POOL_NAME = "flowhook"
+_ours: weakref.WeakSet[Any] = weakref.WeakSet()
+_installed = threading.Lock()
+_filter: logging.Filter | None = None
+
+
+def _is_ours(value: Any) -> bool:
+    if isinstance(value, str):
+        return value == POOL_NAME
+    for candidate in (value, getattr(value, "connection", None), getattr(value, "_conn", None)):
+        try:
+            if candidate is not None and candidate in _ours:
+                return True
+        except TypeError:  # not weakly referenceable: not a connection
+            continue
+    return False
+
+
+def _keep(record: logging.LogRecord) -> bool:
+    args = record.args if isinstance(record.args, tuple) else ()
+    return record.levelno >= logging.ERROR or not any(_is_ours(arg) for arg in args)
+
+
+def quiet(conn: Any) -> None:
+    """Silence the driver's warnings about ``conn`` (a connection of a store's pool)."""
+    global _filter
+    _ours.add(conn)
+    if _filter is None:
+        with _installed:
+            if _filter is None:
+                _filter = logging.Filter()
+                _filter.filter = _keep  # type: ignore[method-assign]
+                for name in ("psycopg", "psycopg.pool", "psycopg.transaction"):
+                    logging.getLogger(name).addFilter(_filter)
 
 
 class Outage:
@@ -26,10 +67,7 @@ class Outage:
     @classmethod
     def of(cls, location: str) -> Outage:
         with cls._every_lock:
-            found = cls._every.get(location)
-            if found is None:
-                found = cls._every[location] = cls(location)
-            return found
+            return cls._every.setdefault(location, cls(location))
 
     def __init__(self, location: str) -> None:
         self.location = location
@@ -41,10 +79,6 @@ class Outage:
         #: Whether this process has used the database: a failure to connect then is an
         #: outage, where at first it is a wrong URL or password.
         self.known = False
-
-    @property
-    def ongoing(self) -> bool:
-        return self._since is not None
 
     def lost(self, reason: str, made: float | None = None) -> None:
         """A connection (made at ``made``, monotonic; None: a new one) failed or could not be

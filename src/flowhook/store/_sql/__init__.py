@@ -98,6 +98,20 @@ class SQLStore:
         if version > SCHEMA_VERSION:
             raise newer_schema(self.location, version, SCHEMA_VERSION, self.newer_fix)
 
+    def _migrate(self, db: Any) -> int:
+        """Apply, in the transaction of ``db``, the migrations its schema lacks, after the
+        dialect's ``migration_lock``, and record the version; the version it found."""
+        for statement in self.dialect.migration_lock:
+            db.execute(statement)
+        current = self._version(db)
+        self._upgrade(db, current)
+        for statement in self.dialect.set_version:
+            db.execute(statement.format(version=SCHEMA_VERSION))
+        return current
+
+    def schema_version(self) -> int:
+        return self._reading(self._version)
+
     def _upgrade(self, db: Any, current: int) -> None:
         """Apply, in the transaction of ``db``, the migrations from version ``current`` on."""
         self._refuse_newer(current)
@@ -109,9 +123,26 @@ class SQLStore:
 
         def _open(self, target: Any, *, create: bool, migrate: bool) -> None: ...
         def close(self) -> None: ...
-        def _write(self, body: Callable[[Any], T]) -> T: ...
-        def _rehearsed(self, body: Callable[[Any], T]) -> T: ...
-        def _reading(self, body: Callable[[Any], T]) -> T: ...
+        def _version(self, db: Any) -> int:
+            """The schema version of the database, read in the transaction of ``db``."""
+            ...
+
+        def _transaction(self, body: Callable[[Any], T], *, write: bool, rehearse: bool) -> T:
+            """Run ``body`` in one transaction of the backend (its retries around it)."""
+            ...
+
+    def _write(self, body: Callable[[Any], T]) -> T:
+        """Run ``body`` in one write transaction."""
+        return self._transaction(body, write=True, rehearse=False)
+
+    def _rehearsed(self, body: Callable[[Any], T]) -> T:
+        """Run ``body`` in a write transaction that is always rolled back: what it would do,
+        counted by the very statements that would do it (``prune --dry-run``)."""
+        return self._transaction(body, write=True, rehearse=True)
+
+    def _reading(self, body: Callable[[Any], T]) -> T:
+        """Run ``body`` in one read transaction: all its queries see the same snapshot."""
+        return self._transaction(body, write=False, rehearse=False)
 
     def _sql(self, sql: str) -> str:
         """``sql``, written with ``?``, in this store's driver's marks."""

@@ -18,6 +18,7 @@ _SAVE = (
     "ON CONFLICT (block_type, name) "
 )
 _OVERWRITE = "DO UPDATE SET data = excluded.data, updated = excluded.updated"
+_NAMED = "WHERE block_type = ? AND name = ?"
 
 
 def _data(row: tuple[Any, ...]) -> dict[str, Any]:
@@ -45,11 +46,7 @@ class Blocks(SQLStore):
         return overwrite or saved == 1
 
     def load_block(self, block_type: str, name: str) -> dict[str, Any] | None:
-        found = self._records(
-            _data,
-            "SELECT data FROM blocks WHERE block_type = ? AND name = ?",
-            (block_type, name),
-        )
+        found = self._records(_data, f"SELECT data FROM blocks {_NAMED}", (block_type, name))
         return found[0] if found else None
 
     def list_blocks(self) -> list[tuple[str, str]]:
@@ -60,7 +57,4 @@ class Blocks(SQLStore):
         )
 
     def delete_block(self, block_type: str, name: str) -> bool:
-        return (
-            self._change("DELETE FROM blocks WHERE block_type = ? AND name = ?", (block_type, name))
-            == 1
-        )
+        return self._change(f"DELETE FROM blocks {_NAMED}", (block_type, name)) == 1

@@ -4,7 +4,7 @@ runs, the crashed runs whose hooks are due, and cancel and resume requests."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from flowhook_hookspec.states import State
@@ -25,22 +25,25 @@ from .outbox import INSERT_OUTBOX, outbox_row
 from .records import flow_record, process_record, task_record
 from .rows import INSERT_EVENT, event_row, state_columns
 
-__all__ = ["RESUMING", "Processes", "beat_in", "clock_in", "exit_in"]
+__all__ = ["RESUMING", "Processes", "beat_in", "clock_in", "exit_in", "set_process"]
 
 #: The state name a paused flow run's row shows from a resume request until its process
 #: records Running (the type stays PAUSED): the request itself, needing no column of its own.
 RESUMING = "Resuming"
 
-_EXIT = "UPDATE processes SET exited = ? WHERE id = ?"
 _PROCESS_COLUMNS = "pid, host, start_token, started, last_heartbeat, command, flowhook_version"
-#: Task runs crash before the flow runs they belong to, as they would in a live process.
+_OPEN = "WHERE process_id = ? AND end_time IS NULL ORDER BY created DESC"
+#: Task runs crash before the flow runs they belong to, as they would in a live process: each
+#: kind's table, and the query of its unfinished runs' ids and history ids.
 _CRASH_ORDER: tuple[tuple[RunKindName, str, str], ...] = (
-    ("task", "task_runs", "coalesce(flow_run_id, id)"),
-    ("flow", "flow_runs", "id"),
+    ("task", "task_runs", f"SELECT id, coalesce(flow_run_id, id) FROM task_runs {_OPEN}"),
+    ("flow", "flow_runs", f"SELECT id, id FROM flow_runs {_OPEN}"),
+)
+_CRASH = (
+    "UPDATE {} SET state_type = ?, state_name = ?, state_message = ?, end_time = ? "
+    "WHERE id = ? AND end_time IS NULL"
 )
 _CRASH_HOOK_COLUMNS = "run_id, run_kind, process_id, claimed_by, created"
-#: A process row re-inserted with its id is skipped if it is there after all.
-_IF_ABSENT = " ON CONFLICT (id) DO NOTHING"
 
 
 def _insert_process(
@@ -48,17 +51,19 @@ def _insert_process(
 ) -> int:
     """Insert a process row, its first heartbeat at ``now`` (the server's clock where the
     dialect has one); ``process_id`` None lets the database pick the id. A known id is taken
-    as it is (a database's own numbering only yields higher ones)."""
+    as it is (a database's own numbering only yields higher ones), and skipped if it is there
+    after all."""
     clock, at = dialect.now(now)
-    values = (process.pid, process.host, process.start_token, process.started)
-    later = (process.command, process.flowhook_version)
-    marks = f"?, ?, ?, ?, {clock}, ?, ?"
+    values = (process.pid, process.host, process.start_token, process.started, *at)
+    values += (process.command, process.flowhook_version)
+    columns, marks = _PROCESS_COLUMNS, f"?, ?, ?, ?, {clock}, ?, ?"
     if process_id is None:
-        insert = f"INSERT INTO processes ({_PROCESS_COLUMNS}) VALUES ({marks})"
-        cursor = db.execute(dialect.sql(insert + dialect.returning_id), (*values, *at, *later))
-        return dialect.inserted_id(cursor)
-    insert = f"INSERT INTO processes (id, {_PROCESS_COLUMNS}) VALUES (?, {marks})"
-    db.execute(dialect.sql(insert + _IF_ABSENT), (process_id, *values, *at, *later))
+        insert = f"INSERT INTO processes ({columns}) VALUES ({marks}){dialect.returning_id}"
+        return dialect.inserted_id(db.execute(dialect.sql(insert), values))
+    insert = (
+        f"INSERT INTO processes (id, {columns}) VALUES (?, {marks}) ON CONFLICT (id) DO NOTHING"
+    )
+    db.execute(dialect.sql(insert), (process_id, *values))
     return process_id
 
 
@@ -77,14 +82,10 @@ def beat_in(
     so that the reaper still finds its runs.
     """
     clock, now = dialect.now(at)
-    beat = (
-        f"UPDATE processes SET last_heartbeat = {dialect.greatest}(last_heartbeat, {clock}) "
-        "WHERE id = ?"
-    )
-    changed = db.execute(dialect.sql(beat), (*now, process_id)).rowcount
-    info = registered.get(process_id)
-    if changed == 0 and info is not None:
-        _insert_process(db, dialect, process_id, info, at)
+    beat = f"UPDATE processes SET last_heartbeat = {dialect.greatest}(last_heartbeat, {clock})"
+    changed = db.execute(dialect.sql(beat + " WHERE id = ?"), (*now, process_id)).rowcount
+    if changed == 0 and process_id in registered:
+        _insert_process(db, dialect, process_id, registered[process_id], at)
 
 
 def clock_in(db: Executor, dialect: Dialect) -> float:
@@ -94,9 +95,14 @@ def clock_in(db: Executor, dialect: Dialect) -> float:
     return float(db.execute(f"SELECT {dialect.server_clock}", ()).fetchone()[0])
 
 
+def set_process(db: Executor, dialect: Dialect, process_id: int, column: str, value: Any) -> None:
+    """Set, in the transaction of ``db``, one ``column`` of the row of ``process_id``."""
+    db.execute(dialect.sql(f"UPDATE processes SET {column} = ? WHERE id = ?"), (value, process_id))
+
+
 def exit_in(db: Executor, dialect: Dialect, process_id: int, at: float) -> None:
     """Record, in the transaction of ``db``, that ``process_id`` shut down normally."""
-    db.execute(dialect.sql(_EXIT), (at, process_id))
+    set_process(db, dialect, process_id, "exited", at)
 
 
 class Processes(SQLStore):
@@ -109,8 +115,6 @@ class Processes(SQLStore):
         return process_id
 
     def clock(self) -> float:
-        """Now, as liveness and leases are judged: the database server's clock where the
-        database is shared by hosts (PostgreSQL), else this host's."""
         if self.dialect.server_clock is None:
             return time.time()
         return self._reading(lambda db: clock_in(db, self.dialect))
@@ -119,8 +123,7 @@ class Processes(SQLStore):
         self._write(lambda db: beat_in(db, self.dialect, process_id, at, self._registered))
 
     def record_exit(self, process_id: int, at: float) -> None:
-        """``process_id`` is shutting down normally."""
-        self._change(_EXIT, (at, process_id))
+        self._write(lambda db: exit_in(db, self.dialect, process_id, at))
 
     def process(self, process_id: int) -> ProcessRecord | None:
         found = self._records(
@@ -138,69 +141,41 @@ class Processes(SQLStore):
         )
 
     def unfinished_runs(self, process_id: int) -> list[RunRecord]:
-        """The runs of ``process_id`` not in a final state: task runs first, then flow runs,
-        newest first, the order :meth:`crash_runs` moves them in."""
-        unfinished = "WHERE process_id = ? AND end_time IS NULL ORDER BY created DESC"
+        """The runs of ``process_id`` not in a final state, in the order :meth:`crash_runs`
+        moves them in."""
         tasks, flows = self._snapshot(
-            (task_record, f"SELECT {TASK_COLUMNS} FROM task_runs {unfinished}", (process_id,)),
-            (flow_record, f"SELECT {FLOW_COLUMNS} FROM flow_runs {unfinished}", (process_id,)),
+            (task_record, f"SELECT {TASK_COLUMNS} FROM task_runs {_OPEN}", (process_id,)),
+            (flow_record, f"SELECT {FLOW_COLUMNS} FROM flow_runs {_OPEN}", (process_id,)),
         )
         return tasks + flows
 
     def crash_runs(
         self, process_id: int, state: State, *, alerts: Alerts = None, hooks_by: str | None = None
     ) -> list[RunRef]:
-        crash = self._crasher(process_id, state, alerts, hooks_by)
-
-        def crash_all(db: Any) -> list[RunRef]:
-            crashed: list[RunRef] = []
-            for kind, table, history_column in _CRASH_ORDER:
-                rows = db.execute(
-                    self._sql(
-                        f"SELECT id, {history_column} FROM {table} "
-                        "WHERE process_id = ? AND end_time IS NULL ORDER BY created DESC"
-                    ),
-                    (process_id,),
-                ).fetchall()
-                crashed += [
-                    (kind, run_id)
-                    for run_id, history in rows
-                    if crash(db, kind, table, run_id, history)
-                ]
-            return crashed
-
-        return self._write(crash_all)
-
-    def _crasher(
-        self,
-        process_id: int,
-        state: State,
-        alerts: Alerts,
-        hooks_by: str | None,
-    ) -> Callable[[Any, RunKindName, str, str, str], bool]:
-        """What crashes one run, in a transaction: True when this call moved it."""
-        columns = state_columns(state, None)
+        sql = self._sql
         moved = (state.type.value, state.name, state.message, state.timestamp.timestamp())
-        event, queue = self._sql(INSERT_EVENT), self._sql(INSERT_OUTBOX)
-        hook = self._sql(
-            self.dialect.insert("crash_hooks", _CRASH_HOOK_COLUMNS, "run_id", replace=True)
-        )
+        columns = [state_columns(state, None)]
+        hook = sql(self.dialect.insert("crash_hooks", _CRASH_HOOK_COLUMNS, "run_id", replace=True))
 
         def crash(db: Any, kind: RunKindName, table: str, run_id: str, history_id: str) -> bool:
-            update = self._sql(
-                f"UPDATE {table} SET state_type = ?, state_name = ?, state_message = ?, "
-                "end_time = ? WHERE id = ? AND end_time IS NULL"
-            )
-            if db.execute(update, (*moved, run_id)).rowcount != 1:
+            """Crash one run; True when this call moved it."""
+            if db.execute(sql(_CRASH.format(table)), (*moved, run_id)).rowcount != 1:
                 return False
-            db.execute(event, event_row(kind, run_id, history_id, [columns]))
+            db.execute(sql(INSERT_EVENT), event_row(kind, run_id, history_id, columns))
             if alerts and alerts.get(run_id):
-                db.executemany(queue, [outbox_row(entry) for entry in alerts[run_id]])
+                db.executemany(sql(INSERT_OUTBOX), [outbox_row(entry) for entry in alerts[run_id]])
             if hooks_by is not None:
                 db.execute(hook, (run_id, kind, process_id, hooks_by, time.time()))
             return True
 
-        return crash
+        return self._write(
+            lambda db: [
+                (kind, run_id)
+                for kind, table, unfinished in _CRASH_ORDER
+                for run_id, history_id in db.execute(sql(unfinished), (process_id,)).fetchall()
+                if crash(db, kind, table, run_id, history_id)
+            ]
+        )
 
     def crash_hooks(self) -> list[CrashHook]:
         """The crashed runs whose hooks have not been fired yet, oldest first."""
@@ -220,7 +195,6 @@ class Processes(SQLStore):
         )
 
     def crash_hook_fired(self, run_id: str) -> None:
-        """The hooks of the crashed run ``run_id`` were fired."""
         self._change("DELETE FROM crash_hooks WHERE run_id = ?", (run_id,))
 
     def request_cancel(self, flow_run_id: str, message: str | None, at: float) -> bool:
@@ -242,22 +216,19 @@ class Processes(SQLStore):
         )
 
     def _request(self, update: str, parameters: tuple[Any, ...]) -> bool:
-        """Record a request with ``update`` (of one flow run, its id the last parameter) and
-        announce it; False when the update changed no row."""
-        statement = self._sql(update)
+        """Record a request with ``update`` (of one flow run, its id the last parameter) and,
+        in the same transaction, wake the run's process where the dialect can
+        (:attr:`~.dialect.Dialect.announce`); False when the update changed no row."""
+        statement, announce = self._sql(update), self.dialect.announce
 
         def ask(db: Any) -> bool:
             if db.execute(statement, parameters).rowcount != 1:
                 return False
-            self._announce_request(db, parameters[-1])
+            if announce is not None:
+                db.execute(self._sql(announce), (parameters[-1],))
             return True
 
         return self._write(ask)
-
-    def _announce_request(self, db: Any, flow_run_id: str) -> None:
-        """In the transaction that asked to cancel or resume ``flow_run_id``: wake its process,
-        where the database can (PostgreSQL's ``NOTIFY``); others find the request by polling
-        (at each heartbeat, and every 0.25 s while one of their runs is paused)."""
 
     def resume_requests(self, process_id: int) -> list[str]:
         """The ids of the paused flow runs of ``process_id`` asked to resume."""

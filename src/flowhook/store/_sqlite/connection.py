@@ -1,4 +1,5 @@
-"""The connections to the database file, the transactions every store method runs in, migration.
+"""The SQLite store: the connections to the database file, the transactions every store method
+runs in, migration.
 
 One database file, in WAL mode so that readers never block the writer. Every write is one
 ``BEGIN IMMEDIATE`` transaction, retried while other processes hold the lock (the busy timeout
@@ -22,24 +23,15 @@ from pathlib import Path
 from typing import TypeVar
 
 from .._errors import DamagedData, StoreError, older_schema
-from .._sql import SQLStore
+from .._sql.core import SQLCore
 from .._sql.schema import SCHEMA_VERSION
 from .dialect import SQLITE
 
-__all__ = ["DamagedData", "SQLiteBase", "StoreError"]
+__all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
 logger = logging.getLogger("flowhook.store")
-
-#: How to get going again with a damaged database: the end of every message about one.
-DAMAGED_FIX = "move it away (flowhook then starts a new one) or restore it from a backup"
-
-
-def damaged(location: str, detail: str) -> StoreError:
-    """The one-line error for a damaged database file."""
-    return StoreError(f"the flowhook database {location} is damaged ({detail}); {DAMAGED_FIX}")
-
 
 _UNDECODABLE_TEXT = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 
@@ -66,6 +58,12 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in text or "busy" in text
 
 
+def _close(connections: list[sqlite3.Connection]) -> None:
+    for conn in connections:
+        with contextlib.suppress(sqlite3.Error):
+            conn.close()
+
+
 def _identity(path: Path) -> tuple[int, int] | None:
     """(device, inode) of the file at ``path``; None when there is none."""
     try:
@@ -82,10 +80,13 @@ def _prepare_files(path: Path) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
 
 
-class SQLiteBase(SQLStore):
-    """The connections of a store on one SQLite file, its transactions and its schema.
+class SQLiteStore(SQLCore):
+    """The :class:`~flowhook.store.Store` on one SQLite file: the store core (:mod:`.._sql`)
+    on its connections, its transactions and its schema.
 
-    ``SQLiteStore`` is it with the store core (:mod:`.._sql`): one set of connections.
+    ``create=False`` opens an existing database only (the command line never creates one).
+    Raises :class:`~flowhook.store.StoreError` when the file cannot be used, and
+    :class:`~flowhook_hookspec.errors.ConfigError` when a newer flowhook wrote it.
     """
 
     dialect = SQLITE
@@ -108,9 +109,10 @@ class SQLiteBase(SQLStore):
                     raise older_schema(self.location, 0, SCHEMA_VERSION)
                 _prepare_files(path)
             self._file = _identity(path)
-            version = self._connection().execute("PRAGMA user_version").fetchone()[0]
-            if self._due_migrations(version, create=create, migrate=migrate):
-                self._migrate()
+            if self._due_migrations(
+                self._version(self._connection()), create=create, migrate=migrate
+            ):
+                self._migrate_file()
         except sqlite3.DatabaseError as exc:
             self._raise_damage(exc)
             raise StoreError(f"cannot use the flowhook database {path}: {exc}") from exc
@@ -156,9 +158,7 @@ class SQLiteBase(SQLStore):
                 return
             connections, self._connections = self._connections, []
             self._generation += 1
-        for conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        _close(connections)
         if found is None:
             what = "was deleted"
             for leftover in ("-wal", "-shm"):  # the old file's: never to be applied to a new one
@@ -175,7 +175,7 @@ class SQLiteBase(SQLStore):
             what,
             "a new database there" if found is None else "that file",
         )
-        self._migrate()
+        self._migrate_file()
 
     def _retrying(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         deadline = time.monotonic() + self.lock_timeout
@@ -185,7 +185,7 @@ class SQLiteBase(SQLStore):
             try:
                 return operation(conn)
             except DamagedData as exc:
-                raise damaged(self.location, str(exc)) from exc
+                raise self._damaged(str(exc)) from exc
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or time.monotonic() >= deadline:
                     self._raise_damage(exc)
@@ -200,32 +200,27 @@ class SQLiteBase(SQLStore):
         """Raise a :class:`StoreError` when ``exc`` says that the file is damaged."""
         detail = _damage(exc)
         if detail is not None:
-            raise damaged(self.location, detail) from exc
+            raise self._damaged(detail) from exc
 
-    def _write(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``body`` in one write transaction, retried while the database is locked."""
-        self._check_file()
-        return self._transaction("BEGIN IMMEDIATE", body, commit=True)
-
-    def _rehearsed(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``body`` in a write transaction that is always rolled back: what it would do,
-        counted by the very statements that would do it (``prune --dry-run``)."""
-        return self._transaction("BEGIN IMMEDIATE", body, commit=False)
-
-    def _reading(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``body`` in one read transaction: all its queries see the same snapshot."""
-        return self._transaction("BEGIN", body, commit=False)
+    def _damaged(self, detail: str) -> StoreError:
+        return StoreError(
+            f"the flowhook database {self.location} is damaged ({detail}); move it away "
+            "(flowhook then starts a new one) or restore it from a backup"
+        )
 
     def _transaction(
-        self, begin: str, body: Callable[[sqlite3.Connection], T], *, commit: bool
+        self, body: Callable[[sqlite3.Connection], T], *, write: bool, rehearse: bool
     ) -> T:
-        """Run ``body`` in a transaction begun with ``begin``; committed, or else rolled back."""
+        """Run ``body`` in a transaction (``BEGIN IMMEDIATE`` to write), retried while the
+        database is locked; committed, or else rolled back."""
+        if write and not rehearse:
+            self._check_file()
 
         def transaction(conn: sqlite3.Connection) -> T:
-            conn.execute(begin)
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             try:
                 result = body(conn)
-                if commit:
+                if write and not rehearse:
                     conn.execute("COMMIT")
                 return result
             finally:
@@ -234,28 +229,21 @@ class SQLiteBase(SQLStore):
 
         return self._retrying(transaction)
 
-    def _migrate(self) -> None:
-        """Apply the missing migrations (``PRAGMA user_version`` counts those applied)."""
-        version = self._connection().execute("PRAGMA user_version").fetchone()[0]
+    @staticmethod
+    def _version(db: sqlite3.Connection) -> int:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _migrate_file(self) -> None:
+        """Apply the missing migrations, in WAL mode (``PRAGMA user_version`` counts them)."""
+        version = self._version(self._connection())
         self._refuse_newer(version)
-        if version == SCHEMA_VERSION:
-            return
-        self._retrying(lambda conn: conn.execute("PRAGMA journal_mode = WAL").fetchone())
-
-        def upgrade(conn: sqlite3.Connection) -> None:
-            self._upgrade(conn, conn.execute("PRAGMA user_version").fetchone()[0])
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-
-        self._write(upgrade)
-
-    def schema_version(self) -> int:
-        return int(self._read("PRAGMA user_version")[0][0])
+        if version != SCHEMA_VERSION:
+            self._retrying(lambda conn: conn.execute("PRAGMA journal_mode = WAL").fetchone())
+            self._write(self._migrate)
 
     def close(self) -> None:
         """Close every connection this store opened, in any thread."""
         with self._guard:
             self._closed = True
             connections, self._connections = self._connections, []
-        for conn in connections:
-            with contextlib.suppress(sqlite3.Error):
-                conn.close()
+        _close(connections)

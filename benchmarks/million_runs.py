@@ -1,5 +1,6 @@
 """One flow of a million task runs, store on: does it run, what it costs, and what reading
-its history costs afterwards. Not part of ``run.py`` (it takes minutes).
+its history costs afterwards. ``run.py`` runs it as the case "1M task runs in one flow" (it
+takes minutes).
 
     python benchmarks/million_runs.py [--tasks 1000000] [--requests 5] [--keep DIR | --home DIR]
 
@@ -229,7 +230,7 @@ def _options() -> argparse.Namespace:
     return parser.parse_args()
 
 
-def _measure(options: argparse.Namespace, home: Path) -> dict[str, float]:
+def measure(options: argparse.Namespace, home: Path) -> dict[str, float]:
     from flowhook._runtime.attach import detach
     from flowhook.store import load_settings
 
@@ -255,7 +256,7 @@ def main() -> None:
     os.environ.pop("FLOWHOOK_STORE", None)
     os.environ.pop("FLOWHOOK_STORE_URL", None)
     try:
-        figures = _measure(options, home)
+        figures = measure(options, home)
     finally:
         if options.home is None and options.keep is None:
             shutil.rmtree(home, ignore_errors=True)

@@ -154,6 +154,7 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
         20,
         {"FLOWHOOK_DISABLE_PLUGINS": "all"},
     ),
+    ("1M task runs in one flow", "million", 1_000_000, 200, {"FLOWHOOK_DISABLE_PLUGINS": "all"}),
     ("store copy, 2k flow runs", "store_copy", 2_000, 5, {"FLOWHOOK_DISABLE_PLUGINS": "all"}),
 ]
 

@@ -354,7 +354,26 @@ def postgres_ratio(n: int) -> dict[str, float]:
     }
 
 
+def million(n: int) -> dict[str, float]:
+    """One flow of ``n`` task runs, store on, then its reads: ``million_runs.py``'s figures."""
+    import argparse
+    from pathlib import Path
+
+    import million_runs
+
+    options = argparse.Namespace(tasks=n, requests=5, page_timeout=120.0, home=None, keep=None)
+    figures = million_runs.measure(options, Path(os.environ["FLOWHOOK_HOME"]))
+    return {
+        "per_task_us": figures["per task run us"],
+        "rss_growth_mb": figures["RSS growth MB"],
+        "store_mb": figures["store MB"],
+        "runs_ls_ms": figures["runs ls, fresh interpreter ms"],
+        "run_page_ms": figures["UI run page ms"],
+    }
+
+
 WORKLOADS: dict[str, Callable[[int], dict[str, float]]] = {
+    "million": million,
     "postgres_ratio": postgres_ratio,
     "store_copy": store_copy,
     "store_writes": store_writes,

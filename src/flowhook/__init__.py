@@ -28,8 +28,6 @@ from flowhook_hookspec import (
 from flowhook_hookspec.lazy import lazy_names
 
 from . import _runtime
-from ._engine.flows import Flow, flow
-from ._engine.tasks import Task, task
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -52,6 +50,8 @@ if TYPE_CHECKING:
         transaction,
         unmapped,
     )
+    from ._engine.flows import Flow, flow
+    from ._engine.tasks import Task, task
     from ._plugins import PluginInfo, list_plugins, register_plugin, unregister_plugin
     from .flow_runs import pause_flow_run, resume_flow_run, suspend_flow_run
     from .notifications import Block
@@ -106,7 +106,8 @@ __all__ = [
     "unregister_plugin",
 ]
 
-# ``import flowhook`` loads what ``@flow`` and ``@task`` need; every other name loads with its
+# ``import flowhook`` loads the runtime seam and the contract's errors; every other name (``flow``
+# and ``task`` too, so that the command line starts without the engine) loads with its
 # module on first use (PEP 562). A run loads the engine's machinery, the store and the plugins
 # itself; Block loads the notifications and Jinja.
 __getattr__, __dir__ = lazy_names(
@@ -125,6 +126,10 @@ __getattr__, __dir__ = lazy_names(
             )
         },
         "TaskRunner": "flowhook_hookspec.runners:TaskRunner",
+        "Flow": "._engine.flows:Flow",
+        "flow": "._engine.flows:flow",
+        "Task": "._engine.tasks:Task",
+        "task": "._engine.tasks:task",
         "states": ".states",
         **{
             name: f"._engine:{name}"

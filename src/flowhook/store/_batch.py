@@ -15,31 +15,13 @@ from uuid import UUID
 
 import attrs
 
-from ._records import (
-    BatchKey,
-    Beat,
-    HookError,
-    NewRun,
-    OutboxEntry,
-    ProcessExit,
-    RunLog,
-    Transition,
-    Write,
-)
+from ._records import BatchKey, Beat, HookError, NewRun, OutboxEntry, RunLog, Transition, Write
 from ._sql import Executor
 from ._sql.dialect import Dialect
 from ._sql.outbox import outbox_row
-from ._sql.rows import (
-    PENDING,
-    compact_json,
-    event_row,
-    hook_error_row,
-    run_row,
-    run_state,
-    state_columns,
-)
+from ._sql.rows import compact_json, event_row, run_row, run_state, state_columns
 
-__all__ = ["PreparedBatch", "claim_batch", "escape_text", "mark_batch", "prepare_batch"]
+__all__ = ["TABLES", "PreparedBatch", "claim_batch", "escape_text", "mark_batch", "prepare_batch"]
 
 #: Takes a batch's number for its process, unless that batch (or a later one) was applied. The
 #: row lock it takes makes a replay wait for a first attempt still committing, then see it.
@@ -48,6 +30,11 @@ _MARK_BATCH = "UPDATE processes SET last_batch = ? WHERE id = ?"
 _PROCESS_ROW = "SELECT 1 FROM processes WHERE id = ?"
 
 Rows = list[tuple[Any, ...]]
+#: The fields of :class:`PreparedBatch` that hold rows, in the order they are applied.
+TABLES = (
+    "flow_runs", "task_runs", "flow_updates", "task_updates", "events", "hook_errors", "outbox",
+    "logs",
+)  # fmt: skip
 
 
 def claim_batch(db: Executor, key: BatchKey, dialect: Dialect) -> bool | None:
@@ -85,8 +72,8 @@ class PreparedBatch:
     #: The run log records, in the columns of ``run_logs`` (:class:`RunLog`'s fields).
     logs: list[Any] = attrs.Factory(list)
     beat: Beat | None = None
-    #: The process's clean exit, when the batch records it.
-    exited: ProcessExit | None = None
+    #: The process's clean exit (a ProcessExit), when the batch records it.
+    exited: Any = None
     #: The batch's key: applied once, however often it is written.
     key: BatchKey | None = None
 
@@ -94,20 +81,14 @@ class PreparedBatch:
         """This batch with every text a database cannot hold written escaped (see
         :func:`escape_text`); ``nul`` also escapes NUL characters (PostgreSQL)."""
 
-        def rows(values: list[Any]) -> Rows:
-            return [tuple(escape_text(value, nul=nul) for value in row) for row in values]
+        escaped = attrs.evolve(self)
+        for table, rows in self.tables():
+            setattr(escaped, table, [tuple(escape_text(v, nul=nul) for v in row) for row in rows])
+        return escaped
 
-        return attrs.evolve(
-            self,
-            flow_runs=rows(self.flow_runs),
-            task_runs=rows(self.task_runs),
-            flow_updates=rows(self.flow_updates),
-            task_updates=rows(self.task_updates),
-            events=rows(self.events),
-            hook_errors=rows(self.hook_errors),
-            outbox=rows(self.outbox),
-            logs=rows(self.logs),
-        )
+    def tables(self) -> list[tuple[str, Rows]]:
+        """Each table's rows (by the name of their field), in the order they are applied."""
+        return [(name, getattr(self, name)) for name in TABLES]
 
 
 def escape_text(value: Any, *, nul: bool = False) -> Any:
@@ -163,7 +144,7 @@ def _add_run(prepared: PreparedBatch, moved: list[Any], texts: dict[int, str]) -
     new: NewRun | None = moved[0]
     if new is not None and len(moved) == 1:  # created, no transition yet
         rows = prepared.task_runs if new.kind == "task" else prepared.flow_runs
-        rows.append(run_row(new, str(new.id), _text(new.flow_run_id, texts), None, PENDING))
+        rows.append(run_row(new, str(new.id), _text(new.flow_run_id, texts), None, None))
         return
     last: Transition = moved[-1]
     states = [state_columns(item.state, item.traceback) for item in moved[1:]]
@@ -194,7 +175,8 @@ def _text(uuid: UUID | None, texts: dict[int, str]) -> Any:
 
 def _other(prepared: PreparedBatch, item: Write) -> None:
     if isinstance(item, HookError):
-        prepared.hook_errors.append(hook_error_row(item))
+        run_id, history_id = str(item.run_id), str(item.history_id)
+        prepared.hook_errors.append((run_id, item.kind, history_id, *item[3:]))
     elif isinstance(item, OutboxEntry):
         prepared.outbox.append(outbox_row(item))
     elif isinstance(item, Beat):
@@ -202,4 +184,4 @@ def _other(prepared: PreparedBatch, item: Write) -> None:
     elif isinstance(item, BatchKey):
         prepared.key = item
     else:
-        prepared.exited = item  # type: ignore[assignment]
+        prepared.exited = item

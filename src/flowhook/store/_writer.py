@@ -37,8 +37,18 @@ __all__ = ["BatchWriter"]
 
 logger = logging.getLogger("flowhook.store")
 
-_Entry = tuple[tuple[Write, ...], "threading.Event | None"]
-_STOP = ((), None)
+
+class _Waiter(threading.Event):
+    """Writes whose caller waits until they, and all queued before them, are applied."""
+
+    def __init__(self, writes: tuple[Write, ...]) -> None:
+        super().__init__()
+        self.writes = writes
+
+
+#: What the queue holds: writes nobody waits for (a plain tuple, most of them), or a waiter.
+_Entry = tuple[Write, ...] | _Waiter
+_STOP = _Waiter(())
 
 #: Writes held back while the store cannot be written, at most (``FLOWHOOK_HELD_BACK_LIMIT``);
 #: beyond, the oldest are dropped (and counted): a process must not run out of memory because
@@ -146,7 +156,7 @@ class BatchWriter:
         a writer starved of the GIL by a busy run would otherwise fall ever further behind,
         holding every state in memory and writing nothing until the run ends.
         """
-        self._queue.put((writes, None))
+        self._queue.put(writes)
         if self._queue.qsize() > self.max_backlog:
             self.submit_and_wait(())
 
@@ -155,8 +165,8 @@ class BatchWriter:
 
         False when the writer did not answer within ``wait_timeout`` (logged).
         """
-        done = threading.Event()
-        self._queue.put((writes, done))
+        done = _Waiter(writes)
+        self._queue.put(done)
         self._urgent.set()
         if done.wait(self.wait_timeout):
             return True
@@ -223,7 +233,7 @@ class BatchWriter:
                     self._retry_at = 0.0
                     self._apply([])  # the last attempt, at close
                 return
-            if first[1] is None and not self._urgent.is_set():
+            if type(first) is tuple and not self._urgent.is_set():
                 self._urgent.wait(self.linger)
             self._urgent.clear()
             entries = [first]
@@ -242,23 +252,25 @@ class BatchWriter:
                 return
 
     def _apply(self, entries: list[_Entry]) -> None:
-        writes: list[Write] = [write for batch, _ in entries for write in batch]
+        writes: list[Write] = []
+        waiters: list[_Waiter] = []
+        for entry in entries:
+            if type(entry) is tuple:
+                writes += entry
+            else:
+                writes += entry.writes  # type: ignore[union-attr]
+                waiters.append(entry)  # type: ignore[arg-type]
         try:
             if writes or self._held:
-                if time.monotonic() < self._retry_at and not self._forced(entries):
+                # A caller waiting makes this an attempt before the retry is due; not while
+                # the store is down, or every run would wait for it at its start and end.
+                if time.monotonic() < self._retry_at and (self._retry_delay or not waiters):
                     self._hold(writes)
                     return
                 self._write([*self._held, *writes])
         finally:
-            for _, done in entries:
-                if done is not None:
-                    done.set()
-
-    def _forced(self, entries: list[_Entry]) -> bool:
-        """Whether a caller waiting among ``entries`` makes this an attempt before the retry is
-        due: not while the store is down (held back after it could not be reached), or every
-        run would wait for it at its start and end, a lock timeout each."""
-        return not self._retry_delay and any(done for _, done in entries)
+            for waiter in waiters:
+                waiter.set()
 
     def _new_key(self) -> BatchKey | None:
         if self.process_id is None:

@@ -15,18 +15,16 @@ from typing import Any
 from flowhook_hookspec.serde import exception_to_dict
 from flowhook_hookspec.states import State, StateType
 
-from .._records import HookError, NewRun, Transition
+from .._records import NewRun, Transition
 
 __all__ = [
     "FLOW_INSERT_COLUMNS",
     "HOOK_ERROR_INSERT_COLUMNS",
     "INSERT_EVENT",
-    "PENDING",
     "TASK_INSERT_COLUMNS",
     "UPDATE_RUN",
     "compact_json",
     "event_row",
-    "hook_error_row",
     "run_row",
     "run_state",
     "state_columns",
@@ -55,9 +53,10 @@ UPDATE_RUN = (
     "UPDATE {table} SET state_type = ?, state_name = ?, state_message = ?, run_count = ?, "
     "start_time = ?, end_time = ? WHERE id = ? AND state_type NOT IN ('CRASHED', 'CANCELLED')"
 )
+#: The columns of a HookError's row: its fields, with the ids as text.
 HOOK_ERROR_INSERT_COLUMNS = "run_id, run_kind, history_id, timestamp, description, traceback"
 #: The state of a run created without a transition in its batch.
-PENDING: tuple[Any, ...] = (StateType.PENDING.value, "Pending", None, 0, None, None)
+_PENDING: tuple[Any, ...] = (StateType.PENDING.value, "Pending", None, 0, None, None)
 _COMPLETED = StateType.COMPLETED
 
 
@@ -153,22 +152,21 @@ def run_state(last: Transition, seconds: float) -> tuple[Any, ...]:
 
 
 def run_row(
-    new: NewRun, run_id: str, flow_run_id: str | None, states: str | None, state: tuple[Any, ...]
+    new: NewRun,
+    run_id: str,
+    flow_run_id: str | None,
+    states: str | None,
+    state: tuple[Any, ...] | None,
 ) -> tuple[Any, ...]:
     """The insert row of a new run (:data:`FLOW_INSERT_COLUMNS` or :data:`TASK_INSERT_COLUMNS`)
-    in ``state``; ``run_id`` and a task run's ``flow_run_id`` are ids as text, its ``states``
+    in ``state`` (None: Pending, without a transition in its batch); ``run_id`` and a task run's ``flow_run_id`` are ids as text, its ``states``
     those it entered in its batch (JSON, or None)."""
+    state = state or _PENDING
     first = (run_id, new.name, new.owner_name, new.import_path, new.created, new.process_id)
     if new.kind == "task":
         return (*first, flow_run_id, new.tags, states, *state)
     parents = (_text(new.parent_flow_run_id), _text(new.parent_task_run_id))
     return (*first, *parents, new.tags, new.parameters, *state)
-
-
-def hook_error_row(item: HookError) -> tuple[Any, ...]:
-    """The :data:`HOOK_ERROR_INSERT_COLUMNS` row of ``item``."""
-    run_id, history_id = str(item.run_id), str(item.history_id)
-    return (run_id, item.kind, history_id, item.timestamp, item.description, item.traceback)
 
 
 def _text(value: object) -> str | None:

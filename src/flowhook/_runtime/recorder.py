@@ -153,9 +153,8 @@ class Recorder:
         self._tags: dict[tuple[str, ...], str] = {}
         self._paths: dict[int, tuple[RunOwner, str | None]] = {}
         self.logs = RunLogCapture(writer.submit, settings.run_log_limit)
-        #: Read on every transition: whether any rule may match, and the writer's queue.
+        #: Read on every transition: whether any rule may match.
         self._routed = bool(self.router)
-        self._submit = writer.submit
 
     @property
     def worker_id(self) -> str:
@@ -174,23 +173,11 @@ class Recorder:
         tags = self._tags.get(run.tags)
         if tags is None:
             tags = self._tags[run.tags] = json.dumps(list(run.tags))
-        created = run.state.timestamp.timestamp()
+        path, created = self._import_path(owner), run.state.timestamp.timestamp()
         if isinstance(run, FlowRun):
-            return NewRun(
-                "flow",
-                run.id,
-                run.name,
-                run.flow_name,
-                self._import_path(owner),
-                created,
-                self.process_id,
-                None,
-                run.parent_flow_run_id,
-                run.parent_task_run_id,
-                tags,
-                parameters_json(run.parameters),
-            )
-        path = self._import_path(owner)
+            parents = (None, run.parent_flow_run_id, run.parent_task_run_id)
+            values = ("flow", run.id, run.name, run.flow_name, path, created, self.process_id)
+            return _new(NewRun, (*values, *parents, tags, parameters_json(run.parameters)))
         values = ("task", run.id, run.name, run.task_name, path, created, self.process_id)
         return _new(NewRun, (*values, run.flow_run_id, None, None, tags, None))
 
@@ -220,7 +207,7 @@ class Recorder:
             )
             if self._routed:
                 writes += outbox_entries(self.router, "task", owner, run, new)
-            self._submit(writes)
+            self.writer.submit(writes)
         except Exception:
             logger.exception("could not record a transition of run %r", getattr(run, "name", run))
 

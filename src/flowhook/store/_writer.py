@@ -72,14 +72,9 @@ def _run_key(write: Write, histories: dict[str, str]) -> str:
     return ""  # Beat, ProcessExit: the process's own
 
 
-def _runs_of(writes: list[Write]) -> set[object]:
-    return {write.run_id for write in writes if isinstance(write, Transition)}
-
-
-def count_states(writes: list[Write]) -> tuple[int, int]:
-    """(state events, runs) among ``writes``."""
-    transitions = [write for write in writes if isinstance(write, Transition)]
-    return len(transitions), len({write.run_id for write in transitions})
+def _moves(writes: list[Write]) -> list[object]:
+    """The run of each state event among ``writes``."""
+    return [write.run_id for write in writes if type(write) is Transition]
 
 
 class _ErrorLog:
@@ -143,7 +138,8 @@ class BatchWriter:
         self.lost = 0
         #: The runs of those states.
         self._lost_runs: set[object] = set()
-        self._last_error = ""
+        #: The last error of the store, for messages.
+        self.last_error = ""
         self._thread = threading.Thread(
             target=self._loop, name="flowhook-store-writer", daemon=True
         )
@@ -190,14 +186,9 @@ class BatchWriter:
         return not self._held
 
     @property
-    def last_error(self) -> str:
-        """The last error of the store, for messages."""
-        return self._last_error
-
-    @property
     def held_back(self) -> int:
         """How many state events wait for the store to take them."""
-        return count_states(self._held)[0]
+        return len(_moves(self._held))
 
     def close(self) -> None:
         """Apply what is queued, then stop the thread. What the store still cannot take after
@@ -207,15 +198,15 @@ class BatchWriter:
             self._queue.put(_STOP)
             self._urgent.set()
             self._thread.join(self.wait_timeout)
-        states = count_states(self._held)[0]
-        runs = len(self._lost_runs | _runs_of(self._held))
+        moves = _moves(self._held)
+        states, runs = len(moves), len(self._lost_runs.union(moves))
         if states or self.lost:
             logger.error(
                 "flowhook: %d state events of %d runs were not recorded in %s (%s)",
                 states + self.lost,
                 runs,
                 self.store.location,
-                self._last_error or "the store did not answer",
+                self.last_error or "the store did not answer",
             )
 
     def _loop(self) -> None:
@@ -297,20 +288,21 @@ class BatchWriter:
         try:
             self.store.write([*writes, *extra])
         except Exception as exc:
-            self._last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = f"{type(exc).__name__}: {exc}"
             if self.store.unavailable(exc):
                 self._held, self._keyed, self._held_key = [], len(writes), key
                 self._hold([*writes, *after])
                 self._retry_delay = min(max(self._retry_delay * 2, 0.5), 5.0)
                 self._retry_at = time.monotonic() + self._retry_delay
-                states, runs = count_states(self._held)
+                moves = _moves(self._held)
+                states, runs = len(moves), len(set(moves))
                 self._errors.error(
                     "could not record %d state events of %d runs in %s (%s); they are kept and "
                     "tried again, and the runs go on",
                     states,
                     runs,
                     self.store.location,
-                    self._last_error,
+                    self.last_error,
                 )
                 return False
             # Refused: rolled back, so nothing of it was committed.
@@ -321,7 +313,7 @@ class BatchWriter:
             logger.warning(
                 "the store %s takes writes again: the %d state events held back are recorded",
                 self.store.location,
-                count_states([*writes, *after])[0],
+                len(_moves([*writes, *after])),
             )
         self._held, self._retry_delay, self._retry_at = [], 0.0, 0.0
         if self.on_outbox is not None and any(isinstance(w, OutboxEntry) for w in writes):
@@ -339,8 +331,9 @@ class BatchWriter:
     def _drop(self, dropped: list[Write]) -> None:
         """``dropped`` held-back writes were dropped past the cap: their states counted for the
         exit line, and said once, when the first are."""
-        states = count_states(dropped)[0]
-        self._lost_runs |= _runs_of(dropped)
+        moves = _moves(dropped)
+        states = len(moves)
+        self._lost_runs.update(moves)
         if states and not self.lost:
             logger.error(
                 "more than %d writes are held back for %s: the oldest are dropped from now on "
@@ -377,9 +370,9 @@ class BatchWriter:
                     refused_parts += part
                     continue
                 self._refusals.pop(run, None)
-                states = count_states(part)[0]
-                self.lost += states
-                self._lost_runs |= _runs_of(part)
+                moves = _moves(part)
+                self.lost += len(moves)
+                self._lost_runs.update(moves)
                 logger.error(
                     "could not record run %s in %s (%s: %s): its %d state events are left out; "
                     "the other runs are recorded",
@@ -387,7 +380,7 @@ class BatchWriter:
                     self.store.location,
                     type(exc).__name__,
                     exc,
-                    states,
+                    len(moves),
                 )
             else:
                 wrote_any = True

@@ -26,7 +26,7 @@ import psycopg_pool
 
 from .._errors import DamagedData, StoreError
 from .._settings import mask_url
-from .._sql import SQLStore
+from .._sql import Into, SQLStore
 from .._sql.schema import SCHEMA_VERSION
 from .dialect import POSTGRES
 from .outage import Outage
@@ -228,6 +228,26 @@ class PostgresBase(SQLStore):
                 # database's current one once it is made writable again.
                 conn.close()
                 raise
+
+    def _insert_rows(self, db: Any, statement: str, rows: list[Any], into: Into | None) -> None:
+        """Many rows of an insert are copied (``COPY``) into a temporary table of the
+        connection, then inserted from it in one statement, in their order: pipelined
+        ``executemany`` spent more in psycopg and on the server, per row, than SQLite does on
+        the whole row."""
+        if into is None or len(rows) < 2:
+            db.executemany(statement, rows)
+            return
+        table, columns, ending = into
+        staged = f"batch_{table}"
+        # Made by the transaction (a rollback takes it back), emptied by its commit.
+        db.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} ON COMMIT DELETE ROWS AS "
+            f"SELECT {columns} FROM {table} WITH NO DATA"
+        )
+        with db.copy(f"COPY {staged} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staged}{ending}")
 
     def _write(self, body: Callable[[Cursor], T]) -> T:
         """Run ``body`` in one write transaction, retried while the server cannot be reached."""

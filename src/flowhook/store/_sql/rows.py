@@ -18,6 +18,7 @@ from flowhook_hookspec.states import State, StateType
 from .._records import NewRun, Transition
 
 __all__ = [
+    "EVENT_COLUMNS",
     "FLOW_INSERT_COLUMNS",
     "HOOK_ERROR_INSERT_COLUMNS",
     "INSERT_EVENT",
@@ -30,11 +31,11 @@ __all__ = [
     "state_columns",
 ]
 
-_EVENT_COLUMNS = (
+EVENT_COLUMNS = (
     "run_id, run_kind, history_id, type, name, message, timestamp, scheduled_time, "
     "exception_type, exception_message, traceback, earlier"
 )
-INSERT_EVENT = f"INSERT INTO state_events ({_EVENT_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+INSERT_EVENT = f"INSERT INTO state_events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 12)})"
 #: A run row's current state, as :func:`run_state` gives it: the last columns of its insert.
 _STATE_COLUMNS = "state_type, state_name, state_message, run_count, start_time, end_time"
 #: The columns of the inserts of :func:`run_row`.

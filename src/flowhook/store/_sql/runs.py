@@ -17,7 +17,7 @@ from .._records import (
     StateCount,
     Write,
 )
-from . import SQLStore
+from . import Into, SQLStore
 from .columns import EVENT_SELECT, FLOW_COLUMNS, HOOK_ERROR_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
 from .listing import listing_sql, state_counts_sql, summed_counts
@@ -26,6 +26,7 @@ from .outbox import INSERT_OUTBOX
 from .processes import beat_in, exit_in
 from .records import event_records, flow_record, hook_error_record, task_record
 from .rows import (
+    EVENT_COLUMNS,
     FLOW_INSERT_COLUMNS,
     HOOK_ERROR_INSERT_COLUMNS,
     INSERT_EVENT,
@@ -57,6 +58,14 @@ def count_states(dialect: Dialect, events: str, task_runs: str) -> str:
         f"(SELECT count(*) + coalesce(sum(json_array_length({earlier})), 0) {events}) + "
         f"(SELECT coalesce(sum(json_array_length({states})), 0) {task_runs})"
     )
+
+
+#: The inserts a batch sends many rows to, by table of :class:`PreparedBatch`.
+_INTO: dict[str, Into] = {
+    "flow_runs": ("flow_runs", FLOW_INSERT_COLUMNS, " ON CONFLICT (id) DO NOTHING"),
+    "task_runs": ("task_runs", TASK_INSERT_COLUMNS, " ON CONFLICT (id) DO NOTHING"),
+    "events": ("state_events", EVENT_COLUMNS, ""),
+}
 
 
 @functools.cache
@@ -97,15 +106,15 @@ class Runs(SQLStore):
 
     def _apply(self, prepared: PreparedBatch) -> None:
         statements = _statements(self.dialect)
-        writes = [(statements[table], rows) for table, rows in prepared.tables() if rows]
+        writes = [(table, statements[table], rows) for table, rows in prepared.tables() if rows]
         beat, exited, key, dialect = prepared.beat, prepared.exited, prepared.key, self.dialect
 
         def apply(db: Any) -> None:
             claimed = True if key is None else claim_batch(db, key, dialect)
             if claimed is None:
                 return  # applied before: a replay after a lost COMMIT writes nothing twice
-            for statement, rows in writes:
-                db.executemany(statement, rows)
+            for table, statement, rows in writes:
+                self._insert_rows(db, statement, rows, _INTO.get(table))
             if beat is not None:
                 beat_in(db, dialect, beat.process_id, beat.at, self._registered)
             if exited is not None:

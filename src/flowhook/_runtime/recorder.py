@@ -58,6 +58,7 @@ logger = logging.getLogger("flowhook.store")
 
 #: Compared on every transition: a module global is faster to read than the enum's member.
 _PAUSED = StateType.PAUSED
+_COMPLETED = StateType.COMPLETED
 
 #: Makes a named tuple from a tuple of its fields, without its constructor's Python frame.
 _new = tuple.__new__
@@ -200,7 +201,7 @@ class Recorder:
                 self._observe_run(kind, owner, run, old, new)
                 return
             values = (run.id, flow_run_id, new, run.run_count, run.start_time, run.end_time)
-            tb = None if new.data is None else _traceback(new)
+            tb = None if new.data is None or new.type is _COMPLETED else _traceback(new)
             transition = _new(Transition, ("task", *values, tb))
             writes: tuple[Write, ...] = (
                 (transition,) if old is not None else (self._new_run(owner, run), transition)

@@ -160,14 +160,14 @@ def run_row(
     state: tuple[Any, ...] | None,
 ) -> tuple[Any, ...]:
     """The insert row of a new run (:data:`FLOW_INSERT_COLUMNS` or :data:`TASK_INSERT_COLUMNS`)
-    in ``state`` (None: Pending, without a transition in its batch); ``run_id`` and a task run's ``flow_run_id`` are ids as text, its ``states``
-    those it entered in its batch (JSON, or None)."""
-    state = state or _PENDING
+    in ``state`` (None: Pending, without a transition in its batch). ``run_id`` and a task
+    run's ``flow_run_id`` are ids as text; its ``states``, those it entered in its batch (JSON,
+    or None)."""
     first = (run_id, new.name, new.owner_name, new.import_path, new.created, new.process_id)
     if new.kind == "task":
-        return (*first, flow_run_id, new.tags, states, *state)
+        return (*first, flow_run_id, new.tags, states, *(state or _PENDING))
     parents = (_text(new.parent_flow_run_id), _text(new.parent_task_run_id))
-    return (*first, *parents, new.tags, new.parameters, *state)
+    return (*first, *parents, new.tags, new.parameters, *(state or _PENDING))
 
 
 def _text(value: object) -> str | None:

@@ -58,6 +58,13 @@ logger = logging.getLogger("flowhook.store")
 
 #: Compared on every transition: a module global is faster to read than the enum's member.
 _PAUSED = StateType.PAUSED
+_COMPLETED = StateType.COMPLETED
+
+#: Makes a named tuple from a tuple of its fields, without its constructor's Python frame.
+_new = tuple.__new__
+
+#: The most (state name, type) pairs whose rules the recorder keeps.
+_MAX_STATE_KEYS = 1024
 
 #: A parameter whose JSON form is longer than this is recorded as its type name only.
 MAX_PARAMETER_CHARS = 4096
@@ -150,6 +157,10 @@ class Recorder:
         self._tags: dict[tuple[str, ...], str] = {}
         self._paths: dict[int, tuple[RunOwner, str | None]] = {}
         self.logs = RunLogCapture(writer.submit, settings.run_log_limit)
+        #: Read on every transition: whether any rule may match; whether one may match a
+        #: task run entering a state, by its (name, type).
+        self._routed = bool(self.router)
+        self._task_states: dict[tuple[str, StateType], bool] = {}
 
     @property
     def worker_id(self) -> str:
@@ -168,34 +179,13 @@ class Recorder:
         tags = self._tags.get(run.tags)
         if tags is None:
             tags = self._tags[run.tags] = json.dumps(list(run.tags))
+        path, created = self._import_path(owner), run.state.timestamp.timestamp()
         if isinstance(run, FlowRun):
-            return NewRun(
-                "flow",
-                run.id,
-                run.name,
-                run.flow_name,
-                self._import_path(owner),
-                run.state.timestamp.timestamp(),
-                self.process_id,
-                None,
-                run.parent_flow_run_id,
-                run.parent_task_run_id,
-                tags,
-                parameters_json(run.parameters),
-            )
-        return NewRun(
-            "task",
-            run.id,
-            run.name,
-            run.task_name,
-            self._import_path(owner),
-            run.state.timestamp.timestamp(),
-            self.process_id,
-            run.flow_run_id,
-            None,
-            None,
-            tags,
-        )
+            parents = (None, run.parent_flow_run_id, run.parent_task_run_id)
+            values = ("flow", run.id, run.name, run.flow_name, path, created, self.process_id)
+            return _new(NewRun, (*values, *parents, tags, parameters_json(run.parameters)))
+        values = ("task", run.id, run.name, run.task_name, path, created, self.process_id)
+        return _new(NewRun, (*values, run.flow_run_id, None, None, tags, None))
 
     def observe(
         self, kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State
@@ -203,7 +193,8 @@ class Recorder:
         """The engine observer (a :class:`~flowhook._engine.TransitionObserver`).
 
         A task run inside a flow run (nearly every transition) only queues its writes: it is
-        never waited for, and counts no log records of its own.
+        never waited for, and counts no log records of its own. Its records are made as plain
+        tuples of their class (``tuple.__new__``), half the cost of a named tuple's constructor.
         """
         try:
             flow_run_id = getattr(run, "flow_run_id", None)
@@ -214,24 +205,28 @@ class Recorder:
             ):
                 self._observe_run(kind, owner, run, old, new)
                 return
-            transition = Transition(
-                "task",
-                run.id,
-                flow_run_id,
-                new,
-                run.run_count,
-                run.start_time,
-                run.end_time,
-                None if new.data is None else _traceback(new),
-            )
+            values = (run.id, flow_run_id, new, run.run_count, run.start_time, run.end_time)
+            tb = None if new.data is None or new.type is _COMPLETED else _traceback(new)
+            transition = _new(Transition, ("task", *values, tb))
             writes: tuple[Write, ...] = (
                 (transition,) if old is not None else (self._new_run(owner, run), transition)
             )
-            if self.router:
+            if self._routed and self._task_rules(new):
                 writes += outbox_entries(self.router, "task", owner, run, new)
             self.writer.submit(writes)
         except Exception:
             logger.exception("could not record a transition of run %r", getattr(run, "name", run))
+
+    def _task_rules(self, state: State) -> bool:
+        """Whether a rule may match a task run entering ``state``: the router's answer, kept
+        here by the state's name and type (most transitions match none)."""
+        key = (state.name, state.type)
+        found = self._task_states.get(key)
+        if found is None:
+            found = bool(self.router.candidates("task", state))
+            if len(self._task_states) < _MAX_STATE_KEYS:  # custom state names are unbounded
+                self._task_states[key] = found
+        return found
 
     def _observe_run(
         self, kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State

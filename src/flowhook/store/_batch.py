@@ -11,35 +11,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from uuid import UUID
 
 import attrs
 
-from ._records import (
-    BatchKey,
-    Beat,
-    HookError,
-    NewRun,
-    OutboxEntry,
-    ProcessExit,
-    RunLog,
-    Transition,
-    Write,
-)
+from ._records import BatchKey, Beat, HookError, NewRun, OutboxEntry, RunLog, Transition, Write
 from ._sql import Executor
 from ._sql.dialect import Dialect
 from ._sql.outbox import outbox_row
-from ._sql.rows import (
-    PENDING,
-    compact_json,
-    event_row,
-    flow_run_row,
-    hook_error_row,
-    run_state,
-    state_columns,
-    task_run_row,
-)
+from ._sql.rows import compact_json, event_row, run_row, run_state, state_columns
 
-__all__ = ["PreparedBatch", "claim_batch", "escape_text", "mark_batch", "prepare_batch"]
+__all__ = ["TABLES", "PreparedBatch", "claim_batch", "escape_text", "mark_batch", "prepare_batch"]
 
 #: Takes a batch's number for its process, unless that batch (or a later one) was applied. The
 #: row lock it takes makes a replay wait for a first attempt still committing, then see it.
@@ -48,6 +30,11 @@ _MARK_BATCH = "UPDATE processes SET last_batch = ? WHERE id = ?"
 _PROCESS_ROW = "SELECT 1 FROM processes WHERE id = ?"
 
 Rows = list[tuple[Any, ...]]
+#: The fields of :class:`PreparedBatch` that hold rows, in the order they are applied.
+TABLES = (
+    "flow_runs", "task_runs", "flow_updates", "task_updates", "events", "hook_errors", "outbox",
+    "logs",
+)  # fmt: skip
 
 
 def claim_batch(db: Executor, key: BatchKey, dialect: Dialect) -> bool | None:
@@ -85,8 +72,8 @@ class PreparedBatch:
     #: The run log records, in the columns of ``run_logs`` (:class:`RunLog`'s fields).
     logs: list[Any] = attrs.Factory(list)
     beat: Beat | None = None
-    #: The process's clean exit, when the batch records it.
-    exited: ProcessExit | None = None
+    #: The process's clean exit (a ProcessExit), when the batch records it.
+    exited: Any = None
     #: The batch's key: applied once, however often it is written.
     key: BatchKey | None = None
 
@@ -94,20 +81,14 @@ class PreparedBatch:
         """This batch with every text a database cannot hold written escaped (see
         :func:`escape_text`); ``nul`` also escapes NUL characters (PostgreSQL)."""
 
-        def rows(values: list[Any]) -> Rows:
-            return [tuple(escape_text(value, nul=nul) for value in row) for row in values]
+        escaped = attrs.evolve(self)
+        for table, rows in self.tables():
+            setattr(escaped, table, [tuple(escape_text(v, nul=nul) for v in row) for row in rows])
+        return escaped
 
-        return attrs.evolve(
-            self,
-            flow_runs=rows(self.flow_runs),
-            task_runs=rows(self.task_runs),
-            flow_updates=rows(self.flow_updates),
-            task_updates=rows(self.task_updates),
-            events=rows(self.events),
-            hook_errors=rows(self.hook_errors),
-            outbox=rows(self.outbox),
-            logs=rows(self.logs),
-        )
+    def tables(self) -> list[tuple[str, Rows]]:
+        """Each table's rows (by the name of their field), in the order they are applied."""
+        return [(name, getattr(self, name)) for name in TABLES]
 
 
 def escape_text(value: Any, *, nul: bool = False) -> Any:
@@ -126,104 +107,81 @@ def escape_text(value: Any, *, nul: bool = False) -> Any:
     return value
 
 
-class _Sorting:
-    """A batch while :func:`prepare_batch` sorts it. Runs are keyed by ``id()`` of their UUID
-    object: the engine uses one object per run, and a UUID's own hash is computed in Python. A
-    miss is only slower, never wrong. A run's transitions go in three plain dicts rather than an
-    object per run: this runs for every run of every batch."""
-
-    __slots__ = ("batch", "histories", "last", "new", "states", "texts")
-
-    def __init__(self) -> None:
-        #: Per run that moved, in the order its first transition comes: its states, as
-        #: ``state_columns``, in the order it entered them.
-        self.states: dict[int, list[tuple[Any, ...]]] = {}
-        #: Per run that moved: its last transition (the run row's new current state).
-        self.last: dict[int, Transition] = {}
-        #: Per run that moved: (its id, its history's id) as text.
-        self.histories: dict[int, tuple[str, str]] = {}
-        #: Per run created in the batch, in order: its NewRun, its id and its flow run's id.
-        self.new: dict[int, tuple[NewRun, str, str | None]] = {}
-        #: Each UUID's text, made once per batch.
-        self.texts: dict[int, str] = {}
-        self.batch = PreparedBatch()
-
-    def text(self, uuid: Any) -> str:
-        found = self.texts.get(id(uuid))
-        if found is None:
-            found = self.texts[id(uuid)] = str(uuid)
-        return found
-
-    def new_run(self, item: NewRun) -> None:
-        # the same flow run id for all its tasks
-        flow_run_id = None if item.flow_run_id is None else self.text(item.flow_run_id)
-        self.new[id(item.id)] = (item, self.text(item.id), flow_run_id)
-
-    def moved(self, key: int, item: Transition) -> list[tuple[Any, ...]]:
-        """The states list of a run's first transition in the batch."""
-        self.histories[key] = (self.text(item.run_id), self.text(item.history_id))
-        found: list[tuple[Any, ...]] = []
-        self.states[key] = found
-        return found
-
-    def other(self, item: Write) -> None:
-        batch = self.batch
-        if isinstance(item, HookError):
-            batch.hook_errors.append(hook_error_row(item))
-        elif isinstance(item, OutboxEntry):
-            batch.outbox.append(outbox_row(item))
-        elif isinstance(item, Beat):
-            batch.beat = item
-        elif isinstance(item, BatchKey):
-            batch.key = item
-        else:
-            batch.exited = item  # type: ignore[assignment]
-
-    def rows(self) -> PreparedBatch:
-        """The batch's run rows: a new run inserted in its last state (a task run with its
-        states in its own row), other runs updated, with one event row each."""
-        batch, states, last, new = self.batch, self.states, self.last, self.new
-        task_runs = batch.task_runs
-        for key, (created, run_id, flow_run_id) in new.items():
-            transition = last.get(key)
-            state = PENDING if transition is None else run_state(transition)
-            if created.kind == "task":
-                packed = None if transition is None else compact_json(states[key])
-                task_runs.append(task_run_row(created, run_id, flow_run_id, packed, state))
-            else:
-                batch.flow_runs.append(flow_run_row(created, run_id, state))
-        for key, (run_id, history_id) in self.histories.items():
-            kind = last[key].kind
-            if key not in new:
-                updates = batch.flow_updates if kind == "flow" else batch.task_updates
-                updates.append((*run_state(last[key]), run_id))
-            elif kind == "task":
-                continue  # a new task run's states are in its row
-            batch.events.append(event_row(kind, run_id, history_id, states[key]))
-        return batch
-
-
 def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
     """Sort ``batch`` into rows.
 
     A run created in this batch is inserted with the last state it reached in the batch, and a
     task run created in it keeps the batch's states in its own row: a short task run costs one
-    insert. Other runs get one event row each for their states of the batch.
+    insert. Other runs get one update and one event row each for their states of the batch.
+    Runs are told apart by ``id()`` of their UUID (the engine uses one object per run; a UUID's
+    own hash is computed in Python): a miss is only slower, never wrong.
     """
-    sorting = _Sorting()
-    logs, states, last = sorting.batch.logs, sorting.states, sorting.last
-    for item in batch:  # transitions inline: this loop runs for every transition of every run
+    prepared = PreparedBatch()
+    #: Per run, in the order it first comes: its NewRun (None if created before), transitions.
+    runs: dict[int, list[Any]] = {}
+    logs = prepared.logs
+    for item in batch:  # this loop runs for every transition of every run
         if type(item) is Transition:
-            key = id(item.run_id)
-            found = states.get(key)
-            if found is None:
-                found = sorting.moved(key, item)
-            found.append(state_columns(item.state, item.traceback))
-            last[key] = item
+            moved = runs.get(id(item.run_id))
+            if moved is None:
+                runs[id(item.run_id)] = [None, item]
+            else:
+                moved.append(item)
         elif type(item) is RunLog:  # already the row: a tuple of its columns
             logs.append(item)
         elif type(item) is NewRun:
-            sorting.new_run(item)
+            runs.setdefault(id(item.id), [None])[0] = item
         else:
-            sorting.other(item)
-    return sorting.rows()
+            _other(prepared, item)
+    texts: dict[int, str] = {}  # a flow run's id as text, made once per batch
+    for moved in runs.values():
+        _add_run(prepared, moved, texts)
+    return prepared
+
+
+def _add_run(prepared: PreparedBatch, moved: list[Any], texts: dict[int, str]) -> None:
+    """The rows of one run: its NewRun (or None) and its transitions in the batch."""
+    new: NewRun | None = moved[0]
+    if new is not None and len(moved) == 1:  # created, no transition yet
+        rows = prepared.task_runs if new.kind == "task" else prepared.flow_runs
+        rows.append(run_row(new, str(new.id), _text(new.flow_run_id, texts), None, None))
+        return
+    last: Transition = moved[-1]
+    states = [state_columns(item.state, item.traceback) for item in moved[1:]]
+    state = run_state(last, states[-1][3])
+    run_id = str(last.run_id)
+    if new is None:
+        updates = prepared.flow_updates if last.kind == "flow" else prepared.task_updates
+        updates.append((*state, run_id))
+    elif new.kind == "task":  # its states in its row
+        row = run_row(new, run_id, _text(new.flow_run_id, texts), compact_json(states), state)
+        prepared.task_runs.append(row)
+        return
+    else:
+        prepared.flow_runs.append(run_row(new, run_id, None, None, state))
+    history_id = run_id if last.history_id is last.run_id else _text(last.history_id, texts)
+    prepared.events.append(event_row(last.kind, run_id, history_id, states))
+
+
+def _text(uuid: UUID | None, texts: dict[int, str]) -> Any:
+    """A flow run's id as text, made once per batch (all its task runs name it)."""
+    if uuid is None:
+        return None
+    found = texts.get(id(uuid))
+    if found is None:
+        found = texts[id(uuid)] = str(uuid)
+    return found
+
+
+def _other(prepared: PreparedBatch, item: Write) -> None:
+    if isinstance(item, HookError):
+        run_id, history_id = str(item.run_id), str(item.history_id)
+        prepared.hook_errors.append((run_id, item.kind, history_id, *item[3:]))
+    elif isinstance(item, OutboxEntry):
+        prepared.outbox.append(outbox_row(item))
+    elif isinstance(item, Beat):
+        prepared.beat = item
+    elif isinstance(item, BatchKey):
+        prepared.key = item
+    else:
+        prepared.exited = item

@@ -37,8 +37,18 @@ __all__ = ["BatchWriter"]
 
 logger = logging.getLogger("flowhook.store")
 
-_Entry = tuple[tuple[Write, ...], "threading.Event | None"]
-_STOP = ((), None)
+
+class _Waiter(threading.Event):
+    """Writes whose caller waits until they, and all queued before them, are applied."""
+
+    def __init__(self, writes: tuple[Write, ...]) -> None:
+        super().__init__()
+        self.writes = writes
+
+
+#: What the queue holds: writes nobody waits for (a plain tuple, most of them), or a waiter.
+_Entry = tuple[Write, ...] | _Waiter
+_STOP = _Waiter(())
 
 #: Writes held back while the store cannot be written, at most (``FLOWHOOK_HELD_BACK_LIMIT``);
 #: beyond, the oldest are dropped (and counted): a process must not run out of memory because
@@ -62,14 +72,9 @@ def _run_key(write: Write, histories: dict[str, str]) -> str:
     return ""  # Beat, ProcessExit: the process's own
 
 
-def _runs_of(writes: list[Write]) -> set[object]:
-    return {write.run_id for write in writes if isinstance(write, Transition)}
-
-
-def count_states(writes: list[Write]) -> tuple[int, int]:
-    """(state events, runs) among ``writes``."""
-    transitions = [write for write in writes if isinstance(write, Transition)]
-    return len(transitions), len({write.run_id for write in transitions})
+def _moves(writes: list[Write]) -> list[object]:
+    """The run of each state event among ``writes``."""
+    return [write.run_id for write in writes if type(write) is Transition]
 
 
 class _ErrorLog:
@@ -133,7 +138,8 @@ class BatchWriter:
         self.lost = 0
         #: The runs of those states.
         self._lost_runs: set[object] = set()
-        self._last_error = ""
+        #: The last error of the store, for messages.
+        self.last_error = ""
         self._thread = threading.Thread(
             target=self._loop, name="flowhook-store-writer", daemon=True
         )
@@ -146,7 +152,7 @@ class BatchWriter:
         a writer starved of the GIL by a busy run would otherwise fall ever further behind,
         holding every state in memory and writing nothing until the run ends.
         """
-        self._queue.put((writes, None))
+        self._queue.put(writes)
         if self._queue.qsize() > self.max_backlog:
             self.submit_and_wait(())
 
@@ -155,8 +161,8 @@ class BatchWriter:
 
         False when the writer did not answer within ``wait_timeout`` (logged).
         """
-        done = threading.Event()
-        self._queue.put((writes, done))
+        done = _Waiter(writes)
+        self._queue.put(done)
         self._urgent.set()
         if done.wait(self.wait_timeout):
             return True
@@ -180,14 +186,9 @@ class BatchWriter:
         return not self._held
 
     @property
-    def last_error(self) -> str:
-        """The last error of the store, for messages."""
-        return self._last_error
-
-    @property
     def held_back(self) -> int:
         """How many state events wait for the store to take them."""
-        return count_states(self._held)[0]
+        return len(_moves(self._held))
 
     def close(self) -> None:
         """Apply what is queued, then stop the thread. What the store still cannot take after
@@ -197,15 +198,15 @@ class BatchWriter:
             self._queue.put(_STOP)
             self._urgent.set()
             self._thread.join(self.wait_timeout)
-        states = count_states(self._held)[0]
-        runs = len(self._lost_runs | _runs_of(self._held))
+        moves = _moves(self._held)
+        states, runs = len(moves), len(self._lost_runs.union(moves))
         if states or self.lost:
             logger.error(
                 "flowhook: %d state events of %d runs were not recorded in %s (%s)",
                 states + self.lost,
                 runs,
                 self.store.location,
-                self._last_error or "the store did not answer",
+                self.last_error or "the store did not answer",
             )
 
     def _loop(self) -> None:
@@ -223,7 +224,7 @@ class BatchWriter:
                     self._retry_at = 0.0
                     self._apply([])  # the last attempt, at close
                 return
-            if first[1] is None and not self._urgent.is_set():
+            if type(first) is tuple and not self._urgent.is_set():
                 self._urgent.wait(self.linger)
             self._urgent.clear()
             entries = [first]
@@ -242,23 +243,25 @@ class BatchWriter:
                 return
 
     def _apply(self, entries: list[_Entry]) -> None:
-        writes: list[Write] = [write for batch, _ in entries for write in batch]
+        writes: list[Write] = []
+        waiters: list[_Waiter] = []
+        for entry in entries:
+            if type(entry) is tuple:
+                writes += entry
+            else:
+                writes += entry.writes  # type: ignore[union-attr]
+                waiters.append(entry)  # type: ignore[arg-type]
         try:
             if writes or self._held:
-                if time.monotonic() < self._retry_at and not self._forced(entries):
+                # A caller waiting makes this an attempt before the retry is due; not while
+                # the store is down, or every run would wait for it at its start and end.
+                if time.monotonic() < self._retry_at and (self._retry_delay or not waiters):
                     self._hold(writes)
                     return
                 self._write([*self._held, *writes])
         finally:
-            for _, done in entries:
-                if done is not None:
-                    done.set()
-
-    def _forced(self, entries: list[_Entry]) -> bool:
-        """Whether a caller waiting among ``entries`` makes this an attempt before the retry is
-        due: not while the store is down (held back after it could not be reached), or every
-        run would wait for it at its start and end, a lock timeout each."""
-        return not self._retry_delay and any(done for _, done in entries)
+            for waiter in waiters:
+                waiter.set()
 
     def _new_key(self) -> BatchKey | None:
         if self.process_id is None:
@@ -285,20 +288,21 @@ class BatchWriter:
         try:
             self.store.write([*writes, *extra])
         except Exception as exc:
-            self._last_error = f"{type(exc).__name__}: {exc}"
+            self.last_error = f"{type(exc).__name__}: {exc}"
             if self.store.unavailable(exc):
                 self._held, self._keyed, self._held_key = [], len(writes), key
                 self._hold([*writes, *after])
                 self._retry_delay = min(max(self._retry_delay * 2, 0.5), 5.0)
                 self._retry_at = time.monotonic() + self._retry_delay
-                states, runs = count_states(self._held)
+                moves = _moves(self._held)
+                states, runs = len(moves), len(set(moves))
                 self._errors.error(
                     "could not record %d state events of %d runs in %s (%s); they are kept and "
                     "tried again, and the runs go on",
                     states,
                     runs,
                     self.store.location,
-                    self._last_error,
+                    self.last_error,
                 )
                 return False
             # Refused: rolled back, so nothing of it was committed.
@@ -309,7 +313,7 @@ class BatchWriter:
             logger.warning(
                 "the store %s takes writes again: the %d state events held back are recorded",
                 self.store.location,
-                count_states([*writes, *after])[0],
+                len(_moves([*writes, *after])),
             )
         self._held, self._retry_delay, self._retry_at = [], 0.0, 0.0
         if self.on_outbox is not None and any(isinstance(w, OutboxEntry) for w in writes):
@@ -327,8 +331,9 @@ class BatchWriter:
     def _drop(self, dropped: list[Write]) -> None:
         """``dropped`` held-back writes were dropped past the cap: their states counted for the
         exit line, and said once, when the first are."""
-        states = count_states(dropped)[0]
-        self._lost_runs |= _runs_of(dropped)
+        moves = _moves(dropped)
+        states = len(moves)
+        self._lost_runs.update(moves)
         if states and not self.lost:
             logger.error(
                 "more than %d writes are held back for %s: the oldest are dropped from now on "
@@ -365,9 +370,9 @@ class BatchWriter:
                     refused_parts += part
                     continue
                 self._refusals.pop(run, None)
-                states = count_states(part)[0]
-                self.lost += states
-                self._lost_runs |= _runs_of(part)
+                moves = _moves(part)
+                self.lost += len(moves)
+                self._lost_runs.update(moves)
                 logger.error(
                     "could not record run %s in %s (%s: %s): its %d state events are left out; "
                     "the other runs are recorded",
@@ -375,7 +380,7 @@ class BatchWriter:
                     self.store.location,
                     type(exc).__name__,
                     exc,
-                    states,
+                    len(moves),
                 )
             else:
                 wrote_any = True

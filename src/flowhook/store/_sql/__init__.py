@@ -25,12 +25,15 @@ from .schema import SCHEMA_VERSION
 if TYPE_CHECKING:
     from .dialect import Dialect
 
-__all__ = ["Executor", "SQLStore"]
+__all__ = ["Executor", "Into", "SQLStore"]
 
 T = TypeVar("T")
 #: A query of :meth:`SQLStore._snapshot`: what decodes a row, the SQL (``?`` marks), its
 #: parameters.
 Query = tuple[Callable[[tuple[Any, ...]], T], str, Sequence[Any]]
+#: An insert of a batch's rows: its table, its columns, and what follows the rows (``ON
+#: CONFLICT ...``, or nothing).
+Into = tuple[str, str, str]
 
 
 class Executor(Protocol):
@@ -174,3 +177,9 @@ class SQLStore:
         """Run one statement (``?`` marks) in a write transaction; how many rows it changed."""
         statement = self._sql(sql)
         return int(self._write(lambda db: db.execute(statement, parameters).rowcount))
+
+    def _insert_rows(self, db: Any, statement: str, rows: list[Any], into: Into | None) -> None:
+        """Apply ``statement`` to each of ``rows`` in a batch's transaction; ``into``, when the
+        statement inserts, names its table, columns and ending, for a backend that sends the
+        rows in one statement instead (PostgreSQL)."""
+        db.executemany(statement, rows)

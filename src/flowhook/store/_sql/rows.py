@@ -11,28 +11,24 @@ import json
 import json.encoder
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
 
 from flowhook_hookspec.serde import exception_to_dict
 from flowhook_hookspec.states import State, StateType
 
-from .._records import HookError, NewRun, RunKindName, Transition
+from .._records import NewRun, Transition
 
 __all__ = [
     "EVENT_COLUMNS",
     "FLOW_INSERT_COLUMNS",
     "HOOK_ERROR_INSERT_COLUMNS",
     "INSERT_EVENT",
-    "PENDING",
     "TASK_INSERT_COLUMNS",
     "UPDATE_RUN",
     "compact_json",
     "event_row",
-    "flow_run_row",
-    "hook_error_row",
+    "run_row",
     "run_state",
     "state_columns",
-    "task_run_row",
 ]
 
 EVENT_COLUMNS = (
@@ -41,14 +37,15 @@ EVENT_COLUMNS = (
 )
 INSERT_EVENT = f"INSERT INTO state_events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 12)})"
 #: A run row's current state, as :func:`run_state` gives it: the last columns of its insert.
-STATE_COLUMNS = "state_type, state_name, state_message, run_count, start_time, end_time"
+_STATE_COLUMNS = "state_type, state_name, state_message, run_count, start_time, end_time"
+#: The columns of the inserts of :func:`run_row`.
 FLOW_INSERT_COLUMNS = (
     "id, name, flow_name, import_path, created, process_id, parent_flow_run_id, "
-    f"parent_task_run_id, tags, parameters, {STATE_COLUMNS}"
+    f"parent_task_run_id, tags, parameters, {_STATE_COLUMNS}"
 )
 TASK_INSERT_COLUMNS = (
     f"id, name, task_name, import_path, created, process_id, flow_run_id, tags, states, "
-    f"{STATE_COLUMNS}"
+    f"{_STATE_COLUMNS}"
 )
 #: A compare-and-set of a run row's state (then its id): a late write (from a process that was
 #: taken for dead, or that lost a race with a cancel) never overwrites Crashed or Cancelled;
@@ -57,9 +54,11 @@ UPDATE_RUN = (
     "UPDATE {table} SET state_type = ?, state_name = ?, state_message = ?, run_count = ?, "
     "start_time = ?, end_time = ? WHERE id = ? AND state_type NOT IN ('CRASHED', 'CANCELLED')"
 )
+#: The columns of a HookError's row: its fields, with the ids as text.
 HOOK_ERROR_INSERT_COLUMNS = "run_id, run_kind, history_id, timestamp, description, traceback"
 #: The state of a run created without a transition in its batch.
-PENDING: tuple[Any, ...] = (StateType.PENDING.value, "Pending", None, 0, None, None)
+_PENDING: tuple[Any, ...] = (StateType.PENDING.value, "Pending", None, 0, None, None)
+_COMPLETED = StateType.COMPLETED
 
 
 def state_columns(state: State, tb: str | None) -> tuple[Any, ...]:
@@ -70,13 +69,19 @@ def state_columns(state: State, tb: str | None) -> tuple[Any, ...]:
     because this runs for every transition of every run. A Completed state's data is its result
     and is never written. ``state.type`` is a ``str`` enum: SQLite and JSON store its value.
     """
-    exc = state.data
-    info = (
-        exception_to_dict(exc)
-        if isinstance(exc, BaseException) and state.type is not StateType.COMPLETED
-        else None
-    )
-    scheduled = state.scheduled_time
+    exc, scheduled = state.data, state.scheduled_time
+    if scheduled is None and (exc is None or state.type is _COMPLETED):
+        return (
+            state.type,
+            state.name,
+            state.message,
+            state.timestamp.timestamp(),
+            None,
+            None,
+            None,
+            tb,
+        )
+    info = exception_to_dict(exc) if isinstance(exc, BaseException) else None
     return (
         state.type,
         state.name,
@@ -125,16 +130,17 @@ compact_json = _compact_encoder()
 
 
 def event_row(
-    kind: RunKindName, run_id: str, history_id: str, states: list[tuple[Any, ...]]
+    kind: str, run_id: str, history_id: str, states: list[tuple[Any, ...]]
 ) -> tuple[Any, ...]:
-    """The :data:`EVENT_COLUMNS` row of one run's consecutive ``states`` (as
-    :func:`state_columns`): the last in the row's columns, those before it in ``earlier``."""
+    """The state_events row of one run's consecutive ``states`` (as :func:`state_columns`):
+    the last in the row's columns, those before it in ``earlier``."""
     earlier = compact_json(states[:-1]) if len(states) > 1 else None
     return (run_id, kind, history_id, *states[-1], earlier)
 
 
-def run_state(last: Transition) -> tuple[Any, ...]:
-    """The :data:`STATE_COLUMNS` of a run whose last transition in a batch is ``last``."""
+def run_state(last: Transition, seconds: float) -> tuple[Any, ...]:
+    """The state columns of a run whose last transition in a batch is ``last``, whose state's
+    timestamp is ``seconds`` (the run's end time when it ended: the same time)."""
     start, end = last.start_time, last.end_time
     return (
         last.state.type,
@@ -142,41 +148,27 @@ def run_state(last: Transition) -> tuple[Any, ...]:
         last.state.message,
         last.run_count,
         None if start is None else start.timestamp(),
-        None if end is None else end.timestamp(),
+        None if end is None else seconds if end is last.state.timestamp else end.timestamp(),
     )
 
 
-def flow_run_row(new: NewRun, run_id: str, state: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The :data:`FLOW_INSERT_COLUMNS` row of a new flow run (``run_id``: its id's text), in
-    ``state``."""
-    parents = (_text(new.parent_flow_run_id), _text(new.parent_task_run_id))
-    return (*_new_run(new, run_id), *parents, new.tags, new.parameters, *state)
-
-
-def task_run_row(
-    new: NewRun, run_id: str, flow_run_id: str | None, states: str | None, state: tuple[Any, ...]
+def run_row(
+    new: NewRun,
+    run_id: str,
+    flow_run_id: str | None,
+    states: str | None,
+    state: tuple[Any, ...] | None,
 ) -> tuple[Any, ...]:
-    """The :data:`TASK_INSERT_COLUMNS` row of a new task run, in ``state``, with the states it
-    entered in its batch packed in ``states`` (JSON, or None)."""
-    return (*_new_run(new, run_id), flow_run_id, new.tags, states, *state)
+    """The insert row of a new run (:data:`FLOW_INSERT_COLUMNS` or :data:`TASK_INSERT_COLUMNS`)
+    in ``state`` (None: Pending, without a transition in its batch). ``run_id`` and a task
+    run's ``flow_run_id`` are ids as text; its ``states``, those it entered in its batch (JSON,
+    or None)."""
+    first = (run_id, new.name, new.owner_name, new.import_path, new.created, new.process_id)
+    if new.kind == "task":
+        return (*first, flow_run_id, new.tags, states, *(state or _PENDING))
+    parents = (_text(new.parent_flow_run_id), _text(new.parent_task_run_id))
+    return (*first, *parents, new.tags, new.parameters, *(state or _PENDING))
 
 
-def _new_run(new: NewRun, run_id: str) -> tuple[Any, ...]:
-    """The first columns of both inserts, from ``id`` to ``process_id``."""
-    return (run_id, new.name, new.owner_name, new.import_path, new.created, new.process_id)
-
-
-def hook_error_row(item: HookError) -> tuple[Any, ...]:
-    """The :data:`HOOK_ERROR_INSERT_COLUMNS` row of ``item``."""
-    return (
-        str(item.run_id),
-        item.kind,
-        str(item.history_id),
-        item.timestamp,
-        item.description,
-        item.traceback,
-    )
-
-
-def _text(value: UUID | None) -> str | None:
+def _text(value: object) -> str | None:
     return None if value is None else str(value)

@@ -17,7 +17,7 @@ from .._records import (
     StateCount,
     Write,
 )
-from . import SQLStore
+from . import Into, SQLStore
 from .columns import EVENT_SELECT, FLOW_COLUMNS, HOOK_ERROR_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
 from .listing import listing_sql, state_counts_sql, summed_counts
@@ -26,6 +26,7 @@ from .outbox import INSERT_OUTBOX
 from .processes import beat_in, exit_in
 from .records import event_records, flow_record, hook_error_record, task_record
 from .rows import (
+    EVENT_COLUMNS,
     FLOW_INSERT_COLUMNS,
     HOOK_ERROR_INSERT_COLUMNS,
     INSERT_EVENT,
@@ -59,39 +60,30 @@ def count_states(dialect: Dialect, events: str, task_runs: str) -> str:
     )
 
 
-class _Statements:
-    """The statements of :meth:`Runs.write`, in a dialect's SQL, made once per dialect."""
-
-    def __init__(self, dialect: Dialect) -> None:
-        sql = dialect.sql
-        self.flow_run = sql(dialect.insert("flow_runs", FLOW_INSERT_COLUMNS, "id"))
-        self.task_run = sql(dialect.insert("task_runs", TASK_INSERT_COLUMNS, "id"))
-        self.flow_update = sql(UPDATE_RUN.format(table="flow_runs"))
-        self.task_update = sql(UPDATE_RUN.format(table="task_runs"))
-        self.event = sql(INSERT_EVENT)
-        self.hook_error = sql(
-            f"INSERT INTO hook_errors ({HOOK_ERROR_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-        )
-        self.outbox = sql(INSERT_OUTBOX)
-        self.log = sql(INSERT_LOG)
-
-    def of(self, batch: PreparedBatch) -> tuple[tuple[str, list[Any]], ...]:
-        """Each statement with its rows of ``batch``, in the order they are applied."""
-        return (
-            (self.flow_run, batch.flow_runs),
-            (self.task_run, batch.task_runs),
-            (self.flow_update, batch.flow_updates),
-            (self.task_update, batch.task_updates),
-            (self.event, batch.events),
-            (self.hook_error, batch.hook_errors),
-            (self.outbox, batch.outbox),
-            (self.log, batch.logs),
-        )
+#: The inserts a batch sends many rows to, by table of :class:`PreparedBatch`.
+_INTO: dict[str, Into] = {
+    "flow_runs": ("flow_runs", FLOW_INSERT_COLUMNS, " ON CONFLICT (id) DO NOTHING"),
+    "task_runs": ("task_runs", TASK_INSERT_COLUMNS, " ON CONFLICT (id) DO NOTHING"),
+    "events": ("state_events", EVENT_COLUMNS, ""),
+}
 
 
 @functools.cache
-def _statements(dialect: Dialect) -> _Statements:
-    return _Statements(dialect)
+def _statements(dialect: Dialect) -> dict[str, str]:
+    """The insert or update of each table of a :class:`PreparedBatch`, in a dialect's SQL."""
+    sql = dialect.sql
+    return {
+        "flow_runs": sql(dialect.insert("flow_runs", FLOW_INSERT_COLUMNS, "id")),
+        "task_runs": sql(dialect.insert("task_runs", TASK_INSERT_COLUMNS, "id")),
+        "flow_updates": sql(UPDATE_RUN.format(table="flow_runs")),
+        "task_updates": sql(UPDATE_RUN.format(table="task_runs")),
+        "events": sql(INSERT_EVENT),
+        "hook_errors": sql(
+            f"INSERT INTO hook_errors ({HOOK_ERROR_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
+        ),
+        "outbox": sql(INSERT_OUTBOX),
+        "logs": sql(INSERT_LOG),
+    }
 
 
 class Runs(SQLStore):
@@ -113,16 +105,16 @@ class Runs(SQLStore):
             self._apply(prepared.escaped(nul=self.dialect.refuses_nul))
 
     def _apply(self, prepared: PreparedBatch) -> None:
-        writes = _statements(self.dialect).of(prepared)
+        statements = _statements(self.dialect)
+        writes = [(table, statements[table], rows) for table, rows in prepared.tables() if rows]
         beat, exited, key, dialect = prepared.beat, prepared.exited, prepared.key, self.dialect
 
         def apply(db: Any) -> None:
             claimed = True if key is None else claim_batch(db, key, dialect)
             if claimed is None:
                 return  # applied before: a replay after a lost COMMIT writes nothing twice
-            for statement, rows in writes:
-                if rows:
-                    db.executemany(statement, rows)
+            for table, statement, rows in writes:
+                self._insert_rows(db, statement, rows, _INTO.get(table))
             if beat is not None:
                 beat_in(db, dialect, beat.process_id, beat.at, self._registered)
             if exited is not None:

@@ -153,7 +153,8 @@ def test_flowhook_deliver_sends_leftovers_once_and_says_so(tmp_path: Path) -> No
         server.stop()  # the killed process's delivery thread, racing its death, cannot send it
         assert run_job(tmp_path, KILLED_AFTER_FAILURE, env).returncode == -signal.SIGKILL
         server.start()
-        first = flowhook(env, "deliver")
+        # --within: if that thread did try before its death, the retry is due a moment later
+        first = flowhook(env, "deliver", "--within", "30")
         assert (first.returncode, first.stdout) == (0, "Delivered 1 notification; none pending.\n")
         again = flowhook(env, "deliver")
         assert (again.returncode, again.stdout) == (0, "Delivered 0 notifications; none pending.\n")

@@ -32,13 +32,17 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 _MASK_4 = ~((0xF << 76) | (0x3 << 62))
 _VERSION_4 = (0x4 << 76) | (0x2 << 62)
+_random_bits = random.getrandbits
+_new = object.__new__
+_set = object.__setattr__
+_UNKNOWN = uuid.SafeUUID.unknown
 
 
 def random_run_id() -> uuid.UUID:
     """flowhook's run ids before version 7: random version 4 UUIDs, built the same cheap way."""
-    run_id = object.__new__(uuid.UUID)
-    object.__setattr__(run_id, "int", random.getrandbits(128) & _MASK_4 | _VERSION_4)
-    object.__setattr__(run_id, "is_safe", uuid.SafeUUID.unknown)
+    run_id = _new(uuid.UUID)
+    _set(run_id, "int", _random_bits(128) & _MASK_4 | _VERSION_4)
+    _set(run_id, "is_safe", _UNKNOWN)
     return run_id
 
 

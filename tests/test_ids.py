@@ -51,7 +51,9 @@ def test_100k_ids_made_in_threads_are_unique() -> None:
         thread.join()
     every = [run_id for ids in made for run_id in ids]
     assert len(every) == 100_000 == len(set(every))
-    assert all(ids == sorted(ids) for ids in made)
+    for ids in made:  # each thread's ids: their milliseconds never go back
+        timestamps = [_milliseconds(run_id) for run_id in ids]
+        assert timestamps == sorted(timestamps)
 
 
 def _hex_ids(count: int) -> list[str]:

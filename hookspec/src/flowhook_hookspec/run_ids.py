@@ -11,7 +11,10 @@ Random (version 4) ids, recorded before, differ from their first digits: 8 are s
 
 from __future__ import annotations
 
-from uuid import UUID
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the command line's start need not import uuid
+    from uuid import UUID
 
 __all__ = ["short_run_id"]
 

@@ -238,5 +238,5 @@ def test_the_default_task_run_name_is_the_task_name_and_the_run_id() -> None:
         return flowhook.get_run_context().task_run
 
     run = unnamed()
-    assert run.name == f"unnamed-{run.id.hex[:8]}"
+    assert run.name == f"unnamed-{run.id.hex[-8:]}"
     assert named(7).name == "run-7"

@@ -24,6 +24,7 @@ from flowhook.views import (
     run_detail,
     run_duration,
 )
+from flowhook_hookspec.run_ids import short_run_id
 
 
 @pytest.fixture
@@ -96,7 +97,7 @@ def test_a_filter_that_cannot_be_read_names_itself(
 
 def test_a_run_is_found_by_a_unique_prefix_and_mistakes_are_named(store: Store) -> None:
     [run] = [r for r in list_runs(store, RunFilters()).runs if r.name == "run-5"]
-    assert find_run(store, run.id[:8].upper()) == run
+    assert find_run(store, short_run_id(run.id).upper()) == run
     assert find_run(store, run.id) == run
     with pytest.raises(BadQuery, match="is not a run id"):
         find_run(store, "run-5")

@@ -28,6 +28,7 @@ from click.testing import CliRunner, Result
 from flowhook.cli import build_cli
 from flowhook.cli.live import MAX_ROWS, render
 from flowhook.cli.progress import RunTally
+from flowhook_hookspec.run_ids import short_run_id
 
 FLOWHOOK = str(Path(sys.executable).with_name("flowhook"))
 
@@ -189,7 +190,7 @@ def test_a_failed_flow_run_exits_1_and_says_why(workdir: Path) -> None:
         f"Flow run {recorded['name']!r} of flow 'fails' ended Failed in "
         f"{lines[-1].split(' in ')[1].split(':')[0]}: 2 task runs (1 completed, 1 failed). "
         "Flow run encountered an exception: ValueError: boom "
-        f"(flowhook runs show {str(recorded['id'])[:8]})"
+        f"(flowhook runs show {short_run_id(str(recorded['id']))})"
     )
 
 

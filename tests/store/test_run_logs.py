@@ -29,6 +29,7 @@ from flowhook.store import (
     open_store,
 )
 from flowhook_hookspec.errors import ConfigError
+from flowhook_hookspec.run_ids import short_run_id
 
 
 def logs_of(store: Store, run_id: str, **options: Any) -> list[tuple[str | None, str, str]]:
@@ -307,7 +308,7 @@ def test_runs_logs_follows_a_run_of_another_process_until_it_ends(
         for extra in ((), ("--json",)):
             followers.append(
                 subprocess.Popen(
-                    [FLOWHOOK, "runs", "logs", run_id[:8], "--follow", *extra],
+                    [FLOWHOOK, "runs", "logs", short_run_id(run_id), "--follow", *extra],
                     stdout=subprocess.PIPE,
                     stderr=subprocess.PIPE,
                     text=True,
@@ -407,14 +408,14 @@ def test_runs_logs_levels_and_errors(modules: Path, tmp_path: Path) -> None:
             "WARNING",
             "ERROR",
         ]
-    of_task = flowhook_cli("runs", "logs", first_task.id[:10], env=env)
+    of_task = flowhook_cli("runs", "logs", short_run_id(first_task.id), env=env)
     assert of_task.stdout.splitlines()[0].endswith(f"WARNING  [{first_task.name}] step 0")
     assert len(of_task.stdout.splitlines()) == 1
     none = flowhook_cli("runs", "logs", run_id, "--level", "critical", env=env)
     assert none.returncode == 0
     assert (
         none.stdout
-        == f"No log records stored for flow run {_name(env, run_id)!r} ({run_id[:8]}) at that level.\n"
+        == f"No log records stored for flow run {_name(env, run_id)!r} ({short_run_id(run_id)}) at that level.\n"
     )
     bad = flowhook_cli("runs", "logs", run_id, "--level", "loud", env=env)
     assert bad.returncode == 2 and bad.stdout == ""

@@ -29,6 +29,7 @@ from flowhook import flow
 from flowhook.cli import cli
 from flowhook.store import SQLiteStore, open_store
 from flowhook.views import format_duration, parse_duration, parse_since
+from flowhook_hookspec.run_ids import short_run_id
 
 
 def run(*args: str) -> Result:
@@ -63,7 +64,7 @@ def test_ls_table_newest_first(history) -> None:
     header, *rows = result.output.splitlines()
     assert header.split() == ["ID", "FLOW", "RUN", "STATE", "STARTED", "DURATION"]
     assert [row.split()[2] for row in rows] == ["load-3", "report", "load-2"]
-    assert rows[0].split()[0] == history["load-3"][:8]
+    assert rows[0].split()[0] == short_run_id(history["load-3"])
     assert rows[1].split()[1:4] == ["report", "report", "Failed"]
 
 
@@ -96,7 +97,7 @@ def test_ls_without_any_history() -> None:
 
 
 def test_show_by_prefix_with_timeline_tasks_and_failure(history) -> None:
-    result = run("runs", "show", history["report"][:6])
+    result = run("runs", "show", short_run_id(history["report"]))
     assert result.exit_code == 0, result.output
     out = result.output
     assert re.search(rf"^ID +{history['report']}$", out, re.MULTILINE)

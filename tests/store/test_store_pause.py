@@ -14,6 +14,7 @@ from pausing_helpers import start_pausing, wait_for_state, wait_until_paused
 from store_helpers import FLOWHOOK, environment, flowhook_cli
 
 from flowhook.store import RunQuery, Store
+from flowhook_hookspec.run_ids import short_run_id
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,7 @@ def test_runs_resume_resumes_a_paused_run_within_a_second(
         ] == [("gated", "PAUSED", "Paused")]
         started = time.monotonic()
         command = subprocess.Popen(
-            [FLOWHOOK, "runs", "resume", run.id[:8]],
+            [FLOWHOOK, "runs", "resume", short_run_id(run.id)],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -58,7 +59,7 @@ def test_runs_resume_resumes_a_paused_run_within_a_second(
     print(f"Running {seen - started:.3f} s after the resume command was spawned ({store_backend})")
     assert seen - started <= 10.0
     assert command.returncode == 0, err
-    assert out == f"Resume requested for flow run 'gated' ({run.id[:8]}).\n"
+    assert out == f"Resume requested for flow run 'gated' ({short_run_id(run.id)}).\n"
     assert child.returncode == 0, child_err
     assert child_out == "resumed\n"
     names = [event.name for event in store.events(run.id, run.id)]
@@ -67,7 +68,7 @@ def test_runs_resume_resumes_a_paused_run_within_a_second(
     again = flowhook_cli("runs", "resume", run.id, env=env)
     assert (again.returncode, again.stdout) == (1, "")
     assert again.stderr == (
-        f"Error: flow run 'gated' ({run.id[:8]}) is Completed, not paused; there is nothing "
+        f"Error: flow run 'gated' ({short_run_id(run.id)}) is Completed, not paused; there is nothing "
         "to resume\n"
     )
 

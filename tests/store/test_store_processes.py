@@ -31,6 +31,7 @@ import flowhook.store
 from flowhook import flow
 from flowhook._runtime.reaper import reap
 from flowhook.store import ProcessRecord, RunQuery, Store, death_reason, hostname, open_store
+from flowhook_hookspec.run_ids import short_run_id
 
 WORKER = """
     import sys
@@ -332,7 +333,7 @@ def test_cancel_from_another_process(modules: Path, flowhook_home: Path, tmp_pat
             [run] = store.list_flow_runs(RunQuery())
         finally:
             store.close()
-        asked = flowhook_cli("runs", "cancel", run.id[:8], env=env)
+        asked = flowhook_cli("runs", "cancel", short_run_id(run.id), env=env)
         assert asked.returncode == 0, asked.stderr
         assert "Cancel requested" in asked.stdout and "will cancel it within" in asked.stdout
         _, err = child.communicate(timeout=60)
@@ -354,7 +355,7 @@ def test_cancel_from_another_process(modules: Path, flowhook_home: Path, tmp_pat
     again = flowhook_cli("runs", "cancel", run.id, env=env)
     assert again.returncode == 1
     assert again.stderr.strip() == (
-        f"Error: flow run {run.name!r} ({run.id[:8]}) is already Cancelled; there is nothing to "
+        f"Error: flow run {run.name!r} ({short_run_id(run.id)}) is already Cancelled; there is nothing to "
         "cancel"
     )
 

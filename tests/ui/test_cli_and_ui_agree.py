@@ -24,6 +24,7 @@ from ui_session import secret_message
 
 from flowhook.store import RunQuery, RunRecord, open_existing_store
 from flowhook.store import load_settings as store_settings
+from flowhook_hookspec.run_ids import short_run_id
 
 pytestmark = pytest.mark.slow
 
@@ -199,7 +200,7 @@ def test_the_run_list_is_the_same_in_both(both: Both, filters: dict[str, str]) -
         for cells in _cells(page, "run-row")
     ]
     assert rows == (listed if shown else [])
-    assert [run["id"][:8] for run in shown] == [row[0] for row in rows]
+    assert [short_run_id(run["id"]) for run in shown] == [row[0] for row in rows]
 
 
 def test_the_filters_find_what_they_say(both: Both) -> None:
@@ -263,7 +264,7 @@ def test_a_runs_detail_is_the_same_in_both_found_by_a_prefix(both: Both, name: s
     else:
         [run] = [run for run in both.runs() if run.name == name]
         run_id = run.id
-    prefix = run_id[:8]
+    prefix = short_run_id(run_id)
     shown = both.cli_json("runs", "show", prefix)
     status, answered = both.http("GET", f"/api/runs/{prefix}")
     assert status == 200 and json.loads(answered) == shown
@@ -316,9 +317,11 @@ def test_a_cancel_that_cannot_be_is_explained_alike_in_both(both: Both) -> None:
         (task["id"], "is a task run; cancel its flow run"),
         (broken.id, "is already Failed; there is nothing to cancel"),
     ]:
-        error = both.cli_error("runs", "cancel", run_id[:8])
+        error = both.cli_error("runs", "cancel", short_run_id(run_id))
         assert expected in error
-        status, page = both.http("POST", f"/runs/{run_id[:8]}/cancel", f"csrf_token={token}")
+        status, page = both.http(
+            "POST", f"/runs/{short_run_id(run_id)}/cancel", f"csrf_token={token}"
+        )
         assert status == 409
         notice = re.search(r'<p class="notice" id="notice">(.*?)</p>', page)
         assert notice is not None and _text(notice.group(1)) == error

@@ -27,6 +27,7 @@ from flowhook.store._sql.listing import (
     outbox_filter,
     task_page_sql,
 )
+from flowhook_hookspec.run_ids import short_run_id
 
 #: The flow's task runs: step-0 ... step-24, of which step-21 and step-23 fail.
 TASKS = 25
@@ -163,7 +164,7 @@ def test_a_log_record_names_its_task_run_on_any_page(served: Served) -> None:
     [last_id] = re.findall(r'<a href="[^"]*/runs/([0-9a-f-]+)">step-24</a>', everything)
     assert "step-24" in logged_by(everything)
     # On a page without that task run, the record names it by the start of its id.
-    assert last_id[:8] in logged_by(served.page("?limit=5"))
+    assert short_run_id(last_id) in logged_by(served.page("?limit=5"))
 
 
 def test_counts_are_of_all_task_runs_and_a_failed_one_shows_on_page_one(served: Served) -> None:
@@ -203,7 +204,7 @@ def test_runs_show_and_the_json_api_page_the_same_way(served: Served) -> None:
 
     text = served.cli("--limit", "10").stdout
     assert "Task runs (25)\n  23 completed, 2 failed; 10 of 25 shown\n" in text
-    next_page = f"Next page: flowhook runs show {served.run_id[:8]} --limit 10 --after "
+    next_page = f"Next page: flowhook runs show {short_run_id(served.run_id)} --limit 10 --after "
     assert f"{next_page}{pages[0]['next']}\n" in text
     assert "Failure of task run 'step-21'" in text
 
@@ -212,7 +213,7 @@ def test_runs_show_and_the_json_api_page_the_same_way(served: Served) -> None:
     assert failed["task_page"]["states"] == ["FAILED", "CRASHED"]
     one = served.cli("--state", "failed,crashed", "--limit", "1").stdout
     [cursor] = re.findall(
-        rf"Next page: flowhook runs show {served.run_id[:8]} --state failed,crashed --limit 1 "
+        rf"Next page: flowhook runs show {short_run_id(served.run_id)} --state failed,crashed --limit 1 "
         r"--after (\S+)\n",
         one,
     )

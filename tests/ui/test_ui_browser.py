@@ -16,6 +16,8 @@ from browser import FLOWHOOK
 from playwright.sync_api import Page, expect
 from ui_session import SECRET_URL, UI
 
+from flowhook_hookspec.run_ids import short_run_id
+
 pytestmark = pytest.mark.slow
 
 
@@ -112,7 +114,7 @@ def test_a_running_flow_is_cancelled_from_its_page_and_forged_requests_are_refus
 
         page.click("#cancel")
         expect(page.locator("#notice")).to_contain_text(  # what `flowhook runs cancel` prints
-            f"Cancel requested for flow run 'forever-run' ({run.id[:8]}). Its process (pid "
+            f"Cancel requested for flow run 'forever-run' ({short_run_id(run.id)}). Its process (pid "
         )
         expect(page.locator("#run-state")).to_have_text("Cancelled", timeout=10_000)
         assert process.wait(timeout=30) is not None

@@ -209,7 +209,7 @@ async def run_flow_async(
 
 
 def _default_task_run_name(task: Task[..., Any], run_id: uuid.UUID) -> str:
-    return f"{task.name}-{run_id.hex[:8]}"
+    return f"{task.name}-{run_id.hex[-8:]}"
 
 
 def new_task_run(

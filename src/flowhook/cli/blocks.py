@@ -14,6 +14,7 @@ import click
 
 from flowhook_hookspec.errors import ConfigError, NotificationError, PluginError
 from flowhook_hookspec.notify import MASK, Secret, redact
+from flowhook_hookspec.run_ids import short_run_id
 
 from .._config import load_config
 from ..notifications import (
@@ -255,7 +256,7 @@ def outbox_ls(status: str | None, as_json: bool) -> None:
             str(r.id),
             r.block,
             r.status,
-            names.get(r.run_id) or (r.run_id or "-")[:8],
+            names.get(r.run_id) or short_run_id(r.run_id or "-"),
             _clipped(r.subject or "-", 40),
             _time(r.created),
             _time(r.next_attempt) if r.status == "pending" else "-",

@@ -25,6 +25,7 @@ from typing import Any, Literal
 import click
 
 from flowhook_hookspec.errors import FlowhookError
+from flowhook_hookspec.run_ids import short_run_id
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State, StateType
 
@@ -207,4 +208,4 @@ def _details(tally: RunTally) -> str | None:
     """Where to read more about the run: its history, when the store keeps it."""
     if tally.flow_run is None or current_recorder() is None:
         return None
-    return one_line(f"flowhook runs show {tally.flow_run.id.hex[:8]}")
+    return one_line(f"flowhook runs show {short_run_id(tally.flow_run.id)}")

@@ -10,6 +10,8 @@ from typing import Any
 
 import click
 
+from flowhook_hookspec.run_ids import short_run_id
+
 from ..store import LogRecord, RunRecord, Store
 from ..views import local_time, utc_iso
 from .arguments import resolve_run
@@ -60,7 +62,11 @@ def log_json(record: LogRecord, task_run_name: str | None) -> dict[str, Any]:
 
 def log_line(record: LogRecord, task_run_name: str | None) -> str:
     """One record as text: its time, level, the task run that logged it, and its message."""
-    where = f"[{task_run_name or (record.task_run_id or '')[:8]}] " if record.task_run_id else ""
+    where = (
+        f"[{task_run_name or short_run_id(record.task_run_id or '')}] "
+        if record.task_run_id
+        else ""
+    )
     return (
         f"{local_time(record.time, precise=True)}  {record.level_name:<8} {where}{record.message}"
     )
@@ -120,7 +126,7 @@ def runs_logs(run_id: str, follow: bool, level: str, as_json: bool) -> None:
         else:
             last = _print_new(store, run, names, 0, min_level, as_json)
     if not last and not follow and not as_json:
-        what = f"{run.kind} run {run.name!r} ({run.id[:8]})"
+        what = f"{run.kind} run {run.name!r} ({short_run_id(run.id)})"
         click.echo(f"No log records stored for {what}" + (" at that level." if min_level else "."))
 
 

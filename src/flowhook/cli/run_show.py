@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+from flowhook_hookspec.run_ids import short_run_id
+
 from ..store import EventRecord, ProcessRecord, RunRecord
 from ..views import (
     LOGS_SHOWN,
@@ -115,7 +117,7 @@ def _print_run(detail: RunDetail) -> None:
         count = len(detail.logs)
         shown = f"the first {count}" if count >= LOGS_SHOWN else str(count)
         records = f"{shown} record{'' if count == 1 else 's'}"
-        rows.append(("Logs", f"{records}: flowhook runs logs {run.id[:8]}"))
+        rows.append(("Logs", f"{records}: flowhook runs logs {short_run_id(run.id)}"))
     for line in table(rows):
         click.echo(line)
 
@@ -149,7 +151,7 @@ def _print_task_page(run_id: str, page: TaskPage, now: float) -> None:
     click.echo(f"\nTask runs ({page.total})")
     click.echo(f"  {counts}; {states}{len(page.runs)} of {page.matching} shown")
     _print_runs(page.runs, now, attempts=True)
-    command = f"flowhook runs show {run_id[:8]}"
+    command = f"flowhook runs show {short_run_id(run_id)}"
     if page.query.states:
         command += f" --state {','.join(page.query.states).lower()}"
     if page.query.limit != TASKS_SHOWN:
@@ -167,7 +169,14 @@ def _print_runs(found: list[RunRecord], now: float, *, attempts: bool) -> None:
         return
     rows = [("ID", "TASK" if attempts else "FLOW", "RUN", "STATE", "DURATION", "ATTEMPTS")]
     rows += [
-        (r.id[:8], r.owner_name, r.name, r.state_name, run_duration(r, now), str(r.run_count))
+        (
+            short_run_id(r.id),
+            r.owner_name,
+            r.name,
+            r.state_name,
+            run_duration(r, now),
+            str(r.run_count),
+        )
         for r in found
     ]
     for line in table([row if attempts else row[:-1] for row in rows], "  "):
@@ -193,7 +202,7 @@ def _print_failures(detail: RunDetail) -> None:
         title = (
             "Failure"
             if run.id == detail.run.id
-            else f"Failure of task run {run.name!r} ({run.id[:8]})"
+            else f"Failure of task run {run.name!r} ({short_run_id(run.id)})"
         )
         click.echo(f"\n{title}")
         click.echo(f"  {failure.type}: {failure.message}")

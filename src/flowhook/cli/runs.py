@@ -11,6 +11,8 @@ import time
 
 import click
 
+from flowhook_hookspec.run_ids import short_run_id
+
 from ..views import (
     CannotCancel,
     CannotResume,
@@ -96,7 +98,7 @@ def runs_ls(
     rows = [("ID", "FLOW", "RUN", "STATE", "STARTED", "DURATION")]
     rows += [
         (
-            run.id[:8],
+            short_run_id(run.id),
             run.owner_name if run.kind == "flow" else f"{run.owner_name} (task)",
             run.name,
             run.state_name,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import click
 
 from flowhook_hookspec.errors import ConfigError
+from flowhook_hookspec.run_ids import short_run_id
 
 from ..store import (
     Store,
@@ -67,7 +68,7 @@ def report_reaped(reaped: list[ReapedRun]) -> None:
     for item in reaped:
         run = item.run
         click.echo(
-            f"Crashed {run.kind} run {run.name!r} ({run.id[:8]}, {run.kind} {run.owner_name}): "
+            f"Crashed {run.kind} run {run.name!r} ({short_run_id(run.id)}, {run.kind} {run.owner_name}): "
             f"{item.message}"
         )
 

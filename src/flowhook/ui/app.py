@@ -20,6 +20,7 @@ from starlette.templating import Jinja2Templates
 from flowhook._runtime.claimant import Claimant
 from flowhook.store import Store, StoreSettings, load_settings, open_existing_store
 from flowhook.views import format_duration, local_time, run_duration
+from flowhook_hookspec.run_ids import short_run_id
 
 from .routes import routes
 from .security import CsrfError, allowed_hosts, new_token
@@ -66,6 +67,7 @@ def _templates() -> Jinja2Templates:
     templates.env.filters["moment"] = functools.partial(local_time, precise=True)
     templates.env.filters["duration"] = format_duration
     templates.env.filters["elapsed"] = run_duration
+    templates.env.filters["short_id"] = short_run_id
     return templates
 
 

@@ -12,6 +12,7 @@ import time
 import attrs
 
 from flowhook.store import RunRecord, Store, StoreSettings, death_reason
+from flowhook_hookspec.run_ids import short_run_id
 
 __all__ = ["CancelOutcome", "CannotCancel", "request_cancel"]
 
@@ -30,16 +31,17 @@ class CancelOutcome:
 
 def _refusal(run: RunRecord) -> str | None:
     if run.kind != "flow":
+        short = short_run_id(run.id)
         if run.flow_run_id:
-            return f"{run.id[:8]} is a task run; cancel its flow run {run.flow_run_id[:8]} instead"
-        return f"{run.id[:8]} is a task run outside any flow: only flow runs can be cancelled"
+            return f"{short} is a task run; cancel its flow run {short_run_id(run.flow_run_id)} instead"
+        return f"{short} is a task run outside any flow: only flow runs can be cancelled"
     return None
 
 
 def _already_over(store: Store, run: RunRecord) -> CannotCancel:
     current = store.get_run("flow", run.id) or run
     return CannotCancel(
-        f"flow run {run.name!r} ({run.id[:8]}) is already {current.state_name}; "
+        f"flow run {run.name!r} ({short_run_id(run.id)}) is already {current.state_name}; "
         "there is nothing to cancel"
     )
 
@@ -72,7 +74,7 @@ def request_cancel(
     now = time.time() if now is None else now
     if run.is_final or not store.request_cancel(run.id, message, now):
         raise _already_over(store, run)
-    lines = [f"Cancel requested for flow run {run.name!r} ({run.id[:8]})."]
+    lines = [f"Cancel requested for flow run {run.name!r} ({short_run_id(run.id)})."]
     steps = _next_steps(store, run, settings)
     if steps is not None:
         lines.append(steps)

@@ -185,7 +185,7 @@ def find_run(store: Store | None, text: str) -> RunRecord:
     if not matches:
         raise NoSuchRun(f"no run has an id starting with {text!r}")
     if len(matches) > 1:
-        shown = ", ".join(f"{run.id[:12]} ({run.kind} {run.name!r})" for run in matches[:4])
+        shown = ", ".join(f"{run.id} ({run.kind} {run.name!r})" for run in matches[:4])
         raise AmbiguousRun(
             f"the id {text!r} is ambiguous: it starts {len(matches)} runs ({shown}"
             f"{', ...' if len(matches) > 4 else ''}); give more of it"

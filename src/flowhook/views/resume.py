@@ -7,6 +7,7 @@ is not a paused flow run is :class:`CannotResume`, whose message says what it is
 from __future__ import annotations
 
 from flowhook.store import RunRecord, Store
+from flowhook_hookspec.run_ids import short_run_id
 
 __all__ = ["CannotResume", "request_resume"]
 
@@ -21,7 +22,7 @@ def request_resume(store: Store, run: RunRecord) -> str:
     if run.kind != "flow" or not store.request_resume(run.id):
         current = store.get_run(run.kind, run.id) or run
         raise CannotResume(
-            f"{run.kind} run {run.name!r} ({run.id[:8]}) is {current.state_name}, not paused; "
+            f"{run.kind} run {run.name!r} ({short_run_id(run.id)}) is {current.state_name}, not paused; "
             "there is nothing to resume"
         )
-    return f"Resume requested for flow run {run.name!r} ({run.id[:8]})."
+    return f"Resume requested for flow run {run.name!r} ({short_run_id(run.id)})."

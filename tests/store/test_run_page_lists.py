@@ -5,6 +5,7 @@ capped number at a time, each with how many there are, on both stores."""
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from pathlib import Path
 from typing import Any
@@ -140,3 +141,33 @@ def test_a_task_runs_page_shows_its_own_hook_errors_only(store: Store) -> None:
     assert (shown["hook_errors_total"], shown["notifications"]) == (1, [])
     flow_page = json.loads(show(str(parent), "--json"))
     assert flow_page["hook_errors_total"] == 2
+
+
+@pytest.mark.postgres_only
+def test_postgresql_reads_a_runs_page_lists_through_their_indexes(store: Store) -> None:
+    """The same statements as SQLite's (see tests/ui/test_task_pages.py), planned by
+    PostgreSQL with table scans priced out: each has an index it can read in its order."""
+    import psycopg
+
+    from flowhook.store import load_settings
+    from flowhook.store._postgres.dialect import POSTGRES
+    from flowhook.store._sql.listing import HOOK_ERRORS_OF_HISTORY, HOOK_ERRORS_OF_RUN, SUBFLOW_RUNS
+    from flowhook.store._sql.outbox import FLOW_RUN_OUTBOX
+
+    url = load_settings().url
+    assert url is not None
+    with psycopg.connect(url) as pg:
+        pg.execute("SET enable_seqscan = off")
+        pg.execute("SET enable_sort = off")
+        for (page, count), index in (
+            (FLOW_RUN_OUTBOX, "notification_outbox_flow_run"),
+            (HOOK_ERRORS_OF_HISTORY, "hook_errors_history"),
+            (HOOK_ERRORS_OF_RUN, "hook_errors_run"),
+            (SUBFLOW_RUNS, "flow_runs_parent_created"),
+        ):
+            for sql, parameters in ((page, ("x", 100)), (count, ("x",))):
+                rows = pg.execute(f"EXPLAIN {POSTGRES.sql(sql)}", parameters).fetchall()
+                plan = "\n".join(str(row[0]) for row in rows)
+                # Sorted in the index's order: at most ties on ``created`` by id.
+                whole_sort = re.search(r"(?<!Incremental )Sort  \(", plan)
+                assert index in plan and whole_sort is None, (sql, plan)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +76,19 @@ def test_the_ui_benchmark_runs_at_tiny_size() -> None:
     assert done.returncode == 0, done.stderr
     assert "60 flow runs x 3 task runs (180 task runs)" in done.stdout
     assert "runs list, older page" in done.stdout and "of the 300 ms target" in done.stdout
+
+
+@pytest.mark.slow
+def test_the_run_page_outbox_benchmark_runs_at_tiny_size(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "run_page_outbox.py"),
+            *("--flows", "20", "--tasks", "3", "--messages", "300", "--reads", "2"),
+            *("--home", str(tmp_path / "home")),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"run page of one flow run \(\d+ notifications\): median", done.stdout)

@@ -419,7 +419,7 @@ def test_a_version_1_database_is_upgraded_and_its_events_still_read(flowhook_hom
     state = pipeline(return_state=True)
     store = open_store()
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 8
+        assert store.schema_version() == SCHEMA_VERSION == 9
         assert [e.name for e in store.events("old", "old")] == ["Pending", "Running", "Completed"]
         history = store.history(str(state.run_id))
         assert store.count_events() == 3 + 3 + 3

@@ -6,8 +6,10 @@ last, applied to a SQLite file or to a new PostgreSQL database, as an older flow
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
+import uuid
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,54 @@ def test_sqlite_upgrades_an_older_file_itself_by_default(flowhook_home: Path) ->
     assert flow(lambda: 5)() == 5
     flowhook._runtime.attach.detach()
     assert raw_version() == SCHEMA_VERSION
+
+
+def run_raw(*statements: str) -> None:
+    """Run ``statements`` on the store of the environment as they are, without flowhook."""
+    settings = load_settings()
+    if settings.url is None:
+        with sqlite3.connect(settings.database) as conn:
+            for statement in statements:
+                conn.execute(statement)
+        return
+    import psycopg
+
+    with psycopg.connect(settings.url, autocommit=True) as pg, pg.transaction():
+        for statement in statements:
+            pg.execute(statement)
+
+
+def test_migrating_from_version_8_files_each_message_under_its_flow_run(
+    flowhook_home: Path, no_auto_migrate: str
+) -> None:
+    flow_id, task_id, lone_id, gone_id = (str(uuid.uuid4()) for _ in range(4))
+    make_older_schema(8)
+    message = (
+        "INSERT INTO notification_outbox (block_type, block_name, run_kind, run_id, subject, "
+        "body, next_attempt, created, idempotency_key) VALUES "
+        "('log', 'ops', '{kind}', '{run_id}', '{subject}', 'b', 1, 1, '{subject}')"
+    )
+    run_raw(
+        f"INSERT INTO flow_runs (id, name, flow_name, created) VALUES ('{flow_id}', 'etl-1', "
+        "'etl', 1)",
+        "INSERT INTO task_runs (id, flow_run_id, name, task_name, created) VALUES "
+        f"('{task_id}', '{flow_id}', 'step-1', 'step', 1), ('{lone_id}', NULL, 'lone-1', "
+        "'lone', 1)",
+        message.format(kind="flow", run_id=flow_id, subject="flow failed"),
+        message.format(kind="task", run_id=task_id, subject="step failed"),
+        message.format(kind="task", run_id=lone_id, subject="lone failed"),
+        message.format(kind="task", run_id=gone_id, subject="pruned task failed"),
+    )
+    assert f"from schema version 8 to {SCHEMA_VERSION}" in run("store", "migrate").output
+
+    store = open_store()
+    try:
+        filed = store.list_outbox(flow_run_id=flow_id)
+    finally:
+        store.close()
+    assert [m.subject for m in filed] == ["step failed", "flow failed"]
+    shown = run("runs", "show", flow_id[:8], "--json")
+    assert shown.exit_code == 0, shown.output
+    detail = json.loads(shown.output)
+    assert [m["subject"] for m in detail["notifications"]] == ["step failed", "flow failed"]
+    assert detail["notifications_total"] == 2

@@ -70,10 +70,10 @@ def runs_show(run_id: str, as_json: bool, **tasks: Any) -> None:
     if detail.task_page is not None:
         _print_task_page(run.id, detail.task_page, detail.now)
     if detail.subflow_runs:
-        click.echo(f"\nSubflow runs ({len(detail.subflow_runs)})")
+        click.echo(f"\n{detail.headings['subflow_runs']}")
         _print_runs(detail.subflow_runs, detail.now, attempts=False)
     if detail.hook_errors:
-        click.echo(f"\nHook errors ({len(detail.hook_errors)})")
+        click.echo(f"\n{detail.headings['hook_errors']}")
         for error in detail.hook_errors:
             click.echo(f"  {local_time(error.timestamp, precise=True)}  {error.description}")
     _print_notifications(detail)
@@ -186,7 +186,7 @@ def _print_runs(found: list[RunRecord], now: float, *, attempts: bool) -> None:
 def _print_notifications(detail: RunDetail) -> None:
     if not detail.notifications:
         return
-    click.echo(f"\nNotifications ({len(detail.notifications)})")
+    click.echo(f"\n{detail.headings['notifications']}")
     rows = [("ID", "BLOCK", "STATUS", "SUBJECT")]
     rows += [
         (str(m.id), m.block, m.status, m.subject or m.body.split("\n", 1)[0])

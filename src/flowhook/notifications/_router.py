@@ -82,6 +82,8 @@ class Router:
         context = snapshot(kind, owner, run, state, flow_run)
         event = f"{run.id}:{len(run.state_history)}:{state.name}"
         created = state.timestamp.timestamp()
+        flow_run_id = run.flow_run_id if isinstance(run, TaskRun) else run.id
+        listed_under = None if flow_run_id is None else str(flow_run_id)
         entries = []
         for rule in matched:
             message = rule.template.render(context)
@@ -99,6 +101,7 @@ class Router:
                         message.subject,
                         message.body,
                         created,
+                        listed_under,
                     )
                 )
         return tuple(entries)

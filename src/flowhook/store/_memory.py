@@ -25,7 +25,8 @@ T = TypeVar("T")
 _UNCLAIMED = "WHERE status = 'pending' AND (claimed_until IS NULL OR claimed_until < ?)"
 #: The columns of a message that make its :class:`OutboxEntry`, in the order of its fields.
 _ENTRY_COLUMNS = (
-    "idempotency_key, block_type, block_name, rule, run_kind, run_id, event, subject, body, created"
+    "idempotency_key, block_type, block_name, rule, run_kind, run_id, event, subject, body, "
+    "created, flow_run_id"
 )
 
 

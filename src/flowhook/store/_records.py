@@ -143,6 +143,8 @@ class OutboxEntry(NamedTuple):
     """A rendered notification to deliver, written in the same transaction as its state event.
 
     ``key`` identifies the (event, rule, block): the same event never enqueues twice.
+    ``flow_run_id`` is the flow run whose page lists it: the run's own for a flow run's
+    message, its flow run's for a task run's (None outside any flow).
     """
 
     key: str
@@ -155,6 +157,7 @@ class OutboxEntry(NamedTuple):
     subject: str
     body: str
     created: float
+    flow_run_id: str | None = None
 
 
 Write = NewRun | Transition | HookError | RunLog | Beat | BatchKey | ProcessExit | OutboxEntry

@@ -185,6 +185,7 @@ def run_view(detail: RunDetail, notice: str | None = None) -> dict[str, Any]:
         "paged": page is not None and len(tasks) < page.total,
         "cancellable": detail.cancellable,
         "task_states": detail.task_states,
+        "headings": detail.headings,
         "version": version(run, detail.task_states),
         "parameters": None
         if run.parameters is None

@@ -145,7 +145,8 @@ def task_page_json(page: TaskPage | None) -> dict[str, Any] | None:
 
 def detail_json(detail: RunDetail) -> dict[str, Any]:
     """The JSON form of a run's detail, as ``flowhook runs show --json`` prints it: of a flow
-    run, one page of its task runs (``task_page`` says which)."""
+    run, one page of its task runs (``task_page`` says which); its first subflow runs, its
+    newest hook errors and notifications, each list with its ``..._total``."""
     data: dict[str, Any] = strict_json(
         {
             "run": run_json(detail.run),
@@ -158,8 +159,11 @@ def detail_json(detail: RunDetail) -> dict[str, Any]:
             ],
             "task_page": task_page_json(detail.task_page),
             "subflow_runs": [run_json(subflow) for subflow in detail.subflow_runs],
+            "subflow_runs_total": detail.subflow_total,
             "hook_errors": [_hook_error_json(error) for error in detail.hook_errors],
+            "hook_errors_total": detail.hook_error_total,
             "notifications": [_notification_json(m) for m in detail.notifications],
+            "notifications_total": detail.notification_total,
         }
     )
     return data

@@ -35,6 +35,11 @@ __all__ = ["LOGS_SHOWN", "Failure", "RunDetail", "history_id", "masked", "run_de
 LOGS_SHOWN = 1000
 #: The failed task runs whose failure the detail spells out.
 FAILURES_SHOWN = 3
+#: The subflow runs (the first), hook errors and notifications (the newest) a run's detail
+#: holds: each is counted, and never read all (a store may hold millions).
+SUBFLOWS_SHOWN = 100
+HOOK_ERRORS_SHOWN = 100
+NOTIFICATIONS_SHOWN = 100
 _FAILED = ("FAILED", "CRASHED")
 
 
@@ -60,7 +65,10 @@ class RunDetail:
     task_runs: list[RunRecord]
     #: The states of each task run shown, by its id.
     task_events: dict[str, list[EventRecord]]
+    #: The first :data:`SUBFLOWS_SHOWN` subflow runs, in the order they were created.
     subflow_runs: list[RunRecord]
+    #: The newest :data:`HOOK_ERRORS_SHOWN` hook errors (a flow run's with its task runs'),
+    #: oldest first.
     hook_errors: list[HookErrorRecord]
     #: The flow run this run belongs to (a task run's) or was called from (a subflow's).
     parent: RunRecord | None
@@ -70,7 +78,8 @@ class RunDetail:
     more_failed_tasks: int
     #: The first :data:`LOGS_SHOWN` log records.
     logs: list[LogRecord]
-    #: The notifications sent (or to send) about the flow run, masked.
+    #: The newest :data:`NOTIFICATIONS_SHOWN` notifications sent (or to send) about the flow
+    #: run and its task runs, newest first, masked.
     notifications: list[OutboxRecord]
     #: When this was read.
     now: float
@@ -78,6 +87,10 @@ class RunDetail:
     trace_id: str | None = None
     #: A flow run's page of task runs, with the counts of all of them; None for a task run.
     task_page: TaskPage | None = None
+    #: How many subflow runs, hook errors and notifications there are in all.
+    subflow_total: int = 0
+    hook_error_total: int = 0
+    notification_total: int = 0
 
     @property
     def cancellable(self) -> bool:
@@ -85,10 +98,33 @@ class RunDetail:
         return self.run.kind == "flow" and not self.run.is_final
 
     @property
+    def headings(self) -> dict[str, str]:
+        """The titles of the capped lists, with how many there are and, when some are left
+        out, which are shown: ``Hook errors (2)``, ``Notifications (100 of 2345 shown, the
+        newest)``; by the name of the list."""
+        return {
+            "subflow_runs": _heading(
+                "Subflow runs", len(self.subflow_runs), self.subflow_total, "first"
+            ),
+            "hook_errors": _heading(
+                "Hook errors", len(self.hook_errors), self.hook_error_total, "newest"
+            ),
+            "notifications": _heading(
+                "Notifications", len(self.notifications), self.notification_total, "newest"
+            ),
+        }
+
+    @property
     def task_states(self) -> list[tuple[str, int]]:
         """How many task runs (all of them, not the page's) are in each state type, in the
         order of :class:`StateType`."""
         return [] if self.task_page is None else self.task_page.counts
+
+
+def _heading(title: str, shown: int, total: int, which: str) -> str:
+    if shown >= total:
+        return f"{title} ({total})"
+    return f"{title} ({shown} of {total} shown, the {which})"
 
 
 def history_id(run: RunRecord) -> str:
@@ -138,22 +174,32 @@ def run_detail(
     events = store.run_events([run.id, *(task.id for task in shown)], history)
     own = events.pop(run.id)
     failures, more = _failures(store, run, own, page)
+    errors, error_total = store.run_hook_errors(
+        run.id, with_task_runs=is_flow, limit=HOOK_ERRORS_SHOWN
+    )
+    subflows, subflow_total = store.subflow_run_page(run.id, SUBFLOWS_SHOWN) if is_flow else ([], 0)
+    messages, message_total = (
+        store.run_notifications(run.id, NOTIFICATIONS_SHOWN) if is_flow else ([], 0)
+    )
     return RunDetail(
         run=run,
         process=None if run.process_id is None else store.process(run.process_id),
         events=own,
         task_runs=shown,
         task_events=events,
-        subflow_runs=store.subflow_runs(run.id) if is_flow else [],
-        hook_errors=[e for e in store.hook_errors(history) if is_flow or e.run_id == run.id],
+        subflow_runs=subflows,
+        hook_errors=errors[::-1],
         parent=_parent(store, run),
         failures=failures,
         more_failed_tasks=more,
         logs=store.run_logs(run.id, limit=LOGS_SHOWN),
-        notifications=masked(store.list_outbox(flow_run_id=history)) if is_flow else [],
+        notifications=masked(messages),
         now=time.time() if now is None else now,
         trace_id=recorded_trace_id(store, run),
         task_page=page,
+        subflow_total=subflow_total,
+        hook_error_total=error_total,
+        notification_total=message_total,
     )
 
 

@@ -6,28 +6,36 @@ goes through an index on ``created`` (``flow_runs_created``, and the partial ind
 ``task_runs_top_level`` for task runs outside any flow): none reads the task runs of flows.
 A flow run's task runs are read a page at a time, through ``task_runs_flow_run`` (all states,
 or Completed ones) or the partial index ``task_runs_flow_state`` (one other state type), and
-counted in those indexes, never read all: a flow run may have a million.
+counted in those indexes, never read all: a flow run may have a million. The run page's
+other lists (notifications, hook errors, subflow runs) are capped alike (:func:`capped_sql`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
-from .._records import EventRecord, RunQuery, RunRecord, StateCount
+from .._records import EventRecord, HookErrorRecord, RunQuery, RunRecord, StateCount
 from . import SQLStore
-from .columns import EVENT_SELECT, TASK_COLUMNS
-from .records import event_records, task_record
+from .columns import EVENT_SELECT, FLOW_COLUMNS, HOOK_ERROR_COLUMNS, TASK_COLUMNS
+from .records import event_records, flow_record, hook_error_record, task_record
 
 __all__ = [
+    "HOOK_ERRORS_OF_HISTORY",
+    "HOOK_ERRORS_OF_RUN",
+    "SUBFLOW_RUNS",
     "TASK_STATE_COUNTS",
+    "CappedReads",
     "TaskRunPages",
+    "capped_sql",
     "listing_sql",
     "outbox_filter",
     "state_counts_sql",
     "summed_counts",
     "task_page_sql",
 ]
+
+T = TypeVar("T")
 
 #: The state most task runs end in: the index ``task_runs_flow_state`` leaves them out, so that
 #: writing a task run that ends Completed (most of them, inserted in their final state) costs
@@ -119,15 +127,26 @@ def outbox_filter(status: str | None, flow_run_id: str | None) -> tuple[str, lis
         clauses.append("status = ?")
         parameters.append(status)
     if flow_run_id is not None:
-        # The task runs' messages: the run ids of the outbox's index, each looked up in
-        # task_runs by its key (CROSS JOIN keeps SQLite's loop in that order). Never all the
-        # flow run's task runs: a flow may have a million, and its outbox a few messages.
-        clauses.append(
-            "(run_id = ? OR run_id IN (SELECT o.run_id FROM notification_outbox AS o "
-            "CROSS JOIN task_runs AS t WHERE t.id = o.run_id AND t.flow_run_id = ?))"
-        )
-        parameters += [flow_run_id, flow_run_id]
+        # Each message names its flow run (schema 9): read through its index.
+        clauses.append("flow_run_id = ?")
+        parameters.append(flow_run_id)
     return _where(clauses), parameters
+
+
+def capped_sql(table: str, columns: str, column: str, order: str) -> tuple[str, str]:
+    """A capped read of one run's rows: the first of ``table`` whose ``column`` is a given
+    value, in ``order`` (parameters: the value, the limit), and how many there are (the
+    value). ``column`` starts an index, and ``order`` follows it: neither reads other rows."""
+    where = f"FROM {table} WHERE {column} = ?"
+    return f"SELECT {columns} {where} ORDER BY {order} LIMIT ?", f"SELECT count(*) {where}"
+
+
+#: The newest hook errors of a flow run and its task runs (or of a task run outside any flow),
+#: by the index ``hook_errors_history``; of one run, by ``hook_errors_run``.
+HOOK_ERRORS_OF_HISTORY = capped_sql("hook_errors", HOOK_ERROR_COLUMNS, "history_id", "seq DESC")
+HOOK_ERRORS_OF_RUN = capped_sql("hook_errors", HOOK_ERROR_COLUMNS, "run_id", "seq DESC")
+#: The first subflow runs of a flow run, by the index ``flow_runs_parent_created``.
+SUBFLOW_RUNS = capped_sql("flow_runs", FLOW_COLUMNS, "parent_flow_run_id", "created, id")
 
 
 def task_page_sql(
@@ -163,9 +182,40 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-class TaskRunPages(SQLStore):
+class CappedReads(SQLStore):
+    """Reading a capped number of a run's rows with how many there are, in one snapshot."""
+
+    def _capped(
+        self,
+        into: Callable[[tuple[Any, ...]], T],
+        statements: tuple[str, str],
+        key: str,
+        limit: int,
+    ) -> tuple[list[T], int]:
+        """The rows of ``statements`` (see :func:`capped_sql`) for ``key``, at most
+        ``limit``, and how many there are."""
+        page, count = statements
+        found: list[list[Any]] = self._snapshot((into, page, (key, limit)), (tuple, count, (key,)))
+        return found[0], int(found[1][0][0])
+
+
+class TaskRunPages(CappedReads):
     """The store's reads of one flow run's task runs a page at a time: their counts by state,
-    a page of them, and the states of a few of them."""
+    a page of them, and the states of a few of them; and of the run page's other capped
+    lists: hook errors and subflow runs."""
+
+    def run_hook_errors(
+        self, run_id: str, *, with_task_runs: bool, limit: int
+    ) -> tuple[list[HookErrorRecord], int]:
+        """The newest ``limit`` hook errors of ``run_id`` (a flow run's with its task runs'
+        when ``with_task_runs``), newest first, and how many there are."""
+        statements = HOOK_ERRORS_OF_HISTORY if with_task_runs else HOOK_ERRORS_OF_RUN
+        return self._capped(hook_error_record, statements, run_id, limit)
+
+    def subflow_run_page(self, flow_run_id: str, limit: int) -> tuple[list[RunRecord], int]:
+        """The first ``limit`` subflow runs of ``flow_run_id``, in the order they were
+        created, and how many there are."""
+        return self._capped(flow_record, SUBFLOW_RUNS, flow_run_id, limit)
 
     def task_state_counts(self, flow_run_id: str) -> dict[str, int]:
         """How many task runs of ``flow_run_id`` are in each state type (counted in indexes,

@@ -11,10 +11,11 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from .._records import OutboxEntry, OutboxRecord
-from . import Executor, SQLStore
-from .listing import outbox_filter
+from . import Executor
+from .listing import CappedReads, capped_sql, outbox_filter
 
 __all__ = [
+    "FLOW_RUN_OUTBOX",
     "INSERT_OUTBOX",
     "OUTBOX_COLUMNS",
     "Outbox",
@@ -28,11 +29,17 @@ OUTBOX_COLUMNS = (
     "run_kind, run_id, event, rule, created, delivered, idempotency_key"
 )
 #: Queues a message once: the same (event, rule, block) key never twice (see ``OutboxEntry``).
+#: A task run's message that does not name its flow run is filed under the one the task run's
+#: row names (a key lookup, made only then: COALESCE stops at its first value).
 INSERT_OUTBOX = (
     "INSERT INTO notification_outbox (idempotency_key, block_type, block_name, rule, "
-    "run_kind, run_id, event, subject, body, next_attempt, created) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING"
+    "run_kind, run_id, event, subject, body, created, flow_run_id, next_attempt) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+    "COALESCE(?, (SELECT t.flow_run_id FROM task_runs AS t WHERE t.id = ?)), ?) "
+    "ON CONFLICT (idempotency_key) DO NOTHING"
 )
+#: The newest messages of a flow run and its task runs, by ``notification_outbox_flow_run``.
+FLOW_RUN_OUTBOX = capped_sql("notification_outbox", OUTBOX_COLUMNS, "flow_run_id", "id DESC")
 _DELETE_SENT = "DELETE FROM notification_outbox WHERE status = 'sent' AND delivered < ?"
 _DUE = (
     "SELECT {columns}, {clock} FROM notification_outbox WHERE status = 'pending' "
@@ -50,9 +57,12 @@ _RESET = (
 
 
 def outbox_row(entry: OutboxEntry) -> tuple[Any, ...]:
-    """The :data:`INSERT_OUTBOX` row of ``entry``, due at once: its fields are the insert's
-    columns but for ``next_attempt``, which is its creation time."""
-    return (*entry, entry.created)
+    """The :data:`INSERT_OUTBOX` row of ``entry``, due at once (``next_attempt`` is its
+    creation time); a flow run's message is filed under the flow run itself."""
+    flow_run_id = entry.flow_run_id
+    if flow_run_id is None and entry.run_kind == "flow":
+        flow_run_id = entry.run_id
+    return (*entry[:-1], flow_run_id, entry.run_id, entry.created)
 
 
 def outbox_record(row: tuple[Any, ...]) -> OutboxRecord:
@@ -79,7 +89,7 @@ def _of_blocks(blocks: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
     return f" AND block_type || '/' || block_name IN ({', '.join('?' * len(names))})", names
 
 
-class Outbox(SQLStore):
+class Outbox(CappedReads):
     """The store's notification outbox."""
 
     def claim_outbox(
@@ -211,3 +221,8 @@ class Outbox(SQLStore):
             [*parameters, limit],
         )
         return [outbox_record(row) for row in rows]
+
+    def run_notifications(self, flow_run_id: str, limit: int) -> tuple[list[OutboxRecord], int]:
+        """The newest ``limit`` messages of ``flow_run_id`` and its task runs, newest first,
+        and how many there are."""
+        return self._capped(outbox_record, FLOW_RUN_OUTBOX, flow_run_id, limit)

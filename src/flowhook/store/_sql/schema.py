@@ -196,6 +196,24 @@ _TEMPLATES: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX task_runs_flow_state ON task_runs (flow_run_id, state_type, created) "
         "WHERE state_type <> 'COMPLETED'",
     ),
+    # 9: the rest of a run page read from indexes, a page at a time: a flow run's messages
+    # (its own and its task runs') by their flow run, filled in when queued and back-filled
+    # here (NULL for a task run outside any flow, and for one pruned since); a run's hook
+    # errors; a flow run's subflow runs (one index for both databases: PostgreSQL's first
+    # one, on the parent alone, is replaced). The index of 7 served only the run page: gone.
+    (
+        "UPDATE notification_outbox SET flow_run_id = run_id "
+        "WHERE run_kind = 'flow' AND flow_run_id IS NULL",
+        "UPDATE notification_outbox SET flow_run_id = (SELECT t.flow_run_id FROM task_runs AS t "
+        "WHERE t.id = notification_outbox.run_id) WHERE run_kind = 'task' AND flow_run_id IS NULL",
+        "CREATE INDEX notification_outbox_flow_run ON notification_outbox (flow_run_id, id) "
+        "WHERE flow_run_id IS NOT NULL",
+        "DROP INDEX IF EXISTS notification_outbox_run",
+        "CREATE INDEX hook_errors_run ON hook_errors (run_id, seq)",
+        "DROP INDEX IF EXISTS flow_runs_parent",
+        "CREATE INDEX flow_runs_parent_created ON flow_runs (parent_flow_run_id, created) "
+        "WHERE parent_flow_run_id IS NOT NULL",
+    ),
 )
 
 

@@ -302,6 +302,12 @@ def _completed_runs(store: Store, processes: set[int]) -> int:
     return sum(1 for run in runs if run.end_time is not None and run.process_id in processes)
 
 
+def _running_tasks(store: Store, flow_name: str) -> list[str]:
+    """The names of the task runs the store shows Running in the runs of ``flow_name``."""
+    runs = store.list_flow_runs(RunQuery(flow_name=flow_name))
+    return [t.name for r in runs for t in store.task_runs(r.id) if t.state_name == "Running"]
+
+
 def _process_ids(store: Store, *processes: Process) -> set[int]:
     pids = {process.popen.pid for process in processes}
     rows = store._read("SELECT id, pid FROM processes")  # type: ignore[attr-defined]
@@ -560,7 +566,11 @@ def test_connections_dropped_mid_batch_mid_claim_and_mid_crash_runs(
         logs: list[str] = []
         try:
             wait_for(started.exists, what="the victim's task to start")
-            time.sleep(0.5)  # its task's Running is written
+            wait_for(
+                lambda: _running_tasks(store, "victim"),
+                timeout=60,
+                what="the victim's running task run to be recorded",
+            )
             victim.popen.kill()
             victim.finish(timeout=30)
             watch = Process([FLOWHOOK, "watch", "--interval", "0.2"], env, tmp_path / "watch.err")

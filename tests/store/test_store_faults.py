@@ -197,18 +197,25 @@ def _outbox_count() -> int:
         store.close()
 
 
+def _wait_for_the_held_task(marker: Path) -> None:
+    """Wait until the held task of flow ``second`` runs and the store shows it Running (the
+    process writes it in the background)."""
+    wait_for(Path(f"{marker}.started").exists, what="the held task to start")
+    store = open_store()
+    try:
+        wait_for(
+            lambda: store._read("SELECT 1 FROM task_runs WHERE state_type = 'RUNNING'"),
+            timeout=60,
+            what="the running task run to be recorded",
+        )
+    finally:
+        store.close()
+
+
 def _kill_when_running(child: subprocess.Popen[str], marker: Path) -> None:
     """SIGKILL ``child`` once the held task of flow ``second`` runs and is recorded."""
     try:
-        wait_for(Path(f"{marker}.started").exists, what="the held task to start")
-        store = open_store()
-        try:
-            wait_for(
-                lambda: store._read("SELECT 1 FROM task_runs WHERE state_type = 'RUNNING'"),
-                what="the running task run to be recorded",
-            )
-        finally:
-            store.close()
+        _wait_for_the_held_task(marker)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
@@ -280,8 +287,7 @@ def _second_flow_ends_under_a_lock(
     child = start_script(script, marker, env)
     wait_for(Path(f"{marker}.first").exists, what="the first flow")
     _touch(marker, ".go")
-    wait_for(Path(f"{marker}.started").exists, what="the held task to start")
-    time.sleep(0.3)  # its Running is written
+    _wait_for_the_held_task(marker)
     release = tmp_path / "release"
     locker = _lock(Path(env["FLOWHOOK_HOME"]) / "flowhook.db", release)
     try:

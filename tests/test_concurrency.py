@@ -192,16 +192,20 @@ def test_a_fast_body_is_not_timed_out() -> None:
 
 def test_cancel_from_another_thread(recorder) -> None:
     started = []
+    run_ids = []
 
     @task
     def step(i: int) -> None:
         started.append(i)
-        time.sleep(0.3)
+        # Another thread cancels the flow run while this task runs (a timer might fire before
+        # the task starts, or after it ends, on a loaded machine).
+        operator = threading.Thread(target=cancel_flow_run, args=(run_ids[0], "operator said stop"))
+        operator.start()
+        operator.join(30)
 
     @flow
     def f() -> None:
-        run_id = get_run_context().flow_run.id
-        threading.Timer(0.1, cancel_flow_run, args=(run_id, "operator said stop")).start()
+        run_ids.append(get_run_context().flow_run.id)
         step(1)
         step(2)
 

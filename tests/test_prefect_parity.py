@@ -50,14 +50,19 @@ def test_a_parent_whose_subflow_returned_cancelling_ends_failed() -> None:
 
 
 def test_cancelling_a_parent_cancels_its_running_subflow_first(calls) -> None:
+    parent_ids = []
+
     @task
-    def slow() -> None:
-        time.sleep(0.4)
+    def step() -> None:
+        # Another thread cancels the parent while this task of the subflow runs.
+        operator = threading.Thread(target=cancel_flow_run, args=(parent_ids[0],))
+        operator.start()
+        operator.join(30)
 
     @flow(on_cancellation=[calls.hook("child")], on_completion=[calls.hook("child")])
     def child() -> None:
-        slow()
-        slow()
+        step()
+        step()
 
     @flow(on_cancellation=[calls.hook("late")], on_completion=[calls.hook("late")])
     def late() -> None:
@@ -65,8 +70,7 @@ def test_cancelling_a_parent_cancels_its_running_subflow_first(calls) -> None:
 
     @flow(on_cancellation=[calls.hook("parent")], on_completion=[calls.hook("parent")])
     def parent() -> tuple[State, State]:
-        run_id = get_run_context().flow_run.id
-        threading.Timer(0.1, cancel_flow_run, args=(run_id,)).start()
+        parent_ids.append(get_run_context().flow_run.id)
         return child(return_state=True), late(return_state=True)
 
     state = parent(return_state=True)

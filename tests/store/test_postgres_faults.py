@@ -153,11 +153,13 @@ def _start_workers(
     return started
 
 
-def _history(store: Store) -> tuple[dict[str, int], dict[str, str], int, int]:
-    """(flow runs by state, failed run ids by name, task runs Completed, state events)."""
+def _history(store: Store) -> tuple[dict[str, int], set[str], int, int]:
+    """(flow runs by state, the ids of the failed ones, task runs Completed, state events).
+
+    Failed runs are told apart by id: two runs may get the same generated name."""
     runs = store.list_flow_runs(RunQuery(limit=10_000))
     by_state = Counter(run.state_name for run in runs)
-    failed = {run.name: str(run.id) for run in runs if run.state_name == "Failed"}
+    failed = {str(run.id) for run in runs if run.state_name == "Failed"}
     tasks = sum(
         1 for run in runs for task in store.task_runs(run.id) if task.state_name == "Completed"
     )
@@ -165,11 +167,10 @@ def _history(store: Store) -> tuple[dict[str, int], dict[str, str], int, int]:
     return dict(by_state), failed, tasks, events
 
 
-def _alerts(requests: list, failed: dict[str, str]) -> Counter[str]:
+def _alerts(requests: list, failed: set[str]) -> Counter[str]:
+    """How many alerts name each of the run ids ``failed``."""
     texts = [request.json()["text"] for request in requests]
-    return Counter(
-        run_id for text in texts for run_id in failed.values() if f"Run id: {run_id}" in text
-    )
+    return Counter(run_id for text in texts for run_id in failed if f"Run id: {run_id}" in text)
 
 
 def _deliver_the_rest(env: dict[str, str], store: Store) -> None:
@@ -301,6 +302,12 @@ def _completed_runs(store: Store, processes: set[int]) -> int:
     return sum(1 for run in runs if run.end_time is not None and run.process_id in processes)
 
 
+def _running_tasks(store: Store, flow_name: str) -> list[str]:
+    """The names of the task runs the store shows Running in the runs of ``flow_name``."""
+    runs = store.list_flow_runs(RunQuery(flow_name=flow_name))
+    return [t.name for r in runs for t in store.task_runs(r.id) if t.state_name == "Running"]
+
+
 def _process_ids(store: Store, *processes: Process) -> set[int]:
     pids = {process.popen.pid for process in processes}
     rows = store._read("SELECT id, pid FROM processes")  # type: ignore[attr-defined]
@@ -364,7 +371,7 @@ def test_the_network_cut_runs_go_on_and_their_states_are_written_after(
             ran = sum(_progress(marker) for marker, _ in workers)
             assert _completed_runs(store, uncapped) == ran
             uncapped_failed = {
-                run.name: run.id
+                str(run.id)
                 for run in store.list_flow_runs(RunQuery(limit=10_000))
                 if run.state_name == "Failed" and run.process_id in uncapped
             }
@@ -487,7 +494,7 @@ def test_the_database_full_then_read_only_runs_go_on_and_nothing_is_lost(
     assert process.popen.returncode == 0, log
     assert set(by_state) <= {"Completed", "Failed"} and sum(by_state.values()) == _progress(marker)
     assert tasks == 6 * sum(by_state.values())
-    assert set(alerts) == set(failed.values())  # none lost
+    assert set(alerts) == failed  # none lost
     # Sent twice: only a send whose record ("sent") the read-only database refused. The
     # process's sender stops at that refusal and claims nothing more until the database takes
     # writes: at most one per process and read-only spell.
@@ -559,7 +566,11 @@ def test_connections_dropped_mid_batch_mid_claim_and_mid_crash_runs(
         logs: list[str] = []
         try:
             wait_for(started.exists, what="the victim's task to start")
-            time.sleep(0.5)  # its task's Running is written
+            wait_for(
+                lambda: _running_tasks(store, "victim"),
+                timeout=60,
+                what="the victim's running task run to be recorded",
+            )
             victim.popen.kill()
             victim.finish(timeout=30)
             watch = Process([FLOWHOOK, "watch", "--interval", "0.2"], env, tmp_path / "watch.err")
@@ -583,7 +594,7 @@ def test_connections_dropped_mid_batch_mid_claim_and_mid_crash_runs(
             if watch is not None:
                 logs.append(watch.finish(timeout=30, interrupt=True))
             store.close()
-        alerts = _alerts(slack.requests, {**failed, crashed.name: crashed.id})
+        alerts = _alerts(slack.requests, {*failed, str(crashed.id)})
     figures = {
         "dropped": [text.decode() for text in proxy.dropped],
         "runs": sum(by_state.values()),

@@ -162,9 +162,9 @@ def test_the_limit_drops_records_and_says_how_many(
 
     talkative()
     quiet()
-    by_name = {run.name: run for run in store.list_flow_runs(RunQuery())}
-    [talked] = [run for run in by_name.values() if run.owner_name == "talkative"]
-    [kept] = [run for run in by_name.values() if run.owner_name == "quiet"]
+    runs = store.list_flow_runs(RunQuery())
+    [talked] = [run for run in runs if run.owner_name == "talkative"]
+    [kept] = [run for run in runs if run.owner_name == "quiet"]
     messages = [(level, message) for _, level, message in logs_of(store, talked.id)]
     assert messages == [
         ("INFO", "task 0"),

@@ -38,8 +38,24 @@ LOCKER = """
     conn.execute("ROLLBACK")
 """
 
+#: The start of a script: ``retry_ended()`` waits (60 s at most) until flowhook's background attempts to
+#: open the store, if any, have ended. The process's row appears in the store a moment before
+#: the recorder those attempts opened is ready for the next run: a test that saw the row would
+#: otherwise start that run too early now and then.
+RETRY_ENDED = """
+    import sys, threading, time
+
+    def retry_ended():
+        deadline = time.monotonic() + 60
+        while any(t.name == "flowhook-store-retry" for t in threading.enumerate()):
+            if time.monotonic() > deadline:
+                sys.exit("flowhook's background attempts to open the store went on for 60 s")
+            time.sleep(0.02)
+"""
+
 #: Runs flow ``first``, then waits for ``<marker>.go``, then runs flow ``second`` whose task
 #: waits for ``<marker>.finish`` (or forever), then stays alive until ``<marker>.exit``.
+#: Written after :data:`RETRY_ENDED`.
 STAGED = """
     import sys, time
     from pathlib import Path
@@ -79,6 +95,7 @@ STAGED = """
         staged.first()
         Path(marker + ".first").write_text("done")
         wait_for(".go")
+        retry_ended()
         staged.second()
         Path(marker + ".second").write_text("done")
         wait_for(".exit")
@@ -120,7 +137,7 @@ url = "http://127.0.0.1:9/nothing-listens-here"
 @pytest.fixture
 def staged(modules: Path, tmp_path: Path, flowhook_home: Path) -> tuple[Path, dict[str, str]]:
     """The staged script, a crash-watching plugin, a Crashed rule, and their environment."""
-    script = write_module(modules, "staged", STAGED)
+    script = write_module(modules, "staged", RETRY_ENDED + STAGED)
     write_module(modules, "crash_watcher", CRASH_PLUGIN)
     make_distribution(modules, "crash-watcher", {"crashwatch": "crash_watcher"})
     config = tmp_path / "flowhook.toml"
@@ -158,6 +175,20 @@ def _runs(flow_name: str | None = None) -> list:
         store.close()
 
 
+def _wait_for_the_retry_to_register(child: subprocess.Popen[str]) -> None:
+    """Wait until the background attempts of ``child`` to open the store succeed: it is then
+    registered in the store (its retries are 1, 2, 4... s apart, each a lock timeout long)."""
+    store = open_store()
+    try:
+        wait_for(
+            lambda: execute(store, "SELECT id FROM processes WHERE pid = ?", child.pid),
+            timeout=60,
+            what="the process, retrying in the background, to register in the store",
+        )
+    finally:
+        store.close()
+
+
 def _outbox_count() -> int:
     store = open_store()
     try:
@@ -166,18 +197,25 @@ def _outbox_count() -> int:
         store.close()
 
 
+def _wait_for_the_held_task(marker: Path) -> None:
+    """Wait until the held task of flow ``second`` runs and the store shows it Running (the
+    process writes it in the background)."""
+    wait_for(Path(f"{marker}.started").exists, what="the held task to start")
+    store = open_store()
+    try:
+        wait_for(
+            lambda: store._read("SELECT 1 FROM task_runs WHERE state_type = 'RUNNING'"),
+            timeout=60,
+            what="the running task run to be recorded",
+        )
+    finally:
+        store.close()
+
+
 def _kill_when_running(child: subprocess.Popen[str], marker: Path) -> None:
     """SIGKILL ``child`` once the held task of flow ``second`` runs and is recorded."""
     try:
-        wait_for(Path(f"{marker}.started").exists, what="the held task to start")
-        store = open_store()
-        try:
-            wait_for(
-                lambda: store._read("SELECT 1 FROM task_runs WHERE state_type = 'RUNNING'"),
-                what="the running task run to be recorded",
-            )
-        finally:
-            store.close()
+        _wait_for_the_held_task(marker)
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(timeout=30)
@@ -249,8 +287,7 @@ def _second_flow_ends_under_a_lock(
     child = start_script(script, marker, env)
     wait_for(Path(f"{marker}.first").exists, what="the first flow")
     _touch(marker, ".go")
-    wait_for(Path(f"{marker}.started").exists, what="the held task to start")
-    time.sleep(0.3)  # its Running is written
+    _wait_for_the_held_task(marker)
     release = tmp_path / "release"
     locker = _lock(Path(env["FLOWHOOK_HOME"]) / "flowhook.db", release)
     try:
@@ -345,7 +382,7 @@ def test_a_store_locked_at_the_first_run_is_attached_by_a_later_run(
         _touch(release, "")
         locker.wait(timeout=30)
     assert held_up < 15  # the attach timeout (2 s) and a Python start, not the 30 s lock timeout
-    time.sleep(2.5)  # the background retry opens the store
+    _wait_for_the_retry_to_register(child)
     _touch(marker, ".go")
     _touch(marker, ".finish")
     wait_for(Path(f"{marker}.second").exists, what="the second flow")
@@ -358,7 +395,8 @@ def test_a_store_locked_at_the_first_run_is_attached_by_a_later_run(
 
 
 #: Flow ``first`` fails (its alert waits in memory: the store is locked), then, once
-#: ``<marker>.go`` exists, flow ``second`` runs with the store usable again.
+#: ``<marker>.go`` exists, flow ``second`` runs with the store usable again. Written after
+#: :data:`RETRY_ENDED`.
 HANDED_OVER = """
     import sys, time
     from pathlib import Path
@@ -381,6 +419,7 @@ HANDED_OVER = """
     Path(marker + ".first").write_text("done")
     while not Path(marker + ".go").exists():
         time.sleep(0.02)
+    retry_ended()
     second()
     Path(marker + ".second").write_text("done")
 """
@@ -393,7 +432,7 @@ def test_an_alert_waiting_in_memory_moves_to_the_store_once_it_can_be_used(
     from flowhook_testing import SlackWebhookServer
 
     with SlackWebhookServer(default=500) as service:
-        script = write_module(modules, "handed_over", HANDED_OVER)
+        script = write_module(modules, "handed_over", RETRY_ENDED + HANDED_OVER)
         config = tmp_path / "flowhook.toml"
         config.write_text(
             FAILED_RULE.replace("http://127.0.0.1:9/nothing-listens-here", service.url)
@@ -410,7 +449,7 @@ def test_an_alert_waiting_in_memory_moves_to_the_store_once_it_can_be_used(
         finally:
             _touch(release, "")
             locker.wait(timeout=30)
-        time.sleep(2.5)  # the background retry opens the store
+        _wait_for_the_retry_to_register(child)
         _touch(marker, ".go")
         wait_for(Path(f"{marker}.second").exists, what="the second flow")
         service.respond("ok")  # the exit drain's retry gets it

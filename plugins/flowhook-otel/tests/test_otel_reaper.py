@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 from otlp_receiver import OTLPReceiver, attributes
 
@@ -25,13 +26,16 @@ PROGRAM = textwrap.dedent(
     @flowhook.flow
     def stuck(marker: str) -> None:
         quick()
-        time.sleep(0.3)  # the task's span is exported meanwhile
         pathlib.Path(marker).write_text("started")
         time.sleep(120)
 
     stuck(sys.argv[1])
     """
 )
+
+
+def _task_spans(receiver: OTLPReceiver) -> list[Any]:
+    return [span for _, span in receiver.spans() if span.name == "task quick"]
 
 
 def test_the_reaper_exports_a_crashed_stand_in_span(tmp_path: Path) -> None:
@@ -46,9 +50,11 @@ def test_the_reaper_exports_a_crashed_stand_in_span(tmp_path: Path) -> None:
         }
         process = subprocess.Popen([sys.executable, str(script), str(marker)], env=env)
         try:
-            deadline = time.monotonic() + 30
-            while not marker.exists():
-                assert process.poll() is None and time.monotonic() < deadline
+            # Killed once its task's span is exported (in the background, 10 ms after it ends).
+            deadline = time.monotonic() + 60
+            while not (marker.exists() and _task_spans(receiver)):
+                assert process.poll() is None, "the program exited before it was killed"
+                assert time.monotonic() < deadline, "waited 60 s for the task's span"
                 time.sleep(0.05)
         finally:
             os.kill(process.pid, signal.SIGKILL)
@@ -60,7 +66,7 @@ def test_the_reaper_exports_a_crashed_stand_in_span(tmp_path: Path) -> None:
         assert reaped.returncode == 0, reaped.stderr
         spans = [span for _, span in receiver.spans()]
 
-    [task_span] = [span for span in spans if span.name == "task quick"]
+    [task_span] = _task_spans(receiver)
     [stand_in] = [span for span in spans if span.name == "flow stuck"]
     found = attributes(stand_in)
     assert found["flowhook.state"] == "Crashed"

@@ -107,3 +107,16 @@ def test_short_ids_tell_apart_runs_made_one_after_another() -> None:
 def test_a_random_id_recorded_before_is_shown_by_its_first_8_digits() -> None:
     old = uuid.UUID("5e93579c-0b8a-4c4e-9f1e-6d2b8f0a7c31")
     assert short_run_id(old) == short_run_id(str(old)) == "5e93579c"
+
+
+def test_seeding_pythons_random_does_not_repeat_run_ids() -> None:
+    """Two processes that seed :mod:`random` alike (a reproducible job) still draw their own
+    ids: the random bits come from flowhook's generator, not the global one."""
+    import random
+
+    random_bits = (1 << 62) - 1
+    random.seed(7)
+    first = new_run_id().int & random_bits
+    random.seed(7)
+    second = new_run_id().int & random_bits
+    assert first != second

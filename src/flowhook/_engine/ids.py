@@ -11,12 +11,15 @@ after another increase even faster than the clock ticks, or if it steps back.
 
 Why not ``uuid.uuid4()`` or ``os.urandom``: reading it is a system call that releases the GIL
 on every run; with the store attached, the writer thread then takes the GIL and the run waits
-up to a switch interval to get it back (profiled: 15 us per task run). :mod:`random` is
-reseeded in forked children by the standard library; run ids must be unique, not unguessable.
+up to a switch interval to get it back (profiled: 15 us per task run). The random bits come
+from a generator of flowhook's own, seeded from the system once and again in a forked child: a
+user's ``random.seed(...)`` must not make two processes draw the same ids. Run ids must be
+unique, not unguessable.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from uuid import UUID, SafeUUID
@@ -24,7 +27,9 @@ from uuid import UUID, SafeUUID
 __all__ = ["new_run_id"]
 
 _VERSION_7_RFC_VARIANT = (0x7 << 76) | (0x2 << 62)
-_random_bits = random.getrandbits
+_generator = random.Random()  # seeded from os.urandom
+os.register_at_fork(after_in_child=_generator.seed)
+_random_bits = _generator.getrandbits
 _time_ns = time.time_ns
 _new = object.__new__
 _set = object.__setattr__

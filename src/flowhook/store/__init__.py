@@ -19,24 +19,31 @@ glue that attaches a recorder to the engine (``flowhook._runtime``) are not its 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from flowhook_hookspec.lazy import lazy_names
+
 from . import _records
-from ._copy import copy_history
 from ._errors import NoSchema, StoreError
-from ._memory import MemoryOutbox
-from ._processes import (
-    Heartbeat,
-    current_process,
-    death_reason,
-    hostname,
-    local_worker_death,
-    local_worker_id,
-    start_token,
-)
 from ._protocol import Store
 from ._records import *  # noqa: F403 (the records: their list is _records.__all__)
-from ._settings import POSTGRES_SCHEMES, StoreSettings, load_settings, mask_url
-from ._sqlite import SCHEMA_VERSION, SQLiteStore
-from ._writer import BatchWriter
+from ._settings import StoreSettings, load_settings
+
+if TYPE_CHECKING:
+    from ._copy import copy_history
+    from ._memory import MemoryOutbox
+    from ._processes import (
+        Heartbeat,
+        current_process,
+        death_reason,
+        hostname,
+        local_worker_death,
+        local_worker_id,
+        start_token,
+    )
+    from ._settings import POSTGRES_SCHEMES, mask_url
+    from ._sqlite import SCHEMA_VERSION, SQLiteStore
+    from ._writer import BatchWriter
 
 __all__ = [
     "POSTGRES_SCHEMES",
@@ -63,6 +70,34 @@ __all__ = [
 ]
 __all__ += _records.__all__
 
+# The records, the errors, the settings and the interface load with the package; the rest with
+# its module on first use (PEP 562): ``flowhook runs ls`` reads the store without the writer,
+# the process registry (socket, subprocess) or the outbox in memory.
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "BatchWriter": "._writer:BatchWriter",
+        "MemoryOutbox": "._memory:MemoryOutbox",
+        "copy_history": "._copy:copy_history",
+        "POSTGRES_SCHEMES": "._settings:POSTGRES_SCHEMES",
+        "mask_url": "._settings:mask_url",
+        "SCHEMA_VERSION": "._sqlite:SCHEMA_VERSION",
+        "SQLiteStore": "._sqlite:SQLiteStore",
+        **{
+            name: f"._processes:{name}"
+            for name in (
+                "Heartbeat",
+                "current_process",
+                "death_reason",
+                "hostname",
+                "local_worker_death",
+                "local_worker_id",
+                "start_token",
+            )
+        },
+    },
+)
+
 
 def open_store(
     settings: StoreSettings | None = None,
@@ -84,6 +119,8 @@ def open_store(
     timeout = settings.lock_timeout_seconds if lock_timeout is None else lock_timeout
     migrate = settings.migrates if migrate is None else migrate
     if settings.url is None:
+        from ._sqlite import SQLiteStore
+
         return SQLiteStore(settings.database, lock_timeout=timeout, create=create, migrate=migrate)
     try:
         from ._postgres import PostgresStore

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowhook_hookspec.states import State
 
-from .._protocol import Alerts, RunRef
 from .._records import (
     CancelRequest,
     CrashHook,
@@ -24,6 +23,9 @@ from .dialect import Dialect
 from .outbox import INSERT_OUTBOX, outbox_row
 from .records import flow_record, process_record, task_record
 from .rows import INSERT_EVENT, event_row, state_columns
+
+if TYPE_CHECKING:
+    from .._protocol import Alerts, RunRef
 
 __all__ = ["RESUMING", "Processes", "beat_in", "clock_in", "exit_in", "set_process"]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._processes import death_reason
 from .._records import PruneReport
 from . import SQLStore
 from .columns import PROCESS_COLUMNS
@@ -67,6 +66,8 @@ class Pruning(SQLStore):
 
     def _prune_processes(self, db: Any, before: float, crash_after: float) -> int:
         """Delete the rows of processes silent since ``before`` that own no run and are dead."""
+        from .._processes import death_reason  # socket, subprocess: only when pruning
+
         rows = db.execute(self._sql(_SILENT_PROCESSES), (before,)).fetchall()
         now = clock_in(db, self.dialect)
         dead = [

@@ -134,7 +134,8 @@ def test_plugin_new_refuses_to_overwrite(tmp_path) -> None:
 
 #: What ``flowhook runs ls`` must not import: the run detail and the other runs commands, and
 #: the store's writing side (the batch writer and its rows' sorter, cattrs for a failed state's
-#: exception, the process registry with socket and subprocess, the outbox in memory, the copy).
+#: exception, the process registry with socket and subprocess, the outbox in memory, the copy)
+#: and the records of a run's detail.
 NOT_FOR_RUNS_LS = (
     "flowhook.views.detail",
     "flowhook.views.trace",
@@ -148,6 +149,7 @@ NOT_FOR_RUNS_LS = (
     "flowhook.store._processes",
     "flowhook.store._memory",
     "flowhook.store._copy",
+    "flowhook.store._details",
     "flowhook._engine.calls",
     "pluggy",
     "queue",
@@ -195,11 +197,13 @@ def test_runs_ls_imports_only_the_run_lists_part_of_the_read_model(tmp_path) -> 
     listed, imported = _runs_command_imports(tmp_path, "ls")
     assert imported == []
     assert "doomed" in listed and "Failed" in listed
-    assert _runs_command_imports(tmp_path, "show", "0123")[1] == [
+    shown = set(_runs_command_imports(tmp_path, "show", "0123")[1])
+    assert shown == {
         "flowhook.cli.run_show",
+        "flowhook.store._details",
         "flowhook.views.detail",
         "flowhook.views.trace",
-    ]
+    }
 
 
 def test_flowhooks_own_commands_import_neither_plugins_nor_templates(tmp_path) -> None:

@@ -98,7 +98,9 @@ def test_the_first_run_loads_the_machinery_and_runs(tmp_path) -> None:
     assert _fresh(code, home=str(tmp_path)).split() == ["COMPLETED", "5", "True"]
 
 
-@pytest.mark.parametrize("package", ["flowhook", "flowhook_hookspec", "flowhook._engine"])
+@pytest.mark.parametrize(
+    "package", ["flowhook", "flowhook_hookspec", "flowhook._engine", "flowhook.store"]
+)
 def test_every_public_name_imports_in_a_fresh_interpreter(package: str) -> None:
     """``from package import name`` works for each name of ``__all__``, gives the object its
     module defines, and ``dir()`` lists every name before it is loaded."""

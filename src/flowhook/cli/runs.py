@@ -11,7 +11,7 @@ import time
 
 import click
 
-from ..views import list_runs, local_time, run_duration, runs_json
+from ..views import list_runs, local_time, run_duration
 from .arguments import IntegerRange, moment_ago_option, resolve_run, run_filters
 from .errors import one_line_errors
 from .group import FlowhookGroup
@@ -78,6 +78,8 @@ def runs_ls(
     with command_store() as store:
         found = list_runs(store, filters).runs
     if as_json:
+        from ..views import runs_json  # the JSON forms load the detail's records
+
         echo_json(runs_json(found))
         return
     if not found:

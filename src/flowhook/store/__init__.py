@@ -6,7 +6,8 @@ Everything talks to the :class:`Store` interface, which the SQLite store and the
 store implement. This package imports the contract only: the engine, the notifications and the
 glue that attaches a recorder to the engine (``flowhook._runtime``) are not its business.
 
-- :mod:`._protocol`: the ``Store`` interface; :mod:`._records`: the records it reads and writes.
+- :mod:`._protocol`: the ``Store`` interface; :mod:`._records`: what it writes and the records
+  of its run list; :mod:`._details`: the other records it reads (loaded on first use).
 - :mod:`._sql`: the store core: the schema, its migrations and every SQL statement, written
   once for every database; :mod:`._batch`: a batch of writes sorted into rows.
 - :mod:`._sqlite`, :mod:`._postgres`: the backends: each one's connections, transactions and
@@ -27,10 +28,21 @@ from . import _records
 from ._errors import NoSchema, StoreError
 from ._protocol import Store
 from ._records import *  # noqa: F403 (the records: their list is _records.__all__)
-from ._settings import StoreSettings, load_settings
+from ._settings import POSTGRES_SCHEMES, StoreSettings, load_settings, mask_url
 
 if TYPE_CHECKING:
     from ._copy import copy_history
+    from ._details import (
+        CancelRequest,
+        EventRecord,
+        HookErrorRecord,
+        LogRecord,
+        OutboxRecord,
+        ProcessInfo,
+        ProcessRecord,
+        PruneReport,
+        StateCount,
+    )
     from ._memory import MemoryOutbox
     from ._processes import (
         Heartbeat,
@@ -41,7 +53,6 @@ if TYPE_CHECKING:
         local_worker_id,
         start_token,
     )
-    from ._settings import POSTGRES_SCHEMES, mask_url
     from ._sqlite import SCHEMA_VERSION, SQLiteStore
     from ._writer import BatchWriter
 
@@ -49,10 +60,19 @@ __all__ = [
     "POSTGRES_SCHEMES",
     "SCHEMA_VERSION",
     "BatchWriter",
+    "CancelRequest",
+    "EventRecord",
     "Heartbeat",
+    "HookErrorRecord",
+    "LogRecord",
     "MemoryOutbox",
     "NoSchema",
+    "OutboxRecord",
+    "ProcessInfo",
+    "ProcessRecord",
+    "PruneReport",
     "SQLiteStore",
+    "StateCount",
     "Store",
     "StoreError",
     "StoreSettings",
@@ -68,21 +88,32 @@ __all__ = [
     "open_store",
     "start_token",
 ]
+#: The records of :mod:`._details`, loaded with it on first use.
+_DETAILS = (
+    "CancelRequest",
+    "EventRecord",
+    "HookErrorRecord",
+    "LogRecord",
+    "OutboxRecord",
+    "ProcessInfo",
+    "ProcessRecord",
+    "PruneReport",
+    "StateCount",
+)
 __all__ += _records.__all__
 
-# The records, the errors, the settings and the interface load with the package; the rest with
-# its module on first use (PEP 562): ``flowhook runs ls`` reads the store without the writer,
-# the process registry (socket, subprocess) or the outbox in memory.
+# The run list's records, the errors, the settings and the interface load with the package; the
+# rest with its module on first use (PEP 562): ``flowhook runs ls`` reads the store without the
+# writer, the process registry (socket, subprocess), the outbox in memory or the other records.
 __getattr__, __dir__ = lazy_names(
     __name__,
     {
         "BatchWriter": "._writer:BatchWriter",
         "MemoryOutbox": "._memory:MemoryOutbox",
         "copy_history": "._copy:copy_history",
-        "POSTGRES_SCHEMES": "._settings:POSTGRES_SCHEMES",
-        "mask_url": "._settings:mask_url",
         "SCHEMA_VERSION": "._sqlite:SCHEMA_VERSION",
         "SQLiteStore": "._sqlite:SQLiteStore",
+        **{name: f"._details:{name}" for name in _DETAILS},
         **{
             name: f"._processes:{name}"
             for name in (

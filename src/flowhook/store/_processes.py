@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from ._records import ProcessInfo, ProcessRecord
+from ._details import ProcessInfo, ProcessRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator

@@ -12,12 +12,15 @@ counted in those indexes, never read all: a flow run may have a million.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._records import EventRecord, RunQuery, RunRecord, StateCount
+from .._records import RunQuery, RunRecord
 from . import SQLStore
 from .columns import EVENT_SELECT, TASK_COLUMNS
 from .records import event_records, task_record
+
+if TYPE_CHECKING:
+    from .._details import EventRecord, StateCount
 
 __all__ = [
     "TASK_STATE_COUNTS",
@@ -100,6 +103,8 @@ def state_counts_sql(
 
 def summed_counts(rows: list[tuple[Any, ...]], buckets: int) -> list[StateCount]:
     """The rows of the two tables' counts as one list, by slice then state type."""
+    from .._details import StateCount  # the web UI's timeline: not for a run list
+
     totals: dict[tuple[int, str], int] = {}
     for raw_slice, state_type, count in rows:
         key = (min(int(raw_slice), buckets - 1), str(state_type))

@@ -6,16 +6,7 @@ import functools
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .._records import (
-    EventRecord,
-    HookErrorRecord,
-    LogRecord,
-    RunKindName,
-    RunQuery,
-    RunRecord,
-    StateCount,
-    Write,
-)
+from .._records import RunKindName, RunQuery, RunRecord, Write
 from . import Into, SQLStore
 from .columns import EVENT_SELECT, FLOW_COLUMNS, HOOK_ERROR_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
@@ -35,6 +26,7 @@ from .rows import (
 
 if TYPE_CHECKING:
     from .._batch import PreparedBatch
+    from .._details import EventRecord, HookErrorRecord, LogRecord, StateCount
 
 __all__ = ["Runs", "count_states"]
 

@@ -169,3 +169,14 @@ def test_a_deferred_module_becomes_the_module_on_first_use() -> None:
     assert namespace["json"] is json
     assert namespace["lazy"].lazy_names is lazy_names  # type: ignore[attr-defined]
     assert namespace["lazy"] is sys.modules["flowhook_hookspec.lazy"]
+
+
+def test_the_store_exports_every_record_of_its_details_module() -> None:
+    """``flowhook.store`` lists the names of ``_details`` without loading it: the two agree."""
+    import flowhook.store
+    from flowhook.store import _details
+
+    assert set(_details.__all__) <= set(flowhook.store.__all__)
+    assert all(
+        getattr(flowhook.store, name) is getattr(_details, name) for name in _details.__all__
+    )

@@ -32,17 +32,7 @@ from ._settings import POSTGRES_SCHEMES, StoreSettings, load_settings, mask_url
 
 if TYPE_CHECKING:
     from ._copy import copy_history
-    from ._details import (
-        CancelRequest,
-        EventRecord,
-        HookErrorRecord,
-        LogRecord,
-        OutboxRecord,
-        ProcessInfo,
-        ProcessRecord,
-        PruneReport,
-        StateCount,
-    )
+    from ._details import *  # noqa: F403
     from ._memory import MemoryOutbox
     from ._processes import (
         Heartbeat,
@@ -60,19 +50,10 @@ __all__ = [
     "POSTGRES_SCHEMES",
     "SCHEMA_VERSION",
     "BatchWriter",
-    "CancelRequest",
-    "EventRecord",
     "Heartbeat",
-    "HookErrorRecord",
-    "LogRecord",
     "MemoryOutbox",
     "NoSchema",
-    "OutboxRecord",
-    "ProcessInfo",
-    "ProcessRecord",
-    "PruneReport",
     "SQLiteStore",
-    "StateCount",
     "Store",
     "StoreError",
     "StoreSettings",
@@ -88,7 +69,8 @@ __all__ = [
     "open_store",
     "start_token",
 ]
-#: The records of :mod:`._details`, loaded with it on first use.
+#: The records of :mod:`._details` (its ``__all__``), loaded with it on first use: listed here,
+#: because reading its ``__all__`` would load it.
 _DETAILS = (
     "CancelRequest",
     "EventRecord",
@@ -101,6 +83,7 @@ _DETAILS = (
     "StateCount",
 )
 __all__ += _records.__all__
+__all__ += _DETAILS
 
 # The run list's records, the errors, the settings and the interface load with the package; the
 # rest with its module on first use (PEP 562): ``flowhook runs ls`` reads the store without the

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ast
 import json
 import os
 import shutil
@@ -131,9 +132,36 @@ def test_plugin_new_refuses_to_overwrite(tmp_path) -> None:
     assert result.exit_code == 1 and "already exists" in result.output
 
 
-def test_runs_ls_imports_only_the_run_lists_part_of_the_read_model(tmp_path) -> None:
-    """``flowhook runs ls`` (bounded by the interpreter's start and its imports) loads neither
-    the run detail nor the other runs commands; ``runs show`` then loads them."""
+#: What ``flowhook runs ls`` must not import: the run detail and the other runs commands, and
+#: the store's writing side (the batch writer and its rows' sorter, cattrs for a failed state's
+#: exception, the process registry with socket and subprocess, the outbox in memory, the copy)
+#: and the records of a run's detail.
+NOT_FOR_RUNS_LS = (
+    "flowhook.views.detail",
+    "flowhook.views.trace",
+    "flowhook.cli.run_show",
+    "flowhook.cli.run_logs",
+    "rich",
+    "cattrs",
+    "flowhook_hookspec.serde",
+    "flowhook.store._writer",
+    "flowhook.store._batch",
+    "flowhook.store._processes",
+    "flowhook.store._memory",
+    "flowhook.store._copy",
+    "flowhook.store._details",
+    "flowhook._engine.calls",
+    "pluggy",
+    "queue",
+    "random",
+    "socket",
+    "subprocess",
+)
+
+
+def _runs_command_imports(home: Path, *args: str) -> tuple[str, list[str]]:
+    """What ``flowhook runs ARGS`` prints, and which of :data:`NOT_FOR_RUNS_LS` it imported, in
+    a fresh interpreter."""
     code = (
         "import sys\n"
         "from flowhook.cli import main\n"
@@ -142,21 +170,40 @@ def test_runs_ls_imports_only_the_run_lists_part_of_the_read_model(tmp_path) -> 
         "    main()\n"
         "except SystemExit:\n"
         "    pass\n"
-        "print(sorted(m for m in sys.modules if m in ('flowhook.views.detail', "
-        "'flowhook.views.trace', 'flowhook.cli.run_show', 'flowhook.cli.run_logs', 'rich')))\n"
+        f"print(sorted(m for m in sys.modules if m in {NOT_FOR_RUNS_LS!r}))\n"
+    )
+    env = {**os.environ, "FLOWHOOK_HOME": str(home)}
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
+    )
+    *printed, imported = done.stdout.strip().splitlines()
+    return "\n".join(printed), ast.literal_eval(imported)
+
+
+def test_runs_ls_imports_only_the_run_lists_part_of_the_read_model(tmp_path) -> None:
+    """``flowhook runs ls`` (bounded by the interpreter's start and its imports) loads neither
+    the run detail, nor the other runs commands, nor the store's writing side, also when it
+    lists a failed run; ``runs show`` then loads the detail."""
+    assert _runs_command_imports(tmp_path, "ls") == ("No flow runs recorded yet.", [])
+    code = (
+        "from flowhook import flow\n"
+        "@flow(flow_run_name='doomed')\n"
+        "def boom() -> None:\n"
+        "    raise ValueError('no')\n"
+        "boom(return_state=True)\n"
     )
     env = {**os.environ, "FLOWHOOK_HOME": str(tmp_path)}
-
-    def imported(*args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", code, *args], capture_output=True, text=True, env=env, check=True
-        )
-        return done.stdout.strip().splitlines()[-1]
-
-    assert imported("ls") == "[]"
-    assert imported("show", "0123") == (
-        "['flowhook.cli.run_show', 'flowhook.views.detail', 'flowhook.views.trace']"
-    )
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True)
+    listed, imported = _runs_command_imports(tmp_path, "ls")
+    assert imported == []
+    assert "doomed" in listed and "Failed" in listed
+    shown = set(_runs_command_imports(tmp_path, "show", "0123")[1])
+    assert shown == {
+        "flowhook.cli.run_show",
+        "flowhook.store._details",
+        "flowhook.views.detail",
+        "flowhook.views.trace",
+    }
 
 
 def test_flowhooks_own_commands_import_neither_plugins_nor_templates(tmp_path) -> None:

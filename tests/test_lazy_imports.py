@@ -98,7 +98,9 @@ def test_the_first_run_loads_the_machinery_and_runs(tmp_path) -> None:
     assert _fresh(code, home=str(tmp_path)).split() == ["COMPLETED", "5", "True"]
 
 
-@pytest.mark.parametrize("package", ["flowhook", "flowhook_hookspec", "flowhook._engine"])
+@pytest.mark.parametrize(
+    "package", ["flowhook", "flowhook_hookspec", "flowhook._engine", "flowhook.store"]
+)
 def test_every_public_name_imports_in_a_fresh_interpreter(package: str) -> None:
     """``from package import name`` works for each name of ``__all__``, gives the object its
     module defines, and ``dir()`` lists every name before it is loaded."""
@@ -167,3 +169,14 @@ def test_a_deferred_module_becomes_the_module_on_first_use() -> None:
     assert namespace["json"] is json
     assert namespace["lazy"].lazy_names is lazy_names  # type: ignore[attr-defined]
     assert namespace["lazy"] is sys.modules["flowhook_hookspec.lazy"]
+
+
+def test_the_store_exports_every_record_of_its_details_module() -> None:
+    """``flowhook.store`` lists the names of ``_details`` without loading it: the two agree."""
+    import flowhook.store
+    from flowhook.store import _details
+
+    assert set(_details.__all__) <= set(flowhook.store.__all__)
+    assert all(
+        getattr(flowhook.store, name) is getattr(_details, name) for name in _details.__all__
+    )

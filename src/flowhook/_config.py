@@ -21,11 +21,6 @@ import attrs
 
 from flowhook_hookspec.errors import ConfigError
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
-
 __all__ = [
     "Config",
     "EnvValue",
@@ -133,6 +128,11 @@ def home_directory(environ: Mapping[str, str] | None = None) -> Path:
 
 
 def _read_table(path: Path, table: tuple[str, ...]) -> dict[str, Any] | None:
+    # Imported here, when there is a file to read: ``flowhook runs ls`` usually has none.
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - Python 3.10
+        import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
     try:
         data: Any = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -8,13 +8,13 @@ from typing import Any
 
 import click
 
-from ..views import strict_json
-
 __all__ = ["echo_json", "table"]
 
 
 def echo_json(value: Any) -> None:
     """Print ``value`` as strict JSON (RFC 8259): see :func:`flowhook.views.strict_json`."""
+    from ..views import strict_json  # the JSON forms: only when printing JSON
+
     click.echo(json.dumps(strict_json(value), indent=2, allow_nan=False))
 
 

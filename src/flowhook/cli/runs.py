@@ -13,16 +13,7 @@ import click
 
 from flowhook_hookspec.run_ids import short_run_id
 
-from ..views import (
-    CannotCancel,
-    CannotResume,
-    list_runs,
-    local_time,
-    request_cancel,
-    request_resume,
-    run_duration,
-    runs_json,
-)
+from ..views import list_runs, local_time, run_duration
 from .arguments import IntegerRange, moment_ago_option, resolve_run, run_filters
 from .errors import one_line_errors
 from .group import FlowhookGroup
@@ -89,6 +80,8 @@ def runs_ls(
     with command_store() as store:
         found = list_runs(store, filters).runs
     if as_json:
+        from ..views import runs_json  # the JSON forms load the detail's records
+
         echo_json(runs_json(found))
         return
     if not found:
@@ -178,6 +171,8 @@ def runs_reap() -> None:
 @one_line_errors
 def runs_cancel(run_id: str, message: str | None) -> None:
     """Ask the process running a flow run to cancel it (within one heartbeat)."""
+    from ..views import CannotCancel, request_cancel  # the process registry: not for runs ls
+
     settings = command_settings()
     with command_store() as store:
         run = resolve_run(store, run_id)
@@ -200,6 +195,8 @@ def runs_cancel(run_id: str, message: str | None) -> None:
 def runs_resume(run_id: str) -> None:
     """Resume a paused flow run: its process (which waits in pause_flow_run) goes on within a
     second."""
+    from ..views import CannotResume, request_resume
+
     with command_store() as store:
         run = resolve_run(store, run_id)
         assert store is not None

@@ -6,7 +6,8 @@ Everything talks to the :class:`Store` interface, which the SQLite store and the
 store implement. This package imports the contract only: the engine, the notifications and the
 glue that attaches a recorder to the engine (``flowhook._runtime``) are not its business.
 
-- :mod:`._protocol`: the ``Store`` interface; :mod:`._records`: the records it reads and writes.
+- :mod:`._protocol`: the ``Store`` interface; :mod:`._records`: what it writes and the records
+  of its run list; :mod:`._details`: the other records it reads (loaded on first use).
 - :mod:`._sql`: the store core: the schema, its migrations and every SQL statement, written
   once for every database; :mod:`._batch`: a batch of writes sorted into rows.
 - :mod:`._sqlite`, :mod:`._postgres`: the backends: each one's connections, transactions and
@@ -19,24 +20,31 @@ glue that attaches a recorder to the engine (``flowhook._runtime``) are not its 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from flowhook_hookspec.lazy import lazy_names
+
 from . import _records
-from ._copy import copy_history
 from ._errors import NoSchema, StoreError
-from ._memory import MemoryOutbox
-from ._processes import (
-    Heartbeat,
-    current_process,
-    death_reason,
-    hostname,
-    local_worker_death,
-    local_worker_id,
-    start_token,
-)
 from ._protocol import Store
 from ._records import *  # noqa: F403 (the records: their list is _records.__all__)
 from ._settings import POSTGRES_SCHEMES, StoreSettings, load_settings, mask_url
-from ._sqlite import SCHEMA_VERSION, SQLiteStore
-from ._writer import BatchWriter
+
+if TYPE_CHECKING:
+    from ._copy import copy_history
+    from ._details import *  # noqa: F403
+    from ._memory import MemoryOutbox
+    from ._processes import (
+        Heartbeat,
+        current_process,
+        death_reason,
+        hostname,
+        local_worker_death,
+        local_worker_id,
+        start_token,
+    )
+    from ._sqlite import SCHEMA_VERSION, SQLiteStore
+    from ._writer import BatchWriter
 
 __all__ = [
     "POSTGRES_SCHEMES",
@@ -61,7 +69,48 @@ __all__ = [
     "open_store",
     "start_token",
 ]
+#: The records of :mod:`._details` (its ``__all__``), loaded with it on first use: listed here,
+#: because reading its ``__all__`` would load it.
+_DETAILS = (
+    "CancelRequest",
+    "EventRecord",
+    "HookErrorRecord",
+    "LogRecord",
+    "OutboxRecord",
+    "ProcessInfo",
+    "ProcessRecord",
+    "PruneReport",
+    "StateCount",
+)
 __all__ += _records.__all__
+__all__ += _DETAILS
+
+# The run list's records, the errors, the settings and the interface load with the package; the
+# rest with its module on first use (PEP 562): ``flowhook runs ls`` reads the store without the
+# writer, the process registry (socket, subprocess), the outbox in memory or the other records.
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {
+        "BatchWriter": "._writer:BatchWriter",
+        "MemoryOutbox": "._memory:MemoryOutbox",
+        "copy_history": "._copy:copy_history",
+        "SCHEMA_VERSION": "._sqlite:SCHEMA_VERSION",
+        "SQLiteStore": "._sqlite:SQLiteStore",
+        **{name: f"._details:{name}" for name in _DETAILS},
+        **{
+            name: f"._processes:{name}"
+            for name in (
+                "Heartbeat",
+                "current_process",
+                "death_reason",
+                "hostname",
+                "local_worker_death",
+                "local_worker_id",
+                "start_token",
+            )
+        },
+    },
+)
 
 
 def open_store(
@@ -84,6 +133,8 @@ def open_store(
     timeout = settings.lock_timeout_seconds if lock_timeout is None else lock_timeout
     migrate = settings.migrates if migrate is None else migrate
     if settings.url is None:
+        from ._sqlite import SQLiteStore
+
         return SQLiteStore(settings.database, lock_timeout=timeout, create=create, migrate=migrate)
     try:
         from ._postgres import PostgresStore

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -22,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from ._records import ProcessInfo, ProcessRecord
+from ._details import ProcessInfo, ProcessRecord
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -38,6 +36,8 @@ T = TypeVar("T")
 
 
 def hostname() -> str:
+    import socket  # on first use: a reader of the store never needs it
+
     return socket.gethostname()
 
 
@@ -64,6 +64,8 @@ def start_token(pid: int) -> str | None:
     if _PROC.is_dir():
         stat = _linux_stat(pid)
         return None if stat is None else f"{_boot_id()}:{stat[1]}"
+    import subprocess  # off Linux only
+
     try:
         out = subprocess.run(
             ["ps", "-o", "lstart=", "-p", str(pid)],

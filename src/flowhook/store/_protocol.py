@@ -3,27 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from flowhook_hookspec.states import State
 
-from ._records import (
-    CancelRequest,
-    CrashHook,
-    EventRecord,
-    HookErrorRecord,
-    LogRecord,
-    OutboxEntry,
-    OutboxRecord,
-    ProcessInfo,
-    ProcessRecord,
-    PruneReport,
-    RunKindName,
-    RunQuery,
-    RunRecord,
-    StateCount,
-    Write,
-)
+from ._records import CrashHook, OutboxEntry, RunKindName, RunQuery, RunRecord, Write
+
+if TYPE_CHECKING:
+    from ._details import (
+        CancelRequest,
+        EventRecord,
+        HookErrorRecord,
+        LogRecord,
+        OutboxRecord,
+        ProcessInfo,
+        ProcessRecord,
+        PruneReport,
+        StateCount,
+    )
 
 __all__ = ["Alerts", "RunRef", "Store"]
 

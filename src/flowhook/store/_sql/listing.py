@@ -13,12 +13,15 @@ other lists (notifications, hook errors, subflow runs) are capped alike (:func:`
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .._records import EventRecord, HookErrorRecord, RunQuery, RunRecord, StateCount
+from .._records import RunQuery, RunRecord
 from . import SQLStore
 from .columns import EVENT_SELECT, FLOW_COLUMNS, HOOK_ERROR_COLUMNS, TASK_COLUMNS
 from .records import event_records, flow_record, hook_error_record, task_record
+
+if TYPE_CHECKING:
+    from .._details import EventRecord, HookErrorRecord, StateCount
 
 __all__ = [
     "HOOK_ERRORS_OF_HISTORY",
@@ -108,6 +111,8 @@ def state_counts_sql(
 
 def summed_counts(rows: list[tuple[Any, ...]], buckets: int) -> list[StateCount]:
     """The rows of the two tables' counts as one list, by slice then state type."""
+    from .._details import StateCount  # the web UI's timeline: not for a run list
+
     totals: dict[tuple[int, str], int] = {}
     for raw_slice, state_type, count in rows:
         key = (min(int(raw_slice), buckets - 1), str(state_type))

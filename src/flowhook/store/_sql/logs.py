@@ -8,11 +8,13 @@ reading a flow run's records (with its task runs') and a task run's, from a give
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._records import LogRecord
 from . import Executor
 from .columns import INTEGER, TEXT, checked, layout
+
+if TYPE_CHECKING:
+    from .._details import LogRecord
 
 __all__ = ["DELETE_LOGS", "INSERT_LOG", "LOG_COLUMNS", "log_record", "read_run_logs"]
 
@@ -35,6 +37,8 @@ DELETE_LOGS = (
 
 
 def log_record(row: Sequence[Any]) -> LogRecord:
+    from .._details import LogRecord  # the detail's records: not for a run list
+
     return LogRecord(*checked(row, _LAYOUT))
 
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._records import OutboxEntry, OutboxRecord
+from .._records import OutboxEntry
 from . import Executor
 from .listing import CappedReads, capped_sql, outbox_filter
+
+if TYPE_CHECKING:
+    from .._details import OutboxRecord
 
 __all__ = [
     "FLOW_RUN_OUTBOX",
@@ -67,6 +70,8 @@ def outbox_row(entry: OutboxEntry) -> tuple[Any, ...]:
 
 def outbox_record(row: tuple[Any, ...]) -> OutboxRecord:
     """A row of :data:`OUTBOX_COLUMNS` as a record."""
+    from .._details import OutboxRecord  # the outbox's records: not for a run list
+
     return OutboxRecord(*row)
 
 

@@ -5,25 +5,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowhook_hookspec.states import State
 
-from .._protocol import Alerts, RunRef
-from .._records import (
-    CancelRequest,
-    CrashHook,
-    ProcessInfo,
-    ProcessRecord,
-    RunKindName,
-    RunRecord,
-)
+from .._records import CrashHook, RunKindName, RunRecord
 from . import Executor, SQLStore
 from .columns import FLOW_COLUMNS, PROCESS_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
 from .outbox import INSERT_OUTBOX, outbox_row
 from .records import flow_record, process_record, task_record
 from .rows import INSERT_EVENT, event_row, state_columns
+
+if TYPE_CHECKING:
+    from .._details import CancelRequest, ProcessInfo, ProcessRecord
+    from .._protocol import Alerts, RunRef
 
 __all__ = ["RESUMING", "Processes", "beat_in", "clock_in", "exit_in", "set_process"]
 
@@ -240,6 +236,8 @@ class Processes(SQLStore):
         return [row[0] for row in rows]
 
     def cancel_requests(self, process_id: int) -> list[CancelRequest]:
+        from .._details import CancelRequest  # a heartbeat's: not for a run list
+
         rows = self._read(
             "SELECT id, cancel_message FROM flow_runs WHERE process_id = ? "
             "AND end_time IS NULL AND cancel_requested IS NOT NULL "

@@ -3,10 +3,8 @@ sent messages, in one transaction (or counted in one that is rolled back)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._processes import death_reason
-from .._records import PruneReport
 from . import SQLStore
 from .columns import PROCESS_COLUMNS
 from .logs import DELETE_LOGS
@@ -14,6 +12,9 @@ from .outbox import delete_sent_outbox
 from .processes import clock_in
 from .records import process_record
 from .runs import count_states
+
+if TYPE_CHECKING:
+    from .._details import PruneReport
 
 __all__ = ["Pruning"]
 
@@ -39,6 +40,8 @@ class Pruning(SQLStore):
     def prune(
         self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
     ) -> PruneReport:
+        from .._details import PruneReport
+
         sql = self._sql
         counted = f"SELECT {count_states(self.dialect, _PRUNED_EVENTS, _PRUNED_TASKS)}"
 
@@ -67,6 +70,8 @@ class Pruning(SQLStore):
 
     def _prune_processes(self, db: Any, before: float, crash_after: float) -> int:
         """Delete the rows of processes silent since ``before`` that own no run and are dead."""
+        from .._processes import death_reason  # socket, subprocess: only when pruning
+
         rows = db.execute(self._sql(_SILENT_PROCESSES), (before,)).fetchall()
         now = clock_in(db, self.dialect)
         dead = [

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._errors import DamagedData
-from .._records import EventRecord, HookErrorRecord, ProcessRecord, RunRecord
+from .._records import RunRecord
 from .columns import (
     EVENT_SELECT,
     FLOW_COLUMNS,
@@ -25,6 +25,9 @@ from .columns import (
     layout,
     shown,
 )
+
+if TYPE_CHECKING:
+    from .._details import EventRecord, HookErrorRecord, ProcessRecord
 
 __all__ = ["event_records", "flow_record", "hook_error_record", "process_record", "task_record"]
 
@@ -79,10 +82,14 @@ def task_record(row: Sequence[Any]) -> RunRecord:
 
 
 def process_record(row: Sequence[Any]) -> ProcessRecord:
+    from .._details import ProcessRecord  # the detail's records: not for a run list
+
     return ProcessRecord(*checked(row, _PROCESS_LAYOUT))
 
 
 def hook_error_record(row: Sequence[Any]) -> HookErrorRecord:
+    from .._details import HookErrorRecord
+
     return HookErrorRecord(*checked(row, _HOOK_ERROR_LAYOUT))
 
 
@@ -131,6 +138,8 @@ def _packed(text: str, column: str) -> list[Sequence[Any]]:
 
 def _event_record(seq: int, run_id: str, columns: Sequence[Any]) -> EventRecord:
     """An event as the contract's converter writes a state (ISO 8601 times)."""
+    from .._details import EventRecord
+
     type_, name, message, timestamp, scheduled, exc_type, exc_message, tb = columns
     exception = None if exc_type is None else {"type": exc_type, "message": exc_message}
     state = {

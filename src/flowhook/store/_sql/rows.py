@@ -12,7 +12,6 @@ import json.encoder
 from collections.abc import Callable
 from typing import Any
 
-from flowhook_hookspec.serde import exception_to_dict
 from flowhook_hookspec.states import State, StateType
 
 from .._records import NewRun, Transition
@@ -81,7 +80,11 @@ def state_columns(state: State, tb: str | None) -> tuple[Any, ...]:
             None,
             tb,
         )
-    info = exception_to_dict(exc) if isinstance(exc, BaseException) else None
+    info = None
+    if isinstance(exc, BaseException):
+        from flowhook_hookspec.serde import exception_to_dict  # cattrs: only for a failure
+
+        info = exception_to_dict(exc)
     return (
         state.type,
         state.name,

@@ -4,19 +4,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .._batch import PreparedBatch, claim_batch, mark_batch, prepare_batch
-from .._records import (
-    EventRecord,
-    HookErrorRecord,
-    LogRecord,
-    RunKindName,
-    RunQuery,
-    RunRecord,
-    StateCount,
-    Write,
-)
+from .._records import RunKindName, RunQuery, RunRecord, Write
 from . import Into, SQLStore
 from .columns import EVENT_SELECT, FLOW_COLUMNS, HOOK_ERROR_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
@@ -33,6 +23,10 @@ from .rows import (
     TASK_INSERT_COLUMNS,
     UPDATE_RUN,
 )
+
+if TYPE_CHECKING:
+    from .._batch import PreparedBatch
+    from .._details import EventRecord, HookErrorRecord, LogRecord, StateCount
 
 __all__ = ["Runs", "count_states"]
 
@@ -94,6 +88,8 @@ class Runs(SQLStore):
     def write(self, batch: Iterable[Write]) -> None:
         """Apply a batch of writes in one transaction, in order (rows as :func:`prepare_batch`
         sorts them)."""
+        from .._batch import prepare_batch  # a reader (``flowhook runs ls``) never loads it
+
         prepared = prepare_batch(batch)
         try:
             self._apply(prepared)
@@ -105,6 +101,8 @@ class Runs(SQLStore):
             self._apply(prepared.escaped(nul=self.dialect.refuses_nul))
 
     def _apply(self, prepared: PreparedBatch) -> None:
+        from .._batch import claim_batch, mark_batch
+
         statements = _statements(self.dialect)
         writes = [(table, statements[table], rows) for table, rows in prepared.tables() if rows]
         beat, exited, key, dialect = prepared.beat, prepared.exited, prepared.key, self.dialect

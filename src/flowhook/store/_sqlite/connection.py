@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import random
 import re
 import sqlite3
 import threading
@@ -193,6 +192,8 @@ class SQLiteStore(SQLCore):
             except sqlite3.DatabaseError as exc:
                 self._raise_damage(exc)
                 raise
+            import random  # only when the database is busy
+
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.25)
 

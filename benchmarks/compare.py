@@ -24,7 +24,7 @@ ROOT = HERE.parent
 PACKAGES = (
     "./hookspec",
     "./testing",
-    ".",
+    ".[postgres]",  # the PostgreSQL case needs the driver
     "./plugins/flowhook-slack",
     "./plugins/flowhook-email",
     "./plugins/flowhook-logging",

@@ -335,6 +335,11 @@ def postgres_ratio(n: int) -> dict[str, float]:
     from postgres_server import start_server
 
     try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        print("PostgreSQL not measured: psycopg is not installed", file=sys.stderr)
+        return {}
+    try:
         server = start_server()
     except RuntimeError as error:
         print(f"PostgreSQL not measured: {error}", file=sys.stderr)

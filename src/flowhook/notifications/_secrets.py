@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -120,14 +119,7 @@ def _locked(lock: Path) -> Iterator[None]:
 
 
 def _write(path: Path, data: dict[str, Any]) -> None:
-    descriptor, temporary = tempfile.mkstemp(prefix=".secrets-", dir=path.parent)  # mode 0600
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            json.dump(data, file, indent=2, sort_keys=True)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    from .._files import write_atomically  # a temporary file of mode 0600, fsynced, renamed
+
+    text = json.dumps(data, indent=2, sort_keys=True)
+    write_atomically(path, text.encode("utf-8"), prefix=".secrets-")

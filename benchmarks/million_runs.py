@@ -24,12 +24,10 @@ import json
 import os
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -137,20 +135,8 @@ def _ui_pages_ms(settings: Any, run_id: str, timeout: float, requests: int) -> d
     the run page (the server's first, cold), then the median of ``requests`` more of each page:
     the runs list, the run page of that flow (its first 100 task runs and the counts of all),
     its JSON, and its page of failed task runs."""
-    import uvicorn
+    from ui_runs_list import served_ui
 
-    from flowhook.ui import create_app
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
     pages = {
         "UI runs list ms": "/",
         "UI run page ms": f"/runs/{run_id}",
@@ -158,16 +144,13 @@ def _ui_pages_ms(settings: Any, run_id: str, timeout: float, requests: int) -> d
         "UI run page, failed task runs ms": f"/runs/{run_id}?state=failed",
     }
     figures = {}
-    try:
+    with served_ui(settings, stop_timeout=timeout) as port:
         for name in ("UI runs list ms", "UI run page ms"):
             figures[f"{name.removesuffix(' ms')}, first request ms"] = _get_ms(
                 port, pages[name], timeout
             )
         for name, path in pages.items():
             figures[name] = statistics.median(_get_ms(port, path, timeout) for _ in range(requests))
-    finally:
-        server.should_exit = True
-        thread.join(timeout)
     return figures
 
 

@@ -15,6 +15,7 @@ the tests do.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -27,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -103,21 +105,32 @@ def _get(port: int, path: str) -> tuple[float, str]:
     return took, body
 
 
-def time_pages(settings: Any, run_id: str, requests: int) -> dict[str, float]:
-    """Median milliseconds of each page, served by uvicorn in this process."""
+@contextlib.contextmanager
+def served_ui(settings: Any, stop_timeout: float = 10) -> Iterator[int]:
+    """The UI of ``settings``' store, served by uvicorn on 127.0.0.1 in this process: its port."""
     import uvicorn
 
     from flowhook.ui import create_app
 
-    port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=_free_port(), log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
         time.sleep(0.01)
     try:
+        yield server.config.port
+    finally:
+        server.should_exit = True
+        thread.join(stop_timeout)
+
+
+def time_pages(settings: Any, run_id: str, requests: int) -> dict[str, float]:
+    """Median milliseconds of each page, served by uvicorn in this process."""
+    with served_ui(settings) as port:
         _, first = _get(port, "/")
         older = re.search(r'href="[^"]*(\?before=[^"]+)"', first)
         pages = {
@@ -133,9 +146,6 @@ def time_pages(settings: Any, run_id: str, requests: int) -> dict[str, float]:
             times = [_get(port, path)[0] for _ in range(requests)]
             figures[name] = statistics.median(times) * 1000
         return figures
-    finally:
-        server.should_exit = True
-        thread.join(10)
 
 
 def measure(name: str, env: dict[str, str], options: argparse.Namespace) -> dict[str, float]:

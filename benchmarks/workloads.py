@@ -10,6 +10,7 @@ import os
 import resource
 import shutil
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -107,19 +108,24 @@ def sequential_one_argument(n: int) -> dict[str, float]:
     return _sequential(n, with_argument=True)
 
 
-def sequential_otlp(n: int) -> dict[str, float]:
-    """The sequential flow with flowhook-otel exporting its spans and metrics over OTLP/HTTP to
-    a local receiver (``otlp_sink.py``, in a process of its own)."""
-    import subprocess
-
+def _start_sink(script: str) -> tuple[subprocess.Popen[str], str]:
+    """A local receiver (a script beside this one) in a process of its own, and the first line
+    it prints (where it listens); close its stdin to stop it."""
     sink = subprocess.Popen(
-        [sys.executable, os.path.join(os.path.dirname(__file__), "otlp_sink.py")],
+        [sys.executable, os.path.join(os.path.dirname(__file__), script)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     assert sink.stdout is not None and sink.stdin is not None
-    port = sink.stdout.readline().strip()
+    return sink, sink.stdout.readline().strip()
+
+
+def sequential_otlp(n: int) -> dict[str, float]:
+    """The sequential flow with flowhook-otel exporting its spans and metrics over OTLP/HTTP to
+    a local receiver (``otlp_sink.py``, in a process of its own)."""
+
+    sink, port = _start_sink("otlp_sink.py")
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{port}"
     try:
         return _sequential(n, with_argument=False)
@@ -238,7 +244,6 @@ def delivery(n: int) -> dict[str, float]:
     """Messages per second delivered to one block on a local Slack-like server (no spacing),
     which runs in a process of its own (``slack_sink.py``): the notifications of 50 runs, so
     that the pool of senders (which keeps each run's order) has runs to send at once."""
-    import subprocess
 
     import attrs
 
@@ -250,15 +255,9 @@ def delivery(n: int) -> dict[str, float]:
     class Unspaced(SlackWebhook):  # the benchmark measures our overhead, not Slack's rate limit
         min_interval_seconds = 0.0
 
-    sink = subprocess.Popen(
-        [sys.executable, os.path.join(os.path.dirname(__file__), "slack_sink.py")],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert sink.stdout is not None and sink.stdin is not None
+    sink, url = _start_sink("slack_sink.py")
     store = open_store()
-    notifier = Unspaced(sink.stdout.readline().strip())
+    notifier = Unspaced(url)
     now = time.time()
     store.enqueue_outbox(
         OutboxEntry(

@@ -63,9 +63,6 @@ _COMPLETED = StateType.COMPLETED
 #: Makes a named tuple from a tuple of its fields, without its constructor's Python frame.
 _new = tuple.__new__
 
-#: The most (state name, type) pairs whose rules the recorder keeps.
-_MAX_STATE_KEYS = 1024
-
 #: A parameter whose JSON form is longer than this is recorded as its type name only.
 MAX_PARAMETER_CHARS = 4096
 
@@ -157,10 +154,9 @@ class Recorder:
         self._tags: dict[tuple[str, ...], str] = {}
         self._paths: dict[int, tuple[RunOwner, str | None]] = {}
         self.logs = RunLogCapture(writer.submit, settings.run_log_limit)
-        #: Read on every transition: whether any rule may match; whether one may match a
-        #: task run entering a state, by its (name, type).
-        self._routed = bool(self.router)
-        self._task_states: dict[tuple[str, StateType], bool] = {}
+        #: Read on every task transition: the state types and names the task rules are about
+        #: (the router's own, so that most transitions route nothing without a Python call).
+        self._task_types, self._task_names = self.router.watched["task"]
 
     @property
     def worker_id(self) -> str:
@@ -211,22 +207,11 @@ class Recorder:
             writes: tuple[Write, ...] = (
                 (transition,) if old is not None else (self._new_run(owner, run), transition)
             )
-            if self._routed and self._task_rules(new):
+            if new.type in self._task_types or new.name in self._task_names:
                 writes += outbox_entries(self.router, "task", owner, run, new)
             self.writer.submit(writes)
         except Exception:
             logger.exception("could not record a transition of run %r", getattr(run, "name", run))
-
-    def _task_rules(self, state: State) -> bool:
-        """Whether a rule may match a task run entering ``state``: the router's answer, kept
-        here by the state's name and type (most transitions match none)."""
-        key = (state.name, state.type)
-        found = self._task_states.get(key)
-        if found is None:
-            found = bool(self.router.candidates("task", state))
-            if len(self._task_states) < _MAX_STATE_KEYS:  # custom state names are unbounded
-                self._task_states[key] = found
-        return found
 
     def _observe_run(
         self, kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State

@@ -255,7 +255,7 @@ class TaskRunPages(CappedReads):
 
     def run_events(self, run_ids: Sequence[str], history_id: str) -> dict[str, list[EventRecord]]:
         """The states each of ``run_ids`` entered, in order, by run id; ``history_id`` is
-        their flow run's id (see :meth:`events`). Reads the rows of these runs and the event
+        their flow run's id (its own id for a flow run, or a task run outside any flow). Reads the rows of these runs and the event
         rows of the history, never the other task runs' rows."""
         if not run_ids:
             return {}
@@ -272,9 +272,14 @@ class TaskRunPages(CappedReads):
         def read(db: Any) -> list[EventRecord]:
             in_run = db.execute(in_rows, ids).fetchall()
             found = db.execute(rows, [history_id, *ids]).fetchall()
-            return event_records(in_run, found, in_time_order=False)
+            return event_records(in_run, found)
 
         by_run: dict[str, list[EventRecord]] = {run_id: [] for run_id in ids}
         for event in self._reading(read):
             by_run[event.run_id].append(event)
         return by_run
+
+    def events(self, run_id: str, history_id: str) -> list[EventRecord]:
+        """The states ``run_id`` entered, in order; ``history_id`` is its flow run's id (its own
+        id for a flow run, or a task run outside any flow)."""
+        return self.run_events([run_id], history_id)[run_id]

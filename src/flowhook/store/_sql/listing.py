@@ -12,7 +12,7 @@ other lists (notifications, hook errors, subflow runs) are capped alike (:func:`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._records import RunQuery, RunRecord
@@ -28,7 +28,6 @@ __all__ = [
     "HOOK_ERRORS_OF_RUN",
     "SUBFLOW_RUNS",
     "TASK_STATE_COUNTS",
-    "CappedReads",
     "TaskRunPages",
     "capped_sql",
     "listing_sql",
@@ -187,24 +186,7 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-class CappedReads(SQLStore):
-    """Reading a capped number of a run's rows with how many there are, in one snapshot."""
-
-    def _capped(
-        self,
-        into: Callable[[tuple[Any, ...]], T],
-        statements: tuple[str, str],
-        key: str,
-        limit: int,
-    ) -> tuple[list[T], int]:
-        """The rows of ``statements`` (see :func:`capped_sql`) for ``key``, at most
-        ``limit``, and how many there are."""
-        page, count = statements
-        found: list[list[Any]] = self._snapshot((into, page, (key, limit)), (tuple, count, (key,)))
-        return found[0], int(found[1][0][0])
-
-
-class TaskRunPages(CappedReads):
+class TaskRunPages(SQLStore):
     """The store's reads of one flow run's task runs a page at a time: their counts by state,
     a page of them, and the states of a few of them; and of the run page's other capped
     lists: hook errors and subflow runs."""
@@ -212,14 +194,10 @@ class TaskRunPages(CappedReads):
     def run_hook_errors(
         self, run_id: str, *, with_task_runs: bool, limit: int
     ) -> tuple[list[HookErrorRecord], int]:
-        """The newest ``limit`` hook errors of ``run_id`` (a flow run's with its task runs'
-        when ``with_task_runs``), newest first, and how many there are."""
         statements = HOOK_ERRORS_OF_HISTORY if with_task_runs else HOOK_ERRORS_OF_RUN
         return self._capped(hook_error_record, statements, run_id, limit)
 
     def subflow_run_page(self, flow_run_id: str, limit: int) -> tuple[list[RunRecord], int]:
-        """The first ``limit`` subflow runs of ``flow_run_id``, in the order they were
-        created, and how many there are."""
         return self._capped(flow_record, SUBFLOW_RUNS, flow_run_id, limit)
 
     def task_state_counts(self, flow_run_id: str) -> dict[str, int]:

@@ -11,8 +11,8 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._records import OutboxEntry
-from . import Executor
-from .listing import CappedReads, capped_sql, outbox_filter
+from . import Executor, SQLStore
+from .listing import capped_sql, outbox_filter
 
 if TYPE_CHECKING:
     from .._details import OutboxRecord
@@ -94,7 +94,7 @@ def _of_blocks(blocks: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
     return f" AND block_type || '/' || block_name IN ({', '.join('?' * len(names))})", names
 
 
-class Outbox(CappedReads):
+class Outbox(SQLStore):
     """The store's notification outbox."""
 
     def claim_outbox(
@@ -228,6 +228,4 @@ class Outbox(CappedReads):
         return [outbox_record(row) for row in rows]
 
     def run_notifications(self, flow_run_id: str, limit: int) -> tuple[list[OutboxRecord], int]:
-        """The newest ``limit`` messages of ``flow_run_id`` and its task runs, newest first,
-        and how many there are."""
         return self._capped(outbox_record, FLOW_RUN_OUTBOX, flow_run_id, limit)

@@ -11,7 +11,7 @@ from . import Into, SQLStore
 from .columns import FLOW_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
 from .listing import listing_sql, state_counts_sql, summed_counts
-from .logs import INSERT_LOG, read_run_logs
+from .logs import INSERT_LOG
 from .outbox import INSERT_OUTBOX
 from .processes import beat_in, exit_in
 from .records import flow_record, task_record
@@ -26,7 +26,7 @@ from .rows import (
 
 if TYPE_CHECKING:
     from .._batch import PreparedBatch
-    from .._details import LogRecord, StateCount
+    from .._details import StateCount
 
 __all__ = ["Runs", "count_states"]
 
@@ -157,13 +157,6 @@ class Runs(SQLStore):
             )
         )
         return summed_counts([row for rows in found for row in rows], buckets)
-
-    def run_logs(
-        self, run_id: str, *, after_id: int = 0, min_level: int = 0, limit: int = 1000
-    ) -> list[LogRecord]:
-        return self._reading(
-            lambda db: read_run_logs(db, self._sql, run_id, after_id, min_level, limit)
-        )
 
     def count_events(self) -> int:
         """How many states are recorded (a row holds one state and its ``earlier`` ones)."""

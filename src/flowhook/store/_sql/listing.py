@@ -232,9 +232,9 @@ class TaskRunPages(SQLStore):
         return runs[-limit:] if before is not None else runs[:limit]
 
     def run_events(self, run_ids: Sequence[str], history_id: str) -> dict[str, list[EventRecord]]:
-        """The states each of ``run_ids`` entered, in order, by run id; ``history_id`` is
-        their flow run's id (its own id for a flow run, or a task run outside any flow). Reads the rows of these runs and the event
-        rows of the history, never the other task runs' rows."""
+        """The states each of ``run_ids`` entered, in order, by run id; ``history_id`` is their
+        flow run's id (its own id for a flow run, or a task run outside any flow). Reads the rows
+        of these runs and the event rows of the history, never the other task runs' rows."""
         if not run_ids:
             return {}
         ids = list(run_ids)

@@ -125,16 +125,10 @@ def summed_counts(rows: list[tuple[Any, ...]], buckets: int) -> list[StateCount]
 def outbox_filter(status: str | None, flow_run_id: str | None) -> tuple[str, list[Any]]:
     """The WHERE clause of the outbox messages of ``status`` and of one flow run (its own and
     its task runs'), and its parameters."""
-    clauses: list[str] = []
-    parameters: list[Any] = []
-    if status is not None:
-        clauses.append("status = ?")
-        parameters.append(status)
-    if flow_run_id is not None:
-        # Each message names its flow run (schema 9): read through its index.
-        clauses.append("flow_run_id = ?")
-        parameters.append(flow_run_id)
-    return _where(clauses), parameters
+    # Each message names its flow run (schema 9): read through its index.
+    given = {"status": status, "flow_run_id": flow_run_id}
+    named = {column: value for column, value in given.items() if value is not None}
+    return _where([f"{column} = ?" for column in named]), list(named.values())
 
 
 def capped_sql(table: str, columns: str, column: str, order: str) -> tuple[str, str]:

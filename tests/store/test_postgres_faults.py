@@ -161,7 +161,10 @@ def _history(store: Store) -> tuple[dict[str, int], set[str], int, int]:
     by_state = Counter(run.state_name for run in runs)
     failed = {str(run.id) for run in runs if run.state_name == "Failed"}
     tasks = sum(
-        1 for run in runs for task in store.task_runs(run.id) if task.state_name == "Completed"
+        1
+        for run in runs
+        for task in store.task_run_page(run.id, limit=1000)
+        if task.state_name == "Completed"
     )
     events = int(store.count_events())  # type: ignore[attr-defined]
     return dict(by_state), failed, tasks, events
@@ -305,7 +308,12 @@ def _completed_runs(store: Store, processes: set[int]) -> int:
 def _running_tasks(store: Store, flow_name: str) -> list[str]:
     """The names of the task runs the store shows Running in the runs of ``flow_name``."""
     runs = store.list_flow_runs(RunQuery(flow_name=flow_name))
-    return [t.name for r in runs for t in store.task_runs(r.id) if t.state_name == "Running"]
+    return [
+        t.name
+        for r in runs
+        for t in store.task_run_page(r.id, limit=1000)
+        if t.state_name == "Running"
+    ]
 
 
 def _process_ids(store: Store, *processes: Process) -> set[int]:

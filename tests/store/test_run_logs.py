@@ -104,7 +104,7 @@ def test_records_of_flows_tasks_and_prints_are_stored_with_their_runs(store: Sto
 
     doubles()
     [run] = store.list_flow_runs(RunQuery())
-    [task_run] = store.task_runs(run.id)
+    [task_run] = store.task_run_page(run.id, limit=1000)
     records = store.run_logs(run.id)
     assert [(r.task_run_id, r.level_name, r.message.splitlines()[0]) for r in records] == [
         (None, "WARNING", "starting"),
@@ -225,7 +225,7 @@ def test_subflows_count_in_their_flow_runs_limit_and_standalone_tasks_have_their
     parent()
     alone()
     runs = {run.owner_name: run for run in store.list_flow_runs(RunQuery())}
-    [subflow] = store.subflow_runs(runs["parent"].id)
+    [subflow], _ = store.subflow_run_page(runs["parent"].id, limit=10)
     dropped = (
         "WARNING",
         "1 log record was dropped: this run reached its limit of 2 records "
@@ -397,7 +397,7 @@ def test_runs_logs_levels_and_errors(modules: Path, tmp_path: Path) -> None:
     store = open_store()
     try:
         run_id = _flow_run_id(store)
-        [first_task, _] = store.task_runs(run_id)
+        [first_task, _] = store.task_run_page(run_id, limit=1000)
     finally:
         store.close()
     for level in ("warning", "WARNING", "30"):

@@ -349,7 +349,7 @@ def test_states_held_back_by_a_lock_are_recorded_once_it_is_released(
             what="the held-back states to be written",
         )
         [run] = store.list_flow_runs(RunQuery(flow_name="second"))
-        tasks = store.task_runs(run.id)
+        tasks = store.task_run_page(run.id, limit=1000)
         assert len(tasks) == 251 and {t.state_name for t in tasks} == {"Completed"}
     finally:
         store.close()
@@ -527,7 +527,7 @@ def test_lone_surrogates_are_recorded_escaped_with_every_other_run(
     try:
         [run] = store.list_flow_runs(RunQuery())
         assert run.state_name == "Failed"
-        names = {task.name for task in store.task_runs(run.id)}
+        names = {task.name for task in store.task_run_page(run.id, limit=1000)}
         assert len(names) == 41 and "copy-caf\\udce9.txt" in names
         assert len(store.list_outbox()) == 1  # the flow's alert
     finally:
@@ -580,7 +580,7 @@ def test_a_run_the_database_refuses_is_left_out_alone(
     try:
         runs = {run.owner_name: run for run in store.list_flow_runs(RunQuery())}
         assert runs["after"].state_name == "Completed"
-        assert [t.name for t in store.task_runs(runs["after"].id)] == ["later"]
+        assert [t.name for t in store.task_run_page(runs["after"].id, limit=1000)] == ["later"]
     finally:
         store.close()
     refused = [line for line in done.stderr.splitlines() if "could not record run" in line]
@@ -612,7 +612,7 @@ def test_a_database_deleted_under_a_running_process_is_said_and_made_anew(
     assert run.state_name == "Completed"
     store = open_store()
     try:
-        assert len(store.task_runs(run.id)) == 251
+        assert len(store.task_run_page(run.id, limit=1000)) == 251
         assert store.process(run.process_id or 0) is not None  # registered again, same id
     finally:
         store.close()

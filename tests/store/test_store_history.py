@@ -82,7 +82,7 @@ def test_history_of_a_flow_with_tasks_retries_and_a_failure(flowhook_home: Path)
         assert failed.traceback is not None and "the flow gives up" in failed.traceback
         assert 'raise KeyError("the flow gives up")' in failed.traceback
 
-        tasks = {t.owner_name: t for t in store.task_runs(run.id)}
+        tasks = {t.owner_name: t for t in store.task_run_page(run.id, limit=1000)}
         assert set(tasks) == {"flaky", "broken"}
         flaky_events = store.events(tasks["flaky"].id, run.id)
         assert [e.name for e in flaky_events] == [
@@ -223,7 +223,8 @@ def test_subflows_and_standalone_tasks(flowhook_home: Path) -> None:
     try:
         runs = {r.owner_name: r for r in store.list_flow_runs(flowhook.store.RunQuery())}
         assert runs["child"].parent_flow_run_id == runs["parent"].id
-        assert [s.id for s in store.subflow_runs(runs["parent"].id)] == [runs["child"].id]
+        subflows, total = store.subflow_run_page(runs["parent"].id, limit=10)
+        assert [s.id for s in subflows] == [runs["child"].id] and total == 1
         [(task_id,)] = read(flowhook_home, "SELECT id FROM task_runs WHERE flow_run_id IS NULL")
         assert [e.name for e in store.events(str(task_id), str(task_id))] == [
             "Pending",
@@ -247,7 +248,7 @@ def test_hook_errors_are_recorded_with_their_run(flowhook_home: Path) -> None:
     store = open_store()
     try:
         [run] = store.list_flow_runs(flowhook.store.RunQuery())
-        [error] = store.hook_errors(run.id)
+        [error], _ = store.run_hook_errors(run.id, with_task_runs=True, limit=10)
     finally:
         store.close()
     assert error.run_id == run.id and error.kind == "flow"
@@ -421,18 +422,14 @@ def test_a_version_1_database_is_upgraded_and_its_events_still_read(flowhook_hom
     try:
         assert store.schema_version() == SCHEMA_VERSION == 9
         assert [e.name for e in store.events("old", "old")] == ["Pending", "Running", "Completed"]
-        history = store.history(str(state.run_id))
+        [task_run] = store.task_run_page(str(state.run_id))
+        events = store.run_events([str(state.run_id), task_run.id], str(state.run_id))
         assert store.count_events() == 3 + 3 + 3
     finally:
         store.close()
-    assert [(e.run_id == str(state.run_id), e.name) for e in history] == [
-        (True, "Pending"),
-        (True, "Running"),
-        (False, "Pending"),
-        (False, "Running"),
-        (False, "Completed"),
-        (True, "Completed"),
-    ]
+    assert [[e.name for e in run_events] for run_events in events.values()] == [
+        ["Pending", "Running", "Completed"]
+    ] * 2
 
 
 def test_a_short_task_run_is_one_row_holding_its_three_states(flowhook_home: Path) -> None:
@@ -453,7 +450,9 @@ def test_a_short_task_run_is_one_row_holding_its_three_states(flowhook_home: Pat
     assert rows == [("Completed", 3)] * 20
     store = open_store()
     try:
-        [task_run, *_] = store.task_runs(read(flowhook_home, "SELECT id FROM flow_runs")[0][0])
+        [task_run, *_] = store.task_run_page(
+            read(flowhook_home, "SELECT id FROM flow_runs")[0][0], limit=1000
+        )
         events = store.events(task_run.id, task_run.flow_run_id)
         assert [e.name for e in events] == ["Pending", "Running", "Completed"]
         assert events[0].state["timestamp"] <= events[1].state["timestamp"]
@@ -467,7 +466,7 @@ def test_a_task_run_written_over_two_batches_reads_its_states_in_order(
     flowhook_home: Path,
 ) -> None:
     """Pending and Running are written with the run's row while it runs; Completed comes in a
-    later batch, as an event row: events and history read all three, in order."""
+    later batch, as an event row: events and run_events read all three, in order."""
 
     @task
     def long_running() -> int:
@@ -489,18 +488,11 @@ def test_a_task_run_written_over_two_batches_reads_its_states_in_order(
     store = open_store()
     try:
         events = store.events(str(task_run_id), str(state.run_id))
-        history = store.history(str(state.run_id))
+        both = store.run_events([str(task_run_id)], str(state.run_id))
     finally:
         store.close()
     assert [e.name for e in events] == ["Pending", "Running", "Completed"]
-    assert [(e.run_id == task_run_id, e.name) for e in history] == [
-        (False, "Pending"),
-        (False, "Running"),
-        (True, "Pending"),
-        (True, "Running"),
-        (True, "Completed"),
-        (False, "Completed"),
-    ]
+    assert both == {str(task_run_id): events}
 
 
 @pytest.mark.sqlite_only
@@ -529,8 +521,11 @@ def test_a_version_2_database_gets_the_task_run_states_column(flowhook_home: Pat
     try:
         assert store.schema_version() == SCHEMA_VERSION
         [flow_run] = store.find_runs(str(state.run_id))
-        names = [e.name for e in store.history(str(state.run_id))]
+        [task_run] = store.task_run_page(str(state.run_id))
+        events = store.run_events([str(state.run_id), task_run.id], str(state.run_id))
     finally:
         store.close()
     assert flow_run.state_name == "Completed"
-    assert names == ["Pending", "Running", "Pending", "Running", "Completed", "Completed"]
+    assert [[e.name for e in run_events] for run_events in events.values()] == [
+        ["Pending", "Running", "Completed"]
+    ] * 2

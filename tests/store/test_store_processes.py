@@ -73,10 +73,10 @@ def test_four_processes_record_every_event(modules: Path, flowhook_home: Path) -
         runs = store.list_flow_runs(RunQuery(limit=10))
         assert len(runs) == 4 and {r.state_name for r in runs} == {"Completed"}
         for run in runs:
-            events = store.history(run.id)
-            assert len(events) == 3 + 250 * 3
-            tasks = store.task_runs(run.id)
+            tasks = store.task_run_page(run.id, limit=1000)
             assert len(tasks) == 250 and {t.state_name for t in tasks} == {"Completed"}
+            events = store.run_events([run.id, *(t.id for t in tasks)], run.id)
+            assert sum(map(len, events.values())) == 3 + 250 * 3
         assert len({r.process_id for r in runs}) == 4
     finally:
         store.close()
@@ -166,7 +166,7 @@ def test_sigkill_then_reap_crashes_flow_and_task_once_with_hooks(
     store = open_store()
     try:
         [run] = store.list_flow_runs(RunQuery())
-        [task_run] = store.task_runs(run.id)
+        [task_run] = store.task_run_page(run.id, limit=1000)
         assert run.state_name == "Crashed" and task_run.state_name == "Crashed"
         assert f"pid {child.pid}" in (run.state_message or "")
         assert "last seen alive" in (run.state_message or "")
@@ -348,7 +348,7 @@ def test_cancel_from_another_process(modules: Path, flowhook_home: Path, tmp_pat
         assert cancelled is not None and cancelled.state_name == "Cancelled"
         names = [e.name for e in store.events(run.id, run.id)]
         assert names[-2:] == ["Cancelling", "Cancelled"]
-        tasks = store.task_runs(run.id)
+        tasks = store.task_run_page(run.id, limit=1000)
         assert 0 < len(tasks) < 3000 and tasks[-1].state_name in ("Cancelled", "Completed")
     finally:
         store.close()

@@ -167,7 +167,7 @@ def test_the_store_records_task_runs_with_the_worker_address(cluster: Any) -> No
     flush()
     store = open_existing_store()
     assert store is not None
-    (task_run,) = store.task_runs(str(state.run_id))
+    (task_run,) = store.task_run_page(str(state.run_id), limit=1000)
     messages = [e.state.get("message") for e in store.events(task_run.id, str(state.run_id))]
     assert any(m and m.startswith("on tcp://127.0.0.1:") for m in messages), messages
 

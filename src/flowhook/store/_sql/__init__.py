@@ -173,6 +173,19 @@ class SQLStore:
             ]
         )
 
+    def _capped(
+        self,
+        into: Callable[[tuple[Any, ...]], T],
+        statements: tuple[str, str],
+        key: str,
+        limit: int,
+    ) -> tuple[list[T], int]:
+        """The rows of ``statements`` (see :func:`.listing.capped_sql`) for ``key``, at most
+        ``limit``, and how many there are, in one snapshot."""
+        page, count = statements
+        found: list[list[Any]] = self._snapshot((into, page, (key, limit)), (tuple, count, (key,)))
+        return found[0], int(found[1][0][0])
+
     def _change(self, sql: str, parameters: Sequence[Any]) -> int:
         """Run one statement (``?`` marks) in a write transaction; how many rows it changed."""
         statement = self._sql(sql)

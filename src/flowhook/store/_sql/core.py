@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from .blocks import Blocks
 from .listing import TaskRunPages
+from .logs import RunLogs
 from .outbox import Outbox
 from .processes import Processes
 from .prune import Pruning
@@ -13,5 +14,5 @@ from .runs import Runs
 __all__ = ["SQLCore"]
 
 
-class SQLCore(Runs, TaskRunPages, Pruning, Processes, Outbox, Blocks):
+class SQLCore(Runs, TaskRunPages, RunLogs, Pruning, Processes, Outbox, Blocks):
     """Every method of :class:`~flowhook.store.Store` but ``close`` and ``unavailable``."""

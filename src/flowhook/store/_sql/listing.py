@@ -12,7 +12,7 @@ other lists (notifications, hook errors, subflow runs) are capped alike (:func:`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._records import RunQuery, RunRecord
@@ -28,7 +28,6 @@ __all__ = [
     "HOOK_ERRORS_OF_RUN",
     "SUBFLOW_RUNS",
     "TASK_STATE_COUNTS",
-    "CappedReads",
     "TaskRunPages",
     "capped_sql",
     "listing_sql",
@@ -126,16 +125,10 @@ def summed_counts(rows: list[tuple[Any, ...]], buckets: int) -> list[StateCount]
 def outbox_filter(status: str | None, flow_run_id: str | None) -> tuple[str, list[Any]]:
     """The WHERE clause of the outbox messages of ``status`` and of one flow run (its own and
     its task runs'), and its parameters."""
-    clauses: list[str] = []
-    parameters: list[Any] = []
-    if status is not None:
-        clauses.append("status = ?")
-        parameters.append(status)
-    if flow_run_id is not None:
-        # Each message names its flow run (schema 9): read through its index.
-        clauses.append("flow_run_id = ?")
-        parameters.append(flow_run_id)
-    return _where(clauses), parameters
+    # Each message names its flow run (schema 9): read through its index.
+    given = {"status": status, "flow_run_id": flow_run_id}
+    named = {column: value for column, value in given.items() if value is not None}
+    return _where([f"{column} = ?" for column in named]), list(named.values())
 
 
 def capped_sql(table: str, columns: str, column: str, order: str) -> tuple[str, str]:
@@ -187,24 +180,7 @@ def _marks(count: int) -> str:
     return ", ".join("?" * count)
 
 
-class CappedReads(SQLStore):
-    """Reading a capped number of a run's rows with how many there are, in one snapshot."""
-
-    def _capped(
-        self,
-        into: Callable[[tuple[Any, ...]], T],
-        statements: tuple[str, str],
-        key: str,
-        limit: int,
-    ) -> tuple[list[T], int]:
-        """The rows of ``statements`` (see :func:`capped_sql`) for ``key``, at most
-        ``limit``, and how many there are."""
-        page, count = statements
-        found: list[list[Any]] = self._snapshot((into, page, (key, limit)), (tuple, count, (key,)))
-        return found[0], int(found[1][0][0])
-
-
-class TaskRunPages(CappedReads):
+class TaskRunPages(SQLStore):
     """The store's reads of one flow run's task runs a page at a time: their counts by state,
     a page of them, and the states of a few of them; and of the run page's other capped
     lists: hook errors and subflow runs."""
@@ -212,14 +188,10 @@ class TaskRunPages(CappedReads):
     def run_hook_errors(
         self, run_id: str, *, with_task_runs: bool, limit: int
     ) -> tuple[list[HookErrorRecord], int]:
-        """The newest ``limit`` hook errors of ``run_id`` (a flow run's with its task runs'
-        when ``with_task_runs``), newest first, and how many there are."""
         statements = HOOK_ERRORS_OF_HISTORY if with_task_runs else HOOK_ERRORS_OF_RUN
         return self._capped(hook_error_record, statements, run_id, limit)
 
     def subflow_run_page(self, flow_run_id: str, limit: int) -> tuple[list[RunRecord], int]:
-        """The first ``limit`` subflow runs of ``flow_run_id``, in the order they were
-        created, and how many there are."""
         return self._capped(flow_record, SUBFLOW_RUNS, flow_run_id, limit)
 
     def task_state_counts(self, flow_run_id: str) -> dict[str, int]:
@@ -254,9 +226,9 @@ class TaskRunPages(CappedReads):
         return runs[-limit:] if before is not None else runs[:limit]
 
     def run_events(self, run_ids: Sequence[str], history_id: str) -> dict[str, list[EventRecord]]:
-        """The states each of ``run_ids`` entered, in order, by run id; ``history_id`` is
-        their flow run's id (see :meth:`events`). Reads the rows of these runs and the event
-        rows of the history, never the other task runs' rows."""
+        """The states each of ``run_ids`` entered, in order, by run id; ``history_id`` is their
+        flow run's id (its own id for a flow run, or a task run outside any flow). Reads the rows
+        of these runs and the event rows of the history, never the other task runs' rows."""
         if not run_ids:
             return {}
         ids = list(run_ids)
@@ -272,9 +244,14 @@ class TaskRunPages(CappedReads):
         def read(db: Any) -> list[EventRecord]:
             in_run = db.execute(in_rows, ids).fetchall()
             found = db.execute(rows, [history_id, *ids]).fetchall()
-            return event_records(in_run, found, in_time_order=False)
+            return event_records(in_run, found)
 
         by_run: dict[str, list[EventRecord]] = {run_id: [] for run_id in ids}
         for event in self._reading(read):
             by_run[event.run_id].append(event)
         return by_run
+
+    def events(self, run_id: str, history_id: str) -> list[EventRecord]:
+        """The states ``run_id`` entered, in order; ``history_id`` is its flow run's id (its own
+        id for a flow run, or a task run outside any flow)."""
+        return self.run_events([run_id], history_id)[run_id]

@@ -7,16 +7,15 @@ reading a flow run's records (with its task runs') and a task run's, from a give
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from . import Executor
+from . import SQLStore
 from .columns import INTEGER, TEXT, checked, layout
 
 if TYPE_CHECKING:
     from .._details import LogRecord
 
-__all__ = ["DELETE_LOGS", "INSERT_LOG", "LOG_COLUMNS", "log_record", "read_run_logs"]
+__all__ = ["DELETE_LOGS", "INSERT_LOG", "LOG_COLUMNS", "RunLogs"]
 
 LOG_COLUMNS = "id, flow_run_id, task_run_id, level, time, message, logger"
 _LAYOUT = layout("run_logs", LOG_COLUMNS, id=INTEGER, message=TEXT)
@@ -36,32 +35,29 @@ DELETE_LOGS = (
 )
 
 
-def log_record(row: Sequence[Any]) -> LogRecord:
-    from .._details import LogRecord  # the detail's records: not for a run list
+class RunLogs(SQLStore):
+    """The store's ``run_logs``."""
 
-    return LogRecord(*checked(row, _LAYOUT))
-
-
-def read_run_logs(
-    db: Executor,
-    marked: Callable[[str], str],
-    run_id: str,
-    after_id: int,
-    min_level: int,
-    limit: int,
-) -> list[LogRecord]:
-    """The records of the flow run ``run_id`` (with its task runs'), or else of the task run
-    ``run_id``, read in the transaction of ``db`` (``marked`` gives a statement its marks). Ids
-    are unique across flow and task runs, so at most one of the two reads finds records."""
-    found: list[tuple[Any, ...]] = []
-    for column in ("flow_run_id", "task_run_id"):
-        found = db.execute(
-            marked(
+    def run_logs(
+        self, run_id: str, *, after_id: int = 0, min_level: int = 0, limit: int = 1000
+    ) -> list[LogRecord]:
+        """Ids are unique across flow and task runs, so at most one of the two reads (the flow
+        run's records with its task runs', or else the task run's) finds records."""
+        reads = [
+            self._sql(
                 f"SELECT {LOG_COLUMNS} FROM run_logs WHERE {column} = ? AND id > ? "
                 "AND level >= ? ORDER BY id LIMIT ?"
-            ),
-            (run_id, after_id, min_level, limit),
-        ).fetchall()
-        if found:
-            break
-    return [log_record(row) for row in found]
+            )
+            for column in ("flow_run_id", "task_run_id")
+        ]
+
+        def read(db: Any) -> list[LogRecord]:
+            from .._details import LogRecord  # the detail's records: not for a run list
+
+            for statement in reads:
+                found = db.execute(statement, (run_id, after_id, min_level, limit)).fetchall()
+                if found:
+                    break
+            return [LogRecord(*checked(row, _LAYOUT)) for row in found]
+
+        return self._reading(read)

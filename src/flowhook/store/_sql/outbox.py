@@ -1,8 +1,4 @@
-"""The notification outbox: queueing, claims and their leases, outcomes, what is due, listing.
-
-Claiming takes the due messages with the dialect's ``claim_lock`` (PostgreSQL's ``FOR UPDATE
-SKIP LOCKED``: two senders claiming at once each get different messages, neither waiting).
-"""
+"""The notification outbox: queueing, claims and their leases, outcomes, what is due, listing."""
 
 from __future__ import annotations
 
@@ -11,21 +7,13 @@ from collections.abc import Collection, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .._records import OutboxEntry
-from . import Executor
-from .listing import CappedReads, capped_sql, outbox_filter
+from . import SQLStore
+from .listing import capped_sql, outbox_filter
 
 if TYPE_CHECKING:
     from .._details import OutboxRecord
 
-__all__ = [
-    "FLOW_RUN_OUTBOX",
-    "INSERT_OUTBOX",
-    "OUTBOX_COLUMNS",
-    "Outbox",
-    "delete_sent_outbox",
-    "outbox_record",
-    "outbox_row",
-]
+__all__ = ["FLOW_RUN_OUTBOX", "INSERT_OUTBOX", "Outbox", "outbox_row"]
 
 OUTBOX_COLUMNS = (
     "id, block_type, block_name, status, attempts, next_attempt, last_error, subject, body, "
@@ -43,7 +31,6 @@ INSERT_OUTBOX = (
 )
 #: The newest messages of a flow run and its task runs, by ``notification_outbox_flow_run``.
 FLOW_RUN_OUTBOX = capped_sql("notification_outbox", OUTBOX_COLUMNS, "flow_run_id", "id DESC")
-_DELETE_SENT = "DELETE FROM notification_outbox WHERE status = 'sent' AND delivered < ?"
 _DUE = (
     "SELECT {columns}, {clock} FROM notification_outbox WHERE status = 'pending' "
     "AND next_attempt <= ? AND (claimed_until IS NULL OR claimed_until < {clock}) "
@@ -75,15 +62,6 @@ def outbox_record(row: tuple[Any, ...]) -> OutboxRecord:
     return OutboxRecord(*row)
 
 
-def delete_sent_outbox(db: Executor, before: float, sql: Any) -> int:
-    """Delete the messages delivered before ``before`` (part of ``prune``; ``sql`` gives the
-    statement its marks); returns how many.
-
-    Pending and dead messages are kept, however old: they still have something to say.
-    """
-    return int(db.execute(sql(_DELETE_SENT), (before,)).rowcount)
-
-
 def _of_blocks(blocks: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
     """The SQL condition (and its parameters) that keeps the messages of ``blocks`` only."""
     if blocks is None:
@@ -94,7 +72,7 @@ def _of_blocks(blocks: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
     return f" AND block_type || '/' || block_name IN ({', '.join('?' * len(names))})", names
 
 
-class Outbox(CappedReads):
+class Outbox(SQLStore):
     """The store's notification outbox."""
 
     def claim_outbox(
@@ -228,6 +206,4 @@ class Outbox(CappedReads):
         return [outbox_record(row) for row in rows]
 
     def run_notifications(self, flow_run_id: str, limit: int) -> tuple[list[OutboxRecord], int]:
-        """The newest ``limit`` messages of ``flow_run_id`` and its task runs, newest first,
-        and how many there are."""
         return self._capped(outbox_record, FLOW_RUN_OUTBOX, flow_run_id, limit)

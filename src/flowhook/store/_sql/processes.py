@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from .._details import CancelRequest, ProcessInfo, ProcessRecord
     from .._protocol import Alerts, RunRef
 
-__all__ = ["RESUMING", "Processes", "beat_in", "clock_in", "exit_in", "set_process"]
+__all__ = ["RESUMING", "Processes", "beat_in", "clock_in", "exit_in"]
 
 #: The state name a paused flow run's row shows from a resume request until its process
 #: records Running (the type stays PAUSED): the request itself, needing no column of its own.
@@ -91,14 +91,9 @@ def clock_in(db: Executor, dialect: Dialect) -> float:
     return float(db.execute(f"SELECT {dialect.server_clock}", ()).fetchone()[0])
 
 
-def set_process(db: Executor, dialect: Dialect, process_id: int, column: str, value: Any) -> None:
-    """Set, in the transaction of ``db``, one ``column`` of the row of ``process_id``."""
-    db.execute(dialect.sql(f"UPDATE processes SET {column} = ? WHERE id = ?"), (value, process_id))
-
-
 def exit_in(db: Executor, dialect: Dialect, process_id: int, at: float) -> None:
     """Record, in the transaction of ``db``, that ``process_id`` shut down normally."""
-    set_process(db, dialect, process_id, "exited", at)
+    db.execute(dialect.sql("UPDATE processes SET exited = ? WHERE id = ?"), (at, process_id))
 
 
 class Processes(SQLStore):

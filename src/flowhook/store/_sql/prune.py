@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 from . import SQLStore
 from .columns import PROCESS_COLUMNS
 from .logs import DELETE_LOGS
-from .outbox import delete_sent_outbox
 from .processes import clock_in
 from .records import process_record
 from .runs import count_states
@@ -27,6 +26,8 @@ _PRUNED = (
     "INSERT INTO pruned SELECT id FROM task_runs "
     "WHERE flow_run_id IS NULL AND end_time IS NOT NULL AND end_time < ?",
 )
+#: Pending and dead messages are kept, however old: they still have something to say.
+_DELETE_SENT = "DELETE FROM notification_outbox WHERE status = 'sent' AND delivered < ?"
 _SILENT_PROCESSES = (
     f"SELECT {PROCESS_COLUMNS} FROM processes WHERE last_heartbeat < ? "
     "AND id NOT IN (SELECT process_id FROM flow_runs WHERE process_id IS NOT NULL) "
@@ -62,7 +63,7 @@ class Pruning(SQLStore):
                 task_runs=tasks,
                 events=events,
                 processes=self._prune_processes(db, before, crash_after_seconds),
-                sent_messages=delete_sent_outbox(db, before, sql),
+                sent_messages=db.execute(sql(_DELETE_SENT), (before,)).rowcount,
                 logs=logs,
             )
 

@@ -100,15 +100,11 @@ def _iso(seconds: float | None) -> str | None:
 
 
 def event_records(
-    in_run_rows: list[tuple[Any, ...]], rows: list[tuple[Any, ...]], *, in_time_order: bool
+    in_run_rows: list[tuple[Any, ...]], rows: list[tuple[Any, ...]]
 ) -> list[EventRecord]:
     """The events of task runs' ``states`` (``(id, states)`` pairs) and of state_events rows
-    (in ``seq`` order, each row's ``earlier`` states first).
-
-    Packed states are in the order of the batches that wrote them, not the order they were
-    entered: ``in_time_order`` sorts a flow run's history by timestamp (a stable sort: the write
-    order breaks ties). One run's own events are always in the order it entered them. A state
-    kept in its task run's row has no event row: its ``seq`` is 0.
+    (in ``seq`` order, each row's ``earlier`` states first): each run's in the order it entered
+    them. A state kept in its task run's row has no event row: its ``seq`` is 0.
     """
     events: list[tuple[int, str, Sequence[Any]]] = []
     for row in in_run_rows:
@@ -119,8 +115,6 @@ def event_records(
         if earlier is not None:
             events += [(seq, run_id, packed) for packed in _packed(earlier, "state_events.earlier")]
         events.append((seq, run_id, columns))
-    if in_time_order:
-        events.sort(key=lambda event: event[2][3])  # the timestamp column
     return [_event_record(*event) for event in events]
 
 

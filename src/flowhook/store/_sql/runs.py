@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from .._records import RunKindName, RunQuery, RunRecord, Write
 from . import Into, SQLStore
-from .columns import EVENT_SELECT, FLOW_COLUMNS, HOOK_ERROR_COLUMNS, TASK_COLUMNS
+from .columns import FLOW_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
 from .listing import listing_sql, state_counts_sql, summed_counts
-from .logs import INSERT_LOG, read_run_logs
+from .logs import INSERT_LOG
 from .outbox import INSERT_OUTBOX
 from .processes import beat_in, exit_in
-from .records import event_records, flow_record, hook_error_record, task_record
+from .records import flow_record, task_record
 from .rows import (
     EVENT_COLUMNS,
     FLOW_INSERT_COLUMNS,
@@ -26,7 +26,7 @@ from .rows import (
 
 if TYPE_CHECKING:
     from .._batch import PreparedBatch
-    from .._details import EventRecord, HookErrorRecord, LogRecord, StateCount
+    from .._details import StateCount
 
 __all__ = ["Runs", "count_states"]
 
@@ -35,12 +35,6 @@ _SELECT: dict[RunKindName, tuple[str, str, Any]] = {
     "task": (TASK_COLUMNS, "task_runs", task_record),
 }
 _RUNS = tuple(_SELECT.values())
-_IN_RUN = "SELECT id, states FROM task_runs WHERE id = ? AND states IS NOT NULL"
-_IN_RUNS = (
-    "SELECT id, states FROM task_runs WHERE flow_run_id = ? AND states IS NOT NULL "
-    "UNION ALL SELECT id, states FROM task_runs "
-    "WHERE id = ? AND flow_run_id IS NULL AND states IS NOT NULL"
-)
 
 
 def count_states(dialect: Dialect, events: str, task_runs: str) -> str:
@@ -163,69 +157,6 @@ class Runs(SQLStore):
             )
         )
         return summed_counts([row for rows in found for row in rows], buckets)
-
-    def task_runs(self, flow_run_id: str) -> list[RunRecord]:
-        return self._records(
-            task_record,
-            f"SELECT {TASK_COLUMNS} FROM task_runs WHERE flow_run_id = ? ORDER BY created",
-            (flow_run_id,),
-        )
-
-    def subflow_runs(self, flow_run_id: str) -> list[RunRecord]:
-        return self._records(
-            flow_record,
-            f"SELECT {FLOW_COLUMNS} FROM flow_runs WHERE parent_flow_run_id = ? ORDER BY created",
-            (flow_run_id,),
-        )
-
-    def events(self, run_id: str, history_id: str) -> list[EventRecord]:
-        """The states ``run_id`` entered, in order; ``history_id`` is its flow run's id (its own
-        id for a flow run, or a task run outside any flow)."""
-        in_row = (_IN_RUN, (run_id,))
-        return self._events(in_row, (" AND run_id = ?", (history_id, run_id)), in_time_order=False)
-
-    def history(self, history_id: str) -> list[EventRecord]:
-        """The events of a flow run and of its task runs (or of a task run outside any flow), in
-        the order of their timestamps."""
-        in_rows = (_IN_RUNS, (history_id, history_id))
-        return self._events(in_rows, ("", (history_id,)), in_time_order=True)
-
-    def _events(
-        self,
-        in_runs: tuple[str, tuple[str, ...]],
-        rows: tuple[str, tuple[str, ...]],
-        *,
-        in_time_order: bool,
-    ) -> list[EventRecord]:
-        """The events of task runs' own rows (``in_runs``: a query and its parameters) and of
-        the event rows of a history (``rows``: more of the WHERE clause, all the parameters),
-        read and decoded in one snapshot."""
-        in_runs_sql = self._sql(in_runs[0])
-        rows_sql = self._sql(
-            f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = ?{rows[0]} ORDER BY seq"
-        )
-
-        def read(db: Any) -> list[EventRecord]:
-            in_row = db.execute(in_runs_sql, in_runs[1]).fetchall()
-            found = db.execute(rows_sql, rows[1]).fetchall()
-            return event_records(in_row, found, in_time_order=in_time_order)
-
-        return self._reading(read)
-
-    def hook_errors(self, history_id: str) -> list[HookErrorRecord]:
-        """Hook errors of a flow run and of its task runs (or of a task run outside any flow)."""
-        return self._records(
-            hook_error_record,
-            f"SELECT {HOOK_ERROR_COLUMNS} FROM hook_errors WHERE history_id = ? ORDER BY seq",
-            (history_id,),
-        )
-
-    def run_logs(
-        self, run_id: str, *, after_id: int = 0, min_level: int = 0, limit: int = 1000
-    ) -> list[LogRecord]:
-        return self._reading(
-            lambda db: read_run_logs(db, self._sql, run_id, after_id, min_level, limit)
-        )
 
     def count_events(self) -> int:
         """How many states are recorded (a row holds one state and its ``earlier`` ones)."""

@@ -1,9 +1,5 @@
-"""The SQLite store: what is SQLite's own; every statement is the store core's (:mod:`.._sql`).
-
-- :mod:`.dialect`: SQLite's SQL where it differs.
-- :mod:`.connection`: the store class: connections, ``BEGIN IMMEDIATE`` transactions and their
-  retries, the file's checks (deleted or replaced under the store, damaged), migration.
-"""
+"""The SQLite store: what is SQLite's own (its :mod:`.dialect`, and its :mod:`.connection`s,
+transactions and file checks); every statement is the store core's (:mod:`.._sql`)."""
 
 from .._sql.schema import SCHEMA_VERSION
 from .connection import SQLiteStore

@@ -1,0 +1,391 @@
+"""The writer process (``FLOWHOOK_STORE_WRITER=process``): the flow's process only ships writes.
+
+:class:`ProcessWriter` has the interface of :class:`~flowhook.store.BatchWriter`. Its
+:meth:`~ProcessWriter.submit` appends to a queue; a sender thread turns what has queued into a
+frame of plain values (:mod:`.writer_wire`) every ``linger`` seconds and pickles it to a child
+process (:mod:`.writer_child`), which sorts the writes into rows and writes them with its own
+connection. A caller that waits (a flow run's start, a top-level run's end, ``flush``) is
+answered when the child acknowledges the frame holding its writes, i.e. once they and all
+before them were written (or tried, as the thread writer does).
+
+- Start-up: the child starts in the background; until it says it is ready the writes go to a
+  thread writer, which is flushed before the first frame, so that order holds and a short
+  script never waits for the child.
+- The child dies: the frames it had not acknowledged as written are written again here, each
+  with the key the child would have given a batch ending with it (the store skips those it
+  committed), then a thread writer takes over; one error says so.
+- The flow's process dies: the child's input ends; it writes what it received, without a
+  heartbeat, and exits (the reaper then marks the runs Crashed as always).
+- ``fork``: the child of a fork never writes into the pipe (its ends are made ``/dev/null``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import IO, Any
+
+from ..store import BatchKey, BatchWriter, Store, StoreSettings, Write
+from .writer_wire import FRAME_KEYS, encode
+
+__all__ = ["ProcessWriter"]
+
+logger = logging.getLogger("flowhook.store")
+
+_live: weakref.WeakSet[ProcessWriter] = weakref.WeakSet()
+
+
+class _Waiter(threading.Event):
+    def __init__(self, writes: tuple[Write, ...]) -> None:
+        super().__init__()
+        self.writes = writes
+
+
+#: A frame shipped and not yet known written: its number, its writes, their waiters.
+_Frame = tuple[int, list[Write], list[_Waiter]]
+
+
+class ProcessWriter:
+    """Applies writes to the store from a child process, in the order they were submitted."""
+
+    def __init__(
+        self,
+        settings: StoreSettings,
+        store: Store,
+        process_id: int,
+        *,
+        wait_timeout: float = 60.0,
+        on_outbox: Callable[[], None] | None = None,
+        max_held_back: int = 200_000,
+        linger: float = 0.05,
+        max_backlog: int = 20_000,
+    ) -> None:
+        self.store, self.process_id, self.on_outbox = store, process_id, on_outbox
+        self.wait_timeout, self.linger, self.max_backlog = wait_timeout, linger, max_backlog
+        self._options = {"wait_timeout": wait_timeout, "max_held_back": max_held_back}
+        #: The thread writer in use: before the child is ready, and after it died; else None.
+        self._direct: BatchWriter | None = self._thread_writer(0)
+        self._lock = threading.Lock()
+        self._entries: deque[tuple[Write, ...] | _Waiter] = deque()
+        self._wake = threading.Event()
+        self._frames: deque[_Frame] = deque()
+        self._waiting: dict[int, list[_Waiter]] = {}
+        self._frame = 0
+        self._now = self._stop = self._forked = False
+        #: The child's figures: everything written, held back, lost, last error.
+        self._figures: tuple[bool, int, int, str] = (True, 0, 0, "")
+        self._lost = 0
+        self._failure = ""
+        self._ready, self._closed, self._gone = threading.Event(), threading.Event(), False
+        self._child: subprocess.Popen[bytes] | None = None
+        try:
+            self._child = _spawn((settings, process_id, self._options))
+        except (OSError, ValueError) as exc:
+            logger.warning(
+                "could not start the writer process (%s): runs are written by a thread", exc
+            )
+            return
+        _live.add(self)
+        self._reader = threading.Thread(target=self._read, name="flowhook-writer-acks", daemon=True)
+        self._sender = threading.Thread(target=self._send, name="flowhook-writer-pipe", daemon=True)
+        self._reader.start()
+        self._sender.start()
+
+    def _thread_writer(self, first_batch: int) -> BatchWriter:
+        return BatchWriter(
+            self.store,
+            self.process_id,
+            on_outbox=self.on_outbox,
+            first_batch=first_batch,
+            **self._options,  # type: ignore[arg-type]
+        )
+
+    # -- the flow's side ---------------------------------------------------------------------
+
+    def submit(self, writes: tuple[Write, ...]) -> None:
+        """Queue ``writes``; they are shipped within about ``linger`` seconds."""
+        if self._direct is not None:
+            with self._lock:
+                direct = self._direct
+                if direct is not None:
+                    direct.submit(writes)
+                    return
+        self._entries.append(writes)
+        if len(self._entries) > self.max_backlog:
+            self._wake.set()
+            time.sleep(0.002)  # the pipe is full: the flow slows down to the child's pace
+
+    def submit_and_wait(self, writes: tuple[Write, ...]) -> bool:
+        """Queue ``writes`` and wait until the child wrote (or tried) them and all before."""
+        if self._direct is not None:
+            with self._lock:
+                direct = self._direct
+                if direct is not None:
+                    return direct.submit_and_wait(writes)
+        if self._forked:
+            return False
+        waiter = _Waiter(writes)
+        self._entries.append(waiter)
+        self._wake.set()
+        if waiter.wait(self.wait_timeout):
+            return True
+        logger.error(
+            "the store did not record within %.0f s; the run goes on without waiting",
+            self.wait_timeout,
+        )
+        return False
+
+    def flush(self) -> bool:
+        """Wait until everything submitted so far is written: one attempt now."""
+        if self._direct is not None and not self._forked:
+            with self._lock:
+                direct = self._direct
+                if direct is not None:
+                    return direct.flush()
+        self._now = True
+        return self.submit_and_wait(())
+
+    @property
+    def everything_written(self) -> bool:
+        """Whether the store took every write submitted so far (none is held back)."""
+        direct = self._direct
+        return direct.everything_written if direct is not None else self._figures[0]
+
+    @property
+    def held_back(self) -> int:
+        """How many state events wait for the store to take them."""
+        direct = self._direct
+        return direct.held_back if direct is not None else self._figures[1]
+
+    @property
+    def lost(self) -> int:
+        """States lost for good (refused data, or past the held-back limit)."""
+        direct = self._direct
+        return self._lost + (direct.lost if direct is not None else self._figures[2])
+
+    @property
+    def last_error(self) -> str:
+        direct = self._direct
+        return direct.last_error if direct is not None else self._figures[3]
+
+    def close(self) -> None:
+        """Write what is queued, then stop the child (and the thread writer, if one is used)."""
+        if self._child is not None and not self._forked:
+            self._stop = True
+            self._wake.set()
+            self._sender.join(self.wait_timeout + 5)
+            if self._direct is None:  # the sender said close: the child writes and answers
+                self._reader.join(self.wait_timeout)
+                if not self._closed.is_set():
+                    self._recover()
+                self._end_child()
+            elif self._child.poll() is None:  # it has nothing to write
+                self._child.kill()
+                self._child.wait()
+        if self._direct is not None:
+            self._direct.close()
+
+    # -- the sender thread ----------------------------------------------------------------
+
+    def _send(self) -> None:
+        while True:
+            self._wake.wait(self.linger)
+            self._wake.clear()
+            if self._direct is not None:  # the child is starting, failed, or died
+                if self._gone and not self._ready.is_set():
+                    self._not_started()
+                if self._stop or self._gone:
+                    return
+                if self._ready.is_set():
+                    self._switch()
+                continue
+            if self._gone:
+                self._recover()
+                return
+            entries = self._take()
+            if entries:
+                self._ship(entries)
+            if self._stop and not self._entries:
+                self._put(("close",))
+                return
+
+    def _not_started(self) -> None:
+        code = None if self._child is None else self._child.poll()
+        logger.warning(
+            "the writer process did not start (%s): runs are written by a thread",
+            self._failure or f"exit code {code}",
+        )
+
+    def _switch(self) -> None:
+        """The child is ready: the thread writer writes what it holds, then the frames start
+        (numbered past its batches). Not while it holds writes back: tried at each linger."""
+        direct = self._direct
+        if direct is None or not direct.everything_written:
+            return
+        with self._lock:
+            if not direct.flush() or not direct.everything_written:
+                return
+            direct.close()
+            self._lost, self._frame = direct.lost, direct.last_batch
+            self._direct = None
+
+    def _take(self) -> list[tuple[Write, ...] | _Waiter]:
+        entries = self._entries
+        return [entries.popleft() for _ in range(len(entries))]
+
+    def _ship(self, entries: list[tuple[Write, ...] | _Waiter]) -> None:
+        writes: list[Write] = []
+        waiters: list[_Waiter] = []
+        for entry in entries:
+            if type(entry) is tuple:
+                writes += entry
+            else:
+                writes += entry.writes  # type: ignore[union-attr]
+                waiters.append(entry)  # type: ignore[arg-type]
+        self._frame += 1
+        now, self._now = self._now, False
+        self._frames.append((self._frame, writes, waiters))
+        if waiters:
+            self._waiting[self._frame] = waiters
+        self._put(("w", self._frame, encode(writes), now))
+
+    def _put(self, message: tuple[Any, ...]) -> None:
+        pipe = self._child.stdin  # type: ignore[union-attr]
+        try:
+            pickle.dump(message, pipe, 5)  # type: ignore[arg-type]
+            pipe.flush()  # type: ignore[union-attr]
+        except (OSError, ValueError):
+            self._gone = True  # the reader sees the end too; the next loop recovers
+
+    # -- the reader thread ----------------------------------------------------------------
+
+    def _read(self) -> None:
+        source: IO[bytes] = self._child.stdout  # type: ignore[union-attr, assignment]
+        while True:
+            try:
+                message = pickle.load(source)
+            except Exception:
+                break
+            kind = message[0]
+            if kind == "ack":
+                self._acked(message[1], tuple(message[2:]))
+            elif kind == "outbox" and self.on_outbox is not None:
+                self.on_outbox()
+            elif kind == "log":
+                logging.getLogger(message[1]).log(message[2], "%s", message[3])
+            elif kind == "ready":
+                self._ready.set()
+            elif kind == "closed":
+                self._figures = tuple(message[1:])
+                self._closed.set()
+            elif kind == "failed":
+                self._failure = message[1]
+        if not self._closed.is_set():
+            self._gone = True
+            self._wake.set()
+
+    def _acked(self, frame: int, figures: tuple[bool, int, int, str]) -> None:
+        self._figures = figures
+        for waiter in self._waiting.pop(frame, ()):
+            waiter.set()
+        if figures[0]:
+            frames = self._frames
+            while frames and frames[0][0] <= frame:
+                frames.popleft()
+
+    # -- the child's end ------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        """The child died: write again, here, what it had not written; a thread writer goes on."""
+        self._reader.join(self.wait_timeout)
+        child = self._child
+        code = None if child is None else child.poll()
+        frames = list(self._frames)
+        self._frames.clear()
+        logger.error(
+            "the store's writer process ended unexpectedly (exit code %s): this process writes "
+            "its runs itself from now on, starting with the %d frames of writes it had not "
+            "written",
+            code,
+            len(frames),
+        )
+        self._lost += self._figures[2]
+        fallback = self._thread_writer((self._frame + 1) * FRAME_KEYS)
+        for index, (frame, writes, _) in enumerate(frames):
+            try:
+                self.store.write([*writes, BatchKey(self.process_id, frame * FRAME_KEYS)])
+            except Exception:  # the thread writer holds, retries or splits what is left
+                for later, rest, _ in frames[index:]:
+                    fallback.submit_then(
+                        tuple(rest), _release(self._waiting, later), number=0, now=False
+                    )
+                break
+            _release(self._waiting, frame)()
+        with self._lock:
+            for entry in self._take():
+                if type(entry) is tuple:
+                    fallback.submit(entry)
+                else:
+                    fallback.submit_then(entry.writes, entry.set, number=0, now=False)  # type: ignore[union-attr]
+            self._direct = fallback
+
+    def _end_child(self) -> None:
+        child = self._child
+        if child is None:
+            return
+        with contextlib.suppress(OSError):
+            child.stdin.close()  # type: ignore[union-attr]
+        try:
+            child.wait(self.wait_timeout)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+def _release(waiting: dict[int, list[_Waiter]], frame: int) -> Callable[[], None]:
+    def release() -> None:
+        for waiter in waiting.pop(frame, ()):
+            waiter.set()
+
+    return release
+
+
+def _spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
+    """The child, started in the background and told the store's settings on its pipe (never
+    on its command line, which other users can read)."""
+    if not sys.executable:
+        raise ValueError("no Python interpreter to start")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "flowhook._runtime.writer_child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    pickle.dump(greeting, child.stdin, 5)  # type: ignore[arg-type]
+    child.stdin.flush()  # type: ignore[union-attr]
+    return child
+
+
+def _after_fork_in_child() -> None:
+    """A forked child of the flow's process: its copies of the pipes point at /dev/null, so
+    that it never writes into the writer's pipe, nor keeps it open after the parent dies."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for writer in list(_live):
+        writer._forked = True
+        child = writer._child
+        for pipe in (child.stdin, child.stdout) if child is not None else ():
+            if pipe is not None and not pipe.closed:
+                os.dup2(null, pipe.fileno())
+    os.close(null)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

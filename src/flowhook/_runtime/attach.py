@@ -247,7 +247,8 @@ def _open(settings: StoreSettings) -> Recorder:
     if settings.writer == "process":
         from .writer_process import ProcessWriter
 
-        writer = ProcessWriter(settings, store, process_id, **options)
+        wait = os.environ.get("FLOWHOOK_STORE_WRITER_WAIT") == "1"  # tests, benchmarks
+        writer = ProcessWriter(settings, store, process_id, wait_started=wait, **options)
     else:
         writer = BatchWriter(store, process_id, **options)
     return Recorder(settings, store, process_id, writer, router, delivery)

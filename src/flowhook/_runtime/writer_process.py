@@ -68,6 +68,7 @@ class ProcessWriter:
         max_held_back: int = 200_000,
         linger: float = 0.05,
         max_backlog: int = 20_000,
+        wait_started: bool = False,
     ) -> None:
         self.store, self.process_id, self.on_outbox = store, process_id, on_outbox
         self.wait_timeout, self.linger, self.max_backlog = wait_timeout, linger, max_backlog
@@ -99,6 +100,22 @@ class ProcessWriter:
         self._sender = threading.Thread(target=self._send, name="flowhook-writer-pipe", daemon=True)
         self._reader.start()
         self._sender.start()
+        if wait_started:
+            self.wait_started(wait_timeout)
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None if it could not start)."""
+        return None if self._child is None else self._child.pid
+
+    def wait_started(self, timeout: float) -> bool:
+        """Wait until the child writes (not the thread writer of the start); whether it does.
+        For tests and benchmarks (``FLOWHOOK_STORE_WRITER_WAIT=1``): a run never waits."""
+        deadline = time.monotonic() + timeout
+        while self._direct is not None and not self._gone and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.005)
+        return self._direct is None
 
     def _thread_writer(self, first_batch: int) -> BatchWriter:
         return BatchWriter(

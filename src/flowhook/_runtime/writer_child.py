@@ -61,6 +61,11 @@ class _Forward(logging.Handler):
         self.channel = channel
 
     def emit(self, record: logging.LogRecord) -> None:
+        if record.module == "outage":
+            # A lost server is said once per process, with how long it was gone: the flow's
+            # process says it (its heartbeat sees the same outage); the writes held back
+            # meanwhile are said by the writer's own lines.
+            return
         text = record.getMessage()
         if not self.channel.send(("log", record.name, record.levelno, text)):
             sys.stderr.write(f"{record.name}: {text}\n")
@@ -81,12 +86,14 @@ def main() -> None:
     log.addHandler(_Forward(channel))
     log.setLevel(logging.INFO)
     log.propagate = False
-    settings, process_id, options = pickle.load(source)
+    settings, process_id, options, registered = pickle.load(source)
     try:
         store = open_store(settings, migrate=False)
     except Exception as exc:
         channel.send(("failed", f"{type(exc).__name__}: {exc}"))
         return
+    if registered is not None:  # its row is put back if gone, as the flow's process's store does
+        store._registered[process_id] = registered  # type: ignore[attr-defined]
     writer = BatchWriter(store, process_id, on_outbox=channel.poke, **options)
     channel.send(("ready",))
     try:

@@ -89,7 +89,10 @@ class ProcessWriter:
         self._ready, self._closed, self._gone = threading.Event(), threading.Event(), False
         self._child: subprocess.Popen[bytes] | None = None
         try:
-            self._child = _spawn((settings, process_id, self._options))
+            # The store re-inserts a registered process's row when it is gone (pruned, or the
+            # file re-created): the child's store must know the registration too.
+            info = getattr(store, "_registered", {}).get(process_id)
+            self._child = _spawn((settings, process_id, self._options, info))
         except (OSError, ValueError) as exc:
             logger.warning(
                 "could not start the writer process (%s): runs are written by a thread", exc

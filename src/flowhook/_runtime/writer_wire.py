@@ -9,7 +9,7 @@ writes (logs, hook errors, outbox entries, beats) are rare or plain already and 
 
 Messages, each one pickle on the pipe:
 
-- to the writer: ``(settings, process_id, options)`` first, then ``("w", frame, writes, now)``
+- to the writer: ``(settings, process_id, options, registration)`` first, then ``("w", frame, writes, now)``
   for each frame (numbered from 1 up; ``now``: write at once, even while the store is down),
   and ``("close",)`` at the end. End of file: the flow's process is gone.
 - from the writer: ``("ready",)`` once the store is open (or ``("failed", message)``),

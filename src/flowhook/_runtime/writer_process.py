@@ -325,10 +325,13 @@ class ProcessWriter:
     # -- the child's end ------------------------------------------------------------------
 
     def _recover(self) -> None:
-        """The child died: write again, here, what it had not written; a thread writer goes on."""
-        self._reader.join(self.wait_timeout)
+        """The child died (or hangs, at close): write again, here, what it had not written; a
+        thread writer goes on. A hung child is killed first: it must not commit after this."""
         child = self._child
-        code = None if child is None else child.poll()
+        if child is not None and child.poll() is None:
+            child.kill()
+        code = None if child is None else child.wait()
+        self._reader.join(self.wait_timeout)
         frames = list(self._frames)
         self._frames.clear()
         logger.error(

@@ -66,7 +66,7 @@ def measure(cases: list[tuple[str, str, int, int, dict[str, str]]], rounds: int,
                 extra = {**env, "FLOWHOOK_STORE_WRITER": writer, "FLOWHOOK_STORE_WRITER_WAIT": "1"}
                 with tempfile.TemporaryDirectory() as home:
                     found = run_case(workload, small if tiny else full, extra, Path(home))
-                figures.setdefault((label, writer), []).append(found)
+                figures.setdefault((label, writer), []).append(found["figures"])
     return figures
 
 

@@ -13,6 +13,7 @@ without a heartbeat (the process is dead; the reaper must see that), and it exit
 from __future__ import annotations
 
 import logging
+import marshal
 import os
 import pickle
 import signal
@@ -102,6 +103,16 @@ def main() -> None:
         store.close()
 
 
+def _frame(source: BinaryIO) -> bytes:
+    """The next message (its length, then itself: ``marshal.load`` on a pipe would read it
+    piece by piece); EOFError at the end of the input."""
+    size = int.from_bytes(source.read(4), "little")
+    data = source.read(size) if size else b""
+    if not data or len(data) < size:
+        raise EOFError
+    return data
+
+
 def _serve(source: BinaryIO, writer: BatchWriter, channel: _Channel) -> None:
     texts: dict[int, str] = {}
     room = threading.BoundedSemaphore(MAX_FRAMES)
@@ -112,7 +123,7 @@ def _serve(source: BinaryIO, writer: BatchWriter, channel: _Channel) -> None:
 
     while True:
         try:
-            message = pickle.load(source)
+            message = marshal.loads(_frame(source))
         except Exception:  # end of file, or cut off mid-message: the flow's process is gone
             writer.beats = False
             writer.close()

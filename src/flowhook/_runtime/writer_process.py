@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import marshal
 import os
 import pickle
 import subprocess
@@ -67,15 +68,17 @@ class ProcessWriter:
         on_outbox: Callable[[], None] | None = None,
         max_held_back: int = 200_000,
         linger: float = 0.05,
-        max_backlog: int = 20_000,
+        frame_entries: int = 1024,
         wait_started: bool = False,
     ) -> None:
         self.store, self.process_id, self.on_outbox = store, process_id, on_outbox
-        self.wait_timeout, self.linger, self.max_backlog = wait_timeout, linger, max_backlog
+        self.wait_timeout, self.linger, self.frame_entries = wait_timeout, linger, frame_entries
         self._options = {"wait_timeout": wait_timeout, "max_held_back": max_held_back}
         #: The thread writer in use: before the child is ready, and after it died; else None.
         self._direct: BatchWriter | None = self._thread_writer(0)
         self._lock = threading.Lock()
+        #: Held while a frame is made and written (by the flow's thread or the sender).
+        self._shipping = threading.Lock()
         self._entries: deque[tuple[Write, ...] | _Waiter] = deque()
         self._wake = threading.Event()
         self._frames: deque[_Frame] = deque()
@@ -140,9 +143,10 @@ class ProcessWriter:
                     direct.submit(writes)
                     return
         self._entries.append(writes)
-        if len(self._entries) > self.max_backlog:
-            self._wake.set()
-            time.sleep(0.002)  # the pipe is full: the flow slows down to the child's pace
+        if len(self._entries) >= self.frame_entries:
+            # Shipped by the flow's thread itself, in one go (no switching to the sender
+            # thread and back); a full pipe makes the flow wait for the child.
+            self._ship_pending()
 
     def submit_and_wait(self, writes: tuple[Write, ...]) -> bool:
         """Queue ``writes`` and wait until the child wrote (or tried) them and all before."""
@@ -155,7 +159,7 @@ class ProcessWriter:
             return False
         waiter = _Waiter(writes)
         self._entries.append(waiter)
-        self._wake.set()
+        self._ship_pending()
         if waiter.wait(self.wait_timeout):
             return True
         logger.error(
@@ -212,6 +216,7 @@ class ProcessWriter:
                 self._child.kill()
                 self._child.wait()
         if self._direct is not None:
+            self._ship_pending()  # what came in while it took over
             self._direct.close()
 
     # -- the sender thread ----------------------------------------------------------------
@@ -231,11 +236,10 @@ class ProcessWriter:
             if self._gone:
                 self._recover()
                 return
-            entries = self._take()
-            if entries:
-                self._ship(entries)
+            self._ship_pending()
             if self._stop and not self._entries:
-                self._put(("close",))
+                with self._shipping:
+                    self._put(("close",))
                 return
 
     def _not_started(self) -> None:
@@ -257,6 +261,23 @@ class ProcessWriter:
             direct.close()
             self._lost, self._frame = direct.lost, direct.last_batch
             self._direct = None
+
+    def _ship_pending(self) -> None:
+        """Ship what is queued as one frame; once a thread writer took over, hand it that."""
+        with self._shipping:
+            if self._direct is not None:
+                self._hand_over(self._direct)
+            elif not self._gone:
+                entries = self._take()
+                if entries:
+                    self._ship(entries)
+
+    def _hand_over(self, writer: BatchWriter) -> None:
+        for entry in self._take():
+            if type(entry) is tuple:
+                writer.submit(entry)
+            else:
+                writer.submit_then(entry.writes, entry.set, number=0, now=False)  # type: ignore[union-attr]
 
     def _take(self) -> list[tuple[Write, ...] | _Waiter]:
         entries = self._entries
@@ -281,7 +302,8 @@ class ProcessWriter:
     def _put(self, message: tuple[Any, ...]) -> None:
         pipe = self._child.stdin  # type: ignore[union-attr]
         try:
-            pickle.dump(message, pipe, 5)  # type: ignore[arg-type]
+            data = marshal.dumps(message)
+            pipe.write(len(data).to_bytes(4, "little") + data)  # type: ignore[union-attr]
             pipe.flush()  # type: ignore[union-attr]
         except (OSError, ValueError):
             self._gone = True  # the reader sees the end too; the next loop recovers
@@ -353,12 +375,8 @@ class ProcessWriter:
                     )
                 break
             _release(self._waiting, frame)()
-        with self._lock:
-            for entry in self._take():
-                if type(entry) is tuple:
-                    fallback.submit(entry)
-                else:
-                    fallback.submit_then(entry.writes, entry.set, number=0, now=False)  # type: ignore[union-attr]
+        with self._shipping, self._lock:
+            self._hand_over(fallback)
             self._direct = fallback
 
     def _end_child(self) -> None:

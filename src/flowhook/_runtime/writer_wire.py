@@ -5,11 +5,13 @@ are UUID objects: pickling those costs more than writing them. :func:`encode` (i
 process) turns the two writes made on every transition into plain tuples: the state's columns
 with its type's value and times as seconds, ids as the UUID's integer. Everything else (text
 ids, rows, JSON) is made by :func:`decode` and the store, in the writer process. The other
-writes (logs, hook errors, outbox entries, beats) are rare or plain already and go as they are.
+writes (logs, hook errors, outbox entries, beats) are rare: each goes pickled.
 
-Messages, each one pickle on the pipe:
+Messages on the pipes (to the writer: a pickle first, then :mod:`marshal` data, twice as fast
+for plain values, each after its length in 4 bytes; from the writer: pickles):
 
-- to the writer: ``(settings, process_id, options, registration)`` first, then ``("w", frame, writes, now)``
+- to the writer: ``(settings, process_id, options, registration)`` first, then
+  ``("w", frame, writes, now)``
   for each frame (numbered from 1 up; ``now``: write at once, even while the store is down),
   and ``("close",)`` at the end. End of file: the flow's process is gone.
 - from the writer: ``("ready",)`` once the store is open (or ``("failed", message)``),
@@ -20,6 +22,7 @@ Messages, each one pickle on the pipe:
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Iterable
 from typing import Any
 
@@ -69,8 +72,8 @@ def encode(writes: Iterable[Any]) -> list[Any]:
             first, parents = write[:7], write[7:10]
             ids = tuple(None if parent is None else parent.int for parent in parents)
             append((first[0], first[1].int, *first[2:], *ids, *write[10:]))
-        else:
-            append(write)
+        else:  # rare, and named tuples: not marshal's
+            append(pickle.dumps(write, 5))
     return wire
 
 
@@ -91,8 +94,8 @@ def decode(wire: list[Any], texts: dict[int, str]) -> tuple[Write, ...]:
     writes: list[Any] = []
     append = writes.append
     for item in wire:
-        if type(item) is not tuple:  # a named tuple, as it was
-            append(item)
+        if type(item) is bytes:
+            append(pickle.loads(item))
         elif len(item) == 7:  # a transition
             run_kind, run_id, history_id, columns, count, start, end = item
             run = _text(run_id, texts)

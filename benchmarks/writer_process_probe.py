@@ -8,7 +8,8 @@ prints each figure's median for both and their ratio. The writer process is used
 first write (``FLOWHOOK_STORE_WRITER_WAIT=1``): the figures are its steady state; a script
 shorter than its start-up (about 0.1 s) is written by the thread writer anyway.
 
-Then the wall time of a fresh interpreter running a flow of three task runs, with each writer
+Then, per task run, the wall time and the CPU time of the flow's process and of the writer
+process (from /proc: Linux), and the wall time of a fresh interpreter running a flow of three task runs, with each writer
 (median of ``--starts``): what the child's start costs a short script.
 
 ``run.py`` itself uses whichever writer the environment selects:
@@ -18,6 +19,7 @@ Then the wall time of a fresh interpreter running a flow of three task runs, wit
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -55,6 +57,68 @@ def short() -> int:
 
 short()
 """
+
+
+CPU_SCRIPT = """
+import json, os, sys, time
+from flowhook import flow, task
+from flowhook._runtime import attach
+
+@task
+def step(i: int) -> int:
+    return i + 1
+
+@flow
+def many(n: int) -> int:
+    for i in range(n):
+        step(i)
+    return n
+
+def child_cpu(pid):
+    if pid is None:
+        return 0.0
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+n = int(sys.argv[1])
+many(10)
+attach.flush()
+pid = getattr(attach.current().writer, "pid", None)
+rows = []
+for _ in range(5):
+    child, cpu, wall = child_cpu(pid), time.process_time(), time.perf_counter()
+    many(n)
+    rows.append([(time.perf_counter() - wall) / n * 1e6, (time.process_time() - cpu) / n * 1e6,
+                 (child_cpu(pid) - child) / n * 1e6])
+print(json.dumps(rows))
+"""
+
+
+def cpu_split(tasks: int, rounds: int) -> dict[str, list[float]]:
+    """Per task run (medians): wall time, CPU of the flow's process (all its threads), CPU of
+    the writer process; ``tasks`` one-argument task runs in a flow, 5 runs per round."""
+    rows: dict[str, list[list[float]]] = {writer: [] for writer in WRITERS}
+    with tempfile.TemporaryDirectory() as directory:
+        script = Path(directory) / "split.py"
+        script.write_text(CPU_SCRIPT)
+        for index in range(rounds):
+            for writer in WRITERS if index % 2 == 0 else WRITERS[::-1]:
+                env = {
+                    **os.environ,
+                    "FLOWHOOK_HOME": str(Path(directory) / f"{writer}{index}"),
+                    "FLOWHOOK_STORE_WRITER": writer,
+                    "FLOWHOOK_STORE_WRITER_WAIT": "1",
+                    "FLOWHOOK_DISABLE_PLUGINS": "all",
+                }
+                done = subprocess.run(
+                    [sys.executable, str(script), str(tasks)],
+                    env=env, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                rows[writer] += json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        writer: [statistics.median(row[column] for row in found) for column in range(3)]
+        for writer, found in rows.items()
+    }
 
 
 def measure(cases: list[tuple[str, str, int, int, dict[str, str]]], rounds: int, tiny: bool):
@@ -112,6 +176,12 @@ def main() -> None:
             values = [statistics.median(row[name] for row in rows) for rows in (thread, process)]
             ratio = values[1] / values[0] if values[0] else float("nan")
             print(f"{label:74} {name:20} {values[0]:10.2f} {values[1]:10.2f} {ratio:6.2f}")
+    split = cpu_split(2000, args.rounds)
+    for column, name in enumerate(("wall", "CPU, flow's process", "CPU, writer process")):
+        print(
+            f"{'2k one-argument task runs, per task run (µs): ' + name:74} {'median':20} "
+            f"{split['thread'][column]:10.2f} {split['process'][column]:10.2f}"
+        )
     walls = short_script(args.starts)
     print(
         f"{'a 3-task flow script, fresh interpreter (wall s)':74} {'median':20} "

@@ -1,33 +1,29 @@
 """The writer process (``FLOWHOOK_STORE_WRITER=process``): the flow's process only ships writes.
 
 :class:`ProcessWriter` has the interface of :class:`~flowhook.store.BatchWriter`. Its
-:meth:`~ProcessWriter.submit` appends to a queue; a sender thread turns what has queued into a
-frame of plain values (:mod:`.writer_wire`) every ``linger`` seconds and pickles it to a child
-process (:mod:`.writer_child`), which sorts the writes into rows and writes them with its own
-connection. A caller that waits (a flow run's start, a top-level run's end, ``flush``) is
-answered when the child acknowledges the frame holding its writes, i.e. once they and all
-before them were written (or tried, as the thread writer does).
+:meth:`~ProcessWriter.submit` appends to a queue, shipped as one frame of plain values
+(:mod:`.writer_wire`) every 1024 entries by the flow's thread, else every ``linger`` seconds by
+a sender thread, to a child process (:mod:`.writer_child`) that makes the rows and writes them
+with its own connection. A caller that waits (a flow run's start, a top-level run's end,
+``flush``) is answered when the child acknowledges the frame holding its writes: once they and
+all before them were written (or tried, as the thread writer does).
 
-- Start-up: the child starts in the background; until it says it is ready the writes go to a
-  thread writer, which is flushed before the first frame, so that order holds and a short
-  script never waits for the child.
+- Start-up: until the child is ready a thread writer writes; it is flushed before the first
+  frame, so that order holds, and a short script never waits for the child.
 - The child dies: the frames it had not acknowledged as written are written again here, each
   with the key the child would have given a batch ending with it (the store skips those it
   committed), then a thread writer takes over; one error says so.
 - The flow's process dies: the child's input ends; it writes what it received, without a
   heartbeat, and exits (the reaper then marks the runs Crashed as always).
-- ``fork``: the child of a fork never writes into the pipe (its ends are made ``/dev/null``).
-"""
+- ``fork``: the child of a fork never writes into the pipe (its ends are made ``/dev/null``)."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import marshal
 import os
 import pickle
 import subprocess
-import sys
 import threading
 import time
 import weakref
@@ -36,7 +32,7 @@ from collections.abc import Callable
 from typing import IO, Any
 
 from ..store import BatchKey, BatchWriter, Store, StoreSettings, Write
-from .writer_wire import FRAME_KEYS, encode
+from .writer_wire import FRAME_KEYS, encode, end, spawn
 
 __all__ = ["ProcessWriter"]
 
@@ -87,15 +83,14 @@ class ProcessWriter:
         self._now = self._stop = self._forked = False
         #: The child's figures: everything written, held back, lost, last error.
         self._figures: tuple[bool, int, int, str] = (True, 0, 0, "")
-        self._lost = 0
-        self._failure = ""
+        self._lost, self._failure = 0, ""
         self._ready, self._closed, self._gone = threading.Event(), threading.Event(), False
         self._child: subprocess.Popen[bytes] | None = None
         try:
             # The store re-inserts a registered process's row when it is gone (pruned, or the
             # file re-created): the child's store must know the registration too.
             info = getattr(store, "_registered", {}).get(process_id)
-            self._child = _spawn((settings, process_id, self._options, info))
+            self._child = spawn((settings, process_id, self._options, info))
         except (OSError, ValueError) as exc:
             logger.warning(
                 "could not start the writer process (%s): runs are written by a thread", exc
@@ -211,7 +206,7 @@ class ProcessWriter:
                 self._reader.join(self.wait_timeout)
                 if not self._closed.is_set():
                     self._recover()
-                self._end_child()
+                end(self._child, self.wait_timeout)
             elif self._child.poll() is None:  # it has nothing to write
                 self._child.kill()
                 self._child.wait()
@@ -358,10 +353,9 @@ class ProcessWriter:
         self._frames.clear()
         logger.error(
             "the store's writer process ended unexpectedly (exit code %s): this process writes "
-            "its runs itself from now on, starting with the %d frames of writes it had not "
-            "written",
+            "its runs itself from now on, starting with the %d writes it had not written",
             code,
-            len(frames),
+            sum(len(writes) for _, writes, _ in frames),
         )
         self._lost += self._figures[2]
         fallback = self._thread_writer((self._frame + 1) * FRAME_KEYS)
@@ -379,18 +373,6 @@ class ProcessWriter:
             self._hand_over(fallback)
             self._direct = fallback
 
-    def _end_child(self) -> None:
-        child = self._child
-        if child is None:
-            return
-        with contextlib.suppress(OSError):
-            child.stdin.close()  # type: ignore[union-attr]
-        try:
-            child.wait(self.wait_timeout)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
 
 def _release(waiting: dict[int, list[_Waiter]], frame: int) -> Callable[[], None]:
     def release() -> None:
@@ -398,21 +380,6 @@ def _release(waiting: dict[int, list[_Waiter]], frame: int) -> Callable[[], None
             waiter.set()
 
     return release
-
-
-def _spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
-    """The child, started in the background and told the store's settings on its pipe (never
-    on its command line, which other users can read)."""
-    if not sys.executable:
-        raise ValueError("no Python interpreter to start")
-    child = subprocess.Popen(
-        [sys.executable, "-m", "flowhook._runtime.writer_child"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    pickle.dump(greeting, child.stdin, 5)  # type: ignore[arg-type]
-    child.stdin.flush()  # type: ignore[union-attr]
-    return child
 
 
 def _after_fork_in_child() -> None:

@@ -1,4 +1,5 @@
-"""What the flow's process hands the writer process: writes as plain values, cheap to pickle.
+"""What the flow's process hands the writer process (writes as plain values, cheap to send),
+and starting and ending that process.
 
 A :class:`~flowhook.store.Transition` holds the engine's State and datetimes, and a run's ids
 are UUID objects: pickling those costs more than writing them. :func:`encode` (in the flow's
@@ -22,7 +23,10 @@ for plain values, each after its length in 4 bytes; from the writer: pickles):
 
 from __future__ import annotations
 
+import contextlib
 import pickle
+import subprocess
+import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,7 +34,7 @@ from flowhook_hookspec.states import StateType
 
 from ..store import NewRun, Transition, Write, state_columns
 
-__all__ = ["FRAME_KEYS", "decode", "encode"]
+__all__ = ["FRAME_KEYS", "decode", "encode", "end", "spawn"]
 
 #: A batch of the writer process holding frames up to ``n`` has key number ``n * FRAME_KEYS``
 #: (or just above it): a frame the flow's process writes again itself after the writer died,
@@ -106,3 +110,31 @@ def decode(wire: list[Any], texts: dict[int, str]) -> tuple[Write, ...]:
             ids = tuple(None if value is None else _text(value, texts) for value in item[7:10])
             append(_new(NewRun, (item[0], _text(item[1], texts), *item[2:7], *ids, *item[10:])))
     return tuple(writes)
+
+
+def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
+    """The writer process, started in the background and told the store's settings on its pipe
+    (never on its command line, which other users can read)."""
+    if not sys.executable:
+        raise ValueError("no Python interpreter to start")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "flowhook._runtime.writer_child"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    pickle.dump(greeting, child.stdin, 5)  # type: ignore[arg-type]
+    child.stdin.flush()  # type: ignore[union-attr]
+    return child
+
+
+def end(child: subprocess.Popen[bytes] | None, timeout: float) -> None:
+    """Close the writer process's input (it writes what it has, then exits) and wait for it."""
+    if child is None:
+        return
+    with contextlib.suppress(OSError):
+        child.stdin.close()  # type: ignore[union-attr]
+    try:
+        child.wait(timeout)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()

@@ -35,7 +35,7 @@ def halves(n: int) -> int:
     for i in range(n // 2):
         step(i)
     writer = attach.current().writer
-    print("writer", writer.pid, os.getpid(), flush=True)
+    print("writer", writer.pid or -1, os.getpid(), flush=True)
     {between}
     for i in range(n // 2, n):
         step(i)
@@ -107,6 +107,24 @@ print("state", found.state_type, flush=True)
     (last_batch,) = execute(store, "SELECT last_batch FROM processes")[0]
     assert last_batch >= FRAME_KEYS  # numbered by frames: the child wrote them
     assert "writer process" not in done.stderr
+
+
+def test_the_child_starts_only_once_a_process_wrote_many_runs(modules: Path, store: Store) -> None:
+    """Without FLOWHOOK_STORE_WRITER_WAIT: a short flow is written by the thread (no child is
+    started); a long one switches to the child on the way, every run written once."""
+    short = run_flow(modules, "pass", 4, FLOWHOOK_STORE_WRITER_WAIT="0")
+    assert writer_line(short)[0] == -1
+    assert short.wait(60) == 0
+    assert execute(store, "SELECT last_batch FROM processes")[0][0] < FRAME_KEYS
+    long = run_flow(modules, "pass", 3000, FLOWHOOK_STORE_WRITER_WAIT="0")
+    _, err = long.communicate(timeout=120)
+    assert long.returncode == 0, err
+    (last_batch,) = execute(store, "SELECT max(last_batch) FROM processes")[0]
+    assert last_batch >= FRAME_KEYS
+    ((flow_run_id,),) = execute(
+        store, "SELECT id FROM flow_runs WHERE flow_name = 'halves' ORDER BY created DESC LIMIT 1"
+    )
+    assert len(store.history(flow_run_id)) == 3 * 3001
 
 
 def test_flush_returns_once_the_child_committed_and_the_outbox_wakes_the_sender(

@@ -8,8 +8,9 @@ with its own connection. A caller that waits (a flow run's start, a top-level ru
 ``flush``) is answered when the child acknowledges the frame holding its writes: once they and
 all before them were written (or tried, as the thread writer does).
 
-- Start-up: until the child is ready a thread writer writes; it is flushed before the first
-  frame, so that order holds, and a short script never waits for the child.
+- Start-up: the child starts once the process submitted ``START_AFTER`` writes; until it is
+  ready a thread writer writes, flushed before the first frame (order holds): a short script
+  neither starts nor waits for it.
 - The child dies: the frames it had not acknowledged as written are written again here, each
   with the key the child would have given a batch ending with it (the store skips those it
   committed), then a thread writer takes over; one error says so.
@@ -26,7 +27,6 @@ import pickle
 import subprocess
 import threading
 import time
-import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import IO, Any
@@ -38,7 +38,8 @@ __all__ = ["ProcessWriter"]
 
 logger = logging.getLogger("flowhook.store")
 
-_live: weakref.WeakSet[ProcessWriter] = weakref.WeakSet()
+#: The child starts once a process has submitted this many writes (about 300 task runs).
+START_AFTER = 1000
 
 
 class _Waiter(threading.Event):
@@ -80,29 +81,36 @@ class ProcessWriter:
         self._frames: deque[_Frame] = deque()
         self._waiting: dict[int, list[_Waiter]] = {}
         self._frame = 0
-        self._now = self._stop = self._forked = False
+        self._now = self._stop = False
+        self._owner = os.getpid()  # another one is a fork's child: it never uses the pipe
         #: The child's figures: everything written, held back, lost, last error.
         self._figures: tuple[bool, int, int, str] = (True, 0, 0, "")
         self._lost, self._failure = 0, ""
         self._ready, self._closed, self._gone = threading.Event(), threading.Event(), False
         self._child: subprocess.Popen[bytes] | None = None
+        # The store re-inserts a registered process's row when it is gone (pruned, or the
+        # file re-created): the child's store must know the registration too.
+        info = getattr(store, "_registered", {}).get(process_id)
+        self._greeting = (settings, process_id, self._options, info)
+        #: Submits before the child is started: a short script never pays for its start.
+        self._start_in = 0 if wait_started else START_AFTER
+        if wait_started:
+            self._start()
+            self.wait_started(wait_timeout)
+
+    def _start(self) -> None:
+        self._start_in = -1
         try:
-            # The store re-inserts a registered process's row when it is gone (pruned, or the
-            # file re-created): the child's store must know the registration too.
-            info = getattr(store, "_registered", {}).get(process_id)
-            self._child = spawn((settings, process_id, self._options, info))
+            self._child = spawn(self._greeting)
         except (OSError, ValueError) as exc:
             logger.warning(
                 "could not start the writer process (%s): runs are written by a thread", exc
             )
             return
-        _live.add(self)
         self._reader = threading.Thread(target=self._read, name="flowhook-writer-acks", daemon=True)
         self._sender = threading.Thread(target=self._send, name="flowhook-writer-pipe", daemon=True)
         self._reader.start()
         self._sender.start()
-        if wait_started:
-            self.wait_started(wait_timeout)
 
     @property
     def pid(self) -> int | None:
@@ -113,7 +121,12 @@ class ProcessWriter:
         """Wait until the child writes (not the thread writer of the start); whether it does.
         For tests and benchmarks (``FLOWHOOK_STORE_WRITER_WAIT=1``): a run never waits."""
         deadline = time.monotonic() + timeout
-        while self._direct is not None and not self._gone and time.monotonic() < deadline:
+        while (
+            self._child is not None
+            and self._direct is not None
+            and not self._gone
+            and time.monotonic() < deadline
+        ):
             self._wake.set()
             time.sleep(0.005)
         return self._direct is None
@@ -136,6 +149,9 @@ class ProcessWriter:
                 direct = self._direct
                 if direct is not None:
                     direct.submit(writes)
+                    self._start_in -= 1
+                    if self._start_in == 0:
+                        self._start()
                     return
         self._entries.append(writes)
         if len(self._entries) >= self.frame_entries:
@@ -150,7 +166,7 @@ class ProcessWriter:
                 direct = self._direct
                 if direct is not None:
                     return direct.submit_and_wait(writes)
-        if self._forked:
+        if self._owner != os.getpid():
             return False
         waiter = _Waiter(writes)
         self._entries.append(waiter)
@@ -165,7 +181,7 @@ class ProcessWriter:
 
     def flush(self) -> bool:
         """Wait until everything submitted so far is written: one attempt now."""
-        if self._direct is not None and not self._forked:
+        if self._direct is not None and self._owner == os.getpid():
             with self._lock:
                 direct = self._direct
                 if direct is not None:
@@ -198,7 +214,7 @@ class ProcessWriter:
 
     def close(self) -> None:
         """Write what is queued, then stop the child (and the thread writer, if one is used)."""
-        if self._child is not None and not self._forked:
+        if self._child is not None and self._owner == os.getpid():
             self._stop = True
             self._wake.set()
             self._sender.join(self.wait_timeout + 5)
@@ -380,20 +396,3 @@ def _release(waiting: dict[int, list[_Waiter]], frame: int) -> Callable[[], None
             waiter.set()
 
     return release
-
-
-def _after_fork_in_child() -> None:
-    """A forked child of the flow's process: its copies of the pipes point at /dev/null, so
-    that it never writes into the writer's pipe, nor keeps it open after the parent dies."""
-    null = os.open(os.devnull, os.O_RDWR)
-    for writer in list(_live):
-        writer._forked = True
-        child = writer._child
-        for pipe in (child.stdin, child.stdout) if child is not None else ():
-            if pipe is not None and not pipe.closed:
-                os.dup2(null, pipe.fileno())
-    os.close(null)
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)

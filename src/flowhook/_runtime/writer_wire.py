@@ -24,9 +24,11 @@ for plain values, each after its length in 4 bytes; from the writer: pickles):
 from __future__ import annotations
 
 import contextlib
+import os
 import pickle
 import subprocess
 import sys
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -42,6 +44,8 @@ __all__ = ["FRAME_KEYS", "decode", "encode", "end", "spawn"]
 FRAME_KEYS = 1000
 
 _COMPLETED = StateType.COMPLETED
+#: The writer processes this process started (their pipes: see ``_after_fork_in_child``).
+_children: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
 _new = tuple.__new__
 
 
@@ -124,6 +128,7 @@ def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
     )
     pickle.dump(greeting, child.stdin, 5)  # type: ignore[arg-type]
     child.stdin.flush()  # type: ignore[union-attr]
+    _children.add(child)
     return child
 
 
@@ -138,3 +143,18 @@ def end(child: subprocess.Popen[bytes] | None, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child of the flow's process: its copies of the pipes point at /dev/null, so
+    that it never writes into the writer's pipe, nor keeps it open after the parent dies."""
+    null = os.open(os.devnull, os.O_RDWR)
+    for child in list(_children):
+        for pipe in (child.stdin, child.stdout):
+            if pipe is not None and not pipe.closed:
+                os.dup2(null, pipe.fileno())
+    os.close(null)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

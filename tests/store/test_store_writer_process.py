@@ -116,7 +116,8 @@ def test_the_child_starts_only_once_a_process_wrote_many_runs(modules: Path, sto
     assert writer_line(short)[0] == -1
     assert short.wait(60) == 0
     assert execute(store, "SELECT last_batch FROM processes")[0][0] < FRAME_KEYS
-    long = run_flow(modules, "pass", 3000, FLOWHOOK_STORE_WRITER_WAIT="0")
+    started = "assert writer.wait_started(60)"  # after 1,000 writes: it was started
+    long = run_flow(modules, started, 3000, FLOWHOOK_STORE_WRITER_WAIT="0")
     _, err = long.communicate(timeout=120)
     assert long.returncode == 0, err
     (last_batch,) = execute(store, "SELECT max(last_batch) FROM processes")[0]

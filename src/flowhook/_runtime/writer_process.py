@@ -29,6 +29,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import IO, Any
 
 from ..store import BatchKey, BatchWriter, Store, StoreSettings, Write
@@ -78,15 +79,17 @@ class ProcessWriter:
         self._shipping = threading.Lock()
         self._entries: deque[tuple[Write, ...] | _Waiter] = deque()
         self._wake = threading.Event()
+        #: Kept to write again if the child dies: at most ``max_held_back`` writes, as it holds.
         self._frames: deque[_Frame] = deque()
+        self._kept, self._frames_lock = 0, threading.Lock()
         self._waiting: dict[int, list[_Waiter]] = {}
         self._frame = 0
         self._now = self._stop = False
         self._owner = os.getpid()  # another one is a fork's child: it never uses the pipe
         #: The child's figures: everything written, held back, lost, last error.
         self._figures: tuple[bool, int, int, str] = (True, 0, 0, "")
-        self._lost, self._failure = 0, ""
-        self._ready, self._closed, self._gone = threading.Event(), threading.Event(), False
+        self._lost, self._failure, self._gone = 0, "", False
+        self._ready, self._closed = threading.Event(), threading.Event()
         self._child: subprocess.Popen[bytes] | None = None
         # The store re-inserts a registered process's row when it is gone (pruned, or the
         # file re-created): the child's store must know the registration too.
@@ -231,7 +234,6 @@ class ProcessWriter:
             self._direct.close()
 
     # -- the sender thread ----------------------------------------------------------------
-
     def _send(self) -> None:
         while True:
             self._wake.wait(self.linger)
@@ -254,7 +256,7 @@ class ProcessWriter:
                 return
 
     def _not_started(self) -> None:
-        code = None if self._child is None else self._child.poll()
+        code = self._child.poll()  # type: ignore[union-attr]
         logger.warning(
             "the writer process did not start (%s): runs are written by a thread",
             self._failure or f"exit code {code}",
@@ -305,7 +307,11 @@ class ProcessWriter:
                 waiters.append(entry)  # type: ignore[arg-type]
         self._frame += 1
         now, self._now = self._now, False
-        self._frames.append((self._frame, writes, waiters))
+        with self._frames_lock:
+            self._frames.append((self._frame, writes, waiters))
+            self._kept += len(writes)
+            while self._kept > self._options["max_held_back"] and len(self._frames) > 1:
+                self._kept -= len(self._frames.popleft()[1])
         if waiters:
             self._waiting[self._frame] = waiters
         self._put(("w", self._frame, encode(writes), now))
@@ -348,14 +354,17 @@ class ProcessWriter:
 
     def _acked(self, frame: int, figures: tuple[bool, int, int, str]) -> None:
         self._figures = figures
+        self._release(frame)
+        if figures[0]:
+            with self._frames_lock:
+                frames = self._frames
+                while frames and frames[0][0] <= frame:
+                    self._kept -= len(frames.popleft()[1])
+
+    def _release(self, frame: int) -> None:
+        """The callers waiting for ``frame`` go on."""
         for waiter in self._waiting.pop(frame, ()):
             waiter.set()
-        if figures[0]:
-            frames = self._frames
-            while frames and frames[0][0] <= frame:
-                frames.popleft()
-
-    # -- the child's end ------------------------------------------------------------------
 
     def _recover(self) -> None:
         """The child died (or hangs, at close): write again, here, what it had not written; a
@@ -380,19 +389,10 @@ class ProcessWriter:
                 self.store.write([*writes, BatchKey(self.process_id, frame * FRAME_KEYS)])
             except Exception:  # the thread writer holds, retries or splits what is left
                 for later, rest, _ in frames[index:]:
-                    fallback.submit_then(
-                        tuple(rest), _release(self._waiting, later), number=0, now=False
-                    )
+                    release = partial(self._release, later)
+                    fallback.submit_then(tuple(rest), release, number=0, now=False)
                 break
-            _release(self._waiting, frame)()
+            self._release(frame)
         with self._shipping, self._lock:
             self._hand_over(fallback)
             self._direct = fallback
-
-
-def _release(waiting: dict[int, list[_Waiter]], frame: int) -> Callable[[], None]:
-    def release() -> None:
-        for waiter in waiting.pop(frame, ()):
-            waiter.set()
-
-    return release

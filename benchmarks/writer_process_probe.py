@@ -1,119 +1,193 @@
-"""What a writer process would save: the flow's side of handing writes to another process,
-against the whole write in this one. Not part of ``run.py``.
+"""The thread writer against the writer process (``FLOWHOOK_STORE_WRITER``), measured alike.
 
-    python benchmarks/writer_process_probe.py [--tasks 2000]
+    python benchmarks/writer_process_probe.py [--rounds 3] [--size tiny] [--only TEXT]
 
-Records the writes of a flow of ``--tasks`` one-argument task runs (the recorder's own records,
-captured before the writer), then times, per task run, in thread CPU time:
+Runs the store cases of ``run.py`` (the same workloads, each in a fresh interpreter) with
+``FLOWHOOK_STORE_WRITER=thread`` and ``=process`` alternately, ``--rounds`` times each, and
+prints each figure's median for both and their ratio. The writer process is used from the
+first write (``FLOWHOOK_STORE_WRITER_WAIT=1``): the figures are its steady state; a script
+shorter than its start-up (about 0.1 s) is written by the thread writer anyway.
 
-- ``in-process write``: what the background writer thread does with them today (sort them into
-  rows, then one SQLite transaction), all of it under the flow's GIL;
-- ``hand-off to a process``: the least a writer process would still cost the flow's process:
-  turn each record into plain values (a state's columns, ids as text) and pickle them in
-  batches onto a pipe that a child process drains.
+Then, per task run, the wall time and the CPU time of the flow's process and of the writer
+process (from /proc: Linux), and the wall time of a fresh interpreter running a flow of three task runs, with each writer
+(median of ``--starts``): what the child's start costs a short script.
 
-Each is measured five times alternately; the medians are printed with the raw pluggy call
-measured in the same process.
+``run.py`` itself uses whichever writer the environment selects:
+``FLOWHOOK_STORE_WRITER=process FLOWHOOK_STORE_WRITER_WAIT=1 python benchmarks/run.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import pickle
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from run import CASES, run_case  # noqa: E402
+
+#: The cases whose figures depend on the writer.
+STORE_CASES = (
+    "sequential 2k, one argument, store on, no plugins",
+    "sequential 2k, one argument, store on, 3 plugins",
+    "sequential 2k, one argument, store on, 3 plugins, a rule matching nothing",
+    "store write throughput",
+    "PostgreSQL against SQLite, 2k task runs",
+)
+WRITERS = ("thread", "process")
+
+SHORT_SCRIPT = """
+from flowhook import flow, task
+
+@task
+def step(i: int) -> int:
+    return i + 1
+
+@flow
+def short() -> int:
+    return sum(step(i) for i in range(3))
+
+short()
+"""
 
 
-def capture(tasks: int) -> list[Any]:
-    import workloads
+CPU_SCRIPT = """
+import json, os, sys, time
+from flowhook import flow, task
+from flowhook._runtime import attach
 
-    from flowhook._runtime import attach
+@task
+def step(i: int) -> int:
+    return i + 1
 
-    workloads._quiet_logging()
-    many = workloads.sequential_flow(with_argument=True)
-    many(10)
-    attach.flush()
-    recorder = attach.current()
-    assert recorder is not None
-    captured: list[Any] = []
-    recorder.writer.submit = captured.extend  # type: ignore[method-assign]
-    many(tasks)
-    return [write for write in captured if type(write).__name__ in ("NewRun", "Transition")]
+@flow
+def many(n: int) -> int:
+    for i in range(n):
+        step(i)
+    return n
+
+def child_cpu(pid):
+    if pid is None:
+        return 0.0
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+n = int(sys.argv[1])
+many(10)
+attach.flush()
+pid = getattr(attach.current().writer, "pid", None)
+rows = []
+for _ in range(5):
+    child, cpu, wall = child_cpu(pid), time.process_time(), time.perf_counter()
+    many(n)
+    rows.append([(time.perf_counter() - wall) / n * 1e6, (time.process_time() - cpu) / n * 1e6,
+                 (child_cpu(pid) - child) / n * 1e6])
+print(json.dumps(rows))
+"""
 
 
-def plain(write: Any) -> tuple[Any, ...]:
-    """A record as values a pipe can carry (what the caller would have to build)."""
-    from flowhook.store._sql.rows import state_columns
+def cpu_split(tasks: int, rounds: int) -> dict[str, list[float]]:
+    """Per task run (medians): wall time, CPU of the flow's process (all its threads), CPU of
+    the writer process; ``tasks`` one-argument task runs in a flow, 5 runs per round."""
+    rows: dict[str, list[list[float]]] = {writer: [] for writer in WRITERS}
+    with tempfile.TemporaryDirectory() as directory:
+        script = Path(directory) / "split.py"
+        script.write_text(CPU_SCRIPT)
+        for index in range(rounds):
+            for writer in WRITERS if index % 2 == 0 else WRITERS[::-1]:
+                env = {
+                    **os.environ,
+                    "FLOWHOOK_HOME": str(Path(directory) / f"{writer}{index}"),
+                    "FLOWHOOK_STORE_WRITER": writer,
+                    "FLOWHOOK_STORE_WRITER_WAIT": "1",
+                    "FLOWHOOK_DISABLE_PLUGINS": "all",
+                }
+                done = subprocess.run(
+                    [sys.executable, str(script), str(tasks)],
+                    env=env, capture_output=True, text=True, check=True,
+                )  # fmt: skip
+                rows[writer] += json.loads(done.stdout.strip().splitlines()[-1])
+    return {
+        writer: [statistics.median(row[column] for row in found) for column in range(3)]
+        for writer, found in rows.items()
+    }
 
-    if type(write).__name__ == "Transition":
-        return (
-            write.kind, str(write.run_id), str(write.history_id),
-            state_columns(write.state, write.traceback), write.run_count,
-            None if write.start_time is None else write.start_time.timestamp(),
-            None if write.end_time is None else write.end_time.timestamp(),
-        )  # fmt: skip
-    return (*write[:1], str(write.id), *write[2:7], str(write.flow_run_id), *write[8:])
+
+def measure(cases: list[tuple[str, str, int, int, dict[str, str]]], rounds: int, tiny: bool):
+    """Each case's figures per writer, over ``rounds`` alternating rounds."""
+    figures: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for round_ in range(rounds):
+        for label, workload, full, small, env in cases:
+            for writer in WRITERS if round_ % 2 == 0 else WRITERS[::-1]:
+                extra = {**env, "FLOWHOOK_STORE_WRITER": writer, "FLOWHOOK_STORE_WRITER_WAIT": "1"}
+                with tempfile.TemporaryDirectory() as home:
+                    found = run_case(workload, small if tiny else full, extra, Path(home))
+                figures.setdefault((label, writer), []).append(found["figures"])
+    return figures
 
 
-def hand_off(writes: list[Any], pipe: Any) -> None:
-    for start in range(0, len(writes), 1500):
-        pipe.write(pickle.dumps([plain(write) for write in writes[start : start + 1500]], 5))
-    pipe.flush()
+def short_script(starts: int) -> dict[str, float]:
+    """Median wall time of a fresh interpreter running a three-task flow, per writer."""
+    times: dict[str, list[float]] = {writer: [] for writer in WRITERS}
+    with tempfile.TemporaryDirectory() as directory:
+        script = Path(directory) / "short.py"
+        script.write_text(SHORT_SCRIPT)
+        for index in range(starts):
+            for writer in WRITERS if index % 2 == 0 else WRITERS[::-1]:
+                env = {
+                    **os.environ,
+                    "FLOWHOOK_HOME": str(Path(directory) / writer),
+                    "FLOWHOOK_STORE_WRITER": writer,
+                    "FLOWHOOK_DISABLE_PLUGINS": "all",
+                }
+                started = time.perf_counter()
+                subprocess.run([sys.executable, str(script)], env=env, check=True)
+                times[writer].append(time.perf_counter() - started)
+    return {writer: statistics.median(values) for writer, values in times.items()}
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=2000)
-    options = parser.parse_args()
-    import workloads
-
-    from flowhook._runtime import attach
-
-    floor = workloads.floor()["pluggy_call_us"]
-    writes = capture(options.tasks)
-    store = attach.current().store  # type: ignore[union-attr]
-    drain = subprocess.Popen(
-        [sys.executable, "-c", "import sys\nwhile sys.stdin.buffer.read(1 << 20): pass"],
-        stdin=subprocess.PIPE,
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    timings: dict[str, list[float]] = {"in-process write": [], "hand-off to a process": []}
-    try:
-        for _ in range(5):
-            batch = renamed(writes)
-            started = time.thread_time()
-            store.write(batch)
-            timings["in-process write"].append(time.thread_time() - started)
-            started = time.thread_time()
-            hand_off(writes, drain.stdin)
-            timings["hand-off to a process"].append(time.thread_time() - started)
-    finally:
-        assert drain.stdin is not None
-        drain.stdin.close()
-        drain.wait(10)
-    print(f"{options.tasks:,} task runs; raw pluggy call {floor:.2f} us (pid {os.getpid()})")
-    for name, values in timings.items():
-        per_task = statistics.median(values) / options.tasks * 1e6
-        print(f"  {name:24} {per_task:6.2f} us per task run ({per_task / floor:.1f}x pluggy)")
-
-
-def renamed(writes: list[Any]) -> list[Any]:
-    """The same records with new run ids (the store takes each run once)."""
-    import uuid
-
-    ids = {id(w.id): uuid.uuid4() for w in writes if type(w).__name__ == "NewRun"}
-    return [
-        w._replace(id=ids[id(w.id)])
-        if type(w).__name__ == "NewRun"
-        else w._replace(run_id=ids.get(id(w.run_id), w.run_id))
-        for w in writes
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--starts", type=int, default=10)
+    parser.add_argument("--size", choices=["full", "tiny"], default="full")
+    parser.add_argument("--only", metavar="TEXT", action="append")
+    args = parser.parse_args()
+    cases = [
+        case
+        for case in CASES
+        if case[0] in STORE_CASES and (not args.only or any(t in case[0] for t in args.only))
     ]
+    figures = measure(cases, args.rounds, args.size == "tiny")
+    print(f"{'case':74} {'figure':20} {'thread':>10} {'process':>10} {'p/t':>6}")
+    for label, *_ in cases:
+        thread, process = figures[(label, "thread")], figures[(label, "process")]
+        for name in thread[0]:
+            values = [statistics.median(row[name] for row in rows) for rows in (thread, process)]
+            ratio = values[1] / values[0] if values[0] else float("nan")
+            print(f"{label:74} {name:20} {values[0]:10.2f} {values[1]:10.2f} {ratio:6.2f}")
+    split = cpu_split(2000, args.rounds)
+    for column, name in enumerate(("wall", "CPU, flow's process", "CPU, writer process")):
+        print(
+            f"{'2k one-argument task runs, per task run (µs): ' + name:74} {'median':20} "
+            f"{split['thread'][column]:10.2f} {split['process'][column]:10.2f}"
+        )
+    walls = short_script(args.starts)
+    print(
+        f"{'a 3-task flow script, fresh interpreter (wall s)':74} {'median':20} "
+        f"{walls['thread']:10.3f} {walls['process']:10.3f} "
+        f"{walls['process'] / walls['thread']:6.2f}"
+    )
 
 
 if __name__ == "__main__":

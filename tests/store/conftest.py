@@ -19,11 +19,21 @@ import flowhook.store
 from flowhook.store import Store, open_store
 
 BACKENDS = ("sqlite", "postgres")
+#: The modules whose tests run with each writer (FLOWHOOK_STORE_WRITER): the thread, and the
+#: writer process (used from the first write: FLOWHOOK_STORE_WRITER_WAIT=1).
+WRITER_MODULES = {
+    "test_store_faults",
+    "test_postgres_faults",
+    "test_store_crashes",
+    "test_store_batches",
+    "test_run_logs",
+    "test_store_history",
+}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marked = metafunc.definition.get_closest_marker
     if "store_backend" in metafunc.fixturenames:
-        marked = metafunc.definition.get_closest_marker
         backends = (
             BACKENDS[:1]
             if marked("sqlite_only")
@@ -32,6 +42,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             else BACKENDS
         )
         metafunc.parametrize("store_backend", backends, indirect=True)
+    in_writer_modules = metafunc.module.__name__.rpartition(".")[2] in WRITER_MODULES
+    if (
+        "store_writer" in metafunc.fixturenames
+        and in_writer_modules
+        and not marked("thread_writer")
+    ):
+        metafunc.parametrize("store_writer", ("thread", "process"), indirect=True)
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +60,15 @@ def store_backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv("FLOWHOOK_STORE_URL", url)
         monkeypatch.setenv("FLOWHOOK_STORE_AUTO_MIGRATE", "1")
     return backend
+
+
+@pytest.fixture(autouse=True)
+def store_writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Which writer the test's processes use (only the modules of WRITER_MODULES try both)."""
+    writer: str = getattr(request, "param", "thread")
+    monkeypatch.setenv("FLOWHOOK_STORE_WRITER", writer)
+    monkeypatch.setenv("FLOWHOOK_STORE_WRITER_WAIT", "1")
+    return writer
 
 
 @pytest.fixture(autouse=True)

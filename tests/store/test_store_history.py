@@ -317,6 +317,7 @@ def test_an_unusable_database_path_never_fails_a_run(flowhook_home: Path, caplog
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.thread_writer
 def test_a_full_disk_during_a_run_never_fails_it(flowhook_home: Path, monkeypatch, caplog) -> None:
     def full(self, batch):
         raise sqlite3.OperationalError("database or disk is full")

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowhook_hookspec.errors import ConfigError
 
@@ -27,6 +27,9 @@ from ..notifications import Block, DeliveryWorker, load_router
 from ..store import BatchWriter, StoreSettings, current_process, load_settings, open_store
 from .recorder import Recorder
 from .routing import MemoryRouting, load_router_of
+
+if TYPE_CHECKING:
+    from .writer_process import ProcessWriter
 
 __all__ = ["attach", "current", "detach", "flush", "load_block_notifier"]
 
@@ -235,13 +238,19 @@ def _open(settings: StoreSettings) -> Recorder:
         worker_id=f"{process_id}:{os.getpid()}",
         blocks=router.blocks(),
     )
-    writer = BatchWriter(
-        store,
-        process_id,
-        wait_timeout=settings.lock_timeout_seconds + 10,
-        on_outbox=delivery.poke,
-        max_held_back=settings.held_back_limit,
-    )
+    options: dict[str, Any] = {
+        "wait_timeout": settings.lock_timeout_seconds + 10,
+        "on_outbox": delivery.poke,
+        "max_held_back": settings.held_back_limit,
+    }
+    writer: BatchWriter | ProcessWriter
+    if settings.writer == "process":
+        from .writer_process import ProcessWriter
+
+        wait = os.environ.get("FLOWHOOK_STORE_WRITER_WAIT") == "1"  # tests, benchmarks
+        writer = ProcessWriter(settings, store, process_id, wait_started=wait, **options)
+    else:
+        writer = BatchWriter(store, process_id, **options)
     return Recorder(settings, store, process_id, writer, router, delivery)
 
 

@@ -27,7 +27,7 @@ import traceback
 import uuid
 from collections.abc import Mapping
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flowhook_hookspec.notify import MASK, Secret
 from flowhook_hookspec.runs import FlowRun, TaskRun
@@ -51,6 +51,9 @@ from ..store import (
 from .exits import write_exit_note
 from .routing import outbox_entries
 from .run_logs import RUN_LOGGERS, RunLogCapture
+
+if TYPE_CHECKING:
+    from .writer_process import ProcessWriter
 
 __all__ = ["Recorder", "import_path", "parameters_json"]
 
@@ -135,7 +138,7 @@ class Recorder:
         settings: StoreSettings,
         store: Store,
         process_id: int,
-        writer: BatchWriter,
+        writer: BatchWriter | ProcessWriter,
         router: Router | None = None,
         delivery: DeliveryWorker | None = None,
     ) -> None:

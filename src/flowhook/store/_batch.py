@@ -163,7 +163,7 @@ def _add_run(prepared: PreparedBatch, moved: list[Any], texts: dict[int, str]) -
     prepared.events.append(event_row(last.kind, run_id, history_id, states))
 
 
-def _text(uuid: UUID | None, texts: dict[int, str]) -> Any:
+def _text(uuid: UUID | str | None, texts: dict[int, str]) -> Any:
     """A flow run's id as text, made once per batch (all its task runs name it)."""
     if uuid is None:
         return None

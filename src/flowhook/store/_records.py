@@ -33,6 +33,7 @@ __all__ = [
     "RunRecord",
     "Transition",
     "Write",
+    "state_columns",
 ]
 
 RunKindName = Literal["flow", "task"]
@@ -69,15 +70,18 @@ class Transition(NamedTuple):
     in the run's thread, while the exception's traceback is still the one the run raised.
     ``history_id`` is the run whose history the event belongs to: the flow run (for a flow run
     and its task runs) or the task run itself (for a task run outside any flow).
+
+    In the writer process (:mod:`flowhook._runtime.writer_wire`) the ids are text, ``state`` is
+    already the event's columns (:func:`~._sql.rows.state_columns`) and the times are seconds.
     """
 
     kind: RunKindName
-    run_id: UUID
-    history_id: UUID
-    state: State
+    run_id: UUID | str
+    history_id: UUID | str
+    state: State | tuple[Any, ...]
     run_count: int
-    start_time: datetime | None
-    end_time: datetime | None
+    start_time: datetime | float | None
+    end_time: datetime | float | None
     traceback: str | None = None
 
 
@@ -152,6 +156,48 @@ class OutboxEntry(NamedTuple):
 
 
 Write = NewRun | Transition | HookError | RunLog | Beat | BatchKey | ProcessExit | OutboxEntry
+
+_COMPLETED = StateType.COMPLETED
+
+
+def state_columns(state: State | tuple[Any, ...], tb: str | None) -> tuple[Any, ...]:
+    """One state as the event columns from ``type`` to ``traceback`` (from the writer process:
+    already those columns).
+
+    The columns are the fields of the contract converter's form of a state (the test suite
+    checks that they agree), with times as seconds since the epoch; they are read here directly
+    because this runs for every transition of every run. A Completed state's data is its result
+    and is never written. ``state.type`` is a ``str`` enum: SQLite and JSON store its value.
+    """
+    if isinstance(state, tuple):
+        return state
+    exc, scheduled = state.data, state.scheduled_time
+    if scheduled is None and (exc is None or state.type is _COMPLETED):
+        return (
+            state.type,
+            state.name,
+            state.message,
+            state.timestamp.timestamp(),
+            None,
+            None,
+            None,
+            tb,
+        )
+    info = None
+    if isinstance(exc, BaseException):
+        from flowhook_hookspec.serde import exception_to_dict  # cattrs: only for a failure
+
+        info = exception_to_dict(exc)
+    return (
+        state.type,
+        state.name,
+        state.message,
+        state.timestamp.timestamp(),
+        None if scheduled is None else scheduled.timestamp(),
+        None if info is None else info["type"],
+        None if info is None else info["message"],
+        tb,
+    )
 
 
 # -- records ----------------------------------------------------------------------------------

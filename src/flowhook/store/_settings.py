@@ -66,6 +66,8 @@ class StoreSettings:
     #: How many writes (states, logs, alerts) a process keeps in memory while the store cannot
     #: take them; past it the oldest are dropped, and counted in the exit line.
     held_back_limit: int = 200_000
+    #: Who writes the runs: a thread of the flow's process, or a child process.
+    writer: str = "thread"
 
     @property
     def database(self) -> Path:
@@ -149,4 +151,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
         attach_timeout_seconds=_number(env, "FLOWHOOK_ATTACH_TIMEOUT_SECONDS", 2.0, float),
         run_log_limit=_number(env, "FLOWHOOK_RUN_LOG_LIMIT", 10_000, int),
         held_back_limit=_number(env, "FLOWHOOK_HELD_BACK_LIMIT", 200_000, int),
+        writer=_writer(env),
     )
+
+
+def _writer(env: Mapping[str, str]) -> str:
+    raw = env.get("FLOWHOOK_STORE_WRITER", "").strip().lower() or "thread"
+    if raw not in ("thread", "process"):
+        raise ConfigError(f"FLOWHOOK_STORE_WRITER takes 'thread' or 'process', got {raw!r}")
+    return raw

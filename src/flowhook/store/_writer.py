@@ -39,11 +39,23 @@ logger = logging.getLogger("flowhook.store")
 
 
 class _Waiter(threading.Event):
-    """Writes whose caller waits until they, and all queued before them, are applied."""
+    """Writes whose caller waits until they, and all queued before them, are applied; ``then``
+    is called at that moment, and ``number`` is the least key number of the batch that holds
+    them (see :meth:`BatchWriter.submit_then`)."""
 
-    def __init__(self, writes: tuple[Write, ...]) -> None:
+    def __init__(
+        self,
+        writes: tuple[Write, ...],
+        then: Callable[[], None] | None = None,
+        number: int = 0,
+    ) -> None:
         super().__init__()
-        self.writes = writes
+        self.writes, self.then, self.number = writes, then, number
+
+    def set(self) -> None:
+        super().set()
+        if self.then is not None:
+            self.then()
 
 
 #: What the queue holds: writes nobody waits for (a plain tuple, most of them), or a waiter.
@@ -111,6 +123,7 @@ class BatchWriter:
         wait_timeout: float = 60.0,
         on_outbox: Callable[[], None] | None = None,
         max_held_back: int = MAX_HELD_BACK,
+        first_batch: int = 0,
     ) -> None:
         self.store = store
         self.max_held_back = max_held_back
@@ -130,7 +143,11 @@ class BatchWriter:
         #: have committed them: they are sent again as that batch, alone, before any other.
         self._keyed = 0
         self._held_key: BatchKey | None = None
-        self._batches = 0
+        #: The number of the last batch key given; the next is above it and ``_number``.
+        self._batches = first_batch
+        self._number = 0
+        #: Whether each batch carries a heartbeat of the process (not for a parent gone).
+        self.beats = True
         self._retry_at = 0.0
         self._retry_delay = 0.0
         self._refusals: dict[str, int] = {}
@@ -172,6 +189,18 @@ class BatchWriter:
         )
         return False
 
+    def submit_then(
+        self, writes: tuple[Write, ...], then: Callable[[], None], *, number: int, now: bool
+    ) -> None:
+        """Queue ``writes`` without waiting: ``then()`` is called once they and all earlier
+        writes are applied (or attempted), ``now`` makes that attempt at once (even while the
+        store is down). Their batch's key number is at least ``number`` (the writer process
+        numbers batches by the frames they hold, see :mod:`flowhook._runtime.writer_process`)."""
+        if now:
+            self._retry_at = 0.0
+        self._queue.put(_Waiter(writes, then, number))
+        self._urgent.set()
+
     def flush(self) -> bool:
         """Wait until everything submitted so far is applied: one attempt now, even while the
         store is down (at exit, before the outbox is drained)."""
@@ -184,6 +213,11 @@ class BatchWriter:
     def everything_written(self) -> bool:
         """Whether the store took every write submitted so far (none is held back)."""
         return not self._held
+
+    @property
+    def last_batch(self) -> int:
+        """The number of the last batch key given (a writer taking over numbers above it)."""
+        return self._batches
 
     @property
     def held_back(self) -> int:
@@ -251,6 +285,7 @@ class BatchWriter:
             else:
                 writes += entry.writes  # type: ignore[union-attr]
                 waiters.append(entry)  # type: ignore[arg-type]
+                self._number = max(self._number, entry.number)  # type: ignore[union-attr]
         try:
             if writes or self._held:
                 # A caller waiting makes this an attempt before the retry is due; not while
@@ -266,7 +301,7 @@ class BatchWriter:
     def _new_key(self) -> BatchKey | None:
         if self.process_id is None:
             return None
-        self._batches += 1
+        self._batches = max(self._batches + 1, self._number)
         return BatchKey(self.process_id, self._batches)
 
     def _write(self, writes: list[Write]) -> None:
@@ -283,7 +318,7 @@ class BatchWriter:
     def _write_batch(self, writes: list[Write], key: BatchKey | None, after: list[Write]) -> bool:
         """Write ``writes`` as one batch (``after`` waits behind it); whether it was taken."""
         extra: list[Write] = [] if key is None else [key]
-        if self.process_id is not None:
+        if self.process_id is not None and self.beats:
             extra.append(Beat(self.process_id, time.time()))
         try:
             self.store.write([*writes, *extra])

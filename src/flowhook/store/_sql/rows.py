@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import json.encoder
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
-from flowhook_hookspec.states import State, StateType
+from flowhook_hookspec.states import StateType
 
-from .._records import NewRun, Transition
+from .._records import NewRun, Transition, state_columns
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -57,44 +58,6 @@ UPDATE_RUN = (
 HOOK_ERROR_INSERT_COLUMNS = "run_id, run_kind, history_id, timestamp, description, traceback"
 #: The state of a run created without a transition in its batch.
 _PENDING: tuple[Any, ...] = (StateType.PENDING.value, "Pending", None, 0, None, None)
-_COMPLETED = StateType.COMPLETED
-
-
-def state_columns(state: State, tb: str | None) -> tuple[Any, ...]:
-    """One state as the event columns from ``type`` to ``traceback``.
-
-    The columns are the fields of the contract converter's form of a state (the test suite
-    checks that they agree), with times as seconds since the epoch; they are read here directly
-    because this runs for every transition of every run. A Completed state's data is its result
-    and is never written. ``state.type`` is a ``str`` enum: SQLite and JSON store its value.
-    """
-    exc, scheduled = state.data, state.scheduled_time
-    if scheduled is None and (exc is None or state.type is _COMPLETED):
-        return (
-            state.type,
-            state.name,
-            state.message,
-            state.timestamp.timestamp(),
-            None,
-            None,
-            None,
-            tb,
-        )
-    info = None
-    if isinstance(exc, BaseException):
-        from flowhook_hookspec.serde import exception_to_dict  # cattrs: only for a failure
-
-        info = exception_to_dict(exc)
-    return (
-        state.type,
-        state.name,
-        state.message,
-        state.timestamp.timestamp(),
-        None if scheduled is None else scheduled.timestamp(),
-        None if info is None else info["type"],
-        None if info is None else info["message"],
-        tb,
-    )
 
 
 def _compact_encoder() -> Callable[[Any], str]:
@@ -143,16 +106,24 @@ def event_row(
 
 def run_state(last: Transition, seconds: float) -> tuple[Any, ...]:
     """The state columns of a run whose last transition in a batch is ``last``, whose state's
-    timestamp is ``seconds`` (the run's end time when it ended: the same time)."""
+    timestamp is ``seconds`` (the run's end time when it ended: the same time); from the writer
+    process, its state's columns and its times in seconds already."""
     start, end = last.start_time, last.end_time
+    state = last.state
+    if isinstance(state, tuple):
+        return (state[0], state[1], state[2], last.run_count, start, end)
     return (
-        last.state.type,
-        last.state.name,
-        last.state.message,
+        state.type,
+        state.name,
+        state.message,
         last.run_count,
-        None if start is None else start.timestamp(),
-        None if end is None else seconds if end is last.state.timestamp else end.timestamp(),
+        None if start is None else _seconds(start),
+        None if end is None else seconds if end is state.timestamp else _seconds(end),
     )
+
+
+def _seconds(time: datetime | float) -> float:
+    return time if isinstance(time, float) else time.timestamp()
 
 
 def run_row(

@@ -1,0 +1,398 @@
+"""The writer process (``FLOWHOOK_STORE_WRITER=process``): the flow's process only ships writes.
+
+:class:`ProcessWriter` has the interface of :class:`~flowhook.store.BatchWriter`. Its
+:meth:`~ProcessWriter.submit` appends to a queue, shipped as one frame of plain values
+(:mod:`.writer_wire`) every 1024 entries by the flow's thread, else every ``linger`` seconds by
+a sender thread, to a child process (:mod:`.writer_child`) that makes the rows and writes them
+with its own connection. A caller that waits (a flow run's start, a top-level run's end,
+``flush``) is answered when the child acknowledges the frame holding its writes: once they and
+all before them were written (or tried, as the thread writer does).
+
+- Start-up: the child starts once the process submitted ``START_AFTER`` writes; until it is
+  ready a thread writer writes, flushed before the first frame (order holds): a short script
+  neither starts nor waits for it.
+- The child dies: the frames it had not acknowledged as written are written again here, each
+  with the key the child would have given a batch ending with it (the store skips those it
+  committed), then a thread writer takes over; one error says so.
+- The flow's process dies: the child's input ends; it writes what it received, without a
+  heartbeat, and exits (the reaper then marks the runs Crashed as always).
+- ``fork``: the child of a fork never writes into the pipe (its ends are made ``/dev/null``)."""
+
+from __future__ import annotations
+
+import logging
+import marshal
+import os
+import pickle
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from functools import partial
+from typing import IO, Any
+
+from ..store import BatchKey, BatchWriter, Store, StoreSettings, Write
+from .writer_wire import FRAME_KEYS, encode, end, spawn
+
+__all__ = ["ProcessWriter"]
+
+logger = logging.getLogger("flowhook.store")
+
+#: The child starts once a process has submitted this many writes (about 300 task runs).
+START_AFTER = 1000
+
+
+class _Waiter(threading.Event):
+    def __init__(self, writes: tuple[Write, ...]) -> None:
+        super().__init__()
+        self.writes = writes
+
+
+#: A frame shipped and not yet known written: its number, its writes, their waiters.
+_Frame = tuple[int, list[Write], list[_Waiter]]
+
+
+class ProcessWriter:
+    """Applies writes to the store from a child process, in the order they were submitted."""
+
+    def __init__(
+        self,
+        settings: StoreSettings,
+        store: Store,
+        process_id: int,
+        *,
+        wait_timeout: float = 60.0,
+        on_outbox: Callable[[], None] | None = None,
+        max_held_back: int = 200_000,
+        linger: float = 0.05,
+        frame_entries: int = 1024,
+        wait_started: bool = False,
+    ) -> None:
+        self.store, self.process_id, self.on_outbox = store, process_id, on_outbox
+        self.wait_timeout, self.linger, self.frame_entries = wait_timeout, linger, frame_entries
+        self._options = {"wait_timeout": wait_timeout, "max_held_back": max_held_back}
+        #: The thread writer in use: before the child is ready, and after it died; else None.
+        self._direct: BatchWriter | None = self._thread_writer(0)
+        self._lock = threading.Lock()
+        #: Held while a frame is made and written (by the flow's thread or the sender).
+        self._shipping = threading.Lock()
+        self._entries: deque[tuple[Write, ...] | _Waiter] = deque()
+        self._wake = threading.Event()
+        #: Kept to write again if the child dies: at most ``max_held_back`` writes, as it holds.
+        self._frames: deque[_Frame] = deque()
+        self._kept, self._frames_lock = 0, threading.Lock()
+        self._waiting: dict[int, list[_Waiter]] = {}
+        self._frame = 0
+        self._now = self._stop = False
+        self._owner = os.getpid()  # another one is a fork's child: it never uses the pipe
+        #: The child's figures: everything written, held back, lost, last error.
+        self._figures: tuple[bool, int, int, str] = (True, 0, 0, "")
+        self._lost, self._failure, self._gone = 0, "", False
+        self._ready, self._closed = threading.Event(), threading.Event()
+        self._child: subprocess.Popen[bytes] | None = None
+        # The store re-inserts a registered process's row when it is gone (pruned, or the
+        # file re-created): the child's store must know the registration too.
+        info = getattr(store, "_registered", {}).get(process_id)
+        self._greeting = (settings, process_id, self._options, info)
+        #: Submits before the child is started: a short script never pays for its start.
+        self._start_in = 0 if wait_started else START_AFTER
+        if wait_started:
+            self._start()
+            self.wait_started(wait_timeout)
+
+    def _start(self) -> None:
+        self._start_in = -1
+        try:
+            self._child = spawn(self._greeting)
+        except (OSError, ValueError) as exc:
+            logger.warning(
+                "could not start the writer process (%s): runs are written by a thread", exc
+            )
+            return
+        self._reader = threading.Thread(target=self._read, name="flowhook-writer-acks", daemon=True)
+        self._sender = threading.Thread(target=self._send, name="flowhook-writer-pipe", daemon=True)
+        self._reader.start()
+        self._sender.start()
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None if it could not start)."""
+        return None if self._child is None else self._child.pid
+
+    def wait_started(self, timeout: float) -> bool:
+        """Wait until the child writes (not the thread writer of the start); whether it does.
+        For tests and benchmarks (``FLOWHOOK_STORE_WRITER_WAIT=1``): a run never waits."""
+        deadline = time.monotonic() + timeout
+        while (
+            self._child is not None
+            and self._direct is not None
+            and not self._gone
+            and time.monotonic() < deadline
+        ):
+            self._wake.set()
+            time.sleep(0.005)
+        return self._direct is None
+
+    def _thread_writer(self, first_batch: int) -> BatchWriter:
+        return BatchWriter(
+            self.store,
+            self.process_id,
+            on_outbox=self.on_outbox,
+            first_batch=first_batch,
+            **self._options,  # type: ignore[arg-type]
+        )
+
+    # -- the flow's side ---------------------------------------------------------------------
+
+    def submit(self, writes: tuple[Write, ...]) -> None:
+        """Queue ``writes``; they are shipped within about ``linger`` seconds."""
+        if self._direct is not None:
+            with self._lock:
+                direct = self._direct
+                if direct is not None:
+                    direct.submit(writes)
+                    self._start_in -= 1
+                    if self._start_in == 0:
+                        self._start()
+                    return
+        self._entries.append(writes)
+        if len(self._entries) >= self.frame_entries:
+            # Shipped by the flow's thread itself, in one go (no switching to the sender
+            # thread and back); a full pipe makes the flow wait for the child.
+            self._ship_pending()
+
+    def submit_and_wait(self, writes: tuple[Write, ...]) -> bool:
+        """Queue ``writes`` and wait until the child wrote (or tried) them and all before."""
+        if self._direct is not None:
+            with self._lock:
+                direct = self._direct
+                if direct is not None:
+                    return direct.submit_and_wait(writes)
+        if self._owner != os.getpid():
+            return False
+        waiter = _Waiter(writes)
+        self._entries.append(waiter)
+        self._ship_pending()
+        if waiter.wait(self.wait_timeout):
+            return True
+        logger.error(
+            "the store did not record within %.0f s; the run goes on without waiting",
+            self.wait_timeout,
+        )
+        return False
+
+    def flush(self) -> bool:
+        """Wait until everything submitted so far is written: one attempt now."""
+        if self._direct is not None and self._owner == os.getpid():
+            with self._lock:
+                direct = self._direct
+                if direct is not None:
+                    return direct.flush()
+        self._now = True
+        return self.submit_and_wait(())
+
+    @property
+    def everything_written(self) -> bool:
+        """Whether the store took every write submitted so far (none is held back)."""
+        direct = self._direct
+        return direct.everything_written if direct is not None else self._figures[0]
+
+    @property
+    def held_back(self) -> int:
+        """How many state events wait for the store to take them."""
+        direct = self._direct
+        return direct.held_back if direct is not None else self._figures[1]
+
+    @property
+    def lost(self) -> int:
+        """States lost for good (refused data, or past the held-back limit)."""
+        direct = self._direct
+        return self._lost + (direct.lost if direct is not None else self._figures[2])
+
+    @property
+    def last_error(self) -> str:
+        direct = self._direct
+        return direct.last_error if direct is not None else self._figures[3]
+
+    def close(self) -> None:
+        """Write what is queued, then stop the child (and the thread writer, if one is used)."""
+        if self._child is not None and self._owner == os.getpid():
+            self._stop = True
+            self._wake.set()
+            self._sender.join(self.wait_timeout + 5)
+            if self._direct is None:  # the sender said close: the child writes and answers
+                self._reader.join(self.wait_timeout)
+                if not self._closed.is_set():
+                    self._recover()
+                end(self._child, self.wait_timeout)
+            elif self._child.poll() is None:  # it has nothing to write
+                self._child.kill()
+                self._child.wait()
+        if self._direct is not None:
+            self._ship_pending()  # what came in while it took over
+            self._direct.close()
+
+    # -- the sender thread ----------------------------------------------------------------
+    def _send(self) -> None:
+        while True:
+            self._wake.wait(self.linger)
+            self._wake.clear()
+            if self._direct is not None:  # the child is starting, failed, or died
+                if self._gone and not self._ready.is_set():
+                    self._not_started()
+                if self._stop or self._gone:
+                    return
+                if self._ready.is_set():
+                    self._switch()
+                continue
+            if self._gone:
+                self._recover()
+                return
+            self._ship_pending()
+            if self._stop and not self._entries:
+                with self._shipping:
+                    self._put(("close",))
+                return
+
+    def _not_started(self) -> None:
+        code = self._child.poll()  # type: ignore[union-attr]
+        logger.warning(
+            "the writer process did not start (%s): runs are written by a thread",
+            self._failure or f"exit code {code}",
+        )
+
+    def _switch(self) -> None:
+        """The child is ready: the thread writer writes what it holds, then the frames start
+        (numbered past its batches). Not while it holds writes back: tried at each linger."""
+        direct = self._direct
+        if direct is None or not direct.everything_written:
+            return
+        with self._lock:
+            if not direct.flush() or not direct.everything_written:
+                return
+            direct.close()
+            self._lost, self._frame = direct.lost, direct.last_batch
+            self._direct = None
+
+    def _ship_pending(self) -> None:
+        """Ship what is queued as one frame; once a thread writer took over, hand it that."""
+        with self._shipping:
+            if self._direct is not None:
+                self._hand_over(self._direct)
+            elif not self._gone:
+                entries = self._take()
+                if entries:
+                    self._ship(entries)
+
+    def _hand_over(self, writer: BatchWriter) -> None:
+        for entry in self._take():
+            if type(entry) is tuple:
+                writer.submit(entry)
+            else:
+                writer.submit_then(entry.writes, entry.set, number=0, now=False)  # type: ignore[union-attr]
+
+    def _take(self) -> list[tuple[Write, ...] | _Waiter]:
+        entries = self._entries
+        return [entries.popleft() for _ in range(len(entries))]
+
+    def _ship(self, entries: list[tuple[Write, ...] | _Waiter]) -> None:
+        writes: list[Write] = []
+        waiters: list[_Waiter] = []
+        for entry in entries:
+            if type(entry) is tuple:
+                writes += entry
+            else:
+                writes += entry.writes  # type: ignore[union-attr]
+                waiters.append(entry)  # type: ignore[arg-type]
+        self._frame += 1
+        now, self._now = self._now, False
+        with self._frames_lock:
+            self._frames.append((self._frame, writes, waiters))
+            self._kept += len(writes)
+            while self._kept > self._options["max_held_back"] and len(self._frames) > 1:
+                self._kept -= len(self._frames.popleft()[1])
+        if waiters:
+            self._waiting[self._frame] = waiters
+        self._put(("w", self._frame, encode(writes), now))
+
+    def _put(self, message: tuple[Any, ...]) -> None:
+        pipe = self._child.stdin  # type: ignore[union-attr]
+        try:
+            data = marshal.dumps(message)
+            pipe.write(len(data).to_bytes(4, "little") + data)  # type: ignore[union-attr]
+            pipe.flush()  # type: ignore[union-attr]
+        except (OSError, ValueError):
+            self._gone = True  # the reader sees the end too; the next loop recovers
+
+    # -- the reader thread ----------------------------------------------------------------
+
+    def _read(self) -> None:
+        source: IO[bytes] = self._child.stdout  # type: ignore[union-attr, assignment]
+        while True:
+            try:
+                message = pickle.load(source)
+            except Exception:
+                break
+            kind = message[0]
+            if kind == "ack":
+                self._acked(message[1], tuple(message[2:]))
+            elif kind == "outbox" and self.on_outbox is not None:
+                self.on_outbox()
+            elif kind == "log":
+                logging.getLogger(message[1]).log(message[2], "%s", message[3])
+            elif kind == "ready":
+                self._ready.set()
+            elif kind == "closed":
+                self._figures = tuple(message[1:])
+                self._closed.set()
+            elif kind == "failed":
+                self._failure = message[1]
+        if not self._closed.is_set():
+            self._gone = True
+            self._wake.set()
+
+    def _acked(self, frame: int, figures: tuple[bool, int, int, str]) -> None:
+        self._figures = figures
+        self._release(frame)
+        if figures[0]:
+            with self._frames_lock:
+                frames = self._frames
+                while frames and frames[0][0] <= frame:
+                    self._kept -= len(frames.popleft()[1])
+
+    def _release(self, frame: int) -> None:
+        """The callers waiting for ``frame`` go on."""
+        for waiter in self._waiting.pop(frame, ()):
+            waiter.set()
+
+    def _recover(self) -> None:
+        """The child died (or hangs, at close): write again, here, what it had not written; a
+        thread writer goes on. A hung child is killed first: it must not commit after this."""
+        child = self._child
+        if child is not None and child.poll() is None:
+            child.kill()
+        code = None if child is None else child.wait()
+        self._reader.join(self.wait_timeout)
+        frames = list(self._frames)
+        self._frames.clear()
+        logger.error(
+            "the store's writer process ended unexpectedly (exit code %s): this process writes "
+            "its runs itself from now on, starting with the %d writes it had not written",
+            code,
+            sum(len(writes) for _, writes, _ in frames),
+        )
+        self._lost += self._figures[2]
+        fallback = self._thread_writer((self._frame + 1) * FRAME_KEYS)
+        for index, (frame, writes, _) in enumerate(frames):
+            try:
+                self.store.write([*writes, BatchKey(self.process_id, frame * FRAME_KEYS)])
+            except Exception:  # the thread writer holds, retries or splits what is left
+                for later, rest, _ in frames[index:]:
+                    release = partial(self._release, later)
+                    fallback.submit_then(tuple(rest), release, number=0, now=False)
+                break
+            self._release(frame)
+        with self._shipping, self._lock:
+            self._hand_over(fallback)
+            self._direct = fallback

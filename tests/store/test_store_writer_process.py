@@ -1,0 +1,249 @@
+"""The writer process (``FLOWHOOK_STORE_WRITER=process``), with real processes, on both stores:
+what is durable when, outbox wake-ups, either side killed, fork, start-up failures."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from store_helpers import environment, execute, wait_for, write_module
+
+from flowhook._runtime.writer_process import ProcessWriter
+from flowhook._runtime.writer_wire import FRAME_KEYS
+from flowhook.store import OutboxEntry, Store, current_process, load_settings
+from flowhook_hookspec.errors import ConfigError
+
+#: A flow of ``n`` task runs; between two halves it runs ``between`` (a statement).
+FLOW = """
+import os, sys, time
+import flowhook._runtime.attach as attach
+from flowhook import flow, task
+
+@task
+def step(i: int) -> int:
+    return i + 1
+
+@flow
+def halves(n: int) -> int:
+    for i in range(n // 2):
+        step(i)
+    writer = attach.current().writer
+    print("writer", writer.pid or -1, os.getpid(), flush=True)
+    {between}
+    for i in range(n // 2, n):
+        step(i)
+    return n
+
+halves(int(sys.argv[1]))
+print("done", flush=True)
+"""
+
+
+def run_flow(modules: Path, between: str, n: int, **env: str) -> subprocess.Popen[str]:
+    script = write_module(modules, "halves", FLOW.format(between=between))
+    extra = {"FLOWHOOK_STORE_WRITER": "process", "FLOWHOOK_STORE_WRITER_WAIT": "1", **env}
+    return subprocess.Popen(
+        [sys.executable, str(script), str(n)],
+        env=environment(modules, **extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def writer_line(proc: subprocess.Popen[str]) -> tuple[int, int]:
+    line = proc.stdout.readline().split()  # type: ignore[union-attr]
+    assert line[:1] == ["writer"], line
+    return int(line[1]), int(line[2])
+
+
+def task_states(store: Store) -> list[tuple[object, ...]]:
+    return execute(store, "SELECT state_type, count(*) FROM task_runs GROUP BY state_type")
+
+
+def assert_each_state_once(store: Store, task_runs: int) -> None:
+    """The flow run completed, and its history holds each run's three states once."""
+    ((flow_run_id, flow_state),) = execute(store, "SELECT id, state_type FROM flow_runs")
+    assert flow_state == "COMPLETED"
+    events = store.history(flow_run_id)
+    assert len(events) == 3 * (task_runs + 1)
+    assert len({(e.run_id, e.state["type"]) for e in events}) == len(events)
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_runs_are_written_by_the_child_and_durable_when_the_flow_returns(
+    modules: Path, store: Store
+) -> None:
+    """Every state reaches the store through the child (its batch keys count frames), and the
+    top-level flow run's end is durable when the call returns."""
+    check = """
+from flowhook.store import RunQuery, open_store
+(found,) = open_store().list_flow_runs(RunQuery())
+print("state", found.state_type, flush=True)
+"""
+    script = FLOW.replace('print("done", flush=True)', check)
+    path = write_module(modules, "durable", script.format(between="pass"))
+    env = environment(modules, FLOWHOOK_STORE_WRITER="process", FLOWHOOK_STORE_WRITER_WAIT="1")
+    done = subprocess.run(
+        [sys.executable, str(path), "400"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "state COMPLETED" in done.stdout
+    assert task_states(store) == [("COMPLETED", 400)]
+    (last_batch,) = execute(store, "SELECT last_batch FROM processes")[0]
+    assert last_batch >= FRAME_KEYS  # numbered by frames: the child wrote them
+    assert "writer process" not in done.stderr
+
+
+def test_the_child_starts_only_once_a_process_wrote_many_runs(modules: Path, store: Store) -> None:
+    """Without FLOWHOOK_STORE_WRITER_WAIT: a short flow is written by the thread (no child is
+    started); a long one switches to the child on the way, every run written once."""
+    short = run_flow(modules, "pass", 4, FLOWHOOK_STORE_WRITER_WAIT="0")
+    assert writer_line(short)[0] == -1
+    assert short.wait(60) == 0
+    assert execute(store, "SELECT last_batch FROM processes")[0][0] < FRAME_KEYS
+    started = "assert writer.wait_started(60)"  # after 1,000 writes: it was started
+    long = run_flow(modules, started, 3000, FLOWHOOK_STORE_WRITER_WAIT="0")
+    _, err = long.communicate(timeout=120)
+    assert long.returncode == 0, err
+    (last_batch,) = execute(store, "SELECT max(last_batch) FROM processes")[0]
+    assert last_batch >= FRAME_KEYS
+    ((flow_run_id,),) = execute(
+        store, "SELECT id FROM flow_runs WHERE flow_name = 'halves' ORDER BY created DESC LIMIT 1"
+    )
+    assert len(store.history(flow_run_id)) == 3 * 3001
+
+
+def test_flush_returns_once_the_child_committed_and_the_outbox_wakes_the_sender(
+    store: Store,
+) -> None:
+    settings = load_settings()
+    process_id = store.register_process(current_process("test"))
+    woken = threading.Event()
+    writer = ProcessWriter(settings, store, process_id, on_outbox=woken.set, wait_started=True)
+    try:
+        assert writer.pid is not None and writer.wait_started(0)
+        entry = OutboxEntry("k1", "slack", "ops", "rule", "flow", "r1", "Failed", "s", "b", 1.0)
+        writer.submit((entry,))
+        assert writer.flush()
+        assert execute(store, "SELECT idempotency_key FROM notification_outbox") == [("k1",)]
+        assert woken.wait(5)
+        assert writer.everything_written and writer.held_back == 0
+    finally:
+        writer.close()
+    assert gone(writer.pid)
+
+
+def test_the_parent_killed_the_child_writes_what_it_received_without_a_heartbeat_and_exits(
+    modules: Path, store: Store
+) -> None:
+    proc = run_flow(modules, "time.sleep(60)", 200)
+    child, _ = writer_line(proc)
+    wait_for(lambda: task_states(store) == [("COMPLETED", 100)], what="the first half")
+    killed_at = time.time()
+    proc.kill()
+    proc.wait()
+    wait_for(lambda: gone(child), timeout=15, what="the writer process to exit")
+    (beat,) = execute(store, "SELECT last_heartbeat FROM processes")[0]
+    assert beat <= killed_at
+    (flow_state,) = execute(store, "SELECT state_type FROM flow_runs")[0]
+    assert flow_state == "RUNNING"  # until a reaper finds the parent dead
+    from flowhook._runtime.reaper import reap
+
+    reaped = reap(store, settings=load_settings(), worker="test")
+    assert [item.run.kind for item in reaped] == ["flow"]
+    (flow_state,) = execute(store, "SELECT state_type FROM flow_runs")[0]
+    assert flow_state == "CRASHED"
+
+
+def test_the_child_killed_the_parent_writes_the_rest_itself_nothing_lost_nothing_twice(
+    modules: Path, store: Store
+) -> None:
+    kill = "os.kill(writer.pid, 9); time.sleep(0.2)"
+    proc = run_flow(modules, kill, 600)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert err.count("writer process ended unexpectedly") == 1
+    assert "could not record" not in err
+    assert task_states(store) == [("COMPLETED", 600)]
+    assert_each_state_once(store, 600)
+
+
+def test_the_child_killed_mid_batch_leaves_no_run_written_twice(
+    modules: Path, store: Store
+) -> None:
+    """Killed while writing: the frames it may have committed are written again with their
+    keys, which the store skips; the others are written."""
+    kill = """
+for i in range(2000):
+    step(i)
+    if i == 1500:
+        os.kill(writer.pid, 9)
+"""
+    proc = run_flow(modules, kill.replace("\n", "\n    "), 0)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert "could not record" not in err
+    assert task_states(store) == [("COMPLETED", 2000)]
+    assert_each_state_once(store, 2000)
+
+
+def test_a_forked_child_never_keeps_the_writers_pipe(modules: Path, store: Store) -> None:
+    """A fork of the flow's process (a process pool's worker, say) holds no end of the pipe:
+    when the flow's process is killed, the writer process still sees it and exits."""
+    fork = """
+pid = os.fork()
+if pid == 0:
+    time.sleep(30)
+    os._exit(0)
+print("fork", pid, flush=True)
+time.sleep(60)
+"""
+    proc = run_flow(modules, fork.replace("\n", "\n    "), 40)
+    child, _ = writer_line(proc)
+    forked = int(proc.stdout.readline().split()[1])  # type: ignore[union-attr]
+    try:
+        wait_for(lambda: task_states(store) == [("COMPLETED", 20)], what="the first half")
+        proc.kill()
+        proc.wait()
+        wait_for(lambda: gone(child), timeout=15, what="the writer process to exit")
+    finally:
+        os.kill(forked, signal.SIGKILL)
+
+
+def test_a_child_that_cannot_open_the_store_leaves_the_writing_to_a_thread(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = load_settings()
+    unreachable = type(settings)(
+        home=settings.home, url="postgresql://nobody@127.0.0.1:1/none", lock_timeout_seconds=1
+    )
+    process_id = store.register_process(current_process("test"))
+    with caplog.at_level(logging.WARNING, "flowhook.store"):
+        writer = ProcessWriter(unreachable, store, process_id, wait_started=True)
+        entry = OutboxEntry("k2", "slack", "ops", "rule", "flow", "r1", "Failed", "s", "b", 1.0)
+        assert writer.submit_and_wait((entry,))
+        writer.close()
+    assert execute(store, "SELECT idempotency_key FROM notification_outbox") == [("k2",)]
+    messages = [r.getMessage() for r in caplog.records if "writer process" in r.getMessage()]
+    assert len(messages) == 1 and "runs are written by a thread" in messages[0]
+
+
+def test_a_bad_writer_setting_is_one_line_naming_the_choices() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"FLOWHOOK_STORE_WRITER": "fork"})
+    assert str(caught.value) == "FLOWHOOK_STORE_WRITER takes 'thread' or 'process', got 'fork'"

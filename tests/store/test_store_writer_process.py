@@ -6,18 +6,30 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 
+import attrs
 import pytest
 from store_helpers import environment, execute, wait_for, write_module
 
+from flowhook import states
 from flowhook._runtime.writer_process import ProcessWriter
 from flowhook._runtime.writer_wire import FRAME_KEYS
-from flowhook.store import EventRecord, OutboxEntry, Store, current_process, load_settings
+from flowhook.store import (
+    EventRecord,
+    NewRun,
+    OutboxEntry,
+    Store,
+    Transition,
+    current_process,
+    load_settings,
+)
 from flowhook_hookspec.errors import ConfigError
 
 #: A flow of ``n`` task runs; between two halves it runs ``between`` (a statement).
@@ -254,3 +266,38 @@ def test_a_bad_writer_setting_is_one_line_naming_the_choices() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({"FLOWHOOK_STORE_WRITER": "fork"})
     assert str(caught.value) == "FLOWHOOK_STORE_WRITER takes 'thread' or 'process', got 'fork'"
+
+
+@pytest.mark.sqlite_only
+def test_writes_past_the_held_back_limit_are_counted_lost_when_the_child_dies(
+    store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The store is locked, so the child holds every write; the flow's process keeps at most
+    the held-back limit of them to write again. When the child is killed, what it kept is
+    written, and the rest is counted in the exit line, not silently gone."""
+    settings = attrs.evolve(load_settings(), lock_timeout_seconds=0.1)
+    process_id = store.register_process(current_process("test"))
+    writer = ProcessWriter(settings, store, process_id, max_held_back=6, wait_started=True)
+    locker = sqlite3.connect(settings.database, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    flow_runs = []
+    for _ in range(10):  # a frame each: a new flow run, Pending, Running (two states)
+        flow_run_id = uuid.uuid4()
+        running = states.Running(run_id=flow_run_id)
+        writer.submit_and_wait(
+            (
+                NewRun("flow", flow_run_id, "a-run", "pipeline", None, time.time(), process_id),
+                Transition("flow", flow_run_id, flow_run_id, states.Pending(), 0, None, None),
+                Transition("flow", flow_run_id, flow_run_id, running, 1, running.timestamp, None),
+            )
+        )
+        flow_runs.append(str(flow_run_id))
+    assert not writer.everything_written and writer.held_back == 4  # the child's cap: 6 writes
+    os.kill(writer.pid, signal.SIGKILL)  # type: ignore[arg-type]
+    locker.rollback()
+    with caplog.at_level(logging.ERROR, logger="flowhook.store"):
+        writer.close()
+    written = [run_id for (run_id,) in execute(store, "SELECT id FROM flow_runs ORDER BY created")]
+    assert written == flow_runs[-2:]  # the last two frames were kept (6 writes)
+    assert writer.lost == 2 * 8
+    assert "16 state events were not recorded" in caplog.text

@@ -1,12 +1,10 @@
 """The writer process (``FLOWHOOK_STORE_WRITER=process``): the flow's process only ships writes.
 
-:class:`ProcessWriter` has the interface of :class:`~flowhook.store.BatchWriter`. Its
-:meth:`~ProcessWriter.submit` appends to a queue, shipped as one frame of plain values
-(:mod:`.writer_wire`) every 1024 entries by the flow's thread, else every ``linger`` seconds by
-a sender thread, to a child process (:mod:`.writer_child`) that makes the rows and writes them
-with its own connection. A caller that waits (a flow run's start, a top-level run's end,
-``flush``) is answered when the child acknowledges the frame holding its writes: once they and
-all before them were written (or tried, as the thread writer does).
+:class:`ProcessWriter` has :class:`~flowhook.store.BatchWriter`'s interface. What is submitted
+goes as frames of plain values (:mod:`.writer_wire`), shipped by the flow's thread every 1024
+entries and by a sender thread every ``linger`` seconds, to a child (:mod:`.writer_child`) that
+makes the rows and writes them on its own connection. A caller that waits (a run's start, a
+top-level run's end, ``flush``) goes on once the child acknowledges the frame of its writes.
 
 - Start-up: the child starts once the process submitted ``START_AFTER`` writes; until it is
   ready a thread writer writes, flushed before the first frame (order holds): a short script
@@ -88,7 +86,7 @@ class ProcessWriter:
         self._owner = os.getpid()  # another one is a fork's child: it never uses the pipe
         #: The child's figures: everything written, held back, lost, last error.
         self._figures: tuple[bool, int, int, str] = (True, 0, 0, "")
-        self._lost, self._failure, self._gone = 0, "", False
+        self._lost, self._lost_by_child, self._failure, self._gone = 0, 0, "", False
         self._ready, self._closed = threading.Event(), threading.Event()
         self._child: subprocess.Popen[bytes] | None = None
         # The store re-inserts a registered process's row when it is gone (pruned, or the
@@ -124,12 +122,7 @@ class ProcessWriter:
         """Wait until the child writes (not the thread writer of the start); whether it does.
         For tests and benchmarks (``FLOWHOOK_STORE_WRITER_WAIT=1``): a run never waits."""
         deadline = time.monotonic() + timeout
-        while (
-            self._child is not None
-            and self._direct is not None
-            and not self._gone
-            and time.monotonic() < deadline
-        ):
+        while self._child and self._direct and not self._gone and time.monotonic() < deadline:
             self._wake.set()
             time.sleep(0.005)
         return self._direct is None
@@ -232,6 +225,13 @@ class ProcessWriter:
         if self._direct is not None:
             self._ship_pending()  # what came in while it took over
             self._direct.close()
+        if self._lost_by_child:
+            logger.error(
+                "flowhook: %d state events were not recorded in %s: the writer process had "
+                "dropped them, held back past FLOWHOOK_HELD_BACK_LIMIT, before it ended",
+                self._lost_by_child,
+                self.store.location,
+            )
 
     # -- the sender thread ----------------------------------------------------------------
     def _send(self) -> None:
@@ -383,6 +383,7 @@ class ProcessWriter:
             sum(len(writes) for _, writes, _ in frames),
         )
         self._lost += self._figures[2]
+        self._lost_by_child = self._figures[2]  # said at close: the child cannot say it now
         fallback = self._thread_writer((self._frame + 1) * FRAME_KEYS)
         for index, (frame, writes, _) in enumerate(frames):
             try:

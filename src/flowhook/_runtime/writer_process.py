@@ -30,7 +30,15 @@ from collections.abc import Callable
 from functools import partial
 from typing import IO, Any
 
-from ..store import BatchKey, BatchWriter, Store, StoreSettings, Write
+from ..store import (
+    BatchKey,
+    BatchWriter,
+    Store,
+    StoreSettings,
+    Waiter,
+    Write,
+    writes_and_waiters,
+)
 from .writer_wire import FRAME_KEYS, encode, end, spawn
 
 __all__ = ["ProcessWriter"]
@@ -41,14 +49,8 @@ logger = logging.getLogger("flowhook.store")
 START_AFTER = 1000
 
 
-class _Waiter(threading.Event):
-    def __init__(self, writes: tuple[Write, ...]) -> None:
-        super().__init__()
-        self.writes = writes
-
-
 #: A frame shipped and not yet known written: its number, its writes, their waiters.
-_Frame = tuple[int, list[Write], list[_Waiter]]
+_Frame = tuple[int, list[Write], list[Waiter]]
 
 
 class ProcessWriter:
@@ -75,12 +77,12 @@ class ProcessWriter:
         self._lock = threading.Lock()
         #: Held while a frame is made and written (by the flow's thread or the sender).
         self._shipping = threading.Lock()
-        self._entries: deque[tuple[Write, ...] | _Waiter] = deque()
+        self._entries: deque[tuple[Write, ...] | Waiter] = deque()
         self._wake = threading.Event()
         #: Kept to write again if the child dies: at most ``max_held_back`` writes, as it holds.
         self._frames: deque[_Frame] = deque()
         self._kept, self._frames_lock = 0, threading.Lock()
-        self._waiting: dict[int, list[_Waiter]] = {}
+        self._waiting: dict[int, list[Waiter]] = {}
         self._frame = 0
         self._now = self._stop = False
         self._owner = os.getpid()  # another one is a fork's child: it never uses the pipe
@@ -164,7 +166,7 @@ class ProcessWriter:
                     return direct.submit_and_wait(writes)
         if self._owner != os.getpid():
             return False
-        waiter = _Waiter(writes)
+        waiter = Waiter(writes)
         self._entries.append(waiter)
         self._ship_pending()
         if waiter.wait(self.wait_timeout):
@@ -292,19 +294,12 @@ class ProcessWriter:
             else:
                 writer.submit_then(entry.writes, entry.set, number=0, now=False)  # type: ignore[union-attr]
 
-    def _take(self) -> list[tuple[Write, ...] | _Waiter]:
+    def _take(self) -> list[tuple[Write, ...] | Waiter]:
         entries = self._entries
         return [entries.popleft() for _ in range(len(entries))]
 
-    def _ship(self, entries: list[tuple[Write, ...] | _Waiter]) -> None:
-        writes: list[Write] = []
-        waiters: list[_Waiter] = []
-        for entry in entries:
-            if type(entry) is tuple:
-                writes += entry
-            else:
-                writes += entry.writes  # type: ignore[union-attr]
-                waiters.append(entry)  # type: ignore[arg-type]
+    def _ship(self, entries: list[tuple[Write, ...] | Waiter]) -> None:
+        writes, waiters = writes_and_waiters(entries)
         self._frame += 1
         now, self._now = self._now, False
         with self._frames_lock:

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
         start_token,
     )
     from ._sqlite import SCHEMA_VERSION, SQLiteStore
-    from ._writer import BatchWriter
+    from ._writer import BatchWriter, Waiter, writes_and_waiters
 
 __all__ = [
     "POSTGRES_SCHEMES",
@@ -57,6 +57,7 @@ __all__ = [
     "Store",
     "StoreError",
     "StoreSettings",
+    "Waiter",
     "copy_history",
     "current_process",
     "death_reason",
@@ -68,6 +69,7 @@ __all__ = [
     "open_existing_store",
     "open_store",
     "start_token",
+    "writes_and_waiters",
 ]
 #: The records of :mod:`._details` (its ``__all__``), loaded with it on first use: listed here,
 #: because reading its ``__all__`` would load it.
@@ -92,6 +94,8 @@ __getattr__, __dir__ = lazy_names(
     __name__,
     {
         "BatchWriter": "._writer:BatchWriter",
+        "Waiter": "._writer:Waiter",
+        "writes_and_waiters": "._writer:writes_and_waiters",
         "MemoryOutbox": "._memory:MemoryOutbox",
         "copy_history": "._copy:copy_history",
         "SCHEMA_VERSION": "._sqlite:SCHEMA_VERSION",

@@ -25,7 +25,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ._records import BatchKey, Beat, HookError, NewRun, OutboxEntry, RunLog, Transition, Write
@@ -33,12 +33,12 @@ from ._records import BatchKey, Beat, HookError, NewRun, OutboxEntry, RunLog, Tr
 if TYPE_CHECKING:
     from ._protocol import Store
 
-__all__ = ["BatchWriter"]
+__all__ = ["BatchWriter", "Waiter", "writes_and_waiters"]
 
 logger = logging.getLogger("flowhook.store")
 
 
-class _Waiter(threading.Event):
+class Waiter(threading.Event):
     """Writes whose caller waits until they, and all queued before them, are applied; ``then``
     is called at that moment, and ``number`` is the least key number of the batch that holds
     them (see :meth:`BatchWriter.submit_then`)."""
@@ -59,8 +59,23 @@ class _Waiter(threading.Event):
 
 
 #: What the queue holds: writes nobody waits for (a plain tuple, most of them), or a waiter.
-_Entry = tuple[Write, ...] | _Waiter
-_STOP = _Waiter(())
+_Entry = tuple[Write, ...] | Waiter
+
+
+def writes_and_waiters(entries: Iterable[_Entry]) -> tuple[list[Write], list[Waiter]]:
+    """The writes of queued ``entries``, in order, and the waiters among them."""
+    writes: list[Write] = []
+    waiters: list[Waiter] = []
+    for entry in entries:
+        if type(entry) is tuple:
+            writes += entry
+        else:
+            writes += entry.writes  # type: ignore[union-attr]
+            waiters.append(entry)  # type: ignore[arg-type]
+    return writes, waiters
+
+
+_STOP = Waiter(())
 
 #: Writes held back while the store cannot be written, at most (``FLOWHOOK_HELD_BACK_LIMIT``);
 #: beyond, the oldest are dropped (and counted): a process must not run out of memory because
@@ -178,7 +193,7 @@ class BatchWriter:
 
         False when the writer did not answer within ``wait_timeout`` (logged).
         """
-        done = _Waiter(writes)
+        done = Waiter(writes)
         self._queue.put(done)
         self._urgent.set()
         if done.wait(self.wait_timeout):
@@ -198,7 +213,7 @@ class BatchWriter:
         numbers batches by the frames they hold, see :mod:`flowhook._runtime.writer_process`)."""
         if now:
             self._retry_at = 0.0
-        self._queue.put(_Waiter(writes, then, number))
+        self._queue.put(Waiter(writes, then, number))
         self._urgent.set()
 
     def flush(self) -> bool:
@@ -277,15 +292,8 @@ class BatchWriter:
                 return
 
     def _apply(self, entries: list[_Entry]) -> None:
-        writes: list[Write] = []
-        waiters: list[_Waiter] = []
-        for entry in entries:
-            if type(entry) is tuple:
-                writes += entry
-            else:
-                writes += entry.writes  # type: ignore[union-attr]
-                waiters.append(entry)  # type: ignore[arg-type]
-                self._number = max(self._number, entry.number)  # type: ignore[union-attr]
+        writes, waiters = writes_and_waiters(entries)
+        self._number = max([self._number, *(waiter.number for waiter in waiters)])
         try:
             if writes or self._held:
                 # A caller waiting makes this an attempt before the retry is due; not while

@@ -35,6 +35,8 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from targets import users_environment  # noqa: E402
+
 #: Issue 26's targets.
 RSS_TARGET_MB = 150.0
 STORE_TARGET_MB = 1024.0
@@ -51,12 +53,15 @@ def _store_mb(home: Path) -> float:
 
 def _command_ms(command: list[str], requests: int) -> tuple[float, float]:
     """The median wall time of ``command`` in a fresh process, and the median CPU time (user
-    and system) it used: the CPU figure is what a quiet machine would wait, nearly."""
+    and system) it used: the CPU figure is what a quiet machine would wait, nearly. Run once
+    first, unmeasured, to write the bytecode cache a user's machine would have."""
+    environment = users_environment()
+    subprocess.run(command, check=True, capture_output=True, env=environment)
     walls, cpus = [], []
     for _ in range(requests):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        subprocess.run(command, check=True, capture_output=True)
+        subprocess.run(command, check=True, capture_output=True, env=environment)
         walls.append(time.perf_counter() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
@@ -253,11 +258,6 @@ def main() -> None:
         "UI runs list ms": READ_TARGET_MS,
     }
     print(f"{options.tasks:,} task runs in one flow, store on (SQLite), no plugins")
-    if sys.flags.dont_write_bytecode:
-        print(
-            "  (PYTHONDONTWRITEBYTECODE is set: a fresh process compiles every module whose "
-            "bytecode is missing or stale; run python -m compileall first)"
-        )
     for name, value in figures.items():
         target = targets.get(name)
         note = f"  (target {target:g}: {value / target:.2f} of it)" if target else ""

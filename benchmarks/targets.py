@@ -91,17 +91,22 @@ TARGETS: list[tuple[str, str, str, str, float, bool]] = [
 IMPORT_STATEMENT = "from flowhook import flow, task"
 
 
+def users_environment() -> dict[str, str]:
+    """This environment, but with the bytecode cache written and used as on a user's machine:
+    under ``PYTHONDONTWRITEBYTECODE`` a fresh interpreter would compile every module whose
+    cache is missing or stale, and a timing would measure that."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def import_ms(python: str) -> float:
     """``from flowhook import flow, task`` in a fresh interpreter, timed inside it (the
-    interpreter's own start is left out), with the bytecode cache written and used as on a
-    user's machine: ``PYTHONDONTWRITEBYTECODE`` would time compiling every module instead."""
-    environment = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    interpreter's own start is left out), in :func:`users_environment`."""
     timed = (
         "import time; started = time.perf_counter(); "
         f"{IMPORT_STATEMENT}; print((time.perf_counter() - started) * 1e3)"
     )
     done = subprocess.run(
-        [python, "-c", timed], capture_output=True, text=True, check=True, env=environment
+        [python, "-c", timed], capture_output=True, text=True, check=True, env=users_environment()
     )
     return float(done.stdout.strip().splitlines()[-1])
 

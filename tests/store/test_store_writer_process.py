@@ -262,6 +262,25 @@ def test_a_child_that_cannot_open_the_store_leaves_the_writing_to_a_thread(
     assert len(messages) == 1 and "runs are written by a thread" in messages[0]
 
 
+@pytest.mark.sqlite_only
+def test_a_frozen_application_never_starts_itself_as_the_writer(
+    store: Store, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In a frozen application (PyInstaller and the like) ``sys.executable`` is the
+    application: running it as the writer would start the application again."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    process_id = store.register_process(current_process("test"))
+    with caplog.at_level(logging.WARNING, "flowhook.store"):
+        writer = ProcessWriter(load_settings(), store, process_id, wait_started=True)
+        entry = OutboxEntry("k3", "slack", "ops", "rule", "flow", "r1", "Failed", "s", "b", 1.0)
+        assert writer.submit_and_wait((entry,))
+        writer.close()
+    assert writer.pid is None
+    assert execute(store, "SELECT idempotency_key FROM notification_outbox") == [("k3",)]
+    assert "a frozen application has no Python interpreter to start" in caplog.text
+    assert "runs are written by a thread" in caplog.text
+
+
 def test_a_bad_writer_setting_is_one_line_naming_the_choices() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({"FLOWHOOK_STORE_WRITER": "fork"})

@@ -121,6 +121,8 @@ def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
     (never on its command line, which other users can read)."""
     if not sys.executable:
         raise ValueError("no Python interpreter to start")
+    if getattr(sys, "frozen", False):  # sys.executable is the application itself
+        raise ValueError("a frozen application has no Python interpreter to start")
     child = subprocess.Popen(
         [sys.executable, "-m", "flowhook._runtime.writer_child"],
         stdin=subprocess.PIPE,

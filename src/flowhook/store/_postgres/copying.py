@@ -21,18 +21,27 @@ from .._sql import Into
 
 __all__ = ["ColumnTypes", "copy_rows"]
 
-#: The type (oid) of each column a table is copied with, by table: read once per store.
-ColumnTypes = dict[str, list[int]]
+#: The type (oid) of each column a table is copied with, by table, read once per store; None
+#: for a table copied as text (a column of another type than :data:`_BINARY`'s).
+ColumnTypes = dict[str, list[int] | None]
+#: The column types whose binary form psycopg writes from the Python values a row holds (a
+#: ``json`` column, say, would get a ``str`` written as a JSON string: text lets the server
+#: parse it).
+_BINARY = frozenset(
+    psycopg.postgres.types[name].oid
+    for name in ("text", "varchar", "float8", "int8", "int4", "int2", "bool")
+)
 
 
 def copy_rows(db: Any, rows: list[Any], into: Into, types: ColumnTypes) -> None:
     """Insert ``rows`` as ``into`` names (table, columns, the insert's ending) in the
     transaction of the cursor ``db``, in their order."""
     table, columns, ending = into
-    oids = types.get(table)
-    if oids is None:
+    if table not in types:
         db.execute(f"SELECT {columns} FROM {table} LIMIT 0")
-        oids = types[table] = [column.type_code for column in db.description]
+        found = [column.type_code for column in db.description]
+        types[table] = found if _BINARY.issuperset(found) else None
+    oids = types[table]
     if not ending:  # a plain insert: nothing to skip
         _copy(db, table, columns, oids, rows)
         return
@@ -52,9 +61,11 @@ def copy_rows(db: Any, rows: list[Any], into: Into, types: ColumnTypes) -> None:
     db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staged}{ending}")
 
 
-def _copy(db: Any, table: str, columns: str, oids: list[int], rows: list[Any]) -> None:
-    with db.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
-        copy.set_types(oids)
+def _copy(db: Any, table: str, columns: str, oids: list[int] | None, rows: list[Any]) -> None:
+    binary = "" if oids is None else " (FORMAT BINARY)"
+    with db.copy(f"COPY {table} ({columns}) FROM STDIN{binary}") as copy:
+        if oids is not None:
+            copy.set_types(oids)
         write = copy.write_row
         for row in rows:
             write(row)

@@ -337,3 +337,28 @@ def test_copy_5000_runs_there_and_back_page_by_page(
         assert _dump(returned) == original
     finally:
         returned.close()
+
+
+def test_rows_are_copied_as_text_into_a_table_with_a_column_of_another_type(
+    postgres_url: str,
+) -> None:
+    """A batch's rows go by binary COPY only into tables of the column types psycopg writes
+    from the row's values: a JSON text into a ``jsonb`` column is the server's to parse."""
+    import psycopg
+
+    from flowhook.store._postgres.copying import copy_rows
+
+    rows = [(1, '{"a": [1, 2]}', 0.5, "x"), (2, "[]", None, None)]
+    types: dict[str, list[int] | None] = {}
+    with psycopg.connect(postgres_url, autocommit=True) as conn, conn.cursor() as cur:
+        cur.execute("CREATE TABLE plain (id BIGINT PRIMARY KEY, doc TEXT, at FLOAT8, note TEXT)")
+        cur.execute("CREATE TABLE docs (id BIGINT PRIMARY KEY, doc JSONB, at FLOAT8, note TEXT)")
+        with conn.transaction():
+            for table in ("plain", "docs"):
+                copy_rows(cur, rows, (table, "id, doc, at, note", ""), types)
+        assert types["plain"] is not None and types["docs"] is None
+        for table in ("plain", "docs"):
+            found = cur.execute(f"SELECT id, doc::text, at, note FROM {table} ORDER BY id")
+            assert found.fetchall() == [(1, '{"a": [1, 2]}', 0.5, "x"), (2, "[]", None, None)]
+        kinds = cur.execute("SELECT jsonb_typeof(doc) FROM docs ORDER BY id").fetchall()
+        assert kinds == [("object",), ("array",)]

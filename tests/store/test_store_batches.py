@@ -231,3 +231,57 @@ def test_a_task_runs_states_in_its_row_are_compact_json(store: Store) -> None:
     ]
     assert entered[1][3] == done.timestamp.timestamp()
     assert text == json.JSONEncoder(separators=(",", ":")).encode(entered)
+
+
+def test_runs_stored_before_keep_their_row_in_a_batch_of_many_new_runs(store: Store) -> None:
+    """A batch without a key (nothing tells a replay apart) that creates, among others, runs
+    already stored: those keep the row they have, the others are created with every column as
+    written, in one batch of many rows (the way PostgreSQL copies them)."""
+    process_id = fake_process(store, pid=4245)
+    flow_run, now = uuid.uuid4(), time.time()
+    tasks = [uuid.uuid4() for _ in range(4)]
+
+    def ran(task_run: uuid.UUID, name: str, tags: str) -> list[Write]:
+        running, done = states.Running(), states.Completed(message=f"{name} done")
+        return [
+            NewRun(
+                "task",
+                task_run,
+                name,
+                "step",
+                "m:step",
+                now,
+                process_id,
+                flow_run,
+                None,
+                None,
+                tags,
+            ),
+            Transition("task", task_run, flow_run, running, 1, running.timestamp, None),
+            Transition("task", task_run, flow_run, done, 2, running.timestamp, done.timestamp),
+        ]
+
+    store.write([NewRun("flow", flow_run, "a-run", "pipeline", None, now, process_id)])
+    store.write([*ran(tasks[1], "first", '["x"]'), *ran(tasks[3], "first", '["x"]')])
+    before = [store.get_run("task", str(tasks[1])), store.get_run("task", str(tasks[3]))]
+    batch = [ran(task, f"again-{i}", '["y", "z"]') for i, task in enumerate(tasks)]
+    store.write([write for writes in batch for write in writes])
+
+    found = [store.get_run("task", str(task)) for task in tasks]
+    assert [found[1], found[3]] == before
+    assert [run.name if run else None for run in found] == ["again-0", "first", "again-2", "first"]
+    for run, writes in [(found[0], batch[0]), (found[2], batch[2])]:
+        assert run is not None
+        new, _, done = writes
+        assert isinstance(new, NewRun) and isinstance(done, Transition)
+        assert (run.flow_run_id, run.process_id, run.created, run.import_path) == (
+            str(flow_run),
+            process_id,
+            now,
+            "m:step",
+        )
+        assert run.state_type == "COMPLETED" and run.run_count == 2
+        assert run.end_time == done.state.timestamp.timestamp()  # type: ignore[union-attr]
+        assert run.state_message == f"{run.name} done"
+    assert found[0] is not None and found[0].tags == ("y", "z")
+    assert counts(store)["task runs"] == 4

@@ -29,6 +29,7 @@ from .._errors import DamagedData, StoreError
 from .._settings import mask_url
 from .._sql import Into
 from .._sql.core import SQLCore
+from .copying import ColumnTypes, copy_rows
 from .dialect import POSTGRES, VERSION_TABLE
 from .listen import CancelListener
 from .outage import POOL_NAME, Outage, quiet
@@ -96,6 +97,7 @@ class PostgresStore(SQLCore):
         self.outage = Outage.of(self.location)
         #: When each connection of the pool was made (monotonic), to tell outages apart.
         self._made: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+        self._column_types: ColumnTypes = {}
         try:
             version = self._first_version()
             self._pool = psycopg_pool.ConnectionPool(
@@ -225,24 +227,13 @@ class PostgresStore(SQLCore):
                 raise
 
     def _insert_rows(self, db: Any, statement: str, rows: list[Any], into: Into | None) -> None:
-        """Many rows of an insert are copied (``COPY``) into a temporary table of the
-        connection, then inserted from it in one statement, in their order: pipelined
-        ``executemany`` spent more in psycopg and on the server, per row, than SQLite does on
-        the whole row."""
+        """Many rows of an insert are copied (binary ``COPY``, :mod:`.copying`) in one
+        statement: pipelined ``executemany`` spent more in psycopg and on the server, per row,
+        than SQLite does on the whole row."""
         if into is None or len(rows) < 2:
             db.executemany(statement, rows)
             return
-        table, columns, ending = into
-        staged = f"batch_{table}"
-        # Made by the transaction (a rollback takes it back), emptied by its commit.
-        db.execute(
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} ON COMMIT DELETE ROWS AS "
-            f"SELECT {columns} FROM {table} WITH NO DATA"
-        )
-        with db.copy(f"COPY {staged} ({columns}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        db.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {staged}{ending}")
+        copy_rows(db, rows, into, self._column_types)
 
     # -- schema -------------------------------------------------------------------------------
 

@@ -233,12 +233,14 @@ def test_a_task_runs_states_in_its_row_are_compact_json(store: Store) -> None:
     assert text == json.JSONEncoder(separators=(",", ":")).encode(entered)
 
 
+@pytest.mark.parametrize("shipped", [False, True], ids=["thread", "writer process"])
 @pytest.mark.parametrize("ending", ["completed", "failed", "scheduled", "custom name"])
 def test_a_task_runs_row_is_the_same_whether_or_not_its_states_carry_more(
-    store: Store, ending: str
+    store: Store, ending: str, shipped: bool
 ) -> None:
     """A task run's row holds its states as compact JSON, its current state, and its start and
-    end times in seconds, however much its states carry (plain states take a shorter way)."""
+    end times in seconds, however much its states carry (plain states take a shorter way),
+    whether the writes come from the run's process or as the writer process gets them."""
     flow_id, task_id = uuid.uuid4(), uuid.uuid4()
     pending, running = states.Pending(), states.Running()
     done = {
@@ -248,15 +250,18 @@ def test_a_task_runs_row_is_the_same_whether_or_not_its_states_carry_more(
         "custom name": states.Completed(name="Cached"),
     }[ending]
     end = done.timestamp if done.is_final() else None
-    store.write(
-        [
-            NewRun("flow", flow_id, "f", "f", None, time.time(), None),
-            NewRun("task", task_id, "t", "t", None, time.time(), None, flow_id),
-            Transition("task", task_id, flow_id, pending, 0, None, None),
-            Transition("task", task_id, flow_id, running, 1, running.timestamp, None),
-            Transition("task", task_id, flow_id, done, 1, running.timestamp, end),
-        ]
-    )
+    writes: list[Write] = [
+        NewRun("flow", flow_id, "f", "f", None, time.time(), None),
+        NewRun("task", task_id, "t", "t", None, time.time(), None, flow_id),
+        Transition("task", task_id, flow_id, pending, 0, None, None),
+        Transition("task", task_id, flow_id, running, 1, running.timestamp, None),
+        Transition("task", task_id, flow_id, done, 1, running.timestamp, end),
+    ]
+    if shipped:
+        from flowhook._runtime.writer_wire import decode, encode
+
+        writes = list(decode(encode(writes), {}))
+    store.write(writes)
     [row] = execute(
         store,
         "SELECT states, state_type, state_name, start_time, end_time FROM task_runs WHERE id = ?",

@@ -285,3 +285,58 @@ def test_runs_stored_before_keep_their_row_in_a_batch_of_many_new_runs(store: St
         assert run.state_message == f"{run.name} done"
     assert found[0] is not None and found[0].tags == ("y", "z")
     assert counts(store)["task runs"] == 4
+
+
+@pytest.mark.parametrize("shipped", [False, True], ids=["thread", "writer process"])
+@pytest.mark.parametrize("ending", ["completed", "failed", "scheduled", "custom name"])
+def test_a_task_runs_row_is_the_same_whether_or_not_its_states_carry_more(
+    store: Store, ending: str, shipped: bool
+) -> None:
+    """A task run's row holds its states as compact JSON, its current state, and its start and
+    end times in seconds, however much its states carry (plain states take a shorter way),
+    whether the writes come from the run's process or as the writer process gets them."""
+    flow_id, task_id = uuid.uuid4(), uuid.uuid4()
+    pending, running = states.Pending(), states.Running()
+    done = {
+        "completed": states.Completed(data=42),
+        "failed": states.Failed(data=ValueError("no")),
+        "scheduled": states.AwaitingRetry(scheduled_time=running.timestamp),
+        "custom name": states.Completed(name="Cached"),
+    }[ending]
+    end = done.timestamp if done.is_final() else None
+    writes: list[Write] = [
+        NewRun("flow", flow_id, "f", "f", None, time.time(), None),
+        NewRun("task", task_id, "t", "t", None, time.time(), None, flow_id),
+        Transition("task", task_id, flow_id, pending, 0, None, None),
+        Transition("task", task_id, flow_id, running, 1, running.timestamp, None),
+        Transition("task", task_id, flow_id, done, 1, running.timestamp, end),
+    ]
+    if shipped:
+        from flowhook._runtime.writer_wire import decode, encode
+
+        writes = list(decode(encode(writes), {}))
+    store.write(writes)
+    [row] = execute(
+        store,
+        "SELECT states, state_type, state_name, start_time, end_time FROM task_runs WHERE id = ?",
+        str(task_id),
+    )
+    text = row[0] if isinstance(row[0], str) else json.dumps(row[0], separators=(",", ":"))
+    entered = json.loads(text)
+    assert text == json.JSONEncoder(separators=(",", ":")).encode(entered)
+    assert [state[:2] for state in entered] == [
+        ["PENDING", "Pending"],
+        ["RUNNING", "Running"],
+        [done.type.value, done.name],
+    ]
+    assert [state[3] for state in entered] == [
+        pending.timestamp.timestamp(),
+        running.timestamp.timestamp(),
+        done.timestamp.timestamp(),
+    ]
+    assert entered[2][5] == ("ValueError" if ending == "failed" else None)
+    scheduled = done.scheduled_time
+    assert entered[2][4] == (None if scheduled is None else scheduled.timestamp())
+    assert (row[1], row[2]) == (done.type.value, done.name)
+    assert float(row[3]) == running.timestamp.timestamp()
+    assert row[4] == (None if end is None else end.timestamp())

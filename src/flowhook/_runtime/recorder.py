@@ -183,8 +183,23 @@ class Recorder:
             parents = (None, run.parent_flow_run_id, run.parent_task_run_id)
             values = ("flow", run.id, run.name, run.flow_name, path, created, self.process_id)
             return _new(NewRun, (*values, *parents, tags, parameters_json(run.parameters)))
-        values = ("task", run.id, run.name, run.task_name, path, created, self.process_id)
-        return _new(NewRun, (*values, run.flow_run_id, None, None, tags, None))
+        return _new(
+            NewRun,
+            (
+                "task",
+                run.id,
+                run.name,
+                run.task_name,
+                path,
+                created,
+                self.process_id,
+                run.flow_run_id,
+                None,
+                None,
+                tags,
+                None,
+            ),
+        )
 
     def observe(
         self, kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State
@@ -204,9 +219,11 @@ class Recorder:
             ):
                 self._observe_run(kind, owner, run, old, new)
                 return
-            values = (run.id, flow_run_id, new, run.run_count, run.start_time, run.end_time)
             tb = None if new.data is None or new.type is _COMPLETED else _traceback(new)
-            transition = _new(Transition, ("task", *values, tb))
+            transition = _new(
+                Transition,
+                ("task", run.id, flow_run_id, new, run.run_count, run.start_time, run.end_time, tb),
+            )
             writes: tuple[Write, ...] = (
                 (transition,) if old is not None else (self._new_run(owner, run), transition)
             )

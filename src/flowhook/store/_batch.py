@@ -19,7 +19,14 @@ from ._records import BatchKey, Beat, HookError, NewRun, OutboxEntry, RunLog, Tr
 from ._sql import Executor
 from ._sql.dialect import Dialect
 from ._sql.outbox import outbox_row
-from ._sql.rows import compact_json, event_row, run_row, run_state, state_columns
+from ._sql.rows import (
+    compact_json,
+    event_row,
+    plain_task_row,
+    run_row,
+    run_state,
+    state_columns,
+)
 
 __all__ = ["TABLES", "PreparedBatch", "claim_batch", "escape_text", "mark_batch", "prepare_batch"]
 
@@ -146,21 +153,30 @@ def _add_run(prepared: PreparedBatch, moved: list[Any], texts: dict[int, str]) -
         rows = prepared.task_runs if new.kind == "task" else prepared.flow_runs
         rows.append(run_row(new, str(new.id), _text(new.flow_run_id, texts), None, None))
         return
+    if new is not None and new.kind == "task":  # nearly every run: one row, its states in it
+        run_id, flow_run_id = str(new.id), _text(new.flow_run_id, texts)
+        row = plain_task_row(new, run_id, flow_run_id, moved)
+        if row is None:
+            states, state = _states(moved)
+            row = run_row(new, run_id, flow_run_id, compact_json(states), state)
+        prepared.task_runs.append(row)
+        return
     last: Transition = moved[-1]
-    states = [state_columns(item.state, item.traceback) for item in moved[1:]]
-    state = run_state(last, states[-1][3])
+    states, state = _states(moved)
     run_id = str(last.run_id)
     if new is None:
         updates = prepared.flow_updates if last.kind == "flow" else prepared.task_updates
         updates.append((*state, run_id))
-    elif new.kind == "task":  # its states in its row
-        row = run_row(new, run_id, _text(new.flow_run_id, texts), compact_json(states), state)
-        prepared.task_runs.append(row)
-        return
     else:
         prepared.flow_runs.append(run_row(new, run_id, None, None, state))
     history_id = run_id if last.history_id is last.run_id else _text(last.history_id, texts)
     prepared.events.append(event_row(last.kind, run_id, history_id, states))
+
+
+def _states(moved: list[Any]) -> tuple[list[tuple[Any, ...]], tuple[Any, ...]]:
+    """The columns of each state a run entered in the batch, and its run row's state."""
+    states = [state_columns(item.state, item.traceback) for item in moved[1:]]
+    return states, run_state(moved[-1], states[-1][3])
 
 
 def _text(uuid: UUID | str | None, texts: dict[int, str]) -> Any:

@@ -26,6 +26,7 @@ __all__ = [
     "UPDATE_RUN",
     "compact_json",
     "event_row",
+    "plain_task_row",
     "run_row",
     "run_state",
     "state_columns",
@@ -93,6 +94,74 @@ def _compact_encoder() -> Callable[[Any], str]:
 
 #: JSON without spaces; a list of a run's states (tuples of plain values) in one call.
 compact_json = _compact_encoder()
+
+
+#: The JSON of a plain state (see :func:`plain_task_row`) before its timestamp, by its name
+#: (with its type, checked), made by :data:`compact_json` itself; and after its timestamp.
+_PLAIN_STARTS: dict[str, tuple[str, str]] = {}
+_PLAIN_END = "," + compact_json((None, None, None, None))[1:]
+#: At most this many state names get their JSON kept (a custom name is rare).
+_MAX_PLAIN_STARTS = 256
+_COMPLETED = StateType.COMPLETED
+#: A state's columns after its timestamp when it is plain (from the writer process).
+_NOTHING_MORE = (None, None, None, None)
+#: A start time not yet turned into seconds.
+_NOT_FOUND: Any = object()
+
+
+def _plain_start(kind: str, name: str) -> tuple[str, str]:
+    """The JSON of a plain state of type ``kind`` (its value, or the StateType, a ``str``) up
+    to its timestamp, ``["COMPLETED","Completed",null,``, after its type; kept by its name
+    (unless too many are)."""
+    found = (kind, compact_json((kind, name, None))[:-1] + ",")
+    if len(_PLAIN_STARTS) < _MAX_PLAIN_STARTS:
+        _PLAIN_STARTS[name] = found
+    return found
+
+
+def plain_task_row(
+    new: NewRun, run_id: str, flow_run_id: str | None, moved: list[Any]
+) -> tuple[Any, ...] | None:
+    """The insert row of a task run created in its batch (``new``, then its transitions in the
+    batch), as :func:`run_row` makes it with its states' JSON, when every one of those states is
+    plain: no message, scheduled time, exception or traceback (nearly every task run). None
+    otherwise. Its states' JSON is put together from pieces :data:`compact_json` wrote, and
+    each time is turned into seconds once (its start and end are states' times). From the
+    writer process, the states are their columns and the times are seconds already."""
+    parts = []
+    last: Transition = moved[-1]
+    start_time, stamp = last.start_time, None
+    start = None if start_time is None else _NOT_FOUND
+    for index in range(1, len(moved)):
+        item = moved[index]
+        state = item.state
+        if type(state) is tuple:
+            if state[2] is not None or state[4:] != _NOTHING_MORE:
+                return None
+            kind, name, seconds = state[0], state[1], state[3]
+        elif (
+            item.traceback is not None
+            or state.message is not None
+            or state.scheduled_time is not None
+            or (state.data is not None and state.type is not _COMPLETED)
+        ):
+            return None
+        else:
+            kind, name, stamp = state.type, state.name, state.timestamp
+            seconds = stamp.timestamp()
+            if stamp is start_time:
+                start = seconds
+        start_json = _PLAIN_STARTS.get(name)
+        if start_json is None or start_json[0] != kind:
+            start_json = _plain_start(kind, name)
+        parts.append(f"{start_json[1]}{seconds!r}{_PLAIN_END}")
+    if start is _NOT_FOUND:
+        start = _seconds(start_time)  # type: ignore[arg-type]
+    end_time = last.end_time
+    end = None if end_time is None else seconds if end_time is stamp else _seconds(end_time)
+    first = (run_id, new.name, new.owner_name, new.import_path, new.created, new.process_id)
+    end_columns = (kind, name, None, last.run_count, start, end)
+    return (*first, flow_run_id, new.tags, f"[{','.join(parts)}]", *end_columns)
 
 
 def event_row(

@@ -19,6 +19,7 @@ from .errors import CancelledRun, CrashedRun, FailedRun, UnfinishedRun
 
 __all__ = [
     "FINAL_TYPES",
+    "FIRST_TYPES",
     "LEGAL_TRANSITIONS",
     "STATE_NAMES",
     "AwaitingRetry",
@@ -95,14 +96,16 @@ LEGAL_TRANSITIONS: dict[StateType, frozenset[StateType]] = {
 }
 
 
+#: The state types a new run may be created in: Pending only.
+FIRST_TYPES: frozenset[StateType] = frozenset({StateType.PENDING})
+
+
 def is_legal_transition(old: StateType | None, new: StateType) -> bool:
     """Whether a run in a state of type ``old`` may enter a state of type ``new``.
 
     ``old`` is ``None`` for a run that does not exist yet: it may only be created Pending.
     """
-    if old is None:
-        return new is StateType.PENDING
-    return new in LEGAL_TRANSITIONS[old]
+    return new in (FIRST_TYPES if old is None else LEGAL_TRANSITIONS[old])
 
 
 #: The current time in UTC. A partial, not a function: every state is stamped with it, and a

@@ -228,6 +228,36 @@ def test_coerced_arguments_reach_the_body() -> None:
     assert double("21") == 42
 
 
+def test_arguments_of_the_annotated_type_reach_the_body_as_they_are() -> None:
+    """The conversion's fast path (a value of the annotated type itself) passes the object."""
+    given = [1, 2]
+
+    @task
+    def receive(items: list, number: int, ratio: float) -> tuple[Any, ...]:  # type: ignore[type-arg]
+        return items, number, ratio
+
+    items, number, ratio = receive(given, True, 2)
+    assert items is given
+    assert (number, type(number)) == (1, int)  # a bool for an int is converted (lax rules)
+    assert (ratio, type(ratio)) == (2.0, float)
+
+
+def test_variadic_arguments_are_never_converted() -> None:
+    @task
+    def variadic(first: int, *rest: int, **named: int) -> tuple[Any, ...]:
+        return first, rest, named
+
+    assert variadic("1", "2", "3", extra="4") == (1, ("2", "3"), {"extra": "4"})
+
+
+def test_validate_parameters_false_passes_arguments_unconverted() -> None:
+    @task(validate_parameters=False)
+    def double(number: int) -> Any:
+        return number * 2
+
+    assert double("21") == "2121"
+
+
 def test_the_default_task_run_name_is_the_task_name_and_the_run_id() -> None:
     @task
     def unnamed() -> Any:

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import uuid
 from datetime import timezone
 
+import attrs
 import pytest
 
 from flowhook import CancelledRun, CrashedRun, FailedRun, StateType, UnfinishedRun
@@ -42,6 +44,23 @@ def test_constructors_give_type_and_name(constructor, type_, name) -> None:
     assert (state.type, state.name, state.message) == (type_, name, "why")
     assert state.timestamp.tzinfo is timezone.utc
     assert constructor(name="Custom").name == "Custom"
+
+
+@pytest.mark.parametrize("message", [None, "why", 42])
+def test_the_engines_constructor_calls_build_the_state_attrs_builds(message) -> None:
+    """The engine's form, ``Completed("why", data=..., run_id=...)``, skips attrs' __init__: the
+    state is the one ``State(...)`` builds, field for field (``data`` included, which == skips)."""
+    run_id, data = uuid.uuid4(), ValueError("x")
+    for constructor in (Pending, Running, Retrying, AwaitingRetry, Completed, Failed, Crashed):
+        state = constructor(message, data=data, run_id=run_id)
+        expected = State(
+            state.type, constructor.__name__, message, state.timestamp, data=data, run_id=run_id
+        )
+        assert attrs.astuple(state, recurse=False) == attrs.astuple(expected, recurse=False)
+        assert state == expected and hash(state) == hash(expected)
+        assert state.timestamp.tzinfo is timezone.utc
+        with pytest.raises(AttributeError):
+            state.message = "other"  # type: ignore[misc]
 
 
 def test_predicates() -> None:

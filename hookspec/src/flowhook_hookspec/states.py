@@ -19,6 +19,7 @@ from .errors import CancelledRun, CrashedRun, FailedRun, UnfinishedRun
 
 __all__ = [
     "FINAL_TYPES",
+    "FIRST_TYPES",
     "LEGAL_TRANSITIONS",
     "STATE_NAMES",
     "AwaitingRetry",
@@ -95,14 +96,16 @@ LEGAL_TRANSITIONS: dict[StateType, frozenset[StateType]] = {
 }
 
 
+#: The state types a new run may be created in: Pending only.
+FIRST_TYPES: frozenset[StateType] = frozenset({StateType.PENDING})
+
+
 def is_legal_transition(old: StateType | None, new: StateType) -> bool:
     """Whether a run in a state of type ``old`` may enter a state of type ``new``.
 
     ``old`` is ``None`` for a run that does not exist yet: it may only be created Pending.
     """
-    if old is None:
-        return new is StateType.PENDING
-    return new in LEGAL_TRANSITIONS[old]
+    return new in (FIRST_TYPES if old is None else LEGAL_TRANSITIONS[old])
 
 
 #: The current time in UTC. A partial, not a function: every state is stamped with it, and a
@@ -249,17 +252,43 @@ def _of_class(
     return cls(type_, fields.pop("name", name), message, data=data, run_id=run_id, **fields)
 
 
+_new = object.__new__
+# The setters of State's slots, in the order of its fields (a new field fails this unpacking).
+(
+    _set_type,
+    _set_name,
+    _set_message,
+    _set_timestamp,
+    _set_data,
+    _set_run_id,
+    _set_scheduled_time,
+) = (State.__dict__[field.name].__set__ for field in attrs.fields(State))
+
+
+def _stamped(type_: StateType, name: str, message: Any, data: Any, run_id: UUID | None) -> State:
+    """``State(type_, name, message, _now(), data, run_id)``, the same object built without a
+    call of attrs' ``__init__`` (0.6 us instead of 0.85: three per task run, on every run)."""
+    state = _new(State)
+    _set_type(state, type_)
+    _set_name(state, name)
+    _set_message(state, message)
+    _set_timestamp(state, _now())
+    _set_data(state, data)
+    _set_run_id(state, run_id)
+    _set_scheduled_time(state, None)
+    return state
+
+
 def _constructor(type_: StateType, name: str, doc: str) -> StateConstructor:
     def make(
         message: Any = None, /, *, data: Any = None, run_id: UUID | None = None, **fields: Any
     ) -> State:
         if not fields and (message is None or type(message) is str):
-            # The engine's calls, on every transition: positional is fastest.
-            return State(type_, name, message, _now(), data, run_id)
+            return _stamped(type_, name, message, data, run_id)  # the engine's calls
         if isinstance(message, type):  # Prefect's form, a State class first: Failed(State, ...)
             return _of_class(message, type_, name, data, run_id, fields)
         if not fields:
-            return State(type_, name, message, _now(), data, run_id)
+            return _stamped(type_, name, message, data, run_id)
         message = fields.pop("message", message)
         return State(type_, fields.pop("name", name), message, data=data, run_id=run_id, **fields)
 

@@ -22,7 +22,7 @@ from .._plugins.manager import implemented_hooks
 from . import context
 from .bodies import call_body, call_body_async
 from .outcomes import retry_state
-from .parameters import ParameterTypeError, coerce_arguments
+from .parameters import ParameterTypeError, convert_arguments
 from .transitions import (
     FAILED,
     FLOW,
@@ -183,10 +183,13 @@ def _invalid_parameters(
     kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
 ) -> State | None:
     """Failed when the arguments do not match the annotations (they are coerced otherwise)."""
-    if not (owner.validate_parameters and owner.type_hints):
+    if not owner.validate_parameters:
+        return None
+    pairs = owner.coercions
+    if not pairs:
         return None
     try:
-        coerce_arguments(bound, owner.type_hints)
+        convert_arguments(bound.arguments, pairs)
     except ParameterTypeError as exc:
         return states.Failed(
             f"{kind.label} run parameters are invalid: {exc}", data=exc, run_id=run.id

@@ -209,13 +209,15 @@ async def run_flow_async(
 
 
 def _default_task_run_name(task: Task[..., Any], run_id: uuid.UUID) -> str:
-    return f"{task.name}-{run_id.hex[-8:]}"
+    # The last 8 digits of ``run_id.hex``, without formatting all 32 first.
+    return f"{task.name}-{run_id.int & 0xFFFFFFFF:08x}"
 
 
 def new_task_run(
     task: Task[..., Any], bound: inspect.BoundArguments, parent: context.RunContext | None
 ) -> tuple[TaskRun, context.RunContext]:
-    flow_run_id, _ = _parent_ids(parent)
+    flow_run = None if parent is None else parent.flow_run
+    flow_run_id = None if flow_run is None else flow_run.id
     run_id = new_run_id()
     if task.task_run_name is None:  # the common case, on the hot path: no template to render
         name = _default_task_run_name(task, run_id)

@@ -150,16 +150,38 @@ def _holds_remote(value: Any) -> bool:
     return False
 
 
-def coerce_arguments(bound: inspect.BoundArguments, hints: Mapping[str, Any]) -> None:
-    """Convert each annotated argument to its type, in place; raises ParameterTypeError.
+def coercions(
+    signature: inspect.Signature, hints: Mapping[str, Any]
+) -> tuple[tuple[str, Any], ...]:
+    """The ``(name, hint)`` pairs :func:`convert_arguments` applies: the annotated parameters,
+    ``*args`` and ``**kwargs`` excepted (computed once per flow or task)."""
+    parameters = signature.parameters
+    return tuple(
+        (name, hint)
+        for name, hint in hints.items()
+        if name in parameters and parameters[name].kind not in _VARIADIC
+    )
+
+
+_VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def convert_arguments(arguments: dict[str, Any], pairs: tuple[tuple[str, Any], ...]) -> None:
+    """Convert each argument of :func:`coercions` ``pairs`` to its type, in place; raises
+    ParameterTypeError.
 
     An argument holding an upstream result left on a cluster
     (:class:`~flowhook_hookspec.states.RemoteResult`) is left as it is: its value is not here.
     """
-    arguments = bound.arguments
-    for name, hint in hints.items():
-        if name in arguments and not _holds_remote(arguments[name]):
-            kind = bound.signature.parameters[name].kind
-            if kind is inspect.Parameter.VAR_POSITIONAL or kind is inspect.Parameter.VAR_KEYWORD:
-                continue
-            arguments[name] = _coerce(name, arguments[name], hint)
+    for name, hint in pairs:
+        if name in arguments:
+            value = arguments[name]
+            # A value of the annotated type itself stays as it is, as _coerce would leave it.
+            if type(value) is not hint and not _holds_remote(value):
+                arguments[name] = _coerce(name, value, hint)
+
+
+def coerce_arguments(bound: inspect.BoundArguments, hints: Mapping[str, Any]) -> None:
+    """Convert each annotated argument of ``bound`` to its type, in place (see
+    :func:`convert_arguments`); raises ParameterTypeError."""
+    convert_arguments(bound.arguments, coercions(bound.signature, hints))

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 import attrs
 
 from .defaults import default_retries, default_retry_delay_seconds
-from .parameters import positional_names, resolve_type_hints
+from .parameters import coercions, positional_names, resolve_type_hints
 from .retries import RetryDelay, validate_retry_delay
 from .state_hooks import validate_hook, validate_hook_list
 
@@ -152,6 +152,7 @@ class Runnable(Generic[P, R]):
         self.signature = inspect.signature(self.fn)
         self.positional_names = positional_names(self.signature)
         self._type_hints: dict[str, Any] | None = None
+        self._coercions: tuple[tuple[str, Any], ...] | None = None
 
     @staticmethod
     def _default_name(fn: Callable[..., Any]) -> str:
@@ -163,6 +164,14 @@ class Runnable(Generic[P, R]):
         if self._type_hints is None:
             self._type_hints = resolve_type_hints(self.fn)
         return self._type_hints
+
+    @property
+    def coercions(self) -> tuple[tuple[str, Any], ...]:
+        """The ``(name, hint)`` pairs a call's arguments are converted by, resolved on first use
+        (see :func:`~.parameters.coercions`)."""
+        if self._coercions is None:
+            self._coercions = coercions(self.signature, self.type_hints)
+        return self._coercions
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, fn={getattr(self.fn, '__qualname__', self.fn)!r})"

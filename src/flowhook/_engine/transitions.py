@@ -20,7 +20,13 @@ from flowhook_hookspec import states
 from flowhook_hookspec.errors import IllegalTransitionError
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.specs import TRANSITION_SPECS, hook_names
-from flowhook_hookspec.states import FINAL_TYPES, State, StateType, is_legal_transition
+from flowhook_hookspec.states import (
+    FINAL_TYPES,
+    FIRST_TYPES,
+    LEGAL_TRANSITIONS,
+    State,
+    StateType,
+)
 
 from .._plugins.hooks import PluginHooks
 from .._plugins.isolation import call_isolated, resolve_awaitable
@@ -169,7 +175,8 @@ def set_state(
     """
     history = run.state_history
     old = history[-1] if history else None
-    if not is_legal_transition(None if old is None else old.type, state.type):
+    # is_legal_transition(old type, state.type), read off the table without a call.
+    if state.type not in (FIRST_TYPES if old is None else LEGAL_TRANSITIONS[old.type]):
         raise IllegalTransitionError(
             f"{kind.label.lower()} run {run.name!r} cannot go from "
             f"{'nothing' if old is None else old.name} to {state.name}"

@@ -44,7 +44,8 @@ if TYPE_CHECKING:
         start_token,
     )
     from ._sqlite import SCHEMA_VERSION, SQLiteStore
-    from ._writer import BatchWriter, Waiter, writes_and_waiters
+    from ._waiting import Waiter, writes_and_waiters
+    from ._writer import BatchWriter
 
 __all__ = [
     "POSTGRES_SCHEMES",
@@ -94,8 +95,8 @@ __getattr__, __dir__ = lazy_names(
     __name__,
     {
         "BatchWriter": "._writer:BatchWriter",
-        "Waiter": "._writer:Waiter",
-        "writes_and_waiters": "._writer:writes_and_waiters",
+        "Waiter": "._waiting:Waiter",
+        "writes_and_waiters": "._waiting:writes_and_waiters",
         "MemoryOutbox": "._memory:MemoryOutbox",
         "copy_history": "._copy:copy_history",
         "SCHEMA_VERSION": "._sqlite:SCHEMA_VERSION",

@@ -1,9 +1,8 @@
 """The background writer: applies the recorder's writes to the store in batches.
 
-Runs put their writes on a queue and go on; a daemon thread collects whatever has arrived
-(lingering a few milliseconds so that a burst of task transitions becomes one transaction) and
-applies it in one write. A caller that needs durability (a flow run starting, a top-level flow
-run ending) waits for its writes and everything queued before them, for one attempt at most.
+Runs put their writes on a queue and go on. A daemon thread applies what has arrived in one
+write, lingering a few milliseconds so that a burst becomes one transaction; a caller that needs
+durability (a flow run's start, a top-level run's end) waits for its writes and all before them.
 
 The store never fails a run, and a batch it cannot take is not dropped:
 
@@ -25,54 +24,18 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ._records import BatchKey, Beat, HookError, NewRun, OutboxEntry, RunLog, Transition, Write
+from ._waiting import Entry, Waiter, writes_and_waiters
 
 if TYPE_CHECKING:
     from ._protocol import Store
 
-__all__ = ["BatchWriter", "Waiter", "writes_and_waiters"]
+__all__ = ["BatchWriter"]
 
 logger = logging.getLogger("flowhook.store")
-
-
-class Waiter(threading.Event):
-    """Writes whose caller waits until they, and all queued before them, are applied; ``then``
-    is called at that moment, and ``number`` is the least key number of the batch that holds
-    them (see :meth:`BatchWriter.submit_then`)."""
-
-    def __init__(
-        self,
-        writes: tuple[Write, ...],
-        then: Callable[[], None] | None = None,
-        number: int = 0,
-    ) -> None:
-        super().__init__()
-        self.writes, self.then, self.number = writes, then, number
-
-    def set(self) -> None:
-        super().set()
-        if self.then is not None:
-            self.then()
-
-
-#: What the queue holds: writes nobody waits for (a plain tuple, most of them), or a waiter.
-_Entry = tuple[Write, ...] | Waiter
-
-
-def writes_and_waiters(entries: Iterable[_Entry]) -> tuple[list[Write], list[Waiter]]:
-    """The writes of queued ``entries``, in order, and the waiters among them."""
-    writes: list[Write] = []
-    waiters: list[Waiter] = []
-    for entry in entries:
-        if type(entry) is tuple:
-            writes += entry
-        else:
-            writes += entry.writes  # type: ignore[union-attr]
-            waiters.append(entry)  # type: ignore[arg-type]
-    return writes, waiters
 
 
 _STOP = Waiter(())
@@ -149,7 +112,7 @@ class BatchWriter:
         self.wait_timeout = wait_timeout
         #: Called after a batch that enqueued notifications is committed (wakes the sender).
         self.on_outbox = on_outbox
-        self._queue: queue.SimpleQueue[_Entry] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Entry] = queue.SimpleQueue()
         self._urgent = threading.Event()
         self._errors = _ErrorLog()
         #: Writes the store could not take yet, oldest first; tried again with the next batch.
@@ -291,7 +254,7 @@ class BatchWriter:
             if stop:
                 return
 
-    def _apply(self, entries: list[_Entry]) -> None:
+    def _apply(self, entries: list[Entry]) -> None:
         writes, waiters = writes_and_waiters(entries)
         self._number = max([self._number, *(waiter.number for waiter in waiters)])
         try:

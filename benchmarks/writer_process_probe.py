@@ -94,6 +94,25 @@ print(json.dumps(rows))
 """
 
 
+def _in_turn(round_: int) -> tuple[str, ...]:
+    """The writers in the order of round ``round_``: each goes first every other round."""
+    return WRITERS if round_ % 2 == 0 else WRITERS[::-1]
+
+
+def _writer_env(home: Path, writer: str, *, wait: bool) -> dict[str, str]:
+    """This environment with ``writer`` writing a store in ``home``, and no plugins; ``wait``:
+    the writer process from the first write."""
+    env = {
+        **os.environ,
+        "FLOWHOOK_HOME": str(home),
+        "FLOWHOOK_STORE_WRITER": writer,
+        "FLOWHOOK_DISABLE_PLUGINS": "all",
+    }
+    if wait:
+        env["FLOWHOOK_STORE_WRITER_WAIT"] = "1"
+    return env
+
+
 def cpu_split(tasks: int, rounds: int) -> dict[str, list[float]]:
     """Per task run (medians): wall time, CPU of the flow's process (all its threads), CPU of
     the writer process; ``tasks`` one-argument task runs in a flow, 5 runs per round."""
@@ -102,14 +121,8 @@ def cpu_split(tasks: int, rounds: int) -> dict[str, list[float]]:
         script = Path(directory) / "split.py"
         script.write_text(CPU_SCRIPT)
         for index in range(rounds):
-            for writer in WRITERS if index % 2 == 0 else WRITERS[::-1]:
-                env = {
-                    **os.environ,
-                    "FLOWHOOK_HOME": str(Path(directory) / f"{writer}{index}"),
-                    "FLOWHOOK_STORE_WRITER": writer,
-                    "FLOWHOOK_STORE_WRITER_WAIT": "1",
-                    "FLOWHOOK_DISABLE_PLUGINS": "all",
-                }
+            for writer in _in_turn(index):
+                env = _writer_env(Path(directory) / f"{writer}{index}", writer, wait=True)
                 done = subprocess.run(
                     [sys.executable, str(script), str(tasks)],
                     env=env, capture_output=True, text=True, check=True,
@@ -126,7 +139,7 @@ def measure(cases: list[tuple[str, str, int, int, dict[str, str]]], rounds: int,
     figures: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for round_ in range(rounds):
         for label, workload, full, small, env in cases:
-            for writer in WRITERS if round_ % 2 == 0 else WRITERS[::-1]:
+            for writer in _in_turn(round_):
                 extra = {**env, "FLOWHOOK_STORE_WRITER": writer, "FLOWHOOK_STORE_WRITER_WAIT": "1"}
                 with tempfile.TemporaryDirectory() as home:
                     found = run_case(workload, small if tiny else full, extra, Path(home))
@@ -141,13 +154,8 @@ def short_script(starts: int) -> dict[str, float]:
         script = Path(directory) / "short.py"
         script.write_text(SHORT_SCRIPT)
         for index in range(starts):
-            for writer in WRITERS if index % 2 == 0 else WRITERS[::-1]:
-                env = {
-                    **os.environ,
-                    "FLOWHOOK_HOME": str(Path(directory) / writer),
-                    "FLOWHOOK_STORE_WRITER": writer,
-                    "FLOWHOOK_DISABLE_PLUGINS": "all",
-                }
+            for writer in _in_turn(index):
+                env = _writer_env(Path(directory) / writer, writer, wait=False)
                 started = time.perf_counter()
                 subprocess.run([sys.executable, str(script)], env=env, check=True)
                 times[writer].append(time.perf_counter() - started)

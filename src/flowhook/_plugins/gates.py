@@ -1,13 +1,13 @@
 """Gated hook implementations: an implementation that says when it has work to do.
 
-A hook implementation may carry the attribute :data:`ACTIVE_ATTRIBUTE`, a callable without
-arguments. While it returns false, the implementation has nothing to do (the logging plugin's
+An implementation of a transition hook may carry the attribute :data:`ACTIVE_ATTRIBUTE`, a
+callable without arguments that answers True or False (the registration hooks, called once,
+ignore it). While it answers False, the implementation has nothing to do (the logging plugin's
 transition lines, while their logger is not enabled) and is not called, and a hook whose every
 implementation is idle counts as not implemented: a transition then skips it with one call of
-the test, where dispatching it would have cost a dozen. The tests are asked again on every transition, so an
-implementation that gets work later (a logger enabled after import) is called from then on.
-Each distinct test is asked once per transition, whatever the number of hooks it gates; it
-answers True or False.
+the test, where dispatching it would have cost a dozen. The tests are asked again on every
+transition, each distinct test once, so an implementation that gets work later (a logger
+enabled after import) is called from then on.
 """
 
 from __future__ import annotations

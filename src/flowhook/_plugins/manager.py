@@ -294,7 +294,8 @@ class PluginManager:
                 self._forget_callers()
 
     def dispatch(self, hook: str, arguments: Mapping[str, Any]) -> BaseException | None:
-        """Call every implementation of ``hook`` in isolation (for :class:`~.hooks.PluginHooks`).
+        """Call every implementation of ``hook`` that is not idle (see :mod:`.gates`), each in
+        isolation (for :class:`~.hooks.PluginHooks`).
 
         Returns the first exception the caller must re-raise (KeyboardInterrupt, or any error,
         SystemExit included, under ``FLOWHOOK_STRICT_HOOKS``), after all implementations have
@@ -302,8 +303,13 @@ class PluginManager:
         """
         pending: BaseException | None = None
         for caller in self.callers(hook):
-            if caller.active is not None and not self._says_active(caller.active):
-                continue
+            active = caller.active
+            if active is not None:  # its test, asked here, not in a method: no frame more
+                try:
+                    if not active():
+                        continue
+                except Exception:
+                    self._tests_failed((active,))
             error = call_isolated(
                 caller.function,
                 [arguments[name] for name in caller.argnames],
@@ -313,13 +319,6 @@ class PluginManager:
             if pending is None:
                 pending = error
         return pending
-
-    def _says_active(self, test: Callable[[], object]) -> object:
-        try:
-            return test()
-        except Exception:
-            self._tests_failed((test,))
-            return True
 
 
 _manager: PluginManager | None = None

@@ -144,6 +144,21 @@ def test_a_test_that_raises_is_logged_once_and_its_hooks_are_called(
     assert "flowhook_active" in errors[0].getMessage()
 
 
+def test_a_test_that_answers_neither_true_nor_false_is_logged_once_and_its_hooks_are_called(
+    plugin_manager: PluginManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen: list[str] = []
+    plugin_manager.register(gated_plugin(lambda: ["yes"], seen), name="gated")
+
+    with caplog.at_level(logging.ERROR, logger="flowhook.plugins"):
+        one()
+        one()
+
+    assert seen == ["Pending", "Running", "Completed"] * 2
+    [error] = [record for record in caplog.records if record.name == "flowhook.plugins"]
+    assert "answered ['yes'], not True or False" in error.getMessage()
+
+
 def test_a_test_that_cannot_be_called_is_refused_at_registration(
     plugin_manager: PluginManager,
 ) -> None:

@@ -25,8 +25,9 @@ logger = logging.getLogger("flowhook.plugins")
 
 #: The attribute of a hook implementation that says when it has work to do: a callable without
 #: arguments that returns True or False, asked on every transition. While it returns False,
-#: flowhook does not call the implementation. A test that raises is logged, and ignored from
-#: then on: the implementation is called.
+#: flowhook does not call the implementation. A test that raises, or answers anything else
+#: (when the answer cannot be used), is logged, and ignored from then on: the implementation is
+#: called.
 ACTIVE_ATTRIBUTE = "flowhook_active"
 
 
@@ -111,18 +112,28 @@ def _answers(tests: tuple[Callable[[], object], ...]) -> Callable[[], tuple[obje
 
 
 def broken(tests: Iterable[Callable[[], object]]) -> list[Callable[[], object]]:
-    """Those of ``tests`` that raise when asked, each logged."""
+    """Those of ``tests`` that raise when asked, or answer neither True nor False, each
+    logged."""
     found = []
     for test in tests:
         try:
-            test()
+            answer = test()
         except Exception:
-            logger.error(
-                "the %s test %r of a plugin's hook raised; it is ignored from now on, and the "
-                "hooks it gates are called on every transition",
-                ACTIVE_ATTRIBUTE,
-                test,
-                exc_info=True,
-            )
+            _log_broken(test, "raised", exc_info=True)
+            found.append(test)
+            continue
+        if not isinstance(answer, bool):
+            _log_broken(test, f"answered {answer!r}, not True or False")
             found.append(test)
     return found
+
+
+def _log_broken(test: object, what: str, exc_info: bool = False) -> None:
+    logger.error(
+        "the %s test %r of a plugin's hook %s; it is ignored from now on, and the hooks it "
+        "gates are called on every transition",
+        ACTIVE_ATTRIBUTE,
+        test,
+        what,
+        exc_info=exc_info,
+    )

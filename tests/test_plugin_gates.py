@@ -199,3 +199,11 @@ def test_a_transition_no_plugin_hook_is_about_is_not_dispatched(
 
     assert fired == ["Failed"]
     assert failures == ["Failed"]
+
+
+def test_run_kinds_stay_values_with_their_hooks_by_state_type() -> None:
+    flow_kind, task_kind = engine.transitions.FLOW, engine.transitions.TASK
+    assert {flow_kind, task_kind, engine.transitions.RunKind.of("flow")} == {flow_kind, task_kind}
+    for kind in (flow_kind, task_kind):
+        by_type = [hooks for _, hooks in kind.by_type.values()]
+        assert frozenset().union(*by_type) == kind.plugin_hooks

@@ -108,8 +108,9 @@ class RunKind:
     plugin_hooks: frozenset[str]
     #: By the type of the state entered: the attribute of the run's own hooks it fires (as
     #: HOOKS_BY_TYPE), and the plugin hooks it may dispatch (the state change's and the type's
-    #: event's), so that a plugin costs nothing on the transitions it has no hook for.
-    by_type: Mapping[StateType, tuple[str | None, frozenset[str]]]
+    #: event's), so that a plugin costs nothing on the transitions it has no hook for. Worked
+    #: out from the fields above: left out of equality and hashing.
+    by_type: Mapping[StateType, tuple[str | None, frozenset[str]]] = attrs.field(eq=False)
 
     @classmethod
     def of(cls, name: Literal["flow", "task"]) -> RunKind:
@@ -209,8 +210,8 @@ def set_state(
     # The hot path: most transitions have nothing to fire. Two lookups prove it (the run's own
     # hooks for this state; the hooks plugins implement and have work for, cached until a plugin
     # is registered or unregistered), so that such a transition never walks _fire_hooks.
-    own_hooks, plugin_hooks_ = kind.by_type[state.type]
-    if (own_hooks is not None and getattr(owner, own_hooks, None)) or not plugin_hooks_.isdisjoint(
+    own_hooks, hooks_of_type = kind.by_type[state.type]
+    if (own_hooks is not None and getattr(owner, own_hooks, None)) or not hooks_of_type.isdisjoint(
         implemented_hooks()
     ):
         pending = _fire_hooks(kind, owner, run, old, state)

@@ -46,7 +46,8 @@ class Gate(NamedTuple):
 
 
 def test_of(function: Any, ignored: Collection[object]) -> Callable[[], object] | None:
-    """The test of an implementing function; None when it has none, or one that raised."""
+    """The test of an implementing function; None when it has none, or one in ``ignored``
+    (it raised, or answered neither True nor False)."""
     test = getattr(function, ACTIVE_ATTRIBUTE, None)
     return None if test is None or test in ignored else test
 

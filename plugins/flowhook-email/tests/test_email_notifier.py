@@ -7,6 +7,8 @@ import importlib.metadata
 import logging
 import re
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -349,3 +351,35 @@ def test_entry_point_is_installed() -> None:
     ]
     assert entry_point.value == "flowhook_email"
     assert entry_point.load() is flowhook_email
+
+
+def test_loading_the_plugin_leaves_smtplib_for_the_first_message(
+    flowhook_smtp_server: SMTPServer,
+) -> None:
+    """Every flow run loads the installed plugins: ``smtplib``, ``ssl``, ``email.policy`` and
+    ``html`` load only when a message is sent, and it is sent."""
+    deferred = ("smtplib", "ssl", "email.policy", "html")
+    server = flowhook_smtp_server
+    options = {
+        "host": server.host,
+        "port": server.port,
+        "security": server.security,
+        "username": server.username,
+        "password": server.password,
+        "from_addr": FROM,
+        "to": ["ops@example.com"],
+        "ca_file": server.ca_file,
+    }
+    script = (
+        "import sys, flowhook_email\n"
+        f"print([name for name in {deferred!r} if name in sys.modules])\n"
+        f"flowhook_email.EmailNotifier(**{options!r}).notify('hello', 'hi')\n"
+        f"print([name for name in {deferred!r} if name in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert done.stdout.splitlines() == ["[]", repr(list(deferred))]
+    [received] = flowhook_smtp_server.messages
+    assert received.message["Subject"] == "hi"

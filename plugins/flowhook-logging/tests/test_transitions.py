@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
+from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -160,3 +162,146 @@ def test_disabled_logger_costs_no_line(
     assert len(recorder.called("on_flow_run_state_change")) == 3
     [info] = [plugin for plugin in flowhook.list_plugins() if plugin.name == "flowhook_logging"]
     assert "on_task_run_state_change" in info.hooks
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[logging.Logger]:
+    """The transitions logger; every logger's level, handlers and ``disabled`` flag, and the
+    root's handlers, as they were before the test (``logging.config`` changes them)."""
+    loggers = [logging.getLogger(name) for name in list(logging.Logger.manager.loggerDict)]
+    loggers.append(logging.getLogger())
+    saved = [(one, one.level, list(one.handlers), one.disabled) for one in loggers]
+    try:
+        yield logging.getLogger(TRANSITIONS_LOGGER)
+    finally:
+        for one, level, handlers, disabled in saved:
+            one.setLevel(level)
+            one.handlers[:] = handlers
+            one.disabled = disabled
+        logging.disable(logging.NOTSET)
+
+
+def test_the_state_change_hooks_are_skipped_while_info_is_off(
+    flowhook_plugins: PluginManager, restored_logging: logging.Logger
+) -> None:
+    flowhook_plugins.register(flowhook_logging)  # alone: no other plugin implements the hooks
+    restored_logging.setLevel(logging.WARNING)
+    assert "on_task_run_state_change" not in flowhook._plugins.implemented_hooks()
+    assert "on_task_run_failure" in flowhook._plugins.implemented_hooks()
+
+    restored_logging.setLevel(logging.INFO)
+    assert "on_task_run_state_change" in flowhook._plugins.implemented_hooks()
+
+
+def test_failures_are_logged_while_info_is_off(
+    recorder: HookRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=TRANSITIONS_LOGGER)
+
+    with pytest.raises(ValueError, match="boom"):
+        doomed()
+
+    records = transition_records(caplog)
+    expected = [line for line in expected_lines(recorder) if "-> Failed" in line]
+    assert [record.getMessage() for record in records] == expected
+    assert [line.split(" ")[0] for line in expected] == ["task", "flow"]
+    assert all(": Running -> Failed: " in line for line in expected)
+    assert {record.levelno for record in records} == {logging.WARNING}
+
+
+def test_a_crash_is_logged_as_a_warning(
+    recorder: HookRecorder, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger=TRANSITIONS_LOGGER)
+
+    @flowhook.flow
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+
+    [record] = transition_records(caplog)
+    assert record.levelno == logging.WARNING
+    assert record.getMessage() == expected_lines(recorder)[-1]
+    assert ": Running -> Crashed: " in record.getMessage()
+
+
+def test_lines_appear_once_the_logger_is_enabled_during_a_run(
+    recorder: HookRecorder, restored_logging: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)  # the handler; the logger itself at WARNING:
+    restored_logging.setLevel(logging.WARNING)
+
+    @flowhook.task
+    def enable() -> None:
+        logging.getLogger(TRANSITIONS_LOGGER).setLevel(logging.INFO)
+
+    @flowhook.flow
+    def switched_on() -> None:
+        enable()
+        double(1)
+
+    switched_on()
+
+    lines = [record.getMessage().split(": ", 1)[1] for record in transition_records(caplog)]
+    assert lines == [
+        "Running -> Completed",  # enable's own end
+        "(new) -> Pending",
+        "Pending -> Running",
+        "Running -> Completed",
+        "Running -> Completed",  # the flow's
+    ]
+
+
+def test_lines_appear_once_logging_config_enables_the_logger_after_import(
+    recorder: HookRecorder, restored_logging: logging.Logger
+) -> None:
+    import logging.config
+
+    etl()  # logging as Python starts it: the hooks are skipped
+    logging.config.dictConfig(
+        {
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {"kept": {"class": "logging.handlers.BufferingHandler", "capacity": 100}},
+            "loggers": {TRANSITIONS_LOGGER: {"level": "INFO", "handlers": ["kept"]}},
+        }
+    )
+    recorder.clear()
+
+    etl()
+
+    [handler] = restored_logging.handlers
+    assert isinstance(handler, logging.handlers.BufferingHandler)
+    assert [record.getMessage() for record in handler.buffer] == expected_lines(recorder)
+    assert len(handler.buffer) == 6
+
+
+def test_a_logger_disabled_by_logging_config_and_enabled_again(
+    recorder: HookRecorder, restored_logging: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging.config
+
+    caplog.set_level(logging.INFO, logger=TRANSITIONS_LOGGER)
+    logging.config.dictConfig({"version": 1, "disable_existing_loggers": True})
+    etl()
+    assert transition_records(caplog) == []
+
+    restored_logging.disabled = False  # no cache of logging's is cleared: asked anew anyway
+    etl()
+    assert len(transition_records(caplog)) == 6
+
+
+def test_logging_disable_turns_every_line_off_and_back_on(
+    recorder: HookRecorder, restored_logging: logging.Logger, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=TRANSITIONS_LOGGER)
+    logging.disable(logging.CRITICAL)
+    with pytest.raises(ValueError, match="boom"):
+        doomed()
+    assert transition_records(caplog) == []
+
+    logging.disable(logging.NOTSET)
+    etl()
+    assert len(transition_records(caplog)) == 6

@@ -7,6 +7,8 @@ import importlib.metadata
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta, timezone
 
@@ -406,3 +408,25 @@ def test_entry_point_is_installed() -> None:
     ]
     assert entry_point.value == "flowhook_slack"
     assert entry_point.load() is flowhook_slack
+
+
+def test_loading_the_plugin_leaves_the_network_modules_for_the_first_message(
+    flowhook_slack_webhook_server: SlackWebhookServer,
+) -> None:
+    """Every flow run loads the installed plugins: ``ssl``, ``http.client`` and
+    ``urllib.request`` load only when a message is sent, and it is sent."""
+    network = ("ssl", "http.client", "urllib.request")
+    script = (
+        "import sys, flowhook_slack\n"
+        f"print([name for name in {network!r} if name in sys.modules])\n"
+        f"flowhook_slack.SlackWebhook({flowhook_slack_webhook_server.url!r}).notify('hello')\n"
+        f"print([name for name in {network!r} if name in sys.modules])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60
+    )
+
+    assert done.stdout.splitlines() == ["[]", "['ssl', 'http.client']"]
+    assert [request.json()["text"] for request in flowhook_slack_webhook_server.requests] == [
+        "hello"
+    ]

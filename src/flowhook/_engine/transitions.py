@@ -106,6 +106,11 @@ class RunKind:
     #: The names of every plugin hook a transition of this kind of run may dispatch: the
     #: contract's (see :data:`flowhook_hookspec.specs.TRANSITION_SPECS`).
     plugin_hooks: frozenset[str]
+    #: By the type of the state entered: the attribute of the run's own hooks it fires (as
+    #: HOOKS_BY_TYPE), and the plugin hooks it may dispatch (the state change's and the type's
+    #: event's), so that a plugin costs nothing on the transitions it has no hook for. Worked
+    #: out from the fields above: left out of equality and hashing.
+    by_type: Mapping[StateType, tuple[str | None, frozenset[str]]] = attrs.field(eq=False)
 
     @classmethod
     def of(cls, name: Literal["flow", "task"]) -> RunKind:
@@ -115,6 +120,17 @@ class RunKind:
             owner_argument=name,
             run_argument=f"{name}_run",
             plugin_hooks=frozenset(hook_names(TRANSITION_SPECS[name])),
+            by_type={
+                type_: (
+                    HOOKS_BY_TYPE.get(type_),
+                    frozenset(
+                        f"on_{name}_run_{event}"
+                        for event in ("state_change", EVENT_BY_TYPE.get(type_))
+                        if event is not None
+                    ),
+                )
+                for type_ in StateType
+            },
         )
 
 
@@ -192,12 +208,12 @@ def set_state(
         for observer in observers:
             observer(kind, owner, run, old, state)
     # The hot path: most transitions have nothing to fire. Two lookups prove it (the run's own
-    # hooks for this state; the hooks plugins implement, cached until a plugin is registered or
-    # unregistered), so that such a transition never walks _fire_hooks.
-    own_hooks = HOOKS_BY_TYPE.get(state.type)
-    if (
-        own_hooks is not None and getattr(owner, own_hooks, None)
-    ) or not kind.plugin_hooks.isdisjoint(implemented_hooks()):
+    # hooks for this state; the hooks plugins implement and have work for, cached until a plugin
+    # is registered or unregistered), so that such a transition never walks _fire_hooks.
+    own_hooks, hooks_of_type = kind.by_type[state.type]
+    if (own_hooks is not None and getattr(owner, own_hooks, None)) or not hooks_of_type.isdisjoint(
+        implemented_hooks()
+    ):
         pending = _fire_hooks(kind, owner, run, old, state)
         if pending is not None:
             raise pending

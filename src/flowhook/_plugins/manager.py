@@ -5,16 +5,16 @@ pluggy stops at the first implementation that raises, and a broken plugin must n
 run, so each implementation is called on its own (see :mod:`.isolation`), and only through the
 typed methods of :class:`~.hooks.PluginHooks` (:attr:`PluginManager.hooks`).
 The callers of each hook, and the set of hooks implemented at all, are computed once and cached
-until a plugin is (un)registered, so a hook that nobody implements costs one lookup.
+until a plugin is (un)registered, so a hook that nobody implements costs one lookup; so does one
+whose implementations say they are idle (see :mod:`.gates`), and one call of their test.
 """
 
 from __future__ import annotations
 
 import inspect
 import logging
-import os
 import threading
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import attrs
@@ -23,8 +23,10 @@ import pluggy
 from flowhook_hookspec.errors import PluginError
 from flowhook_hookspec.specs import ALL_SPECS, PROJECT_NAME, hook_names
 
+from .gates import Gate, broken, check_active, gate_of, test_of
 from .hooks import PluginHooks
 from .isolation import call_isolated
+from .selection import Selection, close_match
 
 if TYPE_CHECKING:
     import importlib.metadata
@@ -70,60 +72,8 @@ class HookCaller(NamedTuple):
     plugin_name: str
     hook_name: str
     label: str
-
-
-def _close_match(word: str, choices: Collection[str]) -> str:
-    """``"; did you mean 'x'?"`` for the closest of ``choices``, or nothing."""
-    import difflib  # only on the error path
-
-    close = difflib.get_close_matches(word, sorted(choices), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
-def _names_in(variable: str) -> set[str] | None:
-    """The comma-separated names in environment variable ``variable``; None when it is unset."""
-    raw = os.environ.get(variable)
-    if raw is None:
-        return None
-    return {part.strip() for part in raw.split(",") if part.strip()}
-
-
-@attrs.frozen
-class _Selection:
-    """Which installed plugins load: ``FLOWHOOK_LOAD_PLUGINS`` (only these; set but empty:
-    none) and ``FLOWHOOK_DISABLE_PLUGINS`` (not these; ``all``: none)."""
-
-    allowed: set[str] | None
-    disabled: set[str]
-
-    @classmethod
-    def from_environment(cls) -> _Selection:
-        return cls(
-            _names_in("FLOWHOOK_LOAD_PLUGINS"), _names_in("FLOWHOOK_DISABLE_PLUGINS") or set()
-        )
-
-    def refusal(self, name: str) -> str | None:
-        """Why the installed plugin ``name`` is not loaded, or None when it is."""
-        if "all" in self.disabled or name in self.disabled:
-            return "disabled by FLOWHOOK_DISABLE_PLUGINS; remove it from that variable to enable it"
-        if self.allowed is not None and name not in self.allowed:
-            return "not in FLOWHOOK_LOAD_PLUGINS; add it to that variable (or unset it) to load it"
-        return None
-
-    def warn_unknown(self, installed: Collection[str]) -> None:
-        """Log each name of the two variables that no installed plugin has (a typo, mostly)."""
-        for variable, names in (
-            ("FLOWHOOK_LOAD_PLUGINS", self.allowed or set()),
-            ("FLOWHOOK_DISABLE_PLUGINS", self.disabled - {"all"}),
-        ):
-            for name in sorted(names - set(installed)):
-                logger.warning(
-                    "%s names %r, which is not an installed plugin%s (installed: %s)",
-                    variable,
-                    name,
-                    _close_match(name, installed),
-                    ", ".join(sorted(installed)) or "none",
-                )
+    #: Its test (see :mod:`.gates`), or None: it is called whenever its hook is dispatched.
+    active: Callable[[], object] | None = None
 
 
 class PluginManager:
@@ -137,6 +87,8 @@ class PluginManager:
         self._lock = threading.RLock()
         self._callers: dict[str, tuple[HookCaller, ...]] = {}
         self._implemented: frozenset[str] | None = None
+        self._gate: Gate | None = None
+        self._broken_tests: list[Callable[[], object]] = []  # tests that raised: ignored
         self._infos: dict[str, PluginInfo] = {}
         self._entrypoints_pending = load_entrypoints
         #: The typed caller of this manager's hooks: the only way flowhook calls a hook.
@@ -153,7 +105,7 @@ class PluginManager:
             import importlib.metadata  # slow to import: only when plugins are first needed
 
             entry_points = list(importlib.metadata.entry_points(group=PROJECT_NAME))
-            selection = _Selection.from_environment()
+            selection = Selection.from_environment()
             selection.warn_unknown({entry_point.name for entry_point in entry_points})
             for entry_point in entry_points:
                 if entry_point.name in self._infos:
@@ -243,14 +195,17 @@ class PluginManager:
         hooks = []
         for caller in self._pm.get_hookcallers(plugin) or []:
             if caller.name not in self._spec_names:
-                hint = _close_match(caller.name, self._spec_names)
+                hint = close_match(caller.name, self._spec_names)
                 raise PluginError(f"plugin {name!r} implements unknown hook {caller.name!r}{hint}")
             for impl in caller.get_hookimpls():
-                if impl.plugin is plugin and (impl.wrapper or impl.hookwrapper):
+                if impl.plugin is not plugin:
+                    continue
+                if impl.wrapper or impl.hookwrapper:
                     raise PluginError(
                         f"plugin {name!r} declares {caller.name!r} as a hook wrapper; flowhook hooks "
                         "are observers: drop wrapper=True/hookwrapper=True"
                     )
+                check_active(impl.function, name, caller.name)
             hooks.append(caller.name)
         return tuple(sorted(hooks))
 
@@ -267,6 +222,7 @@ class PluginManager:
         """Drop the caches of dispatch: the set of plugins changed (the lock is held)."""
         self._callers = {}
         self._implemented = None
+        self._gate = None
 
     def list(self) -> list[PluginInfo]:
         """Every plugin seen, registered or not, sorted by name."""
@@ -294,6 +250,7 @@ class PluginManager:
                     impl.plugin_name,
                     hook,
                     f"plugin {impl.plugin_name!r} hook {hook!r}",
+                    test_of(impl.function, self._broken_tests),
                 )
                 for impl in reversed(impls)  # pluggy calls the last registered first
             )
@@ -305,7 +262,8 @@ class PluginManager:
     def implemented(self) -> frozenset[str]:
         """The names of the hooks that at least one registered plugin implements.
 
-        The engine asks on every transition, to skip dispatch when no plugin listens.
+        The engine asks, through :func:`implemented_hooks`, on every transition, to skip
+        dispatch when no plugin listens.
         """
         found = self._implemented
         if found is None:
@@ -315,14 +273,29 @@ class PluginManager:
     def _build_implemented(self) -> frozenset[str]:
         self.load_entrypoints()
         with self._lock:
-            found = frozenset(
-                name for name, caller in vars(self._pm.hook).items() if caller.get_hookimpls()
+            found, self._gate = gate_of(
+                (
+                    (name, impl.function)
+                    for name, caller in vars(self._pm.hook).items()
+                    for impl in caller.get_hookimpls()
+                ),
+                self._broken_tests,
             )
-            self._implemented = found
+            self._implemented = found  # after its gate: whoever sees the one sees the other
             return found
 
+    def _tests_failed(self, tests: tuple[Callable[[], object], ...]) -> None:
+        """One of ``tests`` raised: those that raise again are logged and ignored from now on
+        (their implementations are called), and the caches of dispatch made again."""
+        with self._lock:
+            found = broken(tests)
+            if found:
+                self._broken_tests.extend(found)
+                self._forget_callers()
+
     def dispatch(self, hook: str, arguments: Mapping[str, Any]) -> BaseException | None:
-        """Call every implementation of ``hook`` in isolation (for :class:`~.hooks.PluginHooks`).
+        """Call every implementation of ``hook`` that is not idle (see :mod:`.gates`), each in
+        isolation (for :class:`~.hooks.PluginHooks`).
 
         Returns the first exception the caller must re-raise (KeyboardInterrupt, or any error,
         SystemExit included, under ``FLOWHOOK_STRICT_HOOKS``), after all implementations have
@@ -330,6 +303,13 @@ class PluginManager:
         """
         pending: BaseException | None = None
         for caller in self.callers(hook):
+            active = caller.active
+            if active is not None:  # its test, asked here, not in a method: no frame more
+                try:
+                    if not active():
+                        continue
+                except Exception:
+                    self._tests_failed((active,))
             error = call_isolated(
                 caller.function,
                 [arguments[name] for name in caller.argnames],
@@ -361,13 +341,25 @@ def plugin_hooks() -> PluginHooks:
 
 
 def implemented_hooks() -> frozenset[str]:
-    """The hooks that at least one plugin of the process-wide manager implements.
+    """The hooks that a plugin of the process-wide manager implements and may have work for
+    now: :meth:`PluginManager.implemented`, less the hooks whose every implementation says it
+    is idle (see :mod:`.gates`).
 
-    The engine asks on every transition: once cached, the answer takes no lock.
+    The engine asks on every transition: once cached, the answer takes no lock, and costs one
+    call of each distinct test when some implementation is gated.
     """
     manager = _manager or plugin_manager()
     found = manager._implemented  # PluginManager.implemented(), one call fewer (three per task run)
-    return manager._build_implemented() if found is None else found
+    if found is None:
+        found = manager._build_implemented()
+    gate = manager._gate
+    if gate is None:
+        return found
+    try:
+        return gate.sets.get(gate.outcome(), found)
+    except Exception:
+        manager._tests_failed(gate.tests)
+        return found
 
 
 def set_plugin_manager(manager: PluginManager | None) -> PluginManager | None:

@@ -71,6 +71,9 @@ class MemoryRouting:
         self, kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State
     ) -> None:
         """The engine observer (a :class:`~flowhook._engine.TransitionObserver`)."""
+        types, names = self.router.watched[kind.name]
+        if new.type not in types and new.name not in names:
+            return  # no rule is about this state: no call of outbox_entries (as in the recorder)
         entries = outbox_entries(self.router, kind.name, owner, run, new)
         if entries:
             self.outbox.enqueue_outbox(entries)

@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import base64
-import email.policy
 import email.utils
-import html
 import logging
 import math
-import smtplib
-import ssl
 from datetime import datetime, timezone
 from email.message import EmailMessage
-from typing import ClassVar, Literal, NoReturn
+from typing import TYPE_CHECKING, ClassVar, Literal, NoReturn
 
 import attrs
 
 from flowhook_hookspec import NotificationError, Notifier, Secret, as_secret, redact
+from flowhook_hookspec.lazy import defer_modules
 
 from ._version import __version__
+
+if TYPE_CHECKING:
+    import html
+    import smtplib
+    import ssl
+    from email import policy
+else:  # with the first message, not with the plugin, which every flow run loads
+    defer_modules(globals(), "html", "smtplib", "ssl", "email.policy")
 
 __all__ = ["DEFAULT_PORTS", "DEFAULT_SUBJECT", "EmailNotifier", "InvalidMessageError", "Security"]
 
@@ -177,7 +182,7 @@ class EmailNotifier(Notifier):
                 "the subject must be one line, but it contains a carriage return or a line "
                 "feed (which could inject headers); nothing was sent"
             )
-        message = EmailMessage(policy=email.policy.SMTP)
+        message = EmailMessage(policy=policy.SMTP)
         message["From"] = self.from_addr
         message["To"] = ", ".join(self.to)
         message["Subject"] = subject

@@ -19,7 +19,11 @@ from ._notifier import DEFAULT_LOGGER, LogNotifier
 from ._transitions import (
     FORMAT_VARIABLE,
     TRANSITIONS_LOGGER,
+    on_flow_run_crashed,
+    on_flow_run_failure,
     on_flow_run_state_change,
+    on_task_run_crashed,
+    on_task_run_failure,
     on_task_run_state_change,
     transition_level,
 )
@@ -31,7 +35,11 @@ __all__ = [
     "TRANSITIONS_LOGGER",
     "LogNotifier",
     "__version__",
+    "on_flow_run_crashed",
+    "on_flow_run_failure",
     "on_flow_run_state_change",
+    "on_task_run_crashed",
+    "on_task_run_failure",
     "on_task_run_state_change",
     "register_notifiers",
     "transition_level",

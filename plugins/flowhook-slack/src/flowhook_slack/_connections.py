@@ -24,7 +24,10 @@ import socket
 import ssl
 import threading
 
-__all__ = ["Unreachable", "post"]
+__all__ = ["HTTPException", "Unreachable", "post"]
+
+#: What a failed exchange raises, besides ``OSError`` (for the notifier's ``except``).
+HTTPException = http.client.HTTPException
 
 #: Idle connections kept per host (a sender pool's size is 8 by default).
 MAX_IDLE = 16

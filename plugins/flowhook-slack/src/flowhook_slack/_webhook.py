@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import email.utils
 import functools
-import http.client
 import json
 import logging
 import math
 import os
 import sys
-import urllib.error
 import urllib.parse
-import urllib.request
 from datetime import datetime, timezone
-from email.message import Message
-from typing import IO, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
 from flowhook_hookspec import NotificationError, Notifier, Secret, redact
+from flowhook_hookspec.lazy import defer_modules
 
-from . import _connections
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from . import _connections, _proxy
+else:  # with the first message, not with the plugin: they bring ssl, http.client, urllib.request
+    defer_modules(globals(), "._connections", "._proxy", package=__package__)
 
 __all__ = [
     "IDEMPOTENCY_HEADER",
@@ -194,28 +195,6 @@ def _check_timeout(instance: object, attribute: attrs.Attribute[float], value: f
         raise ValueError(f"SlackWebhook timeout must be a positive number of seconds, not {value}")
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """Slack never redirects a webhook; a redirect means a wrong URL, reported as such."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: IO[bytes],
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        return None
-
-
-@functools.lru_cache(maxsize=8)
-def _opener(proxies: tuple[tuple[str, str], ...]) -> urllib.request.OpenerDirector:
-    """An opener that follows no redirect, for these proxy settings (from the environment),
-    built once: building one costs more CPU than a POST to a local server."""
-    return urllib.request.build_opener(_NoRedirects, urllib.request.ProxyHandler(dict(proxies)))
-
-
 @functools.lru_cache(maxsize=64)
 def _target(url: str) -> tuple[str, str, int | None, str]:
     """The scheme, host, port and path (with its query) of a webhook URL."""
@@ -229,18 +208,8 @@ def _proxied(scheme: str) -> bool:
     and the rest): on Linux, a ``<scheme>_proxy`` variable; elsewhere the system's settings
     count too, which only ``urllib`` reads."""
     if sys.platform in ("darwin", "win32"):
-        return bool(urllib.request.getproxies().get(scheme))
+        return bool(_proxy.getproxies().get(scheme))
     return bool(os.environ.get(f"{scheme}_proxy") or os.environ.get(f"{scheme.upper()}_PROXY"))
-
-
-def _post_through_proxy(
-    url: str, data: bytes, headers: dict[str, str], timeout: float
-) -> tuple[int, str, dict[str, str]]:
-    """POST through ``urllib`` (a new connection each time), for a proxy."""
-    request = urllib.request.Request(url, data=data, method="POST", headers=headers)
-    opener = _opener(tuple(sorted(urllib.request.getproxies().items())))
-    with opener.open(request, timeout=timeout) as response:
-        return response.status, _read_code(response), _fields(response.headers)
 
 
 @attrs.define
@@ -318,29 +287,26 @@ class SlackWebhook(Notifier):
             headers[IDEMPOTENCY_HEADER] = _header_safe(key)
         url = self.url.get_secret_value()
         try:
-            try:
-                scheme, host, port, path = _target(url)
-                if _proxied(scheme):
-                    return _post_through_proxy(url, data, headers, self.timeout)
+            scheme, host, port, path = _target(url)
+            if _proxied(scheme):
+                status, answer, response_headers = _proxy.post(
+                    url, data, headers, self.timeout, _MAX_RESPONSE_BYTES
+                )
+            else:
                 status, answer, response_headers = _connections.post(
                     scheme, host, port, path, data, headers, self.timeout, _MAX_RESPONSE_BYTES
                 )
-                return status, _one_line(answer.decode("utf-8", "replace")), response_headers
-            except urllib.error.HTTPError as exc:
-                try:
-                    return exc.code, _read_code(exc), _fields(exc.headers)
-                finally:
-                    exc.close()
+            return status, _one_line(answer.decode("utf-8", "replace")), response_headers
         except TimeoutError:
             raise self._timeout_error() from None
-        except (urllib.error.URLError, _connections.Unreachable) as exc:
+        except (_proxy.URLError, _connections.Unreachable) as exc:
             if isinstance(exc.reason, TimeoutError):
                 raise self._timeout_error() from None
             raise NotificationError(
                 f"could not reach the Slack webhook at {self._where}: "
                 f"{self._redact(str(exc.reason))}; check the network and try again"
             ) from None
-        except (http.client.HTTPException, OSError) as exc:
+        except (_connections.HTTPException, OSError) as exc:
             raise NotificationError(
                 f"the connection to the Slack webhook at {self._where} failed: "
                 f"{type(exc).__name__}: {self._redact(str(exc))}"
@@ -368,14 +334,3 @@ class SlackWebhook(Notifier):
         if 300 <= status <= 399:
             message += "; Slack never redirects a webhook: check the URL"
         return NotificationError(message, permanent=True)
-
-
-def _fields(headers: Message) -> dict[str, str]:
-    """The header fields of an answer read by ``urllib``, names in lower case."""
-    return {name.lower(): value for name, value in headers.items()}
-
-
-def _read_code(response: Any) -> str:
-    """The response body as one line (Slack answers ``ok`` or an error code)."""
-    raw: bytes = response.read(_MAX_RESPONSE_BYTES)
-    return _one_line(raw.decode("utf-8", "replace"))

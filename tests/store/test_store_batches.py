@@ -7,6 +7,7 @@ a proxy on 127.0.0.1 forwards the COMMIT, lets the server commit, and drops the 
 
 from __future__ import annotations
 
+import gc
 import json
 import marshal
 import time
@@ -18,7 +19,8 @@ from postgres_server import PostgresServer
 from store_helpers import execute, fake_process
 from tcp_proxy import LosingProxy
 
-from flowhook import states
+import flowhook._runtime.attach
+from flowhook import flow, states, task
 from flowhook.store import (
     BatchKey,
     BatchWriter,
@@ -345,3 +347,59 @@ def test_a_task_runs_row_is_the_same_whether_or_not_its_states_carry_more(
     assert (row[1], row[2]) == (done.type.value, done.name)
     assert float(row[3]) == running.timestamp.timestamp()
     assert row[4] == (None if end is None else end.timestamp())
+
+
+@task
+def doubled(i: int) -> int:
+    return 2 * i
+
+
+@task
+def refused(i: int) -> int:
+    raise ValueError(f"no {i}")
+
+
+@flow
+def doubling(n: int) -> list[int]:
+    refused(-1, return_state=True)
+    return [doubled(i) for i in range(n)]
+
+
+def test_a_task_runs_queued_writes_are_plain_data_the_garbage_collector_stops_tracking(
+    store: Store,
+) -> None:
+    """What the recorder queues for a task run's transitions is plain data: after one young
+    collection the collector no longer tracks it, so thousands of them waiting for the writer
+    cost it (nearly) nothing; and the store records the runs from it, with every state."""
+    doubling(1)  # attaches the store
+    recorder = flowhook._runtime.attach.current()
+    assert recorder is not None
+    queued: list[tuple[Any, ...]] = []
+    submit = recorder.writer.submit
+
+    def keep(writes: tuple[Any, ...]) -> None:
+        queued.append(writes)
+        submit(writes)
+
+    recorder.writer.submit = keep  # type: ignore[method-assign]
+    try:
+        assert doubling(3) == [0, 2, 4]
+    finally:
+        del recorder.writer.submit
+    # Four task runs: each its new run and three transitions (a record's first field: its kind).
+    assert [write[0] for writes in queued for write in writes].count("task") == 4 * 4
+    gc.collect(0)
+    assert [write for writes in queued for write in writes if gc.is_tracked(write)] == []
+    # The tuples holding them: at the next collection of their generation (the collector looks
+    # at a tuple before its contents when it finds the tuple reachable first).
+    gc.collect(1)
+    assert [writes for writes in queued if gc.is_tracked(writes)] == []
+    recorder.writer.flush()
+    flow_run = store.list_flow_runs(RunQuery(flow_name="doubling", limit=1))[0]
+    runs = execute(
+        store,
+        "SELECT name, state_type, json_array_length(states) FROM task_runs "
+        "WHERE flow_run_id = ? ORDER BY created",
+        flow_run.id,
+    )
+    assert [tuple(run[1:]) for run in runs] == [("FAILED", 3)] + [("COMPLETED", 3)] * 3

@@ -175,13 +175,14 @@ class Recorder:
             found = self._paths[id(owner)] = (owner, import_path(owner))
         return found[1]
 
-    def _new_run(self, owner: RunOwner, run: FlowRun | TaskRun) -> PlainRecord:
+    def _new_run(self, owner: RunOwner, run: FlowRun | TaskRun, created: float) -> PlainRecord:
         """The run's :class:`~flowhook.store.NewRun` as a plain record (see
-        :func:`~flowhook.store.plain_record`)."""
+        :func:`~flowhook.store.plain_record`), created at its first state's time (``created``,
+        in seconds)."""
         tags = self._tags.get(run.tags)
         if tags is None:
             tags = self._tags[run.tags] = json.dumps(list(run.tags))
-        path, created = self._import_path(owner), run.state.timestamp.timestamp()
+        path = self._import_path(owner)
         if isinstance(run, FlowRun):
             parents = (_int(run.parent_flow_run_id), _int(run.parent_task_run_id))
             values = ("flow", run.id.int, run.name, run.flow_name, path, created, self.process_id)
@@ -224,8 +225,11 @@ class Recorder:
             transition = transition_record(
                 "task", run.id, flow_run_id, new, run.run_count, run.start_time, run.end_time, tb
             )
+            # A record's field 6 is its state's time in seconds: the run's creation time.
             writes: tuple[Write, ...] = (
-                (transition,) if old is not None else (self._new_run(owner, run), transition)
+                (transition,)
+                if old is not None
+                else (self._new_run(owner, run, transition[6]), transition)
             )
             if new.type in self._task_types or new.name in self._task_names:
                 writes += outbox_entries(self.router, "task", owner, run, new)
@@ -259,7 +263,7 @@ class Recorder:
         )
         writes: tuple[Write, ...]
         if old is None:
-            writes = (self._new_run(owner, run), transition)
+            writes = (self._new_run(owner, run, transition[6]), transition)
             if top_level:
                 self.heartbeat.run_started()
             if is_flow or top_level:  # the runs that count their log records

@@ -221,14 +221,14 @@ class BatchWriter:
                 self._urgent.wait(self.linger)
             self._urgent.clear()
             entries = [first]
-            stop = False
+            append, take, stop = entries.append, self._queue.get_nowait, False
             try:
-                while len(entries) < self.max_batch:
-                    entry = self._queue.get_nowait()
+                for _ in range(self.max_batch - 1):  # runs for every entry: names are local
+                    entry = take()
                     if entry is _STOP:
                         stop = True
                         break
-                    entries.append(entry)
+                    append(entry)
             except queue.Empty:
                 pass
             self._apply(entries)
@@ -303,7 +303,7 @@ class BatchWriter:
                 len(moved_runs([*writes, *after])),
             )
         self._held, self._retry_delay, self._retry_at = [], 0.0, 0.0
-        if self.on_outbox is not None and any(isinstance(w, OutboxEntry) for w in writes):
+        if self.on_outbox is not None and OutboxEntry in map(type, writes):
             self.on_outbox()
         return True
 

@@ -124,8 +124,7 @@ def plain_task_row(
     exception or traceback (nearly every task run). None otherwise. Its states' JSON is put
     together from pieces :data:`compact_json` wrote."""
     parts = []
-    for index in range(1, len(moved)):
-        item = moved[index]
+    for item in moved[1:]:
         if item[5] is not None or item[7:11] != _NOTHING_MORE:
             return None
         name = item[4]
@@ -133,9 +132,10 @@ def plain_task_row(
         if start_json is None or start_json[0] != item[3]:
             start_json = _plain_start(item[3], name)
         parts.append(f"{start_json[1]}{item[6]!r}{_PLAIN_END}")
-    last = moved[-1]
+    last = moved[-1]  # its message, checked: None
     return (
-        run_id, *new[2:7], flow_run_id, new[10], f"[{','.join(parts)}]", *last[3:6], *last[11:],
+        run_id, new[2], new[3], new[4], new[5], new[6], flow_run_id, new[10],
+        f"[{','.join(parts)}]", last[3], last[4], None, last[11], last[12], last[13],
     )  # fmt: skip
 
 

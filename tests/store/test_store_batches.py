@@ -319,9 +319,9 @@ def test_a_task_runs_row_is_the_same_whether_or_not_its_states_carry_more(
     if shipped != "records":
         writes = [plain_record(w) if isinstance(w, NewRun | Transition) else w for w in writes]
     if shipped == "writer process":
-        from flowhook._runtime.writer_wire import decode, encode
+        from flowhook._runtime.writer_wire import decode, frame_data
 
-        writes = decode(marshal.loads(marshal.dumps(encode(writes))))
+        writes = decode(marshal.loads(frame_data(1, writes, False))[2])
     store.write(writes)
     [row] = execute(
         store,

@@ -23,17 +23,17 @@ for plain values, each after its length in 4 bytes; from the writer: pickles):
 from __future__ import annotations
 
 import contextlib
+import marshal
 import os
 import pickle
 import subprocess
 import sys
 import weakref
-from collections.abc import Iterable
 from typing import Any
 
 from ..store import Write
 
-__all__ = ["FRAME_KEYS", "decode", "encode", "end", "spawn"]
+__all__ = ["FRAME_KEYS", "decode", "end", "frame_data", "spawn"]
 
 #: A batch of the writer process holding frames up to ``n`` has key number ``n * FRAME_KEYS``
 #: (or just above it): a frame the flow's process writes again itself after the writer died,
@@ -44,14 +44,41 @@ FRAME_KEYS = 1000
 _children: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
 
 
-def encode(writes: Iterable[Write]) -> list[Any]:
-    """``writes`` as :mod:`marshal` takes them, in the flow's process: the plain records of
-    every transition as they are, any other write pickled (rare, and named tuples)."""
-    return [write if type(write) is tuple else pickle.dumps(write, 5) for write in writes]
+def frame_data(frame: int, writes: list[Write], now: bool) -> bytes:
+    """The message of frame number ``frame`` (see above) as :mod:`marshal` data, in the flow's
+    process: the writes as they are when they are all plain records (nearly always), else
+    with each other write pickled."""
+    try:
+        return marshal.dumps(("w", frame, writes, now))
+    except ValueError:  # a rare write (a named tuple), or text of a subclass of str
+        return marshal.dumps(("w", frame, [_wire(write) for write in writes], now))
+
+
+def _wire(write: Write) -> Any:
+    if type(write) is tuple:  # a record with text of a subclass of str, say: as the store has it
+        return tuple(_value(value) for value in write)
+    return pickle.dumps(write, 5)
+
+
+def _value(value: Any) -> Any:
+    """A value of a subclass of str, int or float as one of that type itself (the value a
+    store writes of it); any other value as it is."""
+    for base, plain in _PLAIN:
+        if isinstance(value, base) and type(value) is not bool:
+            return plain(value)  # the base type's own method, never the subclass's
+    return value
+
+
+#: A value of a subclass of each type, turned into one of that type.
+_PLAIN: tuple[tuple[type, Any], ...] = (
+    (str, str.__str__),
+    (int, int.__int__),
+    (float, float.__float__),
+)
 
 
 def decode(wire: list[Any]) -> list[Write]:
-    """The writes :func:`encode` made, in the writer process."""
+    """The writes of a frame, in the writer process."""
     return [pickle.loads(item) if type(item) is bytes else item for item in wire]
 
 

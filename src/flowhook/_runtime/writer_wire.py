@@ -56,7 +56,10 @@ def frame_data(frame: int, writes: list[Write], now: bool) -> bytes:
 
 def _wire(write: Write) -> Any:
     if type(write) is tuple:  # a record with text of a subclass of str, say: as the store has it
-        return tuple(_value(value) for value in write)
+        write = tuple(_value(value) for value in write)
+        with contextlib.suppress(ValueError):
+            marshal.dumps(write)
+            return write
     return pickle.dumps(write, 5)
 
 

@@ -32,6 +32,7 @@ from flowhook.store import (
     StoreSettings,
     Transition,
     Write,
+    id_text,
     open_store,
     plain_record,
 )
@@ -403,3 +404,12 @@ def test_a_task_runs_queued_writes_are_plain_data_the_garbage_collector_stops_tr
         flow_run.id,
     )
     assert [tuple(run[1:]) for run in runs] == [("FAILED", 3)] + [("COMPLETED", 3)] * 3
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.UUID(int=255), uuid.uuid4(), uuid.uuid1()],
+)
+def test_a_run_ids_text_from_its_integer_is_the_uuids_own(run_id: uuid.UUID) -> None:
+    """The store names a run by the text of its id, made from the integer a record carries."""
+    assert id_text(run_id.int) == str(run_id)

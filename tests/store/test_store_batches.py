@@ -7,7 +7,9 @@ a proxy on 127.0.0.1 forwards the COMMIT, lets the server commit, and drops the 
 
 from __future__ import annotations
 
+import gc
 import json
+import marshal
 import time
 import uuid
 from typing import Any
@@ -17,7 +19,8 @@ from postgres_server import PostgresServer
 from store_helpers import execute, fake_process
 from tcp_proxy import LosingProxy
 
-from flowhook import states
+import flowhook._runtime.attach
+from flowhook import flow, states, task
 from flowhook.store import (
     BatchKey,
     BatchWriter,
@@ -29,7 +32,9 @@ from flowhook.store import (
     StoreSettings,
     Transition,
     Write,
+    id_text,
     open_store,
+    plain_record,
 )
 
 COUNTS = {
@@ -287,14 +292,15 @@ def test_runs_stored_before_keep_their_row_in_a_batch_of_many_new_runs(store: St
     assert counts(store)["task runs"] == 4
 
 
-@pytest.mark.parametrize("shipped", [False, True], ids=["thread", "writer process"])
+@pytest.mark.parametrize("shipped", ["records", "plain", "writer process"])
 @pytest.mark.parametrize("ending", ["completed", "failed", "scheduled", "custom name"])
 def test_a_task_runs_row_is_the_same_whether_or_not_its_states_carry_more(
-    store: Store, ending: str, shipped: bool
+    store: Store, ending: str, shipped: str
 ) -> None:
     """A task run's row holds its states as compact JSON, its current state, and its start and
     end times in seconds, however much its states carry (plain states take a shorter way),
-    whether the writes come from the run's process or as the writer process gets them."""
+    whether the writes are named tuples, the plain records the recorder makes, or those
+    records as the writer process gets them."""
     flow_id, task_id = uuid.uuid4(), uuid.uuid4()
     pending, running = states.Pending(), states.Running()
     done = {
@@ -311,10 +317,12 @@ def test_a_task_runs_row_is_the_same_whether_or_not_its_states_carry_more(
         Transition("task", task_id, flow_id, running, 1, running.timestamp, None),
         Transition("task", task_id, flow_id, done, 1, running.timestamp, end),
     ]
-    if shipped:
-        from flowhook._runtime.writer_wire import decode, encode
+    if shipped != "records":
+        writes = [plain_record(w) if isinstance(w, NewRun | Transition) else w for w in writes]
+    if shipped == "writer process":
+        from flowhook._runtime.writer_wire import decode, frame_data
 
-        writes = list(decode(encode(writes), {}))
+        writes = decode(marshal.loads(frame_data(1, writes, False))[2])
     store.write(writes)
     [row] = execute(
         store,
@@ -340,3 +348,68 @@ def test_a_task_runs_row_is_the_same_whether_or_not_its_states_carry_more(
     assert (row[1], row[2]) == (done.type.value, done.name)
     assert float(row[3]) == running.timestamp.timestamp()
     assert row[4] == (None if end is None else end.timestamp())
+
+
+@task
+def doubled(i: int) -> int:
+    return 2 * i
+
+
+@task
+def refused(i: int) -> int:
+    raise ValueError(f"no {i}")
+
+
+@flow
+def doubling(n: int) -> list[int]:
+    refused(-1, return_state=True)
+    return [doubled(i) for i in range(n)]
+
+
+def test_a_task_runs_queued_writes_are_plain_data_the_garbage_collector_stops_tracking(
+    store: Store,
+) -> None:
+    """What the recorder queues for a task run's transitions is plain data: after one young
+    collection the collector no longer tracks it, so thousands of them waiting for the writer
+    cost it (nearly) nothing; and the store records the runs from it, with every state."""
+    doubling(1)  # attaches the store
+    recorder = flowhook._runtime.attach.current()
+    assert recorder is not None
+    queued: list[tuple[Any, ...]] = []
+    submit = recorder.writer.submit
+
+    def keep(writes: tuple[Any, ...]) -> None:
+        queued.append(writes)
+        submit(writes)
+
+    recorder.writer.submit = keep  # type: ignore[method-assign]
+    try:
+        assert doubling(3) == [0, 2, 4]
+    finally:
+        del recorder.writer.submit
+    # Four task runs: each its new run and three transitions (a record's first field: its kind).
+    assert [write[0] for writes in queued for write in writes].count("task") == 4 * 4
+    gc.collect(0)
+    assert [write for writes in queued for write in writes if gc.is_tracked(write)] == []
+    # The tuples holding them: at the next collection of their generation (the collector looks
+    # at a tuple before its contents when it finds the tuple reachable first).
+    gc.collect(1)
+    assert [writes for writes in queued if gc.is_tracked(writes)] == []
+    recorder.writer.flush()
+    flow_run = store.list_flow_runs(RunQuery(flow_name="doubling", limit=1))[0]
+    runs = execute(
+        store,
+        "SELECT name, state_type, json_array_length(states) FROM task_runs "
+        "WHERE flow_run_id = ? ORDER BY created",
+        flow_run.id,
+    )
+    assert [tuple(run[1:]) for run in runs] == [("FAILED", 3)] + [("COMPLETED", 3)] * 3
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    [uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.UUID(int=255), uuid.uuid4(), uuid.uuid1()],
+)
+def test_a_run_ids_text_from_its_integer_is_the_uuids_own(run_id: uuid.UUID) -> None:
+    """The store names a run by the text of its id, made from the integer a record carries."""
+    assert id_text(run_id.int) == str(run_id)

@@ -128,6 +128,47 @@ print("state", found.state_type, flush=True)
     assert "writer process" not in done.stderr
 
 
+def test_states_with_text_of_a_str_subclass_and_run_logs_go_through_the_child(
+    modules: Path, store: Store
+) -> None:
+    """A frame holding what the wire cannot take as it is (text of a subclass of ``str`` in a
+    state's message, run log records) still goes to the child, each such write pickled: the
+    child writes it all, and stays the writer."""
+    script = """
+import sys
+from flowhook import flow, get_run_logger, states, task
+
+class Note(str):
+    pass
+
+@task
+def noted(i: int):
+    get_run_logger().warning("noted %d", i)
+    return states.Completed(message=Note(f"note {i}"))
+
+@flow
+def notes(n: int) -> None:
+    for i in range(n):
+        noted(i)
+
+notes(int(sys.argv[1]))
+"""
+    path = write_module(modules, "notes", script)
+    env = environment(modules, FLOWHOOK_STORE_WRITER="process", FLOWHOOK_STORE_WRITER_WAIT="1")
+    done = subprocess.run(
+        [sys.executable, str(path), "50"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    messages = execute(store, "SELECT state_message FROM task_runs ORDER BY created")
+    assert sorted(message for (message,) in messages) == sorted(f"note {i}" for i in range(50))
+    ((flow_run_id,),) = execute(store, "SELECT id FROM flow_runs")
+    logged = [record.message for record in store.run_logs(flow_run_id)]
+    assert sorted(logged) == sorted(f"noted {i}" for i in range(50))
+    (last_batch,) = execute(store, "SELECT last_batch FROM processes")[0]
+    assert last_batch >= FRAME_KEYS  # the child wrote them
+    assert "writer process" not in done.stderr
+
+
 def test_the_child_starts_only_once_a_process_wrote_many_runs(modules: Path, store: Store) -> None:
     """Without FLOWHOOK_STORE_WRITER_WAIT: a short flow is written by the thread (no child is
     started); a long one switches to the child on the way, every run written once."""

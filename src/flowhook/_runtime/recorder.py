@@ -40,13 +40,13 @@ from ..store import (
     BatchWriter,
     Heartbeat,
     HookError,
-    NewRun,
+    PlainRecord,
     ProcessExit,
     RunKindName,
     Store,
     StoreSettings,
-    Transition,
     Write,
+    transition_record,
 )
 from .exits import write_exit_note
 from .routing import outbox_entries
@@ -62,9 +62,6 @@ logger = logging.getLogger("flowhook.store")
 #: Compared on every transition: a module global is faster to read than the enum's member.
 _PAUSED = StateType.PAUSED
 _COMPLETED = StateType.COMPLETED
-
-#: Makes a named tuple from a tuple of its fields, without its constructor's Python frame.
-_new = tuple.__new__
 
 #: A parameter whose JSON form is longer than this is recorded as its type name only.
 MAX_PARAMETER_CHARS = 4096
@@ -123,6 +120,10 @@ def parameters_json(parameters: Mapping[str, Any]) -> str:
     return "{" + ", ".join(items) + "}"
 
 
+def _int(run_id: uuid.UUID | None) -> int | None:
+    return None if run_id is None else run_id.int
+
+
 def _traceback(state: State) -> str | None:
     exc = state.data
     if not isinstance(exc, BaseException) or state.type is StateType.COMPLETED:
@@ -174,31 +175,31 @@ class Recorder:
             found = self._paths[id(owner)] = (owner, import_path(owner))
         return found[1]
 
-    def _new_run(self, owner: RunOwner, run: FlowRun | TaskRun) -> NewRun:
+    def _new_run(self, owner: RunOwner, run: FlowRun | TaskRun, created: float) -> PlainRecord:
+        """The run's :class:`~flowhook.store.NewRun` as a plain record (see
+        :func:`~flowhook.store.plain_record`), created at its first state's time (``created``,
+        in seconds)."""
         tags = self._tags.get(run.tags)
         if tags is None:
             tags = self._tags[run.tags] = json.dumps(list(run.tags))
-        path, created = self._import_path(owner), run.state.timestamp.timestamp()
+        path = self._import_path(owner)
         if isinstance(run, FlowRun):
-            parents = (None, run.parent_flow_run_id, run.parent_task_run_id)
-            values = ("flow", run.id, run.name, run.flow_name, path, created, self.process_id)
-            return _new(NewRun, (*values, *parents, tags, parameters_json(run.parameters)))
-        return _new(
-            NewRun,
-            (
-                "task",
-                run.id,
-                run.name,
-                run.task_name,
-                path,
-                created,
-                self.process_id,
-                run.flow_run_id,
-                None,
-                None,
-                tags,
-                None,
-            ),
+            parents = (_int(run.parent_flow_run_id), _int(run.parent_task_run_id))
+            values = ("flow", run.id.int, run.name, run.flow_name, path, created, self.process_id)
+            return (*values, None, *parents, tags, parameters_json(run.parameters))
+        return (
+            "task",
+            run.id.int,
+            run.name,
+            run.task_name,
+            path,
+            created,
+            self.process_id,
+            _int(run.flow_run_id),
+            None,
+            None,
+            tags,
+            None,
         )
 
     def observe(
@@ -207,8 +208,9 @@ class Recorder:
         """The engine observer (a :class:`~flowhook._engine.TransitionObserver`).
 
         A task run inside a flow run (nearly every transition) only queues its writes: it is
-        never waited for, and counts no log records of its own. Its records are made as plain
-        tuples of their class (``tuple.__new__``), half the cost of a named tuple's constructor.
+        never waited for, and counts no log records of its own. Its writes are plain records
+        (:func:`~flowhook.store.transition_record`), which the garbage collector stops tracking
+        while they wait in the writer's queue.
         """
         try:
             flow_run_id = getattr(run, "flow_run_id", None)
@@ -220,12 +222,14 @@ class Recorder:
                 self._observe_run(kind, owner, run, old, new)
                 return
             tb = None if new.data is None or new.type is _COMPLETED else _traceback(new)
-            transition = _new(
-                Transition,
-                ("task", run.id, flow_run_id, new, run.run_count, run.start_time, run.end_time, tb),
+            transition = transition_record(
+                "task", run.id, flow_run_id, new, run.run_count, run.start_time, run.end_time, tb
             )
+            # A record's field 6 is its state's time in seconds: the run's creation time.
             writes: tuple[Write, ...] = (
-                (transition,) if old is not None else (self._new_run(owner, run), transition)
+                (transition,)
+                if old is not None
+                else (self._new_run(owner, run, transition[6]), transition)
             )
             if new.type in self._task_types or new.name in self._task_names:
                 writes += outbox_entries(self.router, "task", owner, run, new)
@@ -247,7 +251,7 @@ class Recorder:
             top_level = flow_run_id is None
             history_id = run.id if flow_run_id is None else flow_run_id
         name = kind.name
-        transition = Transition(
+        transition = transition_record(
             name,
             run.id,
             history_id,
@@ -259,7 +263,7 @@ class Recorder:
         )
         writes: tuple[Write, ...]
         if old is None:
-            writes = (self._new_run(owner, run), transition)
+            writes = (self._new_run(owner, run, transition[6]), transition)
             if top_level:
                 self.heartbeat.run_started()
             if is_flow or top_level:  # the runs that count their log records

@@ -114,7 +114,6 @@ def _frame(source: BinaryIO) -> bytes:
 
 
 def _serve(source: BinaryIO, writer: BatchWriter, channel: _Channel) -> None:
-    texts: dict[int, str] = {}
     room = threading.BoundedSemaphore(MAX_FRAMES)
 
     def tried(frame: int) -> None:
@@ -134,7 +133,7 @@ def _serve(source: BinaryIO, writer: BatchWriter, channel: _Channel) -> None:
             return
         _, frame, wire, now = message
         room.acquire()
-        writes = decode(wire, texts)
+        writes = tuple(decode(wire))
         writer.submit_then(writes, partial(tried, frame), number=frame * FRAME_KEYS, now=now)
 
 

@@ -28,7 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from functools import partial
-from typing import IO, Any
+from typing import IO
 
 from ..store import (
     BatchKey,
@@ -39,7 +39,7 @@ from ..store import (
     Write,
     writes_and_waiters,
 )
-from .writer_wire import FRAME_KEYS, encode, end, spawn
+from .writer_wire import FRAME_KEYS, end, frame_data, spawn
 
 __all__ = ["ProcessWriter"]
 
@@ -254,7 +254,7 @@ class ProcessWriter:
             self._ship_pending()
             if self._stop and not self._entries:
                 with self._shipping:
-                    self._put(("close",))
+                    self._put(marshal.dumps(("close",)))
                 return
 
     def _not_started(self) -> None:
@@ -309,12 +309,11 @@ class ProcessWriter:
                 self._kept -= len(self._frames.popleft()[1])
         if waiters:
             self._waiting[self._frame] = waiters
-        self._put(("w", self._frame, encode(writes), now))
+        self._put(frame_data(self._frame, writes, now))
 
-    def _put(self, message: tuple[Any, ...]) -> None:
+    def _put(self, data: bytes) -> None:
         pipe = self._child.stdin  # type: ignore[union-attr]
         try:
-            data = marshal.dumps(message)
             pipe.write(len(data).to_bytes(4, "little") + data)  # type: ignore[union-attr]
             pipe.flush()  # type: ignore[union-attr]
         except (OSError, ValueError):

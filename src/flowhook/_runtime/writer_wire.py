@@ -1,12 +1,11 @@
 """What the flow's process hands the writer process (writes as plain values, cheap to send),
 and starting and ending that process.
 
-A :class:`~flowhook.store.Transition` holds the engine's State and datetimes, and a run's ids
-are UUID objects: pickling those costs more than writing them. :func:`encode` (in the flow's
-process) turns the two writes made on every transition into plain tuples: the state's columns
-with its type's value and times as seconds, ids as the UUID's integer. Everything else (text
-ids, rows, JSON) is made by :func:`decode` and the store, in the writer process. The other
-writes (logs, hook errors, outbox entries, beats) are rare: each goes pickled.
+The two writes made on every transition are plain records already (the recorder makes them
+with :func:`~flowhook.store.transition_record`: the state's columns, times as seconds, ids as
+the UUID's integer), which go as they are; text ids, rows and JSON are made by the store, in
+the writer process. The other writes (logs, hook errors, outbox entries, beats) are rare: each
+goes pickled.
 
 Messages on the pipes (to the writer: a pickle first, then :mod:`marshal` data, twice as fast
 for plain values, each after its length in 4 bytes; from the writer: pickles):
@@ -24,96 +23,66 @@ for plain values, each after its length in 4 bytes; from the writer: pickles):
 from __future__ import annotations
 
 import contextlib
+import marshal
 import os
 import pickle
 import subprocess
 import sys
 import weakref
-from collections.abc import Iterable
 from typing import Any
 
-from flowhook_hookspec.states import StateType
+from ..store import Write
 
-from ..store import NewRun, Transition, Write, state_columns
-
-__all__ = ["FRAME_KEYS", "decode", "encode", "end", "spawn"]
+__all__ = ["FRAME_KEYS", "decode", "end", "frame_data", "spawn"]
 
 #: A batch of the writer process holding frames up to ``n`` has key number ``n * FRAME_KEYS``
 #: (or just above it): a frame the flow's process writes again itself after the writer died,
 #: with key ``frame * FRAME_KEYS``, is skipped by the store if a batch holding it committed.
 FRAME_KEYS = 1000
 
-_COMPLETED = StateType.COMPLETED
 #: The writer processes this process started (their pipes: see ``_after_fork_in_child``).
 _children: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
-_new = tuple.__new__
 
 
-def encode(writes: Iterable[Any]) -> list[Any]:
-    """``writes`` as plain values, in the flow's process: runs for every transition."""
-    wire: list[Any] = []
-    append = wire.append
-    for write in writes:
-        kind = type(write)
-        if kind is Transition:
-            run_kind, run_id, history_id, state, count, start, end, tb = write
-            stamp = state.timestamp
-            seconds = stamp.timestamp()
-            if state.scheduled_time is None and (state.data is None or state.type is _COMPLETED):
-                columns = (
-                    state.type._value_,
-                    state.name,
-                    state.message,
-                    seconds,
-                    None,
-                    None,
-                    None,
-                    tb,
-                )
-            else:
-                columns = (state.type._value_, *state_columns(state, tb)[1:])
-            end = None if end is None else seconds if end is stamp else end.timestamp()
-            start = None if start is None else start.timestamp()
-            history = None if history_id is run_id else history_id.int
-            append((run_kind, run_id.int, history, columns, count, start, end))
-        elif kind is NewRun:
-            first, parents = write[:7], write[7:10]
-            ids = tuple(None if parent is None else parent.int for parent in parents)
-            append((first[0], first[1].int, *first[2:], *ids, *write[10:]))
-        else:  # rare, and named tuples: not marshal's
-            append(pickle.dumps(write, 5))
-    return wire
+def frame_data(frame: int, writes: list[Write], now: bool) -> bytes:
+    """The message of frame number ``frame`` (see above) as :mod:`marshal` data, in the flow's
+    process: the writes as they are when they are all plain records (nearly always), else
+    with each other write pickled."""
+    try:
+        return marshal.dumps(("w", frame, writes, now))
+    except ValueError:  # a rare write (a named tuple), or text of a subclass of str
+        return marshal.dumps(("w", frame, [_wire(write) for write in writes], now))
 
 
-def _text(number: int, texts: dict[int, str]) -> str:
-    """The UUID ``number`` as text (as ``str(UUID(int=number))``), one object per run."""
-    found = texts.get(number)
-    if found is None:
-        if len(texts) > 50_000:
-            texts.clear()
-        h = f"{number:032x}"
-        found = texts[number] = f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
-    return found
+def _wire(write: Write) -> Any:
+    if type(write) is tuple:  # a record with text of a subclass of str, say: as the store has it
+        write = tuple(_value(value) for value in write)
+        with contextlib.suppress(ValueError):
+            marshal.dumps(write)
+            return write
+    return pickle.dumps(write, 5)
 
 
-def decode(wire: list[Any], texts: dict[int, str]) -> tuple[Write, ...]:
-    """The writes :func:`encode` made, in the writer process: ids as text (``texts`` keeps one
-    text object per run, which :func:`~flowhook.store._batch.prepare_batch` groups by)."""
-    writes: list[Any] = []
-    append = writes.append
-    for item in wire:
-        if type(item) is bytes:
-            append(pickle.loads(item))
-        elif len(item) == 7:  # a transition
-            run_kind, run_id, history_id, columns, count, start, end = item
-            run = _text(run_id, texts)
-            history = run if history_id is None else _text(history_id, texts)
-            values = (run_kind, run, history, columns, count, start, end, columns[7])
-            append(_new(Transition, values))
-        else:  # a new run
-            ids = tuple(None if value is None else _text(value, texts) for value in item[7:10])
-            append(_new(NewRun, (item[0], _text(item[1], texts), *item[2:7], *ids, *item[10:])))
-    return tuple(writes)
+def _value(value: Any) -> Any:
+    """A value of a subclass of str, int or float as one of that type itself (the value a
+    store writes of it); any other value as it is."""
+    for base, plain in _PLAIN:
+        if isinstance(value, base) and type(value) is not bool:
+            return plain(value)  # the base type's own method, never the subclass's
+    return value
+
+
+#: A value of a subclass of each type, turned into one of that type.
+_PLAIN: tuple[tuple[type, Any], ...] = (
+    (str, str.__str__),
+    (int, int.__int__),
+    (float, float.__float__),
+)
+
+
+def decode(wire: list[Any]) -> list[Write]:
+    """The writes of a frame, in the writer process."""
+    return [pickle.loads(item) if type(item) is bytes else item for item in wire]
 
 
 def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:

@@ -11,22 +11,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
-from uuid import UUID
 
 import attrs
 
-from ._records import BatchKey, Beat, HookError, NewRun, OutboxEntry, RunLog, Transition, Write
+from ._records import (
+    NEW_RUN_FIELDS,
+    BatchKey,
+    Beat,
+    HookError,
+    NewRun,
+    OutboxEntry,
+    PlainRecord,
+    RunLog,
+    Transition,
+    Write,
+    id_text,
+    plain_record,
+)
 from ._sql import Executor
 from ._sql.dialect import Dialect
 from ._sql.outbox import outbox_row
-from ._sql.rows import (
-    compact_json,
-    event_row,
-    plain_task_row,
-    run_row,
-    run_state,
-    state_columns,
-)
+from ._sql.rows import compact_json, event_row, plain_task_row, run_row, run_state
 
 __all__ = ["TABLES", "PreparedBatch", "claim_batch", "escape_text", "mark_batch", "prepare_batch"]
 
@@ -120,26 +125,31 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
     A run created in this batch is inserted with the last state it reached in the batch, and a
     task run created in it keeps the batch's states in its own row: a short task run costs one
     insert. Other runs get one update and one event row each for their states of the batch.
-    Runs are told apart by ``id()`` of their UUID (the engine uses one object per run; a UUID's
-    own hash is computed in Python): a miss is only slower, never wrong.
+    New runs and transitions are taken as plain records (:func:`plain_record`; the recorder
+    makes them so), keyed by their run id's integer.
     """
     prepared = PreparedBatch()
-    #: Per run, in the order it first comes: its NewRun (None if created before), transitions.
+    #: Per run, in the order it first comes: its new run (None if created before), transitions.
     runs: dict[int, list[Any]] = {}
     logs = prepared.logs
+    item: Any
     for item in batch:  # this loop runs for every transition of every run
-        if type(item) is Transition:
-            moved = runs.get(id(item.run_id))
-            if moved is None:
-                runs[id(item.run_id)] = [None, item]
-            else:
-                moved.append(item)
-        elif type(item) is RunLog:  # already the row: a tuple of its columns
-            logs.append(item)
-        elif type(item) is NewRun:
-            runs.setdefault(id(item.id), [None])[0] = item
+        kind = type(item)
+        if kind is not tuple:
+            if kind is RunLog:  # already the row: a tuple of its columns
+                logs.append(item)
+                continue
+            if kind is not Transition and kind is not NewRun:
+                _other(prepared, item)
+                continue
+            item = plain_record(item)
+        moved = runs.get(item[1])
+        if moved is None:
+            runs[item[1]] = [item] if len(item) == NEW_RUN_FIELDS else [None, item]
+        elif len(item) == NEW_RUN_FIELDS:
+            moved[0] = item
         else:
-            _other(prepared, item)
+            moved.append(item)
     texts: dict[int, str] = {}  # a flow run's id as text, made once per batch
     for moved in runs.values():
         _add_run(prepared, moved, texts)
@@ -147,45 +157,45 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
 
 
 def _add_run(prepared: PreparedBatch, moved: list[Any], texts: dict[int, str]) -> None:
-    """The rows of one run: its NewRun (or None) and its transitions in the batch."""
-    new: NewRun | None = moved[0]
-    if new is not None and len(moved) == 1:  # created, no transition yet
-        rows = prepared.task_runs if new.kind == "task" else prepared.flow_runs
-        rows.append(run_row(new, str(new.id), _text(new.flow_run_id, texts), None, None))
-        return
-    if new is not None and new.kind == "task":  # nearly every run: one row, its states in it
-        run_id, flow_run_id = str(new.id), _text(new.flow_run_id, texts)
-        row = plain_task_row(new, run_id, flow_run_id, moved)
-        if row is None:
-            states, state = _states(moved)
-            row = run_row(new, run_id, flow_run_id, compact_json(states), state)
-        prepared.task_runs.append(row)
-        return
-    last: Transition = moved[-1]
-    states, state = _states(moved)
-    run_id = str(last.run_id)
+    """The rows of one run: its new run's record (or None) and its transitions in the batch."""
+    new: PlainRecord | None = moved[0]
+    if new is not None:
+        run_id, flow_run_id = id_text(new[1]), _text(new[7], texts)
+        if len(moved) == 1:  # created, no transition yet
+            rows = prepared.task_runs if new[0] == "task" else prepared.flow_runs
+            rows.append(run_row(new, run_id, flow_run_id, None, None))
+            return
+        if new[0] == "task":  # nearly every run: one row, its states in it
+            row = plain_task_row(new, run_id, flow_run_id, moved)
+            if row is None:
+                states = _states(moved)
+                row = run_row(new, run_id, flow_run_id, compact_json(states), run_state(moved[-1]))
+            prepared.task_runs.append(row)
+            return
+    last: PlainRecord = moved[-1]
+    states = _states(moved)
     if new is None:
-        updates = prepared.flow_updates if last.kind == "flow" else prepared.task_updates
-        updates.append((*state, run_id))
+        run_id = id_text(last[1])
+        updates = prepared.flow_updates if last[0] == "flow" else prepared.task_updates
+        updates.append((*run_state(last), run_id))
     else:
-        prepared.flow_runs.append(run_row(new, run_id, None, None, state))
-    history_id = run_id if last.history_id is last.run_id else _text(last.history_id, texts)
-    prepared.events.append(event_row(last.kind, run_id, history_id, states))
+        prepared.flow_runs.append(run_row(new, run_id, None, None, run_state(last)))
+    history_id = run_id if last[2] == last[1] else _text(last[2], texts)
+    prepared.events.append(event_row(last[0], run_id, history_id, states))
 
 
-def _states(moved: list[Any]) -> tuple[list[tuple[Any, ...]], tuple[Any, ...]]:
-    """The columns of each state a run entered in the batch, and its run row's state."""
-    states = [state_columns(item.state, item.traceback) for item in moved[1:]]
-    return states, run_state(moved[-1], states[-1][3])
+def _states(moved: list[Any]) -> list[tuple[Any, ...]]:
+    """The columns of each state a run entered in the batch (see :func:`state_columns`)."""
+    return [item[3:11] for item in moved[1:]]
 
 
-def _text(uuid: UUID | str | None, texts: dict[int, str]) -> Any:
+def _text(number: int | None, texts: dict[int, str]) -> Any:
     """A flow run's id as text, made once per batch (all its task runs name it)."""
-    if uuid is None:
+    if number is None:
         return None
-    found = texts.get(id(uuid))
+    found = texts.get(number)
     if found is None:
-        found = texts[id(uuid)] = str(uuid)
+        found = texts[number] = id_text(number)
     return found
 
 

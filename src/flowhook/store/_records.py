@@ -2,7 +2,8 @@
 
 Writes (:class:`NewRun`, :class:`Transition`, :class:`HookError`, :class:`RunLog`, :class:`Beat`)
 are made by the recorder in the thread that moves a run, and applied in batches by the background
-writer; they are named tuples, because one is made on every transition of every run.
+writer. The two made on every transition go as plain records (:func:`transition_record`,
+:func:`plain_record`); the store takes either form.
 :class:`RunRecord` is what the store returns for a run, :class:`RunQuery` which runs a list
 holds. The records of a run's detail, of processes, of the outbox and of pruning are in
 :mod:`._details`: ``flowhook runs ls`` never builds their classes. Times are seconds since the
@@ -26,6 +27,7 @@ __all__ = [
     "HookError",
     "NewRun",
     "OutboxEntry",
+    "PlainRecord",
     "ProcessExit",
     "RunKindName",
     "RunLog",
@@ -33,7 +35,10 @@ __all__ = [
     "RunRecord",
     "Transition",
     "Write",
+    "id_text",
+    "plain_record",
     "state_columns",
+    "transition_record",
 ]
 
 RunKindName = Literal["flow", "task"]
@@ -70,18 +75,15 @@ class Transition(NamedTuple):
     in the run's thread, while the exception's traceback is still the one the run raised.
     ``history_id`` is the run whose history the event belongs to: the flow run (for a flow run
     and its task runs) or the task run itself (for a task run outside any flow).
-
-    In the writer process (:mod:`flowhook._runtime.writer_wire`) the ids are text, ``state`` is
-    already the event's columns (:func:`~._sql.rows.state_columns`) and the times are seconds.
     """
 
     kind: RunKindName
-    run_id: UUID | str
-    history_id: UUID | str
-    state: State | tuple[Any, ...]
+    run_id: UUID
+    history_id: UUID
+    state: State
     run_count: int
-    start_time: datetime | float | None
-    end_time: datetime | float | None
+    start_time: datetime | None
+    end_time: datetime | None
     traceback: str | None = None
 
 
@@ -155,22 +157,99 @@ class OutboxEntry(NamedTuple):
     flow_run_id: str | None = None
 
 
-Write = NewRun | Transition | HookError | RunLog | Beat | BatchKey | ProcessExit | OutboxEntry
+#: A :class:`NewRun` or a :class:`Transition` as plain values (see :func:`transition_record`).
+PlainRecord = tuple[Any, ...]
+Write = (
+    NewRun
+    | Transition
+    | HookError
+    | RunLog
+    | Beat
+    | BatchKey
+    | ProcessExit
+    | OutboxEntry
+    | PlainRecord
+)
 
 _COMPLETED = StateType.COMPLETED
 
+# -- the writes of every transition, as plain values -------------------------------------------
+#
+# A record that holds only text, numbers and None (and tuples of those) is an exact tuple the
+# garbage collector stops tracking at its first collection; a named tuple, a State, a UUID or a
+# datetime stays tracked. The writer's queue holds thousands of writes for its linger, which
+# the collector would otherwise traverse again and again. The writer process gets the records
+# as they are (``marshal``). Ids are the UUID's integer (a run's key in its batch; its text is
+# made by the writer), times are seconds.
 
-def state_columns(state: State | tuple[Any, ...], tb: str | None) -> tuple[Any, ...]:
-    """One state as the event columns from ``type`` to ``traceback`` (from the writer process:
-    already those columns).
+#: A transition's record (:func:`transition_record`): ``(kind, run_id, history_id, type, name,
+#: message, timestamp, scheduled_time, exception_type, exception_message, traceback,
+#: run_count, start_time, end_time)``, the state's columns as :func:`state_columns` gives them
+#: with its type's value.
+TRANSITION_FIELDS = 14
+#: A new run's record (:func:`plain_record`): :class:`NewRun`'s fields, its ids as integers.
+NEW_RUN_FIELDS = 12
+
+
+def transition_record(
+    kind: RunKindName,
+    run_id: UUID,
+    history_id: UUID,
+    state: State,
+    run_count: int,
+    start_time: datetime | None,
+    end_time: datetime | None,
+    tb: str | None,
+) -> PlainRecord:
+    """A :class:`Transition` (these are its fields) as a plain record; made for every transition,
+    in the run's thread. A start or end time that is the state's own is converted once."""
+    stamp = state.timestamp
+    seconds = stamp.timestamp()
+    start = (
+        None if start_time is None else seconds if start_time is stamp else start_time.timestamp()
+    )
+    end = None if end_time is None else seconds if end_time is stamp else end_time.timestamp()
+    if state.scheduled_time is None and (state.data is None or state.type is _COMPLETED):
+        type_, name, message = state.type._value_, state.name, state.message
+        return (
+            kind, run_id.int, history_id.int, type_, name, message, seconds, None, None, None, tb,
+            run_count, start, end,
+        )  # fmt: skip
+    columns = state_columns(state, tb)
+    return (
+        kind,
+        run_id.int,
+        history_id.int,
+        state.type._value_,
+        *columns[1:],
+        run_count,
+        start,
+        end,
+    )
+
+
+def plain_record(write: NewRun | Transition) -> PlainRecord:
+    """A :class:`NewRun` or a :class:`Transition` as the recorder makes it (plain values)."""
+    if isinstance(write, Transition):
+        return transition_record(*write)
+    ids = tuple(None if value is None else value.int for value in write[7:10])
+    return (write[0], write[1].int, *write[2:7], *ids, *write[10:])
+
+
+def id_text(number: int) -> str:
+    """The text of a run's id from its integer, as ``str(UUID(int=number))``."""
+    h = number.to_bytes(16, "big").hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def state_columns(state: State, tb: str | None) -> tuple[Any, ...]:
+    """One state as the event columns from ``type`` to ``traceback``.
 
     The columns are the fields of the contract converter's form of a state (the test suite
     checks that they agree), with times as seconds since the epoch; they are read here directly
     because this runs for every transition of every run. A Completed state's data is its result
     and is never written. ``state.type`` is a ``str`` enum: SQLite and JSON store its value.
     """
-    if isinstance(state, tuple):
-        return state
     exc, scheduled = state.data, state.scheduled_time
     if scheduled is None and (exc is None or state.type is _COMPLETED):
         return (

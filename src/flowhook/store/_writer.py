@@ -27,8 +27,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from ._records import BatchKey, Beat, HookError, NewRun, OutboxEntry, RunLog, Transition, Write
-from ._waiting import Entry, Waiter, writes_and_waiters
+from ._records import BatchKey, Beat, OutboxEntry, Write, id_text
+from ._waiting import Entry, Waiter, moved_run, moved_runs, run_key, writes_and_waiters
 
 if TYPE_CHECKING:
     from ._protocol import Store
@@ -46,25 +46,6 @@ _STOP = Waiter(())
 MAX_HELD_BACK = 200_000
 #: A run whose writes the store refused this many times, while it took other runs', is left out.
 MAX_REFUSALS = 3
-
-
-def _run_key(write: Write, histories: dict[str, str]) -> str:
-    """The run whose history ``write`` belongs to (a flow run, or a task run outside any flow):
-    the unit of a batch that is written, or left out, as a whole."""
-    if isinstance(write, Transition | HookError):
-        return str(write.history_id)
-    if isinstance(write, NewRun):
-        return str(write.flow_run_id or write.id)
-    if isinstance(write, OutboxEntry):
-        return histories.get(write.run_id, write.run_id)
-    if isinstance(write, RunLog):
-        return write.flow_run_id or write.task_run_id or ""
-    return ""  # Beat, ProcessExit: the process's own
-
-
-def _moves(writes: list[Write]) -> list[object]:
-    """The run of each state event among ``writes``."""
-    return [write.run_id for write in writes if type(write) is Transition]
 
 
 class _ErrorLog:
@@ -132,7 +113,7 @@ class BatchWriter:
         #: States lost for good (refused data, or beyond MAX_HELD_BACK), for the exit summary.
         self.lost = 0
         #: The runs of those states.
-        self._lost_runs: set[object] = set()
+        self._lost_runs: set[int] = set()
         #: The last error of the store, for messages.
         self.last_error = ""
         self._thread = threading.Thread(
@@ -200,7 +181,7 @@ class BatchWriter:
     @property
     def held_back(self) -> int:
         """How many state events wait for the store to take them."""
-        return len(_moves(self._held))
+        return len(moved_runs(self._held))
 
     def close(self) -> None:
         """Apply what is queued, then stop the thread. What the store still cannot take after
@@ -210,7 +191,7 @@ class BatchWriter:
             self._queue.put(_STOP)
             self._urgent.set()
             self._thread.join(self.wait_timeout)
-        moves = _moves(self._held)
+        moves = moved_runs(self._held)
         states, runs = len(moves), len(self._lost_runs.union(moves))
         if states or self.lost:
             logger.error(
@@ -240,14 +221,14 @@ class BatchWriter:
                 self._urgent.wait(self.linger)
             self._urgent.clear()
             entries = [first]
-            stop = False
+            append, take, stop = entries.append, self._queue.get_nowait, False
             try:
-                while len(entries) < self.max_batch:
-                    entry = self._queue.get_nowait()
+                for _ in range(self.max_batch - 1):  # runs for every entry: names are local
+                    entry = take()
                     if entry is _STOP:
                         stop = True
                         break
-                    entries.append(entry)
+                    append(entry)
             except queue.Empty:
                 pass
             self._apply(entries)
@@ -300,7 +281,7 @@ class BatchWriter:
                 self._hold([*writes, *after])
                 self._retry_delay = min(max(self._retry_delay * 2, 0.5), 5.0)
                 self._retry_at = time.monotonic() + self._retry_delay
-                moves = _moves(self._held)
+                moves = moved_runs(self._held)
                 states, runs = len(moves), len(set(moves))
                 self._errors.error(
                     "could not record %d state events of %d runs in %s (%s); they are kept and "
@@ -319,10 +300,10 @@ class BatchWriter:
             logger.warning(
                 "the store %s takes writes again: the %d state events held back are recorded",
                 self.store.location,
-                len(_moves([*writes, *after])),
+                len(moved_runs([*writes, *after])),
             )
         self._held, self._retry_delay, self._retry_at = [], 0.0, 0.0
-        if self.on_outbox is not None and any(isinstance(w, OutboxEntry) for w in writes):
+        if self.on_outbox is not None and OutboxEntry in map(type, writes):
             self.on_outbox()
         return True
 
@@ -337,7 +318,7 @@ class BatchWriter:
     def _drop(self, dropped: list[Write]) -> None:
         """``dropped`` held-back writes were dropped past the cap: their states counted for the
         exit line, and said once, when the first are."""
-        moves = _moves(dropped)
+        moves = moved_runs(dropped)
         states = len(moves)
         self._lost_runs.update(moves)
         if states and not self.lost:
@@ -354,10 +335,14 @@ class BatchWriter:
         value costs only its own run. A part refused ``MAX_REFUSALS`` times is left out. When
         the store becomes unavailable, that part (its outcome unknown: it keeps its key) and
         those after it wait, untried: a later part must not take a higher key first."""
-        histories = {str(w.run_id): str(w.history_id) for w in writes if isinstance(w, Transition)}
+        histories = {
+            id_text(moved): run_key(write, {})
+            for write in writes
+            if (moved := moved_run(write)) is not None
+        }
         parts: dict[str, list[Write]] = {}
         for write in writes:
-            parts.setdefault(_run_key(write, histories), []).append(write)
+            parts.setdefault(run_key(write, histories), []).append(write)
         wrote_any = False
         refused_parts: list[Write] = []
         pending = list(parts.items())
@@ -376,7 +361,7 @@ class BatchWriter:
                     refused_parts += part
                     continue
                 self._refusals.pop(run, None)
-                moves = _moves(part)
+                moves = moved_runs(part)
                 self.lost += len(moves)
                 self._lost_runs.update(moves)
                 logger.error(

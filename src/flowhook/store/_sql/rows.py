@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import json.encoder
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from flowhook_hookspec.states import StateType
 
-from .._records import NewRun, Transition, state_columns
+from .._records import PlainRecord, id_text, state_columns
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -102,17 +101,14 @@ _PLAIN_STARTS: dict[str, tuple[str, str]] = {}
 _PLAIN_END = "," + compact_json((None, None, None, None))[1:]
 #: At most this many state names get their JSON kept (a custom name is rare).
 _MAX_PLAIN_STARTS = 256
-_COMPLETED = StateType.COMPLETED
-#: A state's columns after its timestamp when it is plain (from the writer process).
+#: A plain state's columns after its timestamp.
 _NOTHING_MORE = (None, None, None, None)
-#: A start time not yet turned into seconds.
-_NOT_FOUND: Any = object()
 
 
 def _plain_start(kind: str, name: str) -> tuple[str, str]:
-    """The JSON of a plain state of type ``kind`` (its value, or the StateType, a ``str``) up
-    to its timestamp, ``["COMPLETED","Completed",null,``, after its type; kept by its name
-    (unless too many are)."""
+    """The JSON of a plain state of type ``kind`` (its value) up to its timestamp,
+    ``["COMPLETED","Completed",null,``, after its type; kept by its name (unless too many
+    are)."""
     found = (kind, compact_json((kind, name, None))[:-1] + ",")
     if len(_PLAIN_STARTS) < _MAX_PLAIN_STARTS:
         _PLAIN_STARTS[name] = found
@@ -120,48 +116,27 @@ def _plain_start(kind: str, name: str) -> tuple[str, str]:
 
 
 def plain_task_row(
-    new: NewRun, run_id: str, flow_run_id: str | None, moved: list[Any]
+    new: PlainRecord, run_id: str, flow_run_id: str | None, moved: list[PlainRecord]
 ) -> tuple[Any, ...] | None:
     """The insert row of a task run created in its batch (``new``, then its transitions in the
-    batch), as :func:`run_row` makes it with its states' JSON, when every one of those states is
-    plain: no message, scheduled time, exception or traceback (nearly every task run). None
-    otherwise. Its states' JSON is put together from pieces :data:`compact_json` wrote, and
-    each time is turned into seconds once (its start and end are states' times). From the
-    writer process, the states are their columns and the times are seconds already."""
+    batch: records of :func:`~flowhook.store.transition_record`), as :func:`run_row` makes it
+    with its states' JSON, when every one of those states is plain: no message, scheduled time,
+    exception or traceback (nearly every task run). None otherwise. Its states' JSON is put
+    together from pieces :data:`compact_json` wrote."""
     parts = []
-    last: Transition = moved[-1]
-    start_time, stamp = last.start_time, None
-    start = None if start_time is None else _NOT_FOUND
-    for index in range(1, len(moved)):
-        item = moved[index]
-        state = item.state
-        if type(state) is tuple:
-            if state[2] is not None or state[4:] != _NOTHING_MORE:
-                return None
-            kind, name, seconds = state[0], state[1], state[3]
-        elif (
-            item.traceback is not None
-            or state.message is not None
-            or state.scheduled_time is not None
-            or (state.data is not None and state.type is not _COMPLETED)
-        ):
+    for item in moved[1:]:
+        if item[5] is not None or item[7:11] != _NOTHING_MORE:
             return None
-        else:
-            kind, name, stamp = state.type, state.name, state.timestamp
-            seconds = stamp.timestamp()
-            if stamp is start_time:
-                start = seconds
+        name = item[4]
         start_json = _PLAIN_STARTS.get(name)
-        if start_json is None or start_json[0] != kind:
-            start_json = _plain_start(kind, name)
-        parts.append(f"{start_json[1]}{seconds!r}{_PLAIN_END}")
-    if start is _NOT_FOUND:
-        start = _seconds(start_time)  # type: ignore[arg-type]
-    end_time = last.end_time
-    end = None if end_time is None else seconds if end_time is stamp else _seconds(end_time)
-    first = (run_id, new.name, new.owner_name, new.import_path, new.created, new.process_id)
-    end_columns = (kind, name, None, last.run_count, start, end)
-    return (*first, flow_run_id, new.tags, f"[{','.join(parts)}]", *end_columns)
+        if start_json is None or start_json[0] != item[3]:
+            start_json = _plain_start(item[3], name)
+        parts.append(f"{start_json[1]}{item[6]!r}{_PLAIN_END}")
+    last = moved[-1]  # its message, checked: None
+    return (
+        run_id, new[2], new[3], new[4], new[5], new[6], flow_run_id, new[10],
+        f"[{','.join(parts)}]", last[3], last[4], None, last[11], last[12], last[13],
+    )  # fmt: skip
 
 
 def event_row(
@@ -173,45 +148,27 @@ def event_row(
     return (run_id, kind, history_id, *states[-1], earlier)
 
 
-def run_state(last: Transition, seconds: float) -> tuple[Any, ...]:
-    """The state columns of a run whose last transition in a batch is ``last``, whose state's
-    timestamp is ``seconds`` (the run's end time when it ended: the same time); from the writer
-    process, its state's columns and its times in seconds already."""
-    start, end = last.start_time, last.end_time
-    state = last.state
-    if isinstance(state, tuple):
-        return (state[0], state[1], state[2], last.run_count, start, end)
-    return (
-        state.type,
-        state.name,
-        state.message,
-        last.run_count,
-        None if start is None else _seconds(start),
-        None if end is None else seconds if end is state.timestamp else _seconds(end),
-    )
-
-
-def _seconds(time: datetime | float) -> float:
-    return time if isinstance(time, float) else time.timestamp()
+def run_state(last: PlainRecord) -> tuple[Any, ...]:
+    """The state columns of a run whose last transition in a batch is the record ``last``."""
+    return (*last[3:6], *last[11:])
 
 
 def run_row(
-    new: NewRun,
+    new: PlainRecord,
     run_id: str,
     flow_run_id: str | None,
     states: str | None,
     state: tuple[Any, ...] | None,
 ) -> tuple[Any, ...]:
     """The insert row of a new run (:data:`FLOW_INSERT_COLUMNS` or :data:`TASK_INSERT_COLUMNS`)
-    in ``state`` (None: Pending, without a transition in its batch). ``run_id`` and a task
-    run's ``flow_run_id`` are ids as text; its ``states``, those it entered in its batch (JSON,
-    or None)."""
-    first = (run_id, new.name, new.owner_name, new.import_path, new.created, new.process_id)
-    if new.kind == "task":
-        return (*first, flow_run_id, new.tags, states, *(state or _PENDING))
-    parents = (_text(new.parent_flow_run_id), _text(new.parent_task_run_id))
-    return (*first, *parents, new.tags, new.parameters, *(state or _PENDING))
+    from its record (see :func:`~flowhook.store.plain_record`) in ``state`` (None: Pending,
+    without a transition in its batch). ``run_id`` and a task run's ``flow_run_id`` are ids as
+    text; its ``states``, those it entered in its batch (JSON, or None)."""
+    if new[0] == "task":
+        return (run_id, *new[2:7], flow_run_id, new[10], states, *(state or _PENDING))
+    parents = (_text(new[8]), _text(new[9]))
+    return (run_id, *new[2:7], *parents, new[10], new[11], *(state or _PENDING))
 
 
-def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+def _text(value: int | None) -> str | None:
+    return None if value is None else id_text(value)

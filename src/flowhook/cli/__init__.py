@@ -69,15 +69,19 @@ def _set_up_logging(logging: ModuleType) -> None:
 class _LoggingOnImport:
     """An entry of ``sys.meta_path`` that sets logging up (:data:`LOG_FORMAT`) as the module
     ``logging`` is imported, before anything can log: a command that logs nothing, such as
-    ``flowhook runs ls``, then never imports it (a few ms of its start)."""
+    ``flowhook runs ls``, then never imports it (a few ms of its start). It stays in the list
+    (removing it could make another thread's import skip a finder) and finds nothing else."""
+
+    def __init__(self) -> None:
+        self.found = False
 
     def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "logging":
+        if name != "logging" or self.found:
             return None
-        sys.meta_path.remove(self)
-        from importlib.util import find_spec
+        self.found = True
+        from importlib.util import find_spec as find_module_spec
 
-        spec = find_spec(name)
+        spec = find_module_spec(name)
         if spec is not None and spec.loader is not None:
             run_module = spec.loader.exec_module
 

@@ -150,8 +150,9 @@ class SQLiteStore(SQLCore):
         """Read the file through a memory map, on this thread's connection and every one opened
         from now on, for a process that reads for long (the web UI): a page read then costs
         no system call and no copy from the operating system's cache, which makes a scan of a
-        large index (the counts of a flow run's million task runs) about a quarter cheaper. A
-        short-lived process reads without it: its first scan would fault in every page."""
+        large index (the counts of a flow run's million task runs) about a quarter cheaper when
+        it is read again. A command reads each page once: the map would only turn its copies
+        into page faults, so it reads without one."""
         self._mapped = MAPPED_BYTES
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:

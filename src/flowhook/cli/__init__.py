@@ -69,8 +69,9 @@ def _set_up_logging(logging: ModuleType) -> None:
 class _LoggingOnImport:
     """An entry of ``sys.meta_path`` that sets logging up (:data:`LOG_FORMAT`) as the module
     ``logging`` is imported, before anything can log: a command that logs nothing, such as
-    ``flowhook runs ls``, then never imports it (a few ms of its start). It stays in the list
-    (removing it could make another thread's import skip a finder) and finds nothing else."""
+    ``flowhook runs ls``, then never imports it (a few ms of its start). It then leaves a new
+    list in ``sys.meta_path``, without it (removing it from the list could make another thread,
+    going through the list, skip a finder), so that later imports do not call it."""
 
     def __init__(self) -> None:
         self.found = False
@@ -79,6 +80,7 @@ class _LoggingOnImport:
         if name != "logging" or self.found:
             return None
         self.found = True
+        sys.meta_path = [finder for finder in sys.meta_path if finder is not self]
         from importlib.util import find_spec as find_module_spec
 
         spec = find_module_spec(name)

@@ -150,7 +150,9 @@ NOT_FOR_RUNS_LS = (
     "flowhook.store._memory",
     "flowhook.store._copy",
     "flowhook.store._details",
+    "flowhook.views.tasks",
     "flowhook._engine.calls",
+    "logging",
     "pluggy",
     "queue",
     "random",
@@ -202,8 +204,34 @@ def test_runs_ls_imports_only_the_run_lists_part_of_the_read_model(tmp_path) -> 
         "flowhook.cli.run_show",
         "flowhook.store._details",
         "flowhook.views.detail",
+        "flowhook.views.tasks",
         "flowhook.views.trace",
+        "logging",
     }
+
+
+@pytest.mark.parametrize("logging_first", [False, True])
+def test_what_a_command_logs_is_one_line_with_its_level_and_logger(
+    tmp_path, logging_first: bool
+) -> None:
+    """A command logs WARNING and above on stderr as ``LEVEL logger: message``, whether logging
+    was imported before the command started or only while it ran (``runs ls`` never does)."""
+    code = (
+        ("import logging\n" if logging_first else "") + "from flowhook.cli import main\n"
+        "try:\n"
+        "    main(['runs', 'ls'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "import logging.handlers\n"
+        "logging.getLogger('flowhook.test').warning('careful')\n"
+        "logging.getLogger('flowhook.test').info('not shown')\n"
+    )
+    env = {**os.environ, "FLOWHOOK_HOME": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert done.stdout == "No flow runs recorded yet.\n"
+    assert done.stderr == "WARNING flowhook.test: careful\n"
 
 
 def test_flowhooks_own_commands_import_neither_plugins_nor_templates(tmp_path) -> None:

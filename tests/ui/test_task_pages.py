@@ -287,3 +287,33 @@ def outbox_filter_sql(flow_run_id: str) -> tuple[str, list[Any]]:
     flow run each message is filed under."""
     where, parameters = outbox_filter(None, flow_run_id)
     return f"SELECT id FROM notification_outbox {where} ORDER BY id DESC LIMIT 200", parameters
+
+
+def test_the_ui_reads_a_sqlite_store_through_a_memory_map(flowhook_home: Path) -> None:
+    """The UI, a long-lived reader, maps the database file on each of its threads'
+    connections (its scans of large indexes then copy no pages); a command, short-lived, reads
+    it with plain reads."""
+    import threading
+
+    from flowhook.ui.app import StoreHolder
+
+    open_store().close()
+
+    def mapped(store: Any) -> int:
+        return int(store._read("PRAGMA mmap_size", ())[0][0])
+
+    holder = StoreHolder(load_settings())
+    try:
+        store = holder.get()
+        found: list[int] = []
+        reader = threading.Thread(target=lambda: found.append(mapped(store)))
+        reader.start()
+        reader.join()
+        assert mapped(store) > 0 and found[0] == mapped(store)
+    finally:
+        holder.close()
+    command = open_store()
+    try:
+        assert mapped(command) == 0
+    finally:
+        command.close()

@@ -6,13 +6,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from ..store import RunRecord, Store
-from ..views import BadQuery, RunFilters, TaskQuery, find_run, moment_ago
+from ..views import BadQuery, RunFilters, find_run, moment_ago
 from .errors import BadArgument, one_line
+
+if TYPE_CHECKING:
+    from ..views import TaskQuery
 
 __all__ = [
     "MAX_INTEGER",
@@ -112,4 +115,6 @@ def run_filters(**given: Any) -> RunFilters:
 def task_query(**given: Any) -> TaskQuery:
     """Which task runs ``flowhook runs show`` prints (see :class:`flowhook.views.TaskQuery`);
     a bad option is a one-line error (exit 2) that names it."""
+    from ..views import TaskQuery  # a page of task runs: not for the run list
+
     return _as_options(TaskQuery, **given)

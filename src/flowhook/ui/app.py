@@ -50,6 +50,7 @@ class StoreHolder:
             if self._store is None:
                 self._store = open_existing_store(self._settings)
                 if self._store is not None:
+                    _map_reads(self._store)
                     self._claimant.id()
             return self._store
 
@@ -59,6 +60,14 @@ class StoreHolder:
             if self._store is not None:
                 self._store.close()
                 self._store = None
+
+
+def _map_reads(store: Store) -> None:
+    """A SQLite store reads its file through a memory map: the UI reads it for long."""
+    from flowhook.store import SQLiteStore
+
+    if isinstance(store, SQLiteStore):
+        store.map_reads()
 
 
 def _templates() -> Jinja2Templates:

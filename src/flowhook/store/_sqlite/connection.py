@@ -11,7 +11,6 @@ Each thread uses its own connection.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
 import sqlite3
@@ -30,9 +29,11 @@ __all__ = ["SQLiteStore"]
 
 T = TypeVar("T")
 
-logger = logging.getLogger("flowhook.store")
-
 _UNDECODABLE_TEXT = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
+
+#: How much of the file a long-lived reader maps into memory (``PRAGMA mmap_size``; SQLite caps
+#: it at its own maximum, 2 GiB unless built otherwise).
+MAPPED_BYTES = 1 << 31
 
 
 def _damage(exc: sqlite3.DatabaseError) -> str | None:
@@ -100,6 +101,8 @@ class SQLiteStore(SQLCore):
         #: Bumped when the file is re-created under this store: older connections are dropped.
         self._generation = 0
         self._file: tuple[int, int] | None = None
+        #: ``PRAGMA mmap_size`` of the connections opened from now on (see :meth:`map_reads`).
+        self._mapped = 0
         try:
             if not path.is_file():
                 if not create:
@@ -135,11 +138,25 @@ class SQLiteStore(SQLCore):
                 check_same_thread=False,
             )
             conn.execute("PRAGMA synchronous = NORMAL")
+            if self._mapped:
+                conn.execute(f"PRAGMA mmap_size = {self._mapped}").fetchall()
             with self._guard:
                 self._connections.append(conn)
             self._local.conn = conn
             self._local.generation = self._generation
         return conn
+
+    def map_reads(self) -> None:
+        """Read the file through a memory map, on this thread's connection and every one opened
+        from now on, for a process that reads for long (the web UI): a page read then costs
+        no system call and no copy from the operating system's cache, which makes a scan of a
+        large index (the counts of a flow run's million task runs) about a quarter cheaper when
+        it is read again. A command reads each page once: the map would only turn its copies
+        into page faults, so it reads without one."""
+        self._mapped = MAPPED_BYTES
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.execute(f"PRAGMA mmap_size = {self._mapped}").fetchall()
 
     def unavailable(self, error: Exception) -> bool:
         """Locked past the lock timeout, disk full, I/O errors, a read-only or damaged file: the
@@ -167,7 +184,9 @@ class SQLiteStore(SQLCore):
         else:
             what = "was replaced by another file"
         self._file = _identity(self.path)
-        logger.error(
+        import logging  # only here: a process that reads never logs
+
+        logging.getLogger("flowhook.store").error(
             "the flowhook database %s %s while this process was recording runs; recording goes "
             "on in %s: the runs in progress keep only the states recorded from now on",
             self.location,

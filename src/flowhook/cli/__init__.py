@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import logging
 import sys
-from types import ModuleType
 from typing import Any
 
 import click
@@ -62,45 +62,9 @@ def _is_builtin(args: list[str]) -> bool:
     return name in _COMMANDS and not {"-h", "--help"} & set(args[: args.index(name)])
 
 
-def _set_up_logging(logging: ModuleType) -> None:
-    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
-
-
-class _LoggingOnImport:
-    """An entry of ``sys.meta_path`` that sets logging up (:data:`LOG_FORMAT`) as the module
-    ``logging`` is imported, before anything can log: a command that logs nothing, such as
-    ``flowhook runs ls``, then never imports it (a few ms of its start). It then leaves a new
-    list in ``sys.meta_path``, without it (removing it from the list could make another thread,
-    going through the list, skip a finder), so that later imports do not call it."""
-
-    def __init__(self) -> None:
-        self.found = False
-
-    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
-        if name != "logging" or self.found:
-            return None
-        self.found = True
-        sys.meta_path = [finder for finder in sys.meta_path if finder is not self]
-        from importlib.util import find_spec as find_module_spec
-
-        spec = find_module_spec(name)
-        if spec is not None and spec.loader is not None:
-            run_module = spec.loader.exec_module
-
-            def exec_module(module: ModuleType) -> None:
-                run_module(module)
-                _set_up_logging(module)
-
-            spec.loader.exec_module = exec_module  # type: ignore[method-assign]
-        return spec
-
-
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the ``flowhook`` console script."""
-    if "logging" in sys.modules:
-        _set_up_logging(sys.modules["logging"])
-    elif not any(isinstance(finder, _LoggingOnImport) for finder in sys.meta_path):
-        sys.meta_path.insert(0, _LoggingOnImport())
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     args = sys.argv[1:] if argv is None else argv
     group = cli if _is_builtin(args) else build_cli()
     return group.main(args=args, prog_name="flowhook")

@@ -24,9 +24,9 @@ from flowhook_testing import SMTPServer, closed_port
 FROM = "flowhook <flowhook@example.com>"
 
 
-def notifier_for(server: SMTPServer, **overrides: Any) -> EmailNotifier:
-    """A notifier configured for ``server`` (security, credentials and CA included)."""
-    options: dict[str, Any] = {
+def options_for(server: SMTPServer) -> dict[str, Any]:
+    """A notifier's options for ``server`` (security, credentials and CA included)."""
+    return {
         "host": server.host,
         "port": server.port,
         "security": server.security,
@@ -35,8 +35,12 @@ def notifier_for(server: SMTPServer, **overrides: Any) -> EmailNotifier:
         "from_addr": FROM,
         "to": ["ops@example.com"],
         "ca_file": server.ca_file,
-        "timeout": 5,
     }
+
+
+def notifier_for(server: SMTPServer, **overrides: Any) -> EmailNotifier:
+    """A notifier configured for ``server``."""
+    options = {**options_for(server), "timeout": 5}
     options.update(overrides)
     return EmailNotifier(**options)
 
@@ -359,17 +363,7 @@ def test_loading_the_plugin_leaves_smtplib_for_the_first_message(
     """Every flow run loads the installed plugins: ``smtplib``, ``ssl``, ``email.policy`` and
     ``html`` load only when a message is sent, and it is sent."""
     deferred = ("smtplib", "ssl", "email.policy", "html")
-    server = flowhook_smtp_server
-    options = {
-        "host": server.host,
-        "port": server.port,
-        "security": server.security,
-        "username": server.username,
-        "password": server.password,
-        "from_addr": FROM,
-        "to": ["ops@example.com"],
-        "ca_file": server.ca_file,
-    }
+    options = options_for(flowhook_smtp_server)
     script = (
         "import sys, flowhook_email\n"
         f"print([name for name in {deferred!r} if name in sys.modules])\n"

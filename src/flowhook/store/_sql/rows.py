@@ -101,8 +101,6 @@ _PLAIN_STARTS: dict[str, tuple[str, str]] = {}
 _PLAIN_END = "," + compact_json((None, None, None, None))[1:]
 #: At most this many state names get their JSON kept (a custom name is rare).
 _MAX_PLAIN_STARTS = 256
-#: A plain state's columns after its timestamp.
-_NOTHING_MORE = (None, None, None, None)
 
 
 def _plain_start(kind: str, name: str) -> tuple[str, str]:
@@ -125,17 +123,25 @@ def plain_task_row(
     together from pieces :data:`compact_json` wrote."""
     parts = []
     for item in moved[1:]:
-        if item[5] is not None or item[7:11] != _NOTHING_MORE:
+        _, _, _, type_, name, message, seconds, scheduled, error, error_message, tb, _, _, _ = item
+        if not (
+            message is None
+            and scheduled is None
+            and error is None
+            and error_message is None
+            and tb is None
+        ):
             return None
-        name = item[4]
         start_json = _PLAIN_STARTS.get(name)
-        if start_json is None or start_json[0] != item[3]:
-            start_json = _plain_start(item[3], name)
-        parts.append(f"{start_json[1]}{item[6]!r}{_PLAIN_END}")
-    last = moved[-1]  # its message, checked: None
+        if start_json is None or start_json[0] != type_:
+            start_json = _plain_start(type_, name)
+        parts.append(f"{start_json[1]}{seconds!r}{_PLAIN_END}")
+    # The last state (its message, checked: None), and the run's columns after it.
+    _, _, _, type_, name, _, _, _, _, _, _, run_count, start, end = moved[-1]
+    _, _, run_name, owner_name, import_path, created, process_id, _, _, _, tags, _ = new
     return (
-        run_id, new[2], new[3], new[4], new[5], new[6], flow_run_id, new[10],
-        f"[{','.join(parts)}]", last[3], last[4], None, last[11], last[12], last[13],
+        run_id, run_name, owner_name, import_path, created, process_id, flow_run_id, tags,
+        f"[{','.join(parts)}]", type_, name, None, run_count, start, end,
     )  # fmt: skip
 
 
@@ -149,7 +155,8 @@ def event_row(
 
 
 def run_state(last: PlainRecord) -> tuple[Any, ...]:
-    """The state columns of a run whose last transition in a batch is the record ``last``."""
+    """The state columns of a run whose last transition in a batch is the record ``last``: its
+    state's type, name and message, then the run's count, start and end."""
     return (*last[3:6], *last[11:])
 
 

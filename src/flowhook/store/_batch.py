@@ -160,12 +160,13 @@ def _add_run(prepared: PreparedBatch, moved: list[Any], texts: dict[int, str]) -
     """The rows of one run: its new run's record (or None) and its transitions in the batch."""
     new: PlainRecord | None = moved[0]
     if new is not None:
-        run_id, flow_run_id = id_text(new[1]), _text(new[7], texts)
+        kind, number, _, _, _, _, _, flow_run_number, _, _, _, _ = new
+        run_id, flow_run_id = id_text(number), _text(flow_run_number, texts)
         if len(moved) == 1:  # created, no transition yet
-            rows = prepared.task_runs if new[0] == "task" else prepared.flow_runs
+            rows = prepared.task_runs if kind == "task" else prepared.flow_runs
             rows.append(run_row(new, run_id, flow_run_id, None, None))
             return
-        if new[0] == "task":  # nearly every run: one row, its states in it
+        if kind == "task":  # nearly every run: one row, its states in it
             row = plain_task_row(new, run_id, flow_run_id, moved)
             if row is None:
                 states = _states(moved)
@@ -173,19 +174,21 @@ def _add_run(prepared: PreparedBatch, moved: list[Any], texts: dict[int, str]) -
             prepared.task_runs.append(row)
             return
     last: PlainRecord = moved[-1]
+    kind, number, history_number = last[:3]
     states = _states(moved)
     if new is None:
-        run_id = id_text(last[1])
-        updates = prepared.flow_updates if last[0] == "flow" else prepared.task_updates
+        run_id = id_text(number)
+        updates = prepared.flow_updates if kind == "flow" else prepared.task_updates
         updates.append((*run_state(last), run_id))
     else:
         prepared.flow_runs.append(run_row(new, run_id, None, None, run_state(last)))
-    history_id = run_id if last[2] == last[1] else _text(last[2], texts)
-    prepared.events.append(event_row(last[0], run_id, history_id, states))
+    history_id = run_id if history_number == number else _text(history_number, texts)
+    prepared.events.append(event_row(kind, run_id, history_id, states))
 
 
 def _states(moved: list[Any]) -> list[tuple[Any, ...]]:
-    """The columns of each state a run entered in the batch (see :func:`state_columns`)."""
+    """The columns of each state a run entered in the batch (see :func:`state_columns`): its
+    transitions' records from the state's type to its traceback."""
     return [item[3:11] for item in moved[1:]]
 
 

@@ -171,10 +171,12 @@ def run_row(
     from its record (see :func:`~flowhook.store.plain_record`) in ``state`` (None: Pending,
     without a transition in its batch). ``run_id`` and a task run's ``flow_run_id`` are ids as
     text; its ``states``, those it entered in its batch (JSON, or None)."""
-    if new[0] == "task":
-        return (run_id, *new[2:7], flow_run_id, new[10], states, *(state or _PENDING))
-    parents = (_text(new[8]), _text(new[9]))
-    return (run_id, *new[2:7], *parents, new[10], new[11], *(state or _PENDING))
+    kind, _, name, owner, import_path, created, process_id, _, *parents, tags, parameters = new
+    first = (run_id, name, owner, import_path, created, process_id)
+    if kind == "task":
+        return (*first, flow_run_id, tags, states, *(state or _PENDING))
+    parent_ids = [_text(parent) for parent in parents]
+    return (*first, *parent_ids, tags, parameters, *(state or _PENDING))
 
 
 def _text(value: int | None) -> str | None:

@@ -263,7 +263,7 @@ def run_task(task: Task[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
         state = run_submitted(task, run, bound, run_context, wait_for)
     finally:
         context.current.reset(token)
-    return _outcome(state, return_state)
+    return state if return_state else state.result()  # _outcome, without its frame
 
 
 async def run_task_async(

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from flowhook_hookspec import states
 from flowhook_hookspec.runners import RemoteTaskRunner
 from flowhook_hookspec.runs import FlowRun
-from flowhook_hookspec.states import State
+from flowhook_hookspec.states import FINAL_TYPES, State
 
 from .._plugins.manager import implemented_hooks
 from . import context
@@ -129,7 +129,7 @@ def run_attempts(
                 assert started is not None
                 entering = started
             entered = advance(kind, owner, run, entering, guard)
-            if entered.is_final():
+            if entered.type in FINAL_TYPES:  # entered.is_final(), without its frame
                 return entered
             if txn is not None and run.run_count == 1 and txn.is_committed():
                 return advance(kind, owner, run, _cached(txn, run), guard)

@@ -311,3 +311,33 @@ def test_a_task_runs_context_names_its_flow_run_task_and_scope() -> None:
     assert in_flow.flow_run.name and in_flow.task is inner and in_flow.task_run.task_name == "inner"
     assert type(alone) is TaskRunContext
     assert (alone.flow, alone.flow_run, alone.scope, alone.task) == (None, None, None, inner)
+
+
+def test_a_task_run_is_built_with_every_field_in_its_place() -> None:
+    """new_task_run passes TaskRun's fields positionally: a field added or moved fails here."""
+    import attrs
+
+    from flowhook._engine.calls import TASK_RUN_FIELDS
+    from flowhook_hookspec.runs import TaskRun
+
+    assert tuple(field.name for field in attrs.fields(TaskRun)) == TASK_RUN_FIELDS
+
+    @task(tags=["t"])
+    def tagged(number: int) -> Any:
+        return flowhook.get_run_context().task_run
+
+    @flow
+    def outer() -> tuple[Any, Any]:
+        return tagged(3), flowhook.get_run_context().flow_run
+
+    run, flow_run = outer()
+    assert (run.task_name, run.flow_run_id, run.parameters, run.tags) == (
+        "tagged",
+        flow_run.id,
+        {"number": 3},
+        ("t",),
+    )
+    assert run.name == f"tagged-{run.id.hex[-8:]}" and run.run_count == 1
+    assert [state.name for state in run.state_history] == ["Pending", "Running", "Completed"]
+    assert run.start_time == run.state_history[1].timestamp
+    assert run.end_time == run.state_history[2].timestamp

@@ -73,7 +73,8 @@ def bind_arguments(
         # ``inspect.BoundArguments(signature, arguments)``, built through its two slots'
         # setters without a call of its Python ``__init__`` (which sets just these two).
         bound = _new_bound(inspect.BoundArguments)
-        _set_arguments(bound, dict(zip(simple, args, strict=True)))
+        # Not zip(strict=True): the lengths are equal, and its keyword costs 0.15 us a call.
+        _set_arguments(bound, dict(zip(simple, args)))  # noqa: B905
         _set_signature(bound, signature)
         return bound
     try:

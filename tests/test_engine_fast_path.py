@@ -11,6 +11,7 @@ import pytest
 import flowhook
 from flowhook import _engine as engine
 from flowhook import flow, hookimpl, task
+from flowhook.context import TaskRunContext
 from flowhook.testing import HookRecorder, PluginManager
 
 
@@ -270,3 +271,73 @@ def test_the_default_task_run_name_is_the_task_name_and_the_run_id() -> None:
     run = unnamed()
     assert run.name == f"unnamed-{run.id.hex[-8:]}"
     assert named(7).name == "run-7"
+
+
+def test_positional_arguments_bind_as_the_signature_binds_them() -> None:
+    """The binding's fast path (every argument positional) builds what ``Signature.bind`` does."""
+    import inspect
+
+    from flowhook._engine.parameters import bind_arguments, positional_names
+
+    def pair(number: int, label: str) -> None: ...
+
+    signature = inspect.signature(pair)
+    fast = bind_arguments(signature, (1, "b"), {}, "task 'pair'", positional_names(signature))
+    assert fast == signature.bind(1, "b")
+    assert (fast.signature, fast.args, fast.kwargs) == (signature, (1, "b"), {})
+
+
+def test_a_task_runs_context_names_its_flow_run_task_and_scope() -> None:
+    seen: list[Any] = []
+
+    @task
+    def inner() -> None:
+        seen.append(flowhook.get_run_context())
+
+    @flow
+    def outer() -> None:
+        inner()
+        seen.append(flowhook.get_run_context())
+
+    outer()
+    inner()
+    in_flow, flow_context, alone = seen
+    assert type(in_flow) is TaskRunContext
+    assert (in_flow.flow, in_flow.flow_run, in_flow.scope) == (
+        flow_context.flow,
+        flow_context.flow_run,
+        flow_context.scope,
+    )
+    assert in_flow.flow_run.name and in_flow.task is inner and in_flow.task_run.task_name == "inner"
+    assert type(alone) is TaskRunContext
+    assert (alone.flow, alone.flow_run, alone.scope, alone.task) == (None, None, None, inner)
+
+
+def test_a_task_run_is_built_with_every_field_in_its_place() -> None:
+    """new_task_run passes TaskRun's fields positionally: a field added or moved fails here."""
+    import attrs
+
+    from flowhook._engine.calls import TASK_RUN_FIELDS
+    from flowhook_hookspec.runs import TaskRun
+
+    assert tuple(field.name for field in attrs.fields(TaskRun)) == TASK_RUN_FIELDS
+
+    @task(tags=["t"])
+    def tagged(number: int) -> Any:
+        return flowhook.get_run_context().task_run
+
+    @flow
+    def outer() -> tuple[Any, Any]:
+        return tagged(3), flowhook.get_run_context().flow_run
+
+    run, flow_run = outer()
+    assert (run.task_name, run.flow_run_id, run.parameters, run.tags) == (
+        "tagged",
+        flow_run.id,
+        {"number": 3},
+        ("t",),
+    )
+    assert run.name == f"tagged-{run.id.hex[-8:]}" and run.run_count == 1
+    assert [state.name for state in run.state_history] == ["Pending", "Running", "Completed"]
+    assert run.start_time == run.state_history[1].timestamp
+    assert run.end_time == run.state_history[2].timestamp

@@ -29,29 +29,22 @@ def call_body(
     """Run a body in this thread; an ``async def`` body is run to completion."""
     if owner.is_async:
         return resolve_awaitable(call_body_async(kind, owner, run, bound))  # type: ignore[no-any-return]
-    if owner.log_prints is not None:
-        token = log_prints_enabled(owner.log_prints)
-        try:
-            return _call_sync(kind, owner, run, bound)
-        finally:
-            reset_log_prints(token)
-    return _call_sync(kind, owner, run, bound)
-
-
-def _call_sync(
-    kind: RunKind, owner: Runnable[..., Any], run: Run, bound: inspect.BoundArguments
-) -> State:
+    token = None if owner.log_prints is None else log_prints_enabled(owner.log_prints)
     try:
-        if owner.timeout_seconds is None:
-            result = call_bound(owner.fn, bound, owner.positional_names)
-        else:
-            with Watchdog(owner.timeout_seconds):
+        try:
+            if owner.timeout_seconds is None:
                 result = call_bound(owner.fn, bound, owner.positional_names)
-    except RunTimeout:
-        return timed_out_state(kind, owner, run)
-    except Exception as exc:
-        return failure_state(kind, run, exc)
-    return result_to_state(kind, run, result)
+            else:
+                with Watchdog(owner.timeout_seconds):
+                    result = call_bound(owner.fn, bound, owner.positional_names)
+        except RunTimeout:
+            return timed_out_state(kind, owner, run)
+        except Exception as exc:
+            return failure_state(kind, run, exc)
+        return result_to_state(kind, run, result)
+    finally:
+        if token is not None:
+            reset_log_prints(token)
 
 
 async def call_body_async(

@@ -228,14 +228,15 @@ def map_futures(value: Any, replace: Callable[[TaskRunFuture], Any]) -> Any:
 
 
 #: Types whose values can hold neither a future nor an annotation.
-_SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
+#: The exact types of the values that hold no future, annotation or state.
+SCALARS = frozenset({int, float, str, bool, bytes, type(None)})
 
 
 def may_hold_futures(arguments: Mapping[str, Any]) -> bool:
     """Whether any of ``arguments`` may hold a future or an annotation (a scalar cannot): the
     one check most task calls, whose arguments are plain values, pay."""
     for value in arguments.values():  # noqa: SIM110 (any() over a generator: two calls more)
-        if type(value) not in _SCALARS:
+        if type(value) not in SCALARS:
             return True
     return False
 

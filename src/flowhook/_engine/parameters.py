@@ -70,13 +70,24 @@ def bind_arguments(
     call that passes its arguments positionally (the common case, on the hot path).
     """
     if simple is not None and not kwargs and len(args) == len(simple):
-        return inspect.BoundArguments(signature, dict(zip(simple, args, strict=True)))
+        # ``inspect.BoundArguments(signature, arguments)``, built through its two slots'
+        # setters without a call of its Python ``__init__`` (which sets just these two).
+        bound = _new_bound(inspect.BoundArguments)
+        # Not zip(strict=True): the lengths are equal, and its keyword costs 0.15 us a call.
+        _set_arguments(bound, dict(zip(simple, args)))  # noqa: B905
+        _set_signature(bound, signature)
+        return bound
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
         raise ParameterBindError(f"{label}: {exc}; its signature is {signature}") from None
     bound.apply_defaults()
     return bound
+
+
+_new_bound = object.__new__
+_set_arguments = inspect.BoundArguments.__dict__["arguments"].__set__
+_set_signature = inspect.BoundArguments.__dict__["_signature"].__set__
 
 
 def call_bound(

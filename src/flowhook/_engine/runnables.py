@@ -152,7 +152,6 @@ class Runnable(Generic[P, R]):
         self.signature = inspect.signature(self.fn)
         self.positional_names = positional_names(self.signature)
         self._type_hints: dict[str, Any] | None = None
-        self._coercions: tuple[tuple[str, Any], ...] | None = None
 
     @staticmethod
     def _default_name(fn: Callable[..., Any]) -> str:
@@ -165,13 +164,11 @@ class Runnable(Generic[P, R]):
             self._type_hints = resolve_type_hints(self.fn)
         return self._type_hints
 
-    @property
+    @functools.cached_property
     def coercions(self) -> tuple[tuple[str, Any], ...]:
         """The ``(name, hint)`` pairs a call's arguments are converted by, resolved on first use
-        (see :func:`~.parameters.coercions`)."""
-        if self._coercions is None:
-            self._coercions = coercions(self.signature, self.type_hints)
-        return self._coercions
+        (see :func:`~.parameters.coercions`); once resolved, read without a call on every run."""
+        return coercions(self.signature, self.type_hints)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r}, fn={getattr(self.fn, '__qualname__', self.fn)!r})"

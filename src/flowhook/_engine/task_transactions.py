@@ -14,8 +14,8 @@ from flowhook_hookspec import states
 from flowhook_hookspec.runs import TaskRun
 
 from .persisted import release_result, task_settings_in
-from .transaction_base import TransactionState
-from .transactions import Transaction, current_transaction
+from .transaction_base import TransactionState, active_transaction
+from .transactions import Transaction
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -53,7 +53,7 @@ def begin_task_transaction(
         settings = task.result_settings
     else:
         settings = task_settings_in(task, flow)
-    if settings is None and current_transaction() is None:
+    if settings is None and active_transaction.get() is None:  # current_transaction(), inline
         return None
     key = None
     if settings is not None:

@@ -28,6 +28,7 @@ from flowhook_hookspec.states import (
     StateType,
 )
 
+from .._plugins import manager as _plugins
 from .._plugins.hooks import PluginHooks
 from .._plugins.isolation import call_isolated, resolve_awaitable
 from .._plugins.manager import implemented_hooks, plugin_hooks
@@ -211,9 +212,17 @@ def set_state(
     # hooks for this state; the hooks plugins implement and have work for, cached until a plugin
     # is registered or unregistered), so that such a transition never walks _fire_hooks.
     own_hooks, hooks_of_type = kind.by_type[state.type]
-    if (own_hooks is not None and getattr(owner, own_hooks, None)) or not hooks_of_type.isdisjoint(
-        implemented_hooks()
-    ):
+    if own_hooks is not None and getattr(owner, own_hooks, None):
+        fire = True
+    else:
+        # implemented_hooks(), read off the manager without a call while no implementation has
+        # a test to ask (the common case).
+        manager = _plugins._manager
+        implemented = None if manager is None else manager.ready
+        fire = not hooks_of_type.isdisjoint(
+            implemented_hooks() if implemented is None else implemented
+        )
+    if fire:
         pending = _fire_hooks(kind, owner, run, old, state)
         if pending is not None:
             raise pending

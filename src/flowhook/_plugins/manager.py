@@ -88,6 +88,9 @@ class PluginManager:
         self._callers: dict[str, tuple[HookCaller, ...]] = {}
         self._implemented: frozenset[str] | None = None
         self._gate: Gate | None = None
+        #: What :func:`implemented_hooks` returns, while no implementation has a test to ask (no
+        #: gate); else None. The engine reads it on every transition, without a call.
+        self.ready: frozenset[str] | None = None
         self._broken_tests: list[Callable[[], object]] = []  # tests that raised: ignored
         self._infos: dict[str, PluginInfo] = {}
         self._entrypoints_pending = load_entrypoints
@@ -220,6 +223,7 @@ class PluginManager:
 
     def _forget_callers(self) -> None:
         """Drop the caches of dispatch: the set of plugins changed (the lock is held)."""
+        self.ready = None
         self._callers = {}
         self._implemented = None
         self._gate = None
@@ -282,6 +286,7 @@ class PluginManager:
                 self._broken_tests,
             )
             self._implemented = found  # after its gate: whoever sees the one sees the other
+            self.ready = found if self._gate is None else None
             return found
 
     def _tests_failed(self, tests: tuple[Callable[[], object], ...]) -> None:

@@ -29,6 +29,7 @@ from flowhook.store import (
     Transition,
     current_process,
     load_settings,
+    plain_record,
 )
 from flowhook_hookspec.errors import ConfigError
 
@@ -206,6 +207,38 @@ def test_flush_returns_once_the_child_committed_and_the_outbox_wakes_the_sender(
     finally:
         writer.close()
     assert gone(writer.pid)
+
+
+def test_a_frame_bigger_than_a_default_pipe_is_shipped_while_the_child_is_not_reading(
+    store: Store,
+) -> None:
+    """A frame of 1024 writes is over 64 kB (a pipe's default room): the flow's thread ships it
+    without waiting for the child to read it (here, stopped)."""
+    process_id = store.register_process(current_process("test"))
+    writer = ProcessWriter(load_settings(), store, process_id, wait_started=True)
+    assert writer.pid is not None and writer.wait_started(0)
+    runs = [
+        plain_record(NewRun("flow", uuid.uuid4(), f"run-{i}", "f", "m:f", 1.5, process_id))
+        for i in range(1100)
+    ]
+    shipped = threading.Event()
+
+    def submit_all() -> None:
+        for record in runs:
+            writer.submit((record,))
+        shipped.set()
+
+    os.kill(writer.pid, signal.SIGSTOP)
+    try:
+        threading.Thread(target=submit_all, daemon=True).start()
+        assert shipped.wait(10)
+    finally:
+        os.kill(writer.pid, signal.SIGCONT)
+    try:
+        assert writer.flush()
+        assert execute(store, "SELECT count(*) FROM flow_runs") == [(1100,)]
+    finally:
+        writer.close()
 
 
 def test_the_parent_killed_the_child_writes_what_it_received_without_a_heartbeat_and_exits(

@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from functools import partial
+from itertools import repeat, starmap
 from typing import IO
 
 from ..store import (
@@ -296,7 +297,7 @@ class ProcessWriter:
 
     def _take(self) -> list[tuple[Write, ...] | Waiter]:
         entries = self._entries
-        return [entries.popleft() for _ in range(len(entries))]
+        return list(starmap(entries.popleft, repeat((), len(entries))))
 
     def _ship(self, entries: list[tuple[Write, ...] | Waiter]) -> None:
         writes, waiters = writes_and_waiters(entries)

@@ -8,7 +8,8 @@ Shared by the writer thread (:mod:`._writer`) and the writer process
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
+from itertools import chain
 
 from ._records import (
     TRANSITION_FIELDS,
@@ -49,8 +50,12 @@ class Waiter(threading.Event):
 Entry = tuple[Write, ...] | Waiter
 
 
-def writes_and_waiters(entries: Iterable[Entry]) -> tuple[list[Write], list[Waiter]]:
+def writes_and_waiters(entries: Sequence[Entry]) -> tuple[list[Write], list[Waiter]]:
     """The writes of queued ``entries``, in order, and the waiters among them."""
+    try:  # nearly always no waiter (it is not iterable): flattened without a Python loop
+        return list(chain.from_iterable(entries)), []  # type: ignore[arg-type]
+    except TypeError:
+        pass
     writes: list[Write] = []
     waiters: list[Waiter] = []
     for entry in entries:

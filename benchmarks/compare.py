@@ -24,7 +24,7 @@ ROOT = HERE.parent
 PACKAGES = (
     "./hookspec",
     "./testing",
-    ".[postgres]",  # the PostgreSQL case needs the driver
+    ".[postgres,ui]",  # the PostgreSQL case needs the driver, the million case serves the UI
     "./plugins/flowhook-slack",
     "./plugins/flowhook-email",
     "./plugins/flowhook-logging",

@@ -138,3 +138,12 @@ def test_a_broken_answer_is_a_transient_error_naming_the_host(raw, answer: bytes
         SlackWebhook(server.url, timeout=5).notify("one")
     assert not error.value.permanent
     assert "127.0.0.1:" in str(error.value) and "/raw" not in str(error.value)
+
+
+def test_a_connection_without_a_socket_counts_as_closed() -> None:
+    """An idle connection whose socket is gone is dropped like one the server closed (it was a
+    TypeError from ``select``)."""
+    from flowhook_slack._connections import _Connection
+
+    connection = _Connection(("http", "127.0.0.1", 9, 1.0))
+    assert connection.closed_by_peer()

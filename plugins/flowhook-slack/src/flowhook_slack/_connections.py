@@ -81,8 +81,11 @@ class _Connection:
     def closed_by_peer(self) -> bool:
         """Whether an idle connection's socket has something to read: the server's end of the
         connection (or bytes it had no reason to send); either way it cannot carry a request."""
+        sock = self.sock
+        if sock is None:  # closed already: as unusable as one the server closed
+            return True
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
+            readable, _, _ = select.select([sock], [], [], 0)
         except (OSError, ValueError):
             return True
         return bool(readable)

@@ -62,11 +62,6 @@ class _Forward(logging.Handler):
         self.channel = channel
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.module == "outage":
-            # A lost server is said once per process, with how long it was gone: the flow's
-            # process says it (its heartbeat sees the same outage); the writes held back
-            # meanwhile are said by the writer's own lines.
-            return
         text = record.getMessage()
         if not self.channel.send(("log", record.name, record.levelno, text)):
             sys.stderr.write(f"{record.name}: {text}\n")
@@ -95,6 +90,9 @@ def main() -> None:
         return
     if registered is not None:  # its row is put back if gone, as the flow's process's store does
         store._registered[process_id] = registered  # type: ignore[attr-defined]
+    outage = getattr(store, "outage", None)  # PostgreSQL's: said by the flow's process
+    if outage is not None:
+        type(outage).relay = lambda *event: channel.send(("outage", *event))
     writer = BatchWriter(store, process_id, on_outbox=channel.poke, **options)
     channel.send(("ready",))
     try:

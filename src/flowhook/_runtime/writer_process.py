@@ -336,6 +336,10 @@ class ProcessWriter:
                 self.on_outbox()
             elif kind == "log":
                 logging.getLogger(message[1]).log(message[2], "%s", message[3])
+            elif kind == "outage":  # a PostgreSQL store's: psycopg is there
+                from ..store._postgres.outage import relayed
+
+                relayed(*message[1:])
             elif kind == "ready":
                 self._ready.set()
             elif kind == "closed":

@@ -17,7 +17,9 @@ for plain values, each after its length in 4 bytes; from the writer: pickles):
 - from the writer: ``("ready",)`` once the store is open (or ``("failed", message)``),
   ``("ack", frame, everything_written, held_back, lost, last_error)`` once a frame's writes
   were tried, ``("outbox",)`` after a batch that queued notifications, ``("log", logger, level,
-  message)`` for its log records, ``("closed", ...)`` with the figures of ``ack`` at the end.
+  message)`` for its log records, ``("outage", "lost" or "back", location, reason)`` for a
+  PostgreSQL server it lost or has back (said by the flow's process, once for both),
+  ``("closed", ...)`` with the figures of ``ack`` at the end.
 """
 
 from __future__ import annotations

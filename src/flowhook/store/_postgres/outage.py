@@ -6,6 +6,9 @@ outage, whichever thread saw it first, and how long it lasted. psycopg and its p
 once per broken connection and per failed reconnection attempt (a dozen lines a second, some
 spanning several lines): :func:`quiet` keeps their warnings about the store's connections out
 of the log; their warnings about other connections, and every error, pass untouched.
+
+A writer process (``FLOWHOOK_STORE_WRITER=process``) is the same flow's other half: its outages
+go to the flow's process (:attr:`Outage.relay`), which says each once for both.
 """
 
 from __future__ import annotations
@@ -14,9 +17,10 @@ import logging
 import threading
 import time
 import weakref
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar
 
-__all__ = ["POOL_NAME", "Outage", "quiet"]
+__all__ = ["POOL_NAME", "Outage", "quiet", "relayed"]
 
 logger = logging.getLogger("flowhook.store")
 
@@ -63,6 +67,10 @@ class Outage:
 
     _every: dict[str, Outage] = {}
     _every_lock = threading.Lock()
+    #: Set in a writer process: where its outages go instead of its log, as
+    #: ``relay("lost", location, reason)`` and ``relay("back", location, None)``; the flow's
+    #: process passes them to its own :class:`Outage` (:func:`relayed`).
+    relay: ClassVar[Callable[[str, str, str | None], object] | None] = None
 
     @classmethod
     def of(cls, location: str) -> Outage:
@@ -87,6 +95,9 @@ class Outage:
             if self._since is not None or (made is not None and made < self._ended):
                 return
             self._since = time.monotonic()
+        if Outage.relay is not None:
+            Outage.relay("lost", self.location, reason)
+            return
         logger.warning(
             "lost the connection to the flowhook database %s (%s); retrying, the runs go on",
             self.location,
@@ -106,8 +117,21 @@ class Outage:
             if since is None:
                 return
             self._ended = time.monotonic()
+        if Outage.relay is not None:
+            Outage.relay("back", self.location, None)
+            return
         logger.warning(
             "the connection to the flowhook database %s is back after %.1f s",
             self.location,
             time.monotonic() - since,
         )
+
+
+def relayed(event: str, location: str, reason: str | None) -> None:
+    """In the flow's process: an outage its writer process saw (see :attr:`Outage.relay`),
+    said once, whichever of the two saw it first."""
+    outage = Outage.of(location)
+    if event == "lost":
+        outage.lost(reason or "")
+    else:
+        outage.back()

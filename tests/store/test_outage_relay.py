@@ -1,0 +1,56 @@
+"""A PostgreSQL outage seen by a writer process is said by the flow's process, once for both.
+
+The writer process (``FLOWHOOK_STORE_WRITER=process``) and the flow's process each talk to the
+server; whichever sees it go first says so, and the other's sighting of the same outage says
+nothing more. Before, the writer process kept its sighting to itself and counted on the flow's
+heartbeat to see the outage too; a heartbeat whose read timed out (rather than failing on a
+closed connection) never did, and the outage went unsaid.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from flowhook.store._postgres.outage import Outage, relayed
+
+LOST = "lost the connection to the flowhook database"
+BACK = "is back after"
+
+
+def _lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
+    return [record.getMessage() for record in caplog.records if text in record.getMessage()]
+
+
+def test_the_flows_process_says_a_relayed_outage_once(caplog: pytest.LogCaptureFixture) -> None:
+    location = "postgresql://flowhook:***@127.0.0.1:1/relay-once"
+    with caplog.at_level(logging.WARNING, logger="flowhook.store"):
+        relayed("lost", location, "server closed the connection unexpectedly")
+        Outage.of(location).lost("canceling statement due to statement timeout")  # its own
+        relayed("lost", location, "server closed the connection unexpectedly")
+        relayed("back", location, None)
+        Outage.of(location).back()
+
+    [lost] = _lines(caplog, LOST)
+    assert location in lost and "server closed the connection unexpectedly" in lost
+    assert len(_lines(caplog, BACK)) == 1
+
+
+def test_a_writer_process_relays_its_outage_instead_of_logging_it(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = "postgresql://flowhook:***@127.0.0.1:1/relay-child"
+    events: list[tuple[str, str, str | None]] = []
+    monkeypatch.setattr(Outage, "relay", lambda *event: events.append(event))
+    outage = Outage(location)
+    with caplog.at_level(logging.WARNING, logger="flowhook.store"):
+        outage.lost("server closed the connection unexpectedly")
+        outage.lost("connection refused")  # the same outage, seen again
+        outage.back()
+
+    assert events == [
+        ("lost", location, "server closed the connection unexpectedly"),
+        ("back", location, None),
+    ]
+    assert caplog.records == []

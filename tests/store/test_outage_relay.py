@@ -13,7 +13,7 @@ import logging
 
 import pytest
 
-from flowhook.store._postgres.outage import Outage, relayed
+from flowhook.store._postgres.outage import Outage
 
 LOST = "lost the connection to the flowhook database"
 BACK = "is back after"
@@ -26,11 +26,12 @@ def _lines(caplog: pytest.LogCaptureFixture, text: str) -> list[str]:
 def test_the_flows_process_says_a_relayed_outage_once(caplog: pytest.LogCaptureFixture) -> None:
     location = "postgresql://flowhook:***@127.0.0.1:1/relay-once"
     with caplog.at_level(logging.WARNING, logger="flowhook.store"):
-        relayed("lost", location, "server closed the connection unexpectedly")
-        Outage.of(location).lost("canceling statement due to statement timeout")  # its own
-        relayed("lost", location, "server closed the connection unexpectedly")
-        relayed("back", location, None)
-        Outage.of(location).back()
+        outage = Outage.of(location)
+        outage.relayed("lost", "server closed the connection unexpectedly")
+        outage.lost("canceling statement due to statement timeout")  # its own sighting
+        outage.relayed("lost", "server closed the connection unexpectedly")
+        outage.relayed("back", None)
+        outage.back()
 
     [lost] = _lines(caplog, LOST)
     assert location in lost and "server closed the connection unexpectedly" in lost
@@ -54,3 +55,24 @@ def test_a_writer_process_relays_its_outage_instead_of_logging_it(
         ("back", location, None),
     ]
     assert caplog.records == []
+
+
+def test_the_writer_processs_message_is_said_by_the_flows_outage(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The message the child's relay sends (``("outage", *event)``), as the flow's process
+    reads it from the pipe."""
+    from flowhook._runtime.writer_process import relay_outage
+
+    location = "postgresql://flowhook:***@127.0.0.1:1/relay-wire"
+
+    class PostgresLike:
+        outage = Outage.of(location)
+
+    with caplog.at_level(logging.WARNING, logger="flowhook.store"):
+        for event in (("lost", location, "server closed the connection"), ("back", location, None)):
+            relay_outage(PostgresLike(), ("outage", *event))  # type: ignore[arg-type]
+
+    [lost] = _lines(caplog, LOST)
+    assert "server closed the connection" in lost
+    assert len(_lines(caplog, BACK)) == 1

@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Callable
 from functools import partial
 from itertools import repeat, starmap
-from typing import IO
+from typing import IO, Any
 
 from ..store import (
     BatchKey,
@@ -52,6 +52,14 @@ START_AFTER = 1000
 
 #: A frame shipped and not yet known written: its number, its writes, their waiters.
 _Frame = tuple[int, list[Write], list[Waiter]]
+
+
+def relay_outage(store: Store, message: tuple[Any, ...]) -> None:
+    """The writer process's ``("outage", event, location, reason)`` (a PostgreSQL store's, see
+    its ``Outage.relay``): said by this process's own outage, once for both processes."""
+    outage = getattr(store, "outage", None)
+    if outage is not None:
+        outage.relayed(message[1], message[3])
 
 
 class ProcessWriter:
@@ -336,10 +344,8 @@ class ProcessWriter:
                 self.on_outbox()
             elif kind == "log":
                 logging.getLogger(message[1]).log(message[2], "%s", message[3])
-            elif kind == "outage":  # a PostgreSQL store's: psycopg is there
-                from ..store._postgres.outage import relayed
-
-                relayed(*message[1:])
+            elif kind == "outage":
+                relay_outage(self.store, message)
             elif kind == "ready":
                 self._ready.set()
             elif kind == "closed":

@@ -20,7 +20,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-__all__ = ["POOL_NAME", "Outage", "quiet", "relayed"]
+__all__ = ["POOL_NAME", "Outage", "quiet"]
 
 logger = logging.getLogger("flowhook.store")
 
@@ -69,7 +69,7 @@ class Outage:
     _every_lock = threading.Lock()
     #: Set in a writer process: where its outages go instead of its log, as
     #: ``relay("lost", location, reason)`` and ``relay("back", location, None)``; the flow's
-    #: process passes them to its own :class:`Outage` (:func:`relayed`).
+    #: process passes them to its own :class:`Outage` (:meth:`relayed`).
     relay: ClassVar[Callable[[str, str, str | None], object] | None] = None
 
     @classmethod
@@ -104,6 +104,14 @@ class Outage:
             reason,
         )
 
+    def relayed(self, event: str, reason: str | None) -> None:
+        """In the flow's process: an outage its writer process saw (see :attr:`relay`), said
+        once, whichever of the two processes saw it first."""
+        if event == "lost":
+            self.lost(reason or "")
+        else:
+            self.back()
+
     def back(self) -> None:
         """A transaction succeeded: if the server had been lost, say that it is back."""
         if self._since is None:  # the common case, without the lock
@@ -125,13 +133,3 @@ class Outage:
             self.location,
             time.monotonic() - since,
         )
-
-
-def relayed(event: str, location: str, reason: str | None) -> None:
-    """In the flow's process: an outage its writer process saw (see :attr:`Outage.relay`),
-    said once, whichever of the two saw it first."""
-    outage = Outage.of(location)
-    if event == "lost":
-        outage.lost(reason or "")
-    else:
-        outage.back()

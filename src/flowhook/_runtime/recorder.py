@@ -46,6 +46,7 @@ from ..store import (
     Store,
     StoreSettings,
     Write,
+    new_run_record,
     transition_record,
 )
 from .exits import write_exit_note
@@ -120,10 +121,6 @@ def parameters_json(parameters: Mapping[str, Any]) -> str:
     return "{" + ", ".join(items) + "}"
 
 
-def _int(run_id: uuid.UUID | None) -> int | None:
-    return None if run_id is None else run_id.int
-
-
 def _traceback(state: State) -> str | None:
     exc = state.data
     if not isinstance(exc, BaseException) or state.type is StateType.COMPLETED:
@@ -177,30 +174,22 @@ class Recorder:
 
     def _new_run(self, owner: RunOwner, run: FlowRun | TaskRun, created: float) -> PlainRecord:
         """The run's :class:`~flowhook.store.NewRun` as a plain record (see
-        :func:`~flowhook.store.plain_record`), created at its first state's time (``created``,
+        :func:`~flowhook.store.new_run_record`), created at its first state's time (``created``,
         in seconds)."""
         tags = self._tags.get(run.tags)
         if tags is None:
             tags = self._tags[run.tags] = json.dumps(list(run.tags))
-        path = self._import_path(owner)
+        path, process_id = self._import_path(owner), self.process_id
         if isinstance(run, FlowRun):
-            parents = (_int(run.parent_flow_run_id), _int(run.parent_task_run_id))
-            values = ("flow", run.id.int, run.name, run.flow_name, path, created, self.process_id)
-            return (*values, None, *parents, tags, parameters_json(run.parameters))
-        return (
-            "task",
-            run.id.int,
-            run.name,
-            run.task_name,
-            path,
-            created,
-            self.process_id,
-            _int(run.flow_run_id),
-            None,
-            None,
-            tags,
-            None,
-        )
+            parameters = parameters_json(run.parameters)
+            return new_run_record(
+                "flow", run.id, run.name, run.flow_name, path, created, process_id, None,
+                run.parent_flow_run_id, run.parent_task_run_id, tags, parameters,
+            )  # fmt: skip
+        return new_run_record(
+            "task", run.id, run.name, run.task_name, path, created, process_id, run.flow_run_id,
+            None, None, tags,
+        )  # fmt: skip
 
     def observe(
         self, kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State

@@ -3,7 +3,7 @@
 Writes (:class:`NewRun`, :class:`Transition`, :class:`HookError`, :class:`RunLog`, :class:`Beat`)
 are made by the recorder in the thread that moves a run, and applied in batches by the background
 writer. The two made on every transition go as plain records (:func:`transition_record`,
-:func:`plain_record`); the store takes either form.
+:func:`new_run_record`); the store takes either form.
 :class:`RunRecord` is what the store returns for a run, :class:`RunQuery` which runs a list
 holds. The records of a run's detail, of processes, of the outbox and of pruning are in
 :mod:`._details`: ``flowhook runs ls`` never builds their classes. Times are seconds since the
@@ -36,6 +36,7 @@ __all__ = [
     "Transition",
     "Write",
     "id_text",
+    "new_run_record",
     "plain_record",
     "state_columns",
     "transition_record",
@@ -187,7 +188,7 @@ _COMPLETED = StateType.COMPLETED
 #: run_count, start_time, end_time)``, the state's columns as :func:`state_columns` gives them
 #: with its type's value.
 TRANSITION_FIELDS = 14
-#: A new run's record (:func:`plain_record`): :class:`NewRun`'s fields, its ids as integers.
+#: A new run's record (:func:`new_run_record`): :class:`NewRun`'s fields, its ids as integers.
 NEW_RUN_FIELDS = 12
 
 
@@ -228,12 +229,36 @@ def transition_record(
     )
 
 
+def new_run_record(
+    kind: RunKindName,
+    run_id: UUID,
+    name: str,
+    owner_name: str,
+    import_path: str | None,
+    created: float,
+    process_id: int | None,
+    flow_run_id: UUID | None = None,
+    parent_flow_run_id: UUID | None = None,
+    parent_task_run_id: UUID | None = None,
+    tags: str = "[]",
+    parameters: str | None = None,
+) -> PlainRecord:
+    """A :class:`NewRun` (these are its fields) as a plain record: its ids as integers; made
+    for every run, in the run's thread."""
+    return (
+        kind, run_id.int, name, owner_name, import_path, created, process_id,
+        None if flow_run_id is None else flow_run_id.int,
+        None if parent_flow_run_id is None else parent_flow_run_id.int,
+        None if parent_task_run_id is None else parent_task_run_id.int,
+        tags, parameters,
+    )  # fmt: skip
+
+
 def plain_record(write: NewRun | Transition) -> PlainRecord:
     """A :class:`NewRun` or a :class:`Transition` as the recorder makes it (plain values)."""
     if isinstance(write, Transition):
         return transition_record(*write)
-    ids = tuple(None if value is None else value.int for value in write[7:10])
-    return (write[0], write[1].int, *write[2:7], *ids, *write[10:])
+    return new_run_record(*write)
 
 
 def id_text(number: int) -> str:

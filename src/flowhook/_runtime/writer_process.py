@@ -27,12 +27,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from functools import partial
 from itertools import repeat, starmap
 from typing import IO, Any
 
 from ..store import (
-    BatchKey,
     BatchWriter,
     Store,
     StoreSettings,
@@ -40,6 +38,7 @@ from ..store import (
     Write,
     writes_and_waiters,
 )
+from .writer_recovery import Frame, write_again
 from .writer_wire import FRAME_KEYS, end, frame_data, spawn
 
 __all__ = ["ProcessWriter"]
@@ -48,10 +47,6 @@ logger = logging.getLogger("flowhook.store")
 
 #: The child starts once a process has submitted this many writes (about 300 task runs).
 START_AFTER = 1000
-
-
-#: A frame shipped and not yet known written: its number, its writes, their waiters.
-_Frame = tuple[int, list[Write], list[Waiter]]
 
 
 def relay_outage(store: Store, message: tuple[Any, ...]) -> None:
@@ -89,7 +84,7 @@ class ProcessWriter:
         self._entries: deque[tuple[Write, ...] | Waiter] = deque()
         self._wake = threading.Event()
         #: Kept to write again if the child dies: at most ``max_held_back`` writes, as it holds.
-        self._frames: deque[_Frame] = deque()
+        self._frames: deque[Frame] = deque()
         self._kept, self._frames_lock = 0, threading.Lock()
         self._waiting: dict[int, list[Waiter]] = {}
         self._frame = 0
@@ -390,15 +385,7 @@ class ProcessWriter:
         self._lost += self._figures[2]
         self._lost_by_child = self._figures[2]  # said at close: the child cannot say it now
         fallback = self._thread_writer((self._frame + 1) * FRAME_KEYS)
-        for index, (frame, writes, _) in enumerate(frames):
-            try:
-                self.store.write([*writes, BatchKey(self.process_id, frame * FRAME_KEYS)])
-            except Exception:  # the thread writer holds, retries or splits what is left
-                for later, rest, _ in frames[index:]:
-                    release = partial(self._release, later)
-                    fallback.submit_then(tuple(rest), release, number=0, now=False)
-                break
-            self._release(frame)
+        write_again(self.store, self.process_id, frames, fallback, self._release)
         with self._shipping, self._lock:
             self._hand_over(fallback)
             self._direct = fallback

@@ -315,7 +315,8 @@ def test_a_lock_held_past_the_timeout_and_the_exit_is_no_crash(
     summary = [line for line in err.splitlines() if "were not recorded" in line]
     assert len(summary) == 1, err
     assert "state events of" in summary[0] and "database is locked" in summary[0]
-    assert list((flowhook_home / "exits").iterdir())  # its exit note
+    [note] = (flowhook_home / "exits").iterdir()  # its exit note, whole: no temporary file left
+    assert note.suffix == ".json" and note.stat().st_mode & 0o777 == 0o600
 
     reaped = flowhook_cli("runs", "reap", env=env)
     assert reaped.returncode == 0, reaped.stderr

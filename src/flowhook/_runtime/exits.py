@@ -19,6 +19,7 @@ from pathlib import Path
 
 from flowhook_hookspec.states import State, StateType
 
+from .._files import write_atomically
 from ..store import ProcessRecord, Store, StoreSettings, hostname
 
 __all__ = [
@@ -74,9 +75,7 @@ def write_exit_note(
     try:
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = directory / f"{process_id}-{os.getpid()}.json"
-        temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(note))
-        os.replace(temporary, path)
+        write_atomically(path, json.dumps(note).encode(), prefix=".exit-", suffix=".tmp")
     except OSError as exc:
         logger.error("could not note in %s that this process exited normally: %s", directory, exc)
 

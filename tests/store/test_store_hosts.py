@@ -137,6 +137,14 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             _kill(process)
 
 
+def _outbox_status() -> str:
+    store = open_store()
+    try:
+        return store.list_outbox()[0].status
+    finally:
+        store.close()
+
+
 def _flow_run() -> RunRecord:
     store = open_store()
     try:
@@ -178,6 +186,8 @@ def test_a_watch_killed_mid_send_has_its_claim_taken_over_by_a_watch_on_another_
         try:
             wait_for(lambda: len(server.requests) == 2, CRASH_AFTER + MARGIN, "the takeover")
             took = time.monotonic() - killed
+            # Stopped once it recorded the send: SIGTERM does not wait for a send in flight.
+            wait_for(lambda: _outbox_status() == "sent", what="the second watch to record it")
         finally:
             _stop(second)
     print(f"outbox claim taken over {took:.1f} s after its watch was killed")

@@ -2,6 +2,5 @@
 (psycopg comes with the ``flowhook[postgres]`` extra); every statement is the store core's."""
 
 from .connection import PostgresStore
-from .listen import CancelListener
 
-__all__ = ["CancelListener", "PostgresStore"]
+__all__ = ["PostgresStore"]

@@ -5,6 +5,7 @@ Every store method is one explicit transaction at READ COMMITTED, so that a cond
 ``UPDATE`` that another host's transaction is changing waits for it and then re-reads the row
 (how two reapers crash a run exactly once). A lost connection, a restart, a serialization
 failure or a deadlock is retried for ``lock_timeout`` seconds (:mod:`.outage`, :mod:`.watchdog`).
+Cancel and resume requests are heard with ``LISTEN`` (:class:`CancelListener`).
 """
 
 from __future__ import annotations
@@ -25,12 +26,11 @@ from .._settings import mask_url
 from .._sql import Into
 from .._sql.core import SQLCore
 from .copying import ColumnTypes, copy_rows
-from .dialect import POSTGRES, VERSION_TABLE
-from .listen import CancelListener
+from .dialect import CANCEL_CHANNEL, POSTGRES, VERSION_TABLE
 from .outage import POOL_NAME, Outage, quiet
 from .watchdog import WATCHDOG, WatchedCursor
 
-__all__ = ["VERSION_TABLE", "Cursor", "PostgresStore"]
+__all__ = ["VERSION_TABLE", "CancelListener", "PostgresStore"]
 
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
@@ -222,3 +222,40 @@ class PostgresStore(SQLCore):
         if pool is not None:
             with contextlib.suppress(Exception):
                 pool.close()
+
+
+class CancelListener:
+    """Wakes when a ``NOTIFY`` on :data:`~.dialect.CANCEL_CHANNEL` carries ``payload`` (the id
+    of this process), on a connection of its own, reconnecting when it is lost.
+
+    :meth:`wait` also returns True right after (re)connecting: a request sent while the
+    connection was down went unheard, so the caller reads the pending requests again.
+    """
+
+    def __init__(self, url: str, payload: str) -> None:
+        self.url = url
+        self.payload = payload
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True when there may be a new request."""
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+                self._conn.execute(f"LISTEN {CANCEL_CHANNEL}")
+                return True
+            except psycopg.Error:
+                self.close()
+                time.sleep(timeout)
+                return False
+        try:
+            return any(n.payload == self.payload for n in self._conn.notifies(timeout=timeout))
+        except psycopg.Error:
+            self.close()
+            return False
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()

@@ -85,14 +85,8 @@ class Outage:
             if self._since is not None or (made is not None and made < self._ended):
                 return
             self._since = time.monotonic()
-        if Outage.relay is not None:
-            Outage.relay("lost", self.location, reason)
-            return
-        logger.warning(
-            "lost the connection to the flowhook database %s (%s); retrying, the runs go on",
-            self.location,
-            reason,
-        )
+        line = "lost the connection to the flowhook database %s (%s); retrying, the runs go on"
+        self._say("lost", reason, line, reason)
 
     def relayed(self, event: str, reason: str | None) -> None:
         """In the flow's process: an outage its writer process saw (see :attr:`relay`), said
@@ -113,11 +107,13 @@ class Outage:
             if since is None:
                 return
             self._ended = time.monotonic()
+        line = "the connection to the flowhook database %s is back after %.1f s"
+        self._say("back", None, line, time.monotonic() - since)
+
+    def _say(self, event: str, reason: str | None, line: str, detail: object) -> None:
+        """Log ``line`` with the location and ``detail``; in a writer process, pass the event to
+        :attr:`relay` instead."""
         if Outage.relay is not None:
-            Outage.relay("back", self.location, None)
-            return
-        logger.warning(
-            "the connection to the flowhook database %s is back after %.1f s",
-            self.location,
-            time.monotonic() - since,
-        )
+            Outage.relay(event, self.location, reason)
+        else:
+            logger.warning(line, self.location, detail)

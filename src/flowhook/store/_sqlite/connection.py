@@ -30,10 +30,6 @@ T = TypeVar("T")
 
 _UNDECODABLE_TEXT = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
 
-#: How much of the file a long-lived reader maps into memory (``PRAGMA mmap_size``; SQLite caps
-#: it at its own maximum, 2 GiB unless built otherwise).
-MAPPED_BYTES = 1 << 31
-
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
@@ -138,7 +134,7 @@ class SQLiteStore(SQLCore):
         large index (the counts of a flow run's million task runs) about a quarter cheaper when
         it is read again. A command reads each page once: the map would only turn its copies
         into page faults, so it reads without one."""
-        self._mapped = MAPPED_BYTES
+        self._mapped = 1 << 31  # SQLite caps it at its own maximum, 2 GiB unless built otherwise
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             conn.execute(f"PRAGMA mmap_size = {self._mapped}").fetchall()

@@ -1,10 +1,7 @@
 """Copying a whole history from one store to another (``flowhook store copy``, see
-docs/store.md "Moving a history").
-
-Table by table, every column both schemas have, ids included; each table streamed in pages of
-:data:`PAGE_ROWS` rows in the order of its key (``WHERE key > last ORDER BY key LIMIT n``), each
-page inserted before the next is read. The source is read in one read transaction (one
-snapshot), the target written in one write transaction: a failed copy leaves it empty.
+docs/store.md "Moving a history"): every column both schemas have, ids included, each table
+read in pages of :data:`PAGE_ROWS` rows in the order of its key, from one snapshot, into one
+write transaction.
 """
 
 from __future__ import annotations

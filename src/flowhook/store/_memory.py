@@ -1,10 +1,8 @@
-"""An outbox in memory: delivery, best effort, when there is no database to make it durable.
-
-With ``FLOWHOOK_STORE=off``, or a store that cannot be opened, notification rules still notify:
-their messages wait here, and the same delivery code (claims, retries, backoff, the exit drain)
-sends them while the process lives. What is pending when the process ends is lost. The messages
-are kept in a SQLite database in memory, with the store core's own outbox statements
-(:class:`~._sql.outbox.Outbox`), so that they are claimed, retried and listed as in a store.
+"""An outbox in memory, for best-effort delivery where no database makes it durable
+(``FLOWHOOK_STORE=off``, or a store that cannot be opened): what is pending when the process
+ends is lost. The messages are kept in a SQLite database in memory, with the store core's own
+outbox statements (:class:`~._sql.outbox.Outbox`), so that the same delivery code claims,
+retries and lists them as in a store.
 """
 
 from __future__ import annotations
@@ -54,14 +52,11 @@ class MemoryOutbox(Outbox):
     def _transaction(
         self, body: Callable[[sqlite3.Connection], T], *, write: bool, rehearse: bool
     ) -> T:
-        with self._lock:
+        with self._lock, self._db:  # the connection commits, or rolls back on an error
             self._db.execute("BEGIN")
-            try:
-                result = body(self._db)
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("ROLLBACK" if rehearse else "COMMIT")
+            result = body(self._db)
+            if rehearse:
+                self._db.rollback()
             return result
 
     def take_pending(self, now: float) -> list[OutboxEntry]:

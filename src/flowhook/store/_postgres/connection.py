@@ -1,16 +1,11 @@
-"""The PostgreSQL store: the connections to the server, the transactions every store method runs
-in, migration.
+"""The PostgreSQL store: the pool of connections to the server, the transactions every store
+method runs in, migration (see docs/store.md, "Sharing one store between hosts").
 
-A :mod:`psycopg_pool` pool of autocommit connections, shared by the threads of a process; every
-store method is one explicit transaction, at READ COMMITTED, so that a conditional ``UPDATE``
-that another host's transaction is changing waits for it and then re-reads the row (how two
-reapers crash a run exactly once). A lost connection, a server restarting, a serialization
-failure or a deadlock is retried with backoff for ``lock_timeout`` seconds (an outage said once
-each way, :mod:`.outage`), and a transaction whose server stays silent that long is broken
-(:mod:`.watchdog`); a database that takes no writes (full, read-only) is a :class:`StoreError`
-at once, which the background writer keeps the writes through. Any other error is a
-:class:`StoreError` that names the server without its password. Migrations run under an
-advisory lock, so that two hosts migrating at once apply each migration once.
+Every store method is one explicit transaction at READ COMMITTED, so that a conditional
+``UPDATE`` that another host's transaction is changing waits for it and then re-reads the row
+(how two reapers crash a run exactly once). A lost connection, a restart, a serialization
+failure or a deadlock is retried for ``lock_timeout`` seconds (:mod:`.outage`, :mod:`.watchdog`).
+Cancel and resume requests are heard with ``LISTEN`` (:class:`CancelListener`).
 """
 
 from __future__ import annotations
@@ -24,41 +19,30 @@ from typing import Any, TypeVar
 
 import psycopg
 import psycopg_pool
+from psycopg import DataError, IntegrityError, ProgrammingError, errors
 
 from .._errors import DamagedData, StoreError
 from .._settings import mask_url
 from .._sql import Into
 from .._sql.core import SQLCore
 from .copying import ColumnTypes, copy_rows
-from .dialect import POSTGRES, VERSION_TABLE
-from .listen import CancelListener
+from .dialect import CANCEL_CHANNEL, POSTGRES, VERSION_TABLE
 from .outage import POOL_NAME, Outage, quiet
 from .watchdog import WATCHDOG, WatchedCursor
 
-__all__ = ["VERSION_TABLE", "Cursor", "PostgresStore"]
+__all__ = ["VERSION_TABLE", "CancelListener", "PostgresStore"]
 
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 
 _CONNECT_TIMEOUT = 10
 #: Errors that refuse the data of a write, not the store: writing it again cannot succeed.
-_REFUSALS = (
-    psycopg.DataError,
-    psycopg.IntegrityError,
-    psycopg.ProgrammingError,
-    DamagedData,
-    UnicodeEncodeError,
-)
-
+_REFUSALS = (DataError, IntegrityError, ProgrammingError, DamagedData, UnicodeEncodeError)
 #: Operational errors of a reachable server: another transaction in the way, not an outage.
-_CONTENTION = (
-    psycopg.errors.SerializationFailure,
-    psycopg.errors.DeadlockDetected,
-    psycopg.errors.LockNotAvailable,
-)
+_CONTENTION = (errors.SerializationFailure, errors.DeadlockDetected, errors.LockNotAvailable)
 #: A reachable server that takes no writes for now (disk full, read-only): retrying at once
 #: cannot help; the writer keeps the writes and tries again later (``unavailable``).
-_NO_WRITES = (psycopg.errors.DiskFull, psycopg.errors.ReadOnlySqlTransaction)
+_NO_WRITES = (errors.DiskFull, errors.ReadOnlySqlTransaction)
 
 
 def _reason(exc: BaseException, url: str) -> str:
@@ -130,8 +114,6 @@ class PostgresStore(SQLCore):
         cause = error.__context__ if isinstance(error, StoreError) else error
         return not isinstance(cause, _REFUSALS)
 
-    # -- transactions -------------------------------------------------------------------------
-
     def _first_version(self) -> int | None:
         """The schema version, read on a connection of its own: a wrong password or a missing
         database is one clear error at once, where the pool would retry it until its timeout.
@@ -170,9 +152,22 @@ class PostgresStore(SQLCore):
         deadline = time.monotonic() + self.lock_timeout
         delay = 0.05
         while True:
-            used: list[psycopg.Connection[Any]] = []
+            conn: psycopg.Connection[Any] | None = None
             try:
-                result = self._attempt(operation, write, rehearse, used)
+                with self._pool.connection() as conn:
+                    try:
+                        guard = WATCHDOG.guard(conn, self.lock_timeout)
+                        with guard, conn.cursor() as cur, conn.transaction():
+                            if not write:
+                                cur.execute("SET TRANSACTION READ ONLY")
+                            result = operation(cur)
+                            if rehearse:
+                                raise psycopg.Rollback  # leaves the block, rolled back, silently
+                    except errors.ReadOnlySqlTransaction:
+                        # A session keeps the read-only default it started with: a new one sees
+                        # the database's current one once it is made writable again.
+                        conn.close()
+                        raise
                 self.outage.back()
                 return result
             except DamagedData as exc:
@@ -184,7 +179,7 @@ class PostgresStore(SQLCore):
                 raise self._failure("the flowhook database {} takes no writes now", exc) from None
             except psycopg.OperationalError as exc:  # lost connection, restart, deadlock
                 if not isinstance(exc, _CONTENTION):
-                    made = self._made.get(used[0]) if used else None
+                    made = None if conn is None else self._made.get(conn)
                     self.outage.lost(_reason(exc, self.url), made)
                 if time.monotonic() >= deadline:
                     raise self._failure("cannot use the flowhook database {}", exc) from None
@@ -200,32 +195,6 @@ class PostgresStore(SQLCore):
         """``what`` (``{}`` for the location) and the driver's reason, without the password."""
         return StoreError(f"{what.format(self.location)}: {_reason(exc, self.url)}")
 
-    def _attempt(
-        self,
-        operation: Callable[[Cursor], T],
-        write: bool,
-        rehearse: bool,
-        used: list[psycopg.Connection[Any]],
-    ) -> T:
-        """One transaction on a connection of the pool (put in ``used``, for the caller)."""
-        assert self._pool is not None
-        with self._pool.connection() as conn:
-            used.append(conn)
-            try:
-                with WATCHDOG.guard(conn, self.lock_timeout), conn.cursor() as cur:
-                    with conn.transaction():
-                        if not write:
-                            cur.execute("SET TRANSACTION READ ONLY")
-                        result = operation(cur)
-                        if rehearse:
-                            raise psycopg.Rollback  # leaves the block, rolled back, silently
-                    return result
-            except psycopg.errors.ReadOnlySqlTransaction:
-                # A session keeps the read-only default it started with: a new one sees the
-                # database's current one once it is made writable again.
-                conn.close()
-                raise
-
     def _insert_rows(self, db: Any, statement: str, rows: list[Any], into: Into | None) -> None:
         """Many rows of an insert are copied (binary ``COPY``, :mod:`.copying`) in one
         statement: pipelined ``executemany`` spent more in psycopg and on the server, per row,
@@ -234,8 +203,6 @@ class PostgresStore(SQLCore):
             db.executemany(statement, rows)
             return
         copy_rows(db, rows, into, self._column_types)
-
-    # -- schema -------------------------------------------------------------------------------
 
     @staticmethod
     def _version(db: Any) -> int:
@@ -255,3 +222,40 @@ class PostgresStore(SQLCore):
         if pool is not None:
             with contextlib.suppress(Exception):
                 pool.close()
+
+
+class CancelListener:
+    """Wakes when a ``NOTIFY`` on :data:`~.dialect.CANCEL_CHANNEL` carries ``payload`` (the id
+    of this process), on a connection of its own, reconnecting when it is lost.
+
+    :meth:`wait` also returns True right after (re)connecting: a request sent while the
+    connection was down went unheard, so the caller reads the pending requests again.
+    """
+
+    def __init__(self, url: str, payload: str) -> None:
+        self.url = url
+        self.payload = payload
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def wait(self, timeout: float) -> bool:
+        """Block up to ``timeout`` seconds; True when there may be a new request."""
+        if self._conn is None or self._conn.closed:
+            try:
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=5)
+                self._conn.execute(f"LISTEN {CANCEL_CHANNEL}")
+                return True
+            except psycopg.Error:
+                self.close()
+                time.sleep(timeout)
+                return False
+        try:
+            return any(n.payload == self.payload for n in self._conn.notifies(timeout=timeout))
+        except psycopg.Error:
+            self.close()
+            return False
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()

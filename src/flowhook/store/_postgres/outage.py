@@ -27,20 +27,16 @@ logger = logging.getLogger("flowhook.store")
 #: The name of the store's pools, as the pool's log lines give it.
 POOL_NAME = "flowhook"
 _ours: weakref.WeakSet[Any] = weakref.WeakSet()
-_installed = threading.Lock()
-_filter: logging.Filter | None = None
 
 
 def _is_ours(value: Any) -> bool:
     if isinstance(value, str):
         return value == POOL_NAME
-    for candidate in (value, getattr(value, "connection", None), getattr(value, "_conn", None)):
-        try:
-            if candidate is not None and candidate in _ours:
-                return True
-        except TypeError:  # not weakly referenceable: not a connection
-            continue
-    return False
+    candidates = (value, getattr(value, "connection", None), getattr(value, "_conn", None))
+    try:
+        return any(candidate in _ours for candidate in candidates)  # False if not weakly referable
+    except TypeError:  # weakly referable but unhashable: not a connection
+        return False
 
 
 def _keep(record: logging.LogRecord) -> bool:
@@ -50,15 +46,9 @@ def _keep(record: logging.LogRecord) -> bool:
 
 def quiet(conn: Any) -> None:
     """Silence the driver's warnings about ``conn`` (a connection of a store's pool)."""
-    global _filter
     _ours.add(conn)
-    if _filter is None:
-        with _installed:
-            if _filter is None:
-                _filter = logging.Filter()
-                _filter.filter = _keep  # type: ignore[method-assign]
-                for name in ("psycopg", "psycopg.pool", "psycopg.transaction"):
-                    logging.getLogger(name).addFilter(_filter)
+    for name in ("psycopg", "psycopg.pool", "psycopg.transaction"):
+        logging.getLogger(name).addFilter(_keep)  # once: a logger keeps a filter once
 
 
 class Outage:
@@ -95,14 +85,8 @@ class Outage:
             if self._since is not None or (made is not None and made < self._ended):
                 return
             self._since = time.monotonic()
-        if Outage.relay is not None:
-            Outage.relay("lost", self.location, reason)
-            return
-        logger.warning(
-            "lost the connection to the flowhook database %s (%s); retrying, the runs go on",
-            self.location,
-            reason,
-        )
+        line = "lost the connection to the flowhook database %s (%s); retrying, the runs go on"
+        self._say("lost", reason, line, reason)
 
     def relayed(self, event: str, reason: str | None) -> None:
         """In the flow's process: an outage its writer process saw (see :attr:`relay`), said
@@ -114,22 +98,22 @@ class Outage:
 
     def back(self) -> None:
         """A transaction succeeded: if the server had been lost, say that it is back."""
-        if self._since is None:  # the common case, without the lock
+        since = self._since
+        if since is None:  # the common case, without the lock
             self.known = True
             return
-        self._end()
-
-    def _end(self) -> None:
-        with self._lock:  # another thread may have ended it since the caller looked
+        with self._lock:  # another thread may have ended it since
             since, self._since = self._since, None
             if since is None:
                 return
             self._ended = time.monotonic()
+        line = "the connection to the flowhook database %s is back after %.1f s"
+        self._say("back", None, line, time.monotonic() - since)
+
+    def _say(self, event: str, reason: str | None, line: str, detail: object) -> None:
+        """Log ``line`` with the location and ``detail``; in a writer process, pass the event to
+        :attr:`relay` instead."""
         if Outage.relay is not None:
-            Outage.relay("back", self.location, None)
-            return
-        logger.warning(
-            "the connection to the flowhook database %s is back after %.1f s",
-            self.location,
-            time.monotonic() - since,
-        )
+            Outage.relay(event, self.location, reason)
+        else:
+            logger.warning(line, self.location, detail)

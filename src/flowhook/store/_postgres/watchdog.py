@@ -61,16 +61,12 @@ class _Watchdog:
                 for conn in silent:
                     del self._watched[conn]
             for conn in silent:
-                _break(conn)
-
-
-def _break(conn: psycopg.Connection[Any]) -> None:
-    """Shut the socket down under the thread waiting on it (a copy of its descriptor: the
-    driver still owns and closes the original)."""
-    with contextlib.suppress(Exception):
-        copy = socket.socket(fileno=os.dup(conn.pgconn.socket))
-        with copy:
-            copy.shutdown(socket.SHUT_RDWR)
+                # Shut the socket down under the thread waiting on it (a copy of its descriptor:
+                # the driver still owns and closes the original).
+                with contextlib.suppress(Exception):
+                    copy = socket.socket(fileno=os.dup(conn.pgconn.socket))
+                    with copy:
+                        copy.shutdown(socket.SHUT_RDWR)
 
 
 WATCHDOG = _Watchdog()

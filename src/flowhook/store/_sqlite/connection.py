@@ -1,11 +1,10 @@
-"""The SQLite store: the connections to the database file, the transactions every store method
-runs in, migration.
+"""The SQLite store: the connections to the database file (one per thread), the transactions
+every store method runs in, migration.
 
-One database file, in WAL mode so that readers never block the writer. Every write is one
-``BEGIN IMMEDIATE`` transaction, retried while other processes hold the lock (the busy timeout
-waits inside SQLite; the retry loop outlasts a long checkpoint or a slow disk), so several
-processes can record runs at once without "database is locked" errors and without losing events.
-Each thread uses its own connection.
+The file is in WAL mode, so that readers never block the writer. Every write is one ``BEGIN
+IMMEDIATE`` transaction, retried while other processes hold the lock (the busy timeout waits
+inside SQLite; the retry loop outlasts a long checkpoint or a slow disk), so several processes
+record runs at once without "database is locked" errors and without losing events.
 """
 
 from __future__ import annotations
@@ -30,24 +29,6 @@ __all__ = ["SQLiteStore"]
 T = TypeVar("T")
 
 _UNDECODABLE_TEXT = re.compile(r"Could not decode to UTF-8 column '([^']*)'")
-
-#: How much of the file a long-lived reader maps into memory (``PRAGMA mmap_size``; SQLite caps
-#: it at its own maximum, 2 GiB unless built otherwise).
-MAPPED_BYTES = 1 << 31
-
-
-def _damage(exc: sqlite3.DatabaseError) -> str | None:
-    """What is damaged, when ``exc`` says the file or a value in it is; None for other errors."""
-    text = str(exc)
-    if type(exc) is sqlite3.DatabaseError:  # SQLITE_CORRUPT, SQLITE_NOTADB: the file itself
-        return text
-    if isinstance(exc, sqlite3.OperationalError):
-        undecodable = _UNDECODABLE_TEXT.match(text)
-        if undecodable:  # CPython's sqlite3 module could not decode a TEXT value
-            return f"the column {undecodable.group(1)!r} holds text that is not UTF-8"
-        if text == "malformed JSON":  # SQLite's JSON functions, on a JSON column
-            return "a JSON column holds text that is not JSON"
-    return None
 
 
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
@@ -153,7 +134,7 @@ class SQLiteStore(SQLCore):
         large index (the counts of a flow run's million task runs) about a quarter cheaper when
         it is read again. A command reads each page once: the map would only turn its copies
         into page faults, so it reads without one."""
-        self._mapped = MAPPED_BYTES
+        self._mapped = 1 << 31  # SQLite caps it at its own maximum, 2 GiB unless built otherwise
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
             conn.execute(f"PRAGMA mmap_size = {self._mapped}").fetchall()
@@ -204,23 +185,30 @@ class SQLiteStore(SQLCore):
                 return operation(conn)
             except DamagedData as exc:
                 raise self._damaged(str(exc)) from exc
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or time.monotonic() >= deadline:
+            except sqlite3.DatabaseError as exc:
+                busy = isinstance(exc, sqlite3.OperationalError) and _is_busy(exc)
+                if not busy or time.monotonic() >= deadline:
                     self._raise_damage(exc)
                     raise
-            except sqlite3.DatabaseError as exc:
-                self._raise_damage(exc)
-                raise
             import random  # only when the database is busy
 
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 0.25)
 
     def _raise_damage(self, exc: sqlite3.DatabaseError) -> None:
-        """Raise a :class:`StoreError` when ``exc`` says that the file is damaged."""
-        detail = _damage(exc)
-        if detail is not None:
-            raise self._damaged(detail) from exc
+        """Raise a :class:`StoreError` when ``exc`` says that the file or a value in it is
+        damaged."""
+        text = str(exc)
+        undecodable = _UNDECODABLE_TEXT.match(text)
+        if type(exc) is sqlite3.DatabaseError:  # SQLITE_CORRUPT, SQLITE_NOTADB: the file itself
+            raise self._damaged(text) from exc
+        if not isinstance(exc, sqlite3.OperationalError):
+            return
+        if undecodable:  # CPython's sqlite3 module could not decode a TEXT value
+            what = f"the column {undecodable.group(1)!r} holds text that is not UTF-8"
+            raise self._damaged(what) from exc
+        if text == "malformed JSON":  # SQLite's JSON functions, on a JSON column
+            raise self._damaged("a JSON column holds text that is not JSON") from exc
 
     def _damaged(self, detail: str) -> StoreError:
         return StoreError(

@@ -95,10 +95,9 @@ class HookError(NamedTuple):
 
 class RunLog(NamedTuple):
     """A log record of a run (see :mod:`flowhook._runtime.run_logs`), in the columns of the
-    ``run_logs`` table: one is made for every record a run logs, so it is a plain tuple."""
+    ``run_logs`` table, as :class:`LogRecord` reads them back without its id: one is made for
+    every record a run logs, so it is a plain tuple."""
 
-    #: The flow run the record belongs to (a task run's flow run); None for a task run called
-    #: outside any flow.
     flow_run_id: str | None
     task_run_id: str | None
     level: int

@@ -17,8 +17,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._batch import Entry, Waiter, moved_run, moved_runs, run_key, writes_and_waiters
 from ._records import BatchKey, Beat, OutboxEntry, Write, id_text
-from ._waiting import Entry, Waiter, moved_run, moved_runs, run_key, writes_and_waiters
 
 if TYPE_CHECKING:
     from ._protocol import Store
@@ -92,8 +92,9 @@ class BatchWriter:
         #: have committed them: they are sent again as that batch, alone, before any other.
         self._keyed = 0
         self._held_key: BatchKey | None = None
-        #: The number of the last batch key given; the next is above it and ``_number``.
-        self._batches = first_batch
+        #: The number of the last batch key given (a writer taking over numbers above it); the
+        #: next is above it and ``_number``.
+        self.last_batch = first_batch
         self._number = 0
         #: Whether each batch carries a heartbeat of the process (not for a parent gone).
         self.beats = True
@@ -164,11 +165,6 @@ class BatchWriter:
         return not self._held
 
     @property
-    def last_batch(self) -> int:
-        """The number of the last batch key given (a writer taking over numbers above it)."""
-        return self._batches
-
-    @property
     def held_back(self) -> int:
         """How many state events wait for the store to take them."""
         return len(moved_runs(self._held))
@@ -194,18 +190,16 @@ class BatchWriter:
 
     def _loop(self) -> None:
         while True:
-            if self._held:
-                try:  # held-back writes are tried again when due, even if nothing new comes
-                    first = self._queue.get(timeout=max(0.0, self._retry_at - time.monotonic()))
-                except queue.Empty:
-                    self._apply([])
-                    continue
-            else:
-                first = self._queue.get()
+            # Held-back writes are tried again when due, even if nothing new comes.
+            due = max(0.0, self._retry_at - time.monotonic()) if self._held else None
+            try:
+                first = self._queue.get(timeout=due)
+            except queue.Empty:
+                self._apply([])
+                continue
             if first is _STOP:
-                if self._held:
-                    self._retry_at = 0.0
-                    self._apply([])  # the last attempt, at close
+                self._retry_at = 0.0
+                self._apply([])  # the last attempt for what is held back, at close
                 return
             if type(first) is tuple and not self._urgent.is_set():
                 self._urgent.wait(self.linger)
@@ -243,8 +237,8 @@ class BatchWriter:
     def _new_key(self) -> BatchKey | None:
         if self.process_id is None:
             return None
-        self._batches = max(self._batches + 1, self._number)
-        return BatchKey(self.process_id, self._batches)
+        self.last_batch = max(self.last_batch + 1, self._number)
+        return BatchKey(self.process_id, self.last_batch)
 
     def _write(self, writes: list[Write]) -> None:
         """Write the held writes and new ones: first a batch whose outcome is unknown, replayed
@@ -272,12 +266,11 @@ class BatchWriter:
                 self._retry_delay = min(max(self._retry_delay * 2, 0.5), 5.0)
                 self._retry_at = time.monotonic() + self._retry_delay
                 moves = moved_runs(self._held)
-                states, runs = len(moves), len(set(moves))
                 self._errors.error(
                     "could not record %d state events of %d runs in %s (%s); they are kept and "
                     "tried again, and the runs go on",
-                    states,
-                    runs,
+                    len(moves),
+                    len(set(moves)),
                     self.store.location,
                     self.last_error,
                 )

@@ -1,21 +1,12 @@
 """The store: run history, state events, run logs, processes, blocks and the notification outbox.
 
-Zero configuration: runs are recorded in ``$FLOWHOOK_HOME/flowhook.db`` (SQLite, WAL mode;
-``FLOWHOOK_HOME`` defaults to ``~/.flowhook``), and ``FLOWHOOK_STORE=off`` turns recording off.
-Everything talks to the :class:`Store` interface, which the SQLite store and the PostgreSQL
-store implement. This package imports the contract only: the engine, the notifications and the
-glue that attaches a recorder to the engine (``flowhook._runtime``) are not its business.
-
-- :mod:`._protocol`: the ``Store`` interface; :mod:`._records`: what it writes and the records
-  of its run list; :mod:`._details`: the other records it reads (loaded on first use).
-- :mod:`._sql`: the store core: the schema, its migrations and every SQL statement, written
-  once for every database; :mod:`._batch`: a batch of writes sorted into rows.
-- :mod:`._sqlite`, :mod:`._postgres`: the backends: each one's connections, transactions and
-  dialect (PostgreSQL's, ``FLOWHOOK_STORE_URL``, is imported only when selected).
-- :mod:`._writer`: the background thread that writes transitions in batches.
-- :mod:`._processes`: this process's identity, heartbeats, and whether another one is alive.
-- :mod:`._memory`: an outbox in memory, for best-effort delivery without a database.
-- :mod:`._settings`: where the store is and its timeouts, from the environment.
+Zero configuration: runs are recorded in ``$FLOWHOOK_HOME/flowhook.db`` (SQLite, WAL mode), and
+``FLOWHOOK_STORE=off`` turns recording off. Everything talks to :class:`Store` (:mod:`._protocol`),
+which the backends :mod:`._sqlite` and :mod:`._postgres` (loaded only when selected) implement on
+one core of statements, :mod:`._sql`. :mod:`._records` and :mod:`._details` hold what it writes
+and reads, :mod:`._batch` and :mod:`._writer` how writes are queued and batched,
+:mod:`._processes` who runs flows and whether they are alive, :mod:`._memory` an outbox without a
+database, :mod:`._settings` the configuration. This package imports the contract only.
 """
 
 from __future__ import annotations
@@ -31,6 +22,7 @@ from ._records import *  # noqa: F403 (the records: their list is _records.__all
 from ._settings import POSTGRES_SCHEMES, StoreSettings, load_settings, mask_url
 
 if TYPE_CHECKING:
+    from ._batch import Waiter, writes_and_waiters
     from ._copy import copy_history
     from ._details import *  # noqa: F403
     from ._memory import MemoryOutbox
@@ -44,7 +36,6 @@ if TYPE_CHECKING:
         start_token,
     )
     from ._sqlite import SCHEMA_VERSION, SQLiteStore
-    from ._waiting import Waiter, writes_and_waiters
     from ._writer import BatchWriter
 
 __all__ = [
@@ -95,8 +86,8 @@ __getattr__, __dir__ = lazy_names(
     __name__,
     {
         "BatchWriter": "._writer:BatchWriter",
-        "Waiter": "._waiting:Waiter",
-        "writes_and_waiters": "._waiting:writes_and_waiters",
+        "Waiter": "._batch:Waiter",
+        "writes_and_waiters": "._batch:writes_and_waiters",
         "MemoryOutbox": "._memory:MemoryOutbox",
         "copy_history": "._copy:copy_history",
         "SCHEMA_VERSION": "._sqlite:SCHEMA_VERSION",

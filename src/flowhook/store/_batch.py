@@ -1,21 +1,26 @@
-"""A batch of writes sorted into the rows each table gets: the same for every database.
+"""Batches of writes: what a writer's queue holds, the run each write belongs to, and a batch
+sorted into the rows each table gets, the same for every database.
 
-The background writer hands the store a batch of transitions, new runs, hook errors, run logs,
-outbox entries, heartbeats and a clean exit; :func:`prepare_batch` turns it into insert rows,
-update rows and event rows (see :mod:`._sql.rows` for their columns), which the store then
-applies in one transaction. A batch with a :class:`BatchKey` is applied once:
+The writer thread (:mod:`._writer`) and the writer process
+(:mod:`flowhook._runtime.writer_process`) queue writes and waiters. The store turns a batch of
+transitions, new runs, hook errors, run logs, outbox entries, heartbeats and a clean exit into
+insert, update and event rows with :func:`prepare_batch` (see :mod:`._sql.rows` for their
+columns) and applies them in one transaction. A batch with a :class:`BatchKey` is applied once:
 :func:`claim_batch` is the first statement of its transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 import attrs
 
 from ._records import (
     NEW_RUN_FIELDS,
+    TRANSITION_FIELDS,
     BatchKey,
     Beat,
     HookError,
@@ -33,7 +38,87 @@ from ._sql.dialect import Dialect
 from ._sql.outbox import outbox_row
 from ._sql.rows import compact_json, event_row, plain_task_row, run_row, run_state
 
-__all__ = ["TABLES", "PreparedBatch", "claim_batch", "escape_text", "mark_batch", "prepare_batch"]
+__all__ = [
+    "Entry",
+    "PreparedBatch",
+    "Waiter",
+    "claim_batch",
+    "mark_batch",
+    "moved_run",
+    "moved_runs",
+    "prepare_batch",
+    "run_key",
+    "writes_and_waiters",
+]
+
+
+class Waiter(threading.Event):
+    """Writes whose caller waits until they, and all queued before them, are applied; ``then``
+    is called at that moment, and ``number`` is the least key number of the batch that holds
+    them (see :meth:`~flowhook.store.BatchWriter.submit_then`)."""
+
+    def __init__(
+        self, writes: tuple[Write, ...], then: Callable[[], None] | None = None, number: int = 0
+    ) -> None:
+        super().__init__()
+        self.writes, self.then, self.number = writes, then, number
+
+    def set(self) -> None:
+        super().set()
+        if self.then is not None:
+            self.then()
+
+
+#: What the queue holds: writes nobody waits for (a plain tuple, most of them), or a waiter.
+Entry = tuple[Write, ...] | Waiter
+
+
+def writes_and_waiters(entries: Sequence[Entry]) -> tuple[list[Write], list[Waiter]]:
+    """The writes of queued ``entries``, in order, and the waiters among them."""
+    try:  # nearly always no waiter (it is not iterable): flattened without a Python loop
+        return list(chain.from_iterable(entries)), []  # type: ignore[arg-type]
+    except TypeError:
+        pass
+    writes: list[Write] = []
+    waiters: list[Waiter] = []
+    for entry in entries:
+        if type(entry) is tuple:
+            writes += entry
+        else:
+            writes += entry.writes  # type: ignore[union-attr]
+            waiters.append(entry)  # type: ignore[arg-type]
+    return writes, waiters
+
+
+def run_key(write: Write, histories: dict[str, str]) -> str:
+    """The run whose history ``write`` belongs to (a flow run, or a task run outside any flow):
+    the unit of a batch that is written, or left out, as a whole."""
+    if isinstance(write, Transition | NewRun):
+        write = plain_record(write)
+    if type(write) is tuple:
+        if len(write) == TRANSITION_FIELDS:
+            return id_text(write[2])
+        return id_text(write[1] if write[7] is None else write[7])
+    if isinstance(write, HookError):
+        return str(write.history_id)
+    if isinstance(write, OutboxEntry):
+        return histories.get(write.run_id, write.run_id)
+    if isinstance(write, RunLog):
+        return write.flow_run_id or write.task_run_id or ""
+    return ""  # Beat, ProcessExit: the process's own
+
+
+def moved_run(write: Write) -> int | None:
+    """The run a state event moves (its id's integer), or None for a write of another kind."""
+    if type(write) is tuple:
+        return write[1] if len(write) == TRANSITION_FIELDS else None
+    return write.run_id.int if isinstance(write, Transition) else None
+
+
+def moved_runs(writes: list[Write]) -> list[int]:
+    """The run of each state event among ``writes``."""
+    return [run for run in map(moved_run, writes) if run is not None]
+
 
 #: Takes a batch's number for its process, unless that batch (or a later one) was applied. The
 #: row lock it takes makes a replay wait for a first attempt still committing, then see it.
@@ -53,14 +138,10 @@ def claim_batch(db: Executor, key: BatchKey, dialect: Dialect) -> bool | None:
     """In the batch's transaction, before its writes: True when the batch is to be applied;
     None when it was already (a replay: apply nothing); False when the process's row is gone
     (apply it, the heartbeat registers the process again, then :func:`mark_batch`)."""
-    claimed = db.execute(
-        dialect.sql(_CLAIM_BATCH), (key.number, key.process_id, key.number)
-    ).rowcount
-    if claimed:
+    if db.execute(dialect.sql(_CLAIM_BATCH), (key.number, key.process_id, key.number)).rowcount:
         return True
-    if db.execute(dialect.sql(_PROCESS_ROW), (key.process_id,)).fetchone() is not None:
-        return None
-    return False
+    known = db.execute(dialect.sql(_PROCESS_ROW), (key.process_id,)).fetchone() is not None
+    return None if known else False
 
 
 def mark_batch(db: Executor, key: BatchKey, dialect: Dialect) -> None:
@@ -92,7 +173,6 @@ class PreparedBatch:
     def escaped(self, *, nul: bool = False) -> PreparedBatch:
         """This batch with every text a database cannot hold written escaped (see
         :func:`escape_text`); ``nul`` also escapes NUL characters (PostgreSQL)."""
-
         escaped = attrs.evolve(self)
         for table, rows in self.tables():
             setattr(escaped, table, [tuple(escape_text(v, nul=nul) for v in row) for row in rows])

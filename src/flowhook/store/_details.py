@@ -1,9 +1,8 @@
 """The records of a run's detail, of processes, of the outbox and of pruning: plain attrs value
-classes the store returns to the reaper, the command line and the web UI.
-
-Apart from :mod:`._records` because building attrs classes costs CPU at import (about 5 ms for
-these), and ``flowhook runs ls`` needs none of them. Times are seconds since the epoch
-(floats); event timestamps keep the ISO 8601 text the contract's converter writes.
+classes the store returns to the reaper, the command line and the web UI. Apart from
+:mod:`._records` because building attrs classes costs CPU at import (about 5 ms for these), and
+``flowhook runs ls`` needs none of them. Times are seconds since the epoch (floats); event
+timestamps keep the ISO 8601 text the contract's converter writes.
 """
 
 from __future__ import annotations

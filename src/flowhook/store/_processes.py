@@ -41,43 +41,38 @@ def hostname() -> str:
     return socket.gethostname()
 
 
+def _proc(path: str) -> str:
+    """A file of ``/proc``; empty when it cannot be read."""
+    try:
+        return (_PROC / path).read_text()
+    except OSError:
+        return ""
+
+
 def _linux_stat(pid: int) -> tuple[str, int] | None:
     """(state letter, start time in clock ticks since boot) from ``/proc/<pid>/stat``."""
-    try:
-        text = (_PROC / str(pid) / "stat").read_text()
-    except OSError:
+    text = _proc(f"{pid}/stat")
+    if not text:
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     fields = text[text.rindex(")") + 2 :].split()
     return fields[0], int(fields[19])
 
 
-def _boot_id() -> str:
-    try:
-        return (_PROC / "sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return ""
-
-
 def start_token(pid: int) -> str | None:
     """What tells this process apart from others that had or will have the same pid."""
     if _PROC.is_dir():
         stat = _linux_stat(pid)
-        return None if stat is None else f"{_boot_id()}:{stat[1]}"
+        return None if stat is None else f"{_proc('sys/kernel/random/boot_id').strip()}:{stat[1]}"
     import subprocess  # off Linux only
 
     try:
         out = subprocess.run(
-            ["ps", "-o", "lstart=", "-p", str(pid)],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
+            ["ps", "-o", "lstart=", "-p", str(pid)], capture_output=True, text=True, timeout=5
         )
     except (OSError, subprocess.SubprocessError):
         return None
-    started = " ".join(out.stdout.split())
-    return started or None
+    return " ".join(out.stdout.split()) or None
 
 
 def _started(pid: int) -> float:
@@ -85,9 +80,8 @@ def _started(pid: int) -> float:
     stat = _linux_stat(pid)
     if stat is not None:
         try:
-            uptime = float((_PROC / "uptime").read_text().split()[0])
-            ticks = os.sysconf("SC_CLK_TCK")
-            return time.time() - uptime + stat[1] / ticks
+            uptime = float(_proc("uptime").split()[0])
+            return time.time() - uptime + stat[1] / os.sysconf("SC_CLK_TCK")
         except (OSError, ValueError, IndexError):
             pass
     return time.time()
@@ -105,19 +99,6 @@ def current_process(version: str) -> ProcessInfo:
     )
 
 
-def _pid_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # it exists, it belongs to another user
-    except OSError:
-        return False
-    stat = _linux_stat(pid)
-    return not (stat is not None and stat[0] in ("Z", "X"))
-
-
 def local_worker_id(command: str) -> str:
     """The claimant id of a delivering process that is not registered in the store (``flowhook
     deliver``, ``watch``): ``command@host/pid/start token``, so that a reaper on this host can
@@ -128,7 +109,15 @@ def local_worker_id(command: str) -> str:
 
 def _local_death(pid: int, token: str | None) -> str | None:
     """Why the process ``pid`` of this host, started as ``token``, is dead; None if alive."""
-    if not _pid_running(pid):
+    try:
+        os.kill(pid, 0)
+        stat = _linux_stat(pid)
+        gone = stat is not None and stat[0] in ("Z", "X")  # a zombie
+    except PermissionError:
+        gone = False  # it exists, it belongs to another user
+    except OSError:
+        gone = True
+    if gone:
         return f"pid {pid} is no longer running"
     current = start_token(pid) if token else None
     if current is not None and current != token:

@@ -43,19 +43,16 @@ class Store(Protocol):
         """Whether ``error`` (raised by a write) says that the store cannot be written now
         (locked, full, gone): the writes are then kept and tried again. False when it refused
         the data itself."""
-        ...
 
     # processes and crash detection
     def register_process(self, process: ProcessInfo) -> int: ...
     def clock(self) -> float:
         """Now, as liveness and leases are judged: the database server's clock where hosts
         share the database (PostgreSQL), else this host's."""
-        ...
 
     def heartbeat(self, process_id: int, at: float) -> None:
         """Record that ``process_id`` is alive at ``at`` (this host's time), or at the server's
         time where hosts share the database (see :meth:`clock`)."""
-        ...
 
     def process(self, process_id: int) -> ProcessRecord | None: ...
     def unfinished_processes(self) -> list[ProcessRecord]: ...
@@ -73,7 +70,6 @@ class Store(Protocol):
         for its id are queued, and, with ``hooks_by`` (the reaper's claimant id), a
         :class:`CrashHook` records that its hooks are still to be fired.
         """
-        ...
 
     # crashed runs whose hooks are still to be fired (at least once, by whichever reaper)
     def crash_hooks(self) -> list[CrashHook]: ...
@@ -101,7 +97,6 @@ class Store(Protocol):
     ) -> list[StateCount]:
         """How many top-level runs were created in each of ``buckets`` equal slices of
         [since, until), by state type (slices without runs are left out)."""
-        ...
 
     def task_state_counts(self, flow_run_id: str) -> dict[str, int]: ...
     def task_run_page(
@@ -119,14 +114,12 @@ class Store(Protocol):
     def subflow_run_page(self, flow_run_id: str, limit: int) -> tuple[list[RunRecord], int]:
         """The first ``limit`` subflow runs of ``flow_run_id`` by creation, and how many
         there are (read from an index)."""
-        ...
 
     def run_hook_errors(
         self, run_id: str, *, with_task_runs: bool, limit: int
     ) -> tuple[list[HookErrorRecord], int]:
         """The newest ``limit`` hook errors of ``run_id`` (with its task runs' for a flow
         run, ``with_task_runs``), newest first, and how many there are."""
-        ...
 
     def events(self, run_id: str, history_id: str) -> list[EventRecord]: ...
     def run_logs(
@@ -135,7 +128,6 @@ class Store(Protocol):
         """The log records of the flow run ``run_id`` with its task runs', or of the task run
         ``run_id`` only, in id order: those with ``id > after_id`` and ``level >= min_level``,
         at most ``limit``. Read from an index, never a scan."""
-        ...
 
     def prune(
         self, before: float, *, dry_run: bool = False, crash_after_seconds: float = 60.0
@@ -149,7 +141,6 @@ class Store(Protocol):
         A run that is not final is never deleted, however old; nor is the row of a process that
         may be alive, even without runs: its next run would be found by no reaper.
         """
-        ...
 
     # blocks (named notifier configurations)
     def save_block(
@@ -180,6 +171,5 @@ class Store(Protocol):
     def run_notifications(self, flow_run_id: str, limit: int) -> tuple[list[OutboxRecord], int]:
         """The newest ``limit`` messages of a flow run and its task runs, newest first, and
         how many there are (read from an index)."""
-        ...
 
     def retry_outbox(self, message_ids: Sequence[int] | None) -> list[int]: ...

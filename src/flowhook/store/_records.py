@@ -1,13 +1,10 @@
 """What goes into the store, and the records of its run list: plain value classes.
 
-Writes (:class:`NewRun`, :class:`Transition`, :class:`HookError`, :class:`RunLog`, :class:`Beat`)
-are made by the recorder in the thread that moves a run, and applied in batches by the background
-writer. The two made on every transition go as plain records (:func:`transition_record`,
-:func:`new_run_record`); the store takes either form.
-:class:`RunRecord` is what the store returns for a run, :class:`RunQuery` which runs a list
-holds. The records of a run's detail, of processes, of the outbox and of pruning are in
-:mod:`._details`: ``flowhook runs ls`` never builds their classes. Times are seconds since the
-epoch (floats).
+The recorder makes the writes in the thread that moves a run; the background writer applies
+them in batches. The two made on every transition go as plain records (:func:`transition_record`,
+:func:`new_run_record`); the store takes either form. The records of a run's detail, of
+processes, of the outbox and of pruning are in :mod:`._details`, which ``flowhook runs ls``
+never loads. Times are seconds since the epoch (floats).
 """
 
 from __future__ import annotations
@@ -43,9 +40,6 @@ __all__ = [
 ]
 
 RunKindName = Literal["flow", "task"]
-
-
-# -- writes -----------------------------------------------------------------------------------
 
 
 class NewRun(NamedTuple):
@@ -101,10 +95,9 @@ class HookError(NamedTuple):
 
 class RunLog(NamedTuple):
     """A log record of a run (see :mod:`flowhook._runtime.run_logs`), in the columns of the
-    ``run_logs`` table: one is made for every record a run logs, so it is a plain tuple."""
+    ``run_logs`` table, as :class:`LogRecord` reads them back without its id: one is made for
+    every record a run logs, so it is a plain tuple."""
 
-    #: The flow run the record belongs to (a task run's flow run); None for a task run called
-    #: outside any flow.
     flow_run_id: str | None
     task_run_id: str | None
     level: int
@@ -174,14 +167,12 @@ Write = (
 
 _COMPLETED = StateType.COMPLETED
 
-# -- the writes of every transition, as plain values -------------------------------------------
-#
-# A record that holds only text, numbers and None (and tuples of those) is an exact tuple the
-# garbage collector stops tracking at its first collection; a named tuple, a State, a UUID or a
-# datetime stays tracked. The writer's queue holds thousands of writes for its linger, which
-# the collector would otherwise traverse again and again. The writer process gets the records
-# as they are (``marshal``). Ids are the UUID's integer (a run's key in its batch; its text is
-# made by the writer), times are seconds.
+# The writes of every transition, as plain values. A record that holds only text, numbers and
+# None (and tuples of those) is an exact tuple the garbage collector stops tracking at its first
+# collection; a named tuple, a State, a UUID or a datetime stays tracked. The writer's queue
+# holds thousands of writes for its linger, which the collector would otherwise traverse again
+# and again. The writer process gets the records as they are (``marshal``). Ids are the UUID's
+# integer (a run's key in its batch; its text is made by the writer), times are seconds.
 
 #: A transition's record (:func:`transition_record`): ``(kind, run_id, history_id, type, name,
 #: message, timestamp, scheduled_time, exception_type, exception_message, traceback,
@@ -216,17 +207,8 @@ def transition_record(
             kind, run_id.int, history_id.int, type_, name, message, seconds, None, None, None, tb,
             run_count, start, end,
         )  # fmt: skip
-    columns = state_columns(state, tb)
-    return (
-        kind,
-        run_id.int,
-        history_id.int,
-        state.type._value_,
-        *columns[1:],
-        run_count,
-        start,
-        end,
-    )
+    columns = state_columns(state, tb)[1:]
+    return (kind, run_id.int, history_id.int, state.type._value_, *columns, run_count, start, end)
 
 
 def new_run_record(
@@ -271,24 +253,13 @@ def state_columns(state: State, tb: str | None) -> tuple[Any, ...]:
     """One state as the event columns from ``type`` to ``traceback``.
 
     The columns are the fields of the contract converter's form of a state (the test suite
-    checks that they agree), with times as seconds since the epoch; they are read here directly
-    because this runs for every transition of every run. A Completed state's data is its result
-    and is never written. ``state.type`` is a ``str`` enum: SQLite and JSON store its value.
+    checks that they agree), read directly, with times as seconds since the epoch. A Completed
+    state's data is its result and is never written. ``state.type`` is a ``str`` enum: SQLite
+    and JSON store its value.
     """
     exc, scheduled = state.data, state.scheduled_time
-    if scheduled is None and (exc is None or state.type is _COMPLETED):
-        return (
-            state.type,
-            state.name,
-            state.message,
-            state.timestamp.timestamp(),
-            None,
-            None,
-            None,
-            tb,
-        )
     info = None
-    if isinstance(exc, BaseException):
+    if isinstance(exc, BaseException) and (scheduled is not None or state.type is not _COMPLETED):
         from flowhook_hookspec.serde import exception_to_dict  # cattrs: only for a failure
 
         info = exception_to_dict(exc)
@@ -302,9 +273,6 @@ def state_columns(state: State, tb: str | None) -> tuple[Any, ...]:
         None if info is None else info["message"],
         tb,
     )
-
-
-# -- records ----------------------------------------------------------------------------------
 
 
 class CrashHook(NamedTuple):

@@ -3,19 +3,9 @@
 Runs put their writes on a queue and go on. A daemon thread applies what has arrived in one
 write, lingering a few milliseconds so that a burst becomes one transaction; a caller that needs
 durability (a flow run's start, a top-level run's end) waits for its writes and all before them.
-
-The store never fails a run, and a batch it cannot take is not dropped:
-
-- when the store cannot be written at all (locked past the lock timeout, disk full, gone), the
-  writes are kept, in order, and tried again with a growing delay, together with later ones;
-- every batch carries a :class:`BatchKey` (when the process is registered), so that one whose
-  ``COMMIT`` was lost (the server committed it, the connection died before saying so) is
-  replayed as it was, first and alone, and the store skips it: nothing is written twice;
-- when it refuses the batch's data, the batch is written run by run: only the runs whose own
-  writes are refused are left out, each logged by id.
-
-Errors are logged on ``flowhook.store`` with the real number of states held back; what is
-still held back when the writer closes (at exit) is tried once more, then named in one line.
+A batch the store cannot take is kept and tried again; one whose ``COMMIT`` was lost is replayed
+with its :class:`BatchKey`, which the store skips; one whose data it refuses is written run by
+run (docs/store.md, "When the store cannot write").
 """
 
 from __future__ import annotations
@@ -27,8 +17,8 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from ._batch import Entry, Waiter, moved_run, moved_runs, run_key, writes_and_waiters
 from ._records import BatchKey, Beat, OutboxEntry, Write, id_text
-from ._waiting import Entry, Waiter, moved_run, moved_runs, run_key, writes_and_waiters
 
 if TYPE_CHECKING:
     from ._protocol import Store
@@ -102,8 +92,9 @@ class BatchWriter:
         #: have committed them: they are sent again as that batch, alone, before any other.
         self._keyed = 0
         self._held_key: BatchKey | None = None
-        #: The number of the last batch key given; the next is above it and ``_number``.
-        self._batches = first_batch
+        #: The number of the last batch key given (a writer taking over numbers above it); the
+        #: next is above it and ``_number``.
+        self.last_batch = first_batch
         self._number = 0
         #: Whether each batch carries a heartbeat of the process (not for a parent gone).
         self.beats = True
@@ -174,11 +165,6 @@ class BatchWriter:
         return not self._held
 
     @property
-    def last_batch(self) -> int:
-        """The number of the last batch key given (a writer taking over numbers above it)."""
-        return self._batches
-
-    @property
     def held_back(self) -> int:
         """How many state events wait for the store to take them."""
         return len(moved_runs(self._held))
@@ -204,18 +190,16 @@ class BatchWriter:
 
     def _loop(self) -> None:
         while True:
-            if self._held:
-                try:  # held-back writes are tried again when due, even if nothing new comes
-                    first = self._queue.get(timeout=max(0.0, self._retry_at - time.monotonic()))
-                except queue.Empty:
-                    self._apply([])
-                    continue
-            else:
-                first = self._queue.get()
+            # Held-back writes are tried again when due, even if nothing new comes.
+            due = max(0.0, self._retry_at - time.monotonic()) if self._held else None
+            try:
+                first = self._queue.get(timeout=due)
+            except queue.Empty:
+                self._apply([])
+                continue
             if first is _STOP:
-                if self._held:
-                    self._retry_at = 0.0
-                    self._apply([])  # the last attempt, at close
+                self._retry_at = 0.0
+                self._apply([])  # the last attempt for what is held back, at close
                 return
             if type(first) is tuple and not self._urgent.is_set():
                 self._urgent.wait(self.linger)
@@ -253,8 +237,8 @@ class BatchWriter:
     def _new_key(self) -> BatchKey | None:
         if self.process_id is None:
             return None
-        self._batches = max(self._batches + 1, self._number)
-        return BatchKey(self.process_id, self._batches)
+        self.last_batch = max(self.last_batch + 1, self._number)
+        return BatchKey(self.process_id, self.last_batch)
 
     def _write(self, writes: list[Write]) -> None:
         """Write the held writes and new ones: first a batch whose outcome is unknown, replayed
@@ -282,12 +266,11 @@ class BatchWriter:
                 self._retry_delay = min(max(self._retry_delay * 2, 0.5), 5.0)
                 self._retry_at = time.monotonic() + self._retry_delay
                 moves = moved_runs(self._held)
-                states, runs = len(moves), len(set(moves))
                 self._errors.error(
                     "could not record %d state events of %d runs in %s (%s); they are kept and "
                     "tried again, and the runs go on",
-                    states,
-                    runs,
+                    len(moves),
+                    len(set(moves)),
                     self.store.location,
                     self.last_error,
                 )
@@ -308,27 +291,28 @@ class BatchWriter:
         return True
 
     def _hold(self, writes: list[Write]) -> None:
+        """Keep ``writes`` for the next attempt; past ``max_held_back``, drop the oldest (said
+        once, when the first states are lost)."""
         self._held.extend(writes)
         excess = len(self._held) - self.max_held_back
         if excess > 0:
             dropped, self._held = self._held[:excess], self._held[excess:]
             self._keyed = max(0, self._keyed - excess)  # what is left of a batch: still its own
-            self._drop(dropped)
+            first = not self.lost
+            if self._lose(dropped) and first:
+                logger.error(
+                    "more than %d writes are held back for %s: the oldest are dropped from now "
+                    "on (FLOWHOOK_HELD_BACK_LIMIT); the runs go on",
+                    self.max_held_back,
+                    self.store.location,
+                )
 
-    def _drop(self, dropped: list[Write]) -> None:
-        """``dropped`` held-back writes were dropped past the cap: their states counted for the
-        exit line, and said once, when the first are."""
-        moves = moved_runs(dropped)
-        states = len(moves)
+    def _lose(self, writes: list[Write]) -> int:
+        """Count the state events of ``writes`` as lost for good (for the exit line)."""
+        moves = moved_runs(writes)
+        self.lost += len(moves)
         self._lost_runs.update(moves)
-        if states and not self.lost:
-            logger.error(
-                "more than %d writes are held back for %s: the oldest are dropped from now on "
-                "(FLOWHOOK_HELD_BACK_LIMIT); the runs go on",
-                self.max_held_back,
-                self.store.location,
-            )
-        self.lost += states
+        return len(moves)
 
     def _write_run_by_run(self, writes: list[Write]) -> None:
         """The store refused a batch's data: write each run's part on its own, so that one bad
@@ -361,9 +345,6 @@ class BatchWriter:
                     refused_parts += part
                     continue
                 self._refusals.pop(run, None)
-                moves = moved_runs(part)
-                self.lost += len(moves)
-                self._lost_runs.update(moves)
                 logger.error(
                     "could not record run %s in %s (%s: %s): its %d state events are left out; "
                     "the other runs are recorded",
@@ -371,7 +352,7 @@ class BatchWriter:
                     self.store.location,
                     type(exc).__name__,
                     exc,
-                    len(moves),
+                    self._lose(part),
                 )
             else:
                 wrote_any = True

@@ -426,6 +426,11 @@ HANDED_OVER = """
 """
 
 
+#: How long the alert's send under way at the hand-over takes (less than the Slack notifier's
+#: timeout, more than the store's retries take to succeed once the lock is gone).
+HAND_OVER_SEND_SECONDS = 8.0
+
+
 @pytest.mark.sqlite_only
 def test_an_alert_waiting_in_memory_moves_to_the_store_once_it_can_be_used(
     modules: Path, tmp_path: Path, flowhook_home: Path
@@ -468,6 +473,55 @@ def test_an_alert_waiting_in_memory_moves_to_the_store_once_it_can_be_used(
         delivered = [r for r in service.requests if "first" in r.text]
         assert len(delivered) >= 2 and delivered[-1] is service.requests[-1]
         assert sum(1 for r in service.requests if "first" in r.text) == len(service.requests)
+
+
+@pytest.mark.sqlite_only
+def test_an_alert_being_sent_from_memory_at_the_hand_over_moves_to_the_store_at_exit(
+    modules: Path, tmp_path: Path, flowhook_home: Path
+) -> None:
+    """The send under way when the store became usable fails: its message is not lost with the
+    process's memory, but moves to the store at exit, and the drain sends it from there."""
+    from flowhook_testing import SlackWebhookServer, WebhookResponse
+
+    in_flight = WebhookResponse(status=500, body="busy", delay=HAND_OVER_SEND_SECONDS)
+    with SlackWebhookServer(500, in_flight, default="ok") as service:
+        script = write_module(modules, "handed_over", RETRY_ENDED + HANDED_OVER)
+        config = tmp_path / "flowhook.toml"
+        config.write_text(
+            FAILED_RULE.replace("http://127.0.0.1:9/nothing-listens-here", service.url)
+        )
+        env = environment(
+            modules,
+            FLOWHOOK_CONFIG=str(config),
+            FLOWHOOK_HOME=str(flowhook_home),
+            FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05",
+        )
+        open_store().close()
+        release = tmp_path / "release"
+        locker = _lock(flowhook_home / "flowhook.db", release)
+        marker = tmp_path / "m"
+        child = start_script(script, marker, env)
+        try:
+            wait_for(Path(f"{marker}.first").exists, timeout=60, what="the first flow")
+            wait_for(lambda: len(service.requests) >= 2, what="the alert's second attempt")
+            sent_at = time.monotonic()
+        finally:
+            _touch(release, "")
+            locker.wait(timeout=30)
+        _wait_for_the_retry_to_register(child)
+        _touch(marker, ".go")
+        wait_for(Path(f"{marker}.second").exists, what="the second flow")
+        # The hand-over happened with the second flow, while the second attempt was under way.
+        assert time.monotonic() - sent_at < HAND_OVER_SEND_SECONDS, "the send ended too soon"
+        _, err = child.communicate(timeout=60)
+        assert child.returncode == 0, err
+        store = open_store()
+        try:
+            [message] = store.list_outbox()
+        finally:
+            store.close()
+        assert (message.block, message.status) == ("slack-webhook/ops", "sent")
+        assert [request.text.count("first") > 0 for request in service.requests] == [True] * 3
 
 
 # -- 4. reaper hooks are at least once: see the kill storm below ---------------------------------

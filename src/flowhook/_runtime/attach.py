@@ -23,7 +23,7 @@ from flowhook_hookspec.errors import ConfigError
 
 from .._engine import current_context
 from .._version import __version__
-from ..notifications import Block, DeliveryWorker, load_router
+from ..notifications import Block, DeliveryWorker, drain_seconds, load_router
 from ..store import BatchWriter, StoreSettings, current_process, load_settings, open_store
 from .recorder import Recorder
 from .routing import MemoryRouting, load_router_of
@@ -129,23 +129,32 @@ def _attach_retried() -> None:
 def _hand_over(routing: MemoryRouting, recorder: Recorder) -> None:
     """Move the messages waiting in memory to the store's outbox, where they are durable and
     the store's delivery sends them. One being sent at this moment stays with the memory
-    delivery, which goes on until it is done and is drained at exit."""
-    entries = routing.outbox.take_pending(time.time())
-    if entries:
-        try:
-            recorder.store.enqueue_outbox(entries)
-        except Exception as exc:
-            logger.error(
-                "could not move %d pending notifications to the store %s (%s): this process "
-                "still delivers them itself",
-                len(entries),
-                recorder.store.location,
-                exc,
-            )
-            routing.outbox.enqueue_outbox(entries)
-            routing.delivery.poke()
+    delivery until that send ends, and moves at exit if it is still pending (:func:`_at_exit`)."""
+    _move_pending(routing, recorder)
     if routing.delivery.started:
         _draining.append(routing)
+
+
+def _move_pending(routing: MemoryRouting, recorder: Recorder) -> bool:
+    """Move ``routing``'s pending messages that no send holds to ``recorder``'s store; whether
+    any moved. Those the store does not take stay in memory, delivered from there."""
+    entries = routing.outbox.take_pending(time.time())
+    if not entries:
+        return False
+    try:
+        recorder.store.enqueue_outbox(entries)
+    except Exception as exc:
+        logger.error(
+            "could not move %d pending notifications to the store %s (%s): this process "
+            "still delivers them itself",
+            len(entries),
+            recorder.store.location,
+            exc,
+        )
+        routing.outbox.enqueue_outbox(entries)
+        routing.delivery.poke()
+        return False
+    return True
 
 
 def _start(recorder: Recorder, settings: StoreSettings) -> None:
@@ -341,12 +350,20 @@ def _after_fork_in_child() -> None:
 
 def _at_exit() -> None:
     recorder, routing = _recorder, _routing
+    moved = False
     if recorder is not None and recorder.delivery is not None:
-        if recorder.delivery.started or not recorder.writer.everything_written:
+        for replaced in _draining:
+            # A send that was under way at the hand-over ends first (within the drain's time);
+            # if it failed, its message goes to the store, which keeps it should the drain
+            # fail too, rather than losing it with this process's memory.
+            replaced.delivery.stop(drain_seconds())
+            moved = _move_pending(replaced, recorder) or moved
+    if recorder is not None and recorder.delivery is not None:
+        if moved or recorder.delivery.started or not recorder.writer.everything_written:
             # Every outbox entry queued so far is written first, so that the drain sees it;
             # alerts held back while the store was down start the delivery when written.
             recorder.writer.flush()
-        if recorder.delivery.started:
+        if moved or recorder.delivery.started:
             recorder.delivery.drain()
     for replaced in (*_draining, routing):
         if replaced is not None and replaced.delivery.started:

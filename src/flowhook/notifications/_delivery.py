@@ -79,6 +79,7 @@ def backoff_seconds(attempts: int, retry_after: float | None = None) -> float:
 
 
 def drain_seconds() -> float:
+    """How long the exit drain may deliver: ``FLOWHOOK_DELIVERY_DRAIN_SECONDS`` (default 10)."""
     raw = os.environ.get("FLOWHOOK_DELIVERY_DRAIN_SECONDS", "10")
     try:
         return max(0.0, float(raw))

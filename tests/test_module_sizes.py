@@ -11,9 +11,12 @@ import ast
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = [ROOT / "src", ROOT / "hookspec" / "src", ROOT / "testing" / "src"] + sorted(
-    (ROOT / "plugins").glob("*/src")
-)
+SHIPPED = [
+    ROOT / "src",
+    ROOT / "hookspec" / "src",
+    ROOT / "testing" / "src",
+    *sorted((ROOT / "plugins").glob("*/src")),
+]
 MAX_MODULE_LINES = 399
 MAX_STORE_FUNCTION_LINES = 60
 

@@ -305,3 +305,39 @@ def test_logging_disable_turns_every_line_off_and_back_on(
     logging.disable(logging.NOTSET)
     etl()
     assert len(transition_records(caplog)) == 6
+
+
+@flowhook.task
+async def halve(x: int) -> float:
+    if x < 0:
+        raise ValueError("negative")
+    return x / 2
+
+
+@flowhook.flow
+async def halves() -> int:
+    import contextlib
+    import threading
+
+    await halve(4)
+    with contextlib.suppress(ValueError):
+        await halve(-1)
+    return threading.get_ident()
+
+
+def test_an_async_run_logs_its_transitions_on_its_event_loop(
+    flowhook_plugins: PluginManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The hooks say they never block (``flowhook_nonblocking``): an async run calls them on
+    its event loop, not in a worker thread at each step."""
+    import asyncio
+
+    flowhook_plugins.register(flowhook_logging)
+    caplog.set_level(logging.INFO, logger=TRANSITIONS_LOGGER)
+
+    loop_thread = asyncio.run(halves())
+
+    records = transition_records(caplog)
+    levels = [record.levelname for record in records]
+    assert "WARNING" in levels and levels.count("INFO") >= 6
+    assert {record.thread for record in records} == {loop_thread}

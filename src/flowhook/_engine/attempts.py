@@ -18,7 +18,7 @@ from flowhook_hookspec.runners import RemoteTaskRunner
 from flowhook_hookspec.runs import FlowRun
 from flowhook_hookspec.states import FINAL_TYPES, State
 
-from .._plugins.manager import implemented_hooks
+from .._plugins.manager import blocking_hooks
 from . import context
 from .bodies import call_body, call_body_async
 from .outcomes import retry_state
@@ -254,12 +254,13 @@ def _wait(request: Wait) -> None:
 
 def _has_hooks(kind: RunKind, owner: Runnable[..., Any]) -> bool:
     """Whether any hook, the run's own or a plugin's, or a retry condition, may be called for a
-    run of ``owner``: user code that may block, to keep off the event loop."""
+    run of ``owner``: user code that may block, to keep off the event loop. Plugin hooks whose
+    every implementation says it never blocks (``flowhook_nonblocking``) do not count."""
     if owner.retry_condition_fn is not None:
         return True
     if any(getattr(owner, hooks) for hooks in HOOKS_BY_TYPE.values()):
         return True
-    return not kind.plugin_hooks.isdisjoint(implemented_hooks())
+    return not kind.plugin_hooks.isdisjoint(blocking_hooks())
 
 
 async def drive_async(

@@ -9,6 +9,7 @@ from .isolation import call_isolated, resolve_awaitable, strict_hooks
 from .manager import (
     PluginInfo,
     PluginManager,
+    blocking_hooks,
     implemented_hooks,
     list_plugins,
     plugin_hooks,
@@ -22,6 +23,7 @@ __all__ = [
     "PluginHooks",
     "PluginInfo",
     "PluginManager",
+    "blocking_hooks",
     "call_isolated",
     "implemented_hooks",
     "list_plugins",

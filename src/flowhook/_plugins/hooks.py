@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from flowhook_hookspec.runs import FlowRun, TaskRun
     from flowhook_hookspec.states import State
 
-    from .manager import HookCaller, PluginManager
+    from .manager import PluginManager
+    from .records import HookCaller
 
 __all__ = ["PluginHooks"]
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
@@ -26,6 +26,8 @@ from flowhook_hookspec.specs import ALL_SPECS, PROJECT_NAME, hook_names
 from .gates import Gate, broken, check_active, gate_of, test_of
 from .hooks import PluginHooks
 from .isolation import call_isolated
+from .nonblocking import check_nonblocking, hooks_that_may_block
+from .records import HookCaller, PluginInfo
 from .selection import Selection, close_match
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ logger = logging.getLogger("flowhook.plugins")
 __all__ = [
     "PluginInfo",
     "PluginManager",
+    "blocking_hooks",
     "implemented_hooks",
     "list_plugins",
     "plugin_hooks",
@@ -44,36 +47,6 @@ __all__ = [
     "set_plugin_manager",
     "unregister_plugin",
 ]
-
-
-@attrs.frozen
-class PluginInfo:
-    """What ``flowhook plugins`` shows about one plugin.
-
-    ``status`` is ``active``, ``failed`` (it could not be imported), ``rejected`` (its hooks do
-    not match the contract) or ``disabled`` (``FLOWHOOK_DISABLE_PLUGINS``, or left out of
-    ``FLOWHOOK_LOAD_PLUGINS``). ``error`` says why
-    and how to fix it, for every status but ``active``.
-    """
-
-    name: str
-    version: str | None = None
-    distribution: str | None = None
-    hooks: tuple[str, ...] = ()
-    status: str = "active"
-    error: str | None = None
-
-
-class HookCaller(NamedTuple):
-    """One implementation of one hook, ready to call."""
-
-    function: Callable[..., Any]
-    argnames: tuple[str, ...]
-    plugin_name: str
-    hook_name: str
-    label: str
-    #: Its test (see :mod:`.gates`), or None: it is called whenever its hook is dispatched.
-    active: Callable[[], object] | None = None
 
 
 class PluginManager:
@@ -88,6 +61,7 @@ class PluginManager:
         self._callers: dict[str, tuple[HookCaller, ...]] = {}
         self._implemented: frozenset[str] | None = None
         self._gate: Gate | None = None
+        self._may_block: frozenset[str] | None = None
         #: What :func:`implemented_hooks` returns, while no implementation has a test to ask (no
         #: gate); else None. The engine reads it on every transition, without a call.
         self.ready: frozenset[str] | None = None
@@ -209,6 +183,7 @@ class PluginManager:
                         "are observers: drop wrapper=True/hookwrapper=True"
                     )
                 check_active(impl.function, name, caller.name)
+                check_nonblocking(impl.function, name, caller.name)
             hooks.append(caller.name)
         return tuple(sorted(hooks))
 
@@ -227,6 +202,7 @@ class PluginManager:
         self._callers = {}
         self._implemented = None
         self._gate = None
+        self._may_block = None
 
     def list(self) -> list[PluginInfo]:
         """Every plugin seen, registered or not, sorted by name."""
@@ -277,17 +253,26 @@ class PluginManager:
     def _build_implemented(self) -> frozenset[str]:
         self.load_entrypoints()
         with self._lock:
-            found, self._gate = gate_of(
-                (
-                    (name, impl.function)
-                    for name, caller in vars(self._pm.hook).items()
-                    for impl in caller.get_hookimpls()
-                ),
-                self._broken_tests,
-            )
+            found, self._gate = gate_of(self._implementations(), self._broken_tests)
             self._implemented = found  # after its gate: whoever sees the one sees the other
             self.ready = found if self._gate is None else None
             return found
+
+    def may_block(self) -> frozenset[str]:
+        """The hooks that at least one implementation may block in (it does not carry
+        ``flowhook_nonblocking = True``, see :mod:`.nonblocking`)."""
+        found = self._may_block
+        if found is None:
+            self.load_entrypoints()
+            with self._lock:
+                found = self._may_block = hooks_that_may_block(self._implementations())
+        return found
+
+    def _implementations(self) -> Iterator[tuple[str, Any]]:
+        """(hook name, implementing function) of every implementation (the lock is held)."""
+        for name, caller in vars(self._pm.hook).items():
+            for impl in caller.get_hookimpls():
+                yield name, impl.function
 
     def _tests_failed(self, tests: tuple[Callable[[], object], ...]) -> None:
         """One of ``tests`` raised: those that raise again are logged and ignored from now on
@@ -365,6 +350,12 @@ def implemented_hooks() -> frozenset[str]:
     except Exception:
         manager._tests_failed(gate.tests)
         return found
+
+
+def blocking_hooks() -> frozenset[str]:
+    """The hooks of :func:`implemented_hooks` that an implementation may block in: those an
+    async run calls in a worker thread, off its event loop (see :mod:`.nonblocking`)."""
+    return implemented_hooks() & (_manager or plugin_manager()).may_block()
 
 
 def set_plugin_manager(manager: PluginManager | None) -> PluginManager | None:

@@ -352,13 +352,12 @@ def _at_exit() -> None:
     recorder, routing = _recorder, _routing
     moved = False
     if recorder is not None and recorder.delivery is not None:
-        for replaced in _draining:
+        for handed_over in _draining:
             # A send that was under way at the hand-over ends first (within the drain's time);
             # if it failed, its message goes to the store, which keeps it should the drain
             # fail too, rather than losing it with this process's memory.
-            replaced.delivery.stop(drain_seconds())
-            moved = _move_pending(replaced, recorder) or moved
-    if recorder is not None and recorder.delivery is not None:
+            handed_over.delivery.stop(drain_seconds())
+            moved = _move_pending(handed_over, recorder) or moved
         if moved or recorder.delivery.started or not recorder.writer.everything_written:
             # Every outbox entry queued so far is written first, so that the drain sees it;
             # alerts held back while the store was down start the delivery when written.

@@ -53,6 +53,14 @@ def _idle_without_info(hook: _Hook) -> _Hook:
     return hook
 
 
+def _nonblocking(hook: _Hook) -> _Hook:
+    """Say that ``hook`` never blocks (its ``flowhook_nonblocking``): it only logs, as the engine
+    itself does on an async run's event loop, so an async run calls it there, not in a worker
+    thread."""
+    vars(hook)["flowhook_nonblocking"] = True
+    return hook
+
+
 def transition_level(state: State) -> int:
     """WARNING for a run entering a FAILED or CRASHED state (Failed, TimedOut, Crashed), INFO
     for every other state (including AwaitingRetry: a failed attempt that will be retried)."""
@@ -65,6 +73,7 @@ _LOUD = (StateType.FAILED, StateType.CRASHED)
 
 
 @hookimpl
+@_nonblocking
 @_idle_without_info
 def on_flow_run_state_change(flow_run: FlowRun, old_state: State | None, new_state: State) -> None:
     """Log the transition of a flow run, unless it fails or crashes (:func:`on_flow_run_failure`)."""
@@ -73,6 +82,7 @@ def on_flow_run_state_change(flow_run: FlowRun, old_state: State | None, new_sta
 
 
 @hookimpl
+@_nonblocking
 @_idle_without_info
 def on_task_run_state_change(task_run: TaskRun, old_state: State | None, new_state: State) -> None:
     """Log the transition of a task run, unless it fails or crashes (:func:`on_task_run_failure`)."""
@@ -82,24 +92,28 @@ def on_task_run_state_change(task_run: TaskRun, old_state: State | None, new_sta
 
 
 @hookimpl
+@_nonblocking
 def on_flow_run_failure(flow_run: FlowRun, state: State) -> None:
     """Log a flow run failing (Failed, TimedOut), as a WARNING."""
     _log_loud("flow", flow_run, flow_run.flow_name, None, state)
 
 
 @hookimpl
+@_nonblocking
 def on_flow_run_crashed(flow_run: FlowRun, state: State) -> None:
     """Log a flow run crashing, as a WARNING."""
     _log_loud("flow", flow_run, flow_run.flow_name, None, state)
 
 
 @hookimpl
+@_nonblocking
 def on_task_run_failure(task_run: TaskRun, state: State) -> None:
     """Log a task run failing (Failed, TimedOut), as a WARNING."""
     _log_loud("task", task_run, task_run.task_name, task_run.flow_run_id, state)
 
 
 @hookimpl
+@_nonblocking
 def on_task_run_crashed(task_run: TaskRun, state: State) -> None:
     """Log a task run crashing, as a WARNING."""
     _log_loud("task", task_run, task_run.task_name, task_run.flow_run_id, state)

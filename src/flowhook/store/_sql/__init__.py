@@ -8,8 +8,8 @@ cursor are an :class:`Executor`.
 
 - :class:`SQLStore`: what the core needs of a backend (its transactions, its dialect).
 - :mod:`.dialect`: what a database supplies; :mod:`.schema`: the tables, as migrations.
-- :mod:`.columns`, :mod:`.records`: the columns read back and their records; :mod:`.rows`: the
-  rows a batch writes (sorted by :mod:`flowhook.store._batch`).
+- :mod:`.records`: the columns read back and their records; :mod:`.rows`: the rows a batch
+  writes (sorted by :mod:`flowhook.store._batch`).
 - :mod:`.runs`, :mod:`.prune`, :mod:`.processes`, :mod:`.outbox`, :mod:`.blocks`,
   :mod:`.logs`, :mod:`.listing`: the store's methods by area; :mod:`.core` joins them.
 """
@@ -147,10 +147,6 @@ class SQLStore:
         """Run ``body`` in one read transaction: all its queries see the same snapshot."""
         return self._transaction(body, write=False, rehearse=False)
 
-    def _sql(self, sql: str) -> str:
-        """``sql``, written with ``?``, in this store's driver's marks."""
-        return self.dialect.sql(sql)
-
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of one query (``?`` marks), in a read transaction."""
         return self._records(tuple, sql, parameters)
@@ -165,7 +161,9 @@ class SQLStore:
         """The rows of each query, decoded by its ``into``, all read in one transaction (one
         snapshot): a row found damaged (``DamagedData``) is a
         :class:`~flowhook.store.StoreError` naming the database."""
-        statements = [(into, self._sql(sql), parameters) for into, sql, parameters in queries]
+        statements = [
+            (into, self.dialect.sql(sql), parameters) for into, sql, parameters in queries
+        ]
         return self._reading(
             lambda db: [
                 [into(row) for row in db.execute(sql, parameters).fetchall()]
@@ -188,7 +186,7 @@ class SQLStore:
 
     def _change(self, sql: str, parameters: Sequence[Any]) -> int:
         """Run one statement (``?`` marks) in a write transaction; how many rows it changed."""
-        statement = self._sql(sql)
+        statement = self.dialect.sql(sql)
         return int(self._write(lambda db: db.execute(statement, parameters).rowcount))
 
     def _insert_rows(self, db: Any, statement: str, rows: list[Any], into: Into | None) -> None:

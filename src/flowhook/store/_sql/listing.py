@@ -17,8 +17,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from .._records import RunQuery, RunRecord
 from . import SQLStore
-from .columns import EVENT_SELECT, FLOW_COLUMNS, HOOK_ERROR_COLUMNS, TASK_COLUMNS
-from .records import event_records, flow_record, hook_error_record, task_record
+from .records import (
+    EVENT_SELECT,
+    FLOW_COLUMNS,
+    HOOK_ERROR_COLUMNS,
+    TASK_COLUMNS,
+    event_records,
+    flow_record,
+    hook_error_record,
+    task_record,
+)
 
 if TYPE_CHECKING:
     from .._details import EventRecord, HookErrorRecord, StateCount
@@ -232,11 +240,11 @@ class TaskRunPages(SQLStore):
         if not run_ids:
             return {}
         ids = list(run_ids)
-        in_rows = self._sql(
+        in_rows = self.dialect.sql(
             f"SELECT id, states FROM task_runs WHERE id IN ({_marks(len(ids))}) "
             "AND states IS NOT NULL"
         )
-        rows = self._sql(
+        rows = self.dialect.sql(
             f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = ? "
             f"AND run_id IN ({_marks(len(ids))}) ORDER BY seq"
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import SQLStore
-from .columns import INTEGER, TEXT, checked, layout
+from .records import INTEGER, TEXT, checked, layout
 
 if TYPE_CHECKING:
     from .._details import LogRecord
@@ -44,7 +44,7 @@ class RunLogs(SQLStore):
         """Ids are unique across flow and task runs, so at most one of the two reads (the flow
         run's records with its task runs', or else the task run's) finds records."""
         reads = [
-            self._sql(
+            self.dialect.sql(
                 f"SELECT {LOG_COLUMNS} FROM run_logs WHERE {column} = ? AND id > ? "
                 "AND level >= ? ORDER BY id LIMIT ?"
             )

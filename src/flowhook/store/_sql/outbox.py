@@ -86,7 +86,7 @@ class Outbox(SQLStore):
         or earlier.
         """
         clock, at = self.dialect.now(now)
-        due = self._sql(
+        due = self.dialect.sql(
             _DUE.format(columns=OUTBOX_COLUMNS, clock=clock, lock=self.dialect.claim_lock)
         )
 
@@ -105,8 +105,10 @@ class Outbox(SQLStore):
         Returns the ids that were changed (sent messages are left alone).
         """
         now = time.time()
-        dead = self._sql("SELECT id FROM notification_outbox WHERE status = 'dead' ORDER BY id")
-        reset = self._sql(
+        dead = self.dialect.sql(
+            "SELECT id FROM notification_outbox WHERE status = 'dead' ORDER BY id"
+        )
+        reset = self.dialect.sql(
             _RESET.format(condition="= 'dead'" if message_ids is None else "!= 'sent'")
         )
 
@@ -122,7 +124,7 @@ class Outbox(SQLStore):
 
     def enqueue_outbox(self, entries: Iterable[OutboxEntry]) -> None:
         rows = [outbox_row(entry) for entry in entries]
-        statement = self._sql(INSERT_OUTBOX)
+        statement = self.dialect.sql(INSERT_OUTBOX)
         if rows:
             self._write(lambda db: db.executemany(statement, rows))
 
@@ -176,7 +178,7 @@ class Outbox(SQLStore):
         """``changes`` with ``values`` to the messages ``message_ids`` (a batch's at most)."""
         where = f"id IN ({', '.join('?' * len(message_ids))})"
         sql = f"UPDATE notification_outbox SET {changes} WHERE {where}"
-        db.execute(self._sql(sql), (*values, *message_ids))
+        db.execute(self.dialect.sql(sql), (*values, *message_ids))
 
     def next_outbox_attempt(self, blocks: Collection[str] | None = None) -> float | None:
         """When the earliest pending message (of ``blocks``, ``type/name``, if given) is due."""

@@ -11,10 +11,16 @@ from flowhook_hookspec.states import State
 
 from .._records import CrashHook, RunKindName, RunRecord
 from . import Executor, SQLStore
-from .columns import FLOW_COLUMNS, PROCESS_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
 from .outbox import INSERT_OUTBOX, outbox_row
-from .records import flow_record, process_record, task_record
+from .records import (
+    FLOW_COLUMNS,
+    PROCESS_COLUMNS,
+    TASK_COLUMNS,
+    flow_record,
+    process_record,
+    task_record,
+)
 from .rows import INSERT_EVENT, event_row, state_columns
 
 if TYPE_CHECKING:
@@ -143,7 +149,7 @@ class Processes(SQLStore):
     def crash_runs(
         self, process_id: int, state: State, *, alerts: Alerts = None, hooks_by: str | None = None
     ) -> list[RunRef]:
-        sql = self._sql
+        sql = self.dialect.sql
         moved = (state.type.value, state.name, state.message, state.timestamp.timestamp())
         columns = [state_columns(state, None)]
         hook = sql(self.dialect.insert("crash_hooks", _CRASH_HOOK_COLUMNS, "run_id", replace=True))
@@ -210,13 +216,13 @@ class Processes(SQLStore):
         """Record a request with ``update`` (of one flow run, its id the last parameter) and,
         in the same transaction, wake the run's process where the dialect can
         (:attr:`~.dialect.Dialect.announce`); False when the update changed no row."""
-        statement, announce = self._sql(update), self.dialect.announce
+        statement, announce = self.dialect.sql(update), self.dialect.announce
 
         def ask(db: Any) -> bool:
             if db.execute(statement, parameters).rowcount != 1:
                 return False
             if announce is not None:
-                db.execute(self._sql(announce), (parameters[-1],))
+                db.execute(self.dialect.sql(announce), (parameters[-1],))
             return True
 
         return self._write(ask)

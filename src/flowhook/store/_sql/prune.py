@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import SQLStore
-from .columns import PROCESS_COLUMNS
 from .logs import DELETE_LOGS
 from .processes import clock_in
-from .records import process_record
+from .records import PROCESS_COLUMNS, process_record
 from .runs import count_states
 
 if TYPE_CHECKING:
@@ -43,7 +42,7 @@ class Pruning(SQLStore):
     ) -> PruneReport:
         from .._details import PruneReport
 
-        sql = self._sql
+        sql = self.dialect.sql
         counted = f"SELECT {count_states(self.dialect, _PRUNED_EVENTS, _PRUNED_TASKS)}"
 
         def delete(db: Any) -> PruneReport:
@@ -73,7 +72,7 @@ class Pruning(SQLStore):
         """Delete the rows of processes silent since ``before`` that own no run and are dead."""
         from .._processes import death_reason  # socket, subprocess: only when pruning
 
-        rows = db.execute(self._sql(_SILENT_PROCESSES), (before,)).fetchall()
+        rows = db.execute(self.dialect.sql(_SILENT_PROCESSES), (before,)).fetchall()
         now = clock_in(db, self.dialect)
         dead = [
             (process.id,)
@@ -81,5 +80,5 @@ class Pruning(SQLStore):
             if process.exited is not None or death_reason(process, now, crash_after) is not None
         ]
         if dead:
-            db.executemany(self._sql("DELETE FROM processes WHERE id = ?"), dead)
+            db.executemany(self.dialect.sql("DELETE FROM processes WHERE id = ?"), dead)
         return len(dead)

@@ -8,13 +8,12 @@ from typing import TYPE_CHECKING, Any
 
 from .._records import RunKindName, RunQuery, RunRecord, Write
 from . import Into, SQLStore
-from .columns import FLOW_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
 from .listing import listing_sql, state_counts_sql, summed_counts
 from .logs import INSERT_LOG
 from .outbox import INSERT_OUTBOX
 from .processes import beat_in, exit_in
-from .records import flow_record, task_record
+from .records import FLOW_COLUMNS, TASK_COLUMNS, flow_record, task_record
 from .rows import (
     EVENT_COLUMNS,
     FLOW_INSERT_COLUMNS,

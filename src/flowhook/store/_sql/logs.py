@@ -1,8 +1,6 @@
-"""Run logs as rows of ``run_logs`` and back, and the statements both databases run on them.
-
-A record is one row: the flow run and the task run it belongs to, its level, time, message and
-logger name. Two partial indexes, on ``(flow_run_id, id)`` and ``(task_run_id, id)``, serve
-reading a flow run's records (with its task runs') and a task run's, from a given id on.
+"""Run logs read back from ``run_logs`` (a batch writes them: :mod:`.rows`; ``prune`` deletes
+them). Two partial indexes, on ``(flow_run_id, id)`` and ``(task_run_id, id)``, serve reading a
+flow run's records (with its task runs') and a task run's, from a given id on.
 """
 
 from __future__ import annotations
@@ -15,24 +13,10 @@ from .records import INTEGER, TEXT, checked, layout
 if TYPE_CHECKING:
     from .._details import LogRecord
 
-__all__ = ["DELETE_LOGS", "INSERT_LOG", "LOG_COLUMNS", "RunLogs"]
+__all__ = ["RunLogs"]
 
 LOG_COLUMNS = "id, flow_run_id, task_run_id, level, time, message, logger"
 _LAYOUT = layout("run_logs", LOG_COLUMNS, id=INTEGER, message=TEXT)
-
-
-#: The insert of one :class:`~flowhook.store.RunLog` row.
-INSERT_LOG = (
-    "INSERT INTO run_logs (flow_run_id, task_run_id, level, time, message, logger) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-#: The deletes of the records of the runs in the temporary table ``pruned`` (flow runs, and
-#: task runs outside any flow); each uses one index, and their row counts add up (the second
-#: finds what the first left: the records of standalone task runs).
-DELETE_LOGS = (
-    "DELETE FROM run_logs WHERE flow_run_id IN (SELECT id FROM pruned)",
-    "DELETE FROM run_logs WHERE task_run_id IN (SELECT id FROM pruned)",
-)
 
 
 class RunLogs(SQLStore):

@@ -62,16 +62,6 @@ def outbox_record(row: tuple[Any, ...]) -> OutboxRecord:
     return OutboxRecord(*row)
 
 
-def _of_blocks(blocks: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
-    """The SQL condition (and its parameters) that keeps the messages of ``blocks`` only."""
-    if blocks is None:
-        return "", ()
-    names = tuple(sorted(blocks))
-    if not names:
-        return " AND false", ()
-    return f" AND block_type || '/' || block_name IN ({', '.join('?' * len(names))})", names
-
-
 class Outbox(SQLStore):
     """The store's notification outbox."""
 
@@ -191,9 +181,12 @@ class Outbox(SQLStore):
 
     def _pending(self, aggregate: str, blocks: Collection[str] | None) -> Any:
         """``aggregate`` of the pending messages of ``blocks`` (all, for None)."""
-        where, parameters = _of_blocks(blocks)
-        sql = f"SELECT {aggregate} FROM notification_outbox WHERE status = 'pending'{where}"
-        return self._read(sql, parameters)[0][0]
+        sql = f"SELECT {aggregate} FROM notification_outbox WHERE status = 'pending'"
+        names = tuple(sorted(blocks or ()))
+        if blocks is not None:
+            marks = ", ".join("?" * len(names))
+            sql += f" AND block_type || '/' || block_name IN ({marks})" if names else " AND false"
+        return self._read(sql, names)[0][0]
 
     def list_outbox(
         self, status: str | None = None, limit: int = 200, *, flow_run_id: str | None = None

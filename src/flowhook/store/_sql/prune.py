@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import SQLStore
-from .logs import DELETE_LOGS
 from .processes import clock_in
 from .records import PROCESS_COLUMNS, process_record
 from .runs import count_states
@@ -24,6 +23,12 @@ _PRUNED = (
     "INSERT INTO pruned SELECT id FROM flow_runs WHERE end_time IS NOT NULL AND end_time < ?",
     "INSERT INTO pruned SELECT id FROM task_runs "
     "WHERE flow_run_id IS NULL AND end_time IS NOT NULL AND end_time < ?",
+)
+#: The deletes of the records of the runs in ``pruned``; each uses one index, and their row
+#: counts add up (the second finds what the first left: the records of standalone task runs).
+_DELETE_LOGS = (
+    "DELETE FROM run_logs WHERE flow_run_id IN (SELECT id FROM pruned)",
+    "DELETE FROM run_logs WHERE task_run_id IN (SELECT id FROM pruned)",
 )
 #: Pending and dead messages are kept, however old: they still have something to say.
 _DELETE_SENT = "DELETE FROM notification_outbox WHERE status = 'sent' AND delivered < ?"
@@ -53,7 +58,7 @@ class Pruning(SQLStore):
             events = int(db.execute(counted, ()).fetchone()[0])
             db.execute(f"DELETE {_PRUNED_EVENTS}", ())
             db.execute("DELETE FROM hook_errors WHERE history_id IN (SELECT id FROM pruned)", ())
-            logs = sum(db.execute(statement, ()).rowcount for statement in DELETE_LOGS)
+            logs = sum(db.execute(statement, ()).rowcount for statement in _DELETE_LOGS)
             tasks = db.execute(f"DELETE {_PRUNED_TASKS}", ()).rowcount
             deleted = db.execute("DELETE FROM flow_runs WHERE id IN (SELECT id FROM pruned)", ())
             flows = deleted.rowcount  # read now: a psycopg cursor is reused by what follows

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+import attrs
+
 if TYPE_CHECKING:
     from .dialect import Dialect
 
@@ -223,13 +225,7 @@ SCHEMA_VERSION = len(_TEMPLATES)
 def migrations(dialect: Dialect) -> tuple[tuple[str, ...], ...]:
     """The migrations in ``dialect``'s SQL: entry ``n`` upgrades version ``n`` to ``n + 1``."""
     own = {APPEND_ONLY: dialect.append_only, FIRST_INDEXES: dialect.first_indexes}
-    types = {
-        "serial": dialect.serial,
-        "log_serial": dialect.log_serial,
-        "real": dialect.real,
-        "bigint": dialect.bigint,
-        "crash_hook_columns": dialect.crash_hook_columns,
-    }
+    types = attrs.asdict(dialect, recurse=False)  # the placeholders are its fields' names
     types["run_columns"] = _RUN_COLUMNS.format(**types)
     return tuple(
         tuple(

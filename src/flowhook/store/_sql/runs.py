@@ -6,10 +6,9 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._records import RunKindName, RunQuery, RunRecord, Write
-from . import SQLStore
 from .dialect import Dialect
 from .listing import listing_sql, state_counts_sql, summed_counts
-from .processes import beat_in, exit_in
+from .processes import Processes
 from .records import FLOW_COLUMNS, TASK_COLUMNS, flow_record, task_record
 from .rows import INTO, batch_statements
 
@@ -37,7 +36,7 @@ def count_states(dialect: Dialect, events: str, task_runs: str) -> str:
     )
 
 
-class Runs(SQLStore):
+class Runs(Processes):
     """The store's runs: recording and reading."""
 
     # -- recording ----------------------------------------------------------------------------
@@ -71,9 +70,9 @@ class Runs(SQLStore):
             for table, statement, rows in writes:
                 self._insert_rows(db, statement, rows, INTO.get(table))
             if beat is not None:
-                beat_in(db, dialect, beat.process_id, beat.at, self._registered)
+                self._beat(db, beat.process_id, beat.at)
             if exited is not None:
-                exit_in(db, dialect, exited.process_id, exited.at)
+                self._exit(db, exited.process_id, exited.at)
             if not claimed and key is not None:
                 mark_batch(db, key, dialect)
 

@@ -36,14 +36,6 @@ _DUE = (
     "AND next_attempt <= ? AND (claimed_until IS NULL OR claimed_until < {clock}) "
     "ORDER BY next_attempt, id LIMIT ?{lock}"
 )
-_RENEW = (
-    "UPDATE notification_outbox SET claimed_until = {clock} + ? "
-    "WHERE id = ? AND claimed_by = ? AND status = 'pending'"
-)
-_RESET = (
-    "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt = ?, "
-    "claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status {condition}"
-)
 
 
 def outbox_row(entry: OutboxEntry) -> tuple[Any, ...]:
@@ -90,16 +82,14 @@ class Outbox(SQLStore):
         return self._write(take)
 
     def retry_outbox(self, message_ids: Sequence[int] | None) -> list[int]:
-        """Make messages pending again, due now: the given ids, or every dead one (None).
-
-        Returns the ids that were changed (sent messages are left alone).
-        """
-        now = time.time()
-        dead = self.dialect.sql(
-            "SELECT id FROM notification_outbox WHERE status = 'dead' ORDER BY id"
-        )
-        reset = self.dialect.sql(
-            _RESET.format(condition="= 'dead'" if message_ids is None else "!= 'sent'")
+        """Make messages pending again, due now: the given ids, or every dead one (None); the
+        ids that were changed (sent messages are left alone)."""
+        now, sql = time.time(), self.dialect.sql
+        dead = sql("SELECT id FROM notification_outbox WHERE status = 'dead' ORDER BY id")
+        reset = sql(
+            "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt = ?, "
+            "claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status "
+            + ("= 'dead'" if message_ids is None else "!= 'sent'")
         )
 
         def retry(db: Any) -> list[int]:
@@ -131,8 +121,11 @@ class Outbox(SQLStore):
         server's clock where there is one); False when the claim is not its own any more (it
         ran out and another worker took the message, or sent it)."""
         clock, at = self.dialect.now(time.time())
-        renew = _RENEW.format(clock=clock)
-        return bool(self._change(renew, (*at, lease_seconds, message_id, worker)))
+        renew = (
+            f"UPDATE notification_outbox SET claimed_until = {clock} + ? "
+            "WHERE id = ? AND claimed_by = ? AND status = 'pending'"
+        )
+        return self._change(renew, (*at, lease_seconds, message_id, worker)) == 1
 
     def release_outbox_claims(self, worker_prefix: str) -> int:
         """Release the claims of a worker that died (its ids start with ``worker_prefix``)."""
@@ -194,11 +187,8 @@ class Outbox(SQLStore):
         """Messages, newest first: those of ``status``, and those of one flow run and its task
         runs (``flow_run_id``)."""
         where, parameters = outbox_filter(status, flow_run_id)
-        rows = self._read(
-            f"SELECT {OUTBOX_COLUMNS} FROM notification_outbox {where} ORDER BY id DESC LIMIT ?",
-            [*parameters, limit],
-        )
-        return [outbox_record(row) for row in rows]
+        sql = f"SELECT {OUTBOX_COLUMNS} FROM notification_outbox {where} ORDER BY id DESC LIMIT ?"
+        return self._records(outbox_record, sql, [*parameters, limit])
 
     def run_notifications(self, flow_run_id: str, limit: int) -> tuple[list[OutboxRecord], int]:
         return self._capped(outbox_record, FLOW_RUN_OUTBOX, flow_run_id, limit)

@@ -130,13 +130,7 @@ def plain_task_row(
     parts = []
     for item in moved[1:]:
         _, _, _, type_, name, message, seconds, scheduled, error, error_message, tb, _, _, _ = item
-        if not (
-            message is None
-            and scheduled is None
-            and error is None
-            and error_message is None
-            and tb is None
-        ):
+        if not (message is scheduled is error is error_message is tb is None):  # all None
             return None
         start_json = _PLAIN_STARTS.get(name)
         if start_json is None or start_json[0] != type_:

@@ -1,17 +1,11 @@
 """The store core: every statement and all the store logic, written once for every database.
 
-Statements are written with ``?`` for their parameters; the store's
-:class:`~.dialect.Dialect` gives the pieces of SQL that differ and its driver's marks. A backend
-(:mod:`flowhook.store._sqlite`, :mod:`flowhook.store._postgres`) adds only what is its own: its
-connections and transactions, and its dialect. Both a ``sqlite3.Connection`` and a psycopg
-cursor are an :class:`Executor`.
-
-- :class:`SQLStore`: what the core needs of a backend (its transactions, its dialect).
-- :mod:`.dialect`: what a database supplies; :mod:`.schema`: the tables, as migrations.
-- :mod:`.records`: the columns read back and their records; :mod:`.rows`: the rows a batch
-  writes (sorted by :mod:`flowhook.store._batch`).
-- :mod:`.runs`, :mod:`.prune`, :mod:`.processes`, :mod:`.outbox`, :mod:`.blocks`,
-  :mod:`.logs`, :mod:`.listing`: the store's methods by area; :mod:`.core` joins them.
+Statements are written with ``?`` for their parameters; the store's :class:`~.dialect.Dialect`
+gives the pieces of SQL that differ and its driver's marks. A backend adds only its connections,
+its transactions and its dialect (the recipe: "Adding a store backend" in docs/architecture.md).
+:class:`SQLStore` is what the core needs of a backend; :mod:`.schema` holds the tables,
+:mod:`.records` and :mod:`.rows` the rows read back and written, and the other modules the
+store's methods by area, which :mod:`.core` joins.
 """
 
 from __future__ import annotations
@@ -28,9 +22,11 @@ if TYPE_CHECKING:
 __all__ = ["Executor", "Into", "SQLStore"]
 
 T = TypeVar("T")
+#: What decodes a row into a record.
+Decode = Callable[[tuple[Any, ...]], T]
 #: A query of :meth:`SQLStore._snapshot`: what decodes a row, the SQL (``?`` marks), its
 #: parameters.
-Query = tuple[Callable[[tuple[Any, ...]], T], str, Sequence[Any]]
+Query = tuple[Decode[T], str, Sequence[Any]]
 #: An insert of a batch's rows: its table, its columns, and what follows the rows (``ON
 #: CONFLICT ...``, or nothing).
 Into = tuple[str, str, str]
@@ -151,9 +147,7 @@ class SQLStore:
         """The rows of one query (``?`` marks), in a read transaction."""
         return self._records(tuple, sql, parameters)
 
-    def _records(
-        self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
-    ) -> list[T]:
+    def _records(self, into: Decode[T], sql: str, parameters: Sequence[Any] = ()) -> list[T]:
         """The rows of one query (``?`` marks), each decoded by ``into``."""
         return self._snapshot((into, sql, parameters))[0]
 
@@ -172,11 +166,7 @@ class SQLStore:
         )
 
     def _capped(
-        self,
-        into: Callable[[tuple[Any, ...]], T],
-        statements: tuple[str, str],
-        key: str,
-        limit: int,
+        self, into: Decode[T], statements: tuple[str, str], key: str, limit: int
     ) -> tuple[list[T], int]:
         """The rows of ``statements`` (see :func:`.listing.capped_sql`) for ``key``, at most
         ``limit``, and how many there are, in one snapshot."""

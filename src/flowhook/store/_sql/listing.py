@@ -1,13 +1,11 @@
-"""The SQL of the listing queries: filters, keyset paging, state counts, outbox filters, and
-the pages of one flow run's task runs (:class:`TaskRunPages`).
+"""The SQL of the listings (each function gives a statement and its parameters), and the reads
+of a run page a page at a time (:class:`TaskRunPages`).
 
-Each function returns a statement (``?`` marks) and its parameters. Every query of runs here
-goes through an index on ``created`` (``flow_runs_created``, and the partial index
-``task_runs_top_level`` for task runs outside any flow): none reads the task runs of flows.
-A flow run's task runs are read a page at a time, through ``task_runs_flow_run`` (all states,
-or Completed ones) or the partial index ``task_runs_flow_state`` (one other state type), and
-counted in those indexes, never read all: a flow run may have a million. The run page's
-other lists (notifications, hook errors, subflow runs) are capped alike (:func:`capped_sql`).
+Every query of runs here goes through an index on ``created`` (``flow_runs_created``, and the
+partial index ``task_runs_top_level`` for task runs outside any flow): none reads the task runs
+of flows. A flow run's task runs (it may have a million) are paged and counted through
+``task_runs_flow_run`` or the partial index ``task_runs_flow_state``, never read all; the run
+page's other lists are capped alike (:func:`capped_sql`).
 """
 
 from __future__ import annotations
@@ -29,7 +27,7 @@ from .records import (
 )
 
 if TYPE_CHECKING:
-    from .._details import EventRecord, HookErrorRecord, StateCount
+    from .._details import EventRecord, HookErrorRecord
 
 __all__ = [
     "HOOK_ERRORS_OF_HISTORY",
@@ -41,7 +39,6 @@ __all__ = [
     "listing_sql",
     "outbox_filter",
     "state_counts_sql",
-    "summed_counts",
     "task_page_sql",
 ]
 
@@ -115,20 +112,6 @@ def state_counts_sql(
     return sql, [since, (until - since) / buckets, *parameters, since, until]
 
 
-def summed_counts(rows: list[tuple[Any, ...]], buckets: int) -> list[StateCount]:
-    """The rows of the two tables' counts as one list, by slice then state type."""
-    from .._details import StateCount  # the web UI's timeline: not for a run list
-
-    totals: dict[tuple[int, str], int] = {}
-    for raw_slice, state_type, count in rows:
-        key = (min(int(raw_slice), buckets - 1), str(state_type))
-        totals[key] = totals.get(key, 0) + int(count)
-    return [
-        StateCount(bucket=bucket, state_type=state_type, count=count)
-        for (bucket, state_type), count in sorted(totals.items())
-    ]
-
-
 def outbox_filter(status: str | None, flow_run_id: str | None) -> tuple[str, list[Any]]:
     """The WHERE clause of the outbox messages of ``status`` and of one flow run (its own and
     its task runs'), and its parameters."""
@@ -182,9 +165,8 @@ def task_page_sql(
 
 
 class TaskRunPages(SQLStore):
-    """The store's reads of one flow run's task runs a page at a time: their counts by state,
-    a page of them, and the states of a few of them; and of the run page's other capped
-    lists: hook errors and subflow runs."""
+    """The store's reads of a run page: a flow run's task runs (counts, a page, their states),
+    its hook errors and subflow runs."""
 
     def run_hook_errors(
         self, run_id: str, *, with_task_runs: bool, limit: int

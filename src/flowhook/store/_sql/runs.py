@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._records import RunKindName, RunQuery, RunRecord, Write
 from .dialect import Dialect
-from .listing import listing_sql, state_counts_sql, summed_counts
+from .listing import listing_sql, state_counts_sql
 from .processes import Processes
 from .records import FLOW_COLUMNS, TASK_COLUMNS, flow_record, task_record
 from .rows import INTO, batch_statements
@@ -111,6 +112,8 @@ class Runs(Processes):
     def state_counts(
         self, since: float, until: float, buckets: int, *, flow_name: str | None = None
     ) -> list[StateCount]:
+        from .._details import StateCount  # the web UI's timeline: not for a run list
+
         floor = self.dialect.floor
         found = self._snapshot(
             *(
@@ -118,7 +121,12 @@ class Runs(Processes):
                 for table in ("flow_runs", "task_runs")
             )
         )
-        return summed_counts([row for rows in found for row in rows], buckets)
+        totals: Counter[tuple[int, str]] = Counter()
+        for raw_slice, state_type, count in (row for rows in found for row in rows):
+            totals[min(int(raw_slice), buckets - 1), str(state_type)] += int(count)
+        return [
+            StateCount(bucket, state, count) for (bucket, state), count in sorted(totals.items())
+        ]
 
     def count_events(self) -> int:
         """How many states are recorded (a row holds one state and its ``earlier`` ones)."""

@@ -1,12 +1,10 @@
 """The schema, written once for every database: its tables, as migrations, and its version.
 
-Each migration upgrades the schema by one version; never edit one once released: add one. The
-statements name their column types ``{serial}``, ``{log_serial}``, ``{real}`` and ``{bigint}``,
-and a dialect (:class:`~flowhook.store._sql.dialect.Dialect`) fills them in with its own, with
-its ``append_only`` trigger, its ``first_indexes`` and its ``crash_hook_columns``; its
-``migrations`` are the result. ``{run_columns}`` are the columns both run tables share. Every
-database has the same tables and columns at the same version: ``flowhook store copy`` moves
-rows between them column for column. JSON columns are text, decoded with the same checks.
+Each migration upgrades the schema by one version; never edit one once released: add one. A
+dialect fills in the placeholders (``{serial}``, ``{real}``, ... are its fields) and its own
+statements; its ``migrations`` are the result. Every database has the same tables and columns
+at the same version: ``flowhook store copy`` moves rows between them column for column. JSON
+columns are text, decoded with the same checks.
 """
 
 from __future__ import annotations

@@ -27,21 +27,20 @@ class RunLogs(SQLStore):
     ) -> list[LogRecord]:
         """Ids are unique across flow and task runs, so at most one of the two reads (the flow
         run's records with its task runs', or else the task run's) finds records."""
-        reads = [
+        flows, tasks = (
             self.dialect.sql(
                 f"SELECT {LOG_COLUMNS} FROM run_logs WHERE {column} = ? AND id > ? "
                 "AND level >= ? ORDER BY id LIMIT ?"
             )
             for column in ("flow_run_id", "task_run_id")
-        ]
+        )
+        parameters = (run_id, after_id, min_level, limit)
 
         def read(db: Any) -> list[LogRecord]:
             from .._details import LogRecord  # the detail's records: not for a run list
 
-            for statement in reads:
-                found = db.execute(statement, (run_id, after_id, min_level, limit)).fetchall()
-                if found:
-                    break
+            found = db.execute(flows, parameters).fetchall()
+            found = found or db.execute(tasks, parameters).fetchall()
             return [LogRecord(*checked(row, _LAYOUT)) for row in found]
 
         return self._reading(read)

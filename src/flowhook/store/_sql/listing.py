@@ -67,7 +67,7 @@ def _where(clauses: list[str]) -> str:
 def _past(cursor: TaskCursor, sign: str) -> tuple[str, list[Any]]:
     """The clause that keeps the rows past ``cursor`` (a ``(created, id)``) on the side of
     ``sign``: ``created`` alone first, so that the index bounds the scan; the id breaks ties."""
-    return f"created {sign}= ? AND (created {sign} ? OR id {sign} ?)", [*cursor[:1], *cursor]
+    return f"created {sign}= ? AND (created {sign} ? OR id {sign} ?)", [cursor[0], *cursor]
 
 
 def _top_level(table: str, flow_name: str | None) -> tuple[list[str], list[Any]]:

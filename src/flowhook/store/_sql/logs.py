@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import SQLStore
-from .records import INTEGER, TEXT, checked, layout
+from .records import checked, layout
 
 if TYPE_CHECKING:
     from .._details import LogRecord
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 __all__ = ["RunLogs"]
 
 LOG_COLUMNS = "id, flow_run_id, task_run_id, level, time, message, logger"
-_LAYOUT = layout("run_logs", LOG_COLUMNS, id=INTEGER, message=TEXT)
+_LAYOUT = layout("run_logs", LOG_COLUMNS, id=(int,), message=(str,))
 
 
 class RunLogs(SQLStore):

@@ -1,17 +1,11 @@
 """The store core: every statement and all the store logic, written once for every database.
 
-Statements are written with ``?`` for their parameters; the store's
-:class:`~.dialect.Dialect` gives the pieces of SQL that differ and its driver's marks. A backend
-(:mod:`flowhook.store._sqlite`, :mod:`flowhook.store._postgres`) adds only what is its own: its
-connections and transactions, and its dialect. Both a ``sqlite3.Connection`` and a psycopg
-cursor are an :class:`Executor`.
-
-- :class:`SQLStore`: what the core needs of a backend (its transactions, its dialect).
-- :mod:`.dialect`: what a database supplies; :mod:`.schema`: the tables, as migrations.
-- :mod:`.columns`, :mod:`.records`: the columns read back and their records; :mod:`.rows`: the
-  rows a batch writes (sorted by :mod:`flowhook.store._batch`).
-- :mod:`.runs`, :mod:`.prune`, :mod:`.processes`, :mod:`.outbox`, :mod:`.blocks`,
-  :mod:`.logs`, :mod:`.listing`: the store's methods by area; :mod:`.core` joins them.
+Statements are written with ``?`` for their parameters; the store's :class:`~.dialect.Dialect`
+gives the pieces of SQL that differ and its driver's marks. A backend adds only its connections,
+its transactions and its dialect (the recipe: "Adding a store backend" in docs/architecture.md).
+:class:`SQLStore` is what the core needs of a backend; :mod:`.schema` holds the tables,
+:mod:`.records` and :mod:`.rows` the rows read back and written, and the other modules the
+store's methods by area, which :mod:`.core` joins.
 """
 
 from __future__ import annotations
@@ -28,9 +22,11 @@ if TYPE_CHECKING:
 __all__ = ["Executor", "Into", "SQLStore"]
 
 T = TypeVar("T")
+#: What decodes a row into a record.
+Decode = Callable[[tuple[Any, ...]], T]
 #: A query of :meth:`SQLStore._snapshot`: what decodes a row, the SQL (``?`` marks), its
 #: parameters.
-Query = tuple[Callable[[tuple[Any, ...]], T], str, Sequence[Any]]
+Query = tuple[Decode[T], str, Sequence[Any]]
 #: An insert of a batch's rows: its table, its columns, and what follows the rows (``ON
 #: CONFLICT ...``, or nothing).
 Into = tuple[str, str, str]
@@ -147,17 +143,11 @@ class SQLStore:
         """Run ``body`` in one read transaction: all its queries see the same snapshot."""
         return self._transaction(body, write=False, rehearse=False)
 
-    def _sql(self, sql: str) -> str:
-        """``sql``, written with ``?``, in this store's driver's marks."""
-        return self.dialect.sql(sql)
-
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """The rows of one query (``?`` marks), in a read transaction."""
         return self._records(tuple, sql, parameters)
 
-    def _records(
-        self, into: Callable[[tuple[Any, ...]], T], sql: str, parameters: Sequence[Any] = ()
-    ) -> list[T]:
+    def _records(self, into: Decode[T], sql: str, parameters: Sequence[Any] = ()) -> list[T]:
         """The rows of one query (``?`` marks), each decoded by ``into``."""
         return self._snapshot((into, sql, parameters))[0]
 
@@ -165,7 +155,9 @@ class SQLStore:
         """The rows of each query, decoded by its ``into``, all read in one transaction (one
         snapshot): a row found damaged (``DamagedData``) is a
         :class:`~flowhook.store.StoreError` naming the database."""
-        statements = [(into, self._sql(sql), parameters) for into, sql, parameters in queries]
+        statements = [
+            (into, self.dialect.sql(sql), parameters) for into, sql, parameters in queries
+        ]
         return self._reading(
             lambda db: [
                 [into(row) for row in db.execute(sql, parameters).fetchall()]
@@ -174,11 +166,7 @@ class SQLStore:
         )
 
     def _capped(
-        self,
-        into: Callable[[tuple[Any, ...]], T],
-        statements: tuple[str, str],
-        key: str,
-        limit: int,
+        self, into: Decode[T], statements: tuple[str, str], key: str, limit: int
     ) -> tuple[list[T], int]:
         """The rows of ``statements`` (see :func:`.listing.capped_sql`) for ``key``, at most
         ``limit``, and how many there are, in one snapshot."""
@@ -188,7 +176,7 @@ class SQLStore:
 
     def _change(self, sql: str, parameters: Sequence[Any]) -> int:
         """Run one statement (``?`` marks) in a write transaction; how many rows it changed."""
-        statement = self._sql(sql)
+        statement = self.dialect.sql(sql)
         return int(self._write(lambda db: db.execute(statement, parameters).rowcount))
 
     def _insert_rows(self, db: Any, statement: str, rows: list[Any], into: Into | None) -> None:

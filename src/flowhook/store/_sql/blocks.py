@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from . import SQLStore
-from .columns import checked, json_value, layout
+from .records import checked, json_value, layout
 
 __all__ = ["Blocks"]
 

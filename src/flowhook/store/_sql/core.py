@@ -7,12 +7,12 @@ from .blocks import Blocks
 from .listing import TaskRunPages
 from .logs import RunLogs
 from .outbox import Outbox
-from .processes import Processes
 from .prune import Pruning
 from .runs import Runs
 
 __all__ = ["SQLCore"]
 
 
-class SQLCore(Runs, TaskRunPages, RunLogs, Pruning, Processes, Outbox, Blocks):
-    """Every method of :class:`~flowhook.store.Store` but ``close`` and ``unavailable``."""
+class SQLCore(Runs, TaskRunPages, RunLogs, Pruning, Outbox, Blocks):
+    """Every method of :class:`~flowhook.store.Store` but ``close`` and ``unavailable``
+    (:class:`Runs` records a batch's heartbeats: it is also the :class:`Processes`)."""

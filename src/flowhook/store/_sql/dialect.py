@@ -1,9 +1,9 @@
 """What differs between the databases the store runs on: each backend's dialect supplies it.
 
-Every statement of the store is written once, in :mod:`flowhook.store._sql`, with ``?`` for its
-parameters; a :class:`Dialect` gives the few pieces of SQL that are not the same everywhere and
-turns the marks into its driver's. A backend makes its one instance in its own ``dialect.py``,
-setting what differs from the defaults (standard SQL, as SQLite and PostgreSQL both speak it).
+Every statement of the store is written once, with ``?`` for its parameters; a :class:`Dialect`
+gives the few pieces of SQL that differ and turns the marks into its driver's. A backend makes
+its one instance in its own ``dialect.py``, setting what differs from these defaults (standard
+SQL, as SQLite and PostgreSQL both speak it). docs/architecture.md lists what each field is for.
 """
 
 from __future__ import annotations
@@ -29,15 +29,14 @@ class Dialect:
     #: Appended to a text column to compare it byte by byte (PostgreSQL's default collation
     #: follows a locale): ``ORDER BY id`` and id ranges.
     binary: str = ""
-    #: Rounds a non-negative number down, with ``{}`` for it (SQLite has no ``floor``).
+    #: Rounds a non-negative number, ``{}``, down (SQLite has no ``floor``).
     floor: str = "floor({})"
     #: Turns a text column, ``{}``, into JSON for ``json_array_length``.
     json: str = "{}"
-    #: The larger of two values (SQLite's two-argument ``max``, elsewhere ``greatest``).
+    #: The larger of two values (SQLite's two-argument ``max``).
     greatest: str = "greatest"
-    #: Appended to the ``SELECT`` that picks outbox messages to claim: how concurrent senders
-    #: avoid each other's rows (``FOR UPDATE SKIP LOCKED``), or nothing where a write
-    #: transaction already excludes every other writer.
+    #: Appended to the ``SELECT`` that claims outbox messages, so that concurrent senders skip
+    #: each other's rows; nothing where a write transaction already excludes every other writer.
     claim_lock: str = ""
     #: Statements that make an empty temporary table ``pruned (id)`` in the transaction.
     pruned_table: tuple[str, ...] = (
@@ -45,36 +44,30 @@ class Dialect:
     )
     #: The column that orders ``crash_hooks`` in the order rows were written.
     crash_hook_order: str = "seq"
-    #: The database server's clock, in seconds since the epoch, where the store is shared by
-    #: hosts (PostgreSQL): heartbeats, claims' leases and crash detection read it, never a
-    #: host's clock. None where one host owns the database (SQLite): its clock is passed in.
+    #: The server's clock, in seconds since the epoch, where hosts share the database: liveness
+    #: and leases read it, never a host's clock. None where one host owns it (its clock is
+    #: passed in).
     server_clock: str | None = None
     #: Run, with the flow run's id, in the transaction that asks to cancel or resume it: wakes
-    #: its process (PostgreSQL's ``NOTIFY``, heard by the backend's ``cancel_listener``). None
-    #: where the processes find requests by polling (at each heartbeat, and every 0.25 s while
-    #: one of their runs is paused).
+    #: its process (PostgreSQL's ``NOTIFY``). None where processes poll for requests (at each
+    #: heartbeat, and every 0.25 s while one of their runs is paused).
     announce: str | None = None
     #: The verbs of an insert that skips, and of one that overwrites, a row whose key is taken
     #: (SQLite's ``INSERT OR IGNORE`` and ``INSERT OR REPLACE``); None: ``ON CONFLICT``.
     insert_verbs: tuple[str, str] | None = None
-    #: Appended to an insert whose new id :meth:`inserted_id` reads; empty: the driver's
-    #: ``lastrowid`` gives it.
+    #: Appended to an insert whose new id :meth:`inserted_id` reads; empty: ``lastrowid``.
     returning_id: str = " RETURNING id"
     #: The errors of a write that mean text this database cannot hold (a lone surrogate, a
-    #: NUL): the batch is then written again with such text escaped.
+    #: NUL, if :attr:`refuses_nul`): the batch is then written again with such text escaped.
     unstorable_errors: tuple[type[BaseException], ...] = (UnicodeEncodeError,)
-    #: Whether NUL characters are among that text.
     refuses_nul: bool = False
 
     # -- the schema: column types and the few statements of its own --------------------------
 
-    #: An integer primary key the database numbers itself.
     serial: str = "INTEGER PRIMARY KEY"
     #: ``run_logs.id``, numbered without ever reusing an id (``--follow`` reads from the last).
     log_serial: str = "INTEGER PRIMARY KEY AUTOINCREMENT"
-    #: A floating-point number (seconds since the epoch).
     real: str = "REAL"
-    #: A 64-bit integer (process ids, batch numbers).
     bigint: str = "INTEGER"
     #: The statements that make ``state_events`` refuse an ``UPDATE``.
     append_only: tuple[str, ...] = ()
@@ -85,18 +78,16 @@ class Dialect:
     set_version: tuple[str, ...] = ()
     #: Indexes of the first migration that only this database has.
     first_indexes: tuple[str, ...] = ()
-    #: More columns of ``crash_hooks`` (with a leading comma): the column of
-    #: :attr:`crash_hook_order` where the database has no row number of its own.
+    #: More columns of ``crash_hooks`` (with a leading comma): :attr:`crash_hook_order`'s,
+    #: where the database has no row number of its own.
     crash_hook_columns: str = ""
 
     # -- ``flowhook store copy`` ---------------------------------------------------------------
 
-    #: Statements that make a read transaction see one snapshot throughout; none where a read
-    #: transaction always does.
+    #: Statements that make a read transaction see one snapshot throughout.
     snapshot: tuple[str, ...] = ()
     #: The identity column of each table whose own numbering must move past the ids copied
-    #: into it, with :attr:`renumber` (``{table}``, ``{key}``); empty where the database numbers
-    #: new rows from the highest id.
+    #: into it, with :attr:`renumber` (``{table}``, ``{key}``).
     identities: Mapping[str, str] = attrs.field(factory=dict)
     renumber: str = ""
 

@@ -1,27 +1,33 @@
-"""The SQL of the listing queries: filters, keyset paging, state counts, outbox filters, and
-the pages of one flow run's task runs (:class:`TaskRunPages`).
+"""The SQL of the listings (each function gives a statement and its parameters), and the reads
+of a run page a page at a time (:class:`TaskRunPages`).
 
-Each function returns a statement (``?`` marks) and its parameters. Every query of runs here
-goes through an index on ``created`` (``flow_runs_created``, and the partial index
-``task_runs_top_level`` for task runs outside any flow): none reads the task runs of flows.
-A flow run's task runs are read a page at a time, through ``task_runs_flow_run`` (all states,
-or Completed ones) or the partial index ``task_runs_flow_state`` (one other state type), and
-counted in those indexes, never read all: a flow run may have a million. The run page's
-other lists (notifications, hook errors, subflow runs) are capped alike (:func:`capped_sql`).
+Every query of runs here goes through an index on ``created`` (``flow_runs_created``, and the
+partial index ``task_runs_top_level`` for task runs outside any flow): none reads the task runs
+of flows. A flow run's task runs (it may have a million) are paged and counted through
+``task_runs_flow_run`` or the partial index ``task_runs_flow_state``, never read all; the run
+page's other lists are capped alike (:func:`capped_sql`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from .._records import RunQuery, RunRecord
 from . import SQLStore
-from .columns import EVENT_SELECT, FLOW_COLUMNS, HOOK_ERROR_COLUMNS, TASK_COLUMNS
-from .records import event_records, flow_record, hook_error_record, task_record
+from .records import (
+    EVENT_SELECT,
+    FLOW_COLUMNS,
+    HOOK_ERROR_COLUMNS,
+    TASK_COLUMNS,
+    event_records,
+    flow_record,
+    hook_error_record,
+    task_record,
+)
 
 if TYPE_CHECKING:
-    from .._details import EventRecord, HookErrorRecord, StateCount
+    from .._details import EventRecord, HookErrorRecord
 
 __all__ = [
     "HOOK_ERRORS_OF_HISTORY",
@@ -33,11 +39,8 @@ __all__ = [
     "listing_sql",
     "outbox_filter",
     "state_counts_sql",
-    "summed_counts",
     "task_page_sql",
 ]
-
-T = TypeVar("T")
 
 #: The state most task runs end in: the index ``task_runs_flow_state`` leaves them out, so that
 #: writing a task run that ends Completed (most of them, inserted in their final state) costs
@@ -61,6 +64,12 @@ def _where(clauses: list[str]) -> str:
     return f"WHERE {' AND '.join(clauses)}" if clauses else ""
 
 
+def _past(cursor: TaskCursor, sign: str) -> tuple[str, list[Any]]:
+    """The clause that keeps the rows past ``cursor`` (a ``(created, id)``) on the side of
+    ``sign``: ``created`` alone first, so that the index bounds the scan; the id breaks ties."""
+    return f"created {sign}= ? AND (created {sign} ? OR id {sign} ?)", [cursor[0], *cursor]
+
+
 def _top_level(table: str, flow_name: str | None) -> tuple[list[str], list[Any]]:
     """The clauses that keep the top-level runs of ``table`` (flow runs, or task runs outside
     any flow) named ``flow_name`` (a task run's task name), and their parameters."""
@@ -77,18 +86,13 @@ def listing_sql(query: RunQuery, table: str, columns: str) -> tuple[str, list[An
     if query.state is not None:
         clauses.append("(upper(state_type) = ? OR upper(state_name) = ?)")
         parameters += [query.state.upper()] * 2
-    if query.since is not None:
-        clauses.append("created >= ?")
-        parameters.append(query.since)
-    if query.until is not None:
-        clauses.append("created < ?")
-        parameters.append(query.until)
+    filters = [("created >= ?", [query.since]), ("created < ?", [query.until])]
     if query.before is not None:
-        # ``created <= x`` first, so that the index on created bounds the scan; the id breaks
-        # ties between runs created in the same instant.
-        created, run_id = query.before
-        clauses.append("created <= ? AND (created < ? OR id < ?)")
-        parameters += [created, created, run_id]
+        filters.append(_past(query.before, "<"))
+    for clause, values in filters:
+        if values[0] is not None:
+            clauses.append(clause)
+            parameters += values
     sql = f"SELECT {columns} FROM {table} {_where(clauses)} ORDER BY created DESC, id DESC LIMIT ?"
     return sql, [*parameters, query.limit]
 
@@ -97,8 +101,8 @@ def state_counts_sql(
     table: str, since: float, until: float, buckets: int, flow_name: str | None, floor: str
 ) -> tuple[str, list[Any]]:
     """How many top-level runs of ``table`` were created in each of ``buckets`` equal slices
-    of [since, until), by state type: rows of (slice, state type, count). ``floor`` rounds a
-    non-negative number down, with ``{}`` for it (SQLite has no ``floor`` of its own)."""
+    of [since, until), by state type: rows of (slice, state type, count) (``floor``: the
+    dialect's)."""
     clauses, parameters = _top_level(table, flow_name)
     slice_of = floor.format("(created - ?) / ?")
     sql = (
@@ -106,20 +110,6 @@ def state_counts_sql(
         f"{_where([*clauses, 'created >= ?', 'created < ?'])} GROUP BY slice, state_type"
     )
     return sql, [since, (until - since) / buckets, *parameters, since, until]
-
-
-def summed_counts(rows: list[tuple[Any, ...]], buckets: int) -> list[StateCount]:
-    """The rows of the two tables' counts as one list, by slice then state type."""
-    from .._details import StateCount  # the web UI's timeline: not for a run list
-
-    totals: dict[tuple[int, str], int] = {}
-    for raw_slice, state_type, count in rows:
-        key = (min(int(raw_slice), buckets - 1), str(state_type))
-        totals[key] = totals.get(key, 0) + int(count)
-    return [
-        StateCount(bucket=bucket, state_type=state_type, count=count)
-        for (bucket, state_type), count in sorted(totals.items())
-    ]
 
 
 def outbox_filter(status: str | None, flow_run_id: str | None) -> tuple[str, list[Any]]:
@@ -164,26 +154,19 @@ def task_page_sql(
         usual = "" if state_type == _USUAL else f" AND state_type <> '{_USUAL}'"
         clauses.append(f"state_type = ?{usual}")
         parameters.append(state_type)
-    order = "created, id"
     for cursor, sign in ((after, ">"), (before, "<")):
         if cursor is not None:
-            # ``created`` alone first, so that the index bounds the scan; the id breaks ties.
-            clauses.append(f"created {sign}= ? AND (created {sign} ? OR id {sign} ?)")
-            parameters += [cursor[0], cursor[0], cursor[1]]
-    if before is not None:
-        order = "created DESC, id DESC"
+            clause, values = _past(cursor, sign)
+            clauses.append(clause)
+            parameters += values
+    order = "created, id" if before is None else "created DESC, id DESC"
     sql = f"SELECT {TASK_COLUMNS} FROM task_runs {_where(clauses)} ORDER BY {order} LIMIT ?"
     return sql, [*parameters, limit]
 
 
-def _marks(count: int) -> str:
-    return ", ".join("?" * count)
-
-
 class TaskRunPages(SQLStore):
-    """The store's reads of one flow run's task runs a page at a time: their counts by state,
-    a page of them, and the states of a few of them; and of the run page's other capped
-    lists: hook errors and subflow runs."""
+    """The store's reads of a run page: a flow run's task runs (counts, a page, their states),
+    its hook errors and subflow runs."""
 
     def run_hook_errors(
         self, run_id: str, *, with_task_runs: bool, limit: int
@@ -232,22 +215,22 @@ class TaskRunPages(SQLStore):
         if not run_ids:
             return {}
         ids = list(run_ids)
-        in_rows = self._sql(
-            f"SELECT id, states FROM task_runs WHERE id IN ({_marks(len(ids))}) "
-            "AND states IS NOT NULL"
+        marks = ", ".join("?" * len(ids))
+        in_run, rows = self._snapshot(
+            (
+                tuple,
+                f"SELECT id, states FROM task_runs WHERE id IN ({marks}) AND states IS NOT NULL",
+                ids,
+            ),
+            (
+                tuple,
+                f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = ? "
+                f"AND run_id IN ({marks}) ORDER BY seq",
+                [history_id, *ids],
+            ),
         )
-        rows = self._sql(
-            f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = ? "
-            f"AND run_id IN ({_marks(len(ids))}) ORDER BY seq"
-        )
-
-        def read(db: Any) -> list[EventRecord]:
-            in_run = db.execute(in_rows, ids).fetchall()
-            found = db.execute(rows, [history_id, *ids]).fetchall()
-            return event_records(in_run, found)
-
         by_run: dict[str, list[EventRecord]] = {run_id: [] for run_id in ids}
-        for event in self._reading(read):
+        for event in event_records(in_run, rows):
             by_run[event.run_id].append(event)
         return by_run
 

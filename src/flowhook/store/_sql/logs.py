@@ -1,8 +1,6 @@
-"""Run logs as rows of ``run_logs`` and back, and the statements both databases run on them.
-
-A record is one row: the flow run and the task run it belongs to, its level, time, message and
-logger name. Two partial indexes, on ``(flow_run_id, id)`` and ``(task_run_id, id)``, serve
-reading a flow run's records (with its task runs') and a task run's, from a given id on.
+"""Run logs read back from ``run_logs`` (a batch writes them: :mod:`.rows`; ``prune`` deletes
+them). Two partial indexes, on ``(flow_run_id, id)`` and ``(task_run_id, id)``, serve reading a
+flow run's records (with its task runs') and a task run's, from a given id on.
 """
 
 from __future__ import annotations
@@ -10,29 +8,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import SQLStore
-from .columns import INTEGER, TEXT, checked, layout
+from .records import checked, layout
 
 if TYPE_CHECKING:
     from .._details import LogRecord
 
-__all__ = ["DELETE_LOGS", "INSERT_LOG", "LOG_COLUMNS", "RunLogs"]
+__all__ = ["RunLogs"]
 
 LOG_COLUMNS = "id, flow_run_id, task_run_id, level, time, message, logger"
-_LAYOUT = layout("run_logs", LOG_COLUMNS, id=INTEGER, message=TEXT)
-
-
-#: The insert of one :class:`~flowhook.store.RunLog` row.
-INSERT_LOG = (
-    "INSERT INTO run_logs (flow_run_id, task_run_id, level, time, message, logger) "
-    "VALUES (?, ?, ?, ?, ?, ?)"
-)
-#: The deletes of the records of the runs in the temporary table ``pruned`` (flow runs, and
-#: task runs outside any flow); each uses one index, and their row counts add up (the second
-#: finds what the first left: the records of standalone task runs).
-DELETE_LOGS = (
-    "DELETE FROM run_logs WHERE flow_run_id IN (SELECT id FROM pruned)",
-    "DELETE FROM run_logs WHERE task_run_id IN (SELECT id FROM pruned)",
-)
+_LAYOUT = layout("run_logs", LOG_COLUMNS, id=(int,), message=(str,))
 
 
 class RunLogs(SQLStore):
@@ -43,21 +27,20 @@ class RunLogs(SQLStore):
     ) -> list[LogRecord]:
         """Ids are unique across flow and task runs, so at most one of the two reads (the flow
         run's records with its task runs', or else the task run's) finds records."""
-        reads = [
-            self._sql(
+        flows, tasks = (
+            self.dialect.sql(
                 f"SELECT {LOG_COLUMNS} FROM run_logs WHERE {column} = ? AND id > ? "
                 "AND level >= ? ORDER BY id LIMIT ?"
             )
             for column in ("flow_run_id", "task_run_id")
-        ]
+        )
+        parameters = (run_id, after_id, min_level, limit)
 
         def read(db: Any) -> list[LogRecord]:
             from .._details import LogRecord  # the detail's records: not for a run list
 
-            for statement in reads:
-                found = db.execute(statement, (run_id, after_id, min_level, limit)).fetchall()
-                if found:
-                    break
+            found = db.execute(flows, parameters).fetchall()
+            found = found or db.execute(tasks, parameters).fetchall()
             return [LogRecord(*checked(row, _LAYOUT)) for row in found]
 
         return self._reading(read)

@@ -36,14 +36,6 @@ _DUE = (
     "AND next_attempt <= ? AND (claimed_until IS NULL OR claimed_until < {clock}) "
     "ORDER BY next_attempt, id LIMIT ?{lock}"
 )
-_RENEW = (
-    "UPDATE notification_outbox SET claimed_until = {clock} + ? "
-    "WHERE id = ? AND claimed_by = ? AND status = 'pending'"
-)
-_RESET = (
-    "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt = ?, "
-    "claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status {condition}"
-)
 
 
 def outbox_row(entry: OutboxEntry) -> tuple[Any, ...]:
@@ -62,16 +54,6 @@ def outbox_record(row: tuple[Any, ...]) -> OutboxRecord:
     return OutboxRecord(*row)
 
 
-def _of_blocks(blocks: Collection[str] | None) -> tuple[str, tuple[str, ...]]:
-    """The SQL condition (and its parameters) that keeps the messages of ``blocks`` only."""
-    if blocks is None:
-        return "", ()
-    names = tuple(sorted(blocks))
-    if not names:
-        return " AND false", ()
-    return f" AND block_type || '/' || block_name IN ({', '.join('?' * len(names))})", names
-
-
 class Outbox(SQLStore):
     """The store's notification outbox."""
 
@@ -86,7 +68,7 @@ class Outbox(SQLStore):
         or earlier.
         """
         clock, at = self.dialect.now(now)
-        due = self._sql(
+        due = self.dialect.sql(
             _DUE.format(columns=OUTBOX_COLUMNS, clock=clock, lock=self.dialect.claim_lock)
         )
 
@@ -100,14 +82,14 @@ class Outbox(SQLStore):
         return self._write(take)
 
     def retry_outbox(self, message_ids: Sequence[int] | None) -> list[int]:
-        """Make messages pending again, due now: the given ids, or every dead one (None).
-
-        Returns the ids that were changed (sent messages are left alone).
-        """
-        now = time.time()
-        dead = self._sql("SELECT id FROM notification_outbox WHERE status = 'dead' ORDER BY id")
-        reset = self._sql(
-            _RESET.format(condition="= 'dead'" if message_ids is None else "!= 'sent'")
+        """Make messages pending again, due now: the given ids, or every dead one (None); the
+        ids that were changed (sent messages are left alone)."""
+        now, sql = time.time(), self.dialect.sql
+        dead = sql("SELECT id FROM notification_outbox WHERE status = 'dead' ORDER BY id")
+        reset = sql(
+            "UPDATE notification_outbox SET status = 'pending', attempts = 0, next_attempt = ?, "
+            "claimed_by = NULL, claimed_until = NULL WHERE id = ? AND status "
+            + ("= 'dead'" if message_ids is None else "!= 'sent'")
         )
 
         def retry(db: Any) -> list[int]:
@@ -122,7 +104,7 @@ class Outbox(SQLStore):
 
     def enqueue_outbox(self, entries: Iterable[OutboxEntry]) -> None:
         rows = [outbox_row(entry) for entry in entries]
-        statement = self._sql(INSERT_OUTBOX)
+        statement = self.dialect.sql(INSERT_OUTBOX)
         if rows:
             self._write(lambda db: db.executemany(statement, rows))
 
@@ -139,8 +121,11 @@ class Outbox(SQLStore):
         server's clock where there is one); False when the claim is not its own any more (it
         ran out and another worker took the message, or sent it)."""
         clock, at = self.dialect.now(time.time())
-        renew = _RENEW.format(clock=clock)
-        return bool(self._change(renew, (*at, lease_seconds, message_id, worker)))
+        renew = (
+            f"UPDATE notification_outbox SET claimed_until = {clock} + ? "
+            "WHERE id = ? AND claimed_by = ? AND status = 'pending'"
+        )
+        return self._change(renew, (*at, lease_seconds, message_id, worker)) == 1
 
     def release_outbox_claims(self, worker_prefix: str) -> int:
         """Release the claims of a worker that died (its ids start with ``worker_prefix``)."""
@@ -176,7 +161,7 @@ class Outbox(SQLStore):
         """``changes`` with ``values`` to the messages ``message_ids`` (a batch's at most)."""
         where = f"id IN ({', '.join('?' * len(message_ids))})"
         sql = f"UPDATE notification_outbox SET {changes} WHERE {where}"
-        db.execute(self._sql(sql), (*values, *message_ids))
+        db.execute(self.dialect.sql(sql), (*values, *message_ids))
 
     def next_outbox_attempt(self, blocks: Collection[str] | None = None) -> float | None:
         """When the earliest pending message (of ``blocks``, ``type/name``, if given) is due."""
@@ -189,9 +174,12 @@ class Outbox(SQLStore):
 
     def _pending(self, aggregate: str, blocks: Collection[str] | None) -> Any:
         """``aggregate`` of the pending messages of ``blocks`` (all, for None)."""
-        where, parameters = _of_blocks(blocks)
-        sql = f"SELECT {aggregate} FROM notification_outbox WHERE status = 'pending'{where}"
-        return self._read(sql, parameters)[0][0]
+        sql = f"SELECT {aggregate} FROM notification_outbox WHERE status = 'pending'"
+        names = tuple(sorted(blocks or ()))
+        if blocks is not None:
+            marks = ", ".join("?" * len(names))
+            sql += f" AND block_type || '/' || block_name IN ({marks})" if names else " AND false"
+        return self._read(sql, names)[0][0]
 
     def list_outbox(
         self, status: str | None = None, limit: int = 200, *, flow_run_id: str | None = None
@@ -199,11 +187,8 @@ class Outbox(SQLStore):
         """Messages, newest first: those of ``status``, and those of one flow run and its task
         runs (``flow_run_id``)."""
         where, parameters = outbox_filter(status, flow_run_id)
-        rows = self._read(
-            f"SELECT {OUTBOX_COLUMNS} FROM notification_outbox {where} ORDER BY id DESC LIMIT ?",
-            [*parameters, limit],
-        )
-        return [outbox_record(row) for row in rows]
+        sql = f"SELECT {OUTBOX_COLUMNS} FROM notification_outbox {where} ORDER BY id DESC LIMIT ?"
+        return self._records(outbox_record, sql, [*parameters, limit])
 
     def run_notifications(self, flow_run_id: str, limit: int) -> tuple[list[OutboxRecord], int]:
         return self._capped(outbox_record, FLOW_RUN_OUTBOX, flow_run_id, limit)

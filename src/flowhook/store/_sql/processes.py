@@ -4,24 +4,29 @@ runs, the crashed runs whose hooks are due, and cancel and resume requests."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from flowhook_hookspec.states import State
 
 from .._records import CrashHook, RunKindName, RunRecord
 from . import Executor, SQLStore
-from .columns import FLOW_COLUMNS, PROCESS_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
 from .outbox import INSERT_OUTBOX, outbox_row
-from .records import flow_record, process_record, task_record
+from .records import (
+    FLOW_COLUMNS,
+    PROCESS_COLUMNS,
+    TASK_COLUMNS,
+    flow_record,
+    process_record,
+    task_record,
+)
 from .rows import INSERT_EVENT, event_row, state_columns
 
 if TYPE_CHECKING:
     from .._details import CancelRequest, ProcessInfo, ProcessRecord
     from .._protocol import Alerts, RunRef
 
-__all__ = ["RESUMING", "Processes", "beat_in", "clock_in", "exit_in"]
+__all__ = ["RESUMING", "Processes", "clock_in"]
 
 #: The state name a paused flow run's row shows from a resume request until its process
 #: records Running (the type stays PAUSED): the request itself, needing no column of its own.
@@ -42,48 +47,6 @@ _CRASH = (
 _CRASH_HOOK_COLUMNS = "run_id, run_kind, process_id, claimed_by, created"
 
 
-def _insert_process(
-    db: Executor, dialect: Dialect, process_id: int | None, process: ProcessInfo, now: float
-) -> int:
-    """Insert a process row, its first heartbeat at ``now`` (the server's clock where the
-    dialect has one); ``process_id`` None lets the database pick the id. A known id is taken
-    as it is (a database's own numbering only yields higher ones), and skipped if it is there
-    after all."""
-    clock, at = dialect.now(now)
-    values = (process.pid, process.host, process.start_token, process.started, *at)
-    values += (process.command, process.flowhook_version)
-    columns, marks = _PROCESS_COLUMNS, f"?, ?, ?, ?, {clock}, ?, ?"
-    if process_id is None:
-        insert = f"INSERT INTO processes ({columns}) VALUES ({marks}){dialect.returning_id}"
-        return dialect.inserted_id(db.execute(dialect.sql(insert), values))
-    insert = (
-        f"INSERT INTO processes (id, {columns}) VALUES (?, {marks}) ON CONFLICT (id) DO NOTHING"
-    )
-    db.execute(dialect.sql(insert), (process_id, *values))
-    return process_id
-
-
-def beat_in(
-    db: Executor,
-    dialect: Dialect,
-    process_id: int,
-    at: float,
-    registered: Mapping[int, ProcessInfo],
-) -> None:
-    """Record, in the transaction of ``db``, that ``process_id`` is alive at ``at`` (the
-    server's clock instead, where the dialect has one); a heartbeat never moves back.
-
-    A process the store registered (in ``registered``) whose row is gone (pruned by an older
-    flowhook, deleted by hand, or in a database re-created under it) gets it back, with its id,
-    so that the reaper still finds its runs.
-    """
-    clock, now = dialect.now(at)
-    beat = f"UPDATE processes SET last_heartbeat = {dialect.greatest}(last_heartbeat, {clock})"
-    changed = db.execute(dialect.sql(beat + " WHERE id = ?"), (*now, process_id)).rowcount
-    if changed == 0 and process_id in registered:
-        _insert_process(db, dialect, process_id, registered[process_id], at)
-
-
 def clock_in(db: Executor, dialect: Dialect) -> float:
     """Now, in the transaction of ``db``, by the server's clock where the dialect has one."""
     if dialect.server_clock is None:
@@ -91,17 +54,51 @@ def clock_in(db: Executor, dialect: Dialect) -> float:
     return float(db.execute(f"SELECT {dialect.server_clock}", ()).fetchone()[0])
 
 
-def exit_in(db: Executor, dialect: Dialect, process_id: int, at: float) -> None:
-    """Record, in the transaction of ``db``, that ``process_id`` shut down normally."""
-    db.execute(dialect.sql("UPDATE processes SET exited = ? WHERE id = ?"), (at, process_id))
-
-
 class Processes(SQLStore):
     """The store's processes, crash detection and cancel requests."""
 
+    def _insert_process(
+        self, db: Executor, process: ProcessInfo, now: float, process_id: int | None = None
+    ) -> int:
+        """Insert a process row, its first heartbeat at ``now`` (the server's clock where the
+        dialect has one); ``process_id`` None lets the database pick the id. A known id is taken
+        as it is (a database's own numbering only yields higher ones), and skipped if it is
+        there after all."""
+        dialect = self.dialect
+        clock, at = dialect.now(now)
+        values = (process.pid, process.host, process.start_token, process.started, *at)
+        values += (process.command, process.flowhook_version)
+        columns, marks = _PROCESS_COLUMNS, f"?, ?, ?, ?, {clock}, ?, ?"
+        if process_id is None:
+            insert = f"INSERT INTO processes ({columns}) VALUES ({marks}){dialect.returning_id}"
+            return dialect.inserted_id(db.execute(dialect.sql(insert), values))
+        insert = f"INSERT INTO processes (id, {columns}) VALUES (?, {marks}) ON CONFLICT (id) "
+        db.execute(dialect.sql(insert + "DO NOTHING"), (process_id, *values))
+        return process_id
+
+    def _beat(self, db: Executor, process_id: int, at: float) -> None:
+        """Record, in the transaction of ``db``, that ``process_id`` is alive at ``at`` (the
+        server's clock instead, where the dialect has one); a heartbeat never moves back.
+
+        A process this store registered whose row is gone (pruned by an older flowhook, deleted
+        by hand, or in a database re-created under it) gets it back, with its id, so that the
+        reaper still finds its runs.
+        """
+        dialect = self.dialect
+        clock, now = dialect.now(at)
+        beat = f"UPDATE processes SET last_heartbeat = {dialect.greatest}(last_heartbeat, {clock})"
+        changed = db.execute(dialect.sql(beat + " WHERE id = ?"), (*now, process_id)).rowcount
+        if changed == 0 and process_id in self._registered:
+            self._insert_process(db, self._registered[process_id], at, process_id)
+
+    def _exit(self, db: Executor, process_id: int, at: float) -> None:
+        """Record, in the transaction of ``db``, that ``process_id`` shut down normally."""
+        exited = self.dialect.sql("UPDATE processes SET exited = ? WHERE id = ?")
+        db.execute(exited, (at, process_id))
+
     def register_process(self, process: ProcessInfo) -> int:
         now = time.time()
-        process_id = self._write(lambda db: _insert_process(db, self.dialect, None, process, now))
+        process_id = self._write(lambda db: self._insert_process(db, process, now))
         self._registered[process_id] = process
         return process_id
 
@@ -111,10 +108,10 @@ class Processes(SQLStore):
         return self._reading(lambda db: clock_in(db, self.dialect))
 
     def heartbeat(self, process_id: int, at: float) -> None:
-        self._write(lambda db: beat_in(db, self.dialect, process_id, at, self._registered))
+        self._write(lambda db: self._beat(db, process_id, at))
 
     def record_exit(self, process_id: int, at: float) -> None:
-        self._write(lambda db: exit_in(db, self.dialect, process_id, at))
+        self._write(lambda db: self._exit(db, process_id, at))
 
     def process(self, process_id: int) -> ProcessRecord | None:
         found = self._records(
@@ -143,7 +140,7 @@ class Processes(SQLStore):
     def crash_runs(
         self, process_id: int, state: State, *, alerts: Alerts = None, hooks_by: str | None = None
     ) -> list[RunRef]:
-        sql = self._sql
+        sql = self.dialect.sql
         moved = (state.type.value, state.name, state.message, state.timestamp.timestamp())
         columns = [state_columns(state, None)]
         hook = sql(self.dialect.insert("crash_hooks", _CRASH_HOOK_COLUMNS, "run_id", replace=True))
@@ -178,12 +175,8 @@ class Processes(SQLStore):
 
     def claim_crash_hook(self, run_id: str, claimed_by: str, worker: str) -> bool:
         """Take over firing the hooks of ``run_id`` from ``claimed_by``; False if another did."""
-        return bool(
-            self._change(
-                "UPDATE crash_hooks SET claimed_by = ? WHERE run_id = ? AND claimed_by = ?",
-                (worker, run_id, claimed_by),
-            )
-        )
+        update = "UPDATE crash_hooks SET claimed_by = ? WHERE run_id = ? AND claimed_by = ?"
+        return self._change(update, (worker, run_id, claimed_by)) == 1
 
     def crash_hook_fired(self, run_id: str) -> None:
         self._change("DELETE FROM crash_hooks WHERE run_id = ?", (run_id,))
@@ -210,13 +203,13 @@ class Processes(SQLStore):
         """Record a request with ``update`` (of one flow run, its id the last parameter) and,
         in the same transaction, wake the run's process where the dialect can
         (:attr:`~.dialect.Dialect.announce`); False when the update changed no row."""
-        statement, announce = self._sql(update), self.dialect.announce
+        statement, announce = self.dialect.sql(update), self.dialect.announce
 
         def ask(db: Any) -> bool:
             if db.execute(statement, parameters).rowcount != 1:
                 return False
             if announce is not None:
-                db.execute(self._sql(announce), (parameters[-1],))
+                db.execute(self.dialect.sql(announce), (parameters[-1],))
             return True
 
         return self._write(ask)

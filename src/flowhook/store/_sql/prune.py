@@ -6,10 +6,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import SQLStore
-from .columns import PROCESS_COLUMNS
-from .logs import DELETE_LOGS
 from .processes import clock_in
-from .records import process_record
+from .records import PROCESS_COLUMNS, process_record
 from .runs import count_states
 
 if TYPE_CHECKING:
@@ -25,6 +23,12 @@ _PRUNED = (
     "INSERT INTO pruned SELECT id FROM flow_runs WHERE end_time IS NOT NULL AND end_time < ?",
     "INSERT INTO pruned SELECT id FROM task_runs "
     "WHERE flow_run_id IS NULL AND end_time IS NOT NULL AND end_time < ?",
+)
+#: The deletes of the records of the runs in ``pruned``; each uses one index, and their row
+#: counts add up (the second finds what the first left: the records of standalone task runs).
+_DELETE_LOGS = (
+    "DELETE FROM run_logs WHERE flow_run_id IN (SELECT id FROM pruned)",
+    "DELETE FROM run_logs WHERE task_run_id IN (SELECT id FROM pruned)",
 )
 #: Pending and dead messages are kept, however old: they still have something to say.
 _DELETE_SENT = "DELETE FROM notification_outbox WHERE status = 'sent' AND delivered < ?"
@@ -43,7 +47,7 @@ class Pruning(SQLStore):
     ) -> PruneReport:
         from .._details import PruneReport
 
-        sql = self._sql
+        sql = self.dialect.sql
         counted = f"SELECT {count_states(self.dialect, _PRUNED_EVENTS, _PRUNED_TASKS)}"
 
         def delete(db: Any) -> PruneReport:
@@ -54,7 +58,7 @@ class Pruning(SQLStore):
             events = int(db.execute(counted, ()).fetchone()[0])
             db.execute(f"DELETE {_PRUNED_EVENTS}", ())
             db.execute("DELETE FROM hook_errors WHERE history_id IN (SELECT id FROM pruned)", ())
-            logs = sum(db.execute(statement, ()).rowcount for statement in DELETE_LOGS)
+            logs = sum(db.execute(statement, ()).rowcount for statement in _DELETE_LOGS)
             tasks = db.execute(f"DELETE {_PRUNED_TASKS}", ()).rowcount
             deleted = db.execute("DELETE FROM flow_runs WHERE id IN (SELECT id FROM pruned)", ())
             flows = deleted.rowcount  # read now: a psycopg cursor is reused by what follows
@@ -73,7 +77,7 @@ class Pruning(SQLStore):
         """Delete the rows of processes silent since ``before`` that own no run and are dead."""
         from .._processes import death_reason  # socket, subprocess: only when pruning
 
-        rows = db.execute(self._sql(_SILENT_PROCESSES), (before,)).fetchall()
+        rows = db.execute(self.dialect.sql(_SILENT_PROCESSES), (before,)).fetchall()
         now = clock_in(db, self.dialect)
         dead = [
             (process.id,)
@@ -81,5 +85,5 @@ class Pruning(SQLStore):
             if process.exited is not None or death_reason(process, now, crash_after) is not None
         ]
         if dead:
-            db.executemany(self._sql("DELETE FROM processes WHERE id = ?"), dead)
+            db.executemany(self.dialect.sql("DELETE FROM processes WHERE id = ?"), dead)
         return len(dead)

@@ -1,35 +1,134 @@
-"""Rows read back as the store's records: runs, events, processes, hook errors.
+"""The columns the store reads back, and their rows as the store's records.
 
-Each decoder checks its row first (:func:`~.columns.checked`): a damaged value is a
-:class:`~flowhook.store._errors.DamagedData` naming its column.
+Every value read back is checked to be of the kind flowhook writes (text, number, JSON of the
+right shape), so that a damaged database is a :class:`~flowhook.store._errors.DamagedData`
+naming the column, never a ``TypeError`` far away in whatever uses the record.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .._errors import DamagedData
 from .._records import RunRecord
-from .columns import (
-    EVENT_SELECT,
-    FLOW_COLUMNS,
-    HOOK_ERROR_COLUMNS,
-    INTEGER,
-    PROCESS_COLUMNS,
-    RUN_COLUMNS,
-    TASK_COLUMNS,
-    checked,
-    json_value,
-    layout,
-    shown,
-)
 
 if TYPE_CHECKING:
     from .._details import EventRecord, HookErrorRecord, ProcessRecord
 
-__all__ = ["event_records", "flow_record", "hook_error_record", "process_record", "task_record"]
+__all__ = [
+    "EVENT_SELECT",
+    "FLOW_COLUMNS",
+    "HOOK_ERROR_COLUMNS",
+    "PROCESS_COLUMNS",
+    "TASK_COLUMNS",
+    "checked",
+    "event_records",
+    "flow_record",
+    "hook_error_record",
+    "json_value",
+    "layout",
+    "process_record",
+    "task_record",
+]
+
+#: The columns both run tables' selects start with; ``{owner}`` is the flow's or task's name.
+RUN_COLUMNS = (
+    "id, name, {owner}, import_path, state_type, state_name, state_message, run_count, "
+    "created, start_time, end_time, process_id"
+)
+FLOW_COLUMNS = RUN_COLUMNS.format(owner="flow_name") + (
+    ", parent_flow_run_id, parent_task_run_id, tags, parameters, cancel_requested"
+)
+TASK_COLUMNS = RUN_COLUMNS.format(owner="task_name") + ", flow_run_id, tags"
+EVENT_SELECT = (
+    "seq, run_id, type, name, message, timestamp, scheduled_time, exception_type, "
+    "exception_message, traceback, earlier"
+)
+PROCESS_COLUMNS = "id, pid, host, start_token, started, last_heartbeat, command, exited"
+HOOK_ERROR_COLUMNS = "run_id, run_kind, timestamp, description, traceback"
+
+# -- the kinds of values flowhook writes, column by column --------------------------------------
+
+_NONE = type(None)
+TEXT: tuple[type, ...] = (str,)
+INTEGER: tuple[type, ...] = (int,)
+
+
+def _kinds(columns: str, kinds: tuple[type, ...]) -> dict[str, tuple[type, ...]]:
+    return dict.fromkeys(columns.split(), kinds)
+
+
+#: Every column of the tables read back into records, with the kinds of value it may hold.
+_COLUMN_KINDS: dict[str, tuple[type, ...]] = {
+    **_kinds(
+        "id name flow_name task_name state_type state_name tags run_id run_kind type "
+        "description host block_type data logger",
+        TEXT,
+    ),
+    **_kinds(
+        "import_path state_message parent_flow_run_id parent_task_run_id flow_run_id "
+        "task_run_id parameters states message exception_type exception_message traceback "
+        "earlier start_token command",
+        (str, _NONE),
+    ),
+    **_kinds("created timestamp started last_heartbeat time", (int, float)),
+    **_kinds("start_time end_time cancel_requested scheduled_time exited", (int, float, _NONE)),
+    **_kinds("run_count seq pid level", INTEGER),
+    "process_id": (int, _NONE),
+}
+
+Layout = tuple[tuple[str, tuple[type, ...]], ...]
+
+
+def layout(table: str, columns: str, **kinds: tuple[type, ...]) -> Layout:
+    """The ``(table.column, kinds)`` of a select's columns, for :func:`checked`; ``kinds``
+    overrides the usual kinds of a column name (``processes.id`` is an integer)."""
+    return tuple(
+        (f"{table}.{name}", kinds.get(name) or _COLUMN_KINDS[name]) for name in columns.split(", ")
+    )
+
+
+def _expected(kinds: tuple[type, ...]) -> str:
+    names = ["text"] if str in kinds else []
+    names += ["a number"] if float in kinds else ["an integer"] if int in kinds else []
+    return " or ".join(names + (["null"] if _NONE in kinds else []))
+
+
+def shown(value: Any) -> str:
+    """``value`` as an error message shows it: its kind and the start of its repr."""
+    kind = {str: "text", bytes: "a blob", int: "an integer", float: "a number"}.get(
+        type(value), type(value).__name__
+    )
+    text = repr(value)
+    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def checked(row: Sequence[Any], columns: Layout) -> Sequence[Any]:
+    """``row``, when each of its values is of a kind its column holds; DamagedData otherwise."""
+    for value, (column, kinds) in zip(row, columns, strict=True):
+        if not isinstance(value, kinds):
+            raise DamagedData(
+                f"{column} holds {shown(value)} where flowhook writes {_expected(kinds)}"
+            )
+    return row
+
+
+def json_value(text: Any, column: str, kinds: tuple[type, ...]) -> Any:
+    """The JSON value of ``text``, of one of ``kinds``; DamagedData names ``column`` otherwise."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except (ValueError, TypeError):  # JSONDecodeError, UnicodeDecodeError (a blob), not text
+        raise DamagedData(f"{column} holds {shown(text)}, which is not JSON") from None
+    if not isinstance(value, kinds):
+        names = " or ".join(kind.__name__ for kind in kinds)
+        raise DamagedData(f"{column} holds {shown(text)} where flowhook writes a JSON {names}")
+    return value
+
 
 _FLOW_LAYOUT = layout("flow_runs", FLOW_COLUMNS)
 _TASK_LAYOUT = layout("task_runs", TASK_COLUMNS)
@@ -57,7 +156,7 @@ def _tags(text: str, table: str) -> tuple[str, ...]:
 
 
 def flow_record(row: Sequence[Any]) -> RunRecord:
-    """A row of :data:`~.columns.FLOW_COLUMNS` as a record."""
+    """A row of :data:`FLOW_COLUMNS` as a record."""
     checked(row, _FLOW_LAYOUT)
     return RunRecord(
         kind="flow",
@@ -71,7 +170,7 @@ def flow_record(row: Sequence[Any]) -> RunRecord:
 
 
 def task_record(row: Sequence[Any]) -> RunRecord:
-    """A row of :data:`~.columns.TASK_COLUMNS` as a record."""
+    """A row of :data:`TASK_COLUMNS` as a record."""
     checked(row, _TASK_LAYOUT)
     return RunRecord(
         kind="task",
@@ -122,11 +221,12 @@ def _packed(text: str, column: str) -> list[Sequence[Any]]:
     """The states packed in a JSON array (as ``state_columns`` makes them), checked."""
     states: list[Sequence[Any]] = json_value(text, column, (list,))
     for packed in states:
-        if not isinstance(packed, list) or len(packed) != len(_PACKED_KINDS):
+        if not (
+            isinstance(packed, list)
+            and len(packed) == len(_PACKED_KINDS)
+            and all(map(isinstance, packed, _PACKED_KINDS))
+        ):
             raise DamagedData(f"{column} holds {shown(text)}, not the states flowhook writes")
-        for value, kinds in zip(packed, _PACKED_KINDS, strict=True):
-            if not isinstance(value, kinds):
-                raise DamagedData(f"{column} holds {shown(text)}, not the states flowhook writes")
     return states
 
 

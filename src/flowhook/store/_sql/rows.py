@@ -1,4 +1,4 @@
-"""The rows a batch writes, each builder beside the columns it fills (the same everywhere).
+"""The rows a batch writes, each builder beside the columns it fills, and their statements.
 
 A row is a plain tuple in the order of its column list here, because ``executemany`` takes
 sequences and one is made for every run of every batch; the functions that make them are the
@@ -7,22 +7,26 @@ only places that know the order. :mod:`flowhook.store._batch` uses them to sort 
 
 from __future__ import annotations
 
+import functools
 import json
 import json.encoder
 from collections.abc import Callable
-from typing import Any
+from json.encoder import encode_basestring_ascii
+from typing import TYPE_CHECKING, Any
 
 from flowhook_hookspec.states import StateType
 
 from .._records import PlainRecord, id_text, state_columns
+from .outbox import INSERT_OUTBOX
+
+if TYPE_CHECKING:
+    from . import Into
+    from .dialect import Dialect
 
 __all__ = [
-    "EVENT_COLUMNS",
-    "FLOW_INSERT_COLUMNS",
-    "HOOK_ERROR_INSERT_COLUMNS",
     "INSERT_EVENT",
-    "TASK_INSERT_COLUMNS",
-    "UPDATE_RUN",
+    "INTO",
+    "batch_statements",
     "compact_json",
     "event_row",
     "plain_task_row",
@@ -31,11 +35,16 @@ __all__ = [
     "state_columns",
 ]
 
+
+def _insert(table: str, columns: str) -> str:
+    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(columns.split()))})"
+
+
 EVENT_COLUMNS = (
     "run_id, run_kind, history_id, type, name, message, timestamp, scheduled_time, "
     "exception_type, exception_message, traceback, earlier"
 )
-INSERT_EVENT = f"INSERT INTO state_events ({EVENT_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+INSERT_EVENT = _insert("state_events", EVENT_COLUMNS)
 #: A run row's current state, as :func:`run_state` gives it: the last columns of its insert.
 _STATE_COLUMNS = "state_type, state_name, state_message, run_count, start_time, end_time"
 #: The columns of the inserts of :func:`run_row`.
@@ -54,8 +63,13 @@ UPDATE_RUN = (
     "UPDATE {table} SET state_type = ?, state_name = ?, state_message = ?, run_count = ?, "
     "start_time = ?, end_time = ? WHERE id = ? AND state_type NOT IN ('CRASHED', 'CANCELLED')"
 )
-#: The columns of a HookError's row: its fields, with the ids as text.
-HOOK_ERROR_INSERT_COLUMNS = "run_id, run_kind, history_id, timestamp, description, traceback"
+#: The inserts a batch sends many rows to, by table of :class:`~.._batch.PreparedBatch`: the
+#: table, its columns and what follows the rows (for a backend that sends them in one insert).
+INTO: dict[str, Into] = {
+    "flow_runs": ("flow_runs", FLOW_INSERT_COLUMNS, " ON CONFLICT (id) DO NOTHING"),
+    "task_runs": ("task_runs", TASK_INSERT_COLUMNS, " ON CONFLICT (id) DO NOTHING"),
+    "events": ("state_events", EVENT_COLUMNS, ""),
+}
 #: The state of a run created without a transition in its batch.
 _PENDING: tuple[Any, ...] = (StateType.PENDING.value, "Pending", None, 0, None, None)
 
@@ -71,15 +85,7 @@ def _compact_encoder() -> Callable[[Any], str]:
     make = getattr(json.encoder, "c_make_encoder", None)
     try:
         encoder = make(  # type: ignore[misc]
-            None,
-            plain.default,
-            json.encoder.encode_basestring_ascii,
-            None,
-            ":",
-            ",",
-            False,
-            False,
-            True,
+            None, plain.default, encode_basestring_ascii, None, ":", ",", False, False, True
         )
     except TypeError:  # no C encoder, or one that takes other arguments
         return plain.encode
@@ -124,13 +130,7 @@ def plain_task_row(
     parts = []
     for item in moved[1:]:
         _, _, _, type_, name, message, seconds, scheduled, error, error_message, tb, _, _, _ = item
-        if not (
-            message is None
-            and scheduled is None
-            and error is None
-            and error_message is None
-            and tb is None
-        ):
+        if not (message is scheduled is error is error_message is tb is None):  # all None
             return None
         start_json = _PLAIN_STARTS.get(name)
         if start_json is None or start_json[0] != type_:
@@ -175,9 +175,23 @@ def run_row(
     first = (run_id, name, owner, import_path, created, process_id)
     if kind == "task":
         return (*first, flow_run_id, tags, states, *(state or _PENDING))
-    parent_ids = [_text(parent) for parent in parents]
+    parent_ids = [None if parent is None else id_text(parent) for parent in parents]
     return (*first, *parent_ids, tags, parameters, *(state or _PENDING))
 
 
-def _text(value: int | None) -> str | None:
-    return None if value is None else id_text(value)
+@functools.cache
+def batch_statements(dialect: Dialect) -> dict[str, str]:
+    """The insert or update of each table of a :class:`~.._batch.PreparedBatch`, in a
+    dialect's SQL; a HookError's row is its fields, with the ids as text."""
+    hook_errors = "run_id, run_kind, history_id, timestamp, description, traceback"
+    statements = {
+        "flow_runs": dialect.insert("flow_runs", FLOW_INSERT_COLUMNS, "id"),
+        "task_runs": dialect.insert("task_runs", TASK_INSERT_COLUMNS, "id"),
+        "flow_updates": UPDATE_RUN.format(table="flow_runs"),
+        "task_updates": UPDATE_RUN.format(table="task_runs"),
+        "events": INSERT_EVENT,
+        "hook_errors": _insert("hook_errors", hook_errors),
+        "outbox": INSERT_OUTBOX,
+        "logs": _insert("run_logs", "flow_run_id, task_run_id, level, time, message, logger"),
+    }
+    return {table: dialect.sql(statement) for table, statement in statements.items()}

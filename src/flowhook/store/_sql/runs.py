@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import functools
+from collections import Counter
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from .._records import RunKindName, RunQuery, RunRecord, Write
-from . import Into, SQLStore
-from .columns import FLOW_COLUMNS, TASK_COLUMNS
 from .dialect import Dialect
-from .listing import listing_sql, state_counts_sql, summed_counts
-from .logs import INSERT_LOG
-from .outbox import INSERT_OUTBOX
-from .processes import beat_in, exit_in
-from .records import flow_record, task_record
-from .rows import (
-    EVENT_COLUMNS,
-    FLOW_INSERT_COLUMNS,
-    HOOK_ERROR_INSERT_COLUMNS,
-    INSERT_EVENT,
-    TASK_INSERT_COLUMNS,
-    UPDATE_RUN,
-)
+from .listing import listing_sql, state_counts_sql
+from .processes import Processes
+from .records import FLOW_COLUMNS, TASK_COLUMNS, flow_record, task_record
+from .rows import INTO, batch_statements
 
 if TYPE_CHECKING:
     from .._batch import PreparedBatch
@@ -48,33 +37,7 @@ def count_states(dialect: Dialect, events: str, task_runs: str) -> str:
     )
 
 
-#: The inserts a batch sends many rows to, by table of :class:`PreparedBatch`.
-_INTO: dict[str, Into] = {
-    "flow_runs": ("flow_runs", FLOW_INSERT_COLUMNS, " ON CONFLICT (id) DO NOTHING"),
-    "task_runs": ("task_runs", TASK_INSERT_COLUMNS, " ON CONFLICT (id) DO NOTHING"),
-    "events": ("state_events", EVENT_COLUMNS, ""),
-}
-
-
-@functools.cache
-def _statements(dialect: Dialect) -> dict[str, str]:
-    """The insert or update of each table of a :class:`PreparedBatch`, in a dialect's SQL."""
-    sql = dialect.sql
-    return {
-        "flow_runs": sql(dialect.insert("flow_runs", FLOW_INSERT_COLUMNS, "id")),
-        "task_runs": sql(dialect.insert("task_runs", TASK_INSERT_COLUMNS, "id")),
-        "flow_updates": sql(UPDATE_RUN.format(table="flow_runs")),
-        "task_updates": sql(UPDATE_RUN.format(table="task_runs")),
-        "events": sql(INSERT_EVENT),
-        "hook_errors": sql(
-            f"INSERT INTO hook_errors ({HOOK_ERROR_INSERT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"
-        ),
-        "outbox": sql(INSERT_OUTBOX),
-        "logs": sql(INSERT_LOG),
-    }
-
-
-class Runs(SQLStore):
+class Runs(Processes):
     """The store's runs: recording and reading."""
 
     # -- recording ----------------------------------------------------------------------------
@@ -97,7 +60,7 @@ class Runs(SQLStore):
     def _apply(self, prepared: PreparedBatch) -> None:
         from .._batch import claim_batch, mark_batch
 
-        statements = _statements(self.dialect)
+        statements = batch_statements(self.dialect)
         writes = [(table, statements[table], rows) for table, rows in prepared.tables() if rows]
         beat, exited, key, dialect = prepared.beat, prepared.exited, prepared.key, self.dialect
 
@@ -106,11 +69,11 @@ class Runs(SQLStore):
             if claimed is None:
                 return  # applied before: a replay after a lost COMMIT writes nothing twice
             for table, statement, rows in writes:
-                self._insert_rows(db, statement, rows, _INTO.get(table))
+                self._insert_rows(db, statement, rows, INTO.get(table))
             if beat is not None:
-                beat_in(db, dialect, beat.process_id, beat.at, self._registered)
+                self._beat(db, beat.process_id, beat.at)
             if exited is not None:
-                exit_in(db, dialect, exited.process_id, exited.at)
+                self._exit(db, exited.process_id, exited.at)
             if not claimed and key is not None:
                 mark_batch(db, key, dialect)
 
@@ -149,6 +112,8 @@ class Runs(SQLStore):
     def state_counts(
         self, since: float, until: float, buckets: int, *, flow_name: str | None = None
     ) -> list[StateCount]:
+        from .._details import StateCount  # the web UI's timeline: not for a run list
+
         floor = self.dialect.floor
         found = self._snapshot(
             *(
@@ -156,7 +121,12 @@ class Runs(SQLStore):
                 for table in ("flow_runs", "task_runs")
             )
         )
-        return summed_counts([row for rows in found for row in rows], buckets)
+        totals: Counter[tuple[int, str]] = Counter()
+        for raw_slice, state_type, count in (row for rows in found for row in rows):
+            totals[min(int(raw_slice), buckets - 1), str(state_type)] += int(count)
+        return [
+            StateCount(bucket, state, count) for (bucket, state), count in sorted(totals.items())
+        ]
 
     def count_events(self) -> int:
         """How many states are recorded (a row holds one state and its ``earlier`` ones)."""

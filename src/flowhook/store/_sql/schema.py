@@ -1,17 +1,17 @@
 """The schema, written once for every database: its tables, as migrations, and its version.
 
-Each migration upgrades the schema by one version; never edit one once released: add one. The
-statements name their column types ``{serial}``, ``{log_serial}``, ``{real}`` and ``{bigint}``,
-and a dialect (:class:`~flowhook.store._sql.dialect.Dialect`) fills them in with its own, with
-its ``append_only`` trigger, its ``first_indexes`` and its ``crash_hook_columns``; its
-``migrations`` are the result. ``{run_columns}`` are the columns both run tables share. Every
-database has the same tables and columns at the same version: ``flowhook store copy`` moves
-rows between them column for column. JSON columns are text, decoded with the same checks.
+Each migration upgrades the schema by one version; never edit one once released: add one. A
+dialect fills in the placeholders (``{serial}``, ``{real}``, ... are its fields) and its own
+statements; its ``migrations`` are the result. Every database has the same tables and columns
+at the same version: ``flowhook store copy`` moves rows between them column for column. JSON
+columns are text, decoded with the same checks.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
+
+import attrs
 
 if TYPE_CHECKING:
     from .dialect import Dialect
@@ -223,13 +223,7 @@ SCHEMA_VERSION = len(_TEMPLATES)
 def migrations(dialect: Dialect) -> tuple[tuple[str, ...], ...]:
     """The migrations in ``dialect``'s SQL: entry ``n`` upgrades version ``n`` to ``n + 1``."""
     own = {APPEND_ONLY: dialect.append_only, FIRST_INDEXES: dialect.first_indexes}
-    types = {
-        "serial": dialect.serial,
-        "log_serial": dialect.log_serial,
-        "real": dialect.real,
-        "bigint": dialect.bigint,
-        "crash_hook_columns": dialect.crash_hook_columns,
-    }
+    types = attrs.asdict(dialect, recurse=False)  # the placeholders are its fields' names
     types["run_columns"] = _RUN_COLUMNS.format(**types)
     return tuple(
         tuple(

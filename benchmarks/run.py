@@ -82,6 +82,22 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
             "FLOWHOOK_CONFIG": str(HERE / "rule_matching_nothing.toml"),
         },
     ),
+    # an async flow of async task runs: the plugins' hooks move each step to a worker thread
+    # unless every implementation says it never blocks (flowhook-logging's do)
+    (
+        "async 2k, one argument, store on, no plugins",
+        "async_sequential",
+        2_000,
+        20,
+        {"FLOWHOOK_DISABLE_PLUGINS": "all", "BENCH_LOGGING": "default"},
+    ),
+    (
+        "async 2k, one argument, store on, 3 plugins",
+        "async_sequential",
+        2_000,
+        20,
+        {**THREE_PLUGINS, "BENCH_LOGGING": "default"},
+    ),
     # the same with the transition lines on, to a handler that discards them
     (
         "sequential 2k, one argument, store on, 3 plugins, transition lines logged",

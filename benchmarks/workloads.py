@@ -143,6 +143,26 @@ def _sequential(n: int, with_argument: bool) -> dict[str, float]:
     return {"per_task_us": seconds / n * 1e6, "total_s": seconds}
 
 
+def async_sequential(n: int) -> dict[str, float]:
+    """An async flow awaiting a trivial async task (one int argument) ``n`` times."""
+    import flowhook
+
+    @flowhook.task
+    async def identity(i: int) -> int:
+        return i
+
+    @flowhook.flow
+    async def many(count: int) -> None:
+        for i in range(count):
+            await identity(i)
+
+    if os.environ.get("BENCH_LOGGING") != "default":
+        _quiet_logging()
+    asyncio.run(many(10))  # load plugins, attach the store
+    seconds = median_seconds(lambda: asyncio.run(many(n)))
+    return {"per_task_us": seconds / n * 1e6, "total_s": seconds}
+
+
 def dispatch(implementations: int) -> dict[str, float]:
     """One transition's plugin dispatch with k implementations, against raw pluggy with k."""
     import pluggy
@@ -384,6 +404,7 @@ WORKLOADS: dict[str, Callable[[int], dict[str, float]]] = {
     "delivery": delivery,
     "sequential": sequential,
     "sequential_one_argument": sequential_one_argument,
+    "async_sequential": async_sequential,
     "sequential_otlp": sequential_otlp,
     "dispatch": dispatch,
     "submitted": submitted,

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from store_helpers import (
@@ -21,7 +22,7 @@ from store_helpers import (
     write_module,
 )
 
-from flowhook.store import RunQuery, open_store
+from flowhook.store import OutboxRecord, RunQuery, open_store
 
 # On both stores, but those that lock, delete or edit the SQLite file itself (sqlite_only).
 pytestmark = pytest.mark.slow
@@ -438,41 +439,14 @@ def test_an_alert_waiting_in_memory_moves_to_the_store_once_it_can_be_used(
     from flowhook_testing import SlackWebhookServer
 
     with SlackWebhookServer(default=500) as service:
-        script = write_module(modules, "handed_over", RETRY_ENDED + HANDED_OVER)
-        config = tmp_path / "flowhook.toml"
-        config.write_text(
-            FAILED_RULE.replace("http://127.0.0.1:9/nothing-listens-here", service.url)
-        )
-        env = environment(modules, FLOWHOOK_CONFIG=str(config), FLOWHOOK_HOME=str(flowhook_home))
-        open_store().close()
-        release = tmp_path / "release"
-        locker = _lock(flowhook_home / "flowhook.db", release)
-        marker = tmp_path / "m"
-        child = start_script(script, marker, env)
-        try:
-            wait_for(Path(f"{marker}.first").exists, timeout=60, what="the first flow")
-            wait_for(lambda: len(service.requests) >= 1, what="the alert's first attempt")
-        finally:
-            _touch(release, "")
-            locker.wait(timeout=30)
-        _wait_for_the_retry_to_register(child)
-        _touch(marker, ".go")
-        wait_for(Path(f"{marker}.second").exists, what="the second flow")
-        service.respond("ok")  # the exit drain's retry gets it
-        _, err = child.communicate(timeout=60)
-        assert child.returncode == 0, err
-        assert "runs are recorded from now on" in err, err
-        store = open_store()
-        try:
-            [message] = store.list_outbox()
-        finally:
-            store.close()
-        # Without the hand-over the alert of the unrecorded run was dropped with the memory
-        # outbox when the store became usable: the store never held it.
-        assert (message.block, message.status) == ("slack-webhook/ops", "sent")
-        delivered = [r for r in service.requests if "first" in r.text]
-        assert len(delivered) >= 2 and delivered[-1] is service.requests[-1]
-        assert sum(1 for r in service.requests if "first" in r.text) == len(service.requests)
+        err, _, message = _hand_over(service, modules, tmp_path, flowhook_home, attempts=1)
+    assert "runs are recorded from now on" in err, err
+    # Without the hand-over the alert of the unrecorded run was dropped with the memory
+    # outbox when the store became usable: the store never held it.
+    assert (message.block, message.status) == ("slack-webhook/ops", "sent")
+    delivered = [r for r in service.requests if "first" in r.text]
+    assert len(delivered) >= 2 and delivered[-1] is service.requests[-1]
+    assert sum(1 for r in service.requests if "first" in r.text) == len(service.requests)
 
 
 @pytest.mark.sqlite_only
@@ -485,43 +459,62 @@ def test_an_alert_being_sent_from_memory_at_the_hand_over_moves_to_the_store_at_
 
     in_flight = WebhookResponse(status=500, body="busy", delay=HAND_OVER_SEND_SECONDS)
     with SlackWebhookServer(500, in_flight, default="ok") as service:
-        script = write_module(modules, "handed_over", RETRY_ENDED + HANDED_OVER)
-        config = tmp_path / "flowhook.toml"
-        config.write_text(
-            FAILED_RULE.replace("http://127.0.0.1:9/nothing-listens-here", service.url)
+        _, waited, message = _hand_over(
+            service, modules, tmp_path, flowhook_home, 2, FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05"
         )
-        env = environment(
-            modules,
-            FLOWHOOK_CONFIG=str(config),
-            FLOWHOOK_HOME=str(flowhook_home),
-            FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05",
-        )
-        open_store().close()
-        release = tmp_path / "release"
-        locker = _lock(flowhook_home / "flowhook.db", release)
-        marker = tmp_path / "m"
-        child = start_script(script, marker, env)
-        try:
-            wait_for(Path(f"{marker}.first").exists, timeout=60, what="the first flow")
-            wait_for(lambda: len(service.requests) >= 2, what="the alert's second attempt")
-            sent_at = time.monotonic()
-        finally:
-            _touch(release, "")
-            locker.wait(timeout=30)
-        _wait_for_the_retry_to_register(child)
-        _touch(marker, ".go")
-        wait_for(Path(f"{marker}.second").exists, what="the second flow")
-        # The hand-over happened with the second flow, while the second attempt was under way.
-        assert time.monotonic() - sent_at < HAND_OVER_SEND_SECONDS, "the send ended too soon"
-        _, err = child.communicate(timeout=60)
-        assert child.returncode == 0, err
-        store = open_store()
-        try:
-            [message] = store.list_outbox()
-        finally:
-            store.close()
-        assert (message.block, message.status) == ("slack-webhook/ops", "sent")
-        assert [request.text.count("first") > 0 for request in service.requests] == [True] * 3
+    # The hand-over happened with the second flow, while the second attempt was under way.
+    assert waited < HAND_OVER_SEND_SECONDS, "the send ended before the hand-over"
+    assert (message.block, message.status) == ("slack-webhook/ops", "sent")
+    assert [request.text.count("first") > 0 for request in service.requests] == [True] * 3
+
+
+def _hand_over(
+    service: Any,
+    modules: Path,
+    tmp_path: Path,
+    flowhook_home: Path,
+    attempts: int,
+    **extra_env: str,
+) -> tuple[str, float, OutboxRecord]:
+    """Run HANDED_OVER, its alert sent to ``service``: its first flow fails while the store is
+    locked; once ``attempts`` sends of the alert reached ``service``, the lock goes, and the
+    store is used from the second flow on; then ``service`` answers "ok". Returns the script's
+    stderr, the seconds from those sends to the second flow's end, and the store's one message.
+    """
+    script = write_module(modules, "handed_over", RETRY_ENDED + HANDED_OVER)
+    config = tmp_path / "flowhook.toml"
+    config.write_text(FAILED_RULE.replace("http://127.0.0.1:9/nothing-listens-here", service.url))
+    env = environment(
+        modules,
+        FLOWHOOK_CONFIG=str(config),
+        FLOWHOOK_HOME=str(flowhook_home),
+        **extra_env,
+    )
+    open_store().close()
+    release = tmp_path / "release"
+    locker = _lock(flowhook_home / "flowhook.db", release)
+    marker = tmp_path / "m"
+    child = start_script(script, marker, env)
+    try:
+        wait_for(Path(f"{marker}.first").exists, timeout=60, what="the first flow")
+        wait_for(lambda: len(service.requests) >= attempts, what="the alert's sends")
+        sent_at = time.monotonic()
+    finally:
+        _touch(release, "")
+        locker.wait(timeout=30)
+    _wait_for_the_retry_to_register(child)
+    _touch(marker, ".go")
+    wait_for(Path(f"{marker}.second").exists, what="the second flow")
+    waited = time.monotonic() - sent_at
+    service.respond("ok")  # the exit drain's retry gets it
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 0, err
+    store = open_store()
+    try:
+        [message] = store.list_outbox()
+    finally:
+        store.close()
+    return err, waited, message
 
 
 # -- 4. reaper hooks are at least once: see the kill storm below ---------------------------------

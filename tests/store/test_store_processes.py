@@ -405,3 +405,44 @@ def test_a_run_is_cancelling_soon_after_the_cancel_command_starts(
     print(f"Cancelling {seen - started:.3f} s after the command was spawned ({store_backend})")
     assert seen - started <= 10.0
     assert "CancelledRun" in child_err
+
+
+@pytest.mark.sqlite_only  # no store is used: the test's own refuses
+def test_a_heartbeat_refused_in_two_threads_at_once_is_said_once(caplog) -> None:
+    """The heartbeat thread and the delivery's (``claiming``) may beat at the same moment:
+    a store that refuses both is one error line, not one per thread."""
+    import logging
+
+    from flowhook.store import Heartbeat, StoreError
+
+    both_refused = threading.Barrier(2, timeout=10)
+
+    class Refusing:
+        location = "the test's store"
+
+        def heartbeat(self, process_id: int, at: float) -> None:
+            both_refused.wait()
+            raise StoreError("the store takes no writes now")
+
+    class Slow(logging.Handler):  # the first line takes a while: the other thread gets its turn
+        def emit(self, record: logging.LogRecord) -> None:
+            time.sleep(0.3)
+
+    slow = Slow()
+    logging.getLogger("flowhook.store").addHandler(slow)
+    heartbeat = Heartbeat(Refusing(), 1, 60.0, None)  # type: ignore[arg-type]
+    try:
+        with caplog.at_level(logging.ERROR, logger="flowhook.store"):
+            threads = [threading.Thread(target=heartbeat.beat) for _ in range(2)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(10)
+    finally:
+        logging.getLogger("flowhook.store").removeHandler(slow)
+    said = [
+        r.getMessage() for r in caplog.records if "could not record a heartbeat" in r.getMessage()
+    ]
+    assert said == [
+        "could not record a heartbeat in the test's store: the store takes no writes now"
+    ]

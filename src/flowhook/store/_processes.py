@@ -261,9 +261,10 @@ class Heartbeat:
         try:
             self.store.heartbeat(self.process_id, time.time())
         except Exception as exc:
-            if not self._failing:
+            with self._lock:  # the delivery's thread beats too (claiming): said once for both
+                first, self._failing = not self._failing, True
+            if first:
                 logger.error("could not record a heartbeat in %s: %s", self.store.location, exc)
-            self._failing = True
             return
         self._failing = False
         self._last_beat = time.monotonic()

@@ -109,9 +109,75 @@ def test_the_plugin_is_built_once_per_process(tmp_path: Path) -> None:
         [
             sys.executable,
             "-c",
-            "import flowhook_otel as otel; print(otel.plugin is otel.plugin, type(otel.plugin).__name__)",
+            "import flowhook_otel as otel; "
+            "print(otel.plugin is otel.plugin, isinstance(otel.plugin, otel.OtelPlugin))",
         ],
         OTEL_TRACES_EXPORTER="console",
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["True", "OtelPlugin"]
+    assert done.stdout.split() == ["True", "True"]
+
+
+ASYNC_PROGRAM = """
+import asyncio, json, logging, threading
+import flowhook
+
+threads = []
+
+class Noting(logging.Handler):
+    def emit(self, record):
+        if "will start" in record.getMessage():  # the retry's line, said by the run's step
+            threads.append(record.thread)
+
+logging.getLogger().addHandler(Noting())
+logging.getLogger().setLevel(logging.INFO)
+attempts = []
+
+@flowhook.task(retries=1)
+async def flaky() -> int:
+    attempts.append(1)
+    if len(attempts) == 1:
+        raise ValueError("first attempt")
+    return 2
+
+@flowhook.flow
+async def main() -> int:
+    await flaky()
+    return threading.get_ident()
+
+SETUP
+
+loop = asyncio.run(main())
+print("RESULT", json.dumps({"on_loop": threads == [loop], "lines": len(threads)}))
+"""
+
+OWN_PROVIDER = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(InMemorySpanExporter()))
+trace.set_tracer_provider(provider)
+"""
+
+
+@pytest.mark.parametrize(
+    ("setup", "env", "on_loop"),
+    [("", {"OTEL_TRACES_EXPORTER": "console"}, True), (OWN_PROVIDER, {}, False)],
+    ids=["providers-it-set-up", "the-programs-provider"],
+)
+def test_an_async_run_calls_its_hooks_on_the_loop_only_when_they_queue_their_spans(
+    tmp_path: Path, setup: str, env: dict[str, str], on_loop: bool
+) -> None:
+    """Set up from OTEL_* variables, its processors queue spans for a thread of their own: its
+    hooks say they never block, and an async run steps on its event loop. A program's own
+    provider may export in the caller's thread: the steps then go to a worker thread."""
+    script = tmp_path / "program.py"
+    script.write_text(ASYNC_PROGRAM.replace("SETUP", setup))
+    done = _run(tmp_path, [sys.executable, str(script)], FLOWHOOK_LOAD_PLUGINS="otel", **env)
+    assert done.returncode == 0, done.stderr
+    [line] = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+    result = json.loads(line.removeprefix("RESULT "))
+    assert result == {"on_loop": on_loop, "lines": 1}, done.stderr

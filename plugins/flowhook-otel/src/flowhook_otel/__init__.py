@@ -18,11 +18,12 @@ from ._setup import Idle, selected_exporters
 from ._version import __version__
 
 if TYPE_CHECKING:
-    from ._tracing import OtelPlugin
+    from ._tracing import OtelPlugin, QueuedOtelPlugin
 
 __all__ = [
     "Idle",
     "OtelPlugin",
+    "QueuedOtelPlugin",
     "__version__",
     "plugin",
     "plugin_from_environment",
@@ -45,8 +46,8 @@ def __getattr__(name: str) -> Any:
     # the environment of that moment. OtelPlugin imports OpenTelemetry, so it is imported late.
     if name == "plugin":
         return plugin_from_environment()
-    if name == "OtelPlugin":
-        from ._tracing import OtelPlugin
+    if name in ("OtelPlugin", "QueuedOtelPlugin"):
+        from . import _tracing
 
-        return OtelPlugin
+        return getattr(_tracing, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -160,9 +160,12 @@ def plugin_from_environment() -> object:
             "OTEL_EXPORTER_OTLP_PROTOCOL=%s: flowhook-otel exports OTLP over http/protobuf only",
             os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"],
         )
-    from ._tracing import OtelPlugin
+    from ._tracing import OtelPlugin, QueuedOtelPlugin
 
     resource = _resource() if (traces and not own_traces) or (metrics and not own_metrics) else None
     tracer_provider = _tracer_provider(traces, resource) if traces and not own_traces else None
     meter_provider = _meter_provider(metrics, resource) if metrics and not own_metrics else None
-    return OtelPlugin(tracer_provider, meter_provider)
+    # Metric instruments only aggregate in memory; spans are the program's to export when it
+    # set up its own tracer provider, maybe in the caller's thread.
+    plugin = OtelPlugin if own_traces else QueuedOtelPlugin
+    return plugin(tracer_provider, meter_provider)

@@ -22,7 +22,7 @@ from flowhook_hookspec import FlowRun, State, StateType, TaskRun, hookimpl
 from ._logs import HookFailureCounter, TraceContextFilter, log_trace_id
 from ._version import __version__
 
-__all__ = ["ERROR_TYPES", "OtelPlugin"]
+__all__ = ["ERROR_TYPES", "OtelPlugin", "QueuedOtelPlugin"]
 
 #: The state types whose entry makes a span's status ERROR (Failed, TimedOut, Crashed).
 ERROR_TYPES = frozenset({StateType.FAILED, StateType.CRASHED})
@@ -173,3 +173,28 @@ class OtelPlugin:
         duration = run.duration_seconds
         if duration is not None:
             self._duration.record(duration, labels)
+
+
+class QueuedOtelPlugin(OtelPlugin):
+    """An :class:`OtelPlugin` on the providers the plugin set up itself, whose processors queue
+    spans and metrics for threads of their own: its hooks never block, and say so
+    (``flowhook_nonblocking``), so that an async run calls them on its event loop instead of
+    moving each step to a worker thread. A program's own provider may export in the caller's
+    thread (``SimpleSpanProcessor``): the plugin then stays an :class:`OtelPlugin`."""
+
+    @hookimpl
+    def on_flow_run_state_change(
+        self, flow_run: FlowRun, old_state: State | None, new_state: State
+    ) -> None:
+        """Start, annotate or end the span of a flow run."""
+        OtelPlugin.on_flow_run_state_change(self, flow_run, old_state, new_state)
+
+    @hookimpl
+    def on_task_run_state_change(
+        self, task_run: TaskRun, old_state: State | None, new_state: State
+    ) -> None:
+        """Start, annotate or end the span of a task run."""
+        OtelPlugin.on_task_run_state_change(self, task_run, old_state, new_state)
+
+    on_flow_run_state_change.flowhook_nonblocking = True  # type: ignore[attr-defined]
+    on_task_run_state_change.flowhook_nonblocking = True  # type: ignore[attr-defined]

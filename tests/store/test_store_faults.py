@@ -427,9 +427,9 @@ HANDED_OVER = """
 """
 
 
-#: How long the alert's send under way at the hand-over takes (less than the Slack notifier's
-#: timeout, more than the store's retries take to succeed once the lock is gone).
-HAND_OVER_SEND_SECONDS = 8.0
+#: How long the alert's send under way at the hand-over takes: more than the store's retries
+#: take to succeed once the lock is gone, less than the block's timeout and the exit's drain.
+HAND_OVER_SEND_SECONDS = 20.0
 
 
 @pytest.mark.sqlite_only
@@ -460,7 +460,14 @@ def test_an_alert_being_sent_from_memory_at_the_hand_over_moves_to_the_store_at_
     in_flight = WebhookResponse(status=500, body="busy", delay=HAND_OVER_SEND_SECONDS)
     with SlackWebhookServer(500, in_flight, default="ok") as service:
         _, waited, message = _hand_over(
-            service, modules, tmp_path, flowhook_home, 2, FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05"
+            service,
+            modules,
+            tmp_path,
+            flowhook_home,
+            2,
+            block_timeout=60,
+            FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05",
+            FLOWHOOK_DELIVERY_DRAIN_SECONDS="60",
         )
     # The hand-over happened with the second flow, while the second attempt was under way.
     assert waited < HAND_OVER_SEND_SECONDS, "the send ended before the hand-over"
@@ -474,16 +481,19 @@ def _hand_over(
     tmp_path: Path,
     flowhook_home: Path,
     attempts: int,
+    block_timeout: float | None = None,
     **extra_env: str,
 ) -> tuple[str, float, OutboxRecord]:
     """Run HANDED_OVER, its alert sent to ``service``: its first flow fails while the store is
     locked; once ``attempts`` sends of the alert reached ``service``, the lock goes, and the
     store is used from the second flow on; then ``service`` answers "ok". Returns the script's
     stderr, the seconds from those sends to the second flow's end, and the store's one message.
+    ``block_timeout``: the Slack block's timeout (its default, 10 s, otherwise).
     """
     script = write_module(modules, "handed_over", RETRY_ENDED + HANDED_OVER)
     config = tmp_path / "flowhook.toml"
-    config.write_text(FAILED_RULE.replace("http://127.0.0.1:9/nothing-listens-here", service.url))
+    block = FAILED_RULE.replace("http://127.0.0.1:9/nothing-listens-here", service.url)
+    config.write_text(block if block_timeout is None else f"{block}timeout = {block_timeout}\n")
     env = environment(
         modules,
         FLOWHOOK_CONFIG=str(config),

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -190,10 +191,10 @@ def _wait_for_the_retry_to_register(child: subprocess.Popen[str]) -> None:
         store.close()
 
 
-def _outbox_count() -> int:
+def _outbox() -> list[OutboxRecord]:
     store = open_store()
     try:
-        return len(store.list_outbox())
+        return store.list_outbox()
     finally:
         store.close()
 
@@ -327,7 +328,7 @@ def test_a_lock_held_past_the_timeout_and_the_exit_is_no_crash(
     assert (run.state_message or "").startswith("final state not recorded")
     assert not (tmp_path / "crashes.log.flow-hook").exists()
     assert not (tmp_path / "crashes.log").exists()  # no plugin saw a crash
-    assert _outbox_count() == 0  # and no crash alert was queued
+    assert _outbox() == []  # and no crash alert was queued
     assert not list((flowhook_home / "exits").iterdir())
 
 
@@ -424,6 +425,8 @@ HANDED_OVER = """
     retry_ended()
     second()
     Path(marker + ".second").write_text("done")
+    while not Path(marker + ".exit").exists():
+        time.sleep(0.02)
 """
 
 
@@ -453,8 +456,42 @@ def test_an_alert_waiting_in_memory_moves_to_the_store_once_it_can_be_used(
 def test_an_alert_being_sent_from_memory_at_the_hand_over_moves_to_the_store_at_exit(
     modules: Path, tmp_path: Path, flowhook_home: Path
 ) -> None:
-    """The send under way when the store became usable fails: its message is not lost with the
-    process's memory, but moves to the store at exit, and the drain sends it from there."""
+    """The send under way when the store became usable fails while the process exits: its
+    message is not lost with the process's memory, but moves to the store, and the exit drain
+    sends it from there."""
+    message = _sent_after_a_failed_send_at_the_hand_over(modules, tmp_path, flowhook_home)
+    assert message.status == "sent"
+
+
+@pytest.mark.sqlite_only
+def test_an_alert_being_sent_from_memory_at_the_hand_over_moves_to_the_store_once_it_failed(
+    modules: Path, tmp_path: Path, flowhook_home: Path
+) -> None:
+    """The process goes on after the send under way at the hand-over failed: the message moves
+    to the store then, and the store's delivery sends it, while the process still runs. Before,
+    the memory delivery retried it from memory, and the store never held it."""
+
+    def sent_by_the_store() -> None:
+        wait_for(
+            lambda: [m.status for m in _outbox()] == ["sent"],
+            timeout=HAND_OVER_SEND_SECONDS + 40,
+            what="the store to send the message the failed send left",
+        )
+
+    message = _sent_after_a_failed_send_at_the_hand_over(
+        modules, tmp_path, flowhook_home, before_exit=sent_by_the_store
+    )
+    assert message.status == "sent"
+
+
+def _sent_after_a_failed_send_at_the_hand_over(
+    modules: Path,
+    tmp_path: Path,
+    flowhook_home: Path,
+    before_exit: Callable[[], None] = lambda: None,
+) -> OutboxRecord:
+    """The store's message, once HANDED_OVER ended: its alert's second send, under way at the
+    hand-over, is answered 500 after :data:`HAND_OVER_SEND_SECONDS`; every later one "ok"."""
     from flowhook_testing import SlackWebhookServer, WebhookResponse
 
     in_flight = WebhookResponse(status=500, body="busy", delay=HAND_OVER_SEND_SECONDS)
@@ -466,13 +503,15 @@ def test_an_alert_being_sent_from_memory_at_the_hand_over_moves_to_the_store_at_
             flowhook_home,
             2,
             block_timeout=60,
+            before_exit=before_exit,
             FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05",
             FLOWHOOK_DELIVERY_DRAIN_SECONDS="60",
         )
     # The hand-over happened with the second flow, while the second attempt was under way.
     assert waited < HAND_OVER_SEND_SECONDS, "the send ended before the hand-over"
-    assert (message.block, message.status) == ("slack-webhook/ops", "sent")
+    assert message.block == "slack-webhook/ops"
     assert [request.text.count("first") > 0 for request in service.requests] == [True] * 3
+    return message
 
 
 def _hand_over(
@@ -482,13 +521,15 @@ def _hand_over(
     flowhook_home: Path,
     attempts: int,
     block_timeout: float | None = None,
+    before_exit: Callable[[], None] = lambda: None,
     **extra_env: str,
 ) -> tuple[str, float, OutboxRecord]:
     """Run HANDED_OVER, its alert sent to ``service``: its first flow fails while the store is
     locked; once ``attempts`` sends of the alert reached ``service``, the lock goes, and the
-    store is used from the second flow on; then ``service`` answers "ok". Returns the script's
-    stderr, the seconds from those sends to the second flow's end, and the store's one message.
-    ``block_timeout``: the Slack block's timeout (its default, 10 s, otherwise).
+    store is used from the second flow on; then ``service`` answers "ok", ``before_exit`` is
+    called, and the script ends. Returns the script's stderr, the seconds from those sends to
+    the second flow's end, and the store's one message. ``block_timeout``: the Slack block's
+    timeout (its default, 10 s, otherwise).
     """
     script = write_module(modules, "handed_over", RETRY_ENDED + HANDED_OVER)
     config = tmp_path / "flowhook.toml"
@@ -517,13 +558,13 @@ def _hand_over(
     wait_for(Path(f"{marker}.second").exists, what="the second flow")
     waited = time.monotonic() - sent_at
     service.respond("ok")  # the exit drain's retry gets it
-    _, err = child.communicate(timeout=60)
-    assert child.returncode == 0, err
-    store = open_store()
     try:
-        [message] = store.list_outbox()
+        before_exit()
     finally:
-        store.close()
+        _touch(marker, ".exit")
+    _, err = child.communicate(timeout=90)
+    assert child.returncode == 0, err
+    [message] = _outbox()
     return err, waited, message
 
 

@@ -46,6 +46,8 @@ _key: tuple[str | None, str | None, str | None] | None = None
 _abandoned: list[Recorder] = []
 #: Memory routings replaced by a store that became usable: their delivery finishes what it holds.
 _draining: list[MemoryRouting] = []
+#: Threads that move to the store what a send under way at a hand-over left pending.
+_moving: list[threading.Thread] = []
 #: While the store cannot be used: the thread that tries again.
 _retry: _Retry | None = None
 _hooks_installed = False
@@ -129,10 +131,20 @@ def _attach_retried() -> None:
 def _hand_over(routing: MemoryRouting, recorder: Recorder) -> None:
     """Move the messages waiting in memory to the store's outbox, where they are durable and
     the store's delivery sends them. One being sent at this moment stays with the memory
-    delivery until that send ends, and moves at exit if it is still pending (:func:`_at_exit`)."""
+    delivery until that send ends; then that delivery stops, and what the send left pending
+    moves too (:func:`_move_after_sends`): it is never retried from memory."""
     _move_pending(routing, recorder)
     if routing.delivery.started:
         _draining.append(routing)
+        mover = threading.Thread(target=_move_after_sends, args=(routing, recorder), daemon=True)
+        _moving.append(mover)
+        mover.start()
+
+
+def _move_after_sends(routing: MemoryRouting, recorder: Recorder) -> None:
+    routing.delivery.stop(timeout=None)  # a send has a timeout of its own
+    if _move_pending(routing, recorder) and recorder.delivery is not None:
+        recorder.delivery.poke()
 
 
 def _move_pending(routing: MemoryRouting, recorder: Recorder) -> bool:
@@ -343,6 +355,7 @@ def _after_fork_in_child() -> None:
         _recorder.forget()
         _abandoned.append(_recorder)
     _draining.clear()
+    _moving.clear()
     if _routing is not None:
         _routing.stop()  # its outbox and thread are the parent's
     _recorder, _routing, _key = None, None, None
@@ -352,12 +365,13 @@ def _at_exit() -> None:
     recorder, routing = _recorder, _routing
     moved = False
     if recorder is not None and recorder.delivery is not None:
-        for handed_over in _draining:
-            # A send that was under way at the hand-over ends first (within the drain's time);
-            # if it failed, its message goes to the store, which keeps it should the drain
-            # fail too, rather than losing it with this process's memory.
-            handed_over.delivery.stop(drain_seconds())
-            moved = _move_pending(handed_over, recorder) or moved
+        for mover in _moving:
+            mover.join(drain_seconds())  # a send under way at a hand-over ends first
+        for memory in _draining:
+            # What a replaced memory delivery still holds goes to the store, which keeps it
+            # should the drain fail too, rather than losing it with this process's memory.
+            memory.delivery.stop(drain_seconds())
+            moved = _move_pending(memory, recorder) or moved
         if moved or recorder.delivery.started or not recorder.writer.everything_written:
             # Every outbox entry queued so far is written first, so that the drain sees it;
             # alerts held back while the store was down start the delivery when written.

@@ -321,9 +321,10 @@ class DeliveryWorker:
                 self._thread.start()
         self._wake.set()
 
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop the thread, letting a send under way finish (up to ``timeout`` seconds). What is
-        still pending stays in the outbox, for whichever process delivers next."""
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop the thread, letting a send under way finish (up to ``timeout`` seconds; ``None``:
+        until it ends). What is still pending stays in the outbox, for whichever process
+        delivers next."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:

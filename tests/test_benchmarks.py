@@ -47,12 +47,15 @@ def test_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
         ("store_split.py", "of which the SQL transaction"),
         ("postgres_store.py", "PostgreSQL / SQLite per task run"),
         ("run_command.py", "the live display costs"),
+        ("writer_backlog.py", "(default)"),
     ],
 )
 def test_the_store_cost_scripts_run_at_tiny_size(script: str, expected: str) -> None:
     arguments = ["--tasks", "20", "--repeats", "1"]
     if script in ("store_cost.py", "postgres_store.py"):
         arguments += ["--rounds", "1"]
+    if script == "writer_backlog.py":
+        arguments = ["--tasks", "20", "--rounds", "1", "--backlog", "5"]
     done = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / script), *arguments],
         capture_output=True,

@@ -442,7 +442,7 @@ def test_an_alert_waiting_in_memory_moves_to_the_store_once_it_can_be_used(
     from flowhook_testing import SlackWebhookServer
 
     with SlackWebhookServer(default=500) as service:
-        err, _, message = _hand_over(service, modules, tmp_path, flowhook_home, attempts=1)
+        err, _, [message] = _hand_over(service, modules, tmp_path, flowhook_home, attempts=1)
     assert "runs are recorded from now on" in err, err
     # Without the hand-over the alert of the unrecorded run was dropped with the memory
     # outbox when the store became usable: the store never held it.
@@ -459,8 +459,8 @@ def test_an_alert_being_sent_from_memory_at_the_hand_over_moves_to_the_store_at_
     """The send under way when the store became usable fails while the process exits: its
     message is not lost with the process's memory, but moves to the store, and the exit drain
     sends it from there."""
-    message = _sent_after_a_failed_send_at_the_hand_over(modules, tmp_path, flowhook_home)
-    assert message.status == "sent"
+    _, [message] = _a_failed_send_at_the_hand_over(modules, tmp_path, flowhook_home)
+    assert (message.block, message.status) == ("slack-webhook/ops", "sent")
 
 
 @pytest.mark.sqlite_only
@@ -471,32 +471,66 @@ def test_an_alert_being_sent_from_memory_at_the_hand_over_moves_to_the_store_onc
     to the store then, and the store's delivery sends it, while the process still runs. Before,
     the memory delivery retried it from memory, and the store never held it."""
 
-    def sent_by_the_store() -> None:
+    def sent_by_the_store(service: Any) -> None:
         wait_for(
             lambda: [m.status for m in _outbox()] == ["sent"],
             timeout=HAND_OVER_SEND_SECONDS + 40,
             what="the store to send the message the failed send left",
         )
 
-    message = _sent_after_a_failed_send_at_the_hand_over(
+    _, [message] = _a_failed_send_at_the_hand_over(
         modules, tmp_path, flowhook_home, before_exit=sent_by_the_store
     )
-    assert message.status == "sent"
+    assert (message.block, message.status) == ("slack-webhook/ops", "sent")
 
 
-def _sent_after_a_failed_send_at_the_hand_over(
+@pytest.mark.sqlite_only
+def test_an_alert_the_store_cannot_take_after_the_send_at_the_hand_over_is_sent_from_memory(
+    modules: Path, tmp_path: Path, flowhook_home: Path
+) -> None:
+    """The store is locked again when the send under way at the hand-over fails: the message
+    cannot move, and memory delivers it again, while the process runs. Before, the memory
+    delivery was stopped for good, and the message waited for the process's exit."""
+    release = tmp_path / "release-again"
+
+    def memory_sends_while_the_store_is_locked(service: Any) -> None:
+        locker = _lock(flowhook_home / "flowhook.db", release)
+        try:
+            wait_for(
+                lambda: len(service.requests) >= 3,
+                timeout=HAND_OVER_SEND_SECONDS + 40,
+                what="memory to send the message the store could not take",
+            )
+        finally:
+            _touch(release, "")
+            locker.wait(timeout=30)
+
+    err, outbox = _a_failed_send_at_the_hand_over(
+        modules,
+        tmp_path,
+        flowhook_home,
+        before_exit=memory_sends_while_the_store_is_locked,
+        FLOWHOOK_LOCK_TIMEOUT_SECONDS="1",
+    )
+    assert "could not move 1 pending notifications to the store" in err, err
+    assert outbox == []  # sent from memory: the store never held it
+
+
+def _a_failed_send_at_the_hand_over(
     modules: Path,
     tmp_path: Path,
     flowhook_home: Path,
-    before_exit: Callable[[], None] = lambda: None,
-) -> OutboxRecord:
-    """The store's message, once HANDED_OVER ended: its alert's second send, under way at the
-    hand-over, is answered 500 after :data:`HAND_OVER_SEND_SECONDS`; every later one "ok"."""
+    before_exit: Callable[[Any], None] = lambda service: None,
+    **extra_env: str,
+) -> tuple[str, list[OutboxRecord]]:
+    """Run HANDED_OVER: its alert's second send, under way at the hand-over, is answered 500
+    after :data:`HAND_OVER_SEND_SECONDS`; every later one "ok". Returns the script's stderr and
+    the store's outbox at the end."""
     from flowhook_testing import SlackWebhookServer, WebhookResponse
 
     in_flight = WebhookResponse(status=500, body="busy", delay=HAND_OVER_SEND_SECONDS)
     with SlackWebhookServer(500, in_flight, default="ok") as service:
-        _, waited, message = _hand_over(
+        err, waited, outbox = _hand_over(
             service,
             modules,
             tmp_path,
@@ -506,12 +540,12 @@ def _sent_after_a_failed_send_at_the_hand_over(
             before_exit=before_exit,
             FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05",
             FLOWHOOK_DELIVERY_DRAIN_SECONDS="60",
+            **extra_env,
         )
     # The hand-over happened with the second flow, while the second attempt was under way.
     assert waited < HAND_OVER_SEND_SECONDS, "the send ended before the hand-over"
-    assert message.block == "slack-webhook/ops"
     assert [request.text.count("first") > 0 for request in service.requests] == [True] * 3
-    return message
+    return err, outbox
 
 
 def _hand_over(
@@ -521,14 +555,14 @@ def _hand_over(
     flowhook_home: Path,
     attempts: int,
     block_timeout: float | None = None,
-    before_exit: Callable[[], None] = lambda: None,
+    before_exit: Callable[[Any], None] = lambda service: None,
     **extra_env: str,
-) -> tuple[str, float, OutboxRecord]:
+) -> tuple[str, float, list[OutboxRecord]]:
     """Run HANDED_OVER, its alert sent to ``service``: its first flow fails while the store is
     locked; once ``attempts`` sends of the alert reached ``service``, the lock goes, and the
     store is used from the second flow on; then ``service`` answers "ok", ``before_exit`` is
-    called, and the script ends. Returns the script's stderr, the seconds from those sends to
-    the second flow's end, and the store's one message. ``block_timeout``: the Slack block's
+    called with it, and the script ends. Returns the script's stderr, the seconds from those sends to
+    the second flow's end, and the store's outbox. ``block_timeout``: the Slack block's
     timeout (its default, 10 s, otherwise).
     """
     script = write_module(modules, "handed_over", RETRY_ENDED + HANDED_OVER)
@@ -559,13 +593,12 @@ def _hand_over(
     waited = time.monotonic() - sent_at
     service.respond("ok")  # the exit drain's retry gets it
     try:
-        before_exit()
+        before_exit(service)
     finally:
         _touch(marker, ".exit")
     _, err = child.communicate(timeout=90)
     assert child.returncode == 0, err
-    [message] = _outbox()
-    return err, waited, message
+    return err, waited, _outbox()
 
 
 # -- 4. reaper hooks are at least once: see the kill storm below ---------------------------------

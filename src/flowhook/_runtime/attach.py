@@ -132,7 +132,7 @@ def _hand_over(routing: MemoryRouting, recorder: Recorder) -> None:
     """Move the messages waiting in memory to the store's outbox, where they are durable and
     the store's delivery sends them. One being sent at this moment stays with the memory
     delivery until that send ends; then that delivery stops, and what the send left pending
-    moves too (:func:`_move_after_sends`): it is never retried from memory."""
+    moves too (:func:`_move_after_sends`), retried from memory only if the store refuses it."""
     _move_pending(routing, recorder)
     if routing.delivery.started:
         _draining.append(routing)
@@ -164,7 +164,7 @@ def _move_pending(routing: MemoryRouting, recorder: Recorder) -> bool:
             exc,
         )
         routing.outbox.enqueue_outbox(entries)
-        routing.delivery.poke()
+        routing.deliver()
         return False
     return True
 

@@ -59,13 +59,24 @@ class MemoryRouting:
     def __init__(self, router: Router, load_notifier: Any) -> None:
         self.router = router
         self.outbox = MemoryOutbox()
-        self.delivery = DeliveryWorker(
+        self._load_notifier = load_notifier
+        self.delivery = self._new_delivery()
+
+    def _new_delivery(self) -> DeliveryWorker:
+        return DeliveryWorker(
             lambda: self.outbox,
-            load_notifier,
+            self._load_notifier,
             worker_id="memory:0",
-            blocks=router.blocks(),
+            blocks=self.router.blocks(),
             left_for="they are lost, as nothing keeps them without a store",
         )
+
+    def deliver(self) -> None:
+        """Have the outbox's messages delivered: by a new delivery if the last one was stopped
+        (a store that took them over could not take them after all)."""
+        if self.delivery.stopped:
+            self.delivery = self._new_delivery()
+        self.delivery.poke()
 
     def observe(
         self, kind: RunKind, owner: RunOwner, run: FlowRun | TaskRun, old: State | None, new: State

@@ -311,6 +311,11 @@ class DeliveryWorker:
         """Whether the thread was started (something was enqueued, or left due)."""
         return self._thread is not None
 
+    @property
+    def stopped(self) -> bool:
+        """Whether :meth:`stop` or :meth:`drain` was called: it delivers nothing more."""
+        return self._stop.is_set()
+
     def poke(self) -> None:
         """Something was enqueued or is due: start the worker if needed and wake it."""
         with self._lock:

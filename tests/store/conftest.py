@@ -23,6 +23,7 @@ BACKENDS = ("sqlite", "postgres")
 #: writer process (used from the first write: FLOWHOOK_STORE_WRITER_WAIT=1).
 WRITER_MODULES = {
     "test_store_faults",
+    "test_store_hand_over",
     "test_postgres_faults",
     "test_store_crashes",
     "test_store_batches",

@@ -8,11 +8,17 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
+from locked_store import (
+    FAILED_RULE,
+    RETRY_ENDED,
+    lock_database,
+    outbox_messages,
+    touch,
+    wait_for_the_retry_to_register,
+)
 from store_helpers import (
     environment,
     execute,
@@ -23,37 +29,10 @@ from store_helpers import (
     write_module,
 )
 
-from flowhook.store import OutboxRecord, RunQuery, open_store
+from flowhook.store import RunQuery, open_store
 
 # On both stores, but those that lock, delete or edit the SQLite file itself (sqlite_only).
 pytestmark = pytest.mark.slow
-
-#: Holds the database's write lock (BEGIN IMMEDIATE) until the file ``<argv[2]>`` exists.
-LOCKER = """
-    import sqlite3, sys, time
-    from pathlib import Path
-    conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-    conn.execute("BEGIN IMMEDIATE")
-    Path(sys.argv[2] + ".locked").write_text("locked")
-    while not Path(sys.argv[2]).exists():
-        time.sleep(0.02)
-    conn.execute("ROLLBACK")
-"""
-
-#: The start of a script: ``retry_ended()`` waits (60 s at most) until flowhook's background attempts to
-#: open the store, if any, have ended. The process's row appears in the store a moment before
-#: the recorder those attempts opened is ready for the next run: a test that saw the row would
-#: otherwise start that run too early now and then.
-RETRY_ENDED = """
-    import sys, threading, time
-
-    def retry_ended():
-        deadline = time.monotonic() + 60
-        while any(t.name == "flowhook-store-retry" for t in threading.enumerate()):
-            if time.monotonic() > deadline:
-                sys.exit("flowhook's background attempts to open the store went on for 60 s")
-            time.sleep(0.02)
-"""
 
 #: Runs flow ``first``, then waits for ``<marker>.go``, then runs flow ``second`` whose task
 #: waits for ``<marker>.finish`` (or forever), then stays alive until ``<marker>.exit``.
@@ -153,48 +132,10 @@ def staged(modules: Path, tmp_path: Path, flowhook_home: Path) -> tuple[Path, di
     return script, env
 
 
-def _lock(database: Path, release: Path) -> subprocess.Popen[bytes]:
-    locker = subprocess.Popen([sys.executable, "-c", _dedent(LOCKER), str(database), str(release)])
-    wait_for(Path(f"{release}.locked").exists, what="the lock")
-    return locker
-
-
-def _dedent(text: str) -> str:
-    import textwrap
-
-    return textwrap.dedent(text)
-
-
-def _touch(marker: Path, suffix: str) -> None:
-    Path(f"{marker}{suffix}").write_text("go")
-
-
 def _runs(flow_name: str | None = None) -> list:
     store = open_store()
     try:
         return store.list_flow_runs(RunQuery(flow_name=flow_name, limit=100))
-    finally:
-        store.close()
-
-
-def _wait_for_the_retry_to_register(child: subprocess.Popen[str]) -> None:
-    """Wait until the background attempts of ``child`` to open the store succeed: it is then
-    registered in the store (its retries are 1, 2, 4... s apart, each a lock timeout long)."""
-    store = open_store()
-    try:
-        wait_for(
-            lambda: execute(store, "SELECT id FROM processes WHERE pid = ?", child.pid),
-            timeout=60,
-            what="the process, retrying in the background, to register in the store",
-        )
-    finally:
-        store.close()
-
-
-def _outbox() -> list[OutboxRecord]:
-    store = open_store()
-    try:
-        return store.list_outbox()
     finally:
         store.close()
 
@@ -236,7 +177,7 @@ def test_prune_keeps_a_live_process_whose_later_crash_is_reaped(
     pruned = flowhook_cli("runs", "prune", "--older-than", "0s", env=env)
     assert pruned.returncode == 0, pruned.stderr
     assert "Deleted 1 flow runs" in pruned.stdout  # the finished run goes, the process stays
-    _touch(marker, ".go")
+    touch(marker, ".go")
     _kill_when_running(child, marker)
 
     reaped = flowhook_cli("runs", "reap", env=env)
@@ -265,7 +206,7 @@ def test_a_process_whose_row_was_deleted_registers_again(
         execute(store, "DELETE FROM processes")
     finally:
         store.close()
-    _touch(marker, ".go")
+    touch(marker, ".go")
     _kill_when_running(child, marker)
 
     reaped = flowhook_cli("runs", "reap", env=env)
@@ -288,15 +229,15 @@ def _second_flow_ends_under_a_lock(
     marker = tmp_path / "m"
     child = start_script(script, marker, env)
     wait_for(Path(f"{marker}.first").exists, what="the first flow")
-    _touch(marker, ".go")
+    touch(marker, ".go")
     _wait_for_the_held_task(marker)
     release = tmp_path / "release"
-    locker = _lock(Path(env["FLOWHOOK_HOME"]) / "flowhook.db", release)
+    locker = lock_database(Path(env["FLOWHOOK_HOME"]) / "flowhook.db", release)
     try:
-        _touch(marker, ".finish")
+        touch(marker, ".finish")
         wait_for(Path(f"{marker}.second").exists, what="the second flow to end")
     except BaseException:
-        _touch(release, "")
+        touch(release, "")
         child.kill()
         raise
     return env, marker, child, release, locker
@@ -308,10 +249,10 @@ def test_a_lock_held_past_the_timeout_and_the_exit_is_no_crash(
 ) -> None:
     env, marker, child, release, locker = _second_flow_ends_under_a_lock(staged, tmp_path)
     try:
-        _touch(marker, ".exit")
+        touch(marker, ".exit")
         _, err = child.communicate(timeout=60)
     finally:
-        _touch(release, "")
+        touch(release, "")
         locker.wait(timeout=30)
     assert child.returncode == 0, err
     summary = [line for line in err.splitlines() if "were not recorded" in line]
@@ -328,7 +269,7 @@ def test_a_lock_held_past_the_timeout_and_the_exit_is_no_crash(
     assert (run.state_message or "").startswith("final state not recorded")
     assert not (tmp_path / "crashes.log.flow-hook").exists()
     assert not (tmp_path / "crashes.log").exists()  # no plugin saw a crash
-    assert _outbox() == []  # and no crash alert was queued
+    assert outbox_messages() == []  # and no crash alert was queued
     assert not list((flowhook_home / "exits").iterdir())
 
 
@@ -340,7 +281,7 @@ def test_states_held_back_by_a_lock_are_recorded_once_it_is_released(
     try:
         time.sleep(1.5)  # at least one more failed attempt
     finally:
-        _touch(release, "")
+        touch(release, "")
         locker.wait(timeout=30)
     store = open_store()
     try:
@@ -356,7 +297,7 @@ def test_states_held_back_by_a_lock_are_recorded_once_it_is_released(
         assert len(tasks) == 251 and {t.state_name for t in tasks} == {"Completed"}
     finally:
         store.close()
-    _touch(marker, ".exit")
+    touch(marker, ".exit")
     _, err = child.communicate(timeout=60)
     assert child.returncode == 0, err
     assert "were not recorded" not in err
@@ -374,7 +315,7 @@ def test_a_store_locked_at_the_first_run_is_attached_by_a_later_run(
     assert flowhook_cli("runs", "ls", env=env).returncode == 0
     open_store().close()  # the database exists, with its schema
     release = tmp_path / "release"
-    locker = _lock(flowhook_home / "flowhook.db", release)
+    locker = lock_database(flowhook_home / "flowhook.db", release)
     marker = tmp_path / "m"
     started = time.monotonic()
     child = start_script(script, marker, env)
@@ -382,223 +323,19 @@ def test_a_store_locked_at_the_first_run_is_attached_by_a_later_run(
         wait_for(Path(f"{marker}.first").exists, timeout=60, what="the first flow")
         held_up = time.monotonic() - started
     finally:
-        _touch(release, "")
+        touch(release, "")
         locker.wait(timeout=30)
     assert held_up < 15  # the attach timeout (2 s) and a Python start, not the 30 s lock timeout
-    _wait_for_the_retry_to_register(child)
-    _touch(marker, ".go")
-    _touch(marker, ".finish")
+    wait_for_the_retry_to_register(child)
+    touch(marker, ".go")
+    touch(marker, ".finish")
     wait_for(Path(f"{marker}.second").exists, what="the second flow")
-    _touch(marker, ".exit")
+    touch(marker, ".exit")
     _, err = child.communicate(timeout=60)
     assert child.returncode == 0, err
     assert err.count("runs are not recorded for now") == 1, err
     assert [run.state_name for run in _runs("second")] == ["Completed"]
     assert _runs("first") == []
-
-
-#: Flow ``first`` fails (its alert waits in memory: the store is locked), then, once
-#: ``<marker>.go`` exists, flow ``second`` runs with the store usable again. Written after
-#: :data:`RETRY_ENDED`.
-HANDED_OVER = """
-    import sys, time
-    from pathlib import Path
-    from flowhook import flow
-
-    marker = sys.argv[1]
-
-    @flow
-    def first():
-        raise ValueError("first went wrong")
-
-    @flow
-    def second() -> int:
-        return 2
-
-    try:
-        first()
-    except ValueError:
-        pass
-    Path(marker + ".first").write_text("done")
-    while not Path(marker + ".go").exists():
-        time.sleep(0.02)
-    retry_ended()
-    second()
-    Path(marker + ".second").write_text("done")
-    while not Path(marker + ".exit").exists():
-        time.sleep(0.02)
-"""
-
-
-#: How long the alert's send under way at the hand-over takes: more than the store's retries
-#: take to succeed once the lock is gone, less than the block's timeout and the exit's drain.
-HAND_OVER_SEND_SECONDS = 20.0
-
-
-@pytest.mark.sqlite_only
-def test_an_alert_waiting_in_memory_moves_to_the_store_once_it_can_be_used(
-    modules: Path, tmp_path: Path, flowhook_home: Path
-) -> None:
-    from flowhook_testing import SlackWebhookServer
-
-    with SlackWebhookServer(default=500) as service:
-        err, _, [message] = _hand_over(service, modules, tmp_path, flowhook_home, attempts=1)
-    assert "runs are recorded from now on" in err, err
-    # Without the hand-over the alert of the unrecorded run was dropped with the memory
-    # outbox when the store became usable: the store never held it.
-    assert (message.block, message.status) == ("slack-webhook/ops", "sent")
-    delivered = [r for r in service.requests if "first" in r.text]
-    assert len(delivered) >= 2 and delivered[-1] is service.requests[-1]
-    assert sum(1 for r in service.requests if "first" in r.text) == len(service.requests)
-
-
-@pytest.mark.sqlite_only
-def test_an_alert_being_sent_from_memory_at_the_hand_over_moves_to_the_store_at_exit(
-    modules: Path, tmp_path: Path, flowhook_home: Path
-) -> None:
-    """The send under way when the store became usable fails while the process exits: its
-    message is not lost with the process's memory, but moves to the store, and the exit drain
-    sends it from there."""
-    _, [message] = _a_failed_send_at_the_hand_over(modules, tmp_path, flowhook_home)
-    assert (message.block, message.status) == ("slack-webhook/ops", "sent")
-
-
-@pytest.mark.sqlite_only
-def test_an_alert_being_sent_from_memory_at_the_hand_over_moves_to_the_store_once_it_failed(
-    modules: Path, tmp_path: Path, flowhook_home: Path
-) -> None:
-    """The process goes on after the send under way at the hand-over failed: the message moves
-    to the store then, and the store's delivery sends it, while the process still runs. Before,
-    the memory delivery retried it from memory, and the store never held it."""
-
-    def sent_by_the_store(service: Any) -> None:
-        wait_for(
-            lambda: [m.status for m in _outbox()] == ["sent"],
-            timeout=HAND_OVER_SEND_SECONDS + 40,
-            what="the store to send the message the failed send left",
-        )
-
-    _, [message] = _a_failed_send_at_the_hand_over(
-        modules, tmp_path, flowhook_home, before_exit=sent_by_the_store
-    )
-    assert (message.block, message.status) == ("slack-webhook/ops", "sent")
-
-
-@pytest.mark.sqlite_only
-def test_an_alert_the_store_cannot_take_after_the_send_at_the_hand_over_is_sent_from_memory(
-    modules: Path, tmp_path: Path, flowhook_home: Path
-) -> None:
-    """The store is locked again when the send under way at the hand-over fails: the message
-    cannot move, and memory delivers it again, while the process runs. Before, the memory
-    delivery was stopped for good, and the message waited for the process's exit."""
-    release = tmp_path / "release-again"
-
-    def memory_sends_while_the_store_is_locked(service: Any) -> None:
-        locker = _lock(flowhook_home / "flowhook.db", release)
-        try:
-            wait_for(
-                lambda: len(service.requests) >= 3,
-                timeout=HAND_OVER_SEND_SECONDS + 40,
-                what="memory to send the message the store could not take",
-            )
-        finally:
-            _touch(release, "")
-            locker.wait(timeout=30)
-
-    err, outbox = _a_failed_send_at_the_hand_over(
-        modules,
-        tmp_path,
-        flowhook_home,
-        before_exit=memory_sends_while_the_store_is_locked,
-        FLOWHOOK_LOCK_TIMEOUT_SECONDS="1",
-    )
-    assert "could not move 1 pending notifications to the store" in err, err
-    assert outbox == []  # sent from memory: the store never held it
-
-
-def _a_failed_send_at_the_hand_over(
-    modules: Path,
-    tmp_path: Path,
-    flowhook_home: Path,
-    before_exit: Callable[[Any], None] = lambda service: None,
-    **extra_env: str,
-) -> tuple[str, list[OutboxRecord]]:
-    """Run HANDED_OVER: its alert's second send, under way at the hand-over, is answered 500
-    after :data:`HAND_OVER_SEND_SECONDS`; every later one "ok". Returns the script's stderr and
-    the store's outbox at the end."""
-    from flowhook_testing import SlackWebhookServer, WebhookResponse
-
-    in_flight = WebhookResponse(status=500, body="busy", delay=HAND_OVER_SEND_SECONDS)
-    with SlackWebhookServer(500, in_flight, default="ok") as service:
-        err, waited, outbox = _hand_over(
-            service,
-            modules,
-            tmp_path,
-            flowhook_home,
-            2,
-            block_timeout=60,
-            before_exit=before_exit,
-            FLOWHOOK_DELIVERY_BACKOFF_SECONDS="0.05",
-            FLOWHOOK_DELIVERY_DRAIN_SECONDS="60",
-            **extra_env,
-        )
-    # The hand-over happened with the second flow, while the second attempt was under way.
-    assert waited < HAND_OVER_SEND_SECONDS, "the send ended before the hand-over"
-    assert [request.text.count("first") > 0 for request in service.requests] == [True] * 3
-    return err, outbox
-
-
-def _hand_over(
-    service: Any,
-    modules: Path,
-    tmp_path: Path,
-    flowhook_home: Path,
-    attempts: int,
-    block_timeout: float | None = None,
-    before_exit: Callable[[Any], None] = lambda service: None,
-    **extra_env: str,
-) -> tuple[str, float, list[OutboxRecord]]:
-    """Run HANDED_OVER, its alert sent to ``service``: its first flow fails while the store is
-    locked; once ``attempts`` sends of the alert reached ``service``, the lock goes, and the
-    store is used from the second flow on; then ``service`` answers "ok", ``before_exit`` is
-    called with it, and the script ends. Returns the script's stderr, the seconds from those sends to
-    the second flow's end, and the store's outbox. ``block_timeout``: the Slack block's
-    timeout (its default, 10 s, otherwise).
-    """
-    script = write_module(modules, "handed_over", RETRY_ENDED + HANDED_OVER)
-    config = tmp_path / "flowhook.toml"
-    block = FAILED_RULE.replace("http://127.0.0.1:9/nothing-listens-here", service.url)
-    config.write_text(block if block_timeout is None else f"{block}timeout = {block_timeout}\n")
-    env = environment(
-        modules,
-        FLOWHOOK_CONFIG=str(config),
-        FLOWHOOK_HOME=str(flowhook_home),
-        **extra_env,
-    )
-    open_store().close()
-    release = tmp_path / "release"
-    locker = _lock(flowhook_home / "flowhook.db", release)
-    marker = tmp_path / "m"
-    child = start_script(script, marker, env)
-    try:
-        wait_for(Path(f"{marker}.first").exists, timeout=60, what="the first flow")
-        wait_for(lambda: len(service.requests) >= attempts, what="the alert's sends")
-        sent_at = time.monotonic()
-    finally:
-        _touch(release, "")
-        locker.wait(timeout=30)
-    _wait_for_the_retry_to_register(child)
-    _touch(marker, ".go")
-    wait_for(Path(f"{marker}.second").exists, what="the second flow")
-    waited = time.monotonic() - sent_at
-    service.respond("ok")  # the exit drain's retry gets it
-    try:
-        before_exit(service)
-    finally:
-        _touch(marker, ".exit")
-    _, err = child.communicate(timeout=90)
-    assert child.returncode == 0, err
-    return err, waited, _outbox()
 
 
 # -- 4. reaper hooks are at least once: see the kill storm below ---------------------------------
@@ -621,15 +358,6 @@ SURROGATES = """
         raise ValueError(f"stop after {len(names)} files")
 
     files(sys.argv[1])
-"""
-
-FAILED_RULE = """
-[[notifications]]
-on = ["Failed"]
-blocks = ["slack-webhook/ops"]
-
-[blocks."slack-webhook/ops"]
-url = "http://127.0.0.1:9/nothing-listens-here"
 """
 
 
@@ -732,10 +460,10 @@ def test_a_database_deleted_under_a_running_process_is_said_and_made_anew(
     child = start_script(script, marker, env)
     wait_for(Path(f"{marker}.first").exists, what="the first flow")
     (flowhook_home / "flowhook.db").unlink()
-    _touch(marker, ".go")
-    _touch(marker, ".finish")
+    touch(marker, ".go")
+    touch(marker, ".finish")
     wait_for(Path(f"{marker}.second").exists, what="the second flow")
-    _touch(marker, ".exit")
+    touch(marker, ".exit")
     _, err = child.communicate(timeout=60)
     assert child.returncode == 0, err
     deleted = [line for line in err.splitlines() if "was deleted" in line]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import signal
-import threading
 from typing import Any
 
 import click
@@ -16,6 +15,7 @@ from ..store import LogRecord, RunRecord, Store
 from ..views import local_time, utc_iso
 from .arguments import resolve_run
 from .errors import BadArgument, one_line_errors
+from .interrupts import stop_on_signals
 from .stores import command_store
 
 __all__ = ["LEVEL_NAMES", "parse_level", "runs_logs"]
@@ -134,28 +134,19 @@ def _follow(store: Store, run: RunRecord, names: _Names, min_level: int, as_json
     """Print new records until the run is final; Ctrl-C exits with status 130, after the read
     under way (an interrupted read would leave the driver complaining on stderr), and a second
     Ctrl-C at once."""
-    stop = threading.Event()
     last = 0
-
-    def interrupt(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = signal.signal(signal.SIGINT, interrupt)
-    try:
-        while not stop.is_set():
-            current = store.get_run(run.kind, run.id)
-            final = current is None or current.is_final
-            names.more()
-            last = _print_new(store, run, names, last, min_level, as_json)
-            if final:
-                return last
-            stop.wait(FOLLOW_INTERVAL)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with stop_on_signals(signal.SIGINT) as stop:
+        try:
+            while not stop.requested:
+                current = store.get_run(run.kind, run.id)
+                final = current is None or current.is_final
+                names.more()
+                last = _print_new(store, run, names, last, min_level, as_json)
+                if final:
+                    return last
+                stop.wait(FOLLOW_INTERVAL)
+        except KeyboardInterrupt:
+            pass
     raise click.exceptions.Exit(130)
 
 

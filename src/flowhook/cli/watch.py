@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +14,7 @@ from flowhook_hookspec.errors import ConfigError
 from .._runtime.reaper import reap
 from ..store import StoreError, StoreSettings, open_store
 from .arguments import SecondsRange
+from .interrupts import StopRequest, stop_on_signals
 from .stores import command_settings, deliver_now, importable_here, registered, report_reaped
 
 if TYPE_CHECKING:
@@ -44,17 +45,9 @@ def watch(interval: float) -> None:
     """
     settings = command_settings()
     importable_here()
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: Any) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    click.echo(f"Watching {settings.location} every {interval:g} s; Ctrl-C stops.")
     looked = threading.Event()
-    with registered("watch") as claimant:
+    with stop_on_signals(signal.SIGINT, signal.SIGTERM) as stop, registered("watch") as claimant:
+        click.echo(f"Watching {settings.location} every {interval:g} s; Ctrl-C stops.")
         sender = threading.Thread(
             target=_deliver_while,
             args=(settings, claimant, stop, looked),
@@ -63,15 +56,12 @@ def watch(interval: float) -> None:
         sender.daemon = True  # a send that hangs must not keep the process alive after Ctrl-C
         sender.start()
         try:
-            while not stop.is_set():
+            while not stop.requested:
                 _watch_once(settings, claimant)
                 looked.set()
                 stop.wait(interval)
         except KeyboardInterrupt:
             pass
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
     click.echo("Stopped.")
 
 
@@ -92,13 +82,13 @@ def _watch_once(settings: StoreSettings, claimant: Claimant) -> None:
 
 
 def _deliver_while(
-    settings: StoreSettings, claimant: Claimant, stop: threading.Event, looked: threading.Event
+    settings: StoreSettings, claimant: Claimant, stop: StopRequest, looked: threading.Event
 ) -> None:
     """Send the due notifications after each look, in this thread, until ``stop``."""
-    while not stop.is_set():
+    while not stop.requested:
         looked.wait()
         looked.clear()
-        if stop.is_set() or not settings.exists():
+        if stop.requested or not settings.exists():
             continue
         try:
             store = open_store(settings, create=False)

@@ -98,7 +98,8 @@ class StopRequest:
 @contextlib.contextmanager
 def stop_on_signals(*signals: signal.Signals) -> Iterator[StopRequest]:
     """While the block runs (in the main thread), the first of ``signals`` asks the returned
-    request to stop, and the next one raises ``KeyboardInterrupt`` to stop at once."""
+    request to stop, and the next one ends the block at once (a ``KeyboardInterrupt``, which
+    goes no further)."""
     request = StopRequest()
 
     def handle(signum: int, frame: FrameType | None) -> None:
@@ -109,6 +110,8 @@ def stop_on_signals(*signals: signal.Signals) -> Iterator[StopRequest]:
     previous = {number: signal.signal(number, handle) for number in signals}
     try:
         yield request
+    except KeyboardInterrupt:
+        pass
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

@@ -136,17 +136,14 @@ def _follow(store: Store, run: RunRecord, names: _Names, min_level: int, as_json
     Ctrl-C at once."""
     last = 0
     with stop_on_signals(signal.SIGINT) as stop:
-        try:
-            while not stop.requested:
-                current = store.get_run(run.kind, run.id)
-                final = current is None or current.is_final
-                names.more()
-                last = _print_new(store, run, names, last, min_level, as_json)
-                if final:
-                    return last
-                stop.wait(FOLLOW_INTERVAL)
-        except KeyboardInterrupt:
-            pass
+        while not stop.requested:
+            current = store.get_run(run.kind, run.id)
+            final = current is None or current.is_final
+            names.more()
+            last = _print_new(store, run, names, last, min_level, as_json)
+            if final:
+                return last
+            stop.wait(FOLLOW_INTERVAL)
     raise click.exceptions.Exit(130)
 
 

@@ -55,13 +55,10 @@ def watch(interval: float) -> None:
         )
         sender.daemon = True  # a send that hangs must not keep the process alive after Ctrl-C
         sender.start()
-        try:
-            while not stop.requested:
-                _watch_once(settings, claimant)
-                looked.set()
-                stop.wait(interval)
-        except KeyboardInterrupt:
-            pass
+        while not stop.requested:
+            _watch_once(settings, claimant)
+            looked.set()
+            stop.wait(interval)
     click.echo("Stopped.")
 
 

@@ -111,6 +111,7 @@ def child(kind: str, tasks: int) -> dict[str, float]:
 def _in_fresh_interpreter(kind: str, tasks: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="flowhook-ids-") as home:
         env = dict(os.environ, FLOWHOOK_HOME=home, FLOWHOOK_DISABLE_PLUGINS="all")
+        env["FLOWHOOK_STORE_WRITER"] = "thread"  # its SQL is timed in this process
         env.pop("FLOWHOOK_STORE", None)
         command = [sys.executable, __file__, "--child", kind, "--tasks", str(tasks)]
         out = subprocess.run(command, env=env, check=True, capture_output=True, text=True)

@@ -7,7 +7,10 @@ Both modes run in this one interpreter, in alternating rounds (so that drift of 
 affects both alike); each round starts with an untimed warm-up call, so opening the database and
 starting the writer are not counted. A timed call includes everything the store does before the
 flow call returns: the flow run's Running written before its body, the task transitions written
-by the background writer, and the final flush. Plugins are disabled so that only the store differs.
+by the background writer thread, and the final flush. Plugins are disabled so that only the store
+differs. The writer is the thread (``FLOWHOOK_STORE_WRITER=thread``), so that the writer process
+starting part of the way through does not blur the comparison (``writer_process_probe.py``
+measures it).
 Mode ``logs`` is ``on`` with logging enabled and a task that calls ``get_run_logger().info``:
 its ratio to ``on`` is what logging one stored record costs per task run. Mode ``logs_dropped``
 is the same with ``FLOWHOOK_RUN_LOG_LIMIT=0``: every record is made by Python's logging and
@@ -37,6 +40,7 @@ def main() -> None:
     home = tempfile.TemporaryDirectory(prefix="flowhook-bench-")
     os.environ["FLOWHOOK_HOME"] = home.name
     os.environ["FLOWHOOK_DISABLE_PLUGINS"] = "all"
+    os.environ["FLOWHOOK_STORE_WRITER"] = "thread"  # one writer throughout (see the docstring)
     import logging
 
     logging.disable(logging.WARNING)

@@ -29,6 +29,7 @@ def main() -> None:
     home = tempfile.TemporaryDirectory(prefix="flowhook-bench-")
     os.environ["FLOWHOOK_HOME"] = home.name
     os.environ["FLOWHOOK_DISABLE_PLUGINS"] = "all"
+    os.environ["FLOWHOOK_STORE_WRITER"] = "thread"  # the writer thread's split is measured
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from workloads import floor, sequential_flow
 

@@ -40,6 +40,7 @@ def events_per_second(backlog: int, tasks: int) -> float:
     """One measurement, in a fresh interpreter with an empty store of its own."""
     with tempfile.TemporaryDirectory(prefix="flowhook-bench-") as home:
         env = {**os.environ, "FLOWHOOK_HOME": home, "FLOWHOOK_DISABLE_PLUGINS": "all"}
+        env["FLOWHOOK_STORE_WRITER"] = "thread"  # the writer thread's bound is measured
         code = _CHILD.format(here=str(HERE), backlog=backlog, tasks=tasks)
         out = subprocess.run(
             [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True

@@ -358,7 +358,9 @@ def test_a_frozen_application_never_starts_itself_as_the_writer(
 def test_a_bad_writer_setting_is_one_line_naming_the_choices() -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings({"FLOWHOOK_STORE_WRITER": "fork"})
-    assert str(caught.value) == "FLOWHOOK_STORE_WRITER takes 'thread' or 'process', got 'fork'"
+    assert str(caught.value) == (
+        "FLOWHOOK_STORE_WRITER takes 'auto', 'thread' or 'process', got 'fork'"
+    )
 
 
 @pytest.mark.sqlite_only

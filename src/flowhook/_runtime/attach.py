@@ -27,6 +27,7 @@ from ..notifications import Block, DeliveryWorker, drain_seconds, load_router
 from ..store import BatchWriter, StoreSettings, current_process, load_settings, open_store
 from .recorder import Recorder
 from .routing import MemoryRouting, load_router_of
+from .writer_choice import writer_kind
 
 if TYPE_CHECKING:
     from .writer_process import ProcessWriter
@@ -265,7 +266,7 @@ def _open(settings: StoreSettings) -> Recorder:
         "max_held_back": settings.held_back_limit,
     }
     writer: BatchWriter | ProcessWriter
-    if settings.writer == "process":
+    if writer_kind(settings.writer) == "process":
         from .writer_process import ProcessWriter
 
         wait = os.environ.get("FLOWHOOK_STORE_WRITER_WAIT") == "1"  # tests, benchmarks

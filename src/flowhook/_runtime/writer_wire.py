@@ -34,6 +34,7 @@ import weakref
 from typing import IO, Any
 
 from ..store import Write
+from .writer_choice import interpreter_problem
 
 __all__ = ["FRAME_KEYS", "decode", "end", "frame_data", "spawn"]
 
@@ -90,10 +91,9 @@ def decode(wire: list[Any]) -> list[Write]:
 def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
     """The writer process, started in the background and told the store's settings on its pipe
     (never on its command line, which other users can read)."""
-    if not sys.executable:
-        raise ValueError("no Python interpreter to start")
-    if getattr(sys, "frozen", False):  # sys.executable is the application itself
-        raise ValueError("a frozen application has no Python interpreter to start")
+    problem = interpreter_problem()
+    if problem is not None:
+        raise ValueError(problem)
     child = subprocess.Popen(
         [sys.executable, "-m", "flowhook._runtime.writer_child"],
         stdin=subprocess.PIPE,
@@ -106,10 +106,10 @@ def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
     return child
 
 
-#: The room of the pipe to the writer process, in bytes, where the system allows it (Linux). A
-#: frame of 1024 writes is about 130 kB, twice a pipe's default 64 kB: the flow's thread would
-#: wait for the child to read the first half (the child's reading waits its turn for the GIL
-#: while its writer thread makes rows), each frame.
+#: The room of the pipe to the writer process, in bytes, where the system allows it (Linux):
+#: about 30 frames of 256 writes (33 kB each) where a pipe's default 64 kB holds two, so that
+#: the flow's thread goes on while the child's reading waits its turn for the GIL behind its
+#: writer thread.
 PIPE_BYTES = 1 << 20
 
 

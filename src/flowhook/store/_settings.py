@@ -66,8 +66,9 @@ class StoreSettings:
     #: How many writes (states, logs, alerts) a process keeps in memory while the store cannot
     #: take them; past it the oldest are dropped, and counted in the exit line.
     held_back_limit: int = 200_000
-    #: Who writes the runs: a thread of the flow's process, or a child process.
-    writer: str = "thread"
+    #: Who writes the runs: ``"thread"`` (a thread of the flow's process), ``"process"`` (a
+    #: child process), or ``"auto"``: the child process where it can have a core of its own.
+    writer: str = "auto"
 
     @property
     def database(self) -> Path:
@@ -156,7 +157,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> StoreSettings:
 
 
 def _writer(env: Mapping[str, str]) -> str:
-    raw = env.get("FLOWHOOK_STORE_WRITER", "").strip().lower() or "thread"
-    if raw not in ("thread", "process"):
-        raise ConfigError(f"FLOWHOOK_STORE_WRITER takes 'thread' or 'process', got {raw!r}")
+    raw = env.get("FLOWHOOK_STORE_WRITER", "").strip().lower() or "auto"
+    if raw not in ("auto", "thread", "process"):
+        raise ConfigError(f"FLOWHOOK_STORE_WRITER takes 'auto', 'thread' or 'process', got {raw!r}")
     return raw

@@ -1,0 +1,117 @@
+"""``FLOWHOOK_STORE_WRITER=auto`` (the default): the writer process where it can have a core of
+its own, the writer thread otherwise."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from store_helpers import environment, execute, write_module
+
+from flowhook._runtime.writer_choice import usable_cores, writer_kind
+from flowhook.store import Store, load_settings
+
+#: A flow of 1,500 task runs (past the 1,000 writes that start the child) in a process whose
+#: usable cores are ``{cores}``; it prints the writer process's id, or -1 for the thread.
+FLOW = """
+import flowhook._runtime.attach as attach
+import flowhook._runtime.writer_choice as choice
+from flowhook import flow, task
+
+choice.usable_cores = lambda: {cores}
+
+@task
+def step(i: int) -> int:
+    return i
+
+@flow
+def long_flow(n: int) -> None:
+    for i in range(n):
+        step(i)
+    writer = attach.current().writer
+    started = getattr(writer, "wait_started", lambda timeout: False)(60)
+    print("writer", writer.pid if started else -1, flush=True)
+
+long_flow(1500)
+"""
+
+
+def test_auto_is_the_default() -> None:
+    assert load_settings({}).writer == "auto"
+    assert load_settings({"FLOWHOOK_STORE_WRITER": " Auto "}).writer == "auto"
+
+
+@pytest.mark.parametrize(
+    ("setting", "cores", "chosen"),
+    [
+        ("auto", 1.0, "thread"),
+        ("auto", 1.5, "thread"),
+        ("auto", 2.0, "process"),
+        ("auto", 16.0, "process"),
+        ("thread", 16.0, "thread"),
+        ("process", 1.0, "process"),
+    ],
+)
+def test_auto_picks_the_process_with_two_cores_or_more(
+    setting: str, cores: float, chosen: str
+) -> None:
+    assert writer_kind(setting, cores) == chosen
+
+
+def test_auto_picks_the_thread_in_a_frozen_application(monkeypatch: pytest.MonkeyPatch) -> None:
+    """There, ``sys.executable`` is the application itself: never started as the writer."""
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert writer_kind("auto", 8.0) == "thread"
+    assert writer_kind("process", 8.0) == "process"  # asked for: tried, and said why not
+
+
+def _affinity() -> float:
+    return float(len(os.sched_getaffinity(0)))
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux: CPU affinity")
+@pytest.mark.parametrize(
+    ("v2", "v1", "quota"),
+    [
+        ("max 100000\n", None, None),  # a cgroup v2 without a quota
+        ("150000 100000\n", None, 1.5),  # docker run --cpus=1.5
+        ("50000 100000\n", None, 0.5),
+        (None, ("-1\n", "100000\n"), None),  # a cgroup v1 without a quota
+        (None, ("200000\n", "100000\n"), 2.0),
+        (None, None, None),  # neither
+        ("garbage\n", None, None),
+        ("100000 0\n", None, None),
+    ],
+)
+def test_usable_cores_are_the_affinity_lowered_by_a_cgroup_quota(
+    tmp_path: Path, v2: str | None, v1: tuple[str, str] | None, quota: float | None
+) -> None:
+    v2_file, v1_files = tmp_path / "cpu.max", (tmp_path / "quota", tmp_path / "period")
+    if v2 is not None:
+        v2_file.write_text(v2)
+    if v1 is not None:
+        for path, text in zip(v1_files, v1, strict=True):
+            path.write_text(text)
+    expected = _affinity() if quota is None else min(_affinity(), quota)
+    assert usable_cores(v2_file, v1_files) == expected
+
+
+@pytest.mark.parametrize(("cores", "child"), [(2.0, True), (1.0, False)])
+def test_a_long_flow_is_written_by_the_child_only_with_a_core_to_spare(
+    modules: Path, store: Store, cores: float, child: bool
+) -> None:
+    script = write_module(modules, "long_flow", FLOW.format(cores=cores))
+    env = environment(modules)
+    for name in ("FLOWHOOK_STORE_WRITER", "FLOWHOOK_STORE_WRITER_WAIT"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert (done.stdout.split()[1] != "-1") is child, done.stdout
+    assert execute(store, "SELECT count(*) FROM task_runs") == [(1500,)]
+    assert execute(store, "SELECT state_type FROM flow_runs") == [("COMPLETED",)]
+    assert "writer process" not in done.stderr

@@ -71,6 +71,18 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
         20,
         {**THREE_PLUGINS, "BENCH_LOGGING": "default"},
     ),
+    # the rule's block is flowhook-logging's: the one plugin it needs, and no other
+    (
+        "sequential 2k, one argument, store on, a rule matching nothing",
+        "sequential_one_argument",
+        2_000,
+        20,
+        {
+            "FLOWHOOK_LOAD_PLUGINS": "logging",
+            "BENCH_LOGGING": "default",
+            "FLOWHOOK_CONFIG": str(HERE / "rule_matching_nothing.toml"),
+        },
+    ),
     (
         "sequential 2k, one argument, store on, 3 plugins, a rule matching nothing",
         "sequential_one_argument",

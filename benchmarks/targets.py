@@ -34,7 +34,7 @@ TARGETS: list[tuple[str, str, str, str, float, bool]] = [
     ),
     (
         "per task run, store on, a rule matching nothing",
-        "sequential 2k, one argument, store on, 3 plugins, a rule matching nothing",
+        "sequential 2k, one argument, store on, a rule matching nothing",
         "per_task_us",
         "max",
         16.0,

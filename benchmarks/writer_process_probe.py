@@ -38,6 +38,7 @@ from run import CASES, run_case  # noqa: E402
 STORE_CASES = (
     "sequential 2k, one argument, store on, no plugins",
     "sequential 2k, one argument, store on, 3 plugins",
+    "sequential 2k, one argument, store on, a rule matching nothing",
     "sequential 2k, one argument, store on, 3 plugins, a rule matching nothing",
     "store write throughput",
     "PostgreSQL against SQLite, 2k task runs",

@@ -190,7 +190,15 @@ CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
 def run_case(
     workload: str, size: int, env: dict[str, str], home: Path, python: str = sys.executable
 ) -> dict[str, Any]:
-    environment = {**os.environ, "FLOWHOOK_HOME": str(home), **env}
+    # The writer's steady state: the writer process (FLOWHOOK_STORE_WRITER=auto's choice on two
+    # cores or more) writes from the first write, as the thread does; a script pays its start
+    # once (writer_process_probe.py measures it).
+    environment = {
+        "FLOWHOOK_STORE_WRITER_WAIT": "1",
+        **os.environ,
+        "FLOWHOOK_HOME": str(home),
+        **env,
+    }
     done = subprocess.run(
         [python, str(HERE / "workloads.py"), workload, str(size)],
         capture_output=True,

@@ -62,7 +62,7 @@ def test_the_writer_processs_message_is_said_by_the_flows_outage(
 ) -> None:
     """The message the child's relay sends (``("outage", *event)``), as the flow's process
     reads it from the pipe."""
-    from flowhook._runtime.writer_process import relay_outage
+    from flowhook._runtime.writer_wire import relay_outage
 
     location = "postgresql://flowhook:***@127.0.0.1:1/relay-wire"
 

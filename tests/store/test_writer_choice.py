@@ -14,9 +14,9 @@ from store_helpers import environment, execute, write_module
 from flowhook._runtime.writer_choice import usable_cores, writer_kind
 from flowhook.store import Store, load_settings
 
-#: A flow of 1,500 task runs (past the 1,000 writes that start the child) in a process whose
-#: usable cores are ``{cores}``; it prints the writer process's id, or -1 for the thread.
-FLOW = """
+#: ``{flows}`` flows of ``{tasks}`` task runs each in a process whose usable cores are
+#: ``{cores}``; it prints the writer process's id, or -1 when the thread wrote them all.
+FLOWS = """
 import flowhook._runtime.attach as attach
 import flowhook._runtime.writer_choice as choice
 from flowhook import flow, task
@@ -28,15 +28,31 @@ def step(i: int) -> int:
     return i
 
 @flow
-def long_flow(n: int) -> None:
+def steps(n: int) -> None:
     for i in range(n):
         step(i)
-    writer = attach.current().writer
-    started = getattr(writer, "wait_started", lambda timeout: False)(60)
-    print("writer", writer.pid if started else -1, flush=True)
 
-long_flow(1500)
+for _ in range({flows}):
+    steps({tasks})
+writer = attach.current().writer
+started = writer.wait_started(60) if getattr(writer, "pid", None) else False
+print("writer", writer.pid if started else -1, flush=True)
 """
+
+
+def run_flows(modules: Path, flows: int, tasks: int, cores: float, **env: str) -> str:
+    """Run FLOWS in a process of its own, ``env`` added; what it printed."""
+    script = write_module(modules, "steps", FLOWS.format(flows=flows, tasks=tasks, cores=cores))
+    environ = environment(modules, **env)
+    for name in ("FLOWHOOK_STORE_WRITER", "FLOWHOOK_STORE_WRITER_WAIT"):
+        if name not in env:
+            environ.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, str(script)], env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "writer process" not in done.stderr
+    return done.stdout
 
 
 def test_auto_is_the_default() -> None:
@@ -103,15 +119,22 @@ def test_usable_cores_are_the_affinity_lowered_by_a_cgroup_quota(
 def test_a_long_flow_is_written_by_the_child_only_with_a_core_to_spare(
     modules: Path, store: Store, cores: float, child: bool
 ) -> None:
-    script = write_module(modules, "long_flow", FLOW.format(cores=cores))
-    env = environment(modules)
-    for name in ("FLOWHOOK_STORE_WRITER", "FLOWHOOK_STORE_WRITER_WAIT"):
-        env.pop(name, None)
-    done = subprocess.run(
-        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    assert (done.stdout.split()[1] != "-1") is child, done.stdout
+    """1,500 task runs in one flow: past the 1,000 writes that start the child."""
+    printed = run_flows(modules, 1, 1500, cores)
+    assert (printed.split()[1] != "-1") is child, printed
     assert execute(store, "SELECT count(*) FROM task_runs") == [(1500,)]
     assert execute(store, "SELECT state_type FROM flow_runs") == [("COMPLETED",)]
-    assert "writer process" not in done.stderr
+
+
+@pytest.mark.parametrize(("setting", "child"), [("auto", False), ("process", True)])
+def test_auto_never_starts_the_child_for_short_flows(
+    modules: Path, store: Store, setting: str, child: bool
+) -> None:
+    """150 flows of 10 task runs, about 4,500 writes in all but 30 between two waits: each
+    wait would take longer through the child. Asked for, the child starts all the same."""
+    printed = run_flows(modules, 150, 10, 2.0, FLOWHOOK_STORE_WRITER=setting)
+    assert (printed.split()[1] != "-1") is child, printed
+    assert execute(store, "SELECT count(*) FROM task_runs") == [(1500,)]
+    assert execute(store, "SELECT count(*) FROM flow_runs WHERE state_type = 'COMPLETED'") == [
+        (150,)
+    ]

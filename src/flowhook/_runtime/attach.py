@@ -269,8 +269,9 @@ def _open(settings: StoreSettings) -> Recorder:
     if writer_kind(settings.writer) == "process":
         from .writer_process import ProcessWriter
 
-        wait = os.environ.get("FLOWHOOK_STORE_WRITER_WAIT") == "1"  # tests, benchmarks
-        writer = ProcessWriter(settings, store, process_id, wait_started=wait, **options)
+        options["wait_started"] = os.environ.get("FLOWHOOK_STORE_WRITER_WAIT") == "1"  # tests
+        options["long_runs_only"] = settings.writer == "auto"
+        writer = ProcessWriter(settings, store, process_id, **options)
     else:
         writer = BatchWriter(store, process_id, **options)
     return Recorder(settings, store, process_id, writer, router, delivery)

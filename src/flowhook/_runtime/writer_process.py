@@ -6,9 +6,10 @@ entries and by a sender thread every ``linger`` seconds, to a child (:mod:`.writ
 makes the rows and writes them on its own connection. A caller that waits (a run's start, a
 top-level run's end, ``flush``) goes on once the child acknowledges the frame of its writes.
 
-- Start-up: the child starts once the process submitted ``START_AFTER`` writes; until it is
-  ready a thread writer writes, flushed before the first frame (order holds): a short script
-  neither starts nor waits for it.
+- Start-up: the child starts once the process submitted ``START_AFTER`` writes (with
+  ``long_runs_only``, as ``FLOWHOOK_STORE_WRITER=auto`` has it: that many with no wait between
+  them, in one long run); until it is ready a thread writer writes, flushed before the first
+  frame (order holds): a short script neither starts nor waits for it.
 - The child dies: the frames it had not acknowledged as written are written again here, each
   with the key the child would have given a batch ending with it (the store skips those it
   committed), then a thread writer takes over; one error says so.
@@ -28,7 +29,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from itertools import repeat, starmap
-from typing import IO, Any
+from typing import IO
 
 from ..store import (
     BatchWriter,
@@ -39,7 +40,7 @@ from ..store import (
     writes_and_waiters,
 )
 from .writer_recovery import Frame, write_again
-from .writer_wire import FRAME_KEYS, end, frame_data, spawn
+from .writer_wire import FRAME_KEYS, end, frame_data, relay_outage, spawn
 
 __all__ = ["ProcessWriter"]
 
@@ -50,16 +51,9 @@ logger = logging.getLogger("flowhook.store")
 #: took 8 % longer per task run (``benchmarks/writer_process_probe.py``).
 FRAME_ENTRIES = 256
 
-#: The child starts once a process has submitted this many writes (about 300 task runs).
+#: The child starts after this many writes (about 300 task runs). A wait (a flow run's start,
+#: its end) takes 0.1 ms longer through the child: worth it for a run that long, not less.
 START_AFTER = 1000
-
-
-def relay_outage(store: Store, message: tuple[Any, ...]) -> None:
-    """The writer process's ``("outage", event, location, reason)`` (a PostgreSQL store's, see
-    its ``Outage.relay``): said by this process's own outage, once for both processes."""
-    outage = getattr(store, "outage", None)
-    if outage is not None:
-        outage.relayed(message[1], message[3])
 
 
 class ProcessWriter:
@@ -77,6 +71,7 @@ class ProcessWriter:
         linger: float = 0.05,
         frame_entries: int = FRAME_ENTRIES,
         wait_started: bool = False,
+        long_runs_only: bool = False,
     ) -> None:
         self.store, self.process_id, self.on_outbox = store, process_id, on_outbox
         self.wait_timeout, self.linger, self.frame_entries = wait_timeout, linger, frame_entries
@@ -105,7 +100,8 @@ class ProcessWriter:
         info = getattr(store, "_registered", {}).get(process_id)
         self._greeting = (settings, process_id, self._options, info)
         #: Submits before the child is started: a short script never pays for its start.
-        self._start_in = 0 if wait_started else START_AFTER
+        #: With ``long_runs_only``, a wait before the child started counts from zero again.
+        self._start_in, self._long_runs_only = 0 if wait_started else START_AFTER, long_runs_only
         if wait_started:
             self._start()
             self.wait_started(wait_timeout)
@@ -172,6 +168,8 @@ class ProcessWriter:
             with self._lock:
                 direct = self._direct
                 if direct is not None:
+                    if self._long_runs_only and self._start_in > 0:
+                        self._start_in = START_AFTER
                     return direct.submit_and_wait(writes)
         if self._owner != os.getpid():
             return False

@@ -33,10 +33,10 @@ import sys
 import weakref
 from typing import IO, Any
 
-from ..store import Write
+from ..store import Store, Write
 from .writer_choice import interpreter_problem
 
-__all__ = ["FRAME_KEYS", "decode", "end", "frame_data", "spawn"]
+__all__ = ["FRAME_KEYS", "decode", "end", "frame_data", "relay_outage", "spawn"]
 
 #: A batch of the writer process holding frames up to ``n`` has key number ``n * FRAME_KEYS``
 #: (or just above it): a frame the flow's process writes again itself after the writer died,
@@ -86,6 +86,14 @@ _PLAIN: tuple[tuple[type, Any], ...] = (
 def decode(wire: list[Any]) -> list[Write]:
     """The writes of a frame, in the writer process."""
     return [pickle.loads(item) if type(item) is bytes else item for item in wire]
+
+
+def relay_outage(store: Store, message: tuple[Any, ...]) -> None:
+    """The writer process's ``("outage", event, location, reason)`` (a PostgreSQL store's, see
+    its ``Outage.relay``): said by this process's own outage, once for both processes."""
+    outage = getattr(store, "outage", None)
+    if outage is not None:
+        outage.relayed(message[1], message[3])
 
 
 def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:

@@ -138,3 +138,30 @@ def test_auto_never_starts_the_child_for_short_flows(
     assert execute(store, "SELECT count(*) FROM flow_runs WHERE state_type = 'COMPLETED'") == [
         (150,)
     ]
+
+
+def test_the_child_imports_flowhook_from_where_the_flow_process_found_it(
+    modules: Path, store: Store, tmp_path: Path
+) -> None:
+    """An interpreter that has no flowhook of its own (a zip application, a PEX file, a
+    script that extends ``sys.path``): the child finds it through the flow's ``sys.path``."""
+    bare = tmp_path / "bare"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(bare)], check=True)
+    python = str(bare / "bin" / "python")
+    no_flowhook = subprocess.run([python, "-c", "import flowhook"], capture_output=True)
+    assert no_flowhook.returncode != 0  # the interpreter alone cannot import it
+    script = write_module(
+        modules,
+        "extended",
+        f"import sys\nsys.path[1:1] = {sys.path!r}\n"
+        + FLOWS.format(flows=1, tasks=1500, cores=2.0),
+    )
+    environ = environment(modules, FLOWHOOK_STORE_WRITER="auto")
+    environ.pop("FLOWHOOK_STORE_WRITER_WAIT", None)
+    done = subprocess.run(
+        [python, str(script)], env=environ, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[1] != "-1", done.stdout + done.stderr
+    assert "writer process" not in done.stderr
+    assert execute(store, "SELECT count(*) FROM task_runs") == [(1500,)]

@@ -1,7 +1,7 @@
 """The writer process's own side: the store's :class:`~flowhook.store.BatchWriter`, fed from a pipe.
 
-Started by :class:`~.writer_process.ProcessWriter` as ``python -m
-flowhook._runtime.writer_child``; it reads the messages of :mod:`.writer_wire` on its standard
+Started by :class:`~.writer_process.ProcessWriter` (:func:`.writer_wire.spawn`, with the flow's
+process's ``sys.path``); it reads the messages of :mod:`.writer_wire` on its standard
 input and answers on its standard output (its prints, if any, go to standard error). It opens
 its own connection to the store and writes with the same writer a thread would use: batches,
 keys, held-back writes and run-by-run writes are the same.

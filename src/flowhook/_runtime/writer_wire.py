@@ -7,10 +7,11 @@ the UUID's integer), which go as they are; text ids, rows and JSON are made by t
 the writer process. The other writes (logs, hook errors, outbox entries, beats) are rare: each
 goes pickled.
 
-Messages on the pipes (to the writer: a pickle first, then :mod:`marshal` data, twice as fast
+Messages on the pipes (to the writer: pickles first, then :mod:`marshal` data, twice as fast
 for plain values, each after its length in 4 bytes; from the writer: pickles):
 
-- to the writer: ``(settings, process_id, options, registration)`` first, then
+- to the writer: the flow's process's ``sys.path``, ``(settings, process_id, options,
+  registration)``, then
   ``("w", frame, writes, now)``
   for each frame (numbered from 1 up; ``now``: write at once, even while the store is down),
   and ``("close",)`` at the end. End of file: the flow's process is gone.
@@ -96,18 +97,27 @@ def relay_outage(store: Store, message: tuple[Any, ...]) -> None:
         outage.relayed(message[1], message[3])
 
 
+#: The writer process's first statements: it imports from where this process does (its
+#: ``sys.path``, first on the pipe), so that a flowhook found through a path a script, a zip
+#: application or a PEX file added is found there too.
+_BOOTSTRAP = (
+    "import pickle, sys; sys.path[:] = pickle.load(sys.stdin.buffer); "
+    "from flowhook._runtime.writer_child import main; main()"
+)
+
+
 def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
-    """The writer process, started in the background and told the store's settings on its pipe
-    (never on its command line, which other users can read)."""
+    """The writer process, started in the background and told this process's ``sys.path``,
+    then the store's settings, on its pipe (never on its command line, which other users can
+    read)."""
     problem = interpreter_problem()
     if problem is not None:
         raise ValueError(problem)
     child = subprocess.Popen(
-        [sys.executable, "-m", "flowhook._runtime.writer_child"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+        [sys.executable, "-c", _BOOTSTRAP], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
     _widen(child.stdin)  # type: ignore[arg-type]
+    pickle.dump([entry for entry in sys.path if isinstance(entry, str)], child.stdin, 5)  # type: ignore[arg-type]
     pickle.dump(greeting, child.stdin, 5)  # type: ignore[arg-type]
     child.stdin.flush()  # type: ignore[union-attr]
     _children.add(child)

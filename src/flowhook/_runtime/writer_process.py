@@ -48,7 +48,7 @@ logger = logging.getLogger("flowhook.store")
 
 #: Entries (a transition's writes, mostly) per frame. A smaller frame keeps the child closer
 #: behind the flow, so that a run's end waits for less: with 1,024, a flow of 2,000 task runs
-#: took 8 % longer per task run (``benchmarks/writer_process_probe.py``).
+#: took 8 % longer per task run (docs/performance.md, "``auto``").
 FRAME_ENTRIES = 256
 
 #: The child starts after this many writes (about 300 task runs). A wait (a flow run's start,

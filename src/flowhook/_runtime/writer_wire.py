@@ -117,8 +117,9 @@ def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
         [sys.executable, "-c", _BOOTSTRAP], stdin=subprocess.PIPE, stdout=subprocess.PIPE
     )
     _widen(child.stdin)  # type: ignore[arg-type]
-    pickle.dump([entry for entry in sys.path if isinstance(entry, str)], child.stdin, 5)  # type: ignore[arg-type]
-    pickle.dump(greeting, child.stdin, 5)  # type: ignore[arg-type]
+    path = [entry for entry in sys.path if isinstance(entry, str)]
+    for message in (path, greeting):
+        pickle.dump(message, child.stdin, 5)  # type: ignore[arg-type]
     child.stdin.flush()  # type: ignore[union-attr]
     _children.add(child)
     return child

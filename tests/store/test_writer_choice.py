@@ -119,10 +119,11 @@ def test_usable_cores_are_the_affinity_lowered_by_a_cgroup_quota(
 def test_a_long_flow_is_written_by_the_child_only_with_a_core_to_spare(
     modules: Path, store: Store, cores: float, child: bool
 ) -> None:
-    """1,500 task runs in one flow: past the 1,000 writes that start the child."""
-    printed = run_flows(modules, 1, 1500, cores)
+    """4,000 task runs in one flow: past the 10,000 writes (1,000 of them in one run) that
+    start the child."""
+    printed = run_flows(modules, 1, 4000, cores)
     assert (printed.split()[1] != "-1") is child, printed
-    assert execute(store, "SELECT count(*) FROM task_runs") == [(1500,)]
+    assert execute(store, "SELECT count(*) FROM task_runs") == [(4000,)]
     assert execute(store, "SELECT state_type FROM flow_runs") == [("COMPLETED",)]
 
 
@@ -130,13 +131,13 @@ def test_a_long_flow_is_written_by_the_child_only_with_a_core_to_spare(
 def test_auto_never_starts_the_child_for_short_flows(
     modules: Path, store: Store, setting: str, child: bool
 ) -> None:
-    """150 flows of 10 task runs, about 4,500 writes in all but 30 between two waits: each
+    """400 flows of 10 task runs, about 12,800 writes in all but 32 between two waits: each
     wait would take longer through the child. Asked for, the child starts all the same."""
-    printed = run_flows(modules, 150, 10, 2.0, FLOWHOOK_STORE_WRITER=setting)
+    printed = run_flows(modules, 400, 10, 2.0, FLOWHOOK_STORE_WRITER=setting)
     assert (printed.split()[1] != "-1") is child, printed
-    assert execute(store, "SELECT count(*) FROM task_runs") == [(1500,)]
+    assert execute(store, "SELECT count(*) FROM task_runs") == [(4000,)]
     assert execute(store, "SELECT count(*) FROM flow_runs WHERE state_type = 'COMPLETED'") == [
-        (150,)
+        (400,)
     ]
 
 
@@ -154,7 +155,7 @@ def test_the_child_imports_flowhook_from_where_the_flow_process_found_it(
         modules,
         "extended",
         f"import sys\nsys.path[1:1] = {sys.path!r}\n"
-        + FLOWS.format(flows=1, tasks=1500, cores=2.0),
+        + FLOWS.format(flows=1, tasks=4000, cores=2.0),
     )
     environ = environment(modules, FLOWHOOK_STORE_WRITER="auto")
     environ.pop("FLOWHOOK_STORE_WRITER_WAIT", None)
@@ -164,4 +165,12 @@ def test_the_child_imports_flowhook_from_where_the_flow_process_found_it(
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[1] != "-1", done.stdout + done.stderr
     assert "writer process" not in done.stderr
-    assert execute(store, "SELECT count(*) FROM task_runs") == [(1500,)]
+    assert execute(store, "SELECT count(*) FROM task_runs") == [(4000,)]
+
+
+def test_auto_starts_the_child_only_past_10_000_writes_in_all(modules: Path, store: Store) -> None:
+    """One flow of 2,000 task runs (about 6,000 writes): the child's start would cost the
+    script more than it saves."""
+    printed = run_flows(modules, 1, 2000, 2.0)
+    assert printed.split()[1] == "-1", printed
+    assert execute(store, "SELECT count(*) FROM task_runs") == [(2000,)]

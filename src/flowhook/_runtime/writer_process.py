@@ -39,8 +39,8 @@ from ..store import (
     Write,
     writes_and_waiters,
 )
+from . import writer_wire as wire
 from .writer_recovery import Frame, write_again
-from .writer_wire import FRAME_KEYS, end, frame_data, relay_outage, spawn
 
 __all__ = ["ProcessWriter"]
 
@@ -54,6 +54,9 @@ FRAME_ENTRIES = 256
 #: The child starts after this many writes (about 300 task runs). A wait (a flow run's start,
 #: its end) takes 0.1 ms longer through the child: worth it for a run that long, not less.
 START_AFTER = 1000
+#: With ``long_runs_only`` the process must also have queued this many writes in all: the
+#: child's start costs a script about what the thread costs more in that many.
+AUTO_START_AFTER = 10_000
 
 
 class ProcessWriter:
@@ -99,17 +102,18 @@ class ProcessWriter:
         # file re-created): the child's store must know the registration too.
         info = getattr(store, "_registered", {}).get(process_id)
         self._greeting = (settings, process_id, self._options, info)
-        #: Submits before the child is started: a short script never pays for its start.
-        #: With ``long_runs_only``, a wait before the child started counts from zero again.
-        self._start_in, self._long_runs_only = 0 if wait_started else START_AFTER, long_runs_only
+        #: Submits before the child starts (a short script never pays for it); ``_in_run``: since
+        #: the last wait, with ``long_runs_only`` (then ``AUTO_START_AFTER`` in all).
+        self._long_runs_only, self._in_run, self._starting = long_runs_only, 0, False
+        self._start_in = AUTO_START_AFTER if long_runs_only else START_AFTER
         if wait_started:
             self._start()
             self.wait_started(wait_timeout)
 
     def _start(self) -> None:
-        self._start_in = -1
+        self._starting = True
         try:
-            self._child = spawn(self._greeting)
+            self._child = wire.spawn(self._greeting)
         except (OSError, ValueError) as exc:
             logger.warning(
                 "could not start the writer process (%s): runs are written by a thread", exc
@@ -152,8 +156,8 @@ class ProcessWriter:
                 direct = self._direct
                 if direct is not None:
                     direct.submit(writes)
-                    self._start_in -= 1
-                    if self._start_in == 0:
+                    self._start_in, self._in_run = self._start_in - 1, self._in_run + 1
+                    if self._start_in <= 0 and self._in_run >= START_AFTER and not self._starting:
                         self._start()
                     return
         self._entries.append(writes)
@@ -168,8 +172,8 @@ class ProcessWriter:
             with self._lock:
                 direct = self._direct
                 if direct is not None:
-                    if self._long_runs_only and self._start_in > 0:
-                        self._start_in = START_AFTER
+                    if self._long_runs_only:
+                        self._in_run = 0
                     return direct.submit_and_wait(writes)
         if self._owner != os.getpid():
             return False
@@ -224,10 +228,11 @@ class ProcessWriter:
             self._wake.set()
             self._sender.join(self.wait_timeout + 5)
             if self._direct is None:  # the sender said close: the child writes and answers
-                self._reader.join(self.wait_timeout)
-                if not self._closed.is_set():
+                if wire.said_closed(self._closed, self._reader, self.wait_timeout):
+                    wire.end_in_background(self._child, self.wait_timeout)  # 15 ms not waited for
+                else:
                     self._recover()
-                end(self._child, self.wait_timeout)
+                    wire.end(self._child, self.wait_timeout)
             elif self._child.poll() is None:  # it has nothing to write
                 self._child.kill()
                 self._child.wait()
@@ -316,7 +321,7 @@ class ProcessWriter:
                 self._kept -= len(self._frames.popleft()[1])
         if waiters:
             self._waiting[self._frame] = waiters
-        self._put(frame_data(self._frame, writes, now))
+        self._put(wire.frame_data(self._frame, writes, now))
 
     def _put(self, data: bytes) -> None:
         pipe = self._child.stdin  # type: ignore[union-attr]
@@ -343,7 +348,7 @@ class ProcessWriter:
             elif kind == "log":
                 logging.getLogger(message[1]).log(message[2], "%s", message[3])
             elif kind == "outage":
-                relay_outage(self.store, message)
+                wire.relay_outage(self.store, message)
             elif kind == "ready":
                 self._ready.set()
             elif kind == "closed":
@@ -387,7 +392,7 @@ class ProcessWriter:
         )
         self._lost += self._figures[2]
         self._lost_by_child = self._figures[2]  # said at close: the child cannot say it now
-        fallback = self._thread_writer((self._frame + 1) * FRAME_KEYS)
+        fallback = self._thread_writer((self._frame + 1) * wire.FRAME_KEYS)
         write_again(self.store, self.process_id, frames, fallback, self._release)
         with self._shipping, self._lock:
             self._hand_over(fallback)

@@ -31,13 +31,18 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
+import time
 import weakref
 from typing import IO, Any
 
 from ..store import Store, Write
 from .writer_choice import interpreter_problem
 
-__all__ = ["FRAME_KEYS", "decode", "end", "frame_data", "relay_outage", "spawn"]
+__all__ = [
+    "FRAME_KEYS", "decode", "end", "end_in_background", "frame_data", "relay_outage",
+    "said_closed", "spawn",
+]  # fmt: skip
 
 #: A batch of the writer process holding frames up to ``n`` has key number ``n * FRAME_KEYS``
 #: (or just above it): a frame the flow's process writes again itself after the writer died,
@@ -161,6 +166,23 @@ def end(child: subprocess.Popen[bytes] | None, timeout: float) -> None:
     except subprocess.TimeoutExpired:
         child.kill()
         child.wait()
+
+
+def said_closed(closed: threading.Event, reader: threading.Thread, timeout: float) -> bool:
+    """Wait until the writer process said ``closed`` (True: it wrote everything and exits) or
+    its answers ended (False: it died), for ``timeout`` seconds at most."""
+    deadline = time.monotonic() + timeout
+    while not closed.wait(0.01) and reader.is_alive() and time.monotonic() < deadline:
+        pass
+    return closed.is_set()
+
+
+def end_in_background(child: subprocess.Popen[bytes], timeout: float) -> None:
+    """:func:`end`, in a thread of its own: for a child that said it wrote everything and is
+    exiting (a process exiting meanwhile leaves it to the system)."""
+    threading.Thread(
+        target=end, args=(child, timeout), name="flowhook-writer-end", daemon=True
+    ).start()
 
 
 def _after_fork_in_child() -> None:

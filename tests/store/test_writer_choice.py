@@ -88,31 +88,65 @@ def _affinity() -> float:
     return float(len(os.sched_getaffinity(0)))
 
 
+#: cgroup files under the mount root, by path, and what /proc/self/cgroup says.
+Files = dict[str, str]
+
+
 @pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux: CPU affinity")
 @pytest.mark.parametrize(
-    ("v2", "v1", "quota"),
+    ("membership", "files", "quota"),
     [
-        ("max 100000\n", None, None),  # a cgroup v2 without a quota
-        ("150000 100000\n", None, 1.5),  # docker run --cpus=1.5
-        ("50000 100000\n", None, 0.5),
-        (None, ("-1\n", "100000\n"), None),  # a cgroup v1 without a quota
-        (None, ("200000\n", "100000\n"), 2.0),
-        (None, None, None),  # neither
-        ("garbage\n", None, None),
-        ("100000 0\n", None, None),
+        # cgroup v2, the container's own namespace: its group is the root
+        ("0::/\n", {"cpu.max": "max 100000\n"}, None),
+        ("0::/\n", {"cpu.max": "150000 100000\n"}, 1.5),  # docker run --cpus=1.5
+        # v2 without a namespace: a systemd unit's group, and the slice above it
+        (
+            "0::/system.slice/job.service\n",
+            {"system.slice/job.service/cpu.max": "50000 100000"},
+            0.5,
+        ),
+        ("0::/a/b\n", {"a/b/cpu.max": "max 100000", "a/cpu.max": "300000 100000"}, 3.0),
+        ("0::/a/b\n", {"a/b/cpu.max": "400000 100000", "a/cpu.max": "300000 100000"}, 3.0),
+        # v2 beside v1 (hybrid), mounted at unified/
+        ("0::/x\n", {"unified/x/cpu.max": "100000 100000"}, 1.0),
+        # cgroup v1, cpu and cpuacct mounted together
+        (
+            "3:cpu,cpuacct:/docker/abc\n4:memory:/docker/abc\n",
+            {
+                "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "200000\n",
+                "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n",
+            },
+            2.0,
+        ),
+        (
+            "1:cpu:/\n",
+            {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"},
+            None,
+        ),
+        ("0::/\n", {}, None),  # no file
+        ("0::/\n", {"cpu.max": "garbage"}, None),
+        ("0::/\n", {"cpu.max": "100000 0"}, None),
+        ("", {"cpu.max": "100000 100000"}, None),  # no membership: not ours
     ],
 )
 def test_usable_cores_are_the_affinity_lowered_by_a_cgroup_quota(
-    tmp_path: Path, v2: str | None, v1: tuple[str, str] | None, quota: float | None
+    tmp_path: Path, membership: str, files: Files, quota: float | None
 ) -> None:
-    v2_file, v1_files = tmp_path / "cpu.max", (tmp_path / "quota", tmp_path / "period")
-    if v2 is not None:
-        v2_file.write_text(v2)
-    if v1 is not None:
-        for path, text in zip(v1_files, v1, strict=True):
-            path.write_text(text)
+    """A quota of the process's cgroup, or of a group above it, lowers the count; the least
+    one counts."""
+    root, proc = tmp_path / "cgroup", tmp_path / "self-cgroup"
+    proc.write_text(membership)
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
     expected = _affinity() if quota is None else min(_affinity(), quota)
-    assert usable_cores(v2_file, v1_files) == expected
+    assert usable_cores(root, proc) == expected
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="Linux: CPU affinity")
+def test_usable_cores_without_a_membership_file_are_the_affinity(tmp_path: Path) -> None:
+    (tmp_path / "cpu.max").write_text("50000 100000")  # not known to be this process's
+    assert usable_cores(tmp_path, tmp_path / "missing") == _affinity()
 
 
 @pytest.mark.parametrize(("cores", "child"), [(2.0, True), (1.0, False)])

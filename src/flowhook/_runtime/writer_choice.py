@@ -15,12 +15,9 @@ from pathlib import Path
 
 __all__ = ["interpreter_problem", "usable_cores", "writer_kind"]
 
-#: Where a cgroup (v2, then v1) says how much CPU time this process's group may use.
-CGROUP_V2 = Path("/sys/fs/cgroup/cpu.max")
-CGROUP_V1 = (
-    Path("/sys/fs/cgroup/cpu/cpu.cfs_quota_us"),
-    Path("/sys/fs/cgroup/cpu/cpu.cfs_period_us"),
-)
+#: Where the cgroup file systems are mounted, and which groups this process belongs to.
+CGROUPS = Path("/sys/fs/cgroup")
+MEMBERSHIP = Path("/proc/self/cgroup")
 
 
 def writer_kind(setting: str, cores: float | None = None) -> str:
@@ -42,28 +39,50 @@ def interpreter_problem() -> str | None:
     return None
 
 
-def usable_cores(v2: Path = CGROUP_V2, v1: tuple[Path, Path] = CGROUP_V1) -> float:
-    """How many cores this process may use: those its CPU affinity allows, fewer when its
-    cgroup's CPU quota (a container's ``--cpus``) allows less time than that."""
+def usable_cores(root: Path = CGROUPS, membership: Path = MEMBERSHIP) -> float:
+    """How many cores this process may use: those its CPU affinity allows, fewer when a CPU
+    quota of its cgroup or of one above it (a container's ``--cpus``, a systemd unit's
+    ``CPUQuota=``) allows less time than that."""
     try:
         cores = float(len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # not Linux
         cores = float(os.cpu_count() or 1)
-    quota = _cgroup_quota(v2, v1)
-    return cores if quota is None else min(cores, quota)
+    return min([cores, *_quotas(root, membership)])
 
 
-def _cgroup_quota(v2: Path, v1: tuple[Path, Path]) -> float | None:
-    """The cgroup's CPU quota in cores (``quota / period``), or None without one."""
+def _quotas(root: Path, membership: Path) -> list[float]:
+    """The CPU quotas, in cores, of this process's cgroups and of the groups above them: v2's
+    ``cpu.max`` (``"0::/path"`` in ``membership``; mounted at ``root``, or at
+    ``root/unified`` beside v1), v1's ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``."""
     try:
-        quota, period = v2.read_text().split()[:2]
-    except (OSError, ValueError):
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return []
+    quotas = []
+    for line in lines:
+        _, controllers, group = line.split(":", 2) if line.count(":") >= 2 else ("", "", "")
+        if not group.startswith("/"):
+            continue
+        if controllers == "":  # v2
+            for mount in (root, root / "unified"):
+                quotas += _each_level(mount, group, ("cpu.max",))
+        elif "cpu" in controllers.split(","):  # v1
+            files = ("cpu.cfs_quota_us", "cpu.cfs_period_us")
+            quotas += _each_level(root / controllers, group, files)
+    return quotas
+
+
+def _each_level(mount: Path, group: str, files: tuple[str, ...]) -> list[float]:
+    """The quota at ``group`` under ``mount`` and at each group above it, where there is one."""
+    parts = [part for part in group.split("/") if part]
+    found = []
+    for depth in range(len(parts), -1, -1):
+        directory = mount.joinpath(*parts[:depth])
         try:
-            quota, period = (path.read_text().strip() for path in v1)
-        except (OSError, ValueError):
-            return None
-    try:
-        cores = int(quota) / int(period)
-    except (ValueError, ZeroDivisionError):  # "max" (v2) means no quota
-        return None
-    return cores if cores > 0 and math.isfinite(cores) else None  # -1 (v1): no quota
+            words = " ".join((directory / name).read_text() for name in files).split()
+            quota = int(words[0]) / int(words[1])
+        except (OSError, ValueError, IndexError, ZeroDivisionError):  # none, or "max"
+            continue
+        if quota > 0 and math.isfinite(quota):  # v1's -1: none
+            found.append(quota)
+    return found

@@ -127,6 +127,7 @@ Files = dict[str, str]
         ("0::/\n", {"cpu.max": "garbage"}, None),
         ("0::/\n", {"cpu.max": "100000 0"}, None),
         ("", {"cpu.max": "100000 100000"}, None),  # no membership: not ours
+        ("0::/../x\n", {"cpu.max": "100000 100000"}, None),  # outside the namespace's view
     ],
 )
 def test_usable_cores_are_the_affinity_lowered_by_a_cgroup_quota(

@@ -61,7 +61,7 @@ def _quotas(root: Path, membership: Path) -> list[float]:
     quotas = []
     for line in lines:
         _, controllers, group = line.split(":", 2) if line.count(":") >= 2 else ("", "", "")
-        if not group.startswith("/"):
+        if not group.startswith("/") or "/.." in group:  # outside this namespace's view
             continue
         if controllers == "":  # v2
             for mount in (root, root / "unified"):

@@ -102,10 +102,9 @@ class ProcessWriter:
         # file re-created): the child's store must know the registration too.
         info = getattr(store, "_registered", {}).get(process_id)
         self._greeting = (settings, process_id, self._options, info)
-        #: Submits before the child starts (a short script never pays for it); ``_in_run``: since
-        #: the last wait, with ``long_runs_only`` (then ``AUTO_START_AFTER`` in all).
-        self._long_runs_only, self._in_run, self._starting = long_runs_only, 0, False
-        self._start_in = AUTO_START_AFTER if long_runs_only else START_AFTER
+        #: Writes since the last wait (all with ``long_runs_only`` off), and how many start it.
+        self._long_runs_only, self._in_run, self._earlier = long_runs_only, 0, 0
+        self._starting, self._start_at = False, AUTO_START_AFTER if long_runs_only else START_AFTER
         if wait_started:
             self._start()
             self.wait_started(wait_timeout)
@@ -156,8 +155,8 @@ class ProcessWriter:
                 direct = self._direct
                 if direct is not None:
                     direct.submit(writes)
-                    self._start_in, self._in_run = self._start_in - 1, self._in_run + 1
-                    if self._start_in <= 0 and self._in_run >= START_AFTER and not self._starting:
+                    self._in_run += 1
+                    if self._in_run >= self._start_at and not self._starting:
                         self._start()
                     return
         self._entries.append(writes)
@@ -173,7 +172,8 @@ class ProcessWriter:
                 direct = self._direct
                 if direct is not None:
                     if self._long_runs_only:
-                        self._in_run = 0
+                        self._earlier, self._in_run = self._earlier + self._in_run, 0
+                        self._start_at = max(START_AFTER, AUTO_START_AFTER - self._earlier)
                     return direct.submit_and_wait(writes)
         if self._owner != os.getpid():
             return False

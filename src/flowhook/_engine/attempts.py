@@ -24,6 +24,7 @@ from .bodies import call_body, call_body_async
 from .outcomes import retry_state
 from .parameters import ParameterTypeError, convert_arguments
 from .transitions import (
+    CANCELLED,
     FAILED,
     FLOW,
     HOOKS_BY_TYPE,
@@ -48,6 +49,7 @@ __all__ = [
     "Attempts",
     "Start",
     "Wait",
+    "attempt_task",
     "drive",
     "drive_async",
     "run_attempts",
@@ -103,6 +105,7 @@ def run_attempts(
     guard: AbstractContextManager[Any],
     txn: Transaction | None = None,
     remote: RemoteTaskRunner | None = None,
+    outcome: State | None = None,
 ) -> Attempts:
     """The life of a run, from Pending to a final state, as a generator.
 
@@ -111,32 +114,29 @@ def run_attempts(
     attempt rolls the enclosing transaction back. It decides every transition and yields what
     takes time (the body, waits) to a driver (:func:`drive`, :func:`drive_async`). With a
     ``remote`` runner, the body runs there and Running is entered once it reports the start.
+    ``outcome`` is the state the first attempt's body led to, when :func:`attempt_task` ran it.
     """
     try:
-        if not run.state_history:
-            set_state(kind, owner, run, run.state)
-        invalid = _invalid_parameters(kind, owner, run, bound)
-        if invalid is not None:
-            return advance(kind, owner, run, invalid, guard)
+        if outcome is None:
+            ended = _begin(kind, owner, run, bound, guard)
+            if ended is not None:
+                return ended
         while True:
-            if scope is not None and scope.cancel_event.is_set():
-                return advance(kind, owner, run, _cancelled_before(run), guard)
-            run.run_count += 1
-            attempt = states.Running if run.run_count == 1 else states.Retrying
-            entering = attempt(run_id=run.id)
-            if remote is not None:
-                started = yield Start(entering, remote)
-                assert started is not None
-                entering = started
-            entered = advance(kind, owner, run, entering, guard)
-            if entered.type in FINAL_TYPES:  # entered.is_final(), without its frame
-                return entered
-            if txn is not None and run.run_count == 1 and txn.is_committed():
-                return advance(kind, owner, run, _cached(txn, run), guard)
-            state = yield BODY
-            assert state is not None
-            if kind is FLOW and scope is not None and scope.futures:
-                yield _Drain(scope)
+            if outcome is None:
+                entering = _next_attempt(run, scope)
+                if remote is not None and entering.type is not CANCELLED:
+                    started = yield Start(entering, remote)
+                    assert started is not None
+                    entering = started
+                entered = _enter(kind, owner, run, entering, guard, txn)
+                if entered.type in FINAL_TYPES:  # entered.is_final(), without its frame
+                    return entered
+                state = yield BODY
+                assert state is not None
+                if kind is FLOW and scope is not None and scope.futures:
+                    yield _Drain(scope)
+            else:
+                state, outcome = outcome, None
             if state.type is FAILED:
                 retry = _after_failure(owner, run, state, txn)
                 if retry is not None:
@@ -150,6 +150,79 @@ def run_attempts(
     except BaseException as exc:
         _crash(kind, owner, run, exc, guard)
         raise
+
+
+def attempt_task(
+    task: Runnable[..., Any],
+    run: Run,
+    bound: inspect.BoundArguments,
+    scope: context.FlowScope | None,
+    txn: Transaction | None,
+) -> State:
+    """A task run in this thread: :func:`run_attempts` driven by :func:`drive`, the same
+    transitions, with its first attempt made here without the generator (the hot path of every
+    task run); a failed attempt goes on in the generator, which decides on a retry."""
+    try:
+        ended = _begin(TASK, task, run, bound, NO_GUARD)
+        if ended is not None:
+            return ended
+        entered = _enter(TASK, task, run, _next_attempt(run, scope), NO_GUARD, txn)
+        if entered.type in FINAL_TYPES:
+            return entered
+        state = call_body(TASK, task, run, bound)
+        if state.type is not FAILED:
+            return advance(TASK, task, run, state, NO_GUARD)
+    except BaseException as exc:
+        _crash(TASK, task, run, exc, NO_GUARD)
+        raise
+    attempts = run_attempts(TASK, task, run, bound, scope, NO_GUARD, txn, outcome=state)
+    return drive(TASK, task, run, bound, attempts)
+
+
+def _begin(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    bound: inspect.BoundArguments,
+    guard: AbstractContextManager[Any],
+) -> State | None:
+    """Enter the run's first state (Pending) if it is new; its final state if its parameters
+    are invalid."""
+    if not run.state_history:
+        set_state(kind, owner, run, run.state)
+    invalid = _invalid_parameters(kind, owner, run, bound)
+    return None if invalid is None else advance(kind, owner, run, invalid, guard)
+
+
+def _next_attempt(run: Run, scope: context.FlowScope | None) -> State:
+    """The state the next attempt enters: Running (Retrying after the first), or Cancelled if
+    its flow run was cancelled in the meantime."""
+    if scope is not None and scope.cancel_event.is_set():
+        return _cancelled_before(run)
+    run.run_count += 1
+    attempt = states.Running if run.run_count == 1 else states.Retrying
+    return attempt(run_id=run.id)
+
+
+def _enter(
+    kind: RunKind,
+    owner: Runnable[..., Any],
+    run: Run,
+    entering: State,
+    guard: AbstractContextManager[Any],
+    txn: Transaction | None,
+) -> State:
+    """Enter an attempt's state; ``Cached`` instead of the body when the first attempt finds
+    its transaction's key committed already."""
+    entered = advance(kind, owner, run, entering, guard)
+    if (
+        entered.type not in FINAL_TYPES
+        and txn is not None
+        and run.run_count == 1
+        and txn.is_committed()
+    ):
+        return advance(kind, owner, run, _cached(txn, run), guard)
+    return entered
 
 
 def _after_failure(

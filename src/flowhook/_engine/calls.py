@@ -22,7 +22,7 @@ from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State
 
 from . import context
-from .attempts import Attempts, drive, drive_async, run_attempts
+from .attempts import Attempts, attempt_task, drive, drive_async, run_attempts
 from .cancellation import SigtermCanceller, track, untrack
 from .futures import (
     TaskRunFuture,
@@ -355,11 +355,10 @@ def run_submitted(
     if upstream_failed is not None:
         return upstream_failed
     txn = begin_task_transaction(task, run, bound.arguments, run_context)
-    attempts = run_attempts(TASK, task, run, bound, run_context.scope, NO_GUARD, txn)
     if txn is None:  # the hot path: no result to keep, no transaction open
-        return drive(TASK, task, run, bound, attempts)
+        return attempt_task(task, run, bound, run_context.scope, None)
     try:
-        return drive(TASK, task, run, bound, attempts)
+        return attempt_task(task, run, bound, run_context.scope, txn)
     finally:
         end_task_transaction(txn, task, run)
 

@@ -4,6 +4,7 @@ hooks added to a task after it ran, plugins registered or unregistered while run
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -341,3 +342,76 @@ def test_a_task_run_is_built_with_every_field_in_its_place() -> None:
     assert [state.name for state in run.state_history] == ["Pending", "Running", "Completed"]
     assert run.start_time == run.state_history[1].timestamp
     assert run.end_time == run.state_history[2].timestamp
+
+
+# A task run in the flow's thread makes its first attempt without the state machine's generator
+# (attempts.attempt_task); an async task run on the event loop goes through the generator from
+# its start. Both must enter the same states, whatever the body does.
+_BODIES = {
+    "returns": lambda attempt: attempt,
+    "fails once, then returns": lambda attempt: 1 / (attempt - 1),
+    "always fails": lambda attempt: 1 / 0,
+}
+
+
+def _sync_and_async(name: str, retries: int) -> tuple[Any, Any]:
+    body = _BODIES[name]
+    attempts: dict[str, int] = {"sync": 0, "async": 0}
+
+    @task(retries=retries, retry_delay_seconds=0)
+    def in_thread() -> Any:
+        attempts["sync"] += 1
+        return body(attempts["sync"])
+
+    @task(retries=retries, retry_delay_seconds=0)
+    async def on_loop() -> Any:
+        attempts["async"] += 1
+        return body(attempts["async"])
+
+    return in_thread, on_loop
+
+
+@pytest.mark.parametrize("body", sorted(_BODIES))
+@pytest.mark.parametrize("retries", [0, 2])
+def test_a_task_run_in_the_flows_thread_enters_the_states_the_async_one_does(
+    plugin_manager: PluginManager, body: str, retries: int
+) -> None:
+    in_thread, on_loop = _sync_and_async(body, retries)
+    seen = {}
+    for label in ("sync", "async"):
+        recorder = HookRecorder()
+        plugin_manager.register(recorder, name=f"recorder-{label}")
+
+        @flow
+        def sync_pipeline() -> str:
+            return str(in_thread(return_state=True).name)
+
+        @flow
+        async def async_pipeline() -> str:
+            return str((await on_loop(return_state=True)).name)
+
+        final = sync_pipeline() if label == "sync" else asyncio.run(async_pipeline())
+        plugin_manager.unregister(f"recorder-{label}")
+        seen[label] = (final, recorder.state_names("on_task_run_state_change"))
+    assert seen["sync"] == seen["async"]
+    expected_last = {"returns": "Completed", "always fails": "Failed"}.get(
+        body, "Completed" if retries else "Failed"
+    )
+    assert seen["sync"][0] == expected_last
+    assert seen["sync"][1][:2] == ["Pending", "Running"]
+
+
+def test_an_interrupt_in_a_task_body_in_the_flows_thread_crashes_the_run_and_goes_on_up(
+    plugin_manager: PluginManager,
+) -> None:
+    recorder = HookRecorder()
+    plugin_manager.register(recorder, name="interrupt")
+
+    @task
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert recorder.state_names("on_task_run_state_change") == ["Pending", "Running", "Crashed"]
+    recorder.assert_called("on_task_run_crashed", times=1)

@@ -17,12 +17,14 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from .._errors import DamagedData, StoreError, older_schema
+from .._sql import Into
 from .._sql.core import SQLCore
 from .._sql.schema import SCHEMA_VERSION
 from .dialect import SQLITE
+from .many_rows import insert_many
 
 __all__ = ["SQLiteStore"]
 
@@ -236,6 +238,13 @@ class SQLiteStore(SQLCore):
                     conn.execute("ROLLBACK")
 
         return self._retrying(transaction)
+
+    def _insert_rows(self, db: Any, statement: str, rows: list[Any], into: Into | None) -> None:
+        """Many rows of an insert go in statements of many rows each (:mod:`.many_rows`)."""
+        if into is None or len(rows) < 2:
+            db.executemany(statement, rows)
+            return
+        insert_many(db, statement, rows)
 
     @staticmethod
     def _version(db: sqlite3.Connection) -> int:

@@ -18,8 +18,7 @@ __all__ = ["MAX_ROWS", "MAX_VARIABLES", "insert_many"]
 #: The values one statement may bind in every SQLite build (``SQLITE_MAX_VARIABLE_NUMBER`` is
 #: 999 before SQLite 3.32, more since).
 MAX_VARIABLES = 999
-#: At most this many rows per statement (32 and 64 measured alike; a longer statement is only
-#: more text for SQLite to prepare once per batch size).
+#: At most this many rows per statement (32 and 64 measured alike).
 MAX_ROWS = 64
 
 

@@ -129,9 +129,9 @@ def _serve(source: BinaryIO, writer: BatchWriter, channel: _Channel) -> None:
             writer.close()
             channel.send(("closed", *_figures(writer)))
             return
-        _, frame, wire, now = message
+        kind, frame, wire, now = message
         room.acquire()
-        writes = tuple(decode(wire))
+        writes = tuple(wire) if kind == "w" else tuple(decode(wire))
         writer.submit_then(writes, partial(tried, frame), number=frame * FRAME_KEYS, now=now)
 
 

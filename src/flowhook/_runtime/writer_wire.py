@@ -14,6 +14,7 @@ for plain values, each after its length in 4 bytes; from the writer: pickles):
   registration)``, then
   ``("w", frame, writes, now)``
   for each frame (numbered from 1 up; ``now``: write at once, even while the store is down),
+  ``("p", frame, writes, now)`` for one in which some writes are pickles (:func:`decode`),
   and ``("close",)`` at the end. End of file: the flow's process is gone.
 - from the writer: ``("ready",)`` once the store is open (or ``("failed", message)``),
   ``("ack", frame, everything_written, held_back, lost, last_error)`` once a frame's writes
@@ -60,7 +61,7 @@ def frame_data(frame: int, writes: list[Write], now: bool) -> bytes:
     try:
         return marshal.dumps(("w", frame, writes, now))
     except ValueError:  # a rare write (a named tuple), or text of a subclass of str
-        return marshal.dumps(("w", frame, [_wire(write) for write in writes], now))
+        return marshal.dumps(("p", frame, [_wire(write) for write in writes], now))
 
 
 def _wire(write: Write) -> Any:
@@ -90,7 +91,7 @@ _PLAIN: tuple[tuple[type, Any], ...] = (
 
 
 def decode(wire: list[Any]) -> list[Write]:
-    """The writes of a frame, in the writer process."""
+    """The writes of a ``"p"`` frame, in the writer process (a ``"w"`` frame's are as sent)."""
     return [pickle.loads(item) if type(item) is bytes else item for item in wire]
 
 

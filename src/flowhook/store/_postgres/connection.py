@@ -195,13 +195,10 @@ class PostgresStore(SQLCore):
         """``what`` (``{}`` for the location) and the driver's reason, without the password."""
         return StoreError(f"{what.format(self.location)}: {_reason(exc, self.url)}")
 
-    def _insert_rows(self, db: Any, statement: str, rows: list[Any], into: Into | None) -> None:
+    def _insert_many(self, db: Any, statement: str, rows: list[Any], into: Into) -> None:
         """Many rows of an insert are copied (binary ``COPY``, :mod:`.copying`) in one
         statement: pipelined ``executemany`` spent more in psycopg and on the server, per row,
         than SQLite does on the whole row."""
-        if into is None or len(rows) < 2:
-            db.executemany(statement, rows)
-            return
         copy_rows(db, rows, into, self._column_types)
 
     @staticmethod

@@ -181,6 +181,14 @@ class SQLStore:
 
     def _insert_rows(self, db: Any, statement: str, rows: list[Any], into: Into | None) -> None:
         """Apply ``statement`` to each of ``rows`` in a batch's transaction; ``into``, when the
-        statement inserts, names its table, columns and ending, for a backend that sends the
-        rows in one statement instead (PostgreSQL)."""
+        statement inserts, names its table, columns and ending: then many rows go through
+        :meth:`_insert_many`."""
+        if into is None or len(rows) < 2:
+            db.executemany(statement, rows)
+            return
+        self._insert_many(db, statement, rows, into)
+
+    def _insert_many(self, db: Any, statement: str, rows: list[Any], into: Into) -> None:
+        """Insert two rows or more, in their order, as ``statement`` would one by one: a
+        backend sends them in fewer statements (SQLite: many rows each; PostgreSQL: COPY)."""
         db.executemany(statement, rows)

@@ -239,11 +239,8 @@ class SQLiteStore(SQLCore):
 
         return self._retrying(transaction)
 
-    def _insert_rows(self, db: Any, statement: str, rows: list[Any], into: Into | None) -> None:
+    def _insert_many(self, db: Any, statement: str, rows: list[Any], into: Into) -> None:
         """Many rows of an insert go in statements of many rows each (:mod:`.many_rows`)."""
-        if into is None or len(rows) < 2:
-            db.executemany(statement, rows)
-            return
         insert_many(db, statement, rows)
 
     @staticmethod

@@ -19,10 +19,13 @@ from .records import (
     EVENT_SELECT,
     FLOW_COLUMNS,
     HOOK_ERROR_COLUMNS,
+    IN_RUN_COLUMNS,
     TASK_COLUMNS,
     event_records,
     flow_record,
     hook_error_record,
+    states_in_run,
+    states_of_event,
     task_record,
 )
 
@@ -218,12 +221,13 @@ class TaskRunPages(SQLStore):
         marks = ", ".join("?" * len(ids))
         in_run, rows = self._snapshot(
             (
-                tuple,
-                f"SELECT id, states FROM task_runs WHERE id IN ({marks}) AND states IS NOT NULL",
+                states_in_run,
+                f"SELECT {IN_RUN_COLUMNS} FROM task_runs WHERE id IN ({marks}) "
+                "AND states IS NOT NULL",
                 ids,
             ),
             (
-                tuple,
+                states_of_event,
                 f"SELECT {EVENT_SELECT} FROM state_events WHERE history_id = ? "
                 f"AND run_id IN ({marks}) ORDER BY seq",
                 [history_id, *ids],

@@ -18,6 +18,7 @@ from flowhook_hookspec.states import StateType
 
 from .._records import PlainRecord, id_text, state_columns
 from .outbox import INSERT_OUTBOX
+from .records import PLAIN_STATES
 
 if TYPE_CHECKING:
     from . import Into
@@ -125,24 +126,53 @@ def plain_task_row(
     """The insert row of a task run created in its batch (``new``, then its transitions in the
     batch: records of :func:`~flowhook.store.transition_record`), as :func:`run_row` makes it
     with its states' JSON, when every one of those states is plain: no message, scheduled time,
-    exception or traceback (nearly every task run). None otherwise. Its states' JSON is put
-    together from pieces :data:`compact_json` wrote."""
-    parts = []
+    exception or traceback (nearly every task run). None otherwise. Its states are
+    :data:`PLAIN_STATES` when they are those three, else JSON put together from pieces
+    :data:`compact_json` wrote."""
     for item in moved[1:]:
-        _, _, _, type_, name, message, seconds, scheduled, error, error_message, tb, _, _, _ = item
+        _, _, _, _, _, message, _, scheduled, error, error_message, tb, _, _, _ = item
         if not (message is scheduled is error is error_message is tb is None):  # all None
             return None
+    # The last state (its message, checked: None), and the run's columns after it.
+    _, _, _, type_, name, _, _, _, _, _, _, run_count, start, end = moved[-1]
+    _, _, run_name, owner_name, import_path, created, process_id, _, _, _, tags, _ = new
+    if len(moved) == 4 and _entered_plainly(moved, created, start, end):
+        states = PLAIN_STATES
+    else:
+        states = _plain_json(moved)
+    return (
+        run_id, run_name, owner_name, import_path, created, process_id, flow_run_id, tags,
+        states, type_, name, None, run_count, start, end,
+    )  # fmt: skip
+
+
+def _entered_plainly(moved: list[PlainRecord], created: float, start: Any, end: Any) -> bool:
+    """Whether the three plain states of ``moved`` (after its new run's record) are those of
+    :data:`PLAIN_STATES`, at the times of the run's row."""
+    _, pending, running, completed = moved
+    return bool(
+        pending[6] == created
+        and running[6] == start
+        and completed[6] == end
+        and pending[4] == "Pending"
+        and running[4] == "Running"
+        and completed[4] == "Completed"
+        and pending[3] == "PENDING"
+        and running[3] == "RUNNING"
+        and completed[3] == "COMPLETED"
+    )
+
+
+def _plain_json(moved: list[PlainRecord]) -> str:
+    """The JSON of the plain states of ``moved`` (after its new run's record)."""
+    parts = []
+    for item in moved[1:]:
+        type_, name, seconds = item[3], item[4], item[6]
         start_json = _PLAIN_STARTS.get(name)
         if start_json is None or start_json[0] != type_:
             start_json = _plain_start(type_, name)
         parts.append(f"{start_json[1]}{seconds!r}{_PLAIN_END}")
-    # The last state (its message, checked: None), and the run's columns after it.
-    _, _, _, type_, name, _, _, _, _, _, _, run_count, start, end = moved[-1]
-    _, _, run_name, owner_name, import_path, created, process_id, _, _, _, tags, _ = new
-    return (
-        run_id, run_name, owner_name, import_path, created, process_id, flow_run_id, tags,
-        f"[{','.join(parts)}]", type_, name, None, run_count, start, end,
-    )  # fmt: skip
+    return f"[{','.join(parts)}]"
 
 
 def event_row(

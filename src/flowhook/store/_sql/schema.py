@@ -214,6 +214,11 @@ _TEMPLATES: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX flow_runs_parent_created ON flow_runs (parent_flow_run_id, created) "
         "WHERE parent_flow_run_id IS NOT NULL",
     ),
+    # 10: a task run that entered just Pending, Running and Completed, plain, in its batch keeps
+    # ``["Pending","Running","Completed"]`` in ``states``, their times being its row's (see
+    # records.PLAIN_STATES). The rows already written keep their full form, which is still
+    # read; the version tells an older flowhook, which cannot read the new form, to upgrade.
+    (),
 )
 
 

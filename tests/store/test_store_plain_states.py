@@ -210,3 +210,25 @@ def test_a_version_9_database_is_migrated_and_its_full_states_still_read(
         assert [e.state["name"] for e in store.events(doubled.id, flow_run.id)] == NAMES
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("column", ["task_runs.states", "state_events.earlier"])
+def test_a_damaged_states_column_is_a_store_error_naming_it(store: Store, column: str) -> None:
+    """Reading a run's states from a damaged column raises the store's error, which names the
+    database and the column, never a bare decoding error."""
+    flow_id, task_id, _, writes = a_task_run()
+    store.write(writes)
+    if column == "task_runs.states":
+        execute(store, "UPDATE task_runs SET states = ? WHERE id = ?", '["a"', str(task_id))
+        damaged = task_id
+    else:
+        damaged = flow_id
+        execute(
+            store,
+            "INSERT INTO state_events (run_id, run_kind, history_id, type, name, timestamp, "
+            "earlier) VALUES (?, 'flow', ?, 'RUNNING', 'Running', 1.0, '[1, 2]')",
+            str(flow_id),
+            str(flow_id),
+        )
+    with pytest.raises(StoreError, match=column.replace(".", r"\.")):
+        store.events(str(damaged), str(flow_id))

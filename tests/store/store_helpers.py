@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from flowhook import states
+from flowhook import flow, states, task
 from flowhook.store import (
     HookError,
     NewRun,
@@ -235,3 +235,20 @@ def start_script(script: Path, marker: Path, env: dict[str, str]) -> subprocess.
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@task
+def doubled(i: int) -> int:
+    return 2 * i
+
+
+@task
+def refused(i: int) -> int:
+    raise ValueError(f"no {i}")
+
+
+@flow
+def doubling(n: int) -> list[int]:
+    """A flow of one failed task run, then ``n`` that complete."""
+    refused(-1, return_state=True)
+    return [doubled(i) for i in range(n)]

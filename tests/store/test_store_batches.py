@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 from postgres_server import PostgresServer
-from store_helpers import execute, fake_process
+from store_helpers import doubling, execute, fake_process
 from tcp_proxy import LosingProxy
 
 import flowhook._runtime.attach
-from flowhook import flow, states, task
+from flowhook import states
 from flowhook.store import (
     BatchKey,
     BatchWriter,
@@ -348,22 +348,6 @@ def test_a_task_runs_row_is_the_same_whether_or_not_its_states_carry_more(
     assert (row[1], row[2]) == (done.type.value, done.name)
     assert float(row[3]) == running.timestamp.timestamp()
     assert row[4] == (None if end is None else end.timestamp())
-
-
-@task
-def doubled(i: int) -> int:
-    return 2 * i
-
-
-@task
-def refused(i: int) -> int:
-    raise ValueError(f"no {i}")
-
-
-@flow
-def doubling(n: int) -> list[int]:
-    refused(-1, return_state=True)
-    return [doubled(i) for i in range(n)]
 
 
 def test_a_task_runs_queued_writes_are_plain_data_the_garbage_collector_stops_tracking(

@@ -16,9 +16,9 @@ import uuid
 from pathlib import Path
 
 import pytest
-from store_helpers import execute
+from store_helpers import doubling, execute
 
-from flowhook import flow, states, task
+from flowhook import states
 from flowhook.store import (
     SCHEMA_VERSION,
     NewRun,
@@ -124,22 +124,6 @@ def test_any_other_task_run_keeps_its_states_in_full(store: Store, differs: str)
         ("Running", None),
         ("Completed", "done" if differs == "message" else None),
     ]
-
-
-@task
-def double(i: int) -> int:
-    return 2 * i
-
-
-@task
-def refuse(i: int) -> int:
-    raise ValueError(f"no {i}")
-
-
-@flow
-def doubling(n: int) -> list[int]:
-    refuse(-1, return_state=True)
-    return [double(i) for i in range(n)]
 
 
 def test_a_flows_completed_task_runs_take_the_short_form(store: Store) -> None:

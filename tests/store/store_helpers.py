@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import marshal
 import os
 import re
 import subprocess
@@ -22,7 +23,9 @@ from flowhook.store import (
     SQLiteStore,
     Store,
     Transition,
+    Write,
     hostname,
+    plain_record,
     start_token,
 )
 
@@ -252,3 +255,22 @@ def doubling(n: int) -> list[int]:
     """A flow of one failed task run, then ``n`` that complete."""
     refused(-1, return_state=True)
     return [doubled(i) for i in range(n)]
+
+
+#: The ways writes reach a store, for :func:`as_shipped`.
+SHIPPED = ["records", "plain", "writer process"]
+
+
+def as_shipped(writes: list[Write], shipped: str) -> list[Write]:
+    """``writes`` as the store gets them: the named tuples themselves (``"records"``), the plain
+    records the recorder makes (``"plain"``), or those records through the writer process's
+    wire, as its child takes a frame (``"writer process"``)."""
+    if shipped == "records":
+        return writes
+    plain = [plain_record(w) if isinstance(w, NewRun | Transition) else w for w in writes]
+    if shipped == "plain":
+        return plain
+    from flowhook._runtime.writer_wire import decode, frame_data
+
+    kind, _, wire, _ = marshal.loads(frame_data(1, plain, False))
+    return list(wire) if kind == "w" else decode(wire)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import gc
 import json
-import marshal
 import time
 import uuid
 from typing import Any
 
 import pytest
 from postgres_server import PostgresServer
-from store_helpers import doubling, execute, fake_process
+from store_helpers import SHIPPED, as_shipped, doubling, execute, fake_process
 from tcp_proxy import LosingProxy
 
 import flowhook._runtime.attach
@@ -34,7 +33,6 @@ from flowhook.store import (
     Write,
     id_text,
     open_store,
-    plain_record,
 )
 
 COUNTS = {
@@ -292,7 +290,7 @@ def test_runs_stored_before_keep_their_row_in_a_batch_of_many_new_runs(store: St
     assert counts(store)["task runs"] == 4
 
 
-@pytest.mark.parametrize("shipped", ["records", "plain", "writer process"])
+@pytest.mark.parametrize("shipped", SHIPPED)
 @pytest.mark.parametrize("ending", ["completed", "failed", "scheduled", "custom name"])
 def test_a_task_runs_row_is_the_same_whether_or_not_its_states_carry_more(
     store: Store, ending: str, shipped: str
@@ -317,13 +315,7 @@ def test_a_task_runs_row_is_the_same_whether_or_not_its_states_carry_more(
         Transition("task", task_id, flow_id, running, 1, running.timestamp, None),
         Transition("task", task_id, flow_id, done, 1, running.timestamp, end),
     ]
-    if shipped != "records":
-        writes = [plain_record(w) if isinstance(w, NewRun | Transition) else w for w in writes]
-    if shipped == "writer process":
-        from flowhook._runtime.writer_wire import decode, frame_data
-
-        writes = decode(marshal.loads(frame_data(1, writes, False))[2])
-    store.write(writes)
+    store.write(as_shipped(writes, shipped))
     [row] = execute(
         store,
         "SELECT states, state_type, state_name, start_time, end_time FROM task_runs WHERE id = ?",

@@ -9,14 +9,13 @@ other run keeps the full form.
 from __future__ import annotations
 
 import json
-import marshal
 import sqlite3
 import time
 import uuid
 from pathlib import Path
 
 import pytest
-from store_helpers import doubling, execute
+from store_helpers import SHIPPED, as_shipped, doubling, execute
 
 from flowhook import states
 from flowhook.store import (
@@ -28,7 +27,6 @@ from flowhook.store import (
     Transition,
     Write,
     open_store,
-    plain_record,
 )
 from flowhook.store._sql.records import PLAIN_STATES
 
@@ -59,18 +57,12 @@ def stored_states(store: Store, task_id: uuid.UUID) -> str:
     return text if isinstance(text, str) else json.dumps(text, separators=(",", ":"))
 
 
-@pytest.mark.parametrize("shipped", ["records", "plain", "writer process"])
+@pytest.mark.parametrize("shipped", SHIPPED)
 def test_the_three_plain_states_are_kept_by_name_and_read_back_with_their_times(
     store: Store, shipped: str
 ) -> None:
     flow_id, task_id, entered, writes = a_task_run()
-    if shipped != "records":
-        writes = [plain_record(w) if isinstance(w, NewRun | Transition) else w for w in writes]
-    if shipped == "writer process":
-        from flowhook._runtime.writer_wire import decode, frame_data
-
-        writes = decode(marshal.loads(frame_data(1, writes, False))[2])
-    store.write(writes)
+    store.write(as_shipped(writes, shipped))
 
     assert stored_states(store, task_id) == PLAIN_STATES
     events = store.events(str(task_id), str(flow_id))

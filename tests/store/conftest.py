@@ -29,6 +29,7 @@ WRITER_MODULES = {
     "test_store_batches",
     "test_run_logs",
     "test_store_history",
+    "test_store_held_runs",
 }
 
 

@@ -341,7 +341,7 @@ def detach() -> None:
 def flush() -> bool:
     """Wait until every transition recorded so far is written; False without a store."""
     recorder = _recorder
-    return recorder is not None and recorder.writer.flush()
+    return recorder is not None and recorder.flush()
 
 
 def current() -> Recorder | None:
@@ -377,7 +377,7 @@ def _at_exit() -> None:
         if moved or recorder.delivery.started or not recorder.writer.everything_written:
             # Every outbox entry queued so far is written first, so that the drain sees it;
             # alerts held back while the store was down start the delivery when written.
-            recorder.writer.flush()
+            recorder.flush()
         if moved or recorder.delivery.started:
             recorder.delivery.drain()
     for replaced in (*_draining, routing):

@@ -4,7 +4,8 @@ It is attached by :mod:`.attach`. For every transition it queues the run's new s
 outbox entries of the notification rules that match it, in one write, so that a message is
 durable exactly when the state that caused it is. What is durable when:
 
-- task transitions go to the background writer and are written in batches;
+- task transitions go to the background writer and are written in batches; a flow's task run
+  first waits to end, for the writer's linger at most, to go as one record (:mod:`.held_runs`);
 - a flow run's first Running, and that of a task run called outside any flow, is written before
   its body starts (the caller waits);
 - when a top-level run (a flow run, or a task run outside any flow) reaches a final state,
@@ -37,6 +38,7 @@ from flowhook_hookspec.states import FINAL_TYPES, State, StateType
 from .._engine import RunContext, RunKind, RunOwner, cancel_flow_run, current_context, observers
 from ..notifications import DeliveryWorker, Router
 from ..store import (
+    COMPLETED_RUN_STATES,
     BatchWriter,
     Heartbeat,
     HookError,
@@ -50,6 +52,7 @@ from ..store import (
     transition_record,
 )
 from .exits import write_exit_note
+from .held_runs import HELD, HeldRuns, plain
 from .routing import outbox_entries
 from .run_logs import RUN_LOGGERS, RunLogCapture
 
@@ -63,6 +66,9 @@ logger = logging.getLogger("flowhook.store")
 #: Compared on every transition: a module global is faster to read than the enum's member.
 _PAUSED = StateType.PAUSED
 _COMPLETED = StateType.COMPLETED
+_RUNNING = StateType.RUNNING
+#: The states a task run's held states are (:mod:`.held_runs`), as a rule names them (name, type).
+_HOLDABLE = frozenset(name for state in COMPLETED_RUN_STATES for name in (state, state.upper()))
 
 #: A parameter whose JSON form is longer than this is recorded as its type name only.
 MAX_PARAMETER_CHARS = 4096
@@ -158,6 +164,9 @@ class Recorder:
         #: Read on every task transition: the state types and names the task rules are about
         #: (the router's own, so that most transitions route nothing without a Python call).
         self._task_types, self._task_names = self.router.watched["task"]
+        #: A flow's task runs' first states wait (:mod:`.held_runs`) unless a rule is about them.
+        self.held = HeldRuns(writer, self._new_run, getattr(writer, "linger", 0.05))
+        self._holding = self._task_names.isdisjoint(_HOLDABLE)
 
     @property
     def worker_id(self) -> str:
@@ -196,13 +205,23 @@ class Recorder:
     ) -> None:
         """The engine observer (a :class:`~flowhook._engine.TransitionObserver`).
 
-        A task run inside a flow run (nearly every transition) only queues its writes: it is
-        never waited for, and counts no log records of its own. Its writes are plain records
-        (:func:`~flowhook.store.transition_record`), which the garbage collector stops tracking
-        while they wait in the writer's queue.
+        A task run inside a flow run (nearly every transition) only queues its writes, first
+        held (:mod:`.held_runs`): it is never waited for, and counts no log records of its own.
+        Its writes are plain records (:func:`~flowhook.store.transition_record`).
         """
         try:
             flow_run_id = getattr(run, "flow_run_id", None)
+            if flow_run_id is not None and self._holding:
+                entry = self.held.runs.get(run.id)
+                if entry is None:
+                    if old is None and plain(new, "Pending") and run.run_count == 0:
+                        self.held.hold(owner, run)
+                        return
+                elif new.type is _RUNNING and plain(new, "Running") and run.run_count == 1:
+                    entry[HELD] = 2
+                    return
+                elif self.held.end(entry, run, new):
+                    return
             if (
                 flow_run_id is None
                 or new.type is _PAUSED
@@ -269,6 +288,8 @@ class Recorder:
             if dropped is not None:
                 writes += (dropped,)
         if (final and top_level) or ((is_flow or top_level) and _awaited(old, new)):
+            if self.held.runs:
+                self.held.release()
             self.writer.submit_and_wait(writes)
         else:
             self.writer.submit(writes)
@@ -303,9 +324,17 @@ class Recorder:
         if record.exc_info and record.exc_info[1] is not None:
             tb = "".join(traceback.format_exception(*record.exc_info))
         error = HookError(kind, run_id, history_id, record.created, record.getMessage(), tb)
+        if self.held.runs:  # its run's states first
+            self.held.release()
         self.writer.submit((error,))
 
+    def flush(self) -> bool:
+        """Wait until every transition recorded so far is written (False: not all were)."""
+        self.held.release()
+        return self.writer.flush()
+
     def start(self) -> None:
+        self.held.start()
         observers.append(self.observe)
         logging.getLogger("flowhook.hooks").addFilter(self.hook_error)
         self.logs.install()
@@ -317,6 +346,7 @@ class Recorder:
         normally (see :mod:`.exits`): its unfinished runs are then not taken for crashed.
         """
         self.forget()
+        self.held.stop()
         self.heartbeat.stop()
         if self.delivery is not None:
             self.delivery.stop()

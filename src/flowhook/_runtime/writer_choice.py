@@ -4,6 +4,7 @@ default) picks the writer process when it can have a core of its own.
 The writer thread shares the interpreter's lock with the runs, so its work adds to theirs; the
 writer process does the same work beside them, on another core. With one core (a machine's, or
 a container's CPU quota) the two processes would take turns on it, and the thread is cheaper.
+The writer process starts once a process has recorded enough for its start to pay off.
 """
 
 from __future__ import annotations
@@ -13,7 +14,19 @@ import os
 import sys
 from pathlib import Path
 
-__all__ = ["interpreter_problem", "usable_cores", "writer_kind"]
+from ..store import COMPLETED_RUN_FIELDS, Write
+
+__all__ = [
+    "AUTO_START_AFTER", "START_AFTER", "interpreter_problem", "transitions_counted",
+    "usable_cores", "writer_kind",
+]  # fmt: skip
+
+#: The writer process starts after this many transitions (about 300 task runs). A wait (a flow
+#: run's start, its end) takes 0.1 ms longer through it: worth it for a run that long, not less.
+START_AFTER = 1000
+#: With ``auto`` the process must also have recorded this many transitions in all: the writer
+#: process's start costs a script about what the thread costs more in that many.
+AUTO_START_AFTER = 10_000
 
 #: Where the cgroup file systems are mounted, and which groups this process belongs to.
 CGROUPS = Path("/sys/fs/cgroup")
@@ -86,3 +99,11 @@ def _each_level(mount: Path, group: str, files: tuple[str, ...]) -> list[float]:
         if quota > 0 and math.isfinite(quota):  # v1's -1: none
             found.append(quota)
     return found
+
+
+def transitions_counted(writes: tuple[Write, ...]) -> int:
+    """How many transitions a submit of ``writes`` counts towards :data:`START_AFTER`: three
+    for a completed run's record (:func:`~flowhook.store.completed_run_record`), else one (a
+    transition's writes, mostly)."""
+    first = writes[0] if writes else None
+    return 3 if type(first) is tuple and len(first) == COMPLETED_RUN_FIELDS else 1

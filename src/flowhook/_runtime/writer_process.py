@@ -40,6 +40,7 @@ from ..store import (
     writes_and_waiters,
 )
 from . import writer_wire as wire
+from .writer_choice import AUTO_START_AFTER, START_AFTER, transitions_counted
 from .writer_recovery import Frame, write_again
 
 __all__ = ["ProcessWriter"]
@@ -50,13 +51,6 @@ logger = logging.getLogger("flowhook.store")
 #: behind the flow, so that a run's end waits for less: with 1,024, a flow of 2,000 task runs
 #: took 8 % longer per task run (docs/performance.md, "``auto``").
 FRAME_ENTRIES = 256
-
-#: The child starts after this many writes (about 300 task runs). A wait (a flow run's start,
-#: its end) takes 0.1 ms longer through the child: worth it for a run that long, not less.
-START_AFTER = 1000
-#: With ``long_runs_only`` the process must also have queued this many writes in all: the
-#: child's start costs a script about what the thread costs more in that many.
-AUTO_START_AFTER = 10_000
 
 
 class ProcessWriter:
@@ -155,7 +149,7 @@ class ProcessWriter:
                 direct = self._direct
                 if direct is not None:
                     direct.submit(writes)
-                    self._in_run += 1
+                    self._in_run += transitions_counted(writes)
                     if self._in_run >= self._start_at and not self._starting:
                         self._start()
                     return

@@ -19,6 +19,8 @@ from typing import Any
 import attrs
 
 from ._records import (
+    COMPLETED_RUN_FIELDS,
+    COMPLETED_RUN_STATES,
     NEW_RUN_FIELDS,
     TRANSITION_FIELDS,
     BatchKey,
@@ -36,7 +38,14 @@ from ._records import (
 from ._sql import Executor
 from ._sql.dialect import Dialect
 from ._sql.outbox import outbox_row
-from ._sql.rows import compact_json, event_row, plain_task_row, run_row, run_state
+from ._sql.rows import (
+    compact_json,
+    completed_task_row,
+    event_row,
+    plain_task_row,
+    run_row,
+    run_state,
+)
 
 __all__ = [
     "Entry",
@@ -109,15 +118,26 @@ def run_key(write: Write, histories: dict[str, str]) -> str:
 
 
 def moved_run(write: Write) -> int | None:
-    """The run a state event moves (its id's integer), or None for a write of another kind."""
+    """The run a write moves (its id's integer): a transition's, or a completed run's (see
+    :func:`~flowhook.store.completed_run_record`); None for a write of another kind."""
     if type(write) is tuple:
-        return write[1] if len(write) == TRANSITION_FIELDS else None
+        return write[1] if len(write) in _MOVING_FIELDS else None
     return write.run_id.int if isinstance(write, Transition) else None
 
 
+#: The lengths of the records that move a run, and how many state events each stands for.
+_MOVING_FIELDS = {TRANSITION_FIELDS: 1, COMPLETED_RUN_FIELDS: len(COMPLETED_RUN_STATES)}
+
+
 def moved_runs(writes: list[Write]) -> list[int]:
-    """The run of each state event among ``writes``."""
-    return [run for run in map(moved_run, writes) if run is not None]
+    """The run of each state event among ``writes`` (a completed run's record stands for
+    three)."""
+    runs: list[int] = []
+    for write in writes:
+        run = moved_run(write)
+        if run is not None:
+            runs += [run] * (_MOVING_FIELDS[len(write)] if type(write) is tuple else 1)
+    return runs
 
 
 #: Takes a batch's number for its process, unless that batch (or a later one) was applied. The
@@ -206,11 +226,13 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
     task run created in it keeps the batch's states in its own row: a short task run costs one
     insert. Other runs get one update and one event row each for their states of the batch.
     New runs and transitions are taken as plain records (:func:`plain_record`; the recorder
-    makes them so), keyed by their run id's integer.
+    makes them so), keyed by their run id's integer. A completed run's record (the recorder's
+    for nearly every task run) is its row at once.
     """
     prepared = PreparedBatch()
     #: Per run, in the order it first comes: its new run (None if created before), transitions.
     runs: dict[int, list[Any]] = {}
+    texts: dict[int, str] = {}  # a flow run's id as text, made once per batch
     logs = prepared.logs
     item: Any
     for item in batch:  # this loop runs for every transition of every run
@@ -223,6 +245,10 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
                 _other(prepared, item)
                 continue
             item = plain_record(item)
+        elif len(item) == COMPLETED_RUN_FIELDS:  # a whole run: its row alone
+            flow_run_id = _text(item[7], texts)
+            prepared.task_runs.append(completed_task_row(item, id_text(item[1]), flow_run_id))
+            continue
         moved = runs.get(item[1])
         if moved is None:
             runs[item[1]] = [item] if len(item) == NEW_RUN_FIELDS else [None, item]
@@ -230,7 +256,6 @@ def prepare_batch(batch: Iterable[Write]) -> PreparedBatch:
             moved[0] = item
         else:
             moved.append(item)
-    texts: dict[int, str] = {}  # a flow run's id as text, made once per batch
     for moved in runs.values():
         _add_run(prepared, moved, texts)
     return prepared

@@ -18,6 +18,8 @@ import attrs
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType
 
 __all__ = [
+    "COMPLETED_RUN_FIELDS",
+    "COMPLETED_RUN_STATES",
     "BatchKey",
     "Beat",
     "CrashHook",
@@ -32,6 +34,7 @@ __all__ = [
     "RunRecord",
     "Transition",
     "Write",
+    "completed_run_record",
     "id_text",
     "new_run_record",
     "plain_record",
@@ -181,6 +184,12 @@ _COMPLETED = StateType.COMPLETED
 TRANSITION_FIELDS = 14
 #: A new run's record (:func:`new_run_record`): :class:`NewRun`'s fields, its ids as integers.
 NEW_RUN_FIELDS = 12
+#: A completed task run's record (:func:`completed_run_record`): its new run's record, then its
+#: run count, start time and end time.
+COMPLETED_RUN_FIELDS = 15
+#: The states a completed run's record stands for, by name: each entered at the run's creation,
+#: start and end time respectively, with nothing else (no message, scheduled time or exception).
+COMPLETED_RUN_STATES = ("Pending", "Running", "Completed")
 
 
 def transition_record(
@@ -234,6 +243,16 @@ def new_run_record(
         None if parent_task_run_id is None else parent_task_run_id.int,
         tags, parameters,
     )  # fmt: skip
+
+
+def completed_run_record(new_run: PlainRecord, start_time: float, end_time: float) -> PlainRecord:
+    """One record for the three transitions of a task run of a flow that went Pending, Running,
+    Completed in one attempt (:data:`COMPLETED_RUN_STATES`), each state plain (no message,
+    scheduled time or exception) and entered at the run's creation (``new_run``'s, a
+    :func:`new_run_record`), ``start_time`` and ``end_time``: that new run's record, then the
+    run's count (1), start and end. The recorder makes it, instead of four records, for a run
+    that ends before the writer takes its first states."""
+    return (*new_run, 1, start_time, end_time)
 
 
 def plain_record(write: NewRun | Transition) -> PlainRecord:

@@ -29,6 +29,7 @@ __all__ = [
     "INTO",
     "batch_statements",
     "compact_json",
+    "completed_task_row",
     "event_row",
     "plain_task_row",
     "run_row",
@@ -71,6 +72,7 @@ INTO: dict[str, Into] = {
     "task_runs": ("task_runs", TASK_INSERT_COLUMNS, " ON CONFLICT (id) DO NOTHING"),
     "events": ("state_events", EVENT_COLUMNS, ""),
 }
+_COMPLETED_TYPE = StateType.COMPLETED.value
 #: The state of a run created without a transition in its batch.
 _PENDING: tuple[Any, ...] = (StateType.PENDING.value, "Pending", None, 0, None, None)
 
@@ -143,6 +145,19 @@ def plain_task_row(
     return (
         run_id, run_name, owner_name, import_path, created, process_id, flow_run_id, tags,
         states, type_, name, None, run_count, start, end,
+    )  # fmt: skip
+
+
+def completed_task_row(
+    record: PlainRecord, run_id: str, flow_run_id: str | None
+) -> tuple[Any, ...]:
+    """The insert row of a task run from its :func:`~flowhook.store.completed_run_record`: the
+    row :func:`plain_task_row` makes of the four records it stands for (states
+    :data:`PLAIN_STATES`)."""
+    _, _, run_name, owner_name, import_path, created, process_id, _, _, _, tags, _, *ended = record
+    return (
+        run_id, run_name, owner_name, import_path, created, process_id, flow_run_id, tags,
+        PLAIN_STATES, _COMPLETED_TYPE, "Completed", None, *ended,
     )  # fmt: skip
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
-from uuid import UUID
 
 from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.states import State, StateType
@@ -70,8 +69,9 @@ class HeldRuns:
         linger: float,
     ) -> None:
         self.writer, self.new_run, self.linger = writer, new_run, linger
-        #: The held runs by id: ``[owner, run, sent, held]``.
-        self.runs: dict[UUID, list[Any]] = {}
+        #: The held runs by their object's ``id()`` (a UUID's hash is a Python call; the entry
+        #: keeps the run alive): ``[owner, run, sent, held]``.
+        self.runs: dict[int, list[Any]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -96,7 +96,7 @@ class HeldRuns:
 
     def hold(self, owner: RunOwner, run: FlowRun | TaskRun) -> None:
         """Hold the new run ``run``'s Pending."""
-        self.runs[run.id] = [owner, run, 0, 1]
+        self.runs[id(run)] = [owner, run, 0, 1]
 
     def release(self) -> None:
         """Send what is held of every run, as it would have gone; the runs stay known, so that
@@ -113,7 +113,7 @@ class HeldRuns:
         it and one record was sent for its three states; else what was held is sent, and the
         caller sends ``new`` as usual."""
         with self._lock:
-            del self.runs[run.id]
+            del self.runs[id(run)]
             if (
                 entry[_SENT] == 0
                 and entry[HELD] == 2

@@ -212,7 +212,7 @@ class Recorder:
         try:
             flow_run_id = getattr(run, "flow_run_id", None)
             if flow_run_id is not None and self._holding:
-                entry = self.held.runs.get(run.id)
+                entry = self.held.runs.get(id(run))
                 if entry is None:
                     if old is None and plain(new, "Pending") and run.run_count == 0:
                         self.held.hold(owner, run)

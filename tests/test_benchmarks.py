@@ -95,3 +95,25 @@ def test_the_run_page_outbox_benchmark_runs_at_tiny_size(tmp_path: Path) -> None
     )
     assert done.returncode == 0, done.stderr
     assert re.search(r"run page of one flow run \(\d+ notifications\): median", done.stdout)
+
+
+def test_a_speed_target_reads_the_best_of_three_interpreters_and_keeps_each() -> None:
+    """As issue 26 measured its figures: each of the three in the JSON file, the best read."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import targets
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    store_on = "sequential 2k, one argument, store on, no plugins"
+    assert targets.interpreters(store_on) == 3
+    assert targets.interpreters("1M task runs in one flow") == 1  # sizes, not speed
+    assert targets.interpreters("10k async tasks, gathered") == 1  # no target reads it
+    tries = [
+        {"floor": {"pluggy_call_us": 1.0}, "figures": {"per_task_us": us, "loop_us": us - 1}}
+        for us in (16.0, 14.0, 15.0)
+    ]
+    chosen = targets.best(store_on, tries)
+    assert chosen["figures"] == {"per_task_us": 14.0, "loop_us": 13.0}
+    assert [figures["per_task_us"] for figures in chosen["interpreters"]] == [16.0, 14.0, 15.0]
+    rates = [{"figures": {"events_per_s": rate}} for rate in (140e3, 160e3, 150e3)]
+    assert targets.best("store write throughput", rates)["figures"]["events_per_s"] == 160e3

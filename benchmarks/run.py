@@ -30,7 +30,14 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from targets import THREE_PLUGINS, best, import_time, interpreters, print_targets  # noqa: E402
+from targets import (  # noqa: E402
+    THREE_PLUGINS,
+    best,
+    figure_read,
+    import_time,
+    interpreters,
+    print_targets,
+)
 
 #: (label, workload, full size, tiny size, environment)
 CASES: list[tuple[str, str, int, int, dict[str, str]]] = [
@@ -219,12 +226,10 @@ def _fresh_run(workload: str, size: int, env: dict[str, str]) -> dict[str, Any]:
         return run_case(workload, size, env, Path(home))
 
 
-def _tries(result: dict[str, Any]) -> str:
-    """Each interpreter's figures of a case run in several, first figure first."""
-    return "; ".join(
-        ", ".join(f"{key} {value:.3f}" for key, value in list(figures.items())[:1])
-        for figures in result["interpreters"]
-    )
+def _tries(case: str, result: dict[str, Any]) -> str:
+    """The figure a target reads, in each interpreter of a case run in several."""
+    key, _ = figure_read(case)
+    return f"{key} " + ", ".join(f"{figures[key]:.3f}" for figures in result["interpreters"])
 
 
 def _last_json_line(output: str) -> dict[str, Any] | None:
@@ -331,7 +336,7 @@ def main() -> None:
                 ratio = f"{value / floor['pluggy_call_us']:.1f}x pluggy call"
             print(f"{label:42} {key:16} {value:12.3f}  {ratio}")
         if "interpreters" in result:
-            print(f"{label:42} (the best of {len(tries)} interpreters: {_tries(result)})")
+            print(f"{label:42} (the best of {len(tries)} interpreters: {_tries(label, result)})")
     if args.prefect:
         rows.append(compare_with_prefect(args.prefect, 20 if tiny else 1_000, rows))
     imported = import_time(sys.executable, 1 if tiny else 10)

@@ -101,13 +101,19 @@ def interpreters(case: str) -> int:
     return BEST_OF if read and case not in ONE_INTERPRETER else 1
 
 
+def figure_read(case: str) -> tuple[str, str]:
+    """The figure a target reads of ``case``, and whether it is bounded from above ("max")."""
+    _, _, key, sense, _, _ = next(target for target in TARGETS if target[1] == case)
+    return key, sense
+
+
 def best(case: str, tries: list[dict[str, Any]]) -> dict[str, Any]:
     """The result of the try with the best figure for ``case``'s target (the least for a bound
     from above), with every try's figures under ``interpreters``; a case no target reads has
     one try, returned as it is."""
     if len(tries) == 1:
         return tries[0]
-    _, _, key, sense, _, _ = next(target for target in TARGETS if target[1] == case)
+    key, sense = figure_read(case)
     pick = min if sense == "max" else max
     chosen = pick(tries, key=lambda result: result["figures"][key])
     return {**chosen, "interpreters": [result["figures"] for result in tries]}

@@ -356,9 +356,9 @@ def test_a_task_runs_queued_writes_are_plain_data_the_garbage_collector_stops_tr
     queued: list[tuple[Any, ...]] = []
     submit = recorder.writer.submit
 
-    def keep(writes: tuple[Any, ...]) -> None:
+    def keep(writes: tuple[Any, ...], **options: Any) -> None:
         queued.append(writes)
-        submit(writes)
+        submit(writes, **options)
 
     recorder.writer.submit = keep  # type: ignore[method-assign]
     try:

@@ -23,6 +23,7 @@ import flowhook._runtime.attach
 import flowhook_slack
 from flowhook import flow, states, task
 from flowhook._engine import observers
+from flowhook._runtime.held_runs import MAX_HELD
 from flowhook._runtime.recorder import Recorder
 from flowhook.store import (
     COMPLETED_RUN_FIELDS,
@@ -205,6 +206,39 @@ def test_a_task_run_that_runs_on_is_in_the_store_as_running_meanwhile(store: Sto
     [task_run] = store.task_run_page(run.id, limit=10)
     events = store.events(task_run.id, run.id)
     assert [event.name for event in events] == NAMES
+
+
+def test_task_runs_waiting_in_a_pool_are_held_a_few_at_a_time_and_stored_whole(
+    store: Store,
+) -> None:
+    """Hundreds of task runs submitted at once wait in Pending for a thread of the pool: at most
+    MAX_HELD are held (letting go of all of them at once would hold up every run's thread)."""
+    recorder = attached()
+    go = threading.Event()
+    most_held: list[int] = []
+
+    @task
+    def waits(i: int) -> int:
+        go.wait(30)
+        return i
+
+    @flow
+    def pooled(n: int) -> list[int]:
+        futures = [waits.submit(i) for i in range(n)]
+        most_held.append(len(recorder.held.runs))
+        go.set()
+        return [future.result() for future in futures]
+
+    count = 3 * MAX_HELD
+    assert pooled(count) == list(range(count))
+    assert most_held == [MAX_HELD]
+    assert recorder.flush()
+    [run] = store.list_flow_runs(RunQuery(flow_name="pooled"))
+    task_runs = store.task_run_page(run.id, limit=1000)
+    assert len(task_runs) == count
+    for task_run in task_runs:
+        assert [event.name for event in store.events(task_run.id, run.id)] == NAMES
+    assert recorder.held.runs == {}
 
 
 def test_a_rule_about_task_runs_running_holds_nothing(

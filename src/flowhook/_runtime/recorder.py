@@ -35,7 +35,7 @@ from flowhook_hookspec.runs import FlowRun, TaskRun
 from flowhook_hookspec.serde import converter
 from flowhook_hookspec.states import FINAL_TYPES, State, StateType
 
-from .._engine import RunContext, RunKind, RunOwner, cancel_flow_run, current_context, observers
+from .._engine import RunContext, RunKind, RunOwner, current_context, observers
 from ..notifications import DeliveryWorker, Router
 from ..store import (
     COMPLETED_RUN_STATES,
@@ -53,6 +53,7 @@ from ..store import (
 )
 from .exits import write_exit_note
 from .held_runs import HELD, HeldRuns, plain
+from .requests import deliver_cancel, deliver_resume
 from .routing import outbox_entries
 from .run_logs import RUN_LOGGERS, RunLogCapture
 
@@ -153,7 +154,7 @@ class Recorder:
         self.router = router or Router()
         self.delivery = delivery
         self.heartbeat = Heartbeat(
-            store, process_id, settings.heartbeat_seconds, _deliver_cancel, _deliver_resume
+            store, process_id, settings.heartbeat_seconds, deliver_cancel, deliver_resume
         )
         if delivery is not None:
             delivery.claiming = self.heartbeat.claiming
@@ -214,8 +215,12 @@ class Recorder:
             if flow_run_id is not None and self._holding:
                 entry = self.held.runs.get(id(run))
                 if entry is None:
-                    if old is None and plain(new, "Pending") and run.run_count == 0:
-                        self.held.hold(owner, run)
+                    if (
+                        old is None
+                        and plain(new, "Pending")
+                        and run.run_count == 0
+                        and self.held.hold(owner, run)
+                    ):
                         return
                 elif new.type is _RUNNING and plain(new, "Running") and run.run_count == 1:
                     entry[HELD] = 2
@@ -379,21 +384,3 @@ def _awaited(old: State | None, new: State) -> bool:
     if new.type is StateType.RUNNING:
         return old.is_pending() or old.type is _PAUSED
     return new.type is _PAUSED
-
-
-def _deliver_cancel(flow_run_id: str, message: str | None) -> None:
-    """Cancel a flow run of this process that another process asked to cancel."""
-    try:
-        cancel_flow_run(uuid.UUID(flow_run_id), message or "Cancelled from another process")
-    except ValueError:
-        logger.info("flow run %s is not running in this process any more", flow_run_id)
-
-
-def _deliver_resume(flow_run_id: str) -> None:
-    """Resume a paused flow run of this process that another process asked to resume."""
-    from .._engine import resume_here
-
-    try:
-        resume_here(uuid.UUID(flow_run_id))
-    except Exception as exc:  # resumed already, timed out, or ended: nothing to do
-        logger.info("flow run %s was not resumed: %s", flow_run_id, exc)

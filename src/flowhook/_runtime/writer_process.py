@@ -142,19 +142,20 @@ class ProcessWriter:
 
     # -- the flow's side ---------------------------------------------------------------------
 
-    def submit(self, writes: tuple[Write, ...]) -> None:
-        """Queue ``writes``; they are shipped within about ``linger`` seconds."""
+    def submit(self, writes: tuple[Write, ...], *, wait: bool = True) -> None:
+        """Queue ``writes``; they are shipped within about ``linger`` seconds (``wait=False``:
+        never by this caller, which may hold a lock that runs' threads wait for)."""
         if self._direct is not None:
             with self._lock:
                 direct = self._direct
                 if direct is not None:
-                    direct.submit(writes)
+                    direct.submit(writes, wait=wait)
                     self._in_run += transitions_counted(writes)
                     if self._in_run >= self._start_at and not self._starting:
                         self._start()
                     return
         self._entries.append(writes)
-        if len(self._entries) >= self.frame_entries:
+        if wait and len(self._entries) >= self.frame_entries:
             # Shipped by the flow's thread itself, in one go (no switching to the sender
             # thread and back); a full pipe makes the flow wait for the child.
             self._ship_pending()

@@ -112,15 +112,16 @@ class BatchWriter:
         )
         self._thread.start()
 
-    def submit(self, writes: tuple[Write, ...]) -> None:
+    def submit(self, writes: tuple[Write, ...], *, wait: bool = True) -> None:
         """Queue ``writes``; they are applied within about ``linger`` seconds.
 
         When more than ``max_backlog`` entries wait, the caller waits until they are written:
         a writer starved of the GIL by a busy run would otherwise fall ever further behind,
-        holding every state in memory and writing nothing until the run ends.
+        holding every state in memory and writing nothing until the run ends. ``wait=False``
+        never waits: for a caller holding a lock that runs' threads wait for.
         """
         self._queue.put(writes)
-        if self._queue.qsize() > self.max_backlog:
+        if wait and self._queue.qsize() > self.max_backlog:
             self.submit_and_wait(())
 
     def submit_and_wait(self, writes: tuple[Write, ...]) -> bool:

@@ -8,10 +8,11 @@ and three transitions: less work for the flow's thread, nothing for the garbage 
 walk while the writer lingers, and one row for the store either way. Any other next state lets
 the held ones go first, as they would have gone.
 
-Nothing waits longer than it did: every ``linger`` seconds (the writer's own) a thread lets go
-of what is held, so that a task run that runs for longer is in the store as Pending and
-Running within about twice the writer's linger; a wait for the store (a flow run's start or
-end, :meth:`~.recorder.Recorder.flush`, a hook's error) lets go of everything first.
+Nothing waits for long: every ``linger`` seconds (the writer's own) a thread lets go of what is
+held, so that a task run that runs for longer is in the store as Pending and Running within
+about twice the writer's linger (within one, before); a wait for the store (a flow run's start or
+end, :meth:`~.recorder.Recorder.flush`, a hook's error) lets go of everything first. At most
+:data:`MAX_HELD` runs are held at once.
 """
 
 from __future__ import annotations
@@ -67,7 +68,8 @@ class HeldRuns:
 
     ``runs`` is read and written by the recorder without the lock on its hot path: a task run is
     moved by one thread only, and a state it holds is in the run's history before the recorder
-    sees it, so whoever lets the run go (under the lock) sends what was held by then.
+    sees it, so whoever lets the run go sends what was held by then: the releasing thread under
+    the lock, or the run's own thread once it took the run out of ``runs`` under the lock.
     """
 
     def __init__(
@@ -153,12 +155,9 @@ class HeldRuns:
         return False
 
     def _late(self, entry: list[Any]) -> tuple[Write, ...]:
-        (
-            """The records of the held states of ``entry`` not sent yet, as the recorder would have
+        """The records of the held states of ``entry`` not sent yet, as the recorder would have
         made them when the run entered them (under the lock, or from the run's own thread once
         it is out of :attr:`runs`)."""
-            ""
-        )
         sent, held = entry[_SENT], entry[HELD]
         if sent >= held:
             return ()

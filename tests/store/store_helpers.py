@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import marshal
 import os
 import re
 import subprocess
@@ -270,7 +269,6 @@ def as_shipped(writes: list[Write], shipped: str) -> list[Write]:
     plain = [plain_record(w) if isinstance(w, NewRun | Transition) else w for w in writes]
     if shipped == "plain":
         return plain
-    from flowhook._runtime.writer_wire import decode, frame_data
+    from flowhook._runtime.writer_wire import frame_data, frame_writes
 
-    kind, _, wire, _ = marshal.loads(frame_data(1, plain, False))
-    return list(wire) if kind == "w" else decode(wire)
+    return list(frame_writes(frame_data(1, plain, False)))

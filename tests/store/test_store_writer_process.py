@@ -20,15 +20,18 @@ from store_helpers import environment, execute, wait_for, write_module
 
 from flowhook import states
 from flowhook._runtime.writer_process import ProcessWriter
-from flowhook._runtime.writer_wire import FRAME_KEYS
+from flowhook._runtime.writer_wire import FRAME_KEYS, frame_data, frame_writes
 from flowhook.store import (
     EventRecord,
+    HookError,
     NewRun,
     OutboxEntry,
     Store,
     Transition,
+    Write,
     current_process,
     load_settings,
+    new_run_record,
     plain_record,
 )
 from flowhook_hookspec.errors import ConfigError
@@ -397,3 +400,16 @@ def test_writes_past_the_held_back_limit_are_counted_lost_when_the_child_dies(
     assert written == flow_runs[-2:]  # the last two frames were kept (6 writes)
     assert writer.lost == 2 * 8
     assert "16 state events were not recorded" in caplog.text
+
+
+def test_a_frame_kept_to_write_again_gives_back_its_writes_pickled_ones_too() -> None:
+    """The flow's process keeps each frame as it shipped it until the child acknowledges it;
+    if the child dies, it writes the frame's writes itself, as they were submitted."""
+    flow_id = uuid.uuid4()
+    writes: list[Write] = [
+        new_run_record("flow", flow_id, "f", "f", None, 1.0, None),
+        HookError("flow", flow_id, flow_id, 2.0, "a hook raised", None),
+        OutboxEntry("k9", "slack", "ops", "rule", "flow", str(flow_id), "Failed", "s", "b", 3.0),
+    ]
+    assert frame_writes(frame_data(7, writes, False)) == writes  # pickled: a "p" frame
+    assert frame_writes(frame_data(8, writes[:1], True)) == writes[:1]  # plain: a "w" frame

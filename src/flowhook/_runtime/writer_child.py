@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any, BinaryIO
 
 from ..store import BatchWriter, open_store
-from .writer_wire import FRAME_KEYS, decode
+from .writer_wire import FRAME_KEYS, writes_of
 
 __all__ = ["main"]
 
@@ -131,7 +131,7 @@ def _serve(source: BinaryIO, writer: BatchWriter, channel: _Channel) -> None:
             return
         kind, frame, wire, now = message
         room.acquire()
-        writes = tuple(wire) if kind == "w" else tuple(decode(wire))
+        writes = tuple(writes_of(kind, wire))
         writer.submit_then(writes, partial(tried, frame), number=frame * FRAME_KEYS, now=now)
 
 

@@ -309,14 +309,17 @@ class ProcessWriter:
         writes, waiters = writes_and_waiters(entries)
         self._frame += 1
         now, self._now = self._now, False
+        # Kept as shipped, not as the writes: they are freed here, in this thread, while hot,
+        # not by the reader of the acknowledgements (0.5 us per task run in that thread).
+        data, count = wire.frame_data(self._frame, writes, now), len(writes)
         with self._frames_lock:
-            self._frames.append((self._frame, writes, waiters))
-            self._kept += len(writes)
+            self._frames.append((self._frame, data, count))
+            self._kept += count
             while self._kept > self._options["max_held_back"] and len(self._frames) > 1:
-                self._kept -= len(self._frames.popleft()[1])
+                self._kept -= self._frames.popleft()[2]
         if waiters:
             self._waiting[self._frame] = waiters
-        self._put(wire.frame_data(self._frame, writes, now))
+        self._put(data)
 
     def _put(self, data: bytes) -> None:
         pipe = self._child.stdin  # type: ignore[union-attr]
@@ -362,7 +365,7 @@ class ProcessWriter:
             with self._frames_lock:
                 frames = self._frames
                 while frames and frames[0][0] <= frame:
-                    self._kept -= len(frames.popleft()[1])
+                    self._kept -= frames.popleft()[2]
 
     def _release(self, frame: int) -> None:
         """The callers waiting for ``frame`` go on."""
@@ -383,7 +386,7 @@ class ProcessWriter:
             "the store's writer process ended unexpectedly (exit code %s): this process writes "
             "its runs itself from now on, starting with the %d writes it had not written",
             code,
-            sum(len(writes) for _, writes, _ in frames),
+            sum(count for _, _, count in frames),
         )
         self._lost += self._figures[2]
         self._lost_by_child = self._figures[2]  # said at close: the child cannot say it now

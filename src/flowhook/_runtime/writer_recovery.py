@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import partial
 
-from ..store import BatchKey, BatchWriter, Store, Waiter, Write
-from .writer_wire import FRAME_KEYS
+from ..store import BatchKey, BatchWriter, Store
+from .writer_wire import FRAME_KEYS, frame_writes
 
 __all__ = ["Frame", "write_again"]
 
-#: A frame shipped and not yet known written: its number, its writes, their waiters.
-Frame = tuple[int, list[Write], list[Waiter]]
+#: A frame shipped and not yet known written: its number, its message as shipped (see
+#: :func:`.writer_wire.frame_data`), how many writes it holds.
+Frame = tuple[int, bytes, int]
 
 
 def write_again(
@@ -24,11 +25,13 @@ def write_again(
     """Write ``frames`` in order, each with the key the child would have given a batch ending
     with it (the store skips a frame the child committed), and ``release`` each one's waiters.
     From the first that fails on, ``fallback`` (a thread writer) holds, retries or splits them."""
-    for index, (frame, writes, _) in enumerate(frames):
+    for index, (frame, data, _) in enumerate(frames):
         try:
-            store.write([*writes, BatchKey(process_id, frame * FRAME_KEYS)])
+            store.write([*frame_writes(data), BatchKey(process_id, frame * FRAME_KEYS)])
         except Exception:
             for later, rest, _ in frames[index:]:
-                fallback.submit_then(tuple(rest), partial(release, later), number=0, now=False)
+                fallback.submit_then(
+                    tuple(frame_writes(rest)), partial(release, later), number=0, now=False
+                )
             return
         release(frame)

@@ -41,8 +41,8 @@ from ..store import Store, Write
 from .writer_choice import interpreter_problem
 
 __all__ = [
-    "FRAME_KEYS", "decode", "end", "end_in_background", "frame_data", "relay_outage",
-    "said_closed", "spawn",
+    "FRAME_KEYS", "decode", "end", "end_in_background", "frame_data", "frame_writes",
+    "relay_outage", "said_closed", "spawn", "writes_of",
 ]  # fmt: skip
 
 #: A batch of the writer process holding frames up to ``n`` has key number ``n * FRAME_KEYS``
@@ -93,6 +93,19 @@ _PLAIN: tuple[tuple[type, Any], ...] = (
 def decode(wire: list[Any]) -> list[Write]:
     """The writes of a ``"p"`` frame, in the writer process (a ``"w"`` frame's are as sent)."""
     return [pickle.loads(item) if type(item) is bytes else item for item in wire]
+
+
+def writes_of(kind: str, wire: list[Any]) -> list[Write]:
+    """The writes of a frame's message of ``kind`` (``"w"`` or ``"p"``) as the store takes
+    them."""
+    return wire if kind == "w" else decode(wire)
+
+
+def frame_writes(data: bytes) -> list[Write]:
+    """The writes of a frame shipped as ``data`` (:func:`frame_data`): for the flow's process,
+    which writes them itself when the writer process died before it acknowledged them."""
+    kind, _, wire, _ = marshal.loads(data)
+    return writes_of(kind, wire)
 
 
 def relay_outage(store: Store, message: tuple[Any, ...]) -> None:

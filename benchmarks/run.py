@@ -12,8 +12,8 @@
 
 Each workload runs in a fresh interpreter, with the floor (a plain Python call and a raw pluggy
 hook call) measured in that same interpreter, so that the ratios compare across machines.
-Figures are medians of several runs; a case a speed target reads runs in three interpreters,
-and the target takes the best of them (``targets.BEST_OF``), as issue 26 measured.
+Figures are medians of several runs; a case a target reads runs in three interpreters, and
+each target takes the best of them (``targets.BEST_OF``), as issue 26 measured.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 from targets import (  # noqa: E402
     THREE_PLUGINS,
     best,
-    figure_read,
+    figures_read,
     import_time,
     interpreters,
     print_targets,
@@ -227,9 +227,11 @@ def _fresh_run(workload: str, size: int, env: dict[str, str]) -> dict[str, Any]:
 
 
 def _tries(case: str, result: dict[str, Any]) -> str:
-    """The figure a target reads, in each interpreter of a case run in several."""
-    key, _ = figure_read(case)
-    return f"{key} " + ", ".join(f"{figures[key]:.3f}" for figures in result["interpreters"])
+    """Each figure a target reads, in each interpreter of a case run in several."""
+    return "; ".join(
+        f"{key} " + ", ".join(f"{figures[key]:.3f}" for figures in result["interpreters"])
+        for key in figures_read(case)
+    )
 
 
 def _last_json_line(output: str) -> dict[str, Any] | None:

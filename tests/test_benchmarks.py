@@ -106,7 +106,7 @@ def test_a_speed_target_reads_the_best_of_three_interpreters_and_keeps_each() ->
         sys.path.remove(str(ROOT / "benchmarks"))
     store_on = "sequential 2k, one argument, store on, no plugins"
     assert targets.interpreters(store_on) == 3
-    assert targets.interpreters("1M task runs in one flow") == 1  # sizes, not speed
+    assert targets.interpreters("1M task runs in one flow") == 3
     assert targets.interpreters("10k async tasks, gathered") == 1  # no target reads it
     tries = [
         {"floor": {"pluggy_call_us": 1.0}, "figures": {"per_task_us": us, "loop_us": us - 1}}
@@ -117,3 +117,12 @@ def test_a_speed_target_reads_the_best_of_three_interpreters_and_keeps_each() ->
     assert [figures["per_task_us"] for figures in chosen["interpreters"]] == [16.0, 14.0, 15.0]
     rates = [{"figures": {"events_per_s": rate}} for rate in (140e3, 160e3, 150e3)]
     assert targets.best("store write throughput", rates)["figures"]["events_per_s"] == 160e3
+    # Several targets of one case: each reads its own best among the interpreters.
+    million = [
+        {"figures": {"rss_growth_mb": rss, "runs_ls_ms": ls, "run_page_ms": 50.0}}
+        for rss, ls in ((30.0, 120.0), (40.0, 90.0), (35.0, 95.0))
+    ]
+    row = {"case": "1M task runs in one flow", **targets.best("1M task runs in one flow", million)}
+    checked = {r["case"]: r["figures"]["measured"] for r in targets.print_targets([row])}
+    assert checked["target: 1M task runs: RSS growth MB"] == 30.0
+    assert checked["target: 1M task runs: runs ls ms"] == 90.0

@@ -413,3 +413,45 @@ def test_a_frame_kept_to_write_again_gives_back_its_writes_pickled_ones_too() ->
     ]
     assert frame_writes(frame_data(7, writes, False)) == writes  # pickled: a "p" frame
     assert frame_writes(frame_data(8, writes[:1], True)) == writes[:1]  # plain: a "w" frame
+
+
+def test_a_frame_being_shipped_when_the_child_dies_is_written_again(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The child dies while the flow's thread is making a frame: the recovery waits for that
+    frame before it takes the frames to write again, so it is written, not left behind."""
+    from flowhook._runtime import writer_wire
+
+    process_id = store.register_process(current_process("test"))
+    writer = ProcessWriter(load_settings(), store, process_id, wait_timeout=10, wait_started=True)
+    making, go = threading.Event(), threading.Event()
+    make_frame = writer_wire.frame_data
+
+    def slow_frame(frame: int, writes: list[Write], now: bool) -> bytes:
+        if writes:
+            making.set()
+            go.wait(10)
+        return make_frame(frame, writes, now)
+
+    monkeypatch.setattr(writer_wire, "frame_data", slow_frame)
+    flow_run_id = uuid.uuid4()
+    running = states.Running(run_id=flow_run_id)
+    writes = (
+        NewRun("flow", flow_run_id, "a-run", "pipeline", None, time.time(), process_id),
+        Transition("flow", flow_run_id, flow_run_id, states.Pending(), 0, None, None),
+        Transition("flow", flow_run_id, flow_run_id, running, 1, running.timestamp, None),
+    )
+    waited: list[bool] = []
+    shipping = threading.Thread(target=lambda: waited.append(writer.submit_and_wait(writes)))
+    shipping.start()
+    try:
+        assert making.wait(10)
+        os.kill(writer.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        wait_for(lambda: writer._gone, what="the flow's process to see the child gone")
+        time.sleep(0.5)  # the recovery runs up to where it needs the frame being made
+    finally:
+        go.set()
+        shipping.join(30)
+    assert waited == [True]  # the frame was written again, and its caller went on
+    writer.close()
+    assert execute(store, "SELECT id, state_type FROM flow_runs") == [(str(flow_run_id), "RUNNING")]

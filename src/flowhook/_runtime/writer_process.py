@@ -380,8 +380,9 @@ class ProcessWriter:
             child.kill()
         code = None if child is None else child.wait()
         self._reader.join(self.wait_timeout)
-        frames = list(self._frames)
-        self._frames.clear()
+        with self._shipping:  # a frame being made is kept first; no other is made after
+            frames = list(self._frames)
+            self._frames.clear()
         logger.error(
             "the store's writer process ended unexpectedly (exit code %s): this process writes "
             "its runs itself from now on, starting with the %d writes it had not written",

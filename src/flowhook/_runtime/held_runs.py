@@ -101,11 +101,10 @@ class HeldRuns:
 
     def _loop(self) -> None:
         while not self._stopping.wait(self.linger):
-            if self.runs:
-                try:
-                    self.release()
-                except Exception:  # never stop letting go: the next tick tries again
-                    logger.exception("could not send the held states of task runs")
+            try:
+                self.release()
+            except Exception:  # never stop letting go: the next tick tries again
+                logger.exception("could not send the held states of task runs")
 
     def hold(self, owner: RunOwner, run: FlowRun | TaskRun) -> bool:
         """Hold the new run ``run``'s Pending, unless :data:`MAX_HELD` runs are held already;
@@ -119,7 +118,9 @@ class HeldRuns:
     def release(self) -> None:
         """Send what is held of every run, as it would have gone; the runs stay known, so that
         their next states follow what was sent. Queued without waiting: a run's thread may wait
-        for the lock meanwhile (see :meth:`end`)."""
+        for the lock meanwhile (see :meth:`end`). Nothing held: returns at once."""
+        if not self.runs:
+            return
         with self._lock:
             writes: list[Write] = []
             for entry in list(self.runs.values()):

@@ -293,8 +293,7 @@ class Recorder:
             if dropped is not None:
                 writes += (dropped,)
         if (final and top_level) or ((is_flow or top_level) and _awaited(old, new)):
-            if self.held.runs:
-                self.held.release()
+            self.held.release()
             self.writer.submit_and_wait(writes)
         else:
             self.writer.submit(writes)
@@ -329,8 +328,7 @@ class Recorder:
         if record.exc_info and record.exc_info[1] is not None:
             tb = "".join(traceback.format_exception(*record.exc_info))
         error = HookError(kind, run_id, history_id, record.created, record.getMessage(), tb)
-        if self.held.runs:  # its run's states first
-            self.held.release()
+        self.held.release()  # its run's states first
         self.writer.submit((error,))
 
     def flush(self) -> bool:

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..store import COMPLETED_RUN_FIELDS, Write
+from ..store import COMPLETED_RUN_FIELDS, COMPLETED_RUN_STATES, Write
 
 __all__ = [
     "AUTO_START_AFTER", "START_AFTER", "interpreter_problem", "transitions_counted",
@@ -106,4 +106,5 @@ def transitions_counted(writes: tuple[Write, ...]) -> int:
     for a completed run's record (:func:`~flowhook.store.completed_run_record`), else one (a
     transition's writes, mostly)."""
     first = writes[0] if writes else None
-    return 3 if type(first) is tuple and len(first) == COMPLETED_RUN_FIELDS else 1
+    completed = type(first) is tuple and len(first) == COMPLETED_RUN_FIELDS
+    return len(COMPLETED_RUN_STATES) if completed else 1

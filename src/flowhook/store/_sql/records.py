@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from .._errors import DamagedData
-from .._records import RunRecord
+from .._records import COMPLETED_RUN_STATES, RunRecord
 
 if TYPE_CHECKING:
     from .._details import EventRecord, HookErrorRecord, ProcessRecord
@@ -143,7 +143,7 @@ _EVENT_LAYOUT = layout("state_events", EVENT_SELECT)
 #: times (schema version 10; read by :func:`states_in_run`). A Completed run is final: no later
 #: write changes those times. Still a JSON array of three states, which ``json_array_length``
 #: counts. Not making their JSON saves the writer about a sixth of its CPU per task run.
-PLAIN_STATES = '["Pending","Running","Completed"]'
+PLAIN_STATES = json.dumps(list(COMPLETED_RUN_STATES), separators=(",", ":"))
 #: A task run's row that holds its states: see :func:`states_in_run`.
 IN_RUN_COLUMNS = "id, states, created, start_time, end_time"
 _IN_RUN_LAYOUT = layout("task_runs", IN_RUN_COLUMNS)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from flowhook_hookspec.states import StateType
 
-from .._records import PlainRecord, id_text, state_columns
+from .._records import NEW_RUN_FIELDS, PlainRecord, id_text, state_columns
 from .outbox import INSERT_OUTBOX
 from .records import PLAIN_STATES
 
@@ -154,11 +154,8 @@ def completed_task_row(
     """The insert row of a task run from its :func:`~flowhook.store.completed_run_record`: the
     row :func:`plain_task_row` makes of the four records it stands for (states
     :data:`PLAIN_STATES`)."""
-    _, _, run_name, owner_name, import_path, created, process_id, _, _, _, tags, _, *ended = record
-    return (
-        run_id, run_name, owner_name, import_path, created, process_id, flow_run_id, tags,
-        PLAIN_STATES, _COMPLETED_TYPE, "Completed", None, *ended,
-    )  # fmt: skip
+    state = (_COMPLETED_TYPE, "Completed", None, *record[NEW_RUN_FIELDS:])
+    return run_row(record[:NEW_RUN_FIELDS], run_id, flow_run_id, PLAIN_STATES, state)
 
 
 def _entered_plainly(moved: list[PlainRecord], created: float, start: Any, end: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -18,9 +19,10 @@ import attrs
 import pytest
 from store_helpers import environment, execute, wait_for, write_module
 
+import flowhook
 from flowhook import states
 from flowhook._runtime.writer_process import ProcessWriter
-from flowhook._runtime.writer_wire import FRAME_KEYS, frame_data, frame_writes
+from flowhook._runtime.writer_wire import FRAME_KEYS, WIRE_VERSION, frame_data, frame_writes
 from flowhook.store import (
     EventRecord,
     HookError,
@@ -338,6 +340,35 @@ def test_a_child_that_cannot_open_the_store_leaves_the_writing_to_a_thread(
     assert execute(store, "SELECT idempotency_key FROM notification_outbox") == [("k2",)]
     messages = [r.getMessage() for r in caplog.records if "writer process" in r.getMessage()]
     assert len(messages) == 1 and "runs are written by a thread" in messages[0]
+
+
+def test_a_child_running_an_upgraded_flowhook_leaves_the_writing_to_a_thread(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """flowhook upgraded on disk while the flow's process ran: the child imports the new code,
+    which may read the frames otherwise; it refuses, and the thread writes everything."""
+    upgraded = tmp_path / "upgraded"
+    shutil.copytree(
+        Path(flowhook.__file__).parent,
+        upgraded / "flowhook",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    (upgraded / "flowhook" / "_version.py").write_text('__version__ = "99.0.0"\n')
+    monkeypatch.syspath_prepend(str(upgraded))  # where the child looks first
+    process_id = store.register_process(current_process("test"))
+    with caplog.at_level(logging.WARNING, "flowhook.store"):
+        writer = ProcessWriter(load_settings(), store, process_id, wait_started=True)
+        entry = OutboxEntry("k4", "slack", "ops", "rule", "flow", "r1", "Failed", "s", "b", 1.0)
+        assert writer.submit_and_wait((entry,))
+        writer.close()
+    assert execute(store, "SELECT idempotency_key FROM notification_outbox") == [("k4",)]
+    messages = [r.getMessage() for r in caplog.records if "writer process" in r.getMessage()]
+    assert messages == [
+        f"the writer process did not start (it runs flowhook 99.0.0, wire {WIRE_VERSION}, the "
+        f"flow's process flowhook {flowhook.__version__}, wire {WIRE_VERSION}: flowhook was "
+        "upgraded or reinstalled while the flow's process ran; restart that process to write "
+        "through a writer process again): runs are written by a thread"
+    ]
 
 
 @pytest.mark.sqlite_only

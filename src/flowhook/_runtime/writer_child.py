@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any, BinaryIO
 
 from ..store import BatchWriter, open_store
-from .writer_wire import FRAME_KEYS, writes_of
+from .writer_wire import FRAME_KEYS, wire_mismatch, writes_of
 
 __all__ = ["main"]
 
@@ -82,6 +82,10 @@ def main() -> None:
     log.addHandler(_Forward(channel))
     log.setLevel(logging.INFO)
     log.propagate = False
+    mismatch = wire_mismatch(pickle.load(source))
+    if mismatch is not None:  # what follows may not even unpickle here
+        channel.send(("failed", mismatch))
+        return
     settings, process_id, options, registered = pickle.load(source)
     try:
         store = open_store(settings, migrate=False)

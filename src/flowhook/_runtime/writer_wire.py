@@ -10,13 +10,14 @@ goes pickled.
 Messages on the pipes (to the writer: pickles first, then :mod:`marshal` data, twice as fast
 for plain values, each after its length in 4 bytes; from the writer: pickles):
 
-- to the writer: the flow's process's ``sys.path``, ``(settings, process_id, options,
-  registration)``, then
+- to the writer: the flow's process's ``sys.path``, its :func:`wire_identity`, ``(settings,
+  process_id, options, registration)``, then
   ``("w", frame, writes, now)``
   for each frame (numbered from 1 up; ``now``: write at once, even while the store is down),
   ``("p", frame, writes, now)`` for one in which some writes are pickles (:func:`decode`),
   and ``("close",)`` at the end. End of file: the flow's process is gone.
-- from the writer: ``("ready",)`` once the store is open (or ``("failed", message)``),
+- from the writer: ``("ready",)`` once the store is open (or ``("failed", message)``, also
+  when its :func:`wire_identity` is not the flow's process's),
   ``("ack", frame, everything_written, held_back, lost, last_error)`` once a frame's writes
   were tried, ``("outbox",)`` after a batch that queued notifications, ``("log", logger, level,
   message)`` for its log records, ``("outage", "lost" or "back", location, reason)`` for a
@@ -37,18 +38,26 @@ import time
 import weakref
 from typing import IO, Any
 
+from .._version import __version__
 from ..store import Store, Write
 from .writer_choice import interpreter_problem
 
 __all__ = [
-    "FRAME_KEYS", "decode", "end", "end_in_background", "frame_data", "frame_writes",
-    "relay_outage", "said_closed", "spawn", "writes_of",
+    "FRAME_KEYS", "WIRE_VERSION", "decode", "end", "end_in_background", "frame_data",
+    "frame_writes", "relay_outage", "said_closed", "spawn", "wire_identity", "wire_mismatch",
+    "writes_of",
 ]  # fmt: skip
 
 #: A batch of the writer process holding frames up to ``n`` has key number ``n * FRAME_KEYS``
 #: (or just above it): a frame the flow's process writes again itself after the writer died,
 #: with key ``frame * FRAME_KEYS``, is skipped by the store if a batch holding it committed.
 FRAME_KEYS = 1000
+
+#: The layout of the messages above and of the plain records they carry (``_records.py``'s
+#: ``*_FIELDS``). Raise it with any change to either: a writer process started from other code
+#: than its flow's process (flowhook upgraded on disk while that process ran) then refuses to
+#: write for it, rather than misread its frames.
+WIRE_VERSION = 2
 
 #: The writer processes this process started (their pipes: see ``_after_fork_in_child``).
 _children: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
@@ -108,6 +117,25 @@ def frame_writes(data: bytes) -> list[Write]:
     return writes_of(kind, wire)
 
 
+def wire_identity() -> str:
+    """What the flow's process and its writer process must share to understand each other:
+    flowhook's version and :data:`WIRE_VERSION`, as each imported them."""
+    return f"flowhook {__version__}, wire {WIRE_VERSION}"
+
+
+def wire_mismatch(theirs: object) -> str | None:
+    """Why a writer process cannot write for a flow's process of identity ``theirs`` (sent
+    first on its pipe), or None when it can."""
+    ours = wire_identity()
+    if theirs == ours:
+        return None
+    return (
+        f"it runs {ours}, the flow's process {theirs}: flowhook was upgraded or reinstalled "
+        "while the flow's process ran; restart that process to write through a writer process "
+        "again"
+    )
+
+
 def relay_outage(store: Store, message: tuple[Any, ...]) -> None:
     """The writer process's ``("outage", event, location, reason)`` (a PostgreSQL store's, see
     its ``Outage.relay``): said by this process's own outage, once for both processes."""
@@ -127,7 +155,7 @@ _BOOTSTRAP = (
 
 def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
     """The writer process, started in the background and told this process's ``sys.path``,
-    then the store's settings, on its pipe (never on its command line, which other users can
+    its :func:`wire_identity`, then the store's settings, on its pipe (never on its command line, which other users can
     read)."""
     problem = interpreter_problem()
     if problem is not None:
@@ -137,7 +165,7 @@ def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
     )
     _widen(child.stdin)  # type: ignore[arg-type]
     path = [entry for entry in sys.path if isinstance(entry, str)]
-    for message in (path, greeting):
+    for message in (path, wire_identity(), greeting):
         pickle.dump(message, child.stdin, 5)  # type: ignore[arg-type]
     child.stdin.flush()  # type: ignore[union-attr]
     _children.add(child)

@@ -187,3 +187,27 @@ def test_migrating_from_version_8_files_each_message_under_its_flow_run(
     detail = json.loads(shown.output)
     assert [m["subject"] for m in detail["notifications"]] == ["step failed", "flow failed"]
     assert detail["notifications_total"] == 2
+
+
+def test_migrating_from_version_10_still_finds_runs_by_the_start_of_their_id(
+    flowhook_home: Path, no_auto_migrate: str
+) -> None:
+    """Version 11 orders the runs' ids byte by byte (PostgreSQL's primary keys)."""
+    flow_id = "0190aaaa-0000-7000-8000-000000000001"
+    task_ids = ["0190aaaa-0000-7000-8000-000000000002", "0190aaab-0000-7000-8000-000000000003"]
+    make_older_schema(10)
+    run_raw(
+        f"INSERT INTO flow_runs (id, name, flow_name, created) VALUES ('{flow_id}', 'etl-1', "
+        "'etl', 1)",
+        "INSERT INTO task_runs (id, flow_run_id, name, task_name, created) VALUES "
+        f"('{task_ids[0]}', '{flow_id}', 'step-1', 'step', 1), "
+        f"('{task_ids[1]}', '{flow_id}', 'step-2', 'step', 2)",
+    )
+    assert "from schema version 10 to 11" in run("store", "migrate").output
+    assert raw_version() == SCHEMA_VERSION
+    shown = run("runs", "show", "0190aaab", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.output)["run"]["id"] == task_ids[1]
+    ambiguous = run("runs", "show", "0190aaaa")
+    assert ambiguous.exit_code != 0
+    assert "the id '0190aaaa' is ambiguous: it starts 2 runs" in ambiguous.output

@@ -1,5 +1,5 @@
 """PostgreSQL's SQL, where it differs (see :class:`~flowhook.store._sql.dialect.Dialect`):
-``%s`` marks, locale-ordered text, row locks, identity columns.
+``%s`` marks, locale-ordered text (but the runs' ids), row locks, identity columns.
 
 Liveness and leases read the server's clock (``server_clock``): hosts whose clocks disagree
 still agree on who is alive. Claims take their rows ``FOR UPDATE SKIP LOCKED``: two senders on
@@ -53,6 +53,11 @@ POSTGRES = Dialect(
         f"INSERT INTO {VERSION_TABLE} VALUES ({{version}})",
     ),
     first_indexes=("CREATE INDEX flow_runs_parent ON flow_runs (parent_flow_run_id)",),
+    # The type stays: only the collation, and so the primary key's index, changes.
+    binary_ids=tuple(
+        f'ALTER TABLE {table} ALTER COLUMN id TYPE TEXT COLLATE "C"'
+        for table in ("flow_runs", "task_runs")
+    ),
     crash_hook_columns=",\n            seq BIGINT GENERATED ALWAYS AS IDENTITY",
     snapshot=("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",),
     identities={

@@ -78,6 +78,9 @@ class Dialect:
     set_version: tuple[str, ...] = ()
     #: Indexes of the first migration that only this database has.
     first_indexes: tuple[str, ...] = ()
+    #: Statements that make the run tables' ids compare as :attr:`binary` does, where their
+    #: columns do not already: their primary key's index then serves id ranges.
+    binary_ids: tuple[str, ...] = ()
     #: More columns of ``crash_hooks`` (with a leading comma): :attr:`crash_hook_order`'s,
     #: where the database has no row number of its own.
     crash_hook_columns: str = ""

@@ -21,6 +21,7 @@ __all__ = ["SCHEMA_VERSION", "migrations"]
 #: Stand-ins, in the templates, for the statements of the dialect's own.
 APPEND_ONLY = "<append only>"
 FIRST_INDEXES = "<first indexes>"
+BINARY_IDS = "<binary ids>"
 
 #: The columns flow runs and task runs share, after their own: the process and the state.
 _RUN_COLUMNS = """process_id {bigint},
@@ -219,6 +220,10 @@ _TEMPLATES: tuple[tuple[str, ...], ...] = (
     # records.PLAIN_STATES). The rows already written keep their full form, which is still
     # read; the version tells an older flowhook, which cannot read the new form, to upgrade.
     (),
+    # 11: the runs' ids ordered byte by byte in their own primary key's index (PostgreSQL's
+    # follow the database's locale otherwise), so that finding a run by the start of its id
+    # (``Dialect.binary``) reads that index rather than every row of the table.
+    (BINARY_IDS,),
 )
 
 
@@ -227,7 +232,11 @@ SCHEMA_VERSION = len(_TEMPLATES)
 
 def migrations(dialect: Dialect) -> tuple[tuple[str, ...], ...]:
     """The migrations in ``dialect``'s SQL: entry ``n`` upgrades version ``n`` to ``n + 1``."""
-    own = {APPEND_ONLY: dialect.append_only, FIRST_INDEXES: dialect.first_indexes}
+    own = {
+        APPEND_ONLY: dialect.append_only,
+        FIRST_INDEXES: dialect.first_indexes,
+        BINARY_IDS: dialect.binary_ids,
+    }
     types = attrs.asdict(dialect, recurse=False)  # the placeholders are its fields' names
     types["run_columns"] = _RUN_COLUMNS.format(**types)
     return tuple(

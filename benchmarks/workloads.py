@@ -405,7 +405,9 @@ def million(n: int) -> dict[str, float]:
 
     import million_runs
 
-    options = argparse.Namespace(tasks=n, requests=5, page_timeout=120.0, home=None, keep=None)
+    options = argparse.Namespace(
+        tasks=n, requests=5, page_timeout=120.0, home=None, keep=None, postgres=False
+    )
     figures = million_runs.measure(options, Path(os.environ["FLOWHOOK_HOME"]))
     return {
         "per_task_us": figures["per task run us"],

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import tempfile
 import textwrap
 import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+#: Held while pip builds the checkout's distributions: setuptools builds them in the source tree
+#: (its ``build/`` and ``*.egg-info``), so two test workers building at once can break each
+#: other's build.
+BUILD_LOCK = Path(tempfile.gettempdir()) / "flowhook-tests-pip-install.lock"
 
 
 def environment_with_flowhook(directory: Path, *requirements: str) -> Path:
@@ -17,24 +24,24 @@ def environment_with_flowhook(directory: Path, *requirements: str) -> Path:
     as the contract is) and ``requirements`` (pip arguments); returns its ``bin`` directory."""
     venv.create(directory, with_pip=True)
     bin_dir = directory / "bin"
-    subprocess.run(
-        [
-            str(bin_dir / "python"),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            str(ROOT / "hookspec"),
-            str(ROOT / "testing"),
-            str(ROOT),
-            *requirements,
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    pip = [str(bin_dir / "python"), "-m", "pip", "--disable-pip-version-check"]
+    wheels = directory / "checkout-wheels"
+    with BUILD_LOCK.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _pip([*pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), *CHECKOUT])
+    _pip([*pip, "install", "--quiet", *map(str, sorted(wheels.glob("*.whl"))), *requirements])
     return bin_dir
+
+
+#: The checkout's distributions every new environment holds: the contract, the test servers
+#: and the engine.
+CHECKOUT = (str(ROOT / "hookspec"), str(ROOT / "testing"), str(ROOT))
+
+
+def _pip(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode:
+        raise AssertionError(f"pip {command[4]} failed ({done.returncode}):\n{done.stderr[-4000:]}")
 
 
 def clean_environ(**extra: str) -> dict[str, str]:

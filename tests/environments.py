@@ -16,6 +16,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: (its ``build/`` and ``*.egg-info``), so two test workers building at once can break each
 #: other's build.
 BUILD_LOCK = Path(tempfile.gettempdir()) / "flowhook-tests-pip-install.lock"
+#: The checkout's distributions every new environment holds: the contract, the test servers
+#: and the engine.
+CHECKOUT = (str(ROOT / "hookspec"), str(ROOT / "testing"), str(ROOT))
 
 
 def environment_with_flowhook(directory: Path, *requirements: str) -> Path:
@@ -31,11 +34,6 @@ def environment_with_flowhook(directory: Path, *requirements: str) -> Path:
         _pip([*pip, "wheel", "--quiet", "--no-deps", "--wheel-dir", str(wheels), *CHECKOUT])
     _pip([*pip, "install", "--quiet", *map(str, sorted(wheels.glob("*.whl"))), *requirements])
     return bin_dir
-
-
-#: The checkout's distributions every new environment holds: the contract, the test servers
-#: and the engine.
-CHECKOUT = (str(ROOT / "hookspec"), str(ROOT / "testing"), str(ROOT))
 
 
 def _pip(command: list[str]) -> None:

@@ -155,8 +155,8 @@ _BOOTSTRAP = (
 
 def spawn(greeting: tuple[Any, ...]) -> subprocess.Popen[bytes]:
     """The writer process, started in the background and told this process's ``sys.path``,
-    its :func:`wire_identity`, then the store's settings, on its pipe (never on its command line, which other users can
-    read)."""
+    its :func:`wire_identity`, then the store's settings, on its pipe (never on its command
+    line, which other users can read)."""
     problem = interpreter_problem()
     if problem is not None:
         raise ValueError(problem)

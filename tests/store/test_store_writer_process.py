@@ -29,6 +29,7 @@ from flowhook.store import (
     NewRun,
     OutboxEntry,
     Store,
+    StoreSettings,
     Transition,
     Write,
     current_process,
@@ -324,6 +325,18 @@ time.sleep(60)
         os.kill(forked, signal.SIGKILL)
 
 
+def write_one_message(store: Store, settings: StoreSettings, key: str) -> ProcessWriter:
+    """A :class:`ProcessWriter` of ``settings``, once its child started or failed, writes one
+    outbox message keyed ``key`` and closes; the message is then in ``store``."""
+    process_id = store.register_process(current_process("test"))
+    writer = ProcessWriter(settings, store, process_id, wait_started=True)
+    entry = OutboxEntry(key, "slack", "ops", "rule", "flow", "r1", "Failed", "s", "b", 1.0)
+    assert writer.submit_and_wait((entry,))
+    writer.close()
+    assert execute(store, "SELECT idempotency_key FROM notification_outbox") == [(key,)]
+    return writer
+
+
 def test_a_child_that_cannot_open_the_store_leaves_the_writing_to_a_thread(
     store: Store, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -331,13 +344,8 @@ def test_a_child_that_cannot_open_the_store_leaves_the_writing_to_a_thread(
     unreachable = type(settings)(
         home=settings.home, url="postgresql://nobody@127.0.0.1:1/none", lock_timeout_seconds=1
     )
-    process_id = store.register_process(current_process("test"))
     with caplog.at_level(logging.WARNING, "flowhook.store"):
-        writer = ProcessWriter(unreachable, store, process_id, wait_started=True)
-        entry = OutboxEntry("k2", "slack", "ops", "rule", "flow", "r1", "Failed", "s", "b", 1.0)
-        assert writer.submit_and_wait((entry,))
-        writer.close()
-    assert execute(store, "SELECT idempotency_key FROM notification_outbox") == [("k2",)]
+        write_one_message(store, unreachable, "k2")
     messages = [r.getMessage() for r in caplog.records if "writer process" in r.getMessage()]
     assert len(messages) == 1 and "runs are written by a thread" in messages[0]
 
@@ -355,13 +363,8 @@ def test_a_child_running_an_upgraded_flowhook_leaves_the_writing_to_a_thread(
     )
     (upgraded / "flowhook" / "_version.py").write_text('__version__ = "99.0.0"\n')
     monkeypatch.syspath_prepend(str(upgraded))  # where the child looks first
-    process_id = store.register_process(current_process("test"))
     with caplog.at_level(logging.WARNING, "flowhook.store"):
-        writer = ProcessWriter(load_settings(), store, process_id, wait_started=True)
-        entry = OutboxEntry("k4", "slack", "ops", "rule", "flow", "r1", "Failed", "s", "b", 1.0)
-        assert writer.submit_and_wait((entry,))
-        writer.close()
-    assert execute(store, "SELECT idempotency_key FROM notification_outbox") == [("k4",)]
+        write_one_message(store, load_settings(), "k4")
     messages = [r.getMessage() for r in caplog.records if "writer process" in r.getMessage()]
     assert messages == [
         f"the writer process did not start (it runs flowhook 99.0.0, wire {WIRE_VERSION}, the "
@@ -378,14 +381,9 @@ def test_a_frozen_application_never_starts_itself_as_the_writer(
     """In a frozen application (PyInstaller and the like) ``sys.executable`` is the
     application: running it as the writer would start the application again."""
     monkeypatch.setattr(sys, "frozen", True, raising=False)
-    process_id = store.register_process(current_process("test"))
     with caplog.at_level(logging.WARNING, "flowhook.store"):
-        writer = ProcessWriter(load_settings(), store, process_id, wait_started=True)
-        entry = OutboxEntry("k3", "slack", "ops", "rule", "flow", "r1", "Failed", "s", "b", 1.0)
-        assert writer.submit_and_wait((entry,))
-        writer.close()
+        writer = write_one_message(store, load_settings(), "k3")
     assert writer.pid is None
-    assert execute(store, "SELECT idempotency_key FROM notification_outbox") == [("k3",)]
     assert "a frozen application has no Python interpreter to start" in caplog.text
     assert "runs are written by a thread" in caplog.text
 

@@ -376,8 +376,9 @@ def _scans(store: Store) -> dict[str, tuple[int, int]]:
 
 
 def test_a_run_is_found_by_the_start_of_its_id_from_the_primary_keys_index(store: Store) -> None:
-    """``runs show``, the UI's run page, cancel and logs find a run by the start of its id:
-    read from the index, not from every row (at a million task runs, 65 ms against 0.2)."""
+    """``runs show``, ``runs logs``, ``runs cancel`` and the UI's run page find a run by the
+    start of its id: read from the index, not from every row (at a million task runs, 65 ms
+    against 0.2)."""
     wanted = str(uuid.uuid4())
     execute(
         store,

@@ -329,6 +329,13 @@ def test_copy_5000_runs_there_and_back_page_by_page(
     shared = open_store()
     try:
         assert _dump(shared) == original
+        # The run pages' counts of task runs are made as the rows are copied in.
+        kept = execute(shared, "SELECT flow_run_id, sum(runs) FROM task_run_counts GROUP BY 1")
+        rows = execute(
+            shared,
+            "SELECT flow_run_id, count(*) FROM task_runs WHERE flow_run_id IS NOT NULL GROUP BY 1",
+        )
+        assert len(rows) == 5001 and dict(kept) == dict(rows)
     finally:
         shared.close()
     back = run("store", "copy", "--from", postgres_url, "--to", str(tmp_path / "back.db"))
@@ -350,14 +357,15 @@ def test_rows_are_copied_as_text_into_a_table_with_a_column_of_another_type(
     from flowhook.store._postgres.copying import copy_rows
 
     rows = [(1, '{"a": [1, 2]}', 0.5, "x"), (2, "[]", None, None)]
-    types: dict[str, list[int] | None] = {}
+    types: dict[tuple[str, str], list[int] | None] = {}
     with psycopg.connect(postgres_url, autocommit=True) as conn, conn.cursor() as cur:
         cur.execute("CREATE TABLE plain (id BIGINT PRIMARY KEY, doc TEXT, at FLOAT8, note TEXT)")
         cur.execute("CREATE TABLE docs (id BIGINT PRIMARY KEY, doc JSONB, at FLOAT8, note TEXT)")
         with conn.transaction():
             for table in ("plain", "docs"):
                 copy_rows(cur, rows, (table, "id, doc, at, note", ""), types)
-        assert types["plain"] is not None and types["docs"] is None
+        columns = "id, doc, at, note"
+        assert types["plain", columns] is not None and types["docs", columns] is None
         for table in ("plain", "docs"):
             found = cur.execute(f"SELECT id, doc::text, at, note FROM {table} ORDER BY id")
             assert found.fetchall() == [(1, '{"a": [1, 2]}', 0.5, "x"), (2, "[]", None, None)]
@@ -373,6 +381,47 @@ def _scans(store: Store) -> dict[str, tuple[int, int]]:
         "WHERE relname IN ('flow_runs', 'task_runs')",
     )
     return {table: (seq, index) for table, seq, index in rows}
+
+
+def _task_run_reads(store: Store) -> tuple[int, int, int]:
+    """``task_runs``' sequential scans, index scans, and scans of its index by flow run so far."""
+    [row] = execute(
+        store,
+        "SELECT t.seq_scan, coalesce(t.idx_scan, 0), i.idx_scan FROM pg_stat_user_tables AS t "
+        "JOIN pg_stat_user_indexes AS i ON i.relid = t.relid "
+        "WHERE t.relname = 'task_runs' AND i.indexrelname = 'task_runs_flow_run'",
+    )
+    return row
+
+
+def test_a_flow_runs_task_runs_are_counted_without_reading_them(store: Store) -> None:
+    """The run page's count of a flow run's task runs is kept as they are inserted: PostgreSQL
+    would visit each row to count it (390 ms at a million task runs, 130 once vacuumed)."""
+    flow_run_id = str(uuid.uuid4())
+    execute(
+        store,
+        "INSERT INTO task_runs (id, name, task_name, created, flow_run_id, state_type) "
+        "SELECT gen_random_uuid()::text, 'r', 'n', 0, ?, 'COMPLETED' "
+        "FROM generate_series(1, 20000)",
+        flow_run_id,
+    )
+    execute(store, "ANALYZE task_runs")
+    before = _task_run_reads(store)
+    counter = open_store()  # a connection of its own: its counts reach the server as it closes
+    try:
+        counted = counter.task_state_counts(flow_run_id)
+    finally:
+        counter.close()
+    assert {state: n for state, n in counted.items() if n} == {"COMPLETED": 20000}
+
+    def read() -> tuple[int, int, int] | None:
+        """The counts once the count's reads of task_runs are in (its one index scan: the task
+        runs in a state other than Completed)."""
+        now = _task_run_reads(store)
+        return now if now[0] + now[1] > before[0] + before[1] else None
+
+    after = wait_for(read, timeout=20, what="the server to count the reads of task_runs")
+    assert (after[0] - before[0], after[2] - before[2]) == (0, 0)
 
 
 def test_a_run_is_found_by_the_start_of_its_id_from_the_primary_keys_index(store: Store) -> None:

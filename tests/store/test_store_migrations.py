@@ -203,7 +203,7 @@ def test_migrating_from_version_10_still_finds_runs_by_the_start_of_their_id(
         f"('{task_ids[0]}', '{flow_id}', 'step-1', 'step', 1), "
         f"('{task_ids[1]}', '{flow_id}', 'step-2', 'step', 2)",
     )
-    assert "from schema version 10 to 11" in run("store", "migrate").output
+    assert f"from schema version 10 to {SCHEMA_VERSION}" in run("store", "migrate").output
     assert raw_version() == SCHEMA_VERSION
     shown = run("runs", "show", "0190aaab", "--json")
     assert shown.exit_code == 0, shown.output
@@ -211,3 +211,35 @@ def test_migrating_from_version_10_still_finds_runs_by_the_start_of_their_id(
     ambiguous = run("runs", "show", "0190aaaa")
     assert ambiguous.exit_code != 0
     assert "the id '0190aaaa' is ambiguous: it starts 2 runs" in ambiguous.output
+
+
+def test_migrating_from_version_11_counts_the_task_runs_already_there(
+    flowhook_home: Path, no_auto_migrate: str
+) -> None:
+    """Version 12 keeps each flow run's count of task runs (PostgreSQL): those written before
+    it are counted by the migration, those after as they are inserted."""
+    flow_id = "0190bbbb-0000-7000-8000-000000000001"
+    make_older_schema(11)
+    run_raw(
+        f"INSERT INTO flow_runs (id, name, flow_name, created) VALUES ('{flow_id}', 'etl-1', "
+        "'etl', 1)",
+        "INSERT INTO task_runs (id, flow_run_id, name, task_name, created, state_type, "
+        "process_id) VALUES "
+        f"('0190bbbb-0000-7000-8000-000000000002', '{flow_id}', 'step-1', 'step', 1, "
+        "'COMPLETED', 1), "
+        f"('0190bbbb-0000-7000-8000-000000000003', '{flow_id}', 'step-2', 'step', 2, "
+        "'FAILED', NULL), "
+        f"('0190bbbb-0000-7000-8000-000000000004', '{flow_id}', 'step-3', 'step', 3, "
+        "'COMPLETED', 2)",
+    )
+    assert f"from schema version 11 to {SCHEMA_VERSION}" in run("store", "migrate").output
+    run_raw(
+        "INSERT INTO task_runs (id, flow_run_id, name, task_name, created, state_type) VALUES "
+        f"('0190bbbb-0000-7000-8000-000000000005', '{flow_id}', 'step-4', 'step', 4, 'COMPLETED')"
+    )
+    store = open_store()
+    try:
+        counts = store.task_state_counts(flow_id)
+    finally:
+        store.close()
+    assert {state: n for state, n in counts.items() if n} == {"COMPLETED": 3, "FAILED": 1}

@@ -26,11 +26,12 @@ from flowhook.store._sql.listing import (
     HOOK_ERRORS_OF_HISTORY,
     HOOK_ERRORS_OF_RUN,
     SUBFLOW_RUNS,
-    TASK_STATE_COUNTS,
     outbox_filter,
     task_page_sql,
+    task_state_counts_sql,
 )
 from flowhook.store._sql.outbox import FLOW_RUN_OUTBOX
+from flowhook.store._sqlite.dialect import SQLITE
 from flowhook_hookspec.run_ids import short_run_id
 
 #: The flow's task runs: step-0 ... step-24, of which step-21 and step-23 fail.
@@ -253,7 +254,7 @@ def test_every_query_of_a_page_reads_an_index(flowhook_home: Path) -> None:
         for state, index in ((None, "task_runs_flow_run"), ("FAILED", "task_runs_flow_state"))
         for after, before in ((None, None), (cursor, None), (None, cursor))
     ]
-    counts = (TASK_STATE_COUNTS, [run_id, run_id])
+    counts = (task_state_counts_sql(SQLITE), [run_id, run_id])
     statements.append((counts, "COVERING INDEX task_runs_flow_state"))
     statements.append((counts, "COVERING INDEX task_runs_flow_run"))
     completed = task_page_sql(run_id, "COMPLETED", cursor, None, 101)

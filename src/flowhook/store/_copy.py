@@ -77,10 +77,12 @@ def copy_history(source: Store, target: Store) -> dict[str, int]:
         for table, key in COPIED_TABLES:
             there = set(_columns(target_cursor, table))
             columns = [name for name in _columns(source_cursor, table) if name in there]
-            marks = ", ".join(["?"] * len(columns))
-            insert = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})"
+            listed, marks = ", ".join(columns), ", ".join(["?"] * len(columns))
+            insert = target.dialect.sql(f"INSERT INTO {table} ({listed}) VALUES ({marks})")
             for page in _pages(source_cursor, table, columns, key, source.dialect):
-                target_cursor.executemany(target.dialect.sql(insert), page)
+                # In as few statements as the target takes (PostgreSQL: one COPY a page): its
+                # kept counts of task runs are then updated once a page, not once a row.
+                target._insert_rows(target_cursor, insert, page, (table, listed, ""))
                 copied[table] += len(page)
             for statement in target.dialect.after_copy(table, key):
                 target_cursor.execute(statement, ())

@@ -21,9 +21,10 @@ from .._sql import Into
 
 __all__ = ["ColumnTypes", "copy_rows"]
 
-#: The type (oid) of each column a table is copied with, by table, read once per store; None
-#: for a table copied as text (a column of another type than :data:`_BINARY`'s).
-ColumnTypes = dict[str, list[int] | None]
+#: The type (oid) of each column a table is copied with, by table and columns (``flowhook
+#: store copy`` copies the columns both stores have), read once per store; None for columns
+#: copied as text (one of another type than :data:`_BINARY`'s).
+ColumnTypes = dict[tuple[str, str], list[int] | None]
 #: The column types whose binary form psycopg writes from the Python values a row holds (a
 #: ``json`` column, say, would get a ``str`` written as a JSON string: text lets the server
 #: parse it).
@@ -37,11 +38,11 @@ def copy_rows(db: Any, rows: list[Any], into: Into, types: ColumnTypes) -> None:
     """Insert ``rows`` as ``into`` names (table, columns, the insert's ending) in the
     transaction of the cursor ``db``, in their order."""
     table, columns, ending = into
-    if table not in types:
+    if (table, columns) not in types:
         db.execute(f"SELECT {columns} FROM {table} LIMIT 0")
         found = [column.type_code for column in db.description]
-        types[table] = found if _BINARY.issuperset(found) else None
-    oids = types[table]
+        types[table, columns] = found if _BINARY.issuperset(found) else None
+    oids = types[table, columns]
     if not ending:  # a plain insert: nothing to skip
         _copy(db, table, columns, oids, rows)
         return

@@ -81,6 +81,14 @@ class Dialect:
     #: Statements that make the run tables' ids compare as :attr:`binary` does, where their
     #: columns do not already: their primary key's index then serves id ranges.
     binary_ids: tuple[str, ...] = ()
+    #: Statements that keep, in a table of their own, how many task runs each flow run has
+    #: (``task_run_counts``: updated by the database in the transaction that inserts them),
+    #: where counting a flow run's rows costs a visit to each of them.
+    task_run_counts: tuple[str, ...] = ()
+    #: The select of how many task runs a flow run (``?``) has: ``NULL``, then the number.
+    task_run_total: str = "SELECT NULL, count(*) FROM task_runs WHERE flow_run_id = ?"
+    #: Statements that delete what :attr:`task_run_counts` kept of the flow runs in ``pruned``.
+    pruned_counts: tuple[str, ...] = ()
     #: More columns of ``crash_hooks`` (with a leading comma): :attr:`crash_hook_order`'s,
     #: where the database has no row number of its own.
     crash_hook_columns: str = ""

@@ -31,29 +31,29 @@ from .records import (
 
 if TYPE_CHECKING:
     from .._details import EventRecord, HookErrorRecord
+    from .dialect import Dialect
 
 __all__ = [
     "HOOK_ERRORS_OF_HISTORY",
     "HOOK_ERRORS_OF_RUN",
     "SUBFLOW_RUNS",
-    "TASK_STATE_COUNTS",
     "TaskRunPages",
     "capped_sql",
     "listing_sql",
     "outbox_filter",
     "state_counts_sql",
     "task_page_sql",
+    "task_state_counts_sql",
 ]
 
 #: The state most task runs end in: the index ``task_runs_flow_state`` leaves them out, so that
 #: writing a task run that ends Completed (most of them, inserted in their final state) costs
 #: no entry in it.
 _USUAL = "COMPLETED"
-#: How many task runs one flow run has (``NULL`` as the state type: all of them, counted in the
-#: index ``task_runs_flow_run``), and how many in each state type but Completed (in the partial
-#: index ``task_runs_flow_state``): Completed is the rest. Parameters: the flow run's id, twice.
-TASK_STATE_COUNTS = (
-    "SELECT NULL, count(*) FROM task_runs WHERE flow_run_id = ? UNION ALL "
+#: How many task runs of one flow run are in each state type but Completed (in the partial
+#: index ``task_runs_flow_state``); Completed is the rest of their total (see
+#: :func:`task_state_counts_sql`). Parameter: the flow run's id.
+_STATE_COUNTS = (
     "SELECT state_type, count(*) FROM task_runs "
     f"WHERE flow_run_id = ? AND state_type <> '{_USUAL}' GROUP BY state_type"
 )
@@ -61,6 +61,13 @@ TASK_STATE_COUNTS = (
 TaskCursor = tuple[float, str]
 
 _TABLE_OWNER = {"flow_runs": "flow_name", "task_runs": "task_name"}
+
+
+def task_state_counts_sql(dialect: Dialect) -> str:
+    """How many task runs one flow run has (``NULL`` as the state type: all of them, as the
+    dialect counts them, SQLite's in the index ``task_runs_flow_run``), and how many in each
+    state type but Completed. Parameters: the flow run's id, twice."""
+    return f"{dialect.task_run_total} UNION ALL {_STATE_COUNTS}"
 
 
 def _where(clauses: list[str]) -> str:
@@ -181,9 +188,10 @@ class TaskRunPages(SQLStore):
         return self._capped(flow_record, SUBFLOW_RUNS, flow_run_id, limit)
 
     def task_state_counts(self, flow_run_id: str) -> dict[str, int]:
-        """How many task runs of ``flow_run_id`` are in each state type (counted in indexes,
-        never in the rows; a state type without any may be left out)."""
-        rows = self._read(TASK_STATE_COUNTS, (flow_run_id, flow_run_id))
+        """How many task runs of ``flow_run_id`` are in each state type (counted in indexes or
+        kept by the database, never in the rows; a state type without any may be left out)."""
+        statement = task_state_counts_sql(self.dialect)
+        rows = self._read(statement, (flow_run_id, flow_run_id))
         counts = {str(state): int(count) for state, count in rows if state is not None}
         total = sum(int(count) for state, count in rows if state is None)
         counts[_USUAL] = total - sum(counts.values())

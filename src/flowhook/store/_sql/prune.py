@@ -57,6 +57,8 @@ class Pruning(SQLStore):
                 db.execute(sql(statement), (before,))
             events = int(db.execute(counted, ()).fetchone()[0])
             db.execute(f"DELETE {_PRUNED_EVENTS}", ())
+            for statement in self.dialect.pruned_counts:
+                db.execute(statement, ())
             db.execute("DELETE FROM hook_errors WHERE history_id IN (SELECT id FROM pruned)", ())
             logs = sum(db.execute(statement, ()).rowcount for statement in _DELETE_LOGS)
             tasks = db.execute(f"DELETE {_PRUNED_TASKS}", ()).rowcount

@@ -347,6 +347,40 @@ def test_copy_5000_runs_there_and_back_page_by_page(
         returned.close()
 
 
+def test_copy_from_one_postgresql_database_to_another(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Crashed runs whose hooks are still due included: their order (``seq``, an identity column
+    PostgreSQL numbers itself) is copied, and a crash recorded after the copy comes after them."""
+    first, second = postgres_server.new_database(), postgres_server.new_database()
+    try:
+        monkeypatch.setenv("FLOWHOOK_STORE_URL", first)
+        source = open_store()
+        try:
+            fill_history(source, 50)
+            original = _dump(source)
+            order = execute(source, "SELECT run_id FROM crash_hooks ORDER BY seq")
+        finally:
+            source.close()
+        copied = run("store", "copy", "--from", first, "--to", second)
+        assert copied.exit_code == 0, copied.output  # type: ignore[attr-defined]
+        assert "2 crash_hooks" in copied.output  # type: ignore[attr-defined]
+        monkeypatch.setenv("FLOWHOOK_STORE_URL", second)
+        target = open_store()
+        try:
+            assert _dump(target) == original
+            process = fake_process(target, pid=78)
+            [(later, _)] = [fake_flow_run(target, process, with_task=False)]
+            target.crash_runs(process, flowhook.states.Crashed(message="gone"), hooks_by="reaper")
+            after = execute(target, "SELECT run_id FROM crash_hooks ORDER BY seq")
+            assert after == [*order, (later,)]
+        finally:
+            target.close()
+    finally:
+        postgres_server.drop_database(first)
+        postgres_server.drop_database(second)
+
+
 def test_rows_are_copied_as_text_into_a_table_with_a_column_of_another_type(
     postgres_url: str,
 ) -> None:

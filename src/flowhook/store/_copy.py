@@ -84,7 +84,7 @@ def copy_history(source: Store, target: Store) -> dict[str, int]:
                 # kept counts of task runs are then updated once a page, not once a row.
                 target._insert_rows(target_cursor, insert, page, (table, listed, ""))
                 copied[table] += len(page)
-            for statement in target.dialect.after_copy(table, key):
+            for statement in target.dialect.after_copy(table):
                 target_cursor.execute(statement, ())
         return copied
 

@@ -90,6 +90,7 @@ POSTGRES = Dialect(
     snapshot=("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ",),
     identities={
         "processes": "id",
+        "crash_hooks": "seq",
         "state_events": "seq",
         "hook_errors": "seq",
         "blocks": "id",

@@ -97,8 +97,8 @@ class Dialect:
 
     #: Statements that make a read transaction see one snapshot throughout.
     snapshot: tuple[str, ...] = ()
-    #: The identity column of each table whose own numbering must move past the ids copied
-    #: into it, with :attr:`renumber` (``{table}``, ``{key}``).
+    #: The identity column of each table whose own numbering must move past the numbers
+    #: copied into it, with :attr:`renumber` (``{table}``, ``{key}``: that column).
     identities: Mapping[str, str] = attrs.field(factory=dict)
     renumber: str = ""
 
@@ -114,10 +114,11 @@ class Dialect:
             return "?", (host_time,)
         return self.server_clock, ()
 
-    def after_copy(self, table: str, key: str) -> tuple[str, ...]:
-        """Statements run after ``store copy`` wrote the rows of ``table`` with their ids."""
-        found = self.identities.get(table) == key
-        return (self.renumber.format(table=table, key=key),) if found else ()
+    def after_copy(self, table: str) -> tuple[str, ...]:
+        """Statements run after ``store copy`` wrote the rows of ``table`` with their ids (or
+        numbers, where its identity column is not its key)."""
+        column = self.identities.get(table)
+        return () if column is None else (self.renumber.format(table=table, key=column),)
 
     def sql(self, statement: str) -> str:
         """``statement``, written with ``?``, in this driver's marks (no statement of the

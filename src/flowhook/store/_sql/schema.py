@@ -3,8 +3,10 @@
 Each migration upgrades the schema by one version; never edit one once released: add one. A
 dialect fills in the placeholders (``{serial}``, ``{real}``, ... are its fields) and its own
 statements; its ``migrations`` are the result. Every database has the same tables and columns
-at the same version: ``flowhook store copy`` moves rows between them column for column. JSON
-columns are text, decoded with the same checks.
+at the same version (but for what a dialect keeps of its own from the rows, PostgreSQL's
+``task_run_counts``): ``flowhook store copy`` moves rows between them column for column, and
+what is kept from them is made again as they arrive. JSON columns are text, decoded with the
+same checks.
 """
 
 from __future__ import annotations

@@ -231,3 +231,35 @@ def test_in_one_batch_the_sent_are_marked_sent_and_a_failed_one_waits_for_its_re
         "run-0 message 4": ("sent", 1),
     }
     assert store.outbox_claimants() == []  # every claim of the batch released
+
+
+@attrs.define
+class SecondApart(SlackWebhook):
+    min_interval_seconds: ClassVar[float] = 1.0
+
+
+def test_a_stopped_worker_starts_no_other_send_and_gives_the_rest_of_its_batch_back(
+    store: Store, server: SlackWebhookServer
+) -> None:
+    """A detach, the exit's drain or a hand-over stops the delivery thread: the send under way
+    finishes, the wait for the block's spacing ends, and the messages of the batch not tried
+    are due for any sender at once, not held until their claims run out (120 s)."""
+    from flowhook.notifications import DeliveryWorker
+
+    enqueue(store, runs=1, per_run=10)  # ten seconds of a block spaced one second apart
+    notifier = SecondApart(url=server.url)
+    worker = DeliveryWorker(open_store, lambda block: notifier, worker_id="stopping:1")
+    worker.poke()
+    deadline = time.monotonic() + 30
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.stop()
+
+    sent = len(server.requests)
+    assert 1 <= sent < 10
+    assert store.outbox_claimants() == []
+    quick = Unspaced(url=server.url)  # the next sender (its spacing is not this test's)
+    claimed, delivered = deliver_due(store, lambda block: quick, "next:2", limit=200)
+    assert (claimed, delivered) == (10 - sent, 10 - sent)
+    bodies = [request.json()["text"] for request in server.requests]
+    assert bodies == [f"run-0 message {i}" for i in range(10)]  # each once, in order

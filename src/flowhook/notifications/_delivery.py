@@ -94,9 +94,14 @@ def deliver_due(
     worker: str,
     spacing: Spacing | None = None,
     limit: int = 50,
+    stopping: threading.Event | None = None,
 ) -> tuple[int, int]:
     """Claim the due messages and try each once; returns (claimed, sent). The messages are
     sent by a pool of threads, in order within each run and block (see ``_senders``).
+
+    Once ``stopping`` is set, no other send starts (a send under way finishes, a wait for a
+    block's spacing ends at once): the messages not tried are given back, due for any sender
+    at once rather than once their claim runs out.
 
     A claim is renewed before a send only once less than half its lease is left: a batch
     whose sends take longer than one lease (a slow service, the per-block spacing) never loses
@@ -108,14 +113,20 @@ def deliver_due(
     claim = Lease(lease)
     claimed = store.claim_outbox(worker, time.time(), limit, lease)
     notifiers, marks = Notifiers(load_notifier), SentMarks(store)
+    untried: list[int] = []
 
     def send(message: Any) -> bool:
-        return _deliver_one(store, notifiers, worker, message, spacing, claim, marks)
+        outcome = _deliver_one(store, notifiers, worker, message, spacing, claim, marks, stopping)
+        if outcome is None:
+            untried.append(message.id)
+        return bool(outcome)
 
     try:
         return len(claimed), send_in_lanes(claimed, Lanes(notifiers), send)
     finally:
-        marks.flush()
+        marks.flush()  # before the claims go back: a sent message must be marked first
+        if untried:
+            store.unclaim_outbox(untried, worker)
 
 
 def _deliver_one(
@@ -126,15 +137,20 @@ def _deliver_one(
     spacing: Spacing,
     claim: Lease,
     marks: SentMarks,
-) -> bool:
+    stopping: threading.Event | None = None,
+) -> bool | None:
     """Try one claimed message once; True when it was sent (it is then marked so with
-    ``marks``; a failure is recorded at once)."""
+    ``marks``; a failure is recorded at once), None when ``stopping`` was set before its turn
+    (it was not tried)."""
+    if stopping is not None and stopping.is_set():
+        return None
     block = f"{message.block_type}/{message.block_name}"
     notifier: Notifier | None = None
     try:
         notifier = load_notifier(block)
         marks.before_send(spaced=notifier.min_interval_seconds > 0)
-        spacing.wait(block, notifier.min_interval_seconds)
+        if not spacing.wait(block, notifier.min_interval_seconds, stopping):
+            return None
         if claim.needs_renewal(message.id):
             if not store.renew_outbox_claim(message.id, worker, claim.seconds):
                 return False  # the claim ran out and another process took (or sent) the message
@@ -328,8 +344,8 @@ class DeliveryWorker:
 
     def stop(self, timeout: float | None = 5.0) -> None:
         """Stop the thread, letting a send under way finish (up to ``timeout`` seconds; ``None``:
-        until it ends). What is still pending stays in the outbox, for whichever process
-        delivers next."""
+        until it ends); no other send of its batch starts. What is still pending stays in the
+        outbox, unclaimed, for whichever process delivers next."""
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
@@ -345,7 +361,7 @@ class DeliveryWorker:
                 try:
                     with self.claiming():
                         claimed, _ = deliver_due(
-                            store, self._load_notifier, self.worker_id, spacing
+                            store, self._load_notifier, self.worker_id, spacing, stopping=self._stop
                         )
                     failing = False
                 except FlowhookError as exc:  # the store unusable for now: one line, not each try

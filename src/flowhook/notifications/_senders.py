@@ -156,12 +156,17 @@ class Spacing:
     def __init__(self) -> None:
         self._last: dict[str, float] = {}
 
-    def wait(self, block: str, interval: float) -> None:
+    def wait(self, block: str, interval: float, stopping: threading.Event | None = None) -> bool:
+        """Wait until ``block`` may send again; False when ``stopping`` was set first (or
+        before), and then it may not."""
         last = self._last.get(block)
         if last is not None and interval > 0:
             remaining = last + interval - time.monotonic()
             if remaining > 0:
+                if stopping is not None:
+                    return not stopping.wait(remaining)
                 time.sleep(remaining)
+        return stopping is None or not stopping.is_set()
 
     def sent(self, block: str) -> None:
         self._last[block] = time.monotonic()

@@ -127,6 +127,16 @@ class Outbox(SQLStore):
         )
         return self._change(renew, (*at, lease_seconds, message_id, worker)) == 1
 
+    def unclaim_outbox(self, message_ids: Sequence[int], worker: str) -> int:
+        """Give back ``worker``'s claims on the pending ``message_ids`` it did not try (it is
+        stopping): due again for any sender at once. How many it gave back."""
+        statement = self.dialect.sql(
+            "UPDATE notification_outbox SET claimed_by = NULL, claimed_until = NULL "
+            "WHERE id = ? AND claimed_by = ? AND status = 'pending'"
+        )
+        rows = [(message_id, worker) for message_id in message_ids]
+        return int(self._write(lambda db: sum(db.execute(statement, row).rowcount for row in rows)))
+
     def release_outbox_claims(self, worker_prefix: str) -> int:
         """Release the claims of a worker that died (its ids start with ``worker_prefix``)."""
         escaped = worker_prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

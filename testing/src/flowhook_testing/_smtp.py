@@ -56,6 +56,7 @@ class _SMTPHandler:
     ) -> str:
         with self.owner._lock:
             self.owner._mail_from_commands.append(address)
+            self.owner._sessions.setdefault(id(session), session)  # kept: its id is not reused
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
@@ -110,6 +111,9 @@ class SMTPServer(BackgroundServer):
     are answered ``550`` at RCPT; ``data_reply`` (for example ``"451 4.3.0 Try again later"``)
     replaces the answer to DATA, and the message is then not recorded. Both can also be changed
     while the server runs, through :attr:`refused_recipients` and :attr:`data_reply`.
+    ``idle_timeout`` is how many seconds a session may wait between two commands before the
+    server ends it (as real servers end idle sessions); :attr:`sessions` counts the sessions
+    (connections) that began a mail transaction.
     """
 
     host = HOST
@@ -122,6 +126,7 @@ class SMTPServer(BackgroundServer):
         password: str | None = None,
         refuse_recipients: Iterable[str] = (),
         data_reply: str | None = None,
+        idle_timeout: float = 300.0,
     ) -> None:
         if security not in ("starttls", "ssl", "none"):
             raise ValueError(f"security must be 'starttls', 'ssl' or 'none', not {security!r}")
@@ -132,10 +137,12 @@ class SMTPServer(BackgroundServer):
         )
         self.refused_recipients: set[str] = set(refuse_recipients)
         self.data_reply = data_reply
+        self.idle_timeout = idle_timeout
         self.auth_failures = 0
         self._lock = threading.Lock()
         self._messages: list[ReceivedMessage] = []
         self._mail_from_commands: list[str] = []
+        self._sessions: dict[int, Any] = {}
         self._controller: Controller | None = None
         self._tempdir: Path | None = None
         self._port: int | None = None
@@ -154,6 +161,13 @@ class SMTPServer(BackgroundServer):
         client even began a transaction."""
         with self._lock:
             return list(self._mail_from_commands)
+
+    @property
+    def sessions(self) -> int:
+        """How many sessions (connections) sent a MAIL command: a client that keeps its
+        session open for the next message shows one for many messages."""
+        with self._lock:
+            return len(self._sessions)
 
     # -- address and trust -------------------------------------------------------------------
 
@@ -185,7 +199,10 @@ class SMTPServer(BackgroundServer):
         server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         authority.issue_cert(HOST, "localhost").configure_cert(server_context)
 
-        options: dict[str, Any] = {"server_hostname": "flowhook-test-smtp"}
+        options: dict[str, Any] = {
+            "server_hostname": "flowhook-test-smtp",
+            "timeout": self.idle_timeout,
+        }
         if self.username is not None:
             options["authenticator"] = self._authenticate
         if self.security == "starttls":

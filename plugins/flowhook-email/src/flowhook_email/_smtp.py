@@ -15,6 +15,7 @@ import attrs
 from flowhook_hookspec import NotificationError, Notifier, Secret, as_secret, redact
 from flowhook_hookspec.lazy import defer_modules
 
+from ._connections import close, put_back, session_key, take
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -212,9 +213,10 @@ class EmailNotifier(Notifier):
         message = self.build_message(body, subject, key)
         recipients = [_split_address(address, "recipient")[1] for address in self.to]
         sender = _split_address(self.from_addr, "from_addr")[1]
-        context = self._ssl_context()
         try:
-            refused = self._send(message, sender, recipients, context)
+            refused = self._send(message, sender, recipients)
+        except NotificationError:
+            raise
         except Exception as exc:
             self._raise_for(exc)
         if refused:
@@ -247,25 +249,40 @@ class EmailNotifier(Notifier):
             ) from None
 
     def _send(
-        self,
-        message: EmailMessage,
-        sender: str,
-        recipients: list[str],
-        context: ssl.SSLContext | None,
+        self, message: EmailMessage, sender: str, recipients: list[str]
     ) -> dict[str, tuple[int, bytes]]:
-        client: smtplib.SMTP
+        """Send ``message`` on a kept-open session of these settings (see :mod:`._connections`),
+        or a new one; the recipients the server refused."""
+        password = None if self.password is None else self.password.get_secret_value()
+        key = session_key(
+            self.host, self.port, self.security, self.ca_file, self.timeout, self.username, password
+        )
+        session = take(key, self._open_session)
+        try:
+            refused = session.send_message(message, from_addr=sender, to_addrs=recipients)
+        except BaseException:
+            close(session)
+            raise
+        put_back(key, session)
+        return refused
+
+    def _open_session(self) -> smtplib.SMTP:
+        """A new session: connected, encrypted as ``security`` says, logged in if asked."""
+        context = self._ssl_context()
+        session: smtplib.SMTP
         if self.security == "ssl":
-            client = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
+            session = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
         else:
-            client = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            session = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
             if self.security == "starttls":
-                client.starttls(context=context)
+                session.starttls(context=context)
             if self.username and self.password is not None:
-                client.login(self.username, self.password.get_secret_value())
-            return client.send_message(message, from_addr=sender, to_addrs=recipients)
-        finally:
-            _close(client)
+                session.login(self.username, self.password.get_secret_value())
+        except BaseException:
+            close(session)
+            raise
+        return session
 
     def _redact(self, text: str) -> str:
         """``text`` without the password, nor the base64 forms AUTH sends it in."""
@@ -332,13 +349,6 @@ class EmailNotifier(Notifier):
         else:
             raise exc
         raise NotificationError(self._redact(text), permanent=permanent) from None
-
-
-def _close(client: smtplib.SMTP) -> None:
-    try:
-        client.quit()
-    except (smtplib.SMTPException, OSError):
-        client.close()
 
 
 def _reply(code: int, text: bytes | str) -> str:

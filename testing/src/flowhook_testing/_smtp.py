@@ -79,7 +79,9 @@ class _SMTPHandler:
             raw = raw.encode("utf-8", "surrogateescape")
         message = BytesParser(EmailMessage, policy=email.policy.default).parsebytes(raw)
         transport = server.transport
-        login = getattr(session, "login_data", None)
+        # What the authenticator accepted (aiosmtpd's ``login_data`` is deprecated, and warns).
+        accepted = getattr(session, "auth_data", None)
+        login = accepted.login if isinstance(accepted, LoginPassword) else None
         received = ReceivedMessage(
             mail_from=str(envelope.mail_from),
             rcpt_tos=tuple(envelope.rcpt_tos),

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from email_helpers import FROM, notifier_for, options_for
 
 import flowhook_email
 from flowhook.notifications import notifier_types
@@ -20,29 +21,6 @@ from flowhook.testing import PluginManager
 from flowhook_email import EmailNotifier, InvalidMessageError, Security
 from flowhook_hookspec import MASK, NotificationError
 from flowhook_testing import SMTPServer, closed_port
-
-FROM = "flowhook <flowhook@example.com>"
-
-
-def options_for(server: SMTPServer) -> dict[str, Any]:
-    """A notifier's options for ``server`` (security, credentials and CA included)."""
-    return {
-        "host": server.host,
-        "port": server.port,
-        "security": server.security,
-        "username": server.username,
-        "password": server.password,
-        "from_addr": FROM,
-        "to": ["ops@example.com"],
-        "ca_file": server.ca_file,
-    }
-
-
-def notifier_for(server: SMTPServer, **overrides: Any) -> EmailNotifier:
-    """A notifier configured for ``server``."""
-    options = {**options_for(server), "timeout": 5}
-    options.update(overrides)
-    return EmailNotifier(**options)
 
 
 def notify_error(notifier: EmailNotifier, subject: str = "subject") -> NotificationError:

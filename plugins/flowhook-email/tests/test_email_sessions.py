@@ -5,31 +5,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
 
 import pytest
+from email_helpers import notifier_for
 
-from flowhook_email import EmailNotifier
 from flowhook_hookspec import NotificationError
 from flowhook_testing import SMTPServer
-
-FROM = "flowhook <flowhook@example.com>"
-
-
-def notifier_for(server: SMTPServer, **overrides: Any) -> EmailNotifier:
-    options: dict[str, Any] = {
-        "host": server.host,
-        "port": server.port,
-        "security": server.security,
-        "username": server.username,
-        "password": server.password,
-        "from_addr": FROM,
-        "to": ["ops@example.com"],
-        "ca_file": server.ca_file,
-        "timeout": 5,
-    }
-    options.update(overrides)
-    return EmailNotifier(**options)
 
 
 @pytest.mark.parametrize(

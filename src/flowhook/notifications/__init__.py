@@ -19,7 +19,8 @@ from ._blocks import (
     save_block,
 )
 from ._checks import config_problems
-from ._delivery import DeliveryReport, DeliveryWorker, deliver_due, deliver_within, drain_seconds
+from ._delivery import DeliveryReport, DeliveryWorker, deliver_due, deliver_within
+from ._delivery_settings import drain_seconds
 from ._registry import notifier_types
 from ._router import Router, load_router
 from ._rules import Rule, compile_rules, matching

@@ -263,3 +263,27 @@ def test_a_stopped_worker_starts_no_other_send_and_gives_the_rest_of_its_batch_b
     assert (claimed, delivered) == (10 - sent, 10 - sent)
     bodies = [request.json()["text"] for request in server.requests]
     assert bodies == [f"run-0 message {i}" for i in range(10)]  # each once, in order
+
+
+def test_the_exits_drain_keeps_the_spacing_the_delivery_thread_kept(
+    store: Store, server: SlackWebhookServer
+) -> None:
+    """The drain takes the batch over from the stopped thread, and the block's next message
+    still waits for the block's interval after the thread's last one."""
+    from flowhook.notifications import DeliveryWorker
+
+    enqueue(store, runs=1, per_run=3)
+    notifier = SecondApart(url=server.url)
+    worker = DeliveryWorker(open_store, lambda block: notifier, worker_id="draining:1")
+    worker.poke()
+    deadline = time.monotonic() + 30
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+    report = worker.drain(seconds=30)
+
+    assert (report.sent, report.pending) == (3 - 1, 0)
+    assert [request.json()["text"] for request in server.requests] == [
+        f"run-0 message {i}" for i in range(3)
+    ]
+    assert min(gaps(server)) >= 0.9

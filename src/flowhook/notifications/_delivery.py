@@ -273,6 +273,9 @@ class DeliveryWorker:
         #: heartbeat going there (see :meth:`~flowhook.store.Heartbeat.claiming`), so that no
         #: reaper on another host takes it for dead and frees its claims mid-send.
         self.claiming: Callable[[], AbstractContextManager[object]] = nullcontext
+        #: When each block last sent: the thread's and then the drain's, so that a block's
+        #: spacing holds when the drain takes over.
+        self._spacing = Spacing()
 
     @property
     def started(self) -> bool:
@@ -305,7 +308,7 @@ class DeliveryWorker:
 
     def _run(self) -> None:
         store = self._open_store()
-        spacing = Spacing()
+        spacing = self._spacing
         failing = False
         try:
             while not self._stop.is_set():
@@ -356,6 +359,7 @@ class DeliveryWorker:
                     self.worker_id,
                     max(0.0, deadline - time.monotonic()),
                     self.blocks,
+                    self._spacing,
                 )
         finally:
             store.close()

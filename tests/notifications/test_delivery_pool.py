@@ -13,7 +13,7 @@ from typing import ClassVar
 import attrs
 import pytest
 
-from flowhook.notifications import deliver_due
+from flowhook.notifications import DeliveryWorker, deliver_due
 from flowhook.store import OutboxEntry, Store, open_store
 from flowhook_slack import SlackWebhook
 from flowhook_testing import SlackWebhookServer, WebhookResponse
@@ -114,7 +114,7 @@ def test_a_spaced_block_keeps_its_spacing_whatever_the_pool(
 
 AT_EXIT = """
 import atexit, sys, time
-from flowhook.notifications import deliver_due
+from flowhook.notifications import DeliveryWorker, deliver_due
 from flowhook.store import OutboxEntry, open_store
 from flowhook_slack import SlackWebhook
 
@@ -238,21 +238,27 @@ class SecondApart(SlackWebhook):
     min_interval_seconds: ClassVar[float] = 1.0
 
 
+def sending_worker(server: SlackWebhookServer, worker_id: str) -> DeliveryWorker:
+    """A delivery thread sending the outbox to ``server`` as a block spaced one second apart,
+    once the server got its first message."""
+    notifier = SecondApart(url=server.url)
+    worker = DeliveryWorker(open_store, lambda block: notifier, worker_id=worker_id)
+    worker.poke()
+    deadline = time.monotonic() + 30
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert server.requests, "the delivery thread sent nothing"
+    return worker
+
+
 def test_a_stopped_worker_starts_no_other_send_and_gives_the_rest_of_its_batch_back(
     store: Store, server: SlackWebhookServer
 ) -> None:
     """A detach, the exit's drain or a hand-over stops the delivery thread: the send under way
     finishes, the wait for the block's spacing ends, and the messages of the batch not tried
     are due for any sender at once, not held until their claims run out (120 s)."""
-    from flowhook.notifications import DeliveryWorker
-
     enqueue(store, runs=1, per_run=10)  # ten seconds of a block spaced one second apart
-    notifier = SecondApart(url=server.url)
-    worker = DeliveryWorker(open_store, lambda block: notifier, worker_id="stopping:1")
-    worker.poke()
-    deadline = time.monotonic() + 30
-    while not server.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
+    worker = sending_worker(server, "stopping:1")
     worker.stop()
 
     sent = len(server.requests)
@@ -270,15 +276,8 @@ def test_the_exits_drain_keeps_the_spacing_the_delivery_thread_kept(
 ) -> None:
     """The drain takes the batch over from the stopped thread, and the block's next message
     still waits for the block's interval after the thread's last one."""
-    from flowhook.notifications import DeliveryWorker
-
     enqueue(store, runs=1, per_run=3)
-    notifier = SecondApart(url=server.url)
-    worker = DeliveryWorker(open_store, lambda block: notifier, worker_id="draining:1")
-    worker.poke()
-    deadline = time.monotonic() + 30
-    while not server.requests and time.monotonic() < deadline:
-        time.sleep(0.01)
+    worker = sending_worker(server, "draining:1")
 
     report = worker.drain(seconds=30)
 

@@ -69,6 +69,19 @@ def test_the_store_cost_scripts_run_at_tiny_size(script: str, expected: str) -> 
 
 
 @pytest.mark.slow
+def test_the_email_delivery_benchmark_runs_at_tiny_size() -> None:
+    script = ROOT / "benchmarks" / "email_delivery.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--messages", "3", "--rounds", "1"],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "starttls: sessions kept" in done.stdout and "kept / per message" in done.stdout
+    assert "Traceback" not in done.stderr, done.stderr
+
+
+@pytest.mark.slow
 def test_the_ui_benchmark_runs_at_tiny_size() -> None:
     done = subprocess.run(
         [

@@ -130,12 +130,13 @@ class Outbox(SQLStore):
     def unclaim_outbox(self, message_ids: Sequence[int], worker: str) -> int:
         """Give back ``worker``'s claims on the pending ``message_ids`` it did not try (it is
         stopping): due again for any sender at once. How many it gave back."""
-        statement = self.dialect.sql(
-            "UPDATE notification_outbox SET claimed_by = NULL, claimed_until = NULL "
-            "WHERE id = ? AND claimed_by = ? AND status = 'pending'"
+        if not message_ids:
+            return 0
+        changes, own = (
+            "claimed_by = NULL, claimed_until = NULL",
+            "claimed_by = ? AND status = 'pending'",
         )
-        rows = [(message_id, worker) for message_id in message_ids]
-        return int(self._write(lambda db: sum(db.execute(statement, row).rowcount for row in rows)))
+        return self._write(lambda db: self._update(db, message_ids, changes, (), own, (worker,)))
 
     def release_outbox_claims(self, worker_prefix: str) -> int:
         """Release the claims of a worker that died (its ids start with ``worker_prefix``)."""
@@ -167,11 +168,22 @@ class Outbox(SQLStore):
         if message_ids:
             self._write(lambda db: self._update(db, message_ids, changes, values))
 
-    def _update(self, db: Any, message_ids: Sequence[int], changes: str, values: Any) -> None:
-        """``changes`` with ``values`` to the messages ``message_ids`` (a batch's at most)."""
-        where = f"id IN ({', '.join('?' * len(message_ids))})"
+    def _update(
+        self,
+        db: Any,
+        message_ids: Sequence[int],
+        changes: str,
+        values: Any,
+        only: str = "",
+        only_values: Any = (),
+    ) -> int:
+        """``changes`` with ``values`` to the messages ``message_ids`` (a batch's at most), those
+        of them that ``only`` (with ``only_values``) also selects if given; how many changed."""
+        where = f"id IN ({', '.join('?' * len(message_ids))})" + (f" AND {only}" if only else "")
         sql = f"UPDATE notification_outbox SET {changes} WHERE {where}"
-        db.execute(self.dialect.sql(sql), (*values, *message_ids))
+        return int(
+            db.execute(self.dialect.sql(sql), (*values, *message_ids, *only_values)).rowcount
+        )
 
     def next_outbox_attempt(self, blocks: Collection[str] | None = None) -> float | None:
         """When the earliest pending message (of ``blocks``, ``type/name``, if given) is due."""
